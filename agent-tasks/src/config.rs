@@ -1,0 +1,325 @@
+//! Settings: [`ManagerConfig`] for a whole manager (limits, default timeouts,
+//! capacity caps) and [`SpawnOptions`] for one task (foreground or
+//! background, owner, timeout and what a foreground timeout does).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::sink::SharedSink;
+
+/// What happens when a foreground task's timeout passes.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum OnTimeout {
+    /// Stop the task: it ends `timed_out`.
+    Kill,
+    /// Move it to the background and release the waiting caller, so a long
+    /// build does not die at the foreground limit. Its background timeout
+    /// then counts from the detach.
+    Detach,
+}
+
+/// Settings for a [`TaskManager`](crate::TaskManager). Built with chained
+/// setters from the defaults.
+///
+/// ```
+/// use std::time::Duration;
+/// use agent_tasks::ManagerConfig;
+///
+/// let config = ManagerConfig::default()
+///     .memory_limit(256 * 1024)
+///     .max_background(8)
+///     .background_timeout(None); // background tasks may run forever
+/// ```
+#[derive(Clone)]
+pub struct ManagerConfig {
+    pub(crate) root: Option<PathBuf>,
+    pub(crate) memory_limit: usize,
+    pub(crate) disk_limit: u64,
+    pub(crate) tail_window: usize,
+    pub(crate) foreground_timeout: Option<Duration>,
+    pub(crate) background_timeout: Option<Duration>,
+    pub(crate) on_timeout: OnTimeout,
+    pub(crate) max_background: Option<usize>,
+    pub(crate) max_background_per_owner: Option<usize>,
+    pub(crate) stop_grace: Duration,
+    pub(crate) default_owner: String,
+    pub(crate) sinks: Vec<SharedSink>,
+}
+
+impl Default for ManagerConfig {
+    fn default() -> Self {
+        ManagerConfig {
+            root: None,
+            memory_limit: 1024 * 1024,
+            disk_limit: 256 * 1024 * 1024,
+            tail_window: 64 * 1024,
+            foreground_timeout: Some(Duration::from_secs(60)),
+            background_timeout: Some(Duration::from_secs(600)),
+            on_timeout: OnTimeout::Detach,
+            max_background: None,
+            max_background_per_owner: None,
+            stop_grace: Duration::from_secs(5),
+            default_owner: "default".to_string(),
+            sinks: Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ManagerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagerConfig")
+            .field("root", &self.root)
+            .field("memory_limit", &self.memory_limit)
+            .field("disk_limit", &self.disk_limit)
+            .field("tail_window", &self.tail_window)
+            .field("foreground_timeout", &self.foreground_timeout)
+            .field("background_timeout", &self.background_timeout)
+            .field("on_timeout", &self.on_timeout)
+            .field("max_background", &self.max_background)
+            .field("max_background_per_owner", &self.max_background_per_owner)
+            .field("stop_grace", &self.stop_grace)
+            .field("default_owner", &self.default_owner)
+            .field("sinks", &self.sinks.len())
+            .finish()
+    }
+}
+
+impl ManagerConfig {
+    /// The root folder for task folders (default: a private temporary folder
+    /// removed when the manager is dropped).
+    pub fn root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.root = Some(root.into());
+        self
+    }
+
+    /// Bytes of output a foreground task keeps in memory before it spills
+    /// (default 1 MiB).
+    pub fn memory_limit(mut self, bytes: usize) -> Self {
+        self.memory_limit = bytes;
+        self
+    }
+
+    /// Bytes of output one task may write to its log (default 256 MiB); past
+    /// it the log keeps the head and the tail.
+    pub fn disk_limit(mut self, bytes: u64) -> Self {
+        self.disk_limit = bytes;
+        self
+    }
+
+    /// Bytes of the latest output kept in memory after a spill (default
+    /// 64 KiB); also the tail kept when the disk cap is reached.
+    pub fn tail_window(mut self, bytes: usize) -> Self {
+        self.tail_window = bytes;
+        self
+    }
+
+    /// Default timeout of foreground tasks (default 60 s; `None`: none).
+    pub fn foreground_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.foreground_timeout = timeout;
+        self
+    }
+
+    /// Default timeout of background tasks (default 10 min; `None`: none).
+    pub fn background_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.background_timeout = timeout;
+        self
+    }
+
+    /// Default action when a foreground timeout passes (default: detach).
+    pub fn on_timeout(mut self, policy: OnTimeout) -> Self {
+        self.on_timeout = policy;
+        self
+    }
+
+    /// Cap on background tasks running at once, over all owners.
+    pub fn max_background(mut self, max: usize) -> Self {
+        self.max_background = Some(max);
+        self
+    }
+
+    /// Cap on background tasks running at once for any one owner.
+    pub fn max_background_per_owner(mut self, max: usize) -> Self {
+        self.max_background_per_owner = Some(max);
+        self
+    }
+
+    /// How long a function task may take to return after it was asked to
+    /// stop before the manager drops it (default 5 s). Process tasks use
+    /// their own kill grace.
+    pub fn stop_grace(mut self, grace: Duration) -> Self {
+        self.stop_grace = grace;
+        self
+    }
+
+    /// The owner given to tasks spawned without one (default `"default"`).
+    pub fn default_owner(mut self, owner: impl Into<String>) -> Self {
+        self.default_owner = owner.into();
+        self
+    }
+
+    /// A sink that receives the output of every task of this manager.
+    pub fn sink(mut self, sink: SharedSink) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+
+    pub(crate) fn validate(&self) -> crate::Result<()> {
+        if self.memory_limit == 0 {
+            return Err(crate::Error::invalid_argument(
+                "memory_limit",
+                "must be at least 1 byte",
+            ));
+        }
+        if self.disk_limit < 2 {
+            return Err(crate::Error::invalid_argument(
+                "disk_limit",
+                "must be at least 2 bytes",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A timeout choice that may defer to the manager's default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum TimeoutSetting {
+    #[default]
+    Default,
+    Never,
+    After(Duration),
+}
+
+impl TimeoutSetting {
+    pub(crate) fn resolve(self, default: Option<Duration>) -> Option<Duration> {
+        match self {
+            TimeoutSetting::Default => default,
+            TimeoutSetting::Never => None,
+            TimeoutSetting::After(d) => Some(d),
+        }
+    }
+}
+
+/// How to spawn one task.
+///
+/// ```
+/// use std::time::Duration;
+/// use agent_tasks::{OnTimeout, SpawnOptions};
+///
+/// let fg = SpawnOptions::foreground()
+///     .timeout(Duration::from_secs(30))
+///     .on_timeout(OnTimeout::Detach)
+///     .owner("session-42");
+/// let bg = SpawnOptions::background().no_timeout();
+/// ```
+#[derive(Clone, Default)]
+pub struct SpawnOptions {
+    pub(crate) background: bool,
+    pub(crate) owner: Option<String>,
+    pub(crate) foreground_timeout: TimeoutSetting,
+    pub(crate) background_timeout: TimeoutSetting,
+    pub(crate) on_timeout: Option<OnTimeout>,
+    pub(crate) keep_alive: bool,
+    pub(crate) description: Option<String>,
+    pub(crate) sinks: Vec<SharedSink>,
+}
+
+impl std::fmt::Debug for SpawnOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpawnOptions")
+            .field("background", &self.background)
+            .field("owner", &self.owner)
+            .field("foreground_timeout", &self.foreground_timeout)
+            .field("background_timeout", &self.background_timeout)
+            .field("on_timeout", &self.on_timeout)
+            .field("keep_alive", &self.keep_alive)
+            .field("sinks", &self.sinks.len())
+            .finish()
+    }
+}
+
+impl SpawnOptions {
+    /// A foreground task: its caller awaits
+    /// [`TaskHandle::wait_foreground`](crate::TaskHandle::wait_foreground).
+    pub fn foreground() -> Self {
+        SpawnOptions::default()
+    }
+
+    /// A background task: its output goes to disk from the start.
+    pub fn background() -> Self {
+        SpawnOptions {
+            background: true,
+            ..SpawnOptions::default()
+        }
+    }
+
+    /// The owner (session key); default: the manager's default owner.
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
+    /// The timeout of the mode the task starts in.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        if self.background {
+            self.background_timeout = TimeoutSetting::After(timeout);
+        } else {
+            self.foreground_timeout = TimeoutSetting::After(timeout);
+        }
+        self
+    }
+
+    /// No timeout in the mode the task starts in.
+    pub fn no_timeout(mut self) -> Self {
+        if self.background {
+            self.background_timeout = TimeoutSetting::Never;
+        } else {
+            self.foreground_timeout = TimeoutSetting::Never;
+        }
+        self
+    }
+
+    /// The timeout once in the background (after a detach, counted from the
+    /// detach); `None`: none.
+    pub fn background_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.background_timeout = match timeout {
+            Some(d) => TimeoutSetting::After(d),
+            None => TimeoutSetting::Never,
+        };
+        self
+    }
+
+    /// What a foreground timeout does (default: the manager's).
+    pub fn on_timeout(mut self, policy: OnTimeout) -> Self {
+        self.on_timeout = Some(policy);
+        self
+    }
+
+    /// Leave the task running on `shutdown` and `close_owner`.
+    pub fn keep_alive(mut self, yes: bool) -> Self {
+        self.keep_alive = yes;
+        self
+    }
+
+    /// Overrides the task's own description.
+    pub fn description(mut self, text: impl Into<String>) -> Self {
+        self.description = Some(text.into());
+        self
+    }
+
+    /// A sink that receives this task's output (besides the manager's).
+    pub fn sink(mut self, sink: SharedSink) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+}

@@ -1,0 +1,271 @@
+//! What a running task sees: [`TaskContext`] with its output writer, its
+//! [`CancelSignal`] (which carries the reason), and its inbox of steering
+//! [`Message`]s.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::id::TaskId;
+use crate::info::CancelReason;
+use crate::output::OutputBuffer;
+use crate::sink::{SharedSink, Stream};
+
+/// A steering message sent to a running task with
+/// [`TaskManager::send`](crate::TaskManager::send): text for a function task,
+/// bytes for a process's stdin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message(Vec<u8>);
+
+impl Message {
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The message as text, with invalid UTF-8 replaced.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0).into_owned()
+    }
+
+    /// Takes the bytes out.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+impl From<&str> for Message {
+    fn from(s: &str) -> Self {
+        Message(s.as_bytes().to_vec())
+    }
+}
+
+impl From<String> for Message {
+    fn from(s: String) -> Self {
+        Message(s.into_bytes())
+    }
+}
+
+impl From<Vec<u8>> for Message {
+    fn from(b: Vec<u8>) -> Self {
+        Message(b)
+    }
+}
+
+impl From<&[u8]> for Message {
+    fn from(b: &[u8]) -> Self {
+        Message(b.to_vec())
+    }
+}
+
+/// The stop request a task watches: set once, with the reason, and never
+/// cleared.
+///
+/// ```
+/// # tokio_test_shim::run(async {
+/// # });
+/// # mod tokio_test_shim { pub fn run<F>(_: F) {} }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct CancelSignal {
+    token: CancellationToken,
+    reason: Arc<OnceLock<CancelReason>>,
+}
+
+impl CancelSignal {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks for the stop. The first reason wins; returns whether this call
+    /// was the first.
+    pub(crate) fn cancel(&self, reason: CancelReason) -> bool {
+        let first = self.reason.set(reason).is_ok();
+        self.token.cancel();
+        first
+    }
+
+    /// True once a stop was asked for.
+    pub fn is_cancelled(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// The reason, once a stop was asked for.
+    pub fn reason(&self) -> Option<CancelReason> {
+        self.reason.get().cloned()
+    }
+
+    /// Waits until a stop is asked for and returns its reason.
+    pub async fn cancelled(&self) -> CancelReason {
+        self.token.cancelled().await;
+        self.reason().unwrap_or_else(|| CancelReason::user(""))
+    }
+}
+
+/// Host sink failures seen while a task wrote; reported in the info.
+#[derive(Debug, Default)]
+pub(crate) struct SinkErrors {
+    pub last: Mutex<Option<String>>,
+}
+
+/// Writes a task's output: into its bounded buffer and any host sinks, in
+/// order. Cheap to clone; every clone writes to the same stream.
+#[derive(Clone)]
+pub struct OutputWriter {
+    buffer: Arc<OutputBuffer>,
+    sinks: Arc<[SharedSink]>,
+    sink_errors: Arc<SinkErrors>,
+}
+
+impl std::fmt::Debug for OutputWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutputWriter")
+            .field("sinks", &self.sinks.len())
+            .finish()
+    }
+}
+
+impl OutputWriter {
+    pub(crate) fn new(
+        buffer: Arc<OutputBuffer>,
+        sinks: Arc<[SharedSink]>,
+        sink_errors: Arc<SinkErrors>,
+    ) -> Self {
+        OutputWriter {
+            buffer,
+            sinks,
+            sink_errors,
+        }
+    }
+
+    /// Appends `bytes` of `stream` to the task's output.
+    pub fn write(&self, stream: &Stream, bytes: &[u8]) {
+        self.buffer.write(stream, bytes);
+        for sink in self.sinks.iter() {
+            if let Err(e) = sink.write(stream, bytes) {
+                let mut last = self
+                    .sink_errors
+                    .last
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                *last = Some(e.to_string());
+            }
+        }
+    }
+
+    pub(crate) fn close_sinks(&self) {
+        for sink in self.sinks.iter() {
+            if let Err(e) = sink.close() {
+                let mut last = self
+                    .sink_errors
+                    .last
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                *last = Some(e.to_string());
+            }
+        }
+    }
+}
+
+/// What a running task is given: where to write, when to stop, and its
+/// steering messages.
+pub struct TaskContext {
+    id: TaskId,
+    output: OutputWriter,
+    cancel: CancelSignal,
+    inbox: tokio::sync::Mutex<Option<mpsc::Receiver<Message>>>,
+    process_id: Arc<AtomicU32>,
+}
+
+impl std::fmt::Debug for TaskContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskContext").field("id", &self.id).finish()
+    }
+}
+
+impl TaskContext {
+    pub(crate) fn new(
+        id: TaskId,
+        output: OutputWriter,
+        cancel: CancelSignal,
+        inbox: Option<mpsc::Receiver<Message>>,
+        process_id: Arc<AtomicU32>,
+    ) -> Self {
+        TaskContext {
+            id,
+            output,
+            cancel,
+            inbox: tokio::sync::Mutex::new(inbox),
+            process_id,
+        }
+    }
+
+    /// Records the id of the process (group) the task started, so the info
+    /// shows it and recovery can check it.
+    pub fn report_pid(&self, pid: u32) {
+        self.process_id.store(pid, Ordering::Relaxed);
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> &TaskId {
+        &self.id
+    }
+
+    /// Writes a chunk of output to `stream`.
+    pub fn write(&self, stream: impl Into<Stream>, bytes: impl AsRef<[u8]>) {
+        self.output.write(&stream.into(), bytes.as_ref());
+    }
+
+    /// Writes to stdout.
+    pub fn stdout(&self, bytes: impl AsRef<[u8]>) {
+        self.output.write(&Stream::STDOUT, bytes.as_ref());
+    }
+
+    /// Writes to stderr.
+    pub fn stderr(&self, bytes: impl AsRef<[u8]>) {
+        self.output.write(&Stream::STDERR, bytes.as_ref());
+    }
+
+    /// A writer that can be moved into other tasks or threads.
+    pub fn output(&self) -> OutputWriter {
+        self.output.clone()
+    }
+
+    /// The task's stop signal (clone it to watch from elsewhere).
+    pub fn cancel_signal(&self) -> &CancelSignal {
+        &self.cancel
+    }
+
+    /// True once a stop was asked for.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Waits until a stop is asked for; returns the reason.
+    pub async fn cancelled(&self) -> CancelReason {
+        self.cancel.cancelled().await
+    }
+
+    /// The next steering message, or `None` once no more can come.
+    pub async fn recv(&self) -> Option<Message> {
+        let mut inbox = self.inbox.lock().await;
+        match inbox.as_mut() {
+            Some(rx) => rx.recv().await,
+            None => None,
+        }
+    }
+
+    /// A steering message if one is waiting, without waiting.
+    pub fn try_recv(&self) -> Option<Message> {
+        let mut inbox = self.inbox.try_lock().ok()?;
+        inbox.as_mut()?.try_recv().ok()
+    }
+
+    /// Takes the inbox out of the context, for a task that hands its
+    /// messages to something else (a process's stdin).
+    pub async fn take_inbox(&self) -> Option<mpsc::Receiver<Message>> {
+        self.inbox.lock().await.take()
+    }
+}

@@ -1,0 +1,324 @@
+//! The public wire types: what a task is ([`TaskInfo`]), how it ended
+//! ([`TaskResult`]), why it was stopped ([`CancelReason`]), and what a reader
+//! gets back from `poll` ([`PollResponse`]). All derive `serde` and
+//! `schemars::JsonSchema`, so bindings and tools share one shape.
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::TaskId;
+use crate::sink::Stream;
+
+/// Where a task is in its life. Every status but `queued` and `running` is
+/// terminal, and a terminal status never changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    /// Waiting for capacity (reserved for hosts that choose queueing).
+    Queued,
+    /// Running now.
+    Running,
+    /// Ended successfully (exit code 0 for processes).
+    Completed,
+    /// Ended with an error, a non-zero exit, or a panic.
+    Failed,
+    /// Stopped by a cancel (user, shutdown, owner closed).
+    Cancelled,
+    /// Stopped because its timeout passed.
+    TimedOut,
+    /// Was running when its host died; its end is unknown.
+    Lost,
+}
+
+impl TaskStatus {
+    /// True once the task has ended; the status will not change again.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, TaskStatus::Queued | TaskStatus::Running)
+    }
+
+    /// The status's wire name, e.g. `timed_out`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Queued => "queued",
+            TaskStatus::Running => "running",
+            TaskStatus::Completed => "completed",
+            TaskStatus::Failed => "failed",
+            TaskStatus::Cancelled => "cancelled",
+            TaskStatus::TimedOut => "timed_out",
+            TaskStatus::Lost => "lost",
+        }
+    }
+}
+
+impl std::fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What asked a task to stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelKind {
+    /// The host (or the model through a tool) cancelled it.
+    User,
+    /// Its timeout passed.
+    Timeout,
+    /// The manager is shutting down.
+    Shutdown,
+    /// Its owner's session was closed.
+    OwnerClosed,
+}
+
+/// Why a task was asked to stop; recorded in the info and passed to the task.
+///
+/// ```
+/// use agent_tasks::{CancelKind, CancelReason};
+/// let reason = CancelReason::user("the user changed their mind");
+/// assert_eq!(reason.kind, CancelKind::User);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CancelReason {
+    /// What asked for the stop.
+    pub kind: CancelKind,
+    /// Free text from whoever asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl CancelReason {
+    /// A cancel by the host or the model, with an optional message.
+    pub fn user(message: impl Into<String>) -> Self {
+        let message = message.into();
+        CancelReason {
+            kind: CancelKind::User,
+            message: (!message.is_empty()).then_some(message),
+        }
+    }
+
+    /// A stop because the task's timeout passed.
+    pub fn timeout() -> Self {
+        CancelReason {
+            kind: CancelKind::Timeout,
+            message: None,
+        }
+    }
+
+    /// A stop because the manager is shutting down.
+    pub fn shutdown(message: impl Into<String>) -> Self {
+        let message = message.into();
+        CancelReason {
+            kind: CancelKind::Shutdown,
+            message: (!message.is_empty()).then_some(message),
+        }
+    }
+
+    /// The terminal status a task stopped for this reason ends with.
+    pub fn terminal_status(&self) -> TaskStatus {
+        match self.kind {
+            CancelKind::Timeout => TaskStatus::TimedOut,
+            _ => TaskStatus::Cancelled,
+        }
+    }
+}
+
+impl std::fmt::Display for CancelReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            CancelKind::User => "cancelled",
+            CancelKind::Timeout => "timed out",
+            CancelKind::Shutdown => "shutdown",
+            CancelKind::OwnerClosed => "owner closed",
+        };
+        match &self.message {
+            Some(m) => write!(f, "{kind}: {m}"),
+            None => f.write_str(kind),
+        }
+    }
+}
+
+/// How a process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ExitInfo {
+    /// The exit code, if it exited normally.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<i32>,
+    /// The signal that killed it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+}
+
+/// Byte counts and state of a task's output stream.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct OutputStats {
+    /// Bytes the task has written in all (the end offset of its stream).
+    pub total_bytes: u64,
+    /// Of those, bytes written to stdout.
+    pub stdout_bytes: u64,
+    /// Of those, bytes written to stderr.
+    pub stderr_bytes: u64,
+    /// Whether the output has been spilled to `output.log`.
+    pub spilled: bool,
+    /// Bytes of the stream stored in `output.log` from its start (the head).
+    pub disk_bytes: u64,
+    /// Bytes that are neither on disk nor in memory (disk cap or disk error).
+    pub omitted_bytes: u64,
+    /// Bytes the output buffer holds in memory now (its own accounting).
+    pub memory_bytes: u64,
+    /// The last disk write error, if writing the log failed; the task goes on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_error: Option<String>,
+    /// Path of `output.log`, once spilled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_path: Option<String>,
+}
+
+/// Everything known about a task at one moment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TaskInfo {
+    /// The task's id.
+    pub id: TaskId,
+    /// Its kind (`process`, `fn`, or a host's own).
+    pub kind: String,
+    /// A one-line description for humans and models.
+    pub description: String,
+    /// The session that owns it.
+    pub owner: String,
+    /// Where it is in its life.
+    pub status: TaskStatus,
+    /// True while it runs in the foreground (someone awaits it).
+    pub foreground: bool,
+    /// True once it was moved from the foreground to the background.
+    pub detached: bool,
+    /// Left running by `shutdown` and `close_owner`.
+    pub keep_alive: bool,
+    /// When it was spawned (milliseconds since the Unix epoch).
+    pub created_at_ms: u64,
+    /// When it ended (milliseconds since the Unix epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at_ms: Option<u64>,
+    /// Run time so far, or in all once it ended.
+    pub duration_ms: u64,
+    /// Process id (the process group id) for process tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// How the process ended, for process tasks that ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<ExitInfo>,
+    /// Why it was asked to stop, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_reason: Option<CancelReason>,
+    /// The error message of a failed task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The last error of a host sink; the task went on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sink_error: Option<String>,
+    /// Its output stream's counts.
+    pub output: OutputStats,
+}
+
+/// How a task ended: the final record returned by `collect` and
+/// `wait_foreground`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TaskResult {
+    /// The task's id.
+    pub id: TaskId,
+    /// Its terminal status.
+    pub status: TaskStatus,
+    /// How the process ended (process tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<ExitInfo>,
+    /// The value a function task returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<serde_json::Value>,
+    /// The error of a failed task (message, panic text, OS error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Why it was stopped, for `cancelled` and `timed_out`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_reason: Option<CancelReason>,
+    /// Run time in milliseconds.
+    pub duration_ms: u64,
+    /// Its output stream's final counts.
+    pub output: OutputStats,
+}
+
+/// A run of bytes of one stream inside a poll window.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct StreamSpan {
+    /// Offset of the first byte in the task's stream.
+    pub offset: u64,
+    /// Length in bytes.
+    pub len: u64,
+    /// Which stream these bytes came from.
+    pub stream: Stream,
+}
+
+/// The answer to `poll`: the task's info and the output written since a
+/// cursor. Polling again with `next_cursor` continues where this ended, so
+/// a reader sees every byte exactly once (unless the disk cap dropped some:
+/// then `omitted_bytes` says how many were skipped).
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct PollResponse {
+    /// The task's info now.
+    pub info: TaskInfo,
+    /// Offset of the first returned byte (past any omitted bytes).
+    pub cursor: u64,
+    /// Where to poll from next.
+    pub next_cursor: u64,
+    /// Bytes between the requested cursor and `cursor` that no longer exist.
+    pub omitted_bytes: u64,
+    /// True when the task has ended and `next_cursor` is the end of its output.
+    pub eof: bool,
+    /// The output bytes; serialised as lossily decoded UTF-8 text.
+    #[serde(rename = "text", serialize_with = "serialize_lossy")]
+    #[schemars(with = "String")]
+    pub data: Vec<u8>,
+    /// Which streams the returned bytes came from, where known.
+    pub spans: Vec<StreamSpan>,
+}
+
+impl PollResponse {
+    /// The output decoded as UTF-8, with invalid bytes replaced.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.data).into_owned()
+    }
+}
+
+/// The start and the end of a task's output, for showing to a model.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct Preview {
+    /// The first bytes of the stream.
+    #[serde(serialize_with = "serialize_lossy")]
+    #[schemars(with = "String")]
+    pub head: Vec<u8>,
+    /// The last bytes of the stream (never overlapping the head).
+    #[serde(serialize_with = "serialize_lossy")]
+    #[schemars(with = "String")]
+    pub tail: Vec<u8>,
+    /// Bytes between head and tail that are not shown.
+    pub omitted_bytes: u64,
+    /// The stream's total length.
+    pub total_bytes: u64,
+}
+
+impl Preview {
+    /// Head and tail as text, joined by `[... N bytes omitted ...]` when
+    /// something lies between them.
+    pub fn text(&self) -> String {
+        let mut text = String::from_utf8_lossy(&self.head).into_owned();
+        if self.omitted_bytes > 0 {
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&crate::output::omitted_marker(self.omitted_bytes));
+            text.push('\n');
+        }
+        text.push_str(&String::from_utf8_lossy(&self.tail));
+        text
+    }
+}
+
+fn serialize_lossy<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(bytes))
+}

@@ -1,0 +1,72 @@
+//! # agent-tasks
+//!
+//! Run an AI agent's long work — shell commands, subagents, any async job —
+//! without blocking its conversation. Start a task in the foreground,
+//! **detach** it to the background when it runs long, **poll** it for new
+//! output, **collect** its result, **cancel** it, and steer it with
+//! messages, with bounded memory and disk.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use agent_tasks::*;
+//!
+//! # #[tokio::main] async fn main() -> agent_tasks::Result<()> {
+//! let manager = TaskManager::new(ManagerConfig::default())?;
+//!
+//! // A build in the foreground that moves to the background after 30 s.
+//! let build = manager.spawn(
+//!     ProcessTask::shell("cargo build --release"),
+//!     SpawnOptions::foreground().timeout(Duration::from_secs(30)).on_timeout(OnTimeout::Detach),
+//! )?;
+//! if let ForegroundOutcome::Detached(info) = build.wait_foreground().await {
+//!     let page = manager.poll(info.id.as_str(), 0, 4096)?;
+//!     println!("still building: {}", page.text());
+//! }
+//! let outcome = manager.collect(build.id().as_str(), None).await?;
+//! println!("{:?}", outcome.result().map(|r| r.status));
+//! # Ok(()) }
+//! ```
+//!
+//! Modules each own one thing: `lifecycle` (statuses, detach, timers),
+//! `output` (the bounded buffer and its spill to disk), `process` (process
+//! groups and signals), `manager` (the public verbs).
+
+#![deny(missing_docs)]
+#![deny(clippy::unwrap_used)]
+
+mod capacity;
+mod config;
+mod context;
+mod error;
+mod fn_task;
+mod id;
+mod info;
+mod lifecycle;
+mod manager;
+mod output;
+mod process;
+mod sink;
+mod tail_ring;
+mod task;
+
+pub use async_trait::async_trait;
+pub use config::{ManagerConfig, OnTimeout, SpawnOptions};
+pub use context::{CancelSignal, Message, OutputWriter, TaskContext};
+pub use error::{Error, Result};
+pub use fn_task::{BoxError, FnTask};
+pub use id::TaskId;
+pub use info::{
+    CancelKind, CancelReason, ExitInfo, OutputStats, PollResponse, Preview, StreamSpan, TaskInfo,
+    TaskResult, TaskStatus,
+};
+pub use manager::{
+    CollectOutcome, ForegroundOutcome, ListFilter, TaskHandle, TaskManager, MAX_POLL_BYTES,
+};
+pub use process::ProcessTask;
+pub use sink::{SharedSink, Sink, Stream};
+pub use task::{BackgroundTask, TaskOutcome};
+
+/// The README's examples, compiled as doc tests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

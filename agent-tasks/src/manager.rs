@@ -1,0 +1,461 @@
+//! [`TaskManager`]: the public face. It owns the registry of tasks, spawns
+//! them onto the runtime, and answers the host's verbs: detach, poll,
+//! collect, cancel, send, list, shutdown. The lifecycle rules themselves live
+//! in `lifecycle`; the output rules in `output`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+
+use crate::config::{ManagerConfig, SpawnOptions};
+use crate::context::{Message, OutputWriter, SinkErrors, TaskContext};
+use crate::error::{Error, Result};
+use crate::id::TaskId;
+use crate::info::{CancelReason, PollResponse, Preview, TaskInfo, TaskResult, TaskStatus};
+use crate::lifecycle::{drive, lock, Registry, Settled, TaskEntry, TaskSpec};
+use crate::output::{complete_utf8_len, OutputBuffer, OutputLimits};
+use crate::sink::SharedSink;
+use crate::task::BackgroundTask;
+
+/// Steering messages a task's inbox holds before `send` reports it full.
+const INBOX_CAPACITY: usize = 1024;
+/// The most bytes one `poll` returns, whatever is asked.
+pub const MAX_POLL_BYTES: usize = 16 * 1024 * 1024;
+
+/// How a foreground wait ended.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ForegroundOutcome {
+    /// The task ended while the caller waited.
+    Finished(TaskResult),
+    /// The task was moved to the background; it goes on running.
+    Detached(TaskInfo),
+}
+
+/// What `collect` found.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum CollectOutcome {
+    /// The task has ended: its result.
+    Finished(TaskResult),
+    /// The timeout passed first: the task's info now.
+    StillRunning(TaskInfo),
+}
+
+impl CollectOutcome {
+    /// The result, if the task has ended.
+    pub fn result(&self) -> Option<&TaskResult> {
+        match self {
+            CollectOutcome::Finished(r) => Some(r),
+            CollectOutcome::StillRunning(_) => None,
+        }
+    }
+}
+
+/// Which tasks `list` returns. The default lists every task of every owner,
+/// except foreground tasks that ended without being detached.
+#[derive(Clone, Debug, Default)]
+pub struct ListFilter {
+    /// Only tasks of this owner.
+    pub owner: Option<String>,
+    /// Only tasks in one of these statuses.
+    pub statuses: Option<Vec<TaskStatus>>,
+    /// Only tasks that are still running.
+    pub active_only: bool,
+}
+
+impl ListFilter {
+    /// Tasks of one owner.
+    pub fn owner(owner: impl Into<String>) -> Self {
+        ListFilter {
+            owner: Some(owner.into()),
+            ..Default::default()
+        }
+    }
+
+    /// Only running tasks.
+    pub fn active(mut self) -> Self {
+        self.active_only = true;
+        self
+    }
+}
+
+/// A spawned task: its id, and the foreground caller's way to wait for it.
+#[derive(Clone)]
+pub struct TaskHandle {
+    entry: Arc<TaskEntry>,
+}
+
+impl std::fmt::Debug for TaskHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskHandle")
+            .field("id", &self.entry.spec.id)
+            .finish()
+    }
+}
+
+impl TaskHandle {
+    /// The task's id.
+    pub fn id(&self) -> &TaskId {
+        &self.entry.spec.id
+    }
+
+    /// The task's info now.
+    pub fn info(&self) -> TaskInfo {
+        self.entry.info()
+    }
+
+    /// Waits until the task ends (`Finished`) or is moved to the background
+    /// by [`TaskManager::detach`] or a foreground timeout (`Detached`). For a
+    /// task spawned in the background this returns `Detached` at once.
+    pub async fn wait_foreground(&self) -> ForegroundOutcome {
+        match self.entry.wait_until(true).await {
+            Settled::Terminal(result) => ForegroundOutcome::Finished(result),
+            Settled::Detached(info) => ForegroundOutcome::Detached(info),
+        }
+    }
+}
+
+struct Inner {
+    config: ManagerConfig,
+    root: PathBuf,
+    registry: Arc<Mutex<Registry>>,
+    runtime: Handle,
+    // Declared last so the folder is removed after everything else is dropped.
+    _temp_root: Option<tempfile::TempDir>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle is gone: nobody can collect these tasks any more.
+        let entries: Vec<_> = lock(&self.registry).tasks.values().cloned().collect();
+        for entry in entries {
+            if !entry.spec.keep_alive {
+                entry.request_cancel(CancelReason::shutdown("the task manager was dropped"));
+            }
+        }
+    }
+}
+
+/// Owns all tasks of one agent process. Cheap to clone (an `Arc`), `Send +
+/// Sync`; every clone is the same manager.
+///
+/// ```no_run
+/// use agent_tasks::{ForegroundOutcome, ManagerConfig, ProcessTask, SpawnOptions, TaskManager};
+///
+/// # async fn demo() -> agent_tasks::Result<()> {
+/// let manager = TaskManager::new(ManagerConfig::default())?;
+/// let handle = manager.spawn(ProcessTask::shell("make test"), SpawnOptions::foreground())?;
+/// match handle.wait_foreground().await {
+///     ForegroundOutcome::Finished(result) => println!("{}", result.status),
+///     ForegroundOutcome::Detached(info) => println!("{} runs on in the background", info.id),
+/// }
+/// let page = manager.poll(handle.id().as_str(), 0, 64 * 1024)?;
+/// println!("{}", page.text());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct TaskManager {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for TaskManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskManager")
+            .field("root", &self.inner.root)
+            .finish()
+    }
+}
+
+impl TaskManager {
+    /// A manager that runs its tasks on the current tokio runtime.
+    ///
+    /// Fails with [`Error::InvalidArgument`] outside a runtime (use
+    /// [`TaskManager::with_runtime`]) or for an invalid config, and with
+    /// [`Error::Io`] if the root folder cannot be made.
+    pub fn new(config: ManagerConfig) -> Result<Self> {
+        let runtime = Handle::try_current().map_err(|_| {
+            Error::invalid_argument(
+                "runtime",
+                "TaskManager::new must be called inside a tokio runtime; use TaskManager::with_runtime",
+            )
+        })?;
+        Self::with_runtime(config, runtime)
+    }
+
+    /// A manager that runs its tasks on `runtime`; its methods may then be
+    /// called from any thread.
+    pub fn with_runtime(config: ManagerConfig, runtime: Handle) -> Result<Self> {
+        config.validate()?;
+        let (root, temp_root) = match &config.root {
+            Some(root) => {
+                crate::output::create_private_dir(root)
+                    .map_err(|e| Error::io("creating the root folder", root, e))?;
+                (root.clone(), None)
+            }
+            None => {
+                let temp = tempfile::Builder::new()
+                    .prefix("agent-tasks-")
+                    .tempdir()
+                    .map_err(|e| {
+                        Error::io("creating a temporary root folder", std::env::temp_dir(), e)
+                    })?;
+                (temp.path().to_path_buf(), Some(temp))
+            }
+        };
+        Ok(TaskManager {
+            inner: Arc::new(Inner {
+                config,
+                root,
+                registry: Arc::new(Mutex::new(Registry::default())),
+                runtime,
+                _temp_root: temp_root,
+            }),
+        })
+    }
+
+    /// The root folder; task folders are `<root>/tasks/<id>`.
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    /// Starts a task in the foreground or the background.
+    ///
+    /// Fails with [`Error::CapacityExceeded`] when a background cap is
+    /// reached (the check and the insert are one atomic step) and with
+    /// [`Error::ShutDown`] after [`TaskManager::shutdown`].
+    pub fn spawn(&self, task: impl BackgroundTask, options: SpawnOptions) -> Result<TaskHandle> {
+        self.spawn_boxed(Box::new(task), options)
+    }
+
+    /// [`TaskManager::spawn`] for an already boxed task.
+    pub fn spawn_boxed(
+        &self,
+        task: Box<dyn BackgroundTask>,
+        options: SpawnOptions,
+    ) -> Result<TaskHandle> {
+        let config = &self.inner.config;
+        let id = TaskId::generate(task.kind());
+        let owner = options
+            .owner
+            .clone()
+            .unwrap_or_else(|| config.default_owner.clone());
+        let spec = TaskSpec {
+            id: id.clone(),
+            kind: task.kind().to_string(),
+            description: options
+                .description
+                .clone()
+                .unwrap_or_else(|| task.description()),
+            owner: owner.clone(),
+            keep_alive: options.keep_alive,
+            background: options.background,
+            foreground_timeout: options
+                .foreground_timeout
+                .resolve(config.foreground_timeout),
+            background_timeout: options
+                .background_timeout
+                .resolve(config.background_timeout),
+            on_timeout: options.on_timeout.unwrap_or(config.on_timeout),
+        };
+        let limits = OutputLimits {
+            memory_limit: config.memory_limit,
+            disk_limit: config.disk_limit,
+            tail_window: config.tail_window,
+        };
+        let dir = self.inner.root.join("tasks").join(id.as_str());
+        let output = Arc::new(OutputBuffer::new(dir, limits, options.background));
+        let sinks: Arc<[SharedSink]> = config
+            .sinks
+            .iter()
+            .chain(options.sinks.iter())
+            .cloned()
+            .collect::<Vec<_>>()
+            .into();
+        let sink_errors = Arc::new(SinkErrors::default());
+        let writer = OutputWriter::new(output.clone(), sinks, sink_errors.clone());
+        let (inbox_tx, inbox_rx) = if task.accepts_messages() {
+            let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let (entry, pid) = TaskEntry::new(
+            spec,
+            output,
+            writer.clone(),
+            sink_errors,
+            inbox_tx,
+            Arc::downgrade(&self.inner.registry),
+        );
+        {
+            let mut reg = lock(&self.inner.registry);
+            if reg.closed {
+                return Err(Error::ShutDown);
+            }
+            if options.background {
+                reg.capacity.check(
+                    &owner,
+                    config.max_background,
+                    config.max_background_per_owner,
+                )?;
+                reg.capacity.add(&owner);
+            }
+            reg.tasks.insert(id.clone(), entry.clone());
+        }
+        let ctx = TaskContext::new(id, writer, entry.cancel.clone(), inbox_rx, pid);
+        let grace = task.stop_grace().unwrap_or(config.stop_grace);
+        self.inner
+            .runtime
+            .spawn(drive(entry.clone(), task, ctx, grace));
+        Ok(TaskHandle { entry })
+    }
+
+    fn entry(&self, id: &str) -> Result<Arc<TaskEntry>> {
+        let id = TaskId::parse(id)?;
+        lock(&self.inner.registry)
+            .tasks
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::TaskNotFound { id: id.to_string() })
+    }
+
+    /// The ids of all tasks the manager knows, oldest first.
+    pub fn ids(&self) -> Vec<TaskId> {
+        let mut entries: Vec<_> = lock(&self.inner.registry).tasks.values().cloned().collect();
+        entries.sort_by_key(|e| e.created_at_ms);
+        entries.iter().map(|e| e.spec.id.clone()).collect()
+    }
+
+    /// The task's info now.
+    pub fn info(&self, id: &str) -> Result<TaskInfo> {
+        Ok(self.entry(id)?.info())
+    }
+
+    /// Moves a running foreground task to the background without restarting
+    /// it or losing a byte: its buffered output is written to disk first, then
+    /// the rest follows in order. The caller of `wait_foreground` is released
+    /// at once with `Detached`. For a background or finished task this
+    /// returns its info unchanged.
+    pub fn detach(&self, id: &str) -> Result<TaskInfo> {
+        Ok(self.entry(id)?.detach())
+    }
+
+    /// Non-blocking: the task's info and up to `max_bytes` of output written
+    /// since `cursor` (a byte offset into the task's whole output), with the
+    /// cursor to poll from next. Text views are cut on UTF-8 boundaries while
+    /// the task runs, so successive polls decode cleanly.
+    pub fn poll(&self, id: &str, cursor: u64, max_bytes: usize) -> Result<PollResponse> {
+        let entry = self.entry(id)?;
+        let max_bytes = max_bytes.min(MAX_POLL_BYTES);
+        // Read the status before the output: if it was terminal, the output
+        // read after it is complete.
+        let terminal = entry.status().is_terminal();
+        let mut chunk = entry.output.read(cursor, max_bytes)?;
+        let reached_end = chunk.cursor + chunk.data.len() as u64 == chunk.end;
+        if !(terminal && reached_end) {
+            let keep = complete_utf8_len(&chunk.data);
+            if keep > 0 {
+                chunk.data.truncate(keep);
+                let end = chunk.cursor + keep as u64;
+                chunk.spans.retain(|s| s.offset < end);
+                if let Some(last) = chunk.spans.last_mut() {
+                    last.len = last.len.min(end - last.offset);
+                }
+            }
+        }
+        let next_cursor = chunk.cursor + chunk.data.len() as u64;
+        Ok(PollResponse {
+            info: entry.info(),
+            cursor: chunk.cursor,
+            next_cursor,
+            omitted_bytes: chunk.omitted,
+            eof: terminal && next_cursor == chunk.end,
+            data: chunk.data,
+            spans: chunk.spans,
+        })
+    }
+
+    /// The first `head_bytes` and last `tail_bytes` of the task's output, for
+    /// showing a model both ends of a long log.
+    pub fn preview(&self, id: &str, head_bytes: usize, tail_bytes: usize) -> Result<Preview> {
+        self.entry(id)?.output.preview(head_bytes, tail_bytes)
+    }
+
+    /// Waits until the task ends or `timeout` passes (`None`: no limit;
+    /// zero: answer at once).
+    pub async fn collect(&self, id: &str, timeout: Option<Duration>) -> Result<CollectOutcome> {
+        let entry = self.entry(id)?;
+        if let Some(result) = entry.result() {
+            return Ok(CollectOutcome::Finished(result));
+        }
+        let waited = match timeout {
+            None => Some(entry.wait_until(false).await),
+            Some(t) if t.is_zero() => None,
+            Some(t) => tokio::time::timeout(t, entry.wait_until(false)).await.ok(),
+        };
+        Ok(match waited {
+            Some(Settled::Terminal(result)) => CollectOutcome::Finished(result),
+            _ => CollectOutcome::StillRunning(entry.info()),
+        })
+    }
+
+    /// Stops the task (its stop signal, then force after the grace), waits
+    /// until it is terminal, and returns its final info. Idempotent: for an
+    /// ended task it returns the info unchanged. The reason is recorded and
+    /// reaches the task.
+    pub async fn cancel(&self, id: &str, reason: CancelReason) -> Result<TaskInfo> {
+        let entry = self.entry(id)?;
+        entry.request_cancel(reason);
+        entry.wait_until(false).await;
+        Ok(entry.info())
+    }
+
+    /// Sends a steering message: to a function task's inbox, or to a
+    /// process's stdin (processes started with `interactive(true)`).
+    pub fn send(&self, id: &str, message: impl Into<Message>) -> Result<()> {
+        self.entry(id)?.send(message.into())
+    }
+
+    /// Tasks matching `filter`, oldest first. Foreground tasks that ended
+    /// without being detached are not listed.
+    pub fn list(&self, filter: &ListFilter) -> Vec<TaskInfo> {
+        let mut entries: Vec<_> = lock(&self.inner.registry).tasks.values().cloned().collect();
+        entries.sort_by_key(|e| e.created_at_ms);
+        entries
+            .iter()
+            .filter(|e| filter.owner.as_ref().is_none_or(|o| &e.spec.owner == o))
+            .filter(|e| e.is_listed())
+            .map(|e| e.info())
+            .filter(|i| !filter.active_only || !i.status.is_terminal())
+            .filter(|i| {
+                filter
+                    .statuses
+                    .as_ref()
+                    .is_none_or(|s| s.contains(&i.status))
+            })
+            .collect()
+    }
+
+    /// Cancels every running task except keep-alive ones, waits until they
+    /// have ended (their output flushed), and refuses new spawns from then on.
+    pub async fn shutdown(&self, reason: impl Into<String>) {
+        let reason = CancelReason::shutdown(reason);
+        let entries: Vec<_> = {
+            let mut reg = lock(&self.inner.registry);
+            reg.closed = true;
+            reg.tasks.values().cloned().collect()
+        };
+        let stopping: Vec<_> = entries
+            .into_iter()
+            .filter(|e| !e.spec.keep_alive && e.request_cancel(reason.clone()))
+            .collect();
+        for entry in stopping {
+            entry.wait_until(false).await;
+        }
+    }
+}

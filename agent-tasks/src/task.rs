@@ -1,0 +1,96 @@
+//! The [`BackgroundTask`] trait — what a task is — and [`TaskOutcome`], what
+//! its run returns. [`ProcessTask`](crate::ProcessTask) and
+//! [`FnTask`](crate::FnTask) are the built-in implementations.
+
+use std::time::Duration;
+
+use crate::context::TaskContext;
+use crate::info::ExitInfo;
+
+/// One unit of work a [`TaskManager`](crate::TaskManager) can run.
+///
+/// `run` gets the [`TaskContext`]: write output through it, watch its cancel
+/// signal (the manager stops waiting after the grace period and drops the
+/// future), read steering messages from it, and return a [`TaskOutcome`].
+///
+/// ```
+/// use agent_tasks::{async_trait, BackgroundTask, TaskContext, TaskOutcome};
+///
+/// struct Countdown(u32);
+///
+/// #[async_trait]
+/// impl BackgroundTask for Countdown {
+///     fn kind(&self) -> &str { "countdown" }
+///     fn description(&self) -> String { format!("count down from {}", self.0) }
+///     async fn run(self: Box<Self>, ctx: TaskContext) -> TaskOutcome {
+///         for i in (0..self.0).rev() {
+///             ctx.stdout(format!("{i}\n"));
+///         }
+///         TaskOutcome::completed(serde_json::json!({"done": true}))
+///     }
+/// }
+/// ```
+#[async_trait::async_trait]
+pub trait BackgroundTask: Send + 'static {
+    /// A short lowercase word naming the kind of task; it prefixes the id.
+    fn kind(&self) -> &str;
+
+    /// A one-line description for humans and models.
+    fn description(&self) -> String;
+
+    /// Whether [`TaskManager::send`](crate::TaskManager::send) may deliver
+    /// messages to this task.
+    fn accepts_messages(&self) -> bool {
+        true
+    }
+
+    /// How long the manager waits, after asking the task to stop, before it
+    /// drops the task's future. `None` takes the manager's default.
+    fn stop_grace(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Runs the task to its end.
+    async fn run(self: Box<Self>, ctx: TaskContext) -> TaskOutcome;
+}
+
+/// What a task's run produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskOutcome {
+    /// True for success (`completed`), false for `failed`.
+    pub success: bool,
+    /// A JSON value for the result (function tasks).
+    pub value: Option<serde_json::Value>,
+    /// The error text of a failure.
+    pub error: Option<String>,
+    /// How a process ended.
+    pub exit: Option<ExitInfo>,
+}
+
+impl TaskOutcome {
+    /// A success with a result value.
+    pub fn completed(value: serde_json::Value) -> Self {
+        TaskOutcome {
+            success: true,
+            value: Some(value),
+            error: None,
+            exit: None,
+        }
+    }
+
+    /// A failure with an error message.
+    pub fn failed(error: impl Into<String>) -> Self {
+        TaskOutcome {
+            success: false,
+            value: None,
+            error: Some(error.into()),
+            exit: None,
+        }
+    }
+
+    /// Adds how a process ended.
+    pub fn with_exit(mut self, exit: ExitInfo) -> Self {
+        self.exit = Some(exit);
+        self
+    }
+}

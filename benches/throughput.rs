@@ -1,0 +1,617 @@
+//! Output throughput, peak memory and spawn overhead of `agent-tasks`, each
+//! measured beside a bare baseline in the same run (see DESIGN.md,
+//! "Performance and resource goals").
+//!
+//! ```text
+//! cargo bench --bench throughput                     # 1 GiB per case
+//! cargo bench --bench throughput -- --bytes 268435456
+//! BENCH_BYTES=268435456 cargo bench --bench throughput
+//! ```
+//!
+//! Optional: `--rounds R` (or `BENCH_ROUNDS`, default 3): throughput runs per
+//! side, alternating baseline and ours, median reported.
+//!
+//! Every measurement runs in a fresh child process (this binary re-executed
+//! with the hidden `--case NAME`), so peak memory and allocator state never
+//! mix between cases. A child reports `RESULT key value` lines on stdout.
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use agent_tasks::{
+    ForegroundOutcome, ManagerConfig, ProcessTask, SpawnOptions, TaskManager, TaskStatus,
+    MAX_POLL_BYTES,
+};
+use tokio::io::AsyncReadExt;
+
+const DEFAULT_BYTES: u64 = 1 << 30;
+const DEFAULT_ROUNDS: usize = 3;
+const READ_CHUNK: usize = 128 * 1024;
+const SPAWNS: usize = 200;
+const SPAWN_WARMUP: usize = 20;
+const SPAWN_ROUNDS: usize = 5;
+const MIB: f64 = 1024.0 * 1024.0;
+const RSS_GOAL_MIB: f64 = 32.0;
+
+struct Args {
+    bytes: u64,
+    rounds: usize,
+    case: Option<String>,
+}
+
+fn parse_args() -> Args {
+    let env_num = |key: &str| {
+        std::env::var(key).ok().map(|v| {
+            v.trim()
+                .parse::<u64>()
+                .unwrap_or_else(|_| panic!("{key} must be a number, got `{v}`"))
+        })
+    };
+    let mut args = Args {
+        bytes: env_num("BENCH_BYTES").unwrap_or(DEFAULT_BYTES),
+        rounds: env_num("BENCH_ROUNDS").map_or(DEFAULT_ROUNDS, |r| r as usize),
+        case: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().unwrap_or_else(|| panic!("{name} needs a value"));
+        match arg.as_str() {
+            "--bytes" => {
+                let v = value("--bytes");
+                args.bytes = v
+                    .parse()
+                    .unwrap_or_else(|_| panic!("--bytes must be a number, got `{v}`"));
+            }
+            "--rounds" => {
+                let v = value("--rounds");
+                args.rounds = v
+                    .parse()
+                    .unwrap_or_else(|_| panic!("--rounds must be a number, got `{v}`"));
+            }
+            "--case" => args.case = Some(value("--case")),
+            // `cargo bench` passes `--bench`; ignore it and anything else unknown.
+            _ => {}
+        }
+    }
+    assert!(args.bytes > 0, "the byte count must be positive");
+    args.rounds = args.rounds.max(1);
+    args
+}
+
+fn main() {
+    let args = parse_args();
+    match &args.case {
+        Some(case) => run_case(case, args.bytes),
+        None => run_all(&args),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Parent: runs the children and prints the table.
+// ---------------------------------------------------------------------------
+
+type Report = HashMap<String, f64>;
+
+fn run_child(case: &str, bytes: u64) -> Report {
+    let exe = std::env::current_exe().expect("locating the bench binary");
+    let out = std::process::Command::new(exe)
+        .args(["--case", case, "--bytes", &bytes.to_string()])
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("running a bench child process");
+    assert!(
+        out.status.success(),
+        "bench case `{case}` failed: {}",
+        out.status
+    );
+    let mut report = Report::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut parts = line.split_whitespace();
+        if parts.next() != Some("RESULT") {
+            continue;
+        }
+        if let (Some(key), Some(value)) = (parts.next(), parts.next()) {
+            if let Ok(v) = value.parse() {
+                report.insert(key.to_string(), v);
+            }
+        }
+    }
+    report
+}
+
+fn get(report: &Report, key: &str) -> f64 {
+    *report
+        .get(key)
+        .unwrap_or_else(|| panic!("child report lacks `{key}`"))
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+fn mbps(bytes: u64, secs: f64) -> f64 {
+    bytes as f64 / 1e6 / secs
+}
+
+fn list(values: &[f64]) -> String {
+    values
+        .iter()
+        .map(|v| format!("{v:.0}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Label column width in the table.
+const W: usize = 52;
+
+/// The runs of one throughput case: MB/s of each, and the child reports.
+#[derive(Default)]
+struct Runs {
+    speeds: Vec<f64>,
+    reports: Vec<Report>,
+}
+
+impl Runs {
+    fn median(&self) -> f64 {
+        median(&mut self.speeds.clone())
+    }
+}
+
+/// Runs each case once unmeasured (warms the page cache and the binaries),
+/// then `rounds` measured times, rotating which case goes first each round.
+fn throughput_cases(cases: &[&str], args: &Args) -> HashMap<String, Runs> {
+    for case in cases {
+        run_child(case, args.bytes);
+    }
+    let mut runs: HashMap<String, Runs> = HashMap::new();
+    for round in 0..args.rounds {
+        for i in 0..cases.len() {
+            let case = cases[(i + round) % cases.len()];
+            let r = run_child(case, args.bytes);
+            let got = get(&r, "bytes") as u64;
+            if got != args.bytes {
+                println!(
+                    "   WARNING: `{case}` produced {got} bytes, expected {}",
+                    args.bytes
+                );
+            }
+            let entry = runs.entry(case.to_string()).or_default();
+            entry.speeds.push(mbps(args.bytes, get(&r, "secs")));
+            entry.reports.push(r);
+        }
+    }
+    runs
+}
+
+fn print_speed(label: &str, runs: &Runs) -> f64 {
+    let m = runs.median();
+    println!(
+        "   {label:<W$} {m:>7.0} MB/s   (runs: {})",
+        list(&runs.speeds)
+    );
+    m
+}
+
+fn print_ratio(ours: f64, base: f64) {
+    let ratio = ours / base;
+    println!("   ratio {ratio:.2} (goal >= 0.8){}", verdict(ratio >= 0.8));
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "  ok"
+    } else {
+        "  MISSED"
+    }
+}
+
+fn run_all(args: &Args) {
+    let n = args.bytes;
+    println!(
+        "agent-tasks bench: N = {n} bytes ({:.1} MiB); throughput: 1 warm-up + {} run(s) per side, median; temp dir {}",
+        n as f64 / MIB,
+        args.rounds,
+        std::env::temp_dir().display()
+    );
+    println!();
+
+    // 1. Memory destination.
+    let runs = throughput_cases(&["mem-base", "mem-ours", "mem-base-bigpipe"], args);
+    println!("1. Throughput, memory destination (`head -c N /dev/zero`)");
+    let base = print_speed("baseline: tokio::process, read into Vec", &runs["mem-base"]);
+    let ours = print_speed("ours: foreground task, memory_limit = N", &runs["mem-ours"]);
+    print_ratio(ours, base);
+    let big = print_speed(
+        "(extra) baseline with a 1 MiB pipe, as ProcessTask",
+        &runs["mem-base-bigpipe"],
+    );
+    println!("   (extra) ours / 1 MiB-pipe baseline: {:.2}", ours / big);
+    let ours_reports = &runs["mem-ours"].reports;
+    let mut readback: Vec<f64> = ours_reports
+        .iter()
+        .filter_map(|r| r.get("poll_secs").map(|s| mbps(n, *s)))
+        .collect();
+    if !readback.is_empty() {
+        println!(
+            "   (extra) reading it all back with poll, 16 MiB pages: {:.0} MB/s",
+            median(&mut readback)
+        );
+    }
+    if ours_reports.iter().any(|r| r.get("spilled") == Some(&1.0)) {
+        println!("   WARNING: the in-memory task spilled to disk");
+    }
+    println!();
+
+    // 2. File destination.
+    let runs = throughput_cases(&["file-base", "file-ours"], args);
+    println!("2. Throughput, file destination");
+    let base = print_speed(
+        "baseline: sh -c 'head -c N /dev/zero | cat > FILE'",
+        &runs["file-base"],
+    );
+    let ours = print_speed(
+        "ours: background task, spilled to output.log",
+        &runs["file-ours"],
+    );
+    print_ratio(ours, base);
+    let mut size_ok = true;
+    for r in &runs["file-ours"].reports {
+        let size = get(r, "log_size") as u64;
+        if size != n {
+            size_ok = false;
+            println!("   WARNING: output.log is {size} bytes, expected {n}");
+        }
+    }
+    if size_ok {
+        println!("   output.log size == N in every run");
+    }
+    println!();
+
+    // 3. Peak RSS.
+    println!("3. Peak RSS (VmHWM) of a fresh process while N bytes flow through one task,");
+    println!("   memory_limit 1 MiB, disk_limit 256 MiB (defaults)");
+    let idle = get(&run_child("rss-idle", n), "hwm_kib") / 1024.0;
+    println!(
+        "   {:<W$} {idle:>7.1} MiB   (reference)",
+        "baseline: tokio multi-thread runtime only"
+    );
+    for (case, label) in [
+        ("rss-background", "ours: background task"),
+        (
+            "rss-foreground",
+            "ours: foreground task, overflows and spills",
+        ),
+    ] {
+        let r = run_child(case, n);
+        let hwm = get(&r, "hwm_kib") / 1024.0;
+        println!(
+            "   {label:<W$} {hwm:>7.1} MiB   (goal < {RSS_GOAL_MIB:.0} MiB){}",
+            verdict(hwm < RSS_GOAL_MIB)
+        );
+        let total = get(&r, "bytes") as u64;
+        if total != n {
+            println!("   WARNING: `{case}` saw {total} bytes, expected {n}");
+        }
+        if get(&r, "spilled") != 1.0 {
+            println!("   WARNING: `{case}` did not spill to disk");
+        }
+    }
+    println!();
+
+    // 4. Spawn overhead.
+    let r = run_child("spawn", n);
+    let bare = get(&r, "bare_us");
+    let ours = get(&r, "ours_us");
+    let rounds = |prefix: &str| {
+        (0..SPAWN_ROUNDS)
+            .map(|i| format!("{:.0}", get(&r, &format!("{prefix}_us_{i}"))))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "4. Spawn overhead: {SPAWNS} sequential `true`, after {SPAWN_WARMUP} warm-up each, \
+         median of {SPAWN_ROUNDS} alternating rounds"
+    );
+    println!(
+        "   {:<W$} {bare:>7.0} µs/spawn   (rounds: {})",
+        "baseline: tokio Command::new(\"true\").status()",
+        rounds("bare")
+    );
+    println!(
+        "   {:<W$} {ours:>7.0} µs/spawn   (rounds: {})",
+        "ours: spawn(foreground) + wait_foreground",
+        rounds("ours")
+    );
+    let ratio = ours / bare;
+    println!("   ratio {ratio:.2} (goal <= 1.2){}", verdict(ratio <= 1.2));
+}
+
+// ---------------------------------------------------------------------------
+// Children: one measurement each.
+// ---------------------------------------------------------------------------
+
+fn result(key: &str, value: impl std::fmt::Display) {
+    println!("RESULT {key} {value}");
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("building the tokio runtime")
+}
+
+/// Peak resident set size of this process, in KiB.
+fn vm_hwm_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("reading /proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("parsing VmHWM in /proc/self/status")
+}
+
+fn producer(bytes: u64) -> [String; 4] {
+    [
+        "head".into(),
+        "-c".into(),
+        bytes.to_string(),
+        "/dev/zero".into(),
+    ]
+}
+
+fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("agent-tasks-bench-")
+        .tempdir()
+        .expect("creating a temporary folder")
+}
+
+fn log_size(manager: &TaskManager, id: &str) -> u64 {
+    let path = manager.root().join("tasks").join(id).join("output.log");
+    std::fs::metadata(&path)
+        .unwrap_or_else(|e| panic!("reading the size of {}: {e}", path.display()))
+        .len()
+}
+
+fn finished(outcome: ForegroundOutcome) -> agent_tasks::TaskResult {
+    match outcome {
+        ForegroundOutcome::Finished(r) => {
+            if r.status != TaskStatus::Completed {
+                eprintln!("warning: the task ended {:?}: {:?}", r.status, r.error);
+            }
+            r
+        }
+        ForegroundOutcome::Detached(info) => panic!("the foreground task was detached: {info:?}"),
+    }
+}
+
+async fn collect_all(manager: &TaskManager, id: &str) -> agent_tasks::TaskResult {
+    let outcome = manager
+        .collect(id, None)
+        .await
+        .expect("collecting the task");
+    let r = outcome
+        .result()
+        .expect("collect without a timeout returns the result")
+        .clone();
+    if r.status != TaskStatus::Completed {
+        eprintln!("warning: the task ended {:?}: {:?}", r.status, r.error);
+    }
+    r
+}
+
+fn run_case(case: &str, bytes: u64) {
+    let rt = runtime();
+    let case = case.to_string();
+    // The measured code runs on a worker thread, as the manager's tasks do,
+    // not on the `block_on` thread (which would add a cross-thread wake-up to
+    // every I/O readiness event of the baselines).
+    let body = async move {
+        match case.as_str() {
+            "mem-base" => mem_base(bytes, false).await,
+            "mem-base-bigpipe" => mem_base(bytes, true).await,
+            "mem-ours" => mem_ours(bytes).await,
+            "file-base" => file_base(bytes).await,
+            "file-ours" => file_ours(bytes).await,
+            "rss-idle" => {
+                // Let every worker thread start and run something.
+                let tasks: Vec<_> = (0..8)
+                    .map(|_| tokio::spawn(tokio::task::yield_now()))
+                    .collect();
+                for t in tasks {
+                    t.await.expect("joining a no-op task");
+                }
+                result("hwm_kib", vm_hwm_kib());
+            }
+            "rss-background" | "rss-foreground" => rss_task(bytes, case == "rss-background").await,
+            "spawn" => spawn_overhead().await,
+            other => panic!("unknown bench case `{other}`"),
+        }
+    };
+    rt.block_on(async { tokio::spawn(body).await })
+        .expect("the bench case panicked");
+}
+
+async fn mem_base(bytes: u64, big_pipe: bool) {
+    let start = Instant::now();
+    let mut child = tokio::process::Command::new("head")
+        .args(&producer(bytes)[1..])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawning head");
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    if big_pipe {
+        // The size ProcessTask gives its pipes; failing only slows the run.
+        let _ = nix::fcntl::fcntl(&stdout, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1024 * 1024));
+    }
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut data = Vec::new();
+    loop {
+        let n = stdout.read(&mut buf).await.expect("reading head's stdout");
+        if n == 0 {
+            break;
+        }
+        data.extend_from_slice(&buf[..n]);
+    }
+    child.wait().await.expect("waiting for head");
+    result("secs", start.elapsed().as_secs_f64());
+    result("bytes", data.len());
+}
+
+async fn mem_ours(bytes: u64) {
+    let limit = usize::try_from(bytes).expect("N fits in memory");
+    let manager = TaskManager::new(ManagerConfig::default().memory_limit(limit))
+        .expect("creating the manager");
+    let start = Instant::now();
+    let handle = manager
+        .spawn(
+            ProcessTask::argv(producer(bytes)),
+            SpawnOptions::foreground().no_timeout(),
+        )
+        .expect("spawning the task");
+    let r = finished(handle.wait_foreground().await);
+    result("secs", start.elapsed().as_secs_f64());
+    result("bytes", r.output.total_bytes);
+    result("spilled", u8::from(r.output.spilled));
+
+    // Extra: how fast the host can page it all back out.
+    let id = handle.id().as_str();
+    let start = Instant::now();
+    let mut cursor = 0;
+    let mut got = 0usize;
+    loop {
+        let page = manager
+            .poll(id, cursor, MAX_POLL_BYTES)
+            .expect("polling the task");
+        got += page.data.len();
+        cursor = page.next_cursor;
+        if page.eof || page.data.is_empty() {
+            break;
+        }
+    }
+    result("poll_secs", start.elapsed().as_secs_f64());
+    if got as u64 != bytes {
+        eprintln!("warning: poll returned {got} bytes, expected {bytes}");
+    }
+}
+
+async fn file_base(bytes: u64) {
+    let dir = temp_dir();
+    let file = dir.path().join("out.log");
+    let script = format!("head -c {bytes} /dev/zero | cat > '{}'", file.display());
+    let start = Instant::now();
+    let status = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .status()
+        .await
+        .expect("running the shell pipeline");
+    result("secs", start.elapsed().as_secs_f64());
+    assert!(status.success(), "the baseline pipeline failed: {status}");
+    let size = std::fs::metadata(&file)
+        .expect("reading the baseline file size")
+        .len();
+    result("bytes", size);
+}
+
+async fn file_ours(bytes: u64) {
+    let dir = temp_dir();
+    let config = ManagerConfig::default()
+        .root(dir.path().join("root"))
+        .disk_limit(bytes + 4 * 1024 * 1024);
+    let manager = TaskManager::new(config).expect("creating the manager");
+    let start = Instant::now();
+    let handle = manager
+        .spawn(
+            ProcessTask::argv(producer(bytes)),
+            SpawnOptions::background().no_timeout(),
+        )
+        .expect("spawning the task");
+    let r = collect_all(&manager, handle.id().as_str()).await;
+    result("secs", start.elapsed().as_secs_f64());
+    result("bytes", r.output.total_bytes);
+    result("log_size", log_size(&manager, handle.id().as_str()));
+}
+
+async fn rss_task(bytes: u64, background: bool) {
+    let dir = temp_dir();
+    let manager = TaskManager::new(ManagerConfig::default().root(dir.path().join("root")))
+        .expect("creating the manager");
+    let options = if background {
+        SpawnOptions::background().no_timeout()
+    } else {
+        SpawnOptions::foreground().no_timeout()
+    };
+    let handle = manager
+        .spawn(ProcessTask::argv(producer(bytes)), options)
+        .expect("spawning the task");
+    let r = if background {
+        collect_all(&manager, handle.id().as_str()).await
+    } else {
+        finished(handle.wait_foreground().await)
+    };
+    result("hwm_kib", vm_hwm_kib());
+    result("bytes", r.output.total_bytes);
+    result("spilled", u8::from(r.output.spilled));
+}
+
+async fn bare_spawns(count: usize) -> Duration {
+    let start = Instant::now();
+    for _ in 0..count {
+        let status = tokio::process::Command::new("true")
+            .status()
+            .await
+            .expect("running `true`");
+        assert!(status.success(), "`true` failed: {status}");
+    }
+    start.elapsed()
+}
+
+async fn ours_spawns(manager: &TaskManager, count: usize) -> Duration {
+    let start = Instant::now();
+    for _ in 0..count {
+        let handle = manager
+            .spawn(ProcessTask::argv(["true"]), SpawnOptions::foreground())
+            .expect("spawning `true`");
+        let r = finished(handle.wait_foreground().await);
+        assert_eq!(
+            r.status,
+            TaskStatus::Completed,
+            "`true` failed: {:?}",
+            r.error
+        );
+    }
+    start.elapsed()
+}
+
+async fn spawn_overhead() {
+    let manager = TaskManager::new(ManagerConfig::default()).expect("creating the manager");
+    bare_spawns(SPAWN_WARMUP).await;
+    ours_spawns(&manager, SPAWN_WARMUP).await;
+    let per_spawn = |d: Duration| d.as_secs_f64() * 1e6 / SPAWNS as f64;
+    let (mut bare, mut ours) = (Vec::new(), Vec::new());
+    for round in 0..SPAWN_ROUNDS {
+        if round % 2 == 0 {
+            bare.push(per_spawn(bare_spawns(SPAWNS).await));
+            ours.push(per_spawn(ours_spawns(&manager, SPAWNS).await));
+        } else {
+            ours.push(per_spawn(ours_spawns(&manager, SPAWNS).await));
+            bare.push(per_spawn(bare_spawns(SPAWNS).await));
+        }
+    }
+    for (i, (b, o)) in bare.iter().zip(&ours).enumerate() {
+        result(&format!("bare_us_{i}"), b);
+        result(&format!("ours_us_{i}"), o);
+    }
+    result("bare_us", median(&mut bare));
+    result("ours_us", median(&mut ours));
+}

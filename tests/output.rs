@@ -1,0 +1,343 @@
+//! Output through the public API: detach and overflow spill in order, a
+//! concurrent reader sees every byte once, memory stays bounded, the disk cap
+//! keeps head and tail, bytes (not strings) survive, disk errors are reported.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use agent_tasks::{
+    CollectOutcome, FnTask, ForegroundOutcome, ManagerConfig, ProcessTask, SpawnOptions,
+    TaskManager, TaskStatus,
+};
+use common::{manager_in_temp, read_all, seq_output, wait_for};
+use serde_json::json;
+
+const FLOOD_LINES: u64 = 3_000_000; // about 22 MB of `seq` output
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detach_during_a_flood_loses_and_repeats_no_byte() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default().memory_limit(8 << 20));
+    let task = manager
+        .spawn(
+            ProcessTask::argv(["seq", "1", &FLOOD_LINES.to_string()]),
+            SpawnOptions::foreground().no_timeout(),
+        )
+        .expect("spawn");
+    let id = task.id().to_string();
+    // Detach while the flood is under way and still held in memory.
+    wait_for("some output", || {
+        manager.info(&id).expect("info").output.total_bytes > 64 * 1024
+    })
+    .await;
+    let before = manager.info(&id).expect("info");
+    assert!(!before.output.spilled, "still in memory before the detach");
+    let waiter = tokio::spawn({
+        let task = task.clone();
+        async move { task.wait_foreground().await }
+    });
+    let info = manager.detach(&id).expect("detach");
+    assert!(info.detached && !info.foreground);
+    assert!(info.output.spilled);
+    match waiter.await.expect("join") {
+        ForegroundOutcome::Detached(info) => assert_eq!(info.id.as_str(), id),
+        other => panic!("expected Detached, got {other:?}"),
+    }
+    let done = manager
+        .collect(&id, Some(Duration::from_secs(60)))
+        .await
+        .expect("collect");
+    let result = done.result().expect("finished").clone();
+    assert_eq!(result.status, TaskStatus::Completed);
+    let expected = seq_output(FLOOD_LINES);
+    assert_eq!(result.output.total_bytes, expected.len() as u64);
+    let polled = read_all(&manager, &id);
+    assert!(
+        polled == expected,
+        "polled output differs from what seq wrote"
+    );
+    let log = std::fs::read(result.output.log_path.expect("log path")).expect("read log");
+    assert!(log == expected, "output.log differs from what seq wrote");
+    // Detaching again returns the info unchanged.
+    assert_eq!(
+        manager.detach(&id).expect("detach").status,
+        TaskStatus::Completed
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overflow_spills_in_order_and_foreground_writes_nothing_before() {
+    let (manager, dir) = manager_in_temp(ManagerConfig::default().memory_limit(64 * 1024));
+    // Under the limit: nothing on disk.
+    let small = manager
+        .spawn(
+            ProcessTask::argv(["seq", "1", "1000"]),
+            SpawnOptions::foreground(),
+        )
+        .expect("spawn");
+    let ForegroundOutcome::Finished(result) = small.wait_foreground().await else {
+        panic!("expected Finished");
+    };
+    assert!(!result.output.spilled);
+    assert!(!dir.path().join("tasks").join(small.id().as_str()).exists());
+    assert_eq!(read_all(&manager, small.id().as_str()), seq_output(1000));
+
+    // Over the limit: spilled, in order.
+    let big = manager
+        .spawn(
+            ProcessTask::argv(["seq", "1", "200000"]),
+            SpawnOptions::foreground(),
+        )
+        .expect("spawn");
+    let ForegroundOutcome::Finished(result) = big.wait_foreground().await else {
+        panic!("expected Finished");
+    };
+    assert!(result.output.spilled);
+    let expected = seq_output(200_000);
+    let log = std::fs::read(
+        dir.path()
+            .join("tasks")
+            .join(big.id().as_str())
+            .join("output.log"),
+    )
+    .expect("log");
+    assert!(log == expected);
+    assert!(read_all(&manager, big.id().as_str()) == expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_polling_while_the_task_writes_sees_every_byte_once() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default().tail_window(4096));
+    let task = manager
+        .spawn(
+            ProcessTask::argv(["seq", "1", &FLOOD_LINES.to_string()]),
+            SpawnOptions::background(),
+        )
+        .expect("spawn");
+    let id = task.id().to_string();
+    let mut seen = Vec::new();
+    let mut cursor = 0;
+    let mut polls = 0;
+    loop {
+        let page = manager.poll(&id, cursor, 100_000).expect("poll");
+        assert_eq!(page.omitted_bytes, 0);
+        assert_eq!(
+            page.cursor, cursor,
+            "the reader resumes exactly where it stopped"
+        );
+        seen.extend_from_slice(&page.data);
+        cursor = page.next_cursor;
+        polls += 1;
+        if page.eof {
+            break;
+        }
+        if page.data.is_empty() {
+            tokio::task::yield_now().await;
+        }
+    }
+    assert!(polls > 10, "the reader polled while the task ran");
+    assert!(seen == seq_output(FLOOD_LINES));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_stays_bounded_and_the_disk_cap_keeps_head_and_tail() {
+    const TOTAL: u64 = 256 << 20;
+    const MEMORY_LIMIT: usize = 1 << 20;
+    const TAIL: usize = 64 * 1024;
+    let (manager, _dir) = manager_in_temp(
+        ManagerConfig::default()
+            .memory_limit(MEMORY_LIMIT)
+            .tail_window(TAIL)
+            .disk_limit(8 << 20),
+    );
+    let peak = Arc::new(AtomicU64::new(0));
+    let probe = manager.clone();
+    let seen_peak = peak.clone();
+    let task = manager
+        .spawn(
+            FnTask::new("print 256 MiB", move |ctx| async move {
+                let chunk: Vec<u8> = (0..65_536u32).map(|i| b'a' + (i % 26) as u8).collect();
+                let mut written = 0u64;
+                while written < TOTAL {
+                    ctx.stdout(&chunk);
+                    written += chunk.len() as u64;
+                    if written % (1 << 20) == 0 {
+                        let mem = probe.info(ctx.id().as_str())?.output.memory_bytes;
+                        seen_peak.fetch_max(mem, Ordering::Relaxed);
+                    }
+                }
+                ctx.stdout(b"THE END\n");
+                Ok(json!(written))
+            }),
+            SpawnOptions::foreground().no_timeout(),
+        )
+        .expect("spawn");
+    let ForegroundOutcome::Finished(result) = task.wait_foreground().await else {
+        panic!("expected Finished");
+    };
+    assert_eq!(result.status, TaskStatus::Completed, "{:?}", result.error);
+    let peak = peak.load(Ordering::Relaxed);
+    assert!(peak > 0);
+    assert!(
+        peak <= (MEMORY_LIMIT + TAIL) as u64,
+        "the buffer held {peak} bytes, more than its limits"
+    );
+    let out = &result.output;
+    assert_eq!(out.total_bytes, TOTAL + 8);
+    assert!(out.disk_bytes <= 8 << 20);
+    assert_eq!(
+        out.omitted_bytes,
+        out.total_bytes - out.disk_bytes - TAIL as u64
+    );
+    // The log holds the head, a marker, and the tail.
+    let log = std::fs::read(out.log_path.as_ref().expect("log")).expect("read log");
+    let marker = format!("[... {} bytes omitted ...]", out.omitted_bytes);
+    let text = String::from_utf8_lossy(&log);
+    assert!(text.contains(&marker), "the log has the omitted marker");
+    assert!(log.ends_with(b"THE END\n"));
+    assert!(log.starts_with(b"abcdefghijklmnopqrstuvwxyz"));
+    // A reader from 0 gets the head, then is told how much was skipped.
+    let id = task.id().as_str();
+    let mut cursor = 0;
+    let mut omitted = 0;
+    let mut bytes = 0;
+    loop {
+        let page = manager.poll(id, cursor, 1 << 20).expect("poll");
+        omitted += page.omitted_bytes;
+        bytes += page.data.len() as u64;
+        cursor = page.next_cursor;
+        if page.eof {
+            assert!(page.data.ends_with(b"THE END\n"));
+            break;
+        }
+    }
+    assert_eq!(omitted, out.omitted_bytes);
+    assert_eq!(bytes + omitted, out.total_bytes);
+    let preview = manager.preview(id, 26, 8).expect("preview");
+    assert_eq!(preview.head, b"abcdefghijklmnopqrstuvwxyz");
+    assert_eq!(preview.tail, b"THE END\n");
+    assert!(preview.text().contains("bytes omitted ..."));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_output_and_megabyte_lines_are_kept_as_bytes() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default().memory_limit(1 << 20));
+    let payload: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let expected = payload.clone();
+    let task = manager
+        .spawn(
+            FnTask::new("binary", move |ctx| async move {
+                for chunk in payload.chunks(77_777) {
+                    ctx.write("stdout", chunk);
+                }
+                Ok(json!(null))
+            }),
+            SpawnOptions::background(),
+        )
+        .expect("spawn");
+    let done = manager
+        .collect(task.id().as_str(), None)
+        .await
+        .expect("collect");
+    assert!(matches!(done, CollectOutcome::Finished(_)));
+    let out = read_all(&manager, task.id().as_str());
+    assert!(out == expected, "binary bytes came back changed");
+    // The text view decodes lossily, never panics.
+    let page = manager.poll(task.id().as_str(), 1, 1000).expect("poll");
+    assert!(!page.text().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn utf8_text_is_cut_on_character_boundaries_while_running() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = manager
+        .spawn(
+            FnTask::new("euro", move |ctx| async move {
+                ctx.stdout("€€€".as_bytes());
+                let _ = release_rx.await;
+                Ok(json!(null))
+            }),
+            SpawnOptions::background(),
+        )
+        .expect("spawn");
+    let id = task.id().to_string();
+    wait_for("output", || {
+        manager.info(&id).expect("info").output.total_bytes == 9
+    })
+    .await;
+    // 4 bytes asked: only the first whole `€` (3 bytes) is returned.
+    let page = manager.poll(&id, 0, 4).expect("poll");
+    assert_eq!(page.text(), "€");
+    assert_eq!(page.next_cursor, 3);
+    let _ = release_tx.send(());
+    manager.collect(&id, None).await.expect("collect");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_error_is_reported_and_the_task_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // `tasks` is a file, so no task folder can be made under it.
+    std::fs::write(dir.path().join("tasks"), b"not a folder").expect("write");
+    let manager = TaskManager::new(ManagerConfig::default().root(dir.path())).expect("manager");
+    let task = manager
+        .spawn(
+            ProcessTask::shell("seq 1 1000; echo last line"),
+            SpawnOptions::background(),
+        )
+        .expect("spawn");
+    let done = manager
+        .collect(task.id().as_str(), None)
+        .await
+        .expect("collect");
+    let result = done.result().expect("finished");
+    assert_eq!(result.status, TaskStatus::Completed);
+    let error = result
+        .output
+        .write_error
+        .as_deref()
+        .expect("a write error is reported");
+    assert!(error.contains("tasks"), "{error}");
+    let info = manager.info(task.id().as_str()).expect("info");
+    assert!(info.output.write_error.is_some());
+    // The in-memory tail is still there.
+    let preview = manager
+        .preview(task.id().as_str(), 0, 100)
+        .expect("preview");
+    assert!(preview.text().ends_with("1000\nlast line\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdout_and_stderr_are_separate_streams_in_one_order() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let task = manager
+        .spawn(
+            ProcessTask::shell("echo out; sleep 0.05; echo err >&2; sleep 0.05; echo out2"),
+            SpawnOptions::foreground(),
+        )
+        .expect("spawn");
+    let ForegroundOutcome::Finished(result) = task.wait_foreground().await else {
+        panic!("expected Finished");
+    };
+    assert_eq!(result.output.stdout_bytes, 9);
+    assert_eq!(result.output.stderr_bytes, 4);
+    let page = manager.poll(task.id().as_str(), 0, 1000).expect("poll");
+    assert_eq!(page.text(), "out\nerr\nout2\n");
+    let streams: Vec<_> = page
+        .spans
+        .iter()
+        .map(|s| (s.stream.as_str().to_string(), s.len))
+        .collect();
+    assert_eq!(
+        streams,
+        vec![
+            ("stdout".to_string(), 4),
+            ("stderr".to_string(), 4),
+            ("stdout".to_string(), 5)
+        ]
+    );
+}
