@@ -8,8 +8,8 @@
 //! BENCH_BYTES=268435456 cargo bench --bench throughput
 //! ```
 //!
-//! Optional: `--rounds R` (or `BENCH_ROUNDS`, default 3): throughput runs per
-//! side, alternating baseline and ours, median reported.
+//! Optional: `--rounds R` (or `BENCH_ROUNDS`, default 3): measured throughput
+//! runs per side after one warm-up, in rotating order, median reported.
 //!
 //! Every measurement runs in a fresh child process (this binary re-executed
 //! with the hidden `--case NAME`), so peak memory and allocator state never
@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use agent_tasks::{
     ForegroundOutcome, ManagerConfig, ProcessTask, SpawnOptions, TaskManager, TaskStatus,
@@ -308,30 +308,28 @@ fn run_all(args: &Args) {
 
     // 4. Spawn overhead.
     let r = run_child("spawn", n);
-    let bare = get(&r, "bare_us");
-    let ours = get(&r, "ours_us");
-    let rounds = |prefix: &str| {
-        (0..SPAWN_ROUNDS)
-            .map(|i| format!("{:.0}", get(&r, &format!("{prefix}_us_{i}"))))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     println!(
         "4. Spawn overhead: {SPAWNS} sequential `true`, after {SPAWN_WARMUP} warm-up each, \
-         median of {SPAWN_ROUNDS} alternating rounds"
+         median of {SPAWN_ROUNDS} rounds in rotating order"
     );
-    println!(
-        "   {:<W$} {bare:>7.0} µs/spawn   (rounds: {})",
-        "baseline: tokio Command::new(\"true\").status()",
-        rounds("bare")
-    );
-    println!(
-        "   {:<W$} {ours:>7.0} µs/spawn   (rounds: {})",
-        "ours: spawn(foreground) + wait_foreground",
-        rounds("ours")
-    );
+    let row = |label: &str, key: &str| {
+        let rounds = (0..SPAWN_ROUNDS)
+            .map(|i| format!("{:.0}", get(&r, &format!("{key}_us_{i}"))))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mean = get(&r, &format!("{key}_us"));
+        println!("   {label:<W$} {mean:>7.0} µs/spawn   (rounds: {rounds})");
+        mean
+    };
+    let bare = row("baseline: tokio Command::new(\"true\").status()", "bare");
+    let ours = row("ours: spawn(foreground) + wait_foreground", "ours");
     let ratio = ours / bare;
     println!("   ratio {ratio:.2} (goal <= 1.2){}", verdict(ratio <= 1.2));
+    let piped = row(
+        "(extra) bare, ProcessTask's stdio: pipes + own pgrp",
+        "piped",
+    );
+    println!("   (extra) ours / piped bare: {:.2}", ours / piped);
 }
 
 // ---------------------------------------------------------------------------
@@ -564,54 +562,98 @@ async fn rss_task(bytes: u64, background: bool) {
     result("spilled", u8::from(r.output.spilled));
 }
 
-async fn bare_spawns(count: usize) -> Duration {
-    let start = Instant::now();
-    for _ in 0..count {
-        let status = tokio::process::Command::new("true")
-            .status()
-            .await
-            .expect("running `true`");
-        assert!(status.success(), "`true` failed: {status}");
-    }
-    start.elapsed()
+/// One side of the spawn comparison.
+#[derive(Clone, Copy)]
+enum SpawnSide {
+    /// `Command::new("true").status()`, as the goal is stated.
+    Bare,
+    /// A bare spawn with ProcessTask's stdio: null stdin, stdout and stderr
+    /// piped and read to EOF, its own process group.
+    Piped,
+    /// Through the manager.
+    Ours,
 }
 
-async fn ours_spawns(manager: &TaskManager, count: usize) -> Duration {
+impl SpawnSide {
+    const ALL: [SpawnSide; 3] = [SpawnSide::Bare, SpawnSide::Ours, SpawnSide::Piped];
+
+    fn key(self) -> &'static str {
+        match self {
+            SpawnSide::Bare => "bare",
+            SpawnSide::Piped => "piped",
+            SpawnSide::Ours => "ours",
+        }
+    }
+}
+
+async fn spawn_true(side: SpawnSide, manager: &TaskManager) {
+    match side {
+        SpawnSide::Bare => {
+            let status = tokio::process::Command::new("true")
+                .status()
+                .await
+                .expect("running `true`");
+            assert!(status.success(), "`true` failed: {status}");
+        }
+        SpawnSide::Piped => {
+            let mut child = tokio::process::Command::new("true")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .process_group(0)
+                .spawn()
+                .expect("spawning `true`");
+            let mut out = child.stdout.take().expect("piped stdout");
+            let mut err = child.stderr.take().expect("piped stderr");
+            let (mut out_buf, mut err_buf) = ([0u8; 512], [0u8; 512]);
+            let (o, e, status) =
+                tokio::join!(out.read(&mut out_buf), err.read(&mut err_buf), child.wait());
+            assert_eq!(o.expect("reading stdout"), 0, "`true` wrote to stdout");
+            assert_eq!(e.expect("reading stderr"), 0, "`true` wrote to stderr");
+            let status = status.expect("waiting for `true`");
+            assert!(status.success(), "`true` failed: {status}");
+        }
+        SpawnSide::Ours => {
+            let handle = manager
+                .spawn(ProcessTask::argv(["true"]), SpawnOptions::foreground())
+                .expect("spawning `true`");
+            let r = finished(handle.wait_foreground().await);
+            assert_eq!(
+                r.status,
+                TaskStatus::Completed,
+                "`true` failed: {:?}",
+                r.error
+            );
+        }
+    }
+}
+
+/// Mean µs per spawn over `count` sequential spawns.
+async fn spawn_round(side: SpawnSide, manager: &TaskManager, count: usize) -> f64 {
     let start = Instant::now();
     for _ in 0..count {
-        let handle = manager
-            .spawn(ProcessTask::argv(["true"]), SpawnOptions::foreground())
-            .expect("spawning `true`");
-        let r = finished(handle.wait_foreground().await);
-        assert_eq!(
-            r.status,
-            TaskStatus::Completed,
-            "`true` failed: {:?}",
-            r.error
-        );
+        spawn_true(side, manager).await;
     }
-    start.elapsed()
+    start.elapsed().as_secs_f64() * 1e6 / count as f64
 }
 
 async fn spawn_overhead() {
     let manager = TaskManager::new(ManagerConfig::default()).expect("creating the manager");
-    bare_spawns(SPAWN_WARMUP).await;
-    ours_spawns(&manager, SPAWN_WARMUP).await;
-    let per_spawn = |d: Duration| d.as_secs_f64() * 1e6 / SPAWNS as f64;
-    let (mut bare, mut ours) = (Vec::new(), Vec::new());
+    for side in SpawnSide::ALL {
+        spawn_round(side, &manager, SPAWN_WARMUP).await;
+    }
+    let mut means: HashMap<&str, Vec<f64>> = HashMap::new();
     for round in 0..SPAWN_ROUNDS {
-        if round % 2 == 0 {
-            bare.push(per_spawn(bare_spawns(SPAWNS).await));
-            ours.push(per_spawn(ours_spawns(&manager, SPAWNS).await));
-        } else {
-            ours.push(per_spawn(ours_spawns(&manager, SPAWNS).await));
-            bare.push(per_spawn(bare_spawns(SPAWNS).await));
+        for i in 0..SpawnSide::ALL.len() {
+            let side = SpawnSide::ALL[(i + round) % SpawnSide::ALL.len()];
+            let mean = spawn_round(side, &manager, SPAWNS).await;
+            means.entry(side.key()).or_default().push(mean);
         }
     }
-    for (i, (b, o)) in bare.iter().zip(&ours).enumerate() {
-        result(&format!("bare_us_{i}"), b);
-        result(&format!("ours_us_{i}"), o);
+    for (key, values) in &mut means {
+        for (i, v) in values.iter().enumerate() {
+            result(&format!("{key}_us_{i}"), v);
+        }
+        result(&format!("{key}_us"), median(values));
     }
-    result("bare_us", median(&mut bare));
-    result("ours_us", median(&mut ours));
 }

@@ -55,6 +55,7 @@ pub struct ManagerConfig {
     pub(crate) stop_grace: Duration,
     pub(crate) default_owner: String,
     pub(crate) sinks: Vec<SharedSink>,
+    pub(crate) notify_host_cancels: bool,
 }
 
 impl Default for ManagerConfig {
@@ -72,6 +73,7 @@ impl Default for ManagerConfig {
             stop_grace: Duration::from_secs(5),
             default_owner: "default".to_string(),
             sinks: Vec::new(),
+            notify_host_cancels: false,
         }
     }
 }
@@ -91,6 +93,7 @@ impl std::fmt::Debug for ManagerConfig {
             .field("stop_grace", &self.stop_grace)
             .field("default_owner", &self.default_owner)
             .field("sinks", &self.sinks.len())
+            .field("notify_host_cancels", &self.notify_host_cancels)
             .finish()
     }
 }
@@ -174,6 +177,14 @@ impl ManagerConfig {
         self
     }
 
+    /// Whether a background task stopped by the host (cancel, shutdown,
+    /// owner closed) still queues an end notification. Default false: the
+    /// host already knows. Timeouts always notify.
+    pub fn notify_host_cancels(mut self, yes: bool) -> Self {
+        self.notify_host_cancels = yes;
+        self
+    }
+
     pub(crate) fn validate(&self) -> crate::Result<()> {
         if self.memory_limit == 0 {
             return Err(crate::Error::invalid_argument(
@@ -232,6 +243,7 @@ pub struct SpawnOptions {
     pub(crate) keep_alive: bool,
     pub(crate) description: Option<String>,
     pub(crate) sinks: Vec<SharedSink>,
+    pub(crate) track_changes: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for SpawnOptions {
@@ -244,6 +256,7 @@ impl std::fmt::Debug for SpawnOptions {
             .field("on_timeout", &self.on_timeout)
             .field("keep_alive", &self.keep_alive)
             .field("sinks", &self.sinks.len())
+            .field("track_changes", &self.track_changes)
             .finish()
     }
 }
@@ -320,6 +333,14 @@ impl SpawnOptions {
     /// A sink that receives this task's output (besides the manager's).
     pub fn sink(mut self, sink: SharedSink) -> Self {
         self.sinks.push(sink);
+        self
+    }
+
+    /// Records which files under `dir` the task created, modified or
+    /// deleted (honouring `.gitignore`); the list is in the result and in the
+    /// task folder's `files.json`.
+    pub fn track_changes(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.track_changes = Some(dir.into());
         self
     }
 }

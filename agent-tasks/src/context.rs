@@ -2,7 +2,6 @@
 //! [`CancelSignal`] (which carries the reason), and its inbox of steering
 //! [`Message`]s.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::mpsc;
@@ -10,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::id::TaskId;
 use crate::info::CancelReason;
-use crate::output::OutputBuffer;
+use crate::output::{OutputBuffer, OutputEvent};
 use crate::sink::{SharedSink, Stream};
 
 /// A steering message sent to a running task with
@@ -145,25 +144,33 @@ impl OutputWriter {
         self.buffer.write(stream, bytes);
         for sink in self.sinks.iter() {
             if let Err(e) = sink.write(stream, bytes) {
-                let mut last = self
-                    .sink_errors
-                    .last
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
-                *last = Some(e.to_string());
+                self.record_sink_error(e);
             }
+        }
+    }
+
+    fn record_sink_error(&self, error: std::io::Error) {
+        let text = error.to_string();
+        let first = {
+            let mut last = self
+                .sink_errors
+                .last
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let first = last.is_none();
+            *last = Some(text.clone());
+            first
+        };
+        // One event per task, not one per chunk: a broken sink stays broken.
+        if first {
+            self.buffer.report(OutputEvent::HostSinkFailed(text));
         }
     }
 
     pub(crate) fn close_sinks(&self) {
         for sink in self.sinks.iter() {
             if let Err(e) = sink.close() {
-                let mut last = self
-                    .sink_errors
-                    .last
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
-                *last = Some(e.to_string());
+                self.record_sink_error(e);
             }
         }
     }
@@ -176,8 +183,11 @@ pub struct TaskContext {
     output: OutputWriter,
     cancel: CancelSignal,
     inbox: tokio::sync::Mutex<Option<mpsc::Receiver<Message>>>,
-    process_id: Arc<AtomicU32>,
+    pid_hook: PidHook,
 }
+
+/// Called with the pid of a task's process once it is known.
+pub(crate) type PidHook = Arc<dyn Fn(u32) + Send + Sync>;
 
 impl std::fmt::Debug for TaskContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -191,21 +201,21 @@ impl TaskContext {
         output: OutputWriter,
         cancel: CancelSignal,
         inbox: Option<mpsc::Receiver<Message>>,
-        process_id: Arc<AtomicU32>,
+        pid_hook: PidHook,
     ) -> Self {
         TaskContext {
             id,
             output,
             cancel,
             inbox: tokio::sync::Mutex::new(inbox),
-            process_id,
+            pid_hook,
         }
     }
 
     /// Records the id of the process (group) the task started, so the info
     /// shows it and recovery can check it.
     pub fn report_pid(&self, pid: u32) {
-        self.process_id.store(pid, Ordering::Relaxed);
+        (self.pid_hook)(pid);
     }
 
     /// The task's id.

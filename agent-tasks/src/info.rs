@@ -201,6 +201,10 @@ pub struct TaskInfo {
     /// Process id (the process group id) for process tasks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// Set when the task was found lost after a restart but its process
+    /// still runs: that process's id. `kill_orphan` ends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orphan_pid: Option<u32>,
     /// How the process ended, for process tasks that ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit: Option<ExitInfo>,
@@ -241,6 +245,9 @@ pub struct TaskResult {
     pub duration_ms: u64,
     /// Its output stream's final counts.
     pub output: OutputStats,
+    /// What it changed in its tracked folder, if changes were tracked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_files: Option<crate::changes::ChangedFiles>,
 }
 
 /// A run of bytes of one stream inside a poll window.

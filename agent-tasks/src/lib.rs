@@ -35,24 +35,30 @@
 #![deny(clippy::unwrap_used)]
 
 mod capacity;
+mod changes;
 mod config;
 mod context;
 mod error;
+mod events;
 mod fn_task;
 mod id;
 mod info;
 mod lifecycle;
 mod manager;
+mod notifications;
 mod output;
 mod process;
 mod sink;
+mod store;
 mod tail_ring;
 mod task;
 
 pub use async_trait::async_trait;
+pub use changes::ChangedFiles;
 pub use config::{ManagerConfig, OnTimeout, SpawnOptions};
 pub use context::{CancelSignal, Message, OutputWriter, TaskContext};
 pub use error::{Error, Result};
+pub use events::{Event, EventItem, EventKind, EventSubscription};
 pub use fn_task::{BoxError, FnTask};
 pub use id::TaskId;
 pub use info::{
@@ -60,7 +66,11 @@ pub use info::{
     TaskResult, TaskStatus,
 };
 pub use manager::{
-    CollectOutcome, ForegroundOutcome, ListFilter, TaskHandle, TaskManager, MAX_POLL_BYTES,
+    CollectOutcome, ForegroundOutcome, GcReport, ListFilter, TaskHandle, TaskManager,
+    MAX_POLL_BYTES,
+};
+pub use notifications::{
+    Notification, NotificationKind, NOTIFICATION_TAIL_CHARS, NOTIFICATION_TAIL_LINES,
 };
 pub use process::ProcessTask;
 pub use sink::{SharedSink, Sink, Stream};

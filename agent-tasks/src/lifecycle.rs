@@ -1,26 +1,42 @@
 //! The life of one task: its shared entry (status, flags, result), the
 //! transitions between statuses (a terminal status is final), detach, the
-//! cancel request, and the driver that runs the task's future beside its
-//! timeout and stop-grace timers. The timers live inside the driver, so they
-//! end with the task and never keep a runtime alive.
+//! cancel request, what is saved and announced at each step (manifest,
+//! events, the end notification), and the driver that runs the task's future
+//! beside its timeout and stop-grace timers. The timers live inside the
+//! driver, so they end with the task and never keep a runtime alive.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::Poll;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinError;
 use tokio::time::Instant;
 
 use crate::capacity::Capacity;
+use crate::changes::{diff, snapshot, ChangedFiles};
 use crate::config::OnTimeout;
 use crate::context::{CancelSignal, Message, OutputWriter, SinkErrors, TaskContext};
 use crate::error::Error;
+use crate::events::{Event, EventBus, EventKind};
 use crate::id::TaskId;
-use crate::info::{CancelReason, ExitInfo, TaskInfo, TaskResult, TaskStatus};
-use crate::output::OutputBuffer;
+use crate::info::{CancelKind, CancelReason, TaskInfo, TaskResult, TaskStatus};
+use crate::notifications::{
+    last_lines, Notification, NotificationKind, NotificationQueue, NOTIFICATION_TAIL_CHARS,
+    NOTIFICATION_TAIL_LINES,
+};
+use crate::output::{OutputBuffer, OutputEvent};
+use crate::process::{kill_group, process_start_time};
+use crate::store::{Manifest, TaskStore};
 use crate::task::{BackgroundTask, TaskOutcome};
+
+/// Events kept in memory for a task that has no folder yet (written out if
+/// it gets one); past this the oldest are dropped.
+const MAX_UNSAVED_EVENTS: usize = 64;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -43,6 +59,15 @@ pub(crate) struct Registry {
     pub closed: bool,
 }
 
+/// What every task of a manager shares: the event bus, the task folders,
+/// the notification queue.
+pub(crate) struct Services {
+    pub bus: EventBus,
+    pub store: TaskStore,
+    pub notifications: NotificationQueue,
+    pub notify_host_cancels: bool,
+}
+
 /// The fixed facts of a task, decided at spawn.
 pub(crate) struct TaskSpec {
     pub id: TaskId,
@@ -54,6 +79,7 @@ pub(crate) struct TaskSpec {
     pub foreground_timeout: Option<Duration>,
     pub background_timeout: Option<Duration>,
     pub on_timeout: OnTimeout,
+    pub track_changes: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -64,9 +90,18 @@ struct TaskState {
     counted_background: bool,
     background_since: Option<Instant>,
     cancel_reason: Option<CancelReason>,
+    /// Set last, once the end is saved and announced: waiters key on it.
     result: Option<TaskResult>,
+    error: Option<String>,
+    exit: Option<crate::info::ExitInfo>,
     finished_at_ms: Option<u64>,
     duration: Option<Duration>,
+    pid: Option<u32>,
+    process_start_time: Option<u64>,
+    orphan_pid: Option<u32>,
+    /// True once the task has a folder (background, detached or spilled).
+    persisted: bool,
+    unsaved_events: Vec<Event>,
 }
 
 /// One task as the manager holds it: the saved facts and state, apart from
@@ -76,14 +111,17 @@ pub(crate) struct TaskEntry {
     pub created_at_ms: u64,
     started: Instant,
     pub output: Arc<OutputBuffer>,
-    writer: OutputWriter,
+    writer: Option<OutputWriter>,
     pub cancel: CancelSignal,
     inbox: Option<mpsc::Sender<Message>>,
-    pid: Arc<AtomicU32>,
     sink_errors: Arc<SinkErrors>,
     state: Mutex<TaskState>,
     changes: watch::Sender<u64>,
     registry: Weak<Mutex<Registry>>,
+    services: Arc<Services>,
+    /// Serialises manifest writes so the newest info is the one saved, and
+    /// orders `events.jsonl` (taken before `state`).
+    disk: Mutex<()>,
 }
 
 /// What the waiting side learns from [`TaskEntry::wait_until`].
@@ -92,27 +130,29 @@ pub(crate) enum Settled {
     Detached(TaskInfo),
 }
 
+/// The parts a new task's entry is made of.
+pub(crate) struct NewEntry {
+    pub spec: TaskSpec,
+    pub output: Arc<OutputBuffer>,
+    pub writer: OutputWriter,
+    pub sink_errors: Arc<SinkErrors>,
+    pub inbox: Option<mpsc::Sender<Message>>,
+    pub registry: Weak<Mutex<Registry>>,
+    pub services: Arc<Services>,
+}
+
 impl TaskEntry {
-    pub(crate) fn new(
-        spec: TaskSpec,
-        output: Arc<OutputBuffer>,
-        writer: OutputWriter,
-        sink_errors: Arc<SinkErrors>,
-        inbox: Option<mpsc::Sender<Message>>,
-        registry: Weak<Mutex<Registry>>,
-    ) -> (Arc<TaskEntry>, Arc<AtomicU32>) {
-        let pid = Arc::new(AtomicU32::new(0));
-        let background = spec.background;
+    pub(crate) fn new(parts: NewEntry) -> Arc<TaskEntry> {
+        let background = parts.spec.background;
         let entry = Arc::new(TaskEntry {
-            spec,
+            spec: parts.spec,
             created_at_ms: now_ms(),
             started: Instant::now(),
-            output,
-            writer,
+            output: parts.output,
+            writer: Some(parts.writer),
             cancel: CancelSignal::new(),
-            inbox,
-            pid: pid.clone(),
-            sink_errors,
+            inbox: parts.inbox,
+            sink_errors: parts.sink_errors,
             state: Mutex::new(TaskState {
                 status: TaskStatus::Running,
                 foreground: !background,
@@ -121,16 +161,133 @@ impl TaskEntry {
                 background_since: background.then(Instant::now),
                 cancel_reason: None,
                 result: None,
+                error: None,
+                exit: None,
                 finished_at_ms: None,
                 duration: None,
+                pid: None,
+                process_start_time: None,
+                orphan_pid: None,
+                persisted: false,
+                unsaved_events: Vec::new(),
+            }),
+            changes: watch::channel(0).0,
+            registry: parts.registry,
+            services: parts.services,
+            disk: Mutex::new(()),
+        });
+        let weak = Arc::downgrade(&entry);
+        entry.output.set_observer(Box::new(move |event| {
+            if let Some(entry) = weak.upgrade() {
+                entry.on_output_event(event);
+            }
+        }));
+        entry
+    }
+
+    /// An entry for a task read back from its folder by `open`. A task that
+    /// was still running becomes `lost` (or orphaned, if its process lives).
+    pub(crate) fn restore(
+        manifest: Manifest,
+        saved_result: Option<TaskResult>,
+        output: Arc<OutputBuffer>,
+        registry: Weak<Mutex<Registry>>,
+        services: Arc<Services>,
+    ) -> Arc<TaskEntry> {
+        let info = manifest.info;
+        let was_running = !info.status.is_terminal();
+        let orphan_pid = match (was_running, info.pid, manifest.process_start_time) {
+            (true, Some(pid), Some(start)) if process_start_time(pid) == Some(start) => Some(pid),
+            _ => info.orphan_pid,
+        };
+        let status = if was_running {
+            TaskStatus::Lost
+        } else {
+            info.status
+        };
+        let error = if was_running {
+            Some("the host stopped while the task ran; its end is unknown".to_string())
+        } else {
+            info.error.clone()
+        };
+        let duration = Duration::from_millis(info.duration_ms);
+        let finished_at_ms = info.finished_at_ms.or(Some(now_ms()));
+        let result = match saved_result {
+            Some(result) if !was_running => result,
+            _ => TaskResult {
+                id: info.id.clone(),
+                status,
+                exit: info.exit,
+                value: None,
+                error: error.clone(),
+                cancel_reason: info.cancel_reason.clone(),
+                duration_ms: info.duration_ms,
+                output: output.stats(),
+                changed_files: None,
+            },
+        };
+        let entry = Arc::new(TaskEntry {
+            spec: TaskSpec {
+                id: info.id.clone(),
+                kind: info.kind.clone(),
+                description: info.description.clone(),
+                owner: info.owner.clone(),
+                keep_alive: info.keep_alive,
+                background: !info.foreground,
+                foreground_timeout: None,
+                background_timeout: None,
+                on_timeout: OnTimeout::Kill,
+                track_changes: None,
+            },
+            created_at_ms: info.created_at_ms,
+            started: Instant::now(),
+            output,
+            writer: None,
+            cancel: CancelSignal::new(),
+            inbox: None,
+            sink_errors: Arc::new(SinkErrors::default()),
+            state: Mutex::new(TaskState {
+                status,
+                foreground: false,
+                detached: info.detached,
+                counted_background: false,
+                background_since: None,
+                cancel_reason: info.cancel_reason.clone(),
+                result: Some(result),
+                error,
+                exit: info.exit,
+                finished_at_ms,
+                duration: Some(duration),
+                pid: info.pid,
+                process_start_time: manifest.process_start_time,
+                orphan_pid,
+                persisted: true,
+                unsaved_events: Vec::new(),
             }),
             changes: watch::channel(0).0,
             registry,
+            services,
+            disk: Mutex::new(()),
         });
-        (entry, pid)
+        if was_running {
+            entry.emit(EventKind::Lost {});
+            if let Some(pid) = orphan_pid {
+                entry.emit(EventKind::Orphaned { pid });
+            }
+            let kind = if orphan_pid.is_some() {
+                NotificationKind::Orphaned
+            } else {
+                NotificationKind::Lost
+            };
+            // The end notification's id is fixed per task, so a crash before
+            // the manifest below is saved cannot make a second one.
+            entry.queue_notification(kind);
+            entry.persist();
+        }
+        entry
     }
 
-    fn notify(&self) {
+    fn notify_waiters(&self) {
         self.changes.send_modify(|version| *version += 1);
     }
 
@@ -146,8 +303,6 @@ impl TaskEntry {
 
     pub(crate) fn info(&self) -> TaskInfo {
         let st = lock(&self.state);
-        let pid = self.pid.load(Ordering::Relaxed);
-        let result = st.result.as_ref();
         TaskInfo {
             id: self.spec.id.clone(),
             kind: self.spec.kind.clone(),
@@ -163,10 +318,11 @@ impl TaskEntry {
                 .duration
                 .unwrap_or_else(|| self.started.elapsed())
                 .as_millis() as u64,
-            pid: (pid != 0).then_some(pid),
-            exit: result.and_then(|r| r.exit),
+            pid: st.pid,
+            orphan_pid: st.orphan_pid,
+            exit: st.exit,
             cancel_reason: st.cancel_reason.clone(),
-            error: result.and_then(|r| r.error.clone()),
+            error: st.error.clone(),
             sink_error: lock(&self.sink_errors.last).clone(),
             output: self.output.stats(),
         }
@@ -174,6 +330,127 @@ impl TaskEntry {
 
     pub(crate) fn result(&self) -> Option<TaskResult> {
         lock(&self.state).result.clone()
+    }
+
+    pub(crate) fn finished_at_ms(&self) -> Option<u64> {
+        let st = lock(&self.state);
+        if st.result.is_some() {
+            st.finished_at_ms
+        } else {
+            None
+        }
+    }
+
+    /// Publishes an event, and appends it to `events.jsonl` once the task has
+    /// a folder (until then it is kept to be written with the folder).
+    pub(crate) fn emit(&self, kind: EventKind) {
+        let event = self.services.bus.publish(&self.spec.id, kind);
+        let _disk = lock(&self.disk);
+        let persisted = {
+            let mut st = lock(&self.state);
+            if !st.persisted {
+                if st.unsaved_events.len() == MAX_UNSAVED_EVENTS {
+                    st.unsaved_events.remove(0);
+                }
+                st.unsaved_events.push(event.clone());
+            }
+            st.persisted
+        };
+        if persisted {
+            if let Err(e) = self.services.store.append_events(&self.spec.id, &[event]) {
+                self.report_disk_error("events.jsonl", e.to_string());
+            }
+        }
+    }
+
+    /// Tells subscribers a task file could not be written (bus only: writing
+    /// it to `events.jsonl` could fail the same way).
+    fn report_disk_error(&self, file: &str, error: String) {
+        self.services.bus.publish(
+            &self.spec.id,
+            EventKind::SinkError {
+                sink: file.to_string(),
+                error,
+            },
+        );
+    }
+
+    /// Gives the task a folder if it has none, and saves its manifest.
+    pub(crate) fn persist(&self) {
+        let _disk = lock(&self.disk);
+        let (unsaved, start_time) = {
+            let mut st = lock(&self.state);
+            let unsaved = if st.persisted {
+                Vec::new()
+            } else {
+                st.persisted = true;
+                std::mem::take(&mut st.unsaved_events)
+            };
+            (unsaved, st.process_start_time)
+        };
+        if let Err(e) = self.services.store.append_events(&self.spec.id, &unsaved) {
+            self.report_disk_error("events.jsonl", e.to_string());
+        }
+        let manifest = Manifest::new(self.info(), start_time);
+        if let Err(e) = self.services.store.write_manifest(&manifest) {
+            self.report_disk_error("manifest.json", e.to_string());
+        }
+    }
+
+    fn is_persisted(&self) -> bool {
+        lock(&self.state).persisted
+    }
+
+    fn on_output_event(&self, event: OutputEvent) {
+        match event {
+            OutputEvent::Spilled { buffered } => {
+                self.emit(EventKind::Spilled {
+                    buffered_bytes: buffered,
+                    log_path: self.output.log_path().display().to_string(),
+                });
+                self.persist();
+            }
+            OutputEvent::CapReached => {
+                let stats = self.output.stats();
+                self.emit(EventKind::OutputDropped {
+                    disk_limit: stats.disk_bytes,
+                });
+            }
+            OutputEvent::WriteFailed(error) => self.emit(EventKind::SinkError {
+                sink: "output.log".to_string(),
+                error,
+            }),
+            OutputEvent::HostSinkFailed(error) => self.emit(EventKind::SinkError {
+                sink: "host".to_string(),
+                error,
+            }),
+        }
+    }
+
+    /// Records the process the task started, so recovery can recognise it.
+    pub(crate) fn on_pid(&self, pid: u32) {
+        let persisted = {
+            let mut st = lock(&self.state);
+            st.pid = Some(pid);
+            st.process_start_time = process_start_time(pid);
+            st.persisted
+        };
+        if persisted {
+            self.persist();
+        }
+    }
+
+    /// Announces the start; background tasks get their folder at once.
+    pub(crate) fn started(&self) {
+        self.emit(EventKind::Started {
+            kind: self.spec.kind.clone(),
+            description: self.spec.description.clone(),
+            owner: self.spec.owner.clone(),
+            background: self.spec.background,
+        });
+        if self.spec.background {
+            self.persist();
+        }
     }
 
     /// Asks the task to stop. The first reason is the one recorded. Returns
@@ -214,9 +491,34 @@ impl TaskEntry {
         };
         if moved {
             self.output.spill();
-            self.notify();
+            self.emit(EventKind::Detached {});
+            self.persist();
+            self.notify_waiters();
         }
         self.info()
+    }
+
+    /// Ends the orphaned process of a lost task (if it is still the same
+    /// process), and forgets it.
+    pub(crate) fn kill_orphan(&self) -> Result<TaskInfo, Error> {
+        let (pid, start) = {
+            let st = lock(&self.state);
+            match st.orphan_pid {
+                Some(pid) => (pid, st.process_start_time),
+                None => {
+                    return Err(Error::InvalidArgument {
+                        name: "id".to_string(),
+                        message: format!("task `{}` has no orphaned process", self.spec.id),
+                    })
+                }
+            }
+        };
+        if start.is_some() && process_start_time(pid) == start {
+            kill_group(pid);
+        }
+        lock(&self.state).orphan_pid = None;
+        self.persist();
+        Ok(self.info())
     }
 
     /// When the current timeout passes, if there is one.
@@ -242,23 +544,48 @@ impl TaskEntry {
         }
     }
 
+    fn queue_notification(&self, kind: NotificationKind) {
+        let info = self.info();
+        let tail = self
+            .output
+            .preview(0, 16 * 1024)
+            .map(|p| last_lines(&p.text(), NOTIFICATION_TAIL_LINES, NOTIFICATION_TAIL_CHARS))
+            .unwrap_or_default();
+        let mut notification = Notification {
+            id: format!("{}.end", self.spec.id),
+            kind,
+            task_id: self.spec.id.clone(),
+            owner: self.spec.owner.clone(),
+            task_kind: self.spec.kind.clone(),
+            description: self.spec.description.clone(),
+            status: info.status,
+            exit: info.exit,
+            reason: info.cancel_reason,
+            error: info.error,
+            duration_ms: info.duration_ms,
+            output_tail: tail,
+            created_at_ms: now_ms(),
+            text: String::new(),
+        };
+        notification.text = notification.render();
+        if let Err(e) = self.services.notifications.push(notification) {
+            self.report_disk_error("notifications", e);
+        }
+    }
+
     /// Records the task's end. Called once, by the driver.
-    fn finish(&self, joined: Result<TaskOutcome, JoinError>) {
+    fn finish(&self, joined: Result<TaskOutcome, String>, changed_files: Option<ChangedFiles>) {
         self.output.finish();
-        self.writer.close_sinks();
+        if let Some(writer) = &self.writer {
+            writer.close_sinks();
+        }
         let registry = self.registry.upgrade();
-        {
+        let (result, went_background, notify) = {
             let mut reg = registry.as_ref().map(|r| lock(r));
             let mut st = lock(&self.state);
             let (outcome, stop_error) = match joined {
                 Ok(outcome) => (Some(outcome), None),
-                Err(e) if e.is_panic() => (None, Some(panic_text(e))),
-                Err(_) => (
-                    None,
-                    Some(
-                        "the task did not stop within its grace period and was dropped".to_string(),
-                    ),
-                ),
+                Err(e) => (None, Some(e)),
             };
             let status = match (&st.cancel_reason, &outcome) {
                 (Some(reason), _) => reason.terminal_status(),
@@ -266,34 +593,72 @@ impl TaskEntry {
                 _ => TaskStatus::Failed,
             };
             let duration = self.started.elapsed();
-            let exit: Option<ExitInfo> = outcome.as_ref().and_then(|o| o.exit);
-            let error = stop_error.or_else(|| outcome.as_ref().and_then(|o| o.error.clone()));
-            let value = outcome.and_then(|o| o.value);
+            st.exit = outcome.as_ref().and_then(|o| o.exit);
+            st.error = stop_error.or_else(|| outcome.as_ref().and_then(|o| o.error.clone()));
             st.status = status;
             st.duration = Some(duration);
             st.finished_at_ms = Some(now_ms());
-            st.result = Some(TaskResult {
-                id: self.spec.id.clone(),
-                status,
-                exit,
-                value,
-                error,
-                cancel_reason: st.cancel_reason.clone(),
-                duration_ms: duration.as_millis() as u64,
-                output: self.output.stats(),
-            });
             if st.counted_background {
                 st.counted_background = false;
                 if let Some(reg) = reg.as_mut() {
                     reg.capacity.remove(&self.spec.owner);
                 }
             }
+            let host_cancel = st.cancel_reason.as_ref().is_some_and(|r| {
+                matches!(
+                    r.kind,
+                    CancelKind::User | CancelKind::Shutdown | CancelKind::OwnerClosed
+                )
+            });
+            let went_background = self.spec.background || st.detached;
+            let result = TaskResult {
+                id: self.spec.id.clone(),
+                status,
+                exit: st.exit,
+                value: outcome.and_then(|o| o.value),
+                error: st.error.clone(),
+                cancel_reason: st.cancel_reason.clone(),
+                duration_ms: duration.as_millis() as u64,
+                output: self.output.stats(),
+                changed_files,
+            };
+            let notify = went_background && (!host_cancel || self.services.notify_host_cancels);
+            (result, went_background, notify)
+        };
+        self.emit(EventKind::Finished {
+            status: result.status,
+            exit: result.exit,
+            reason: result.cancel_reason.clone(),
+            error: result.error.clone(),
+            duration_ms: result.duration_ms,
+        });
+        if went_background || self.is_persisted() {
+            if let Err(e) = self.services.store.write_result(&result) {
+                self.report_disk_error("result.json", e.to_string());
+            }
+            if let Some(changes) = &result.changed_files {
+                if let Err(e) = self
+                    .services
+                    .store
+                    .write_json(&self.spec.id, "files.json", changes)
+                {
+                    self.report_disk_error("files.json", e.to_string());
+                }
+            }
+            // The notification is saved before the terminal manifest: after a
+            // crash in between, recovery finds the task unfinished and
+            // rewrites the same notification id, never a second one.
+            if notify {
+                self.queue_notification(NotificationKind::Finished);
+            }
+            self.persist();
         }
-        self.notify();
+        lock(&self.state).result = Some(result);
+        self.notify_waiters();
     }
 
-    /// Waits until the task is terminal, or (with `until_detached`) no longer
-    /// in the foreground.
+    /// Waits until the task's end is recorded, or (with `until_detached`)
+    /// until it is no longer in the foreground.
     pub(crate) async fn wait_until(&self, until_detached: bool) -> Settled {
         let mut changes = self.changes.subscribe();
         loop {
@@ -335,8 +700,7 @@ impl TaskEntry {
     }
 }
 
-fn panic_text(e: JoinError) -> String {
-    let payload = e.into_panic();
+fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
     let text = if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -347,6 +711,31 @@ fn panic_text(e: JoinError) -> String {
     format!("the task panicked: {text}")
 }
 
+/// Polls a future, turning a panic inside it into an error, so a task's
+/// panic fails the task instead of unwinding through the driver. Running the
+/// task inside the driver (not as a second spawned task) saves a spawn and a
+/// cross-thread wake-up per task.
+struct CatchPanic<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchPanic<F> {
+    type Output = Result<F::Output, String>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Err(payload) => Poll::Ready(Err(panic_text(payload))),
+        }
+    }
+}
+
+async fn snapshot_off_thread(dir: PathBuf) -> crate::changes::Snapshot {
+    tokio::task::spawn_blocking(move || snapshot(&dir))
+        .await
+        .unwrap_or_default()
+}
+
 /// Runs a task to its end beside its timers, then records the end.
 pub(crate) async fn drive(
     entry: Arc<TaskEntry>,
@@ -354,7 +743,11 @@ pub(crate) async fn drive(
     ctx: TaskContext,
     grace: Duration,
 ) {
-    let mut join = tokio::spawn(task.run(ctx));
+    let before = match &entry.spec.track_changes {
+        Some(dir) => Some(snapshot_off_thread(dir.clone()).await),
+        None => None,
+    };
+    let mut run = CatchPanic(Box::pin(task.run(ctx)));
     let mut changes = entry.changes.subscribe();
     let far = Duration::from_secs(86_400 * 365);
     let mut abort_at: Option<Instant> = None;
@@ -362,14 +755,14 @@ pub(crate) async fn drive(
     let joined = loop {
         let deadline = entry.deadline();
         tokio::select! {
-            joined = &mut join => break joined,
+            joined = &mut run => break joined,
             _ = entry.cancel.cancelled(), if !stopping => {
                 stopping = true;
                 abort_at = Some(Instant::now() + grace);
             }
             _ = tokio::time::sleep_until(abort_at.unwrap_or_else(|| Instant::now() + far)), if abort_at.is_some() => {
-                join.abort();
-                abort_at = None;
+                // Dropping the future stops it (a process task's guard kills its group).
+                break Err("the task did not stop within its grace period and was dropped".to_string());
             }
             _ = tokio::time::sleep_until(deadline.unwrap_or_else(|| Instant::now() + far)), if deadline.is_some() && !stopping => {
                 entry.on_deadline();
@@ -377,5 +770,13 @@ pub(crate) async fn drive(
             _ = changes.changed() => {}
         }
     };
-    entry.finish(joined);
+    drop(run);
+    let changed_files = match (&entry.spec.track_changes, before) {
+        (Some(dir), Some(before)) => {
+            let after = snapshot_off_thread(dir.clone()).await;
+            Some(diff(dir, &before, &after))
+        }
+        _ => None,
+    };
+    entry.finish(joined, changed_files);
 }

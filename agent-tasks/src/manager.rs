@@ -14,11 +14,18 @@ use tokio::sync::mpsc;
 use crate::config::{ManagerConfig, SpawnOptions};
 use crate::context::{Message, OutputWriter, SinkErrors, TaskContext};
 use crate::error::{Error, Result};
+use crate::events::{EventBus, EventSubscription};
 use crate::id::TaskId;
-use crate::info::{CancelReason, PollResponse, Preview, TaskInfo, TaskResult, TaskStatus};
-use crate::lifecycle::{drive, lock, Registry, Settled, TaskEntry, TaskSpec};
+use crate::info::{
+    CancelKind, CancelReason, PollResponse, Preview, TaskInfo, TaskResult, TaskStatus,
+};
+use crate::lifecycle::{
+    drive, lock, now_ms, NewEntry, Registry, Services, Settled, TaskEntry, TaskSpec,
+};
+use crate::notifications::{Notification, NotificationQueue};
 use crate::output::{complete_utf8_len, OutputBuffer, OutputLimits};
 use crate::sink::SharedSink;
+use crate::store::TaskStore;
 use crate::task::BackgroundTask;
 
 /// Steering messages a task's inbox holds before `send` reports it full.
@@ -120,10 +127,19 @@ impl TaskHandle {
     }
 }
 
+/// What `gc` removed.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct GcReport {
+    /// Ids of the tasks removed (their folders and their entries).
+    pub removed: Vec<TaskId>,
+}
+
 struct Inner {
     config: ManagerConfig,
     root: PathBuf,
     registry: Arc<Mutex<Registry>>,
+    services: Arc<Services>,
+    load_problems: Vec<String>,
     runtime: Handle,
     // Declared last so the folder is removed after everything else is dropped.
     _temp_root: Option<tempfile::TempDir>,
@@ -189,6 +205,12 @@ impl TaskManager {
 
     /// A manager that runs its tasks on `runtime`; its methods may then be
     /// called from any thread.
+    ///
+    /// If the root folder holds tasks of an earlier run, they are loaded: a
+    /// task that was running when its host died becomes `lost` (or is
+    /// reported orphaned while its process still runs), and pending
+    /// notifications come back. Unreadable task folders are skipped and
+    /// listed by [`TaskManager::load_problems`].
     pub fn with_runtime(config: ManagerConfig, runtime: Handle) -> Result<Self> {
         config.validate()?;
         let (root, temp_root) = match &config.root {
@@ -207,15 +229,66 @@ impl TaskManager {
                 (temp.path().to_path_buf(), Some(temp))
             }
         };
+        let (notifications, mut load_problems) = NotificationQueue::open(&root);
+        let services = Arc::new(Services {
+            bus: EventBus::new(),
+            store: TaskStore::new(&root),
+            notifications,
+            notify_host_cancels: config.notify_host_cancels,
+        });
+        let registry = Arc::new(Mutex::new(Registry::default()));
+        let (loaded, problems) = services.store.load_all();
+        load_problems.extend(problems);
+        let limits = Self::limits(&config);
+        for task in loaded {
+            let unfinished = !task.manifest.info.status.is_terminal();
+            let output = Arc::new(OutputBuffer::restore(
+                task.dir,
+                limits,
+                &task.manifest.info.output,
+                unfinished,
+            ));
+            let entry = TaskEntry::restore(
+                task.manifest,
+                task.result,
+                output,
+                Arc::downgrade(&registry),
+                services.clone(),
+            );
+            lock(&registry).tasks.insert(entry.spec.id.clone(), entry);
+        }
         Ok(TaskManager {
             inner: Arc::new(Inner {
                 config,
                 root,
-                registry: Arc::new(Mutex::new(Registry::default())),
+                registry,
+                services,
+                load_problems,
                 runtime,
                 _temp_root: temp_root,
             }),
         })
+    }
+
+    /// Opens (or creates) the manager whose tasks live under `root`, with
+    /// default settings, on the current tokio runtime. See
+    /// [`TaskManager::with_runtime`] for what is loaded.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        Self::new(ManagerConfig::default().root(root))
+    }
+
+    /// Task folders or notifications found at open that could not be read
+    /// (a torn or corrupt file); they were skipped.
+    pub fn load_problems(&self) -> &[String] {
+        &self.inner.load_problems
+    }
+
+    fn limits(config: &ManagerConfig) -> OutputLimits {
+        OutputLimits {
+            memory_limit: config.memory_limit,
+            disk_limit: config.disk_limit,
+            tail_window: config.tail_window,
+        }
     }
 
     /// The root folder; task folders are `<root>/tasks/<id>`.
@@ -261,14 +334,14 @@ impl TaskManager {
                 .background_timeout
                 .resolve(config.background_timeout),
             on_timeout: options.on_timeout.unwrap_or(config.on_timeout),
+            track_changes: options.track_changes.clone(),
         };
-        let limits = OutputLimits {
-            memory_limit: config.memory_limit,
-            disk_limit: config.disk_limit,
-            tail_window: config.tail_window,
-        };
-        let dir = self.inner.root.join("tasks").join(id.as_str());
-        let output = Arc::new(OutputBuffer::new(dir, limits, options.background));
+        let dir = self.inner.services.store.task_dir(&id);
+        let output = Arc::new(OutputBuffer::new(
+            dir,
+            Self::limits(config),
+            options.background,
+        ));
         let sinks: Arc<[SharedSink]> = config
             .sinks
             .iter()
@@ -284,14 +357,15 @@ impl TaskManager {
         } else {
             (None, None)
         };
-        let (entry, pid) = TaskEntry::new(
+        let entry = TaskEntry::new(NewEntry {
             spec,
             output,
-            writer.clone(),
+            writer: writer.clone(),
             sink_errors,
-            inbox_tx,
-            Arc::downgrade(&self.inner.registry),
-        );
+            inbox: inbox_tx,
+            registry: Arc::downgrade(&self.inner.registry),
+            services: self.inner.services.clone(),
+        });
         {
             let mut reg = lock(&self.inner.registry);
             if reg.closed {
@@ -307,7 +381,14 @@ impl TaskManager {
             }
             reg.tasks.insert(id.clone(), entry.clone());
         }
-        let ctx = TaskContext::new(id, writer, entry.cancel.clone(), inbox_rx, pid);
+        entry.started();
+        let weak = Arc::downgrade(&entry);
+        let pid_hook = Arc::new(move |pid: u32| {
+            if let Some(entry) = weak.upgrade() {
+                entry.on_pid(pid);
+            }
+        });
+        let ctx = TaskContext::new(id, writer, entry.cancel.clone(), inbox_rx, pid_hook);
         let grace = task.stop_grace().unwrap_or(config.stop_grace);
         self.inner
             .runtime
@@ -457,5 +538,91 @@ impl TaskManager {
         for entry in stopping {
             entry.wait_until(false).await;
         }
+    }
+
+    /// Cancels the running tasks of `owner` (a closed session), except
+    /// keep-alive ones; waits until they have ended; returns their infos.
+    pub async fn close_owner(&self, owner: &str, reason: impl Into<String>) -> Vec<TaskInfo> {
+        let message = reason.into();
+        let reason = CancelReason {
+            kind: CancelKind::OwnerClosed,
+            message: (!message.is_empty()).then_some(message),
+        };
+        let entries: Vec<_> = lock(&self.inner.registry)
+            .tasks
+            .values()
+            .filter(|e| e.spec.owner == owner && !e.spec.keep_alive)
+            .cloned()
+            .collect();
+        let stopping: Vec<_> = entries
+            .into_iter()
+            .filter(|e| e.request_cancel(reason.clone()))
+            .collect();
+        let mut infos = Vec::new();
+        for entry in stopping {
+            entry.wait_until(false).await;
+            infos.push(entry.info());
+        }
+        infos
+    }
+
+    /// A live stream of lifecycle events from now on. A subscriber that
+    /// falls behind gets a `Lagged { missed }` item, never a silent gap.
+    pub fn subscribe(&self) -> EventSubscription {
+        self.inner.services.bus.subscribe()
+    }
+
+    /// Pending notifications, oldest first: of one owner, or of all with
+    /// `None`. They stay pending (and survive restarts) until acknowledged
+    /// with [`TaskManager::ack`].
+    pub fn notifications(&self, owner: Option<&str>) -> Vec<Notification> {
+        self.inner.services.notifications.pending(owner)
+    }
+
+    /// Marks notifications delivered; they never come back. Ids already
+    /// acknowledged are ignored. Returns how many were removed.
+    pub fn ack<S: AsRef<str>>(&self, ids: &[S]) -> Result<usize> {
+        let ids: Vec<String> = ids.iter().map(|s| s.as_ref().to_string()).collect();
+        self.inner.services.notifications.ack(&ids)
+    }
+
+    /// Kills the still-running process of a task found orphaned at open
+    /// (after checking it is the same process: pid and start time), and
+    /// clears the orphan mark. An error if the task has no orphan.
+    pub fn kill_orphan(&self, id: &str) -> Result<TaskInfo> {
+        self.entry(id)?.kill_orphan()
+    }
+
+    /// Removes ended tasks, their folders included: those that ended more
+    /// than `max_age` ago, and the oldest beyond the newest `max_count`.
+    /// Running tasks are never removed.
+    pub fn gc(&self, max_age: Option<Duration>, max_count: Option<usize>) -> Result<GcReport> {
+        let mut ended: Vec<(u64, Arc<TaskEntry>)> = lock(&self.inner.registry)
+            .tasks
+            .values()
+            .filter_map(|e| e.finished_at_ms().map(|at| (at, e.clone())))
+            .collect();
+        ended.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+        let now = now_ms();
+        let mut report = GcReport::default();
+        for (rank, (finished_at, entry)) in ended.into_iter().enumerate() {
+            let too_old =
+                max_age.is_some_and(|age| now.saturating_sub(finished_at) > age.as_millis() as u64);
+            let too_many = max_count.is_some_and(|max| rank >= max);
+            if !(too_old || too_many) {
+                continue;
+            }
+            let id = entry.spec.id.clone();
+            self.inner.services.store.remove(&id).map_err(|e| {
+                Error::io(
+                    "removing the task folder",
+                    self.inner.services.store.task_dir(&id),
+                    e,
+                )
+            })?;
+            lock(&self.inner.registry).tasks.remove(&id);
+            report.removed.push(id);
+        }
+        Ok(report)
     }
 }

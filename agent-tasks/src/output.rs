@@ -47,6 +47,21 @@ impl OutputLimits {
     }
 }
 
+/// Something about the output the task's owner of record should hear of.
+#[derive(Debug, Clone)]
+pub(crate) enum OutputEvent {
+    /// Buffered bytes were moved to the log.
+    Spilled { buffered: u64 },
+    /// The log reached its cap.
+    CapReached,
+    /// Writing the log failed; nothing more is written to it.
+    WriteFailed(String),
+    /// A host sink failed (first failure only).
+    HostSinkFailed(String),
+}
+
+type Observer = Box<dyn Fn(OutputEvent) + Send + Sync>;
+
 /// One chunk read back from the stream.
 #[derive(Debug)]
 pub(crate) struct ReadChunk {
@@ -63,6 +78,7 @@ struct Writer {
     file: Option<File>,
     disk_len: u64,
     disk_failed: bool,
+    cap_reported: bool,
 }
 
 #[derive(Debug)]
@@ -85,12 +101,20 @@ struct View {
 }
 
 /// The bounded output buffer of one task.
-#[derive(Debug)]
 pub(crate) struct OutputBuffer {
     limits: OutputLimits,
     dir: PathBuf,
     writer: Mutex<Writer>,
     view: Mutex<View>,
+    observer: std::sync::OnceLock<Observer>,
+}
+
+impl std::fmt::Debug for OutputBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutputBuffer")
+            .field("dir", &self.dir)
+            .finish()
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -118,6 +142,7 @@ impl OutputBuffer {
                 file: None,
                 disk_len: 0,
                 disk_failed: false,
+                cap_reported: false,
             }),
             view: Mutex::new(View {
                 total: 0,
@@ -132,6 +157,70 @@ impl OutputBuffer {
                 spans: VecDeque::new(),
                 finished: false,
             }),
+            observer: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// A finished buffer read back from a task folder: `stats` as saved in
+    /// the manifest. With `unfinished` (the task was lost) the saved counts
+    /// are stale, and the log's own length is the truth.
+    pub(crate) fn restore(
+        dir: PathBuf,
+        limits: OutputLimits,
+        stats: &OutputStats,
+        unfinished: bool,
+    ) -> Self {
+        let buffer = OutputBuffer::new(dir, limits, true);
+        let file = File::open(buffer.log_path()).ok();
+        let file_len = file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map_or(0, |m| m.len());
+        {
+            let mut w = lock(&buffer.writer);
+            w.disk_failed = true; // read-only from now on
+            let mut v = lock(&buffer.view);
+            v.finished = true;
+            if unfinished || !stats.spilled {
+                v.total = file_len;
+                v.disk_len = file_len;
+            } else {
+                v.total = stats.total_bytes;
+                v.disk_len = stats.disk_bytes.min(file_len);
+                let tail_start = stats.disk_bytes + stats.omitted_bytes;
+                let tail_len = stats.total_bytes.saturating_sub(tail_start);
+                if tail_len > 0 {
+                    let marker = if stats.omitted_bytes > 0 {
+                        format!("\n{}\n", omitted_marker(stats.omitted_bytes)).len() as u64
+                    } else {
+                        0
+                    };
+                    let mut tail = vec![0u8; tail_len as usize];
+                    let read = file
+                        .as_ref()
+                        .map(|f| f.read_exact_at(&mut tail, stats.disk_bytes + marker));
+                    if let Some(Ok(())) = read {
+                        v.tail = TailRing::new(tail.len().max(limits.tail_window));
+                        v.tail.push(&tail);
+                    }
+                }
+            }
+            v.stdout = stats.stdout_bytes;
+            v.stderr = stats.stderr_bytes;
+            v.write_error = stats.write_error.clone();
+            v.reader = file.map(Arc::new);
+        }
+        buffer
+    }
+
+    /// Sets who hears of spills, the cap and write errors (once).
+    pub(crate) fn set_observer(&self, observer: Observer) {
+        let _ = self.observer.set(observer);
+    }
+
+    pub(crate) fn report(&self, event: OutputEvent) {
+        if let Some(observer) = self.observer.get() {
+            observer(event);
         }
     }
 
@@ -168,11 +257,13 @@ impl OutputBuffer {
         let disk_part = self.write_head(&mut w, bytes);
         let mut v = lock(&self.view);
         v.disk_len = w.disk_len;
-        if let Some(err) = disk_part.err() {
-            v.write_error = Some(err);
-        }
         v.tail.push(bytes);
         v.account(stream, bytes.len());
+        if let Err(err) = disk_part {
+            v.write_error = Some(err.clone());
+            drop(v);
+            self.report(OutputEvent::WriteFailed(err));
+        }
     }
 
     /// Writes as much of `bytes` as the head cap allows to the log.
@@ -182,6 +273,10 @@ impl OutputBuffer {
         }
         let room = self.limits.head_cap().saturating_sub(w.disk_len);
         let take = (bytes.len() as u64).min(room) as usize;
+        if take < bytes.len() && !w.cap_reported {
+            w.cap_reported = true;
+            self.report(OutputEvent::CapReached);
+        }
         if take == 0 {
             return Ok(());
         }
@@ -257,12 +352,20 @@ impl OutputBuffer {
         };
         w.spilled = true;
         let result = self.write_head(w, &memory);
-        let mut v = lock(&self.view);
-        v.disk_len = w.disk_len;
-        if let Err(err) = result {
-            v.write_error = Some(err);
+        {
+            let mut v = lock(&self.view);
+            v.disk_len = w.disk_len;
+            if let Err(err) = &result {
+                v.write_error = Some(err.clone());
+            }
+            v.tail.push(&memory);
         }
-        v.tail.push(&memory);
+        self.report(OutputEvent::Spilled {
+            buffered: memory.len() as u64,
+        });
+        if let Err(err) = result {
+            self.report(OutputEvent::WriteFailed(err));
+        }
     }
 
     /// Marks the stream complete. If the log dropped bytes past its cap, the

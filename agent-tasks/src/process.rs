@@ -226,6 +226,26 @@ impl Drop for GroupGuard {
     }
 }
 
+/// Start time of process `pid` in clock ticks since boot (field 22 of
+/// `/proc/<pid>/stat`), or `None` if no such process runs. With the pid it
+/// names one process for good: a reused pid has another start time.
+pub(crate) fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (the state); field 22 is index 19 here.
+    if fields.first() == Some(&"Z") || fields.first() == Some(&"X") {
+        return None; // a zombie has ended; it only waits to be reaped
+    }
+    fields.get(19)?.parse().ok()
+}
+
+/// Sends SIGKILL to process group `pgid`; true if the group existed.
+pub(crate) fn kill_group(pgid: u32) -> bool {
+    killpg(Pid::from_raw(pgid as i32), Signal::SIGKILL).is_ok()
+}
+
 fn enlarge_pipe(fd: &impl std::os::fd::AsFd) {
     // A larger pipe means fewer wake-ups for a fast writer; failing is harmless.
     let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));

@@ -1,0 +1,199 @@
+//! Typed lifecycle events and their bus. Every event has a sequence number,
+//! the task's id, a timestamp and a `type` tag. Live subscribers get them from
+//! a bounded broadcast; one that falls behind receives [`EventItem::Lagged`]
+//! with the number it missed, never a silent gap.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use crate::id::TaskId;
+use crate::info::{CancelReason, ExitInfo, TaskStatus};
+use crate::lifecycle::{lock, now_ms};
+
+/// Events a live subscriber may fall behind by before it is told it lagged.
+const BUS_CAPACITY: usize = 4096;
+
+/// One lifecycle event of one task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Event {
+    /// Increases by one with every event of this manager (from 1).
+    pub seq: u64,
+    /// The task it is about.
+    pub task_id: TaskId,
+    /// When it happened (milliseconds since the Unix epoch).
+    pub timestamp_ms: u64,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What happened, tagged by `type` (`task.started`, `task.finished`, …).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "type")]
+pub enum EventKind {
+    /// The task was spawned and is running.
+    #[serde(rename = "task.started")]
+    Started {
+        /// The task's kind.
+        kind: String,
+        /// Its description.
+        description: String,
+        /// Its owner.
+        owner: String,
+        /// True if it started in the background.
+        background: bool,
+    },
+    /// The task moved from the foreground to the background.
+    #[serde(rename = "task.detached")]
+    Detached {},
+    /// The task's output started going to `output.log`.
+    #[serde(rename = "task.spilled")]
+    Spilled {
+        /// Bytes that were buffered in memory and written first.
+        buffered_bytes: u64,
+        /// Path of the log.
+        log_path: String,
+    },
+    /// The task ended.
+    #[serde(rename = "task.finished")]
+    Finished {
+        /// Its terminal status.
+        status: TaskStatus,
+        /// How its process ended, for process tasks.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit: Option<ExitInfo>,
+        /// Why it was stopped, if it was.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<CancelReason>,
+        /// The error of a failed task.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        /// Run time in milliseconds.
+        duration_ms: u64,
+    },
+    /// The task was running when its host died; found on `open`.
+    #[serde(rename = "task.lost")]
+    Lost {},
+    /// A lost task's process is still alive (same pid and start time).
+    #[serde(rename = "task.orphaned")]
+    Orphaned {
+        /// The orphan's process (group) id.
+        pid: u32,
+    },
+    /// The log reached its disk cap; later output keeps only its tail.
+    #[serde(rename = "task.output_dropped")]
+    OutputDropped {
+        /// The cap that was reached, in bytes.
+        disk_limit: u64,
+    },
+    /// Writing output to a sink (the log, or a host sink) failed; the task
+    /// goes on.
+    #[serde(rename = "task.sink_error")]
+    SinkError {
+        /// `output.log` or `host`.
+        sink: String,
+        /// The error text.
+        error: String,
+    },
+}
+
+/// What a subscriber receives.
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
+#[serde(tag = "item", rename_all = "snake_case")]
+pub enum EventItem {
+    /// The next event.
+    Event(Event),
+    /// The subscriber fell behind: this many events were skipped.
+    Lagged {
+        /// How many events were missed.
+        missed: u64,
+    },
+}
+
+/// The manager's event bus.
+pub(crate) struct EventBus {
+    seq: AtomicU64,
+    // Held while numbering and sending, so subscribers see seq in order.
+    order: Mutex<()>,
+    sender: broadcast::Sender<Event>,
+}
+
+impl EventBus {
+    pub(crate) fn new() -> Self {
+        EventBus {
+            seq: AtomicU64::new(0),
+            order: Mutex::new(()),
+            sender: broadcast::channel(BUS_CAPACITY).0,
+        }
+    }
+
+    /// Numbers and publishes an event; returns it (for the task's
+    /// `events.jsonl`).
+    pub(crate) fn publish(&self, task_id: &TaskId, kind: EventKind) -> Event {
+        let _order = lock(&self.order);
+        let event = Event {
+            seq: self.seq.fetch_add(1, Ordering::Relaxed) + 1,
+            task_id: task_id.clone(),
+            timestamp_ms: now_ms(),
+            kind,
+        };
+        // No subscriber is not an error.
+        let _ = self.sender.send(event.clone());
+        event
+    }
+
+    pub(crate) fn subscribe(&self) -> EventSubscription {
+        EventSubscription {
+            receiver: self.sender.subscribe(),
+        }
+    }
+}
+
+/// A live stream of the manager's events, from the moment of subscribing.
+///
+/// ```no_run
+/// # async fn demo(manager: agent_tasks::TaskManager) {
+/// use agent_tasks::EventItem;
+/// let mut events = manager.subscribe();
+/// while let Some(item) = events.recv().await {
+///     match item {
+///         EventItem::Event(e) => println!("{} {:?}", e.task_id, e.kind),
+///         EventItem::Lagged { missed } => println!("missed {missed} events"),
+///     }
+/// }
+/// # }
+/// ```
+pub struct EventSubscription {
+    receiver: broadcast::Receiver<Event>,
+}
+
+impl std::fmt::Debug for EventSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventSubscription").finish()
+    }
+}
+
+impl EventSubscription {
+    /// The next item; `None` once the manager is gone.
+    pub async fn recv(&mut self) -> Option<EventItem> {
+        match self.receiver.recv().await {
+            Ok(event) => Some(EventItem::Event(event)),
+            Err(broadcast::error::RecvError::Lagged(missed)) => Some(EventItem::Lagged { missed }),
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    }
+
+    /// The next item if one is waiting, without waiting.
+    pub fn try_recv(&mut self) -> Option<EventItem> {
+        match self.receiver.try_recv() {
+            Ok(event) => Some(EventItem::Event(event)),
+            Err(broadcast::error::TryRecvError::Lagged(missed)) => {
+                Some(EventItem::Lagged { missed })
+            }
+            Err(_) => None,
+        }
+    }
+}

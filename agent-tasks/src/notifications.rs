@@ -1,0 +1,295 @@
+//! Notifications: what the host injects into the conversation when
+//! background work ends (or a watch pattern matches). Each pending one is a
+//! file `<root>/notifications/<id>.json`, written before it is visible, and
+//! removed on `ack`; so a pending notification survives a restart and an
+//! acknowledged one never comes back. Ids are derived from the task and the
+//! occasion (`<task-id>.end`), so writing one twice cannot make two.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::id::TaskId;
+use crate::info::{CancelReason, ExitInfo, TaskStatus};
+use crate::lifecycle::lock;
+use crate::output::create_private_dir;
+use crate::store::write_atomic;
+
+/// Lines of output a notification shows at most.
+pub const NOTIFICATION_TAIL_LINES: usize = 20;
+/// Characters of output a notification shows at most.
+pub const NOTIFICATION_TAIL_CHARS: usize = 3000;
+
+/// Why a notification was made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    /// A background or detached task ended.
+    Finished,
+    /// A task was found lost after a restart.
+    Lost,
+    /// A task was found lost, and its process still runs.
+    Orphaned,
+}
+
+/// A message for the host to show its model, delivered until acknowledged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Notification {
+    /// `<task-id>.<occasion>`; pass it to `ack`.
+    pub id: String,
+    /// Why it was made.
+    pub kind: NotificationKind,
+    /// The task it is about.
+    pub task_id: TaskId,
+    /// The task's owner; notifications are drained per owner.
+    pub owner: String,
+    /// The task's kind.
+    pub task_kind: String,
+    /// The task's description.
+    pub description: String,
+    /// The task's status when the notification was made.
+    pub status: TaskStatus,
+    /// How its process ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<ExitInfo>,
+    /// Why it was stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<CancelReason>,
+    /// The error of a failed task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Run time in milliseconds.
+    pub duration_ms: u64,
+    /// The last lines of output (at most 20 lines, 3,000 characters).
+    pub output_tail: String,
+    /// When it was made (milliseconds since the Unix epoch).
+    pub created_at_ms: u64,
+    /// The text for the model: metadata first, then the output tail.
+    pub text: String,
+}
+
+/// Checks a notification id: `<task-id>.<occasion>`.
+pub(crate) fn validate_notification_id(raw: &str) -> Result<(), Error> {
+    let bad = || Error::InvalidArgument {
+        name: "ids".to_string(),
+        message: format!(
+            "`{}` is not a notification id (expected `<task-id>.<occasion>`)",
+            raw.chars().take(80).collect::<String>()
+        ),
+    };
+    let (task, occasion) = raw.rsplit_once('.').ok_or_else(bad)?;
+    TaskId::parse(task).map_err(|_| bad())?;
+    let occasion_ok = !occasion.is_empty()
+        && occasion.len() <= 16
+        && occasion
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if occasion_ok {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
+
+/// The last `max_lines` lines of `text`, at most `max_chars` characters,
+/// cut on character boundaries.
+pub(crate) fn last_lines(text: &str, max_lines: usize, max_chars: usize) -> String {
+    let trimmed = text.trim_end_matches('\n');
+    // The n-th newline from the end opens the last n lines.
+    let start = trimmed
+        .rmatch_indices('\n')
+        .nth(max_lines.saturating_sub(1))
+        .map_or(0, |(i, _)| i + 1);
+    let tail = &trimmed[start..];
+    let chars = tail.chars().count();
+    if chars <= max_chars {
+        tail.to_string()
+    } else {
+        tail.chars().skip(chars - max_chars).collect()
+    }
+}
+
+fn render_duration(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 120_000 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else {
+        format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000)
+    }
+}
+
+impl Notification {
+    /// Renders the model-facing text from the other fields.
+    pub(crate) fn render(&self) -> String {
+        let mut head = match self.kind {
+            NotificationKind::Finished => {
+                format!("Background task {} {}", self.task_id, self.status)
+            }
+            NotificationKind::Lost => format!(
+                "Background task {} was lost: its host stopped while it ran",
+                self.task_id
+            ),
+            NotificationKind::Orphaned => format!(
+                "Background task {} was lost, but its process still runs (orphaned)",
+                self.task_id
+            ),
+        };
+        if let Some(exit) = self.exit {
+            match (exit.code, exit.signal) {
+                (Some(code), _) => head.push_str(&format!(" (exit code {code})")),
+                (None, Some(sig)) => head.push_str(&format!(" (signal {sig})")),
+                _ => {}
+            }
+        }
+        let mut text = format!(
+            "{head}\nkind: {}  description: {}\nduration: {}",
+            self.task_kind,
+            self.description,
+            render_duration(self.duration_ms)
+        );
+        if let Some(reason) = &self.reason {
+            text.push_str(&format!("  reason: {reason}"));
+        }
+        if let Some(error) = &self.error {
+            text.push_str(&format!("\nerror: {error}"));
+        }
+        if self.output_tail.is_empty() {
+            text.push_str("\n(no output)");
+        } else {
+            text.push_str(&format!("\nlast output:\n{}", self.output_tail));
+        }
+        text
+    }
+}
+
+/// The pending notifications, on disk and in memory.
+pub(crate) struct NotificationQueue {
+    dir: PathBuf,
+    pending: Mutex<BTreeMap<(u64, String), Notification>>,
+}
+
+impl NotificationQueue {
+    /// A queue in `<root>/notifications`, loaded with what is pending there.
+    /// Unreadable files are reported and skipped.
+    pub(crate) fn open(root: &std::path::Path) -> (Self, Vec<String>) {
+        let dir = root.join("notifications");
+        let mut pending = BTreeMap::new();
+        let mut problems = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                    continue;
+                }
+                match std::fs::read(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| {
+                        serde_json::from_slice::<Notification>(&b).map_err(|e| e.to_string())
+                    }) {
+                    Ok(n) => {
+                        pending.insert((n.created_at_ms, n.id.clone()), n);
+                    }
+                    Err(e) => problems.push(format!("{}: {e}", path.display())),
+                }
+            }
+        }
+        (
+            NotificationQueue {
+                dir,
+                pending: Mutex::new(pending),
+            },
+            problems,
+        )
+    }
+
+    /// Saves and queues a notification. The same id queued again replaces
+    /// the pending one (it is the same occasion). Returns a write error, if
+    /// any; the notification is queued in memory all the same.
+    pub(crate) fn push(&self, notification: Notification) -> Result<(), String> {
+        let path = self.dir.join(format!("{}.json", notification.id));
+        let saved = create_private_dir(&self.dir)
+            .and_then(|_| {
+                let json =
+                    serde_json::to_vec_pretty(&notification).map_err(std::io::Error::other)?;
+                write_atomic(&path, &json)
+            })
+            .map_err(|e| format!("saving {}: {e}", path.display()));
+        let mut pending = lock(&self.pending);
+        pending.retain(|(_, id), _| id != &notification.id);
+        pending.insert(
+            (notification.created_at_ms, notification.id.clone()),
+            notification,
+        );
+        saved
+    }
+
+    /// Pending notifications, oldest first, of one owner or of all.
+    pub(crate) fn pending(&self, owner: Option<&str>) -> Vec<Notification> {
+        lock(&self.pending)
+            .values()
+            .filter(|n| owner.is_none_or(|o| n.owner == o))
+            .cloned()
+            .collect()
+    }
+
+    /// Marks notifications delivered: they are removed for good. Unknown ids
+    /// (already acknowledged) are ignored; returns how many were removed.
+    pub(crate) fn ack(&self, ids: &[String]) -> Result<usize, Error> {
+        for id in ids {
+            validate_notification_id(id)?;
+        }
+        let mut pending = lock(&self.pending);
+        let mut removed = 0;
+        for id in ids {
+            let before = pending.len();
+            pending.retain(|(_, key), _| key != id);
+            if pending.len() < before {
+                removed += 1;
+                let path = self.dir.join(format!("{id}.json"));
+                match std::fs::remove_file(&path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(Error::io("removing an acknowledged notification", path, e));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_lines_keeps_the_end() {
+        let text: String = (1..=30).map(|i| format!("line {i}\n")).collect();
+        let tail = last_lines(&text, 20, 3000);
+        assert!(tail.starts_with("line 11\n"));
+        assert!(tail.ends_with("line 30"));
+        assert_eq!(last_lines("a\nb\n", 20, 3000), "a\nb");
+        assert_eq!(last_lines("single", 20, 3000), "single");
+        assert_eq!(last_lines(&"x".repeat(5000), 20, 3000).len(), 3000);
+        assert_eq!(last_lines("", 20, 3000), "");
+    }
+
+    #[test]
+    fn notification_ids_are_checked() {
+        assert!(validate_notification_id("process-abcd1234.end").is_ok());
+        for bad in [
+            "",
+            "x",
+            "../x.end",
+            "process-abcd1234.",
+            "process-abcd1234.E",
+            "a/b.end",
+        ] {
+            assert!(validate_notification_id(bad).is_err(), "{bad}");
+        }
+    }
+}
