@@ -380,6 +380,11 @@ impl TaskEntry {
         let _disk = lock(&self.disk);
         let (unsaved, start_time) = {
             let mut st = lock(&self.state);
+            // Read lazily: only tasks with a folder need it for recovery, and
+            // the process is still running whenever a folder is first made.
+            if let (Some(pid), None, None) = (st.pid, st.process_start_time, st.result.as_ref()) {
+                st.process_start_time = process_start_time(pid);
+            }
             let unsaved = if st.persisted {
                 Vec::new()
             } else {
@@ -432,7 +437,6 @@ impl TaskEntry {
         let persisted = {
             let mut st = lock(&self.state);
             st.pid = Some(pid);
-            st.process_start_time = process_start_time(pid);
             st.persisted
         };
         if persisted {

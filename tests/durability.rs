@@ -1,0 +1,598 @@
+//! Durability through the public API: a host killed with SIGKILL leaves
+//! tasks that a fresh `open` shows lost (or orphaned, with `kill_orphan`),
+//! their output readable; notifications are exactly-once across restarts;
+//! torn manifests are skipped; files are private; `gc` spares running tasks;
+//! events arrive in order, to subscribers and to `events.jsonl`.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use agent_tasks::{
+    CancelReason, EventItem, EventKind, FnTask, ManagerConfig, NotificationKind, ProcessTask,
+    SpawnOptions, TaskManager, TaskStatus,
+};
+use common::{manager_in_temp, process_is_dead, wait_for};
+use serde_json::json;
+
+const CRASH_ROOT: &str = "AGENT_TASKS_CRASH_ROOT";
+
+/// The host that gets killed: run by `a_host_killed_with_sigkill_...` in a
+/// child process of this test binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a helper run in a child process by the crash test"]
+async fn crash_host_child() {
+    let Some(root) = std::env::var_os(CRASH_ROOT) else {
+        return;
+    };
+    let manager = TaskManager::open(&root).expect("open");
+    let bg = SpawnOptions::background().owner("session-1").no_timeout();
+    let process = manager
+        .spawn(
+            ProcessTask::shell("echo before-crash; sleep 1000"),
+            bg.clone(),
+        )
+        .expect("spawn");
+    let function = manager
+        .spawn(
+            FnTask::new("a subagent", |ctx| async move {
+                ctx.stdout("fn output before the crash\n");
+                std::future::pending::<()>().await;
+                Ok(json!(null))
+            }),
+            bg.clone(),
+        )
+        .expect("spawn");
+    let done = manager
+        .spawn(ProcessTask::shell("echo finished-before-crash"), bg)
+        .expect("spawn");
+    manager
+        .collect(done.id().as_str(), None)
+        .await
+        .expect("collect");
+    for id in [process.id(), function.id()] {
+        wait_for("output", || {
+            manager.info(id.as_str()).expect("info").output.total_bytes > 0
+        })
+        .await;
+    }
+    wait_for("the pid to be saved", || {
+        let manifest = Path::new(&root)
+            .join("tasks")
+            .join(process.id().as_str())
+            .join("manifest.json");
+        std::fs::read_to_string(manifest).is_ok_and(|m| m.contains("process_start_time"))
+    })
+    .await;
+    let ids = json!({
+        "process": process.id(), "function": function.id(), "done": done.id(),
+        "pid": manager.info(process.id().as_str()).expect("info").pid,
+    });
+    let ready = Path::new(&root).join("ready.json");
+    std::fs::write(ready.with_extension("tmp"), ids.to_string()).expect("write");
+    std::fs::rename(ready.with_extension("tmp"), ready).expect("rename");
+    std::future::pending::<()>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_killed_with_sigkill_leaves_lost_and_orphaned_tasks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("root");
+    let mut child = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .args(["crash_host_child", "--exact", "--ignored", "--nocapture"])
+        .env(CRASH_ROOT, &root)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start the host");
+    let ready = root.join("ready.json");
+    wait_for("the host to be ready", || ready.exists()).await;
+    child.kill().expect("SIGKILL the host");
+    child.wait().expect("reap the host");
+    let ids: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&ready).expect("read")).expect("json");
+    let id = |name: &str| ids[name].as_str().expect("id").to_string();
+    let pid = ids["pid"].as_u64().expect("pid") as u32;
+
+    let manager = TaskManager::open(&root).expect("reopen");
+    assert!(
+        manager.load_problems().is_empty(),
+        "{:?}",
+        manager.load_problems()
+    );
+
+    // The process still runs: lost, and reported orphaned.
+    let process = manager.info(&id("process")).expect("info");
+    assert_eq!(process.status, TaskStatus::Lost);
+    assert_eq!(process.orphan_pid, Some(pid));
+    assert!(manager
+        .poll(&id("process"), 0, 1000)
+        .expect("poll")
+        .text()
+        .contains("before-crash"));
+
+    // The function task died with its host: lost, no orphan.
+    let function = manager.info(&id("function")).expect("info");
+    assert_eq!(function.status, TaskStatus::Lost);
+    assert_eq!(function.orphan_pid, None);
+    let page = manager.poll(&id("function"), 0, 1000).expect("poll");
+    assert_eq!(page.text(), "fn output before the crash\n");
+    assert!(page.eof);
+
+    // The finished one keeps its status; its notification was never acked.
+    assert_eq!(
+        manager.info(&id("done")).expect("info").status,
+        TaskStatus::Completed
+    );
+    let pending = manager.notifications(Some("session-1"));
+    let kinds: Vec<_> = pending
+        .iter()
+        .map(|n| (n.task_id.to_string(), n.kind))
+        .collect();
+    assert!(
+        kinds.contains(&(id("done"), NotificationKind::Finished)),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&(id("process"), NotificationKind::Orphaned)),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&(id("function"), NotificationKind::Lost)),
+        "{kinds:?}"
+    );
+    assert_eq!(pending.len(), 3);
+    let done_note = pending
+        .iter()
+        .find(|n| n.task_id.as_str() == id("done"))
+        .expect("note");
+    assert!(done_note.text.contains(&id("done")) && done_note.text.contains("completed"));
+    assert!(done_note.text.contains("finished-before-crash"));
+
+    // The events were saved in each task's folder.
+    let events =
+        std::fs::read_to_string(root.join("tasks").join(id("process")).join("events.jsonl"))
+            .expect("events");
+    assert!(events.contains("\"type\":\"task.started\""));
+    assert!(events.contains("\"type\":\"task.lost\""));
+    assert!(events.contains("\"type\":\"task.orphaned\""));
+
+    // kill_orphan ends the process; the orphan mark goes away.
+    assert!(!process_is_dead(pid));
+    let info = manager.kill_orphan(&id("process")).expect("kill orphan");
+    assert_eq!(info.orphan_pid, None);
+    wait_for("the orphan to die", || process_is_dead(pid)).await;
+    assert!(
+        manager.kill_orphan(&id("process")).is_err(),
+        "no orphan any more"
+    );
+
+    // Ack: nothing comes back, not now and not after another restart.
+    let ids_to_ack: Vec<_> = pending.iter().map(|n| n.id.clone()).collect();
+    assert_eq!(manager.ack(&ids_to_ack).expect("ack"), 3);
+    assert!(manager.notifications(None).is_empty());
+    assert_eq!(manager.ack(&ids_to_ack).expect("ack again"), 0);
+    drop(manager);
+    let again = TaskManager::open(&root).expect("reopen");
+    assert!(
+        again.notifications(None).is_empty(),
+        "acknowledged notifications came back"
+    );
+    assert_eq!(
+        again.info(&id("process")).expect("info").status,
+        TaskStatus::Lost
+    );
+    assert_eq!(again.info(&id("process")).expect("info").orphan_pid, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_notifications_survive_a_restart_and_come_once_per_task() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let manager = TaskManager::open(dir.path()).expect("open");
+    let bg = manager
+        .spawn(
+            ProcessTask::shell("seq 1 30; exit 2"),
+            SpawnOptions::background().owner("s1"),
+        )
+        .expect("spawn");
+    let fg = manager
+        .spawn(
+            ProcessTask::argv(["true"]),
+            SpawnOptions::foreground().owner("s1"),
+        )
+        .expect("spawn");
+    fg.wait_foreground().await;
+    manager
+        .collect(bg.id().as_str(), None)
+        .await
+        .expect("collect");
+    let first = manager.notifications(Some("s1"));
+    assert_eq!(
+        first.len(),
+        1,
+        "one notification for the background task only"
+    );
+    let note = &first[0];
+    assert_eq!(note.status, TaskStatus::Failed);
+    assert_eq!(note.exit.and_then(|e| e.code), Some(2));
+    assert!(note
+        .text
+        .starts_with(&format!("Background task {} failed (exit code 2)", bg.id())));
+    assert!(note.output_tail.starts_with("11\n") && note.output_tail.ends_with("30"));
+    assert_eq!(note.output_tail.lines().count(), 20);
+    assert!(manager.notifications(Some("someone-else")).is_empty());
+    // Draining again without ack gives the same one, not a second.
+    assert_eq!(manager.notifications(Some("s1")), first);
+    drop(manager);
+
+    let reopened = TaskManager::open(dir.path()).expect("reopen");
+    assert_eq!(
+        reopened.notifications(Some("s1")),
+        first,
+        "pending ones survive the restart"
+    );
+    reopened.ack(&[first[0].id.as_str()]).expect("ack");
+    assert!(reopened.notifications(Some("s1")).is_empty());
+    let err = reopened.ack(&["../../etc/passwd"]).expect_err("bad id");
+    assert_eq!(err.code(), "INVALID_ARGUMENT");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_cancels_are_quiet_unless_asked_and_timeouts_notify() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let cancelled = manager
+        .spawn(
+            ProcessTask::argv(["sleep", "1000"]),
+            SpawnOptions::background(),
+        )
+        .expect("spawn");
+    manager
+        .cancel(cancelled.id().as_str(), CancelReason::user(""))
+        .await
+        .expect("cancel");
+    let timed = manager
+        .spawn(
+            ProcessTask::argv(["sleep", "1000"]),
+            SpawnOptions::background().timeout(Duration::from_millis(50)),
+        )
+        .expect("spawn");
+    manager
+        .collect(timed.id().as_str(), None)
+        .await
+        .expect("collect");
+    let notes = manager.notifications(None);
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0].task_id, *timed.id());
+    assert_eq!(notes[0].status, TaskStatus::TimedOut);
+    assert!(notes[0].text.contains("reason: timed out"));
+
+    let (loud, _dir2) = manager_in_temp(ManagerConfig::default().notify_host_cancels(true));
+    let task = loud
+        .spawn(
+            ProcessTask::argv(["sleep", "1000"]),
+            SpawnOptions::background(),
+        )
+        .expect("spawn");
+    loud.cancel(task.id().as_str(), CancelReason::user("stop"))
+        .await
+        .expect("cancel");
+    assert_eq!(loud.notifications(None).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_manifest_is_reported_and_skipped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let manager = TaskManager::open(dir.path()).expect("open");
+    let good = manager
+        .spawn(
+            ProcessTask::argv(["echo", "hi"]),
+            SpawnOptions::background(),
+        )
+        .expect("spawn");
+    manager
+        .collect(good.id().as_str(), None)
+        .await
+        .expect("collect");
+    drop(manager);
+    let torn = dir.path().join("tasks").join("process-abcd1234");
+    std::fs::create_dir_all(&torn).expect("mkdir");
+    std::fs::write(
+        torn.join("manifest.json"),
+        br#"{"version":1,"info":{"id":"process-abc"#,
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path()
+            .join("notifications")
+            .join("process-zzzz9999.end.json"),
+        b"{",
+    )
+    .expect("write");
+    let reopened = TaskManager::open(dir.path()).expect("open despite the torn manifest");
+    assert_eq!(
+        reopened.load_problems().len(),
+        2,
+        "{:?}",
+        reopened.load_problems()
+    );
+    assert!(reopened
+        .load_problems()
+        .iter()
+        .any(|p| p.contains("process-abcd1234")));
+    assert_eq!(
+        reopened.info(good.id().as_str()).expect("info").status,
+        TaskStatus::Completed
+    );
+    assert_eq!(
+        reopened
+            .poll(good.id().as_str(), 0, 100)
+            .expect("poll")
+            .text(),
+        "hi\n"
+    );
+    assert!(reopened.info("process-abcd1234").is_err());
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_folders_are_private() {
+    let (manager, dir) = manager_in_temp(ManagerConfig::default());
+    let task = manager
+        .spawn(
+            ProcessTask::shell("echo private"),
+            SpawnOptions::background(),
+        )
+        .expect("spawn");
+    manager
+        .collect(task.id().as_str(), None)
+        .await
+        .expect("collect");
+    let folder = dir.path().join("tasks").join(task.id().as_str());
+    assert_eq!(mode(&dir.path().join("tasks")), 0o700);
+    assert_eq!(mode(&folder), 0o700);
+    for file in ["manifest.json", "output.log", "events.jsonl", "result.json"] {
+        assert_eq!(mode(&folder.join(file)), 0o600, "{file}");
+    }
+    let notes = dir.path().join("notifications");
+    assert_eq!(mode(&notes), 0o700);
+    assert_eq!(mode(&notes.join(format!("{}.end.json", task.id()))), 0o600);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("manifest.json")).expect("read"))
+            .expect("json");
+    assert_eq!(manifest["info"]["status"], "completed");
+    let result: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("result.json")).expect("read"))
+            .expect("json");
+    assert_eq!(result["exit"]["code"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_removes_old_ended_tasks_and_keeps_running_ones() {
+    let (manager, dir) = manager_in_temp(ManagerConfig::default());
+    let mut ended = Vec::new();
+    for _ in 0..3 {
+        let t = manager
+            .spawn(ProcessTask::argv(["true"]), SpawnOptions::background())
+            .expect("spawn");
+        manager
+            .collect(t.id().as_str(), None)
+            .await
+            .expect("collect");
+        ended.push(t.id().clone());
+    }
+    let running = manager
+        .spawn(
+            ProcessTask::argv(["sleep", "1000"]),
+            SpawnOptions::background(),
+        )
+        .expect("spawn");
+    let kept = manager.gc(None, Some(1)).expect("gc");
+    assert_eq!(kept.removed.len(), 2, "the newest ended task is kept");
+    let report = manager.gc(Some(Duration::ZERO), None).expect("gc");
+    assert_eq!(report.removed.len(), 1);
+    for id in &ended {
+        assert!(!dir.path().join("tasks").join(id.as_str()).exists());
+        assert!(manager.info(id.as_str()).is_err());
+    }
+    assert_eq!(
+        manager.info(running.id().as_str()).expect("info").status,
+        TaskStatus::Running
+    );
+    assert!(dir
+        .path()
+        .join("tasks")
+        .join(running.id().as_str())
+        .exists());
+    manager
+        .cancel(running.id().as_str(), CancelReason::user(""))
+        .await
+        .expect("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_arrive_in_order_and_are_saved_with_the_task() {
+    let (manager, dir) = manager_in_temp(ManagerConfig::default());
+    let mut events = manager.subscribe();
+    let task = manager
+        .spawn(
+            ProcessTask::shell("echo hello; sleep 1000"),
+            SpawnOptions::foreground().no_timeout(),
+        )
+        .expect("spawn");
+    let id = task.id().to_string();
+    wait_for("output", || {
+        manager.info(&id).expect("info").output.total_bytes > 0
+    })
+    .await;
+    manager.detach(&id).expect("detach");
+    manager
+        .cancel(&id, CancelReason::user("bye"))
+        .await
+        .expect("cancel");
+    let mut seen = Vec::new();
+    while let Some(EventItem::Event(event)) = events.try_recv() {
+        seen.push(event);
+    }
+    let types: Vec<_> = seen
+        .iter()
+        .map(|e| {
+            serde_json::to_value(e).expect("json")["type"]
+                .as_str()
+                .expect("type")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "task.started",
+            "task.spilled",
+            "task.detached",
+            "task.finished"
+        ]
+    );
+    assert!(seen.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+    match &seen[3].kind {
+        EventKind::Finished { status, reason, .. } => {
+            assert_eq!(*status, TaskStatus::Cancelled);
+            assert_eq!(
+                reason.as_ref().and_then(|r| r.message.as_deref()),
+                Some("bye")
+            );
+        }
+        other => panic!("expected task.finished, got {other:?}"),
+    }
+    // The same events, in the task's own events.jsonl.
+    let saved = std::fs::read_to_string(dir.path().join("tasks").join(&id).join("events.jsonl"))
+        .expect("events");
+    let saved: Vec<agent_tasks::Event> = saved
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("event"))
+        .collect();
+    assert_eq!(saved, seen);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_falls_behind_is_told_how_many_it_missed() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let mut events = manager.subscribe();
+    for _ in 0..2500 {
+        let t = manager
+            .spawn(
+                FnTask::new("quick", |_| async { Ok(json!(null)) }),
+                SpawnOptions::foreground(),
+            )
+            .expect("spawn");
+        t.wait_foreground().await;
+    }
+    let mut missed = 0;
+    let mut received = 0;
+    while let Some(item) = events.try_recv() {
+        match item {
+            EventItem::Lagged { missed: n } => missed += n,
+            EventItem::Event(_) => received += 1,
+        }
+    }
+    assert!(missed > 0, "the subscriber lagged");
+    assert_eq!(
+        missed + received,
+        5000,
+        "every event is either received or counted as missed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changed_files_are_recorded_when_asked() {
+    let (manager, dir) = manager_in_temp(ManagerConfig::default());
+    let work = tempfile::tempdir().expect("work dir");
+    std::fs::write(work.path().join(".gitignore"), "*.tmp\n").expect("write");
+    std::fs::write(work.path().join("old.txt"), "old").expect("write");
+    std::fs::write(work.path().join("doomed.txt"), "x").expect("write");
+    let task = manager
+        .spawn(
+            ProcessTask::shell(
+                "echo more >> old.txt; rm doomed.txt; echo new > new.txt; echo t > scratch.tmp",
+            )
+            .cwd(work.path()),
+            SpawnOptions::background().track_changes(work.path()),
+        )
+        .expect("spawn");
+    let done = manager
+        .collect(task.id().as_str(), None)
+        .await
+        .expect("collect");
+    let changes = done
+        .result()
+        .expect("finished")
+        .changed_files
+        .clone()
+        .expect("tracked");
+    assert_eq!(changes.created, ["new.txt"]);
+    assert_eq!(changes.modified, ["old.txt"]);
+    assert_eq!(changes.deleted, ["doomed.txt"]);
+    let saved = dir
+        .path()
+        .join("tasks")
+        .join(task.id().as_str())
+        .join("files.json");
+    let saved: agent_tasks::ChangedFiles =
+        serde_json::from_slice(&std::fs::read(saved).expect("read")).expect("json");
+    assert_eq!(saved, changes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_owner_cancels_that_owners_tasks_except_keep_alive() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let sleep = || ProcessTask::argv(["sleep", "1000"]);
+    let a1 = manager
+        .spawn(sleep(), SpawnOptions::background().owner("a"))
+        .expect("spawn");
+    let a2 = manager
+        .spawn(
+            sleep(),
+            SpawnOptions::background().owner("a").keep_alive(true),
+        )
+        .expect("spawn");
+    let b1 = manager
+        .spawn(sleep(), SpawnOptions::background().owner("b"))
+        .expect("spawn");
+    let closed = manager.close_owner("a", "session ended").await;
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0].id, *a1.id());
+    assert_eq!(closed[0].status, TaskStatus::Cancelled);
+    for kept in [&a2, &b1] {
+        assert_eq!(
+            manager.info(kept.id().as_str()).expect("info").status,
+            TaskStatus::Running
+        );
+    }
+    manager.shutdown("").await;
+    assert_eq!(
+        manager.info(a2.id().as_str()).expect("info").status,
+        TaskStatus::Running,
+        "keep-alive"
+    );
+    manager
+        .cancel(a2.id().as_str(), CancelReason::user(""))
+        .await
+        .expect("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreground_task_that_stays_small_leaves_nothing_on_disk() {
+    let (manager, dir) = manager_in_temp(ManagerConfig::default());
+    let task = manager
+        .spawn(ProcessTask::shell("echo small"), SpawnOptions::foreground())
+        .expect("spawn");
+    task.wait_foreground().await;
+    assert!(!dir.path().join("tasks").exists());
+    assert!(manager.notifications(None).is_empty());
+}
