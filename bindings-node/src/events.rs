@@ -1,0 +1,125 @@
+//! The event stream, in two forms. [`NativeEventStream`] is pulled
+//! (`next()`, the wrapper's async iterator): a pending `next()` is a pending
+//! Promise and keeps Node alive, as awaiting any stream does; `close()`
+//! settles it with null. [`NativeEventListener`] pushes every item to a
+//! callback through a *weak* thread-safe function, which never keeps Node
+//! alive.
+
+use std::sync::Arc;
+
+use agent_tasks::EventSubscription;
+use napi::bindgen_prelude::PromiseRaw;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{Env, Status};
+use napi_derive::napi;
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use crate::conversion::EventRecord;
+
+/// A live stream of a manager's events, from the moment it was made.
+/// Internal: use `manager.events()`.
+#[napi]
+pub struct NativeEventStream {
+    subscription: Arc<Mutex<EventSubscription>>,
+    closed: CancellationToken,
+}
+
+impl NativeEventStream {
+    pub(crate) fn new(subscription: EventSubscription) -> Self {
+        NativeEventStream {
+            subscription: Arc::new(Mutex::new(subscription)),
+            closed: CancellationToken::new(),
+        }
+    }
+}
+
+#[napi]
+impl NativeEventStream {
+    /// The next item, or null once the stream is closed (or the manager is
+    /// gone).
+    #[napi(ts_return_type = "Promise<EventItem | null>")]
+    pub fn next<'env>(
+        &self,
+        env: &'env Env,
+    ) -> napi::Result<PromiseRaw<'env, Option<EventRecord>>> {
+        let subscription = self.subscription.clone();
+        let closed = self.closed.clone();
+        env.spawn_future(async move {
+            if closed.is_cancelled() {
+                return Ok(None);
+            }
+            let mut subscription = tokio::select! {
+                guard = subscription.lock() => guard,
+                _ = closed.cancelled() => return Ok(None),
+            };
+            tokio::select! {
+                item = subscription.recv() => Ok(item.map(Into::into)),
+                _ = closed.cancelled() => Ok(None),
+            }
+        })
+    }
+
+    /// The next item if one is waiting, without waiting.
+    #[napi(ts_return_type = "EventItem | null")]
+    pub fn try_next(&self) -> Option<EventRecord> {
+        if self.closed.is_cancelled() {
+            return None;
+        }
+        let mut subscription = self.subscription.try_lock().ok()?;
+        subscription.try_recv().map(Into::into)
+    }
+
+    /// Ends the stream: pending and later `next()` calls give null.
+    #[napi]
+    pub fn close(&self) {
+        self.closed.cancel();
+    }
+}
+
+/// The callback an event listener calls; weak, so it never keeps Node alive.
+pub(crate) type EventCallback =
+    ThreadsafeFunction<EventRecord, (), EventRecord, Status, false, true>;
+
+/// A callback subscribed to a manager's events. Internal: use
+/// `manager.onEvent()`.
+#[napi]
+pub struct NativeEventListener {
+    closed: CancellationToken,
+}
+
+impl NativeEventListener {
+    /// Starts pumping `subscription` into `callback` on `runtime`.
+    pub(crate) fn start(
+        runtime: &tokio::runtime::Handle,
+        mut subscription: EventSubscription,
+        callback: EventCallback,
+    ) -> Self {
+        let closed = CancellationToken::new();
+        let stop = closed.clone();
+        runtime.spawn(async move {
+            loop {
+                let item = tokio::select! {
+                    item = subscription.recv() => item,
+                    _ = stop.cancelled() => None,
+                };
+                let Some(item) = item else { break };
+                let status = callback.call(item.into(), ThreadsafeFunctionCallMode::NonBlocking);
+                if status == Status::Closing {
+                    break;
+                }
+            }
+        });
+        NativeEventListener { closed }
+    }
+}
+
+#[napi]
+impl NativeEventListener {
+    /// Stops the callback. A call already queued on the JS thread may still
+    /// arrive; the wrapper ignores calls after its own close.
+    #[napi]
+    pub fn close(&self) {
+        self.closed.cancel();
+    }
+}

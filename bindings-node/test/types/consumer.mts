@@ -1,0 +1,120 @@
+// A typed consumer of the package, checked with `tsc --strict --noEmit`
+// (`npm run typecheck`). It is compiled, never run: it proves the published
+// types describe the API a TypeScript user writes against.
+import {
+  AgentTasksError,
+  TaskCancelledError,
+  TaskManager,
+  type CollectOutcome,
+  type EventItem,
+  type ForegroundOutcome,
+  type Notification,
+  type PollResponse,
+  type TaskContext,
+  type TaskHandle,
+  type TaskInfo,
+  type TaskResult,
+  type TaskStatus,
+} from 'agent-tasks'
+
+async function agentLoop(signal: AbortSignal): Promise<string[]> {
+  await using manager = new TaskManager({
+    root: '/tmp/agent-tasks-typed',
+    memoryLimit: 1 << 20,
+    diskLimit: 256 << 20,
+    maxBackground: 8,
+    foregroundTimeoutMs: 60_000,
+    backgroundTimeoutMs: null,
+    onTimeout: 'detach',
+  })
+
+  const build: TaskHandle = manager.run('make -j8', {
+    cwd: '/tmp',
+    env: { CI: '1' },
+    timeoutMs: 30_000,
+    onTimeout: 'detach',
+    description: 'build',
+    owner: 'session-1',
+  })
+  const fg: ForegroundOutcome = await manager.waitForeground(build.id, { signal })
+  if (fg.state === 'detached') {
+    const info: TaskInfo = fg.info
+    const detached: boolean = info.detached
+    void detached
+  } else {
+    const result: TaskResult = fg.result
+    const code: number | undefined = result.exit?.code
+    void code
+  }
+
+  const page: PollResponse = manager.poll(build, { cursor: 0, maxBytes: 4096 })
+  const bytes: Buffer = page.data
+  const text: string = page.text
+  const next: number = page.nextCursor
+  void bytes, text, next
+
+  const sub = manager.spawn(
+    async (ctx: TaskContext) => {
+      ctx.write('working\n')
+      ctx.write(Buffer.from([0xff]), 'stderr')
+      const message: string | null = await ctx.recv()
+      ctx.signal.throwIfAborted()
+      return { steered: message }
+    },
+    { background: true, kind: 'subagent', owner: 'session-1' },
+  )
+  manager.send(sub, 'look at the failing test first')
+
+  const outcome: CollectOutcome = await manager.collect(sub.id, { timeoutMs: 1000, signal })
+  const statuses: TaskStatus[] = []
+  if (outcome.state === 'finished') statuses.push(outcome.result.status)
+  else statuses.push(outcome.info.status)
+
+  const cancelled: TaskInfo = await sub.cancel({ reason: 'not needed' })
+  statuses.push(cancelled.status)
+  const reasonKind: 'user' | 'timeout' | 'shutdown' | 'owner_closed' | undefined =
+    cancelled.cancelReason?.kind
+  void reasonKind
+
+  const unsubscribe: () => void = manager.onEvent((item: EventItem) => {
+    if (item.item === 'event' && item.type === 'task.finished') {
+      const status: TaskStatus = item.status
+      void status
+    }
+  })
+  unsubscribe()
+  for await (const item of manager.events({ signal })) {
+    if (item.item === 'lagged') {
+      const missed: number = item.missed
+      void missed
+    } else if (item.type === 'task.started') {
+      const background: boolean = item.background
+      void background
+      break
+    }
+  }
+
+  const pending: Notification[] = manager.notifications('session-1')
+  const acked: number = manager.ack(pending.map((n) => n.id))
+  void acked
+  const listed: TaskInfo[] = manager.list({ owner: 'session-1', statuses: ['running'], activeOnly: true })
+  void listed
+
+  try {
+    manager.poll('not an id')
+  } catch (err) {
+    if (err instanceof AgentTasksError && err.code === 'INVALID_TASK_ID') statuses.push('failed')
+    if (err instanceof TaskCancelledError) statuses.push(err.reason.kind === 'user' ? 'cancelled' : 'timed_out')
+  }
+
+  // @ts-expect-error: onTimeout is 'detach' or 'kill'
+  manager.run('true', { onTimeout: 'explode' })
+  // @ts-expect-error: poll needs a task
+  manager.poll()
+  // @ts-expect-error: a finished foreground outcome has no info
+  if (fg.state === 'finished') void fg.info
+
+  return statuses
+}
+
+void agentLoop(new AbortController().signal)
