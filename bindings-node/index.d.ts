@@ -276,6 +276,11 @@ export declare class NativeTaskContext {
    * when the task ends first.
    */
   waitCancelled(): Promise<CancelReason | null>
+  /**
+   * Settles (with nothing) once the task's run has ended; writes are
+   * refused from then on.
+   */
+  waitEnded(): Promise<void>
 }
 
 /** The manager behind the JS `TaskManager`. Internal: use the wrapper. */

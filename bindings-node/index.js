@@ -133,10 +133,26 @@ async function waiting(signal, start) {
 
 // ---- JS functions as tasks ------------------------------------------------
 
+// Small text writes are gathered and handed to the native layer in one call
+// (at this size, at a change of stream, before a byte write, at the end of the
+// current microtask, and when the function returns), so the per-call cost of
+// crossing into Rust is paid per batch, not per line. Nothing else can read
+// the output before the batch is flushed: only this thread polls.
+const BATCH_CHARS = 64 * 1024
+const kFinish = Symbol('finish')
+
 /** What a JS task function is given. */
 class TaskContext {
   #native
   #controller
+  #text = ''
+  #textStream = undefined
+  #scheduled = false
+  #ended = false
+  #flushTask = () => {
+    this.#scheduled = false
+    this.#flush()
+  }
 
   constructor(nativeContext) {
     this.#native = nativeContext
@@ -146,26 +162,48 @@ class TaskContext {
     /** Aborts when the task is cancelled (or times out), with the reason. */
     this.signal = this.#controller.signal
     // Settles on cancel (abort the signal) or when the task ends (null).
-    nativeContext.waitCancelled().then(
-      (reason) => {
-        if (reason) this.#controller.abort(new TaskCancelledError(reason))
-      },
-      () => {},
-    )
+    // After a cancel, the task still runs until its function returns or the
+    // manager drops it at the end of the stop grace.
+    const ended = () => {
+      this.#ended = true
+    }
+    nativeContext.waitCancelled().then((reason) => {
+      if (!reason) return ended()
+      this.#controller.abort(new TaskCancelledError(reason))
+      return nativeContext.waitEnded().then(ended)
+    }).catch(ended)
   }
 
-  /** Appends output; `stream` is `stdout` (default), `stderr` or a name. */
+  /** Appends output; `stream` is `stdout` (default), `stderr` or a name. Returns false once the task has ended. */
   write(data, stream) {
-    try {
-      if (typeof data === 'string') return this.#native.writeText(data, stream)
-      if (Buffer.isBuffer(data)) return this.#native.writeBytes(data, stream)
-      if (data instanceof Uint8Array) {
-        return this.#native.writeBytes(Buffer.from(data.buffer, data.byteOffset, data.byteLength), stream)
+    if (stream !== undefined && typeof stream !== 'string') throw invalid('stream', 'expected a string')
+    if (this.#ended) return false
+    if (typeof data === 'string') {
+      if (this.#text.length > 0 && stream !== this.#textStream) this.#flush()
+      this.#textStream = stream
+      this.#text += data
+      if (this.#text.length >= BATCH_CHARS) {
+        this.#flush()
+      } else if (!this.#scheduled) {
+        this.#scheduled = true
+        queueMicrotask(this.#flushTask)
       }
-    } catch (err) {
-      throw convertError(err)
+      return !this.#ended
     }
-    throw invalid('data', 'expected a string, a Buffer or a Uint8Array')
+    let bytes
+    if (Buffer.isBuffer(data)) bytes = data
+    else if (data instanceof Uint8Array) bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+    else throw invalid('data', 'expected a string, a Buffer or a Uint8Array')
+    this.#flush()
+    if (!this.#native.writeBytes(bytes, stream)) this.#ended = true
+    return !this.#ended
+  }
+
+  #flush() {
+    if (this.#text.length === 0) return
+    const text = this.#text
+    this.#text = ''
+    if (!this.#native.writeText(text, this.#textStream)) this.#ended = true
   }
 
   /** The next steering message, or null once none can come. */
@@ -176,6 +214,12 @@ class TaskContext {
   /** A steering message if one is waiting, or null. */
   tryRecv() {
     return this.#native.tryRecv()
+  }
+
+  // Called when the task function has settled: writes what is gathered.
+  [kFinish]() {
+    this.#flush()
+    this.#ended = true
   }
 }
 
@@ -201,6 +245,7 @@ async function runTaskFunction(fn, nativeContext) {
   try {
     value = await fn(ctx)
   } catch (err) {
+    ctx[kFinish]()
     // Rethrowing the signal's own reason is how a task says "I stopped":
     // its message is enough (the status and reason are recorded anyway).
     if (err === ctx.signal.reason && err instanceof TaskCancelledError) {
@@ -208,6 +253,7 @@ async function runTaskFunction(fn, nativeContext) {
     }
     return { ok: false, error: describeError(err) }
   }
+  ctx[kFinish]()
   try {
     const json = value === undefined ? 'null' : JSON.stringify(value)
     return { ok: true, json: json === undefined ? 'null' : json }

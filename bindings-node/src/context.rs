@@ -146,6 +146,20 @@ impl NativeTaskContext {
     }
 }
 
+#[napi]
+impl NativeTaskContext {
+    /// Settles (with nothing) once the task's run has ended; writes are
+    /// refused from then on.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn wait_ended<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        let shared = self.shared.clone();
+        env.spawn_future(async move {
+            shared.done.cancelled().await;
+            Ok(())
+        })
+    }
+}
+
 /// Wraps a JS function as a core [`FnTask`] of `kind` (default `fn`).
 pub(crate) fn js_task(
     description: String,

@@ -5,10 +5,12 @@
 
 use std::time::Duration;
 
-use napi::bindgen_prelude::Buffer;
+use napi::bindgen_prelude::{Buffer, ToNapiValue};
+use napi::sys;
 use napi_derive::napi;
 
 use crate::errors::invalid;
+use crate::shapes::{arg, build, Shape};
 
 /// Where a task is in its life; all but `queued` and `running` are terminal.
 #[napi(string_enum)]
@@ -164,7 +166,7 @@ impl From<agent_tasks::ExitInfo> for ExitInfo {
 }
 
 /// Byte counts and state of a task's output stream.
-#[napi(object)]
+#[napi(object, object_to_js = false)]
 pub struct OutputStats {
     /// Bytes the task has written in all (the end offset of its stream).
     pub total_bytes: i64,
@@ -209,7 +211,7 @@ impl From<agent_tasks::OutputStats> for OutputStats {
 }
 
 /// Everything known about a task at one moment.
-#[napi(object)]
+#[napi(object, object_to_js = false)]
 pub struct TaskInfo {
     /// The task's id, e.g. `process-k3f9x0a2mq`.
     pub id: String,
@@ -347,7 +349,7 @@ pub struct StreamSpan {
 
 /// The answer to `poll`: the task's info and the output written since a
 /// cursor. Poll again from `nextCursor` to continue; every byte is seen once.
-#[napi(object)]
+#[napi(object, object_to_js = false)]
 pub struct PollResponse {
     /// The task's info now.
     pub info: TaskInfo,
@@ -732,4 +734,71 @@ pub(crate) fn millis(name: &str, value: f64) -> napi::Result<Option<Duration>> {
 /// A duration that must be finite.
 pub(crate) fn finite_millis(name: &str, value: f64) -> napi::Result<Duration> {
     millis(name, value)?.ok_or_else(|| invalid(name, "must be finite"))
+}
+
+// ---- hot objects, built by `shapes` -----------------------------------------
+
+impl ToNapiValue for OutputStats {
+    unsafe fn to_napi_value(env: sys::napi_env, o: Self) -> napi::Result<sys::napi_value> {
+        unsafe {
+            let args = [
+                i64::to_napi_value(env, o.total_bytes)?,
+                i64::to_napi_value(env, o.stdout_bytes)?,
+                i64::to_napi_value(env, o.stderr_bytes)?,
+                bool::to_napi_value(env, o.spilled)?,
+                i64::to_napi_value(env, o.disk_bytes)?,
+                i64::to_napi_value(env, o.omitted_bytes)?,
+                i64::to_napi_value(env, o.memory_bytes)?,
+                arg(env, o.write_error)?,
+                arg(env, o.log_path)?,
+            ];
+            build(env, Shape::OutputStats, &args)
+        }
+    }
+}
+
+impl ToNapiValue for TaskInfo {
+    unsafe fn to_napi_value(env: sys::napi_env, i: Self) -> napi::Result<sys::napi_value> {
+        unsafe {
+            let args = [
+                String::to_napi_value(env, i.id)?,
+                String::to_napi_value(env, i.kind)?,
+                String::to_napi_value(env, i.description)?,
+                String::to_napi_value(env, i.owner)?,
+                TaskStatus::to_napi_value(env, i.status)?,
+                bool::to_napi_value(env, i.foreground)?,
+                bool::to_napi_value(env, i.detached)?,
+                bool::to_napi_value(env, i.keep_alive)?,
+                i64::to_napi_value(env, i.created_at_ms)?,
+                i64::to_napi_value(env, i.duration_ms)?,
+                OutputStats::to_napi_value(env, i.output)?,
+                arg(env, i.finished_at_ms)?,
+                arg(env, i.pid)?,
+                arg(env, i.orphan_pid)?,
+                arg(env, i.exit)?,
+                arg(env, i.cancel_reason)?,
+                arg(env, i.error)?,
+                arg(env, i.sink_error)?,
+            ];
+            build(env, Shape::TaskInfo, &args)
+        }
+    }
+}
+
+impl ToNapiValue for PollResponse {
+    unsafe fn to_napi_value(env: sys::napi_env, p: Self) -> napi::Result<sys::napi_value> {
+        unsafe {
+            let args = [
+                TaskInfo::to_napi_value(env, p.info)?,
+                i64::to_napi_value(env, p.cursor)?,
+                i64::to_napi_value(env, p.next_cursor)?,
+                i64::to_napi_value(env, p.omitted_bytes)?,
+                bool::to_napi_value(env, p.eof)?,
+                Buffer::to_napi_value(env, p.data)?,
+                String::to_napi_value(env, p.text)?,
+                Vec::<StreamSpan>::to_napi_value(env, p.spans)?,
+            ];
+            build(env, Shape::PollResponse, &args)
+        }
+    }
 }

@@ -6,6 +6,7 @@
 //! - `context`: JS async functions as tasks, and their context;
 //! - `events`: the event stream (pull) and event listener (push);
 //! - `conversion`: the plain objects that cross the boundary;
+//! - `shapes`: fast construction of the objects `poll` returns;
 //! - `errors`: coded errors (`TASK_NOT_FOUND`, …).
 
 #![deny(missing_docs)]
@@ -16,3 +17,4 @@ mod conversion;
 mod errors;
 mod events;
 mod manager;
+mod shapes;
