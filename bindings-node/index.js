@@ -433,7 +433,7 @@ class TaskManager {
   poll(task, options) {
     try {
       const id = typeof task === 'string' ? task : idOf(task)
-      if (options === undefined) return this.#native.poll(id)
+      if (options == null) return this.#native.poll(id)
       return this.#native.poll(id, options.cursor, options.maxBytes)
     } catch (err) {
       throw convertError(err)

@@ -3,13 +3,14 @@
 //! Promise and keeps Node alive, as awaiting any stream does; `close()`
 //! settles it with null. [`NativeEventListener`] pushes every item to a
 //! callback through a *weak* thread-safe function, which never keeps Node
-//! alive.
+//! alive, one item at a time (a callback that falls behind is told how many
+//! events it missed, as a pull subscriber is).
 
 use std::sync::Arc;
 
 use agent_tasks::EventSubscription;
 use napi::bindgen_prelude::PromiseRaw;
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::threadsafe_function::ThreadsafeFunction;
 use napi::{Env, Status};
 use napi_derive::napi;
 use tokio::sync::Mutex;
@@ -104,9 +105,12 @@ impl NativeEventListener {
                     _ = stop.cancelled() => None,
                 };
                 let Some(item) = item else { break };
-                let status = callback.call(item.into(), ThreadsafeFunctionCallMode::NonBlocking);
-                if status == Status::Closing {
-                    break;
+                // One item in flight: the next is sent once JS has taken this
+                // one, so a slow callback leaves items in the bounded event
+                // bus, which reports `lagged` past its capacity, instead of
+                // growing an unbounded queue.
+                if callback.call_async(item.into()).await.is_err() {
+                    break; // the environment is closing
                 }
             }
         });

@@ -26,7 +26,7 @@ test('examples/node/agent-loop.mjs runs the scripted agent loop', async (t) => {
   assert.match(stdout, /model> Command moved to the background as process-\w+ \(still running\)/)
   assert.match(stdout, /model> \[process-\w+ completed, exit 0\] final output:/)
   assert.match(stdout, /model> build ok/)
-  assert.match(stdout, /model> \[subagent-\w+ completed\] result: \{"verdict":".*","steeredBy":\["focus on test_login first"\]\}/)
+  assert.match(stdout, /model> \[subagent-\w+ completed\] result: \{"steeredBy":\["focus on test_login first"\],"verdict":".*"\}/)
   assert.match(stdout, /model> Background task process-\w+ completed \(exit code 0\)/)
   assert.match(stdout, /model> Background task subagent-\w+ completed/)
   assert.match(stdout, /host> {2}acknowledged 2 notifications/)
