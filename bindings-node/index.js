@@ -133,20 +133,22 @@ async function waiting(signal, start) {
 
 // ---- JS functions as tasks ------------------------------------------------
 
-// Small text writes are gathered and handed to the native layer in one call
-// (at this size, at a change of stream, before a byte write, at the end of the
-// current microtask, and when the function returns), so the per-call cost of
-// crossing into Rust is paid per batch, not per line. Nothing else can read
-// the output before the batch is flushed: only this thread polls.
-const BATCH_CHARS = 64 * 1024
+// Small writes are gathered and handed to the native layer in one call (at
+// 64 KiB, at a change of stream or of kind, at the end of the current
+// microtask, and when the function returns), so the per-call cost of crossing
+// into Rust is paid per batch, not per line. Nothing else can read the output
+// before the batch is flushed: only this thread polls.
+const BATCH = 64 * 1024
 const kFinish = Symbol('finish')
 
 /** What a JS task function is given. */
 class TaskContext {
   #native
   #controller
-  #text = ''
-  #textStream = undefined
+  #text = '' // pending text, or
+  #bytes = null // pending bytes: #bytes[0, #byteLength)
+  #byteLength = 0
+  #stream = undefined // the stream of what is pending
   #scheduled = false
   #ended = false
   #flushTask = () => {
@@ -179,31 +181,52 @@ class TaskContext {
     if (stream !== undefined && typeof stream !== 'string') throw invalid('stream', 'expected a string')
     if (this.#ended) return false
     if (typeof data === 'string') {
-      if (this.#text.length > 0 && stream !== this.#textStream) this.#flush()
-      this.#textStream = stream
+      if (this.#byteLength > 0 || (this.#text.length > 0 && stream !== this.#stream)) this.#flush()
+      this.#stream = stream
       this.#text += data
-      if (this.#text.length >= BATCH_CHARS) {
-        this.#flush()
-      } else if (!this.#scheduled) {
-        this.#scheduled = true
-        queueMicrotask(this.#flushTask)
-      }
+      if (this.#text.length >= BATCH) this.#flush()
+      else this.#schedule()
       return !this.#ended
     }
     let bytes
     if (Buffer.isBuffer(data)) bytes = data
     else if (data instanceof Uint8Array) bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
     else throw invalid('data', 'expected a string, a Buffer or a Uint8Array')
-    this.#flush()
-    if (!this.#native.writeBytes(bytes, stream)) this.#ended = true
+    if (this.#text.length > 0 || (this.#byteLength > 0 && stream !== this.#stream)) this.#flush()
+    if (bytes.length >= BATCH / 4) {
+      // Large enough to cross on its own, without a copy, after what is pending.
+      this.#flush()
+      if (!this.#ended && !this.#native.writeBytes(bytes, stream)) this.#ended = true
+      return !this.#ended
+    }
+    if (this.#byteLength + bytes.length > BATCH) this.#flush()
+    this.#bytes ??= Buffer.allocUnsafe(BATCH)
+    bytes.copy(this.#bytes, this.#byteLength)
+    this.#byteLength += bytes.length
+    this.#stream = stream
+    this.#schedule()
     return !this.#ended
   }
 
+  #schedule() {
+    if (!this.#scheduled) {
+      this.#scheduled = true
+      queueMicrotask(this.#flushTask)
+    }
+  }
+
   #flush() {
-    if (this.#text.length === 0) return
-    const text = this.#text
-    this.#text = ''
-    if (!this.#native.writeText(text, this.#textStream)) this.#ended = true
+    let accepted = true
+    if (this.#text.length > 0) {
+      const text = this.#text
+      this.#text = ''
+      accepted = this.#native.writeText(text, this.#stream)
+    } else if (this.#byteLength > 0) {
+      const length = this.#byteLength
+      this.#byteLength = 0
+      accepted = this.#native.writeBytes(this.#bytes.subarray(0, length), this.#stream)
+    }
+    if (!accepted) this.#ended = true
   }
 
   /** The next steering message, or null once none can come. */

@@ -29,6 +29,32 @@ test('a JS task writes text and bytes to named streams and returns a JSON value'
   assert.equal(fg.result.output.stderrBytes, 10)
 })
 
+test('gathered writes keep their order across text, bytes, sizes and streams', async (t) => {
+  const m = manager(t)
+  const big = Buffer.alloc(40 * 1024, 'B')
+  const h = m.spawn(async (ctx) => {
+    ctx.write('a1 ')
+    ctx.write(Buffer.from('b2 '))
+    ctx.write(big)
+    ctx.write('c3 ', 'stderr')
+    ctx.write('c4 ', 'stderr')
+    await yieldToLoop()
+    ctx.write(Buffer.from('d5 '), 'stderr')
+    ctx.write('e6')
+  })
+  await h.waitForeground()
+  const page = h.poll({ maxBytes: 1 << 20 })
+  const expected = `a1 b2 ${big.toString()}c3 c4 d5 e6`
+  assert.equal(page.data.length, expected.length)
+  assert.ok(page.text === expected, 'the bytes in the order they were written')
+  const spans = page.spans.map((s) => [s.stream, s.len])
+  assert.deepEqual(spans, [
+    ['stdout', 6 + big.length],
+    ['stderr', 9],
+    ['stdout', 2],
+  ])
+})
+
 test('kind, description, owner and an undefined result', async (t) => {
   const m = manager(t)
   const h = m.spawn(async () => {}, { kind: 'subagent', description: 'research', owner: 'session-7', background: true })
