@@ -11,7 +11,7 @@ use serde::Serialize;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
-use crate::config::{ManagerConfig, SpawnOptions};
+use crate::config::{ManagerConfig, SpawnOptions, MIN_HEARTBEAT};
 use crate::context::{Message, OutputWriter, SinkErrors, TaskContext};
 use crate::error::{Error, Result};
 use crate::events::{EventBus, EventSubscription};
@@ -27,6 +27,7 @@ use crate::output::{complete_utf8_len, OutputBuffer, OutputLimits};
 use crate::sink::SharedSink;
 use crate::store::TaskStore;
 use crate::task::BackgroundTask;
+use crate::watch::WatchSink;
 
 /// Steering messages a task's inbox holds before `send` reports it full.
 const INBOX_CAPACITY: usize = 1024;
@@ -335,20 +336,25 @@ impl TaskManager {
                 .resolve(config.background_timeout),
             on_timeout: options.on_timeout.unwrap_or(config.on_timeout),
             track_changes: options.track_changes.clone(),
+            monitoring: options.monitoring.clone(),
         };
+        let watcher = Self::watcher(&options)?;
         let dir = self.inner.services.store.task_dir(&id);
         let output = Arc::new(OutputBuffer::new(
             dir,
             Self::limits(config),
             options.background,
         ));
-        let sinks: Arc<[SharedSink]> = config
+        let mut sinks: Vec<SharedSink> = config
             .sinks
             .iter()
             .chain(options.sinks.iter())
             .cloned()
-            .collect::<Vec<_>>()
-            .into();
+            .collect();
+        if let Some(watcher) = &watcher {
+            sinks.push(watcher.clone());
+        }
+        let sinks: Arc<[SharedSink]> = sinks.into();
         let sink_errors = Arc::new(SinkErrors::default());
         let writer = OutputWriter::new(output.clone(), sinks, sink_errors.clone());
         let (inbox_tx, inbox_rx) = if task.accepts_messages() {
@@ -381,6 +387,9 @@ impl TaskManager {
             }
             reg.tasks.insert(id.clone(), entry.clone());
         }
+        if let Some(watcher) = &watcher {
+            watcher.attach(Arc::downgrade(&entry));
+        }
         entry.started();
         let weak = Arc::downgrade(&entry);
         let pid_hook = Arc::new(move |pid: u32| {
@@ -394,6 +403,32 @@ impl TaskManager {
             .runtime
             .spawn(drive(entry.clone(), task, ctx, grace));
         Ok(TaskHandle { entry })
+    }
+
+    /// Checks the monitoring options and builds the watch sink, if any.
+    fn watcher(options: &SpawnOptions) -> Result<Option<Arc<WatchSink>>> {
+        let m = &options.monitoring;
+        if m.heartbeat.is_some_and(|every| every < MIN_HEARTBEAT) {
+            return Err(Error::invalid_argument(
+                "heartbeat",
+                "must be at least 60 s",
+            ));
+        }
+        if m.idle_timeout.is_some_and(|idle| idle.is_zero()) {
+            return Err(Error::invalid_argument(
+                "idle_timeout",
+                "must be more than zero",
+            ));
+        }
+        if m.watch.is_empty() {
+            return Ok(None);
+        }
+        if m.watch_max == 0 {
+            return Err(Error::invalid_argument("watch_max", "must be at least 1"));
+        }
+        WatchSink::new(&m.watch, m.watch_interval, m.watch_max)
+            .map(|w| Some(Arc::new(w)))
+            .map_err(|e| Error::invalid_argument("watch", e))
     }
 
     fn entry(&self, id: &str) -> Result<Arc<TaskEntry>> {

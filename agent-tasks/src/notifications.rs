@@ -33,6 +33,14 @@ pub enum NotificationKind {
     Lost,
     /// A task was found lost, and its process still runs.
     Orphaned,
+    /// An output line matched a watch pattern.
+    WatchMatch,
+    /// Watching stopped after its maximum number of notifications.
+    WatchStopped,
+    /// A heartbeat: the output since the last one.
+    Progress,
+    /// The task printed nothing for its idle timeout.
+    Stalled,
 }
 
 /// A message for the host to show its model, delivered until acknowledged.
@@ -63,8 +71,13 @@ pub struct Notification {
     pub error: Option<String>,
     /// Run time in milliseconds.
     pub duration_ms: u64,
-    /// The last lines of output (at most 20 lines, 3,000 characters).
+    /// The last lines of output (at most 20 lines, 3,000 characters); for
+    /// a heartbeat, of the output since the last one.
     pub output_tail: String,
+    /// What the occasion adds: the matching line of a watch match, how long
+    /// a stalled task has been silent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// When it was made (milliseconds since the Unix epoch).
     pub created_at_ms: u64,
     /// The text for the model: metadata first, then the output tail.
@@ -137,6 +150,22 @@ impl Notification {
                 "Background task {} was lost, but its process still runs (orphaned)",
                 self.task_id
             ),
+            NotificationKind::WatchMatch => {
+                format!("Background task {} printed a watched line", self.task_id)
+            }
+            NotificationKind::WatchStopped => format!(
+                "Background task {}: watching stopped after too many matches",
+                self.task_id
+            ),
+            NotificationKind::Progress => {
+                format!("Background task {} is still {}", self.task_id, self.status)
+            }
+            NotificationKind::Stalled => {
+                format!(
+                    "Background task {} has printed nothing for a while",
+                    self.task_id
+                )
+            }
         };
         if let Some(exit) = self.exit {
             match (exit.code, exit.signal) {
@@ -157,10 +186,18 @@ impl Notification {
         if let Some(error) = &self.error {
             text.push_str(&format!("\nerror: {error}"));
         }
+        if let Some(detail) = &self.detail {
+            text.push_str(&format!("\n{detail}"));
+        }
         if self.output_tail.is_empty() {
             text.push_str("\n(no output)");
         } else {
-            text.push_str(&format!("\nlast output:\n{}", self.output_tail));
+            let label = if self.kind == NotificationKind::Progress {
+                "new output"
+            } else {
+                "last output"
+            };
+            text.push_str(&format!("\n{label}:\n{}", self.output_tail));
         }
         text
     }

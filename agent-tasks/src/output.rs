@@ -98,6 +98,7 @@ struct View {
     /// `(offset, stream)` at every change of stream.
     spans: VecDeque<(u64, Stream)>,
     finished: bool,
+    last_write: Option<tokio::time::Instant>,
 }
 
 /// The bounded output buffer of one task.
@@ -156,6 +157,7 @@ impl OutputBuffer {
                 write_error: None,
                 spans: VecDeque::new(),
                 finished: false,
+                last_write: None,
             }),
             observer: std::sync::OnceLock::new(),
         }
@@ -412,6 +414,21 @@ impl OutputBuffer {
         }
     }
 
+    /// When the task last wrote output, if it has.
+    pub(crate) fn last_write(&self) -> Option<tokio::time::Instant> {
+        lock(&self.view).last_write
+    }
+
+    /// The output from `from` to the end as text, at most the last
+    /// `max_bytes` of it.
+    pub(crate) fn text_since(&self, from: u64, max_bytes: usize) -> Result<String> {
+        let total = self.len();
+        let start = from.max(total.saturating_sub(max_bytes as u64));
+        let (_, data) = self.read_contiguous(start, total)?;
+        let skip = leading_continuation_bytes(&data);
+        Ok(String::from_utf8_lossy(&data[skip..]).into_owned())
+    }
+
     /// The end offset of the stream now.
     pub(crate) fn len(&self) -> u64 {
         lock(&self.view).total
@@ -558,6 +575,7 @@ impl OutputBuffer {
 
 impl View {
     fn account(&mut self, stream: &Stream, len: usize) {
+        self.last_write = Some(tokio::time::Instant::now());
         if self.spans.back().map(|(_, s)| s) != Some(stream) {
             if self.spans.len() == MAX_SPANS {
                 self.spans.pop_front();

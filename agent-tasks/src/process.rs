@@ -87,7 +87,7 @@ impl ProcessTask {
         Self::with_program(Program::Argv(argv.into_iter().map(Into::into).collect()))
     }
 
-    /// Runs `command` with `sh -c`.
+    /// Runs `command` with `/bin/sh -c`.
     pub fn shell(command: impl Into<String>) -> Self {
         Self::with_program(Program::Shell(command.into()))
     }
@@ -162,7 +162,7 @@ impl ProcessTask {
     fn build_command(&self) -> Result<Command, String> {
         let mut cmd = match &self.program {
             Program::Shell(line) => {
-                let mut c = Command::new("sh");
+                let mut c = Command::new("/bin/sh");
                 c.arg("-c").arg(line);
                 c
             }
