@@ -596,3 +596,19 @@ async fn a_foreground_task_that_stays_small_leaves_nothing_on_disk() {
     assert!(!dir.path().join("tasks").exists());
     assert!(manager.notifications(None).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_root_has_one_manager_at_a_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = TaskManager::open(dir.path()).expect("open");
+    let err = TaskManager::open(dir.path()).expect_err("second manager on the same root");
+    assert_eq!(err.code(), "ROOT_IN_USE");
+    let clone = first.clone();
+    drop(first);
+    assert!(
+        TaskManager::open(dir.path()).is_err(),
+        "a clone still holds the root"
+    );
+    drop(clone);
+    TaskManager::open(dir.path()).expect("free again once the manager is gone");
+}

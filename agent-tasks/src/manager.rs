@@ -25,7 +25,7 @@ use crate::lifecycle::{
 use crate::notifications::{Notification, NotificationQueue};
 use crate::output::{complete_utf8_len, OutputBuffer, OutputLimits};
 use crate::sink::SharedSink;
-use crate::store::TaskStore;
+use crate::store::{RootLock, TaskStore};
 use crate::task::BackgroundTask;
 use crate::watch::WatchSink;
 
@@ -142,6 +142,7 @@ struct Inner {
     services: Arc<Services>,
     load_problems: Vec<String>,
     runtime: Handle,
+    _root_lock: RootLock,
     // Declared last so the folder is removed after everything else is dropped.
     _temp_root: Option<tempfile::TempDir>,
 }
@@ -211,7 +212,8 @@ impl TaskManager {
     /// task that was running when its host died becomes `lost` (or is
     /// reported orphaned while its process still runs), and pending
     /// notifications come back. Unreadable task folders are skipped and
-    /// listed by [`TaskManager::load_problems`].
+    /// listed by [`TaskManager::load_problems`]. Fails with
+    /// [`Error::RootInUse`] while another manager has the same root open.
     pub fn with_runtime(config: ManagerConfig, runtime: Handle) -> Result<Self> {
         config.validate()?;
         let (root, temp_root) = match &config.root {
@@ -230,6 +232,7 @@ impl TaskManager {
                 (temp.path().to_path_buf(), Some(temp))
             }
         };
+        let root_lock = RootLock::acquire(&root)?;
         let (notifications, mut load_problems) = NotificationQueue::open(&root);
         let services = Arc::new(Services {
             bus: EventBus::new(),
@@ -266,6 +269,7 @@ impl TaskManager {
                 services,
                 load_problems,
                 runtime,
+                _root_lock: root_lock,
                 _temp_root: temp_root,
             }),
         })
