@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::id::TaskId;
-use crate::info::{CancelReason, ExitInfo, TaskStatus};
+use crate::info::{human_duration, CancelReason, ExitInfo, TaskStatus};
 use crate::lifecycle::lock;
 use crate::output::create_private_dir;
 use crate::store::write_atomic;
@@ -125,16 +125,6 @@ pub(crate) fn last_lines(text: &str, max_lines: usize, max_chars: usize) -> Stri
     }
 }
 
-fn render_duration(ms: u64) -> String {
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else if ms < 120_000 {
-        format!("{:.1} s", ms as f64 / 1000.0)
-    } else {
-        format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000)
-    }
-}
-
 impl Notification {
     /// Renders the model-facing text from the other fields.
     pub(crate) fn render(&self) -> String {
@@ -178,7 +168,7 @@ impl Notification {
             "{head}\nkind: {}  description: {}\nduration: {}",
             self.task_kind,
             self.description,
-            render_duration(self.duration_ms)
+            human_duration(self.duration_ms)
         );
         if let Some(reason) = &self.reason {
             text.push_str(&format!("  reason: {reason}"));

@@ -51,15 +51,7 @@ pub(crate) fn fit_head_tail(data: &[u8], room: usize) -> Fitted {
     Fitted { text, omitted }
 }
 
-pub(crate) fn duration(ms: u64) -> String {
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else if ms < 120_000 {
-        format!("{:.1} s", ms as f64 / 1000.0)
-    } else {
-        format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000)
-    }
-}
+pub(crate) use crate::info::human_duration as duration;
 
 /// The metadata lines every answer about one task starts with.
 pub(crate) fn task_header(info: &TaskInfo) -> Vec<String> {
