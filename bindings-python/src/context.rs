@@ -162,36 +162,49 @@ fn traceback_text(py: Python<'_>, err: &PyErr) -> String {
 async fn run(starter: Py<PyAny>, ctx: agent_tasks::TaskContext) -> Result<Value, BoxError> {
     let ctx = Arc::new(ctx);
     let (tx, mut rx) = oneshot::channel::<Report>();
-    let started = Python::try_attach(|py| -> Result<Py<PyAny>, String> {
-        let handle = Py::new(
-            py,
-            Context {
-                ctx: ctx.clone(),
-                done: Mutex::new(Some(tx)),
-            },
-        )
-        .map_err(|e| traceback_text(py, &e))?;
-        starter
-            .call1(py, (handle,))
-            .map_err(|e| traceback_text(py, &e))
-    });
+    let handle_ctx = ctx.clone();
+    // Calls into Python take the GIL, which may take a while: they run on the
+    // runtime's blocking pool, never on a worker.
+    let started = tokio::task::spawn_blocking(move || {
+        Python::try_attach(|py| -> Result<Py<PyAny>, String> {
+            let handle = Py::new(
+                py,
+                Context {
+                    ctx: handle_ctx,
+                    done: Mutex::new(Some(tx)),
+                },
+            )
+            .map_err(|e| traceback_text(py, &e))?;
+            starter
+                .call1(py, (handle,))
+                .map_err(|e| traceback_text(py, &e))
+        })
+    })
+    .await;
     let canceller = match started {
-        None => return Err("the Python interpreter is shutting down".into()),
-        Some(Err(traceback)) => {
+        Err(join_error) => {
+            return Err(format!("the task could not be started: {join_error}").into())
+        }
+        Ok(None) => return Err("the Python interpreter is shutting down".into()),
+        Ok(Some(Err(traceback))) => {
             return Err(format!("the task could not be started:\n{traceback}").into())
         }
-        Some(Ok(canceller)) => canceller,
+        Ok(Some(Ok(canceller))) => canceller,
     };
     let report = tokio::select! {
         report = &mut rx => report,
         reason = ctx.cancelled() => {
-            let _ = Python::try_attach(|py| {
-                if !canceller.is_none(py) {
-                    if let Err(e) = canceller.call1(py, (reason.to_string(),)) {
-                        e.write_unraisable(py, None);
+            let reason = reason.to_string();
+            let _ = tokio::task::spawn_blocking(move || {
+                Python::try_attach(|py| {
+                    if !canceller.is_none(py) {
+                        if let Err(e) = canceller.call1(py, (reason,)) {
+                            e.write_unraisable(py, None);
+                        }
                     }
-                }
-            });
+                })
+            })
+            .await;
             // Wait for the function to wind down; the core gives up on it
             // after the stop grace.
             rx.await

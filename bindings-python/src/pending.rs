@@ -88,11 +88,14 @@ impl Shared {
         };
         self.cond.notify_all();
         if let Some(callback) = callback {
-            // Not attached while the interpreter shuts down: nobody waits then.
-            let _ = Python::try_attach(|py| {
-                if let Err(e) = callback.call0(py) {
-                    e.write_unraisable(py, None);
-                }
+            // Taking the GIL may take a while: never on a runtime worker.
+            tokio::task::spawn_blocking(move || {
+                // Not attached while the interpreter shuts down: nobody waits then.
+                let _ = Python::try_attach(|py| {
+                    if let Err(e) = callback.call0(py) {
+                        e.write_unraisable(py, None);
+                    }
+                });
             });
         }
     }

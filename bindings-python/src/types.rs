@@ -9,6 +9,16 @@ use pyo3::types::{PyBytes, PyList};
 
 use crate::convert::{from_json, to_dict};
 
+/// A Python-style repr of a string.
+fn q(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// A Python-style repr of an optional value.
+fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "None".to_string(), |v| v.to_string())
+}
+
 /// How a process ended.
 #[pyclass(frozen, module = "agent_tasks._native")]
 pub struct ExitInfo(pub(crate) agent_tasks::ExitInfo);
@@ -34,8 +44,9 @@ impl ExitInfo {
 
     fn __repr__(&self) -> String {
         format!(
-            "ExitInfo(code={:?}, signal={:?})",
-            self.0.code, self.0.signal
+            "ExitInfo(code={}, signal={})",
+            opt(self.0.code),
+            opt(self.0.signal)
         )
     }
 }
@@ -79,9 +90,9 @@ impl CancelReason {
 
     fn __repr__(&self) -> String {
         format!(
-            "CancelReason(kind={:?}, message={:?})",
-            kind_name(self.0.kind),
-            self.0.message
+            "CancelReason(kind={}, message={})",
+            q(kind_name(self.0.kind)),
+            opt(self.0.message.as_deref().map(q))
         )
     }
 }
@@ -146,7 +157,9 @@ impl OutputStats {
     fn __repr__(&self) -> String {
         format!(
             "OutputStats(total_bytes={}, spilled={}, omitted_bytes={})",
-            self.0.total_bytes, self.0.spilled, self.0.omitted_bytes
+            self.0.total_bytes,
+            if self.0.spilled { "True" } else { "False" },
+            self.0.omitted_bytes
         )
     }
 }
@@ -255,10 +268,10 @@ impl TaskInfo {
 
     fn __repr__(&self) -> String {
         format!(
-            "TaskInfo(id={:?}, status={:?}, description={:?})",
-            self.0.id.as_str(),
-            self.0.status.as_str(),
-            self.0.description
+            "TaskInfo(id={}, status={}, description={})",
+            q(self.0.id.as_str()),
+            q(self.0.status.as_str()),
+            q(&self.0.description)
         )
     }
 }
@@ -320,10 +333,10 @@ impl TaskResult {
 
     fn __repr__(&self) -> String {
         format!(
-            "TaskResult(id={:?}, status={:?}, exit={:?})",
-            self.0.id.as_str(),
-            self.0.status.as_str(),
-            self.0.exit.and_then(|e| e.code)
+            "TaskResult(id={}, status={}, exit_code={})",
+            q(self.0.id.as_str()),
+            q(self.0.status.as_str()),
+            opt(self.0.exit.and_then(|e| e.code))
         )
     }
 }
@@ -409,10 +422,10 @@ impl Outcome {
 
     fn __repr__(&self) -> String {
         format!(
-            "Outcome(state={:?}, id={:?}, status={:?})",
-            self.state(),
-            self.id(),
-            self.status()
+            "Outcome(state={}, id={}, status={})",
+            q(self.state()),
+            q(self.id()),
+            q(self.status())
         )
     }
 }
@@ -446,10 +459,10 @@ impl StreamSpan {
 
     fn __repr__(&self) -> String {
         format!(
-            "StreamSpan(offset={}, len={}, stream={:?})",
+            "StreamSpan(offset={}, len={}, stream={})",
             self.0.offset,
             self.0.len,
-            self.0.stream.as_str()
+            q(self.0.stream.as_str())
         )
     }
 }
@@ -514,12 +527,12 @@ impl PollResult {
 
     fn __repr__(&self) -> String {
         format!(
-            "PollResult(id={:?}, status={:?}, cursor={}, next_cursor={}, eof={})",
-            self.0.info.id.as_str(),
-            self.0.info.status.as_str(),
+            "PollResult(id={}, status={}, cursor={}, next_cursor={}, eof={})",
+            q(self.0.info.id.as_str()),
+            q(self.0.info.status.as_str()),
             self.0.cursor,
             self.0.next_cursor,
-            self.0.eof
+            if self.0.eof { "True" } else { "False" }
         )
     }
 }

@@ -120,8 +120,15 @@ def _coroutine_starter(
         def begin() -> None:
             task = loop.create_task(_run_coroutine(fn, ctx), context=context)
             _running.add(task)
-            task.add_done_callback(_running.discard)
+            task.add_done_callback(_finished)
             holder.append(task)
+
+        def _finished(task: "asyncio.Task[None]") -> None:
+            _running.discard(task)
+            if task.cancelled():
+                # Cancelled before its first step: the body never reported.
+                # (A second report is ignored, so this is safe in any case.)
+                ctx._fail("the coroutine was cancelled")
 
         loop.call_soon_threadsafe(begin)
 
@@ -179,17 +186,26 @@ class _LoopThread:
                 self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
             self.loop.close()
 
-    def stop(self) -> None:
+    def stop(self, join: bool = True) -> None:
         try:
             self.loop.call_soon_threadsafe(self.loop.stop)
         except RuntimeError:
             return  # already closed
-        if threading.current_thread() is not self.thread:
+        if join and threading.current_thread() is not self.thread:
             self.thread.join(timeout=10)
 
 
 TaskRef = Union[str, "Task"]
 """A task id, or a `Task` handle."""
+
+
+def _not_in_event_loop(verb: str) -> None:
+    """A blocking wait on an event loop's thread would stall the loop (and
+    any coroutine task on it, possibly the one waited for): refuse it."""
+    if asyncio._get_running_loop() is not None:
+        raise RuntimeError(
+            f"{verb}_blocking() would block the running event loop; use `await {verb}(...)`"
+        )
 
 
 def _id(task: TaskRef) -> str:
@@ -230,6 +246,7 @@ class Task:
     def wait_foreground_blocking(self, timeout: Optional[float] = None) -> Outcome:
         """Blocking form of `wait_foreground`; `TimeoutError` if `timeout`
         seconds pass first."""
+        _not_in_event_loop("wait_foreground")
         return self._native.wait_foreground().block_on(timeout)
 
     def detach(self) -> TaskInfo:
@@ -479,6 +496,7 @@ class TaskManager:
 
     def collect_blocking(self, task: TaskRef, timeout: Optional[float] = None) -> Outcome:
         """Blocking form of `collect`."""
+        _not_in_event_loop("collect")
         return self._native.collect(_id(task), timeout).block_on()
 
     async def cancel(self, task: TaskRef, reason: Optional[str] = None) -> TaskInfo:
@@ -490,6 +508,7 @@ class TaskManager:
 
     def cancel_blocking(self, task: TaskRef, reason: Optional[str] = None) -> TaskInfo:
         """Blocking form of `cancel`."""
+        _not_in_event_loop("cancel")
         return self._native.cancel(_id(task), reason).block_on()
 
     async def shutdown(self, reason: Optional[str] = None) -> None:
@@ -501,9 +520,18 @@ class TaskManager:
     def shutdown_blocking(self, reason: Optional[str] = None) -> None:
         """Blocking form of `shutdown`. From inside an event loop prefer
         ``await shutdown()``: coroutine tasks on a blocked loop cannot wind
-        down until their stop grace passes."""
+        down until their stop grace passes, so this refuses to run there."""
+        _not_in_event_loop("shutdown")
         self._native.shutdown(reason).block_on()
         self._stop_loop()
+
+    def __del__(self) -> None:
+        # Dropping the native manager cancels the tasks (the core does that
+        # when its last handle goes); then the owned event loop, if any, ends.
+        self.__dict__.pop("_native", None)
+        loop_thread = self.__dict__.pop("_loop_thread", None)
+        if loop_thread is not None:
+            loop_thread.stop(join=False)
 
     def _stop_loop(self) -> None:
         with self._lock:
