@@ -209,7 +209,7 @@ def _not_in_event_loop(verb: str) -> None:
 
 
 def _id(task: TaskRef) -> str:
-    return task if type(task) is str else task.id  # type: ignore[union-attr]
+    return task if isinstance(task, str) else task.id
 
 
 class Task:
@@ -518,9 +518,9 @@ class TaskManager:
         self._stop_loop()
 
     def shutdown_blocking(self, reason: Optional[str] = None) -> None:
-        """Blocking form of `shutdown`. From inside an event loop prefer
-        ``await shutdown()``: coroutine tasks on a blocked loop cannot wind
-        down until their stop grace passes, so this refuses to run there."""
+        """Blocking form of `shutdown`. It refuses to run on an event loop's
+        thread (coroutine tasks on a blocked loop could not wind down): use
+        ``await shutdown()`` or ``async with`` there."""
         _not_in_event_loop("shutdown")
         self._native.shutdown(reason).block_on()
         self._stop_loop()
