@@ -6,6 +6,12 @@
 //!
 //! The public Python API is the `agent_tasks` package (`python/agent_tasks`),
 //! which wraps these classes; see `bindings-python/README.md`.
+//!
+//! Events, notifications and tool dispatch are not bound yet (the core does
+//! not have them): each will be a module of its own here (an event stream as
+//! a `Pending`-per-item async iterator, notifications and ack as manager
+//! methods, tools as JSON in and out), registered below, and a section of
+//! `TaskManager` in `_manager.py`.
 
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used)]
