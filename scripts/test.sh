@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test suite of the project: formatting, lints, the Rust tests
-# (unit, integration, doc). Used by CI (.ci/run) and by developers.
+# (unit, integration, doc), and the Python binding's (pytest through the
+# installed wheel, mypy --strict on the examples). Used by CI (.ci/run) and by
+# developers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,3 +14,20 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test"
 cargo test --workspace --locked
+
+echo "== python binding (pip install ./bindings-python, pytest, mypy --strict)"
+# A private venv under target/: nothing but python3 (with venv and pip) and
+# the Rust toolchain is needed; pip builds the wheel through maturin.
+PYTHON="${PYTHON:-python3}"
+VENV=target/python-venv
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check ./bindings-python pytest mypy
+# pytest exits 5 when it collects no test: that fails this script too.
+(cd bindings-python/tests && "../../$VENV/bin/python" -m pytest -q -p no:cacheprovider)
+# The examples are checked against the installed wheel (its stubs and
+# py.typed), the package's own Python layer against its sources.
+"$VENV/bin/python" -m mypy --strict --cache-dir target/mypy-cache examples/python/
+"$VENV/bin/python" -m mypy --strict --cache-dir target/mypy-cache bindings-python/python/agent_tasks/
+"$VENV/bin/python" examples/python/agent_loop.py > /dev/null

@@ -612,3 +612,30 @@ async fn one_root_has_one_manager_at_a_time() {
     drop(clone);
     TaskManager::open(dir.path()).expect("free again once the manager is gone");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_that_leaves_nothing_running_frees_the_root() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = TaskManager::open(dir.path()).expect("open");
+    let kept = first
+        .spawn(
+            ProcessTask::argv(["sleep", "1000"]),
+            SpawnOptions::background().keep_alive(true),
+        )
+        .expect("spawn");
+    first.shutdown("").await;
+    assert!(
+        TaskManager::open(dir.path()).is_err(),
+        "a keep-alive task still runs"
+    );
+    first
+        .cancel(kept.id().as_str(), CancelReason::user(""))
+        .await
+        .expect("cancel");
+    first.shutdown("").await;
+    let second = TaskManager::open(dir.path()).expect("the root is free after the shutdown");
+    assert_eq!(
+        second.info(kept.id().as_str()).expect("info").status,
+        TaskStatus::Cancelled
+    );
+}

@@ -142,7 +142,8 @@ struct Inner {
     services: Arc<Services>,
     load_problems: Vec<String>,
     runtime: Handle,
-    _root_lock: RootLock,
+    /// Held while tasks may run; released by a shutdown that leaves none.
+    root_lock: Mutex<Option<RootLock>>,
     // Declared last so the folder is removed after everything else is dropped.
     _temp_root: Option<tempfile::TempDir>,
 }
@@ -269,7 +270,7 @@ impl TaskManager {
                 services,
                 load_problems,
                 runtime,
-                _root_lock: root_lock,
+                root_lock: Mutex::new(Some(root_lock)),
                 _temp_root: temp_root,
             }),
         })
@@ -563,6 +564,8 @@ impl TaskManager {
 
     /// Cancels every running task except keep-alive ones, waits until they
     /// have ended (their output flushed), and refuses new spawns from then on.
+    /// If no task is left running, the root folder is released, so another
+    /// manager may open it.
     pub async fn shutdown(&self, reason: impl Into<String>) {
         let reason = CancelReason::shutdown(reason);
         let entries: Vec<_> = {
@@ -576,6 +579,14 @@ impl TaskManager {
             .collect();
         for entry in stopping {
             entry.wait_until(false).await;
+        }
+        // With nothing left running, another manager may take the root over.
+        let all_ended = lock(&self.inner.registry)
+            .tasks
+            .values()
+            .all(|e| e.status().is_terminal());
+        if all_ended {
+            lock(&self.inner.root_lock).take();
         }
     }
 
