@@ -43,6 +43,14 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Orders tasks by when they were spawned (or loaded), even within one
+/// millisecond.
+static SPAWN_ORDER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn next_spawn_order() -> u64 {
+    SPAWN_ORDER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -113,6 +121,8 @@ struct TaskState {
 pub(crate) struct TaskEntry {
     pub spec: TaskSpec,
     pub created_at_ms: u64,
+    /// Sort key for listings: creation time, then spawn order.
+    pub order: (u64, u64),
     started: Instant,
     pub output: Arc<OutputBuffer>,
     writer: Option<OutputWriter>,
@@ -148,9 +158,11 @@ pub(crate) struct NewEntry {
 impl TaskEntry {
     pub(crate) fn new(parts: NewEntry) -> Arc<TaskEntry> {
         let background = parts.spec.background;
+        let created_at_ms = now_ms();
         let entry = Arc::new(TaskEntry {
             spec: parts.spec,
-            created_at_ms: now_ms(),
+            created_at_ms,
+            order: (created_at_ms, next_spawn_order()),
             started: Instant::now(),
             output: parts.output,
             writer: Some(parts.writer),
@@ -247,6 +259,7 @@ impl TaskEntry {
                 monitoring: Monitoring::default(),
             },
             created_at_ms: info.created_at_ms,
+            order: (info.created_at_ms, next_spawn_order()),
             started: Instant::now(),
             output,
             writer: None,

@@ -448,8 +448,18 @@ impl TaskManager {
     /// The ids of all tasks the manager knows, oldest first.
     pub fn ids(&self) -> Vec<TaskId> {
         let mut entries: Vec<_> = lock(&self.inner.registry).tasks.values().cloned().collect();
-        entries.sort_by_key(|e| e.created_at_ms);
+        entries.sort_by_key(|e| e.order);
         entries.iter().map(|e| e.spec.id.clone()).collect()
+    }
+
+    /// [`TaskHandle::wait_foreground`] by id: waits until the task ends
+    /// (`Finished`) or is no longer in the foreground (`Detached`).
+    pub async fn wait_foreground(&self, id: &str) -> Result<ForegroundOutcome> {
+        let entry = self.entry(id)?;
+        Ok(match entry.wait_until(true).await {
+            Settled::Terminal(result) => ForegroundOutcome::Finished(result),
+            Settled::Detached(info) => ForegroundOutcome::Detached(info),
+        })
     }
 
     /// The task's info now.
@@ -546,7 +556,7 @@ impl TaskManager {
     /// without being detached are not listed.
     pub fn list(&self, filter: &ListFilter) -> Vec<TaskInfo> {
         let mut entries: Vec<_> = lock(&self.inner.registry).tasks.values().cloned().collect();
-        entries.sort_by_key(|e| e.created_at_ms);
+        entries.sort_by_key(|e| e.order);
         entries
             .iter()
             .filter(|e| filter.owner.as_ref().is_none_or(|o| &e.spec.owner == o))
