@@ -54,7 +54,7 @@ async fn crash_host_child() {
         .expect("collect");
     for id in [process.id(), function.id()] {
         wait_for("output", || {
-            manager.info(id.as_str()).expect("info").output.total_bytes > 0
+            manager.info(id.as_str()).expect("info").output.disk_bytes > 0
         })
         .await;
     }

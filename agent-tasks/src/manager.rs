@@ -345,11 +345,12 @@ impl TaskManager {
         };
         let watcher = Self::watcher(&options)?;
         let dir = self.inner.services.store.task_dir(&id);
-        let output = Arc::new(OutputBuffer::new(
+        let output = OutputBuffer::new(
             dir,
             Self::limits(config),
             options.background,
-        ));
+            Some(self.inner.runtime.clone()),
+        );
         let mut sinks: Vec<SharedSink> = config
             .sinks
             .iter()

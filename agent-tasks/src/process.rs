@@ -395,7 +395,7 @@ impl BackgroundTask for ProcessTask {
                 }
                 read = stdout.read(&mut out_buf), if stdout_open => match read {
                     Ok(0) => stdout_open = false,
-                    Ok(n) => output.write(&Stream::STDOUT, &out_buf[..n]),
+                    Ok(n) => output.write_through(&Stream::STDOUT, &out_buf[..n]),
                     Err(e) => {
                         failure.get_or_insert_with(|| format!("reading stdout: {e}"));
                         stdout_open = false;
@@ -403,7 +403,7 @@ impl BackgroundTask for ProcessTask {
                 },
                 read = stderr.read(&mut err_buf), if stderr_open => match read {
                     Ok(0) => stderr_open = false,
-                    Ok(n) => output.write(&Stream::STDERR, &err_buf[..n]),
+                    Ok(n) => output.write_through(&Stream::STDERR, &err_buf[..n]),
                     Err(e) => {
                         failure.get_or_insert_with(|| format!("reading stderr: {e}"));
                         stderr_open = false;
