@@ -18,6 +18,7 @@ fn class_name(err: &Error) -> &'static str {
         Error::CapacityExceeded { .. } => "CapacityExceeded",
         Error::InvalidArgument { .. } => "InvalidArgument",
         Error::NotReceiving { .. } => "NotReceiving",
+        Error::RootInUse { .. } => "RootInUse",
         Error::ShutDown => "ShutDown",
         Error::Io { .. } => "StorageError",
         _ => "AgentTasksError",
@@ -51,6 +52,7 @@ fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
             details.set_item("task_id", id)?;
             details.set_item("reason", reason)?;
         }
+        Error::RootInUse { path } => details.set_item("path", path)?,
         Error::Io { path, source, .. } => {
             details.set_item("path", path)?;
             if let Some(errno) = source.raw_os_error() {

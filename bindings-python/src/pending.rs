@@ -13,11 +13,13 @@ use std::time::{Duration, Instant};
 use pyo3::exceptions::{PyRuntimeError, PyTimeoutError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use pyo3::types::PyList;
 use tokio::runtime::Runtime;
 use tokio::task::AbortHandle;
 
 use crate::convert::wait_limit;
 use crate::errors::core_err;
+use crate::tools::ToolResponse;
 use crate::types::{CancelReason, Outcome, OutcomeInner, TaskInfo};
 
 /// How long a blocking wait sleeps between checks for Ctrl+C.
@@ -54,7 +56,11 @@ pub(crate) enum Ready {
     Reason(agent_tasks::CancelReason),
     /// `recv`: a message's text, or `None`.
     Text(Option<String>),
-    /// `shutdown`.
+    /// `close_owner`.
+    Infos(Vec<agent_tasks::TaskInfo>),
+    /// A tool call.
+    Tool(agent_tasks::tools::ToolResponse),
+    /// `shutdown`, an event wait.
     Unit,
 }
 
@@ -185,6 +191,10 @@ impl Pending {
             Ready::Info(i) => TaskInfo(i).into_pyobject(py)?.into_any().unbind(),
             Ready::Reason(r) => CancelReason(r).into_pyobject(py)?.into_any().unbind(),
             Ready::Text(t) => t.into_pyobject(py)?.into_any().unbind(),
+            Ready::Infos(infos) => PyList::new(py, infos.into_iter().map(TaskInfo))?
+                .into_any()
+                .unbind(),
+            Ready::Tool(response) => ToolResponse(response).into_pyobject(py)?.into_any().unbind(),
             Ready::Unit => py.None(),
         })
     }
