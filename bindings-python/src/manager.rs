@@ -585,7 +585,11 @@ impl NativeManager {
     /// Removes ended tasks older than `max_age` seconds and beyond the
     /// newest `max_count`; gives the removed ids.
     #[pyo3(signature = (max_age=None, max_count=None))]
-    fn gc(&self, max_age: Option<f64>, max_count: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
+    fn gc(
+        &self,
+        max_age: Option<f64>,
+        max_count: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Vec<String>> {
         let max_age = wait_limit("max_age", max_age)?;
         let max_count = max_count.map(|v| size("max_count", v)).transpose()?;
         let report = self.manager.gc(max_age, max_count).map_err(core_err)?;

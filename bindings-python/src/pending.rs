@@ -194,7 +194,10 @@ impl Pending {
             Ready::Infos(infos) => PyList::new(py, infos.into_iter().map(TaskInfo))?
                 .into_any()
                 .unbind(),
-            Ready::Tool(response) => ToolResponse(response).into_pyobject(py)?.into_any().unbind(),
+            Ready::Tool(response) => ToolResponse(response)
+                .into_pyobject(py)?
+                .into_any()
+                .unbind(),
             Ready::Unit => py.None(),
         })
     }
