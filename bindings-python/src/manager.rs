@@ -24,7 +24,7 @@ use crate::convert::{count, duration, size, timeout_setting, wait_limit, with_by
 use crate::errors::{core_err, invalid_argument};
 use crate::events::NativeEvents;
 use crate::notifications::Notification;
-use crate::pending::{runtime, spawn, Pending, Ready};
+use crate::pending::{quiesce, runtime, spawn, Pending, Ready};
 use crate::types::{OutcomeInner, PollResult, Preview, TaskInfo};
 
 /// Every manager made from Python, so `_at_exit` can shut the live ones down.
@@ -635,14 +635,17 @@ impl NativeTask {
     }
 }
 
-/// Called when the interpreter exits: shuts down every live manager (tasks
-/// are cancelled, keep-alive ones left) and waits, GIL released, up to
-/// `timeout` seconds until no process task is left running, so none
-/// outlives the interpreter.
+/// Called when the interpreter exits: stops calls into Python from runtime
+/// threads and blocking waits (see `pending::quiesce`), shuts down every live
+/// manager (tasks are cancelled, keep-alive ones left) and waits, GIL
+/// released, up to `timeout` seconds until no process task is left running,
+/// so none outlives the interpreter.
 #[pyfunction]
 #[pyo3(signature = (timeout=10.0))]
 pub fn _at_exit(py: Python<'_>, timeout: f64) -> PyResult<()> {
     let limit = duration("timeout", timeout)?;
+    let deadline = Instant::now() + limit;
+    quiesce(py, deadline);
     let managers: Vec<Arc<TaskManager>> =
         lock(&MANAGERS).iter().filter_map(Weak::upgrade).collect();
     let rt = runtime()?;
@@ -660,7 +663,6 @@ pub fn _at_exit(py: Python<'_>, timeout: f64) -> PyResult<()> {
         rt.spawn(async move { manager.shutdown("the Python interpreter is exiting").await });
     }
     let processes: Vec<TaskHandle> = std::mem::take(&mut lock(&PROCESSES).handles);
-    let deadline = Instant::now() + limit;
     py.detach(|| {
         for (manager, id) in live {
             while Instant::now() < deadline
