@@ -257,7 +257,7 @@ struct Shared {
     subscription: tokio::sync::Mutex<EventSubscription>,
     /// An item received and not yet taken.
     stash: Mutex<Option<EventItem>>,
-    /// Set once the manager is gone (no item will come).
+    /// Set once the bus is gone (the manager and its tasks): no item will come.
     closed: AtomicBool,
 }
 
@@ -287,7 +287,7 @@ impl NativeEvents {
 
 #[pymethods]
 impl NativeEvents {
-    /// Waits until an item is ready to `take()`, the manager is gone
+    /// Waits until an item is ready to `take()`, the bus is gone
     /// (`closed`), or `timeout` seconds pass (`None`: no limit).
     #[pyo3(signature = (timeout=None))]
     fn wait(&self, timeout: Option<f64>) -> PyResult<Pending> {
@@ -334,7 +334,7 @@ impl NativeEvents {
             .transpose()
     }
 
-    /// True once the manager is gone and every item was taken.
+    /// True once the bus is gone and every item was taken.
     #[getter]
     fn closed(&self) -> bool {
         self.shared.closed.load(Ordering::Acquire) && self.shared.stash().is_none()

@@ -28,9 +28,10 @@ def _not_in_event_loop(verb: str) -> None:
 class EventStream:
     """The manager's events from the moment `TaskManager.events()` was
     called, in `seq` order. Iterate with ``async for`` on an event loop or
-    ``for`` on a thread; either ends once the manager is gone (a manager
-    that is only shut down still exists: break out, or use `recv` with a
-    timeout). One stream is meant for one consumer."""
+    ``for`` on a thread. Iteration ends only once the manager and its tasks
+    are all gone (a manager that is only shut down goes on existing): break
+    out of it on the event you wait for, or use `recv` with a timeout. One
+    stream is meant for one consumer."""
 
     __slots__ = ("_native",)
 
@@ -42,7 +43,8 @@ class EventStream:
 
     @property
     def closed(self) -> bool:
-        """True once the manager is gone and every item was taken."""
+        """True once the manager and its tasks are gone and every item was
+        taken."""
         return self._native.closed
 
     def try_recv(self) -> Optional[EventItem]:
@@ -50,8 +52,8 @@ class EventStream:
         return self._native.try_recv()
 
     async def recv(self, timeout: Optional[float] = None) -> Optional[EventItem]:
-        """The next item; ``None`` when `timeout` seconds pass first or the
-        manager is gone."""
+        """The next item; ``None`` when `timeout` seconds pass first (or the
+        stream is `closed`)."""
         item = self._native.take()
         if item is None:
             await self._native.wait(timeout)
