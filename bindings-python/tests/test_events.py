@@ -4,6 +4,10 @@ subscriber that falls behind; watch patterns and the monitoring options."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import threading
+import time
+from pathlib import Path
 from typing import List
 
 import pytest
@@ -24,15 +28,17 @@ BUS_CAPACITY = 4096
 
 
 def events_until_finished(stream: EventStream, task_id: str) -> List[Event]:
-    """Reads (blocking) until the task's `task.finished`; every item must be
-    an event."""
+    """Reads (blocking, bounded) until the task's `task.finished`; every item
+    must be an event."""
     seen: List[Event] = []
-    for item in stream:
+    deadline = time.monotonic() + BOUND
+    while time.monotonic() < deadline:
+        item = stream.recv_blocking(timeout=max(0.0, deadline - time.monotonic()))
         assert isinstance(item, Event), item
         seen.append(item)
         if item.task_id == task_id and item.type == "task.finished":
             return seen
-    pytest.fail("the stream ended before the task finished")
+    pytest.fail("no task.finished in time")
 
 
 def test_events_arrive_in_order_for_a_task(manager: TaskManager) -> None:
@@ -91,12 +97,16 @@ def test_async_iteration_and_waits_that_time_out(manager: TaskManager) -> None:
 
         task = manager.spawn(job, background=True, description="job")
         seen: List[str] = []
-        async for item in stream:
-            assert isinstance(item, Event)
-            seen.append(item.type)
-            if item.type == "task.finished":
-                assert item.status == "completed"
-                break
+
+        async def until_finished() -> None:
+            async for item in stream:
+                assert isinstance(item, Event)
+                seen.append(item.type)
+                if item.type == "task.finished":
+                    assert item.status == "completed"
+                    return
+
+        await asyncio.wait_for(until_finished(), BOUND)
         assert seen[0] == "task.started"
         assert (await task.collect(timeout=BOUND)).result is not None
 
@@ -176,3 +186,20 @@ def test_a_stalled_task_is_cancelled_when_asked(manager: TaskManager) -> None:
     assert outcome.status == "timed_out"
     types = [e.type for e in events_until_finished(stream, task.id) if e.task_id == task.id]
     assert "task.stalled" in types
+
+
+def test_blocking_iteration_ends_once_the_manager_is_gone(tmp_path: Path) -> None:
+    m = TaskManager(tmp_path / "root")
+    stream = m.events()
+    task = m.spawn(lambda ctx: "done")
+    assert task.wait_foreground_blocking(timeout=BOUND).status == "completed"
+    m.shutdown_blocking()
+    del task, m
+    gc.collect()
+    seen: List[str] = []
+    reader = threading.Thread(target=lambda: seen.extend(item.to_dict()["type"] for item in stream), daemon=True)
+    reader.start()
+    reader.join(BOUND)
+    assert not reader.is_alive()
+    assert seen == ["task.started", "task.finished"]
+    assert stream.closed and stream.try_recv() is None
