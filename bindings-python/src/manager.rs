@@ -1,7 +1,8 @@
 //! The manager and task handle as Python classes, over the core's
 //! [`TaskManager`] running on the module's runtime. Verbs that return at once
-//! (`run`, `spawn`, `detach`, `poll`, `send`, `list`...) are plain methods;
-//! verbs that wait (`collect`, `cancel`, `wait_foreground`, `shutdown`)
+//! (`run`, `spawn`, `detach`, `poll`, `send`, `list`, `notifications`, `ack`, `gc`...)
+//! are plain methods; verbs that wait (`collect`, `cancel`,
+//! `wait_foreground`, `close_owner`, `shutdown`)
 //! return a [`Pending`] that can be awaited or blocked on. The `agent_tasks`
 //! Python package wraps these into its public `TaskManager` and `Task`.
 
@@ -86,7 +87,7 @@ fn status(name: &str) -> PyResult<TaskStatus> {
 
 /// The monitoring and change-tracking options of `run` and `spawn`; the
 /// core checks them (a regex that does not compile, a heartbeat under 60 s).
-pub(crate) struct Monitoring {
+struct Monitoring {
     watch: Option<Vec<String>>,
     watch_interval: Option<f64>,
     watch_max: Option<usize>,

@@ -1,6 +1,7 @@
 """Type stubs of the native module (pyo3). The public API is re-exported
-from `agent_tasks`; `NativeManager`, `NativeTask` and `Pending` are the
-engine behind `TaskManager` and `Task`."""
+from `agent_tasks`; `NativeManager`, `NativeTask`, `NativeEvents`,
+`NativeToolBox` and `Pending` are the engine behind `TaskManager`, `Task`,
+`EventStream` and `ToolBox`."""
 
 import os
 from typing import (
