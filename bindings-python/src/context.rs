@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::convert::{to_json, wait_limit, with_bytes};
-use crate::pending::{spawn, Pending, Ready};
+use crate::pending::{call_python, spawn, Pending, Ready};
 use crate::types::CancelReason;
 
 /// What the Python side reports when the function ends.
@@ -166,7 +166,7 @@ async fn run(starter: Py<PyAny>, ctx: agent_tasks::TaskContext) -> Result<Value,
     // Calls into Python take the GIL, which may take a while: they run on the
     // runtime's blocking pool, never on a worker.
     let started = tokio::task::spawn_blocking(move || {
-        Python::try_attach(|py| -> Result<Py<PyAny>, String> {
+        call_python(|py| -> Result<Py<PyAny>, String> {
             let handle = Py::new(
                 py,
                 Context {
@@ -196,7 +196,7 @@ async fn run(starter: Py<PyAny>, ctx: agent_tasks::TaskContext) -> Result<Value,
         reason = ctx.cancelled() => {
             let reason = reason.to_string();
             let _ = tokio::task::spawn_blocking(move || {
-                Python::try_attach(|py| {
+                call_python(|py| {
                     if !canceller.is_none(py) {
                         if let Err(e) = canceller.call1(py, (reason,)) {
                             e.write_unraisable(py, None);

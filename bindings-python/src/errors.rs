@@ -3,6 +3,8 @@
 //! `LookupError` or `OSError`); each carries the core error's stable `code`
 //! and the fields the error names (`task_id`, `argument`, ...).
 
+use std::path::Path;
+
 use agent_tasks::Error;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -18,10 +20,16 @@ fn class_name(err: &Error) -> &'static str {
         Error::CapacityExceeded { .. } => "CapacityExceeded",
         Error::InvalidArgument { .. } => "InvalidArgument",
         Error::NotReceiving { .. } => "NotReceiving",
+        Error::RootInUse { .. } => "RootInUse",
         Error::ShutDown => "ShutDown",
         Error::Io { .. } => "StorageError",
         _ => "AgentTasksError",
     }
+}
+
+/// A path as a `str` (`os.fspath` of it: non-UTF-8 bytes as surrogates).
+fn path_str<'py>(py: Python<'py>, path: &Path) -> PyResult<Bound<'py, PyAny>> {
+    path.into_pyobject(py)?.call_method0("__fspath__")
 }
 
 fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
@@ -51,8 +59,9 @@ fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
             details.set_item("task_id", id)?;
             details.set_item("reason", reason)?;
         }
+        Error::RootInUse { path } => details.set_item("path", path_str(py, path)?)?,
         Error::Io { path, source, .. } => {
-            details.set_item("path", path)?;
+            details.set_item("path", path_str(py, path)?)?;
             if let Some(errno) = source.raw_os_error() {
                 details.set_item("errno", errno)?;
             }

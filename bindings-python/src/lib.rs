@@ -7,11 +7,11 @@
 //! The public Python API is the `agent_tasks` package (`python/agent_tasks`),
 //! which wraps these classes; see `bindings-python/README.md`.
 //!
-//! Events, notifications and tool dispatch are not bound yet (the core does
-//! not have them): each will be a module of its own here (an event stream as
-//! a `Pending`-per-item async iterator, notifications and ack as manager
-//! methods, tools as JSON in and out), registered below, and a section of
-//! `TaskManager` in `_manager.py`.
+//! Events (`events`: a subscription whose waits are `Pending`s, wrapped into
+//! async and blocking iterators by `agent_tasks._events`), notifications
+//! (`notifications`; `notifications` and `ack` are manager methods) and the
+//! model-facing tools (`tools`: definitions and the `ToolBox` dispatcher,
+//! JSON in and out, wrapped by `agent_tasks._tools`) each have a module.
 
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used)]
@@ -21,8 +21,11 @@ use pyo3::prelude::*;
 mod context;
 mod convert;
 mod errors;
+mod events;
 mod manager;
+mod notifications;
 mod pending;
+mod tools;
 mod types;
 
 /// The module: its classes and the at-exit hook.
@@ -41,6 +44,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::ExitInfo>()?;
     m.add_class::<types::CancelReason>()?;
     m.add_class::<types::OutputStats>()?;
+    m.add_class::<types::ChangedFiles>()?;
+    m.add_class::<events::NativeEvents>()?;
+    m.add_class::<events::Event>()?;
+    m.add_class::<events::Lagged>()?;
+    m.add_class::<notifications::Notification>()?;
+    m.add_class::<tools::NativeToolBox>()?;
+    m.add_class::<tools::ToolResponse>()?;
+    m.add_function(wrap_pyfunction!(tools::tool_definitions, m)?)?;
     m.add_function(wrap_pyfunction!(manager::_at_exit, m)?)?;
     m.add("MAX_POLL_BYTES", agent_tasks::MAX_POLL_BYTES)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

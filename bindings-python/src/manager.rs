@@ -1,7 +1,8 @@
 //! The manager and task handle as Python classes, over the core's
 //! [`TaskManager`] running on the module's runtime. Verbs that return at once
-//! (`run`, `spawn`, `detach`, `poll`, `send`, `list`...) are plain methods;
-//! verbs that wait (`collect`, `cancel`, `wait_foreground`, `shutdown`)
+//! (`run`, `spawn`, `detach`, `poll`, `send`, `list`, `notifications`, `ack`, `gc`...)
+//! are plain methods; verbs that wait (`collect`, `cancel`,
+//! `wait_foreground`, `close_owner`, `shutdown`)
 //! return a [`Pending`] that can be awaited or blocked on. The `agent_tasks`
 //! Python package wraps these into its public `TaskManager` and `Task`.
 
@@ -22,7 +23,9 @@ use pyo3::types::{PyBytes, PyList, PyString};
 use crate::context::python_task;
 use crate::convert::{count, duration, size, timeout_setting, wait_limit, with_bytes};
 use crate::errors::{core_err, invalid_argument};
-use crate::pending::{runtime, spawn, Pending, Ready};
+use crate::events::NativeEvents;
+use crate::notifications::Notification;
+use crate::pending::{quiesce, runtime, spawn, Pending, Ready};
 use crate::types::{OutcomeInner, PollResult, Preview, TaskInfo};
 
 /// Every manager made from Python, so `_at_exit` can shut the live ones down.
@@ -52,7 +55,7 @@ fn track_process(handle: &TaskHandle) {
     }
 }
 
-fn on_timeout(value: Option<&str>) -> PyResult<Option<OnTimeout>> {
+pub(crate) fn on_timeout(value: Option<&str>) -> PyResult<Option<OnTimeout>> {
     match value {
         None => Ok(None),
         Some("detach") => Ok(Some(OnTimeout::Detach)),
@@ -82,6 +85,42 @@ fn status(name: &str) -> PyResult<TaskStatus> {
     })
 }
 
+/// The monitoring and change-tracking options of `run` and `spawn`; the
+/// core checks them (a regex that does not compile, a heartbeat under 60 s).
+struct Monitoring {
+    watch: Option<Vec<String>>,
+    watch_interval: Option<f64>,
+    watch_max: Option<usize>,
+    heartbeat: Option<f64>,
+    idle_timeout: Option<f64>,
+    cancel_on_stall: bool,
+    track_changes: Option<PathBuf>,
+}
+
+impl Monitoring {
+    fn apply(self, mut options: SpawnOptions) -> PyResult<SpawnOptions> {
+        if let Some(patterns) = self.watch {
+            options = options.watch(patterns);
+        }
+        if let Some(s) = self.watch_interval {
+            options = options.watch_interval(duration("watch_interval", s)?);
+        }
+        if let Some(max) = self.watch_max {
+            options = options.watch_max(max);
+        }
+        if let Some(s) = self.heartbeat {
+            options = options.heartbeat(duration("heartbeat", s)?);
+        }
+        if let Some(s) = self.idle_timeout {
+            options = options.idle_timeout(duration("idle_timeout", s)?);
+        }
+        if let Some(dir) = self.track_changes {
+            options = options.track_changes(dir);
+        }
+        Ok(options.cancel_on_stall(self.cancel_on_stall))
+    }
+}
+
 /// The spawn options every kind of task shares.
 #[allow(clippy::too_many_arguments)]
 fn spawn_options(
@@ -92,6 +131,7 @@ fn spawn_options(
     description: Option<String>,
     owner: Option<String>,
     keep_alive: bool,
+    monitoring: Monitoring,
 ) -> PyResult<SpawnOptions> {
     let mut options = if background {
         SpawnOptions::background()
@@ -121,7 +161,7 @@ fn spawn_options(
     if let Some(owner) = owner {
         options = options.owner(owner);
     }
-    Ok(options.keep_alive(keep_alive))
+    monitoring.apply(options.keep_alive(keep_alive))
 }
 
 fn os_string(item: &Bound<'_, PyAny>) -> PyResult<OsString> {
@@ -167,6 +207,13 @@ pub struct NativeManager {
     manager: Arc<TaskManager>,
 }
 
+impl NativeManager {
+    /// The core manager.
+    pub(crate) fn core(&self) -> &TaskManager {
+        &self.manager
+    }
+}
+
 #[pymethods]
 impl NativeManager {
     /// Makes a manager on the module's runtime. `None` keeps a default;
@@ -176,7 +223,7 @@ impl NativeManager {
         root=None, *, memory_limit=None, disk_limit=None, tail_window=None,
         foreground_timeout=None, background_timeout=None, on_timeout=None,
         max_background=None, max_background_per_owner=None, stop_grace=None,
-        default_owner=None,
+        default_owner=None, notify_host_cancels=false,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -191,6 +238,7 @@ impl NativeManager {
         max_background_per_owner: Option<&Bound<'_, PyAny>>,
         stop_grace: Option<f64>,
         default_owner: Option<String>,
+        notify_host_cancels: bool,
     ) -> PyResult<Self> {
         let mut config = ManagerConfig::default();
         if let Some(root) = root {
@@ -226,6 +274,7 @@ impl NativeManager {
         if let Some(owner) = default_owner {
             config = config.default_owner(owner);
         }
+        config = config.notify_host_cancels(notify_host_cancels);
         let handle = runtime()?.handle().clone();
         let manager = Arc::new(TaskManager::with_runtime(config, handle).map_err(core_err)?);
         let mut managers = lock(&MANAGERS);
@@ -244,7 +293,9 @@ impl NativeManager {
     #[pyo3(signature = (
         command, *, cwd=None, env=None, env_clear=false, stdin=None, interactive=false,
         background=false, timeout=None, background_timeout=None, on_timeout=None,
-        description=None, owner=None, keep_alive=false, kill_grace=None,
+        description=None, owner=None, keep_alive=false, kill_grace=None, watch=None,
+        watch_interval=None, watch_max=None, heartbeat=None, idle_timeout=None,
+        cancel_on_stall=false, track_changes=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn run(
@@ -263,6 +314,13 @@ impl NativeManager {
         owner: Option<String>,
         keep_alive: bool,
         kill_grace: Option<f64>,
+        watch: Option<Vec<String>>,
+        watch_interval: Option<f64>,
+        watch_max: Option<&Bound<'_, PyAny>>,
+        heartbeat: Option<f64>,
+        idle_timeout: Option<f64>,
+        cancel_on_stall: bool,
+        track_changes: Option<PathBuf>,
     ) -> PyResult<NativeTask> {
         let mut task = process_task(command)?;
         if let Some(dir) = cwd {
@@ -288,6 +346,15 @@ impl NativeManager {
             description,
             owner,
             keep_alive,
+            Monitoring {
+                watch,
+                watch_interval,
+                watch_max: watch_max.map(|v| size("watch_max", v)).transpose()?,
+                heartbeat,
+                idle_timeout,
+                cancel_on_stall,
+                track_changes,
+            },
         )?;
         let handle = self
             .manager
@@ -300,7 +367,9 @@ impl NativeManager {
     /// Starts a Python function through `starter` (see `agent_tasks._manager`).
     #[pyo3(signature = (
         starter, description, *, kind="fn", background=false, timeout=None,
-        background_timeout=None, on_timeout=None, owner=None, keep_alive=false,
+        background_timeout=None, on_timeout=None, owner=None, keep_alive=false, watch=None,
+        watch_interval=None, watch_max=None, heartbeat=None, idle_timeout=None,
+        cancel_on_stall=false, track_changes=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn spawn(
@@ -314,6 +383,13 @@ impl NativeManager {
         on_timeout: Option<&str>,
         owner: Option<String>,
         keep_alive: bool,
+        watch: Option<Vec<String>>,
+        watch_interval: Option<f64>,
+        watch_max: Option<&Bound<'_, PyAny>>,
+        heartbeat: Option<f64>,
+        idle_timeout: Option<f64>,
+        cancel_on_stall: bool,
+        track_changes: Option<PathBuf>,
     ) -> PyResult<NativeTask> {
         let options = spawn_options(
             background,
@@ -323,6 +399,15 @@ impl NativeManager {
             None,
             owner,
             keep_alive,
+            Monitoring {
+                watch,
+                watch_interval,
+                watch_max: watch_max.map(|v| size("watch_max", v)).transpose()?,
+                heartbeat,
+                idle_timeout,
+                cancel_on_stall,
+                track_changes,
+            },
         )?;
         let task = python_task(starter, description, kind.to_string());
         let handle = self.manager.spawn_boxed(task, options).map_err(core_err)?;
@@ -440,6 +525,78 @@ impl NativeManager {
         })
     }
 
+    /// `NativeTask.wait_foreground` by id.
+    fn wait_foreground(&self, id: String) -> PyResult<Pending> {
+        let manager = TaskManager::clone(&self.manager);
+        spawn(async move {
+            let outcome = manager.wait_foreground(&id).await?;
+            Ok(Ready::Outcome(OutcomeInner::Foreground(outcome)))
+        })
+    }
+
+    /// Cancels the running tasks of `owner` but keep-alive ones; waits until
+    /// they ended; gives their infos.
+    #[pyo3(signature = (owner, reason=None))]
+    fn close_owner(&self, owner: String, reason: Option<String>) -> PyResult<Pending> {
+        let manager = TaskManager::clone(&self.manager);
+        spawn(async move {
+            let infos = manager
+                .close_owner(&owner, reason.unwrap_or_default())
+                .await;
+            Ok(Ready::Infos(infos))
+        })
+    }
+
+    /// A live subscription to the manager's events from now on.
+    fn subscribe(&self) -> NativeEvents {
+        NativeEvents::new(self.manager.subscribe())
+    }
+
+    /// Pending notifications, oldest first, of one owner or of all.
+    #[pyo3(signature = (owner=None))]
+    fn notifications<'py>(
+        &self,
+        py: Python<'py>,
+        owner: Option<&str>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(
+            py,
+            self.manager
+                .notifications(owner)
+                .into_iter()
+                .map(Notification),
+        )
+    }
+
+    /// Acknowledges notifications by id; gives how many were removed.
+    fn ack(&self, ids: Vec<String>) -> PyResult<usize> {
+        self.manager.ack(&ids).map_err(core_err)
+    }
+
+    /// Task folders and notifications found unreadable at open (skipped).
+    fn load_problems(&self) -> Vec<String> {
+        self.manager.load_problems().to_vec()
+    }
+
+    /// Kills the still-running process of a task found orphaned at open.
+    fn kill_orphan(&self, id: &str) -> PyResult<TaskInfo> {
+        self.manager.kill_orphan(id).map(TaskInfo).map_err(core_err)
+    }
+
+    /// Removes ended tasks older than `max_age` seconds and beyond the
+    /// newest `max_count`; gives the removed ids.
+    #[pyo3(signature = (max_age=None, max_count=None))]
+    fn gc(
+        &self,
+        max_age: Option<f64>,
+        max_count: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Vec<String>> {
+        let max_age = wait_limit("max_age", max_age)?;
+        let max_count = max_count.map(|v| size("max_count", v)).transpose()?;
+        let report = self.manager.gc(max_age, max_count).map_err(core_err)?;
+        Ok(report.removed.into_iter().map(String::from).collect())
+    }
+
     fn __repr__(&self) -> String {
         format!("NativeManager(root={:?})", self.manager.root())
     }
@@ -479,24 +636,42 @@ impl NativeTask {
     }
 }
 
-/// Called when the interpreter exits: shuts down every live manager (tasks
-/// are cancelled, keep-alive ones left) and waits, GIL released, up to
-/// `timeout` seconds until no process task is left running, so none
-/// outlives the interpreter.
+/// Called when the interpreter exits: stops calls into Python from runtime
+/// threads and blocking waits (see `pending::quiesce`), shuts down every live
+/// manager (tasks are cancelled, keep-alive ones left) and waits, GIL
+/// released, up to `timeout` seconds until no process task is left running,
+/// so none outlives the interpreter.
 #[pyfunction]
 #[pyo3(signature = (timeout=10.0))]
 pub fn _at_exit(py: Python<'_>, timeout: f64) -> PyResult<()> {
     let limit = duration("timeout", timeout)?;
+    let deadline = Instant::now() + limit;
+    quiesce(py, deadline);
     let managers: Vec<Arc<TaskManager>> =
         lock(&MANAGERS).iter().filter_map(Weak::upgrade).collect();
     let rt = runtime()?;
+    let mut live: Vec<(TaskManager, String)> = Vec::new();
     for manager in managers {
         let manager = TaskManager::clone(&manager);
+        // Process tasks started by a `ToolBox` are not in PROCESSES.
+        live.extend(
+            manager
+                .list(&ListFilter::default().active())
+                .into_iter()
+                .filter(|i| i.kind == "process" && !i.keep_alive)
+                .map(|i| (manager.clone(), i.id.to_string())),
+        );
         rt.spawn(async move { manager.shutdown("the Python interpreter is exiting").await });
     }
     let processes: Vec<TaskHandle> = std::mem::take(&mut lock(&PROCESSES).handles);
-    let deadline = Instant::now() + limit;
     py.detach(|| {
+        for (manager, id) in live {
+            while Instant::now() < deadline
+                && manager.info(&id).is_ok_and(|i| !i.status.is_terminal())
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
         for handle in processes {
             loop {
                 let info = handle.info();

@@ -7,23 +7,64 @@
 //! cancelling a `Pending` aborts the Rust future.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyRuntimeError, PyTimeoutError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use pyo3::types::PyList;
 use tokio::runtime::Runtime;
 use tokio::task::AbortHandle;
 
 use crate::convert::wait_limit;
 use crate::errors::core_err;
+use crate::tools::ToolResponse;
 use crate::types::{CancelReason, Outcome, OutcomeInner, TaskInfo};
 
 /// How long a blocking wait sleeps between checks for Ctrl+C.
 const SIGNAL_SLICE: Duration = Duration::from_millis(50);
 
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+
+// At interpreter exit, CPython ends a thread that takes the GIL back during
+// finalization with `pthread_exit`, which cannot unwind through Rust frames:
+// the process aborts. So the at-exit hook (`quiesce`) stops runtime threads
+// from calling Python and blocking waits from releasing the GIL again, and
+// waits until none is doing either.
+
+/// Set by the at-exit hook.
+static EXITING: AtomicBool = AtomicBool::new(false);
+/// Runtime threads calling Python code now.
+static CALLING: AtomicUsize = AtomicUsize::new(0);
+/// Python threads inside a blocking wait, GIL released.
+static WAITING: AtomicUsize = AtomicUsize::new(0);
+
+/// Calls into Python from a runtime thread: `None` once the interpreter is
+/// exiting (or finalizing).
+pub(crate) fn call_python<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R> {
+    CALLING.fetch_add(1, SeqCst);
+    let result = if EXITING.load(SeqCst) {
+        None
+    } else {
+        Python::try_attach(f)
+    };
+    CALLING.fetch_sub(1, SeqCst);
+    result
+}
+
+/// The at-exit hook's first step: no new call into Python from a runtime
+/// thread, no new GIL-released wait; then waits (GIL released) up to
+/// `deadline` until the ones under way are over.
+pub(crate) fn quiesce(py: Python<'_>, deadline: Instant) {
+    EXITING.store(true, SeqCst);
+    py.detach(|| {
+        while (CALLING.load(SeqCst) > 0 || WAITING.load(SeqCst) > 0) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+}
 
 /// The module's tokio runtime (multi-thread, started on first use, shared by
 /// every manager of the process). Its threads never run Python code except
@@ -54,7 +95,11 @@ pub(crate) enum Ready {
     Reason(agent_tasks::CancelReason),
     /// `recv`: a message's text, or `None`.
     Text(Option<String>),
-    /// `shutdown`.
+    /// `close_owner`.
+    Infos(Vec<agent_tasks::TaskInfo>),
+    /// A tool call.
+    Tool(agent_tasks::tools::ToolResponse),
+    /// `shutdown`, an event wait.
     Unit,
 }
 
@@ -90,8 +135,8 @@ impl Shared {
         if let Some(callback) = callback {
             // Taking the GIL may take a while: never on a runtime worker.
             tokio::task::spawn_blocking(move || {
-                // Not attached while the interpreter shuts down: nobody waits then.
-                let _ = Python::try_attach(|py| {
+                // Not called while the interpreter exits: nobody waits then.
+                let _ = call_python(|py| {
                     if let Err(e) = callback.call0(py) {
                         e.write_unraisable(py, None);
                     }
@@ -145,7 +190,14 @@ impl Pending {
                     .min(SIGNAL_SLICE),
                 None => SIGNAL_SLICE,
             };
+            if EXITING.load(SeqCst) {
+                self.abort.abort();
+                return Err(PyRuntimeError::new_err(
+                    "the Python interpreter is exiting: agent_tasks waits no more",
+                ));
+            }
             let shared = &self.shared;
+            WAITING.fetch_add(1, SeqCst);
             let finished = py.detach(|| {
                 let slot = lock(&shared.slot);
                 let (slot, _) = shared
@@ -154,6 +206,7 @@ impl Pending {
                     .unwrap_or_else(|p| p.into_inner());
                 slot.finished
             });
+            WAITING.fetch_sub(1, SeqCst);
             if finished {
                 return Ok(true);
             }
@@ -185,6 +238,13 @@ impl Pending {
             Ready::Info(i) => TaskInfo(i).into_pyobject(py)?.into_any().unbind(),
             Ready::Reason(r) => CancelReason(r).into_pyobject(py)?.into_any().unbind(),
             Ready::Text(t) => t.into_pyobject(py)?.into_any().unbind(),
+            Ready::Infos(infos) => PyList::new(py, infos.into_iter().map(TaskInfo))?
+                .into_any()
+                .unbind(),
+            Ready::Tool(response) => ToolResponse(response)
+                .into_pyobject(py)?
+                .into_any()
+                .unbind(),
             Ready::Unit => py.None(),
         })
     }

@@ -10,12 +10,12 @@ use pyo3::types::{PyBytes, PyList};
 use crate::convert::{from_json, to_dict};
 
 /// A Python-style repr of a string.
-fn q(s: &str) -> String {
+pub(crate) fn q(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
 /// A Python-style repr of an optional value.
-fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
+pub(crate) fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map_or_else(|| "None".to_string(), |v| v.to_string())
 }
 
@@ -236,6 +236,12 @@ impl TaskInfo {
     fn pid(&self) -> Option<u32> {
         self.0.pid
     }
+    /// Set when the task was found lost after a restart but its process
+    /// still runs: that process's id (`kill_orphan` ends it).
+    #[getter]
+    fn orphan_pid(&self) -> Option<u32> {
+        self.0.orphan_pid
+    }
     /// How the process ended.
     #[getter]
     fn exit(&self) -> Option<ExitInfo> {
@@ -326,6 +332,11 @@ impl TaskResult {
     fn output(&self) -> OutputStats {
         OutputStats(self.0.output.clone())
     }
+    /// What it changed in its tracked folder (`track_changes`), if tracked.
+    #[getter]
+    fn changed_files(&self) -> Option<ChangedFiles> {
+        self.0.changed_files.clone().map(ChangedFiles)
+    }
 
     /// The wire form as a dict.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -338,6 +349,53 @@ impl TaskResult {
             q(self.0.id.as_str()),
             q(self.0.status.as_str()),
             opt(self.0.exit.and_then(|e| e.code))
+        )
+    }
+}
+
+/// What a task changed in its tracked folder (paths relative to it).
+#[pyclass(frozen, module = "agent_tasks._native")]
+pub struct ChangedFiles(pub(crate) agent_tasks::ChangedFiles);
+
+#[pymethods]
+impl ChangedFiles {
+    /// The folder that was tracked.
+    #[getter]
+    fn root(&self) -> &str {
+        &self.0.root
+    }
+    /// Files that exist now and did not before.
+    #[getter]
+    fn created(&self) -> Vec<String> {
+        self.0.created.clone()
+    }
+    /// Files whose size or modification time changed.
+    #[getter]
+    fn modified(&self) -> Vec<String> {
+        self.0.modified.clone()
+    }
+    /// Files that existed before and do not now.
+    #[getter]
+    fn deleted(&self) -> Vec<String> {
+        self.0.deleted.clone()
+    }
+    /// True if the folder held more files than a snapshot looks at.
+    #[getter]
+    fn truncated(&self) -> bool {
+        self.0.truncated
+    }
+
+    /// The wire form as a dict.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_dict(py, &self.0)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "ChangedFiles(created={}, modified={}, deleted={})",
+            self.0.created.len(),
+            self.0.modified.len(),
+            self.0.deleted.len()
         )
     }
 }

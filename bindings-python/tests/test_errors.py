@@ -129,8 +129,16 @@ def test_an_unusable_root_is_a_storage_error(tmp_path: "os.PathLike[str]") -> No
         TaskManager(root=os.path.join(blocker, "root"))
     assert caught.value.code == "IO_ERROR"
     assert isinstance(caught.value, OSError)
+    assert caught.value.path == os.path.join(blocker, "root")
 
 
 def test_errors_are_exported() -> None:
-    for name in ("AgentTasksError", "TaskNotFound", "InvalidTaskId", "CapacityExceeded", "InvalidArgument"):
+    for name in (
+        "AgentTasksError",
+        "TaskNotFound",
+        "InvalidTaskId",
+        "CapacityExceeded",
+        "InvalidArgument",
+        "RootInUse",
+    ):
         assert name in agent_tasks.__all__

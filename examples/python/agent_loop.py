@@ -1,10 +1,15 @@
 """A minimal scripted agent loop (no real model) on agent_tasks.
 
-The "model" is a fixed script of tool calls. It runs a long build in the
-foreground, the user detaches it to the background, the model keeps working
-and polls the build now and then, starts a research subagent (a coroutine)
-in the background and steers it with messages, then collects both. Every
-block between <tool_result> tags is what the model would be shown.
+The host registers the ready-made tools (`tool_definitions`) and executes
+the model's tool calls with a `ToolBox`. The "model" is a fixed script of
+tool calls: it runs a build that outlives its 1 s foreground wait, so the
+build moves to the background and keeps running; it looks at its tasks and
+reads the new output with a cursor. Meanwhile the host runs a research
+subagent (a coroutine) in the background and steers it with messages. At
+its idle point the host waits for the build's `task.finished` event, then
+injects the pending notifications into the conversation and acknowledges
+them. Every block between <tool_result> or <notification> tags is what the
+model would be shown.
 
 Run:  python examples/python/agent_loop.py   (after `pip install ./bindings-python`)
 """
@@ -12,38 +17,29 @@ Run:  python examples/python/agent_loop.py   (after `pip install ./bindings-pyth
 from __future__ import annotations
 
 import asyncio
-from typing import Dict, List, Union
+from typing import Any, Dict, List, Union
 
-from agent_tasks import NO_TIMEOUT, Outcome, PollResult, TaskContext, TaskManager
+from agent_tasks import Event, TaskContext, TaskManager, ToolBox, tool_definitions
 
-BUILD = 'for i in 1 2 3 4 5 6 7 8; do echo "compiling unit $i"; sleep 0.25; done; echo "build ok"'
-
-
-def show(tool: str, body: str) -> None:
-    """Prints a tool result as the model would see it."""
-    print(f'\n<tool_result name="{tool}">\n{body.rstrip()}\n</tool_result>')
-
-
-def page_text(page: PollResult) -> str:
-    """Metadata first, then output, so the task id can never be cut off."""
-    head = f"task {page.info.id}: {page.status}, cursor {page.next_cursor}"
-    if page.omitted_bytes:
-        head += f", {page.omitted_bytes} bytes omitted"
-    return f"{head}\n{page.text or '(no new output)'}"
+OWNER = "session-1"
+BUILD = (
+    'for i in 1 2 3 4 5 6; do echo "   Compiling crate-$i v0.1.0"; sleep 0.3; done; '
+    "echo 'warning: unused variable `x`'; echo '    Finished dev profile'"
+)
 
 
-def outcome_text(outcome: Outcome) -> str:
-    result = outcome.result
-    if result is None:
-        return f"task {outcome.id}: still {outcome.status}"
-    lines = [f"task {result.id}: {result.status} in {result.duration_ms} ms"]
-    if result.exit is not None:
-        lines.append(f"exit code: {result.exit.code}")
-    if result.value is not None:
-        lines.append(f"value: {result.value}")
-    if result.error:
-        lines.append(f"error: {result.error}")
-    return "\n".join(lines)
+def show(tag: str, name: str, body: str) -> None:
+    """Prints what the model is shown."""
+    print(f'\n<{tag} name="{name}">\n{body.rstrip()}\n</{tag}>')
+
+
+async def call(tools: ToolBox, name: str, args: Dict[str, Any]) -> Dict[str, Any]:
+    """One tool call of the model: prints it and its answer, returns the JSON."""
+    print(f"\n>>> model calls {name} {args}")
+    answer = await tools.call(name, args)
+    show("tool_result", name, answer.text)
+    json: Dict[str, Any] = answer.json
+    return json
 
 
 async def research(ctx: TaskContext) -> Dict[str, Union[str, List[str]]]:
@@ -55,52 +51,55 @@ async def research(ctx: TaskContext) -> Dict[str, Union[str, List[str]]]:
         if message is None or message == "wrap up":
             break
         notes.append(message)
-        ctx.write(f"subagent: steering received: {message}\n")
-        await asyncio.sleep(0.05)  # "thinking"
         ctx.write(f"subagent: looked into {message!r}\n")
-    ctx.write("subagent: writing the summary\n")
+        await asyncio.sleep(0.05)  # "thinking"
     return {"summary": "the flaky test races on a temp dir", "followed": notes}
 
 
 async def main() -> None:
-    async with TaskManager(foreground_timeout=NO_TIMEOUT) as manager:
-        # Turn 1: the model runs the build in the foreground.
-        print("model: run_command(build)")
-        build = manager.run(BUILD, description="build the project")
-        waiter = asyncio.ensure_future(build.wait_foreground())
-        done, _ = await asyncio.wait({waiter}, timeout=0.6)
-        if not done:
-            # It runs long: the user presses the "to background" key.
-            info = manager.detach(build)
-            print(f"host: detached {info.id} (output spilled to disk: {info.output.spilled})")
-        outcome = await waiter
-        first = manager.poll(build)
-        show("run_command", f"moved to the background ({outcome.state})\n{page_text(first)}")
-        cursor = first.next_cursor
+    async with TaskManager() as manager:
+        tools = ToolBox(manager, OWNER, run_timeout=1)
+        names = [d["name"] for d in tool_definitions("anthropic")]
+        print(f"host registers {len(names)} tools: {', '.join(names)}")
+        events = manager.events()
 
-        # Turn 2: the model keeps working and starts a subagent.
-        print("\nmodel: (reads the README while the build runs)")
-        sub = manager.spawn(research, background=True, description="research the flaky test", kind="subagent")
-        show("start_subagent", f"started {sub.id} in the background")
+        # 1. A build that takes longer than the 1 s foreground wait: it moves
+        #    to the background and the answer shows the output so far.
+        answer = await call(tools, "task_run", {"command": BUILD, "description": "cargo build (simulated)"})
+        build_id: str = answer["task_id"]
+        cursor: int = answer["next_cursor"]
 
-        # Turn 3: poll the build: only what is new since the last look.
-        await asyncio.sleep(0.5)
-        page = manager.poll(build, cursor)
-        cursor = page.next_cursor
-        show("task_output", page_text(page))
-
-        # Turn 4: steer the subagent twice, then tell it to wrap up.
-        for message in ("look at test_cache first", "ignore the docs job", "wrap up"):
+        # 2. The host starts a subagent for the same session and steers it.
+        sub = manager.spawn(research, background=True, owner=OWNER, kind="subagent", description="research the flaky test")
+        for message in ("look at test_cache first", "wrap up"):
             manager.send(sub, message)
-            print(f"model: send({sub.id}, {message!r})")
+        print(f"\nhost: started {sub.id} and sent it two messages")
 
-        # Turn 5: collect both (bounded waits), and show the model the results.
-        for task in (build, sub):
-            outcome = await manager.collect(task, timeout=30)
-            rest = manager.poll(task, cursor if task is build else 0)
-            show("task_collect", f"{outcome_text(outcome)}\n--- output ---\n{rest.text}")
+        # 3. The model works on something else, looks at its tasks, then
+        #    reads only the build's new output (from the cursor).
+        await asyncio.sleep(0.5)
+        await call(tools, "task_list", {})
+        await call(tools, "task_output", {"task_id": build_id, "cursor": cursor})
 
-        print("\nbackground tasks:", [(i.id, i.status) for i in manager.list()])
+        # 4. The host's idle point: wait (bounded) for the build to end, then
+        #    inject every pending notification of the session and ack it.
+        async def build_finished() -> None:
+            async for item in events:
+                if isinstance(item, Event) and item.task_id == build_id and item.type == "task.finished":
+                    return
+
+        await asyncio.wait_for(build_finished(), timeout=30)
+        await sub.collect(timeout=30)
+        for note in manager.notifications(OWNER):
+            show("notification", note.kind, note.text)
+            manager.ack(note)
+        assert manager.notifications(OWNER) == []
+
+        # 5. The model greps the finished log for warnings.
+        await call(tools, "task_output", {"task_id": build_id, "filter": "^warning"})
+
+        # 6. A mistake: the answer names the problem and the ids that exist.
+        await call(tools, "task_wait", {"task_id": "process-nosuchtask"})
 
 
 if __name__ == "__main__":

@@ -2,7 +2,10 @@
 async job) without blocking its conversation. Start a task in the
 foreground, **detach** it to the background when it runs long, **poll** it
 for new output, **collect** its result, **cancel** it, and steer it with
-messages, with bounded memory and disk.
+messages, with bounded memory and disk. Follow its lifecycle as events
+(``m.events()``), drain the notifications a host injects into the
+conversation (``m.notifications()`` / ``m.ack()``), and give a model the
+ready-made tools (``tool_definitions()``, ``ToolBox``).
 
 Every verb that waits has an awaitable form (``await m.collect(id)``) and a
 blocking form for threaded hosts (``m.collect_blocking(id)``).
@@ -26,15 +29,21 @@ from ._errors import (
     InvalidArgument,
     InvalidTaskId,
     NotReceiving,
+    RootInUse,
     ShutDown,
     StorageError,
     TaskNotFound,
 )
+from ._events import EventItem, EventStream
 from ._manager import DEFAULT_POLL_BYTES, Task, TaskManager
 from ._native import (
     MAX_POLL_BYTES,
     CancelReason,
+    ChangedFiles,
+    Event,
     ExitInfo,
+    Lagged,
+    Notification,
     Outcome,
     OutputStats,
     PollResult,
@@ -43,9 +52,11 @@ from ._native import (
     TaskContext,
     TaskInfo,
     TaskResult,
+    ToolResponse,
     __version__,
 )
 from ._native import _at_exit
+from ._tools import ToolArgs, ToolBox, ToolShape, tool_definitions
 
 NO_TIMEOUT: float = math.inf
 """Pass as a timeout for "no timeout" (``None`` keeps the default)."""
@@ -67,12 +78,24 @@ __all__ = [
     "ExitInfo",
     "CancelReason",
     "OutputStats",
+    "ChangedFiles",
+    "EventStream",
+    "EventItem",
+    "Event",
+    "Lagged",
+    "Notification",
+    "ToolBox",
+    "ToolResponse",
+    "ToolArgs",
+    "ToolShape",
+    "tool_definitions",
     "AgentTasksError",
     "TaskNotFound",
     "InvalidTaskId",
     "CapacityExceeded",
     "InvalidArgument",
     "NotReceiving",
+    "RootInUse",
     "ShutDown",
     "StorageError",
     "NO_TIMEOUT",

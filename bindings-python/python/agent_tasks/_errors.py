@@ -59,6 +59,15 @@ class NotReceiving(AgentTasksError):
     code = "NOT_RECEIVING"
 
 
+class RootInUse(AgentTasksError):
+    """Another manager (in this or another process) has the root folder open
+    (`path`). A manager releases its root when it is shut down with nothing
+    left running, or when it is dropped."""
+
+    code = "ROOT_IN_USE"
+    path: Optional[str] = None
+
+
 class ShutDown(AgentTasksError):
     """The manager has been shut down and accepts no new tasks."""
 
@@ -79,6 +88,7 @@ __all__ = [
     "CapacityExceeded",
     "InvalidArgument",
     "NotReceiving",
+    "RootInUse",
     "ShutDown",
     "StorageError",
 ]

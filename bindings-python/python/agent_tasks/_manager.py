@@ -35,9 +35,11 @@ from typing import (
     Union,
 )
 
+from ._events import EventStream
 from ._native import (
     NativeManager,
     NativeTask,
+    Notification,
     Outcome,
     PollResult,
     Preview,
@@ -212,6 +214,16 @@ def _id(task: TaskRef) -> str:
     return task if isinstance(task, str) else task.id
 
 
+NotificationRef = Union[str, Notification]
+"""A notification id, or a `Notification`."""
+
+
+def _patterns(watch: Union[str, Iterable[str], None]) -> Optional[List[str]]:
+    if watch is None:
+        return None
+    return [watch] if isinstance(watch, str) else list(watch)
+
+
 class Task:
     """A spawned task: its id, and shortcuts to the manager's verbs for it.
     A foreground task's caller waits with `wait_foreground()`."""
@@ -295,6 +307,15 @@ class TaskManager:
     `tail_window` 64 KiB, `foreground_timeout` 60 s, `background_timeout`
     10 min, `on_timeout` ``"detach"``, no caps, `stop_grace` 5 s,
     `default_owner` ``"default"``, and a private temporary `root`.
+
+    With a `root`, the manager loads the tasks and pending notifications an
+    earlier manager left there (a task that was running when its host died
+    becomes ``lost``, or is reported orphaned while its process still runs).
+    One root is open in one manager at a time (`RootInUse` otherwise); a
+    shutdown that leaves nothing running releases it.
+    `notify_host_cancels`: whether a background task stopped by the host
+    (cancel, shutdown, `close_owner`) still queues an end notification
+    (default: no; timeouts always do).
     """
 
     def __init__(
@@ -311,6 +332,7 @@ class TaskManager:
         max_background_per_owner: Optional[int] = None,
         stop_grace: Optional[float] = None,
         default_owner: Optional[str] = None,
+        notify_host_cancels: bool = False,
     ) -> None:
         self._native = NativeManager(
             os.fspath(root) if root is not None else None,
@@ -324,6 +346,7 @@ class TaskManager:
             max_background_per_owner=max_background_per_owner,
             stop_grace=stop_grace,
             default_owner=default_owner,
+            notify_host_cancels=notify_host_cancels,
         )
         self._lock = threading.Lock()
         self._loop_thread: Optional[_LoopThread] = None
@@ -355,6 +378,13 @@ class TaskManager:
         owner: Optional[str] = None,
         keep_alive: bool = False,
         kill_grace: Optional[float] = None,
+        watch: Union[str, Iterable[str], None] = None,
+        watch_interval: Optional[float] = None,
+        watch_max: Optional[int] = None,
+        heartbeat: Optional[float] = None,
+        idle_timeout: Optional[float] = None,
+        cancel_on_stall: bool = False,
+        track_changes: Optional[StrPath] = None,
     ) -> Task:
         """Starts a command in its own process group: a `str` runs with
         ``sh -c``, a sequence is an argv. `env` adds to (or with `env_clear`
@@ -362,7 +392,18 @@ class TaskManager:
         `interactive` keeps stdin open for `send`. `timeout` applies to the
         mode the task starts in; `on_timeout` (``"detach"`` or ``"kill"``)
         says what a foreground timeout does. Cancel sends SIGTERM to the
-        group, then SIGKILL after `kill_grace` (5 s)."""
+        group, then SIGKILL after `kill_grace` (5 s).
+
+        Monitoring (both `run` and `spawn`): `watch` regexes are matched
+        against each output line; a match gives a ``task.watch_matched``
+        event and, in the background, a ``watch_match`` notification (at
+        most one per `watch_interval`, 15 s; watching stops after
+        `watch_max`, 8). `heartbeat` (seconds, at least 60) queues a
+        ``progress`` notification with the new output; `idle_timeout` gives
+        a ``task.stalled`` event (and notification) after that long without
+        output, and `cancel_on_stall` then stops the task. `track_changes`
+        (a folder) records the files the task created, modified or deleted
+        there in ``result.changed_files``."""
         native = self._native.run(
             command,
             cwd=os.fspath(cwd) if cwd is not None else None,
@@ -378,6 +419,13 @@ class TaskManager:
             owner=owner,
             keep_alive=keep_alive,
             kill_grace=kill_grace,
+            watch=_patterns(watch),
+            watch_interval=watch_interval,
+            watch_max=watch_max,
+            heartbeat=heartbeat,
+            idle_timeout=idle_timeout,
+            cancel_on_stall=cancel_on_stall,
+            track_changes=os.fspath(track_changes) if track_changes is not None else None,
         )
         return Task(self, native)
 
@@ -393,6 +441,13 @@ class TaskManager:
         owner: Optional[str] = None,
         kind: str = "fn",
         keep_alive: bool = False,
+        watch: Union[str, Iterable[str], None] = None,
+        watch_interval: Optional[float] = None,
+        watch_max: Optional[int] = None,
+        heartbeat: Optional[float] = None,
+        idle_timeout: Optional[float] = None,
+        cancel_on_stall: bool = False,
+        track_changes: Optional[StrPath] = None,
     ) -> Task:
         """Starts ``fn(ctx)`` as a task. A coroutine function runs on the
         running event loop (or, outside any loop, on one the manager owns);
@@ -400,7 +455,8 @@ class TaskManager:
         None, bool, int, float, str, list, dict) becomes the result's
         `value`; an exception makes the task ``failed`` with the traceback as
         its `error`. A cancel reaches a coroutine as `asyncio.CancelledError`
-        and a plain function as ``ctx.cancelled``. `kind` prefixes the id."""
+        and a plain function as ``ctx.cancelled``. `kind` prefixes the id.
+        The monitoring options are `run`'s."""
         from ._errors import InvalidArgument
 
         if not callable(fn):
@@ -426,6 +482,13 @@ class TaskManager:
             on_timeout=on_timeout,
             owner=owner,
             keep_alive=keep_alive,
+            watch=_patterns(watch),
+            watch_interval=watch_interval,
+            watch_max=watch_max,
+            heartbeat=heartbeat,
+            idle_timeout=idle_timeout,
+            cancel_on_stall=cancel_on_stall,
+            track_changes=os.fspath(track_changes) if track_changes is not None else None,
         )
         return Task(self, native)
 
@@ -486,7 +549,58 @@ class TaskManager:
         an `interactive` process's stdin. `NotReceiving` if it can't take it."""
         self._native.send(_id(task), message)
 
+    def kill_orphan(self, task: TaskRef) -> TaskInfo:
+        """Kills the still-running process of a task found orphaned at open
+        (``info.orphan_pid``; checked to be the same process: pid and start
+        time) and clears the mark. `InvalidArgument` if it has no orphan."""
+        return self._native.kill_orphan(_id(task))
+
+    def gc(self, max_age: Optional[float] = None, max_count: Optional[int] = None) -> List[str]:
+        """Removes ended tasks, their folders included: those that ended more
+        than `max_age` seconds ago, and the oldest beyond the newest
+        `max_count`. Running tasks are never removed. Returns the removed ids."""
+        return self._native.gc(max_age, max_count)
+
+    def load_problems(self) -> List[str]:
+        """Task folders and notifications found at open that could not be
+        read (torn or corrupt files); they were skipped."""
+        return self._native.load_problems()
+
+    # -- events and notifications --------------------------------------------
+
+    def events(self) -> EventStream:
+        """A live stream of lifecycle events from now on: ``async for`` or
+        ``for`` over it yields `Event` objects (``type`` such as
+        ``"task.finished"``) in `seq` order, and a `Lagged` item (``missed``)
+        when the subscriber fell behind, never a silent gap."""
+        return EventStream(self._native.subscribe())
+
+    def notifications(self, owner: Optional[str] = None) -> List[Notification]:
+        """Pending notifications, oldest first: of one owner, or of all with
+        ``None``. Made when a background (or detached) task ends, a watch
+        pattern matches, ...; they stay pending (and survive a restart on the
+        same root) until acknowledged with `ack`."""
+        return self._native.notifications(owner)
+
+    def ack(self, ids: Union[NotificationRef, Iterable[NotificationRef]]) -> int:
+        """Marks notifications delivered (by id or `Notification`, one or
+        several); they never come back. Ids already acknowledged are
+        ignored; returns how many were removed."""
+        refs = [ids] if isinstance(ids, (str, Notification)) else list(ids)
+        return self._native.ack([r if isinstance(r, str) else r.id for r in refs])
+
     # -- the verbs that wait -------------------------------------------------
+
+    async def wait_foreground(self, task: TaskRef) -> Outcome:
+        """`Task.wait_foreground` by id: waits until the task ends
+        (``finished``) or is no longer in the foreground (``detached``)."""
+        return await self._native.wait_foreground(_id(task))
+
+    def wait_foreground_blocking(self, task: TaskRef, timeout: Optional[float] = None) -> Outcome:
+        """Blocking form of `wait_foreground`; `TimeoutError` if `timeout`
+        seconds pass first."""
+        _not_in_event_loop("wait_foreground")
+        return self._native.wait_foreground(_id(task)).block_on(timeout)
 
     async def collect(self, task: TaskRef, timeout: Optional[float] = None) -> Outcome:
         """Waits until the task ends or `timeout` seconds pass (``None``: no
@@ -513,9 +627,21 @@ class TaskManager:
 
     async def shutdown(self, reason: Optional[str] = None) -> None:
         """Cancels every task except keep-alive ones, waits until they have
-        ended, and refuses new tasks from then on (`ShutDown`)."""
+        ended, and refuses new tasks from then on (`ShutDown`). If nothing is
+        left running, the root is released for another manager."""
         await self._native.shutdown(reason)
         self._stop_loop()
+
+    async def close_owner(self, owner: str, reason: Optional[str] = None) -> List[TaskInfo]:
+        """Cancels the running tasks of `owner` (a closed session), except
+        keep-alive ones; waits until they have ended; returns their final
+        infos (cancel reason kind ``owner_closed``)."""
+        return await self._native.close_owner(owner, reason)
+
+    def close_owner_blocking(self, owner: str, reason: Optional[str] = None) -> List[TaskInfo]:
+        """Blocking form of `close_owner`."""
+        _not_in_event_loop("close_owner")
+        return self._native.close_owner(owner, reason).block_on()
 
     def shutdown_blocking(self, reason: Optional[str] = None) -> None:
         """Blocking form of `shutdown`. It refuses to run on an event loop's
@@ -538,10 +664,6 @@ class TaskManager:
             loop_thread, self._loop_thread = self._loop_thread, None
         if loop_thread is not None:
             loop_thread.stop()
-
-    # Events (an async iterator), notifications with ack, and tool
-    # definitions with dispatch join here as the core gains them
-    # (see DESIGN.md, "Events and notifications" and "Model-facing tools").
 
     # -- context manager -----------------------------------------------------
 
