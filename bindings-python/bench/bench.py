@@ -4,7 +4,7 @@
 2. a coroutine task's output path (`ctx.write`) against appending the same
    chunks to a `bytearray` (goal: within 2x), for a task whose output stays
    in memory; for information, the same for a background task, whose output
-   goes to its log on disk (one write(2) per chunk).
+   goes to its log on disk (small writes gathered into larger ones).
 
 Run: python bindings-python/bench/bench.py   (after `pip install ./bindings-python`)
 """
