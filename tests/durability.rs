@@ -54,7 +54,7 @@ async fn crash_host_child() {
         .expect("collect");
     for id in [process.id(), function.id()] {
         wait_for("output", || {
-            manager.info(id.as_str()).expect("info").output.total_bytes > 0
+            manager.info(id.as_str()).expect("info").output.disk_bytes > 0
         })
         .await;
     }
@@ -595,4 +595,47 @@ async fn a_foreground_task_that_stays_small_leaves_nothing_on_disk() {
     task.wait_foreground().await;
     assert!(!dir.path().join("tasks").exists());
     assert!(manager.notifications(None).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_root_has_one_manager_at_a_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = TaskManager::open(dir.path()).expect("open");
+    let err = TaskManager::open(dir.path()).expect_err("second manager on the same root");
+    assert_eq!(err.code(), "ROOT_IN_USE");
+    let clone = first.clone();
+    drop(first);
+    assert!(
+        TaskManager::open(dir.path()).is_err(),
+        "a clone still holds the root"
+    );
+    drop(clone);
+    TaskManager::open(dir.path()).expect("free again once the manager is gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_that_leaves_nothing_running_frees_the_root() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = TaskManager::open(dir.path()).expect("open");
+    let kept = first
+        .spawn(
+            ProcessTask::argv(["sleep", "1000"]),
+            SpawnOptions::background().keep_alive(true),
+        )
+        .expect("spawn");
+    first.shutdown("").await;
+    assert!(
+        TaskManager::open(dir.path()).is_err(),
+        "a keep-alive task still runs"
+    );
+    first
+        .cancel(kept.id().as_str(), CancelReason::user(""))
+        .await
+        .expect("cancel");
+    first.shutdown("").await;
+    let second = TaskManager::open(dir.path()).expect("the root is free after the shutdown");
+    assert_eq!(
+        second.info(kept.id().as_str()).expect("info").status,
+        TaskStatus::Cancelled
+    );
 }

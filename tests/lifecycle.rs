@@ -59,6 +59,12 @@ async fn foreground_timeout_detach_policy_moves_it_to_the_background() {
         panic!("expected Detached");
     };
     assert_eq!(info.status, TaskStatus::Running);
+    // By id too: a detached task answers at once.
+    let by_id = manager
+        .wait_foreground(task.id().as_str())
+        .await
+        .expect("wait by id");
+    assert!(matches!(by_id, ForegroundOutcome::Detached(_)));
     assert!(info.detached && info.output.spilled);
     let still = manager
         .collect(task.id().as_str(), Some(Duration::ZERO))

@@ -341,3 +341,46 @@ async fn stdout_and_stderr_are_separate_streams_in_one_order() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_writes_are_gathered_but_reach_the_log_soon_and_in_order() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = manager
+        .spawn(
+            FnTask::new("many small writes", move |ctx| async move {
+                for i in 0..100_000u32 {
+                    ctx.stdout(format!("{i}\n"));
+                }
+                ctx.stdout("last");
+                let _ = release_rx.await;
+                Ok(json!(null))
+            }),
+            SpawnOptions::background(),
+        )
+        .expect("spawn");
+    let id = task.id().to_string();
+    let mut expected: Vec<u8> = (0..100_000u32)
+        .flat_map(|i| format!("{i}\n").into_bytes())
+        .collect();
+    expected.extend_from_slice(b"last");
+    let total = expected.len() as u64;
+    // While the task waits, its last gathered bytes are flushed by the timer.
+    wait_for("the log to hold everything", || {
+        manager.info(&id).expect("info").output.disk_bytes == total
+    })
+    .await;
+    let log = std::fs::read(
+        manager
+            .info(&id)
+            .expect("info")
+            .output
+            .log_path
+            .expect("log"),
+    )
+    .expect("read log");
+    assert!(log == expected, "the log differs from what was written");
+    let _ = release_tx.send(());
+    manager.collect(&id, None).await.expect("collect");
+    assert!(read_all(&manager, &id) == expected);
+}

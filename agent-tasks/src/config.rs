@@ -244,7 +244,35 @@ pub struct SpawnOptions {
     pub(crate) description: Option<String>,
     pub(crate) sinks: Vec<SharedSink>,
     pub(crate) track_changes: Option<PathBuf>,
+    pub(crate) monitoring: Monitoring,
 }
+
+/// Watch patterns, heartbeat and stall detection of one task.
+#[derive(Clone, Debug)]
+pub(crate) struct Monitoring {
+    pub watch: Vec<String>,
+    pub watch_interval: Duration,
+    pub watch_max: usize,
+    pub heartbeat: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub cancel_on_stall: bool,
+}
+
+impl Default for Monitoring {
+    fn default() -> Self {
+        Monitoring {
+            watch: Vec::new(),
+            watch_interval: Duration::from_secs(15),
+            watch_max: 8,
+            heartbeat: None,
+            idle_timeout: None,
+            cancel_on_stall: false,
+        }
+    }
+}
+
+/// The shortest heartbeat interval allowed.
+pub const MIN_HEARTBEAT: Duration = Duration::from_secs(60);
 
 impl std::fmt::Debug for SpawnOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -257,6 +285,7 @@ impl std::fmt::Debug for SpawnOptions {
             .field("keep_alive", &self.keep_alive)
             .field("sinks", &self.sinks.len())
             .field("track_changes", &self.track_changes)
+            .field("monitoring", &self.monitoring)
             .finish()
     }
 }
@@ -341,6 +370,55 @@ impl SpawnOptions {
     /// task folder's `files.json`.
     pub fn track_changes(mut self, dir: impl Into<PathBuf>) -> Self {
         self.track_changes = Some(dir.into());
+        self
+    }
+
+    /// Regexes matched against each output line; a match queues a
+    /// notification with the line for the owner (while the task is in the
+    /// background). A pattern that does not compile fails the spawn with
+    /// `InvalidArgument { name: "watch" }`.
+    pub fn watch<I, S>(mut self, patterns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.monitoring
+            .watch
+            .extend(patterns.into_iter().map(Into::into));
+        self
+    }
+
+    /// At most one watch notification per `interval` (default 15 s); matches
+    /// in between are counted in the next one.
+    pub fn watch_interval(mut self, interval: Duration) -> Self {
+        self.monitoring.watch_interval = interval;
+        self
+    }
+
+    /// After this many watch notifications (default 8) watching stops, with
+    /// one notice saying so.
+    pub fn watch_max(mut self, max: usize) -> Self {
+        self.monitoring.watch_max = max;
+        self
+    }
+
+    /// A progress notification every `interval` (at least 60 s) with the
+    /// output since the last one, skipped when there is none.
+    pub fn heartbeat(mut self, interval: Duration) -> Self {
+        self.monitoring.heartbeat = Some(interval);
+        self
+    }
+
+    /// No output for this long gives a `task.stalled` event and (in the
+    /// background) a notification.
+    pub fn idle_timeout(mut self, idle: Duration) -> Self {
+        self.monitoring.idle_timeout = Some(idle);
+        self
+    }
+
+    /// Also cancel the task when it stalls (it ends `timed_out`).
+    pub fn cancel_on_stall(mut self, yes: bool) -> Self {
+        self.monitoring.cancel_on_stall = yes;
         self
     }
 }

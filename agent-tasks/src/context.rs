@@ -139,9 +139,23 @@ impl OutputWriter {
         }
     }
 
-    /// Appends `bytes` of `stream` to the task's output.
+    /// Appends `bytes` of `stream` to the task's output. Once the output
+    /// goes to disk, small writes are gathered into larger ones (flushed
+    /// within 20 ms), so a task that writes many small pieces stays fast.
     pub fn write(&self, stream: &Stream, bytes: &[u8]) {
-        self.buffer.write(stream, bytes);
+        self.write_with(stream, bytes, true);
+    }
+
+    /// Like [`OutputWriter::write`], but bytes bound for the log are written
+    /// at once, not gathered: for output that must survive a host crash the
+    /// moment it is written (process tasks use this; each of their chunks
+    /// already costs a read from a pipe).
+    pub fn write_through(&self, stream: &Stream, bytes: &[u8]) {
+        self.write_with(stream, bytes, false);
+    }
+
+    fn write_with(&self, stream: &Stream, bytes: &[u8], gather: bool) {
+        self.buffer.write(stream, bytes, gather);
         for sink in self.sinks.iter() {
             if let Err(e) = sink.write(stream, bytes) {
                 self.record_sink_error(e);

@@ -59,6 +59,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// Another manager (in this or another process) has the root folder
+    /// open; two managers on one root would each take the other's running
+    /// tasks for lost.
+    #[error("the root folder `{}` is in use by another task manager", path.display())]
+    RootInUse {
+        /// The root folder.
+        path: PathBuf,
+    },
+
     /// The manager has been shut down and accepts no new tasks.
     #[error("the task manager has been shut down")]
     ShutDown,
@@ -85,6 +94,7 @@ impl Error {
             Error::CapacityExceeded { .. } => "CAPACITY_EXCEEDED",
             Error::InvalidArgument { .. } => "INVALID_ARGUMENT",
             Error::NotReceiving { .. } => "NOT_RECEIVING",
+            Error::RootInUse { .. } => "ROOT_IN_USE",
             Error::ShutDown => "SHUT_DOWN",
             Error::Io { .. } => "IO_ERROR",
         }

@@ -89,6 +89,24 @@ pub enum EventKind {
         /// The cap that was reached, in bytes.
         disk_limit: u64,
     },
+    /// An output line matched one of the task's watch patterns.
+    #[serde(rename = "task.watch_matched")]
+    WatchMatched {
+        /// The matching line.
+        line: String,
+    },
+    /// A heartbeat found new output since the last one.
+    #[serde(rename = "task.heartbeat")]
+    Heartbeat {
+        /// Bytes written since the last heartbeat.
+        new_bytes: u64,
+    },
+    /// The task printed nothing for its idle timeout.
+    #[serde(rename = "task.stalled")]
+    Stalled {
+        /// How long it has been silent, in milliseconds.
+        idle_ms: u64,
+    },
     /// Writing output to a sink (the log, or a host sink) failed; the task
     /// goes on.
     #[serde(rename = "task.sink_error")]

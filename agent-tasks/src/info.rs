@@ -67,6 +67,8 @@ pub enum CancelKind {
     Shutdown,
     /// Its owner's session was closed.
     OwnerClosed,
+    /// It printed nothing for its idle timeout (with `cancel_on_stall`).
+    Stalled,
 }
 
 /// Why a task was asked to stop; recorded in the info and passed to the task.
@@ -115,7 +117,7 @@ impl CancelReason {
     /// The terminal status a task stopped for this reason ends with.
     pub fn terminal_status(&self) -> TaskStatus {
         match self.kind {
-            CancelKind::Timeout => TaskStatus::TimedOut,
+            CancelKind::Timeout | CancelKind::Stalled => TaskStatus::TimedOut,
             _ => TaskStatus::Cancelled,
         }
     }
@@ -128,6 +130,7 @@ impl std::fmt::Display for CancelReason {
             CancelKind::Timeout => "timed out",
             CancelKind::Shutdown => "shutdown",
             CancelKind::OwnerClosed => "owner closed",
+            CancelKind::Stalled => "stalled",
         };
         match &self.message {
             Some(m) => write!(f, "{kind}: {m}"),
@@ -323,6 +326,17 @@ impl Preview {
         }
         text.push_str(&String::from_utf8_lossy(&self.tail));
         text
+    }
+}
+
+/// A duration for people and models: `850 ms`, `12.3 s`, `4 min 5 s`.
+pub(crate) fn human_duration(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 120_000 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else {
+        format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000)
     }
 }
 

@@ -52,10 +52,12 @@ mod sink;
 mod store;
 mod tail_ring;
 mod task;
+pub mod tools;
+mod watch;
 
 pub use async_trait::async_trait;
 pub use changes::ChangedFiles;
-pub use config::{ManagerConfig, OnTimeout, SpawnOptions};
+pub use config::{ManagerConfig, OnTimeout, SpawnOptions, MIN_HEARTBEAT};
 pub use context::{CancelSignal, Message, OutputWriter, TaskContext};
 pub use error::{Error, Result};
 pub use events::{Event, EventItem, EventKind, EventSubscription};

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use crate::capacity::Capacity;
 use crate::changes::{diff, snapshot, ChangedFiles};
-use crate::config::OnTimeout;
+use crate::config::{Monitoring, OnTimeout};
 use crate::context::{CancelSignal, Message, OutputWriter, SinkErrors, TaskContext};
 use crate::error::Error;
 use crate::events::{Event, EventBus, EventKind};
@@ -33,6 +33,7 @@ use crate::output::{OutputBuffer, OutputEvent};
 use crate::process::{kill_group, process_start_time};
 use crate::store::{Manifest, TaskStore};
 use crate::task::{BackgroundTask, TaskOutcome};
+use crate::watch::WatchEvent;
 
 /// Events kept in memory for a task that has no folder yet (written out if
 /// it gets one); past this the oldest are dropped.
@@ -40,6 +41,14 @@ const MAX_UNSAVED_EVENTS: usize = 64;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Orders tasks by when they were spawned (or loaded), even within one
+/// millisecond.
+static SPAWN_ORDER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn next_spawn_order() -> u64 {
+    SPAWN_ORDER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -80,6 +89,7 @@ pub(crate) struct TaskSpec {
     pub background_timeout: Option<Duration>,
     pub on_timeout: OnTimeout,
     pub track_changes: Option<PathBuf>,
+    pub monitoring: Monitoring,
 }
 
 #[derive(Debug)]
@@ -102,6 +112,8 @@ struct TaskState {
     /// True once the task has a folder (background, detached or spilled).
     persisted: bool,
     unsaved_events: Vec<Event>,
+    heartbeats: u32,
+    stalls: u32,
 }
 
 /// One task as the manager holds it: the saved facts and state, apart from
@@ -109,6 +121,8 @@ struct TaskState {
 pub(crate) struct TaskEntry {
     pub spec: TaskSpec,
     pub created_at_ms: u64,
+    /// Sort key for listings: creation time, then spawn order.
+    pub order: (u64, u64),
     started: Instant,
     pub output: Arc<OutputBuffer>,
     writer: Option<OutputWriter>,
@@ -144,9 +158,11 @@ pub(crate) struct NewEntry {
 impl TaskEntry {
     pub(crate) fn new(parts: NewEntry) -> Arc<TaskEntry> {
         let background = parts.spec.background;
+        let created_at_ms = now_ms();
         let entry = Arc::new(TaskEntry {
             spec: parts.spec,
-            created_at_ms: now_ms(),
+            created_at_ms,
+            order: (created_at_ms, next_spawn_order()),
             started: Instant::now(),
             output: parts.output,
             writer: Some(parts.writer),
@@ -170,6 +186,8 @@ impl TaskEntry {
                 orphan_pid: None,
                 persisted: false,
                 unsaved_events: Vec::new(),
+                heartbeats: 0,
+                stalls: 0,
             }),
             changes: watch::channel(0).0,
             registry: parts.registry,
@@ -238,8 +256,10 @@ impl TaskEntry {
                 background_timeout: None,
                 on_timeout: OnTimeout::Kill,
                 track_changes: None,
+                monitoring: Monitoring::default(),
             },
             created_at_ms: info.created_at_ms,
+            order: (info.created_at_ms, next_spawn_order()),
             started: Instant::now(),
             output,
             writer: None,
@@ -263,6 +283,8 @@ impl TaskEntry {
                 orphan_pid,
                 persisted: true,
                 unsaved_events: Vec::new(),
+                heartbeats: 0,
+                stalls: 0,
             }),
             changes: watch::channel(0).0,
             registry,
@@ -549,14 +571,24 @@ impl TaskEntry {
     }
 
     fn queue_notification(&self, kind: NotificationKind) {
-        let info = self.info();
         let tail = self
             .output
-            .preview(0, 16 * 1024)
-            .map(|p| last_lines(&p.text(), NOTIFICATION_TAIL_LINES, NOTIFICATION_TAIL_CHARS))
+            .text_since(0, 16 * 1024)
+            .map(|text| last_lines(&text, NOTIFICATION_TAIL_LINES, NOTIFICATION_TAIL_CHARS))
             .unwrap_or_default();
+        self.queue_notification_for("end", kind, tail, None);
+    }
+
+    fn queue_notification_for(
+        &self,
+        occasion: &str,
+        kind: NotificationKind,
+        output_tail: String,
+        detail: Option<String>,
+    ) {
+        let info = self.info();
         let mut notification = Notification {
-            id: format!("{}.end", self.spec.id),
+            id: format!("{}.{occasion}", self.spec.id),
             kind,
             task_id: self.spec.id.clone(),
             owner: self.spec.owner.clone(),
@@ -567,13 +599,109 @@ impl TaskEntry {
             reason: info.cancel_reason,
             error: info.error,
             duration_ms: info.duration_ms,
-            output_tail: tail,
+            output_tail,
+            detail,
             created_at_ms: now_ms(),
             text: String::new(),
         };
         notification.text = notification.render();
         if let Err(e) = self.services.notifications.push(notification) {
             self.report_disk_error("notifications", e);
+        }
+    }
+
+    fn in_background(&self) -> bool {
+        !lock(&self.state).foreground
+    }
+
+    /// A watch pattern matched (or watching stopped): an event always, a
+    /// notification while the task is in the background.
+    pub(crate) fn on_watch(&self, event: WatchEvent) {
+        match event {
+            WatchEvent::Matched { line, skipped, nth } => {
+                self.emit(EventKind::WatchMatched { line: line.clone() });
+                if self.in_background() {
+                    let mut detail = format!("matched line: {line}");
+                    if skipped > 0 {
+                        detail.push_str(&format!(
+                            "\n({skipped} more matching lines were held back by the rate limit)"
+                        ));
+                    }
+                    self.queue_notification_for(
+                        &format!("w{nth}"),
+                        NotificationKind::WatchMatch,
+                        String::new(),
+                        Some(detail),
+                    );
+                }
+            }
+            WatchEvent::Stopped { total_matches } => {
+                if self.in_background() {
+                    self.queue_notification_for(
+                        "wstop",
+                        NotificationKind::WatchStopped,
+                        String::new(),
+                        Some(format!(
+                            "{total_matches} lines matched; no more watch notices will come"
+                        )),
+                    );
+                }
+            }
+        }
+    }
+
+    /// A heartbeat: a progress notification with the output written since
+    /// `cursor`, skipped when there is none (or the task is in the
+    /// foreground). Advances `cursor` when it reports.
+    fn heartbeat(&self, cursor: &mut u64) {
+        let total = self.output.len();
+        if total <= *cursor || !self.in_background() {
+            return;
+        }
+        let new_bytes = total - *cursor;
+        let text = self
+            .output
+            .text_since(*cursor, 16 * 1024)
+            .unwrap_or_default();
+        *cursor = total;
+        self.emit(EventKind::Heartbeat { new_bytes });
+        let nth = {
+            let mut st = lock(&self.state);
+            st.heartbeats += 1;
+            st.heartbeats
+        };
+        let tail = last_lines(&text, NOTIFICATION_TAIL_LINES, NOTIFICATION_TAIL_CHARS);
+        self.queue_notification_for(&format!("h{nth}"), NotificationKind::Progress, tail, None);
+    }
+
+    /// The task has printed nothing for `idle`.
+    fn on_stall(&self, idle: Duration) {
+        let idle_ms = idle.as_millis() as u64;
+        self.emit(EventKind::Stalled { idle_ms });
+        let message = format!("no output for {:.1} s", idle.as_secs_f64());
+        if self.in_background() {
+            let nth = {
+                let mut st = lock(&self.state);
+                st.stalls += 1;
+                st.stalls
+            };
+            let tail = self
+                .output
+                .text_since(0, 16 * 1024)
+                .map(|text| last_lines(&text, NOTIFICATION_TAIL_LINES, NOTIFICATION_TAIL_CHARS))
+                .unwrap_or_default();
+            self.queue_notification_for(
+                &format!("s{nth}"),
+                NotificationKind::Stalled,
+                tail,
+                Some(message.clone()),
+            );
+        }
+        if self.spec.monitoring.cancel_on_stall {
+            self.request_cancel(CancelReason {
+                kind: CancelKind::Stalled,
+                message: Some(message),
+            });
         }
     }
 
@@ -629,13 +757,6 @@ impl TaskEntry {
             let notify = went_background && (!host_cancel || self.services.notify_host_cancels);
             (result, went_background, notify)
         };
-        self.emit(EventKind::Finished {
-            status: result.status,
-            exit: result.exit,
-            reason: result.cancel_reason.clone(),
-            error: result.error.clone(),
-            duration_ms: result.duration_ms,
-        });
         if went_background || self.is_persisted() {
             if let Err(e) = self.services.store.write_result(&result) {
                 self.report_disk_error("result.json", e.to_string());
@@ -657,6 +778,15 @@ impl TaskEntry {
             }
             self.persist();
         }
+        // Announced last, so a host that reacts to the event finds the
+        // notification queued and the result saved.
+        self.emit(EventKind::Finished {
+            status: result.status,
+            exit: result.exit,
+            reason: result.cancel_reason.clone(),
+            error: result.error.clone(),
+            duration_ms: result.duration_ms,
+        });
         lock(&self.state).result = Some(result);
         self.notify_waiters();
     }
@@ -756,8 +886,23 @@ pub(crate) async fn drive(
     let far = Duration::from_secs(86_400 * 365);
     let mut abort_at: Option<Instant> = None;
     let mut stopping = false;
+    let heartbeat = entry.spec.monitoring.heartbeat;
+    let mut next_heartbeat = heartbeat.map(|every| Instant::now() + every);
+    let mut heartbeat_cursor = 0u64;
+    let idle = entry.spec.monitoring.idle_timeout;
+    // The start of the silence last reported: each silence is reported
+    // once; until new output comes, the timer only checks back every `idle`.
+    let mut reported_silence: Option<Instant> = None;
     let joined = loop {
         let deadline = entry.deadline();
+        let quiet_since = entry.output.last_write().unwrap_or(entry.started);
+        let stall_at = idle.map(|idle| {
+            if reported_silence == Some(quiet_since) {
+                Instant::now() + idle
+            } else {
+                quiet_since + idle
+            }
+        });
         tokio::select! {
             joined = &mut run => break joined,
             _ = entry.cancel.cancelled(), if !stopping => {
@@ -770,6 +915,19 @@ pub(crate) async fn drive(
             }
             _ = tokio::time::sleep_until(deadline.unwrap_or_else(|| Instant::now() + far)), if deadline.is_some() && !stopping => {
                 entry.on_deadline();
+            }
+            _ = tokio::time::sleep_until(next_heartbeat.unwrap_or_else(|| Instant::now() + far)), if next_heartbeat.is_some() => {
+                entry.heartbeat(&mut heartbeat_cursor);
+                next_heartbeat = heartbeat.map(|every| Instant::now() + every);
+            }
+            _ = tokio::time::sleep_until(stall_at.unwrap_or_else(|| Instant::now() + far)), if stall_at.is_some() && !stopping => {
+                // Output may have come since the timer was set: check again.
+                let quiet_since = entry.output.last_write().unwrap_or(entry.started);
+                let new_silence = reported_silence != Some(quiet_since);
+                if let Some(idle) = idle.filter(|idle| new_silence && quiet_since + *idle <= Instant::now()) {
+                    reported_silence = Some(quiet_since);
+                    entry.on_stall(idle);
+                }
             }
             _ = changes.changed() => {}
         }

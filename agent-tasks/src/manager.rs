@@ -11,7 +11,7 @@ use serde::Serialize;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
-use crate::config::{ManagerConfig, SpawnOptions};
+use crate::config::{ManagerConfig, SpawnOptions, MIN_HEARTBEAT};
 use crate::context::{Message, OutputWriter, SinkErrors, TaskContext};
 use crate::error::{Error, Result};
 use crate::events::{EventBus, EventSubscription};
@@ -25,8 +25,9 @@ use crate::lifecycle::{
 use crate::notifications::{Notification, NotificationQueue};
 use crate::output::{complete_utf8_len, OutputBuffer, OutputLimits};
 use crate::sink::SharedSink;
-use crate::store::TaskStore;
+use crate::store::{RootLock, TaskStore};
 use crate::task::BackgroundTask;
+use crate::watch::WatchSink;
 
 /// Steering messages a task's inbox holds before `send` reports it full.
 const INBOX_CAPACITY: usize = 1024;
@@ -141,6 +142,8 @@ struct Inner {
     services: Arc<Services>,
     load_problems: Vec<String>,
     runtime: Handle,
+    /// Held while tasks may run; released by a shutdown that leaves none.
+    root_lock: Mutex<Option<RootLock>>,
     // Declared last so the folder is removed after everything else is dropped.
     _temp_root: Option<tempfile::TempDir>,
 }
@@ -210,7 +213,8 @@ impl TaskManager {
     /// task that was running when its host died becomes `lost` (or is
     /// reported orphaned while its process still runs), and pending
     /// notifications come back. Unreadable task folders are skipped and
-    /// listed by [`TaskManager::load_problems`].
+    /// listed by [`TaskManager::load_problems`]. Fails with
+    /// [`Error::RootInUse`] while another manager has the same root open.
     pub fn with_runtime(config: ManagerConfig, runtime: Handle) -> Result<Self> {
         config.validate()?;
         let (root, temp_root) = match &config.root {
@@ -229,6 +233,7 @@ impl TaskManager {
                 (temp.path().to_path_buf(), Some(temp))
             }
         };
+        let root_lock = RootLock::acquire(&root)?;
         let (notifications, mut load_problems) = NotificationQueue::open(&root);
         let services = Arc::new(Services {
             bus: EventBus::new(),
@@ -265,6 +270,7 @@ impl TaskManager {
                 services,
                 load_problems,
                 runtime,
+                root_lock: Mutex::new(Some(root_lock)),
                 _temp_root: temp_root,
             }),
         })
@@ -335,20 +341,26 @@ impl TaskManager {
                 .resolve(config.background_timeout),
             on_timeout: options.on_timeout.unwrap_or(config.on_timeout),
             track_changes: options.track_changes.clone(),
+            monitoring: options.monitoring.clone(),
         };
+        let watcher = Self::watcher(&options)?;
         let dir = self.inner.services.store.task_dir(&id);
-        let output = Arc::new(OutputBuffer::new(
+        let output = OutputBuffer::new(
             dir,
             Self::limits(config),
             options.background,
-        ));
-        let sinks: Arc<[SharedSink]> = config
+            Some(self.inner.runtime.clone()),
+        );
+        let mut sinks: Vec<SharedSink> = config
             .sinks
             .iter()
             .chain(options.sinks.iter())
             .cloned()
-            .collect::<Vec<_>>()
-            .into();
+            .collect();
+        if let Some(watcher) = &watcher {
+            sinks.push(watcher.clone());
+        }
+        let sinks: Arc<[SharedSink]> = sinks.into();
         let sink_errors = Arc::new(SinkErrors::default());
         let writer = OutputWriter::new(output.clone(), sinks, sink_errors.clone());
         let (inbox_tx, inbox_rx) = if task.accepts_messages() {
@@ -381,6 +393,9 @@ impl TaskManager {
             }
             reg.tasks.insert(id.clone(), entry.clone());
         }
+        if let Some(watcher) = &watcher {
+            watcher.attach(Arc::downgrade(&entry));
+        }
         entry.started();
         let weak = Arc::downgrade(&entry);
         let pid_hook = Arc::new(move |pid: u32| {
@@ -396,6 +411,32 @@ impl TaskManager {
         Ok(TaskHandle { entry })
     }
 
+    /// Checks the monitoring options and builds the watch sink, if any.
+    fn watcher(options: &SpawnOptions) -> Result<Option<Arc<WatchSink>>> {
+        let m = &options.monitoring;
+        if m.heartbeat.is_some_and(|every| every < MIN_HEARTBEAT) {
+            return Err(Error::invalid_argument(
+                "heartbeat",
+                "must be at least 60 s",
+            ));
+        }
+        if m.idle_timeout.is_some_and(|idle| idle.is_zero()) {
+            return Err(Error::invalid_argument(
+                "idle_timeout",
+                "must be more than zero",
+            ));
+        }
+        if m.watch.is_empty() {
+            return Ok(None);
+        }
+        if m.watch_max == 0 {
+            return Err(Error::invalid_argument("watch_max", "must be at least 1"));
+        }
+        WatchSink::new(&m.watch, m.watch_interval, m.watch_max)
+            .map(|w| Some(Arc::new(w)))
+            .map_err(|e| Error::invalid_argument("watch", e))
+    }
+
     fn entry(&self, id: &str) -> Result<Arc<TaskEntry>> {
         let id = TaskId::parse(id)?;
         lock(&self.inner.registry)
@@ -408,8 +449,18 @@ impl TaskManager {
     /// The ids of all tasks the manager knows, oldest first.
     pub fn ids(&self) -> Vec<TaskId> {
         let mut entries: Vec<_> = lock(&self.inner.registry).tasks.values().cloned().collect();
-        entries.sort_by_key(|e| e.created_at_ms);
+        entries.sort_by_key(|e| e.order);
         entries.iter().map(|e| e.spec.id.clone()).collect()
+    }
+
+    /// [`TaskHandle::wait_foreground`] by id: waits until the task ends
+    /// (`Finished`) or is no longer in the foreground (`Detached`).
+    pub async fn wait_foreground(&self, id: &str) -> Result<ForegroundOutcome> {
+        let entry = self.entry(id)?;
+        Ok(match entry.wait_until(true).await {
+            Settled::Terminal(result) => ForegroundOutcome::Finished(result),
+            Settled::Detached(info) => ForegroundOutcome::Detached(info),
+        })
     }
 
     /// The task's info now.
@@ -506,7 +557,7 @@ impl TaskManager {
     /// without being detached are not listed.
     pub fn list(&self, filter: &ListFilter) -> Vec<TaskInfo> {
         let mut entries: Vec<_> = lock(&self.inner.registry).tasks.values().cloned().collect();
-        entries.sort_by_key(|e| e.created_at_ms);
+        entries.sort_by_key(|e| e.order);
         entries
             .iter()
             .filter(|e| filter.owner.as_ref().is_none_or(|o| &e.spec.owner == o))
@@ -524,6 +575,8 @@ impl TaskManager {
 
     /// Cancels every running task except keep-alive ones, waits until they
     /// have ended (their output flushed), and refuses new spawns from then on.
+    /// If no task is left running, the root folder is released, so another
+    /// manager may open it.
     pub async fn shutdown(&self, reason: impl Into<String>) {
         let reason = CancelReason::shutdown(reason);
         let entries: Vec<_> = {
@@ -537,6 +590,14 @@ impl TaskManager {
             .collect();
         for entry in stopping {
             entry.wait_until(false).await;
+        }
+        // With nothing left running, another manager may take the root over.
+        let all_ended = lock(&self.inner.registry)
+            .tasks
+            .values()
+            .all(|e| e.status().is_terminal());
+        if all_ended {
+            lock(&self.inner.root_lock).take();
         }
     }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::id::TaskId;
-use crate::info::{CancelReason, ExitInfo, TaskStatus};
+use crate::info::{human_duration, CancelReason, ExitInfo, TaskStatus};
 use crate::lifecycle::lock;
 use crate::output::create_private_dir;
 use crate::store::write_atomic;
@@ -33,6 +33,14 @@ pub enum NotificationKind {
     Lost,
     /// A task was found lost, and its process still runs.
     Orphaned,
+    /// An output line matched a watch pattern.
+    WatchMatch,
+    /// Watching stopped after its maximum number of notifications.
+    WatchStopped,
+    /// A heartbeat: the output since the last one.
+    Progress,
+    /// The task printed nothing for its idle timeout.
+    Stalled,
 }
 
 /// A message for the host to show its model, delivered until acknowledged.
@@ -63,8 +71,13 @@ pub struct Notification {
     pub error: Option<String>,
     /// Run time in milliseconds.
     pub duration_ms: u64,
-    /// The last lines of output (at most 20 lines, 3,000 characters).
+    /// The last lines of output (at most 20 lines, 3,000 characters); for
+    /// a heartbeat, of the output since the last one.
     pub output_tail: String,
+    /// What the occasion adds: the matching line of a watch match, how long
+    /// a stalled task has been silent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// When it was made (milliseconds since the Unix epoch).
     pub created_at_ms: u64,
     /// The text for the model: metadata first, then the output tail.
@@ -112,16 +125,6 @@ pub(crate) fn last_lines(text: &str, max_lines: usize, max_chars: usize) -> Stri
     }
 }
 
-fn render_duration(ms: u64) -> String {
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else if ms < 120_000 {
-        format!("{:.1} s", ms as f64 / 1000.0)
-    } else {
-        format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000)
-    }
-}
-
 impl Notification {
     /// Renders the model-facing text from the other fields.
     pub(crate) fn render(&self) -> String {
@@ -137,6 +140,22 @@ impl Notification {
                 "Background task {} was lost, but its process still runs (orphaned)",
                 self.task_id
             ),
+            NotificationKind::WatchMatch => {
+                format!("Background task {} printed a watched line", self.task_id)
+            }
+            NotificationKind::WatchStopped => format!(
+                "Background task {}: watching stopped after too many matches",
+                self.task_id
+            ),
+            NotificationKind::Progress => {
+                format!("Background task {} is still {}", self.task_id, self.status)
+            }
+            NotificationKind::Stalled => {
+                format!(
+                    "Background task {} has printed nothing for a while",
+                    self.task_id
+                )
+            }
         };
         if let Some(exit) = self.exit {
             match (exit.code, exit.signal) {
@@ -149,7 +168,7 @@ impl Notification {
             "{head}\nkind: {}  description: {}\nduration: {}",
             self.task_kind,
             self.description,
-            render_duration(self.duration_ms)
+            human_duration(self.duration_ms)
         );
         if let Some(reason) = &self.reason {
             text.push_str(&format!("  reason: {reason}"));
@@ -157,10 +176,18 @@ impl Notification {
         if let Some(error) = &self.error {
             text.push_str(&format!("\nerror: {error}"));
         }
+        if let Some(detail) = &self.detail {
+            text.push_str(&format!("\n{detail}"));
+        }
         if self.output_tail.is_empty() {
             text.push_str("\n(no output)");
         } else {
-            text.push_str(&format!("\nlast output:\n{}", self.output_tail));
+            let label = if self.kind == NotificationKind::Progress {
+                "new output"
+            } else {
+                "last output"
+            };
+            text.push_str(&format!("\n{label}:\n{}", self.output_tail));
         }
         text
     }

@@ -24,6 +24,11 @@ use crate::tail_ring::TailRing;
 
 /// Stream transitions remembered for `poll` spans; older ones are forgotten.
 const MAX_SPANS: usize = 8192;
+/// Small writes to the log are gathered up to this many bytes (at most half
+/// the tail window, so gathered bytes are always readable from the tail)...
+const COALESCE_MAX: usize = 64 * 1024;
+/// ...or for at most this long, so a crash loses at most this much output.
+const FLUSH_DELAY: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// The text put between the kept head and tail of an over-long output.
 pub(crate) fn omitted_marker(omitted: u64) -> String {
@@ -79,6 +84,9 @@ struct Writer {
     disk_len: u64,
     disk_failed: bool,
     cap_reported: bool,
+    /// Bytes of the stream gathered for the log but not written yet.
+    pending: Vec<u8>,
+    flush_scheduled: bool,
 }
 
 #[derive(Debug)]
@@ -98,6 +106,7 @@ struct View {
     /// `(offset, stream)` at every change of stream.
     spans: VecDeque<(u64, Stream)>,
     finished: bool,
+    last_write: Option<tokio::time::Instant>,
 }
 
 /// The bounded output buffer of one task.
@@ -107,6 +116,9 @@ pub(crate) struct OutputBuffer {
     writer: Mutex<Writer>,
     view: Mutex<View>,
     observer: std::sync::OnceLock<Observer>,
+    /// Where delayed flushes run; without one, small writes are not gathered.
+    runtime: Option<tokio::runtime::Handle>,
+    me: std::sync::Weak<OutputBuffer>,
 }
 
 impl std::fmt::Debug for OutputBuffer {
@@ -133,16 +145,35 @@ pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 impl OutputBuffer {
     /// A buffer whose log, once spilled, is `dir/output.log`. With
     /// `spilled_from_start`, output goes to disk from the first byte.
-    pub(crate) fn new(dir: PathBuf, limits: OutputLimits, spilled_from_start: bool) -> Self {
+    pub(crate) fn new(
+        dir: PathBuf,
+        limits: OutputLimits,
+        spilled_from_start: bool,
+        runtime: Option<tokio::runtime::Handle>,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self::build(dir, limits, spilled_from_start, runtime, me.clone()))
+    }
+
+    fn build(
+        dir: PathBuf,
+        limits: OutputLimits,
+        spilled_from_start: bool,
+        runtime: Option<tokio::runtime::Handle>,
+        me: std::sync::Weak<OutputBuffer>,
+    ) -> Self {
         OutputBuffer {
             limits,
             dir,
+            runtime,
+            me,
             writer: Mutex::new(Writer {
                 spilled: spilled_from_start,
                 file: None,
                 disk_len: 0,
                 disk_failed: false,
                 cap_reported: false,
+                pending: Vec::new(),
+                flush_scheduled: false,
             }),
             view: Mutex::new(View {
                 total: 0,
@@ -156,6 +187,7 @@ impl OutputBuffer {
                 write_error: None,
                 spans: VecDeque::new(),
                 finished: false,
+                last_write: None,
             }),
             observer: std::sync::OnceLock::new(),
         }
@@ -170,7 +202,7 @@ impl OutputBuffer {
         stats: &OutputStats,
         unfinished: bool,
     ) -> Self {
-        let buffer = OutputBuffer::new(dir, limits, true);
+        let buffer = OutputBuffer::build(dir, limits, true, None, std::sync::Weak::new());
         let file = File::open(buffer.log_path()).ok();
         let file_len = file
             .as_ref()
@@ -229,8 +261,10 @@ impl OutputBuffer {
     }
 
     /// Appends a chunk. Never fails: a disk error is recorded in the stats
-    /// and the bytes stay available from the in-memory tail.
-    pub(crate) fn write(&self, stream: &Stream, bytes: &[u8]) {
+    /// and the bytes stay available from the in-memory tail. With `gather`,
+    /// small chunks bound for the log are gathered (up to 64 KiB or 20 ms)
+    /// into one write; without, they are written at once.
+    pub(crate) fn write(&self, stream: &Stream, bytes: &[u8], gather: bool) {
         if bytes.is_empty() {
             return;
         }
@@ -254,12 +288,77 @@ impl OutputBuffer {
             drop(v);
             self.spill_locked(&mut w);
         }
-        let disk_part = self.write_head(&mut w, bytes);
+        let limit = if gather { self.coalesce_limit() } else { 0 };
+        let disk_part = if bytes.len() >= limit || w.disk_failed {
+            // Big chunks (a process's pipe reads) go straight to the log.
+            self.write_pending(&mut w)
+                .and_then(|()| self.write_head(&mut w, bytes))
+        } else {
+            w.pending.extend_from_slice(bytes);
+            if w.pending.len() >= limit {
+                self.write_pending(&mut w)
+            } else {
+                self.schedule_flush(&mut w);
+                Ok(())
+            }
+        };
         let mut v = lock(&self.view);
         v.disk_len = w.disk_len;
         v.tail.push(bytes);
         v.account(stream, bytes.len());
         if let Err(err) = disk_part {
+            v.write_error = Some(err.clone());
+            drop(v);
+            self.report(OutputEvent::WriteFailed(err));
+        }
+    }
+
+    fn coalesce_limit(&self) -> usize {
+        if self.runtime.is_none() {
+            return 0;
+        }
+        (self.limits.tail_window / 2).min(COALESCE_MAX)
+    }
+
+    /// Writes the gathered bytes to the log.
+    fn write_pending(&self, w: &mut Writer) -> std::result::Result<(), String> {
+        if w.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut w.pending);
+        let result = self.write_head(w, &pending);
+        // Keep the allocation for the next gathering.
+        w.pending = pending;
+        w.pending.clear();
+        result
+    }
+
+    /// Makes sure gathered bytes reach the log within `FLUSH_DELAY`.
+    fn schedule_flush(&self, w: &mut Writer) {
+        if w.flush_scheduled {
+            return;
+        }
+        let Some(runtime) = &self.runtime else {
+            return;
+        };
+        w.flush_scheduled = true;
+        let me = self.me.clone();
+        runtime.spawn(async move {
+            tokio::time::sleep(FLUSH_DELAY).await;
+            if let Some(buffer) = me.upgrade() {
+                buffer.flush();
+            }
+        });
+    }
+
+    /// Writes any gathered bytes to the log now.
+    pub(crate) fn flush(&self) {
+        let mut w = lock(&self.writer);
+        w.flush_scheduled = false;
+        let result = self.write_pending(&mut w);
+        let mut v = lock(&self.view);
+        v.disk_len = w.disk_len;
+        if let Err(err) = result {
             v.write_error = Some(err.clone());
             drop(v);
             self.report(OutputEvent::WriteFailed(err));
@@ -371,6 +470,7 @@ impl OutputBuffer {
     /// Marks the stream complete. If the log dropped bytes past its cap, the
     /// tail is appended behind an omitted marker, so the log shows both ends.
     pub(crate) fn finish(&self) {
+        self.flush();
         let mut w = lock(&self.writer);
         let (total, tail_from, tail) = {
             let mut v = lock(&self.view);
@@ -410,6 +510,21 @@ impl OutputBuffer {
             lock(&self.view).write_error =
                 Some(format!("writing {}: {e}", self.log_path().display()));
         }
+    }
+
+    /// When the task last wrote output, if it has.
+    pub(crate) fn last_write(&self) -> Option<tokio::time::Instant> {
+        lock(&self.view).last_write
+    }
+
+    /// The output from `from` to the end as text, at most the last
+    /// `max_bytes` of it.
+    pub(crate) fn text_since(&self, from: u64, max_bytes: usize) -> Result<String> {
+        let total = self.len();
+        let start = from.max(total.saturating_sub(max_bytes as u64));
+        let (_, data) = self.read_contiguous(start, total)?;
+        let skip = leading_continuation_bytes(&data);
+        Ok(String::from_utf8_lossy(&data[skip..]).into_owned())
     }
 
     /// The end offset of the stream now.
@@ -558,6 +673,7 @@ impl OutputBuffer {
 
 impl View {
     fn account(&mut self, stream: &Stream, len: usize) {
+        self.last_write = Some(tokio::time::Instant::now());
         if self.spans.back().map(|(_, s)| s) != Some(stream) {
             if self.spans.len() == MAX_SPANS {
                 self.spans.pop_front();

@@ -87,7 +87,7 @@ impl ProcessTask {
         Self::with_program(Program::Argv(argv.into_iter().map(Into::into).collect()))
     }
 
-    /// Runs `command` with `sh -c`.
+    /// Runs `command` with `/bin/sh -c`.
     pub fn shell(command: impl Into<String>) -> Self {
         Self::with_program(Program::Shell(command.into()))
     }
@@ -162,7 +162,7 @@ impl ProcessTask {
     fn build_command(&self) -> Result<Command, String> {
         let mut cmd = match &self.program {
             Program::Shell(line) => {
-                let mut c = Command::new("sh");
+                let mut c = Command::new("/bin/sh");
                 c.arg("-c").arg(line);
                 c
             }
@@ -395,7 +395,7 @@ impl BackgroundTask for ProcessTask {
                 }
                 read = stdout.read(&mut out_buf), if stdout_open => match read {
                     Ok(0) => stdout_open = false,
-                    Ok(n) => output.write(&Stream::STDOUT, &out_buf[..n]),
+                    Ok(n) => output.write_through(&Stream::STDOUT, &out_buf[..n]),
                     Err(e) => {
                         failure.get_or_insert_with(|| format!("reading stdout: {e}"));
                         stdout_open = false;
@@ -403,7 +403,7 @@ impl BackgroundTask for ProcessTask {
                 },
                 read = stderr.read(&mut err_buf), if stderr_open => match read {
                     Ok(0) => stderr_open = false,
-                    Ok(n) => output.write(&Stream::STDERR, &err_buf[..n]),
+                    Ok(n) => output.write_through(&Stream::STDERR, &err_buf[..n]),
                     Err(e) => {
                         failure.get_or_insert_with(|| format!("reading stderr: {e}"));
                         stderr_open = false;

@@ -69,6 +69,37 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// An exclusive lock on a root folder (`<root>/lock`), held while a manager
+/// has it open. The OS drops it when the process dies, even by SIGKILL, so a
+/// crashed host never blocks the next one.
+pub(crate) struct RootLock {
+    _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+impl RootLock {
+    pub(crate) fn acquire(root: &Path) -> Result<RootLock, crate::Error> {
+        let path = root.join("lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| crate::Error::io("opening the root lock", &path, e))?;
+        match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => Ok(RootLock { _lock: lock }),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(crate::Error::RootInUse {
+                path: root.to_path_buf(),
+            }),
+            Err((_, errno)) => Err(crate::Error::io(
+                "locking the root folder",
+                &path,
+                std::io::Error::from(errno),
+            )),
+        }
+    }
+}
+
 impl TaskStore {
     pub(crate) fn new(root: &Path) -> Self {
         TaskStore {

@@ -85,6 +85,9 @@ pub enum CancelKind {
     /// Its owner's session was closed.
     #[napi(value = "owner_closed")]
     OwnerClosed,
+    /// It printed nothing for its idle timeout (with `cancelOnStall`).
+    #[napi(value = "stalled")]
+    Stalled,
 }
 
 /// What a foreground timeout does.
@@ -121,6 +124,18 @@ pub enum NotificationKind {
     /// A task was found lost, and its process still runs.
     #[napi(value = "orphaned")]
     Orphaned,
+    /// An output line matched a watch pattern (`detail` holds the line).
+    #[napi(value = "watch_match")]
+    WatchMatch,
+    /// Watching stopped after its maximum number of notifications.
+    #[napi(value = "watch_stopped")]
+    WatchStopped,
+    /// A heartbeat: the output since the last one.
+    #[napi(value = "progress")]
+    Progress,
+    /// The task printed nothing for its idle timeout.
+    #[napi(value = "stalled")]
+    Stalled,
 }
 
 /// Why a task was asked to stop.
@@ -141,6 +156,7 @@ impl From<agent_tasks::CancelReason> for CancelReason {
                 K::Timeout => CancelKind::Timeout,
                 K::Shutdown => CancelKind::Shutdown,
                 K::OwnerClosed => CancelKind::OwnerClosed,
+                K::Stalled => CancelKind::Stalled,
             },
             message: r.message,
         }
@@ -450,8 +466,12 @@ pub struct Notification {
     pub error: Option<String>,
     /// Run time in milliseconds.
     pub duration_ms: i64,
-    /// The last lines of output (at most 20 lines, 3,000 characters).
+    /// The last lines of output (at most 20 lines, 3,000 characters); for
+    /// a heartbeat, of the output since the last one.
     pub output_tail: String,
+    /// What the occasion adds: the matching line of a watch match, how long
+    /// a stalled task has been silent.
+    pub detail: Option<String>,
     /// When it was made (milliseconds since the Unix epoch).
     pub created_at_ms: i64,
     /// The text for the model: metadata first, then the output tail.
@@ -467,6 +487,10 @@ impl From<agent_tasks::Notification> for Notification {
                 K::Finished => NotificationKind::Finished,
                 K::Lost => NotificationKind::Lost,
                 K::Orphaned => NotificationKind::Orphaned,
+                K::WatchMatch => NotificationKind::WatchMatch,
+                K::WatchStopped => NotificationKind::WatchStopped,
+                K::Progress => NotificationKind::Progress,
+                K::Stalled => NotificationKind::Stalled,
             },
             task_id: n.task_id.to_string(),
             owner: n.owner,
@@ -478,6 +502,7 @@ impl From<agent_tasks::Notification> for Notification {
             error: n.error,
             duration_ms: num(n.duration_ms),
             output_tail: n.output_tail,
+            detail: n.detail,
             created_at_ms: num(n.created_at_ms),
             text: n.text,
         }
@@ -595,6 +620,12 @@ pub struct EventRecord {
     pub disk_limit: Option<i64>,
     /// `task.sink_error`: `output.log` or `host`.
     pub sink: Option<String>,
+    /// `task.watch_matched`: the matching line.
+    pub line: Option<String>,
+    /// `task.heartbeat`: bytes written since the last heartbeat.
+    pub new_bytes: Option<i64>,
+    /// `task.stalled`: how long it has been silent, in milliseconds.
+    pub idle_ms: Option<i64>,
 }
 
 impl EventRecord {
@@ -620,6 +651,9 @@ impl EventRecord {
             pid: None,
             disk_limit: None,
             sink: None,
+            line: None,
+            new_bytes: None,
+            idle_ms: None,
         }
     }
 }
@@ -683,6 +717,18 @@ impl From<agent_tasks::EventItem> for EventRecord {
             K::OutputDropped { disk_limit } => {
                 r.disk_limit = Some(num(disk_limit));
                 "task.output_dropped"
+            }
+            K::WatchMatched { line } => {
+                r.line = Some(line);
+                "task.watch_matched"
+            }
+            K::Heartbeat { new_bytes } => {
+                r.new_bytes = Some(num(new_bytes));
+                "task.heartbeat"
+            }
+            K::Stalled { idle_ms } => {
+                r.idle_ms = Some(num(idle_ms));
+                "task.stalled"
             }
             K::SinkError { sink, error } => {
                 r.sink = Some(sink);

@@ -1,0 +1,582 @@
+//! Model-facing tools: ready-made tool definitions for LLM function calling
+//! and a dispatcher, [`ToolBox`], that executes a tool call against the
+//! manager for one owner and answers with text for the model (metadata
+//! first, output last, within a budget) plus structured JSON for the host.
+//!
+//! ```no_run
+//! use agent_tasks::tools::{definitions, ToolBox};
+//! # async fn demo(manager: agent_tasks::TaskManager) {
+//! let anthropic_tools: Vec<_> = definitions().iter().map(|t| t.anthropic()).collect();
+//! let toolbox = ToolBox::new(manager, "session-1");
+//! let answer = toolbox
+//!     .call("task_run", serde_json::json!({"command": "cargo test", "timeout": 30}))
+//!     .await;
+//! println!("{}", answer.text);
+//! # }
+//! ```
+
+mod definitions;
+mod render;
+
+use std::time::Duration;
+
+use regex::Regex;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+pub use definitions::{
+    definitions, CancelArgs, ListArgs, OutputArgs, RunArgs, SendArgs, ToolDefinition, WaitArgs,
+};
+use definitions::{TASK_CANCEL, TASK_LIST, TASK_OUTPUT, TASK_RUN, TASK_SEND, TASK_WAIT};
+use render::{assemble, duration, fit_head_tail, task_header, METADATA_RESERVE};
+
+use crate::config::{OnTimeout, SpawnOptions};
+use crate::error::Error;
+use crate::info::{CancelReason, TaskInfo};
+use crate::manager::{CollectOutcome, ForegroundOutcome, ListFilter, TaskManager};
+use crate::process::ProcessTask;
+
+/// What a tool call answers.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ToolResponse {
+    /// Text for the model: metadata first (task id, status, exit, cursor,
+    /// bytes omitted), then output, within the toolbox's budget.
+    pub text: String,
+    /// Structured data for the host (the task's info, cursors, …; or
+    /// `{"error": {"code", "message"}}`).
+    pub json: Value,
+    /// True when the call failed (unknown tool or id, bad argument).
+    pub is_error: bool,
+}
+
+/// Settings of a [`ToolBox`].
+#[derive(Clone, Debug)]
+pub struct ToolBoxConfig {
+    /// Most bytes of text in one answer (default 12,000).
+    pub text_budget: usize,
+    /// Foreground wait of `task_run` when the model gives no timeout
+    /// (default 60 s).
+    pub run_timeout: Duration,
+    /// The longest `timeout` a model may ask of `task_run` (default 10 min).
+    pub max_run_timeout: Duration,
+    /// What a `task_run` foreground timeout does (default: detach, so the
+    /// command keeps running in the background).
+    pub on_timeout: OnTimeout,
+    /// `task_wait`'s default and largest timeouts (30 s, 300 s).
+    pub wait_timeout: Duration,
+    /// See `wait_timeout`.
+    pub max_wait_timeout: Duration,
+    /// Bytes `task_output` reads when the model gives no `max_bytes` (8000).
+    pub output_bytes: usize,
+    /// Working directory of `task_run` commands without a `cwd`.
+    pub cwd: Option<std::path::PathBuf>,
+    /// Extra environment of `task_run` commands.
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for ToolBoxConfig {
+    fn default() -> Self {
+        ToolBoxConfig {
+            text_budget: 12_000,
+            run_timeout: Duration::from_secs(60),
+            max_run_timeout: Duration::from_secs(600),
+            on_timeout: OnTimeout::Detach,
+            wait_timeout: Duration::from_secs(30),
+            max_wait_timeout: Duration::from_secs(300),
+            output_bytes: 8000,
+            cwd: None,
+            env: Vec::new(),
+        }
+    }
+}
+
+/// Bytes a filtered `task_output` scans for matching lines at most.
+const FILTER_SCAN_BYTES: usize = 1 << 20;
+
+/// A failed call: what the model is told.
+struct ToolError {
+    code: &'static str,
+    message: String,
+}
+
+impl ToolError {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        ToolError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn argument(name: &str, message: impl std::fmt::Display) -> Self {
+        ToolError::new(
+            "INVALID_ARGUMENT",
+            format!("invalid argument `{name}`: {message}"),
+        )
+    }
+}
+
+type ToolResult = Result<ToolResponse, ToolError>;
+
+/// Executes tool calls against a manager, scoped to one owner: the model
+/// sees and touches only that owner's tasks.
+#[derive(Clone, Debug)]
+pub struct ToolBox {
+    manager: TaskManager,
+    owner: String,
+    config: ToolBoxConfig,
+}
+
+fn parse<T: DeserializeOwned>(args: Value) -> Result<T, ToolError> {
+    let args = match args {
+        // Some clients pass the arguments as a JSON string.
+        Value::String(s) => serde_json::from_str(&s).map_err(|e| {
+            ToolError::new(
+                "INVALID_ARGUMENT",
+                format!("the arguments are not valid JSON: {e}"),
+            )
+        })?,
+        Value::Null => json!({}),
+        other => other,
+    };
+    if !args.is_object() {
+        return Err(ToolError::new(
+            "INVALID_ARGUMENT",
+            "the arguments must be a JSON object",
+        ));
+    }
+    serde_path_to_error::deserialize::<_, T>(args).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // serde names missing and unknown fields in backticks, at the root.
+        let name = if path == "." {
+            inner
+                .split('`')
+                .nth(1)
+                .map(str::to_string)
+                .unwrap_or_else(|| "arguments".to_string())
+        } else {
+            path
+        };
+        ToolError::argument(&name, inner)
+    })
+}
+
+fn seconds(
+    name: &str,
+    value: Option<f64>,
+    default: Duration,
+    max: Duration,
+) -> Result<Duration, ToolError> {
+    match value {
+        None => Ok(default.min(max)),
+        Some(s) if s.is_finite() && s >= 0.0 => {
+            Ok(Duration::from_secs_f64(s.min(max.as_secs_f64())))
+        }
+        Some(s) => Err(ToolError::argument(
+            name,
+            format!("{s} is not a number of seconds >= 0"),
+        )),
+    }
+}
+
+impl ToolBox {
+    /// A toolbox for `owner`'s tasks with default settings.
+    pub fn new(manager: TaskManager, owner: impl Into<String>) -> Self {
+        Self::with_config(manager, owner, ToolBoxConfig::default())
+    }
+
+    /// A toolbox with custom settings.
+    pub fn with_config(
+        manager: TaskManager,
+        owner: impl Into<String>,
+        config: ToolBoxConfig,
+    ) -> Self {
+        ToolBox {
+            manager,
+            owner: owner.into(),
+            config,
+        }
+    }
+
+    /// The owner this toolbox acts for.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// The tools this toolbox answers.
+    pub fn definitions(&self) -> Vec<ToolDefinition> {
+        definitions()
+    }
+
+    /// Executes one tool call. Never panics and always answers: failures
+    /// come back with `is_error` and a text naming the problem.
+    pub async fn call(&self, name: &str, args: Value) -> ToolResponse {
+        let result = match name {
+            TASK_RUN => self.run(args).await,
+            TASK_LIST => self.list(args),
+            TASK_OUTPUT => self.output(args),
+            TASK_WAIT => self.wait(args).await,
+            TASK_CANCEL => self.cancel(args).await,
+            TASK_SEND => self.send(args),
+            other => Err(ToolError::new(
+                "UNKNOWN_TOOL",
+                format!(
+                    "there is no tool `{}`; the tools are: {}",
+                    other.chars().take(80).collect::<String>(),
+                    definitions()
+                        .iter()
+                        .map(|d| d.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )),
+        };
+        result.unwrap_or_else(|e| ToolResponse {
+            text: format!("error: {}", e.message),
+            json: json!({ "error": { "code": e.code, "message": e.message } }),
+            is_error: true,
+        })
+    }
+
+    /// [`ToolBox::call`] with the arguments as a JSON string.
+    pub async fn call_json(&self, name: &str, args: &str) -> ToolResponse {
+        self.call(name, Value::String(args.to_string())).await
+    }
+
+    fn known_ids(&self) -> String {
+        let ids: Vec<String> = self
+            .manager
+            .list(&ListFilter::owner(self.owner.clone()))
+            .into_iter()
+            .rev()
+            .take(20)
+            .map(|i| i.id.to_string())
+            .collect();
+        if ids.is_empty() {
+            "you have no tasks".to_string()
+        } else {
+            format!("your tasks are: {}", ids.join(", "))
+        }
+    }
+
+    /// The info of one of this owner's tasks, or an error that lists the
+    /// ids that do exist.
+    fn task(&self, id: &str) -> Result<TaskInfo, ToolError> {
+        match self.manager.info(id) {
+            Ok(info) if info.owner == self.owner => Ok(info),
+            Ok(_) | Err(Error::TaskNotFound { .. }) => Err(ToolError::new(
+                "TASK_NOT_FOUND",
+                format!(
+                    "no task with id `{}`; {}",
+                    id.chars().take(80).collect::<String>(),
+                    self.known_ids()
+                ),
+            )),
+            Err(e) => Err(ToolError::new(
+                e.code(),
+                format!("{e}; {}", self.known_ids()),
+            )),
+        }
+    }
+
+    fn output_room(&self) -> usize {
+        self.config
+            .text_budget
+            .saturating_sub(METADATA_RESERVE)
+            .max(256)
+    }
+
+    async fn run(&self, args: Value) -> ToolResult {
+        let args: RunArgs = parse(args)?;
+        if args.command.trim().is_empty() {
+            return Err(ToolError::argument("command", "is empty"));
+        }
+        let background = args.background.unwrap_or(false);
+        let mut task = ProcessTask::shell(args.command.clone());
+        if let Some(cwd) = args
+            .cwd
+            .as_ref()
+            .map(std::path::PathBuf::from)
+            .or_else(|| self.config.cwd.clone())
+        {
+            task = task.cwd(cwd);
+        }
+        for (k, v) in &self.config.env {
+            task = task.env(k, v);
+        }
+        let mut options = if background {
+            SpawnOptions::background()
+        } else {
+            SpawnOptions::foreground().on_timeout(self.config.on_timeout)
+        }
+        .owner(self.owner.clone());
+        let timeout = seconds(
+            "timeout",
+            args.timeout,
+            self.config.run_timeout,
+            self.config.max_run_timeout,
+        )?;
+        if !background || args.timeout.is_some() {
+            options = options.timeout(timeout);
+        }
+        if let Some(description) = args.description.filter(|d| !d.trim().is_empty()) {
+            options = options.description(description);
+        }
+        let handle = self
+            .manager
+            .spawn(task, options)
+            .map_err(|e| ToolError::new(e.code(), e.to_string()))?;
+        let id = handle.id().to_string();
+        if background {
+            let info = handle.info();
+            let mut meta = task_header(&info);
+            meta.push(format!(
+                "hint: it runs in the background; you will be notified when it ends. Use task_output with task_id {id} to check on it."
+            ));
+            return Ok(ToolResponse {
+                text: meta.join("\n"),
+                json: json!({ "task_id": id, "info": info }),
+                is_error: false,
+            });
+        }
+        match handle.wait_foreground().await {
+            ForegroundOutcome::Finished(result) => {
+                let info = self
+                    .manager
+                    .info(&id)
+                    .map_err(|e| ToolError::new(e.code(), e.to_string()))?;
+                let (fitted, end) = self.read_all_fitted(&id)?;
+                let mut meta = task_header(&info);
+                meta.push(format!("output: {end} bytes (next cursor: {end})"));
+                if fitted.omitted > 0 {
+                    meta.push(format!("bytes_omitted: {}", fitted.omitted));
+                }
+                Ok(ToolResponse {
+                    text: assemble(&meta, "output", &fitted.text),
+                    json: json!({ "task_id": id, "result": result, "next_cursor": end, "bytes_omitted": fitted.omitted }),
+                    is_error: false,
+                })
+            }
+            ForegroundOutcome::Detached(info) => {
+                let (fitted, end) = self.read_all_fitted(&id)?;
+                let mut meta = task_header(&info);
+                meta.push(format!(
+                    "note: still running after {}, so it was moved to the background; it keeps running and you will be notified when it ends",
+                    duration(timeout.as_millis() as u64)
+                ));
+                meta.push(format!("output so far: {end} bytes (next cursor: {end})"));
+                if fitted.omitted > 0 {
+                    meta.push(format!("bytes_omitted: {}", fitted.omitted));
+                }
+                meta.push(format!(
+                    "hint: task_output with task_id {id} and cursor {end} shows what comes next; task_wait waits for the end"
+                ));
+                Ok(ToolResponse {
+                    text: assemble(&meta, "output so far", &fitted.text),
+                    json: json!({ "task_id": id, "info": info, "next_cursor": end, "bytes_omitted": fitted.omitted }),
+                    is_error: false,
+                })
+            }
+        }
+    }
+
+    /// The task's whole output so far, head and tail kept within the budget.
+    fn read_all_fitted(&self, id: &str) -> Result<(render::Fitted, u64), ToolError> {
+        let half = self.output_room().saturating_sub(64) / 2;
+        let preview = self
+            .manager
+            .preview(id, half, half)
+            .map_err(|e| ToolError::new(e.code(), e.to_string()))?;
+        let fitted = render::Fitted {
+            text: preview.text(),
+            omitted: preview.omitted_bytes,
+        };
+        Ok((fitted, preview.total_bytes))
+    }
+
+    fn list(&self, args: Value) -> ToolResult {
+        let args: ListArgs = parse(args)?;
+        let mut filter = ListFilter::owner(self.owner.clone());
+        filter.active_only = args.running_only.unwrap_or(false);
+        let tasks = self.manager.list(&filter);
+        let running = tasks.iter().filter(|t| !t.status.is_terminal()).count();
+        let shown: Vec<&TaskInfo> = tasks.iter().rev().take(50).collect();
+        let mut text = if tasks.is_empty() {
+            "no tasks".to_string()
+        } else {
+            format!("{} tasks ({running} running):", tasks.len())
+        };
+        for t in shown.iter().rev() {
+            let exit = t
+                .exit
+                .and_then(|e| e.code)
+                .map(|c| format!(" exit {c}"))
+                .unwrap_or_default();
+            text.push_str(&format!(
+                "\n{}  {}{}  {}  {}",
+                t.id,
+                t.status,
+                exit,
+                duration(t.duration_ms),
+                t.description.chars().take(100).collect::<String>()
+            ));
+        }
+        if text.len() > self.config.text_budget {
+            text = fit_head_tail(text.as_bytes(), self.config.text_budget).text;
+        }
+        Ok(ToolResponse {
+            text,
+            json: json!({ "tasks": tasks }),
+            is_error: false,
+        })
+    }
+
+    fn output(&self, args: Value) -> ToolResult {
+        let args: OutputArgs = parse(args)?;
+        let info = self.task(&args.task_id)?;
+        let filter = match &args.filter {
+            Some(pattern) => {
+                Some(Regex::new(pattern).map_err(|e| ToolError::argument("filter", e))?)
+            }
+            None => None,
+        };
+        let max_bytes = args.max_bytes.map_or(self.config.output_bytes, |m| {
+            m.min(crate::MAX_POLL_BYTES as u64) as usize
+        });
+        if max_bytes == 0 {
+            return Err(ToolError::argument("max_bytes", "must be at least 1"));
+        }
+        let total = info.output.total_bytes;
+        let read_bytes = if filter.is_some() {
+            max_bytes.max(FILTER_SCAN_BYTES)
+        } else {
+            max_bytes
+        };
+        let cursor = match args.cursor {
+            Some(c) if c > total => {
+                return Err(ToolError::argument(
+                    "cursor",
+                    format!("{c} is past the end of the output ({total} bytes)"),
+                ))
+            }
+            Some(c) => c,
+            None => total.saturating_sub(read_bytes as u64),
+        };
+        let page = self
+            .manager
+            .poll(&args.task_id, cursor, read_bytes)
+            .map_err(|e| ToolError::new(e.code(), e.to_string()))?;
+        let mut meta = task_header(&page.info);
+        let mut shown = page.data.clone();
+        let mut filter_note = None;
+        if let Some(re) = &filter {
+            let text = String::from_utf8_lossy(&page.data);
+            let lines: Vec<&str> = text.lines().collect();
+            let kept: Vec<&str> = lines.iter().copied().filter(|l| re.is_match(l)).collect();
+            filter_note = Some(format!(
+                "filter: {} ({} of {} lines matched)",
+                re.as_str(),
+                kept.len(),
+                lines.len()
+            ));
+            shown = kept.join("\n").into_bytes();
+        }
+        let fitted = fit_head_tail(&shown, self.output_room());
+        let omitted = page.omitted_bytes + fitted.omitted;
+        meta.push(format!(
+            "output: bytes {}..{} of {} (next cursor: {})",
+            page.cursor, page.next_cursor, page.info.output.total_bytes, page.next_cursor
+        ));
+        if omitted > 0 {
+            meta.push(format!("bytes_omitted: {omitted}"));
+        }
+        if let Some(note) = filter_note {
+            meta.push(note);
+        }
+        if !page.eof && page.next_cursor < page.info.output.total_bytes {
+            meta.push(format!("more: call again with cursor {}", page.next_cursor));
+        }
+        Ok(ToolResponse {
+            text: assemble(&meta, "output", &fitted.text),
+            json: json!({
+                "info": page.info,
+                "cursor": page.cursor,
+                "next_cursor": page.next_cursor,
+                "bytes_omitted": omitted,
+                "eof": page.eof,
+            }),
+            is_error: false,
+        })
+    }
+
+    async fn wait(&self, args: Value) -> ToolResult {
+        let args: WaitArgs = parse(args)?;
+        self.task(&args.task_id)?;
+        let timeout = seconds(
+            "timeout",
+            args.timeout,
+            self.config.wait_timeout,
+            self.config.max_wait_timeout,
+        )?;
+        let outcome = self
+            .manager
+            .collect(&args.task_id, Some(timeout))
+            .await
+            .map_err(|e| ToolError::new(e.code(), e.to_string()))?;
+        let info = self.task(&args.task_id)?;
+        let (fitted, end) = self.read_all_fitted(&args.task_id)?;
+        let mut meta = task_header(&info);
+        let ended = matches!(outcome, CollectOutcome::Finished(_));
+        if !ended {
+            meta.push(format!(
+                "note: still running after waiting {}",
+                duration(timeout.as_millis() as u64)
+            ));
+        }
+        meta.push(format!("output: {end} bytes (next cursor: {end})"));
+        if fitted.omitted > 0 {
+            meta.push(format!("bytes_omitted: {}", fitted.omitted));
+        }
+        Ok(ToolResponse {
+            text: assemble(&meta, "output", &fitted.text),
+            json: json!({ "ended": ended, "info": info, "result": outcome.result(), "next_cursor": end }),
+            is_error: false,
+        })
+    }
+
+    async fn cancel(&self, args: Value) -> ToolResult {
+        let args: CancelArgs = parse(args)?;
+        let before = self.task(&args.task_id)?;
+        let reason = CancelReason::user(args.reason.unwrap_or_default());
+        let info = self
+            .manager
+            .cancel(&args.task_id, reason)
+            .await
+            .map_err(|e| ToolError::new(e.code(), e.to_string()))?;
+        let mut meta = task_header(&info);
+        if before.status.is_terminal() {
+            meta.push("note: it had already ended; nothing was changed".to_string());
+        }
+        Ok(ToolResponse {
+            text: meta.join("\n"),
+            json: json!({ "info": info }),
+            is_error: false,
+        })
+    }
+
+    fn send(&self, args: Value) -> ToolResult {
+        let args: SendArgs = parse(args)?;
+        let info = self.task(&args.task_id)?;
+        self.manager
+            .send(&args.task_id, args.message.clone())
+            .map_err(|e| ToolError::new(e.code(), e.to_string()))?;
+        let mut meta = task_header(&info);
+        meta.push(format!("sent: {} bytes", args.message.len()));
+        Ok(ToolResponse {
+            text: meta.join("\n"),
+            json: json!({ "info": info, "sent_bytes": args.message.len() }),
+            is_error: false,
+        })
+    }
+}

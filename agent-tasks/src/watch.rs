@@ -1,0 +1,161 @@
+//! Watch patterns: a sink that splits a task's output into lines, matches
+//! them against the task's regexes, and hands matches to the task's entry,
+//! rate limited (one notice per interval, matches in between counted) and
+//! capped (after the maximum, one last notice and watching stops).
+
+use std::sync::{Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+use regex::RegexSet;
+use tokio::time::Instant;
+
+use crate::lifecycle::{lock, TaskEntry};
+use crate::sink::{Sink, Stream};
+
+/// Longest line kept while waiting for its newline; a longer one is
+/// matched as it is.
+const MAX_LINE: usize = 4096;
+
+/// What the watcher tells the entry.
+pub(crate) enum WatchEvent {
+    /// A line matched; `skipped` matches were held back by the rate limit
+    /// since the last notice.
+    Matched {
+        line: String,
+        skipped: u64,
+        nth: usize,
+    },
+    /// The cap was reached; watching stops.
+    Stopped { total_matches: u64 },
+}
+
+struct WatchState {
+    partial: Vec<u8>,
+    next_allowed: Option<Instant>,
+    skipped: u64,
+    notified: usize,
+    matches: u64,
+    stopped: bool,
+}
+
+/// A sink that watches a task's output lines.
+pub(crate) struct WatchSink {
+    patterns: RegexSet,
+    interval: Duration,
+    max: usize,
+    entry: OnceLock<Weak<TaskEntry>>,
+    state: Mutex<WatchState>,
+}
+
+impl WatchSink {
+    /// Compiles the patterns; the error names the one that failed.
+    pub(crate) fn new(patterns: &[String], interval: Duration, max: usize) -> Result<Self, String> {
+        for p in patterns {
+            regex::Regex::new(p).map_err(|e| format!("`{p}` is not a valid regex: {e}"))?;
+        }
+        let patterns = RegexSet::new(patterns).map_err(|e| e.to_string())?;
+        Ok(WatchSink {
+            patterns,
+            interval,
+            max,
+            entry: OnceLock::new(),
+            state: Mutex::new(WatchState {
+                partial: Vec::new(),
+                next_allowed: None,
+                skipped: 0,
+                notified: 0,
+                matches: 0,
+                stopped: false,
+            }),
+        })
+    }
+
+    pub(crate) fn attach(&self, entry: Weak<TaskEntry>) {
+        let _ = self.entry.set(entry);
+    }
+
+    fn check_line(&self, st: &mut WatchState, line: &[u8], out: &mut Vec<WatchEvent>) {
+        if st.stopped {
+            return;
+        }
+        let text = String::from_utf8_lossy(line);
+        let text = text.trim_end_matches(['\n', '\r']);
+        if !self.patterns.is_match(text) {
+            return;
+        }
+        st.matches += 1;
+        let now = Instant::now();
+        if st.next_allowed.is_some_and(|at| now < at) {
+            st.skipped += 1;
+            return;
+        }
+        st.next_allowed = Some(now + self.interval);
+        st.notified += 1;
+        out.push(WatchEvent::Matched {
+            line: text.to_string(),
+            skipped: std::mem::take(&mut st.skipped),
+            nth: st.notified,
+        });
+        if st.notified >= self.max {
+            st.stopped = true;
+            out.push(WatchEvent::Stopped {
+                total_matches: st.matches,
+            });
+        }
+    }
+}
+
+impl Sink for WatchSink {
+    fn write(&self, _stream: &Stream, bytes: &[u8]) -> std::io::Result<()> {
+        let mut events = Vec::new();
+        {
+            let mut st = lock(&self.state);
+            if st.stopped {
+                return Ok(());
+            }
+            let mut rest = bytes;
+            while let Some(pos) = rest.iter().position(|b| *b == b'\n') {
+                let (line, after) = rest.split_at(pos + 1);
+                if st.partial.is_empty() {
+                    self.check_line(&mut st, line, &mut events);
+                } else {
+                    let mut whole = std::mem::take(&mut st.partial);
+                    whole.extend_from_slice(line);
+                    self.check_line(&mut st, &whole, &mut events);
+                }
+                rest = after;
+            }
+            st.partial.extend_from_slice(rest);
+            if st.partial.len() > MAX_LINE {
+                let long = std::mem::take(&mut st.partial);
+                self.check_line(&mut st, &long, &mut events);
+            }
+        }
+        if !events.is_empty() {
+            if let Some(entry) = self.entry.get().and_then(Weak::upgrade) {
+                for event in events {
+                    entry.on_watch(event);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn close(&self) -> std::io::Result<()> {
+        // A last line without a newline still counts.
+        let mut events = Vec::new();
+        {
+            let mut st = lock(&self.state);
+            let last = std::mem::take(&mut st.partial);
+            if !last.is_empty() {
+                self.check_line(&mut st, &last, &mut events);
+            }
+        }
+        if let Some(entry) = self.entry.get().and_then(Weak::upgrade) {
+            for event in events {
+                entry.on_watch(event);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,93 @@
+"""`EventStream`: a live subscription to a manager's lifecycle events, as an
+async iterator (``async for``) and a blocking one (``for``).
+
+The native side receives each item into a stash and Python takes it from
+there, so a wait that is cancelled (``asyncio.wait_for``) or times out never
+loses an item: the next wait returns it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Optional, Union
+
+from ._native import Event, Lagged, NativeEvents
+
+EventItem = Union[Event, Lagged]
+"""What a stream yields: the next `Event`, or `Lagged` when the subscriber
+fell behind the bus (it holds 4096 events) and `missed` events were skipped."""
+
+
+def _not_in_event_loop(verb: str) -> None:
+    if asyncio._get_running_loop() is not None:
+        raise RuntimeError(
+            f"{verb} would block the running event loop; use `async for` or `await stream.recv()`"
+        )
+
+
+class EventStream:
+    """The manager's events from the moment `TaskManager.events()` was
+    called, in `seq` order. Iterate with ``async for`` on an event loop or
+    ``for`` on a thread. Iteration ends only once the manager and its tasks
+    are all gone (a manager that is only shut down goes on existing): break
+    out of it on the event you wait for, or use `recv` with a timeout. One
+    stream is meant for one consumer."""
+
+    __slots__ = ("_native",)
+
+    def __init__(self, native: NativeEvents) -> None:
+        self._native = native
+
+    def __repr__(self) -> str:
+        return f"EventStream(closed={self.closed})"
+
+    @property
+    def closed(self) -> bool:
+        """True once the manager and its tasks are gone and every item was
+        taken."""
+        return self._native.closed
+
+    def try_recv(self) -> Optional[EventItem]:
+        """The next item if one is ready, without waiting."""
+        return self._native.try_recv()
+
+    async def recv(self, timeout: Optional[float] = None) -> Optional[EventItem]:
+        """The next item; ``None`` when `timeout` seconds pass first (or the
+        stream is `closed`)."""
+        item = self._native.take()
+        if item is None:
+            await self._native.wait(timeout)
+            item = self._native.take()
+        return item
+
+    def recv_blocking(self, timeout: Optional[float] = None) -> Optional[EventItem]:
+        """Blocking form of `recv` (GIL released; Ctrl+C interrupts it)."""
+        _not_in_event_loop("recv_blocking()")
+        item = self._native.take()
+        if item is None:
+            self._native.wait(timeout).block_on()
+            item = self._native.take()
+        return item
+
+    def __aiter__(self) -> "EventStream":
+        return self
+
+    async def __anext__(self) -> EventItem:
+        while True:
+            item = await self.recv()
+            if item is not None:
+                return item
+            if self._native.closed:
+                raise StopAsyncIteration
+
+    def __iter__(self) -> "EventStream":
+        return self
+
+    def __next__(self) -> EventItem:
+        _not_in_event_loop("iterating with `for`")
+        while True:
+            item = self.recv_blocking()
+            if item is not None:
+                return item
+            if self._native.closed:
+                raise StopIteration

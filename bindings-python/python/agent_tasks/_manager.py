@@ -1,0 +1,691 @@
+"""`TaskManager` and `Task`: the public face of agent_tasks, a thin layer
+over the native manager (`agent_tasks._native`).
+
+Naming: every verb that waits has two forms. The plain name is awaitable
+(``await manager.collect(id)``) and the ``_blocking`` form blocks the calling
+thread (``manager.collect_blocking(id)``), with the GIL released and Ctrl+C
+raising `KeyboardInterrupt`. Verbs that never wait (`run`, `spawn`,
+`detach`, `poll`, `send`, `list`, ...) have one form that works anywhere.
+
+Python functions as tasks: a coroutine function runs on the caller's event
+loop (or, when `spawn` is called outside any loop, on an event loop the
+manager owns in a background thread); a plain function runs in a worker
+thread of its own. Either receives a `TaskContext`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import os
+import threading
+import traceback
+from types import TracebackType
+from typing import (
+    Any,
+    Callable,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Set,
+    Type,
+    Union,
+)
+
+from ._events import EventStream
+from ._native import (
+    NativeManager,
+    NativeTask,
+    Notification,
+    Outcome,
+    PollResult,
+    Preview,
+    TaskContext,
+    TaskInfo,
+)
+
+Command = Union[str, Sequence[Union[str, bytes, "os.PathLike[str]"]]]
+"""A shell string (run with ``sh -c``) or an argv."""
+
+TaskFunction = Callable[[TaskContext], Any]
+"""``fn(ctx)``: a coroutine function or a plain function."""
+
+StrPath = Union[str, "os.PathLike[str]"]
+
+DEFAULT_POLL_BYTES = 64 * 1024
+"""How many bytes `poll` returns at most unless told otherwise."""
+
+# Strong references to the asyncio tasks running Python task functions
+# (the event loop keeps only weak ones).
+_running: Set["asyncio.Task[None]"] = set()
+
+
+def _is_coroutine_function(fn: Any) -> bool:
+    if inspect.iscoroutinefunction(fn):
+        return True
+    call = getattr(fn, "__call__", None)
+    return call is not None and inspect.iscoroutinefunction(call)
+
+
+def _describe(fn: Any) -> str:
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+    return str(name) if name else type(fn).__name__
+
+
+def _traceback_text(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+async def _run_coroutine(fn: TaskFunction, ctx: TaskContext) -> None:
+    try:
+        value = await fn(ctx)
+    except asyncio.CancelledError as exc:
+        ctx._fail(f"the coroutine was cancelled: {exc}" if exc.args else "the coroutine was cancelled")
+        raise
+    except BaseException as exc:
+        ctx._fail(_traceback_text(exc))
+        if not isinstance(exc, Exception):
+            raise
+    else:
+        ctx._complete(value)
+
+
+def _run_in_thread(fn: TaskFunction, ctx: TaskContext) -> None:
+    try:
+        value = fn(ctx)
+        if inspect.isawaitable(value):
+            if inspect.iscoroutine(value):
+                value.close()
+            ctx._fail(
+                f"{_describe(fn)} returned an awaitable; pass an `async def` function "
+                "to run it as a coroutine"
+            )
+            return
+    except BaseException as exc:  # a worker thread has nobody to re-raise to
+        ctx._fail(_traceback_text(exc))
+    else:
+        ctx._complete(value)
+
+
+def _coroutine_starter(
+    fn: TaskFunction, loop: asyncio.AbstractEventLoop, context: contextvars.Context
+) -> Callable[[TaskContext], Callable[[str], None]]:
+    """Called by the native side (on a runtime thread) once the task exists:
+    schedules the coroutine on `loop` and returns its canceller."""
+
+    def start(ctx: TaskContext) -> Callable[[str], None]:
+        holder: List["asyncio.Task[None]"] = []
+
+        def begin() -> None:
+            task = loop.create_task(_run_coroutine(fn, ctx), context=context)
+            _running.add(task)
+            task.add_done_callback(_finished)
+            holder.append(task)
+
+        def _finished(task: "asyncio.Task[None]") -> None:
+            _running.discard(task)
+            if task.cancelled():
+                # Cancelled before its first step: the body never reported.
+                # (A second report is ignored, so this is safe in any case.)
+                ctx._fail("the coroutine was cancelled")
+
+        loop.call_soon_threadsafe(begin)
+
+        def cancel(reason: str) -> None:
+            def deliver() -> None:
+                if holder:
+                    holder[0].cancel(reason)
+
+            try:
+                loop.call_soon_threadsafe(deliver)
+            except RuntimeError:
+                pass  # the loop is closed; the core gives up after the stop grace
+
+        return cancel
+
+    return start
+
+
+def _thread_starter(
+    fn: TaskFunction, context: contextvars.Context
+) -> Callable[[TaskContext], None]:
+    """Called by the native side once the task exists: runs `fn` in a worker
+    thread. A plain function is stopped cooperatively (`ctx.cancelled`)."""
+
+    def start(ctx: TaskContext) -> None:
+        thread = threading.Thread(
+            target=context.run,
+            args=(_run_in_thread, fn, ctx),
+            name=f"agent-tasks {ctx.id}",
+            daemon=True,
+        )
+        thread.start()
+
+    return start
+
+
+class _LoopThread:
+    """An event loop in a daemon thread, for coroutine tasks spawned where no
+    loop runs."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run, name="agent-tasks loop", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_forever()
+        finally:
+            tasks = asyncio.all_tasks(self.loop)
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            self.loop.close()
+
+    def stop(self, join: bool = True) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        except RuntimeError:
+            return  # already closed
+        if join and threading.current_thread() is not self.thread:
+            self.thread.join(timeout=10)
+
+
+TaskRef = Union[str, "Task"]
+"""A task id, or a `Task` handle."""
+
+
+def _not_in_event_loop(verb: str) -> None:
+    """A blocking wait on an event loop's thread would stall the loop (and
+    any coroutine task on it, possibly the one waited for): refuse it."""
+    if asyncio._get_running_loop() is not None:
+        raise RuntimeError(
+            f"{verb}_blocking() would block the running event loop; use `await {verb}(...)`"
+        )
+
+
+def _id(task: TaskRef) -> str:
+    return task if isinstance(task, str) else task.id
+
+
+NotificationRef = Union[str, Notification]
+"""A notification id, or a `Notification`."""
+
+
+def _patterns(watch: Union[str, Iterable[str], None]) -> Optional[List[str]]:
+    if watch is None:
+        return None
+    return [watch] if isinstance(watch, str) else list(watch)
+
+
+class Task:
+    """A spawned task: its id, and shortcuts to the manager's verbs for it.
+    A foreground task's caller waits with `wait_foreground()`."""
+
+    __slots__ = ("_manager", "_native", "id")
+
+    def __init__(self, manager: "TaskManager", native: NativeTask) -> None:
+        self._manager = manager
+        self._native = native
+        self.id: str = native.id
+
+    def __repr__(self) -> str:
+        return f"Task(id={self.id!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Task) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def info(self) -> TaskInfo:
+        """The task's info now."""
+        return self._native.info()
+
+    async def wait_foreground(self) -> Outcome:
+        """Waits until the task ends (``state == "finished"``, with `result`)
+        or is moved to the background by `detach` or a foreground timeout
+        (``state == "detached"``, with `info`). For a background task this
+        returns ``detached`` at once."""
+        return await self._native.wait_foreground()
+
+    def wait_foreground_blocking(self, timeout: Optional[float] = None) -> Outcome:
+        """Blocking form of `wait_foreground`; `TimeoutError` if `timeout`
+        seconds pass first."""
+        _not_in_event_loop("wait_foreground")
+        return self._native.wait_foreground().block_on(timeout)
+
+    def detach(self) -> TaskInfo:
+        """See `TaskManager.detach`."""
+        return self._manager.detach(self.id)
+
+    def poll(self, cursor: int = 0, max_bytes: int = DEFAULT_POLL_BYTES) -> PollResult:
+        """See `TaskManager.poll`."""
+        return self._manager.poll(self.id, cursor, max_bytes)
+
+    def preview(self, head_bytes: int = 4096, tail_bytes: int = 4096) -> Preview:
+        """See `TaskManager.preview`."""
+        return self._manager.preview(self.id, head_bytes, tail_bytes)
+
+    async def collect(self, timeout: Optional[float] = None) -> Outcome:
+        """See `TaskManager.collect`."""
+        return await self._manager.collect(self.id, timeout)
+
+    def collect_blocking(self, timeout: Optional[float] = None) -> Outcome:
+        """See `TaskManager.collect_blocking`."""
+        return self._manager.collect_blocking(self.id, timeout)
+
+    async def cancel(self, reason: Optional[str] = None) -> TaskInfo:
+        """See `TaskManager.cancel`."""
+        return await self._manager.cancel(self.id, reason)
+
+    def cancel_blocking(self, reason: Optional[str] = None) -> TaskInfo:
+        """See `TaskManager.cancel_blocking`."""
+        return self._manager.cancel_blocking(self.id, reason)
+
+    def send(self, message: Union[str, bytes]) -> None:
+        """See `TaskManager.send`."""
+        self._manager.send(self.id, message)
+
+
+class TaskManager:
+    """Owns all tasks of one agent process; safe to use from any thread and
+    from asyncio. Sizes are bytes; timeouts are seconds, where ``None`` keeps
+    the default and ``math.inf`` (`agent_tasks.NO_TIMEOUT`) means none.
+
+    Use it as a context manager (``with`` or ``async with``) to shut it down
+    on exit; a manager that is dropped cancels its tasks, and so does the
+    interpreter's exit.
+
+    Defaults (from the core): `memory_limit` 1 MiB, `disk_limit` 256 MiB,
+    `tail_window` 64 KiB, `foreground_timeout` 60 s, `background_timeout`
+    10 min, `on_timeout` ``"detach"``, no caps, `stop_grace` 5 s,
+    `default_owner` ``"default"``, and a private temporary `root`.
+
+    With a `root`, the manager loads the tasks and pending notifications an
+    earlier manager left there (a task that was running when its host died
+    becomes ``lost``, or is reported orphaned while its process still runs).
+    One root is open in one manager at a time (`RootInUse` otherwise); a
+    shutdown that leaves nothing running releases it.
+    `notify_host_cancels`: whether a background task stopped by the host
+    (cancel, shutdown, `close_owner`) still queues an end notification
+    (default: no; timeouts always do).
+    """
+
+    def __init__(
+        self,
+        root: Optional[StrPath] = None,
+        *,
+        memory_limit: Optional[int] = None,
+        disk_limit: Optional[int] = None,
+        tail_window: Optional[int] = None,
+        foreground_timeout: Optional[float] = None,
+        background_timeout: Optional[float] = None,
+        on_timeout: Optional[str] = None,
+        max_background: Optional[int] = None,
+        max_background_per_owner: Optional[int] = None,
+        stop_grace: Optional[float] = None,
+        default_owner: Optional[str] = None,
+        notify_host_cancels: bool = False,
+    ) -> None:
+        self._native = NativeManager(
+            os.fspath(root) if root is not None else None,
+            memory_limit=memory_limit,
+            disk_limit=disk_limit,
+            tail_window=tail_window,
+            foreground_timeout=foreground_timeout,
+            background_timeout=background_timeout,
+            on_timeout=on_timeout,
+            max_background=max_background,
+            max_background_per_owner=max_background_per_owner,
+            stop_grace=stop_grace,
+            default_owner=default_owner,
+            notify_host_cancels=notify_host_cancels,
+        )
+        self._lock = threading.Lock()
+        self._loop_thread: Optional[_LoopThread] = None
+
+    def __repr__(self) -> str:
+        return f"TaskManager(root={str(self.root)!r})"
+
+    @property
+    def root(self) -> str:
+        """The root folder; task folders are ``<root>/tasks/<id>``."""
+        return os.fspath(self._native.root)
+
+    # -- starting tasks ------------------------------------------------------
+
+    def run(
+        self,
+        command: Command,
+        *,
+        cwd: Optional[StrPath] = None,
+        env: Optional[Mapping[str, str]] = None,
+        env_clear: bool = False,
+        stdin: Union[str, bytes, None] = None,
+        interactive: bool = False,
+        background: bool = False,
+        timeout: Optional[float] = None,
+        background_timeout: Optional[float] = None,
+        on_timeout: Optional[str] = None,
+        description: Optional[str] = None,
+        owner: Optional[str] = None,
+        keep_alive: bool = False,
+        kill_grace: Optional[float] = None,
+        watch: Union[str, Iterable[str], None] = None,
+        watch_interval: Optional[float] = None,
+        watch_max: Optional[int] = None,
+        heartbeat: Optional[float] = None,
+        idle_timeout: Optional[float] = None,
+        cancel_on_stall: bool = False,
+        track_changes: Optional[StrPath] = None,
+    ) -> Task:
+        """Starts a command in its own process group: a `str` runs with
+        ``sh -c``, a sequence is an argv. `env` adds to (or with `env_clear`
+        replaces) the host's environment; `stdin` is written at start;
+        `interactive` keeps stdin open for `send`. `timeout` applies to the
+        mode the task starts in; `on_timeout` (``"detach"`` or ``"kill"``)
+        says what a foreground timeout does. Cancel sends SIGTERM to the
+        group, then SIGKILL after `kill_grace` (5 s).
+
+        Monitoring (both `run` and `spawn`): `watch` regexes are matched
+        against each output line; a match gives a ``task.watch_matched``
+        event and, in the background, a ``watch_match`` notification (at
+        most one per `watch_interval`, 15 s; watching stops after
+        `watch_max`, 8). `heartbeat` (seconds, at least 60) queues a
+        ``progress`` notification with the new output; `idle_timeout` gives
+        a ``task.stalled`` event (and notification) after that long without
+        output, and `cancel_on_stall` then stops the task. `track_changes`
+        (a folder) records the files the task created, modified or deleted
+        there in ``result.changed_files``."""
+        native = self._native.run(
+            command,
+            cwd=os.fspath(cwd) if cwd is not None else None,
+            env=dict(env) if env is not None else None,
+            env_clear=env_clear,
+            stdin=stdin,
+            interactive=interactive,
+            background=background,
+            timeout=timeout,
+            background_timeout=background_timeout,
+            on_timeout=on_timeout,
+            description=description,
+            owner=owner,
+            keep_alive=keep_alive,
+            kill_grace=kill_grace,
+            watch=_patterns(watch),
+            watch_interval=watch_interval,
+            watch_max=watch_max,
+            heartbeat=heartbeat,
+            idle_timeout=idle_timeout,
+            cancel_on_stall=cancel_on_stall,
+            track_changes=os.fspath(track_changes) if track_changes is not None else None,
+        )
+        return Task(self, native)
+
+    def spawn(
+        self,
+        fn: TaskFunction,
+        *,
+        background: bool = False,
+        timeout: Optional[float] = None,
+        background_timeout: Optional[float] = None,
+        on_timeout: Optional[str] = None,
+        description: Optional[str] = None,
+        owner: Optional[str] = None,
+        kind: str = "fn",
+        keep_alive: bool = False,
+        watch: Union[str, Iterable[str], None] = None,
+        watch_interval: Optional[float] = None,
+        watch_max: Optional[int] = None,
+        heartbeat: Optional[float] = None,
+        idle_timeout: Optional[float] = None,
+        cancel_on_stall: bool = False,
+        track_changes: Optional[StrPath] = None,
+    ) -> Task:
+        """Starts ``fn(ctx)`` as a task. A coroutine function runs on the
+        running event loop (or, outside any loop, on one the manager owns);
+        a plain function runs in a worker thread. Its return value (JSON-like:
+        None, bool, int, float, str, list, dict) becomes the result's
+        `value`; an exception makes the task ``failed`` with the traceback as
+        its `error`. A cancel reaches a coroutine as `asyncio.CancelledError`
+        and a plain function as ``ctx.cancelled``. `kind` prefixes the id.
+        The monitoring options are `run`'s."""
+        from ._errors import InvalidArgument
+
+        if not callable(fn):
+            raise InvalidArgument(
+                f"invalid argument `fn`: must be callable, got {type(fn).__name__}",
+                code="INVALID_ARGUMENT",
+                argument="fn",
+            )
+        context = contextvars.copy_context()
+        if _is_coroutine_function(fn):
+            starter: Callable[[TaskContext], Any] = _coroutine_starter(
+                fn, self._coroutine_loop(), context
+            )
+        else:
+            starter = _thread_starter(fn, context)
+        native = self._native.spawn(
+            starter,
+            description if description is not None else _describe(fn),
+            kind=kind,
+            background=background,
+            timeout=timeout,
+            background_timeout=background_timeout,
+            on_timeout=on_timeout,
+            owner=owner,
+            keep_alive=keep_alive,
+            watch=_patterns(watch),
+            watch_interval=watch_interval,
+            watch_max=watch_max,
+            heartbeat=heartbeat,
+            idle_timeout=idle_timeout,
+            cancel_on_stall=cancel_on_stall,
+            track_changes=os.fspath(track_changes) if track_changes is not None else None,
+        )
+        return Task(self, native)
+
+    def _coroutine_loop(self) -> asyncio.AbstractEventLoop:
+        try:
+            return asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        with self._lock:
+            if self._loop_thread is None:
+                self._loop_thread = _LoopThread()
+            return self._loop_thread.loop
+
+    # -- the verbs that return at once ---------------------------------------
+
+    def detach(self, task: TaskRef) -> TaskInfo:
+        """Moves a running foreground task to the background without
+        restarting it or losing a byte; its `wait_foreground` caller is
+        released at once with ``detached``. For a background or finished task
+        it returns the info unchanged."""
+        return self._native.detach(_id(task))
+
+    def poll(
+        self, task: TaskRef, cursor: int = 0, max_bytes: int = DEFAULT_POLL_BYTES
+    ) -> PollResult:
+        """Non-blocking: the task's info and up to `max_bytes` of output
+        written since `cursor` (a byte offset), with `next_cursor` to poll
+        from next. Polling on from `next_cursor` sees every byte once."""
+        return self._native.poll(_id(task), cursor, max_bytes)
+
+    def preview(self, task: TaskRef, head_bytes: int = 4096, tail_bytes: int = 4096) -> Preview:
+        """The first `head_bytes` and last `tail_bytes` of the output."""
+        return self._native.preview(_id(task), head_bytes, tail_bytes)
+
+    def info(self, task: TaskRef) -> TaskInfo:
+        """The task's info now."""
+        return self._native.info(_id(task))
+
+    def ids(self) -> List[str]:
+        """The ids of all tasks the manager knows, oldest first."""
+        return self._native.ids()
+
+    def list(
+        self,
+        *,
+        owner: Optional[str] = None,
+        status: Union[str, Iterable[str], None] = None,
+        active_only: bool = False,
+    ) -> List[TaskInfo]:
+        """Tasks by owner, status (one or several) and activity, oldest
+        first. Foreground tasks that ended without being detached are not
+        listed."""
+        statuses = [status] if isinstance(status, str) else (list(status) if status is not None else None)
+        return self._native.list(owner=owner, statuses=statuses, active_only=active_only)
+
+    def send(self, task: TaskRef, message: Union[str, bytes]) -> None:
+        """Sends a steering message: to a Python task (``ctx.recv()``) or to
+        an `interactive` process's stdin. `NotReceiving` if it can't take it."""
+        self._native.send(_id(task), message)
+
+    def kill_orphan(self, task: TaskRef) -> TaskInfo:
+        """Kills the still-running process of a task found orphaned at open
+        (``info.orphan_pid``; checked to be the same process: pid and start
+        time) and clears the mark. `InvalidArgument` if it has no orphan."""
+        return self._native.kill_orphan(_id(task))
+
+    def gc(self, max_age: Optional[float] = None, max_count: Optional[int] = None) -> List[str]:
+        """Removes ended tasks, their folders included: those that ended more
+        than `max_age` seconds ago, and the oldest beyond the newest
+        `max_count`. Running tasks are never removed. Returns the removed ids."""
+        return self._native.gc(max_age, max_count)
+
+    def load_problems(self) -> List[str]:
+        """Task folders and notifications found at open that could not be
+        read (torn or corrupt files); they were skipped."""
+        return self._native.load_problems()
+
+    # -- events and notifications --------------------------------------------
+
+    def events(self) -> EventStream:
+        """A live stream of lifecycle events from now on: ``async for`` or
+        ``for`` over it yields `Event` objects (``type`` such as
+        ``"task.finished"``) in `seq` order, and a `Lagged` item (``missed``)
+        when the subscriber fell behind, never a silent gap."""
+        return EventStream(self._native.subscribe())
+
+    def notifications(self, owner: Optional[str] = None) -> List[Notification]:
+        """Pending notifications, oldest first: of one owner, or of all with
+        ``None``. Made when a background (or detached) task ends, a watch
+        pattern matches, ...; they stay pending (and survive a restart on the
+        same root) until acknowledged with `ack`."""
+        return self._native.notifications(owner)
+
+    def ack(self, ids: Union[NotificationRef, Iterable[NotificationRef]]) -> int:
+        """Marks notifications delivered (by id or `Notification`, one or
+        several); they never come back. Ids already acknowledged are
+        ignored; returns how many were removed."""
+        refs = [ids] if isinstance(ids, (str, Notification)) else list(ids)
+        return self._native.ack([r if isinstance(r, str) else r.id for r in refs])
+
+    # -- the verbs that wait -------------------------------------------------
+
+    async def wait_foreground(self, task: TaskRef) -> Outcome:
+        """`Task.wait_foreground` by id: waits until the task ends
+        (``finished``) or is no longer in the foreground (``detached``)."""
+        return await self._native.wait_foreground(_id(task))
+
+    def wait_foreground_blocking(self, task: TaskRef, timeout: Optional[float] = None) -> Outcome:
+        """Blocking form of `wait_foreground`; `TimeoutError` if `timeout`
+        seconds pass first."""
+        _not_in_event_loop("wait_foreground")
+        return self._native.wait_foreground(_id(task)).block_on(timeout)
+
+    async def collect(self, task: TaskRef, timeout: Optional[float] = None) -> Outcome:
+        """Waits until the task ends or `timeout` seconds pass (``None``: no
+        limit; ``0``: answer at once). ``state`` is ``finished`` (with
+        `result`) or ``still_running`` (with `info`)."""
+        return await self._native.collect(_id(task), timeout)
+
+    def collect_blocking(self, task: TaskRef, timeout: Optional[float] = None) -> Outcome:
+        """Blocking form of `collect`."""
+        _not_in_event_loop("collect")
+        return self._native.collect(_id(task), timeout).block_on()
+
+    async def cancel(self, task: TaskRef, reason: Optional[str] = None) -> TaskInfo:
+        """Stops the task (SIGTERM then SIGKILL to a process group;
+        `asyncio.CancelledError` in a coroutine; ``ctx.cancelled`` in a
+        function), waits until it has ended and returns its final info.
+        Idempotent; the reason is recorded and reaches the task."""
+        return await self._native.cancel(_id(task), reason)
+
+    def cancel_blocking(self, task: TaskRef, reason: Optional[str] = None) -> TaskInfo:
+        """Blocking form of `cancel`."""
+        _not_in_event_loop("cancel")
+        return self._native.cancel(_id(task), reason).block_on()
+
+    async def shutdown(self, reason: Optional[str] = None) -> None:
+        """Cancels every task except keep-alive ones, waits until they have
+        ended, and refuses new tasks from then on (`ShutDown`). If nothing is
+        left running, the root is released for another manager."""
+        await self._native.shutdown(reason)
+        self._stop_loop()
+
+    async def close_owner(self, owner: str, reason: Optional[str] = None) -> List[TaskInfo]:
+        """Cancels the running tasks of `owner` (a closed session), except
+        keep-alive ones; waits until they have ended; returns their final
+        infos (cancel reason kind ``owner_closed``)."""
+        return await self._native.close_owner(owner, reason)
+
+    def close_owner_blocking(self, owner: str, reason: Optional[str] = None) -> List[TaskInfo]:
+        """Blocking form of `close_owner`."""
+        _not_in_event_loop("close_owner")
+        return self._native.close_owner(owner, reason).block_on()
+
+    def shutdown_blocking(self, reason: Optional[str] = None) -> None:
+        """Blocking form of `shutdown`. It refuses to run on an event loop's
+        thread (coroutine tasks on a blocked loop could not wind down): use
+        ``await shutdown()`` or ``async with`` there."""
+        _not_in_event_loop("shutdown")
+        self._native.shutdown(reason).block_on()
+        self._stop_loop()
+
+    def __del__(self) -> None:
+        # Dropping the native manager cancels the tasks (the core does that
+        # when its last handle goes); then the owned event loop, if any, ends.
+        self.__dict__.pop("_native", None)
+        loop_thread = self.__dict__.pop("_loop_thread", None)
+        if loop_thread is not None:
+            loop_thread.stop(join=False)
+
+    def _stop_loop(self) -> None:
+        with self._lock:
+            loop_thread, self._loop_thread = self._loop_thread, None
+        if loop_thread is not None:
+            loop_thread.stop()
+
+    # -- context manager -----------------------------------------------------
+
+    def __enter__(self) -> "TaskManager":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.shutdown_blocking()
+
+    async def __aenter__(self) -> "TaskManager":
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        await self.shutdown()
+

@@ -1,0 +1,540 @@
+"""Type stubs of the native module (pyo3). The public API is re-exported
+from `agent_tasks`; `NativeManager`, `NativeTask`, `NativeEvents`,
+`NativeToolBox` and `Pending` are the engine behind `TaskManager`, `Task`,
+`EventStream` and `ToolBox`."""
+
+import os
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Generator,
+    Generic,
+    List,
+    Literal,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+    Union,
+    final,
+)
+
+_T = TypeVar("_T", covariant=True)
+
+TaskStatus = Literal["queued", "running", "completed", "failed", "cancelled", "timed_out", "lost"]
+CancelKind = Literal["user", "timeout", "shutdown", "owner_closed", "stalled"]
+OutcomeState = Literal["finished", "detached", "still_running"]
+EventType = Literal[
+    "task.started",
+    "task.detached",
+    "task.spilled",
+    "task.finished",
+    "task.lost",
+    "task.orphaned",
+    "task.output_dropped",
+    "task.watch_matched",
+    "task.heartbeat",
+    "task.stalled",
+    "task.sink_error",
+]
+NotificationKind = Literal[
+    "finished", "lost", "orphaned", "watch_match", "watch_stopped", "progress", "stalled"
+]
+
+MAX_POLL_BYTES: int
+__version__: str
+
+def _at_exit(timeout: float = 10.0) -> None: ...
+def tool_definitions(shape: str = "openai") -> List[Dict[str, Any]]: ...
+
+@final
+class ExitInfo:
+    """How a process ended."""
+
+    @property
+    def code(self) -> Optional[int]: ...
+    @property
+    def signal(self) -> Optional[int]: ...
+    def to_dict(self) -> Dict[str, Any]: ...
+
+@final
+class CancelReason:
+    """Why a task was asked to stop; `str()` gives e.g. ``cancelled: not needed``."""
+
+    @property
+    def kind(self) -> CancelKind: ...
+    @property
+    def message(self) -> Optional[str]: ...
+    def to_dict(self) -> Dict[str, Any]: ...
+
+@final
+class OutputStats:
+    """Byte counts and state of a task's output stream."""
+
+    @property
+    def total_bytes(self) -> int: ...
+    @property
+    def stdout_bytes(self) -> int: ...
+    @property
+    def stderr_bytes(self) -> int: ...
+    @property
+    def spilled(self) -> bool: ...
+    @property
+    def disk_bytes(self) -> int: ...
+    @property
+    def omitted_bytes(self) -> int: ...
+    @property
+    def memory_bytes(self) -> int: ...
+    @property
+    def write_error(self) -> Optional[str]: ...
+    @property
+    def log_path(self) -> Optional[str]: ...
+    def to_dict(self) -> Dict[str, Any]: ...
+
+@final
+class TaskInfo:
+    """Everything known about a task at one moment."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def owner(self) -> str: ...
+    @property
+    def status(self) -> TaskStatus: ...
+    @property
+    def is_terminal(self) -> bool: ...
+    @property
+    def foreground(self) -> bool: ...
+    @property
+    def detached(self) -> bool: ...
+    @property
+    def keep_alive(self) -> bool: ...
+    @property
+    def created_at_ms(self) -> int: ...
+    @property
+    def finished_at_ms(self) -> Optional[int]: ...
+    @property
+    def duration_ms(self) -> int: ...
+    @property
+    def pid(self) -> Optional[int]: ...
+    @property
+    def orphan_pid(self) -> Optional[int]:
+        """The process of a task found lost after a restart that still runs."""
+    @property
+    def exit(self) -> Optional[ExitInfo]: ...
+    @property
+    def cancel_reason(self) -> Optional[CancelReason]: ...
+    @property
+    def error(self) -> Optional[str]: ...
+    @property
+    def sink_error(self) -> Optional[str]: ...
+    @property
+    def output(self) -> OutputStats: ...
+    def to_dict(self) -> Dict[str, Any]: ...
+
+@final
+class TaskResult:
+    """How a task ended."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> TaskStatus: ...
+    @property
+    def exit(self) -> Optional[ExitInfo]: ...
+    @property
+    def value(self) -> Any: ...
+    @property
+    def error(self) -> Optional[str]: ...
+    @property
+    def cancel_reason(self) -> Optional[CancelReason]: ...
+    @property
+    def duration_ms(self) -> int: ...
+    @property
+    def output(self) -> OutputStats: ...
+    @property
+    def changed_files(self) -> Optional[ChangedFiles]:
+        """What it changed in its `track_changes` folder, if tracked."""
+    def to_dict(self) -> Dict[str, Any]: ...
+
+@final
+class ChangedFiles:
+    """What a task changed in its tracked folder (paths relative to it)."""
+
+    @property
+    def root(self) -> str: ...
+    @property
+    def created(self) -> List[str]: ...
+    @property
+    def modified(self) -> List[str]: ...
+    @property
+    def deleted(self) -> List[str]: ...
+    @property
+    def truncated(self) -> bool: ...
+    def to_dict(self) -> Dict[str, Any]: ...
+
+@final
+class Outcome:
+    """What `collect` or `wait_foreground` found: ``finished`` (with
+    `result`), ``detached`` or ``still_running`` (with `info`)."""
+
+    @property
+    def state(self) -> OutcomeState: ...
+    @property
+    def finished(self) -> bool: ...
+    @property
+    def result(self) -> Optional[TaskResult]: ...
+    @property
+    def info(self) -> Optional[TaskInfo]: ...
+    @property
+    def status(self) -> TaskStatus: ...
+    @property
+    def id(self) -> str: ...
+    def to_dict(self) -> Dict[str, Any]: ...
+
+@final
+class StreamSpan:
+    """A run of bytes of one stream inside a poll window."""
+
+    @property
+    def offset(self) -> int: ...
+    @property
+    def len(self) -> int: ...
+    @property
+    def stream(self) -> str: ...
+    def to_dict(self) -> Dict[str, Any]: ...
+
+@final
+class PollResult:
+    """The answer to `poll`: info, and the output since the cursor."""
+
+    @property
+    def info(self) -> TaskInfo: ...
+    @property
+    def status(self) -> TaskStatus: ...
+    @property
+    def cursor(self) -> int: ...
+    @property
+    def next_cursor(self) -> int: ...
+    @property
+    def omitted_bytes(self) -> int: ...
+    @property
+    def eof(self) -> bool: ...
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def spans(self) -> List[StreamSpan]: ...
+    def to_dict(self) -> Dict[str, Any]: ...
+
+@final
+class Preview:
+    """The start and the end of a task's output."""
+
+    @property
+    def head(self) -> bytes: ...
+    @property
+    def tail(self) -> bytes: ...
+    @property
+    def omitted_bytes(self) -> int: ...
+    @property
+    def total_bytes(self) -> int: ...
+    @property
+    def text(self) -> str: ...
+    def to_dict(self) -> Dict[str, Any]: ...
+
+@final
+class Event:
+    """One lifecycle event of one task. `type` says what happened; the
+    fields of other types are ``None``."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def task_id(self) -> str: ...
+    @property
+    def timestamp_ms(self) -> int: ...
+    @property
+    def type(self) -> EventType: ...
+    @property
+    def kind(self) -> Optional[str]:
+        """``task.started``: the task's kind."""
+    @property
+    def description(self) -> Optional[str]:
+        """``task.started``."""
+    @property
+    def owner(self) -> Optional[str]:
+        """``task.started``."""
+    @property
+    def background(self) -> Optional[bool]:
+        """``task.started``."""
+    @property
+    def buffered_bytes(self) -> Optional[int]:
+        """``task.spilled``."""
+    @property
+    def log_path(self) -> Optional[str]:
+        """``task.spilled``."""
+    @property
+    def status(self) -> Optional[TaskStatus]:
+        """``task.finished``."""
+    @property
+    def exit(self) -> Optional[ExitInfo]:
+        """``task.finished``."""
+    @property
+    def reason(self) -> Optional[CancelReason]:
+        """``task.finished``."""
+    @property
+    def error(self) -> Optional[str]:
+        """``task.finished`` (a failed task) and ``task.sink_error``."""
+    @property
+    def duration_ms(self) -> Optional[int]:
+        """``task.finished``."""
+    @property
+    def pid(self) -> Optional[int]:
+        """``task.orphaned``."""
+    @property
+    def disk_limit(self) -> Optional[int]:
+        """``task.output_dropped``."""
+    @property
+    def line(self) -> Optional[str]:
+        """``task.watch_matched``."""
+    @property
+    def new_bytes(self) -> Optional[int]:
+        """``task.heartbeat``."""
+    @property
+    def idle_ms(self) -> Optional[int]:
+        """``task.stalled``."""
+    @property
+    def sink(self) -> Optional[str]:
+        """``task.sink_error``: ``output.log`` or ``host``."""
+    def to_dict(self) -> Dict[str, Any]: ...
+
+@final
+class Lagged:
+    """The subscriber fell behind: `missed` events were skipped."""
+
+    @property
+    def missed(self) -> int: ...
+    def to_dict(self) -> Dict[str, Any]: ...
+
+@final
+class Notification:
+    """A message for the host to show its model, pending until acknowledged."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def kind(self) -> NotificationKind: ...
+    @property
+    def task_id(self) -> str: ...
+    @property
+    def owner(self) -> str: ...
+    @property
+    def task_kind(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def status(self) -> TaskStatus: ...
+    @property
+    def exit(self) -> Optional[ExitInfo]: ...
+    @property
+    def reason(self) -> Optional[CancelReason]: ...
+    @property
+    def error(self) -> Optional[str]: ...
+    @property
+    def duration_ms(self) -> int: ...
+    @property
+    def output_tail(self) -> str: ...
+    @property
+    def detail(self) -> Optional[str]: ...
+    @property
+    def created_at_ms(self) -> int: ...
+    @property
+    def text(self) -> str:
+        """The text for the model: metadata first, then the output tail."""
+    def to_dict(self) -> Dict[str, Any]: ...
+
+@final
+class ToolResponse:
+    """What a tool call answers."""
+
+    @property
+    def text(self) -> str:
+        """Text for the model: metadata first, then output, within the budget."""
+    @property
+    def json(self) -> Dict[str, Any]:
+        """Structured data for the host (or ``{"error": {"code", "message"}}``)."""
+    @property
+    def is_error(self) -> bool: ...
+    def to_dict(self) -> Dict[str, Any]: ...
+
+@final
+class Pending(Generic[_T]):
+    """A wait running in Rust: ``await`` it, or block on it."""
+
+    def done(self) -> bool: ...
+    def add_done_callback(self, callback: Callable[[], object]) -> None: ...
+    def wait(self, timeout: Optional[float] = None) -> bool: ...
+    def result(self) -> _T: ...
+    def block_on(self, timeout: Optional[float] = None) -> _T: ...
+    def cancel(self) -> None: ...
+    def __await__(self) -> Generator[Any, None, _T]: ...
+
+@final
+class TaskContext:
+    """What a running Python task sees: its output, its stop signal, and its
+    steering messages."""
+
+    @property
+    def id(self) -> str: ...
+    def write(self, data: Union[str, bytes, bytearray], stream: Optional[str] = None) -> None:
+        """Appends to the task's output on `stream` (``"stdout"`` by default,
+        ``"stderr"``, or a name of the task's own)."""
+    @property
+    def cancelled(self) -> bool:
+        """True once the task was asked to stop."""
+    @property
+    def cancel_reason(self) -> Optional[CancelReason]: ...
+    def wait_cancelled(self) -> Pending[CancelReason]:
+        """Awaitable: waits until the task is asked to stop."""
+    def wait_cancelled_blocking(self, timeout: Optional[float] = None) -> Optional[CancelReason]: ...
+    def recv(self) -> Pending[Optional[str]]:
+        """Awaitable: the next steering message, or ``None`` once the task is
+        asked to stop."""
+    def recv_blocking(self, timeout: Optional[float] = None) -> Optional[str]: ...
+    def try_recv(self) -> Optional[str]: ...
+    def _complete(self, value: object) -> None: ...
+    def _fail(self, error: str) -> None: ...
+
+@final
+class NativeTask:
+    @property
+    def id(self) -> str: ...
+    def info(self) -> TaskInfo: ...
+    def wait_foreground(self) -> Pending[Outcome]: ...
+
+@final
+class NativeManager:
+    def __init__(
+        self,
+        root: Optional[str] = None,
+        *,
+        memory_limit: Optional[int] = None,
+        disk_limit: Optional[int] = None,
+        tail_window: Optional[int] = None,
+        foreground_timeout: Optional[float] = None,
+        background_timeout: Optional[float] = None,
+        on_timeout: Optional[str] = None,
+        max_background: Optional[int] = None,
+        max_background_per_owner: Optional[int] = None,
+        stop_grace: Optional[float] = None,
+        default_owner: Optional[str] = None,
+        notify_host_cancels: bool = False,
+    ) -> None: ...
+    @property
+    def root(self) -> str: ...
+    def run(
+        self,
+        command: Union[str, Sequence[Union[str, bytes, "os.PathLike[str]"]]],
+        *,
+        cwd: Optional[str] = None,
+        env: Optional[Mapping[str, str]] = None,
+        env_clear: bool = False,
+        stdin: Union[str, bytes, None] = None,
+        interactive: bool = False,
+        background: bool = False,
+        timeout: Optional[float] = None,
+        background_timeout: Optional[float] = None,
+        on_timeout: Optional[str] = None,
+        description: Optional[str] = None,
+        owner: Optional[str] = None,
+        keep_alive: bool = False,
+        kill_grace: Optional[float] = None,
+        watch: Optional[List[str]] = None,
+        watch_interval: Optional[float] = None,
+        watch_max: Optional[int] = None,
+        heartbeat: Optional[float] = None,
+        idle_timeout: Optional[float] = None,
+        cancel_on_stall: bool = False,
+        track_changes: Optional[str] = None,
+    ) -> NativeTask: ...
+    def spawn(
+        self,
+        starter: Callable[[TaskContext], Any],
+        description: str,
+        *,
+        kind: str = "fn",
+        background: bool = False,
+        timeout: Optional[float] = None,
+        background_timeout: Optional[float] = None,
+        on_timeout: Optional[str] = None,
+        owner: Optional[str] = None,
+        keep_alive: bool = False,
+        watch: Optional[List[str]] = None,
+        watch_interval: Optional[float] = None,
+        watch_max: Optional[int] = None,
+        heartbeat: Optional[float] = None,
+        idle_timeout: Optional[float] = None,
+        cancel_on_stall: bool = False,
+        track_changes: Optional[str] = None,
+    ) -> NativeTask: ...
+    def detach(self, id: str) -> TaskInfo: ...
+    def poll(self, id: str, cursor: int, max_bytes: int) -> PollResult: ...
+    def preview(self, id: str, head_bytes: int, tail_bytes: int) -> Preview: ...
+    def info(self, id: str) -> TaskInfo: ...
+    def ids(self) -> List[str]: ...
+    def list(
+        self,
+        *,
+        owner: Optional[str] = None,
+        statuses: Optional[List[str]] = None,
+        active_only: bool = False,
+    ) -> List[TaskInfo]: ...
+    def send(self, id: str, message: Union[str, bytes]) -> None: ...
+    def collect(self, id: str, timeout: Optional[float] = None) -> Pending[Outcome]: ...
+    def cancel(self, id: str, reason: Optional[str] = None) -> Pending[TaskInfo]: ...
+    def shutdown(self, reason: Optional[str] = None) -> Pending[None]: ...
+    def wait_foreground(self, id: str) -> Pending[Outcome]: ...
+    def close_owner(self, owner: str, reason: Optional[str] = None) -> Pending[List[TaskInfo]]: ...
+    def subscribe(self) -> NativeEvents: ...
+    def notifications(self, owner: Optional[str] = None) -> List[Notification]: ...
+    def ack(self, ids: List[str]) -> int: ...
+    def load_problems(self) -> List[str]: ...
+    def kill_orphan(self, id: str) -> TaskInfo: ...
+    def gc(self, max_age: Optional[float] = None, max_count: Optional[int] = None) -> List[str]: ...
+
+@final
+class NativeEvents:
+    def wait(self, timeout: Optional[float] = None) -> Pending[None]: ...
+    def take(self) -> Union[Event, Lagged, None]: ...
+    def try_recv(self) -> Union[Event, Lagged, None]: ...
+    @property
+    def closed(self) -> bool: ...
+
+@final
+class NativeToolBox:
+    def __init__(
+        self,
+        manager: NativeManager,
+        owner: str,
+        *,
+        text_budget: Optional[int] = None,
+        run_timeout: Optional[float] = None,
+        max_run_timeout: Optional[float] = None,
+        on_timeout: Optional[str] = None,
+        wait_timeout: Optional[float] = None,
+        max_wait_timeout: Optional[float] = None,
+        output_bytes: Optional[int] = None,
+        cwd: Optional[str] = None,
+        env: Optional[List[Tuple[str, str]]] = None,
+    ) -> None: ...
+    @property
+    def owner(self) -> str: ...
+    def call(self, name: str, args: Union[Dict[str, Any], str, None] = None) -> Pending[ToolResponse]: ...

@@ -1,0 +1,227 @@
+//! Python functions as tasks. The core runs a [`FnTask`] whose body hands a
+//! [`Context`] to a Python *starter* (made by `agent_tasks._manager`): for a
+//! coroutine function it schedules the coroutine on an event loop, for a
+//! plain function it starts a worker thread. The Python side reports the
+//! end through the context (`_complete` / `_fail`); the body waits for that,
+//! and when the core asks the task to stop it calls the canceller the
+//! starter returned (which cancels the coroutine's asyncio task). Lifecycle
+//! decisions (status, timeouts, stop grace) stay in the core.
+
+use std::sync::{Arc, Mutex};
+
+use agent_tasks::{BackgroundTask, BoxError, FnTask, Stream};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::convert::{to_json, wait_limit, with_bytes};
+use crate::pending::{call_python, spawn, Pending, Ready};
+use crate::types::CancelReason;
+
+/// What the Python side reports when the function ends.
+type Report = Result<Value, String>;
+
+/// What a running Python task sees: its output, its stop signal with the
+/// reason, and its steering messages. Exposed to Python as `TaskContext`.
+#[pyclass(frozen, module = "agent_tasks._native", name = "TaskContext")]
+pub struct Context {
+    ctx: Arc<agent_tasks::TaskContext>,
+    done: Mutex<Option<oneshot::Sender<Report>>>,
+}
+
+impl Context {
+    fn report(&self, report: Report) {
+        let sender = self.done.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(sender) = sender {
+            // The task may already have been given up on (stop grace passed).
+            let _ = sender.send(report);
+        }
+    }
+}
+
+fn stream_of(name: Option<&str>) -> Stream {
+    match name {
+        None | Some("stdout") => Stream::STDOUT,
+        Some("stderr") => Stream::STDERR,
+        Some(other) => Stream::named(other),
+    }
+}
+
+#[pymethods]
+impl Context {
+    /// The task's id.
+    #[getter]
+    fn id(&self) -> &str {
+        self.ctx.id().as_str()
+    }
+
+    /// Appends `data` (`str`, `bytes` or `bytearray`) to the task's output,
+    /// on `stream` (`"stdout"` by default, `"stderr"`, or a name of its own).
+    #[pyo3(signature = (data, stream=None))]
+    fn write(&self, data: &Bound<'_, PyAny>, stream: Option<&str>) -> PyResult<()> {
+        let stream = stream_of(stream);
+        with_bytes("data", data, |bytes| self.ctx.write(stream, bytes))
+    }
+
+    /// True once the task was asked to stop.
+    #[getter]
+    fn cancelled(&self) -> bool {
+        self.ctx.is_cancelled()
+    }
+
+    /// Why the task was asked to stop, once it was.
+    #[getter]
+    fn cancel_reason(&self) -> Option<CancelReason> {
+        self.ctx.cancel_signal().reason().map(CancelReason)
+    }
+
+    /// Awaitable: waits until the task is asked to stop; gives the
+    /// `CancelReason`.
+    fn wait_cancelled(&self) -> PyResult<Pending> {
+        let signal = self.ctx.cancel_signal().clone();
+        spawn(async move { Ok(Ready::Reason(signal.cancelled().await)) })
+    }
+
+    /// Blocks until the task is asked to stop (returns the `CancelReason`) or
+    /// `timeout` seconds pass (returns `None`).
+    #[pyo3(signature = (timeout=None))]
+    fn wait_cancelled_blocking(
+        &self,
+        py: Python<'_>,
+        timeout: Option<f64>,
+    ) -> PyResult<Option<Py<PyAny>>> {
+        let limit = wait_limit("timeout", timeout)?;
+        self.wait_cancelled()?.block_result_within(py, limit)
+    }
+
+    /// Awaitable: the next steering message as text, or `None` once the task
+    /// is asked to stop.
+    fn recv(&self) -> PyResult<Pending> {
+        let ctx = self.ctx.clone();
+        spawn(async move {
+            let text = tokio::select! {
+                biased;
+                message = ctx.recv() => message.map(|m| m.text()),
+                _ = ctx.cancelled() => None,
+            };
+            Ok(Ready::Text(text))
+        })
+    }
+
+    /// Blocks for the next steering message; `None` when `timeout` seconds
+    /// pass first or the task is asked to stop.
+    #[pyo3(signature = (timeout=None))]
+    fn recv_blocking(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Py<PyAny>>> {
+        let limit = wait_limit("timeout", timeout)?;
+        Ok(self
+            .recv()?
+            .block_result_within(py, limit)?
+            .filter(|v| !v.is_none(py)))
+    }
+
+    /// A steering message if one is waiting, without waiting.
+    fn try_recv(&self) -> Option<String> {
+        self.ctx.try_recv().map(|m| m.text())
+    }
+
+    /// Reports success with the function's return value (converted to JSON;
+    /// a value JSON cannot hold makes the task fail, naming the type).
+    fn _complete(&self, value: &Bound<'_, PyAny>) {
+        let report = to_json(value)
+            .map_err(|what| format!("the task's return value cannot be stored as JSON: {what}"));
+        self.report(report);
+    }
+
+    /// Reports failure with an error text (the traceback).
+    fn _fail(&self, error: String) {
+        self.report(Err(error));
+    }
+
+    fn __repr__(&self) -> String {
+        format!("TaskContext(id={:?})", self.ctx.id().as_str())
+    }
+}
+
+static FORMAT_EXCEPTION: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// A Python error as its traceback text.
+fn traceback_text(py: Python<'_>, err: &PyErr) -> String {
+    let formatted = FORMAT_EXCEPTION
+        .import(py, "traceback", "format_exception")
+        .and_then(|f| f.call1((err.value(py),)))
+        .and_then(|lines| lines.extract::<Vec<String>>());
+    match formatted {
+        Ok(lines) => lines.concat(),
+        Err(_) => err.to_string(),
+    }
+}
+
+/// The body of a Python task: start it through `starter`, wait for its
+/// report, and pass a stop request on to it.
+async fn run(starter: Py<PyAny>, ctx: agent_tasks::TaskContext) -> Result<Value, BoxError> {
+    let ctx = Arc::new(ctx);
+    let (tx, mut rx) = oneshot::channel::<Report>();
+    let handle_ctx = ctx.clone();
+    // Calls into Python take the GIL, which may take a while: they run on the
+    // runtime's blocking pool, never on a worker.
+    let started = tokio::task::spawn_blocking(move || {
+        call_python(|py| -> Result<Py<PyAny>, String> {
+            let handle = Py::new(
+                py,
+                Context {
+                    ctx: handle_ctx,
+                    done: Mutex::new(Some(tx)),
+                },
+            )
+            .map_err(|e| traceback_text(py, &e))?;
+            starter
+                .call1(py, (handle,))
+                .map_err(|e| traceback_text(py, &e))
+        })
+    })
+    .await;
+    let canceller = match started {
+        Err(join_error) => {
+            return Err(format!("the task could not be started: {join_error}").into())
+        }
+        Ok(None) => return Err("the Python interpreter is shutting down".into()),
+        Ok(Some(Err(traceback))) => {
+            return Err(format!("the task could not be started:\n{traceback}").into())
+        }
+        Ok(Some(Ok(canceller))) => canceller,
+    };
+    let report = tokio::select! {
+        report = &mut rx => report,
+        reason = ctx.cancelled() => {
+            let reason = reason.to_string();
+            let _ = tokio::task::spawn_blocking(move || {
+                call_python(|py| {
+                    if !canceller.is_none(py) {
+                        if let Err(e) = canceller.call1(py, (reason,)) {
+                            e.write_unraisable(py, None);
+                        }
+                    }
+                })
+            })
+            .await;
+            // Wait for the function to wind down; the core gives up on it
+            // after the stop grace.
+            rx.await
+        }
+    };
+    match report {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(error.into()),
+        Err(_) => Err("the Python task ended without reporting a result".into()),
+    }
+}
+
+/// A core task that runs a Python function through `starter`.
+pub(crate) fn python_task(
+    starter: Py<PyAny>,
+    description: String,
+    kind: String,
+) -> Box<dyn BackgroundTask> {
+    Box::new(FnTask::new(description, move |ctx| run(starter, ctx)).kind(kind))
+}

@@ -1,0 +1,211 @@
+//! Plain conversions between Python values and the core's types: JSON
+//! values (task results), durations (timeouts in seconds), byte counts and
+//! output chunks.
+
+use std::time::Duration;
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple,
+};
+use serde_json::{Map, Number, Value};
+
+use crate::errors::invalid_argument;
+
+/// How deep nested lists and dicts may go in a task's result value.
+const MAX_DEPTH: usize = 200;
+
+/// Converts a Python value to JSON: `None`, `bool`, `int`, `float`, `str`,
+/// lists and tuples, and dicts with string keys. Anything else is refused
+/// with a message naming its type.
+pub(crate) fn to_json(value: &Bound<'_, PyAny>) -> Result<Value, String> {
+    to_json_at(value, 0)
+}
+
+fn type_name(value: &Bound<'_, PyAny>) -> String {
+    value
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".to_string())
+}
+
+fn to_json_at(value: &Bound<'_, PyAny>, depth: usize) -> Result<Value, String> {
+    if depth > MAX_DEPTH {
+        return Err(format!("nested deeper than {MAX_DEPTH} levels"));
+    }
+    if value.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(b) = value.cast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if value.is_instance_of::<PyInt>() {
+        if let Ok(i) = value.extract::<i64>() {
+            return Ok(Value::from(i));
+        }
+        if let Ok(u) = value.extract::<u64>() {
+            return Ok(Value::from(u));
+        }
+        return Err("an int outside the 64-bit range".to_string());
+    }
+    if let Ok(f) = value.cast::<PyFloat>() {
+        return Number::from_f64(f.value())
+            .map(Value::Number)
+            .ok_or_else(|| format!("the float {} (JSON has no NaN or infinity)", f.value()));
+    }
+    if let Ok(s) = value.cast::<PyString>() {
+        return s
+            .to_str()
+            .map(|s| Value::String(s.to_string()))
+            .map_err(|e| e.to_string());
+    }
+    if let Ok(list) = value.cast::<PyList>() {
+        return list
+            .iter()
+            .map(|v| to_json_at(&v, depth + 1))
+            .collect::<Result<_, _>>()
+            .map(Value::Array);
+    }
+    if let Ok(tuple) = value.cast::<PyTuple>() {
+        return tuple
+            .iter()
+            .map(|v| to_json_at(&v, depth + 1))
+            .collect::<Result<_, _>>()
+            .map(Value::Array);
+    }
+    if let Ok(dict) = value.cast::<PyDict>() {
+        let mut map = Map::new();
+        for (k, v) in dict.iter() {
+            let Ok(key) = k.cast::<PyString>() else {
+                return Err(format!(
+                    "a dict key of type {} (JSON keys are strings)",
+                    type_name(&k)
+                ));
+            };
+            let key = key.to_str().map_err(|e| e.to_string())?;
+            map.insert(key.to_string(), to_json_at(&v, depth + 1)?);
+        }
+        return Ok(Value::Object(map));
+    }
+    Err(format!("a value of type {}", type_name(value)))
+}
+
+/// Converts a JSON value to the plain Python value.
+pub(crate) fn from_json<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match value {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                i.into_pyobject(py)?.into_any()
+            } else if let Some(u) = n.as_u64() {
+                u.into_pyobject(py)?.into_any()
+            } else {
+                n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
+            }
+        }
+        Value::String(s) => PyString::new(py, s).into_any(),
+        Value::Array(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(from_json(py, item)?)?;
+            }
+            list.into_any()
+        }
+        Value::Object(map) => {
+            let dict = PyDict::new(py);
+            for (k, v) in map {
+                dict.set_item(k, from_json(py, v)?)?;
+            }
+            dict.into_any()
+        }
+    })
+}
+
+/// A serialisable core value as a Python dict (its wire form).
+pub(crate) fn to_dict<'py>(
+    py: Python<'py>,
+    value: &impl serde::Serialize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let json = serde_json::to_value(value)
+        .map_err(|e| PyTypeError::new_err(format!("cannot serialise: {e}")))?;
+    from_json(py, &json)
+}
+
+/// A timeout argument in seconds: `None` keeps the default (returns `None`),
+/// `math.inf` means no timeout (`Some(None)`), anything else must be a
+/// finite, non-negative number (`Some(Some(d))`).
+pub(crate) fn timeout_setting(
+    name: &str,
+    seconds: Option<f64>,
+) -> PyResult<Option<Option<Duration>>> {
+    match seconds {
+        None => Ok(None),
+        Some(s) if s == f64::INFINITY => Ok(Some(None)),
+        Some(s) => duration(name, s).map(|d| Some(Some(d))),
+    }
+}
+
+/// A finite, non-negative number of seconds.
+pub(crate) fn duration(name: &str, seconds: f64) -> PyResult<Duration> {
+    if seconds.is_nan() || seconds < 0.0 {
+        return Err(invalid_argument(
+            name,
+            format!("must be a non-negative number of seconds, got {seconds}"),
+        ));
+    }
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|_| invalid_argument(name, format!("{seconds} seconds is too long")))
+}
+
+/// A wait limit in seconds: `None` waits without limit, `math.inf` too.
+pub(crate) fn wait_limit(name: &str, seconds: Option<f64>) -> PyResult<Option<Duration>> {
+    match seconds {
+        None => Ok(None),
+        Some(s) if s == f64::INFINITY => Ok(None),
+        Some(s) => duration(name, s).map(Some),
+    }
+}
+
+/// A non-negative integer argument (a size, a count, a cursor). A negative
+/// or too large int is an `InvalidArgument`; a non-int a `TypeError`.
+pub(crate) fn count(name: &str, value: &Bound<'_, PyAny>) -> PyResult<u64> {
+    match value.extract::<u64>() {
+        Ok(n) => Ok(n),
+        Err(e) if value.is_instance_of::<PyInt>() => Err(invalid_argument(
+            name,
+            format!("must be a non-negative integer below 2**64, got {value}: {e}"),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// [`count`] narrowed to `usize`.
+pub(crate) fn size(name: &str, value: &Bound<'_, PyAny>) -> PyResult<usize> {
+    let n = count(name, value)?;
+    usize::try_from(n).map_err(|_| invalid_argument(name, format!("{n} is too large")))
+}
+
+/// Calls `f` with the bytes of `data`: `bytes`, `bytearray` or `str`
+/// (encoded as UTF-8). Anything else is a `TypeError` naming `name`.
+pub(crate) fn with_bytes<R>(
+    name: &str,
+    data: &Bound<'_, PyAny>,
+    f: impl FnOnce(&[u8]) -> R,
+) -> PyResult<R> {
+    if let Ok(b) = data.cast::<PyBytes>() {
+        return Ok(f(b.as_bytes()));
+    }
+    if let Ok(s) = data.cast::<PyString>() {
+        return Ok(f(s.to_str()?.as_bytes()));
+    }
+    if let Ok(b) = data.cast::<PyByteArray>() {
+        return Ok(f(&b.to_vec()));
+    }
+    Err(PyTypeError::new_err(format!(
+        "`{name}` must be str, bytes or bytearray, not {}",
+        type_name(data)
+    )))
+}

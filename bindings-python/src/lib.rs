@@ -1,0 +1,59 @@
+//! The native module of the `agent-tasks` Python package
+//! (`agent_tasks._native`): thin pyo3 classes over the core crate. Modules:
+//! `manager` (the manager and task handle), `context` (Python functions as
+//! tasks), `pending` (awaitable and blocking waits over the tokio runtime),
+//! `types` (the wire types as Python objects), `convert` and `errors`.
+//!
+//! The public Python API is the `agent_tasks` package (`python/agent_tasks`),
+//! which wraps these classes; see `bindings-python/README.md`.
+//!
+//! Events (`events`: a subscription whose waits are `Pending`s, wrapped into
+//! async and blocking iterators by `agent_tasks._events`), notifications
+//! (`notifications`; `notifications` and `ack` are manager methods) and the
+//! model-facing tools (`tools`: definitions and the `ToolBox` dispatcher,
+//! JSON in and out, wrapped by `agent_tasks._tools`) each have a module.
+
+#![deny(missing_docs)]
+#![deny(clippy::unwrap_used)]
+
+use pyo3::prelude::*;
+
+mod context;
+mod convert;
+mod errors;
+mod events;
+mod manager;
+mod notifications;
+mod pending;
+mod tools;
+mod types;
+
+/// The module: its classes and the at-exit hook.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<manager::NativeManager>()?;
+    m.add_class::<manager::NativeTask>()?;
+    m.add_class::<context::Context>()?;
+    m.add_class::<pending::Pending>()?;
+    m.add_class::<types::TaskInfo>()?;
+    m.add_class::<types::TaskResult>()?;
+    m.add_class::<types::Outcome>()?;
+    m.add_class::<types::PollResult>()?;
+    m.add_class::<types::Preview>()?;
+    m.add_class::<types::StreamSpan>()?;
+    m.add_class::<types::ExitInfo>()?;
+    m.add_class::<types::CancelReason>()?;
+    m.add_class::<types::OutputStats>()?;
+    m.add_class::<types::ChangedFiles>()?;
+    m.add_class::<events::NativeEvents>()?;
+    m.add_class::<events::Event>()?;
+    m.add_class::<events::Lagged>()?;
+    m.add_class::<notifications::Notification>()?;
+    m.add_class::<tools::NativeToolBox>()?;
+    m.add_class::<tools::ToolResponse>()?;
+    m.add_function(wrap_pyfunction!(tools::tool_definitions, m)?)?;
+    m.add_function(wrap_pyfunction!(manager::_at_exit, m)?)?;
+    m.add("MAX_POLL_BYTES", agent_tasks::MAX_POLL_BYTES)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! Model-facing tools: the core's tool definitions in the three shapes, and
+//! its [`ToolBox`] dispatcher as `NativeToolBox`, with JSON in (a dict or a
+//! JSON string) and a typed [`ToolResponse`] out. The tools' behaviour (the
+//! argument checks, the texts) is the core's.
+
+use std::path::PathBuf;
+
+use agent_tasks::tools::{definitions, ToolBox, ToolBoxConfig};
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyString};
+use serde_json::Value;
+
+use crate::convert::{duration, from_json, size, to_dict, to_json};
+use crate::errors::invalid_argument;
+use crate::manager::{on_timeout, NativeManager};
+use crate::pending::{spawn, Pending, Ready};
+use crate::types::q;
+
+/// The tool definitions, as dicts in `shape`: `openai`, `anthropic` or `mcp`.
+#[pyfunction]
+#[pyo3(signature = (shape="openai"))]
+pub fn tool_definitions<'py>(py: Python<'py>, shape: &str) -> PyResult<Bound<'py, PyList>> {
+    let shaped: Vec<Value> = match shape {
+        "openai" => definitions().iter().map(|d| d.openai()).collect(),
+        "anthropic" => definitions().iter().map(|d| d.anthropic()).collect(),
+        "mcp" => definitions().iter().map(|d| d.mcp()).collect(),
+        other => {
+            return Err(invalid_argument(
+                "shape",
+                format!("must be \"openai\", \"anthropic\" or \"mcp\", got {other:?}"),
+            ))
+        }
+    };
+    let items = shaped
+        .iter()
+        .map(|v| from_json(py, v))
+        .collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, items)
+}
+
+/// What a tool call answers.
+#[pyclass(frozen, module = "agent_tasks._native")]
+pub struct ToolResponse(pub(crate) agent_tasks::tools::ToolResponse);
+
+#[pymethods]
+impl ToolResponse {
+    /// Text for the model: metadata first, then output, within the budget.
+    #[getter]
+    fn text(&self) -> &str {
+        &self.0.text
+    }
+    /// Structured data for the host (or `{"error": {"code", "message"}}`).
+    #[getter]
+    fn json<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        from_json(py, &self.0.json)
+    }
+    /// True when the call failed (unknown tool or id, bad argument).
+    #[getter]
+    fn is_error(&self) -> bool {
+        self.0.is_error
+    }
+
+    /// The wire form as a dict (`{"text", "json", "is_error"}`).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_dict(py, &self.0)
+    }
+
+    fn __repr__(&self) -> String {
+        let first = self.0.text.lines().next().unwrap_or_default();
+        format!(
+            "ToolResponse(is_error={}, text={})",
+            if self.0.is_error { "True" } else { "False" },
+            q(&first.chars().take(80).collect::<String>())
+        )
+    }
+}
+
+/// The core's tool dispatcher for one owner.
+#[pyclass(frozen, module = "agent_tasks._native")]
+pub struct NativeToolBox {
+    toolbox: ToolBox,
+}
+
+#[pymethods]
+impl NativeToolBox {
+    /// A toolbox acting for `owner`. `None` keeps the core's default;
+    /// timeouts are seconds, sizes bytes.
+    #[new]
+    #[pyo3(signature = (
+        manager, owner, *, text_budget=None, run_timeout=None, max_run_timeout=None,
+        on_timeout=None, wait_timeout=None, max_wait_timeout=None, output_bytes=None,
+        cwd=None, env=None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        manager: PyRef<'_, NativeManager>,
+        owner: String,
+        text_budget: Option<&Bound<'_, PyAny>>,
+        run_timeout: Option<f64>,
+        max_run_timeout: Option<f64>,
+        on_timeout: Option<&str>,
+        wait_timeout: Option<f64>,
+        max_wait_timeout: Option<f64>,
+        output_bytes: Option<&Bound<'_, PyAny>>,
+        cwd: Option<PathBuf>,
+        env: Option<Vec<(String, String)>>,
+    ) -> PyResult<Self> {
+        let mut config = ToolBoxConfig::default();
+        if let Some(v) = text_budget {
+            config.text_budget = size("text_budget", v)?;
+        }
+        if let Some(s) = run_timeout {
+            config.run_timeout = duration("run_timeout", s)?;
+        }
+        if let Some(s) = max_run_timeout {
+            config.max_run_timeout = duration("max_run_timeout", s)?;
+        }
+        if let Some(policy) = self::on_timeout(on_timeout)? {
+            config.on_timeout = policy;
+        }
+        if let Some(s) = wait_timeout {
+            config.wait_timeout = duration("wait_timeout", s)?;
+        }
+        if let Some(s) = max_wait_timeout {
+            config.max_wait_timeout = duration("max_wait_timeout", s)?;
+        }
+        if let Some(v) = output_bytes {
+            config.output_bytes = size("output_bytes", v)?;
+        }
+        config.cwd = cwd;
+        config.env = env.unwrap_or_default();
+        Ok(NativeToolBox {
+            toolbox: ToolBox::with_config(manager.core().clone(), owner, config),
+        })
+    }
+
+    /// The owner this toolbox acts for.
+    #[getter]
+    fn owner(&self) -> &str {
+        self.toolbox.owner()
+    }
+
+    /// Executes one tool call; `args` is a dict, a JSON string or `None`.
+    /// Failures (unknown tool or id, bad argument) come back as a response
+    /// with `is_error`, never as an exception.
+    #[pyo3(signature = (name, args=None))]
+    fn call(&self, name: String, args: Option<&Bound<'_, PyAny>>) -> PyResult<Pending> {
+        let args = match args {
+            None => Value::Null,
+            Some(a) if a.is_none() => Value::Null,
+            Some(a) => match a.cast::<PyString>() {
+                // The core parses a JSON string (and names what is wrong in it).
+                Ok(s) => Value::String(s.to_str()?.to_string()),
+                Err(_) => to_json(a).map_err(|what| {
+                    invalid_argument(
+                        "args",
+                        format!("must be a dict or a JSON string; it holds {what}"),
+                    )
+                })?,
+            },
+        };
+        let toolbox = self.toolbox.clone();
+        spawn(async move { Ok(Ready::Tool(toolbox.call(&name, args).await)) })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("NativeToolBox(owner={})", q(self.toolbox.owner()))
+    }
+}

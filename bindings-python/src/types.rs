@@ -1,0 +1,642 @@
+//! The core's wire types as typed, immutable Python objects. Each wraps the
+//! core value and converts a field only when it is read, so returning one
+//! (from `poll`, say) costs one allocation. `to_dict()` gives the wire form
+//! (the same JSON shape as the core's `serde` output).
+
+use agent_tasks::{CollectOutcome, ForegroundOutcome};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+use crate::convert::{from_json, to_dict};
+
+/// A Python-style repr of a string.
+pub(crate) fn q(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// A Python-style repr of an optional value.
+pub(crate) fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "None".to_string(), |v| v.to_string())
+}
+
+/// How a process ended.
+#[pyclass(frozen, module = "agent_tasks._native")]
+pub struct ExitInfo(pub(crate) agent_tasks::ExitInfo);
+
+#[pymethods]
+impl ExitInfo {
+    /// The exit code, if it exited normally.
+    #[getter]
+    fn code(&self) -> Option<i32> {
+        self.0.code
+    }
+
+    /// The signal that killed it, if any.
+    #[getter]
+    fn signal(&self) -> Option<i32> {
+        self.0.signal
+    }
+
+    /// The wire form as a dict.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_dict(py, &self.0)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "ExitInfo(code={}, signal={})",
+            opt(self.0.code),
+            opt(self.0.signal)
+        )
+    }
+}
+
+/// Why a task was asked to stop.
+#[pyclass(frozen, module = "agent_tasks._native")]
+pub struct CancelReason(pub(crate) agent_tasks::CancelReason);
+
+/// The wire name of a cancel kind.
+fn kind_name(kind: agent_tasks::CancelKind) -> &'static str {
+    match kind {
+        agent_tasks::CancelKind::User => "user",
+        agent_tasks::CancelKind::Timeout => "timeout",
+        agent_tasks::CancelKind::Shutdown => "shutdown",
+        agent_tasks::CancelKind::OwnerClosed => "owner_closed",
+        agent_tasks::CancelKind::Stalled => "stalled",
+    }
+}
+
+#[pymethods]
+impl CancelReason {
+    /// What asked for the stop: `user`, `timeout`, `shutdown`, `owner_closed` or `stalled`.
+    #[getter]
+    fn kind(&self) -> &'static str {
+        kind_name(self.0.kind)
+    }
+
+    /// Free text from whoever asked.
+    #[getter]
+    fn message(&self) -> Option<&str> {
+        self.0.message.as_deref()
+    }
+
+    /// The wire form as a dict.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_dict(py, &self.0)
+    }
+
+    fn __str__(&self) -> String {
+        self.0.to_string()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "CancelReason(kind={}, message={})",
+            q(kind_name(self.0.kind)),
+            opt(self.0.message.as_deref().map(q))
+        )
+    }
+}
+
+/// Byte counts and state of a task's output stream.
+#[pyclass(frozen, module = "agent_tasks._native")]
+pub struct OutputStats(pub(crate) agent_tasks::OutputStats);
+
+#[pymethods]
+impl OutputStats {
+    /// Bytes the task has written in all.
+    #[getter]
+    fn total_bytes(&self) -> u64 {
+        self.0.total_bytes
+    }
+    /// Of those, bytes written to stdout.
+    #[getter]
+    fn stdout_bytes(&self) -> u64 {
+        self.0.stdout_bytes
+    }
+    /// Of those, bytes written to stderr.
+    #[getter]
+    fn stderr_bytes(&self) -> u64 {
+        self.0.stderr_bytes
+    }
+    /// Whether the output has been spilled to `output.log`.
+    #[getter]
+    fn spilled(&self) -> bool {
+        self.0.spilled
+    }
+    /// Bytes of the stream stored in `output.log` from its start.
+    #[getter]
+    fn disk_bytes(&self) -> u64 {
+        self.0.disk_bytes
+    }
+    /// Bytes that are neither on disk nor in memory (disk cap or disk error).
+    #[getter]
+    fn omitted_bytes(&self) -> u64 {
+        self.0.omitted_bytes
+    }
+    /// Bytes the output buffer holds in memory now.
+    #[getter]
+    fn memory_bytes(&self) -> u64 {
+        self.0.memory_bytes
+    }
+    /// The last disk write error, if writing the log failed.
+    #[getter]
+    fn write_error(&self) -> Option<&str> {
+        self.0.write_error.as_deref()
+    }
+    /// Path of `output.log`, once spilled.
+    #[getter]
+    fn log_path(&self) -> Option<&str> {
+        self.0.log_path.as_deref()
+    }
+
+    /// The wire form as a dict.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_dict(py, &self.0)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "OutputStats(total_bytes={}, spilled={}, omitted_bytes={})",
+            self.0.total_bytes,
+            if self.0.spilled { "True" } else { "False" },
+            self.0.omitted_bytes
+        )
+    }
+}
+
+/// Everything known about a task at one moment.
+#[pyclass(frozen, module = "agent_tasks._native")]
+pub struct TaskInfo(pub(crate) agent_tasks::TaskInfo);
+
+#[pymethods]
+impl TaskInfo {
+    /// The task's id.
+    #[getter]
+    fn id(&self) -> &str {
+        self.0.id.as_str()
+    }
+    /// Its kind (`process`, `fn`, or the kind given to `spawn`).
+    #[getter]
+    fn kind(&self) -> &str {
+        &self.0.kind
+    }
+    /// A one-line description.
+    #[getter]
+    fn description(&self) -> &str {
+        &self.0.description
+    }
+    /// The session that owns it.
+    #[getter]
+    fn owner(&self) -> &str {
+        &self.0.owner
+    }
+    /// `running`, `completed`, `failed`, `cancelled`, `timed_out`, `lost` or `queued`.
+    #[getter]
+    fn status(&self) -> &'static str {
+        self.0.status.as_str()
+    }
+    /// True once the task has ended (the status will not change again).
+    #[getter]
+    fn is_terminal(&self) -> bool {
+        self.0.status.is_terminal()
+    }
+    /// True while it runs in the foreground.
+    #[getter]
+    fn foreground(&self) -> bool {
+        self.0.foreground
+    }
+    /// True once it was moved from the foreground to the background.
+    #[getter]
+    fn detached(&self) -> bool {
+        self.0.detached
+    }
+    /// Left running by `shutdown`.
+    #[getter]
+    fn keep_alive(&self) -> bool {
+        self.0.keep_alive
+    }
+    /// When it was spawned (milliseconds since the Unix epoch).
+    #[getter]
+    fn created_at_ms(&self) -> u64 {
+        self.0.created_at_ms
+    }
+    /// When it ended (milliseconds since the Unix epoch).
+    #[getter]
+    fn finished_at_ms(&self) -> Option<u64> {
+        self.0.finished_at_ms
+    }
+    /// Run time so far, or in all once it ended.
+    #[getter]
+    fn duration_ms(&self) -> u64 {
+        self.0.duration_ms
+    }
+    /// Process (group) id, for process tasks.
+    #[getter]
+    fn pid(&self) -> Option<u32> {
+        self.0.pid
+    }
+    /// Set when the task was found lost after a restart but its process
+    /// still runs: that process's id (`kill_orphan` ends it).
+    #[getter]
+    fn orphan_pid(&self) -> Option<u32> {
+        self.0.orphan_pid
+    }
+    /// How the process ended.
+    #[getter]
+    fn exit(&self) -> Option<ExitInfo> {
+        self.0.exit.map(ExitInfo)
+    }
+    /// Why it was asked to stop, if it was.
+    #[getter]
+    fn cancel_reason(&self) -> Option<CancelReason> {
+        self.0.cancel_reason.clone().map(CancelReason)
+    }
+    /// The error of a failed task (for a Python task: its traceback).
+    #[getter]
+    fn error(&self) -> Option<&str> {
+        self.0.error.as_deref()
+    }
+    /// The last error of a host sink.
+    #[getter]
+    fn sink_error(&self) -> Option<&str> {
+        self.0.sink_error.as_deref()
+    }
+    /// Its output stream's counts.
+    #[getter]
+    fn output(&self) -> OutputStats {
+        OutputStats(self.0.output.clone())
+    }
+
+    /// The wire form as a dict.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_dict(py, &self.0)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "TaskInfo(id={}, status={}, description={})",
+            q(self.0.id.as_str()),
+            q(self.0.status.as_str()),
+            q(&self.0.description)
+        )
+    }
+}
+
+/// How a task ended.
+#[pyclass(frozen, module = "agent_tasks._native")]
+pub struct TaskResult(pub(crate) agent_tasks::TaskResult);
+
+#[pymethods]
+impl TaskResult {
+    /// The task's id.
+    #[getter]
+    fn id(&self) -> &str {
+        self.0.id.as_str()
+    }
+    /// Its terminal status.
+    #[getter]
+    fn status(&self) -> &'static str {
+        self.0.status.as_str()
+    }
+    /// How the process ended (process tasks).
+    #[getter]
+    fn exit(&self) -> Option<ExitInfo> {
+        self.0.exit.map(ExitInfo)
+    }
+    /// The value a function task returned (converted from JSON).
+    #[getter]
+    fn value<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match &self.0.value {
+            Some(v) => from_json(py, v),
+            None => Ok(py.None().into_bound(py)),
+        }
+    }
+    /// The error of a failed task (for a Python task: its traceback).
+    #[getter]
+    fn error(&self) -> Option<&str> {
+        self.0.error.as_deref()
+    }
+    /// Why it was stopped, for `cancelled` and `timed_out`.
+    #[getter]
+    fn cancel_reason(&self) -> Option<CancelReason> {
+        self.0.cancel_reason.clone().map(CancelReason)
+    }
+    /// Run time in milliseconds.
+    #[getter]
+    fn duration_ms(&self) -> u64 {
+        self.0.duration_ms
+    }
+    /// Its output stream's final counts.
+    #[getter]
+    fn output(&self) -> OutputStats {
+        OutputStats(self.0.output.clone())
+    }
+    /// What it changed in its tracked folder (`track_changes`), if tracked.
+    #[getter]
+    fn changed_files(&self) -> Option<ChangedFiles> {
+        self.0.changed_files.clone().map(ChangedFiles)
+    }
+
+    /// The wire form as a dict.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_dict(py, &self.0)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "TaskResult(id={}, status={}, exit_code={})",
+            q(self.0.id.as_str()),
+            q(self.0.status.as_str()),
+            opt(self.0.exit.and_then(|e| e.code))
+        )
+    }
+}
+
+/// What a task changed in its tracked folder (paths relative to it).
+#[pyclass(frozen, module = "agent_tasks._native")]
+pub struct ChangedFiles(pub(crate) agent_tasks::ChangedFiles);
+
+#[pymethods]
+impl ChangedFiles {
+    /// The folder that was tracked.
+    #[getter]
+    fn root(&self) -> &str {
+        &self.0.root
+    }
+    /// Files that exist now and did not before.
+    #[getter]
+    fn created(&self) -> Vec<String> {
+        self.0.created.clone()
+    }
+    /// Files whose size or modification time changed.
+    #[getter]
+    fn modified(&self) -> Vec<String> {
+        self.0.modified.clone()
+    }
+    /// Files that existed before and do not now.
+    #[getter]
+    fn deleted(&self) -> Vec<String> {
+        self.0.deleted.clone()
+    }
+    /// True if the folder held more files than a snapshot looks at.
+    #[getter]
+    fn truncated(&self) -> bool {
+        self.0.truncated
+    }
+
+    /// The wire form as a dict.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_dict(py, &self.0)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "ChangedFiles(created={}, modified={}, deleted={})",
+            self.0.created.len(),
+            self.0.modified.len(),
+            self.0.deleted.len()
+        )
+    }
+}
+
+/// What a wait found: the core's `ForegroundOutcome` or `CollectOutcome`.
+pub(crate) enum OutcomeInner {
+    Foreground(ForegroundOutcome),
+    Collect(CollectOutcome),
+}
+
+/// The answer of `collect` and `wait_foreground`: `state` is `finished`
+/// (with `result`), `detached` or `still_running` (with `info`).
+#[pyclass(frozen, module = "agent_tasks._native")]
+pub struct Outcome(pub(crate) OutcomeInner);
+
+impl Outcome {
+    fn parts(
+        &self,
+    ) -> (
+        &'static str,
+        Option<&agent_tasks::TaskResult>,
+        Option<&agent_tasks::TaskInfo>,
+    ) {
+        match &self.0 {
+            OutcomeInner::Foreground(ForegroundOutcome::Finished(r))
+            | OutcomeInner::Collect(CollectOutcome::Finished(r)) => ("finished", Some(r), None),
+            OutcomeInner::Foreground(ForegroundOutcome::Detached(i)) => ("detached", None, Some(i)),
+            OutcomeInner::Collect(CollectOutcome::StillRunning(i)) => {
+                ("still_running", None, Some(i))
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl Outcome {
+    /// `finished`, `detached` or `still_running`.
+    #[getter]
+    fn state(&self) -> &'static str {
+        self.parts().0
+    }
+    /// True when the task has ended (`result` is set).
+    #[getter]
+    fn finished(&self) -> bool {
+        self.parts().1.is_some()
+    }
+    /// The result, when the task has ended.
+    #[getter]
+    fn result(&self) -> Option<TaskResult> {
+        self.parts().1.cloned().map(TaskResult)
+    }
+    /// The task's info, when it has not ended (detached or still running).
+    #[getter]
+    fn info(&self) -> Option<TaskInfo> {
+        self.parts().2.cloned().map(TaskInfo)
+    }
+    /// The task's status (from the result or the info).
+    #[getter]
+    fn status(&self) -> &'static str {
+        match self.parts() {
+            (_, Some(r), _) => r.status.as_str(),
+            (_, _, Some(i)) => i.status.as_str(),
+            _ => "running",
+        }
+    }
+    /// The task's id.
+    #[getter]
+    fn id(&self) -> &str {
+        match self.parts() {
+            (_, Some(r), _) => r.id.as_str(),
+            (_, _, Some(i)) => i.id.as_str(),
+            _ => "",
+        }
+    }
+
+    /// The wire form as a dict (`{"state": ..., ...}`).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match &self.0 {
+            OutcomeInner::Foreground(o) => to_dict(py, o),
+            OutcomeInner::Collect(o) => to_dict(py, o),
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Outcome(state={}, id={}, status={})",
+            q(self.state()),
+            q(self.id()),
+            q(self.status())
+        )
+    }
+}
+
+/// A run of bytes of one stream inside a poll window.
+#[pyclass(frozen, module = "agent_tasks._native")]
+pub struct StreamSpan(pub(crate) agent_tasks::StreamSpan);
+
+#[pymethods]
+impl StreamSpan {
+    /// Offset of the first byte in the task's stream.
+    #[getter]
+    fn offset(&self) -> u64 {
+        self.0.offset
+    }
+    /// Length in bytes.
+    #[getter]
+    fn len(&self) -> u64 {
+        self.0.len
+    }
+    /// `stdout`, `stderr` or a task-defined stream name.
+    #[getter]
+    fn stream(&self) -> &str {
+        self.0.stream.as_str()
+    }
+
+    /// The wire form as a dict.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_dict(py, &self.0)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "StreamSpan(offset={}, len={}, stream={})",
+            self.0.offset,
+            self.0.len,
+            q(self.0.stream.as_str())
+        )
+    }
+}
+
+/// The answer to `poll`: the task's info and the output written since a
+/// cursor, with the cursor to poll from next.
+#[pyclass(frozen, module = "agent_tasks._native")]
+pub struct PollResult(pub(crate) agent_tasks::PollResponse);
+
+#[pymethods]
+impl PollResult {
+    /// The task's info now.
+    #[getter]
+    fn info(&self) -> TaskInfo {
+        TaskInfo(self.0.info.clone())
+    }
+    /// The task's status now.
+    #[getter]
+    fn status(&self) -> &'static str {
+        self.0.info.status.as_str()
+    }
+    /// Offset of the first returned byte (past any omitted bytes).
+    #[getter]
+    fn cursor(&self) -> u64 {
+        self.0.cursor
+    }
+    /// Where to poll from next.
+    #[getter]
+    fn next_cursor(&self) -> u64 {
+        self.0.next_cursor
+    }
+    /// Bytes between the requested cursor and `cursor` that no longer exist.
+    #[getter]
+    fn omitted_bytes(&self) -> u64 {
+        self.0.omitted_bytes
+    }
+    /// True when the task has ended and `next_cursor` is the end of its output.
+    #[getter]
+    fn eof(&self) -> bool {
+        self.0.eof
+    }
+    /// The output bytes.
+    #[getter]
+    fn data<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.0.data)
+    }
+    /// The output decoded as UTF-8, invalid bytes replaced.
+    #[getter]
+    fn text(&self) -> String {
+        self.0.text()
+    }
+    /// Which streams the returned bytes came from.
+    #[getter]
+    fn spans<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(py, self.0.spans.iter().cloned().map(StreamSpan))
+    }
+
+    /// The wire form as a dict (output as `text`).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_dict(py, &self.0)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "PollResult(id={}, status={}, cursor={}, next_cursor={}, eof={})",
+            q(self.0.info.id.as_str()),
+            q(self.0.info.status.as_str()),
+            self.0.cursor,
+            self.0.next_cursor,
+            if self.0.eof { "True" } else { "False" }
+        )
+    }
+}
+
+/// The start and the end of a task's output.
+#[pyclass(frozen, module = "agent_tasks._native")]
+pub struct Preview(pub(crate) agent_tasks::Preview);
+
+#[pymethods]
+impl Preview {
+    /// The first bytes of the stream.
+    #[getter]
+    fn head<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.0.head)
+    }
+    /// The last bytes of the stream (never overlapping the head).
+    #[getter]
+    fn tail<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.0.tail)
+    }
+    /// Bytes between head and tail that are not shown.
+    #[getter]
+    fn omitted_bytes(&self) -> u64 {
+        self.0.omitted_bytes
+    }
+    /// The stream's total length.
+    #[getter]
+    fn total_bytes(&self) -> u64 {
+        self.0.total_bytes
+    }
+    /// Head and tail as text, joined by `[... N bytes omitted ...]`.
+    #[getter]
+    fn text(&self) -> String {
+        self.0.text()
+    }
+
+    /// The wire form as a dict.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_dict(py, &self.0)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Preview(total_bytes={}, omitted_bytes={})",
+            self.0.total_bytes, self.0.omitted_bytes
+        )
+    }
+}

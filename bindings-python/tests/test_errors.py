@@ -1,0 +1,144 @@
+"""Invalid ids and arguments raise the right exception, all under one base."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+
+import pytest
+
+import agent_tasks
+from agent_tasks import (
+    AgentTasksError,
+    CapacityExceeded,
+    InvalidArgument,
+    InvalidTaskId,
+    NotReceiving,
+    ShutDown,
+    StorageError,
+    TaskManager,
+    TaskNotFound,
+)
+
+
+def test_every_error_shares_one_base() -> None:
+    for cls in (TaskNotFound, InvalidTaskId, CapacityExceeded, InvalidArgument, NotReceiving, ShutDown, StorageError):
+        assert issubclass(cls, AgentTasksError)
+    assert issubclass(TaskNotFound, LookupError)
+    assert issubclass(InvalidTaskId, ValueError) and issubclass(InvalidArgument, ValueError)
+    assert issubclass(StorageError, OSError)
+
+
+@pytest.mark.parametrize("bad", ["", "../etc", "bad id", "Process-abcd1234", "x" * 200, "fn-ab", "fn-ABCD1234"])
+def test_malformed_ids_are_invalid_task_id(manager: TaskManager, bad: str) -> None:
+    for call in (
+        lambda: manager.poll(bad),
+        lambda: manager.detach(bad),
+        lambda: manager.info(bad),
+        lambda: manager.send(bad, "x"),
+        lambda: manager.preview(bad),
+        lambda: manager.collect_blocking(bad),
+        lambda: manager.cancel_blocking(bad),
+    ):
+        with pytest.raises(InvalidTaskId) as caught:
+            call()
+        assert caught.value.code == "INVALID_TASK_ID"
+        assert caught.value.reason
+
+
+def test_unknown_ids_are_task_not_found(manager: TaskManager) -> None:
+    for call in (
+        lambda: manager.poll("process-abcd1234"),
+        lambda: manager.detach("process-abcd1234"),
+        lambda: manager.collect_blocking("process-abcd1234", timeout=0),
+        lambda: manager.cancel_blocking("process-abcd1234"),
+    ):
+        with pytest.raises(TaskNotFound) as caught:
+            call()
+        assert caught.value.code == "TASK_NOT_FOUND"
+        assert caught.value.task_id == "process-abcd1234"
+        assert "process-abcd1234" in str(caught.value)
+
+    async def main() -> None:
+        with pytest.raises(TaskNotFound):
+            await manager.collect("fn-abcd1234")
+        with pytest.raises(TaskNotFound):
+            await manager.cancel("fn-abcd1234")
+
+    asyncio.run(main())
+
+
+def test_invalid_arguments_name_the_argument(manager: TaskManager, tmp_path: "os.PathLike[str]") -> None:
+    task = manager.run("true")
+    cases = {
+        "cursor": lambda: manager.poll(task, -1),
+        "max_bytes": lambda: manager.poll(task, 0, -5),
+        "head_bytes": lambda: manager.preview(task, -1, 10),
+        "on_timeout": lambda: manager.run("true", on_timeout="explode"),
+        "timeout": lambda: manager.run("true", timeout=-1),
+        "kill_grace": lambda: manager.run("true", kill_grace=math.nan),
+        "command": lambda: manager.run("   "),
+        "status": lambda: manager.list(status="sleeping"),
+        "fn": lambda: manager.spawn(42),  # type: ignore[arg-type]
+        "memory_limit": lambda: TaskManager(root=os.fspath(tmp_path), memory_limit=0),
+        "disk_limit": lambda: TaskManager(root=os.fspath(tmp_path), disk_limit=-1),
+        "stop_grace": lambda: TaskManager(root=os.fspath(tmp_path), stop_grace=-0.5),
+    }
+    for argument, call in cases.items():
+        with pytest.raises(InvalidArgument) as caught:
+            call()
+        assert caught.value.code == "INVALID_ARGUMENT"
+        assert caught.value.argument == argument, (argument, caught.value)
+        assert argument in str(caught.value)
+    with pytest.raises(InvalidArgument, match="argv"):
+        manager.run([])
+    with pytest.raises(InvalidArgument):
+        manager.collect_blocking(task, timeout=-1)
+
+
+def test_wrong_types_are_type_errors(manager: TaskManager) -> None:
+    task = manager.run("true")
+    with pytest.raises(TypeError):
+        manager.send(task, 42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        manager.poll(task, "zero")  # type: ignore[arg-type]
+
+
+def test_not_receiving(manager: TaskManager) -> None:
+    task = manager.run("true")
+    task.wait_foreground_blocking()
+    with pytest.raises(NotReceiving) as caught:
+        manager.send(task, "hello")
+    assert caught.value.task_id == task.id and caught.value.reason
+
+
+def test_shut_down(tmp_path: "os.PathLike[str]") -> None:
+    m = TaskManager(root=os.fspath(tmp_path))
+    m.shutdown_blocking()
+    with pytest.raises(ShutDown) as caught:
+        m.spawn(lambda ctx: None)
+    assert caught.value.code == "SHUT_DOWN"
+
+
+def test_an_unusable_root_is_a_storage_error(tmp_path: "os.PathLike[str]") -> None:
+    blocker = os.path.join(os.fspath(tmp_path), "file")
+    with open(blocker, "w") as f:
+        f.write("not a folder")
+    with pytest.raises(StorageError) as caught:
+        TaskManager(root=os.path.join(blocker, "root"))
+    assert caught.value.code == "IO_ERROR"
+    assert isinstance(caught.value, OSError)
+    assert caught.value.path == os.path.join(blocker, "root")
+
+
+def test_errors_are_exported() -> None:
+    for name in (
+        "AgentTasksError",
+        "TaskNotFound",
+        "InvalidTaskId",
+        "CapacityExceeded",
+        "InvalidArgument",
+        "RootInUse",
+    ):
+        assert name in agent_tasks.__all__

@@ -1,0 +1,46 @@
+"""The package as installed: the wheel's layout and its typing markers."""
+
+from __future__ import annotations
+
+import os
+
+import agent_tasks
+from agent_tasks import _native
+
+
+def test_the_package_is_the_installed_wheel() -> None:
+    # The suite must exercise what `pip install ./bindings-python` installed.
+    assert "site-packages" in agent_tasks.__file__, agent_tasks.__file__
+    assert _native.__file__ is not None and ".abi3." in os.path.basename(_native.__file__)
+
+
+def test_typing_markers_ship_with_the_wheel() -> None:
+    folder = os.path.dirname(agent_tasks.__file__)
+    assert os.path.exists(os.path.join(folder, "py.typed"))
+    assert os.path.exists(os.path.join(folder, "_native.pyi"))
+
+
+def test_public_names() -> None:
+    for name in agent_tasks.__all__:
+        assert hasattr(agent_tasks, name), name
+    assert agent_tasks.__version__
+    assert agent_tasks.MAX_POLL_BYTES == 16 * 1024 * 1024
+
+
+def test_the_stubs_match_the_native_module() -> None:
+    # Every class, method and property the stubs declare exists at runtime.
+    import ast
+
+    folder = os.path.dirname(agent_tasks.__file__)
+    with open(os.path.join(folder, "_native.pyi")) as f:
+        tree = ast.parse(f.read())
+    classes = [node for node in tree.body if isinstance(node, ast.ClassDef)]
+    assert len(classes) >= 20
+    for cls in classes:
+        native = getattr(_native, cls.name)
+        for item in cls.body:
+            if isinstance(item, ast.FunctionDef) and item.name != "__init__":
+                assert hasattr(native, item.name), f"{cls.name}.{item.name}"
+    functions = [node.name for node in tree.body if isinstance(node, ast.FunctionDef)]
+    for name in functions:
+        assert callable(getattr(_native, name)), name

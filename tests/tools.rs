@@ -1,0 +1,436 @@
+//! The model-facing tools through the public API: snapshot tests of every
+//! tool's text in typical cases, arbitrary JSON never panics, a 10 MB output
+//! keeps the id and metadata within the budget, the regex filter, and bad
+//! input answered with a text that names the problem.
+
+mod common;
+
+use std::time::Duration;
+
+use agent_tasks::tools::{definitions, ToolBox, ToolBoxConfig};
+use agent_tasks::{ManagerConfig, TaskManager};
+use common::{manager_in_temp, wait_for};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+/// Replaces what changes from run to run (ids, durations, paths).
+fn redact(text: &str) -> String {
+    let rules = [
+        (r"\b(process|fn|subagent)-[a-z0-9]{4,32}\b", "[TASK_ID]"),
+        (r"\b\d+(\.\d+)? (ms|s)\b|\b\d+ min \d+ s\b", "[DURATION]"),
+        (r"/tmp/[^\s`]+", "[PATH]"),
+    ];
+    let mut out = text.to_string();
+    for (pattern, replacement) in rules {
+        out = regex::Regex::new(pattern)
+            .expect("regex")
+            .replace_all(&out, replacement)
+            .into_owned();
+    }
+    out
+}
+
+fn toolbox(manager: &TaskManager) -> ToolBox {
+    ToolBox::new(manager.clone(), "session-1")
+}
+
+fn task_id(answer: &agent_tasks::tools::ToolResponse) -> String {
+    answer.json["task_id"]
+        .as_str()
+        .or_else(|| answer.json["info"]["id"].as_str())
+        .expect("task id")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_texts_for_typical_cases() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let tools = toolbox(&manager);
+    let mut transcript = Vec::new();
+    let mut record = |title: &str, answer: &agent_tasks::tools::ToolResponse| {
+        transcript.push(format!(
+            "## {title} (is_error: {})\n{}",
+            answer.is_error,
+            redact(&answer.text)
+        ));
+    };
+
+    let done = tools
+        .call("task_run", json!({"command": "printf 'hello\\nworld\\n'"}))
+        .await;
+    record("task_run, completed in the foreground", &done);
+    let failed = tools
+        .call(
+            "task_run",
+            json!({"command": "echo oops >&2; exit 3", "description": "a failing step"}),
+        )
+        .await;
+    record("task_run, failed", &failed);
+    let detached = tools
+        .call("task_run", json!({"command": "echo compiling; sleep 1000", "timeout": 0.3, "description": "slow build"}))
+        .await;
+    record(
+        "task_run, moved to the background after its timeout",
+        &detached,
+    );
+    let slow = task_id(&detached);
+    let bg = tools
+        .call(
+            "task_run",
+            json!({"command": "sleep 1000", "background": true, "description": "a server"}),
+        )
+        .await;
+    record("task_run, background", &bg);
+    let server = task_id(&bg);
+
+    record(
+        "task_output, running",
+        &tools
+            .call("task_output", json!({"task_id": slow, "cursor": 0}))
+            .await,
+    );
+    record(
+        "task_output, nothing new",
+        &tools
+            .call("task_output", json!({"task_id": slow, "cursor": 10}))
+            .await,
+    );
+    record(
+        "task_wait, still running",
+        &tools
+            .call("task_wait", json!({"task_id": server, "timeout": 0}))
+            .await,
+    );
+    record("task_list", &tools.call("task_list", json!({})).await);
+    record(
+        "task_cancel",
+        &tools
+            .call(
+                "task_cancel",
+                json!({"task_id": slow, "reason": "taking too long"}),
+            )
+            .await,
+    );
+    record(
+        "task_cancel, again",
+        &tools.call("task_cancel", json!({"task_id": slow})).await,
+    );
+    record(
+        "task_output, cancelled",
+        &tools.call("task_output", json!({"task_id": slow})).await,
+    );
+    tools.call("task_cancel", json!({"task_id": server})).await;
+    record(
+        "task_wait, ended",
+        &tools
+            .call("task_wait", json!({"task_id": task_id(&failed)}))
+            .await,
+    );
+
+    let reader = tools
+        .call(
+            "task_run",
+            json!({"command": "read line; echo \"got $line\"", "background": true}),
+        )
+        .await;
+    let reader_id = task_id(&reader);
+    record(
+        "task_send, to a command without stdin",
+        &tools
+            .call(
+                "task_send",
+                json!({"task_id": reader_id, "message": "hi\n"}),
+            )
+            .await,
+    );
+
+    let long = tools
+        .call("task_run", json!({"command": "seq 1 20000"}))
+        .await;
+    let small = ToolBox::with_config(
+        manager.clone(),
+        "session-1",
+        ToolBoxConfig {
+            text_budget: 1400,
+            ..Default::default()
+        },
+    );
+    record(
+        "task_output, truncated",
+        &small
+            .call(
+                "task_output",
+                json!({"task_id": task_id(&long), "cursor": 0, "max_bytes": 100000}),
+            )
+            .await,
+    );
+    record(
+        "task_output, filtered",
+        &tools
+            .call(
+                "task_output",
+                json!({"task_id": task_id(&long), "filter": "^1999[0-9]$"}),
+            )
+            .await,
+    );
+
+    record(
+        "error: unknown tool",
+        &tools.call("task_explode", json!({})).await,
+    );
+    record(
+        "error: unknown id",
+        &tools
+            .call("task_output", json!({"task_id": "process-doesnotexist"}))
+            .await,
+    );
+    record(
+        "error: malformed id",
+        &tools
+            .call("task_output", json!({"task_id": "../../etc/passwd"}))
+            .await,
+    );
+    record(
+        "error: missing argument",
+        &tools.call("task_run", json!({})).await,
+    );
+    record(
+        "error: mistyped argument",
+        &tools
+            .call("task_wait", json!({"task_id": slow, "timeout": "soon"}))
+            .await,
+    );
+    record(
+        "error: unknown argument",
+        &tools.call("task_list", json!({"verbose": true})).await,
+    );
+    record(
+        "error: bad regex",
+        &tools
+            .call(
+                "task_output",
+                json!({"task_id": slow, "filter": "(unclosed"}),
+            )
+            .await,
+    );
+    record(
+        "error: not an object",
+        &tools.call("task_list", json!([1, 2])).await,
+    );
+    manager.shutdown("").await;
+    insta::assert_snapshot!("tool_texts", transcript.join("\n\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_megabytes_of_output_keep_the_id_and_metadata_within_the_budget() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let tools = ToolBox::with_config(
+        manager.clone(),
+        "me",
+        ToolBoxConfig {
+            text_budget: 4000,
+            ..Default::default()
+        },
+    );
+    let run = tools
+        .call(
+            "task_run",
+            json!({"command": "head -c 10000000 /dev/zero | tr '\\0' 'x'; echo; echo THE-END"}),
+        )
+        .await;
+    assert!(!run.is_error, "{}", run.text);
+    let id = task_id(&run);
+    for answer in [
+        run.clone(),
+        tools
+            .call(
+                "task_output",
+                json!({"task_id": id, "cursor": 0, "max_bytes": 16000000}),
+            )
+            .await,
+        tools.call("task_wait", json!({"task_id": id})).await,
+    ] {
+        assert!(answer.text.len() <= 4000, "{} bytes", answer.text.len());
+        assert!(
+            answer
+                .text
+                .starts_with(&format!("task_id: {id}\nstatus: completed\nexit_code: 0")),
+            "{}",
+            &answer.text[..200]
+        );
+        assert!(answer.text.contains("bytes_omitted: "));
+        assert!(answer.text.contains("bytes omitted ...]"));
+    }
+    assert!(run.text.trim_end().ends_with("THE-END"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_regex_filter_keeps_matching_lines_and_cursors_follow_new_output() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let tools = toolbox(&manager);
+    let run = tools
+        .call("task_run", json!({"command": "for i in 1 2 3 4 5; do echo \"ok $i\"; echo \"error $i\" >&2; done"}))
+        .await;
+    let id = task_id(&run);
+    let filtered = tools
+        .call(
+            "task_output",
+            json!({"task_id": id, "filter": "^error [24]$"}),
+        )
+        .await;
+    assert!(
+        filtered.text.ends_with("--- output ---\nerror 2\nerror 4"),
+        "{}",
+        filtered.text
+    );
+    assert!(filtered.text.contains("(2 of 10 lines matched)"));
+
+    let bg = tools
+        .call(
+            "task_run",
+            json!({"command": "echo one; sleep 1000", "background": true}),
+        )
+        .await;
+    let id = task_id(&bg);
+    wait_for("the first line", || {
+        manager.poll(&id, 0, 100).expect("poll").text() == "one\n"
+    })
+    .await;
+    let first = tools
+        .call("task_output", json!({"task_id": id, "cursor": 0}))
+        .await;
+    assert!(first.text.ends_with("one\n"));
+    assert_eq!(first.json["next_cursor"], 4);
+    let _ = manager
+        .cancel(&id, agent_tasks::CancelReason::user(""))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_owners_task_is_invisible() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let alice = ToolBox::new(manager.clone(), "alice");
+    let bob = ToolBox::new(manager.clone(), "bob");
+    let run = alice
+        .call(
+            "task_run",
+            json!({"command": "sleep 1000", "background": true}),
+        )
+        .await;
+    let id = task_id(&run);
+    let peek = bob.call("task_cancel", json!({"task_id": id})).await;
+    assert!(peek.is_error);
+    assert!(peek.text.contains("you have no tasks"), "{}", peek.text);
+    assert_eq!(
+        manager.info(&id).expect("info").status,
+        agent_tasks::TaskStatus::Running
+    );
+    let listed = alice.call("task_list", json!(null)).await;
+    assert!(listed.text.contains(&id));
+    assert_eq!(bob.call("task_list", json!({})).await.text, "no tasks");
+    manager.shutdown("").await;
+}
+
+#[test]
+fn definitions_export_in_every_shape() {
+    let defs = definitions();
+    let names: Vec<_> = defs.iter().map(|d| d.name).collect();
+    assert_eq!(
+        names,
+        [
+            "task_run",
+            "task_list",
+            "task_output",
+            "task_wait",
+            "task_cancel",
+            "task_send"
+        ]
+    );
+    for d in &defs {
+        assert_eq!(d.parameters["type"], "object", "{}", d.name);
+        assert!(
+            !d.parameters.to_string().contains("$ref"),
+            "{} has a $ref",
+            d.name
+        );
+        assert_eq!(d.openai()["function"]["parameters"], d.parameters);
+        assert_eq!(d.anthropic()["input_schema"], d.parameters);
+        assert_eq!(d.mcp()["inputSchema"], d.parameters);
+        assert!(d.description.len() > 40);
+    }
+    let run = &defs[0].parameters;
+    assert_eq!(run["required"], json!(["command"]));
+    assert_eq!(run["additionalProperties"], json!(false));
+}
+
+fn arbitrary_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        "\\PC{0,40}".prop_map(Value::from),
+        Just(Value::from("process-abcd1234")),
+        Just(Value::from("../x")),
+    ];
+    let keys = prop_oneof![
+        Just("command".to_string()),
+        Just("task_id".to_string()),
+        Just("cursor".to_string()),
+        Just("filter".to_string()),
+        Just("max_bytes".to_string()),
+        Just("timeout".to_string()),
+        Just("background".to_string()),
+        Just("message".to_string()),
+        Just("reason".to_string()),
+        Just("running_only".to_string()),
+        "[a-z_]{1,12}",
+    ];
+    leaf.prop_recursive(3, 24, 6, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(keys.clone(), inner, 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_json_never_panics_and_always_answers(args in arbitrary_json(), tool in 0usize..7) {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let sandbox = tempfile::tempdir().expect("tempdir");
+        let answer = runtime.block_on(async {
+            let manager = TaskManager::new(
+                ManagerConfig::default()
+                    .root(sandbox.path().join("root"))
+                    .background_timeout(Some(Duration::from_secs(2))),
+            )
+            .expect("manager");
+            // Commands made of random text run with no PATH in an empty
+            // folder, and are stopped within two seconds.
+            let config = ToolBoxConfig {
+                cwd: Some(sandbox.path().to_path_buf()),
+                env: vec![("PATH".to_string(), "/nonexistent".to_string())],
+                max_run_timeout: Duration::from_secs(2),
+                on_timeout: agent_tasks::OnTimeout::Kill,
+                max_wait_timeout: Duration::from_secs(2),
+                ..ToolBoxConfig::default()
+            };
+            let tools = ToolBox::with_config(manager.clone(), "fuzz", config);
+            let names = ["task_run", "task_list", "task_output", "task_wait", "task_cancel", "task_send", "nope"];
+            let answer = tools.call(names[tool], args.clone()).await;
+            manager.shutdown("").await;
+            answer
+        });
+        prop_assert!(!answer.text.is_empty());
+        prop_assert!(answer.text.len() <= 12_000);
+        if answer.is_error {
+            prop_assert!(answer.text.starts_with("error: "));
+            prop_assert!(answer.json["error"]["code"].is_string());
+        }
+    }
+}
