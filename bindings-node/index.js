@@ -7,7 +7,7 @@
 
 const native = require('./binding.js')
 
-const { NativeTaskManager, WaitHandle } = native
+const { NativeTaskManager, NativeToolBox, WaitHandle, nativeToolDefinitions } = native
 
 // ---- errors ---------------------------------------------------------------
 
@@ -36,6 +36,7 @@ function describeReason(reason) {
     timeout: 'timed out',
     shutdown: 'shutdown',
     owner_closed: 'owner closed',
+    stalled: 'stalled',
   }[reason.kind] ?? String(reason.kind)
   return reason.message ? `${kind}: ${reason.message}` : kind
 }
@@ -383,6 +384,9 @@ class TaskHandle {
   }
 }
 
+// The native manager of each wrapper, for a ToolBox made on it.
+const nativeManagers = new WeakMap()
+
 /** Owns all tasks of one agent process. */
 class TaskManager {
   #native
@@ -394,6 +398,7 @@ class TaskManager {
     } catch (err) {
       throw convertError(err)
     }
+    nativeManagers.set(this, this.#native)
   }
 
   /** The root folder; task folders are `<root>/tasks/<id>`. */
@@ -623,9 +628,75 @@ class TaskManager {
   [Symbol.asyncDispose]() {
     return this.close()
   }
+}
 
-  // Tool definitions and dispatch (`toolDefinitions()`, `dispatchTool()`) go
-  // here once the core's `agent_tasks::tools` exists; see src/manager.rs.
+// ---- model-facing tools ---------------------------------------------------
+
+/** The tool definitions (task_run, task_list, task_output, task_wait, task_cancel, task_send) in the shape of `openai` (default), `anthropic` or `mcp`, as plain objects. */
+function toolDefinitions(shape = 'openai') {
+  try {
+    return nativeToolDefinitions(shape)
+  } catch (err) {
+    throw convertError(err)
+  }
+}
+
+/** Executes a model's tool calls against a manager, for one owner: the model sees and touches only that owner's tasks. */
+class ToolBox {
+  #native
+
+  constructor(manager, owner, options) {
+    const native = nativeManagers.get(manager)
+    if (native === undefined) throw invalid('manager', 'expected a TaskManager')
+    if (typeof owner !== 'string') throw invalid('owner', 'expected a string')
+    let o = optionsOf(options)
+    if (o.env !== undefined && o.env !== null) {
+      if (typeof o.env !== 'object') throw invalid('env', 'expected an object of strings')
+      const env = {}
+      for (const [k, v] of Object.entries(o.env)) if (v !== undefined) env[k] = String(v)
+      o = { ...o, env }
+    }
+    try {
+      this.#native = new NativeToolBox(native, owner, o)
+    } catch (err) {
+      throw convertError(err)
+    }
+  }
+
+  /** The owner this toolbox acts for. */
+  get owner() {
+    return this.#native.owner
+  }
+
+  /** The tool definitions it answers, in a shape (see `toolDefinitions`). */
+  definitions(shape) {
+    return toolDefinitions(shape)
+  }
+
+  /**
+   * Executes one tool call: `args` is an object or a JSON string (as models
+   * send them). Resolves with `{ text, json, isError }`; failures (an unknown
+   * tool or id, a bad argument) come back with `isError`, never as a rejection.
+   */
+  async call(name, args) {
+    if (typeof name !== 'string') throw invalid('name', 'expected a string')
+    let json
+    if (args === undefined || args === null) json = undefined
+    else if (typeof args === 'string') json = args
+    else {
+      try {
+        json = JSON.stringify(args)
+      } catch (err) {
+        throw invalid('args', `cannot be turned into JSON: ${err.message}`)
+      }
+      if (json === undefined) throw invalid('args', 'expected an object or a JSON string')
+    }
+    try {
+      return await this.#native.call(name, json)
+    } catch (err) {
+      throw convertError(err)
+    }
+  }
 }
 
 module.exports = {
@@ -636,4 +707,6 @@ module.exports = {
   EventIterator,
   AgentTasksError,
   TaskCancelledError,
+  ToolBox,
+  toolDefinitions,
 }

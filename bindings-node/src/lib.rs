@@ -7,6 +7,7 @@
 //! - `events`: the event stream (pull) and event listener (push);
 //! - `conversion`: the plain objects that cross the boundary;
 //! - `shapes`: fast construction of the objects `poll` returns;
+//! - `tools`: the model-facing tool definitions and `NativeToolBox`;
 //! - `errors`: coded errors (`TASK_NOT_FOUND`, …).
 
 #![deny(missing_docs)]
@@ -18,3 +19,4 @@ mod errors;
 mod events;
 mod manager;
 mod shapes;
+mod tools;

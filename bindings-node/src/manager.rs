@@ -7,12 +7,11 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, RwLock};
 
 use agent_tasks::{
     CancelReason, ListFilter as CoreListFilter, ManagerConfig, ProcessTask,
-    SpawnOptions as CoreSpawnOptions, TaskHandle, TaskManager,
+    SpawnOptions as CoreSpawnOptions, TaskManager,
 };
 use napi::bindgen_prelude::{Buffer, Either, PromiseRaw};
 use napi::Env;
@@ -140,6 +139,26 @@ pub struct RunOptions {
     pub keep_alive: Option<bool>,
     /// Record the files it creates, modifies and deletes under this folder.
     pub track_changes: Option<String>,
+    /// Regexes matched against each output line; a match queues a
+    /// `watch_match` notification with the line (while the task is in the
+    /// background). A pattern that does not compile fails with
+    /// `INVALID_ARGUMENT`.
+    pub watch: Option<Vec<String>>,
+    /// At most one watch notification per this many milliseconds (default
+    /// 15 s); matches in between are counted in the next one.
+    pub watch_interval_ms: Option<f64>,
+    /// After this many watch notifications (default 8) watching stops, with
+    /// one `watch_stopped` notice.
+    pub watch_max: Option<u32>,
+    /// A `progress` notification every this many milliseconds (at least
+    /// 60,000) with the output since the last one, skipped when there is none.
+    pub heartbeat_ms: Option<f64>,
+    /// No output for this long gives a `task.stalled` event and (in the
+    /// background) a `stalled` notification.
+    pub idle_timeout_ms: Option<f64>,
+    /// Also cancel the task when it stalls (it ends `timed_out`, reason
+    /// `stalled`).
+    pub cancel_on_stall: Option<bool>,
 }
 
 /// How to spawn a JS function as a task (`spawn`).
@@ -166,6 +185,26 @@ pub struct SpawnOptions {
     pub keep_alive: Option<bool>,
     /// Record the files it creates, modifies and deletes under this folder.
     pub track_changes: Option<String>,
+    /// Regexes matched against each output line; a match queues a
+    /// `watch_match` notification with the line (while the task is in the
+    /// background). A pattern that does not compile fails with
+    /// `INVALID_ARGUMENT`.
+    pub watch: Option<Vec<String>>,
+    /// At most one watch notification per this many milliseconds (default
+    /// 15 s); matches in between are counted in the next one.
+    pub watch_interval_ms: Option<f64>,
+    /// After this many watch notifications (default 8) watching stops, with
+    /// one `watch_stopped` notice.
+    pub watch_max: Option<u32>,
+    /// A `progress` notification every this many milliseconds (at least
+    /// 60,000) with the output since the last one, skipped when there is none.
+    pub heartbeat_ms: Option<f64>,
+    /// No output for this long gives a `task.stalled` event and (in the
+    /// background) a `stalled` notification.
+    pub idle_timeout_ms: Option<f64>,
+    /// Also cancel the task when it stalls (it ends `timed_out`, reason
+    /// `stalled`).
+    pub cancel_on_stall: Option<bool>,
 }
 
 /// The options `run` and `spawn` share.
@@ -178,6 +217,12 @@ struct Common {
     owner: Option<String>,
     keep_alive: Option<bool>,
     track_changes: Option<String>,
+    watch: Option<Vec<String>>,
+    watch_interval_ms: Option<f64>,
+    watch_max: Option<u32>,
+    heartbeat_ms: Option<f64>,
+    idle_timeout_ms: Option<f64>,
+    cancel_on_stall: Option<bool>,
 }
 
 impl Common {
@@ -211,6 +256,26 @@ impl Common {
         }
         if let Some(v) = self.track_changes {
             o = o.track_changes(v);
+        }
+        // The core checks the values (a regex that does not compile, a
+        // heartbeat under 60 s, a zero idle timeout).
+        if let Some(patterns) = self.watch {
+            o = o.watch(patterns);
+        }
+        if let Some(v) = self.watch_interval_ms {
+            o = o.watch_interval(finite_millis("watchIntervalMs", v)?);
+        }
+        if let Some(v) = self.watch_max {
+            o = o.watch_max(v as usize);
+        }
+        if let Some(v) = self.heartbeat_ms {
+            o = o.heartbeat(finite_millis("heartbeatMs", v)?);
+        }
+        if let Some(v) = self.idle_timeout_ms {
+            o = o.idle_timeout(finite_millis("idleTimeoutMs", v)?);
+        }
+        if let Some(v) = self.cancel_on_stall {
+            o = o.cancel_on_stall(v);
         }
         Ok(o)
     }
@@ -267,19 +332,23 @@ async fn abortable<T>(
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+/// The core manager, until `close` takes it; shared with the toolboxes made
+/// on it, so a closed manager is closed for them too.
+pub(crate) type SharedManager = Arc<RwLock<Option<TaskManager>>>;
 
-/// Foreground tasks someone may still wait for, by id. An entry is removed as
-/// soon as its task has ended or moved to the background.
-type Foreground = Arc<Mutex<HashMap<String, TaskHandle>>>;
+/// The manager of `shared`, or `SHUT_DOWN` once it was closed.
+pub(crate) fn open(shared: &SharedManager) -> napi::Result<TaskManager> {
+    shared
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .ok_or_else(shut_down)
+}
 
 /// The manager behind the JS `TaskManager`. Internal: use the wrapper.
 #[napi]
 pub struct NativeTaskManager {
-    manager: RwLock<Option<TaskManager>>,
-    foreground: Foreground,
+    manager: SharedManager,
     runtime: tokio::runtime::Handle,
     root: String,
 }
@@ -296,18 +365,18 @@ impl NativeTaskManager {
         let manager = TaskManager::with_runtime(config, runtime.clone()).js()?;
         Ok(NativeTaskManager {
             root: manager.root().to_string_lossy().into_owned(),
-            manager: RwLock::new(Some(manager)),
-            foreground: Arc::default(),
+            manager: Arc::new(RwLock::new(Some(manager))),
             runtime,
         })
     }
 
     fn manager(&self) -> napi::Result<TaskManager> {
-        self.manager
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or_else(shut_down)
+        open(&self.manager)
+    }
+
+    /// The shared manager slot, for a toolbox.
+    pub(crate) fn shared(&self) -> SharedManager {
+        self.manager.clone()
     }
 
     /// The root folder; task folders are `<root>/tasks/<id>`.
@@ -320,20 +389,6 @@ impl NativeTaskManager {
     #[napi]
     pub fn load_problems(&self) -> napi::Result<Vec<String>> {
         Ok(self.manager()?.load_problems().to_vec())
-    }
-
-    fn started(&self, handle: TaskHandle) -> TaskInfo {
-        let info = handle.info();
-        if info.foreground {
-            let id = info.id.to_string();
-            lock(&self.foreground).insert(id.clone(), handle.clone());
-            let foreground = self.foreground.clone();
-            self.runtime.spawn(async move {
-                handle.wait_foreground().await;
-                lock(&foreground).remove(&id);
-            });
-        }
-        info.into()
     }
 
     /// Starts a command: a shell string (`sh -c`) or an argv array.
@@ -383,10 +438,15 @@ impl NativeTaskManager {
             owner: o.owner,
             keep_alive: o.keep_alive,
             track_changes: o.track_changes,
+            watch: o.watch,
+            watch_interval_ms: o.watch_interval_ms,
+            watch_max: o.watch_max,
+            heartbeat_ms: o.heartbeat_ms,
+            idle_timeout_ms: o.idle_timeout_ms,
+            cancel_on_stall: o.cancel_on_stall,
         }
         .into_options()?;
-        let handle = manager.spawn(task, options).js()?;
-        Ok(self.started(handle))
+        Ok(manager.spawn(task, options).js()?.info().into())
     }
 
     /// Starts a JS function as a task. `func(ctx)` is called once, on the JS
@@ -413,11 +473,16 @@ impl NativeTaskManager {
             owner: o.owner,
             keep_alive: o.keep_alive,
             track_changes: o.track_changes,
+            watch: o.watch,
+            watch_interval_ms: o.watch_interval_ms,
+            watch_max: o.watch_max,
+            heartbeat_ms: o.heartbeat_ms,
+            idle_timeout_ms: o.idle_timeout_ms,
+            cancel_on_stall: o.cancel_on_stall,
         }
         .into_options()?;
         let task = js_task(description, o.kind, func);
-        let handle = manager.spawn_boxed(task, options).js()?;
-        Ok(self.started(handle))
+        Ok(manager.spawn_boxed(task, options).js()?.info().into())
     }
 
     /// The task's info now.
@@ -518,24 +583,9 @@ impl NativeTaskManager {
         wait: Option<&WaitHandle>,
     ) -> napi::Result<PromiseRaw<'env, ForegroundOutcome>> {
         let manager = self.manager()?;
-        let handle = lock(&self.foreground).get(&id).cloned();
         let wait = wait.map(|w| w.token.clone());
         env.spawn_future(abortable(wait, async move {
-            if let Some(handle) = handle {
-                return Ok(handle.wait_foreground().await.into());
-            }
-            // Nobody can wait in the foreground any more: the task is in the
-            // background, or has ended.
-            Ok(
-                match manager.collect(&id, Some(Duration::ZERO)).await.js()? {
-                    agent_tasks::CollectOutcome::Finished(result) => ForegroundOutcome::Finished {
-                        result: result.into(),
-                    },
-                    agent_tasks::CollectOutcome::StillRunning(info) => {
-                        ForegroundOutcome::Detached { info: info.into() }
-                    }
-                },
-            )
+            Ok(manager.wait_foreground(&id).await.js()?.into())
         }))
     }
 
@@ -660,7 +710,6 @@ impl NativeTaskManager {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        lock(&self.foreground).clear();
         env.spawn_future(async move {
             if let Some(manager) = manager {
                 manager
@@ -670,8 +719,4 @@ impl NativeTaskManager {
             Ok(())
         })
     }
-
-    // Tool definitions and dispatch (`toolDefinitions()`, `dispatchTool()`)
-    // belong here once the core's `agent_tasks::tools` lands: they will
-    // convert its definitions and call its dispatcher, like the verbs above.
 }

@@ -1,83 +1,116 @@
-// A scripted agent loop on agent-tasks, as a Node host would run it:
+// A scripted agent loop on agent-tasks, as a Node host would run it (no real
+// model). The host registers the ready-made tools (`toolDefinitions`) and
+// executes the model's tool calls with a `ToolBox`. The "model" is a fixed
+// script of tool calls:
 //
-//   1. the model runs a long command in the foreground; the host detaches it
-//      when it takes too long (nothing restarts, no byte is lost);
-//   2. the model keeps working and polls the command now and then;
-//   3. it starts a subagent (an async JS function) in the background and
-//      steers it with a message;
-//   4. it collects both, and the host injects the end-of-task notifications
-//      into the conversation.
+//   1. it runs a build that outlives its 1 s foreground wait, so the build
+//      moves to the background and keeps running (nothing restarts, no byte
+//      is lost);
+//   2. meanwhile the host runs a research subagent (an async JS function) in
+//      the background and steers it with messages;
+//   3. the model looks at its tasks and reads the build's new output from
+//      its cursor;
+//   4. at its idle point the host waits for the build's `task.finished`
+//      event, injects the pending notifications into the conversation and
+//      acknowledges them;
+//   5. the model greps the finished log, and makes a mistake (an unknown id).
 //
-// Lines starting with `model>` are what the model would see as tool results.
-// Run it after `npm install ./bindings-node` in the repository root:
+// Every block between <tool_result> or <notification> tags is what the model
+// would be shown. Run it after `npm install ./bindings-node` in the
+// repository root:
 //
 //   node examples/node/agent-loop.mjs
 import { setTimeout as sleep } from 'node:timers/promises'
 
-import { TaskManager } from 'agent-tasks'
+import { TaskManager, ToolBox, toolDefinitions } from 'agent-tasks'
 
-const host = (text) => console.log(`host>  ${text}`)
-const model = (text) => console.log(text.replace(/\n$/, '').split('\n').map((l) => `model> ${l}`).join('\n'))
+const OWNER = 'session-1'
+const BUILD =
+  'for i in 1 2 3 4 5 6; do echo "   Compiling crate-$i v0.1.0"; sleep 0.3; done; ' +
+  "echo 'warning: unused variable `x`'; echo '    Finished dev profile'"
 
-const manager = new TaskManager({ defaultOwner: 'session-1' })
-try {
-  // 1. A long command in the foreground.
-  const build = manager.run(
-    'for i in 1 2 3 4 5 6 7 8; do echo "compiling unit $i/8"; sleep 0.25; done; echo "build ok"',
-    { description: 'build the project', timeoutMs: 60_000, onTimeout: 'detach' },
-  )
-  host(`run ${build.id} in the foreground`)
-  const foreground = build.waitForeground()
-  // The user (or the host's own policy) decides it takes too long.
-  while (!build.poll().text.includes('unit 2/8')) await sleep(20)
-  const info = build.detach()
-  const fg = await foreground
-  host(`detached ${info.id}: the foreground wait returned "${fg.state}", the build goes on`)
-  const firstPage = build.poll()
-  model(`Command moved to the background as ${build.id} (still ${firstPage.info.status}). Output so far:\n${firstPage.text}`)
-  let cursor = firstPage.nextCursor
+const host = (text) => console.log(`\nhost: ${text}`)
 
-  // 2. The model keeps working, then polls: it sees only what is new.
-  host('the model edits a file while the build runs')
-  await sleep(400)
-  const page = build.poll({ cursor })
-  cursor = page.nextCursor
-  model(`[${build.id} ${page.info.status}] new output:\n${page.text}`)
+/** Prints what the model is shown. */
+function show(tag, name, body) {
+  console.log(`\n<${tag} name="${name}">\n${body.trimEnd()}\n</${tag}>`)
+}
 
-  // 3. A subagent as an async function, in the background, steered once.
-  const subagent = manager.spawn(
-    async function research(ctx) {
-      const notes = []
-      for (let step = 1; step <= 4; step++) {
-        ctx.write(`step ${step}: reading the test suite\n`)
-        await sleep(150, undefined, { signal: ctx.signal })
-        const steer = ctx.tryRecv()
-        if (steer) {
-          ctx.write(`steered: ${steer}\n`)
-          notes.push(steer)
-        }
-      }
-      return { verdict: 'test_login is flaky: its timeout is 50 ms', steeredBy: notes }
-    },
-    { background: true, kind: 'subagent', description: 'find why test_login fails' },
-  )
-  host(`spawned ${subagent.id} in the background`)
-  await sleep(200)
-  subagent.send('focus on test_login first')
-  host(`sent a steering message to ${subagent.id}`)
+/** One tool call of the model: prints it and its answer, returns the answer's JSON. */
+async function call(tools, name, args) {
+  console.log(`\n>>> model calls ${name} ${JSON.stringify(args)}`)
+  const answer = await tools.call(name, args)
+  show('tool_result', name, answer.text)
+  return answer.json
+}
 
-  // 4. Collect both.
-  const built = await build.collect({ timeoutMs: 30_000 })
-  const researched = await subagent.collect({ timeoutMs: 30_000 })
-  const rest = build.poll({ cursor })
-  model(`[${build.id} ${built.result.status}, exit ${built.result.exit?.code}] final output:\n${rest.text}`)
-  model(`[${subagent.id} ${researched.result.status}] result: ${JSON.stringify(researched.result.value)}`)
-
-  // The host injects the notifications at its next idle point, then acks them.
-  for (const n of manager.notifications('session-1')) {
-    model(n.text)
+/** The subagent: works until told to wrap up, taking steering as it goes. */
+async function research(ctx) {
+  ctx.write('subagent: reading the test suite\n')
+  const notes = []
+  for (;;) {
+    const message = await ctx.recv()
+    if (message === null || message === 'wrap up') break
+    notes.push(message)
+    ctx.write(`subagent: looked into ${JSON.stringify(message)}\n`)
+    await sleep(50, undefined, { signal: ctx.signal }) // "thinking"
   }
-  host(`acknowledged ${manager.ack(manager.notifications('session-1'))} notifications`)
+  return { summary: 'the flaky test races on a temp dir', followed: notes }
+}
+
+const manager = new TaskManager()
+try {
+  const tools = new ToolBox(manager, OWNER, { runTimeoutMs: 1000 })
+  const names = toolDefinitions('anthropic').map((t) => t.name)
+  console.log(`host registers ${names.length} tools: ${names.join(', ')}`)
+  // Subscribed before the build starts, so its end cannot be missed; the
+  // signal bounds the wait at the idle point (the iteration ends).
+  const events = manager.events({ signal: AbortSignal.timeout(60_000) })
+
+  // 1. A build that takes longer than the 1 s foreground wait: it moves to
+  //    the background and the answer shows the output so far.
+  const started = await call(tools, 'task_run', { command: BUILD, description: 'cargo build (simulated)' })
+  const buildId = started.task_id
+  const cursor = started.next_cursor
+
+  // 2. The host starts a subagent for the same session and steers it.
+  const sub = manager.spawn(research, {
+    background: true,
+    owner: OWNER,
+    kind: 'subagent',
+    description: 'research the flaky test',
+  })
+  for (const message of ['look at test_cache first', 'wrap up']) manager.send(sub, message)
+  host(`started ${sub.id} and sent it two messages`)
+
+  // 3. The model works on something else, looks at its tasks, then reads
+  //    only the build's new output (from the cursor).
+  await sleep(500)
+  await call(tools, 'task_list', {})
+  await call(tools, 'task_output', { task_id: buildId, cursor })
+
+  // 4. The host's idle point: wait (bounded) for the build to end, then
+  //    inject every pending notification of the session and ack it.
+  let ended = false
+  for await (const item of events) {
+    if (item.item === 'event' && item.taskId === buildId && item.type === 'task.finished') {
+      ended = true
+      break
+    }
+  }
+  if (!ended) throw new Error('the build did not end in time')
+  await sub.collect({ timeoutMs: 30_000 })
+  for (const note of manager.notifications(OWNER)) {
+    show('notification', note.kind, note.text)
+    manager.ack(note)
+  }
+  host(`notifications left for ${OWNER}: ${manager.notifications(OWNER).length}`)
+
+  // 5. The model greps the finished log for warnings.
+  await call(tools, 'task_output', { task_id: buildId, filter: '^warning' })
+
+  // 6. A mistake: the answer names the problem and the ids that exist.
+  await call(tools, 'task_wait', { task_id: 'process-nosuchtask' })
 } finally {
   await manager.close()
 }

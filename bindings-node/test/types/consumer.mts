@@ -5,6 +5,9 @@ import {
   AgentTasksError,
   TaskCancelledError,
   TaskManager,
+  ToolBox,
+  toolDefinitions,
+  type AnthropicTool,
   type CollectOutcome,
   type EventItem,
   type ForegroundOutcome,
@@ -15,6 +18,7 @@ import {
   type TaskInfo,
   type TaskResult,
   type TaskStatus,
+  type ToolResponse,
 } from 'agent-tasks'
 
 async function agentLoop(signal: AbortSignal): Promise<string[]> {
@@ -35,6 +39,12 @@ async function agentLoop(signal: AbortSignal): Promise<string[]> {
     onTimeout: 'detach',
     description: 'build',
     owner: 'session-1',
+    watch: ['^error'],
+    watchIntervalMs: 5_000,
+    watchMax: 3,
+    heartbeatMs: 60_000,
+    idleTimeoutMs: 120_000,
+    cancelOnStall: false,
   })
   const fg: ForegroundOutcome = await manager.waitForeground(build.id, { signal })
   if (fg.state === 'detached') {
@@ -72,7 +82,7 @@ async function agentLoop(signal: AbortSignal): Promise<string[]> {
 
   const cancelled: TaskInfo = await sub.cancel({ reason: 'not needed' })
   statuses.push(cancelled.status)
-  const reasonKind: 'user' | 'timeout' | 'shutdown' | 'owner_closed' | undefined =
+  const reasonKind: 'user' | 'timeout' | 'shutdown' | 'owner_closed' | 'stalled' | undefined =
     cancelled.cancelReason?.kind
   void reasonKind
 
@@ -87,6 +97,12 @@ async function agentLoop(signal: AbortSignal): Promise<string[]> {
     if (item.item === 'lagged') {
       const missed: number = item.missed
       void missed
+    } else if (item.type === 'task.watch_matched') {
+      const line: string = item.line
+      void line
+    } else if (item.type === 'task.stalled') {
+      const idle: number = item.idleMs
+      void idle
     } else if (item.type === 'task.started') {
       const background: boolean = item.background
       void background
@@ -95,6 +111,36 @@ async function agentLoop(signal: AbortSignal): Promise<string[]> {
   }
 
   const pending: Notification[] = manager.notifications('session-1')
+  const detail: string | undefined = pending[0]?.detail
+  void detail
+  const watchKind: boolean = pending.some((n) => n.kind === 'watch_match' || n.kind === 'progress')
+  void watchKind
+
+  const anthropic: AnthropicTool[] = toolDefinitions('anthropic')
+  const names: string[] = toolDefinitions().map((t) => t.function.name)
+  const schema: Record<string, any> = toolDefinitions('mcp')[0].inputSchema.properties
+  void anthropic, names, schema
+  const tools = new ToolBox(manager, 'session-1', {
+    textBudget: 8000,
+    runTimeoutMs: 30_000,
+    maxRunTimeoutMs: 600_000,
+    onTimeout: 'detach',
+    waitTimeoutMs: 30_000,
+    maxWaitTimeoutMs: 300_000,
+    outputBytes: 8000,
+    cwd: '/tmp',
+    env: { CI: '1' },
+  })
+  const answer: ToolResponse = await tools.call('task_run', { command: 'make', timeout: 30 })
+  const again: ToolResponse = await tools.call('task_output', '{"task_id": "process-abc"}')
+  const taskId: string = answer.json.task_id
+  const failed: boolean = again.isError
+  const forModel: string = answer.text
+  void taskId, failed, forModel
+  // @ts-expect-error: the shapes are openai, anthropic and mcp
+  toolDefinitions('gemini')
+  // @ts-expect-error: a toolbox needs a manager
+  new ToolBox('session-1')
   const acked: number = manager.ack(pending.map((n) => n.id))
   void acked
   const listed: TaskInfo[] = manager.list({ owner: 'session-1', statuses: ['running'], activeOnly: true })
