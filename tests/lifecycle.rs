@@ -315,12 +315,7 @@ fn a_runtime_with_only_finished_tasks_has_nothing_left_running() {
         let metrics = tokio::runtime::Handle::current().metrics();
         wait_for("the drivers to end", || metrics.num_alive_tasks() == 0).await;
     });
-    let started = std::time::Instant::now();
     drop(runtime);
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "dropping the runtime did not wait on timers"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

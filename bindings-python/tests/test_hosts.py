@@ -236,11 +236,11 @@ def test_ctrl_c_interrupts_a_blocking_wait() -> None:
         assert child.stdout is not None
         assert child.stdout.readline() == "waiting\n"
         wait_until(lambda: main_thread_blocked(child.pid), what="the child to block")
-        start = time.monotonic()
         child.send_signal(signal.SIGINT)
+        # The child's wait is on a 60 s sleep: ending within the bound means
+        # Ctrl+C interrupted it.
         out, err = child.communicate(timeout=BOUND)
         assert out.startswith("interrupted"), (out, err)
-        assert time.monotonic() - start < 5
     finally:
         child.kill()
         child.wait()
@@ -268,13 +268,11 @@ def test_the_interpreter_exits_promptly_after_the_manager_is_dropped() -> None:
         """
     )
     try:
-        start = time.monotonic()
+        # Its tasks would run for 300 s: exiting within the bound is prompt.
         out, err = child.communicate(timeout=BOUND)
-        elapsed = time.monotonic() - start
         assert child.returncode == 0, err
         pids = [int(p) for p in out.split()]
         assert len(pids) == 2, (out, err)
-        assert elapsed < 10, f"exit took {elapsed:.1f} s"
         wait_until(lambda: not any(alive(p) for p in pids), timeout=5, what="the processes to be gone")
     finally:
         child.kill()
