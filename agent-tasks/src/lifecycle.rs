@@ -516,9 +516,12 @@ impl TaskEntry {
             }
         };
         if moved {
-            self.output.spill();
+            // A spill saves the manifest itself (see `on_output_event`).
+            let spilled = self.output.spill();
             self.emit(EventKind::Detached {});
-            self.persist();
+            if !spilled {
+                self.persist();
+            }
             self.notify_waiters();
         }
         self.info()
@@ -570,13 +573,16 @@ impl TaskEntry {
         }
     }
 
-    fn queue_notification(&self, kind: NotificationKind) {
-        let tail = self
-            .output
+    /// The last lines of the task's output, as a notification shows them.
+    fn output_tail(&self) -> String {
+        self.output
             .text_since(0, 16 * 1024)
             .map(|text| last_lines(&text, NOTIFICATION_TAIL_LINES, NOTIFICATION_TAIL_CHARS))
-            .unwrap_or_default();
-        self.queue_notification_for("end", kind, tail, None);
+            .unwrap_or_default()
+    }
+
+    fn queue_notification(&self, kind: NotificationKind) {
+        self.queue_notification_for("end", kind, self.output_tail(), None);
     }
 
     fn queue_notification_for(
@@ -685,11 +691,7 @@ impl TaskEntry {
                 st.stalls += 1;
                 st.stalls
             };
-            let tail = self
-                .output
-                .text_since(0, 16 * 1024)
-                .map(|text| last_lines(&text, NOTIFICATION_TAIL_LINES, NOTIFICATION_TAIL_CHARS))
-                .unwrap_or_default();
+            let tail = self.output_tail();
             self.queue_notification_for(
                 &format!("s{nth}"),
                 NotificationKind::Stalled,

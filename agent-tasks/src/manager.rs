@@ -294,6 +294,7 @@ impl TaskManager {
             memory_limit: config.memory_limit,
             disk_limit: config.disk_limit,
             tail_window: config.tail_window,
+            track_activity: false,
         }
     }
 
@@ -345,9 +346,13 @@ impl TaskManager {
         };
         let watcher = Self::watcher(&options)?;
         let dir = self.inner.services.store.task_dir(&id);
+        let limits = OutputLimits {
+            track_activity: options.monitoring.idle_timeout.is_some(),
+            ..Self::limits(config)
+        };
         let output = OutputBuffer::new(
             dir,
-            Self::limits(config),
+            limits,
             options.background,
             Some(self.inner.runtime.clone()),
         );

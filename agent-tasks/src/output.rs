@@ -41,6 +41,9 @@ pub(crate) struct OutputLimits {
     pub memory_limit: usize,
     pub disk_limit: u64,
     pub tail_window: usize,
+    /// Record when output was last written (only stall detection needs it,
+    /// so other tasks skip the clock read on every write).
+    pub track_activity: bool,
 }
 
 impl OutputLimits {
@@ -107,6 +110,7 @@ struct View {
     spans: VecDeque<(u64, Stream)>,
     finished: bool,
     last_write: Option<tokio::time::Instant>,
+    track_activity: bool,
 }
 
 /// The bounded output buffer of one task.
@@ -188,6 +192,7 @@ impl OutputBuffer {
                 spans: VecDeque::new(),
                 finished: false,
                 last_write: None,
+                track_activity: limits.track_activity,
             }),
             observer: std::sync::OnceLock::new(),
         }
@@ -673,7 +678,9 @@ impl OutputBuffer {
 
 impl View {
     fn account(&mut self, stream: &Stream, len: usize) {
-        self.last_write = Some(tokio::time::Instant::now());
+        if self.track_activity {
+            self.last_write = Some(tokio::time::Instant::now());
+        }
         if self.spans.back().map(|(_, s)| s) != Some(stream) {
             if self.spans.len() == MAX_SPANS {
                 self.spans.pop_front();
