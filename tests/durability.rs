@@ -48,6 +48,20 @@ async fn crash_host_child() {
     let done = manager
         .spawn(ProcessTask::shell("echo finished-before-crash"), bg)
         .expect("spawn");
+    // A foreground process that stays small: no task folder, only a record.
+    let foreground = manager
+        .spawn(
+            ProcessTask::argv(["sleep", "1000"]),
+            SpawnOptions::foreground().owner("session-1").no_timeout(),
+        )
+        .expect("spawn");
+    wait_for("the foreground record", || {
+        Path::new(&root)
+            .join("foreground")
+            .join(format!("{}.json", foreground.id()))
+            .exists()
+    })
+    .await;
     manager
         .collect(done.id().as_str(), None)
         .await
@@ -69,6 +83,8 @@ async fn crash_host_child() {
     let ids = json!({
         "process": process.id(), "function": function.id(), "done": done.id(),
         "pid": manager.info(process.id().as_str()).expect("info").pid,
+        "foreground": foreground.id(),
+        "foreground_pid": manager.info(foreground.id().as_str()).expect("info").pid,
     });
     let ready = Path::new(&root).join("ready.json");
     std::fs::write(ready.with_extension("tmp"), ids.to_string()).expect("write");
@@ -112,6 +128,26 @@ async fn a_host_killed_with_sigkill_leaves_lost_and_orphaned_tasks() {
         .text()
         .contains("before-crash"));
 
+    // The foreground process outlived its host: it is known, not untracked.
+    let fg_pid = ids["foreground_pid"].as_u64().expect("pid") as u32;
+    let fg = manager
+        .info(&id("foreground"))
+        .expect("the foreground task is known");
+    assert_eq!(fg.status, TaskStatus::Lost);
+    assert_eq!(fg.orphan_pid, Some(fg_pid));
+    assert!(manager
+        .list(&agent_tasks::ListFilter::default())
+        .iter()
+        .any(|t| t.id.as_str() == id("foreground")));
+    assert!(!root
+        .join("foreground")
+        .join(format!("{}.json", id("foreground")))
+        .exists());
+    manager
+        .kill_orphan(&id("foreground"))
+        .expect("kill the orphan");
+    wait_for("the foreground orphan to die", || process_is_dead(fg_pid)).await;
+
     // The function task died with its host: lost, no orphan.
     let function = manager.info(&id("function")).expect("info");
     assert_eq!(function.status, TaskStatus::Lost);
@@ -142,7 +178,11 @@ async fn a_host_killed_with_sigkill_leaves_lost_and_orphaned_tasks() {
         kinds.contains(&(id("function"), NotificationKind::Lost)),
         "{kinds:?}"
     );
-    assert_eq!(pending.len(), 3);
+    assert!(
+        kinds.contains(&(id("foreground"), NotificationKind::Orphaned)),
+        "{kinds:?}"
+    );
+    assert_eq!(pending.len(), 4);
     let done_note = pending
         .iter()
         .find(|n| n.task_id.as_str() == id("done"))
@@ -170,7 +210,7 @@ async fn a_host_killed_with_sigkill_leaves_lost_and_orphaned_tasks() {
 
     // Ack: nothing comes back, not now and not after another restart.
     let ids_to_ack: Vec<_> = pending.iter().map(|n| n.id.clone()).collect();
-    assert_eq!(manager.ack(&ids_to_ack).expect("ack"), 3);
+    assert_eq!(manager.ack(&ids_to_ack).expect("ack"), 4);
     assert!(manager.notifications(None).is_empty());
     assert_eq!(manager.ack(&ids_to_ack).expect("ack again"), 0);
     drop(manager);

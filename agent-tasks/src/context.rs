@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::id::TaskId;
 use crate::info::CancelReason;
-use crate::output::{OutputBuffer, OutputEvent};
+use crate::output::{OutputBuffer, OutputEvent, Report, FLUSH_DELAY};
 use crate::sink::{SharedSink, Stream};
 
 /// A steering message sent to a running task with
@@ -109,6 +109,10 @@ pub(crate) struct SinkErrors {
     pub last: Mutex<Option<String>>,
 }
 
+/// Who acts on what happened to a task's output (the task's owner: it
+/// announces spills, saves the manifest). Called with no lock held.
+pub(crate) type OutputEvents = Arc<dyn Fn(OutputEvent) + Send + Sync>;
+
 /// Writes a task's output: into its bounded buffer and any host sinks, in
 /// order. Cheap to clone; every clone writes to the same stream.
 #[derive(Clone)]
@@ -116,6 +120,9 @@ pub struct OutputWriter {
     buffer: Arc<OutputBuffer>,
     sinks: Arc<[SharedSink]>,
     sink_errors: Arc<SinkErrors>,
+    on_event: OutputEvents,
+    /// Where delayed flushes of gathered writes run.
+    runtime: tokio::runtime::Handle,
 }
 
 impl std::fmt::Debug for OutputWriter {
@@ -131,11 +138,15 @@ impl OutputWriter {
         buffer: Arc<OutputBuffer>,
         sinks: Arc<[SharedSink]>,
         sink_errors: Arc<SinkErrors>,
+        on_event: OutputEvents,
+        runtime: tokio::runtime::Handle,
     ) -> Self {
         OutputWriter {
             buffer,
             sinks,
             sink_errors,
+            on_event,
+            runtime,
         }
     }
 
@@ -155,7 +166,8 @@ impl OutputWriter {
     }
 
     fn write_with(&self, stream: &Stream, bytes: &[u8], gather: bool) {
-        self.buffer.write(stream, bytes, gather);
+        let report = self.buffer.write(stream, bytes, gather);
+        self.act(report);
         for sink in self.sinks.iter() {
             if let Err(e) = sink.write(stream, bytes) {
                 self.record_sink_error(e);
@@ -163,21 +175,35 @@ impl OutputWriter {
         }
     }
 
+    /// Acts on what the buffer did: hands its events to the owner and
+    /// schedules the flush of gathered bytes.
+    pub(crate) fn act(&self, report: Report) {
+        for event in report.events {
+            (self.on_event)(event);
+        }
+        if report.flush_needed {
+            let buffer = self.buffer.clone();
+            let on_event = self.on_event.clone();
+            self.runtime.spawn(async move {
+                tokio::time::sleep(FLUSH_DELAY).await;
+                for event in buffer.flush().events {
+                    on_event(event);
+                }
+            });
+        }
+    }
+
     fn record_sink_error(&self, error: std::io::Error) {
         let text = error.to_string();
         let first = {
-            let mut last = self
-                .sink_errors
-                .last
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut last = crate::util::lock(&self.sink_errors.last);
             let first = last.is_none();
             *last = Some(text.clone());
             first
         };
         // One event per task, not one per chunk: a broken sink stays broken.
         if first {
-            self.buffer.report(OutputEvent::HostSinkFailed(text));
+            (self.on_event)(OutputEvent::HostSinkFailed(text));
         }
     }
 

@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 
 use crate::id::TaskId;
 use crate::info::{CancelReason, ExitInfo, TaskStatus};
-use crate::lifecycle::{lock, now_ms};
+use crate::util::{lock, now_ms};
 
 /// Events a live subscriber may fall behind by before it is told it lagged.
 const BUS_CAPACITY: usize = 4096;

@@ -321,12 +321,17 @@ impl Preview {
             if !text.is_empty() && !text.ends_with('\n') {
                 text.push('\n');
             }
-            text.push_str(&crate::output::omitted_marker(self.omitted_bytes));
+            text.push_str(&omitted_marker(self.omitted_bytes));
             text.push('\n');
         }
         text.push_str(&String::from_utf8_lossy(&self.tail));
         text
     }
+}
+
+/// The text put between the kept head and tail of an over-long output.
+pub(crate) fn omitted_marker(omitted: u64) -> String {
+    format!("[... {omitted} bytes omitted ...]")
 }
 
 /// A duration for people and models: `850 ms`, `12.3 s`, `4 min 5 s`.

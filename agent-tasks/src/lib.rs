@@ -50,9 +50,9 @@ mod output;
 mod process;
 mod sink;
 mod store;
-mod tail_ring;
 mod task;
 pub mod tools;
+mod util;
 mod watch;
 
 pub use async_trait::async_trait;

@@ -20,13 +20,14 @@ use crate::info::{
     CancelKind, CancelReason, PollResponse, Preview, TaskInfo, TaskResult, TaskStatus,
 };
 use crate::lifecycle::{
-    drive, lock, now_ms, NewEntry, Registry, Services, Settled, TaskEntry, TaskSpec,
+    drive, DetachError, NewEntry, Registry, RootHold, Services, Settled, TaskEntry, TaskSpec,
 };
 use crate::notifications::{Notification, NotificationQueue};
-use crate::output::{complete_utf8_len, OutputBuffer, OutputLimits};
+use crate::output::{OutputBuffer, OutputLimits};
 use crate::sink::SharedSink;
 use crate::store::{RootLock, TaskStore};
 use crate::task::BackgroundTask;
+use crate::util::{lock, millis, now_ms};
 use crate::watch::WatchSink;
 
 /// Steering messages a task's inbox holds before `send` reports it full.
@@ -142,10 +143,8 @@ struct Inner {
     services: Arc<Services>,
     load_problems: Vec<String>,
     runtime: Handle,
-    /// Held while tasks may run; released by a shutdown that leaves none.
-    root_lock: Mutex<Option<RootLock>>,
-    // Declared last so the folder is removed after everything else is dropped.
-    _temp_root: Option<tempfile::TempDir>,
+    /// The root's lock (and temporary folder); running drivers hold it too.
+    root_hold: Arc<RootHold>,
 }
 
 impl Drop for Inner {
@@ -219,7 +218,7 @@ impl TaskManager {
         config.validate()?;
         let (root, temp_root) = match &config.root {
             Some(root) => {
-                crate::output::create_private_dir(root)
+                crate::util::create_private_dir(root)
                     .map_err(|e| Error::io("creating the root folder", root, e))?;
                 (root.clone(), None)
             }
@@ -240,26 +239,37 @@ impl TaskManager {
             store: TaskStore::new(&root),
             notifications,
             notify_host_cancels: config.notify_host_cancels,
+            max_background: config.max_background,
+            max_background_per_owner: config.max_background_per_owner,
         });
+        let root_hold = RootHold::new(root_lock, temp_root);
         let registry = Arc::new(Mutex::new(Registry::default()));
         let (loaded, problems) = services.store.load_all();
         load_problems.extend(problems);
+        let (records, problems) = services.store.load_foreground_records();
+        load_problems.extend(problems);
         let limits = Self::limits(&config);
-        for task in loaded {
-            let unfinished = !task.manifest.info.status.is_terminal();
+        let from_folders = loaded.into_iter().map(|t| (t.manifest, t.result, false));
+        let from_records = records.into_iter().map(|m| (m, None, true));
+        for (manifest, result, from_record) in from_folders.chain(from_records) {
+            let unfinished = !manifest.info.status.is_terminal();
             let output = Arc::new(OutputBuffer::restore(
-                task.dir,
+                services.store.task_dir(&manifest.info.id),
                 limits,
-                &task.manifest.info.output,
+                &manifest.info.output,
                 unfinished,
             ));
             let entry = TaskEntry::restore(
-                task.manifest,
-                task.result,
+                manifest,
+                result,
                 output,
                 Arc::downgrade(&registry),
                 services.clone(),
             );
+            if from_record {
+                // The task has a folder now (see `restore`): the record is done.
+                services.store.remove_foreground_record(&entry.spec.id);
+            }
             lock(&registry).tasks.insert(entry.spec.id.clone(), entry);
         }
         Ok(TaskManager {
@@ -270,8 +280,7 @@ impl TaskManager {
                 services,
                 load_problems,
                 runtime,
-                root_lock: Mutex::new(Some(root_lock)),
-                _temp_root: temp_root,
+                root_hold,
             }),
         })
     }
@@ -294,6 +303,7 @@ impl TaskManager {
             memory_limit: config.memory_limit,
             disk_limit: config.disk_limit,
             tail_window: config.tail_window,
+            gather: true,
             track_activity: false,
         }
     }
@@ -350,12 +360,7 @@ impl TaskManager {
             track_activity: options.monitoring.idle_timeout.is_some(),
             ..Self::limits(config)
         };
-        let output = OutputBuffer::new(
-            dir,
-            limits,
-            options.background,
-            Some(self.inner.runtime.clone()),
-        );
+        let output = Arc::new(OutputBuffer::new(dir, limits, options.background));
         let mut sinks: Vec<SharedSink> = config
             .sinks
             .iter()
@@ -367,22 +372,35 @@ impl TaskManager {
         }
         let sinks: Arc<[SharedSink]> = sinks.into();
         let sink_errors = Arc::new(SinkErrors::default());
-        let writer = OutputWriter::new(output.clone(), sinks, sink_errors.clone());
+
         let (inbox_tx, inbox_rx) = if task.accepts_messages() {
             let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
             (Some(tx), Some(rx))
         } else {
             (None, None)
         };
-        let entry = TaskEntry::new(NewEntry {
-            spec,
-            output,
-            writer: writer.clone(),
-            sink_errors,
-            inbox: inbox_tx,
-            registry: Arc::downgrade(&self.inner.registry),
-            services: self.inner.services.clone(),
-        });
+        let runtime = self.inner.runtime.clone();
+        let entry = TaskEntry::new(
+            NewEntry {
+                spec,
+                output: output.clone(),
+                sink_errors: sink_errors.clone(),
+                inbox: inbox_tx,
+                registry: Arc::downgrade(&self.inner.registry),
+                services: self.inner.services.clone(),
+            },
+            |me| {
+                let events = TaskEntry::output_events(me);
+                OutputWriter::new(output, sinks, sink_errors, events, runtime)
+            },
+        );
+        let Some(writer) = entry.writer().cloned() else {
+            return Err(Error::invalid_argument(
+                "task",
+                "the task has no output writer",
+            ));
+        };
+        let grace = task.stop_grace().unwrap_or(config.stop_grace);
         {
             let mut reg = lock(&self.inner.registry);
             if reg.closed {
@@ -399,7 +417,12 @@ impl TaskManager {
             reg.tasks.insert(id.clone(), entry.clone());
         }
         if let Some(watcher) = &watcher {
-            watcher.attach(Arc::downgrade(&entry));
+            let weak = Arc::downgrade(&entry);
+            watcher.attach(Box::new(move |event| {
+                if let Some(entry) = weak.upgrade() {
+                    entry.on_watch(event);
+                }
+            }));
         }
         entry.started();
         let weak = Arc::downgrade(&entry);
@@ -409,10 +432,13 @@ impl TaskManager {
             }
         });
         let ctx = TaskContext::new(id, writer, entry.cancel.clone(), inbox_rx, pid_hook);
-        let grace = task.stop_grace().unwrap_or(config.stop_grace);
-        self.inner
-            .runtime
-            .spawn(drive(entry.clone(), task, ctx, grace));
+        self.inner.runtime.spawn(drive(
+            entry.clone(),
+            task,
+            ctx,
+            grace,
+            self.inner.root_hold.clone(),
+        ));
         Ok(TaskHandle { entry })
     }
 
@@ -478,8 +504,19 @@ impl TaskManager {
     /// the rest follows in order. The caller of `wait_foreground` is released
     /// at once with `Detached`. For a background or finished task this
     /// returns its info unchanged.
+    ///
+    /// The background caps hold: when one is full, the detach is refused
+    /// with [`Error::CapacityExceeded`] and the task goes on in the
+    /// foreground, untouched. (At a foreground timeout with
+    /// [`OnTimeout::Detach`](crate::OnTimeout::Detach) and a full cap, the
+    /// task is stopped instead: it ends `timed_out`, and its cancel reason
+    /// says the background was full.)
     pub fn detach(&self, id: &str) -> Result<TaskInfo> {
-        Ok(self.entry(id)?.detach())
+        let entry = self.entry(id)?;
+        match entry.detach() {
+            Ok(_) => Ok(entry.info()),
+            Err(DetachError::Capacity(e)) => Err(e),
+        }
     }
 
     /// Non-blocking: the task's info and up to `max_bytes` of output written
@@ -488,32 +525,15 @@ impl TaskManager {
     /// the task runs, so successive polls decode cleanly.
     pub fn poll(&self, id: &str, cursor: u64, max_bytes: usize) -> Result<PollResponse> {
         let entry = self.entry(id)?;
-        let max_bytes = max_bytes.min(MAX_POLL_BYTES);
-        // Read the status before the output: if it was terminal, the output
-        // read after it is complete.
-        let terminal = entry.status().is_terminal();
-        let mut chunk = entry.output.read(cursor, max_bytes)?;
-        let reached_end = chunk.cursor + chunk.data.len() as u64 == chunk.end;
-        if !(terminal && reached_end) {
-            let keep = complete_utf8_len(&chunk.data);
-            if keep > 0 {
-                chunk.data.truncate(keep);
-                let end = chunk.cursor + keep as u64;
-                chunk.spans.retain(|s| s.offset < end);
-                if let Some(last) = chunk.spans.last_mut() {
-                    last.len = last.len.min(end - last.offset);
-                }
-            }
-        }
-        let next_cursor = chunk.cursor + chunk.data.len() as u64;
+        let page = entry.output.page(cursor, max_bytes.min(MAX_POLL_BYTES))?;
         Ok(PollResponse {
             info: entry.info(),
-            cursor: chunk.cursor,
-            next_cursor,
-            omitted_bytes: chunk.omitted,
-            eof: terminal && next_cursor == chunk.end,
-            data: chunk.data,
-            spans: chunk.spans,
+            cursor: page.cursor,
+            next_cursor: page.next_cursor,
+            omitted_bytes: page.omitted,
+            eof: page.eof,
+            data: page.data,
+            spans: page.spans,
         })
     }
 
@@ -602,8 +622,18 @@ impl TaskManager {
             .values()
             .all(|e| e.status().is_terminal());
         if all_ended {
-            lock(&self.inner.root_lock).take();
+            self.inner.root_hold.release();
         }
+    }
+
+    /// [`TaskManager::shutdown`] that waits at most `timeout` for the tasks
+    /// to end. Returns true if every task it stopped had ended in time; the
+    /// others go on stopping in the background (their driver still kills
+    /// them after their grace). For hosts that must exit promptly.
+    pub async fn shutdown_within(&self, reason: impl Into<String>, timeout: Duration) -> bool {
+        tokio::time::timeout(timeout, self.shutdown(reason))
+            .await
+            .is_ok()
     }
 
     /// Cancels the running tasks of `owner` (a closed session), except
@@ -672,8 +702,7 @@ impl TaskManager {
         let now = now_ms();
         let mut report = GcReport::default();
         for (rank, (finished_at, entry)) in ended.into_iter().enumerate() {
-            let too_old =
-                max_age.is_some_and(|age| now.saturating_sub(finished_at) > age.as_millis() as u64);
+            let too_old = max_age.is_some_and(|age| now.saturating_sub(finished_at) > millis(age));
             let too_many = max_count.is_some_and(|max| rank >= max);
             if !(too_old || too_many) {
                 continue;

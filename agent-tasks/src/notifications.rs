@@ -14,9 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::id::TaskId;
 use crate::info::{human_duration, CancelReason, ExitInfo, TaskStatus};
-use crate::lifecycle::lock;
-use crate::output::create_private_dir;
 use crate::store::write_atomic;
+use crate::util::{create_private_dir, lock};
 
 /// Lines of output a notification shows at most.
 pub const NOTIFICATION_TAIL_LINES: usize = 20;

@@ -308,7 +308,11 @@ impl BackgroundTask for ProcessTask {
     }
 
     fn stop_grace(&self) -> Option<Duration> {
-        Some(self.kill_grace + self.drain_grace + Duration::from_secs(1))
+        Some(
+            self.kill_grace
+                .saturating_add(self.drain_grace)
+                .saturating_add(Duration::from_secs(1)),
+        )
     }
 
     async fn run(self: Box<Self>, ctx: TaskContext) -> TaskOutcome {
@@ -373,7 +377,7 @@ impl BackgroundTask for ProcessTask {
                 _ = cancel.cancelled(), if !terminating => {
                     terminating = true;
                     guard.signal(Signal::SIGTERM);
-                    kill_at = Some(Instant::now() + self.kill_grace);
+                    kill_at = crate::util::deadline(Instant::now(), self.kill_grace);
                 }
                 _ = tokio::time::sleep_until(kill_at.unwrap_or_else(|| Instant::now() + far)), if kill_at.is_some() => {
                     guard.signal(Signal::SIGKILL);
@@ -391,7 +395,7 @@ impl BackgroundTask for ProcessTask {
                             exit_status = Some(ExitStatus::from_raw(0));
                         }
                     }
-                    drain_until = Some(Instant::now() + self.drain_grace);
+                    drain_until = crate::util::deadline(Instant::now(), self.drain_grace);
                 }
                 read = stdout.read(&mut out_buf), if stdout_open => match read {
                     Ok(0) => stdout_open = false,
@@ -430,6 +434,7 @@ impl BackgroundTask for ProcessTask {
                 value: None,
                 error: None,
                 exit: Some(exit),
+                ended_on_its_own: false,
             },
         }
     }

@@ -1,8 +1,9 @@
 //! The task folder on disk: `<root>/tasks/<id>/` with `manifest.json` (the
 //! saved TaskInfo, rewritten atomically: temp file, fsync, rename),
-//! `events.jsonl` (append-only), `result.json` and `files.json`. Folders are
-//! 0700, files 0600. This module only reads and writes; what is saved when is
-//! the lifecycle's business.
+//! `events.jsonl` (append-only), `result.json` and `files.json`; the small
+//! records of running foreground processes, `<root>/foreground/<id>.json`;
+//! and the lock on the root. Folders are 0700, files 0600. This module only
+//! reads and writes; what is saved when is the lifecycle's business.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -14,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::events::Event;
 use crate::id::TaskId;
 use crate::info::{TaskInfo, TaskResult};
-use crate::output::create_private_dir;
+use crate::util::create_private_dir;
 
 /// Format version of `manifest.json`.
 const MANIFEST_VERSION: u32 = 1;
@@ -44,13 +45,13 @@ impl Manifest {
 pub(crate) struct LoadedTask {
     pub manifest: Manifest,
     pub result: Option<TaskResult>,
-    pub dir: PathBuf,
 }
 
 /// Reads and writes task folders under `<root>/tasks`.
 #[derive(Debug)]
 pub(crate) struct TaskStore {
     tasks_dir: PathBuf,
+    foreground_dir: PathBuf,
 }
 
 /// Writes `bytes` to `path` atomically: a temp file in the same folder,
@@ -69,8 +70,10 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
-/// An exclusive lock on a root folder (`<root>/lock`), held while a manager
-/// has it open. The OS drops it when the process dies, even by SIGKILL, so a
+/// An exclusive lock on a root folder, held while a manager has it open.
+/// The lock is on the root folder itself (an `flock` on its descriptor), not
+/// on a file inside it, so it cannot be defeated by unlinking or replacing a
+/// lock file. The OS drops it when the process dies, even by SIGKILL, so a
 /// crashed host never blocks the next one.
 pub(crate) struct RootLock {
     _lock: nix::fcntl::Flock<std::fs::File>,
@@ -78,22 +81,19 @@ pub(crate) struct RootLock {
 
 impl RootLock {
     pub(crate) fn acquire(root: &Path) -> Result<RootLock, crate::Error> {
-        let path = root.join("lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| crate::Error::io("opening the root lock", &path, e))?;
-        match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        let dir = OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_DIRECTORY | nix::libc::O_CLOEXEC)
+            .open(root)
+            .map_err(|e| crate::Error::io("opening the root folder", root, e))?;
+        match nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusiveNonblock) {
             Ok(lock) => Ok(RootLock { _lock: lock }),
             Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(crate::Error::RootInUse {
                 path: root.to_path_buf(),
             }),
             Err((_, errno)) => Err(crate::Error::io(
                 "locking the root folder",
-                &path,
+                root,
                 std::io::Error::from(errno),
             )),
         }
@@ -104,6 +104,7 @@ impl TaskStore {
     pub(crate) fn new(root: &Path) -> Self {
         TaskStore {
             tasks_dir: root.join("tasks"),
+            foreground_dir: root.join("foreground"),
         }
     }
 
@@ -203,13 +204,68 @@ impl TaskStore {
             let result = std::fs::read(dir.join("result.json"))
                 .ok()
                 .and_then(|bytes| serde_json::from_slice::<TaskResult>(&bytes).ok());
-            loaded.push(LoadedTask {
-                manifest,
-                result,
-                dir,
-            });
+            loaded.push(LoadedTask { manifest, result });
         }
         (loaded, problems)
+    }
+
+    /// Writes the small record of a running foreground process. Not synced:
+    /// it must outlive a crash of the host, not of the machine.
+    pub(crate) fn write_foreground_record(&self, manifest: &Manifest) -> std::io::Result<()> {
+        create_private_dir(&self.foreground_dir)?;
+        let json = serde_json::to_vec(manifest).map_err(std::io::Error::other)?;
+        let path = self
+            .foreground_dir
+            .join(format!("{}.json", manifest.info.id));
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(path)?;
+        file.write_all(&json)
+    }
+
+    /// Removes a foreground record (gone already is fine).
+    pub(crate) fn remove_foreground_record(&self, id: &TaskId) {
+        let _ = std::fs::remove_file(self.foreground_dir.join(format!("{id}.json")));
+    }
+
+    /// The records of foreground processes that were running when an
+    /// earlier host stopped, for tasks that have no folder. Records of
+    /// tasks that do have one are stale and removed.
+    pub(crate) fn load_foreground_records(&self) -> (Vec<Manifest>, Vec<String>) {
+        let mut found = Vec::new();
+        let mut problems = Vec::new();
+        let Ok(entries) = std::fs::read_dir(&self.foreground_dir) else {
+            return (found, problems);
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(id) = name.strip_suffix(".json") else {
+                continue;
+            };
+            let Ok(id) = TaskId::parse(id) else {
+                continue; // not a record of ours
+            };
+            if self.task_dir(&id).join("manifest.json").exists() {
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
+            match std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice::<Manifest>(&b).map_err(|e| e.to_string()))
+            {
+                Ok(m) if m.info.id == id => found.push(m),
+                Ok(_) => problems.push(format!("{}: the id does not match", path.display())),
+                Err(e) => {
+                    problems.push(format!("{}: {e}", path.display()));
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+        (found, problems)
     }
 
     pub(crate) fn remove(&self, id: &TaskId) -> std::io::Result<()> {

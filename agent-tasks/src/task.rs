@@ -65,6 +65,11 @@ pub struct TaskOutcome {
     pub error: Option<String>,
     /// How a process ended.
     pub exit: Option<ExitInfo>,
+    /// The task finished by itself before any stop request reached it (a
+    /// process that exited before its stop signal was sent). The manager then
+    /// records its natural status (`completed` or `failed`) even if a cancel
+    /// was asked for meanwhile.
+    pub ended_on_its_own: bool,
 }
 
 impl TaskOutcome {
@@ -75,6 +80,7 @@ impl TaskOutcome {
             value: Some(value),
             error: None,
             exit: None,
+            ended_on_its_own: false,
         }
     }
 
@@ -85,7 +91,14 @@ impl TaskOutcome {
             value: None,
             error: Some(error.into()),
             exit: None,
+            ended_on_its_own: false,
         }
+    }
+
+    /// Marks the outcome as reached before any stop request took effect.
+    pub fn ended_on_its_own(mut self) -> Self {
+        self.ended_on_its_own = true;
+        self
     }
 
     /// Adds how a process ended.

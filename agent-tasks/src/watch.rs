@@ -1,16 +1,17 @@
 //! Watch patterns: a sink that splits a task's output into lines, matches
-//! them against the task's regexes, and hands matches to the task's entry,
+//! them against the task's regexes, and hands matches to whoever attached (the task's owner, through a
+//! callback: this module knows nothing of lifecycles),
 //! rate limited (one notice per interval, matches in between counted) and
 //! capped (after the maximum, one last notice and watching stops).
 
-use std::sync::{Mutex, OnceLock, Weak};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use regex::RegexSet;
 use tokio::time::Instant;
 
-use crate::lifecycle::{lock, TaskEntry};
 use crate::sink::{Sink, Stream};
+use crate::util::lock;
 
 /// Longest line kept while waiting for its newline; a longer one is
 /// matched as it is.
@@ -38,12 +39,15 @@ struct WatchState {
     stopped: bool,
 }
 
+/// Who hears of matches.
+pub(crate) type Listener = Box<dyn Fn(WatchEvent) + Send + Sync>;
+
 /// A sink that watches a task's output lines.
 pub(crate) struct WatchSink {
     patterns: RegexSet,
     interval: Duration,
     max: usize,
-    entry: OnceLock<Weak<TaskEntry>>,
+    listener: OnceLock<Listener>,
     state: Mutex<WatchState>,
 }
 
@@ -58,7 +62,7 @@ impl WatchSink {
             patterns,
             interval,
             max,
-            entry: OnceLock::new(),
+            listener: OnceLock::new(),
             state: Mutex::new(WatchState {
                 partial: Vec::new(),
                 next_allowed: None,
@@ -70,8 +74,18 @@ impl WatchSink {
         })
     }
 
-    pub(crate) fn attach(&self, entry: Weak<TaskEntry>) {
-        let _ = self.entry.set(entry);
+    /// Sets who hears of matches (once). Called outside any lock of this
+    /// sink.
+    pub(crate) fn attach(&self, listener: Listener) {
+        let _ = self.listener.set(listener);
+    }
+
+    fn tell(&self, events: Vec<WatchEvent>) {
+        if let Some(listener) = self.listener.get() {
+            for event in events {
+                listener(event);
+            }
+        }
     }
 
     fn check_line(&self, st: &mut WatchState, line: &[u8], out: &mut Vec<WatchEvent>) {
@@ -131,13 +145,7 @@ impl Sink for WatchSink {
                 self.check_line(&mut st, &long, &mut events);
             }
         }
-        if !events.is_empty() {
-            if let Some(entry) = self.entry.get().and_then(Weak::upgrade) {
-                for event in events {
-                    entry.on_watch(event);
-                }
-            }
-        }
+        self.tell(events);
         Ok(())
     }
 
@@ -151,11 +159,7 @@ impl Sink for WatchSink {
                 self.check_line(&mut st, &last, &mut events);
             }
         }
-        if let Some(entry) = self.entry.get().and_then(Weak::upgrade) {
-            for event in events {
-                entry.on_watch(event);
-            }
-        }
+        self.tell(events);
         Ok(())
     }
 }

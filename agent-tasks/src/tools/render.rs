@@ -3,8 +3,9 @@
 //! `[... N bytes omitted ...]`, so the task id and status can never be cut
 //! off by noisy output.
 
+use crate::info::omitted_marker;
 use crate::info::{TaskInfo, TaskStatus};
-use crate::output::{complete_utf8_len, leading_continuation_bytes, omitted_marker};
+use crate::output::{complete_utf8_len, leading_continuation_bytes};
 
 /// Room kept for the metadata lines when the output's share is worked out.
 pub(crate) const METADATA_RESERVE: usize = 1024;

@@ -1,0 +1,204 @@
+//! The driver: one future per task that runs the task's own future beside
+//! its timers (timeout, stop grace, heartbeat, stall) and then records the
+//! end. The timers are plain `select!` arms inside it, so they end with the
+//! task and never keep a runtime or a host process alive. Deadlines that do
+//! not fit in an `Instant` mean "no deadline": no duration can overflow.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::changes::{diff, snapshot, ChangedFiles};
+use crate::context::TaskContext;
+use crate::info::{TaskResult, TaskStatus};
+use crate::task::{BackgroundTask, TaskOutcome};
+use crate::util::{deadline, lock, millis, now_ms, sleep_until};
+
+use super::{RootHold, TaskEntry};
+
+fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    let text = if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-text payload".to_string()
+    };
+    format!("the task panicked: {text}")
+}
+
+/// Polls a future, turning a panic inside it into an error, so a task's
+/// panic fails the task instead of unwinding through the driver. Running the
+/// task inside the driver (not as a second spawned task) saves a spawn and a
+/// cross-thread wake-up per task.
+struct CatchPanic<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchPanic<F> {
+    type Output = Result<F::Output, String>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Err(payload) => Poll::Ready(Err(panic_text(payload))),
+        }
+    }
+}
+
+async fn snapshot_off_thread(dir: PathBuf) -> crate::changes::Snapshot {
+    tokio::task::spawn_blocking(move || snapshot(&dir))
+        .await
+        .unwrap_or_default()
+}
+
+/// How the task's own future ended, as the driver saw it.
+struct Joined {
+    outcome: Result<TaskOutcome, String>,
+    /// Whether a stop had been asked for when the future returned.
+    stop_requested: bool,
+}
+
+/// Runs a task to its end beside its timers, then records the end. Holds
+/// the root until the end is saved.
+pub(crate) async fn drive(
+    entry: Arc<TaskEntry>,
+    task: Box<dyn BackgroundTask>,
+    ctx: TaskContext,
+    grace: Duration,
+    root: Arc<super::RootHold>,
+) {
+    let before = match &entry.spec.track_changes {
+        Some(dir) => Some(snapshot_off_thread(dir.clone()).await),
+        None => None,
+    };
+    let mut run = CatchPanic(Box::pin(task.run(ctx)));
+    let mut changes = entry.changes.subscribe();
+    let mut abort_at: Option<Instant> = None;
+    let mut stopping = false;
+    let heartbeat = entry.spec.monitoring.heartbeat;
+    let mut next_heartbeat = heartbeat.and_then(|every| deadline(Instant::now(), every));
+    let mut heartbeat_cursor = 0u64;
+    let idle = entry.spec.monitoring.idle_timeout;
+    // The start of the silence last reported: each silence is reported
+    // once; until new output comes, the timer only checks back every `idle`.
+    let mut reported_silence: Option<Instant> = None;
+    let joined = loop {
+        let timeout_at = if stopping { None } else { entry.deadline() };
+        let quiet_since = entry.output.last_write().unwrap_or(entry.started);
+        let stall_at = match idle {
+            Some(idle) if !stopping => {
+                let from = if reported_silence == Some(quiet_since) {
+                    Instant::now()
+                } else {
+                    quiet_since
+                };
+                deadline(from, idle)
+            }
+            _ => None,
+        };
+        tokio::select! {
+            outcome = &mut run => break Joined {
+                outcome,
+                stop_requested: entry.cancel.is_cancelled(),
+            },
+            _ = entry.cancel.cancelled(), if !stopping => {
+                stopping = true;
+                abort_at = deadline(Instant::now(), grace);
+            }
+            _ = sleep_until(abort_at), if stopping => {
+                // Dropping the future stops it (a process task's guard kills its group).
+                break Joined {
+                    outcome: Err("the task did not stop within its grace period and was dropped".to_string()),
+                    stop_requested: true,
+                };
+            }
+            _ = sleep_until(timeout_at), if timeout_at.is_some() => {
+                entry.on_deadline();
+            }
+            _ = sleep_until(next_heartbeat), if next_heartbeat.is_some() => {
+                entry.heartbeat(&mut heartbeat_cursor);
+                next_heartbeat = heartbeat.and_then(|every| deadline(Instant::now(), every));
+            }
+            _ = sleep_until(stall_at), if stall_at.is_some() => {
+                // Output may have come since the timer was set: check again.
+                let quiet_since = entry.output.last_write().unwrap_or(entry.started);
+                let new_silence = reported_silence != Some(quiet_since);
+                let silent_enough = idle
+                    .and_then(|idle| deadline(quiet_since, idle))
+                    .is_some_and(|at| at <= Instant::now());
+                if let (Some(idle), true, true) = (idle, new_silence, silent_enough) {
+                    reported_silence = Some(quiet_since);
+                    entry.on_stall(idle);
+                }
+            }
+            _ = changes.changed() => {}
+        }
+    };
+    drop(run);
+    let changed_files = match (&entry.spec.track_changes, before) {
+        (Some(dir), Some(before)) => {
+            let after = snapshot_off_thread(dir.clone()).await;
+            Some(diff(dir, &before, &after))
+        }
+        _ => None,
+    };
+    entry.finish(joined, changed_files, root);
+}
+
+impl TaskEntry {
+    /// Records the task's end. Called once, by the driver.
+    fn finish(&self, joined: Joined, changed_files: Option<ChangedFiles>, root: Arc<RootHold>) {
+        let report = self.output.finish();
+        self.act_on_output(report);
+        if let Some(writer) = self.writer() {
+            writer.close_sinks();
+        }
+        let (outcome, stop_error) = match joined.outcome {
+            Ok(outcome) => (Some(outcome), None),
+            Err(e) => (None, Some(e)),
+        };
+        // A task that ended by itself before any stop reached it keeps its
+        // natural status, even if a cancel came in meanwhile.
+        let natural =
+            !joined.stop_requested || outcome.as_ref().is_some_and(|o| o.ended_on_its_own);
+        let registry = self.registry.upgrade();
+        let (result, went_background) = {
+            let mut reg = registry.as_ref().map(|r| lock(r));
+            let mut st = lock(&self.state);
+            if natural {
+                st.cancel_reason = None;
+            }
+            let status = match (&st.cancel_reason, &outcome) {
+                (Some(reason), _) => reason.terminal_status(),
+                (None, Some(o)) if o.success => TaskStatus::Completed,
+                _ => TaskStatus::Failed,
+            };
+            let result = TaskResult {
+                id: self.spec.id.clone(),
+                status,
+                exit: outcome.as_ref().and_then(|o| o.exit),
+                error: stop_error.or_else(|| outcome.as_ref().and_then(|o| o.error.clone())),
+                value: outcome.and_then(|o| o.value),
+                cancel_reason: st.cancel_reason.clone(),
+                duration_ms: millis(self.started.elapsed()),
+                output: self.output.stats(),
+                changed_files,
+            };
+            let held_slot = st.end(result.clone(), now_ms());
+            if held_slot == Some(true) {
+                if let Some(reg) = reg.as_mut() {
+                    reg.capacity.remove(&self.spec.owner);
+                }
+            }
+            (result, self.spec.background || st.detached)
+        };
+        self.save_and_announce_end(&result, went_background, root);
+    }
+}

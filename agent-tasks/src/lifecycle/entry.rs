@@ -1,0 +1,351 @@
+//! [`TaskEntry`]: one task as the manager holds it. Its fixed facts
+//! ([`TaskSpec`]) and its changing state (behind one lock) are kept apart
+//! from its live handles (cancel signal, inbox, output writer); the future
+//! itself only the driver owns. The verbs that act on one task live here.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::config::{Monitoring, OnTimeout};
+use crate::context::{CancelSignal, Message, OutputWriter, SinkErrors};
+use crate::error::Error;
+use crate::id::TaskId;
+use crate::info::{CancelKind, CancelReason, TaskInfo, TaskResult, TaskStatus};
+use crate::output::OutputBuffer;
+use crate::process::{kill_group, process_start_time};
+use crate::util::{deadline, lock, millis, now_ms};
+
+use super::state::{Phase, Placement, TaskState};
+use super::{Registry, Services};
+
+/// Orders tasks by when they were spawned (or loaded), even within one
+/// millisecond.
+static SPAWN_ORDER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub(super) fn next_spawn_order() -> u64 {
+    SPAWN_ORDER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The fixed facts of a task, decided at spawn.
+pub(crate) struct TaskSpec {
+    pub id: TaskId,
+    pub kind: String,
+    pub description: String,
+    pub owner: String,
+    pub keep_alive: bool,
+    pub background: bool,
+    pub foreground_timeout: Option<Duration>,
+    pub background_timeout: Option<Duration>,
+    pub on_timeout: OnTimeout,
+    pub track_changes: Option<PathBuf>,
+    pub monitoring: Monitoring,
+}
+
+/// One task as the manager holds it.
+pub(crate) struct TaskEntry {
+    pub spec: TaskSpec,
+    pub created_at_ms: u64,
+    /// Sort key for listings: creation time, then spawn order.
+    pub order: (u64, u64),
+    pub(super) started: Instant,
+    pub output: Arc<OutputBuffer>,
+    pub(super) writer: Option<OutputWriter>,
+    pub cancel: CancelSignal,
+    pub(super) inbox: Option<mpsc::Sender<Message>>,
+    pub(super) sink_errors: Arc<SinkErrors>,
+    pub(super) state: Mutex<TaskState>,
+    pub(super) changes: watch::Sender<u64>,
+    pub(super) registry: Weak<Mutex<Registry>>,
+    pub(super) services: Arc<Services>,
+    /// Serialises manifest writes so the newest info is the one saved, and
+    /// orders `events.jsonl` (taken before `state`).
+    pub(super) disk: Mutex<()>,
+}
+
+/// What the waiting side learns from [`TaskEntry::wait_until`].
+pub(crate) enum Settled {
+    Terminal(TaskResult),
+    Detached(TaskInfo),
+}
+
+/// Why a detach did not happen.
+#[derive(Debug)]
+pub(crate) enum DetachError {
+    /// A background cap is full; the task stays in the foreground.
+    Capacity(Error),
+}
+
+/// The parts a new task's entry is made of.
+pub(crate) struct NewEntry {
+    pub spec: TaskSpec,
+    pub output: Arc<OutputBuffer>,
+    pub sink_errors: Arc<SinkErrors>,
+    pub inbox: Option<mpsc::Sender<Message>>,
+    pub registry: Weak<Mutex<Registry>>,
+    pub services: Arc<Services>,
+}
+
+impl TaskEntry {
+    /// A new running task. `writer` is made by the caller from the entry's
+    /// output-event handler (see [`TaskEntry::output_events`]).
+    pub(crate) fn new(
+        parts: NewEntry,
+        make_writer: impl FnOnce(Weak<TaskEntry>) -> OutputWriter,
+    ) -> Arc<TaskEntry> {
+        let now = Instant::now();
+        let placement = if parts.spec.background {
+            Placement::Background { since: now }
+        } else {
+            Placement::Foreground
+        };
+        let created_at_ms = now_ms();
+        Arc::new_cyclic(|me| TaskEntry {
+            writer: Some(make_writer(me.clone())),
+            spec: parts.spec,
+            created_at_ms,
+            order: (created_at_ms, next_spawn_order()),
+            started: now,
+            output: parts.output,
+            cancel: CancelSignal::new(),
+            inbox: parts.inbox,
+            sink_errors: parts.sink_errors,
+            state: Mutex::new(TaskState::new(Phase::Running(placement))),
+            changes: watch::channel(0).0,
+            registry: parts.registry,
+            services: parts.services,
+            disk: Mutex::new(()),
+        })
+    }
+
+    pub(crate) fn writer(&self) -> Option<&OutputWriter> {
+        self.writer.as_ref()
+    }
+
+    pub(super) fn notify_waiters(&self) {
+        self.changes.send_modify(|version| *version += 1);
+    }
+
+    pub(crate) fn status(&self) -> TaskStatus {
+        lock(&self.state).status()
+    }
+
+    pub(crate) fn is_listed(&self) -> bool {
+        let st = lock(&self.state);
+        // A foreground task that ended without detaching was never background work.
+        st.is_running() || self.spec.background || st.detached
+    }
+
+    pub(crate) fn info(&self) -> TaskInfo {
+        let st = lock(&self.state);
+        let (status, exit, error, duration_ms, finished_at_ms) = match &st.phase {
+            Phase::Running(_) => (
+                TaskStatus::Running,
+                None,
+                None,
+                millis(self.started.elapsed()),
+                None,
+            ),
+            Phase::Ended {
+                result,
+                finished_at_ms,
+                ..
+            } => (
+                result.status,
+                result.exit,
+                result.error.clone(),
+                result.duration_ms,
+                Some(*finished_at_ms),
+            ),
+        };
+        TaskInfo {
+            id: self.spec.id.clone(),
+            kind: self.spec.kind.clone(),
+            description: self.spec.description.clone(),
+            owner: self.spec.owner.clone(),
+            status,
+            foreground: st.in_foreground(),
+            detached: st.detached,
+            keep_alive: self.spec.keep_alive,
+            created_at_ms: self.created_at_ms,
+            finished_at_ms,
+            duration_ms,
+            pid: st.pid,
+            orphan_pid: st.orphan_pid,
+            exit,
+            cancel_reason: st.cancel_reason.clone(),
+            error,
+            sink_error: lock(&self.sink_errors.last).clone(),
+            output: self.output.stats(),
+        }
+    }
+
+    /// The result, once the end is saved and announced.
+    pub(crate) fn result(&self) -> Option<TaskResult> {
+        lock(&self.state).announced_result().cloned()
+    }
+
+    /// When the task ended, once its end is announced.
+    pub(crate) fn finished_at_ms(&self) -> Option<u64> {
+        match &lock(&self.state).phase {
+            Phase::Ended {
+                finished_at_ms,
+                announced: true,
+                ..
+            } => Some(*finished_at_ms),
+            _ => None,
+        }
+    }
+
+    /// Waits until the task's end is announced, or (with `until_detached`)
+    /// until it is no longer in the foreground.
+    pub(crate) async fn wait_until(&self, until_detached: bool) -> Settled {
+        let mut changes = self.changes.subscribe();
+        loop {
+            {
+                let st = lock(&self.state);
+                if let Some(result) = st.announced_result() {
+                    return Settled::Terminal(result.clone());
+                }
+                if until_detached && !st.in_foreground() && st.is_running() {
+                    drop(st);
+                    return Settled::Detached(self.info());
+                }
+            }
+            if changes.changed().await.is_err() {
+                // The sender lives in `self`, so this cannot happen; wait on.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Delivers a steering message.
+    pub(crate) fn send(&self, message: Message) -> Result<(), Error> {
+        let refuse = |reason: &str| Error::NotReceiving {
+            id: self.spec.id.to_string(),
+            reason: reason.to_string(),
+        };
+        if self.status().is_terminal() {
+            return Err(refuse("it has ended"));
+        }
+        let Some(inbox) = &self.inbox else {
+            return Err(refuse(
+                "it takes no input (start a process with `interactive(true)`)",
+            ));
+        };
+        inbox.try_send(message).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => refuse("its inbox is full"),
+            mpsc::error::TrySendError::Closed(_) => refuse("it no longer reads messages"),
+        })
+    }
+
+    /// Asks the task to stop. The first reason is the one recorded. Returns
+    /// false when the task had already ended.
+    pub(crate) fn request_cancel(&self, reason: CancelReason) -> bool {
+        let mut st = lock(&self.state);
+        if !st.is_running() {
+            return false;
+        }
+        if st.request_stop(&reason) {
+            self.cancel.cancel(reason);
+        }
+        true
+    }
+
+    /// Moves a running foreground task to the background: its buffered
+    /// output is written to disk first, then the waiter is released. The
+    /// background caps hold: over a cap the task stays in the foreground,
+    /// untouched, and the error says which cap. Returns whether it moved.
+    pub(crate) fn detach(&self) -> Result<bool, DetachError> {
+        let registry = self.registry.upgrade();
+        {
+            let mut reg = registry.as_ref().map(|r| lock(r));
+            let mut st = lock(&self.state);
+            if !st.in_foreground() {
+                return Ok(false);
+            }
+            if let Some(reg) = reg.as_mut() {
+                reg.capacity
+                    .check(
+                        &self.spec.owner,
+                        self.services.max_background,
+                        self.services.max_background_per_owner,
+                    )
+                    .map_err(DetachError::Capacity)?;
+                reg.capacity.add(&self.spec.owner);
+            }
+            st.move_to_background(Instant::now());
+        }
+        // A spill saves the manifest itself (see `on_output_event`).
+        let report = self.output.spill();
+        let spilled = !report.events.is_empty();
+        self.act_on_output(report);
+        self.emit(crate::events::EventKind::Detached {});
+        if !spilled {
+            self.persist();
+        }
+        self.notify_waiters();
+        Ok(true)
+    }
+
+    /// Ends the orphaned process of a lost task (if it is still the same
+    /// process), and forgets it.
+    pub(crate) fn kill_orphan(&self) -> Result<TaskInfo, Error> {
+        let (pid, start) = {
+            let st = lock(&self.state);
+            match st.orphan_pid {
+                Some(pid) => (pid, st.process_start_time),
+                None => {
+                    return Err(Error::InvalidArgument {
+                        name: "id".to_string(),
+                        message: format!("task `{}` has no orphaned process", self.spec.id),
+                    })
+                }
+            }
+        };
+        if start.is_some() && process_start_time(pid) == start {
+            kill_group(pid);
+        }
+        lock(&self.state).orphan_pid = None;
+        self.persist();
+        Ok(self.info())
+    }
+
+    /// When the current timeout passes: `None` if there is none (or it lies
+    /// beyond what an `Instant` can hold).
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        match lock(&self.state).phase {
+            Phase::Running(Placement::Foreground) => self
+                .spec
+                .foreground_timeout
+                .and_then(|t| deadline(self.started, t)),
+            Phase::Running(Placement::Background { since }) => self
+                .spec
+                .background_timeout
+                .and_then(|t| deadline(since, t)),
+            Phase::Ended { .. } => None,
+        }
+    }
+
+    /// The current timeout passed. A foreground task whose policy is
+    /// `Detach` moves to the background; if a background cap is full it is
+    /// stopped instead (`timed_out`, the reason says why), so the caps hold.
+    pub(super) fn on_deadline(&self) {
+        let foreground = lock(&self.state).in_foreground();
+        if foreground && self.spec.on_timeout == OnTimeout::Detach {
+            if let Err(DetachError::Capacity(e)) = self.detach() {
+                self.request_cancel(CancelReason {
+                    kind: CancelKind::Timeout,
+                    message: Some(format!(
+                        "the foreground timeout passed and the task could not move to the background: {e}"
+                    )),
+                });
+            }
+        } else {
+            self.request_cancel(CancelReason::timeout());
+        }
+    }
+}

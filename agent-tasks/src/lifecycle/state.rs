@@ -1,0 +1,144 @@
+//! What a task is at one moment, as plain data: a [`Phase`] whose variants
+//! carry what only that phase has (where a running task runs; an ended
+//! task's result), so "ended without a result" or "background but not
+//! counted" cannot be written down. Transitions are methods that change the
+//! data and say what changed; saving and announcing is the caller's.
+
+use tokio::time::Instant;
+
+use crate::events::Event;
+use crate::info::{CancelReason, TaskResult, TaskStatus};
+
+/// Where a running task runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Placement {
+    /// Someone awaits it; it counts in no background cap.
+    Foreground,
+    /// In the background since `since` (its background timeout counts from
+    /// there); it holds one slot of the background caps.
+    Background { since: Instant },
+}
+
+/// Where a task is in its life.
+#[derive(Clone, Debug)]
+pub(crate) enum Phase {
+    Running(Placement),
+    /// Its end is decided. `announced` turns true once the end is saved and
+    /// announced; waiters are released then, so a host that reacts finds
+    /// the result and notification saved.
+    Ended {
+        result: Box<TaskResult>,
+        finished_at_ms: u64,
+        announced: bool,
+    },
+}
+
+/// The changing part of a task.
+#[derive(Debug)]
+pub(crate) struct TaskState {
+    pub phase: Phase,
+    /// One-way: set when the task was moved from the foreground.
+    pub detached: bool,
+    /// The first stop request's reason.
+    pub cancel_reason: Option<CancelReason>,
+    pub pid: Option<u32>,
+    pub process_start_time: Option<u64>,
+    pub orphan_pid: Option<u32>,
+    /// True once the task has a folder (background, detached or spilled).
+    pub persisted: bool,
+    /// True while a foreground process has a small record on disk (so a
+    /// crash of the host leaves a trace of it; see `record`).
+    pub foreground_record: bool,
+    /// Events of a task without a folder, written if it gets one.
+    pub unsaved_events: Vec<Event>,
+    pub heartbeats: u32,
+    pub stalls: u32,
+}
+
+impl TaskState {
+    pub(crate) fn new(phase: Phase) -> Self {
+        TaskState {
+            phase,
+            detached: false,
+            cancel_reason: None,
+            pid: None,
+            process_start_time: None,
+            orphan_pid: None,
+            persisted: false,
+            foreground_record: false,
+            unsaved_events: Vec::new(),
+            heartbeats: 0,
+            stalls: 0,
+        }
+    }
+
+    pub(crate) fn status(&self) -> TaskStatus {
+        match &self.phase {
+            Phase::Running(_) => TaskStatus::Running,
+            Phase::Ended { result, .. } => result.status,
+        }
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        matches!(self.phase, Phase::Running(_))
+    }
+
+    pub(crate) fn in_foreground(&self) -> bool {
+        matches!(self.phase, Phase::Running(Placement::Foreground))
+    }
+
+    /// The result once the end is saved and announced.
+    pub(crate) fn announced_result(&self) -> Option<&TaskResult> {
+        match &self.phase {
+            Phase::Ended {
+                result,
+                announced: true,
+                ..
+            } => Some(result),
+            _ => None,
+        }
+    }
+
+    /// Records the first stop request; false if the task has ended (or a
+    /// request was made before: the first reason is kept).
+    pub(crate) fn request_stop(&mut self, reason: &CancelReason) -> bool {
+        if !self.is_running() || self.cancel_reason.is_some() {
+            return false;
+        }
+        self.cancel_reason = Some(reason.clone());
+        true
+    }
+
+    /// Moves a foreground task to the background; false if it was not in
+    /// the foreground.
+    pub(crate) fn move_to_background(&mut self, now: Instant) -> bool {
+        if !self.in_foreground() {
+            return false;
+        }
+        self.phase = Phase::Running(Placement::Background { since: now });
+        self.detached = true;
+        true
+    }
+
+    /// Records the end. Returns whether a background slot was held (the
+    /// caller gives it back). A terminal phase never changes: a second call
+    /// does nothing and returns `None`.
+    pub(crate) fn end(&mut self, result: TaskResult, finished_at_ms: u64) -> Option<bool> {
+        let Phase::Running(placement) = self.phase else {
+            return None;
+        };
+        self.phase = Phase::Ended {
+            result: Box::new(result),
+            finished_at_ms,
+            announced: false,
+        };
+        Some(matches!(placement, Placement::Background { .. }))
+    }
+
+    /// Releases the waiters: the end is saved and announced.
+    pub(crate) fn announce(&mut self) {
+        if let Phase::Ended { announced, .. } = &mut self.phase {
+            *announced = true;
+        }
+    }
+}

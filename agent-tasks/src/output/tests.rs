@@ -1,0 +1,247 @@
+//! Tests of the output bookkeeping alone: property tests over interleavings
+//! of writes, spills, flushes, the cap and reads, and a race of a reader
+//! thread against a writer that spills.
+
+use std::sync::Arc;
+
+use proptest::prelude::*;
+
+use super::*;
+
+/// Byte `i` of the test stream: distinct enough that a misplaced byte shows.
+fn byte(i: u64) -> u8 {
+    (i.wrapping_mul(31) % 251) as u8
+}
+
+fn limits(memory: usize, disk: u64, tail: usize) -> OutputLimits {
+    OutputLimits {
+        memory_limit: memory,
+        disk_limit: disk,
+        tail_window: tail,
+        gather: true,
+        track_activity: false,
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Write {
+        len: usize,
+        gather: bool,
+        stderr: bool,
+    },
+    Spill,
+    Flush,
+    Read {
+        max: usize,
+    },
+    Finish,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (1usize..3000, any::<bool>(), any::<bool>())
+            .prop_map(|(len, gather, stderr)| Op::Write { len, gather, stderr }),
+        1 => Just(Op::Spill),
+        1 => Just(Op::Flush),
+        4 => (1usize..5000).prop_map(|max| Op::Read { max }),
+        1 => Just(Op::Finish),
+    ]
+}
+
+/// A reader polling by cursor: checks every page against the stream.
+struct Reader {
+    cursor: u64,
+    seen: u64,
+    omitted: u64,
+}
+
+impl Reader {
+    fn read(&mut self, buffer: &OutputBuffer, max: usize, head_cap: u64) -> usize {
+        let page = buffer.page(self.cursor, max).expect("read");
+        if page.omitted > 0 {
+            // Only bytes past the head cap may ever be missing.
+            assert!(
+                self.cursor >= head_cap,
+                "false gap: {} bytes omitted at cursor {} (head cap {head_cap})",
+                page.omitted,
+                self.cursor
+            );
+        }
+        assert_eq!(page.cursor, self.cursor + page.omitted);
+        for (i, b) in page.data.iter().enumerate() {
+            assert_eq!(
+                *b,
+                byte(page.cursor + i as u64),
+                "byte {}",
+                page.cursor + i as u64
+            );
+        }
+        self.omitted += page.omitted;
+        self.seen += page.data.len() as u64;
+        self.cursor = page.next_cursor;
+        page.data.len()
+    }
+}
+
+fn run(ops: &[Op], memory: usize, disk: u64, tail: usize, spilled: bool) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limits = limits(memory, disk, tail);
+    let buffer = OutputBuffer::new(dir.path().join("t"), limits, spilled);
+    let head_cap = limits.head_cap();
+    let mut total = 0u64;
+    let mut reader = Reader {
+        cursor: 0,
+        seen: 0,
+        omitted: 0,
+    };
+    let mut finished = false;
+    for op in ops {
+        match op {
+            Op::Write {
+                len,
+                gather,
+                stderr,
+            } => {
+                let bytes: Vec<u8> = (total..total + *len as u64).map(byte).collect();
+                let stream = if *stderr {
+                    Stream::STDERR
+                } else {
+                    Stream::STDOUT
+                };
+                let report = buffer.write(&stream, &bytes, *gather);
+                assert!(report
+                    .events
+                    .iter()
+                    .all(|e| !matches!(e, OutputEvent::WriteFailed(_))));
+                if !finished {
+                    total += *len as u64;
+                }
+            }
+            Op::Spill => {
+                let _ = buffer.spill();
+            }
+            Op::Flush => {
+                let _ = buffer.flush();
+            }
+            Op::Read { max } => {
+                reader.read(&buffer, *max, head_cap);
+            }
+            Op::Finish => {
+                let _ = buffer.finish();
+                finished = true;
+            }
+        }
+        let stats = buffer.stats();
+        assert_eq!(stats.total_bytes, total);
+        if total <= head_cap {
+            assert_eq!(stats.omitted_bytes, 0, "omitted under the cap");
+        }
+        assert!(stats.memory_bytes as usize <= memory.max(4096) + tail + 4096);
+    }
+    let _ = buffer.finish();
+    while reader.read(&buffer, 4096, head_cap) > 0 {}
+    assert_eq!(reader.cursor, total);
+    assert_eq!(reader.seen + reader.omitted, total);
+    // A reader that kept up may have read tail bytes that the cap has since
+    // dropped for good: it missed at most what is missing now.
+    let omitted_now = buffer.stats().omitted_bytes;
+    assert!(reader.omitted <= omitted_now);
+    // A finished stream holds no descriptor, and reads still work.
+    assert!(lock(&buffer.writer).file.is_none());
+    assert!(lock(&buffer.view).file.is_none());
+    let mut again = Reader {
+        cursor: 0,
+        seen: 0,
+        omitted: 0,
+    };
+    while again.read(&buffer, 7777, head_cap) > 0 {}
+    assert_eq!(again.cursor, total);
+    assert_eq!(again.omitted, omitted_now);
+    assert_eq!(again.seen + again.omitted, total);
+    // The log read back after a restart tells the same story.
+    if buffer.stats().spilled {
+        let restored = OutputBuffer::restore(dir.path().join("t"), limits, &buffer.stats(), false);
+        let mut back = Reader {
+            cursor: 0,
+            seen: 0,
+            omitted: 0,
+        };
+        while back.read(&restored, 5000, head_cap) > 0 {}
+        assert_eq!(back.seen, again.seen);
+        assert_eq!(back.omitted, again.omitted);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn every_byte_is_seen_once_or_counted_as_capped(
+        ops in proptest::collection::vec(op(), 1..60),
+        memory in prop_oneof![Just(1usize), 100usize..20_000],
+        disk in prop_oneof![Just(u64::MAX / 4), 2u64..40_000],
+        tail in prop_oneof![Just(0usize), 1usize..10_000],
+        spilled in any::<bool>(),
+    ) {
+        run(&ops, memory, disk, tail, spilled);
+    }
+}
+
+#[test]
+fn a_reader_racing_spills_never_sees_a_gap() {
+    for round in 0..20u64 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let buffer = Arc::new(OutputBuffer::new(
+            dir.path().join("t"),
+            limits(64 * 1024, u64::MAX / 4, 4096),
+            false,
+        ));
+        const TOTAL: u64 = 2 * 1024 * 1024;
+        let writer = {
+            let buffer = buffer.clone();
+            std::thread::spawn(move || {
+                let mut at = 0u64;
+                let mut n = 0u64;
+                while at < TOTAL {
+                    let len = (1 + (n * 7919 + round) % 9000).min(TOTAL - at);
+                    let bytes: Vec<u8> = (at..at + len).map(byte).collect();
+                    let report = buffer.write(&Stream::STDOUT, &bytes, n % 3 == 0);
+                    if report.flush_needed || n % 5 == 0 {
+                        let _ = buffer.flush();
+                    }
+                    if n == 3 + round {
+                        let _ = buffer.spill(); // a detach in the middle
+                    }
+                    at += len;
+                    n += 1;
+                }
+                let _ = buffer.finish();
+            })
+        };
+        let mut reader = Reader {
+            cursor: 0,
+            seen: 0,
+            omitted: 0,
+        };
+        loop {
+            reader.read(&buffer, 1 + (reader.cursor as usize % 70_000), 0);
+            assert_eq!(reader.omitted, 0, "a false gap in round {round}");
+            if reader.cursor == TOTAL {
+                break;
+            }
+        }
+        writer.join().expect("writer");
+        assert_eq!(reader.seen, TOTAL);
+    }
+}
+
+#[test]
+fn utf8_cuts() {
+    let s = "héllo €".as_bytes();
+    assert_eq!(complete_utf8_len(s), s.len());
+    assert_eq!(complete_utf8_len(&s[..s.len() - 1]), s.len() - 3);
+    assert_eq!(complete_utf8_len(&s[..2]), 1);
+    assert_eq!(leading_continuation_bytes(&s[2..]), 1);
+    assert_eq!(complete_utf8_len(b"\xff\xfe"), 2);
+}

@@ -1,0 +1,103 @@
+//! File descriptors stay bounded however many tasks a host runs: a finished
+//! task holds none, and a root with 10,000 ended tasks opens and polls under
+//! a low `RLIMIT_NOFILE`. Its own test binary (one test), because the limit
+//! applies to the whole process.
+
+#[allow(unused)]
+mod common;
+
+use std::time::Duration;
+
+use agent_tasks::{BackgroundTask, FnTask, ListFilter, SpawnOptions, TaskManager, TaskStatus};
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
+use serde_json::json;
+
+fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").expect("fds").count()
+}
+
+/// A background function task that writes a little output (so it has a
+/// log) and returns.
+fn small_task(i: usize) -> impl BackgroundTask {
+    FnTask::new("small", move |ctx| async move {
+        ctx.stdout(format!("task {i} output line\n"));
+        Ok(json!(i))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ended_tasks_hold_no_descriptors_and_ten_thousand_open_under_a_low_limit() {
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
+    setrlimit(Resource::RLIMIT_NOFILE, 128, hard).expect("setrlimit");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("root");
+
+    // 300 tasks with logs, one after another, under a limit of 128: each one
+    // would keep its log open if an ended task held a descriptor.
+    let manager = TaskManager::open(&root).expect("open");
+    let baseline = open_descriptors();
+    for i in 0..300 {
+        let task = manager
+            .spawn(small_task(i), SpawnOptions::background())
+            .expect("spawn");
+        let outcome = manager
+            .collect(task.id().as_str(), Some(Duration::from_secs(30)))
+            .await
+            .expect("collect");
+        let result = outcome.result().expect("finished");
+        assert_eq!(result.status, TaskStatus::Completed);
+        assert!(result.output.spilled);
+    }
+    assert!(
+        open_descriptors() <= baseline + 8,
+        "{} descriptors open after 300 ended tasks (baseline {baseline})",
+        open_descriptors()
+    );
+    let ids = manager.ids();
+    for id in &ids {
+        let page = manager.poll(id.as_str(), 0, 1024).expect("poll");
+        assert!(page.text().starts_with("task "));
+    }
+    manager.shutdown("done").await;
+    drop(manager);
+
+    // Make it 10,000 ended tasks: copies of one task folder under new ids.
+    let tasks = root.join("tasks");
+    let template_id = ids[0].to_string();
+    let template = tasks.join(&template_id);
+    for n in 0..(10_000 - ids.len()) {
+        let id = format!("small-copy{n:06}");
+        let copy = tasks.join(&id);
+        std::fs::create_dir(&copy).expect("mkdir");
+        for name in ["manifest.json", "result.json", "output.log", "events.jsonl"] {
+            let text = std::fs::read(template.join(name)).expect("read");
+            let text = String::from_utf8_lossy(&text).replace(&template_id, &id);
+            std::fs::write(copy.join(name), text).expect("write");
+        }
+    }
+
+    let before = open_descriptors();
+    let reopened = TaskManager::open(&root).expect("open 10,000 ended tasks");
+    assert!(
+        reopened.load_problems().is_empty(),
+        "{:?}",
+        reopened.load_problems()
+    );
+    assert!(
+        open_descriptors() <= before + 8,
+        "open holds {} descriptors for 10,000 ended tasks",
+        open_descriptors() - before
+    );
+    let listed = reopened.list(&ListFilter::default());
+    assert_eq!(listed.len(), 10_000);
+    for info in &listed {
+        let page = reopened.poll(info.id.as_str(), 0, 1024).expect("poll");
+        assert!(page.eof);
+        assert!(page.text().starts_with("task "), "{}", page.text());
+    }
+    assert!(open_descriptors() <= before + 8);
+    // gc frees the disk: nothing holds the logs open.
+    let report = reopened.gc(None, Some(0)).expect("gc");
+    assert_eq!(report.removed.len(), 10_000);
+    assert_eq!(std::fs::read_dir(&tasks).expect("tasks").count(), 0);
+}
