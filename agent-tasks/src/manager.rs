@@ -241,6 +241,7 @@ impl TaskManager {
             notify_host_cancels: config.notify_host_cancels,
             max_background: config.max_background,
             max_background_per_owner: config.max_background_per_owner,
+            runtime: runtime.clone(),
         });
         let root_hold = RootHold::new(root_lock, temp_root);
         let registry = Arc::new(Mutex::new(Registry::default()));
@@ -424,7 +425,7 @@ impl TaskManager {
                 }
             }));
         }
-        entry.started();
+        entry.announce_start();
         let weak = Arc::downgrade(&entry);
         let pid_hook = Arc::new(move |pid: u32| {
             if let Some(entry) = weak.upgrade() {

@@ -74,6 +74,12 @@ pub(crate) async fn drive(
     grace: Duration,
     root: Arc<super::RootHold>,
 ) {
+    if entry.spec.background {
+        // The folder and manifest exist before the task starts (saved off
+        // the worker threads: they are synced to disk).
+        let me = entry.clone();
+        let _ = tokio::task::spawn_blocking(move || me.persist()).await;
+    }
     let before = match &entry.spec.track_changes {
         Some(dir) => Some(snapshot_off_thread(dir.clone()).await),
         None => None,
@@ -149,12 +155,17 @@ pub(crate) async fn drive(
         }
         _ => None,
     };
-    entry.finish(joined, changed_files, root);
+    entry.finish(joined, changed_files, root).await;
 }
 
 impl TaskEntry {
     /// Records the task's end. Called once, by the driver.
-    fn finish(&self, joined: Joined, changed_files: Option<ChangedFiles>, root: Arc<RootHold>) {
+    async fn finish(
+        self: &Arc<Self>,
+        joined: Joined,
+        changed_files: Option<ChangedFiles>,
+        root: Arc<RootHold>,
+    ) {
         let report = self.output.finish();
         self.act_on_output(report);
         if let Some(writer) = self.writer() {
@@ -169,7 +180,7 @@ impl TaskEntry {
         let natural =
             !joined.stop_requested || outcome.as_ref().is_some_and(|o| o.ended_on_its_own);
         let registry = self.registry.upgrade();
-        let (result, went_background) = {
+        let (result, went_background, touches_disk) = {
             let mut reg = registry.as_ref().map(|r| lock(r));
             let mut st = lock(&self.state);
             if natural {
@@ -197,8 +208,27 @@ impl TaskEntry {
                     reg.capacity.remove(&self.spec.owner);
                 }
             }
-            (result, self.spec.background || st.detached)
+            let went_background = self.spec.background || st.detached;
+            let touches_disk = went_background || st.persisted || st.foreground_record;
+            (result, went_background, touches_disk)
         };
-        self.save_and_announce_end(&result, went_background, root);
+        if !touches_disk {
+            // A small foreground task: nothing to save, only to announce.
+            self.save_and_announce_end(&result, went_background, root);
+            return;
+        }
+        // Saving syncs files: it runs on the blocking pool, and the waiters
+        // are released only once it is done.
+        let me = self.clone();
+        let saved = tokio::task::spawn_blocking(move || {
+            me.save_and_announce_end(&result, went_background, root);
+        })
+        .await;
+        if let Err(e) = saved {
+            // Only a runtime shutting down cancels it; waiters must not hang.
+            self.report_disk_error("result.json", format!("saving the end failed: {e}"));
+            lock(&self.state).announce();
+            self.notify_waiters();
+        }
     }
 }

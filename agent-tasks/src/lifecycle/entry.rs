@@ -259,7 +259,7 @@ impl TaskEntry {
     /// output is written to disk first, then the waiter is released. The
     /// background caps hold: over a cap the task stays in the foreground,
     /// untouched, and the error says which cap. Returns whether it moved.
-    pub(crate) fn detach(&self) -> Result<bool, DetachError> {
+    pub(crate) fn detach(self: &Arc<Self>) -> Result<bool, DetachError> {
         let registry = self.registry.upgrade();
         {
             let mut reg = registry.as_ref().map(|r| lock(r));
@@ -285,7 +285,7 @@ impl TaskEntry {
         self.act_on_output(report);
         self.emit(crate::events::EventKind::Detached {});
         if !spilled {
-            self.persist();
+            self.off_thread(TaskEntry::persist);
         }
         self.notify_waiters();
         Ok(true)
@@ -333,7 +333,7 @@ impl TaskEntry {
     /// The current timeout passed. A foreground task whose policy is
     /// `Detach` moves to the background; if a background cap is full it is
     /// stopped instead (`timed_out`, the reason says why), so the caps hold.
-    pub(super) fn on_deadline(&self) {
+    pub(super) fn on_deadline(self: &Arc<Self>) {
         let foreground = lock(&self.state).in_foreground();
         if foreground && self.spec.on_timeout == OnTimeout::Detach {
             if let Err(DetachError::Capacity(e)) = self.detach() {

@@ -81,4 +81,7 @@ pub(crate) struct Services {
     pub notify_host_cancels: bool,
     pub max_background: Option<usize>,
     pub max_background_per_owner: Option<usize>,
+    /// The manager's runtime: file work that syncs to disk runs on its
+    /// blocking pool, never on a worker thread.
+    pub runtime: tokio::runtime::Handle,
 }

@@ -3,6 +3,7 @@
 //! Each gives an event; while the task is in the background (nobody is
 //! watching it) also a notification for the owner.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::events::EventKind;
@@ -22,7 +23,7 @@ impl TaskEntry {
 
     /// A watch pattern matched (or watching stopped): an event always, a
     /// notification while the task is in the background.
-    pub(crate) fn on_watch(&self, event: WatchEvent) {
+    pub(crate) fn on_watch(self: &Arc<Self>, event: WatchEvent) {
         match event {
             WatchEvent::Matched { line, skipped, nth } => {
                 self.emit(EventKind::WatchMatched { line: line.clone() });
@@ -33,7 +34,7 @@ impl TaskEntry {
                             "\n({skipped} more matching lines were held back by the rate limit)"
                         ));
                     }
-                    self.queue_notification_for(
+                    self.queue_notification_off_thread(
                         &format!("w{nth}"),
                         NotificationKind::WatchMatch,
                         String::new(),
@@ -43,7 +44,7 @@ impl TaskEntry {
             }
             WatchEvent::Stopped { total_matches } => {
                 if self.in_background() {
-                    self.queue_notification_for(
+                    self.queue_notification_off_thread(
                         "wstop",
                         NotificationKind::WatchStopped,
                         String::new(),
@@ -59,7 +60,7 @@ impl TaskEntry {
     /// A heartbeat: a progress notification with the output written since
     /// `cursor`, skipped when there is none (or the task is in the
     /// foreground). Advances `cursor` when it reports.
-    pub(super) fn heartbeat(&self, cursor: &mut u64) {
+    pub(super) fn heartbeat(self: &Arc<Self>, cursor: &mut u64) {
         let total = self.output.len();
         if total <= *cursor || !self.in_background() {
             return;
@@ -77,11 +78,11 @@ impl TaskEntry {
             st.heartbeats
         };
         let tail = last_lines(&text, NOTIFICATION_TAIL_LINES, NOTIFICATION_TAIL_CHARS);
-        self.queue_notification_for(&format!("h{nth}"), NotificationKind::Progress, tail, None);
+        self.queue_notification_off_thread(&format!("h{nth}"), NotificationKind::Progress, tail, None);
     }
 
     /// The task has printed nothing for `idle`.
-    pub(super) fn on_stall(&self, idle: Duration) {
+    pub(super) fn on_stall(self: &Arc<Self>, idle: Duration) {
         self.emit(EventKind::Stalled {
             idle_ms: millis(idle),
         });
@@ -93,7 +94,7 @@ impl TaskEntry {
                 st.stalls
             };
             let tail = self.output_tail();
-            self.queue_notification_for(
+            self.queue_notification_off_thread(
                 &format!("s{nth}"),
                 NotificationKind::Stalled,
                 tail,

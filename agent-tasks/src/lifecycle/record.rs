@@ -42,26 +42,32 @@ impl TaskEntry {
     }
 
     /// Acts on a report of the output buffer from a call made here (spill,
-    /// finish).
+    /// finish): through the writer, which hands the events to
+    /// [`TaskEntry::output_events`]. (A restored task has no writer and its
+    /// stream is finished: it reports nothing.)
     pub(super) fn act_on_output(&self, report: Report) {
-        match &self.writer {
-            Some(writer) => writer.act(report),
-            None => {
-                for event in report.events {
-                    self.on_output_event(event);
-                }
-            }
+        if let Some(writer) = &self.writer {
+            writer.act(report);
         }
     }
 
-    fn on_output_event(&self, event: OutputEvent) {
+    /// Runs file work that syncs to disk off the runtime's worker threads:
+    /// on the manager's blocking pool. Jobs that save the manifest read the
+    /// task's info when they run, so the newest state is what is saved,
+    /// whatever order they run in.
+    pub(super) fn off_thread(self: &Arc<Self>, job: fn(&TaskEntry)) {
+        let me = self.clone();
+        drop(self.services.runtime.spawn_blocking(move || job(&me)));
+    }
+
+    fn on_output_event(self: &Arc<Self>, event: OutputEvent) {
         match event {
             OutputEvent::Spilled { buffered } => {
                 self.emit(EventKind::Spilled {
                     buffered_bytes: buffered,
                     log_path: self.output.log_path().display().to_string(),
                 });
-                self.persist();
+                self.off_thread(TaskEntry::persist);
             }
             OutputEvent::CapReached { disk_bytes } => {
                 self.emit(EventKind::OutputDropped {
@@ -154,23 +160,28 @@ impl TaskEntry {
     /// Records the process the task started, so recovery can recognise it: a
     /// task with a folder saves its manifest; a foreground one without a
     /// folder writes its small record.
-    pub(crate) fn on_pid(&self, pid: u32) {
+    pub(crate) fn on_pid(self: &Arc<Self>, pid: u32) {
         let (persisted, running) = {
             let mut st = lock(&self.state);
             st.pid = Some(pid);
             (st.persisted, st.is_running())
         };
         if persisted {
-            self.persist();
+            self.off_thread(TaskEntry::persist);
         } else if running {
-            self.write_foreground_record(pid);
+            self.off_thread(TaskEntry::write_foreground_record);
         }
     }
 
-    fn write_foreground_record(&self, pid: u32) {
+    /// Writes the record of a foreground process that has no folder (if it
+    /// still has none and still runs when this job gets to run).
+    fn write_foreground_record(&self) {
         let _disk = lock(&self.disk);
         let start_time = {
             let mut st = lock(&self.state);
+            let Some(pid) = st.pid else {
+                return;
+            };
             if st.persisted || !st.is_running() {
                 return;
             }
@@ -184,17 +195,15 @@ impl TaskEntry {
         }
     }
 
-    /// Announces the start; background tasks get their folder at once.
-    pub(crate) fn started(&self) {
+    /// Announces the start (the event; a background task's folder is made
+    /// by its driver, off the worker threads, before the task runs).
+    pub(crate) fn announce_start(&self) {
         self.emit(EventKind::Started {
             kind: self.spec.kind.clone(),
             description: self.spec.description.clone(),
             owner: self.spec.owner.clone(),
             background: self.spec.background,
         });
-        if self.spec.background {
-            self.persist();
-        }
     }
 
     /// The last lines of the task's output, as a notification shows them.
@@ -216,6 +225,42 @@ impl TaskEntry {
         output_tail: String,
         detail: Option<String>,
     ) {
+        let notification = self.notification(occasion, kind, output_tail, detail);
+        self.push_notification(notification);
+    }
+
+    /// [`TaskEntry::queue_notification_for`] with the saving (a synced file)
+    /// done on the blocking pool: for monitoring notices raised on a worker
+    /// thread or by the task's own writes.
+    pub(super) fn queue_notification_off_thread(
+        self: &Arc<Self>,
+        occasion: &str,
+        kind: NotificationKind,
+        output_tail: String,
+        detail: Option<String>,
+    ) {
+        let notification = self.notification(occasion, kind, output_tail, detail);
+        let me = self.clone();
+        drop(
+            self.services
+                .runtime
+                .spawn_blocking(move || me.push_notification(notification)),
+        );
+    }
+
+    fn push_notification(&self, notification: Notification) {
+        if let Err(e) = self.services.notifications.push(notification) {
+            self.report_disk_error("notifications", e);
+        }
+    }
+
+    fn notification(
+        &self,
+        occasion: &str,
+        kind: NotificationKind,
+        output_tail: String,
+        detail: Option<String>,
+    ) -> Notification {
         let info = self.info();
         let mut notification = Notification {
             id: format!("{}.{occasion}", self.spec.id),
@@ -235,9 +280,7 @@ impl TaskEntry {
             text: String::new(),
         };
         notification.text = notification.render();
-        if let Err(e) = self.services.notifications.push(notification) {
-            self.report_disk_error("notifications", e);
-        }
+        notification
     }
 
     /// Saves and announces the end (the state already holds the result):
