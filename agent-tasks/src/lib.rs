@@ -64,8 +64,8 @@ pub use events::{Event, EventItem, EventKind, EventSubscription};
 pub use fn_task::{BoxError, FnTask};
 pub use id::TaskId;
 pub use info::{
-    CancelKind, CancelReason, ExitInfo, OutputStats, PollResponse, Preview, StreamSpan, TaskInfo,
-    TaskResult, TaskStatus,
+    CancelKind, CancelReason, Containment, ExitInfo, OutputStats, PollResponse, Preview,
+    StreamSpan, TaskInfo, TaskResult, TaskStatus,
 };
 pub use manager::{
     CollectOutcome, ForegroundOutcome, GcReport, ListFilter, TaskHandle, TaskManager,

@@ -50,6 +50,14 @@ pub trait BackgroundTask: Send + 'static {
         None
     }
 
+    /// Checks the task's own arguments before anything is registered:
+    /// [`TaskManager::spawn`](crate::TaskManager::spawn) calls it first and
+    /// returns its error (usually [`Error::InvalidArgument`](crate::Error)
+    /// naming the argument). The default accepts everything.
+    fn validate(&self) -> crate::Result<()> {
+        Ok(())
+    }
+
     /// Runs the task to its end.
     async fn run(self: Box<Self>, ctx: TaskContext) -> TaskOutcome;
 }
@@ -65,6 +73,11 @@ pub struct TaskOutcome {
     pub error: Option<String>,
     /// How a process ended.
     pub exit: Option<ExitInfo>,
+    /// The task finished by itself before any stop request reached it (a
+    /// process exited on its own before it was signalled). The manager then
+    /// records its natural status (`completed`, or `failed` with its exit
+    /// code) even if a cancel was requested meanwhile.
+    pub ended_on_its_own: bool,
 }
 
 impl TaskOutcome {
@@ -75,6 +88,7 @@ impl TaskOutcome {
             value: Some(value),
             error: None,
             exit: None,
+            ended_on_its_own: false,
         }
     }
 
@@ -85,12 +99,20 @@ impl TaskOutcome {
             value: None,
             error: Some(error.into()),
             exit: None,
+            ended_on_its_own: false,
         }
     }
 
     /// Adds how a process ended.
     pub fn with_exit(mut self, exit: ExitInfo) -> Self {
         self.exit = Some(exit);
+        self
+    }
+
+    /// Marks the outcome as reached before any stop request took effect (see
+    /// [`TaskOutcome::ended_on_its_own`]).
+    pub fn ended_on_its_own(mut self) -> Self {
+        self.ended_on_its_own = true;
         self
     }
 }
