@@ -107,6 +107,7 @@ struct TaskState {
     finished_at_ms: Option<u64>,
     duration: Option<Duration>,
     pid: Option<u32>,
+    containment: Option<crate::info::Containment>,
     process_start_time: Option<u64>,
     orphan_pid: Option<u32>,
     /// True once the task has a folder (background, detached or spilled).
@@ -182,6 +183,7 @@ impl TaskEntry {
                 finished_at_ms: None,
                 duration: None,
                 pid: None,
+                containment: None,
                 process_start_time: None,
                 orphan_pid: None,
                 persisted: false,
@@ -279,6 +281,7 @@ impl TaskEntry {
                 finished_at_ms,
                 duration: Some(duration),
                 pid: info.pid,
+                containment: info.containment,
                 process_start_time: manifest.process_start_time,
                 orphan_pid,
                 persisted: true,
@@ -342,6 +345,7 @@ impl TaskEntry {
                 .as_millis() as u64,
             pid: st.pid,
             orphan_pid: st.orphan_pid,
+            containment: st.containment,
             exit: st.exit,
             cancel_reason: st.cancel_reason.clone(),
             error: st.error.clone(),
@@ -455,10 +459,11 @@ impl TaskEntry {
     }
 
     /// Records the process the task started, so recovery can recognise it.
-    pub(crate) fn on_pid(&self, pid: u32) {
+    pub(crate) fn on_pid(&self, pid: u32, containment: Option<crate::info::Containment>) {
         let persisted = {
             let mut st = lock(&self.state);
             st.pid = Some(pid);
+            st.containment = containment.or(st.containment);
             st.persisted
         };
         if persisted {
