@@ -69,9 +69,14 @@ impl TaskCgroup {
         self.procs = None;
     }
 
-    /// True if process `pid` is in this cgroup.
+    /// True if process `pid` is in this cgroup. Read from the process's
+    /// own `/proc/<pid>/cgroup`, which still names the cgroup once it has
+    /// exited (a zombie is no longer listed in `cgroup.procs`).
     pub fn contains(&self, pid: u32) -> bool {
-        self.pids().contains(&pid)
+        match cgroup_dir_of(&format!("/proc/{pid}/cgroup")) {
+            Some(dir) => dir == self.dir,
+            None => self.pids().contains(&pid),
+        }
     }
 
     /// Moves process `pid` in from the host side (when the child could not

@@ -18,13 +18,17 @@
 //!   the host never waits for them they stay zombies until it exits.
 //! * A task's root process is the host's own child, waited for by tokio;
 //!   it is never reaped here.
-//! * An orphan that left the task's group and session and ended before the
-//!   host ever saw it alive cannot be told apart from the host's own
-//!   children once it is a zombie (its environment is gone): it stays a
-//!   zombie (a pid, no memory) until the host exits.
+//! * The host learns an adopted orphan while it lives (on every `SIGCHLD`
+//!   and every 200 ms while a task in this containment runs). One that left
+//!   the task's group and session and ended within that window, before the
+//!   host saw it, cannot be told apart from the host's own children once it
+//!   is a zombie (its environment is gone): it stays a zombie (a pid, no
+//!   memory) until the host exits. So does an orphan left running on
+//!   purpose (`kill_group_on_exit(false)`) that ends after its task.
 //! * Reaping runs on `SIGCHLD` (through tokio's signal handling, which
-//!   chains to any handler installed before it) while a task in this
-//!   containment runs, and after every kill. The attribute stays set for the
+//!   chains to any handler installed before it) and on the periodic look,
+//!   while a task in this containment runs, and after every kill. The
+//!   listener ends with the last such task; the attribute stays set for the
 //!   life of the host process.
 
 use std::collections::{HashMap, HashSet};
@@ -49,6 +53,10 @@ pub(crate) fn ensure_subreaper() -> bool {
         }
     })
 }
+
+/// How often the listener looks at the host's children while a task in
+/// this containment runs, besides every `SIGCHLD`.
+const LOOK_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
 #[derive(Default)]
 struct Registry {
@@ -219,8 +227,14 @@ fn spawn_listener() -> bool {
                     return;
                 }
             }
-            if sigchld.recv().await.is_none() {
-                return;
+            // A `SIGCHLD` reports a child's end; the periodic look learns
+            // orphans adopted silently (their parent was not the host's
+            // child), while they still carry their marker.
+            tokio::select! {
+                received = sigchld.recv() => if received.is_none() {
+                    return;
+                },
+                _ = tokio::time::sleep(LOOK_EVERY) => {}
             }
         }
     });
