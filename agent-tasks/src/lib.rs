@@ -29,7 +29,8 @@
 //!
 //! Modules each own one thing: `lifecycle` (statuses, detach, timers),
 //! `output` (the bounded buffer and its spill to disk), `process` (process
-//! groups and signals), `manager` (the public verbs).
+//! groups, signals, and the containment of descendants: a cgroup per task,
+//! else the host as child subreaper), `manager` (the public verbs).
 
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used)]
