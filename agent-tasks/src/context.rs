@@ -8,54 +8,74 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::id::TaskId;
-use crate::info::CancelReason;
+use crate::info::{CancelReason, Containment};
 use crate::output::{OutputBuffer, OutputEvent, Report, FLUSH_DELAY};
 use crate::sink::{SharedSink, Stream};
 
 /// A steering message sent to a running task with
 /// [`TaskManager::send`](crate::TaskManager::send): text for a function task,
-/// bytes for a process's stdin.
+/// bytes for a process's stdin. [`Message::eof`] is the end of input: a
+/// process's stdin is closed (the child reads EOF), a function task's
+/// [`TaskContext::recv`] returns `None` from then on, and later sends are
+/// refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Message(Vec<u8>);
+pub struct Message {
+    bytes: Vec<u8>,
+    eof: bool,
+}
 
 impl Message {
-    /// The raw bytes.
+    /// The end-of-input marker: no bytes; the task's input is closed once it
+    /// arrives (after the messages sent before it).
+    pub fn eof() -> Self {
+        Message {
+            bytes: Vec::new(),
+            eof: true,
+        }
+    }
+
+    /// True for the end-of-input marker made by [`Message::eof`].
+    pub fn is_eof(&self) -> bool {
+        self.eof
+    }
+
+    /// The raw bytes (none for the end-of-input marker).
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        &self.bytes
     }
 
     /// The message as text, with invalid UTF-8 replaced.
     pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0).into_owned()
+        String::from_utf8_lossy(&self.bytes).into_owned()
     }
 
     /// Takes the bytes out.
     pub fn into_bytes(self) -> Vec<u8> {
-        self.0
+        self.bytes
+    }
+}
+
+impl From<Vec<u8>> for Message {
+    fn from(bytes: Vec<u8>) -> Self {
+        Message { bytes, eof: false }
     }
 }
 
 impl From<&str> for Message {
     fn from(s: &str) -> Self {
-        Message(s.as_bytes().to_vec())
+        Message::from(s.as_bytes().to_vec())
     }
 }
 
 impl From<String> for Message {
     fn from(s: String) -> Self {
-        Message(s.into_bytes())
-    }
-}
-
-impl From<Vec<u8>> for Message {
-    fn from(b: Vec<u8>) -> Self {
-        Message(b)
+        Message::from(s.into_bytes())
     }
 }
 
 impl From<&[u8]> for Message {
     fn from(b: &[u8]) -> Self {
-        Message(b.to_vec())
+        Message::from(b.to_vec())
     }
 }
 
@@ -223,11 +243,14 @@ pub struct TaskContext {
     output: OutputWriter,
     cancel: CancelSignal,
     inbox: tokio::sync::Mutex<Option<mpsc::Receiver<Message>>>,
+    /// Set once [`Message::eof`] came out of the inbox: it is closed.
+    inbox_ended: std::sync::atomic::AtomicBool,
     pid_hook: PidHook,
 }
 
-/// Called with the pid of a task's process once it is known.
-pub(crate) type PidHook = Arc<dyn Fn(u32) + Send + Sync>;
+/// Called with the pid of a task's process once it is known, and how its
+/// descendants are contained (if the task says).
+pub(crate) type PidHook = Arc<dyn Fn(u32, Option<Containment>) + Send + Sync>;
 
 impl std::fmt::Debug for TaskContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -248,6 +271,7 @@ impl TaskContext {
             output,
             cancel,
             inbox: tokio::sync::Mutex::new(inbox),
+            inbox_ended: std::sync::atomic::AtomicBool::new(false),
             pid_hook,
         }
     }
@@ -255,7 +279,13 @@ impl TaskContext {
     /// Records the id of the process (group) the task started, so the info
     /// shows it and recovery can check it.
     pub fn report_pid(&self, pid: u32) {
-        (self.pid_hook)(pid);
+        (self.pid_hook)(pid, None);
+    }
+
+    /// Like [`TaskContext::report_pid`], and records how the process's
+    /// descendants are contained, for the info.
+    pub fn report_process(&self, pid: u32, containment: Containment) {
+        (self.pid_hook)(pid, Some(containment));
     }
 
     /// The task's id.
@@ -298,19 +328,39 @@ impl TaskContext {
         self.cancel.cancelled().await
     }
 
-    /// The next steering message, or `None` once no more can come.
+    /// The next steering message, or `None` once no more can come (the task
+    /// ended its input with [`Message::eof`], or cannot receive).
     pub async fn recv(&self) -> Option<Message> {
         let mut inbox = self.inbox.lock().await;
-        match inbox.as_mut() {
-            Some(rx) => rx.recv().await,
-            None => None,
+        let rx = inbox.as_mut()?;
+        if self.inbox_ended.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
         }
+        let message = rx.recv().await?;
+        self.end_if_eof(rx, message)
     }
 
     /// A steering message if one is waiting, without waiting.
     pub fn try_recv(&self) -> Option<Message> {
         let mut inbox = self.inbox.try_lock().ok()?;
-        inbox.as_mut()?.try_recv().ok()
+        let rx = inbox.as_mut()?;
+        if self.inbox_ended.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
+        let message = rx.try_recv().ok()?;
+        self.end_if_eof(rx, message)
+    }
+
+    /// Passes a message on, or closes the inbox at the end-of-input marker
+    /// (later sends are refused; what was queued after it is dropped).
+    fn end_if_eof(&self, rx: &mut mpsc::Receiver<Message>, message: Message) -> Option<Message> {
+        if message.is_eof() {
+            self.inbox_ended
+                .store(true, std::sync::atomic::Ordering::Release);
+            rx.close();
+            return None;
+        }
+        Some(message)
     }
 
     /// Takes the inbox out of the context, for a task that hands its

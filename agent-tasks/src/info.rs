@@ -139,6 +139,42 @@ impl std::fmt::Display for CancelReason {
     }
 }
 
+/// How a process task's processes are held together, so that a cancel, a
+/// timeout or the task's end reaches every descendant, including one that
+/// left the process group (`setsid`, `setpgid`, a double fork).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Containment {
+    /// A cgroup v2 of its own: every descendant is in it whatever it does,
+    /// and the whole cgroup is killed at once.
+    Cgroup,
+    /// The host process is a child subreaper (orphaned descendants are
+    /// adopted by the host, which reaps them) and the descendants are found
+    /// by a walk of `/proc` (the task's process group, its marker variable
+    /// `AGENT_TASKS_TASK`, the parent chain).
+    Subreaper,
+    /// The process group only, plus the same `/proc` walk when stopping; an
+    /// orphan that left the group and cleared its environment can escape.
+    ProcessGroup,
+}
+
+impl Containment {
+    /// The wire name, e.g. `process_group`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Containment::Cgroup => "cgroup",
+            Containment::Subreaper => "subreaper",
+            Containment::ProcessGroup => "process_group",
+        }
+    }
+}
+
+impl std::fmt::Display for Containment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// How a process ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExitInfo {
@@ -208,6 +244,10 @@ pub struct TaskInfo {
     /// still runs: that process's id. `kill_orphan` ends it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub orphan_pid: Option<u32>,
+    /// How a process task's descendants are contained (cgroup, subreaper or
+    /// process group), once its process started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub containment: Option<Containment>,
     /// How the process ended, for process tasks that ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit: Option<ExitInfo>,

@@ -29,7 +29,8 @@
 //!
 //! Modules each own one thing: `lifecycle` (statuses, detach, timers),
 //! `output` (the bounded buffer and its spill to disk), `process` (process
-//! groups and signals), `manager` (the public verbs).
+//! groups, signals, and the containment of descendants: a cgroup per task,
+//! else the host as child subreaper), `manager` (the public verbs).
 
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used)]
@@ -64,8 +65,8 @@ pub use events::{Event, EventItem, EventKind, EventSubscription};
 pub use fn_task::{BoxError, FnTask};
 pub use id::TaskId;
 pub use info::{
-    CancelKind, CancelReason, ExitInfo, OutputStats, PollResponse, Preview, StreamSpan, TaskInfo,
-    TaskResult, TaskStatus,
+    CancelKind, CancelReason, Containment, ExitInfo, OutputStats, PollResponse, Preview,
+    StreamSpan, TaskInfo, TaskResult, TaskStatus,
 };
 pub use manager::{
     CollectOutcome, ForegroundOutcome, GcReport, ListFilter, TaskHandle, TaskManager,

@@ -329,6 +329,7 @@ impl TaskManager {
         task: Box<dyn BackgroundTask>,
         options: SpawnOptions,
     ) -> Result<TaskHandle> {
+        task.validate()?;
         let config = &self.inner.config;
         let id = TaskId::generate(task.kind());
         let owner = options
@@ -427,9 +428,9 @@ impl TaskManager {
         }
         entry.announce_start();
         let weak = Arc::downgrade(&entry);
-        let pid_hook = Arc::new(move |pid: u32| {
+        let pid_hook = Arc::new(move |pid: u32, containment| {
             if let Some(entry) = weak.upgrade() {
-                entry.on_pid(pid);
+                entry.on_pid(pid, containment);
             }
         });
         let ctx = TaskContext::new(id, writer, entry.cancel.clone(), inbox_rx, pid_hook);

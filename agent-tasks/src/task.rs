@@ -50,6 +50,14 @@ pub trait BackgroundTask: Send + 'static {
         None
     }
 
+    /// Checks the task's own arguments before anything is registered:
+    /// [`TaskManager::spawn`](crate::TaskManager::spawn) calls it first and
+    /// returns its error (usually [`Error::InvalidArgument`](crate::Error)
+    /// naming the argument). The default accepts everything.
+    fn validate(&self) -> crate::Result<()> {
+        Ok(())
+    }
+
     /// Runs the task to its end.
     async fn run(self: Box<Self>, ctx: TaskContext) -> TaskOutcome;
 }
@@ -66,9 +74,9 @@ pub struct TaskOutcome {
     /// How a process ended.
     pub exit: Option<ExitInfo>,
     /// The task finished by itself before any stop request reached it (a
-    /// process that exited before its stop signal was sent). The manager then
-    /// records its natural status (`completed` or `failed`) even if a cancel
-    /// was asked for meanwhile.
+    /// process exited on its own before it was signalled). The manager then
+    /// records its natural status (`completed`, or `failed` with its exit
+    /// code) even if a cancel was requested meanwhile.
     pub ended_on_its_own: bool,
 }
 
@@ -95,15 +103,16 @@ impl TaskOutcome {
         }
     }
 
-    /// Marks the outcome as reached before any stop request took effect.
-    pub fn ended_on_its_own(mut self) -> Self {
-        self.ended_on_its_own = true;
-        self
-    }
-
     /// Adds how a process ended.
     pub fn with_exit(mut self, exit: ExitInfo) -> Self {
         self.exit = Some(exit);
+        self
+    }
+
+    /// Marks the outcome as reached before any stop request took effect (see
+    /// [`TaskOutcome::ended_on_its_own`]).
+    pub fn ended_on_its_own(mut self) -> Self {
+        self.ended_on_its_own = true;
         self
     }
 }

@@ -175,6 +175,7 @@ impl TaskEntry {
             duration_ms,
             pid: st.pid,
             orphan_pid: st.orphan_pid,
+            containment: st.containment,
             exit,
             cancel_reason: st.cancel_reason.clone(),
             error,

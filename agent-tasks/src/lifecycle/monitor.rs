@@ -78,7 +78,12 @@ impl TaskEntry {
             st.heartbeats
         };
         let tail = last_lines(&text, NOTIFICATION_TAIL_LINES, NOTIFICATION_TAIL_CHARS);
-        self.queue_notification_off_thread(&format!("h{nth}"), NotificationKind::Progress, tail, None);
+        self.queue_notification_off_thread(
+            &format!("h{nth}"),
+            NotificationKind::Progress,
+            tail,
+            None,
+        );
     }
 
     /// The task has printed nothing for `idle`.

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use crate::changes::ChangedFiles;
 use crate::context::OutputEvents;
 use crate::events::{Event, EventKind};
-use crate::info::{CancelKind, TaskResult};
+use crate::info::{CancelKind, Containment, TaskResult};
 use crate::notifications::{
     last_lines, Notification, NotificationKind, NOTIFICATION_TAIL_CHARS, NOTIFICATION_TAIL_LINES,
 };
@@ -160,10 +160,11 @@ impl TaskEntry {
     /// Records the process the task started, so recovery can recognise it: a
     /// task with a folder saves its manifest; a foreground one without a
     /// folder writes its small record.
-    pub(crate) fn on_pid(self: &Arc<Self>, pid: u32) {
+    pub(crate) fn on_pid(self: &Arc<Self>, pid: u32, containment: Option<Containment>) {
         let (persisted, running) = {
             let mut st = lock(&self.state);
             st.pid = Some(pid);
+            st.containment = containment.or(st.containment);
             (st.persisted, st.is_running())
         };
         if persisted {

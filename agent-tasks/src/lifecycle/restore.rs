@@ -68,6 +68,7 @@ impl TaskEntry {
         state.detached = info.detached;
         state.cancel_reason = info.cancel_reason.clone();
         state.pid = info.pid;
+        state.containment = info.containment;
         state.process_start_time = manifest.process_start_time;
         state.orphan_pid = orphan_pid;
         // A task that came from a foreground record gets its folder below.

@@ -7,7 +7,7 @@
 use tokio::time::Instant;
 
 use crate::events::Event;
-use crate::info::{CancelReason, TaskResult, TaskStatus};
+use crate::info::{CancelReason, Containment, TaskResult, TaskStatus};
 
 /// Where a running task runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +42,8 @@ pub(crate) struct TaskState {
     /// The first stop request's reason.
     pub cancel_reason: Option<CancelReason>,
     pub pid: Option<u32>,
+    /// How the task's processes are contained (process tasks).
+    pub containment: Option<Containment>,
     pub process_start_time: Option<u64>,
     pub orphan_pid: Option<u32>,
     /// True once the task has a folder (background, detached or spilled).
@@ -62,6 +64,7 @@ impl TaskState {
             detached: false,
             cancel_reason: None,
             pid: None,
+            containment: None,
             process_start_time: None,
             orphan_pid: None,
             persisted: false,

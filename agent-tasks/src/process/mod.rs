@@ -1,8 +1,23 @@
-//! [`ProcessTask`]: a command run in its own process group. Process control
-//! lives here: spawning, reading stdout and stderr as separate streams,
-//! forwarding steering messages to stdin, the SIGTERM → grace → SIGKILL
-//! escalation on the whole group, and the bounded drain after the child exits
-//! (a grandchild holding a pipe open cannot hang the task).
+//! [`ProcessTask`]: a command run in its own process group, with every
+//! descendant contained. This file owns the task itself: its options, their
+//! validation, spawning, reading stdout and stderr as separate streams, the
+//! SIGTERM → grace → SIGKILL escalation, and the bounded drain after the
+//! child exits (a grandchild holding a pipe open cannot hang the task). The
+//! OS concerns live next to it, one per file:
+//!
+//! * `contain`: choosing and applying the containment, and killing all;
+//! * `cgroup`: the cgroup v2 per task;
+//! * `reaper`: the host as child subreaper, and reaping what it adopts;
+//! * `descendants`: finding a task's processes in `/proc`;
+//! * `group`: process-group signals;
+//! * `stdin`: feeding stdin and closing it.
+
+mod cgroup;
+mod contain;
+mod descendants;
+mod group;
+mod reaper;
+mod stdin;
 
 use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
@@ -10,16 +25,20 @@ use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::process::{ChildStdin, Command};
+use nix::sys::signal::Signal;
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
-use crate::context::{Message, TaskContext};
-use crate::info::ExitInfo;
+use crate::context::TaskContext;
+use crate::error::Error;
+use crate::info::{Containment, ExitInfo};
 use crate::sink::Stream;
 use crate::task::{BackgroundTask, TaskOutcome};
+
+pub(crate) use contain::kill_group;
+pub(crate) use descendants::process_start_time;
 
 const READ_CHUNK: usize = 128 * 1024;
 /// Pipes are enlarged to this so a fast writer blocks less often.
@@ -32,8 +51,18 @@ enum Program {
 }
 
 /// A command to run as a task: argv or a shell string, with cwd, env and
-/// stdin. It runs in its own process group; cancel sends SIGTERM to the group,
-/// waits the kill grace (default 5 s), then SIGKILL to the group.
+/// stdin. It runs in its own process group; cancel sends SIGTERM to the task's
+/// processes, waits the kill grace (default 5 s), then SIGKILL to all of them.
+///
+/// No descendant survives the task (a cancel, a timeout, its end with
+/// [`kill_group_on_exit`](ProcessTask::kill_group_on_exit), a dropped
+/// manager), including one that left the process group with `setsid`,
+/// `setpgid` or a double fork: the task gets a cgroup v2 of its own where the
+/// host may create one, else the host becomes a child subreaper and the
+/// task's processes are found by a walk of `/proc` (see
+/// [`ProcessTask::containment`]; the task's info says which was used). Every
+/// process of a task carries the environment variable `AGENT_TASKS_TASK` set
+/// to the task's id.
 ///
 /// Exit code 0 is `completed`; any other exit, a signal, a spawn error or a
 /// pipe read error is `failed`.
@@ -59,6 +88,7 @@ pub struct ProcessTask {
     kill_grace: Duration,
     drain_grace: Duration,
     kill_group_on_exit: bool,
+    containment: Containment,
     description: Option<String>,
 }
 
@@ -74,6 +104,7 @@ impl ProcessTask {
             kill_grace: Duration::from_secs(5),
             drain_grace: Duration::from_secs(2),
             kill_group_on_exit: true,
+            containment: Containment::Cgroup,
             description: None,
         }
     }
@@ -142,6 +173,25 @@ impl ProcessTask {
         self
     }
 
+    /// The strongest containment to use for the task's descendants
+    /// (default [`Containment::Cgroup`]); the task gets the strongest one at
+    /// or below it that the host offers, and its info says which.
+    ///
+    /// * `Cgroup`: a cgroup v2 of its own where the host may create one (a
+    ///   writable cgroup2 mount), else as `Subreaper`.
+    /// * `Subreaper`: the host process becomes a child subreaper (once, for
+    ///   its whole life: orphans of any of its children are then re-parented
+    ///   to it; only the tasks' ones are reaped by this library), and the
+    ///   task's processes are found by their process group, the marker
+    ///   variable and the parent chain. Else as `ProcessGroup`.
+    /// * `ProcessGroup`: leaves the host process untouched; the process group
+    ///   and the same walk when stopping. A descendant that left the group
+    ///   and cleared its environment can escape.
+    pub fn containment(mut self, strongest: Containment) -> Self {
+        self.containment = strongest;
+        self
+    }
+
     /// The description shown in lists (default: the command line).
     pub fn description(mut self, text: impl Into<String>) -> Self {
         self.description = Some(text.into());
@@ -157,6 +207,71 @@ impl ProcessTask {
                 .collect::<Vec<_>>()
                 .join(" "),
         }
+    }
+
+    /// Refuses what can never run: an empty command, NUL bytes, a bad
+    /// environment entry, a working directory that is not a directory.
+    fn check(&self) -> Result<(), Error> {
+        let command = |message: &str| Error::invalid_argument("command", message);
+        match &self.program {
+            Program::Shell(line) => {
+                if line.trim().is_empty() {
+                    return Err(command("the shell command is empty"));
+                }
+                if line.contains('\0') {
+                    return Err(command("the shell command contains a NUL byte"));
+                }
+            }
+            Program::Argv(argv) => {
+                match argv.first() {
+                    None => return Err(command("the argv is empty")),
+                    Some(first) if first.is_empty() => {
+                        return Err(command("the program name (argv[0]) is empty"))
+                    }
+                    Some(_) => {}
+                }
+                if let Some(i) = argv.iter().position(|a| a.as_encoded_bytes().contains(&0)) {
+                    return Err(command(&format!("argv[{i}] contains a NUL byte")));
+                }
+            }
+        }
+        for (key, value) in &self.env {
+            let shown = key.to_string_lossy();
+            let bytes = key.as_encoded_bytes();
+            let problem = if bytes.is_empty() {
+                Some("an environment variable name is empty".to_string())
+            } else if bytes.contains(&b'=') {
+                Some(format!(
+                    "the environment variable name `{shown}` contains `=`"
+                ))
+            } else if bytes.contains(&0) {
+                Some(format!(
+                    "the environment variable name `{}` contains a NUL byte",
+                    shown.replace('\0', "\\0")
+                ))
+            } else if value.as_encoded_bytes().contains(&0) {
+                Some(format!(
+                    "the value of environment variable `{shown}` contains a NUL byte"
+                ))
+            } else {
+                None
+            };
+            if let Some(message) = problem {
+                return Err(Error::invalid_argument("env", message));
+            }
+        }
+        if let Some(dir) = &self.cwd {
+            if !dir.is_dir() {
+                return Err(Error::invalid_argument(
+                    "cwd",
+                    format!(
+                        "the working directory `{}` does not exist or is not a directory",
+                        dir.display()
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn build_command(&self) -> Result<Command, String> {
@@ -204,72 +319,9 @@ impl ProcessTask {
     }
 }
 
-/// Sends SIGKILL to the group when dropped while armed, so a task future that
-/// is dropped (manager gave up waiting, runtime shut down) leaves no process.
-struct GroupGuard {
-    pgid: Pid,
-    armed: bool,
-}
-
-impl GroupGuard {
-    fn signal(&self, signal: Signal) {
-        // ESRCH (the group is gone) is the expected end state: ignore errors.
-        let _ = killpg(self.pgid, signal);
-    }
-}
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        if self.armed {
-            self.signal(Signal::SIGKILL);
-        }
-    }
-}
-
-/// Start time of process `pid` in clock ticks since boot (field 22 of
-/// `/proc/<pid>/stat`), or `None` if no such process runs. With the pid it
-/// names one process for good: a reused pid has another start time.
-pub(crate) fn process_start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces.
-    let (_, rest) = stat.rsplit_once(')')?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // `rest` starts at field 3 (the state); field 22 is index 19 here.
-    if fields.first() == Some(&"Z") || fields.first() == Some(&"X") {
-        return None; // a zombie has ended; it only waits to be reaped
-    }
-    fields.get(19)?.parse().ok()
-}
-
-/// Sends SIGKILL to process group `pgid`; true if the group existed.
-pub(crate) fn kill_group(pgid: u32) -> bool {
-    killpg(Pid::from_raw(pgid as i32), Signal::SIGKILL).is_ok()
-}
-
 fn enlarge_pipe(fd: &impl std::os::fd::AsFd) {
     // A larger pipe means fewer wake-ups for a fast writer; failing is harmless.
     let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
-}
-
-async fn feed_stdin(
-    mut stdin: ChildStdin,
-    initial: Option<Vec<u8>>,
-    inbox: Option<tokio::sync::mpsc::Receiver<Message>>,
-) {
-    if let Some(bytes) = initial {
-        if stdin.write_all(&bytes).await.is_err() {
-            return;
-        }
-        let _ = stdin.flush().await;
-    }
-    let Some(mut inbox) = inbox else {
-        return; // dropping stdin closes it: the child sees EOF
-    };
-    while let Some(msg) = inbox.recv().await {
-        if stdin.write_all(msg.as_bytes()).await.is_err() || stdin.flush().await.is_err() {
-            return;
-        }
-    }
 }
 
 fn describe_exit(status: ExitStatus) -> (ExitInfo, Option<String>) {
@@ -315,28 +367,34 @@ impl BackgroundTask for ProcessTask {
         )
     }
 
+    fn validate(&self) -> crate::Result<()> {
+        self.check()
+    }
+
     async fn run(self: Box<Self>, ctx: TaskContext) -> TaskOutcome {
         let mut cmd = match self.build_command() {
             Ok(cmd) => cmd,
             Err(e) => return TaskOutcome::failed(e),
         };
+        let prepared = contain::prepare(&mut cmd, ctx.id().as_str(), self.containment);
         let mut child = match cmd.spawn() {
             Ok(child) => child,
             Err(e) => {
+                prepared.abandon();
                 return TaskOutcome::failed(format!(
                     "failed to start `{}`: {e}",
                     self.command_line()
-                ))
+                ));
             }
         };
         let Some(pid) = child.id() else {
+            prepared.abandon();
             return TaskOutcome::failed("the process ended before its id could be read");
         };
-        ctx.report_pid(pid);
-        let mut guard = GroupGuard {
-            pgid: Pid::from_raw(pid as i32),
-            armed: true,
-        };
+        // From here on, dropping `procs` (the future was dropped) kills
+        // every process of the task.
+        let mut procs = prepared.started(pid);
+        ctx.report_process(pid, procs.mode());
         let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take())
         else {
             return TaskOutcome::failed("the child's output pipes are missing");
@@ -344,17 +402,21 @@ impl BackgroundTask for ProcessTask {
         enlarge_pipe(&stdout);
         enlarge_pipe(&stderr);
 
-        let stdin_feeder = match child.stdin.take() {
-            Some(stdin) => {
-                let inbox = if self.interactive {
-                    ctx.take_inbox().await
-                } else {
-                    None
-                };
-                Some(tokio::spawn(feed_stdin(stdin, self.stdin.clone(), inbox)))
-            }
-            None => None,
-        };
+        let child_exited = CancellationToken::new();
+        let _stop_feeder = child_exited.clone().drop_guard();
+        if let Some(stdin) = child.stdin.take() {
+            let inbox = if self.interactive {
+                ctx.take_inbox().await
+            } else {
+                None
+            };
+            tokio::spawn(stdin::feed_stdin(
+                stdin,
+                self.stdin.clone(),
+                inbox,
+                child_exited.clone(),
+            ));
+        }
 
         let output = ctx.output();
         let cancel = ctx.cancel_signal().clone();
@@ -366,7 +428,8 @@ impl BackgroundTask for ProcessTask {
         let mut drain_until: Option<Instant> = None;
         let mut kill_at: Option<Instant> = None;
         let mut terminating = false;
-        let far = Duration::from_secs(86_400 * 365);
+        // Whether the child's status was in before any stop signal was sent.
+        let mut ended_on_its_own = false;
 
         loop {
             if exit_status.is_some() && !stdout_open && !stderr_open {
@@ -376,14 +439,24 @@ impl BackgroundTask for ProcessTask {
                 biased;
                 _ = cancel.cancelled(), if !terminating => {
                     terminating = true;
-                    guard.signal(Signal::SIGTERM);
+                    // A child that already exited on its own is not stopped:
+                    // its natural status stands.
+                    if exit_status.is_none() {
+                        if let Ok(Some(status)) = child.try_wait() {
+                            exit_status = Some(status);
+                            ended_on_its_own = true;
+                            child_exited.cancel();
+                            drain_until = crate::util::deadline(Instant::now(), self.drain_grace);
+                        }
+                    }
+                    procs.signal(Signal::SIGTERM);
                     kill_at = crate::util::deadline(Instant::now(), self.kill_grace);
                 }
-                _ = tokio::time::sleep_until(kill_at.unwrap_or_else(|| Instant::now() + far)), if kill_at.is_some() => {
-                    guard.signal(Signal::SIGKILL);
+                _ = crate::util::sleep_until(kill_at), if kill_at.is_some() => {
+                    procs.kill_all().await;
                     kill_at = None;
                 }
-                _ = tokio::time::sleep_until(drain_until.unwrap_or_else(|| Instant::now() + far)), if drain_until.is_some() => {
+                _ = crate::util::sleep_until(drain_until), if drain_until.is_some() => {
                     // The child is gone but something still holds a pipe: stop reading.
                     break;
                 }
@@ -395,6 +468,8 @@ impl BackgroundTask for ProcessTask {
                             exit_status = Some(ExitStatus::from_raw(0));
                         }
                     }
+                    ended_on_its_own = !terminating;
+                    child_exited.cancel();
                     drain_until = crate::util::deadline(Instant::now(), self.drain_grace);
                 }
                 read = stdout.read(&mut out_buf), if stdout_open => match read {
@@ -417,17 +492,14 @@ impl BackgroundTask for ProcessTask {
         }
 
         if self.kill_group_on_exit || terminating {
-            guard.signal(Signal::SIGKILL);
+            procs.kill_all().await;
         }
-        guard.armed = false;
-        if let Some(feeder) = stdin_feeder {
-            feeder.abort();
-        }
+        procs.finish();
         let Some(status) = exit_status else {
             return TaskOutcome::failed("the process status is unknown");
         };
         let (exit, exit_error) = describe_exit(status);
-        match failure.or(exit_error) {
+        let outcome = match failure.or(exit_error) {
             Some(error) => TaskOutcome::failed(error).with_exit(exit),
             None => TaskOutcome {
                 success: true,
@@ -436,6 +508,11 @@ impl BackgroundTask for ProcessTask {
                 exit: Some(exit),
                 ended_on_its_own: false,
             },
+        };
+        if ended_on_its_own {
+            outcome.ended_on_its_own()
+        } else {
+            outcome
         }
     }
 }

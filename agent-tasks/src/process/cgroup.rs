@@ -1,0 +1,285 @@
+//! A cgroup v2 per task, where the host may create one: the strongest
+//! containment. Every descendant stays in the task's cgroup whatever it does
+//! with its session or group, and `cgroup.kill` (Linux 5.14+; else SIGKILL to
+//! each member until none is left) ends them all at once.
+//!
+//! The cgroup is `<cgroup2 mount><the host's own cgroup>/agent-tasks-<id>`.
+//! The child moves itself in before `exec` (see [`TaskCgroup::procs_fd`]), so
+//! nothing it starts can be outside. Any failure (no cgroup2 mount, no write
+//! permission, a read-only mount, the "no internal processes" rule) only means
+//! this containment is not used: the caller falls back.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// The prefix of a task cgroup's folder name.
+const DIR_PREFIX: &str = "agent-tasks-";
+
+/// A task's cgroup: its folder and its `cgroup.procs`, opened for writing
+/// before the child is forked.
+#[derive(Debug)]
+pub(crate) struct TaskCgroup {
+    dir: PathBuf,
+    /// Open until the child is in (one descriptor less per running task).
+    procs: Option<File>,
+}
+
+impl TaskCgroup {
+    /// Creates the cgroup of task `task_id` under the host's own cgroup, or
+    /// `None` where that is not possible.
+    pub fn create(task_id: &str) -> Option<TaskCgroup> {
+        let parent = own_cgroup_dir()?;
+        let dir = parent.join(format!("{DIR_PREFIX}{task_id}"));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {}
+            // A leftover of an earlier run of the same id: reuse it if empty.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(_) => return None,
+        }
+        let procs = match OpenOptions::new()
+            .write(true)
+            .open(dir.join("cgroup.procs"))
+        {
+            Ok(file) => file,
+            Err(_) => {
+                let _ = std::fs::remove_dir(&dir);
+                return None;
+            }
+        };
+        Some(TaskCgroup {
+            dir,
+            procs: Some(procs),
+        })
+    }
+
+    /// A clone of the open `cgroup.procs`, to move into the child's
+    /// pre-exec hook: writing `0` to it moves the writer in, with one
+    /// `write(2)` between fork and exec.
+    pub fn procs_file(&self) -> Option<File> {
+        self.procs.as_ref()?.try_clone().ok()
+    }
+
+    /// Closes the open `cgroup.procs` once the child is in.
+    pub fn started(&mut self) {
+        self.procs = None;
+    }
+
+    /// True if process `pid` is in this cgroup. Read from the process's
+    /// own `/proc/<pid>/cgroup`, which still names the cgroup once it has
+    /// exited (a zombie is no longer listed in `cgroup.procs`).
+    pub fn contains(&self, pid: u32) -> bool {
+        match cgroup_dir_of(&format!("/proc/{pid}/cgroup")) {
+            Some(dir) => dir == self.dir,
+            None => self.pids().contains(&pid),
+        }
+    }
+
+    /// Moves process `pid` in from the host side (when the child could not
+    /// move itself).
+    pub fn adopt(&self, pid: u32) -> bool {
+        let Some(mut procs) = self.procs.as_ref() else {
+            return false;
+        };
+        procs.write_all(pid.to_string().as_bytes()).is_ok()
+    }
+
+    /// The processes in the cgroup now.
+    pub fn pids(&self) -> Vec<u32> {
+        read_pids(&self.dir)
+    }
+
+    /// True while any process is in the cgroup (`populated 1` in
+    /// `cgroup.events`).
+    pub fn populated(&self) -> bool {
+        match std::fs::read_to_string(self.dir.join("cgroup.events")) {
+            Ok(events) => events.lines().any(|l| l.trim() == "populated 1"),
+            Err(_) => !self.pids().is_empty(),
+        }
+    }
+
+    /// Sends `signal` to every process in the cgroup whose process group is
+    /// not `skip_group` (that one is signalled as a group by the caller).
+    pub fn signal_all(&self, signal: Signal, skip_group: u32) {
+        for pid in self.pids() {
+            let in_group = super::descendants::stat(pid).is_some_and(|s| s.pgrp == skip_group);
+            if !in_group {
+                let _ = kill(Pid::from_raw(pid as i32), signal);
+            }
+        }
+    }
+
+    /// SIGKILL to every process in the cgroup: `cgroup.kill` where the
+    /// kernel has it, else a signal to each member.
+    pub fn kill(&self) {
+        kill_dir(&self.dir);
+    }
+
+    /// Removes the (empty) cgroup; false while processes are still in it.
+    pub fn remove(&self) -> bool {
+        match std::fs::remove_dir(&self.dir) {
+            Ok(()) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        }
+    }
+
+    /// Moves the processes still in the cgroup back to the host's cgroup
+    /// (they were left running on purpose), then removes the cgroup.
+    pub fn release(&self) -> bool {
+        if let Some(parent) = self.dir.parent() {
+            if let Ok(mut procs) = OpenOptions::new()
+                .write(true)
+                .open(parent.join("cgroup.procs"))
+            {
+                for pid in self.pids() {
+                    let _ = procs.write_all(pid.to_string().as_bytes());
+                }
+            }
+        }
+        self.remove()
+    }
+}
+
+fn read_pids(dir: &Path) -> Vec<u32> {
+    std::fs::read_to_string(dir.join("cgroup.procs"))
+        .map(|text| text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+fn kill_dir(dir: &Path) {
+    let killed = OpenOptions::new()
+        .write(true)
+        .open(dir.join("cgroup.kill"))
+        .and_then(|mut f| f.write_all(b"1"))
+        .is_ok();
+    if !killed {
+        for pid in read_pids(dir) {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        }
+    }
+}
+
+/// Ends the task cgroup process `pid` is in, if it is in one (after a host
+/// restart: the cgroup outlived the host that made it). True if there was
+/// one.
+pub(crate) fn kill_cgroup_of(pid: u32) -> bool {
+    let Some(dir) = cgroup_dir_of(&format!("/proc/{pid}/cgroup")) else {
+        return false;
+    };
+    let is_task_cgroup = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with(DIR_PREFIX));
+    if !is_task_cgroup {
+        return false;
+    }
+    kill_dir(&dir);
+    // Removing it may take the kernel a moment after the kill; a last
+    // leftover empty folder is harmless and reused by nobody.
+    for _ in 0..50 {
+        match std::fs::remove_dir(&dir) {
+            Ok(()) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
+        }
+    }
+    true
+}
+
+/// The folder of the host's own cgroup in the cgroup2 mount.
+fn own_cgroup_dir() -> Option<PathBuf> {
+    cgroup_dir_of("/proc/self/cgroup")
+}
+
+/// The folder of the cgroup named by a `/proc/<pid>/cgroup` file (its
+/// `0::<path>` line) in the cgroup2 mount.
+fn cgroup_dir_of(cgroup_file: &str) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(cgroup_file).ok()?;
+    let path = text.lines().find_map(|l| l.strip_prefix("0::"))?.trim();
+    let (mount, root) = cgroup2_mount()?;
+    // Inside a cgroup namespace the mount's root may be below the top.
+    let relative = if root == "/" {
+        path
+    } else {
+        path.strip_prefix(root.as_str())?
+    };
+    let relative = relative.trim_start_matches('/');
+    if relative.split('/').any(|c| c == "..") {
+        return None;
+    }
+    Some(if relative.is_empty() {
+        mount.clone()
+    } else {
+        mount.join(relative)
+    })
+}
+
+/// Where cgroup2 is mounted (from `/proc/self/mountinfo`) and the root of
+/// the hierarchy that mount shows; read once.
+fn cgroup2_mount() -> Option<&'static (PathBuf, String)> {
+    static MOUNT: OnceLock<Option<(PathBuf, String)>> = OnceLock::new();
+    MOUNT
+        .get_or_init(|| {
+            let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+            text.lines().find_map(parse_mountinfo_line)
+        })
+        .as_ref()
+}
+
+/// `(mount point, root)` of a mountinfo line if it is a cgroup2 mount.
+/// Format: `id parent major:minor root mount-point options [optional...] -
+/// fstype source super-options`.
+fn parse_mountinfo_line(line: &str) -> Option<(PathBuf, String)> {
+    let (left, right) = line.split_once(" - ")?;
+    if right.split_whitespace().next()? != "cgroup2" {
+        return None;
+    }
+    let fields: Vec<&str> = left.split_whitespace().collect();
+    let root = unescape(fields.get(3)?);
+    let mount = unescape(fields.get(4)?);
+    Some((PathBuf::from(mount), root))
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space).
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 4 <= bytes.len() {
+            let value = std::str::from_utf8(&bytes[i + 1..i + 4])
+                .ok()
+                .and_then(|digits| u8::from_str_radix(digits, 8).ok());
+            if let Some(value) = value {
+                out.push(value);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_lines_are_parsed() {
+        let line = "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime shared:9 - cgroup2 cgroup2 rw";
+        assert_eq!(
+            parse_mountinfo_line(line),
+            Some((PathBuf::from("/sys/fs/cgroup/unified"), "/".to_string()))
+        );
+        let other = "22 1 0:21 / /proc rw - proc proc rw";
+        assert_eq!(parse_mountinfo_line(other), None);
+        assert_eq!(unescape(r"/a\040b"), "/a b");
+        assert_eq!(unescape(r"/a\04"), r"/a\04");
+    }
+}

@@ -1,0 +1,152 @@
+//! Finding a task's processes in `/proc`, for the containments that have no
+//! cgroup: a task's processes are its process group, every process that
+//! carries its marker variable ([`MARKER_VAR`], inherited by all descendants
+//! unless one clears its environment), and the descendants of those by the
+//! parent chain. Also the per-process facts recovery relies on (the start
+//! time that tells a reused pid apart).
+
+use std::collections::{HashMap, HashSet};
+
+/// The environment variable every process of a task inherits, set to the
+/// task's id: how a descendant that left the process group (`setsid`,
+/// `setpgid`, a double fork) is still recognised as the task's.
+pub(crate) const MARKER_VAR: &str = "AGENT_TASKS_TASK";
+
+/// The fields of `/proc/<pid>/stat` process control needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ProcStat {
+    pub pid: u32,
+    /// The state letter: `R`, `S`, `D`, `T`, `Z` (zombie), `X` (dead)...
+    pub state: char,
+    pub ppid: u32,
+    pub pgrp: u32,
+    pub session: u32,
+    /// Start time in clock ticks since boot (field 22).
+    pub start: u64,
+}
+
+impl ProcStat {
+    /// True once the process has ended (a zombie waits only to be reaped).
+    pub fn is_dead(&self) -> bool {
+        matches!(self.state, 'Z' | 'X')
+    }
+}
+
+/// Reads `/proc/<pid>/stat`; `None` if no such process.
+pub(crate) fn stat(pid: u32) -> Option<ProcStat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(pid, &text)
+}
+
+fn parse_stat(pid: u32, text: &str) -> Option<ProcStat> {
+    // The command name (field 2) is in parentheses and may hold spaces and
+    // parentheses: the fields resume after the last `)`.
+    let (_, rest) = text.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (the state); field 22 is index 19 here.
+    Some(ProcStat {
+        pid,
+        state: fields.first()?.chars().next()?,
+        ppid: fields.get(1)?.parse().ok()?,
+        pgrp: fields.get(2)?.parse().ok()?,
+        session: fields.get(3)?.parse().ok()?,
+        start: fields.get(19)?.parse().ok()?,
+    })
+}
+
+/// Start time of process `pid` in clock ticks since boot (field 22 of
+/// `/proc/<pid>/stat`), or `None` if no such process runs. With the pid it
+/// names one process for good: a reused pid has another start time.
+pub(crate) fn process_start_time(pid: u32) -> Option<u64> {
+    stat(pid).filter(|s| !s.is_dead()).map(|s| s.start)
+}
+
+/// Every process in `/proc` (thread group leaders), read once.
+pub(crate) fn all_processes() -> Vec<ProcStat> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|entry| {
+        let name = entry.ok()?.file_name();
+        let pid: u32 = name.to_str()?.parse().ok()?;
+        stat(pid)
+    })
+    .collect()
+}
+
+/// The task id in the marker variable of process `pid`, if it has one.
+/// Unreadable for a zombie (its memory is gone) or for another user's
+/// process.
+pub(crate) fn marker_of(pid: u32) -> Option<String> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let prefix = format!("{MARKER_VAR}=");
+    environ
+        .split(|b| *b == 0)
+        .find_map(|entry| entry.strip_prefix(prefix.as_bytes()))
+        .and_then(|id| std::str::from_utf8(id).ok())
+        .map(str::to_string)
+}
+
+/// The live processes of task `task_id` whose root process (group leader)
+/// is `pgid`: the group, the processes carrying the task's marker, and all
+/// their descendants by the parent chain. The host itself and init are
+/// never in it.
+pub(crate) fn task_processes(task_id: &str, pgid: u32) -> Vec<ProcStat> {
+    let me = std::process::id();
+    let procs = all_processes();
+    let mut children: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, p) in procs.iter().enumerate() {
+        children.entry(p.ppid).or_default().push(i);
+    }
+    let mut found: HashSet<usize> = HashSet::new();
+    let mut stack: Vec<usize> = Vec::new();
+    for (i, p) in procs.iter().enumerate() {
+        if p.pid <= 1 || p.pid == me {
+            continue;
+        }
+        // Zombies keep their group but not their environment.
+        let ours = p.pgrp == pgid || (!p.is_dead() && marker_of(p.pid).as_deref() == Some(task_id));
+        if ours && found.insert(i) {
+            stack.push(i);
+        }
+    }
+    while let Some(i) = stack.pop() {
+        for &c in children
+            .get(&procs[i].pid)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+        {
+            if procs[c].pid != me && found.insert(c) {
+                stack.push(c);
+            }
+        }
+    }
+    let mut out: Vec<ProcStat> = found
+        .into_iter()
+        .map(|i| procs[i])
+        .filter(|p| !p.is_dead())
+        .collect();
+    out.sort_by_key(|p| p.pid);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_parses_a_name_with_spaces_and_parentheses() {
+        let text = "42 (a (b) c) S 7 42 5 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 12345 0 0";
+        let s = parse_stat(42, text).expect("parsed");
+        assert_eq!(
+            (s.state, s.ppid, s.pgrp, s.session, s.start),
+            ('S', 7, 42, 5, 12345)
+        );
+    }
+
+    #[test]
+    fn this_process_has_a_start_time() {
+        assert!(process_start_time(std::process::id()).is_some());
+        assert!(stat(std::process::id()).is_some_and(|s| !s.is_dead()));
+    }
+}
