@@ -226,14 +226,22 @@ fn run_all(args: &Args) {
     // 1. Memory destination.
     let runs = throughput_cases(&["mem-base", "mem-ours", "mem-base-bigpipe"], args);
     println!("1. Throughput, memory destination (`head -c N /dev/zero`)");
-    let base = print_speed("baseline: tokio::process, read into Vec", &runs["mem-base"]);
-    let ours = print_speed("ours: foreground task, memory_limit = N", &runs["mem-ours"]);
-    print_ratio(ours, base);
-    let big = print_speed(
-        "(extra) baseline with a 1 MiB pipe, as ProcessTask",
+    // The baseline reads through the same 1 MiB pipe a ProcessTask uses, so
+    // the ratio compares the output path, not the pipe size.
+    let base = print_speed(
+        "baseline: tokio::process, same 1 MiB pipe, read into Vec",
         &runs["mem-base-bigpipe"],
     );
-    println!("   (extra) ours / 1 MiB-pipe baseline: {:.2}", ours / big);
+    let ours = print_speed("ours: foreground task, memory_limit = N", &runs["mem-ours"]);
+    print_ratio(ours, base);
+    let small = print_speed(
+        "(extra) baseline with the default 64 KiB pipe",
+        &runs["mem-base"],
+    );
+    println!(
+        "   (extra) ours / default-pipe baseline: {:.2}",
+        ours / small
+    );
     let ours_reports = &runs["mem-ours"].reports;
     let mut readback: Vec<f64> = ours_reports
         .iter()

@@ -501,6 +501,13 @@ export type CollectOutcome =
   info: TaskInfo }
 
 /**
+ * What a foreground timeout does.
+ * How a process task's processes are kept together, so that none outlives
+ * the task.
+ */
+export type Containment = 'cgroup' | 'subreaper' | 'process_group'
+
+/**
  * One item of the event stream, flat: `item` is `event` (with the event's
  * fields) or `lagged` (with `missed`). Its precise TypeScript type is the
  * `EventItem` union in the header of `index.d.ts`; this loose shape is
@@ -675,7 +682,6 @@ export interface Notification {
 /** Why a notification was made. */
 export type NotificationKind = 'finished' | 'lost' | 'orphaned' | 'watch_match' | 'watch_stopped' | 'progress' | 'stalled'
 
-/** What a foreground timeout does. */
 export type OnTimeout = 'detach' | 'kill'
 
 /** Byte counts and state of a task's output stream. */
@@ -915,6 +921,8 @@ export interface TaskInfo {
   pid?: number
   /** The still-running process of a task found lost after a restart. */
   orphanPid?: number
+  /** How its processes are contained (process tasks). */
+  containment?: Containment
   /** How the process ended, for process tasks that ended. */
   exit?: ExitInfo
   /** Why it was asked to stop, if it was. */

@@ -91,6 +91,32 @@ pub enum CancelKind {
 }
 
 /// What a foreground timeout does.
+/// How a process task's processes are kept together, so that none outlives
+/// the task.
+#[napi(string_enum)]
+#[derive(Debug, PartialEq, Eq)]
+pub enum Containment {
+    /// A cgroup v2 of the task's own.
+    #[napi(value = "cgroup")]
+    Cgroup,
+    /// The host is a child subreaper; descendants are found by a walk.
+    #[napi(value = "subreaper")]
+    Subreaper,
+    /// The process group plus a walk of descendants.
+    #[napi(value = "process_group")]
+    ProcessGroup,
+}
+
+impl From<agent_tasks::Containment> for Containment {
+    fn from(c: agent_tasks::Containment) -> Self {
+        match c {
+            agent_tasks::Containment::Cgroup => Containment::Cgroup,
+            agent_tasks::Containment::Subreaper => Containment::Subreaper,
+            agent_tasks::Containment::ProcessGroup => Containment::ProcessGroup,
+        }
+    }
+}
+
 #[napi(string_enum)]
 #[derive(Debug, PartialEq, Eq)]
 pub enum OnTimeout {
@@ -255,6 +281,8 @@ pub struct TaskInfo {
     pub pid: Option<u32>,
     /// The still-running process of a task found lost after a restart.
     pub orphan_pid: Option<u32>,
+    /// How its processes are contained (process tasks).
+    pub containment: Option<Containment>,
     /// How the process ended, for process tasks that ended.
     pub exit: Option<ExitInfo>,
     /// Why it was asked to stop, if it was.
@@ -283,6 +311,7 @@ impl From<agent_tasks::TaskInfo> for TaskInfo {
             duration_ms: num(i.duration_ms),
             pid: i.pid,
             orphan_pid: i.orphan_pid,
+            containment: i.containment.map(Into::into),
             exit: i.exit.map(Into::into),
             cancel_reason: i.cancel_reason.map(Into::into),
             error: i.error,
@@ -821,6 +850,7 @@ impl ToNapiValue for TaskInfo {
                 arg(env, i.finished_at_ms)?,
                 arg(env, i.pid)?,
                 arg(env, i.orphan_pid)?,
+                arg(env, i.containment)?,
                 arg(env, i.exit)?,
                 arg(env, i.cancel_reason)?,
                 arg(env, i.error)?,

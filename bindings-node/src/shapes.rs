@@ -20,11 +20,12 @@ use napi::{check_status, sys, Error, Result, Status};
 /// `undefined`, as in the core's JSON.
 const FACTORIES: &str = r#"(() => [
   (id, kind, description, owner, status, foreground, detached, keepAlive, createdAtMs, durationMs,
-   output, finishedAtMs, pid, orphanPid, exit, cancelReason, error, sinkError) => {
+   output, finishedAtMs, pid, orphanPid, containment, exit, cancelReason, error, sinkError) => {
     const o = { id, kind, description, owner, status, foreground, detached, keepAlive, createdAtMs, durationMs, output }
     if (finishedAtMs !== undefined) o.finishedAtMs = finishedAtMs
     if (pid !== undefined) o.pid = pid
     if (orphanPid !== undefined) o.orphanPid = orphanPid
+    if (containment !== undefined) o.containment = containment
     if (exit !== undefined) o.exit = exit
     if (cancelReason !== undefined) o.cancelReason = cancelReason
     if (error !== undefined) o.error = error

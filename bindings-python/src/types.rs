@@ -242,6 +242,12 @@ impl TaskInfo {
     fn orphan_pid(&self) -> Option<u32> {
         self.0.orphan_pid
     }
+    /// How a process task's processes are contained: `cgroup`, `subreaper`
+    /// or `process_group`.
+    #[getter]
+    fn containment(&self) -> Option<&'static str> {
+        self.0.containment.map(|c| c.as_str())
+    }
     /// How the process ended.
     #[getter]
     fn exit(&self) -> Option<ExitInfo> {

@@ -25,6 +25,7 @@ _T = TypeVar("_T", covariant=True)
 
 TaskStatus = Literal["queued", "running", "completed", "failed", "cancelled", "timed_out", "lost"]
 CancelKind = Literal["user", "timeout", "shutdown", "owner_closed", "stalled"]
+Containment = Literal["cgroup", "subreaper", "process_group"]
 OutcomeState = Literal["finished", "detached", "still_running"]
 EventType = Literal[
     "task.started",
@@ -126,6 +127,9 @@ class TaskInfo:
     @property
     def orphan_pid(self) -> Optional[int]:
         """The process of a task found lost after a restart that still runs."""
+    @property
+    def containment(self) -> Optional[Containment]:
+        """How a process task's processes are contained: ``cgroup``, ``subreaper`` or ``process_group``."""
     @property
     def exit(self) -> Optional[ExitInfo]: ...
     @property
