@@ -20,8 +20,8 @@ use std::process::Stdio;
 use std::time::Instant;
 
 use agent_tasks::{
-    ForegroundOutcome, ManagerConfig, ProcessTask, SpawnOptions, TaskManager, TaskStatus,
-    MAX_POLL_BYTES,
+    Containment, ForegroundOutcome, ManagerConfig, ProcessTask, SpawnOptions, TaskManager,
+    TaskStatus, MAX_POLL_BYTES,
 };
 use tokio::io::AsyncReadExt;
 
@@ -338,6 +338,13 @@ fn run_all(args: &Args) {
         "piped",
     );
     println!("   (extra) ours / piped bare: {:.2}", ours / piped);
+    let subreaper = row(
+        "(extra) ours, contained by subreaper + /proc walk",
+        "ours_subreaper",
+    );
+    println!("   (extra) ratio {:.2}", subreaper / bare);
+    let group = row("(extra) ours, process group + /proc walk", "ours_group");
+    println!("   (extra) ratio {:.2}", group / bare);
 }
 
 // ---------------------------------------------------------------------------
@@ -578,18 +585,31 @@ enum SpawnSide {
     /// A bare spawn with ProcessTask's stdio: null stdin, stdout and stderr
     /// piped and read to EOF, its own process group.
     Piped,
-    /// Through the manager.
+    /// Through the manager (the default containment: a cgroup where the
+    /// host may make one).
     Ours,
+    /// Through the manager, contained by the host as subreaper.
+    OursSubreaper,
+    /// Through the manager, contained by the process group only.
+    OursGroup,
 }
 
 impl SpawnSide {
-    const ALL: [SpawnSide; 3] = [SpawnSide::Bare, SpawnSide::Ours, SpawnSide::Piped];
+    const ALL: [SpawnSide; 5] = [
+        SpawnSide::Bare,
+        SpawnSide::Ours,
+        SpawnSide::Piped,
+        SpawnSide::OursSubreaper,
+        SpawnSide::OursGroup,
+    ];
 
     fn key(self) -> &'static str {
         match self {
             SpawnSide::Bare => "bare",
             SpawnSide::Piped => "piped",
             SpawnSide::Ours => "ours",
+            SpawnSide::OursSubreaper => "ours_subreaper",
+            SpawnSide::OursGroup => "ours_group",
         }
     }
 }
@@ -621,9 +641,17 @@ async fn spawn_true(side: SpawnSide, manager: &TaskManager) {
             let status = status.expect("waiting for `true`");
             assert!(status.success(), "`true` failed: {status}");
         }
-        SpawnSide::Ours => {
+        SpawnSide::Ours | SpawnSide::OursSubreaper | SpawnSide::OursGroup => {
+            let containment = match side {
+                SpawnSide::OursSubreaper => Containment::Subreaper,
+                SpawnSide::OursGroup => Containment::ProcessGroup,
+                _ => Containment::Cgroup,
+            };
             let handle = manager
-                .spawn(ProcessTask::argv(["true"]), SpawnOptions::foreground())
+                .spawn(
+                    ProcessTask::argv(["true"]).containment(containment),
+                    SpawnOptions::foreground(),
+                )
                 .expect("spawning `true`");
             let r = finished(handle.wait_foreground().await);
             assert_eq!(

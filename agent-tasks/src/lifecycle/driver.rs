@@ -180,7 +180,7 @@ impl TaskEntry {
         let natural =
             !joined.stop_requested || outcome.as_ref().is_some_and(|o| o.ended_on_its_own);
         let registry = self.registry.upgrade();
-        let (result, went_background, touches_disk) = {
+        let (result, went_background, syncs_files) = {
             let mut reg = registry.as_ref().map(|r| lock(r));
             let mut st = lock(&self.state);
             if natural {
@@ -209,11 +209,12 @@ impl TaskEntry {
                 }
             }
             let went_background = self.spec.background || st.detached;
-            let touches_disk = went_background || st.persisted || st.foreground_record;
-            (result, went_background, touches_disk)
+            let syncs_files = went_background || st.persisted;
+            (result, went_background, syncs_files)
         };
-        if !touches_disk {
-            // A small foreground task: nothing to save, only to announce.
+        if !syncs_files {
+            // A foreground task without a folder: nothing to sync, only its
+            // record to remove (if it has one) and the end to announce.
             self.save_and_announce_end(&result, went_background, root);
             return;
         }

@@ -170,12 +170,14 @@ impl TaskEntry {
         if persisted {
             self.off_thread(TaskEntry::persist);
         } else if running {
-            self.off_thread(TaskEntry::write_foreground_record);
+            // Not synced (it must outlive a crash of the host, not of the
+            // machine): written here, like a log append.
+            self.write_foreground_record();
         }
     }
 
     /// Writes the record of a foreground process that has no folder (if it
-    /// still has none and still runs when this job gets to run).
+    /// still has none and still runs).
     fn write_foreground_record(&self) {
         let _disk = lock(&self.disk);
         let start_time = {
@@ -319,10 +321,7 @@ impl TaskEntry {
             }
             self.persist();
         } else {
-            let had_record = std::mem::take(&mut lock(&self.state).foreground_record);
-            if had_record {
-                self.services.store.remove_foreground_record(&self.spec.id);
-            }
+            self.remove_foreground_record();
         }
         // Announced last, so a host that reacts to the event finds the
         // notification queued and the result saved.
@@ -336,6 +335,15 @@ impl TaskEntry {
         drop(root);
         lock(&self.state).announce();
         self.notify_waiters();
+    }
+
+    /// Removes the foreground record, if the task has one (an unlink, not
+    /// synced: done wherever the end is recorded).
+    pub(super) fn remove_foreground_record(&self) {
+        let had_record = std::mem::take(&mut lock(&self.state).foreground_record);
+        if had_record {
+            self.services.store.remove_foreground_record(&self.spec.id);
+        }
     }
 
     fn save_changed_files(&self, changes: &ChangedFiles) {

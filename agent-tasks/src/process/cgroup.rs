@@ -57,13 +57,6 @@ impl TaskCgroup {
         })
     }
 
-    /// A clone of the open `cgroup.procs`, to move into the child's
-    /// pre-exec hook: writing `0` to it moves the writer in, with one
-    /// `write(2)` between fork and exec.
-    pub fn procs_file(&self) -> Option<File> {
-        self.procs.as_ref()?.try_clone().ok()
-    }
-
     /// Closes the open `cgroup.procs` once the child is in.
     pub fn started(&mut self) {
         self.procs = None;
@@ -192,6 +185,13 @@ pub(crate) fn kill_cgroup_of(pid: u32) -> bool {
 
 /// The folder of the host's own cgroup in the cgroup2 mount.
 fn own_cgroup_dir() -> Option<PathBuf> {
+    // The host's own cgroup, read once: a process that moves itself to
+    // another cgroup while tasks run is not supported.
+    static OWN: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    OWN.get_or_init(read_own_cgroup_dir).clone()
+}
+
+fn read_own_cgroup_dir() -> Option<PathBuf> {
     cgroup_dir_of("/proc/self/cgroup")
 }
 

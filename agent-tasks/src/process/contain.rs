@@ -43,29 +43,11 @@ pub(crate) fn prepare(cmd: &mut Command, task_id: &str, wanted: Containment) -> 
     cmd.env(MARKER_VAR, task_id);
     let mut cgroup = None;
     if wanted == Containment::Cgroup {
-        if let Some(cg) = TaskCgroup::create(task_id) {
-            match cg.procs_file() {
-                Some(procs) => {
-                    // SAFETY: the hook runs in the forked child before exec,
-                    // where only async-signal-safe calls are allowed. It makes
-                    // one `write(2)` on a descriptor opened before the fork
-                    // (no allocation, no lock, no other state); the file is
-                    // close-on-exec, so the program never sees it. A failed
-                    // write is ignored here: the parent checks membership
-                    // after the spawn and falls back.
-                    unsafe {
-                        cmd.pre_exec(move || {
-                            let _ = nix::unistd::write(&procs, b"0");
-                            Ok(())
-                        });
-                    }
-                    cgroup = Some(cg);
-                }
-                None => {
-                    cg.remove();
-                }
-            }
-        }
+        // The child is moved in by the parent right after the spawn (see
+        // `started`), not by a pre-exec hook: a hook would make the spawn a
+        // full `fork` of the host instead of `posix_spawn` (vfork), which
+        // costs milliseconds in a large host.
+        cgroup = TaskCgroup::create(task_id);
     }
     Prepared {
         task_id: task_id.to_string(),
@@ -90,8 +72,31 @@ impl Prepared {
             cgroup,
             allow_subreaper,
         } = self;
+        // Ticks since boot (a zombie keeps it); 0, no filter, if unknown.
+        let since = descendants::stat(root).map_or(0, |s| s.start);
         let cgroup = cgroup.and_then(|mut cg| {
-            if cg.contains(root) || (cg.adopt(root) && cg.contains(root)) {
+            // A root that already ended (a quick command) cannot be moved;
+            // what it started can, and still must be.
+            let root_gone = || descendants::stat(root).is_none_or(|s| s.is_dead());
+            if (cg.adopt(root) && cg.contains(root)) || root_gone() {
+                // The child runs its program by now (posix_spawn returns after
+                // the exec) and may have started others before the move:
+                // they carry the task's marker and are younger than the root,
+                // so a short walk finds them; it is repeated until none is
+                // left outside (one that forked meanwhile).
+                for _ in 0..4 {
+                    let strays: Vec<u32> = descendants::task_processes(&task_id, root, since)
+                        .into_iter()
+                        .map(|p| p.pid)
+                        .filter(|pid| !cg.contains(*pid))
+                        .collect();
+                    if strays.is_empty() {
+                        break;
+                    }
+                    for pid in strays {
+                        cg.adopt(pid);
+                    }
+                }
                 cg.started();
                 Some(cg)
             } else {
@@ -110,6 +115,7 @@ impl Prepared {
         Contained {
             task_id,
             root,
+            since,
             mode,
             cgroup,
             killed: std::sync::atomic::AtomicBool::new(false),
@@ -122,6 +128,8 @@ impl Prepared {
 pub(crate) struct Contained {
     task_id: String,
     root: u32,
+    /// When the root started: the task's processes are all younger.
+    since: u64,
     mode: Containment,
     cgroup: Option<TaskCgroup>,
     /// Set by a kill: whatever is left in the cgroup then is dying, not
@@ -143,7 +151,7 @@ impl Contained {
         match &self.cgroup {
             Some(cg) => cg.signal_all(signal, self.root),
             None => {
-                let procs = descendants::task_processes(&self.task_id, self.root);
+                let procs = descendants::task_processes(&self.task_id, self.root, self.since);
                 if self.mode == Containment::Subreaper {
                     reaper::note(&procs);
                 }
@@ -166,7 +174,7 @@ impl Contained {
                 cg.populated()
             }
             None => {
-                let procs = descendants::task_processes(&self.task_id, self.root);
+                let procs = descendants::task_processes(&self.task_id, self.root, self.since);
                 if self.mode == Containment::Subreaper {
                     reaper::note(&procs);
                 }
@@ -212,14 +220,24 @@ impl Contained {
         }
         self.finished = true;
         let killed = self.killed.load(std::sync::atomic::Ordering::Relaxed);
-        if let Some(cg) = &self.cgroup {
-            // The kernel may take a moment to let go of a killed cgroup.
-            for _ in 0..50 {
-                let removed = if killed { cg.remove() } else { cg.release() };
-                if removed {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(1));
+        if let Some(cg) = self.cgroup.take() {
+            let removed = if killed { cg.remove() } else { cg.release() };
+            if !removed {
+                // The kernel may take a moment to let go of a killed cgroup:
+                // retry away from the task's end (and from any worker).
+                let retry = move || {
+                    for _ in 0..50 {
+                        std::thread::sleep(Duration::from_millis(2));
+                        if if killed { cg.remove() } else { cg.release() } {
+                            break;
+                        }
+                    }
+                };
+                // Without a thread (the OS refused one) the cgroup stays
+                // behind, empty: harmless, and reused by nothing.
+                let _ = std::thread::Builder::new()
+                    .name("agent-tasks-cgroup".to_string())
+                    .spawn(retry);
             }
         }
         if self.mode == Containment::Subreaper {
@@ -245,11 +263,12 @@ impl Drop for Contained {
 pub(crate) fn kill_group(pgid: u32) -> bool {
     // Read the marker first: a killed root's environment is gone.
     let marker = descendants::marker_of(pgid);
+    let since = descendants::process_start_time(pgid).unwrap_or(0);
     let mut found = cgroup::kill_cgroup_of(pgid);
     found |= signal_group(pgid, Signal::SIGKILL);
     if let Some(task_id) = marker {
         for _ in 0..KILL_ROUNDS {
-            let procs = descendants::task_processes(&task_id, pgid);
+            let procs = descendants::task_processes(&task_id, pgid, since);
             if procs.is_empty() {
                 break;
             }

@@ -32,10 +32,28 @@ impl ProcStat {
     }
 }
 
-/// Reads `/proc/<pid>/stat`; `None` if no such process.
+/// Reads `/proc/<pid>/stat`; `None` if no such process. One `read` into a
+/// buffer on the stack (the line is well under 1 KiB; a longer one, with a
+/// very long command name, is read whole): walks read many of these.
 pub(crate) fn stat(pid: u32) -> Option<ProcStat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(pid, &text)
+    use std::io::Read;
+    let mut file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let mut buf = [0u8; 1024];
+    let mut len = 0;
+    loop {
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+        if len == buf.len() {
+            let mut text = buf.to_vec();
+            file.read_to_end(&mut text).ok()?;
+            return parse_stat(pid, &String::from_utf8_lossy(&text));
+        }
+    }
+    parse_stat(pid, &String::from_utf8_lossy(&buf[..len]))
 }
 
 fn parse_stat(pid: u32, text: &str) -> Option<ProcStat> {
@@ -63,15 +81,42 @@ pub(crate) fn process_start_time(pid: u32) -> Option<u64> {
 
 /// Every process in `/proc` (thread group leaders), read once.
 pub(crate) fn all_processes() -> Vec<ProcStat> {
+    processes_where(|_| true)
+}
+
+/// The processes whose pid passes `keep`, read from `/proc`: only those
+/// have their `stat` read.
+fn processes_where(keep: impl Fn(u32) -> bool) -> Vec<ProcStat> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     dir.filter_map(|entry| {
         let name = entry.ok()?.file_name();
         let pid: u32 = name.to_str()?.parse().ok()?;
-        stat(pid)
+        if keep(pid) {
+            stat(pid)
+        } else {
+            None
+        }
     })
     .collect()
+}
+
+/// Which pids can belong to processes started after process `first`: pids
+/// are handed out counting up from the last one given
+/// (`/proc/sys/kernel/ns_last_pid`) and wrap at `pid_max`, so the younger
+/// ones lie in the circular range `[first, last]`. (A task that lived through
+/// a whole wrap of the pid space could have a younger process outside it;
+/// its group is still signalled.) Without `ns_last_pid`, every pid.
+fn younger_than(first: u32) -> impl Fn(u32) -> bool {
+    let last: Option<u32> = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
+    move |pid| match last {
+        Some(last) if last >= first => (first..=last).contains(&pid),
+        Some(last) => pid >= first || pid <= last,
+        None => true,
+    }
 }
 
 /// The task id in the marker variable of process `pid`, if it has one.
@@ -91,9 +136,16 @@ pub(crate) fn marker_of(pid: u32) -> Option<String> {
 /// is `pgid`: the group, the processes carrying the task's marker, and all
 /// their descendants by the parent chain. The host itself and init are
 /// never in it.
-pub(crate) fn task_processes(task_id: &str, pgid: u32) -> Vec<ProcStat> {
+///
+/// `since` is the start time of the task's first process: a process started
+/// before it cannot be the task's, so only younger ones have their
+/// environment read (most of a host's processes are older: the walk then
+/// costs one `stat` read per process).
+pub(crate) fn task_processes(task_id: &str, pgid: u32, since: u64) -> Vec<ProcStat> {
     let me = std::process::id();
-    let procs = all_processes();
+    // The task's processes all started after its first one: read `stat`
+    // only for pids that can be younger (a handful, not the whole host).
+    let procs = processes_where(younger_than(pgid));
     let mut children: HashMap<u32, Vec<usize>> = HashMap::new();
     for (i, p) in procs.iter().enumerate() {
         children.entry(p.ppid).or_default().push(i);
@@ -105,7 +157,8 @@ pub(crate) fn task_processes(task_id: &str, pgid: u32) -> Vec<ProcStat> {
             continue;
         }
         // Zombies keep their group but not their environment.
-        let ours = p.pgrp == pgid || (!p.is_dead() && marker_of(p.pid).as_deref() == Some(task_id));
+        let ours = p.pgrp == pgid
+            || (!p.is_dead() && p.start >= since && marker_of(p.pid).as_deref() == Some(task_id));
         if ours && found.insert(i) {
             stack.push(i);
         }
