@@ -26,7 +26,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 pub use definitions::{
-    definitions, CancelArgs, ListArgs, OutputArgs, RunArgs, SendArgs, ToolDefinition, WaitArgs,
+    definitions, definitions_in, CancelArgs, ListArgs, OutputArgs, RunArgs, SendArgs,
+    ToolDefinition, ToolShape, WaitArgs,
 };
 use definitions::{TASK_CANCEL, TASK_LIST, TASK_OUTPUT, TASK_RUN, TASK_SEND, TASK_WAIT};
 use render::{cap, cap_middle, duration, field, finish, task_header, Body, Caps, Draft};
@@ -35,7 +36,7 @@ use crate::config::{OnTimeout, SpawnOptions};
 use crate::error::Error;
 use crate::info::{CancelReason, TaskInfo};
 use crate::manager::{CollectOutcome, ForegroundOutcome, ListFilter, TaskManager};
-use crate::process::ProcessTask;
+use crate::rules::{shell_command, timeout_from_secs};
 
 /// What a tool call answers.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -205,15 +206,12 @@ fn seconds(
     default: Duration,
     max: Duration,
 ) -> Result<Duration, ToolError> {
-    match value {
-        None => Ok(default.min(max)),
-        Some(s) if s.is_finite() && s >= 0.0 => {
-            Ok(Duration::from_secs_f64(s.min(max.as_secs_f64())))
-        }
-        Some(s) => Err(ToolError::argument(
-            name,
-            format!("{s} is not a number of seconds >= 0"),
-        )),
+    // The core's rule (NaN, negative: refused; huge: the longest), then
+    // this toolbox's default and largest.
+    match timeout_from_secs(name, value).map_err(ToolError::core)? {
+        Some(limit) if value.is_some() => Ok(limit.min(max)),
+        _ if value.is_some() => Ok(max), // +inf: as long as allowed
+        _ => Ok(default.min(max)),
     }
 }
 
@@ -350,11 +348,8 @@ impl ToolBox {
 
     async fn run(&self, args: Value) -> ToolResult {
         let args: RunArgs = parse(args)?;
-        if args.command.trim().is_empty() {
-            return Err(ToolError::argument("command", "is empty"));
-        }
+        let mut task = shell_command("command", args.command.clone()).map_err(ToolError::core)?;
         let background = args.background.unwrap_or(false);
-        let mut task = ProcessTask::shell(args.command.clone());
         if let Some(cwd) = args
             .cwd
             .as_ref()
