@@ -1,7 +1,10 @@
 //! The model-facing tools through the public API: snapshot tests of every
 //! tool's text in typical cases, arbitrary JSON never panics, a 10 MB output
 //! keeps the id and metadata within the budget, the regex filter, and bad
-//! input answered with a text that names the problem.
+//! input answered with a text that names the problem. Every answer fits its
+//! text budget, whatever the arguments: huge descriptions (a 50 KB heredoc),
+//! cancel reasons, filters, invalid values quoted by serde, thousands of ids,
+//! small budgets.
 
 mod common;
 
@@ -373,6 +376,8 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
         "\\PC{0,40}".prop_map(Value::from),
         Just(Value::from("process-abcd1234")),
         Just(Value::from("../x")),
+        Just(Value::from(heredoc_command())),
+        Just(Value::from("\u{e9}".repeat(30_000))),
     ];
     let keys = prop_oneof![
         Just("command".to_string()),
@@ -400,7 +405,11 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     #[test]
-    fn arbitrary_json_never_panics_and_always_answers(args in arbitrary_json(), tool in 0usize..7) {
+    fn arbitrary_json_never_panics_and_always_answers(
+        args in arbitrary_json(),
+        tool in 0usize..7,
+        budget in prop::sample::select(BUDGETS.to_vec()),
+    ) {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let sandbox = tempfile::tempdir().expect("tempdir");
         let answer = runtime.block_on(async {
@@ -418,6 +427,7 @@ proptest! {
                 max_run_timeout: Duration::from_secs(2),
                 on_timeout: agent_tasks::OnTimeout::Kill,
                 max_wait_timeout: Duration::from_secs(2),
+                text_budget: budget,
                 ..ToolBoxConfig::default()
             };
             let tools = ToolBox::with_config(manager.clone(), "fuzz", config);
@@ -427,10 +437,427 @@ proptest! {
             answer
         });
         prop_assert!(!answer.text.is_empty());
-        prop_assert!(answer.text.len() <= 12_000);
+        prop_assert!(answer.text.len() <= budget, "{} > {budget}", answer.text.len());
         if answer.is_error {
             prop_assert!(answer.text.starts_with("error: "));
             prop_assert!(answer.json["error"]["code"].is_string());
         }
     }
+}
+
+/// A heredoc command of about 50 KB (multi-byte text, many lines).
+fn heredoc_command() -> String {
+    format!(
+        "cat <<'EOF'\n{}EOF",
+        "status: completed — line of a long heredoc é\n".repeat(1100)
+    )
+}
+
+/// Budgets the huge-argument tests answer within.
+const BUDGETS: [usize; 4] = [500, 2000, 4000, 12_000];
+
+/// Stands for the id of a running task with a huge description.
+const RUNNING: &str = "$RUNNING";
+/// Stands for the id of a task cancelled with a huge reason.
+const CANCELLED: &str = "$CANCELLED";
+
+fn huge_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::from(heredoc_command())),
+        Just(Value::from("x".repeat(50_000))),
+        Just(Value::from(format!("({}", "é".repeat(25_000)))),
+        Just(Value::from(format!("{}\n", "a|".repeat(20_000)))),
+        Just(Value::from(RUNNING)),
+        Just(Value::from(CANCELLED)),
+        any::<u64>().prop_map(Value::from),
+        Just(Value::from(0.001)),
+        Just(Value::from(true)),
+        Just(Value::Array(vec![Value::from("y".repeat(30_000)); 2])),
+    ]
+}
+
+/// Tool arguments with huge values (and huge unknown argument names),
+/// mostly aimed at an existing task.
+fn huge_arguments() -> impl Strategy<Value = Value> {
+    let keys = prop_oneof![
+        Just("command".to_string()),
+        Just("description".to_string()),
+        Just("cwd".to_string()),
+        Just("task_id".to_string()),
+        Just("cursor".to_string()),
+        Just("filter".to_string()),
+        Just("max_bytes".to_string()),
+        Just("timeout".to_string()),
+        Just("background".to_string()),
+        Just("message".to_string()),
+        Just("reason".to_string()),
+        Just("z".repeat(20_000)),
+    ];
+    (
+        prop::collection::btree_map(keys, huge_value(), 0..4),
+        prop_oneof![Just(RUNNING), Just(CANCELLED), Just("")],
+    )
+        .prop_map(|(map, target)| {
+            let mut args: serde_json::Map<String, Value> = map.into_iter().collect();
+            if !target.is_empty() {
+                args.entry("task_id".to_string())
+                    .or_insert_with(|| Value::from(target));
+            }
+            Value::Object(args)
+        })
+}
+
+/// Replaces the placeholders with real ids, wherever they are.
+fn substitute(value: &mut Value, running: &str, cancelled: &str) {
+    match value {
+        Value::String(s) if s == RUNNING => *s = running.to_string(),
+        Value::String(s) if s == CANCELLED => *s = cancelled.to_string(),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| substitute(v, running, cancelled)),
+        Value::Object(map) => map
+            .values_mut()
+            .for_each(|v| substitute(v, running, cancelled)),
+        _ => {}
+    }
+}
+
+/// Checks what every answer must hold: within the budget, and an answer
+/// about a task starts with its id and status.
+fn check_answer(answer: &agent_tasks::tools::ToolResponse, budget: usize) {
+    assert!(
+        answer.text.len() <= budget,
+        "{} bytes over a budget of {budget}: {}",
+        answer.text.len(),
+        answer.text.chars().take(300).collect::<String>()
+    );
+    assert!(!answer.text.is_empty());
+    if answer.is_error {
+        assert!(answer.text.starts_with("error: "), "{}", answer.text);
+    } else if let Some(id) = answer.json["info"]["id"].as_str() {
+        let mut lines = answer.text.lines();
+        assert_eq!(lines.next(), Some(format!("task_id: {id}").as_str()));
+        assert!(
+            lines.next().is_some_and(|l| l.starts_with("status: ")),
+            "{}",
+            answer.text
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn huge_arguments_answer_within_the_budget(
+        args in huge_arguments(),
+        tool in 0usize..7,
+        budget in prop::sample::select(BUDGETS.to_vec()),
+    ) {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let sandbox = tempfile::tempdir().expect("tempdir");
+        runtime.block_on(async {
+            let manager = TaskManager::new(
+                ManagerConfig::default()
+                    .root(sandbox.path().join("root"))
+                    .background_timeout(Some(Duration::from_secs(2))),
+            )
+            .expect("manager");
+            let spawn = |description: String| {
+                manager
+                    .spawn(
+                        agent_tasks::ProcessTask::shell("sleep 5"),
+                        agent_tasks::SpawnOptions::background()
+                            .owner("fuzz")
+                            .description(description),
+                    )
+                    .expect("spawn")
+                    .id()
+                    .to_string()
+            };
+            let running = spawn(heredoc_command());
+            let cancelled = spawn("z".repeat(30_000));
+            manager
+                .cancel(&cancelled, agent_tasks::CancelReason::user("because\n".repeat(5000)))
+                .await
+                .expect("cancel");
+            let mut args = args.clone();
+            substitute(&mut args, &running, &cancelled);
+            let config = ToolBoxConfig {
+                text_budget: budget,
+                cwd: Some(sandbox.path().to_path_buf()),
+                env: vec![("PATH".to_string(), "/nonexistent".to_string())],
+                max_run_timeout: Duration::from_secs(1),
+                on_timeout: agent_tasks::OnTimeout::Kill,
+                max_wait_timeout: Duration::from_millis(200),
+                ..ToolBoxConfig::default()
+            };
+            let tools = ToolBox::with_config(manager.clone(), "fuzz", config);
+            let names = ["task_run", "task_list", "task_output", "task_wait", "task_cancel", "task_send", "nope"];
+            let answer = tools.call(names[tool], args).await;
+            check_answer(&answer, budget);
+            // The huge-description and huge-reason tasks as every tool shows them.
+            for id in [&running, &cancelled] {
+                for (name, args) in [
+                    ("task_output", json!({"task_id": id})),
+                    ("task_wait", json!({"task_id": id, "timeout": 0})),
+                    ("task_cancel", json!({"task_id": id})),
+                ] {
+                    let answer = tools.call(name, args).await;
+                    check_answer(&answer, budget);
+                    prop_assert!(!answer.is_error, "{}", answer.text);
+                    prop_assert!(answer.text.contains("\nduration: "), "{}", answer.text);
+                }
+            }
+            check_answer(&tools.call("task_list", json!({})).await, budget);
+            manager.shutdown("").await;
+            Ok(())
+        })?;
+    }
+}
+
+/// The answers about one task, for the focused tests below.
+async fn answers_about(tools: &ToolBox, id: &str) -> Vec<agent_tasks::tools::ToolResponse> {
+    let mut answers = Vec::new();
+    for (name, args) in [
+        ("task_output", json!({"task_id": id, "cursor": 0})),
+        (
+            "task_output",
+            json!({"task_id": id, "filter": "x".repeat(40_000)}),
+        ),
+        ("task_wait", json!({"task_id": id, "timeout": 0})),
+        (
+            "task_cancel",
+            json!({"task_id": id, "reason": "r".repeat(40_000)}),
+        ),
+    ] {
+        answers.push(tools.call(name, args).await);
+    }
+    answers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_heredoc_keeps_id_status_exit_and_cursor_first() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    for budget in [500, 2000, 12_000] {
+        let tools = ToolBox::with_config(
+            manager.clone(),
+            "me",
+            ToolBoxConfig {
+                text_budget: budget,
+                ..Default::default()
+            },
+        );
+        // The description is the whole 50 KB command, and so is the output.
+        let run = tools
+            .call("task_run", json!({"command": heredoc_command()}))
+            .await;
+        assert!(!run.is_error, "{}", run.text);
+        check_answer(&run, budget);
+        let id = task_id(&run);
+        let lines: Vec<&str> = run.text.lines().collect();
+        assert_eq!(lines[0], format!("task_id: {id}"));
+        assert_eq!(lines[1], "status: completed");
+        assert_eq!(lines[2], "exit_code: 0");
+        assert!(lines[4].starts_with("description: cat <<'EOF'⏎status: completed"));
+        assert!(lines[4].ends_with('…'), "{}", lines[4]);
+        let end = run.json["next_cursor"].as_u64().expect("cursor");
+        assert_eq!(
+            lines[5],
+            format!("output: {end} bytes (next cursor: {end})")
+        );
+        assert!(lines[6].starts_with("bytes_omitted: "));
+        assert_eq!(
+            run.json["bytes_omitted"].as_u64(),
+            lines[6]["bytes_omitted: ".len()..].parse().ok()
+        );
+        for answer in answers_about(&tools, &id).await {
+            check_answer(&answer, budget);
+            assert!(answer.text.contains("\nexit_code: 0\n"), "{}", answer.text);
+            if answer.json.get("next_cursor").is_some() {
+                assert!(answer.text.contains("(next cursor: "), "{}", answer.text);
+            }
+        }
+    }
+    manager.shutdown("").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_cancel_reason_and_filter_are_cut_with_a_visible_mark() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let tools = ToolBox::with_config(
+        manager.clone(),
+        "me",
+        ToolBoxConfig {
+            text_budget: 2000,
+            ..Default::default()
+        },
+    );
+    let bg = tools
+        .call(
+            "task_run",
+            json!({"command": "echo ready; sleep 1000", "background": true}),
+        )
+        .await;
+    let id = task_id(&bg);
+    // The filter below looks for the line the task prints first.
+    wait_for("the task's first line", || {
+        manager
+            .poll(&id, 0, 100)
+            .is_ok_and(|page| page.text().contains("ready"))
+    })
+    .await;
+    let cancel = tools
+        .call(
+            "task_cancel",
+            json!({"task_id": id, "reason": "line\n".repeat(10_000)}),
+        )
+        .await;
+    check_answer(&cancel, 2000);
+    let reason = cancel
+        .text
+        .lines()
+        .find(|l| l.starts_with("reason: cancelled: line⏎line"))
+        .expect("reason line");
+    assert!(reason.ends_with('…'), "{reason}");
+    assert!(cancel
+        .text
+        .contains("\ndescription: echo ready; sleep 1000"));
+    let filtered = tools
+        .call(
+            "task_output",
+            json!({"task_id": id, "filter": format!("ready|{}", "q".repeat(30_000))}),
+        )
+        .await;
+    check_answer(&filtered, 2000);
+    assert!(
+        filtered.text.contains("filter: ready|qqq"),
+        "{}",
+        filtered.text
+    );
+    assert!(filtered.text.contains("… (1 of 1 lines matched)"));
+    assert!(filtered.text.ends_with("--- output ---\nready"));
+    manager.shutdown("").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_invalid_values_are_quoted_in_part() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    for budget in [500, 2000, 12_000] {
+        let tools = ToolBox::with_config(
+            manager.clone(),
+            "me",
+            ToolBoxConfig {
+                text_budget: budget,
+                ..Default::default()
+            },
+        );
+        let mistyped = tools
+            .call(
+                "task_wait",
+                json!({"task_id": "process-abcd", "timeout": "s".repeat(50_000)}),
+            )
+            .await;
+        check_answer(&mistyped, budget);
+        assert!(mistyped.is_error);
+        assert!(
+            mistyped
+                .text
+                .starts_with("error: invalid argument `timeout`: invalid type: string \"sss"),
+            "{}",
+            mistyped.text
+        );
+        assert!(mistyped.text.contains(" … "), "{}", mistyped.text);
+        if budget >= 2000 {
+            // The start and the end of serde's message are kept.
+            assert!(
+                mistyped.text.ends_with("\", expected f64"),
+                "{}",
+                mistyped.text
+            );
+        }
+        let unknown = tools
+            .call("task_list", json!({ "w".repeat(50_000): true }))
+            .await;
+        check_answer(&unknown, budget);
+        assert!(unknown.text.starts_with("error: invalid argument `www"));
+        let bad_regex = tools.call("task_list", json!("[".repeat(50_000))).await;
+        check_answer(&bad_regex, budget);
+        assert!(bad_regex
+            .text
+            .starts_with("error: the arguments are not valid JSON"));
+        assert!(
+            mistyped.json["error"]["message"]
+                .as_str()
+                .expect("message")
+                .len()
+                < 5000
+        );
+    }
+    manager.shutdown("").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_tasks_are_listed_and_named_within_the_budget() {
+    let manager = TaskManager::new(ManagerConfig::default()).expect("manager");
+    let count = 3000;
+    for i in 0..count {
+        manager
+            .spawn(
+                agent_tasks::FnTask::new(format!("job {i}: {}", "d".repeat(300)), |_ctx| async {
+                    Ok(json!(null))
+                }),
+                agent_tasks::SpawnOptions::background().owner("me"),
+            )
+            .expect("spawn");
+    }
+    wait_for("every task to end", || {
+        manager
+            .list(&agent_tasks::ListFilter::owner("me"))
+            .iter()
+            .all(|t| t.status.is_terminal())
+    })
+    .await;
+    for budget in [500, 2000, 12_000] {
+        let tools = ToolBox::with_config(
+            manager.clone(),
+            "me",
+            ToolBoxConfig {
+                text_budget: budget,
+                ..Default::default()
+            },
+        );
+        let list = tools.call("task_list", json!({})).await;
+        check_answer(&list, budget);
+        assert!(
+            list.text.starts_with("3000 tasks (0 running):\n(the "),
+            "{}",
+            list.text
+        );
+        assert!(list.text.contains("older not shown)"));
+        assert!(list.text.trim_end().ends_with('…'), "{}", list.text);
+        assert!(list.text.contains(&format!("job {}: ddd", count - 1)));
+        for call in [
+            json!({"task_id": "fn-doesnotexist"}),
+            json!({"task_id": "../".repeat(10_000)}),
+            json!({"task_id": "fn-".repeat(10_000)}),
+        ] {
+            let unknown = tools.call("task_output", call).await;
+            check_answer(&unknown, budget);
+            assert!(unknown.is_error);
+            assert!(
+                unknown.text.contains("your latest tasks are: fn-"),
+                "{}",
+                unknown.text
+            );
+            if budget >= 2000 {
+                assert!(
+                    unknown.text.ends_with(", … (3000 in all)"),
+                    "{}",
+                    unknown.text
+                );
+            }
+        }
+    }
+    manager.shutdown("").await;
 }

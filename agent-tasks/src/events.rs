@@ -215,3 +215,43 @@ impl EventSubscription {
         }
     }
 }
+
+impl EventKind {
+    /// Every event's `type` name, in declaration order.
+    pub const TYPE_NAMES: [&'static str; 11] = [
+        "task.started",
+        "task.detached",
+        "task.spilled",
+        "task.finished",
+        "task.lost",
+        "task.orphaned",
+        "task.output_dropped",
+        "task.watch_matched",
+        "task.heartbeat",
+        "task.stalled",
+        "task.sink_error",
+    ];
+
+    /// The event's `type` name on the wire, e.g. `task.finished`.
+    ///
+    /// ```
+    /// use agent_tasks::EventKind;
+    /// assert_eq!(EventKind::Lost {}.type_name(), "task.lost");
+    /// ```
+    pub fn type_name(&self) -> &'static str {
+        let index = match self {
+            EventKind::Started { .. } => 0,
+            EventKind::Detached { .. } => 1,
+            EventKind::Spilled { .. } => 2,
+            EventKind::Finished { .. } => 3,
+            EventKind::Lost { .. } => 4,
+            EventKind::Orphaned { .. } => 5,
+            EventKind::OutputDropped { .. } => 6,
+            EventKind::WatchMatched { .. } => 7,
+            EventKind::Heartbeat { .. } => 8,
+            EventKind::Stalled { .. } => 9,
+            EventKind::SinkError { .. } => 10,
+        };
+        Self::TYPE_NAMES[index]
+    }
+}

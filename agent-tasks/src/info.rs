@@ -388,3 +388,71 @@ pub(crate) fn human_duration(ms: u64) -> String {
 fn serialize_lossy<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&String::from_utf8_lossy(bytes))
 }
+
+impl TaskStatus {
+    /// Every status, in declaration order.
+    pub const ALL: [TaskStatus; 7] = [
+        TaskStatus::Queued,
+        TaskStatus::Running,
+        TaskStatus::Completed,
+        TaskStatus::Failed,
+        TaskStatus::Cancelled,
+        TaskStatus::TimedOut,
+        TaskStatus::Lost,
+    ];
+}
+
+impl std::str::FromStr for TaskStatus {
+    type Err = crate::Error;
+
+    /// A status from its wire name (`timed_out`, …); anything else is an
+    /// `InvalidArgument` naming `status` and listing the names.
+    ///
+    /// ```
+    /// use agent_tasks::TaskStatus;
+    /// assert_eq!("lost".parse::<TaskStatus>()?, TaskStatus::Lost);
+    /// assert!("done".parse::<TaskStatus>().unwrap_err().to_string().contains("timed_out"));
+    /// # Ok::<(), agent_tasks::Error>(())
+    /// ```
+    fn from_str(s: &str) -> crate::Result<Self> {
+        crate::rules::by_name("status", s, &TaskStatus::ALL, TaskStatus::as_str)
+    }
+}
+
+impl CancelKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [CancelKind; 5] = [
+        CancelKind::User,
+        CancelKind::Timeout,
+        CancelKind::Shutdown,
+        CancelKind::OwnerClosed,
+        CancelKind::Stalled,
+    ];
+
+    /// The kind's wire name, e.g. `owner_closed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CancelKind::User => "user",
+            CancelKind::Timeout => "timeout",
+            CancelKind::Shutdown => "shutdown",
+            CancelKind::OwnerClosed => "owner_closed",
+            CancelKind::Stalled => "stalled",
+        }
+    }
+}
+
+impl std::fmt::Display for CancelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for CancelKind {
+    type Err = crate::Error;
+
+    /// A kind from its wire name; anything else is an `InvalidArgument`
+    /// naming `kind` and listing the names.
+    fn from_str(s: &str) -> crate::Result<Self> {
+        crate::rules::by_name("kind", s, &CancelKind::ALL, CancelKind::as_str)
+    }
+}

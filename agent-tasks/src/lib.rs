@@ -49,6 +49,7 @@ mod manager;
 mod notifications;
 mod output;
 mod process;
+mod rules;
 mod sink;
 mod store;
 mod task;
@@ -76,6 +77,10 @@ pub use notifications::{
     Notification, NotificationKind, NOTIFICATION_TAIL_CHARS, NOTIFICATION_TAIL_LINES,
 };
 pub use process::ProcessTask;
+pub use rules::{
+    argv_command, duration_from_millis, duration_from_secs, parse_name, shell_command,
+    timeout_from_millis, timeout_from_secs, DEFAULT_POLL_BYTES, DEFAULT_PREVIEW_BYTES,
+};
 pub use sink::{SharedSink, Sink, Stream};
 pub use task::{BackgroundTask, TaskOutcome};
 

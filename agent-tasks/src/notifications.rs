@@ -288,6 +288,48 @@ impl NotificationQueue {
     }
 }
 
+impl NotificationKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [NotificationKind; 7] = [
+        NotificationKind::Finished,
+        NotificationKind::Lost,
+        NotificationKind::Orphaned,
+        NotificationKind::WatchMatch,
+        NotificationKind::WatchStopped,
+        NotificationKind::Progress,
+        NotificationKind::Stalled,
+    ];
+
+    /// The kind's wire name, e.g. `watch_match`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationKind::Finished => "finished",
+            NotificationKind::Lost => "lost",
+            NotificationKind::Orphaned => "orphaned",
+            NotificationKind::WatchMatch => "watch_match",
+            NotificationKind::WatchStopped => "watch_stopped",
+            NotificationKind::Progress => "progress",
+            NotificationKind::Stalled => "stalled",
+        }
+    }
+}
+
+impl std::fmt::Display for NotificationKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for NotificationKind {
+    type Err = crate::Error;
+
+    /// A kind from its wire name; anything else is an `InvalidArgument`
+    /// naming `kind` and listing the names.
+    fn from_str(s: &str) -> crate::Result<Self> {
+        crate::rules::by_name("kind", s, &NotificationKind::ALL, NotificationKind::as_str)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -119,3 +119,25 @@ pub trait Sink: Send + Sync + 'static {
 
 /// A shared, type-erased sink.
 pub type SharedSink = Arc<dyn Sink>;
+
+impl Default for Stream {
+    /// Standard output, where output goes when no stream is named.
+    fn default() -> Self {
+        Stream::STDOUT
+    }
+}
+
+impl std::str::FromStr for Stream {
+    type Err = std::convert::Infallible;
+
+    /// Any name is a stream: `stdout` and `stderr` are the standard ones,
+    /// anything else a task-defined stream.
+    ///
+    /// ```
+    /// use agent_tasks::Stream;
+    /// assert_eq!("stderr".parse::<Stream>(), Ok(Stream::STDERR));
+    /// ```
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Stream::from(s))
+    }
+}

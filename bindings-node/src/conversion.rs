@@ -9,7 +9,7 @@ use napi::bindgen_prelude::{Buffer, ToNapiValue};
 use napi::sys;
 use napi_derive::napi;
 
-use crate::errors::invalid;
+use crate::errors::{invalid, CoreResultExt};
 use crate::shapes::{arg, build, Shape};
 
 /// Where a task is in its life; all but `queued` and `running` are terminal.
@@ -50,21 +50,6 @@ impl From<agent_tasks::TaskStatus> for TaskStatus {
             S::Cancelled => TaskStatus::Cancelled,
             S::TimedOut => TaskStatus::TimedOut,
             S::Lost => TaskStatus::Lost,
-        }
-    }
-}
-
-impl From<TaskStatus> for agent_tasks::TaskStatus {
-    fn from(s: TaskStatus) -> Self {
-        use agent_tasks::TaskStatus as S;
-        match s {
-            TaskStatus::Queued => S::Queued,
-            TaskStatus::Running => S::Running,
-            TaskStatus::Completed => S::Completed,
-            TaskStatus::Failed => S::Failed,
-            TaskStatus::Cancelled => S::Cancelled,
-            TaskStatus::TimedOut => S::TimedOut,
-            TaskStatus::Lost => S::Lost,
         }
     }
 }
@@ -126,15 +111,6 @@ pub enum OnTimeout {
     /// Stop the task: it ends `timed_out`.
     #[napi(value = "kill")]
     Kill,
-}
-
-impl From<OnTimeout> for agent_tasks::OnTimeout {
-    fn from(p: OnTimeout) -> Self {
-        match p {
-            OnTimeout::Detach => agent_tasks::OnTimeout::Detach,
-            OnTimeout::Kill => agent_tasks::OnTimeout::Kill,
-        }
-    }
 }
 
 /// Why a notification was made.
@@ -702,7 +678,8 @@ impl From<agent_tasks::EventItem> for EventRecord {
         r.seq = Some(num(event.seq));
         r.task_id = Some(event.task_id.to_string());
         r.timestamp_ms = Some(num(event.timestamp_ms));
-        let name = match event.kind {
+        let name = event.kind.type_name();
+        match event.kind {
             K::Started {
                 kind,
                 description,
@@ -713,16 +690,14 @@ impl From<agent_tasks::EventItem> for EventRecord {
                 r.description = Some(description);
                 r.owner = Some(owner);
                 r.background = Some(background);
-                "task.started"
             }
-            K::Detached {} => "task.detached",
+            K::Detached {} => {}
             K::Spilled {
                 buffered_bytes,
                 log_path,
             } => {
                 r.buffered_bytes = Some(num(buffered_bytes));
                 r.log_path = Some(log_path);
-                "task.spilled"
             }
             K::Finished {
                 status,
@@ -736,35 +711,28 @@ impl From<agent_tasks::EventItem> for EventRecord {
                 r.reason = reason.map(Into::into);
                 r.error = error;
                 r.duration_ms = Some(num(duration_ms));
-                "task.finished"
             }
-            K::Lost {} => "task.lost",
+            K::Lost {} => {}
             K::Orphaned { pid } => {
                 r.pid = Some(pid);
-                "task.orphaned"
             }
             K::OutputDropped { disk_limit } => {
                 r.disk_limit = Some(num(disk_limit));
-                "task.output_dropped"
             }
             K::WatchMatched { line } => {
                 r.line = Some(line);
-                "task.watch_matched"
             }
             K::Heartbeat { new_bytes } => {
                 r.new_bytes = Some(num(new_bytes));
-                "task.heartbeat"
             }
             K::Stalled { idle_ms } => {
                 r.idle_ms = Some(num(idle_ms));
-                "task.stalled"
             }
             K::SinkError { sink, error } => {
                 r.sink = Some(sink);
                 r.error = Some(error);
-                "task.sink_error"
             }
-        };
+        }
         r.r#type = Some(name.to_owned());
         r
     }
@@ -791,24 +759,21 @@ pub(crate) fn size(name: &str, value: f64) -> napi::Result<usize> {
     usize::try_from(n).map_err(|_| invalid(name, format!("{value} is too large")))
 }
 
-/// A duration in milliseconds; `Infinity` means none (`Ok(None)`).
+/// A duration in milliseconds; `Infinity` means none (`Ok(None)`). The rule
+/// is the core's [`agent_tasks::timeout_from_millis`].
 pub(crate) fn millis(name: &str, value: f64) -> napi::Result<Option<Duration>> {
-    if value == f64::INFINITY {
-        return Ok(None);
-    }
-    if value.is_finite() && value >= 0.0 {
-        Ok(Some(Duration::from_secs_f64(value / 1000.0)))
-    } else {
-        Err(invalid(
-            name,
-            format!("expected milliseconds (a number >= 0, or null for none), got {value}"),
-        ))
-    }
+    agent_tasks::timeout_from_millis(name, Some(value)).js()
 }
 
-/// A duration that must be finite.
+/// A duration that must be finite (the core's
+/// [`agent_tasks::duration_from_millis`]).
 pub(crate) fn finite_millis(name: &str, value: f64) -> napi::Result<Duration> {
-    millis(name, value)?.ok_or_else(|| invalid(name, "must be finite"))
+    agent_tasks::duration_from_millis(name, value).js()
+}
+
+/// An `onTimeout` option: the core's names (`detach`, `kill`).
+pub(crate) fn on_timeout(name: &str, value: &str) -> napi::Result<agent_tasks::OnTimeout> {
+    agent_tasks::parse_name(name, value).js()
 }
 
 // ---- hot objects, built by `shapes` -----------------------------------------

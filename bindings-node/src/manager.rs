@@ -10,8 +10,8 @@ use std::future::Future;
 use std::sync::{Arc, RwLock};
 
 use agent_tasks::{
-    CancelReason, ListFilter as CoreListFilter, ManagerConfig, ProcessTask,
-    SpawnOptions as CoreSpawnOptions, TaskManager,
+    CancelReason, ListFilter as CoreListFilter, ManagerConfig, SpawnOptions as CoreSpawnOptions,
+    TaskManager,
 };
 use napi::bindgen_prelude::{Buffer, Either, PromiseRaw};
 use napi::Env;
@@ -20,10 +20,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::{js_task, TaskFn};
 use crate::conversion::{
-    bytes, finite_millis, millis, size, CollectOutcome, ForegroundOutcome, GcReport, Notification,
-    OnTimeout, PollResponse, Preview, TaskInfo, TaskStatus,
+    bytes, finite_millis, millis, on_timeout, size, CollectOutcome, ForegroundOutcome, GcReport,
+    Notification, PollResponse, Preview, TaskInfo,
 };
-use crate::errors::{aborted, invalid, shut_down, CoreResultExt};
+use crate::errors::{aborted, shut_down, CoreResultExt};
 use crate::events::{EventCallback, NativeEventListener, NativeEventStream};
 
 /// Settings of a manager (all optional; the core's defaults otherwise).
@@ -47,7 +47,8 @@ pub struct ManagerOptions {
     #[napi(ts_type = "number | null")]
     pub background_timeout_ms: Option<f64>,
     /// Default action of a foreground timeout (default `detach`).
-    pub on_timeout: Option<OnTimeout>,
+    #[napi(ts_type = "OnTimeout")]
+    pub on_timeout: Option<String>,
     /// Cap on background tasks running at once, over all owners.
     pub max_background: Option<u32>,
     /// Cap on background tasks running at once for any one owner.
@@ -83,7 +84,7 @@ impl ManagerOptions {
             c = c.background_timeout(millis("backgroundTimeoutMs", v)?);
         }
         if let Some(v) = self.on_timeout {
-            c = c.on_timeout(v.into());
+            c = c.on_timeout(on_timeout("onTimeout", &v)?);
         }
         if let Some(v) = self.max_background {
             c = c.max_background(v as usize);
@@ -130,7 +131,8 @@ pub struct RunOptions {
     #[napi(ts_type = "number | null")]
     pub background_timeout_ms: Option<f64>,
     /// What a foreground timeout does (default: the manager's).
-    pub on_timeout: Option<OnTimeout>,
+    #[napi(ts_type = "OnTimeout")]
+    pub on_timeout: Option<String>,
     /// Description shown in lists (default: the command line).
     pub description: Option<String>,
     /// Owner (session key); default: the manager's default owner.
@@ -176,7 +178,8 @@ pub struct SpawnOptions {
     #[napi(ts_type = "number | null")]
     pub background_timeout_ms: Option<f64>,
     /// What a foreground timeout does (default: the manager's).
-    pub on_timeout: Option<OnTimeout>,
+    #[napi(ts_type = "OnTimeout")]
+    pub on_timeout: Option<String>,
     /// Description (default: the function's name).
     pub description: Option<String>,
     /// Owner (session key); default: the manager's default owner.
@@ -212,7 +215,7 @@ struct Common {
     background: Option<bool>,
     timeout_ms: Option<f64>,
     background_timeout_ms: Option<f64>,
-    on_timeout: Option<OnTimeout>,
+    on_timeout: Option<String>,
     description: Option<String>,
     owner: Option<String>,
     keep_alive: Option<bool>,
@@ -243,7 +246,7 @@ impl Common {
             o = o.background_timeout(millis("backgroundTimeoutMs", v)?);
         }
         if let Some(v) = self.on_timeout {
-            o = o.on_timeout(v.into());
+            o = o.on_timeout(on_timeout("onTimeout", &v)?);
         }
         if let Some(v) = self.description {
             o = o.description(v);
@@ -288,7 +291,8 @@ pub struct ListFilter {
     /// Only tasks of this owner.
     pub owner: Option<String>,
     /// Only tasks in one of these statuses.
-    pub statuses: Option<Vec<TaskStatus>>,
+    #[napi(ts_type = "Array<TaskStatus>")]
+    pub statuses: Option<Vec<String>>,
     /// Only tasks that are still running.
     pub active_only: Option<bool>,
 }
@@ -400,15 +404,12 @@ impl NativeTaskManager {
     ) -> napi::Result<TaskInfo> {
         let manager = self.manager()?;
         let o = options.unwrap_or_default();
+        // The core checks the command (not empty).
         let mut task = match command {
-            Either::A(line) => ProcessTask::shell(line),
-            Either::B(argv) => {
-                if argv.is_empty() {
-                    return Err(invalid("command", "the argv array is empty"));
-                }
-                ProcessTask::argv(argv)
-            }
-        };
+            Either::A(line) => agent_tasks::shell_command("command", line),
+            Either::B(argv) => agent_tasks::argv_command("command", argv),
+        }
+        .js()?;
         if let Some(cwd) = o.cwd {
             task = task.cwd(cwd);
         }
@@ -513,7 +514,7 @@ impl NativeTaskManager {
         };
         let max_bytes = match max_bytes {
             Some(m) => size("maxBytes", m)?,
-            None => 64 * 1024,
+            None => agent_tasks::DEFAULT_POLL_BYTES,
         };
         Ok(self.manager()?.poll(&id, cursor, max_bytes).js()?.into())
     }
@@ -527,8 +528,14 @@ impl NativeTaskManager {
         head_bytes: Option<f64>,
         tail_bytes: Option<f64>,
     ) -> napi::Result<Preview> {
-        let head = size("headBytes", head_bytes.unwrap_or(4096.0))?;
-        let tail = size("tailBytes", tail_bytes.unwrap_or(4096.0))?;
+        let head = match head_bytes {
+            Some(v) => size("headBytes", v)?,
+            None => agent_tasks::DEFAULT_PREVIEW_BYTES,
+        };
+        let tail = match tail_bytes {
+            Some(v) => size("tailBytes", v)?,
+            None => agent_tasks::DEFAULT_PREVIEW_BYTES,
+        };
         Ok(self.manager()?.preview(&id, head, tail).js()?.into())
     }
 
@@ -607,7 +614,16 @@ impl NativeTaskManager {
         let f = filter.unwrap_or_default();
         let filter = CoreListFilter {
             owner: f.owner,
-            statuses: f.statuses.map(|s| s.into_iter().map(Into::into).collect()),
+            statuses: f
+                .statuses
+                .map(|names| {
+                    names
+                        .iter()
+                        .map(|n| agent_tasks::parse_name::<agent_tasks::TaskStatus>("statuses", n))
+                        .collect::<agent_tasks::Result<Vec<_>>>()
+                })
+                .transpose()
+                .js()?,
             active_only: f.active_only.unwrap_or(false),
         };
         Ok(self

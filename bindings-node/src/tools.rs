@@ -6,14 +6,14 @@
 
 use std::collections::HashMap;
 
-use agent_tasks::tools::{definitions, ToolBox, ToolBoxConfig};
+use agent_tasks::tools::{definitions_in, ToolBox, ToolBoxConfig, ToolShape};
 use napi::bindgen_prelude::PromiseRaw;
 use napi::Env;
 use napi_derive::napi;
 use serde_json::{json, Value};
 
-use crate::conversion::{finite_millis, size, OnTimeout};
-use crate::errors::invalid;
+use crate::conversion::{finite_millis, on_timeout, size};
+use crate::errors::CoreResultExt;
 use crate::manager::{open, NativeTaskManager, SharedManager};
 
 /// The tool definitions in `shape` (`openai`, the default, `anthropic` or
@@ -22,19 +22,11 @@ use crate::manager::{open, NativeTaskManager, SharedManager};
 // Registered with Node by napi-rs, which test builds leave out.
 #[cfg_attr(test, allow(dead_code))]
 pub fn native_tool_definitions(shape: Option<String>) -> napi::Result<Vec<Value>> {
-    let shape = shape.as_deref().unwrap_or("openai");
-    let tools = definitions();
-    Ok(match shape {
-        "openai" => tools.iter().map(|d| d.openai()).collect(),
-        "anthropic" => tools.iter().map(|d| d.anthropic()).collect(),
-        "mcp" => tools.iter().map(|d| d.mcp()).collect(),
-        other => {
-            return Err(invalid(
-                "shape",
-                format!("must be 'openai', 'anthropic' or 'mcp', got {other:?}"),
-            ))
-        }
-    })
+    let shape: ToolShape = match shape {
+        Some(name) => agent_tasks::parse_name("shape", &name).js()?,
+        None => ToolShape::default(),
+    };
+    Ok(definitions_in(shape))
 }
 
 /// Settings of a toolbox (all optional; the core's defaults otherwise).
@@ -50,7 +42,8 @@ pub struct ToolBoxOptions {
     pub max_run_timeout_ms: Option<f64>,
     /// What a `task_run` foreground timeout does (default `detach`: the
     /// command keeps running in the background).
-    pub on_timeout: Option<OnTimeout>,
+    #[napi(ts_type = "OnTimeout")]
+    pub on_timeout: Option<String>,
     /// `task_wait`'s timeout when the model gives none (default 30 s).
     pub wait_timeout_ms: Option<f64>,
     /// The longest `timeout` a model may ask of `task_wait` (default 300 s).
@@ -77,7 +70,7 @@ impl ToolBoxOptions {
             c.max_run_timeout = finite_millis("maxRunTimeoutMs", v)?;
         }
         if let Some(v) = self.on_timeout {
-            c.on_timeout = v.into();
+            c.on_timeout = on_timeout("onTimeout", &v)?;
         }
         if let Some(v) = self.wait_timeout_ms {
             c.wait_timeout = finite_millis("waitTimeoutMs", v)?;

@@ -40,12 +40,10 @@ impl Context {
     }
 }
 
+/// A stream by name (the core's rule: `stdout`, `stderr`, or a name of the
+/// task's own); `stdout` when none is given.
 fn stream_of(name: Option<&str>) -> Stream {
-    match name {
-        None | Some("stdout") => Stream::STDOUT,
-        Some("stderr") => Stream::STDERR,
-        Some(other) => Stream::named(other),
-    }
+    name.map(Stream::named).unwrap_or_default()
 }
 
 #[pymethods]

@@ -11,7 +11,7 @@ use pyo3::types::{
 };
 use serde_json::{Map, Number, Value};
 
-use crate::errors::invalid_argument;
+use crate::errors::{core_err, invalid_argument};
 
 /// How deep nested lists and dicts may go in a task's result value.
 const MAX_DEPTH: usize = 200;
@@ -136,37 +136,30 @@ pub(crate) fn to_dict<'py>(
 
 /// A timeout argument in seconds: `None` keeps the default (returns `None`),
 /// `math.inf` means no timeout (`Some(None)`), anything else must be a
-/// finite, non-negative number (`Some(Some(d))`).
+/// non-negative number (`Some(Some(d))`). The rule is the core's
+/// [`agent_tasks::timeout_from_secs`].
 pub(crate) fn timeout_setting(
     name: &str,
     seconds: Option<f64>,
 ) -> PyResult<Option<Option<Duration>>> {
     match seconds {
         None => Ok(None),
-        Some(s) if s == f64::INFINITY => Ok(Some(None)),
-        Some(s) => duration(name, s).map(|d| Some(Some(d))),
+        Some(s) => agent_tasks::timeout_from_secs(name, Some(s))
+            .map(Some)
+            .map_err(core_err),
     }
 }
 
-/// A finite, non-negative number of seconds.
+/// A finite, non-negative number of seconds (the core's
+/// [`agent_tasks::duration_from_secs`]).
 pub(crate) fn duration(name: &str, seconds: f64) -> PyResult<Duration> {
-    if seconds.is_nan() || seconds < 0.0 {
-        return Err(invalid_argument(
-            name,
-            format!("must be a non-negative number of seconds, got {seconds}"),
-        ));
-    }
-    Duration::try_from_secs_f64(seconds)
-        .map_err(|_| invalid_argument(name, format!("{seconds} seconds is too long")))
+    agent_tasks::duration_from_secs(name, seconds).map_err(core_err)
 }
 
-/// A wait limit in seconds: `None` waits without limit, `math.inf` too.
+/// A wait limit in seconds: `None` waits without limit, `math.inf` too (the
+/// core's [`agent_tasks::timeout_from_secs`]).
 pub(crate) fn wait_limit(name: &str, seconds: Option<f64>) -> PyResult<Option<Duration>> {
-    match seconds {
-        None => Ok(None),
-        Some(s) if s == f64::INFINITY => Ok(None),
-        Some(s) => duration(name, s).map(Some),
-    }
+    agent_tasks::timeout_from_secs(name, seconds).map_err(core_err)
 }
 
 /// A non-negative integer argument (a size, a count, a cursor). A negative

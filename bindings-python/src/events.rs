@@ -46,19 +46,7 @@ impl Event {
     /// `task.sink_error`.
     #[getter(r#type)]
     fn type_(&self) -> &'static str {
-        match self.0.kind {
-            EventKind::Started { .. } => "task.started",
-            EventKind::Detached {} => "task.detached",
-            EventKind::Spilled { .. } => "task.spilled",
-            EventKind::Finished { .. } => "task.finished",
-            EventKind::Lost {} => "task.lost",
-            EventKind::Orphaned { .. } => "task.orphaned",
-            EventKind::OutputDropped { .. } => "task.output_dropped",
-            EventKind::WatchMatched { .. } => "task.watch_matched",
-            EventKind::Heartbeat { .. } => "task.heartbeat",
-            EventKind::Stalled { .. } => "task.stalled",
-            EventKind::SinkError { .. } => "task.sink_error",
-        }
+        self.0.kind.type_name()
     }
     /// `task.started`: the task's kind.
     #[getter]

@@ -54,6 +54,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tools::tool_definitions, m)?)?;
     m.add_function(wrap_pyfunction!(manager::_at_exit, m)?)?;
     m.add("MAX_POLL_BYTES", agent_tasks::MAX_POLL_BYTES)?;
+    m.add("DEFAULT_POLL_BYTES", agent_tasks::DEFAULT_POLL_BYTES)?;
+    m.add("DEFAULT_PREVIEW_BYTES", agent_tasks::DEFAULT_PREVIEW_BYTES)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

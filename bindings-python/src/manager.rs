@@ -55,34 +55,17 @@ fn track_process(handle: &TaskHandle) {
     }
 }
 
+/// An `on_timeout` argument: the core's names (`detach`, `kill`).
 pub(crate) fn on_timeout(value: Option<&str>) -> PyResult<Option<OnTimeout>> {
-    match value {
-        None => Ok(None),
-        Some("detach") => Ok(Some(OnTimeout::Detach)),
-        Some("kill") => Ok(Some(OnTimeout::Kill)),
-        Some(other) => Err(invalid_argument(
-            "on_timeout",
-            format!("must be \"detach\" or \"kill\", got {other:?}"),
-        )),
-    }
+    value
+        .map(|v| agent_tasks::parse_name("on_timeout", v))
+        .transpose()
+        .map_err(core_err)
 }
 
+/// A `status` argument: the core's status names.
 fn status(name: &str) -> PyResult<TaskStatus> {
-    Ok(match name {
-        "queued" => TaskStatus::Queued,
-        "running" => TaskStatus::Running,
-        "completed" => TaskStatus::Completed,
-        "failed" => TaskStatus::Failed,
-        "cancelled" => TaskStatus::Cancelled,
-        "timed_out" => TaskStatus::TimedOut,
-        "lost" => TaskStatus::Lost,
-        other => {
-            return Err(invalid_argument(
-                "status",
-                format!("unknown status {other:?} (running, completed, failed, cancelled, timed_out, lost, queued)"),
-            ))
-        }
-    })
+    agent_tasks::parse_name("status", name).map_err(core_err)
 }
 
 /// The monitoring and change-tracking options of `run` and `spawn`; the
@@ -177,14 +160,11 @@ fn os_string(item: &Bound<'_, PyAny>) -> PyResult<OsString> {
     Ok(path.into_os_string())
 }
 
-/// A `str` command runs with `sh -c`; a sequence is an argv.
+/// A `str` command runs with `sh -c`; a sequence is an argv. The core
+/// checks both (not empty).
 fn process_task(command: &Bound<'_, PyAny>) -> PyResult<ProcessTask> {
     if let Ok(line) = command.cast::<PyString>() {
-        let line = line.to_str()?;
-        if line.trim().is_empty() {
-            return Err(invalid_argument("command", "must not be empty"));
-        }
-        return Ok(ProcessTask::shell(line));
+        return agent_tasks::shell_command("command", line.to_str()?).map_err(core_err);
     }
     let items = command.try_iter().map_err(|_| {
         invalid_argument(
@@ -195,10 +175,7 @@ fn process_task(command: &Bound<'_, PyAny>) -> PyResult<ProcessTask> {
     let argv = items
         .map(|item| item.and_then(|i| os_string(&i)))
         .collect::<PyResult<Vec<_>>>()?;
-    if argv.is_empty() {
-        return Err(invalid_argument("command", "the argv must not be empty"));
-    }
-    Ok(ProcessTask::argv(argv))
+    agent_tasks::argv_command("command", argv).map_err(core_err)
 }
 
 /// The core manager, as the `agent_tasks` package's engine.

@@ -1,24 +1,10 @@
 //! The core's [`agent_tasks::Notification`] as a typed Python object. The
 //! manager's `notifications(owner)` and `ack(ids)` are in `manager`.
 
-use agent_tasks::NotificationKind;
 use pyo3::prelude::*;
 
 use crate::convert::to_dict;
 use crate::types::{q, CancelReason, ExitInfo};
-
-/// The wire name of a notification kind.
-fn kind_name(kind: NotificationKind) -> &'static str {
-    match kind {
-        NotificationKind::Finished => "finished",
-        NotificationKind::Lost => "lost",
-        NotificationKind::Orphaned => "orphaned",
-        NotificationKind::WatchMatch => "watch_match",
-        NotificationKind::WatchStopped => "watch_stopped",
-        NotificationKind::Progress => "progress",
-        NotificationKind::Stalled => "stalled",
-    }
-}
 
 /// A message for the host to show its model, pending until acknowledged.
 #[pyclass(frozen, module = "agent_tasks._native")]
@@ -35,7 +21,7 @@ impl Notification {
     /// `watch_stopped`, `progress` or `stalled`.
     #[getter]
     fn kind(&self) -> &'static str {
-        kind_name(self.0.kind)
+        self.0.kind.as_str()
     }
     /// The task it is about.
     #[getter]
@@ -113,7 +99,7 @@ impl Notification {
         format!(
             "Notification(id={}, kind={}, status={})",
             q(&self.0.id),
-            q(kind_name(self.0.kind)),
+            q(self.0.kind.as_str()),
             q(self.0.status.as_str())
         )
     }

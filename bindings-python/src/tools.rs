@@ -5,13 +5,13 @@
 
 use std::path::PathBuf;
 
-use agent_tasks::tools::{definitions, ToolBox, ToolBoxConfig};
+use agent_tasks::tools::{definitions_in, ToolBox, ToolBoxConfig, ToolShape};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 use serde_json::Value;
 
 use crate::convert::{duration, from_json, size, to_dict, to_json};
-use crate::errors::invalid_argument;
+use crate::errors::{core_err, invalid_argument};
 use crate::manager::{on_timeout, NativeManager};
 use crate::pending::{spawn, Pending, Ready};
 use crate::types::q;
@@ -20,17 +20,8 @@ use crate::types::q;
 #[pyfunction]
 #[pyo3(signature = (shape="openai"))]
 pub fn tool_definitions<'py>(py: Python<'py>, shape: &str) -> PyResult<Bound<'py, PyList>> {
-    let shaped: Vec<Value> = match shape {
-        "openai" => definitions().iter().map(|d| d.openai()).collect(),
-        "anthropic" => definitions().iter().map(|d| d.anthropic()).collect(),
-        "mcp" => definitions().iter().map(|d| d.mcp()).collect(),
-        other => {
-            return Err(invalid_argument(
-                "shape",
-                format!("must be \"openai\", \"anthropic\" or \"mcp\", got {other:?}"),
-            ))
-        }
-    };
+    let shape: ToolShape = agent_tasks::parse_name("shape", shape).map_err(core_err)?;
+    let shaped = definitions_in(shape);
     let items = shaped
         .iter()
         .map(|v| from_json(py, v))

@@ -55,23 +55,12 @@ impl ExitInfo {
 #[pyclass(frozen, module = "agent_tasks._native")]
 pub struct CancelReason(pub(crate) agent_tasks::CancelReason);
 
-/// The wire name of a cancel kind.
-fn kind_name(kind: agent_tasks::CancelKind) -> &'static str {
-    match kind {
-        agent_tasks::CancelKind::User => "user",
-        agent_tasks::CancelKind::Timeout => "timeout",
-        agent_tasks::CancelKind::Shutdown => "shutdown",
-        agent_tasks::CancelKind::OwnerClosed => "owner_closed",
-        agent_tasks::CancelKind::Stalled => "stalled",
-    }
-}
-
 #[pymethods]
 impl CancelReason {
     /// What asked for the stop: `user`, `timeout`, `shutdown`, `owner_closed` or `stalled`.
     #[getter]
     fn kind(&self) -> &'static str {
-        kind_name(self.0.kind)
+        self.0.kind.as_str()
     }
 
     /// Free text from whoever asked.
@@ -92,7 +81,7 @@ impl CancelReason {
     fn __repr__(&self) -> String {
         format!(
             "CancelReason(kind={}, message={})",
-            q(kind_name(self.0.kind)),
+            q(self.0.kind.as_str()),
             opt(self.0.message.as_deref().map(q))
         )
     }

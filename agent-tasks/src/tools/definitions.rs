@@ -219,3 +219,68 @@ pub fn definitions() -> Vec<ToolDefinition> {
         },
     ]
 }
+
+/// The shape tool definitions are exported in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ToolShape {
+    /// [`ToolDefinition::openai`] (the default).
+    #[default]
+    OpenAi,
+    /// [`ToolDefinition::anthropic`].
+    Anthropic,
+    /// [`ToolDefinition::mcp`].
+    Mcp,
+}
+
+impl ToolShape {
+    /// Every shape, in declaration order.
+    pub const ALL: [ToolShape; 3] = [ToolShape::OpenAi, ToolShape::Anthropic, ToolShape::Mcp];
+
+    /// The shape's name: `openai`, `anthropic` or `mcp`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolShape::OpenAi => "openai",
+            ToolShape::Anthropic => "anthropic",
+            ToolShape::Mcp => "mcp",
+        }
+    }
+}
+
+impl std::fmt::Display for ToolShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ToolShape {
+    type Err = crate::Error;
+
+    /// `openai`, `anthropic` or `mcp`; anything else is an
+    /// `InvalidArgument` naming `shape` and listing the three.
+    fn from_str(s: &str) -> crate::Result<Self> {
+        crate::rules::by_name("shape", s, &ToolShape::ALL, ToolShape::as_str)
+    }
+}
+
+impl ToolDefinition {
+    /// The definition in `shape`.
+    pub fn shaped(&self, shape: ToolShape) -> Value {
+        match shape {
+            ToolShape::OpenAi => self.openai(),
+            ToolShape::Anthropic => self.anthropic(),
+            ToolShape::Mcp => self.mcp(),
+        }
+    }
+}
+
+/// Every tool's definition in `shape`, in [`definitions`]' order.
+///
+/// ```
+/// use agent_tasks::tools::{definitions_in, ToolShape};
+/// let shape: ToolShape = "anthropic".parse()?;
+/// assert_eq!(definitions_in(shape)[0]["name"], "task_run");
+/// # Ok::<(), agent_tasks::Error>(())
+/// ```
+pub fn definitions_in(shape: ToolShape) -> Vec<Value> {
+    definitions().iter().map(|d| d.shaped(shape)).collect()
+}

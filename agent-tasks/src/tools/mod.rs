@@ -26,16 +26,17 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 pub use definitions::{
-    definitions, CancelArgs, ListArgs, OutputArgs, RunArgs, SendArgs, ToolDefinition, WaitArgs,
+    definitions, definitions_in, CancelArgs, ListArgs, OutputArgs, RunArgs, SendArgs,
+    ToolDefinition, ToolShape, WaitArgs,
 };
 use definitions::{TASK_CANCEL, TASK_LIST, TASK_OUTPUT, TASK_RUN, TASK_SEND, TASK_WAIT};
-use render::{assemble, duration, fit_head_tail, task_header, METADATA_RESERVE};
+use render::{cap, cap_middle, duration, field, finish, task_header, Body, Caps, Draft};
 
 use crate::config::{OnTimeout, SpawnOptions};
 use crate::error::Error;
 use crate::info::{CancelReason, TaskInfo};
 use crate::manager::{CollectOutcome, ForegroundOutcome, ListFilter, TaskManager};
-use crate::process::ProcessTask;
+use crate::rules::{shell_command, timeout_from_secs};
 
 /// What a tool call answers.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -53,7 +54,13 @@ pub struct ToolResponse {
 /// Settings of a [`ToolBox`].
 #[derive(Clone, Debug)]
 pub struct ToolBoxConfig {
-    /// Most bytes of text in one answer (default 12,000).
+    /// Most bytes of text in one answer (default 12,000). Every answer
+    /// fits, whatever the arguments: free-text fields (description, cancel
+    /// reason, error, echoed filter, quoted values) are capped with a
+    /// visible `…` in proportion to the budget, output is cut head and tail
+    /// to the room the metadata leaves, and the leading metadata (task id,
+    /// status, exit, cursor) is the last thing a cut reaches. With a budget
+    /// of 500 bytes or more those lines are always whole.
     pub text_budget: usize,
     /// Foreground wait of `task_run` when the model gives no timeout
     /// (default 60 s).
@@ -93,6 +100,23 @@ impl Default for ToolBoxConfig {
 
 /// Bytes a filtered `task_output` scans for matching lines at most.
 const FILTER_SCAN_BYTES: usize = 1 << 20;
+/// Room kept for an `output: N bytes (next cursor: N)` line.
+const CURSOR_LINE: usize = 80;
+/// Most tasks `task_list` shows.
+const LIST_MAX: usize = 50;
+/// Most bytes of a description in a `task_list` line.
+const LIST_DESCRIPTION_CAP: usize = 100;
+/// Room kept for `task_list`'s "older not shown" line.
+const LIST_MORE_LINE: usize = 64;
+
+/// Most bytes of an error message (also in the host's JSON); the text for
+/// the model is cut to the budget besides.
+const ERROR_CAP: usize = 4000;
+/// Most bytes of the detail of a bad argument (serde quotes the offending
+/// value, a regex error the whole pattern): its start and end are kept.
+const DETAIL_CAP: usize = 400;
+/// Most bytes of a name the caller gave (a tool, an argument, an id).
+const NAME_CAP: usize = 80;
 
 /// A failed call: what the model is told.
 struct ToolError {
@@ -104,19 +128,33 @@ impl ToolError {
     fn new(code: &'static str, message: impl Into<String>) -> Self {
         ToolError {
             code,
-            message: message.into(),
+            message: cap_middle(&message.into(), ERROR_CAP),
         }
     }
 
     fn argument(name: &str, message: impl std::fmt::Display) -> Self {
         ToolError::new(
             "INVALID_ARGUMENT",
-            format!("invalid argument `{name}`: {message}"),
+            format!(
+                "invalid argument `{}`: {}",
+                cap(name, NAME_CAP),
+                cap_middle(&message.to_string(), DETAIL_CAP)
+            ),
         )
+    }
+
+    fn core(e: Error) -> Self {
+        ToolError::new(e.code(), e.to_string())
     }
 }
 
-type ToolResult = Result<ToolResponse, ToolError>;
+/// A successful call before its text is finished.
+struct Answer {
+    draft: Draft,
+    json: Value,
+}
+
+type ToolResult = Result<Answer, ToolError>;
 
 /// Executes tool calls against a manager, scoped to one owner: the model
 /// sees and touches only that owner's tasks.
@@ -168,15 +206,12 @@ fn seconds(
     default: Duration,
     max: Duration,
 ) -> Result<Duration, ToolError> {
-    match value {
-        None => Ok(default.min(max)),
-        Some(s) if s.is_finite() && s >= 0.0 => {
-            Ok(Duration::from_secs_f64(s.min(max.as_secs_f64())))
-        }
-        Some(s) => Err(ToolError::argument(
-            name,
-            format!("{s} is not a number of seconds >= 0"),
-        )),
+    // The core's rule (NaN, negative: refused; huge: the longest), then
+    // this toolbox's default and largest.
+    match timeout_from_secs(name, value).map_err(ToolError::core)? {
+        Some(limit) if value.is_some() => Ok(limit.min(max)),
+        _ if value.is_some() => Ok(max), // +inf: as long as allowed
+        _ => Ok(default.min(max)),
     }
 }
 
@@ -223,7 +258,7 @@ impl ToolBox {
                 "UNKNOWN_TOOL",
                 format!(
                     "there is no tool `{}`; the tools are: {}",
-                    other.chars().take(80).collect::<String>(),
+                    cap(other, NAME_CAP),
                     definitions()
                         .iter()
                         .map(|d| d.name)
@@ -232,11 +267,27 @@ impl ToolBox {
                 ),
             )),
         };
-        result.unwrap_or_else(|e| ToolResponse {
-            text: format!("error: {}", e.message),
-            json: json!({ "error": { "code": e.code, "message": e.message } }),
-            is_error: true,
-        })
+        let (answer, is_error) = match result {
+            Ok(answer) => (answer, false),
+            Err(e) => (
+                Answer {
+                    draft: Draft::lines(vec![format!("error: {}", e.message)]),
+                    json: json!({ "error": { "code": e.code, "message": e.message } }),
+                },
+                true,
+            ),
+        };
+        // The one place every answer's text is finished within the budget.
+        let Answer { draft, mut json } = answer;
+        let done = finish(draft, self.config.text_budget);
+        if let Some(omitted) = json.get_mut("bytes_omitted") {
+            *omitted = json!(done.omitted);
+        }
+        ToolResponse {
+            text: done.text,
+            json,
+            is_error,
+        }
     }
 
     /// [`ToolBox::call`] with the arguments as a JSON string.
@@ -244,19 +295,34 @@ impl ToolBox {
         self.call(name, Value::String(args.to_string())).await
     }
 
+    fn caps(&self) -> Caps {
+        Caps::for_budget(self.config.text_budget)
+    }
+
+    /// The owner's latest ids, at most 20 and within the ids cap.
     fn known_ids(&self) -> String {
-        let ids: Vec<String> = self
-            .manager
-            .list(&ListFilter::owner(self.owner.clone()))
-            .into_iter()
-            .rev()
-            .take(20)
-            .map(|i| i.id.to_string())
-            .collect();
-        if ids.is_empty() {
-            "you have no tasks".to_string()
+        let tasks = self.manager.list(&ListFilter::owner(self.owner.clone()));
+        if tasks.is_empty() {
+            return "you have no tasks".to_string();
+        }
+        let room = self.caps().ids;
+        let mut ids = String::new();
+        let mut shown = 0;
+        for info in tasks.iter().rev().take(20) {
+            let id = info.id.as_str();
+            if shown > 0 && ids.len() + id.len() + 2 > room {
+                break;
+            }
+            if shown > 0 {
+                ids.push_str(", ");
+            }
+            ids.push_str(id);
+            shown += 1;
+        }
+        if shown < tasks.len() {
+            format!("your latest tasks are: {ids}, … ({} in all)", tasks.len())
         } else {
-            format!("your tasks are: {}", ids.join(", "))
+            format!("your tasks are: {ids}")
         }
     }
 
@@ -269,31 +335,21 @@ impl ToolBox {
                 "TASK_NOT_FOUND",
                 format!(
                     "no task with id `{}`; {}",
-                    id.chars().take(80).collect::<String>(),
+                    cap(id, NAME_CAP),
                     self.known_ids()
                 ),
             )),
             Err(e) => Err(ToolError::new(
                 e.code(),
-                format!("{e}; {}", self.known_ids()),
+                format!("{}; {}", cap(&e.to_string(), DETAIL_CAP), self.known_ids()),
             )),
         }
     }
 
-    fn output_room(&self) -> usize {
-        self.config
-            .text_budget
-            .saturating_sub(METADATA_RESERVE)
-            .max(256)
-    }
-
     async fn run(&self, args: Value) -> ToolResult {
         let args: RunArgs = parse(args)?;
-        if args.command.trim().is_empty() {
-            return Err(ToolError::argument("command", "is empty"));
-        }
+        let mut task = shell_command("command", args.command.clone()).map_err(ToolError::core)?;
         let background = args.background.unwrap_or(false);
-        let mut task = ProcessTask::shell(args.command.clone());
         if let Some(cwd) = args
             .cwd
             .as_ref()
@@ -323,76 +379,91 @@ impl ToolBox {
         if let Some(description) = args.description.filter(|d| !d.trim().is_empty()) {
             options = options.description(description);
         }
-        let handle = self
-            .manager
-            .spawn(task, options)
-            .map_err(|e| ToolError::new(e.code(), e.to_string()))?;
+        let handle = self.manager.spawn(task, options).map_err(ToolError::core)?;
         let id = handle.id().to_string();
         if background {
             let info = handle.info();
-            let mut meta = task_header(&info);
+            let mut meta = task_header(&info, self.caps());
             meta.push(format!(
                 "hint: it runs in the background; you will be notified when it ends. Use task_output with task_id {id} to check on it."
             ));
-            return Ok(ToolResponse {
-                text: meta.join("\n"),
+            return Ok(Answer {
+                draft: Draft::lines(meta),
                 json: json!({ "task_id": id, "info": info }),
-                is_error: false,
             });
         }
         match handle.wait_foreground().await {
             ForegroundOutcome::Finished(result) => {
-                let info = self
-                    .manager
-                    .info(&id)
-                    .map_err(|e| ToolError::new(e.code(), e.to_string()))?;
-                let (fitted, end) = self.read_all_fitted(&id)?;
-                let mut meta = task_header(&info);
+                let info = self.manager.info(&id).map_err(ToolError::core)?;
+                let mut meta = task_header(&info, self.caps());
+                let (data, omitted, end) = self.read_all(&id, &meta, CURSOR_LINE)?;
                 meta.push(format!("output: {end} bytes (next cursor: {end})"));
-                if fitted.omitted > 0 {
-                    meta.push(format!("bytes_omitted: {}", fitted.omitted));
-                }
-                Ok(ToolResponse {
-                    text: assemble(&meta, "output", &fitted.text),
-                    json: json!({ "task_id": id, "result": result, "next_cursor": end, "bytes_omitted": fitted.omitted }),
-                    is_error: false,
+                let at = meta.len();
+                Ok(Answer {
+                    draft: Draft {
+                        meta,
+                        body: Some(Body {
+                            label: "output",
+                            data,
+                            omitted,
+                            omitted_line_at: at,
+                        }),
+                    },
+                    json: json!({ "task_id": id, "result": result, "next_cursor": end, "bytes_omitted": omitted }),
                 })
             }
             ForegroundOutcome::Detached(info) => {
-                let (fitted, end) = self.read_all_fitted(&id)?;
-                let mut meta = task_header(&info);
+                let mut meta = task_header(&info, self.caps());
                 meta.push(format!(
                     "note: still running after {}, so it was moved to the background; it keeps running and you will be notified when it ends",
                     duration(timeout.as_millis() as u64)
                 ));
+                let hint = |end: u64| {
+                    format!(
+                        "hint: task_output with task_id {id} and cursor {end} shows what comes next; task_wait waits for the end"
+                    )
+                };
+                let reserve = CURSOR_LINE + hint(u64::MAX).len() + 1;
+                let (data, omitted, end) = self.read_all(&id, &meta, reserve)?;
                 meta.push(format!("output so far: {end} bytes (next cursor: {end})"));
-                if fitted.omitted > 0 {
-                    meta.push(format!("bytes_omitted: {}", fitted.omitted));
-                }
-                meta.push(format!(
-                    "hint: task_output with task_id {id} and cursor {end} shows what comes next; task_wait waits for the end"
-                ));
-                Ok(ToolResponse {
-                    text: assemble(&meta, "output so far", &fitted.text),
-                    json: json!({ "task_id": id, "info": info, "next_cursor": end, "bytes_omitted": fitted.omitted }),
-                    is_error: false,
+                let at = meta.len();
+                meta.push(hint(end));
+                Ok(Answer {
+                    draft: Draft {
+                        meta,
+                        body: Some(Body {
+                            label: "output so far",
+                            data,
+                            omitted,
+                            omitted_line_at: at,
+                        }),
+                    },
+                    json: json!({ "task_id": id, "info": info, "next_cursor": end, "bytes_omitted": omitted }),
                 })
             }
         }
     }
 
-    /// The task's whole output so far, head and tail kept within the budget.
-    fn read_all_fitted(&self, id: &str) -> Result<(render::Fitted, u64), ToolError> {
-        let half = self.output_room().saturating_sub(64) / 2;
+    /// The task's whole output so far, its head and tail within the room
+    /// `meta` (and `reserve` bytes of metadata still to come) leave: the
+    /// text, the bytes left out in between, and the output's end.
+    fn read_all(
+        &self,
+        id: &str,
+        meta: &[String],
+        reserve: usize,
+    ) -> Result<(Vec<u8>, u64, u64), ToolError> {
+        let room = Draft::lines(meta.to_vec()).room(self.config.text_budget, reserve);
+        let half = room.saturating_sub(64) / 2;
         let preview = self
             .manager
             .preview(id, half, half)
-            .map_err(|e| ToolError::new(e.code(), e.to_string()))?;
-        let fitted = render::Fitted {
-            text: preview.text(),
-            omitted: preview.omitted_bytes,
-        };
-        Ok((fitted, preview.total_bytes))
+            .map_err(ToolError::core)?;
+        Ok((
+            preview.text().into_bytes(),
+            preview.omitted_bytes,
+            preview.total_bytes,
+        ))
     }
 
     fn list(&self, args: Value) -> ToolResult {
@@ -401,40 +472,58 @@ impl ToolBox {
         filter.active_only = args.running_only.unwrap_or(false);
         let tasks = self.manager.list(&filter);
         let running = tasks.iter().filter(|t| !t.status.is_terminal()).count();
-        let shown: Vec<&TaskInfo> = tasks.iter().rev().take(50).collect();
-        let mut text = if tasks.is_empty() {
-            "no tasks".to_string()
-        } else {
-            format!("{} tasks ({running} running):", tasks.len())
-        };
-        for t in shown.iter().rev() {
+        if tasks.is_empty() {
+            return Ok(Answer {
+                draft: Draft::lines(vec!["no tasks".to_string()]),
+                json: json!({ "tasks": tasks }),
+            });
+        }
+        let header = format!("{} tasks ({running} running):", tasks.len());
+        // The latest tasks, as many as fit (at most 50), oldest first.
+        let mut room = self
+            .config
+            .text_budget
+            .saturating_sub(header.len() + LIST_MORE_LINE);
+        let mut lines = Vec::new();
+        for t in tasks.iter().rev().take(LIST_MAX) {
             let exit = t
                 .exit
                 .and_then(|e| e.code)
                 .map(|c| format!(" exit {c}"))
                 .unwrap_or_default();
-            text.push_str(&format!(
-                "\n{}  {}{}  {}  {}",
+            let line = format!(
+                "{}  {}{}  {}  {}",
                 t.id,
                 t.status,
                 exit,
                 duration(t.duration_ms),
-                t.description.chars().take(100).collect::<String>()
+                field(&t.description, LIST_DESCRIPTION_CAP)
+            );
+            if line.len() + 1 > room {
+                break;
+            }
+            room -= line.len() + 1;
+            lines.push(line);
+        }
+        let mut meta = vec![header];
+        if lines.len() < tasks.len() {
+            meta.push(format!(
+                "(the {} latest shown; {} older not shown)",
+                lines.len(),
+                tasks.len() - lines.len()
             ));
         }
-        if text.len() > self.config.text_budget {
-            text = fit_head_tail(text.as_bytes(), self.config.text_budget).text;
-        }
-        Ok(ToolResponse {
-            text,
+        meta.extend(lines.into_iter().rev());
+        Ok(Answer {
+            draft: Draft::lines(meta),
             json: json!({ "tasks": tasks }),
-            is_error: false,
         })
     }
 
     fn output(&self, args: Value) -> ToolResult {
         let args: OutputArgs = parse(args)?;
         let info = self.task(&args.task_id)?;
+        let caps = self.caps();
         let filter = match &args.filter {
             Some(pattern) => {
                 Some(Regex::new(pattern).map_err(|e| ToolError::argument("filter", e))?)
@@ -466,47 +555,50 @@ impl ToolBox {
         let page = self
             .manager
             .poll(&args.task_id, cursor, read_bytes)
-            .map_err(|e| ToolError::new(e.code(), e.to_string()))?;
-        let mut meta = task_header(&page.info);
-        let mut shown = page.data.clone();
+            .map_err(ToolError::core)?;
+        let mut meta = task_header(&page.info, caps);
+        let mut shown = page.data;
         let mut filter_note = None;
         if let Some(re) = &filter {
-            let text = String::from_utf8_lossy(&page.data);
+            let text = String::from_utf8_lossy(&shown).into_owned();
             let lines: Vec<&str> = text.lines().collect();
             let kept: Vec<&str> = lines.iter().copied().filter(|l| re.is_match(l)).collect();
             filter_note = Some(format!(
                 "filter: {} ({} of {} lines matched)",
-                re.as_str(),
+                field(re.as_str(), caps.field),
                 kept.len(),
                 lines.len()
             ));
             shown = kept.join("\n").into_bytes();
         }
-        let fitted = fit_head_tail(&shown, self.output_room());
-        let omitted = page.omitted_bytes + fitted.omitted;
         meta.push(format!(
             "output: bytes {}..{} of {} (next cursor: {})",
             page.cursor, page.next_cursor, page.info.output.total_bytes, page.next_cursor
         ));
-        if omitted > 0 {
-            meta.push(format!("bytes_omitted: {omitted}"));
-        }
+        let at = meta.len();
         if let Some(note) = filter_note {
             meta.push(note);
         }
         if !page.eof && page.next_cursor < page.info.output.total_bytes {
             meta.push(format!("more: call again with cursor {}", page.next_cursor));
         }
-        Ok(ToolResponse {
-            text: assemble(&meta, "output", &fitted.text),
+        Ok(Answer {
+            draft: Draft {
+                meta,
+                body: Some(Body {
+                    label: "output",
+                    data: shown,
+                    omitted: page.omitted_bytes,
+                    omitted_line_at: at,
+                }),
+            },
             json: json!({
                 "info": page.info,
                 "cursor": page.cursor,
                 "next_cursor": page.next_cursor,
-                "bytes_omitted": omitted,
+                "bytes_omitted": page.omitted_bytes,
                 "eof": page.eof,
             }),
-            is_error: false,
         })
     }
 
@@ -523,10 +615,9 @@ impl ToolBox {
             .manager
             .collect(&args.task_id, Some(timeout))
             .await
-            .map_err(|e| ToolError::new(e.code(), e.to_string()))?;
+            .map_err(ToolError::core)?;
         let info = self.task(&args.task_id)?;
-        let (fitted, end) = self.read_all_fitted(&args.task_id)?;
-        let mut meta = task_header(&info);
+        let mut meta = task_header(&info, self.caps());
         let ended = matches!(outcome, CollectOutcome::Finished(_));
         if !ended {
             meta.push(format!(
@@ -534,14 +625,20 @@ impl ToolBox {
                 duration(timeout.as_millis() as u64)
             ));
         }
+        let (data, omitted, end) = self.read_all(&args.task_id, &meta, CURSOR_LINE)?;
         meta.push(format!("output: {end} bytes (next cursor: {end})"));
-        if fitted.omitted > 0 {
-            meta.push(format!("bytes_omitted: {}", fitted.omitted));
-        }
-        Ok(ToolResponse {
-            text: assemble(&meta, "output", &fitted.text),
+        let at = meta.len();
+        Ok(Answer {
+            draft: Draft {
+                meta,
+                body: Some(Body {
+                    label: "output",
+                    data,
+                    omitted,
+                    omitted_line_at: at,
+                }),
+            },
             json: json!({ "ended": ended, "info": info, "result": outcome.result(), "next_cursor": end }),
-            is_error: false,
         })
     }
 
@@ -553,15 +650,14 @@ impl ToolBox {
             .manager
             .cancel(&args.task_id, reason)
             .await
-            .map_err(|e| ToolError::new(e.code(), e.to_string()))?;
-        let mut meta = task_header(&info);
+            .map_err(ToolError::core)?;
+        let mut meta = task_header(&info, self.caps());
         if before.status.is_terminal() {
             meta.push("note: it had already ended; nothing was changed".to_string());
         }
-        Ok(ToolResponse {
-            text: meta.join("\n"),
+        Ok(Answer {
+            draft: Draft::lines(meta),
             json: json!({ "info": info }),
-            is_error: false,
         })
     }
 
@@ -570,13 +666,12 @@ impl ToolBox {
         let info = self.task(&args.task_id)?;
         self.manager
             .send(&args.task_id, args.message.clone())
-            .map_err(|e| ToolError::new(e.code(), e.to_string()))?;
-        let mut meta = task_header(&info);
+            .map_err(ToolError::core)?;
+        let mut meta = task_header(&info, self.caps());
         meta.push(format!("sent: {} bytes", args.message.len()));
-        Ok(ToolResponse {
-            text: meta.join("\n"),
+        Ok(Answer {
+            draft: Draft::lines(meta),
             json: json!({ "info": info, "sent_bytes": args.message.len() }),
-            is_error: false,
         })
     }
 }

@@ -35,7 +35,7 @@ from ._errors import (
     TaskNotFound,
 )
 from ._events import EventItem, EventStream
-from ._manager import DEFAULT_POLL_BYTES, Task, TaskManager
+from ._manager import DEFAULT_POLL_BYTES, DEFAULT_PREVIEW_BYTES, Task, TaskManager
 from ._native import (
     MAX_POLL_BYTES,
     CancelReason,
@@ -101,5 +101,6 @@ __all__ = [
     "NO_TIMEOUT",
     "MAX_POLL_BYTES",
     "DEFAULT_POLL_BYTES",
+    "DEFAULT_PREVIEW_BYTES",
     "__version__",
 ]

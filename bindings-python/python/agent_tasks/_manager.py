@@ -36,6 +36,8 @@ from typing import (
 )
 
 from ._events import EventStream
+from ._native import DEFAULT_POLL_BYTES as _DEFAULT_POLL_BYTES
+from ._native import DEFAULT_PREVIEW_BYTES as _DEFAULT_PREVIEW_BYTES
 from ._native import (
     NativeManager,
     NativeTask,
@@ -55,8 +57,12 @@ TaskFunction = Callable[[TaskContext], Any]
 
 StrPath = Union[str, "os.PathLike[str]"]
 
-DEFAULT_POLL_BYTES = 64 * 1024
-"""How many bytes `poll` returns at most unless told otherwise."""
+DEFAULT_POLL_BYTES: int = _DEFAULT_POLL_BYTES
+"""How many bytes `poll` returns at most unless told otherwise (the core's)."""
+
+DEFAULT_PREVIEW_BYTES: int = _DEFAULT_PREVIEW_BYTES
+"""How many bytes of the head, and of the tail, `preview` shows unless told
+otherwise (the core's)."""
 
 # Strong references to the asyncio tasks running Python task functions
 # (the event loop keeps only weak ones).
@@ -269,7 +275,7 @@ class Task:
         """See `TaskManager.poll`."""
         return self._manager.poll(self.id, cursor, max_bytes)
 
-    def preview(self, head_bytes: int = 4096, tail_bytes: int = 4096) -> Preview:
+    def preview(self, head_bytes: int = DEFAULT_PREVIEW_BYTES, tail_bytes: int = DEFAULT_PREVIEW_BYTES) -> Preview:
         """See `TaskManager.preview`."""
         return self._manager.preview(self.id, head_bytes, tail_bytes)
 
@@ -519,7 +525,7 @@ class TaskManager:
         from next. Polling on from `next_cursor` sees every byte once."""
         return self._native.poll(_id(task), cursor, max_bytes)
 
-    def preview(self, task: TaskRef, head_bytes: int = 4096, tail_bytes: int = 4096) -> Preview:
+    def preview(self, task: TaskRef, head_bytes: int = DEFAULT_PREVIEW_BYTES, tail_bytes: int = DEFAULT_PREVIEW_BYTES) -> Preview:
         """The first `head_bytes` and last `tail_bytes` of the output."""
         return self._native.preview(_id(task), head_bytes, tail_bytes)
 

@@ -45,6 +45,8 @@ NotificationKind = Literal[
 ]
 
 MAX_POLL_BYTES: int
+DEFAULT_POLL_BYTES: int
+DEFAULT_PREVIEW_BYTES: int
 __version__: str
 
 def _at_exit(timeout: float = 10.0) -> None: ...
