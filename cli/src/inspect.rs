@@ -86,8 +86,9 @@ fn output_size(reader: &RootReader, record: &TaskRecord) -> u64 {
     if record.info.status.is_terminal() || !record.info.output.spilled {
         return saved;
     }
-    let on_disk = std::fs::metadata(record.log_path()).map_or(0, |m| m.len());
-    let _ = reader;
+    let on_disk = reader
+        .read_log(record.info.id.as_str(), 0, 0)
+        .map_or(0, |c| c.file_len);
     saved.max(on_disk)
 }
 
@@ -334,7 +335,7 @@ fn status_one(reader: &RootReader, id: &str, json: bool) -> Result<(), Failure> 
     }
     if o.spilled {
         let lines = last_lines(reader, i.id.as_str(), STATUS_TAIL_LINES)?;
-        out.push_str(&style.dim(&format!("\n--- last lines of output ---\n")));
+        out.push_str(&style.dim("\n--- last lines of output ---\n"));
         out.push_str(&lines);
         if !lines.is_empty() && !lines.ends_with('\n') {
             out.push('\n');
@@ -409,10 +410,7 @@ impl Printer {
             Ok(_) => 0,
             // An incomplete character at the end waits for the next chunk.
             Err(e) if e.error_len().is_none() => self.carry.len() - e.valid_up_to(),
-            Err(_) => {
-                let tail = incomplete_tail(&self.carry);
-                tail
-            }
+            Err(_) => incomplete_tail(&self.carry),
         };
         let ready = self.carry.len() - keep;
         let text = String::from_utf8_lossy(&self.carry[..ready]).into_owned();
