@@ -160,10 +160,13 @@ impl ServerHandler for Server {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let args = request.arguments.map(Value::Object).unwrap_or(Value::Null);
         let answer = self.toolbox.call(&request.name, args).await;
+        // Each notification is sent as a logging message once, before it is
+        // acknowledged below (the event-driven logger may not have run yet).
+        self.log_new_notifications(&context.peer).await;
         let mut text = answer.text;
         if let Some(block) = self.take_notifications() {
             text.push_str("\n\n");
