@@ -247,16 +247,33 @@ async fn run(args: McpArgs) -> Result<(), Failure> {
             }
         }
     });
-    let quit = service.waiting().await;
+    // The session ends when the client disconnects (stdin EOF); SIGTERM and
+    // Ctrl+C end it too, and then the tasks are stopped as well.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let session = service.cancellation_token();
+    let signalled = tokio::select! {
+        quit = service.waiting() => {
+            if let Err(e) = quit {
+                eprintln!("agent-tasks mcp: the session ended with an error: {e}");
+            }
+            false
+        }
+        _ = terminate.recv() => true,
+        _ = tokio::signal::ctrl_c() => true,
+    };
+    session.cancel();
     logger.abort();
-    if let Err(e) = quit {
-        eprintln!("agent-tasks mcp: the session ended with an error: {e}");
-    }
-    if args.keep_alive {
-        // Running tasks go on; their ends are saved in the root.
-        let running = manager.list(&ListFilter::default().active());
-        for info in running {
-            let _ = manager.collect(info.id.as_str(), None).await;
+    if args.keep_alive && !signalled {
+        // Running tasks go on until they end; their ends are saved in the root.
+        let wait_all = async {
+            for info in manager.list(&ListFilter::default().active()) {
+                let _ = manager.collect(info.id.as_str(), None).await;
+            }
+        };
+        tokio::select! {
+            () = wait_all => {}
+            _ = terminate.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
         }
     }
     manager.shutdown("the MCP client disconnected").await;

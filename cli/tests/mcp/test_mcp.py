@@ -185,3 +185,20 @@ def test_a_disconnect_stops_the_tasks_cleanly() -> None:
     info = json.loads(manifest.read_text())["info"]
     assert info["status"] == "cancelled", info
     assert info["cancel_reason"]["kind"] == "shutdown", info
+
+
+def test_keep_alive_lets_running_tasks_finish_after_a_disconnect() -> None:
+    ids: list[str] = []
+
+    async def body(session: ClientSession, _logs: list[Any]) -> None:
+        bg = await call(session, "task_run", {"command": "sleep 0.5; echo kept", "background": True})
+        ids.append(bg.structured_content["task_id"])
+
+    root = run(body, "--keep-alive")
+    manifest = root / "tasks" / ids[0] / "manifest.json"
+    deadline = time.monotonic() + 60
+    while json.loads(manifest.read_text())["info"]["status"] == "running":
+        assert time.monotonic() < deadline, "the task never ended"
+        time.sleep(0.05)
+    assert json.loads(manifest.read_text())["info"]["status"] == "completed"
+    assert (root / "tasks" / ids[0] / "output.log").read_text() == "kept\n"
