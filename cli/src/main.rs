@@ -63,7 +63,7 @@ enum Command {
         #[arg(long, short)]
         follow: bool,
         /// Only the first N lines.
-        #[arg(long, value_name = "N", conflicts_with = "tail")]
+        #[arg(long, value_name = "N", conflicts_with_all = ["tail", "follow"])]
         head: Option<usize>,
         /// Only the last N lines.
         #[arg(long, value_name = "N")]
