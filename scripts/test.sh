@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test suite of the project: formatting, lints, the Rust tests
-# (unit, integration, doc), the Python binding's (pytest through the
-# installed wheel, mypy --strict on the examples), and the Node binding's
-# build, tests and type check. Used by CI (.ci/run) and by developers.
+# (unit, integration, doc; the `agent-tasks` command's included), the MCP
+# server's end-to-end test with the official MCP Python SDK, the Python
+# binding's (pytest through the installed wheel, mypy --strict on the
+# examples), and the Node binding's build, tests and type check. Used by
+# CI (.ci/run) and by developers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +16,20 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test"
 cargo test --workspace --locked
+
+echo "== agent-tasks mcp, end to end with the official MCP Python SDK (mcp on PyPI)"
+# A venv of its own under target/ (the SDK's dependencies stay apart from the
+# binding's), the binary built as the tests above built it, then pytest.
+PYTHON="${PYTHON:-python3}"
+MCP_VENV=target/mcp-venv
+if [ ! -x "$MCP_VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$MCP_VENV"
+fi
+"$MCP_VENV/bin/python" -m pip install --quiet --disable-pip-version-check mcp pytest
+cargo build -p agent-tasks-cli --locked
+# pytest exits 5 when it collects no test: that fails this script too.
+(cd cli/tests/mcp && AGENT_TASKS_BIN="$PWD/../../../target/debug/agent-tasks" \
+    "../../../$MCP_VENV/bin/python" -m pytest -q -p no:cacheprovider)
 
 echo "== python binding (pip install ./bindings-python, pytest, mypy --strict)"
 # A private venv under target/: nothing but python3 (with venv and pip) and

@@ -30,7 +30,9 @@
 //! Modules each own one thing: `lifecycle` (statuses, detach, timers),
 //! `output` (the bounded buffer and its spill to disk), `process` (process
 //! groups, signals, and the containment of descendants: a cgroup per task,
-//! else the host as child subreaper), `manager` (the public verbs).
+//! else the host as child subreaper), `manager` (the public verbs),
+//! `inspect` (read-only access to a root from outside its host, and stopping
+//! a task's processes by signals).
 
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used)]
@@ -44,6 +46,7 @@ mod events;
 mod fn_task;
 mod id;
 mod info;
+pub mod inspect;
 mod lifecycle;
 mod manager;
 mod notifications;

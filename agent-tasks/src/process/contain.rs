@@ -281,3 +281,22 @@ pub(crate) fn kill_group(pgid: u32) -> bool {
     }
     found
 }
+
+/// Sends `signal` to process group `pgid` and to every live process of task
+/// `task_id` led by it (the group, the processes carrying the task's marker
+/// variable, their descendants); with `None`, only looks. True if any live
+/// process of the task was found. For a caller outside the task's host
+/// (`inspect::kill_task_processes`), which has no [`Contained`].
+pub(crate) fn signal_task(task_id: &str, pgid: u32, signal: Option<Signal>) -> bool {
+    if let Some(signal) = signal {
+        signal_group(pgid, signal);
+    }
+    let since = descendants::process_start_time(pgid).unwrap_or(0);
+    let procs = descendants::task_processes(task_id, pgid, since);
+    if let Some(signal) = signal {
+        for p in &procs {
+            let _ = kill(Pid::from_raw(p.pid as i32), signal);
+        }
+    }
+    !procs.is_empty()
+}

@@ -37,7 +37,7 @@ use crate::info::{Containment, ExitInfo};
 use crate::sink::Stream;
 use crate::task::{BackgroundTask, TaskOutcome};
 
-pub(crate) use contain::kill_group;
+pub(crate) use contain::{kill_group, signal_task};
 pub(crate) use descendants::process_start_time;
 
 const READ_CHUNK: usize = 128 * 1024;

@@ -1,0 +1,577 @@
+//! Read-only access to a task root from outside its host: what a person's
+//! inspection tool (the `agent-tasks` command) needs while a host holds the
+//! root. A [`RootReader`] never takes the root lock and never writes: it reads
+//! the task folders (`<root>/tasks/<id>/manifest.json`, `output.log`,
+//! `events.jsonl`, `result.json`, `files.json`), the records of running
+//! foreground processes (`<root>/foreground/<id>.json`) and the pending
+//! notifications (`<root>/notifications/<id>.json`), with the core's own
+//! types. Unreadable (torn, corrupt) files are reported as [`RootProblem`]s,
+//! never fatal to a listing.
+//!
+//! The one thing here that acts is [`kill_task_processes`]: it stops a task's
+//! processes with signals only (SIGTERM, a grace, SIGKILL), after checking
+//! that the task's pid still names the process it started (same process
+//! start time), so a reused pid is never hit. The owning host then sees its
+//! task end and records it as usual.
+//!
+//! ```no_run
+//! use agent_tasks::inspect::RootReader;
+//! let root = RootReader::open("/var/lib/my-agent/tasks")?;
+//! let (tasks, problems) = root.tasks();
+//! for record in &tasks {
+//!     println!("{} {}", record.info.id, record.info.status);
+//! }
+//! for problem in &problems {
+//!     eprintln!("unreadable: {}", problem.message);
+//! }
+//! # Ok::<(), agent_tasks::inspect::InspectError>(())
+//! ```
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
+use crate::changes::ChangedFiles;
+use crate::events::Event;
+use crate::id::TaskId;
+use crate::info::{TaskInfo, TaskResult};
+use crate::notifications::Notification;
+use crate::process::{kill_group, process_start_time, signal_task};
+use crate::store::Manifest;
+
+/// What went wrong reading a root or acting on a task in it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InspectError {
+    /// The root folder does not exist (or is not a folder).
+    #[error("no such root: {} does not exist or is not a folder", path.display())]
+    NoSuchRoot {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The folder exists but holds none of a task root's folders.
+    #[error("not a task root: {} has no tasks/, foreground/ or notifications/ folder", path.display())]
+    NotATaskRoot {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The id is not a task id (refused before it is used as a path).
+    #[error("invalid task id `{id}`")]
+    InvalidTaskId {
+        /// The id given (shortened).
+        id: String,
+    },
+    /// No task with this id is stored in the root.
+    #[error("no such task: `{id}` is not in {}", root.display())]
+    NoSuchTask {
+        /// The id asked for.
+        id: String,
+        /// The root searched.
+        root: PathBuf,
+    },
+    /// A file of the task could not be read or parsed (a torn manifest).
+    #[error("{}: {message}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The task has no process to stop (a function task, or it never started one).
+    #[error("task `{id}` has no process")]
+    NoProcess {
+        /// The task's id.
+        id: String,
+    },
+    /// The task's pid is now another process (or its start time was never
+    /// saved): nothing is signalled.
+    #[error("task `{id}`: pid {pid} is not the task's process any more (start time {found:?}, the task's {expected:?}); nothing was signalled")]
+    StartTimeMismatch {
+        /// The task's id.
+        id: String,
+        /// Its pid.
+        pid: u32,
+        /// The start time saved with the task.
+        expected: Option<u64>,
+        /// The start time of the process that has the pid now.
+        found: Option<u64>,
+    },
+}
+
+/// A file or folder under the root that could not be read; skipped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RootProblem {
+    /// The file.
+    pub path: PathBuf,
+    /// The task it belongs to, when the path says so.
+    pub task_id: Option<String>,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// Where a task's record was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordSource {
+    /// Its folder, `<root>/tasks/<id>/manifest.json`.
+    Folder,
+    /// The small record of a running foreground process that has no folder,
+    /// `<root>/foreground/<id>.json`: its output is in the host's memory.
+    ForegroundRecord,
+}
+
+/// One task as stored in a root.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskRecord {
+    /// The info as last saved by the host (counts of a running task's
+    /// output are those of the last save).
+    pub info: TaskInfo,
+    /// Start time of the task's process (clock ticks since boot, field 22
+    /// of `/proc/<pid>/stat`), as saved with the task.
+    pub process_start_time: Option<u64>,
+    /// Where the record came from.
+    pub source: RecordSource,
+    /// The task's folder (it may not exist for a foreground record).
+    pub dir: PathBuf,
+}
+
+impl TaskRecord {
+    /// Path of the task's `output.log` (it exists once the output spilled).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("output.log")
+    }
+
+    /// True if the task's process (its pid with the saved start time) is
+    /// alive now. False for a task without a process.
+    pub fn process_alive(&self) -> bool {
+        process_matches(
+            self.info.orphan_pid.or(self.info.pid),
+            self.process_start_time,
+        )
+    }
+}
+
+fn process_matches(pid: Option<u32>, start: Option<u64>) -> bool {
+    match (pid, start) {
+        (Some(pid), Some(start)) => process_start_time(pid) == Some(start),
+        _ => false,
+    }
+}
+
+/// Bytes read from a task's `output.log` as stored (a capped log holds its
+/// head, the `[... N bytes omitted ...]` marker line, then its tail).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogChunk {
+    /// The bytes read.
+    pub data: Vec<u8>,
+    /// File offset of the first byte.
+    pub offset: u64,
+    /// Where to read next.
+    pub next_offset: u64,
+    /// The file's length when read (0 if it does not exist yet).
+    pub file_len: u64,
+}
+
+/// Events read from a task's `events.jsonl` from a file offset.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EventsChunk {
+    /// The complete, readable events.
+    pub events: Vec<Event>,
+    /// Lines that could not be parsed.
+    pub problems: Vec<RootProblem>,
+    /// File offset after the last complete line (a line being written is
+    /// left for the next read).
+    pub next_offset: u64,
+}
+
+/// What [`kill_task_processes`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KillOutcome {
+    /// Its processes ended after SIGTERM, within the grace.
+    Terminated,
+    /// Something was still alive after the grace and got SIGKILL.
+    Killed,
+    /// Its process is not running (it ended already); nothing was signalled.
+    NotRunning,
+}
+
+/// Read-only view of a task root. Cheap to make; every call reads the files
+/// anew, so it sees what the host saved since.
+#[derive(Clone, Debug)]
+pub struct RootReader {
+    root: PathBuf,
+}
+
+const TASK_ROOT_DIRS: [&str; 3] = ["tasks", "foreground", "notifications"];
+
+impl RootReader {
+    /// A reader of `root`: fails if the folder does not exist, or is neither
+    /// empty nor holding any of a root's folders (`tasks/`, `foreground/`,
+    /// `notifications/`).
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, InspectError> {
+        let root = root.into();
+        if !root.is_dir() {
+            return Err(InspectError::NoSuchRoot { path: root });
+        }
+        let has_root_dir = TASK_ROOT_DIRS.iter().any(|d| root.join(d).is_dir());
+        let empty = std::fs::read_dir(&root)
+            .map(|mut entries| entries.next().is_none())
+            .unwrap_or(false);
+        if !has_root_dir && !empty {
+            return Err(InspectError::NotATaskRoot { path: root });
+        }
+        Ok(RootReader { root })
+    }
+
+    /// The root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn tasks_dir(&self) -> PathBuf {
+        self.root.join("tasks")
+    }
+
+    fn parse_id(id: &str) -> Result<TaskId, InspectError> {
+        TaskId::parse(id).map_err(|_| InspectError::InvalidTaskId {
+            id: id.chars().take(80).collect(),
+        })
+    }
+
+    /// Every task of the root, oldest first: the task folders, then the
+    /// records of running foreground processes without a folder. Unreadable
+    /// manifests and records are listed as problems.
+    pub fn tasks(&self) -> (Vec<TaskRecord>, Vec<RootProblem>) {
+        let mut records = Vec::new();
+        let mut problems = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        match std::fs::read_dir(self.tasks_dir()) {
+            Ok(entries) => {
+                for entry in entries.flatten() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    let Ok(id) = TaskId::parse(&name) else {
+                        continue; // not a task folder of ours
+                    };
+                    let path = entry.path().join("manifest.json");
+                    if !path.exists() {
+                        continue; // a folder being made
+                    }
+                    match read_manifest(&path, &id) {
+                        Ok(m) => {
+                            seen.insert(id.clone());
+                            records.push(TaskRecord {
+                                info: m.info,
+                                process_start_time: m.process_start_time,
+                                source: RecordSource::Folder,
+                                dir: entry.path(),
+                            });
+                        }
+                        Err(message) => problems.push(RootProblem {
+                            path,
+                            task_id: Some(name),
+                            message,
+                        }),
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => problems.push(RootProblem {
+                path: self.tasks_dir(),
+                task_id: None,
+                message: e.to_string(),
+            }),
+        }
+        if let Ok(entries) = std::fs::read_dir(self.root.join("foreground")) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Some(Ok(id)) = name.strip_suffix(".json").map(TaskId::parse) else {
+                    continue;
+                };
+                if seen.contains(&id) {
+                    continue; // a stale record: the folder is the truth
+                }
+                match read_manifest(&entry.path(), &id) {
+                    Ok(m) => records.push(TaskRecord {
+                        dir: self.tasks_dir().join(id.as_str()),
+                        info: m.info,
+                        process_start_time: m.process_start_time,
+                        source: RecordSource::ForegroundRecord,
+                    }),
+                    // A record removed while being read is gone, not torn.
+                    Err(_) if !entry.path().exists() => {}
+                    Err(message) => problems.push(RootProblem {
+                        path: entry.path(),
+                        task_id: Some(id.to_string()),
+                        message,
+                    }),
+                }
+            }
+        }
+        records.sort_by(|a, b| {
+            (a.info.created_at_ms, a.info.id.as_str())
+                .cmp(&(b.info.created_at_ms, b.info.id.as_str()))
+        });
+        problems.sort_by(|a, b| a.path.cmp(&b.path));
+        (records, problems)
+    }
+
+    /// One task: its folder's manifest, else its foreground record.
+    pub fn task(&self, id: &str) -> Result<TaskRecord, InspectError> {
+        let task_id = Self::parse_id(id)?;
+        let dir = self.tasks_dir().join(task_id.as_str());
+        let manifest = dir.join("manifest.json");
+        if manifest.exists() {
+            let m =
+                read_manifest(&manifest, &task_id).map_err(|message| InspectError::Unreadable {
+                    path: manifest.clone(),
+                    message,
+                })?;
+            return Ok(TaskRecord {
+                info: m.info,
+                process_start_time: m.process_start_time,
+                source: RecordSource::Folder,
+                dir,
+            });
+        }
+        let record = self.root.join("foreground").join(format!("{task_id}.json"));
+        if record.exists() {
+            if let Ok(m) = read_manifest(&record, &task_id) {
+                return Ok(TaskRecord {
+                    info: m.info,
+                    process_start_time: m.process_start_time,
+                    source: RecordSource::ForegroundRecord,
+                    dir,
+                });
+            }
+        }
+        Err(InspectError::NoSuchTask {
+            id: id.to_string(),
+            root: self.root.clone(),
+        })
+    }
+
+    /// The task's `result.json`, once it ended (`None` before).
+    pub fn result(&self, id: &str) -> Result<Option<TaskResult>, InspectError> {
+        self.task_json(id, "result.json")
+    }
+
+    /// The task's changed-files report, `files.json` (`None` if changes
+    /// were not tracked or it has not ended).
+    pub fn changed_files(&self, id: &str) -> Result<Option<ChangedFiles>, InspectError> {
+        self.task_json(id, "files.json")
+    }
+
+    fn task_json<T: serde::de::DeserializeOwned>(
+        &self,
+        id: &str,
+        name: &str,
+    ) -> Result<Option<T>, InspectError> {
+        let task_id = Self::parse_id(id)?;
+        let path = self.tasks_dir().join(task_id.as_str()).join(name);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| InspectError::Unreadable {
+                        path,
+                        message: e.to_string(),
+                    })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(InspectError::Unreadable {
+                path,
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// Reads up to `max_bytes` of the task's `output.log` from file offset
+    /// `offset`, as stored. An absent log reads as empty.
+    pub fn read_log(
+        &self,
+        id: &str,
+        offset: u64,
+        max_bytes: usize,
+    ) -> Result<LogChunk, InspectError> {
+        let task_id = Self::parse_id(id)?;
+        let path = self.tasks_dir().join(task_id.as_str()).join("output.log");
+        let unreadable = |e: std::io::Error| InspectError::Unreadable {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        let mut file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(LogChunk {
+                    offset,
+                    next_offset: offset,
+                    ..LogChunk::default()
+                })
+            }
+            Err(e) => return Err(unreadable(e)),
+        };
+        let file_len = file.metadata().map_err(unreadable)?.len();
+        let mut data = Vec::new();
+        if offset < file_len {
+            file.seek(SeekFrom::Start(offset)).map_err(unreadable)?;
+            let want = (file_len - offset).min(max_bytes as u64);
+            file.take(want).read_to_end(&mut data).map_err(unreadable)?;
+        }
+        Ok(LogChunk {
+            offset,
+            next_offset: offset + data.len() as u64,
+            data,
+            file_len,
+        })
+    }
+
+    /// The task's events from file offset `offset` of its `events.jsonl`
+    /// (0 for all of them).
+    pub fn events(&self, id: &str, offset: u64) -> Result<EventsChunk, InspectError> {
+        let task_id = Self::parse_id(id)?;
+        let path = self.tasks_dir().join(task_id.as_str()).join("events.jsonl");
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(EventsChunk {
+                    next_offset: offset,
+                    ..EventsChunk::default()
+                })
+            }
+            Err(e) => {
+                return Err(InspectError::Unreadable {
+                    path,
+                    message: e.to_string(),
+                })
+            }
+        };
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        let rest = &bytes[start..];
+        // Only complete lines: the last one may be half written.
+        let complete = rest.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let mut chunk = EventsChunk {
+            next_offset: (start + complete) as u64,
+            ..EventsChunk::default()
+        };
+        for line in rest[..complete].split(|b| *b == b'\n') {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match serde_json::from_slice::<Event>(line) {
+                Ok(event) => chunk.events.push(event),
+                Err(e) => chunk.problems.push(RootProblem {
+                    path: path.clone(),
+                    task_id: Some(task_id.to_string()),
+                    message: format!("an unreadable event line: {e}"),
+                }),
+            }
+        }
+        Ok(chunk)
+    }
+
+    /// The pending (unacknowledged) notifications, oldest first, of `owner`
+    /// or of everyone.
+    pub fn notifications(&self, owner: Option<&str>) -> (Vec<Notification>, Vec<RootProblem>) {
+        let mut found = Vec::new();
+        let mut problems = Vec::new();
+        let Ok(entries) = std::fs::read_dir(self.root.join("notifications")) else {
+            return (found, problems);
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.ends_with(".json") || name.starts_with('.') {
+                continue; // not a notification (a temp file being written)
+            }
+            let parsed = std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| {
+                    serde_json::from_slice::<Notification>(&b).map_err(|e| e.to_string())
+                });
+            match parsed {
+                Ok(n) if owner.is_none_or(|o| o == n.owner) => found.push(n),
+                Ok(_) => {}
+                // Acknowledged (removed) while being read.
+                Err(_) if !path.exists() => {}
+                Err(message) => problems.push(RootProblem {
+                    path,
+                    task_id: None,
+                    message,
+                }),
+            }
+        }
+        found.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
+        (found, problems)
+    }
+}
+
+fn read_manifest(path: &Path, id: &TaskId) -> Result<Manifest, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    if &manifest.info.id != id {
+        return Err("the id does not match its folder".to_string());
+    }
+    Ok(manifest)
+}
+
+/// How often the end of the grace is checked.
+const KILL_POLL: Duration = Duration::from_millis(20);
+
+/// Stops a task's processes from outside its host: checks that its pid
+/// (`info.orphan_pid`, else `info.pid`) still has `start_time` (field 22 of
+/// `/proc/<pid>/stat`, as saved with the task) and refuses otherwise; then
+/// sends SIGTERM to its process group and to every process carrying its
+/// marker variable (`AGENT_TASKS_TASK=<id>`), waits up to `grace` for them
+/// to end, and sends SIGKILL to what is left (the group, the marked
+/// processes, and the task's cgroup when it has one). Blocks for at most
+/// `grace` plus a bounded kill.
+///
+/// Only signals: the host that runs the task sees it end and records it.
+/// There is a small window between the start-time check and the signal in
+/// which the process could end and its pid be reused; the check makes it
+/// harmless in practice (pids are not reused that fast).
+pub fn kill_task_processes(
+    info: &TaskInfo,
+    start_time: Option<u64>,
+    grace: Duration,
+) -> Result<KillOutcome, InspectError> {
+    let id = info.id.to_string();
+    let Some(pid) = info.orphan_pid.or(info.pid) else {
+        return Err(InspectError::NoProcess { id });
+    };
+    let found = process_start_time(pid);
+    if found.is_none() {
+        // It ended already: its host's containment cleans up after it. A
+        // process group without its leader is not signalled, since its id
+        // may be reused once empty.
+        return Ok(KillOutcome::NotRunning);
+    }
+    if start_time.is_none() || found != start_time {
+        return Err(InspectError::StartTimeMismatch {
+            id,
+            pid,
+            expected: start_time,
+            found,
+        });
+    }
+    signal_task(&id, pid, Some(Signal::SIGTERM));
+    let deadline = Instant::now().checked_add(grace);
+    loop {
+        let root_alive = process_start_time(pid) == start_time;
+        if !root_alive && !signal_task(&id, pid, None) {
+            return Ok(KillOutcome::Terminated);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        std::thread::sleep(KILL_POLL);
+    }
+    if process_start_time(pid) == start_time {
+        kill_group(pid);
+    }
+    signal_task(&id, pid, Some(Signal::SIGKILL));
+    Ok(KillOutcome::Killed)
+}
