@@ -26,6 +26,10 @@ pub struct RunArgs {
     /// A few words saying what the command is for.
     #[serde(default)]
     pub description: Option<String>,
+    /// Keep the command's standard input open, so `task_send` can type into
+    /// it (an interactive program, a REPL); without it, stdin is empty.
+    #[serde(default)]
+    pub stdin: Option<bool>,
 }
 
 /// Arguments of `task_list`.

@@ -348,7 +348,9 @@ impl ToolBox {
 
     async fn run(&self, args: Value) -> ToolResult {
         let args: RunArgs = parse(args)?;
-        let mut task = shell_command("command", args.command.clone()).map_err(ToolError::core)?;
+        let mut task = shell_command("command", args.command.clone())
+            .map_err(ToolError::core)?
+            .interactive(args.stdin.unwrap_or(false));
         let background = args.background.unwrap_or(false);
         if let Some(cwd) = args
             .cwd

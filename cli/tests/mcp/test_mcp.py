@@ -106,6 +106,17 @@ def test_detach_cursor_wait_cancel_send_and_one_notice() -> None:
         cursor = page.structured_content["next_cursor"]
         assert cursor >= len("one\n")
 
+        # Steering: a command started with stdin open reads what is sent.
+        reader = await call(
+            session, "task_run", {"command": "read line; echo got $line", "background": True, "stdin": True}
+        )
+        reader_id = reader.structured_content["task_id"]
+        typed = await call(session, "task_send", {"task_id": reader_id, "message": "hello\n"})
+        assert not typed.is_error, text_of(typed)
+        read_back = await call(session, "task_wait", {"task_id": reader_id, "timeout": 60})
+        assert read_back.structured_content["info"]["status"] == "completed", text_of(read_back)
+        assert "got hello" in text_of(read_back)
+
         # A second task, cancelled; and input for it, refused (no stdin).
         bg = await call(session, "task_run", {"command": "sleep 1000", "background": True})
         other = bg.structured_content["task_id"]
