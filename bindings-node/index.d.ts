@@ -673,6 +673,10 @@ export interface Notification {
    * a stalled task has been silent.
    */
   detail?: string
+  /** The delegation a subagent answers: the agent and its arguments. */
+  source?: TaskSource
+  /** The value the task returned, rendered for a model. */
+  value?: string
   /** When it was made (milliseconds since the Unix epoch). */
   createdAtMs: number
   /** The text for the model: metadata first, then the output tail. */
@@ -955,6 +959,14 @@ export interface TaskResult {
   output: OutputStats
   /** What it changed in its tracked folder, if changes were tracked. */
   changedFiles?: ChangedFiles
+}
+
+/** Where a delegated task came from. */
+export interface TaskSource {
+  /** The agent's registered name. */
+  agent: string
+  /** The arguments it was started with (at least `goal`). */
+  arguments: any
 }
 
 /** Where a task is in its life; all but `queued` and `running` are terminal. */

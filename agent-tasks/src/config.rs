@@ -52,6 +52,7 @@ pub struct ManagerConfig {
     pub(crate) on_timeout: OnTimeout,
     pub(crate) max_background: Option<usize>,
     pub(crate) max_background_per_owner: Option<usize>,
+    pub(crate) max_running_of_kind: std::collections::HashMap<String, usize>,
     pub(crate) stop_grace: Duration,
     pub(crate) default_owner: String,
     pub(crate) sinks: Vec<SharedSink>,
@@ -70,6 +71,7 @@ impl Default for ManagerConfig {
             on_timeout: OnTimeout::Detach,
             max_background: None,
             max_background_per_owner: None,
+            max_running_of_kind: std::collections::HashMap::new(),
             stop_grace: Duration::from_secs(5),
             default_owner: "default".to_string(),
             sinks: Vec::new(),
@@ -90,6 +92,7 @@ impl std::fmt::Debug for ManagerConfig {
             .field("on_timeout", &self.on_timeout)
             .field("max_background", &self.max_background)
             .field("max_background_per_owner", &self.max_background_per_owner)
+            .field("max_running_of_kind", &self.max_running_of_kind)
             .field("stop_grace", &self.stop_grace)
             .field("default_owner", &self.default_owner)
             .field("sinks", &self.sinks.len())
@@ -154,6 +157,19 @@ impl ManagerConfig {
     /// Cap on background tasks running at once for any one owner.
     pub fn max_background_per_owner(mut self, max: usize) -> Self {
         self.max_background_per_owner = Some(max);
+        self
+    }
+
+    /// Cap on running tasks of one kind, foreground and background alike
+    /// (e.g. at most 3 subagents beside any number of shell commands);
+    /// checked atomically with the insert, like the other caps.
+    ///
+    /// ```
+    /// use agent_tasks::ManagerConfig;
+    /// let config = ManagerConfig::default().max_running_of_kind("fn", 3);
+    /// ```
+    pub fn max_running_of_kind(mut self, kind: impl Into<String>, max: usize) -> Self {
+        self.max_running_of_kind.insert(kind.into(), max);
         self
     }
 
@@ -245,6 +261,7 @@ pub struct SpawnOptions {
     pub(crate) sinks: Vec<SharedSink>,
     pub(crate) track_changes: Option<PathBuf>,
     pub(crate) monitoring: Monitoring,
+    pub(crate) source: Option<crate::info::TaskSource>,
 }
 
 /// Watch patterns, heartbeat and stall detection of one task.
@@ -286,6 +303,7 @@ impl std::fmt::Debug for SpawnOptions {
             .field("sinks", &self.sinks.len())
             .field("track_changes", &self.track_changes)
             .field("monitoring", &self.monitoring)
+            .field("source", &self.source)
             .finish()
     }
 }
@@ -350,6 +368,15 @@ impl SpawnOptions {
     /// Leave the task running on `shutdown` and `close_owner`.
     pub fn keep_alive(mut self, yes: bool) -> Self {
         self.keep_alive = yes;
+        self
+    }
+
+    /// What the task answers: the registered agent and the arguments the
+    /// model delegated it with. It is carried into the end notification (so
+    /// a model that forgot the delegation knows what the result answers)
+    /// and the roster. Set by a toolbox's delegation tool; hosts may set it.
+    pub fn source(mut self, source: crate::info::TaskSource) -> Self {
+        self.source = Some(source);
         self
     }
 

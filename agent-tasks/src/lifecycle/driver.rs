@@ -203,8 +203,11 @@ impl TaskEntry {
                 changed_files,
             };
             let held_slot = st.end(result.clone(), now_ms());
-            if held_slot == Some(true) {
-                if let Some(reg) = reg.as_mut() {
+            if let (Some(held_slot), Some(reg)) = (held_slot, reg.as_mut()) {
+                // Every running task counts for its kind; background ones
+                // also hold a background slot.
+                reg.capacity.remove_kind(&self.spec.kind);
+                if held_slot {
                     reg.capacity.remove(&self.spec.owner);
                 }
             }

@@ -34,7 +34,7 @@ use render::{cap, cap_middle, duration, field, finish, task_header, Body, Caps, 
 
 use crate::config::{OnTimeout, SpawnOptions};
 use crate::error::Error;
-use crate::info::{CancelReason, TaskInfo};
+use crate::info::{compact_value, CancelReason, TaskInfo, TaskResult};
 use crate::manager::{CollectOutcome, ForegroundOutcome, ListFilter, TaskManager};
 use crate::rules::{shell_command, timeout_from_secs};
 
@@ -299,6 +299,23 @@ impl ToolBox {
         Caps::for_budget(self.config.text_budget)
     }
 
+    /// For an answer that shows the model a task's end: the value the task
+    /// returned (a subagent's answer), as a metadata block cut in the middle
+    /// to a third of the budget; and the end counts as told, so the end
+    /// notification does not repeat it.
+    fn told_end(&self, id: &str, result: Option<&TaskResult>, meta: &mut Vec<String>) {
+        if let Some(value) = result.and_then(|r| r.value.as_ref()) {
+            let budget = self.config.text_budget / 3;
+            meta.push(format!(
+                "result:\n{}",
+                cap_middle(&compact_value(value, budget), budget)
+            ));
+        }
+        // The task exists (it was just read); a failure here only means a
+        // notification may repeat what the model saw.
+        let _ = self.manager.end_was_told(id);
+    }
+
     /// The owner's latest ids, at most 20 and within the ids cap.
     fn known_ids(&self) -> String {
         let tasks = self.manager.list(&ListFilter::owner(self.owner.clone()));
@@ -398,6 +415,7 @@ impl ToolBox {
             ForegroundOutcome::Finished(result) => {
                 let info = self.manager.info(&id).map_err(ToolError::core)?;
                 let mut meta = task_header(&info, self.caps());
+                self.told_end(&id, Some(&result), &mut meta);
                 let (data, omitted, end) = self.read_all(&id, &meta, CURSOR_LINE)?;
                 meta.push(format!("output: {end} bytes (next cursor: {end})"));
                 let at = meta.len();
@@ -559,6 +577,13 @@ impl ToolBox {
             .poll(&args.task_id, cursor, read_bytes)
             .map_err(ToolError::core)?;
         let mut meta = task_header(&page.info, caps);
+        if page.info.status.is_terminal() {
+            let result = self
+                .manager
+                .result(&args.task_id)
+                .map_err(ToolError::core)?;
+            self.told_end(&args.task_id, result.as_ref(), &mut meta);
+        }
         let mut shown = page.data;
         let mut filter_note = None;
         if let Some(re) = &filter {
@@ -621,7 +646,9 @@ impl ToolBox {
         let info = self.task(&args.task_id)?;
         let mut meta = task_header(&info, self.caps());
         let ended = matches!(outcome, CollectOutcome::Finished(_));
-        if !ended {
+        if ended {
+            self.told_end(&args.task_id, outcome.result(), &mut meta);
+        } else {
             meta.push(format!(
                 "note: still running after waiting {}",
                 duration(timeout.as_millis() as u64)

@@ -359,6 +359,12 @@ class Notification:
     @property
     def output_tail(self) -> str: ...
     @property
+    def value(self) -> Optional[str]:
+        """The value the task returned, rendered for a model (a subagent's answer)."""
+    @property
+    def source(self) -> Optional[Dict[str, Any]]:
+        """The delegation a subagent answers: ``{"agent": ..., "arguments": ...}``."""
+    @property
     def detail(self) -> Optional[str]: ...
     @property
     def created_at_ms(self) -> int: ...
