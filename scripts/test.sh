@@ -17,6 +17,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
 
+echo "== examples (the scripted agents print the transcripts a model would see)"
+cargo run --locked -q --example subagents > /dev/null
+
 echo "== agent-tasks mcp, end to end with the official MCP Python SDK (mcp on PyPI)"
 # A venv of its own under target/ (the SDK's dependencies stay apart from the
 # binding's), the binary built as the tests above built it, then pytest.

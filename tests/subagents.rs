@@ -9,7 +9,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_tasks::tools::{ToolBox, ToolBoxConfig};
+use agent_tasks::tools::{Agent, ToolBox, ToolBoxConfig};
 use agent_tasks::{
     BackgroundTask, CancelReason, FnTask, ManagerConfig, NotificationKind, SpawnOptions, TaskSource,
 };
@@ -293,4 +293,305 @@ async fn the_roster_lists_exactly_the_open_work_within_its_budget() {
             .expect("cancel");
     }
     assert_eq!(manager.roster("s", 2000).items.len(), 0);
+}
+
+/// A toolbox with three agents: one that answers with its goal, one that
+/// waits for a steering message and answers with it, one that fails.
+fn toolbox_with_agents(manager: &agent_tasks::TaskManager) -> ToolBox {
+    let mut tools = ToolBox::new(manager.clone(), "s");
+    tools
+        .register_agent(
+            Agent::new("echo", "Answers with its goal.", |args, ctx| async move {
+                ctx.stdout("echoing\n");
+                Ok(json!({ "echo": args["goal"] }))
+            })
+            .parameters(json!({
+                "type": "object",
+                "properties": {
+                    "goal": {"type": "string"},
+                    "context": {"type": "string"}
+                },
+                "required": ["goal"]
+            })),
+        )
+        .expect("register echo");
+    tools
+        .register_agent(Agent::new(
+            "listener",
+            "Waits for a steering message and answers with it; stops when cancelled.",
+            |_args, ctx| async move {
+                ctx.stdout("waiting for a hint\n");
+                tokio::select! {
+                    msg = ctx.recv() => Ok(json!({ "heard": msg.map(|m| m.text()) })),
+                    reason = ctx.cancelled() => Ok(json!({ "stopped": reason.to_string() })),
+                }
+            },
+        ))
+        .expect("register listener");
+    tools
+        .register_agent(Agent::new(
+            "broken",
+            "Always fails.",
+            |args, _ctx| async move {
+                if args["goal"] == "panic" {
+                    panic!("the broken agent panicked");
+                }
+                Err("the broken agent gave up".into())
+            },
+        ))
+        .expect("register broken");
+    tools
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registered_agents_add_the_delegation_tool_in_every_shape() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let plain = ToolBox::new(manager.clone(), "s");
+    assert!(plain
+        .definitions()
+        .iter()
+        .all(|d| d.name != "task_delegate"));
+    let unknown = plain
+        .call(
+            "task_delegate",
+            json!({"agent": "echo", "tasks": [{"goal": "x"}]}),
+        )
+        .await;
+    assert!(
+        unknown.is_error && unknown.text.contains("there is no tool"),
+        "{}",
+        unknown.text
+    );
+
+    let tools = toolbox_with_agents(&manager);
+    let delegate = tools
+        .definitions()
+        .into_iter()
+        .find(|d| d.name == "task_delegate")
+        .expect("task_delegate");
+    for shape in [delegate.openai(), delegate.anthropic(), delegate.mcp()] {
+        assert!(shape.to_string().contains("\"echo\"") && shape.to_string().contains("listener"));
+    }
+    insta::assert_snapshot!(
+        "task_delegate_definition",
+        serde_json::to_string_pretty(&delegate.anthropic()).expect("json")
+    );
+
+    let mut bad = ToolBox::new(manager.clone(), "s");
+    let refused = bad.register_agent(Agent::new("Bad Name", "x", |_a, _c| async { Ok(json!(1)) }));
+    assert_eq!(refused.expect_err("bad name").code(), "INVALID_ARGUMENT");
+    let no_goal = bad.register_agent(
+        Agent::new("nogoal", "x", |_a, _c| async { Ok(json!(1)) })
+            .parameters(json!({"type": "object", "properties": {"topic": {"type": "string"}}})),
+    );
+    assert!(no_goal.expect_err("no goal").to_string().contains("goal"));
+    bad.register_agent(Agent::new("twice", "x", |_a, _c| async { Ok(json!(1)) }))
+        .expect("first");
+    let twice = bad.register_agent(Agent::new("twice", "x", |_a, _c| async { Ok(json!(1)) }));
+    assert!(twice
+        .expect_err("duplicate")
+        .to_string()
+        .contains("registered already"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_delegates_steers_cancels_and_collects_subagents() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let tools = toolbox_with_agents(&manager);
+
+    // Three listeners in one call, in the background: three ids at once.
+    let started = tools
+        .call(
+            "task_delegate",
+            json!({"agent": "listener", "background": true, "tasks": [
+                {"goal": "first"}, {"goal": "second"}, {"goal": "third"}
+            ]}),
+        )
+        .await;
+    assert!(!started.is_error, "{}", started.text);
+    let ids: Vec<String> = started.json["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| t["task_id"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert!(ids
+        .iter()
+        .all(|id| id.starts_with("agent-") && started.text.contains(id.as_str())));
+
+    // Steer one: it hears the message and answers with it.
+    let sent = tools
+        .call(
+            "task_send",
+            json!({"task_id": ids[0], "message": "look at the lexer"}),
+        )
+        .await;
+    assert!(!sent.is_error, "{}", sent.text);
+    let waited = tools
+        .call("task_wait", json!({"task_id": ids[0], "timeout": 60}))
+        .await;
+    assert!(waited.text.contains("status: completed"), "{}", waited.text);
+    assert!(waited.text.contains("look at the lexer"), "{}", waited.text);
+
+    // Cancel one: the reason reaches the runner.
+    let cancelled = tools
+        .call(
+            "task_cancel",
+            json!({"task_id": ids[1], "reason": "not needed any more"}),
+        )
+        .await;
+    assert!(!cancelled.is_error, "{}", cancelled.text);
+
+    // The roster shows the one still open, with its agent.
+    let roster = manager.roster("s", 2000);
+    assert_eq!(roster.items.len(), 1);
+    assert_eq!(roster.items[0].id, ids[2]);
+    assert_eq!(roster.items[0].agent.as_deref(), Some("listener"));
+
+    // The last one ends without the model looking: its notification
+    // carries its value and what it answers.
+    manager
+        .cancel(&ids[2], CancelReason::user("host stops it"))
+        .await
+        .expect("cancel");
+    // Host cancels are quiet by default; a finished subagent is not.
+    let answered = tools
+        .call("task_delegate", json!({"agent": "echo", "background": true, "tasks": [{"goal": "ping", "context": "c"}]}))
+        .await;
+    let id = answered.json["tasks"][0]["task_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    manager.collect(&id, None).await.expect("collect");
+    let note = manager
+        .notifications(Some("s"))
+        .into_iter()
+        .find(|n| n.task_id.as_str() == id)
+        .expect("notification");
+    assert!(
+        note.text
+            .contains("answers: echo with {\"context\":\"c\",\"goal\":\"ping\"}"),
+        "{}",
+        note.text
+    );
+    assert!(
+        note.text.contains("result:\n{\"echo\":\"ping\"}"),
+        "{}",
+        note.text
+    );
+
+    // In the foreground: a quick one answers in the same call.
+    let quick = tools
+        .call(
+            "task_delegate",
+            json!({"agent": "echo", "tasks": [{"goal": "now"}]}),
+        )
+        .await;
+    assert!(
+        quick.text.contains("status: completed") && quick.text.contains("\"echo\":\"now\""),
+        "{}",
+        quick.text
+    );
+    // A slow one moves to the background at the timeout and goes on.
+    let slow = tools
+        .call(
+            "task_delegate",
+            json!({"agent": "listener", "timeout": 0.2, "tasks": [{"goal": "wait"}]}),
+        )
+        .await;
+    assert!(
+        slow.text.contains("moved to the background"),
+        "{}",
+        slow.text
+    );
+    let slow_id = slow.json["tasks"][0]["task_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert_eq!(
+        manager.info(&slow_id).expect("info").status,
+        agent_tasks::TaskStatus::Running
+    );
+    manager
+        .cancel(&slow_id, CancelReason::user(""))
+        .await
+        .expect("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_subagents_and_bad_delegations_are_answered_clearly() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let tools = toolbox_with_agents(&manager);
+    let failed = tools
+        .call(
+            "task_delegate",
+            json!({"agent": "broken", "tasks": [{"goal": "try"}, {"goal": "panic"}]}),
+        )
+        .await;
+    assert!(!failed.is_error, "{}", failed.text);
+    assert!(
+        failed.text.contains("the broken agent gave up"),
+        "{}",
+        failed.text
+    );
+    assert!(
+        failed.text.contains("the broken agent panicked"),
+        "{}",
+        failed.text
+    );
+    assert_eq!(
+        failed.text.matches("status: failed").count(),
+        2,
+        "{}",
+        failed.text
+    );
+    // The manager goes on.
+    let after = tools
+        .call(
+            "task_delegate",
+            json!({"agent": "echo", "tasks": [{"goal": "still here"}]}),
+        )
+        .await;
+    assert!(after.text.contains("still here"), "{}", after.text);
+
+    for (args, names) in [
+        (
+            json!({"agent": "nobody", "tasks": [{"goal": "x"}]}),
+            "`agent`",
+        ),
+        (json!({"agent": "echo", "tasks": []}), "`tasks`"),
+        (
+            json!({"agent": "echo", "tasks": vec![json!({"goal": "x"}); 9]}),
+            "`tasks`",
+        ),
+        (
+            json!({"agent": "echo", "tasks": [{"context": "no goal"}]}),
+            "`tasks[0].goal`",
+        ),
+        (
+            json!({"agent": "echo", "tasks": [{"goal": "  "}]}),
+            "`tasks[0].goal`",
+        ),
+        (
+            json!({"agent": "echo", "tasks": ["just a string"]}),
+            "`tasks[0]`",
+        ),
+        (
+            json!({"agent": "echo", "tasks": [{"goal": "x"}], "colour": "red"}),
+            "colour",
+        ),
+    ] {
+        let answer = tools.call("task_delegate", args.clone()).await;
+        assert!(answer.is_error, "{args}: {}", answer.text);
+        assert!(answer.text.contains(names), "{args}: {}", answer.text);
+    }
+    assert!(tools
+        .call(
+            "task_delegate",
+            json!({"agent": "nobody", "tasks": [{"goal": "x"}]})
+        )
+        .await
+        .text
+        .contains("the agents are: echo, listener, broken"));
 }
