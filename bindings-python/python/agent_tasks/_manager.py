@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import (
     Any,
     Callable,
+    Dict,
     Iterable,
     List,
     Mapping,
@@ -587,6 +588,15 @@ class TaskManager:
         pattern matches, ...; they stay pending (and survive a restart on the
         same root) until acknowledged with `ack`."""
         return self._native.notifications(owner)
+
+    def roster(self, owner: str, budget: int = 2000) -> Dict[str, Any]:
+        """The owner's open background work (queued or running outside the
+        foreground), newest first: ``{"text": ..., "items": [...]}``, the text
+        a few lines for the model within `budget` bytes (``""`` when nothing
+        is open), the items for a UI (id, kind, agent, description, status,
+        running_ms, last_line, pending_notifications). Hosts put the text in
+        front of the model each turn."""
+        return self._native.roster(owner, budget)
 
     def ack(self, ids: Union[NotificationRef, Iterable[NotificationRef]]) -> int:
         """Marks notifications delivered (by id or `Notification`, one or
