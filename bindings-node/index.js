@@ -8,6 +8,7 @@
 const native = require('./binding.js')
 
 const { NativeTaskManager, NativeToolBox, WaitHandle, nativeToolDefinitions } = native
+const { isMainThread } = require('node:worker_threads')
 
 // ---- errors ---------------------------------------------------------------
 
@@ -338,6 +339,110 @@ class EventIterator {
   }
 }
 
+// ---- nothing left running at exit ----------------------------------------
+
+// Every exit path of Node stops the process tasks of the managers made in
+// this thread, synchronously (no async work runs once Node exits):
+// - `process.exit()`, an uncaught exception and a drained event loop emit
+//   `exit`, whose listener kills them;
+// - SIGINT, SIGTERM and SIGHUP end Node without `exit`: while a process task
+//   runs, a listener for each is installed; when it is the only listener
+//   (Node would have died of the signal), it kills the tasks, removes itself
+//   and raises the signal again, so Node dies of it as it would have (exit
+//   status, core dump rules and all). When the host has a listener of its
+//   own, the host decides: if it exits, the `exit` listener kills the tasks.
+//   This is what `signal-exit` (execa's `cleanup`) does.
+// The listeners never keep the event loop alive and never change an exit
+// code. JS tasks need nothing: they end with Node.
+const managers = new Set() // WeakRefs of the native managers of this thread
+const forgetManager = new FinalizationRegistry((ref) => managers.delete(ref))
+const EXIT_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP']
+let exitHooked = false
+let signalsArmed = false
+let disarmTimer = null
+
+function liveManagers() {
+  const live = []
+  for (const ref of managers) {
+    const m = ref.deref()
+    if (m !== undefined) live.push(m)
+  }
+  return live
+}
+
+function killAllSync() {
+  for (const m of liveManagers()) {
+    try {
+      m.killProcessesSync()
+    } catch {
+      // Exiting: nothing to report to.
+    }
+  }
+}
+
+function onExit() {
+  killAllSync()
+  // The managers go now (a temporary root with them), not at a finalizer
+  // that may never run.
+  for (const m of liveManagers()) {
+    try {
+      m.release()
+    } catch {
+      // as above
+    }
+  }
+}
+
+function onExitSignal(signal) {
+  // Another listener handles the signal (Node will not die of it): leave
+  // the tasks alone; if that listener exits, `onExit` kills them.
+  if (process.listenerCount(signal) > 1) return
+  killAllSync()
+  disarmSignals()
+  process.kill(process.pid, signal)
+}
+
+function anyProcessRunning() {
+  for (const m of liveManagers()) {
+    try {
+      if (m.runningProcessCount() > 0) return true
+    } catch {
+      // a released manager runs nothing
+    }
+  }
+  return false
+}
+
+// Called after something may have started a process task.
+function armSignals() {
+  if (signalsArmed || !isMainThread) return
+  signalsArmed = true
+  for (const signal of EXIT_SIGNALS) process.on(signal, onExitSignal)
+  // Removed again once no process task runs (checked off the hot path).
+  disarmTimer = setInterval(() => {
+    if (!anyProcessRunning()) disarmSignals()
+  }, 250)
+  disarmTimer.unref()
+}
+
+function disarmSignals() {
+  if (!signalsArmed) return
+  signalsArmed = false
+  for (const signal of EXIT_SIGNALS) process.removeListener(signal, onExitSignal)
+  clearInterval(disarmTimer)
+  disarmTimer = null
+}
+
+function trackManager(native, wrapper) {
+  const ref = new WeakRef(native)
+  managers.add(ref)
+  forgetManager.register(wrapper, ref)
+  if (!exitHooked) {
+    exitHooked = true
+    process.on('exit', onExit)
+  }
+}
+
 // ---- the manager ----------------------------------------------------------
 
 /** A task started by `run` or `spawn`: its id and the verbs bound to it. */
@@ -399,6 +504,7 @@ class TaskManager {
       throw convertError(err)
     }
     nativeManagers.set(this, this.#native)
+    trackManager(this.#native, this)
   }
 
   /** The root folder; task folders are `<root>/tasks/<id>`. */
@@ -422,6 +528,7 @@ class TaskManager {
     } catch (err) {
       throw convertError(err)
     }
+    armSignals()
     return new TaskHandle(this, info)
   }
 
@@ -616,7 +723,11 @@ class TaskManager {
     }
   }
 
-  /** Cancels every task except keep-alive ones, waits for them, releases the manager. */
+  /**
+   * Cancels every task except keep-alive ones and waits for them. From then
+   * on new tasks are refused (`SHUT_DOWN`); reads (`info`, `poll`, `collect`,
+   * `list`, …) go on answering, as in the core.
+   */
   async close(reason) {
     try {
       await this.#native.close(reason)
@@ -680,6 +791,8 @@ class ToolBox {
    */
   async call(name, args) {
     if (typeof name !== 'string') throw invalid('name', 'expected a string')
+    // `task_run` starts a process (and may wait for it).
+    if (name === 'task_run') armSignals()
     let json
     if (args === undefined || args === null) json = undefined
     else if (typeof args === 'string') json = args
