@@ -5,7 +5,34 @@
 // JS task function sees, and errors with a `code`. Every rule about tasks
 // lives in the Rust core.
 
-const native = require('./binding.js')
+const native = loadNative()
+
+// The addon: bundled in a packed tarball, built by `npm run build` in a
+// clone, or, in a clone linked by `npm install /path/to/clone/bindings-node`
+// and never built, built now by `scripts/build-addon.js` (cargo; once).
+function loadNative() {
+  try {
+    return require('./binding.js')
+  } catch (err) {
+    const { existsSync, readdirSync } = require('node:fs')
+    const { join } = require('node:path')
+    const hasAddon = readdirSync(__dirname).some((name) => name.endsWith('.node'))
+    const sourceCheckout = existsSync(join(__dirname, 'Cargo.toml'))
+    if (hasAddon || !sourceCheckout) {
+      throw new Error(
+        `agent-tasks: the native addon for ${process.platform}-${process.arch} does not load from ${__dirname}` +
+          (sourceCheckout ? ' (rebuild it: `npm run build` there)' : ''),
+        { cause: err },
+      )
+    }
+    const { spawnSync } = require('node:child_process')
+    const built = spawnSync(process.execPath, [join(__dirname, 'scripts', 'build-addon.js')], { stdio: ['ignore', 2, 2] })
+    if (built.status !== 0) {
+      throw new Error(`agent-tasks: building the native addon in ${__dirname} failed (see above)`, { cause: err })
+    }
+    return require('./binding.js')
+  }
+}
 
 const { NativeTaskManager, NativeToolBox, WaitHandle, nativeToolDefinitions } = native
 const { isMainThread } = require('node:worker_threads')

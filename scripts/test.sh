@@ -71,3 +71,68 @@ fi
   echo "== npm run typecheck (tsc --strict --noEmit on a typed consumer)"
   npm run typecheck
 )
+
+echo "== node binding installed by another project: packed tarball without Rust, and by path"
+# Fresh projects in temporary folders; nothing is written into the clone. A
+# warning from npm (EBADENGINE, an install script to approve, …) fails it.
+REPO_ROOT="$PWD"
+NODE_TMP="$(mktemp -d)"
+trap 'rm -rf "$NODE_TMP"' EXIT
+NODE_CHECK='const { TaskManager } = require("agent-tasks")
+const m = new TaskManager()
+m.run("echo hi").waitForeground().then(async (o) => {
+  const text = m.poll(o.result.id).text
+  await m.close()
+  if (o.result.status !== "completed" || text !== "hi\n") throw new Error(`unexpected: ${o.result.status} ${text}`)
+  console.log("ran echo hi through", require.resolve("agent-tasks"))
+})'
+# What the clone holds (ignored files too), to check that nothing is added.
+clone_state() {
+  if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git status --porcelain --ignored=traditional -- bindings-node
+  fi
+}
+CLONE_BEFORE="$(clone_state)"
+npm_quiet_install() {
+  # npm install "$@" in the current folder; fails on any npm warning.
+  local log
+  log="$(npm install --no-audit --no-fund "$@" 2>&1)" || { echo "$log" >&2; return 1; }
+  if grep -qi 'warn' <<<"$log"; then
+    echo "$log" >&2
+    echo "error: npm warned while installing $*" >&2
+    return 1
+  fi
+}
+(
+  cd bindings-node
+  npm pack --silent --pack-destination "$NODE_TMP" >/dev/null
+)
+TARBALL="$(ls "$NODE_TMP"/agent-tasks-*.tgz)"
+# (grep reads it all: with -q, tar could die of SIGPIPE under pipefail)
+tar -tzf "$TARBALL" | grep '^package/agent-tasks\..*\.node$' >/dev/null || { echo "error: $TARBALL carries no addon" >&2; exit 1; }
+# A PATH with node and npm but without cargo (nor rustc).
+NO_RUST_PATH="$(dirname "$(command -v node)"):$(dirname "$(command -v npm)"):/usr/bin:/bin"
+if env PATH="$NO_RUST_PATH" sh -c 'command -v cargo || command -v rustc' >/dev/null; then
+  echo "error: cannot make a PATH without the Rust toolchain for the tarball check" >&2
+  exit 1
+fi
+mkdir "$NODE_TMP/from-tarball"
+(
+  cd "$NODE_TMP/from-tarball"
+  export PATH="$NO_RUST_PATH"
+  npm init -y >/dev/null
+  npm_quiet_install "$TARBALL"
+  node -e "$NODE_CHECK"
+)
+mkdir "$NODE_TMP/by-path"
+(
+  cd "$NODE_TMP/by-path"
+  npm init -y >/dev/null
+  npm_quiet_install "$REPO_ROOT/bindings-node"
+  node -e "$NODE_CHECK"
+)
+if [ "$(clone_state)" != "$CLONE_BEFORE" ]; then
+  diff <(echo "$CLONE_BEFORE") <(clone_state) >&2 || true
+  echo "error: installing from another project wrote into the clone" >&2
+  exit 1
+fi
