@@ -31,15 +31,41 @@ cargo build -p agent-tasks-cli --locked
 (cd cli/tests/mcp && AGENT_TASKS_BIN="$PWD/../../../target/debug/agent-tasks" \
     "../../../$MCP_VENV/bin/python" -m pytest -q -p no:cacheprovider)
 
-echo "== python binding (pip install ./bindings-python, pytest, mypy --strict)"
-# A private venv under target/: nothing but python3 (with venv and pip) and
-# the Rust toolchain is needed; pip builds the wheel through maturin.
+echo "== python binding: one wheel (maturin build --release), installed without Rust; pytest, mypy --strict"
+# A private venv under target/ for the tests and the build tool (maturin from
+# PyPI); nothing but python3 (with venv and pip) and the Rust toolchain is
+# needed. The wheel is built once, into target/wheels, then installed with no
+# cargo on PATH: in a fresh venv (the install a user does), and in the test
+# venv, where pytest and mypy run against it.
 PYTHON="${PYTHON:-python3}"
 VENV=target/python-venv
 if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check ./bindings-python pytest mypy
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check maturin pytest mypy
+rm -rf target/wheels
+"$VENV/bin/maturin" build --release --locked -m bindings-python/Cargo.toml --out target/wheels
+WHEEL="$(ls target/wheels/agent_tasks-*.whl)"
+PY_NO_RUST_PATH="/usr/bin:/bin"
+if env PATH="$PY_NO_RUST_PATH" sh -c 'command -v cargo || command -v rustc' >/dev/null; then
+    echo "error: cannot make a PATH without the Rust toolchain for the wheel check" >&2
+    exit 1
+fi
+rm -rf target/wheel-venv
+"$PYTHON" -m venv target/wheel-venv
+env PATH="$PY_NO_RUST_PATH" target/wheel-venv/bin/python -m pip install --quiet --disable-pip-version-check \
+    --no-index "$WHEEL"
+(cd target && env PATH="$PY_NO_RUST_PATH" wheel-venv/bin/python -c '
+import agent_tasks
+m = agent_tasks.TaskManager()
+task = m.run("echo hi")
+assert task.wait_foreground_blocking().status == "completed"
+assert m.poll(task).text == "hi\n", m.poll(task).text
+m.shutdown_blocking()
+print("ran echo hi through", agent_tasks.__file__)
+')
+env PATH="$PY_NO_RUST_PATH" "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    --no-index --force-reinstall --no-deps "$WHEEL"
 # pytest exits 5 when it collects no test: that fails this script too.
 (cd bindings-python/tests && "../../$VENV/bin/python" -m pytest -q -p no:cacheprovider)
 # The examples are checked against the installed wheel (its stubs and
