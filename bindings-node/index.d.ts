@@ -446,8 +446,10 @@ export declare class NativeTaskManager {
    * processes carrying its marker, through the core's
    * `inspect::kill_task_processes` without a grace). For the wrapper's
    * exit hooks (`process.exit`, an uncaught exception, SIGINT/SIGTERM),
-   * where nothing asynchronous runs any more. Returns how many tasks had a
-   * process to kill. Keep-alive tasks are killed too: the host is exiting.
+   * where nothing asynchronous runs any more. A task just started may not
+   * have its process yet (the runtime's threads spawn it): it is waited
+   * for, 500 ms at most. Returns how many tasks had a process to kill.
+   * Keep-alive tasks are killed too: the host is exiting.
    */
   killProcessesSync(): number
   /**

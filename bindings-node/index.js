@@ -460,10 +460,11 @@ function disarmSignals() {
   disarmTimer = null
 }
 
-function trackManager(native, wrapper) {
+function trackManager(native) {
   const ref = new WeakRef(native)
   managers.add(ref)
-  forgetManager.register(wrapper, ref)
+  // Forgotten with the native manager, which a ToolBox keeps too.
+  forgetManager.register(native, ref)
   if (!exitHooked) {
     exitHooked = true
     process.on('exit', onExit)
@@ -531,7 +532,7 @@ class TaskManager {
       throw convertError(err)
     }
     nativeManagers.set(this, this.#native)
-    trackManager(this.#native, this)
+    trackManager(this.#native)
   }
 
   /** The root folder; task folders are `<root>/tasks/<id>`. */
@@ -782,10 +783,13 @@ function toolDefinitions(shape = 'openai') {
 /** Executes a model's tool calls against a manager, for one owner: the model sees and touches only that owner's tasks. */
 class ToolBox {
   #native
+  // Keeps the manager reachable for the exit hooks while the toolbox lives.
+  #nativeManager
 
   constructor(manager, owner, options) {
     const native = nativeManagers.get(manager)
     if (native === undefined) throw invalid('manager', 'expected a TaskManager')
+    this.#nativeManager = native
     if (typeof owner !== 'string') throw invalid('owner', 'expected a string')
     let o = optionsOf(options)
     if (o.env !== undefined && o.env !== null) {

@@ -5,11 +5,12 @@
 //! on too) and accept a [`WaitHandle`] that aborts the wait, since a Promise
 //! itself cannot be cancelled.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use agent_tasks::inspect::KillOutcome;
 use agent_tasks::{
     CancelReason, ListFilter as CoreListFilter, ManagerConfig, SpawnOptions as CoreSpawnOptions,
     TaskManager,
@@ -747,33 +748,45 @@ impl NativeTaskManager {
     /// processes carrying its marker, through the core's
     /// `inspect::kill_task_processes` without a grace). For the wrapper's
     /// exit hooks (`process.exit`, an uncaught exception, SIGINT/SIGTERM),
-    /// where nothing asynchronous runs any more. Returns how many tasks had a
-    /// process to kill. Keep-alive tasks are killed too: the host is exiting.
+    /// where nothing asynchronous runs any more. A task just started may not
+    /// have its process yet (the runtime's threads spawn it): it is waited
+    /// for, 500 ms at most. Returns how many tasks had a process to kill.
+    /// Keep-alive tasks are killed too: the host is exiting.
     #[napi]
     pub fn kill_processes_sync(&self) -> u32 {
         let Ok(manager) = self.manager() else {
             return 0;
         };
+        let deadline = Instant::now() + Duration::from_millis(500);
+        let mut done = HashSet::new();
         let mut killed = 0;
-        for info in running_processes(&manager) {
-            let Some(pid) = info.pid else { continue };
-            // The check `kill_task_processes` makes against pid reuse: the
-            // task's process is this host's child, so its start time now is
-            // its start time.
-            let Some(start) = process_start_time(pid) else {
-                continue;
-            };
-            let outcome =
-                agent_tasks::inspect::kill_task_processes(&info, Some(start), Duration::ZERO);
-            if matches!(
-                outcome,
-                Ok(agent_tasks::inspect::KillOutcome::Killed
-                    | agent_tasks::inspect::KillOutcome::Terminated)
-            ) {
-                killed += 1;
+        loop {
+            let mut unstarted = false;
+            for info in running_processes(&manager) {
+                let Some(pid) = info.pid else {
+                    unstarted = true;
+                    continue;
+                };
+                if !done.insert(info.id.to_string()) {
+                    continue;
+                }
+                // The check `kill_task_processes` makes against pid reuse:
+                // the task's process is this host's child, so its start time
+                // now is its start time.
+                let Some(start) = process_start_time(pid) else {
+                    continue;
+                };
+                let outcome =
+                    agent_tasks::inspect::kill_task_processes(&info, Some(start), Duration::ZERO);
+                if matches!(outcome, Ok(KillOutcome::Killed | KillOutcome::Terminated)) {
+                    killed += 1;
+                }
             }
+            if !unstarted || Instant::now() >= deadline {
+                return killed;
+            }
+            std::thread::sleep(Duration::from_millis(2));
         }
-        killed
     }
 
     /// How many process tasks are running: the wrapper keeps its signal
@@ -798,12 +811,12 @@ impl NativeTaskManager {
     }
 }
 
-/// The running process tasks of `manager` that have a pid.
+/// The running process tasks of `manager` (a pid once their process runs).
 fn running_processes(manager: &TaskManager) -> Vec<agent_tasks::TaskInfo> {
     manager
         .list(&CoreListFilter::default().active())
         .into_iter()
-        .filter(|i| i.kind == "process" && i.pid.is_some() && !i.status.is_terminal())
+        .filter(|i| i.kind == "process" && !i.status.is_terminal())
         .collect()
 }
 

@@ -190,6 +190,53 @@ test("a host's own SIGINT listener decides: the tasks run on until the host exit
   await assertGone(pids)
 })
 
+test("SIGINT kills a task a ToolBox's task_run started", async () => {
+  const script = `
+    const { TaskManager, ToolBox } = require('agent-tasks')
+    const m = new TaskManager()
+    const tools = new ToolBox(m, 'session-1')
+    tools.call('task_run', { command: 'exec sleep 300', background: true }).then((answer) => {
+      const started = () => {
+        const pid = m.info(answer.json.info.id).pid
+        if (pid === undefined) return setTimeout(started, 10)
+        console.log(JSON.stringify({ shell: pid, sleep: pid }))
+      }
+      started()
+      setInterval(() => {}, 1000)
+    })
+  `
+  const { r, pids } = await runTaskScript(script, (_, child) => child.kill('SIGINT'))
+  assert.equal(r.signal, 'SIGINT', `stdout: ${r.stdout} stderr: ${r.stderr}`)
+  await assertGone(pids)
+})
+
+test('process.exit() right after run() kills the task, though its process was not started yet', async () => {
+  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const dir = mkdtempSync(join(tmpdir(), 'agent-tasks-exit-'))
+  try {
+    const pidFile = join(dir, 'pid')
+    const script = `
+      const { TaskManager } = require('agent-tasks')
+      const m = new TaskManager()
+      m.run('echo $$ > ${pidFile}.tmp && mv ${pidFile}.tmp ${pidFile} && exec sleep 300', { background: true })
+      process.exit(0)
+    `
+    const r = await runNode(script)
+    assert.equal(r.code, 0, r.stderr)
+    // If the process got as far as writing its pid, it must be gone.
+    let pid
+    try {
+      await waitFor(() => (pid = Number(readFileSync(pidFile, 'utf8'))), { timeoutMs: 1_000, what: 'a pid file' })
+    } catch {
+      return // killed before it wrote it
+    }
+    await waitFor(() => !alive(pid), { timeoutMs: 5_000, what: `task process ${pid} to be gone` })
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
 test('after every task ended, Node exits as before: no signal listener is left behind', async () => {
   const script = `
     const { TaskManager } = require('agent-tasks')
