@@ -18,6 +18,8 @@ use agent_tasks::{
 use napi::bindgen_prelude::{Buffer, Either, PromiseRaw};
 use napi::Env;
 use napi_derive::napi;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::{js_task, TaskFn};
@@ -764,7 +766,7 @@ impl NativeTaskManager {
             let mut unstarted = false;
             for info in running_processes(&manager) {
                 let Some(pid) = info.pid else {
-                    unstarted = true;
+                    unstarted |= info.status == agent_tasks::TaskStatus::Running;
                     continue;
                 };
                 if !done.insert(info.id.to_string()) {
@@ -774,6 +776,10 @@ impl NativeTaskManager {
                 // the task's process is this host's child, so its start time
                 // now is its start time.
                 let Some(start) = process_start_time(pid) else {
+                    // Its first process has exited, but the task still runs:
+                    // what it started may hold its output open. Its process
+                    // group id cannot be reused while a member lives.
+                    let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
                     continue;
                 };
                 let outcome =
