@@ -75,6 +75,11 @@ env PATH="$PY_NO_RUST_PATH" "$VENV/bin/python" -m pip install --quiet --disable-
 "$VENV/bin/python" examples/python/agent_loop.py > /dev/null
 
 echo "== node binding (bindings-node)"
+# Node 20 is the minimum: no snippet may use `await using` (a syntax error there).
+if grep -n 'await using' README.md bindings-python/README.md; then
+  echo "error: the README shows \`await using\`, a syntax error on Node 20" >&2
+  exit 1
+fi
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "error: node and npm are needed for the Node binding's tests (Node 20 or later)" >&2
   exit 1
