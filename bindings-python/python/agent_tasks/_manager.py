@@ -643,8 +643,10 @@ class TaskManager:
 
     async def shutdown(self, reason: Optional[str] = None) -> None:
         """Cancels every task except keep-alive ones, waits until they have
-        ended, and refuses new tasks from then on (`ShutDown`). If nothing is
-        left running, the root is released for another manager."""
+        ended, and refuses new tasks from then on (`ShutDown`); reads
+        (`info`, `poll`, `collect`, `list`, `notifications`) go on answering,
+        as in the core and the Node binding. If nothing is left running, the
+        root is released for another manager."""
         await self._native.shutdown(reason)
         self._stop_loop()
 
