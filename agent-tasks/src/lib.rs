@@ -52,6 +52,7 @@ mod manager;
 mod notifications;
 mod output;
 mod process;
+mod readiness;
 mod rules;
 mod sink;
 mod store;
@@ -80,6 +81,7 @@ pub use notifications::{
     Notification, NotificationKind, NOTIFICATION_TAIL_CHARS, NOTIFICATION_TAIL_LINES,
 };
 pub use process::ProcessTask;
+pub use readiness::{WaitOutcome, WaitUntil, MAX_WAIT_LINE, PORT_POLL_INTERVAL};
 pub use rules::{
     argv_command, duration_from_millis, duration_from_secs, parse_name, shell_command,
     timeout_from_millis, timeout_from_secs, DEFAULT_POLL_BYTES, DEFAULT_PREVIEW_BYTES,

@@ -24,6 +24,7 @@ use crate::lifecycle::{
 };
 use crate::notifications::{Notification, NotificationQueue};
 use crate::output::{OutputBuffer, OutputLimits};
+use crate::readiness::{WaitOutcome, WaitUntil};
 use crate::sink::SharedSink;
 use crate::store::{RootLock, TaskStore};
 use crate::task::BackgroundTask;
@@ -561,6 +562,22 @@ impl TaskManager {
             Some(Settled::Terminal(result)) => CollectOutcome::Finished(result),
             _ => CollectOutcome::StillRunning(entry.info()),
         })
+    }
+
+    /// Waits until `until` holds (an output line matches, a port on
+    /// 127.0.0.1 accepts), the task ends, or `timeout` passes (`None`: no
+    /// limit), and says which. Woken by new output and by the task's end,
+    /// never by a sleep loop; only a port is checked at an interval
+    /// ([`PORT_POLL_INTERVAL`](crate::PORT_POLL_INTERVAL), 100 ms). A task
+    /// that has already ended answers `Ended` at once, after its output was
+    /// scanned for a match.
+    pub async fn wait_for(
+        &self,
+        id: &str,
+        until: WaitUntil,
+        timeout: Option<Duration>,
+    ) -> Result<WaitOutcome> {
+        self.entry(id)?.wait_for(&until, timeout).await
     }
 
     /// Stops the task (its stop signal, then force after the grace), waits

@@ -23,6 +23,7 @@ mod monitor;
 mod record;
 mod restore;
 mod state;
+mod wait;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
