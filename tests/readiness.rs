@@ -6,10 +6,12 @@ mod common;
 
 use std::time::Duration;
 
+use agent_tasks::tools::ToolBox;
 use agent_tasks::{
     FnTask, ManagerConfig, ProcessTask, SpawnOptions, TaskStatus, WaitOutcome, WaitUntil,
 };
 use common::manager_in_temp;
+use serde_json::json;
 
 const LONG: Option<Duration> = Some(Duration::from_secs(30));
 
@@ -168,4 +170,75 @@ async fn a_wait_times_out() {
         .cancel(&id, agent_tasks::CancelReason::user("done"))
         .await
         .expect("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tools_wait_until_ready() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let tools = ToolBox::new(manager.clone(), "session-1");
+    let answer = tools
+        .call(
+            "task_run",
+            json!({"command": "sleep 0.2; echo 'listening on 3000'; sleep 30", "background": true, "wait_until": "listening on"}),
+        )
+        .await;
+    assert!(!answer.is_error, "{}", answer.text);
+    assert!(
+        answer.text.contains("ready: an output line matched"),
+        "{}",
+        answer.text
+    );
+    assert_eq!(answer.json["ready"]["state"], "matched");
+    let id = answer.json["task_id"].as_str().expect("id").to_string();
+
+    let port = free_port();
+    let server = tools
+        .call(
+            "task_run",
+            json!({"command": format!("sleep 0.2; exec python3 -m http.server {port} --bind 127.0.0.1"), "background": true}),
+        )
+        .await;
+    let server_id = server.json["task_id"].as_str().expect("id").to_string();
+    let answer = tools
+        .call(
+            "task_wait",
+            json!({"task_id": server_id, "until": format!("port:{port}"), "timeout": 30}),
+        )
+        .await;
+    assert!(
+        answer.text.contains(&format!("ready: port {port} accepts")),
+        "{}",
+        answer.text
+    );
+    let answer = tools
+        .call(
+            "task_wait",
+            json!({"task_id": id, "until": "never printed", "timeout": 0.1}),
+        )
+        .await;
+    assert!(
+        answer.text.contains("not ready: the wait timed out"),
+        "{}",
+        answer.text
+    );
+    let answer = tools
+        .call("task_wait", json!({"task_id": id, "until": "port:x"}))
+        .await;
+    assert!(
+        answer.is_error && answer.text.contains("until"),
+        "{}",
+        answer.text
+    );
+    let answer = tools
+        .call("task_run", json!({"command": "true", "wait_until": "x"}))
+        .await;
+    assert!(
+        answer.is_error && answer.text.contains("wait_until"),
+        "{}",
+        answer.text
+    );
+    tools.call("task_cancel", json!({"task_id": id})).await;
+    tools
+        .call("task_cancel", json!({"task_id": server_id}))
+        .await;
 }
