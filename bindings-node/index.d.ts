@@ -911,6 +911,8 @@ export interface TaskInfo {
   detached: boolean
   /** Left running by `close` and `closeOwner`. */
   keepAlive: boolean
+  /** True while its processes are stopped by `pause` (until `resume`). */
+  paused: boolean
   /** When it was spawned (milliseconds since the Unix epoch). */
   createdAtMs: number
   /** When it ended (milliseconds since the Unix epoch). */

@@ -382,6 +382,12 @@ impl TaskManager {
         } else {
             (None, None)
         };
+        let (controls_tx, controls_rx) = if task.pausable() {
+            let (tx, rx) = mpsc::channel(4);
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
         let runtime = self.inner.runtime.clone();
         let entry = TaskEntry::new(
             NewEntry {
@@ -389,6 +395,7 @@ impl TaskManager {
                 output: output.clone(),
                 sink_errors: sink_errors.clone(),
                 inbox: inbox_tx,
+                controls: controls_tx,
                 registry: Arc::downgrade(&self.inner.registry),
                 services: self.inner.services.clone(),
             },
@@ -434,7 +441,14 @@ impl TaskManager {
                 entry.on_pid(pid, containment);
             }
         });
-        let ctx = TaskContext::new(id, writer, entry.cancel.clone(), inbox_rx, pid_hook);
+        let ctx = TaskContext::new(
+            id,
+            writer,
+            entry.cancel.clone(),
+            inbox_rx,
+            pid_hook,
+            controls_rx,
+        );
         self.inner.runtime.spawn(drive(
             entry.clone(),
             task,
@@ -588,6 +602,31 @@ impl TaskManager {
         let entry = self.entry(id)?;
         entry.request_cancel(reason);
         entry.wait_until(false).await;
+        Ok(entry.info())
+    }
+
+    /// Pauses a process task: `SIGSTOP` to every process of it (the group,
+    /// and the cgroup members or marked descendants, as its containment
+    /// finds them). Its timeouts wait while it is paused (the deadline moves
+    /// by the time spent paused); `info.paused` says so, and a `task.paused`
+    /// event is published. A paused task can still be cancelled (it is
+    /// continued after its stop signal, so it can end). Pausing a paused
+    /// task changes nothing. Refused with `InvalidArgument` for a function
+    /// task (it runs inside the host: there is no process to stop) and for a
+    /// task that has ended or is stopping.
+    pub async fn pause(&self, id: &str) -> Result<TaskInfo> {
+        let entry = self.entry(id)?;
+        entry.set_paused(true).await?;
+        Ok(entry.info())
+    }
+
+    /// Resumes a paused task: `SIGCONT` to every process of it; its timeouts
+    /// run again from where they stood. A `task.resumed` event is published.
+    /// Resuming a running task changes nothing; the refusals are those of
+    /// [`TaskManager::pause`].
+    pub async fn resume(&self, id: &str) -> Result<TaskInfo> {
+        let entry = self.entry(id)?;
+        entry.set_paused(false).await?;
         Ok(entry.info())
     }
 

@@ -247,6 +247,8 @@ pub struct TaskInfo {
     pub detached: bool,
     /// Left running by `close` and `closeOwner`.
     pub keep_alive: bool,
+    /// True while its processes are stopped by `pause` (until `resume`).
+    pub paused: bool,
     /// When it was spawned (milliseconds since the Unix epoch).
     pub created_at_ms: i64,
     /// When it ended (milliseconds since the Unix epoch).
@@ -282,6 +284,7 @@ impl From<agent_tasks::TaskInfo> for TaskInfo {
             foreground: i.foreground,
             detached: i.detached,
             keep_alive: i.keep_alive,
+            paused: i.paused,
             created_at_ms: num(i.created_at_ms),
             finished_at_ms: i.finished_at_ms.map(num),
             duration_ms: num(i.duration_ms),
@@ -809,6 +812,7 @@ impl ToNapiValue for TaskInfo {
                 bool::to_napi_value(env, i.foreground)?,
                 bool::to_napi_value(env, i.detached)?,
                 bool::to_napi_value(env, i.keep_alive)?,
+                bool::to_napi_value(env, i.paused)?,
                 i64::to_napi_value(env, i.created_at_ms)?,
                 i64::to_napi_value(env, i.duration_ms)?,
                 OutputStats::to_napi_value(env, i.output)?,

@@ -55,6 +55,11 @@ pub(crate) struct TaskState {
     pub unsaved_events: Vec<Event>,
     pub heartbeats: u32,
     pub stalls: u32,
+    /// Since when the task's processes are stopped by `pause`.
+    pub paused_since: Option<Instant>,
+    /// Time spent paused in the current placement: the current timeout is
+    /// pushed back by it.
+    pub paused_total: std::time::Duration,
 }
 
 impl TaskState {
@@ -72,6 +77,8 @@ impl TaskState {
             unsaved_events: Vec::new(),
             heartbeats: 0,
             stalls: 0,
+            paused_since: None,
+            paused_total: std::time::Duration::ZERO,
         }
     }
 
@@ -112,11 +119,33 @@ impl TaskState {
         true
     }
 
+    /// Marks the task paused (its processes were stopped) from `now`.
+    pub(crate) fn pause(&mut self, now: Instant) {
+        if self.is_running() && self.paused_since.is_none() {
+            self.paused_since = Some(now);
+        }
+    }
+
+    /// Marks the task running again; the paused time pushes the current
+    /// timeout back.
+    pub(crate) fn resume(&mut self, now: Instant) {
+        if let Some(since) = self.paused_since.take() {
+            self.paused_total = self
+                .paused_total
+                .saturating_add(now.saturating_duration_since(since));
+        }
+    }
+
     /// Moves a foreground task to the background; false if it was not in
     /// the foreground.
     pub(crate) fn move_to_background(&mut self, now: Instant) -> bool {
         if !self.in_foreground() {
             return false;
+        }
+        // The background timeout starts now: earlier pauses do not count.
+        self.paused_total = std::time::Duration::ZERO;
+        if self.paused_since.is_some() {
+            self.paused_since = Some(now);
         }
         self.phase = Phase::Running(Placement::Background { since: now });
         self.detached = true;
@@ -130,6 +159,7 @@ impl TaskState {
         let Phase::Running(placement) = self.phase else {
             return None;
         };
+        self.paused_since = None;
         self.phase = Phase::Ended {
             result: Box::new(result),
             finished_at_ms,
