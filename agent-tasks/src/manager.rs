@@ -20,7 +20,7 @@ use crate::info::{
     CancelKind, CancelReason, PollResponse, Preview, TaskInfo, TaskResult, TaskStatus,
 };
 use crate::lifecycle::{
-    drive, DetachError, NewEntry, Registry, RootHold, Services, Settled, TaskEntry, TaskSpec,
+    DetachError, NewEntry, Pending, Registry, RootHold, Services, Settled, TaskEntry, TaskSpec,
 };
 use crate::notifications::{Notification, NotificationQueue};
 use crate::output::{OutputBuffer, OutputLimits};
@@ -318,7 +318,9 @@ impl TaskManager {
     /// Starts a task in the foreground or the background.
     ///
     /// Fails with [`Error::CapacityExceeded`] when a background cap is
-    /// reached (the check and the insert are one atomic step) and with
+    /// reached (the check and the insert are one atomic step; with
+    /// [`ManagerConfig::queue_over_capacity`] the task waits in a queue,
+    /// status `queued`, instead) and with
     /// [`Error::ShutDown`] after [`TaskManager::shutdown`].
     pub fn spawn(&self, task: impl BackgroundTask, options: SpawnOptions) -> Result<TaskHandle> {
         self.spawn_boxed(Box::new(task), options)
@@ -411,21 +413,6 @@ impl TaskManager {
             ));
         };
         let grace = task.stop_grace().unwrap_or(config.stop_grace);
-        {
-            let mut reg = lock(&self.inner.registry);
-            if reg.closed {
-                return Err(Error::ShutDown);
-            }
-            if options.background {
-                reg.capacity.check(
-                    &owner,
-                    config.max_background,
-                    config.max_background_per_owner,
-                )?;
-                reg.capacity.add(&owner);
-            }
-            reg.tasks.insert(id.clone(), entry.clone());
-        }
         if let Some(watcher) = &watcher {
             let weak = Arc::downgrade(&entry);
             watcher.attach(Box::new(move |event| {
@@ -434,7 +421,6 @@ impl TaskManager {
                 }
             }));
         }
-        entry.announce_start();
         let weak = Arc::downgrade(&entry);
         let pid_hook = Arc::new(move |pid: u32, containment| {
             if let Some(entry) = weak.upgrade() {
@@ -442,20 +428,43 @@ impl TaskManager {
             }
         });
         let ctx = TaskContext::new(
-            id,
+            id.clone(),
             writer,
             entry.cancel.clone(),
             inbox_rx,
             pid_hook,
             controls_rx,
         );
-        self.inner.runtime.spawn(drive(
-            entry.clone(),
+        let pending = Pending {
+            entry: entry.clone(),
             task,
             ctx,
             grace,
-            self.inner.root_hold.clone(),
-        ));
+            root: self.inner.root_hold.clone(),
+        };
+        {
+            let mut reg = lock(&self.inner.registry);
+            if reg.closed {
+                return Err(Error::ShutDown);
+            }
+            if options.background {
+                match reg.capacity.check(
+                    &owner,
+                    config.max_background,
+                    config.max_background_per_owner,
+                ) {
+                    Ok(()) => reg.capacity.add(&owner),
+                    Err(_) if config.queue_over_capacity => {
+                        reg.tasks.insert(id, entry.clone());
+                        reg.enqueue(pending);
+                        return Ok(TaskHandle { entry });
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            reg.tasks.insert(id, entry.clone());
+        }
+        pending.start();
         Ok(TaskHandle { entry })
     }
 

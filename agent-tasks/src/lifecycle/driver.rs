@@ -159,6 +159,21 @@ pub(crate) async fn drive(
 }
 
 impl TaskEntry {
+    /// Records the end of a task cancelled while queued: it never ran.
+    pub(super) async fn finish_unstarted(self: &Arc<Self>, root: Arc<RootHold>) {
+        let joined = Joined {
+            outcome: Ok(TaskOutcome {
+                success: false,
+                value: None,
+                error: None,
+                exit: None,
+                ended_on_its_own: false,
+            }),
+            stop_requested: true,
+        };
+        self.finish(joined, None, root).await;
+    }
+
     /// Records the task's end. Called once, by the driver.
     async fn finish(
         self: &Arc<Self>,
@@ -180,6 +195,7 @@ impl TaskEntry {
         let natural =
             !joined.stop_requested || outcome.as_ref().is_some_and(|o| o.ended_on_its_own);
         let registry = self.registry.upgrade();
+        let mut startable = Vec::new();
         let (result, went_background, syncs_files) = {
             let mut reg = registry.as_ref().map(|r| lock(r));
             let mut st = lock(&self.state);
@@ -206,12 +222,17 @@ impl TaskEntry {
             if held_slot == Some(true) {
                 if let Some(reg) = reg.as_mut() {
                     reg.capacity.remove(&self.spec.owner);
+                    startable = reg.take_startable(&self.services);
                 }
             }
             let went_background = self.spec.background || st.detached;
             let syncs_files = went_background || st.persisted;
             (result, went_background, syncs_files)
         };
+        // A slot freed: queued tasks that fit now start (no lock is held).
+        for pending in startable {
+            pending.start();
+        }
         if !syncs_files {
             // A foreground task without a folder: nothing to sync, only its
             // record to remove (if it has one) and the end to announce.

@@ -146,6 +146,7 @@ impl TaskEntry {
     pub(crate) fn info(&self) -> TaskInfo {
         let st = lock(&self.state);
         let (status, exit, error, duration_ms, finished_at_ms) = match &st.phase {
+            Phase::Queued => (TaskStatus::Queued, None, None, 0, None),
             Phase::Running(_) => (
                 TaskStatus::Running,
                 None,
@@ -250,7 +251,11 @@ impl TaskEntry {
 
     /// Asks the task to stop. The first reason is the one recorded. Returns
     /// false when the task had already ended.
-    pub(crate) fn request_cancel(&self, reason: CancelReason) -> bool {
+    pub(crate) fn request_cancel(self: &Arc<Self>, reason: CancelReason) -> bool {
+        if let Some(pending) = self.take_if_queued(&reason) {
+            pending.cancel_unstarted();
+            return true;
+        }
         let mut st = lock(&self.state);
         if !st.is_running() {
             return false;
@@ -288,6 +293,9 @@ impl TaskEntry {
             let st = lock(&self.state);
             if !st.is_running() {
                 return Err(refuse("it has ended"));
+            }
+            if st.is_queued() {
+                return Err(refuse("it is queued and has not started"));
             }
             if st.paused_since.is_some() == pause {
                 return Ok(());
@@ -400,7 +408,7 @@ impl TaskEntry {
             Phase::Running(Placement::Background { since }) => {
                 (since, self.spec.background_timeout)
             }
-            Phase::Ended { .. } => return None,
+            Phase::Ended { .. } | Phase::Queued => return None,
         };
         let from = from.checked_add(st.paused_total)?;
         timeout.and_then(|t| deadline(from, t))

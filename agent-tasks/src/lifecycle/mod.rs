@@ -20,6 +20,7 @@
 mod driver;
 mod entry;
 mod monitor;
+mod queue;
 mod record;
 mod restore;
 mod state;
@@ -37,6 +38,7 @@ use crate::util::lock;
 
 pub(crate) use driver::drive;
 pub(crate) use entry::{DetachError, NewEntry, Settled, TaskEntry, TaskSpec};
+pub(crate) use queue::Pending;
 
 /// All tasks of a manager plus the capacity counters, under one lock so a
 /// spawn's cap check and insert (and a detach's) are atomic. Lock order:
@@ -46,6 +48,8 @@ pub(crate) struct Registry {
     pub tasks: HashMap<TaskId, Arc<TaskEntry>>,
     pub capacity: Capacity,
     pub closed: bool,
+    /// Background spawns waiting for a slot, oldest first (see `queue`).
+    pub queue: std::collections::VecDeque<Pending>,
 }
 
 /// The hold on a root folder: its lock, and the private temporary root if

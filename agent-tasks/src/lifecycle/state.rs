@@ -22,6 +22,9 @@ pub(crate) enum Placement {
 /// Where a task is in its life.
 #[derive(Clone, Debug)]
 pub(crate) enum Phase {
+    /// Waiting in the manager's queue for a background slot; it counts in
+    /// no cap and has not started.
+    Queued,
     Running(Placement),
     /// Its end is decided. `announced` turns true once the end is saved and
     /// announced; waiters are released then, so a host that reacts finds
@@ -84,13 +87,28 @@ impl TaskState {
 
     pub(crate) fn status(&self) -> TaskStatus {
         match &self.phase {
+            Phase::Queued => TaskStatus::Queued,
             Phase::Running(_) => TaskStatus::Running,
             Phase::Ended { result, .. } => result.status,
         }
     }
 
+    /// True until the task has ended (queued or running).
     pub(crate) fn is_running(&self) -> bool {
-        matches!(self.phase, Phase::Running(_))
+        matches!(self.phase, Phase::Running(_) | Phase::Queued)
+    }
+
+    pub(crate) fn is_queued(&self) -> bool {
+        matches!(self.phase, Phase::Queued)
+    }
+
+    /// A queued task starts in the background; false if it was not queued.
+    pub(crate) fn start_queued(&mut self, now: Instant) -> bool {
+        if !self.is_queued() {
+            return false;
+        }
+        self.phase = Phase::Running(Placement::Background { since: now });
+        true
     }
 
     pub(crate) fn in_foreground(&self) -> bool {
@@ -156,8 +174,11 @@ impl TaskState {
     /// caller gives it back). A terminal phase never changes: a second call
     /// does nothing and returns `None`.
     pub(crate) fn end(&mut self, result: TaskResult, finished_at_ms: u64) -> Option<bool> {
-        let Phase::Running(placement) = self.phase else {
-            return None;
+        let placement = match self.phase {
+            Phase::Running(placement) => placement,
+            // A task cancelled in the queue held no slot.
+            Phase::Queued => Placement::Foreground,
+            Phase::Ended { .. } => return None,
         };
         self.paused_since = None;
         self.phase = Phase::Ended {
