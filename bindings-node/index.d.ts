@@ -128,6 +128,8 @@ export type TaskEvent = EventBase &
     | { type: 'task.heartbeat'; newBytes: number }
     | { type: 'task.stalled'; idleMs: number }
     | { type: 'task.sink_error'; sink: string; error: string }
+    | { type: 'task.paused' }
+    | { type: 'task.resumed' }
   )
 
 /** What an event subscriber receives: the next event, or how many it missed by falling behind. */

@@ -39,6 +39,8 @@ EventType = Literal[
     "task.heartbeat",
     "task.stalled",
     "task.sink_error",
+    "task.paused",
+    "task.resumed",
 ]
 NotificationKind = Literal[
     "finished", "lost", "orphaned", "watch_match", "watch_stopped", "progress", "stalled"
