@@ -39,6 +39,7 @@
 
 mod capacity;
 mod changes;
+mod clean;
 mod config;
 mod context;
 mod error;

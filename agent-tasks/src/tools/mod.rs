@@ -81,6 +81,12 @@ pub struct ToolBoxConfig {
     pub cwd: Option<std::path::PathBuf>,
     /// Extra environment of `task_run` commands.
     pub env: Vec<(String, String)>,
+    /// Show output as the task wrote it. By default (false) output in the
+    /// answers is cleaned for the model: terminal escape sequences (colours,
+    /// cursor moves) are removed and `\r` progress bars show their last
+    /// state. For hosts that render terminal text themselves. `poll` and the
+    /// log always keep the raw bytes.
+    pub raw_text: bool,
 }
 
 impl Default for ToolBoxConfig {
@@ -95,6 +101,7 @@ impl Default for ToolBoxConfig {
             output_bytes: 8000,
             cwd: None,
             env: Vec::new(),
+            raw_text: false,
         }
     }
 }
@@ -280,7 +287,7 @@ impl ToolBox {
         };
         // The one place every answer's text is finished within the budget.
         let Answer { draft, mut json } = answer;
-        let done = finish(draft, self.config.text_budget);
+        let done = finish(draft, self.config.text_budget, self.config.raw_text);
         if let Some(omitted) = json.get_mut("bytes_omitted") {
             *omitted = json!(done.omitted);
         }
