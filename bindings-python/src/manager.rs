@@ -483,6 +483,35 @@ impl NativeManager {
         })
     }
 
+    /// Waits until `until` holds (a regex over output lines from `cursor`,
+    /// `port:N`, or `end`; parsed by the core), the task ends, or `timeout`
+    /// seconds pass (`None`: no limit). Gives the outcome's wire form.
+    #[pyo3(signature = (id, until, timeout=None, cursor=0))]
+    fn wait_for(
+        &self,
+        id: String,
+        until: &str,
+        timeout: Option<f64>,
+        cursor: u64,
+    ) -> PyResult<Pending> {
+        let until = agent_tasks::WaitUntil::parse(until, cursor).map_err(core_err)?;
+        let limit = wait_limit("timeout", timeout)?;
+        let manager = TaskManager::clone(&self.manager);
+        spawn(async move { Ok(Ready::Wait(manager.wait_for(&id, until, limit).await?)) })
+    }
+
+    /// Stops every process of a process task (SIGSTOP); gives its info.
+    fn pause(&self, id: String) -> PyResult<Pending> {
+        let manager = TaskManager::clone(&self.manager);
+        spawn(async move { Ok(Ready::Info(manager.pause(&id).await?)) })
+    }
+
+    /// Continues a paused task (SIGCONT); gives its info.
+    fn resume(&self, id: String) -> PyResult<Pending> {
+        let manager = TaskManager::clone(&self.manager);
+        spawn(async move { Ok(Ready::Info(manager.resume(&id).await?)) })
+    }
+
     /// Stops the task, waits until it has ended, gives its final info.
     #[pyo3(signature = (id, reason=None))]
     fn cancel(&self, id: String, reason: Option<String>) -> PyResult<Pending> {
