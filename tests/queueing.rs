@@ -202,3 +202,51 @@ async fn without_the_option_a_full_cap_still_refuses() {
     manager.send(&first, "go").expect("send");
     manager.collect(&first, None).await.expect("collect");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tools_show_a_queued_task_and_its_timeout_counts_from_its_start() {
+    let (manager, _dir) = manager_in_temp(
+        ManagerConfig::default()
+            .max_background(1)
+            .queue_over_capacity(true),
+    );
+    let tools = agent_tasks::tools::ToolBox::new(manager.clone(), "session-1");
+    let probe = Arc::new(Probe::default());
+    let first = manager
+        .spawn(gated(&probe), SpawnOptions::background().owner("session-1"))
+        .expect("spawn")
+        .id()
+        .to_string();
+    let answer = tools
+        .call(
+            "task_run",
+            serde_json::json!({"command": "echo started", "background": true, "timeout": 0.2}),
+        )
+        .await;
+    assert!(answer.text.contains("status: queued"), "{}", answer.text);
+    let queued = answer.json["task_id"].as_str().expect("id").to_string();
+    let list = tools.call("task_list", serde_json::json!({})).await;
+    assert!(
+        list.text.contains(&queued) && list.text.contains("queued"),
+        "{}",
+        list.text
+    );
+    // Longer in the queue than its 0.2 s timeout: the timeout has not run.
+    let outcome = manager
+        .collect(&queued, Some(Duration::from_millis(500)))
+        .await
+        .expect("collect");
+    assert!(outcome.result().is_none(), "{outcome:?}");
+    assert_eq!(
+        manager.info(&queued).expect("info").status,
+        TaskStatus::Queued
+    );
+    manager.send(&first, "go").expect("send");
+    let result = manager
+        .collect(&queued, Some(Duration::from_secs(30)))
+        .await
+        .expect("collect");
+    let result = result.result().expect("ended");
+    assert_eq!(result.status, TaskStatus::Completed);
+    assert_eq!(common::read_all(&manager, &queued), b"started\n");
+}
