@@ -549,6 +549,8 @@ impl From<agent_tasks::CollectOutcome> for CollectOutcome {
 }
 
 /// What ended a readiness wait (`waitFor`).
+// Converted to a JS object at once: a boxed variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[napi(discriminant = "state", discriminant_case = "snake_case")]
 pub enum WaitOutcome {
     /// An output line matched.
