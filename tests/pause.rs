@@ -165,3 +165,38 @@ async fn a_function_task_cannot_be_paused() {
         .await
         .expect("cancel");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_task_is_not_stalled_until_it_is_resumed() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let task = manager
+        .spawn(
+            ProcessTask::shell("echo hi; sleep 60"),
+            SpawnOptions::background()
+                .idle_timeout(Duration::from_secs(1))
+                .cancel_on_stall(true),
+        )
+        .expect("spawn");
+    let id = task.id().to_string();
+    manager
+        .wait_for(&id, WaitUntil::output("hi", 0).expect("regex"), LONG)
+        .await
+        .expect("wait");
+    manager.pause(&id).await.expect("pause");
+    // Silent for longer than the idle timeout while paused: not stalled.
+    let outcome = manager
+        .collect(&id, Some(Duration::from_millis(1500)))
+        .await
+        .expect("collect");
+    assert!(
+        matches!(outcome, CollectOutcome::StillRunning(_)),
+        "{outcome:?}"
+    );
+    manager.resume(&id).await.expect("resume");
+    // Silent after the resume: the stall stops it.
+    let outcome = manager.collect(&id, LONG).await.expect("collect");
+    assert_eq!(
+        outcome.result().expect("ended").status,
+        TaskStatus::TimedOut
+    );
+}

@@ -97,9 +97,11 @@ pub(crate) async fn drive(
     let mut reported_silence: Option<Instant> = None;
     let joined = loop {
         let timeout_at = if stopping { None } else { entry.deadline() };
-        let quiet_since = entry.output.last_write().unwrap_or(entry.started);
+        // A paused task is silent on purpose: no stall while paused, and the
+        // silence after a resume counts from the resume.
+        let (paused, quiet_since) = entry.quiet_since();
         let stall_at = match idle {
-            Some(idle) if !stopping => {
+            Some(idle) if !stopping && !paused => {
                 let from = if reported_silence == Some(quiet_since) {
                     Instant::now()
                 } else {
@@ -134,12 +136,12 @@ pub(crate) async fn drive(
             }
             _ = sleep_until(stall_at), if stall_at.is_some() => {
                 // Output may have come since the timer was set: check again.
-                let quiet_since = entry.output.last_write().unwrap_or(entry.started);
+                let (paused, quiet_since) = entry.quiet_since();
                 let new_silence = reported_silence != Some(quiet_since);
                 let silent_enough = idle
                     .and_then(|idle| deadline(quiet_since, idle))
                     .is_some_and(|at| at <= Instant::now());
-                if let (Some(idle), true, true) = (idle, new_silence, silent_enough) {
+                if let (Some(idle), true, true, false) = (idle, new_silence, silent_enough, paused) {
                     reported_silence = Some(quiet_since);
                     entry.on_stall(idle);
                 }

@@ -395,6 +395,17 @@ impl TaskEntry {
         Ok(self.info())
     }
 
+    /// Whether the task is paused, and since when a silence counts: the
+    /// last output, or the last resume if that came later.
+    pub(super) fn quiet_since(&self) -> (bool, Instant) {
+        let (paused, resumed_at) = {
+            let st = lock(&self.state);
+            (st.paused_since.is_some(), st.resumed_at)
+        };
+        let last = self.output.last_write().unwrap_or(self.started);
+        (paused, resumed_at.map_or(last, |at| at.max(last)))
+    }
+
     /// When the current timeout passes: `None` if there is none (or it lies
     /// beyond what an `Instant` can hold).
     /// While paused there is none; the time spent paused pushes it back.

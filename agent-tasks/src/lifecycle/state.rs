@@ -63,6 +63,8 @@ pub(crate) struct TaskState {
     /// Time spent paused in the current placement: the current timeout is
     /// pushed back by it.
     pub paused_total: std::time::Duration,
+    /// When the task was last resumed: a silence (stall) counts from then.
+    pub resumed_at: Option<Instant>,
 }
 
 impl TaskState {
@@ -82,6 +84,7 @@ impl TaskState {
             stalls: 0,
             paused_since: None,
             paused_total: std::time::Duration::ZERO,
+            resumed_at: None,
         }
     }
 
@@ -151,6 +154,7 @@ impl TaskState {
             self.paused_total = self
                 .paused_total
                 .saturating_add(now.saturating_duration_since(since));
+            self.resumed_at = Some(now);
         }
     }
 
