@@ -659,6 +659,11 @@ export interface ManagerOptions {
   defaultOwner?: string
   /** Whether host cancels of background tasks still queue notifications. */
   notifyHostCancels?: boolean
+  /**
+   * Over a background cap, wait in a FIFO queue (status `queued`) instead
+   * of failing with `CAPACITY_EXCEEDED` (default false).
+   */
+  queueOverCapacity?: boolean
 }
 
 /**

@@ -60,6 +60,9 @@ pub struct ManagerOptions {
     pub default_owner: Option<String>,
     /// Whether host cancels of background tasks still queue notifications.
     pub notify_host_cancels: Option<bool>,
+    /// Over a background cap, wait in a FIFO queue (status `queued`) instead
+    /// of failing with `CAPACITY_EXCEEDED` (default false).
+    pub queue_over_capacity: Option<bool>,
 }
 
 impl ManagerOptions {
@@ -97,6 +100,9 @@ impl ManagerOptions {
         }
         if let Some(v) = self.default_owner {
             c = c.default_owner(v);
+        }
+        if let Some(v) = self.queue_over_capacity {
+            c = c.queue_over_capacity(v);
         }
         if let Some(v) = self.notify_host_cancels {
             c = c.notify_host_cancels(v);

@@ -60,3 +60,14 @@ test('pause stops output, resume continues, a paused task can be cancelled', asy
   await assert.rejects(m.pause(fn), { code: 'INVALID_ARGUMENT' })
   await m.cancel(fn)
 })
+
+test('queueOverCapacity: a task over the cap waits queued, then runs', async (t) => {
+  const m = manager(t, { maxBackground: 1, queueOverCapacity: true })
+  const first = m.run('sleep 30', { background: true })
+  const second = m.run('echo second', { background: true })
+  assert.equal(m.info(second).status, 'queued')
+  assert.equal((await m.cancel(first)).status, 'cancelled')
+  const outcome = await m.collect(second, { timeoutMs: 20_000 })
+  assert.equal(outcome.state, 'finished')
+  assert.equal(outcome.result.status, 'completed')
+})
