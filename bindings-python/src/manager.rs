@@ -200,7 +200,7 @@ impl NativeManager {
         root=None, *, memory_limit=None, disk_limit=None, tail_window=None,
         foreground_timeout=None, background_timeout=None, on_timeout=None,
         max_background=None, max_background_per_owner=None, stop_grace=None,
-        default_owner=None, notify_host_cancels=false,
+        default_owner=None, notify_host_cancels=false, queue_over_capacity=false,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -216,6 +216,7 @@ impl NativeManager {
         stop_grace: Option<f64>,
         default_owner: Option<String>,
         notify_host_cancels: bool,
+        queue_over_capacity: bool,
     ) -> PyResult<Self> {
         let mut config = ManagerConfig::default();
         if let Some(root) = root {
@@ -251,7 +252,9 @@ impl NativeManager {
         if let Some(owner) = default_owner {
             config = config.default_owner(owner);
         }
-        config = config.notify_host_cancels(notify_host_cancels);
+        config = config
+            .notify_host_cancels(notify_host_cancels)
+            .queue_over_capacity(queue_over_capacity);
         let handle = runtime()?.handle().clone();
         let manager = Arc::new(TaskManager::with_runtime(config, handle).map_err(core_err)?);
         let mut managers = lock(&MANAGERS);

@@ -79,3 +79,17 @@ def test_pause_from_asyncio_and_a_function_task_is_refused(manager: TaskManager)
         await manager.cancel(fn)
 
     asyncio.run(main())
+
+
+def test_queue_over_capacity(tmp_path) -> None:  # noqa: ANN001
+    import os
+
+    with TaskManager(
+        root=os.path.join(os.fspath(tmp_path), "q"), max_background=1, queue_over_capacity=True
+    ) as m:
+        first = m.run("sleep 30", background=True)
+        second = m.run("echo second", background=True)
+        assert m.info(second).status == "queued"
+        assert m.cancel_blocking(first).status == "cancelled"
+        result = m.collect_blocking(second, timeout=20).result
+        assert result is not None and result.status == "completed"

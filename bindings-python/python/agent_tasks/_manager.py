@@ -323,6 +323,9 @@ class TaskManager:
     `notify_host_cancels`: whether a background task stopped by the host
     (cancel, shutdown, `close_owner`) still queues an end notification
     (default: no; timeouts always do).
+    `queue_over_capacity`: a background task over a cap waits in a FIFO
+    queue (status ``queued``, cancellable) instead of raising
+    `CapacityExceeded` (default: no).
     """
 
     def __init__(
@@ -340,6 +343,7 @@ class TaskManager:
         stop_grace: Optional[float] = None,
         default_owner: Optional[str] = None,
         notify_host_cancels: bool = False,
+        queue_over_capacity: bool = False,
     ) -> None:
         self._native = NativeManager(
             os.fspath(root) if root is not None else None,
@@ -354,6 +358,7 @@ class TaskManager:
             stop_grace=stop_grace,
             default_owner=default_owner,
             notify_host_cancels=notify_host_cancels,
+            queue_over_capacity=queue_over_capacity,
         )
         self._lock = threading.Lock()
         self._loop_thread: Optional[_LoopThread] = None

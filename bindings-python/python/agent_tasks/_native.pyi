@@ -447,6 +447,7 @@ class NativeManager:
         stop_grace: Optional[float] = None,
         default_owner: Optional[str] = None,
         notify_host_cancels: bool = False,
+        queue_over_capacity: bool = False,
     ) -> None: ...
     @property
     def root(self) -> str: ...
