@@ -220,7 +220,7 @@ export declare class TaskManager implements AsyncDisposable {
   gc(options?: GcOptions): GcReport
   /** Task folders or notifications found at open that could not be read. */
   loadProblems(): string[]
-  /** Cancels every task except keep-alive ones, waits for them, releases the manager (and its root, when nothing is left running). Later calls fail with `SHUT_DOWN`. */
+  /** Cancels every task except keep-alive ones and waits for them; the root is released when nothing is left running. Later `run`/`spawn` calls fail with `SHUT_DOWN`; reads (`info`, `poll`, `collect`, `list`, …) go on answering, as in the core. A temporary root is removed when the manager is garbage-collected or Node exits. */
   close(reason?: string): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
 }
@@ -460,11 +460,37 @@ export declare class NativeTaskManager {
    */
   gc(maxAgeMs?: number | undefined | null, maxCount?: number | undefined | null): GcReport
   /**
-   * Cancels every task except keep-alive ones, waits until they have
-   * ended, and releases the manager (a temporary root is removed). Later
-   * calls fail with `SHUT_DOWN`; closing again does nothing.
+   * Cancels every task except keep-alive ones and waits until they have
+   * ended; new tasks are refused (`SHUT_DOWN`) from then on, while reads
+   * (`info`, `poll`, `collect`, `list`, …) go on answering, as the core's
+   * `shutdown` does. With nothing left running the root is released (a
+   * temporary root is removed when the manager is garbage-collected or
+   * released at exit). Closing again does nothing more.
    */
   close(reason?: string | undefined | null): Promise<void>
+  /**
+   * Kills, now and synchronously, the processes of every running process
+   * task (SIGKILL to the process group, the task's cgroup and the
+   * processes carrying its marker, through the core's
+   * `inspect::kill_task_processes` without a grace). For the wrapper's
+   * exit hooks (`process.exit`, an uncaught exception, SIGINT/SIGTERM),
+   * where nothing asynchronous runs any more. A task just started may not
+   * have its process yet (the runtime's threads spawn it): it is waited
+   * for, 500 ms at most. Returns how many tasks had a process to kill.
+   * Keep-alive tasks are killed too: the host is exiting.
+   */
+  killProcessesSync(): number
+  /**
+   * How many process tasks are running: the wrapper keeps its signal
+   * listeners installed while some are.
+   */
+  runningProcessCount(): number
+  /**
+   * Drops this handle's manager (the wrapper's exit hook, after
+   * `killProcessesSync`): a temporary root goes with it once no task holds
+   * it. Every later call answers `SHUT_DOWN`.
+   */
+  release(): void
 }
 
 /** The core's tool dispatcher for one owner. Internal: use `ToolBox`. */
@@ -706,6 +732,10 @@ export interface Notification {
    * a stalled task has been silent.
    */
   detail?: string
+  /** The delegation a subagent answers: the agent and its arguments. */
+  source?: TaskSource
+  /** The value the task returned, rendered for a model. */
+  value?: string
   /** When it was made (milliseconds since the Unix epoch). */
   createdAtMs: number
   /** The text for the model: metadata first, then the output tail. */
@@ -994,6 +1024,14 @@ export interface TaskResult {
   output: OutputStats
   /** What it changed in its tracked folder, if changes were tracked. */
   changedFiles?: ChangedFiles
+}
+
+/** Where a delegated task came from. */
+export interface TaskSource {
+  /** The agent's registered name. */
+  agent: string
+  /** The arguments it was started with (at least `goal`). */
+  arguments: any
 }
 
 /** Where a task is in its life; all but `queued` and `running` are terminal. */

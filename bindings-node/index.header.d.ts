@@ -220,7 +220,7 @@ export declare class TaskManager implements AsyncDisposable {
   gc(options?: GcOptions): GcReport
   /** Task folders or notifications found at open that could not be read. */
   loadProblems(): string[]
-  /** Cancels every task except keep-alive ones, waits for them, releases the manager (and its root, when nothing is left running). Later calls fail with `SHUT_DOWN`. */
+  /** Cancels every task except keep-alive ones and waits for them; the root is released when nothing is left running. Later `run`/`spawn` calls fail with `SHUT_DOWN`; reads (`info`, `poll`, `collect`, `list`, …) go on answering, as in the core. A temporary root is removed when the manager is garbage-collected or Node exits. */
   close(reason?: string): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
 }

@@ -5,9 +5,37 @@
 // JS task function sees, and errors with a `code`. Every rule about tasks
 // lives in the Rust core.
 
-const native = require('./binding.js')
+const native = loadNative()
+
+// The addon: bundled in a packed tarball, built by `npm run build` in a
+// clone, or, in a clone linked by `npm install /path/to/clone/bindings-node`
+// and never built, built now by `scripts/build-addon.js` (cargo; once).
+function loadNative() {
+  try {
+    return require('./binding.js')
+  } catch (err) {
+    const { existsSync, readdirSync } = require('node:fs')
+    const { join } = require('node:path')
+    const hasAddon = readdirSync(__dirname).some((name) => name.endsWith('.node'))
+    const sourceCheckout = existsSync(join(__dirname, 'Cargo.toml'))
+    if (hasAddon || !sourceCheckout) {
+      throw new Error(
+        `agent-tasks: the native addon for ${process.platform}-${process.arch} does not load from ${__dirname}` +
+          (sourceCheckout ? ' (rebuild it: `npm run build` there)' : ''),
+        { cause: err },
+      )
+    }
+    const { spawnSync } = require('node:child_process')
+    const built = spawnSync(process.execPath, [join(__dirname, 'scripts', 'build-addon.js')], { stdio: ['ignore', 2, 2] })
+    if (built.status !== 0) {
+      throw new Error(`agent-tasks: building the native addon in ${__dirname} failed (see above)`, { cause: err })
+    }
+    return require('./binding.js')
+  }
+}
 
 const { NativeTaskManager, NativeToolBox, WaitHandle, nativeToolDefinitions } = native
+const { isMainThread } = require('node:worker_threads')
 
 // ---- errors ---------------------------------------------------------------
 
@@ -338,6 +366,111 @@ class EventIterator {
   }
 }
 
+// ---- nothing left running at exit ----------------------------------------
+
+// Every exit path of Node stops the process tasks of the managers made in
+// this thread, synchronously (no async work runs once Node exits):
+// - `process.exit()`, an uncaught exception and a drained event loop emit
+//   `exit`, whose listener kills them;
+// - SIGINT, SIGTERM and SIGHUP end Node without `exit`: while a process task
+//   runs, a listener for each is installed; when it is the only listener
+//   (Node would have died of the signal), it kills the tasks, removes itself
+//   and raises the signal again, so Node dies of it as it would have (exit
+//   status, core dump rules and all). When the host has a listener of its
+//   own, the host decides: if it exits, the `exit` listener kills the tasks.
+//   This is what `signal-exit` (execa's `cleanup`) does.
+// The listeners never keep the event loop alive and never change an exit
+// code. JS tasks need nothing: they end with Node.
+const managers = new Set() // WeakRefs of the native managers of this thread
+const forgetManager = new FinalizationRegistry((ref) => managers.delete(ref))
+const EXIT_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP']
+let exitHooked = false
+let signalsArmed = false
+let disarmTimer = null
+
+function liveManagers() {
+  const live = []
+  for (const ref of managers) {
+    const m = ref.deref()
+    if (m !== undefined) live.push(m)
+  }
+  return live
+}
+
+function killAllSync() {
+  for (const m of liveManagers()) {
+    try {
+      m.killProcessesSync()
+    } catch {
+      // Exiting: nothing to report to.
+    }
+  }
+}
+
+function onExit() {
+  killAllSync()
+  // The managers go now (a temporary root with them), not at a finalizer
+  // that may never run.
+  for (const m of liveManagers()) {
+    try {
+      m.release()
+    } catch {
+      // as above
+    }
+  }
+}
+
+function onExitSignal(signal) {
+  // Another listener handles the signal (Node will not die of it): leave
+  // the tasks alone; if that listener exits, `onExit` kills them.
+  if (process.listenerCount(signal) > 1) return
+  killAllSync()
+  disarmSignals()
+  process.kill(process.pid, signal)
+}
+
+function anyProcessRunning() {
+  for (const m of liveManagers()) {
+    try {
+      if (m.runningProcessCount() > 0) return true
+    } catch {
+      // a released manager runs nothing
+    }
+  }
+  return false
+}
+
+// Called after something may have started a process task.
+function armSignals() {
+  if (signalsArmed || !isMainThread) return
+  signalsArmed = true
+  for (const signal of EXIT_SIGNALS) process.on(signal, onExitSignal)
+  // Removed again once no process task runs (checked off the hot path).
+  disarmTimer = setInterval(() => {
+    if (!anyProcessRunning()) disarmSignals()
+  }, 250)
+  disarmTimer.unref()
+}
+
+function disarmSignals() {
+  if (!signalsArmed) return
+  signalsArmed = false
+  for (const signal of EXIT_SIGNALS) process.removeListener(signal, onExitSignal)
+  clearInterval(disarmTimer)
+  disarmTimer = null
+}
+
+function trackManager(native) {
+  const ref = new WeakRef(native)
+  managers.add(ref)
+  // Forgotten with the native manager, which a ToolBox keeps too.
+  forgetManager.register(native, ref)
+  if (!exitHooked) {
+    exitHooked = true
+    process.on('exit', onExit)
+  }
+}
+
 // ---- the manager ----------------------------------------------------------
 
 /** A task started by `run` or `spawn`: its id and the verbs bound to it. */
@@ -399,6 +532,7 @@ class TaskManager {
       throw convertError(err)
     }
     nativeManagers.set(this, this.#native)
+    trackManager(this.#native)
   }
 
   /** The root folder; task folders are `<root>/tasks/<id>`. */
@@ -422,6 +556,7 @@ class TaskManager {
     } catch (err) {
       throw convertError(err)
     }
+    armSignals()
     return new TaskHandle(this, info)
   }
 
@@ -648,7 +783,11 @@ class TaskManager {
     }
   }
 
-  /** Cancels every task except keep-alive ones, waits for them, releases the manager. */
+  /**
+   * Cancels every task except keep-alive ones and waits for them. From then
+   * on new tasks are refused (`SHUT_DOWN`); reads (`info`, `poll`, `collect`,
+   * `list`, …) go on answering, as in the core.
+   */
   async close(reason) {
     try {
       await this.#native.close(reason)
@@ -676,10 +815,13 @@ function toolDefinitions(shape = 'openai') {
 /** Executes a model's tool calls against a manager, for one owner: the model sees and touches only that owner's tasks. */
 class ToolBox {
   #native
+  // Keeps the manager reachable for the exit hooks while the toolbox lives.
+  #nativeManager
 
   constructor(manager, owner, options) {
     const native = nativeManagers.get(manager)
     if (native === undefined) throw invalid('manager', 'expected a TaskManager')
+    this.#nativeManager = native
     if (typeof owner !== 'string') throw invalid('owner', 'expected a string')
     let o = optionsOf(options)
     if (o.env !== undefined && o.env !== null) {
@@ -712,6 +854,8 @@ class ToolBox {
    */
   async call(name, args) {
     if (typeof name !== 'string') throw invalid('name', 'expected a string')
+    // `task_run` starts a process (and may wait for it).
+    if (name === 'task_run') armSignals()
     let json
     if (args === undefined || args === null) json = undefined
     else if (typeof args === 'string') json = args

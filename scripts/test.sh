@@ -17,6 +17,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
 
+echo "== examples (the scripted agents print the transcripts a model would see)"
+cargo run --locked -q --example subagents > /dev/null
+
 echo "== agent-tasks mcp, end to end with the official MCP Python SDK (mcp on PyPI)"
 # A venv of its own under target/ (the SDK's dependencies stay apart from the
 # binding's), the binary built as the tests above built it, then pytest.
@@ -31,15 +34,41 @@ cargo build -p agent-tasks-cli --locked
 (cd cli/tests/mcp && AGENT_TASKS_BIN="$PWD/../../../target/debug/agent-tasks" \
     "../../../$MCP_VENV/bin/python" -m pytest -q -p no:cacheprovider)
 
-echo "== python binding (pip install ./bindings-python, pytest, mypy --strict)"
-# A private venv under target/: nothing but python3 (with venv and pip) and
-# the Rust toolchain is needed; pip builds the wheel through maturin.
+echo "== python binding: one wheel (maturin build --release), installed without Rust; pytest, mypy --strict"
+# A private venv under target/ for the tests and the build tool (maturin from
+# PyPI); nothing but python3 (with venv and pip) and the Rust toolchain is
+# needed. The wheel is built once, into target/wheels, then installed with no
+# cargo on PATH: in a fresh venv (the install a user does), and in the test
+# venv, where pytest and mypy run against it.
 PYTHON="${PYTHON:-python3}"
 VENV=target/python-venv
 if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check ./bindings-python pytest mypy
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check maturin pytest mypy
+rm -rf target/wheels
+"$VENV/bin/maturin" build --release --locked -m bindings-python/Cargo.toml --out target/wheels
+WHEEL="$(ls target/wheels/agent_tasks-*.whl)"
+PY_NO_RUST_PATH="/usr/bin:/bin"
+if env PATH="$PY_NO_RUST_PATH" sh -c 'command -v cargo || command -v rustc' >/dev/null; then
+    echo "error: cannot make a PATH without the Rust toolchain for the wheel check" >&2
+    exit 1
+fi
+rm -rf target/wheel-venv
+"$PYTHON" -m venv target/wheel-venv
+env PATH="$PY_NO_RUST_PATH" target/wheel-venv/bin/python -m pip install --quiet --disable-pip-version-check \
+    --no-index "$WHEEL"
+(cd target && env PATH="$PY_NO_RUST_PATH" wheel-venv/bin/python -c '
+import agent_tasks
+m = agent_tasks.TaskManager()
+task = m.run("echo hi")
+assert task.wait_foreground_blocking().status == "completed"
+assert m.poll(task).text == "hi\n", m.poll(task).text
+m.shutdown_blocking()
+print("ran echo hi through", agent_tasks.__file__)
+')
+env PATH="$PY_NO_RUST_PATH" "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    --no-index --force-reinstall --no-deps "$WHEEL"
 # pytest exits 5 when it collects no test: that fails this script too.
 (cd bindings-python/tests && "../../$VENV/bin/python" -m pytest -q -p no:cacheprovider)
 # The examples are checked against the installed wheel (its stubs and
@@ -49,6 +78,11 @@ fi
 "$VENV/bin/python" examples/python/agent_loop.py > /dev/null
 
 echo "== node binding (bindings-node)"
+# Node 20 is the minimum: no snippet may use `await using` (a syntax error there).
+if grep -n 'await using' README.md bindings-python/README.md; then
+  echo "error: the README shows \`await using\`, a syntax error on Node 20" >&2
+  exit 1
+fi
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "error: node and npm are needed for the Node binding's tests (Node 20 or later)" >&2
   exit 1
@@ -71,3 +105,68 @@ fi
   echo "== npm run typecheck (tsc --strict --noEmit on a typed consumer)"
   npm run typecheck
 )
+
+echo "== node binding installed by another project: packed tarball without Rust, and by path"
+# Fresh projects in temporary folders; nothing is written into the clone. A
+# warning from npm (EBADENGINE, an install script to approve, …) fails it.
+REPO_ROOT="$PWD"
+NODE_TMP="$(mktemp -d)"
+trap 'rm -rf "$NODE_TMP"' EXIT
+NODE_CHECK='const { TaskManager } = require("agent-tasks")
+const m = new TaskManager()
+m.run("echo hi").waitForeground().then(async (o) => {
+  const text = m.poll(o.result.id).text
+  await m.close()
+  if (o.result.status !== "completed" || text !== "hi\n") throw new Error(`unexpected: ${o.result.status} ${text}`)
+  console.log("ran echo hi through", require.resolve("agent-tasks"))
+})'
+# What the clone holds (ignored files too), to check that nothing is added.
+clone_state() {
+  if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git status --porcelain --ignored=traditional -- bindings-node
+  fi
+}
+CLONE_BEFORE="$(clone_state)"
+npm_quiet_install() {
+  # npm install "$@" in the current folder; fails on any npm warning.
+  local log
+  log="$(npm install --no-audit --no-fund "$@" 2>&1)" || { echo "$log" >&2; return 1; }
+  if grep -qi 'warn' <<<"$log"; then
+    echo "$log" >&2
+    echo "error: npm warned while installing $*" >&2
+    return 1
+  fi
+}
+(
+  cd bindings-node
+  npm pack --silent --pack-destination "$NODE_TMP" >/dev/null
+)
+TARBALL="$(ls "$NODE_TMP"/agent-tasks-*.tgz)"
+# (grep reads it all: with -q, tar could die of SIGPIPE under pipefail)
+tar -tzf "$TARBALL" | grep '^package/agent-tasks\..*\.node$' >/dev/null || { echo "error: $TARBALL carries no addon" >&2; exit 1; }
+# A PATH with node and npm but without cargo (nor rustc).
+NO_RUST_PATH="$(dirname "$(command -v node)"):$(dirname "$(command -v npm)"):/usr/bin:/bin"
+if env PATH="$NO_RUST_PATH" sh -c 'command -v cargo || command -v rustc' >/dev/null; then
+  echo "error: cannot make a PATH without the Rust toolchain for the tarball check" >&2
+  exit 1
+fi
+mkdir "$NODE_TMP/from-tarball"
+(
+  cd "$NODE_TMP/from-tarball"
+  export PATH="$NO_RUST_PATH"
+  npm init -y >/dev/null
+  npm_quiet_install "$TARBALL"
+  node -e "$NODE_CHECK"
+)
+mkdir "$NODE_TMP/by-path"
+(
+  cd "$NODE_TMP/by-path"
+  npm init -y >/dev/null
+  npm_quiet_install "$REPO_ROOT/bindings-node"
+  node -e "$NODE_CHECK"
+)
+if [ "$(clone_state)" != "$CLONE_BEFORE" ]; then
+  diff <(echo "$CLONE_BEFORE") <(clone_state) >&2 || true
+  echo "error: installing from another project wrote into the clone" >&2
+  exit 1
+fi

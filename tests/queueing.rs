@@ -250,3 +250,38 @@ async fn the_tools_show_a_queued_task_and_its_timeout_counts_from_its_start() {
     assert_eq!(result.status, TaskStatus::Completed);
     assert_eq!(common::read_all(&manager, &queued), b"started\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kind_cap_queues_background_tasks_and_refuses_foreground_ones() {
+    let (manager, _dir) = manager_in_temp(
+        ManagerConfig::default()
+            .max_running_of_kind("fn", 1)
+            .queue_over_capacity(true),
+    );
+    let probe = Arc::new(Probe::default());
+    let first = manager
+        .spawn(gated(&probe), SpawnOptions::background())
+        .expect("spawn")
+        .id()
+        .to_string();
+    let second = manager
+        .spawn(gated(&probe), SpawnOptions::background())
+        .expect("queued")
+        .id()
+        .to_string();
+    assert_eq!(
+        manager.info(&second).expect("info").status,
+        TaskStatus::Queued
+    );
+    let err = manager
+        .spawn(gated(&probe), SpawnOptions::foreground())
+        .expect_err("a foreground task is never queued");
+    assert!(matches!(err, Error::CapacityExceeded { .. }), "{err:?}");
+    manager.send(&first, "go").expect("send");
+    manager.collect(&first, None).await.expect("collect");
+    wait_for("the second to start", || probe.started().len() == 2).await;
+    assert_eq!(probe.started(), vec![first, second.clone()]);
+    manager.send(&second, "go").expect("send");
+    manager.collect(&second, None).await.expect("collect");
+    assert_eq!(probe.most.load(Ordering::SeqCst), 1);
+}

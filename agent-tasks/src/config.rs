@@ -53,6 +53,7 @@ pub struct ManagerConfig {
     pub(crate) max_background: Option<usize>,
     pub(crate) max_background_per_owner: Option<usize>,
     pub(crate) queue_over_capacity: bool,
+    pub(crate) max_running_of_kind: std::collections::HashMap<String, usize>,
     pub(crate) stop_grace: Duration,
     pub(crate) default_owner: String,
     pub(crate) sinks: Vec<SharedSink>,
@@ -72,6 +73,7 @@ impl Default for ManagerConfig {
             max_background: None,
             max_background_per_owner: None,
             queue_over_capacity: false,
+            max_running_of_kind: std::collections::HashMap::new(),
             stop_grace: Duration::from_secs(5),
             default_owner: "default".to_string(),
             sinks: Vec::new(),
@@ -93,6 +95,7 @@ impl std::fmt::Debug for ManagerConfig {
             .field("max_background", &self.max_background)
             .field("max_background_per_owner", &self.max_background_per_owner)
             .field("queue_over_capacity", &self.queue_over_capacity)
+            .field("max_running_of_kind", &self.max_running_of_kind)
             .field("stop_grace", &self.stop_grace)
             .field("default_owner", &self.default_owner)
             .field("sinks", &self.sinks.len())
@@ -160,15 +163,30 @@ impl ManagerConfig {
         self
     }
 
-    /// With `true`, a background spawn over a cap is not refused: it waits
-    /// in a FIFO queue (status `queued`, listed and pollable, counted in no
-    /// cap, cancellable: it then ends `cancelled` without ever running) and
-    /// starts when a slot frees, oldest first. Its background timeout counts
-    /// from its start. Foreground spawns are never capped, so never queued;
-    /// a detach over a cap is still refused. Default `false`:
+    /// With `true`, a background spawn over a cap (global, per owner or per
+    /// kind) is not refused: it waits in a FIFO queue (status `queued`,
+    /// listed and pollable, counted in no cap, cancellable: it then ends
+    /// `cancelled` without ever running) and starts when a slot frees,
+    /// oldest first (one that still does not fit does not hold back the
+    /// others). Its background timeout counts from its start. A foreground
+    /// spawn over a kind cap is still refused (someone waits for it now),
+    /// and so is a detach over a cap. Default `false`:
     /// [`Error::CapacityExceeded`](crate::Error::CapacityExceeded).
     pub fn queue_over_capacity(mut self, yes: bool) -> Self {
         self.queue_over_capacity = yes;
+        self
+    }
+
+    /// Cap on running tasks of one kind, foreground and background alike
+    /// (e.g. at most 3 subagents beside any number of shell commands);
+    /// checked atomically with the insert, like the other caps.
+    ///
+    /// ```
+    /// use agent_tasks::ManagerConfig;
+    /// let config = ManagerConfig::default().max_running_of_kind("fn", 3);
+    /// ```
+    pub fn max_running_of_kind(mut self, kind: impl Into<String>, max: usize) -> Self {
+        self.max_running_of_kind.insert(kind.into(), max);
         self
     }
 
@@ -260,6 +278,7 @@ pub struct SpawnOptions {
     pub(crate) sinks: Vec<SharedSink>,
     pub(crate) track_changes: Option<PathBuf>,
     pub(crate) monitoring: Monitoring,
+    pub(crate) source: Option<crate::info::TaskSource>,
 }
 
 /// Watch patterns, heartbeat and stall detection of one task.
@@ -301,6 +320,7 @@ impl std::fmt::Debug for SpawnOptions {
             .field("sinks", &self.sinks.len())
             .field("track_changes", &self.track_changes)
             .field("monitoring", &self.monitoring)
+            .field("source", &self.source)
             .finish()
     }
 }
@@ -365,6 +385,15 @@ impl SpawnOptions {
     /// Leave the task running on `shutdown` and `close_owner`.
     pub fn keep_alive(mut self, yes: bool) -> Self {
         self.keep_alive = yes;
+        self
+    }
+
+    /// What the task answers: the registered agent and the arguments the
+    /// model delegated it with. It is carried into the end notification (so
+    /// a model that forgot the delegation knows what the result answers)
+    /// and the roster. Set by a toolbox's delegation tool; hosts may set it.
+    pub fn source(mut self, source: crate::info::TaskSource) -> Self {
+        self.source = Some(source);
         self
     }
 

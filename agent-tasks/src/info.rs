@@ -372,6 +372,63 @@ impl Preview {
     }
 }
 
+/// Where a delegated task came from: the registered agent the model asked
+/// for and the arguments it gave, so a result can say what it answers.
+///
+/// ```
+/// use agent_tasks::TaskSource;
+/// let source = TaskSource::new("researcher", serde_json::json!({"goal": "find the bug"}));
+/// assert_eq!(source.agent, "researcher");
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TaskSource {
+    /// The agent's registered name.
+    pub agent: String,
+    /// The arguments it was started with (at least `goal`).
+    pub arguments: serde_json::Value,
+}
+
+impl TaskSource {
+    /// A source: `agent` started with `arguments`.
+    pub fn new(agent: impl Into<String>, arguments: serde_json::Value) -> Self {
+        TaskSource {
+            agent: agent.into(),
+            arguments,
+        }
+    }
+
+    /// One line for a model: the agent and its arguments, cut to `max`
+    /// characters.
+    pub(crate) fn summary(&self, max: usize) -> String {
+        format!(
+            "{} with {}",
+            self.agent,
+            compact_value(&self.arguments, max.saturating_sub(self.agent.len() + 6))
+        )
+    }
+}
+
+/// A task's value for a model: a string as it is, anything else as compact
+/// JSON, cut in the middle to at most about `max` characters (head and
+/// tail kept, the number of characters left out said between them).
+pub(crate) fn compact_value(value: &serde_json::Value, max: usize) -> String {
+    let text = match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let count = text.chars().count();
+    if count <= max {
+        return text;
+    }
+    let keep = max.saturating_sub(40) / 2;
+    let head: String = text.chars().take(keep).collect();
+    let tail: String = text.chars().skip(count - keep).collect();
+    format!(
+        "{head}[... {} characters omitted ...]{tail}",
+        count - 2 * keep
+    )
+}
+
 /// The text put between the kept head and tail of an over-long output.
 pub(crate) fn omitted_marker(omitted: u64) -> String {
     format!("[... {omitted} bytes omitted ...]")

@@ -54,6 +54,7 @@ mod notifications;
 mod output;
 mod process;
 mod readiness;
+mod roster;
 mod rules;
 mod sink;
 mod store;
@@ -72,7 +73,7 @@ pub use fn_task::{BoxError, FnTask};
 pub use id::TaskId;
 pub use info::{
     CancelKind, CancelReason, Containment, ExitInfo, OutputStats, PollResponse, Preview,
-    StreamSpan, TaskInfo, TaskResult, TaskStatus,
+    StreamSpan, TaskInfo, TaskResult, TaskSource, TaskStatus,
 };
 pub use manager::{
     CollectOutcome, ForegroundOutcome, GcReport, ListFilter, TaskHandle, TaskManager,
@@ -80,9 +81,11 @@ pub use manager::{
 };
 pub use notifications::{
     Notification, NotificationKind, NOTIFICATION_TAIL_CHARS, NOTIFICATION_TAIL_LINES,
+    NOTIFICATION_VALUE_CHARS,
 };
 pub use process::ProcessTask;
 pub use readiness::{WaitOutcome, WaitUntil, MAX_WAIT_LINE, PORT_POLL_INTERVAL};
+pub use roster::{Roster, RosterItem, DEFAULT_ROSTER_BUDGET};
 pub use rules::{
     argv_command, duration_from_millis, duration_from_secs, parse_name, shell_command,
     timeout_from_millis, timeout_from_secs, DEFAULT_POLL_BYTES, DEFAULT_PREVIEW_BYTES,

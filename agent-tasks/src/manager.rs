@@ -25,6 +25,7 @@ use crate::lifecycle::{
 use crate::notifications::{Notification, NotificationQueue};
 use crate::output::{OutputBuffer, OutputLimits};
 use crate::readiness::{WaitOutcome, WaitUntil};
+use crate::roster::{Roster, RosterItem};
 use crate::sink::SharedSink;
 use crate::store::{RootLock, TaskStore};
 use crate::task::BackgroundTask;
@@ -242,6 +243,7 @@ impl TaskManager {
             notify_host_cancels: config.notify_host_cancels,
             max_background: config.max_background,
             max_background_per_owner: config.max_background_per_owner,
+            max_running_of_kind: config.max_running_of_kind.clone(),
             runtime: runtime.clone(),
         });
         let root_hold = RootHold::new(root_lock, temp_root);
@@ -358,6 +360,7 @@ impl TaskManager {
             on_timeout: options.on_timeout.unwrap_or(config.on_timeout),
             track_changes: options.track_changes.clone(),
             monitoring: options.monitoring.clone(),
+            source: options.source.clone(),
         };
         let watcher = Self::watcher(&options)?;
         let dir = self.inner.services.store.task_dir(&id);
@@ -447,20 +450,36 @@ impl TaskManager {
             if reg.closed {
                 return Err(Error::ShutDown);
             }
-            if options.background {
-                match reg.capacity.check(
+            // Every check before any count changes: a refusal leaves none.
+            let kind = entry.spec.kind.clone();
+            let fits = if options.background {
+                reg.capacity.check(
                     &owner,
                     config.max_background,
                     config.max_background_per_owner,
-                ) {
-                    Ok(()) => reg.capacity.add(&owner),
-                    Err(_) if config.queue_over_capacity => {
-                        reg.tasks.insert(id, entry.clone());
-                        reg.enqueue(pending);
-                        return Ok(TaskHandle { entry });
+                )
+            } else {
+                Ok(())
+            }
+            .and_then(|()| {
+                reg.capacity
+                    .check_kind(&kind, config.max_running_of_kind.get(&kind).copied())
+            });
+            match fits {
+                Ok(()) => {
+                    if options.background {
+                        reg.capacity.add(&owner);
                     }
-                    Err(e) => return Err(e),
+                    reg.capacity.add_kind(&kind);
                 }
+                // Over a cap, a background task waits its turn if the host
+                // chose queueing; a foreground one is refused.
+                Err(_) if options.background && config.queue_over_capacity => {
+                    reg.tasks.insert(id, entry.clone());
+                    reg.enqueue(pending);
+                    return Ok(TaskHandle { entry });
+                }
+                Err(e) => return Err(e),
             }
             reg.tasks.insert(id, entry.clone());
         }
@@ -518,6 +537,12 @@ impl TaskManager {
             Settled::Terminal(result) => ForegroundOutcome::Finished(result),
             Settled::Detached(info) => ForegroundOutcome::Detached(info),
         })
+    }
+
+    /// The task's result, once it has ended (and its end is saved); `None`
+    /// while it runs. Non-blocking; see [`TaskManager::collect`] to wait.
+    pub fn result(&self, id: &str) -> Result<Option<TaskResult>> {
+        Ok(self.entry(id)?.result())
     }
 
     /// The task's info now.
@@ -727,6 +752,62 @@ impl TaskManager {
             infos.push(entry.info());
         }
         infos
+    }
+
+    /// The owner's open background work (queued or running outside the
+    /// foreground), newest first: a short text for the model within
+    /// `budget` bytes (empty when nothing is open) and the items for a UI.
+    /// Hosts put the text in front of the model each turn.
+    ///
+    /// ```no_run
+    /// # async fn demo(manager: agent_tasks::TaskManager) {
+    /// let roster = manager.roster("session-1", agent_tasks::DEFAULT_ROSTER_BUDGET);
+    /// if !roster.text.is_empty() {
+    ///     println!("{}", roster.text); // inject into the next turn
+    /// }
+    /// # }
+    /// ```
+    pub fn roster(&self, owner: &str, budget: usize) -> Roster {
+        let mut entries: Vec<_> = lock(&self.inner.registry)
+            .tasks
+            .values()
+            .filter(|e| e.spec.owner == owner)
+            .cloned()
+            .collect();
+        entries.sort_by_key(|e| std::cmp::Reverse(e.order));
+        let pending = self.inner.services.notifications.pending(Some(owner));
+        let items = entries
+            .iter()
+            .filter_map(|entry| {
+                let info = entry.info();
+                if info.status.is_terminal() || info.foreground {
+                    return None;
+                }
+                let last_line = entry
+                    .output
+                    .text_since(info.output.total_bytes.saturating_sub(2048), 2048)
+                    .ok()
+                    .and_then(|text| {
+                        text.lines()
+                            .rev()
+                            .find(|l| !l.trim().is_empty())
+                            .map(str::to_string)
+                    });
+                let notices = pending.iter().filter(|n| n.task_id == info.id).count();
+                let agent = entry.spec.source.as_ref().map(|s| s.agent.clone());
+                Some(RosterItem::new(&info, agent, last_line, notices))
+            })
+            .collect();
+        Roster::from_items(items, budget)
+    }
+
+    /// Tells the manager that the model has seen the end of task `id` (a
+    /// tool answer showed it): its end notification is dropped so the model
+    /// is told once. The toolbox calls this itself; a host that shows the
+    /// model an end by other means may call it too.
+    pub fn end_was_told(&self, id: &str) -> Result<()> {
+        self.entry(id)?.end_was_told();
+        Ok(())
     }
 
     /// A live stream of lifecycle events from now on. A subscriber that

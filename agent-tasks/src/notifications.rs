@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::id::TaskId;
-use crate::info::{human_duration, CancelReason, ExitInfo, TaskStatus};
+use crate::info::{human_duration, CancelReason, ExitInfo, TaskSource, TaskStatus};
 use crate::store::write_atomic;
 use crate::util::{create_private_dir, lock};
 
@@ -21,6 +21,10 @@ use crate::util::{create_private_dir, lock};
 pub const NOTIFICATION_TAIL_LINES: usize = 20;
 /// Characters of output a notification shows at most.
 pub const NOTIFICATION_TAIL_CHARS: usize = 3000;
+/// Characters of a task's returned value a notification shows at most.
+pub const NOTIFICATION_VALUE_CHARS: usize = 4000;
+/// Characters of a task's source (agent and arguments) a notification shows.
+const NOTIFICATION_SOURCE_CHARS: usize = 500;
 
 /// Why a notification was made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
@@ -77,6 +81,15 @@ pub struct Notification {
     /// a stalled task has been silent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The delegation this task answers (agent and arguments), for a
+    /// subagent started through a toolbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<TaskSource>,
+    /// The value the task returned, rendered for a model (a string as it
+    /// is, else compact JSON), cut in the middle to
+    /// [`NOTIFICATION_VALUE_CHARS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
     /// When it was made (milliseconds since the Unix epoch).
     pub created_at_ms: u64,
     /// The text for the model: metadata first, then the output tail.
@@ -172,8 +185,17 @@ impl Notification {
         if let Some(reason) = &self.reason {
             text.push_str(&format!("  reason: {reason}"));
         }
+        if let Some(source) = &self.source {
+            text.push_str(&format!(
+                "\nanswers: {}",
+                source.summary(NOTIFICATION_SOURCE_CHARS)
+            ));
+        }
         if let Some(error) = &self.error {
             text.push_str(&format!("\nerror: {error}"));
+        }
+        if let Some(value) = &self.value {
+            text.push_str(&format!("\nresult:\n{value}"));
         }
         if let Some(detail) = &self.detail {
             text.push_str(&format!("\n{detail}"));

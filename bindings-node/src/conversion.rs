@@ -482,10 +482,32 @@ pub struct Notification {
     /// What the occasion adds: the matching line of a watch match, how long
     /// a stalled task has been silent.
     pub detail: Option<String>,
+    /// The delegation a subagent answers: the agent and its arguments.
+    pub source: Option<TaskSource>,
+    /// The value the task returned, rendered for a model.
+    pub value: Option<String>,
     /// When it was made (milliseconds since the Unix epoch).
     pub created_at_ms: i64,
     /// The text for the model: metadata first, then the output tail.
     pub text: String,
+}
+
+/// Where a delegated task came from.
+#[napi(object)]
+pub struct TaskSource {
+    /// The agent's registered name.
+    pub agent: String,
+    /// The arguments it was started with (at least `goal`).
+    pub arguments: serde_json::Value,
+}
+
+impl From<agent_tasks::TaskSource> for TaskSource {
+    fn from(s: agent_tasks::TaskSource) -> Self {
+        TaskSource {
+            agent: s.agent,
+            arguments: s.arguments,
+        }
+    }
 }
 
 impl From<agent_tasks::Notification> for Notification {
@@ -513,6 +535,8 @@ impl From<agent_tasks::Notification> for Notification {
             duration_ms: num(n.duration_ms),
             output_tail: n.output_tail,
             detail: n.detail,
+            source: n.source.map(Into::into),
+            value: n.value,
             created_at_ms: num(n.created_at_ms),
             text: n.text,
         }

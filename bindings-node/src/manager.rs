@@ -5,10 +5,12 @@
 //! on too) and accept a [`WaitHandle`] that aborts the wait, since a Promise
 //! itself cannot be cancelled.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
+use agent_tasks::inspect::KillOutcome;
 use agent_tasks::{
     CancelReason, ListFilter as CoreListFilter, ManagerConfig, SpawnOptions as CoreSpawnOptions,
     TaskManager,
@@ -16,6 +18,8 @@ use agent_tasks::{
 use napi::bindgen_prelude::{Buffer, Either, PromiseRaw};
 use napi::Env;
 use napi_derive::napi;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::{js_task, TaskFn};
@@ -342,11 +346,13 @@ async fn abortable<T>(
     }
 }
 
-/// The core manager, until `close` takes it; shared with the toolboxes made
-/// on it, so a closed manager is closed for them too.
+/// The core manager, shared with the toolboxes made on it. `close` shuts it
+/// down and keeps it (reads are answered after a shutdown, as in the core);
+/// only `release` (the wrapper's exit hook) takes it, and every call answers
+/// `SHUT_DOWN` from then on.
 pub(crate) type SharedManager = Arc<RwLock<Option<TaskManager>>>;
 
-/// The manager of `shared`, or `SHUT_DOWN` once it was closed.
+/// The manager of `shared`, or `SHUT_DOWN` once it was released.
 pub(crate) fn open(shared: &SharedManager) -> napi::Result<TaskManager> {
     shared
         .read()
@@ -770,9 +776,12 @@ impl NativeTaskManager {
         })
     }
 
-    /// Cancels every task except keep-alive ones, waits until they have
-    /// ended, and releases the manager (a temporary root is removed). Later
-    /// calls fail with `SHUT_DOWN`; closing again does nothing.
+    /// Cancels every task except keep-alive ones and waits until they have
+    /// ended; new tasks are refused (`SHUT_DOWN`) from then on, while reads
+    /// (`info`, `poll`, `collect`, `list`, …) go on answering, as the core's
+    /// `shutdown` does. With nothing left running the root is released (a
+    /// temporary root is removed when the manager is garbage-collected or
+    /// released at exit). Closing again does nothing more.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn close<'env>(
         &self,
@@ -781,9 +790,9 @@ impl NativeTaskManager {
     ) -> napi::Result<PromiseRaw<'env, ()>> {
         let manager = self
             .manager
-            .write()
+            .read()
             .unwrap_or_else(|p| p.into_inner())
-            .take();
+            .clone();
         env.spawn_future(async move {
             if let Some(manager) = manager {
                 manager
@@ -793,4 +802,100 @@ impl NativeTaskManager {
             Ok(())
         })
     }
+
+    /// Kills, now and synchronously, the processes of every running process
+    /// task (SIGKILL to the process group, the task's cgroup and the
+    /// processes carrying its marker, through the core's
+    /// `inspect::kill_task_processes` without a grace). For the wrapper's
+    /// exit hooks (`process.exit`, an uncaught exception, SIGINT/SIGTERM),
+    /// where nothing asynchronous runs any more. A task just started may not
+    /// have its process yet (the runtime's threads spawn it): it is waited
+    /// for, 500 ms at most. Returns how many tasks had a process to kill.
+    /// Keep-alive tasks are killed too: the host is exiting.
+    #[napi]
+    pub fn kill_processes_sync(&self) -> u32 {
+        let Ok(manager) = self.manager() else {
+            return 0;
+        };
+        let deadline = Instant::now() + Duration::from_millis(500);
+        let mut done = HashSet::new();
+        let mut killed = 0;
+        loop {
+            let mut unstarted = false;
+            for info in running_processes(&manager) {
+                let Some(pid) = info.pid else {
+                    unstarted |= info.status == agent_tasks::TaskStatus::Running;
+                    continue;
+                };
+                if !done.insert(info.id.to_string()) {
+                    continue;
+                }
+                // The check `kill_task_processes` makes against pid reuse:
+                // the task's process is this host's child, so its start time
+                // now is its start time.
+                let Some(start) = process_start_time(pid) else {
+                    // Its first process has exited, but the task still runs:
+                    // what it started may hold its output open. Its process
+                    // group id cannot be reused while a member lives.
+                    let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+                    continue;
+                };
+                let outcome =
+                    agent_tasks::inspect::kill_task_processes(&info, Some(start), Duration::ZERO);
+                if matches!(outcome, Ok(KillOutcome::Killed | KillOutcome::Terminated)) {
+                    killed += 1;
+                }
+            }
+            if !unstarted || Instant::now() >= deadline {
+                return killed;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// How many process tasks are running: the wrapper keeps its signal
+    /// listeners installed while some are.
+    #[napi]
+    pub fn running_process_count(&self) -> u32 {
+        self.manager()
+            .map_or(0, |m| running_processes(&m).len() as u32)
+    }
+
+    /// Drops this handle's manager (the wrapper's exit hook, after
+    /// `killProcessesSync`): a temporary root goes with it once no task holds
+    /// it. Every later call answers `SHUT_DOWN`.
+    #[napi]
+    pub fn release(&self) {
+        let manager = self
+            .manager
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        drop(manager);
+    }
+}
+
+/// The running process tasks of `manager` (a pid once their process runs).
+fn running_processes(manager: &TaskManager) -> Vec<agent_tasks::TaskInfo> {
+    manager
+        .list(&CoreListFilter::default().active())
+        .into_iter()
+        .filter(|i| i.kind == "process" && !i.status.is_terminal())
+        .collect()
+}
+
+/// Field 22 of `/proc/<pid>/stat` (start time in ticks since boot), as the
+/// core records it; `None` if the process is gone or is a zombie.
+fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: the
+    // fields after it start after its last `)`.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let mut fields = rest.split(' ');
+    // `rest` starts at field 3 (state); field 22 is the 20th from there.
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }

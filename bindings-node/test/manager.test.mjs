@@ -208,24 +208,28 @@ test('list filters by owner, status and activity', async (t) => {
   assert.deepEqual(m.gc({ maxCount: 0 }).removed.sort(), [running.id, done.id].sort())
 })
 
-test('close cancels running tasks, then every call fails with SHUT_DOWN; asyncDispose closes', async () => {
+test('close cancels running tasks; then reads answer (as in the core) and new tasks fail with SHUT_DOWN', async () => {
   const m = new TaskManager()
-  const root = m.root
   const h = m.run('sleep 30', { background: true })
   const fn = m.spawn((ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', resolve)), {
     background: true,
   })
   await m.close('test over')
-  assert.throws(() => m.poll(h), { code: 'SHUT_DOWN' })
+  const info = m.info(h)
+  assert.equal(info.status, 'cancelled')
+  assert.deepEqual(info.cancelReason, { kind: 'shutdown', message: 'test over' })
+  assert.equal(m.poll(h).eof, true)
+  const collected = await m.collect(fn)
+  assert.equal(collected.state, 'finished')
+  assert.equal(collected.result.status, 'cancelled')
+  assert.deepEqual(m.list().map((i) => i.id).sort(), [h.id, fn.id].sort())
+  assert.ok(Array.isArray(m.notifications()))
   assert.throws(() => m.run('true'), { code: 'SHUT_DOWN' })
-  await assert.rejects(m.collect(fn), { code: 'SHUT_DOWN' })
+  assert.throws(() => m.spawn(async () => 1), { code: 'SHUT_DOWN' })
   await m.close() // again: nothing to do
-  const { existsSync } = await import('node:fs')
-  assert.equal(existsSync(root), false, 'the temporary root is removed')
 
   const d = new TaskManager()
-  const dRoot = d.root
   await d[Symbol.asyncDispose]()
-  assert.throws(() => d.list(), { code: 'SHUT_DOWN' })
-  assert.equal(existsSync(dRoot), false)
+  assert.deepEqual(d.list(), [])
+  assert.throws(() => d.run('true'), { code: 'SHUT_DOWN' })
 })

@@ -1,7 +1,7 @@
 // The model-facing tools: definitions in three shapes, and ToolBox calls
 // (the tools' behaviour is the core's; these check it arrives intact).
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
@@ -157,14 +157,15 @@ test('ToolBox: a foreground task_run that outlives runTimeoutMs moves to the bac
   assert.deepEqual(cancelled.json.info.cancel_reason, { kind: 'user', message: 'enough' })
 })
 
-test('ToolBox: after the manager is closed every call answers SHUT_DOWN', async () => {
+test('ToolBox: after the manager is closed task_run answers SHUT_DOWN, reads still answer', async () => {
   const m = new TaskManager()
   const tools = new ToolBox(m, 'session-1')
-  const root = m.root
   await m.close()
-  const answer = await tools.call('task_list', {})
-  assert.equal(answer.isError, true)
-  assert.equal(answer.json.error.code, 'SHUT_DOWN')
-  assert.equal(existsSync(root), false, 'a toolbox does not hold the temporary root')
-  assert.throws(() => new ToolBox(m, 'session-1'), { code: 'SHUT_DOWN' })
+  const run = await tools.call('task_run', { command: 'true' })
+  assert.equal(run.isError, true)
+  assert.equal(run.json.error.code, 'SHUT_DOWN')
+  const list = await tools.call('task_list', {})
+  assert.equal(list.isError, false, list.text)
+  const late = new ToolBox(m, 'session-2')
+  assert.equal((await late.call('task_list', {})).isError, false)
 })

@@ -215,6 +215,44 @@ async fn run(starter: Py<PyAny>, ctx: agent_tasks::TaskContext) -> Result<Value,
     }
 }
 
+/// A core agent whose runner is a Python function: `factory(args)` (called
+/// on the runtime's blocking pool, with the GIL) returns the starter of the
+/// function bound to the model's arguments (see `agent_tasks._tools`); the
+/// rest is a Python task's [`run`].
+pub(crate) fn python_agent(
+    name: String,
+    description: String,
+    factory: Py<PyAny>,
+) -> agent_tasks::tools::Agent {
+    let factory = Arc::new(factory);
+    agent_tasks::tools::Agent::new(name, description, move |args: Value, ctx| {
+        let factory = factory.clone();
+        async move {
+            let made = tokio::task::spawn_blocking(move || {
+                call_python(|py| -> Result<Py<PyAny>, String> {
+                    let args =
+                        crate::convert::from_json(py, &args).map_err(|e| traceback_text(py, &e))?;
+                    factory
+                        .call1(py, (args,))
+                        .map_err(|e| traceback_text(py, &e))
+                })
+            })
+            .await;
+            let starter = match made {
+                Err(join_error) => {
+                    return Err(format!("the agent could not be started: {join_error}").into())
+                }
+                Ok(None) => return Err("the Python interpreter is shutting down".into()),
+                Ok(Some(Err(traceback))) => {
+                    return Err(format!("the agent could not be started:\n{traceback}").into())
+                }
+                Ok(Some(Ok(starter))) => starter,
+            };
+            run(starter, ctx).await
+        }
+    })
+}
+
 /// A core task that runs a Python function through `starter`.
 pub(crate) fn python_task(
     starter: Py<PyAny>,

@@ -561,6 +561,19 @@ impl NativeManager {
         NativeEvents::new(self.manager.subscribe())
     }
 
+    /// The owner's open background work: `{"text", "items"}` (the core's
+    /// roster, the text within `budget` bytes).
+    #[pyo3(signature = (owner, budget))]
+    fn roster<'py>(
+        &self,
+        py: Python<'py>,
+        owner: &str,
+        budget: &Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let budget = crate::convert::size("budget", budget)?;
+        crate::convert::to_dict(py, &self.manager.roster(owner, budget))
+    }
+
     /// Pending notifications, oldest first, of one owner or of all.
     #[pyo3(signature = (owner=None))]
     fn notifications<'py>(

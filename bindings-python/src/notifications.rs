@@ -74,6 +74,26 @@ impl Notification {
     fn output_tail(&self) -> &str {
         &self.0.output_tail
     }
+    /// The value the task returned, rendered for a model (a subagent's
+    /// answer).
+    #[getter]
+    fn value(&self) -> Option<&str> {
+        self.0.value.as_deref()
+    }
+    /// The delegation a subagent answers: `{"agent": ..., "arguments": ...}`.
+    #[getter]
+    fn source<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match &self.0.source {
+            Some(source) => {
+                let value = serde_json::json!({
+                    "agent": source.agent,
+                    "arguments": source.arguments,
+                });
+                crate::convert::from_json(py, &value).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
     /// What the occasion adds (the matching line of a watch match, ...).
     #[getter]
     fn detail(&self) -> Option<&str> {

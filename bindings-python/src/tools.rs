@@ -66,10 +66,20 @@ impl ToolResponse {
     }
 }
 
-/// The core's tool dispatcher for one owner.
+/// The core's tool dispatcher for one owner. Agents are registered through
+/// a lock; each call works on a copy taken under it.
 #[pyclass(frozen, module = "agent_tasks._native")]
 pub struct NativeToolBox {
-    toolbox: ToolBox,
+    toolbox: std::sync::Mutex<ToolBox>,
+}
+
+impl NativeToolBox {
+    fn toolbox(&self) -> ToolBox {
+        self.toolbox
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
 }
 
 #[pymethods]
@@ -121,14 +131,61 @@ impl NativeToolBox {
         config.cwd = cwd;
         config.env = env.unwrap_or_default();
         Ok(NativeToolBox {
-            toolbox: ToolBox::with_config(manager.core().clone(), owner, config),
+            toolbox: std::sync::Mutex::new(ToolBox::with_config(
+                manager.core().clone(),
+                owner,
+                config,
+            )),
         })
     }
 
     /// The owner this toolbox acts for.
     #[getter]
-    fn owner(&self) -> &str {
-        self.toolbox.owner()
+    fn owner(&self) -> String {
+        self.toolbox().owner().to_string()
+    }
+
+    /// Registers a subagent: `factory(args)` returns the starter of the
+    /// agent's function bound to the model's arguments; `parameters` is the
+    /// JSON Schema of the arguments (default `{"goal": string}`).
+    #[pyo3(signature = (name, description, factory, parameters=None))]
+    fn register_agent(
+        &self,
+        name: String,
+        description: String,
+        factory: Py<PyAny>,
+        parameters: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let mut agent = crate::context::python_agent(name, description, factory);
+        if let Some(schema) = parameters {
+            let schema = to_json(schema).map_err(|what| {
+                invalid_argument(
+                    "parameters",
+                    format!("must be a JSON Schema dict; it holds {what}"),
+                )
+            })?;
+            agent = agent.parameters(schema);
+        }
+        let mut toolbox = self
+            .toolbox
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        toolbox.register_agent(agent).map_err(core_err)?;
+        Ok(())
+    }
+
+    /// This toolbox's tool definitions (with `task_delegate` once an agent
+    /// is registered), as dicts in `shape`.
+    #[pyo3(signature = (shape="openai"))]
+    fn definitions<'py>(&self, py: Python<'py>, shape: &str) -> PyResult<Bound<'py, PyList>> {
+        let shape: ToolShape = agent_tasks::parse_name("shape", shape).map_err(core_err)?;
+        let items = self
+            .toolbox()
+            .definitions()
+            .iter()
+            .map(|d| from_json(py, &d.shaped(shape)))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)
     }
 
     /// Executes one tool call; `args` is a dict, a JSON string or `None`.
@@ -150,11 +207,11 @@ impl NativeToolBox {
                 })?,
             },
         };
-        let toolbox = self.toolbox.clone();
+        let toolbox = self.toolbox();
         spawn(async move { Ok(Ready::Tool(toolbox.call(&name, args).await)) })
     }
 
     fn __repr__(&self) -> String {
-        format!("NativeToolBox(owner={})", q(self.toolbox.owner()))
+        format!("NativeToolBox(owner={})", q(self.toolbox().owner()))
     }
 }

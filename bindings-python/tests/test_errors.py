@@ -121,6 +121,27 @@ def test_shut_down(tmp_path: "os.PathLike[str]") -> None:
     assert caught.value.code == "SHUT_DOWN"
 
 
+def test_after_shutdown_reads_answer_and_new_tasks_are_refused(tmp_path: "os.PathLike[str]") -> None:
+    # The core's rule, the same in Node: a shut-down manager answers reads
+    # (info, poll, collect, list, notifications) and refuses only new tasks.
+    m = TaskManager(root=os.fspath(tmp_path))
+    task = m.run("sleep 30", background=True)
+    m.shutdown_blocking("test over")
+    info = m.info(task)
+    assert info.status == "cancelled"
+    assert info.cancel_reason is not None and info.cancel_reason.kind == "shutdown"
+    assert m.poll(task).eof
+    outcome = m.collect_blocking(task, timeout=0)
+    assert outcome.state == "finished" and outcome.status == "cancelled"
+    assert [i.id for i in m.list()] == [task.id]
+    m.notifications()
+    with pytest.raises(ShutDown):
+        m.run("true")
+    with pytest.raises(ShutDown):
+        m.spawn(lambda ctx: None)
+    m.shutdown_blocking()  # again: nothing to do
+
+
 def test_an_unusable_root_is_a_storage_error(tmp_path: "os.PathLike[str]") -> None:
     blocker = os.path.join(os.fspath(tmp_path), "file")
     with open(blocker, "w") as f:

@@ -88,6 +88,8 @@ fn redacted(root: &Path) -> insta::Settings {
         r"\d+(\.\d+)? (ms|s|min|h|d)( \d+ (s|min|h))?( ago)?( +|\b)",
         "[T] ",
     );
+    // The header's padding follows those widths too.
+    settings.add_filter(r"STARTED +TIME +EXIT", "STARTED  TIME  EXIT");
     settings.add_filter(r"pid \d+", "pid [PID]");
     // The containment this machine offers (cgroup, subreaper, process group).
     settings.add_filter(r"(?m)^(containment +)\w+", "$1[CONTAINMENT]");

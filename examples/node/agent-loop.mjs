@@ -16,10 +16,10 @@
 //   5. the model greps the finished log, and makes a mistake (an unknown id).
 //
 // Every block between <tool_result> or <notification> tags is what the model
-// would be shown. Run it after `npm install ./bindings-node` in the
-// repository root:
+// would be shown. Run it in a project that installed the package (see the
+// README: `npm install /path/to/clone/bindings-node`, or the packed tarball):
 //
-//   node examples/node/agent-loop.mjs
+//   node agent-loop.mjs
 import { setTimeout as sleep } from 'node:timers/promises'
 
 import { TaskManager, ToolBox, toolDefinitions } from 'agent-tasks'

@@ -220,10 +220,18 @@ impl TaskEntry {
                 output: self.output.stats(),
                 changed_files,
             };
-            let held_slot = st.end(result.clone(), now_ms());
-            if held_slot == Some(true) {
-                if let Some(reg) = reg.as_mut() {
+            let held = st.end(result.clone(), now_ms());
+            if let (Some(held), Some(reg)) = (held, reg.as_mut()) {
+                // Every running task counts for its kind; background ones
+                // also hold a background slot; a task ended in the queue
+                // held neither.
+                if held.kind {
+                    reg.capacity.remove_kind(&self.spec.kind);
+                }
+                if held.background {
                     reg.capacity.remove(&self.spec.owner);
+                }
+                if held.kind || held.background {
                     startable = reg.take_startable(&self.services);
                 }
             }

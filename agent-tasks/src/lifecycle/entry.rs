@@ -43,6 +43,8 @@ pub(crate) struct TaskSpec {
     pub on_timeout: OnTimeout,
     pub track_changes: Option<PathBuf>,
     pub monitoring: Monitoring,
+    /// The delegation it answers, for a subagent.
+    pub source: Option<crate::info::TaskSource>,
 }
 
 /// One task as the manager holds it.
@@ -66,6 +68,10 @@ pub(crate) struct TaskEntry {
     /// Serialises manifest writes so the newest info is the one saved, and
     /// orders `events.jsonl` (taken before `state`).
     pub(super) disk: Mutex<()>,
+    /// True once a tool answer showed the model this task's end: its end
+    /// notification is then not queued (or, if queued, acknowledged). The
+    /// check and the queueing happen under this lock.
+    pub(super) end_told: Mutex<bool>,
 }
 
 /// What the waiting side learns from [`TaskEntry::wait_until`].
@@ -122,7 +128,21 @@ impl TaskEntry {
             registry: parts.registry,
             services: parts.services,
             disk: Mutex::new(()),
+            end_told: Mutex::new(false),
         })
+    }
+
+    /// The model has seen this task's end in a tool answer: its end
+    /// notification would tell it again, so it is dropped (acknowledged if
+    /// already queued, never queued if not). Watch, progress and stall
+    /// notices are not affected.
+    pub(crate) fn end_was_told(&self) {
+        let mut told = lock(&self.end_told);
+        *told = true;
+        let id = format!("{}.end", self.spec.id);
+        if let Err(e) = self.services.notifications.ack(&[id]) {
+            self.report_disk_error("notifications", e.to_string());
+        }
     }
 
     pub(crate) fn writer(&self) -> Option<&OutputWriter> {

@@ -86,6 +86,8 @@ pub(crate) struct Services {
     pub notify_host_cancels: bool,
     pub max_background: Option<usize>,
     pub max_background_per_owner: Option<usize>,
+    /// Caps on running tasks per kind.
+    pub max_running_of_kind: HashMap<String, usize>,
     /// The manager's runtime: file work that syncs to disk runs on its
     /// blocking pool, never on a worker thread.
     pub runtime: tokio::runtime::Handle,

@@ -1,5 +1,5 @@
 //! Queueing over capacity: with `ManagerConfig::queue_over_capacity`, a
-//! background spawn over a cap waits in the registry's FIFO queue (status
+//! background spawn over a cap (background or kind) waits in the registry's FIFO queue (status
 //! `queued`, counted in no cap) instead of failing. When a slot frees, the
 //! queued tasks that fit start, oldest first (one that does not fit its
 //! owner's cap does not hold back the others). Cancelling a queued task
@@ -67,13 +67,20 @@ impl Registry {
         let mut started = Vec::new();
         let mut i = 0;
         while i < self.queue.len() {
+            let spec = &self.queue[i].entry.spec;
             let fits = self
                 .capacity
                 .check(
-                    &self.queue[i].entry.spec.owner,
+                    &spec.owner,
                     services.max_background,
                     services.max_background_per_owner,
                 )
+                .and_then(|()| {
+                    self.capacity.check_kind(
+                        &spec.kind,
+                        services.max_running_of_kind.get(&spec.kind).copied(),
+                    )
+                })
                 .is_ok();
             if !fits {
                 i += 1;
@@ -81,6 +88,7 @@ impl Registry {
             }
             if let Some(pending) = self.queue.remove(i) {
                 self.capacity.add(&pending.entry.spec.owner);
+                self.capacity.add_kind(&pending.entry.spec.kind);
                 lock(&pending.entry.state).start_queued(Instant::now());
                 started.push(pending);
             }

@@ -15,15 +15,17 @@ use std::sync::Arc;
 use crate::changes::ChangedFiles;
 use crate::context::OutputEvents;
 use crate::events::{Event, EventKind};
-use crate::info::{CancelKind, Containment, TaskResult};
+use crate::info::{compact_value, CancelKind, Containment, TaskResult};
 use crate::notifications::{
     last_lines, Notification, NotificationKind, NOTIFICATION_TAIL_CHARS, NOTIFICATION_TAIL_LINES,
+    NOTIFICATION_VALUE_CHARS,
 };
 use crate::output::{OutputEvent, Report};
 use crate::process::process_start_time;
 use crate::store::Manifest;
 use crate::util::{lock, now_ms};
 
+use super::state::Phase;
 use super::{RootHold, TaskEntry};
 
 /// Events kept in memory for a task that has no folder yet (written out if
@@ -220,8 +222,15 @@ impl TaskEntry {
             .unwrap_or_default()
     }
 
+    /// Queues the end notification, unless a tool answer already told the
+    /// model of the end (see [`TaskEntry::end_was_told`]).
     pub(super) fn queue_notification(&self, kind: NotificationKind) {
+        let told = lock(&self.end_told);
+        if *told {
+            return;
+        }
         self.queue_notification_for("end", kind, self.output_tail(), None);
+        drop(told);
     }
 
     pub(super) fn queue_notification_for(
@@ -268,6 +277,13 @@ impl TaskEntry {
         detail: Option<String>,
     ) -> Notification {
         let info = self.info();
+        let value = match (&lock(&self.state).phase, kind) {
+            (Phase::Ended { result, .. }, NotificationKind::Finished) => result
+                .value
+                .as_ref()
+                .map(|v| compact_value(v, NOTIFICATION_VALUE_CHARS)),
+            _ => None,
+        };
         let mut notification = Notification {
             id: format!("{}.{occasion}", self.spec.id),
             kind,
@@ -282,6 +298,8 @@ impl TaskEntry {
             duration_ms: info.duration_ms,
             output_tail,
             detail,
+            source: self.spec.source.clone(),
+            value,
             created_at_ms: now_ms(),
             text: String::new(),
         };

@@ -87,6 +87,7 @@ impl TaskEntry {
                 on_timeout: crate::config::OnTimeout::Kill,
                 track_changes: None,
                 monitoring: crate::config::Monitoring::default(),
+                source: None,
             },
             created_at_ms: info.created_at_ms,
             order: (info.created_at_ms, next_spawn_order()),
@@ -102,6 +103,7 @@ impl TaskEntry {
             registry,
             services,
             disk: std::sync::Mutex::new(()),
+            end_told: std::sync::Mutex::new(false),
         });
         if was_running {
             entry.emit(EventKind::Lost {});

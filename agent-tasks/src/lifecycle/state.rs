@@ -19,6 +19,15 @@ pub(crate) enum Placement {
     Background { since: Instant },
 }
 
+/// Which caps an ended task held.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Held {
+    /// A slot of its kind's cap (every running task).
+    pub kind: bool,
+    /// A background slot (global and per owner).
+    pub background: bool,
+}
+
 /// Where a task is in its life.
 #[derive(Clone, Debug)]
 pub(crate) enum Phase {
@@ -174,14 +183,20 @@ impl TaskState {
         true
     }
 
-    /// Records the end. Returns whether a background slot was held (the
-    /// caller gives it back). A terminal phase never changes: a second call
-    /// does nothing and returns `None`.
-    pub(crate) fn end(&mut self, result: TaskResult, finished_at_ms: u64) -> Option<bool> {
-        let placement = match self.phase {
-            Phase::Running(placement) => placement,
+    /// Records the end. Returns which caps the task held (the caller gives
+    /// them back). A terminal phase never changes: a second call does
+    /// nothing and returns `None`.
+    pub(crate) fn end(&mut self, result: TaskResult, finished_at_ms: u64) -> Option<Held> {
+        let held = match self.phase {
+            Phase::Running(placement) => Held {
+                kind: true,
+                background: matches!(placement, Placement::Background { .. }),
+            },
             // A task cancelled in the queue held no slot.
-            Phase::Queued => Placement::Foreground,
+            Phase::Queued => Held {
+                kind: false,
+                background: false,
+            },
             Phase::Ended { .. } => return None,
         };
         self.paused_since = None;
@@ -190,7 +205,7 @@ impl TaskState {
             finished_at_ms,
             announced: false,
         };
-        Some(matches!(placement, Placement::Background { .. }))
+        Some(held)
     }
 
     /// Releases the waiters: the end is saved and announced.

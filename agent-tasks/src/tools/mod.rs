@@ -15,6 +15,7 @@
 //! # }
 //! ```
 
+mod agents;
 mod definitions;
 mod render;
 
@@ -25,6 +26,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use agents::{delegate_definition, DelegateArgs, MAX_DELEGATIONS, TASK_DELEGATE};
+pub use agents::{Agent, AgentFuture, AGENT_KIND};
 pub use definitions::{
     definitions, definitions_in, CancelArgs, ListArgs, OutputArgs, RunArgs, SendArgs,
     ToolDefinition, ToolShape, WaitArgs,
@@ -34,7 +37,7 @@ use render::{cap, cap_middle, duration, field, finish, task_header, Body, Caps, 
 
 use crate::config::{OnTimeout, SpawnOptions};
 use crate::error::Error;
-use crate::info::{CancelReason, TaskInfo};
+use crate::info::{compact_value, CancelReason, TaskInfo, TaskResult};
 use crate::manager::{CollectOutcome, ForegroundOutcome, ListFilter, TaskManager};
 use crate::readiness::{WaitOutcome, WaitUntil};
 use crate::rules::{shell_command, timeout_from_secs};
@@ -171,6 +174,8 @@ pub struct ToolBox {
     manager: TaskManager,
     owner: String,
     config: ToolBoxConfig,
+    /// Subagents the model can delegate to (`task_delegate`).
+    agents: Vec<Agent>,
 }
 
 fn parse<T: DeserializeOwned>(args: Value) -> Result<T, ToolError> {
@@ -239,7 +244,40 @@ impl ToolBox {
             manager,
             owner: owner.into(),
             config,
+            agents: Vec::new(),
         }
+    }
+
+    /// Registers a subagent the model can delegate to: the toolbox's
+    /// definitions then include `task_delegate`. Refused (naming the
+    /// problem) for a bad name, a schema without a required string `goal`,
+    /// or a name already registered.
+    ///
+    /// ```
+    /// use agent_tasks::tools::{Agent, ToolBox};
+    /// # async fn demo(manager: agent_tasks::TaskManager) -> agent_tasks::Result<()> {
+    /// let mut tools = ToolBox::new(manager, "session-1");
+    /// tools.register_agent(Agent::new("summariser", "Summarises a text.", |args, _ctx| async move {
+    ///     Ok(serde_json::json!({"summary": format!("about {}", args["goal"])}))
+    /// }))?;
+    /// assert!(tools.definitions().iter().any(|d| d.name == "task_delegate"));
+    /// # Ok(()) }
+    /// ```
+    pub fn register_agent(&mut self, agent: Agent) -> crate::Result<&mut Self> {
+        agent.check()?;
+        if self.agents.iter().any(|a| a.name() == agent.name()) {
+            return Err(Error::invalid_argument(
+                "agent",
+                format!("an agent named `{}` is registered already", agent.name()),
+            ));
+        }
+        self.agents.push(agent);
+        Ok(self)
+    }
+
+    /// The registered agents.
+    pub fn agents(&self) -> &[Agent] {
+        &self.agents
     }
 
     /// The owner this toolbox acts for.
@@ -247,9 +285,14 @@ impl ToolBox {
         &self.owner
     }
 
-    /// The tools this toolbox answers.
+    /// The tools this toolbox answers: the task tools, and `task_delegate`
+    /// once an agent is registered.
     pub fn definitions(&self) -> Vec<ToolDefinition> {
-        definitions()
+        let mut all = definitions();
+        if !self.agents.is_empty() {
+            all.push(delegate_definition(&self.agents));
+        }
+        all
     }
 
     /// Executes one tool call. Never panics and always answers: failures
@@ -262,12 +305,13 @@ impl ToolBox {
             TASK_WAIT => self.wait(args).await,
             TASK_CANCEL => self.cancel(args).await,
             TASK_SEND => self.send(args),
+            TASK_DELEGATE if !self.agents.is_empty() => self.delegate(args).await,
             other => Err(ToolError::new(
                 "UNKNOWN_TOOL",
                 format!(
                     "there is no tool `{}`; the tools are: {}",
                     cap(other, NAME_CAP),
-                    definitions()
+                    self.definitions()
                         .iter()
                         .map(|d| d.name)
                         .collect::<Vec<_>>()
@@ -305,6 +349,23 @@ impl ToolBox {
 
     fn caps(&self) -> Caps {
         Caps::for_budget(self.config.text_budget)
+    }
+
+    /// For an answer that shows the model a task's end: the value the task
+    /// returned (a subagent's answer), as a metadata block cut in the middle
+    /// to a third of the budget; and the end counts as told, so the end
+    /// notification does not repeat it.
+    fn told_end(&self, id: &str, result: Option<&TaskResult>, meta: &mut Vec<String>) {
+        if let Some(value) = result.and_then(|r| r.value.as_ref()) {
+            let budget = self.config.text_budget / 3;
+            meta.push(format!(
+                "result:\n{}",
+                cap_middle(&compact_value(value, budget), budget)
+            ));
+        }
+        // The task exists (it was just read); a failure here only means a
+        // notification may repeat what the model saw.
+        let _ = self.manager.end_was_told(id);
     }
 
     /// The owner's latest ids, at most 20 and within the ids cap.
@@ -426,6 +487,7 @@ impl ToolBox {
             ForegroundOutcome::Finished(result) => {
                 let info = self.manager.info(&id).map_err(ToolError::core)?;
                 let mut meta = task_header(&info, self.caps());
+                self.told_end(&id, Some(&result), &mut meta);
                 let (data, omitted, end) = self.read_all(&id, &meta, CURSOR_LINE)?;
                 meta.push(format!("output: {end} bytes (next cursor: {end})"));
                 let at = meta.len();
@@ -587,6 +649,13 @@ impl ToolBox {
             .poll(&args.task_id, cursor, read_bytes)
             .map_err(ToolError::core)?;
         let mut meta = task_header(&page.info, caps);
+        if page.info.status.is_terminal() {
+            let result = self
+                .manager
+                .result(&args.task_id)
+                .map_err(ToolError::core)?;
+            self.told_end(&args.task_id, result.as_ref(), &mut meta);
+        }
         let mut shown = page.data;
         let mut filter_note = None;
         if let Some(re) = &filter {
@@ -676,7 +745,9 @@ impl ToolBox {
         let info = self.task(&args.task_id)?;
         let mut meta = task_header(&info, self.caps());
         let ended = matches!(outcome, CollectOutcome::Finished(_));
-        if !ended {
+        if ended {
+            self.told_end(&args.task_id, outcome.result(), &mut meta);
+        } else {
             meta.push(format!(
                 "note: still running after waiting {}",
                 duration(timeout.as_millis() as u64)
@@ -712,6 +783,115 @@ impl ToolBox {
             WaitOutcome::Ended(_) => "not ready: the task ended first".to_string(),
             WaitOutcome::TimedOut => "not ready: the wait timed out; the task goes on".to_string(),
         }
+    }
+
+    /// `task_delegate`: starts one subagent per argument object; in the
+    /// foreground waits (all at once) up to the timeout, after which the
+    /// ones still working are in the background (the core's auto-detach);
+    /// answers per subagent: its header, and its result once it ended.
+    async fn delegate(&self, args: Value) -> ToolResult {
+        let args: DelegateArgs = parse(args)?;
+        let Some(agent) = self.agents.iter().find(|a| a.name() == args.agent) else {
+            let names: Vec<&str> = self.agents.iter().map(Agent::name).collect();
+            return Err(ToolError::argument(
+                "agent",
+                format!(
+                    "there is no agent `{}`; the agents are: {}",
+                    cap(&args.agent, NAME_CAP),
+                    names.join(", ")
+                ),
+            ));
+        };
+        if args.tasks.is_empty() || args.tasks.len() > MAX_DELEGATIONS {
+            return Err(ToolError::argument(
+                "tasks",
+                format!(
+                    "give 1 to {MAX_DELEGATIONS} argument objects, not {}",
+                    args.tasks.len()
+                ),
+            ));
+        }
+        for (i, task_args) in args.tasks.iter().enumerate() {
+            agent
+                .check_arguments(i, task_args)
+                .map_err(ToolError::core)?;
+        }
+        let background = args.background.unwrap_or(false);
+        let timeout = seconds(
+            "timeout",
+            args.timeout,
+            self.config.run_timeout,
+            self.config.max_run_timeout,
+        )?;
+        let mut started = Vec::new();
+        let mut meta = Vec::new();
+        let mut items = Vec::new();
+        for task_args in &args.tasks {
+            let options = if background {
+                SpawnOptions::background()
+            } else {
+                SpawnOptions::foreground()
+                    .timeout(timeout)
+                    .on_timeout(OnTimeout::Detach)
+            }
+            .owner(self.owner.clone())
+            .source(crate::info::TaskSource::new(
+                agent.name(),
+                task_args.clone(),
+            ));
+            match self.manager.spawn(agent.task(task_args.clone()), options) {
+                Ok(handle) => started.push(handle),
+                Err(e) => {
+                    // The others still start; this one says why it did not.
+                    meta.push(format!("error: {}", cap(&e.to_string(), self.caps().field)));
+                    items.push(json!({ "error": { "code": e.code(), "message": e.to_string() } }));
+                }
+            }
+        }
+        if started.is_empty() {
+            return Err(ToolError::new(
+                "CAPACITY_EXCEEDED",
+                format!("no subagent started: {}", meta.join("; ")),
+            ));
+        }
+        for handle in started {
+            let id = handle.id().to_string();
+            if !meta.is_empty() {
+                meta.push(String::new());
+            }
+            let outcome = if background {
+                None
+            } else {
+                Some(handle.wait_foreground().await)
+            };
+            let info = self.manager.info(&id).map_err(ToolError::core)?;
+            meta.extend(task_header(&info, self.caps()));
+            let result = match outcome {
+                Some(ForegroundOutcome::Finished(result)) => {
+                    self.told_end(&id, Some(&result), &mut meta);
+                    Some(result)
+                }
+                Some(ForegroundOutcome::Detached(_)) => {
+                    meta.push(format!(
+                        "note: still working after {}, so it moved to the background; you will be notified when it ends",
+                        duration(timeout.as_millis() as u64)
+                    ));
+                    None
+                }
+                None => {
+                    meta.push(
+                        "note: started in the background; you will be notified when it ends"
+                            .to_string(),
+                    );
+                    None
+                }
+            };
+            items.push(json!({ "task_id": id, "info": info, "result": result }));
+        }
+        Ok(Answer {
+            draft: Draft::lines(meta),
+            json: json!({ "tasks": items }),
+        })
     }
 
     async fn cancel(&self, args: Value) -> ToolResult {

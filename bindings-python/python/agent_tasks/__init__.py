@@ -56,7 +56,7 @@ from ._native import (
     __version__,
 )
 from ._native import _at_exit
-from ._tools import ToolArgs, ToolBox, ToolShape, tool_definitions
+from ._tools import AgentFunction, ToolArgs, ToolBox, ToolShape, tool_definitions
 
 NO_TIMEOUT: float = math.inf
 """Pass as a timeout for "no timeout" (``None`` keeps the default)."""
@@ -87,6 +87,7 @@ __all__ = [
     "ToolBox",
     "ToolResponse",
     "ToolArgs",
+    "AgentFunction",
     "ToolShape",
     "tool_definitions",
     "AgentTasksError",

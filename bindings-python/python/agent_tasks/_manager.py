@@ -594,6 +594,15 @@ class TaskManager:
         same root) until acknowledged with `ack`."""
         return self._native.notifications(owner)
 
+    def roster(self, owner: str, budget: int = 2000) -> Dict[str, Any]:
+        """The owner's open background work (queued or running outside the
+        foreground), newest first: ``{"text": ..., "items": [...]}``, the text
+        a few lines for the model within `budget` bytes (``""`` when nothing
+        is open), the items for a UI (id, kind, agent, description, status,
+        running_ms, last_line, pending_notifications). Hosts put the text in
+        front of the model each turn."""
+        return self._native.roster(owner, budget)
+
     def ack(self, ids: Union[NotificationRef, Iterable[NotificationRef]]) -> int:
         """Marks notifications delivered (by id or `Notification`, one or
         several); they never come back. Ids already acknowledged are
@@ -687,8 +696,10 @@ class TaskManager:
 
     async def shutdown(self, reason: Optional[str] = None) -> None:
         """Cancels every task except keep-alive ones, waits until they have
-        ended, and refuses new tasks from then on (`ShutDown`). If nothing is
-        left running, the root is released for another manager."""
+        ended, and refuses new tasks from then on (`ShutDown`); reads
+        (`info`, `poll`, `collect`, `list`, `notifications`) go on answering,
+        as in the core and the Node binding. If nothing is left running, the
+        root is released for another manager."""
         await self._native.shutdown(reason)
         self._stop_loop()
 

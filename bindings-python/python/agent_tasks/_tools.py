@@ -7,11 +7,31 @@ texts are the Rust core's (`agent_tasks::tools`)."""
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import os
-from typing import TYPE_CHECKING, Any, Dict, List, Literal, Mapping, Optional, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    List,
+    Literal,
+    Mapping,
+    Optional,
+    Protocol,
+    Union,
+    overload,
+)
 
-from ._manager import _not_in_event_loop
-from ._native import NativeToolBox, ToolResponse
+from ._errors import InvalidArgument
+from ._manager import (
+    _coroutine_starter,
+    _is_coroutine_function,
+    _not_in_event_loop,
+    _thread_starter,
+)
+from ._native import NativeToolBox, TaskContext, ToolResponse
 from ._native import tool_definitions as _tool_definitions
 
 if TYPE_CHECKING:
@@ -24,6 +44,31 @@ ToolShape = Literal["openai", "anthropic", "mcp"]
 
 ToolArgs = Union[Mapping[str, Any], str, None]
 """A tool call's arguments: a dict, or the JSON string a model produced."""
+
+AgentFunction = Callable[[Dict[str, Any], TaskContext], Any]
+"""``fn(args, ctx)``: a subagent's body, a coroutine function or a plain
+function; `args` are the model's arguments (at least ``goal``), `ctx` the
+task's context (write output, ``recv`` steering messages, see ``cancelled``).
+Its return value (JSON-like) is the subagent's result."""
+
+
+class _ShapedDefinitions(Protocol):
+    def __call__(self, shape: ToolShape = "openai") -> List[Dict[str, Any]]: ...
+
+
+class _Definitions:
+    """``ToolBox.definitions(shape)`` on the class: the task tools (as
+    `tool_definitions`); ``toolbox.definitions(shape)`` on a toolbox: the
+    tools it answers, with ``task_delegate`` once an agent is registered."""
+
+    @overload
+    def __get__(self, obj: None, objtype: Any = None) -> _ShapedDefinitions: ...
+    @overload
+    def __get__(self, obj: "ToolBox", objtype: Any = None) -> _ShapedDefinitions: ...
+    def __get__(self, obj: Optional["ToolBox"], objtype: Any = None) -> _ShapedDefinitions:
+        if obj is None:
+            return tool_definitions
+        return obj._native.definitions
 
 
 def tool_definitions(shape: ToolShape = "openai") -> List[Dict[str, Any]]:
@@ -88,10 +133,42 @@ class ToolBox:
         """The owner this toolbox acts for."""
         return self._native.owner
 
-    @staticmethod
-    def definitions(shape: ToolShape = "openai") -> List[Dict[str, Any]]:
-        """See `tool_definitions`."""
-        return tool_definitions(shape)
+    definitions = _Definitions()
+
+    def register_agent(
+        self,
+        name: str,
+        description: str,
+        fn: AgentFunction,
+        *,
+        parameters: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        """Registers a subagent the model can delegate to with the
+        ``task_delegate`` tool (which `definitions` then includes). `name` is
+        lowercase letters, digits, ``_`` and ``-``; `description` is for the
+        model; `parameters` is the JSON Schema of its arguments (default: a
+        required string ``goal``; a custom one must keep it). `fn(args, ctx)`
+        runs as a task of kind ``agent``: a coroutine function on the event
+        loop running when this is called (else on a loop the manager owns),
+        a plain function in a worker thread."""
+        if not callable(fn):
+            raise InvalidArgument(
+                f"invalid argument `fn`: must be callable, got {type(fn).__name__}",
+                code="INVALID_ARGUMENT",
+                argument="fn",
+            )
+        context = contextvars.copy_context()
+        loop = self.manager._coroutine_loop() if _is_coroutine_function(fn) else None
+
+        def factory(args: Dict[str, Any]) -> Callable[[TaskContext], Any]:
+            bound = functools.partial(fn, args)
+            if loop is not None:
+                return _coroutine_starter(bound, loop, context)
+            return _thread_starter(bound, context)
+
+        self._native.register_agent(
+            name, description, factory, dict(parameters) if parameters is not None else None
+        )
 
     async def call(self, name: str, args: ToolArgs = None) -> ToolResponse:
         """Executes one tool call (``task_run`` may wait up to its timeout)."""
