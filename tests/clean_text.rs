@@ -80,3 +80,32 @@ async fn notification_tails_are_clean() {
     assert!(!note.text.contains('\x1b') && !note.text.contains('\r'));
     assert_eq!(read_all(&manager, &id), RAW);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_roster_shows_a_clean_last_line() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let task = manager
+        .spawn(
+            ProcessTask::shell(r"printf '\033[33mbuilding\033[0m  10%%\rbuilding  90%%'; sleep 30"),
+            SpawnOptions::background().owner("session-1"),
+        )
+        .expect("spawn");
+    let id = task.id().to_string();
+    common::wait_for("the output", || {
+        manager.info(&id).expect("info").output.total_bytes > 0
+            && manager
+                .poll(&id, 0, 1024)
+                .expect("poll")
+                .text()
+                .contains("90%")
+    })
+    .await;
+    let roster = manager.roster("session-1", agent_tasks::DEFAULT_ROSTER_BUDGET);
+    let item = roster.items.iter().find(|i| i.id == id).expect("listed");
+    assert_eq!(item.last_line.as_deref(), Some("building  90%"));
+    assert!(!roster.text.contains('\x1b'), "{:?}", roster.text);
+    manager
+        .cancel(&id, agent_tasks::CancelReason::user("done"))
+        .await
+        .expect("cancel");
+}

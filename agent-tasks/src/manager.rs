@@ -787,6 +787,9 @@ impl TaskManager {
                     .output
                     .text_since(info.output.total_bytes.saturating_sub(2048), 2048)
                     .ok()
+                    // Clean for the model: no escape sequences, a progress
+                    // bar in its last state.
+                    .map(|text| crate::clean::clean_text(text.as_bytes()))
                     .and_then(|text| {
                         text.lines()
                             .rev()
