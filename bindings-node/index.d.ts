@@ -63,6 +63,13 @@ export interface CollectOptions extends WaitOptions {
   timeoutMs?: number | null
 }
 
+export interface WaitForOptions extends WaitOptions {
+  /** How long to wait; undefined or null waits until the condition holds or the task ends. */
+  timeoutMs?: number | null
+  /** With a regex: the byte offset to read from (default 0). */
+  cursor?: number
+}
+
 export interface CancelOptions extends WaitOptions {
   /** Recorded in the info and given to the task. */
   reason?: string
@@ -128,6 +135,8 @@ export type TaskEvent = EventBase &
     | { type: 'task.heartbeat'; newBytes: number }
     | { type: 'task.stalled'; idleMs: number }
     | { type: 'task.sink_error'; sink: string; error: string }
+    | { type: 'task.paused' }
+    | { type: 'task.resumed' }
   )
 
 /** What an event subscriber receives: the next event, or how many it missed by falling behind. */
@@ -185,6 +194,12 @@ export declare class TaskManager implements AsyncDisposable {
   cancel(task: TaskRef, options?: CancelOptions): Promise<TaskInfo>
   /** Waits until a foreground task ends (`finished`) or is moved to the background (`detached`). */
   waitForeground(task: TaskRef, options?: WaitOptions): Promise<ForegroundOutcome>
+  /** Waits until `until` holds (a regex over output lines from `cursor`, `port:N` for a TCP port on 127.0.0.1, tried every 100 ms, or `end`), the task ends, or the timeout passes. Woken by output and by the end. */
+  waitFor(task: TaskRef, until: string, options?: WaitForOptions): Promise<WaitOutcome>
+  /** Pauses a process task (SIGSTOP to every process of it); its timeouts wait while paused. A JS task is refused (`INVALID_ARGUMENT`). */
+  pause(task: TaskRef): Promise<TaskInfo>
+  /** Resumes a paused task (SIGCONT to every process of it). */
+  resume(task: TaskRef): Promise<TaskInfo>
   /** A steering message: to a JS task's `ctx.recv()`, or to an interactive process's stdin. */
   send(task: TaskRef, message: string | Uint8Array): void
   /** Tasks matching `filter`, oldest first. */
@@ -389,6 +404,19 @@ export declare class NativeTaskManager {
    * final info. Idempotent.
    */
   cancel(id: string, reason?: string | undefined | null, wait?: WaitHandle | undefined | null): Promise<TaskInfo>
+  /**
+   * Waits until `until` holds (a regex over output lines from `cursor`,
+   * `port:N`, or `end`; parsed by the core), the task ends, or
+   * `timeoutMs` passes (default: no limit).
+   */
+  waitFor(id: string, until: string, timeoutMs?: number | undefined | null, cursor?: number | undefined | null, wait?: WaitHandle | undefined | null): Promise<WaitOutcome>
+  /**
+   * Pauses a process task (SIGSTOP to every process of it); its
+   * timeouts wait while paused. Returns its info.
+   */
+  pause(id: string): Promise<TaskInfo>
+  /** Resumes a paused task (SIGCONT). Returns its info. */
+  resume(id: string): Promise<TaskInfo>
   /**
    * Waits until a foreground task ends (`finished`) or is moved to the
    * background (`detached`). For a task already in the background this
@@ -657,6 +685,11 @@ export interface ManagerOptions {
   defaultOwner?: string
   /** Whether host cancels of background tasks still queue notifications. */
   notifyHostCancels?: boolean
+  /**
+   * Over a background cap, wait in a FIFO queue (status `queued`) instead
+   * of failing with `CAPACITY_EXCEEDED` (default false).
+   */
+  queueOverCapacity?: boolean
 }
 
 /**
@@ -941,6 +974,12 @@ export interface TaskInfo {
   detached: boolean
   /** Left running by `close` and `closeOwner`. */
   keepAlive: boolean
+  /**
+   * True while its processes are stopped by `pause` (until `resume`).
+   * Always present in what the manager returns; optional as in the core's
+   * schema (manifests written before it existed lack it).
+   */
+  paused?: boolean
   /** When it was spawned (milliseconds since the Unix epoch). */
   createdAtMs: number
   /** When it ended (milliseconds since the Unix epoch). */
@@ -1045,3 +1084,14 @@ export interface ToolResponse {
   /** True when the call failed (unknown tool or id, bad argument). */
   isError: boolean
 }
+
+/** What ended a readiness wait (`waitFor`). */
+export type WaitOutcome =
+  | { state: 'matched'; /** The line, without its newline. */
+    line: string; /** The offset just past the line. */
+  cursor: number }
+  | { state: 'port_open'; /** The port. */
+  port: number }
+  | { state: 'ended'; /** Its result. */
+  result: TaskResult }
+  | { state: 'timed_out' }

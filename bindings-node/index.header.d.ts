@@ -63,6 +63,13 @@ export interface CollectOptions extends WaitOptions {
   timeoutMs?: number | null
 }
 
+export interface WaitForOptions extends WaitOptions {
+  /** How long to wait; undefined or null waits until the condition holds or the task ends. */
+  timeoutMs?: number | null
+  /** With a regex: the byte offset to read from (default 0). */
+  cursor?: number
+}
+
 export interface CancelOptions extends WaitOptions {
   /** Recorded in the info and given to the task. */
   reason?: string
@@ -128,6 +135,8 @@ export type TaskEvent = EventBase &
     | { type: 'task.heartbeat'; newBytes: number }
     | { type: 'task.stalled'; idleMs: number }
     | { type: 'task.sink_error'; sink: string; error: string }
+    | { type: 'task.paused' }
+    | { type: 'task.resumed' }
   )
 
 /** What an event subscriber receives: the next event, or how many it missed by falling behind. */
@@ -185,6 +194,12 @@ export declare class TaskManager implements AsyncDisposable {
   cancel(task: TaskRef, options?: CancelOptions): Promise<TaskInfo>
   /** Waits until a foreground task ends (`finished`) or is moved to the background (`detached`). */
   waitForeground(task: TaskRef, options?: WaitOptions): Promise<ForegroundOutcome>
+  /** Waits until `until` holds (a regex over output lines from `cursor`, `port:N` for a TCP port on 127.0.0.1, tried every 100 ms, or `end`), the task ends, or the timeout passes. Woken by output and by the end. */
+  waitFor(task: TaskRef, until: string, options?: WaitForOptions): Promise<WaitOutcome>
+  /** Pauses a process task (SIGSTOP to every process of it); its timeouts wait while paused. A JS task is refused (`INVALID_ARGUMENT`). */
+  pause(task: TaskRef): Promise<TaskInfo>
+  /** Resumes a paused task (SIGCONT to every process of it). */
+  resume(task: TaskRef): Promise<TaskInfo>
   /** A steering message: to a JS task's `ctx.recv()`, or to an interactive process's stdin. */
   send(task: TaskRef, message: string | Uint8Array): void
   /** Tasks matching `filter`, oldest first. */

@@ -627,6 +627,38 @@ class TaskManager {
     return waiting(checkSignal(o.signal), (wait) => this.#native.cancel(id, o.reason, wait))
   }
 
+  /**
+   * Waits until `until` holds: a regular expression over output lines (from
+   * `options.cursor`), `port:N` (a TCP port on 127.0.0.1 accepting
+   * connections, tried every 100 ms) or `end`; or until the task ends or
+   * `options.timeoutMs` passes. Woken by output and by the end.
+   */
+  async waitFor(task, until, options) {
+    const o = optionsOf(options)
+    const id = idOf(task)
+    return waiting(checkSignal(o.signal), (wait) =>
+      this.#native.waitFor(id, until, o.timeoutMs, o.cursor, wait),
+    )
+  }
+
+  /** Pauses a process task: SIGSTOP to every process of it; timeouts wait. */
+  async pause(task) {
+    try {
+      return await this.#native.pause(idOf(task))
+    } catch (err) {
+      throw convertError(err)
+    }
+  }
+
+  /** Resumes a paused task: SIGCONT to every process of it. */
+  async resume(task) {
+    try {
+      return await this.#native.resume(idOf(task))
+    } catch (err) {
+      throw convertError(err)
+    }
+  }
+
   /** Waits until a foreground task ends or is detached. */
   async waitForeground(task, options) {
     const o = optionsOf(options)

@@ -52,6 +52,7 @@ pub struct ManagerConfig {
     pub(crate) on_timeout: OnTimeout,
     pub(crate) max_background: Option<usize>,
     pub(crate) max_background_per_owner: Option<usize>,
+    pub(crate) queue_over_capacity: bool,
     pub(crate) max_running_of_kind: std::collections::HashMap<String, usize>,
     pub(crate) stop_grace: Duration,
     pub(crate) default_owner: String,
@@ -71,6 +72,7 @@ impl Default for ManagerConfig {
             on_timeout: OnTimeout::Detach,
             max_background: None,
             max_background_per_owner: None,
+            queue_over_capacity: false,
             max_running_of_kind: std::collections::HashMap::new(),
             stop_grace: Duration::from_secs(5),
             default_owner: "default".to_string(),
@@ -92,6 +94,7 @@ impl std::fmt::Debug for ManagerConfig {
             .field("on_timeout", &self.on_timeout)
             .field("max_background", &self.max_background)
             .field("max_background_per_owner", &self.max_background_per_owner)
+            .field("queue_over_capacity", &self.queue_over_capacity)
             .field("max_running_of_kind", &self.max_running_of_kind)
             .field("stop_grace", &self.stop_grace)
             .field("default_owner", &self.default_owner)
@@ -157,6 +160,20 @@ impl ManagerConfig {
     /// Cap on background tasks running at once for any one owner.
     pub fn max_background_per_owner(mut self, max: usize) -> Self {
         self.max_background_per_owner = Some(max);
+        self
+    }
+
+    /// With `true`, a background spawn over a cap (global, per owner or per
+    /// kind) is not refused: it waits in a FIFO queue (status `queued`,
+    /// listed and pollable, counted in no cap, cancellable: it then ends
+    /// `cancelled` without ever running) and starts when a slot frees,
+    /// oldest first (one that still does not fit does not hold back the
+    /// others). Its background timeout counts from its start. A foreground
+    /// spawn over a kind cap is still refused (someone waits for it now),
+    /// and so is a detach over a cap. Default `false`:
+    /// [`Error::CapacityExceeded`](crate::Error::CapacityExceeded).
+    pub fn queue_over_capacity(mut self, yes: bool) -> Self {
+        self.queue_over_capacity = yes;
         self
     }
 

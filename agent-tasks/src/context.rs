@@ -236,6 +236,13 @@ impl OutputWriter {
     }
 }
 
+/// A request from the manager to a running process task: send `signal` to
+/// every process of the task, then answer on `done`.
+pub(crate) struct ControlRequest {
+    pub signal: nix::sys::signal::Signal,
+    pub done: tokio::sync::oneshot::Sender<()>,
+}
+
 /// What a running task is given: where to write, when to stop, and its
 /// steering messages.
 pub struct TaskContext {
@@ -246,6 +253,7 @@ pub struct TaskContext {
     /// Set once [`Message::eof`] came out of the inbox: it is closed.
     inbox_ended: std::sync::atomic::AtomicBool,
     pid_hook: PidHook,
+    controls: std::sync::Mutex<Option<mpsc::Receiver<ControlRequest>>>,
 }
 
 /// Called with the pid of a task's process once it is known, and how its
@@ -265,6 +273,7 @@ impl TaskContext {
         cancel: CancelSignal,
         inbox: Option<mpsc::Receiver<Message>>,
         pid_hook: PidHook,
+        controls: Option<mpsc::Receiver<ControlRequest>>,
     ) -> Self {
         TaskContext {
             id,
@@ -273,7 +282,14 @@ impl TaskContext {
             inbox: tokio::sync::Mutex::new(inbox),
             inbox_ended: std::sync::atomic::AtomicBool::new(false),
             pid_hook,
+            controls: std::sync::Mutex::new(controls),
         }
+    }
+
+    /// The manager's signal requests (pause, resume), for the task that
+    /// runs the processes; `None` once taken or if the task is not pausable.
+    pub(crate) fn take_controls(&self) -> Option<mpsc::Receiver<ControlRequest>> {
+        crate::util::lock(&self.controls).take()
     }
 
     /// Records the id of the process (group) the task started, so the info

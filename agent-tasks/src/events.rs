@@ -49,6 +49,12 @@ pub enum EventKind {
     /// The task moved from the foreground to the background.
     #[serde(rename = "task.detached")]
     Detached {},
+    /// The task's processes were stopped (SIGSTOP); its timeouts wait.
+    #[serde(rename = "task.paused")]
+    Paused {},
+    /// The task's processes were continued (SIGCONT).
+    #[serde(rename = "task.resumed")]
+    Resumed {},
     /// The task's output started going to `output.log`.
     #[serde(rename = "task.spilled")]
     Spilled {
@@ -218,7 +224,7 @@ impl EventSubscription {
 
 impl EventKind {
     /// Every event's `type` name, in declaration order.
-    pub const TYPE_NAMES: [&'static str; 11] = [
+    pub const TYPE_NAMES: [&'static str; 13] = [
         "task.started",
         "task.detached",
         "task.spilled",
@@ -230,6 +236,8 @@ impl EventKind {
         "task.heartbeat",
         "task.stalled",
         "task.sink_error",
+        "task.paused",
+        "task.resumed",
     ];
 
     /// The event's `type` name on the wire, e.g. `task.finished`.
@@ -251,6 +259,8 @@ impl EventKind {
             EventKind::Heartbeat { .. } => 8,
             EventKind::Stalled { .. } => 9,
             EventKind::SinkError { .. } => 10,
+            EventKind::Paused { .. } => 11,
+            EventKind::Resumed { .. } => 12,
         };
         Self::TYPE_NAMES[index]
     }

@@ -230,6 +230,9 @@ pub struct TaskInfo {
     pub detached: bool,
     /// Left running by `shutdown` and `close_owner`.
     pub keep_alive: bool,
+    /// True while its processes are stopped by `pause` (until `resume`).
+    #[serde(default)]
+    pub paused: bool,
     /// When it was spawned (milliseconds since the Unix epoch).
     pub created_at_ms: u64,
     /// When it ended (milliseconds since the Unix epoch).

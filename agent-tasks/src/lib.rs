@@ -39,6 +39,7 @@
 
 mod capacity;
 mod changes;
+mod clean;
 mod config;
 mod context;
 mod error;
@@ -52,6 +53,7 @@ mod manager;
 mod notifications;
 mod output;
 mod process;
+mod readiness;
 mod roster;
 mod rules;
 mod sink;
@@ -82,6 +84,7 @@ pub use notifications::{
     NOTIFICATION_VALUE_CHARS,
 };
 pub use process::ProcessTask;
+pub use readiness::{WaitOutcome, WaitUntil, MAX_WAIT_LINE, PORT_POLL_INTERVAL};
 pub use roster::{Roster, RosterItem, DEFAULT_ROSTER_BUDGET};
 pub use rules::{
     argv_command, duration_from_millis, duration_from_secs, parse_name, shell_command,

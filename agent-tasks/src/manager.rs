@@ -20,10 +20,11 @@ use crate::info::{
     CancelKind, CancelReason, PollResponse, Preview, TaskInfo, TaskResult, TaskStatus,
 };
 use crate::lifecycle::{
-    drive, DetachError, NewEntry, Registry, RootHold, Services, Settled, TaskEntry, TaskSpec,
+    DetachError, NewEntry, Pending, Registry, RootHold, Services, Settled, TaskEntry, TaskSpec,
 };
 use crate::notifications::{Notification, NotificationQueue};
 use crate::output::{OutputBuffer, OutputLimits};
+use crate::readiness::{WaitOutcome, WaitUntil};
 use crate::roster::{Roster, RosterItem};
 use crate::sink::SharedSink;
 use crate::store::{RootLock, TaskStore};
@@ -242,6 +243,7 @@ impl TaskManager {
             notify_host_cancels: config.notify_host_cancels,
             max_background: config.max_background,
             max_background_per_owner: config.max_background_per_owner,
+            max_running_of_kind: config.max_running_of_kind.clone(),
             runtime: runtime.clone(),
         });
         let root_hold = RootHold::new(root_lock, temp_root);
@@ -318,7 +320,9 @@ impl TaskManager {
     /// Starts a task in the foreground or the background.
     ///
     /// Fails with [`Error::CapacityExceeded`] when a background cap is
-    /// reached (the check and the insert are one atomic step) and with
+    /// reached (the check and the insert are one atomic step; with
+    /// [`ManagerConfig::queue_over_capacity`] the task waits in a queue,
+    /// status `queued`, instead) and with
     /// [`Error::ShutDown`] after [`TaskManager::shutdown`].
     pub fn spawn(&self, task: impl BackgroundTask, options: SpawnOptions) -> Result<TaskHandle> {
         self.spawn_boxed(Box::new(task), options)
@@ -383,6 +387,12 @@ impl TaskManager {
         } else {
             (None, None)
         };
+        let (controls_tx, controls_rx) = if task.pausable() {
+            let (tx, rx) = mpsc::channel(4);
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
         let runtime = self.inner.runtime.clone();
         let entry = TaskEntry::new(
             NewEntry {
@@ -390,6 +400,7 @@ impl TaskManager {
                 output: output.clone(),
                 sink_errors: sink_errors.clone(),
                 inbox: inbox_tx,
+                controls: controls_tx,
                 registry: Arc::downgrade(&self.inner.registry),
                 services: self.inner.services.clone(),
             },
@@ -405,28 +416,6 @@ impl TaskManager {
             ));
         };
         let grace = task.stop_grace().unwrap_or(config.stop_grace);
-        {
-            let mut reg = lock(&self.inner.registry);
-            if reg.closed {
-                return Err(Error::ShutDown);
-            }
-            // Every check before any count changes: a refusal leaves none.
-            if options.background {
-                reg.capacity.check(
-                    &owner,
-                    config.max_background,
-                    config.max_background_per_owner,
-                )?;
-            }
-            let kind = entry.spec.kind.as_str();
-            reg.capacity
-                .check_kind(kind, config.max_running_of_kind.get(kind).copied())?;
-            if options.background {
-                reg.capacity.add(&owner);
-            }
-            reg.capacity.add_kind(kind);
-            reg.tasks.insert(id.clone(), entry.clone());
-        }
         if let Some(watcher) = &watcher {
             let weak = Arc::downgrade(&entry);
             watcher.attach(Box::new(move |event| {
@@ -435,21 +424,66 @@ impl TaskManager {
                 }
             }));
         }
-        entry.announce_start();
         let weak = Arc::downgrade(&entry);
         let pid_hook = Arc::new(move |pid: u32, containment| {
             if let Some(entry) = weak.upgrade() {
                 entry.on_pid(pid, containment);
             }
         });
-        let ctx = TaskContext::new(id, writer, entry.cancel.clone(), inbox_rx, pid_hook);
-        self.inner.runtime.spawn(drive(
-            entry.clone(),
+        let ctx = TaskContext::new(
+            id.clone(),
+            writer,
+            entry.cancel.clone(),
+            inbox_rx,
+            pid_hook,
+            controls_rx,
+        );
+        let pending = Pending {
+            entry: entry.clone(),
             task,
             ctx,
             grace,
-            self.inner.root_hold.clone(),
-        ));
+            root: self.inner.root_hold.clone(),
+        };
+        {
+            let mut reg = lock(&self.inner.registry);
+            if reg.closed {
+                return Err(Error::ShutDown);
+            }
+            // Every check before any count changes: a refusal leaves none.
+            let kind = entry.spec.kind.clone();
+            let fits = if options.background {
+                reg.capacity.check(
+                    &owner,
+                    config.max_background,
+                    config.max_background_per_owner,
+                )
+            } else {
+                Ok(())
+            }
+            .and_then(|()| {
+                reg.capacity
+                    .check_kind(&kind, config.max_running_of_kind.get(&kind).copied())
+            });
+            match fits {
+                Ok(()) => {
+                    if options.background {
+                        reg.capacity.add(&owner);
+                    }
+                    reg.capacity.add_kind(&kind);
+                }
+                // Over a cap, a background task waits its turn if the host
+                // chose queueing; a foreground one is refused.
+                Err(_) if options.background && config.queue_over_capacity => {
+                    reg.tasks.insert(id, entry.clone());
+                    reg.enqueue(pending);
+                    return Ok(TaskHandle { entry });
+                }
+                Err(e) => return Err(e),
+            }
+            reg.tasks.insert(id, entry.clone());
+        }
+        pending.start();
         Ok(TaskHandle { entry })
     }
 
@@ -578,6 +612,22 @@ impl TaskManager {
         })
     }
 
+    /// Waits until `until` holds (an output line matches, a port on
+    /// 127.0.0.1 accepts), the task ends, or `timeout` passes (`None`: no
+    /// limit), and says which. Woken by new output and by the task's end,
+    /// never by a sleep loop; only a port is checked at an interval
+    /// ([`PORT_POLL_INTERVAL`](crate::PORT_POLL_INTERVAL), 100 ms). A task
+    /// that has already ended answers `Ended` at once, after its output was
+    /// scanned for a match.
+    pub async fn wait_for(
+        &self,
+        id: &str,
+        until: WaitUntil,
+        timeout: Option<Duration>,
+    ) -> Result<WaitOutcome> {
+        self.entry(id)?.wait_for(&until, timeout).await
+    }
+
     /// Stops the task (its stop signal, then force after the grace), waits
     /// until it is terminal, and returns its final info. Idempotent: for an
     /// ended task it returns the info unchanged. The reason is recorded and
@@ -586,6 +636,31 @@ impl TaskManager {
         let entry = self.entry(id)?;
         entry.request_cancel(reason);
         entry.wait_until(false).await;
+        Ok(entry.info())
+    }
+
+    /// Pauses a process task: `SIGSTOP` to every process of it (the group,
+    /// and the cgroup members or marked descendants, as its containment
+    /// finds them). Its timeouts wait while it is paused (the deadline moves
+    /// by the time spent paused); `info.paused` says so, and a `task.paused`
+    /// event is published. A paused task can still be cancelled (it is
+    /// continued after its stop signal, so it can end). Pausing a paused
+    /// task changes nothing. Refused with `InvalidArgument` for a function
+    /// task (it runs inside the host: there is no process to stop) and for a
+    /// task that has ended or is stopping.
+    pub async fn pause(&self, id: &str) -> Result<TaskInfo> {
+        let entry = self.entry(id)?;
+        entry.set_paused(true).await?;
+        Ok(entry.info())
+    }
+
+    /// Resumes a paused task: `SIGCONT` to every process of it; its timeouts
+    /// run again from where they stood. A `task.resumed` event is published.
+    /// Resuming a running task changes nothing; the refusals are those of
+    /// [`TaskManager::pause`].
+    pub async fn resume(&self, id: &str) -> Result<TaskInfo> {
+        let entry = self.entry(id)?;
+        entry.set_paused(false).await?;
         Ok(entry.info())
     }
 
@@ -712,6 +787,9 @@ impl TaskManager {
                     .output
                     .text_since(info.output.total_bytes.saturating_sub(2048), 2048)
                     .ok()
+                    // Clean for the model: no escape sequences, a progress
+                    // bar in its last state.
+                    .map(|text| crate::clean::clean_text(text.as_bytes()))
                     .and_then(|text| {
                         text.lines()
                             .rev()

@@ -44,6 +44,13 @@ pub trait BackgroundTask: Send + 'static {
         true
     }
 
+    /// Whether [`TaskManager::pause`](crate::TaskManager::pause) may stop
+    /// this task's processes. Only tasks that run processes can be paused
+    /// ([`ProcessTask`](crate::ProcessTask)); the default is false.
+    fn pausable(&self) -> bool {
+        false
+    }
+
     /// How long the manager waits, after asking the task to stop, before it
     /// drops the task's future. `None` takes the manager's default.
     fn stop_grace(&self) -> Option<Duration> {

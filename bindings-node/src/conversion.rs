@@ -247,6 +247,10 @@ pub struct TaskInfo {
     pub detached: bool,
     /// Left running by `close` and `closeOwner`.
     pub keep_alive: bool,
+    /// True while its processes are stopped by `pause` (until `resume`).
+    /// Always present in what the manager returns; optional as in the core's
+    /// schema (manifests written before it existed lack it).
+    pub paused: Option<bool>,
     /// When it was spawned (milliseconds since the Unix epoch).
     pub created_at_ms: i64,
     /// When it ended (milliseconds since the Unix epoch).
@@ -282,6 +286,7 @@ impl From<agent_tasks::TaskInfo> for TaskInfo {
             foreground: i.foreground,
             detached: i.detached,
             keep_alive: i.keep_alive,
+            paused: Some(i.paused),
             created_at_ms: num(i.created_at_ms),
             finished_at_ms: i.finished_at_ms.map(num),
             duration_ms: num(i.duration_ms),
@@ -567,6 +572,50 @@ impl From<agent_tasks::CollectOutcome> for CollectOutcome {
     }
 }
 
+/// What ended a readiness wait (`waitFor`).
+// Converted to a JS object at once: a boxed variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[napi(discriminant = "state", discriminant_case = "snake_case")]
+pub enum WaitOutcome {
+    /// An output line matched.
+    Matched {
+        /// The line, without its newline.
+        line: String,
+        /// The offset just past the line.
+        cursor: i64,
+    },
+    /// The port accepted a connection.
+    PortOpen {
+        /// The port.
+        port: u32,
+    },
+    /// The task ended first.
+    Ended {
+        /// Its result.
+        result: TaskResult,
+    },
+    /// The timeout passed first.
+    TimedOut,
+}
+
+impl From<agent_tasks::WaitOutcome> for WaitOutcome {
+    fn from(o: agent_tasks::WaitOutcome) -> Self {
+        match o {
+            agent_tasks::WaitOutcome::Matched { line, cursor } => WaitOutcome::Matched {
+                line,
+                cursor: num(cursor),
+            },
+            agent_tasks::WaitOutcome::PortOpen { port } => WaitOutcome::PortOpen {
+                port: u32::from(port),
+            },
+            agent_tasks::WaitOutcome::Ended(result) => WaitOutcome::Ended {
+                result: (*result).into(),
+            },
+            agent_tasks::WaitOutcome::TimedOut => WaitOutcome::TimedOut,
+        }
+    }
+}
+
 /// How a foreground wait ended: the task finished, or it was moved to the
 /// background (by `detach` or a foreground timeout) and runs on.
 #[napi(discriminant = "state", discriminant_case = "snake_case")]
@@ -715,7 +764,7 @@ impl From<agent_tasks::EventItem> for EventRecord {
                 r.owner = Some(owner);
                 r.background = Some(background);
             }
-            K::Detached {} => {}
+            K::Detached {} | K::Paused {} | K::Resumed {} => {}
             K::Spilled {
                 buffered_bytes,
                 log_path,
@@ -833,6 +882,7 @@ impl ToNapiValue for TaskInfo {
                 bool::to_napi_value(env, i.foreground)?,
                 bool::to_napi_value(env, i.detached)?,
                 bool::to_napi_value(env, i.keep_alive)?,
+                bool::to_napi_value(env, i.paused.unwrap_or(false))?,
                 i64::to_napi_value(env, i.created_at_ms)?,
                 i64::to_napi_value(env, i.duration_ms)?,
                 OutputStats::to_napi_value(env, i.output)?,

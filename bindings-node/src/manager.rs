@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::context::{js_task, TaskFn};
 use crate::conversion::{
     bytes, finite_millis, millis, on_timeout, size, CollectOutcome, ForegroundOutcome, GcReport,
-    Notification, PollResponse, Preview, TaskInfo,
+    Notification, PollResponse, Preview, TaskInfo, WaitOutcome,
 };
 use crate::errors::{aborted, shut_down, CoreResultExt};
 use crate::events::{EventCallback, NativeEventListener, NativeEventStream};
@@ -64,6 +64,9 @@ pub struct ManagerOptions {
     pub default_owner: Option<String>,
     /// Whether host cancels of background tasks still queue notifications.
     pub notify_host_cancels: Option<bool>,
+    /// Over a background cap, wait in a FIFO queue (status `queued`) instead
+    /// of failing with `CAPACITY_EXCEEDED` (default false).
+    pub queue_over_capacity: Option<bool>,
 }
 
 impl ManagerOptions {
@@ -101,6 +104,9 @@ impl ManagerOptions {
         }
         if let Some(v) = self.default_owner {
             c = c.default_owner(v);
+        }
+        if let Some(v) = self.queue_over_capacity {
+            c = c.queue_over_capacity(v);
         }
         if let Some(v) = self.notify_host_cancels {
             c = c.notify_host_cancels(v);
@@ -583,6 +589,58 @@ impl NativeTaskManager {
         env.spawn_future(abortable(wait, async move {
             Ok(manager.cancel(&id, reason).await.js()?.into())
         }))
+    }
+
+    /// Waits until `until` holds (a regex over output lines from `cursor`,
+    /// `port:N`, or `end`; parsed by the core), the task ends, or
+    /// `timeoutMs` passes (default: no limit).
+    #[napi(ts_return_type = "Promise<WaitOutcome>")]
+    pub fn wait_for<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+        until: String,
+        timeout_ms: Option<f64>,
+        cursor: Option<f64>,
+        wait: Option<&WaitHandle>,
+    ) -> napi::Result<PromiseRaw<'env, WaitOutcome>> {
+        let manager = self.manager()?;
+        let timeout = match timeout_ms {
+            Some(t) => millis("timeoutMs", t)?,
+            None => None,
+        };
+        let cursor = match cursor {
+            Some(c) => bytes("cursor", c)?,
+            None => 0,
+        };
+        let until = agent_tasks::WaitUntil::parse(&until, cursor).js()?;
+        let wait = wait.map(|w| w.token.clone());
+        env.spawn_future(abortable(wait, async move {
+            Ok(manager.wait_for(&id, until, timeout).await.js()?.into())
+        }))
+    }
+
+    /// Pauses a process task (SIGSTOP to every process of it); its
+    /// timeouts wait while paused. Returns its info.
+    #[napi(ts_return_type = "Promise<TaskInfo>")]
+    pub fn pause<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+    ) -> napi::Result<PromiseRaw<'env, TaskInfo>> {
+        let manager = self.manager()?;
+        env.spawn_future(async move { Ok(manager.pause(&id).await.js()?.into()) })
+    }
+
+    /// Resumes a paused task (SIGCONT). Returns its info.
+    #[napi(ts_return_type = "Promise<TaskInfo>")]
+    pub fn resume<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+    ) -> napi::Result<PromiseRaw<'env, TaskInfo>> {
+        let manager = self.manager()?;
+        env.spawn_future(async move { Ok(manager.resume(&id).await.js()?.into()) })
     }
 
     /// Waits until a foreground task ends (`finished`) or is moved to the

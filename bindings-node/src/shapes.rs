@@ -19,9 +19,9 @@ use napi::{check_status, sys, Error, Result, Status};
 /// The factories, in [`Shape`] order. Optional fields are absent, not
 /// `undefined`, as in the core's JSON.
 const FACTORIES: &str = r#"(() => [
-  (id, kind, description, owner, status, foreground, detached, keepAlive, createdAtMs, durationMs,
+  (id, kind, description, owner, status, foreground, detached, keepAlive, paused, createdAtMs, durationMs,
    output, finishedAtMs, pid, orphanPid, containment, exit, cancelReason, error, sinkError) => {
-    const o = { id, kind, description, owner, status, foreground, detached, keepAlive, createdAtMs, durationMs, output }
+    const o = { id, kind, description, owner, status, foreground, detached, keepAlive, paused, createdAtMs, durationMs, output }
     if (finishedAtMs !== undefined) o.finishedAtMs = finishedAtMs
     if (pid !== undefined) o.pid = pid
     if (orphanPid !== undefined) o.orphanPid = orphanPid

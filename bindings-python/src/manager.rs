@@ -200,7 +200,7 @@ impl NativeManager {
         root=None, *, memory_limit=None, disk_limit=None, tail_window=None,
         foreground_timeout=None, background_timeout=None, on_timeout=None,
         max_background=None, max_background_per_owner=None, stop_grace=None,
-        default_owner=None, notify_host_cancels=false,
+        default_owner=None, notify_host_cancels=false, queue_over_capacity=false,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -216,6 +216,7 @@ impl NativeManager {
         stop_grace: Option<f64>,
         default_owner: Option<String>,
         notify_host_cancels: bool,
+        queue_over_capacity: bool,
     ) -> PyResult<Self> {
         let mut config = ManagerConfig::default();
         if let Some(root) = root {
@@ -251,7 +252,9 @@ impl NativeManager {
         if let Some(owner) = default_owner {
             config = config.default_owner(owner);
         }
-        config = config.notify_host_cancels(notify_host_cancels);
+        config = config
+            .notify_host_cancels(notify_host_cancels)
+            .queue_over_capacity(queue_over_capacity);
         let handle = runtime()?.handle().clone();
         let manager = Arc::new(TaskManager::with_runtime(config, handle).map_err(core_err)?);
         let mut managers = lock(&MANAGERS);
@@ -481,6 +484,35 @@ impl NativeManager {
             let outcome = manager.collect(&id, limit).await?;
             Ok(Ready::Outcome(OutcomeInner::Collect(outcome)))
         })
+    }
+
+    /// Waits until `until` holds (a regex over output lines from `cursor`,
+    /// `port:N`, or `end`; parsed by the core), the task ends, or `timeout`
+    /// seconds pass (`None`: no limit). Gives the outcome's wire form.
+    #[pyo3(signature = (id, until, timeout=None, cursor=0))]
+    fn wait_for(
+        &self,
+        id: String,
+        until: &str,
+        timeout: Option<f64>,
+        cursor: u64,
+    ) -> PyResult<Pending> {
+        let until = agent_tasks::WaitUntil::parse(until, cursor).map_err(core_err)?;
+        let limit = wait_limit("timeout", timeout)?;
+        let manager = TaskManager::clone(&self.manager);
+        spawn(async move { Ok(Ready::Wait(manager.wait_for(&id, until, limit).await?)) })
+    }
+
+    /// Stops every process of a process task (SIGSTOP); gives its info.
+    fn pause(&self, id: String) -> PyResult<Pending> {
+        let manager = TaskManager::clone(&self.manager);
+        spawn(async move { Ok(Ready::Info(manager.pause(&id).await?)) })
+    }
+
+    /// Continues a paused task (SIGCONT); gives its info.
+    fn resume(&self, id: String) -> PyResult<Pending> {
+        let manager = TaskManager::clone(&self.manager);
+        spawn(async move { Ok(Ready::Info(manager.resume(&id).await?)) })
     }
 
     /// Stops the task, waits until it has ended, gives its final info.

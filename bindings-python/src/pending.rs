@@ -99,6 +99,8 @@ pub(crate) enum Ready {
     Infos(Vec<agent_tasks::TaskInfo>),
     /// A tool call.
     Tool(agent_tasks::tools::ToolResponse),
+    /// `wait_for`: what ended the wait, as its wire form (a dict).
+    Wait(agent_tasks::WaitOutcome),
     /// `shutdown`, an event wait.
     Unit,
 }
@@ -245,6 +247,7 @@ impl Pending {
                 .into_pyobject(py)?
                 .into_any()
                 .unbind(),
+            Ready::Wait(outcome) => crate::convert::to_dict(py, &outcome)?.unbind(),
             Ready::Unit => py.None(),
         })
     }

@@ -205,6 +205,11 @@ impl TaskInfo {
     fn keep_alive(&self) -> bool {
         self.0.keep_alive
     }
+    /// True while its processes are stopped by `pause` (until `resume`).
+    #[getter]
+    fn paused(&self) -> bool {
+        self.0.paused
+    }
     /// When it was spawned (milliseconds since the Unix epoch).
     #[getter]
     fn created_at_ms(&self) -> u64 {

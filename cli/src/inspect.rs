@@ -670,6 +670,8 @@ fn event_line(event: &agent_tasks::Event) -> String {
             ),
         ),
         EventKind::Detached {} => ("detached", String::new()),
+        EventKind::Paused {} => ("paused", String::new()),
+        EventKind::Resumed {} => ("resumed", String::new()),
         EventKind::Spilled { buffered_bytes, .. } => (
             "spilled",
             format!(

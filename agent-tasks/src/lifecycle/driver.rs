@@ -97,9 +97,11 @@ pub(crate) async fn drive(
     let mut reported_silence: Option<Instant> = None;
     let joined = loop {
         let timeout_at = if stopping { None } else { entry.deadline() };
-        let quiet_since = entry.output.last_write().unwrap_or(entry.started);
+        // A paused task is silent on purpose: no stall while paused, and the
+        // silence after a resume counts from the resume.
+        let (paused, quiet_since) = entry.quiet_since();
         let stall_at = match idle {
-            Some(idle) if !stopping => {
+            Some(idle) if !stopping && !paused => {
                 let from = if reported_silence == Some(quiet_since) {
                     Instant::now()
                 } else {
@@ -134,12 +136,12 @@ pub(crate) async fn drive(
             }
             _ = sleep_until(stall_at), if stall_at.is_some() => {
                 // Output may have come since the timer was set: check again.
-                let quiet_since = entry.output.last_write().unwrap_or(entry.started);
+                let (paused, quiet_since) = entry.quiet_since();
                 let new_silence = reported_silence != Some(quiet_since);
                 let silent_enough = idle
                     .and_then(|idle| deadline(quiet_since, idle))
                     .is_some_and(|at| at <= Instant::now());
-                if let (Some(idle), true, true) = (idle, new_silence, silent_enough) {
+                if let (Some(idle), true, true, false) = (idle, new_silence, silent_enough, paused) {
                     reported_silence = Some(quiet_since);
                     entry.on_stall(idle);
                 }
@@ -159,6 +161,21 @@ pub(crate) async fn drive(
 }
 
 impl TaskEntry {
+    /// Records the end of a task cancelled while queued: it never ran.
+    pub(super) async fn finish_unstarted(self: &Arc<Self>, root: Arc<RootHold>) {
+        let joined = Joined {
+            outcome: Ok(TaskOutcome {
+                success: false,
+                value: None,
+                error: None,
+                exit: None,
+                ended_on_its_own: false,
+            }),
+            stop_requested: true,
+        };
+        self.finish(joined, None, root).await;
+    }
+
     /// Records the task's end. Called once, by the driver.
     async fn finish(
         self: &Arc<Self>,
@@ -180,6 +197,7 @@ impl TaskEntry {
         let natural =
             !joined.stop_requested || outcome.as_ref().is_some_and(|o| o.ended_on_its_own);
         let registry = self.registry.upgrade();
+        let mut startable = Vec::new();
         let (result, went_background, syncs_files) = {
             let mut reg = registry.as_ref().map(|r| lock(r));
             let mut st = lock(&self.state);
@@ -202,19 +220,29 @@ impl TaskEntry {
                 output: self.output.stats(),
                 changed_files,
             };
-            let held_slot = st.end(result.clone(), now_ms());
-            if let (Some(held_slot), Some(reg)) = (held_slot, reg.as_mut()) {
+            let held = st.end(result.clone(), now_ms());
+            if let (Some(held), Some(reg)) = (held, reg.as_mut()) {
                 // Every running task counts for its kind; background ones
-                // also hold a background slot.
-                reg.capacity.remove_kind(&self.spec.kind);
-                if held_slot {
+                // also hold a background slot; a task ended in the queue
+                // held neither.
+                if held.kind {
+                    reg.capacity.remove_kind(&self.spec.kind);
+                }
+                if held.background {
                     reg.capacity.remove(&self.spec.owner);
+                }
+                if held.kind || held.background {
+                    startable = reg.take_startable(&self.services);
                 }
             }
             let went_background = self.spec.background || st.detached;
             let syncs_files = went_background || st.persisted;
             (result, went_background, syncs_files)
         };
+        // A slot freed: queued tasks that fit now start (no lock is held).
+        for pending in startable {
+            pending.start();
+        }
         if !syncs_files {
             // A foreground task without a folder: nothing to sync, only its
             // record to remove (if it has one) and the end to announce.

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::config::{Monitoring, OnTimeout};
-use crate::context::{CancelSignal, Message, OutputWriter, SinkErrors};
+use crate::context::{CancelSignal, ControlRequest, Message, OutputWriter, SinkErrors};
 use crate::error::Error;
 use crate::id::TaskId;
 use crate::info::{CancelKind, CancelReason, TaskInfo, TaskResult, TaskStatus};
@@ -58,6 +58,8 @@ pub(crate) struct TaskEntry {
     pub(super) writer: Option<OutputWriter>,
     pub cancel: CancelSignal,
     pub(super) inbox: Option<mpsc::Sender<Message>>,
+    /// Signal requests to a pausable task (pause, resume); one at a time.
+    pub(super) controls: tokio::sync::Mutex<Option<mpsc::Sender<ControlRequest>>>,
     pub(super) sink_errors: Arc<SinkErrors>,
     pub(super) state: Mutex<TaskState>,
     pub(super) changes: watch::Sender<u64>,
@@ -91,6 +93,7 @@ pub(crate) struct NewEntry {
     pub output: Arc<OutputBuffer>,
     pub sink_errors: Arc<SinkErrors>,
     pub inbox: Option<mpsc::Sender<Message>>,
+    pub controls: Option<mpsc::Sender<ControlRequest>>,
     pub registry: Weak<Mutex<Registry>>,
     pub services: Arc<Services>,
 }
@@ -118,6 +121,7 @@ impl TaskEntry {
             output: parts.output,
             cancel: CancelSignal::new(),
             inbox: parts.inbox,
+            controls: tokio::sync::Mutex::new(parts.controls),
             sink_errors: parts.sink_errors,
             state: Mutex::new(TaskState::new(Phase::Running(placement))),
             changes: watch::channel(0).0,
@@ -162,6 +166,7 @@ impl TaskEntry {
     pub(crate) fn info(&self) -> TaskInfo {
         let st = lock(&self.state);
         let (status, exit, error, duration_ms, finished_at_ms) = match &st.phase {
+            Phase::Queued => (TaskStatus::Queued, None, None, 0, None),
             Phase::Running(_) => (
                 TaskStatus::Running,
                 None,
@@ -190,6 +195,7 @@ impl TaskEntry {
             foreground: st.in_foreground(),
             detached: st.detached,
             keep_alive: self.spec.keep_alive,
+            paused: st.paused_since.is_some(),
             created_at_ms: self.created_at_ms,
             finished_at_ms,
             duration_ms,
@@ -265,15 +271,89 @@ impl TaskEntry {
 
     /// Asks the task to stop. The first reason is the one recorded. Returns
     /// false when the task had already ended.
-    pub(crate) fn request_cancel(&self, reason: CancelReason) -> bool {
+    pub(crate) fn request_cancel(self: &Arc<Self>, reason: CancelReason) -> bool {
+        if let Some(pending) = self.take_if_queued(&reason) {
+            pending.cancel_unstarted();
+            return true;
+        }
         let mut st = lock(&self.state);
         if !st.is_running() {
             return false;
         }
         if st.request_stop(&reason) {
+            // A paused task is continued by its stop (see `ProcessTask`).
+            st.resume(Instant::now());
             self.cancel.cancel(reason);
         }
         true
+    }
+
+    /// Pauses (`SIGSTOP`) or resumes (`SIGCONT`) every process of the task.
+    /// Only tasks that run processes can; a task that ended or is stopping
+    /// is refused. Pausing a paused task (or resuming a running one) changes
+    /// nothing.
+    pub(crate) async fn set_paused(self: &Arc<Self>, pause: bool) -> Result<(), Error> {
+        let refuse = |why: &str| {
+            Error::invalid_argument(
+                "id",
+                format!(
+                    "task `{}` cannot be {}: {why}",
+                    self.spec.id,
+                    if pause { "paused" } else { "resumed" }
+                ),
+            )
+        };
+        let controls = self.controls.lock().await;
+        let Some(tx) = controls.as_ref() else {
+            return Err(refuse(
+                "only process tasks can be paused (a function task runs in the host)",
+            ));
+        };
+        {
+            let st = lock(&self.state);
+            if !st.is_running() {
+                return Err(refuse("it has ended"));
+            }
+            if st.is_queued() {
+                return Err(refuse("it is queued and has not started"));
+            }
+            if st.paused_since.is_some() == pause {
+                return Ok(());
+            }
+            if pause && st.cancel_reason.is_some() {
+                return Err(refuse("it is stopping"));
+            }
+        }
+        let signal = if pause {
+            nix::sys::signal::Signal::SIGSTOP
+        } else {
+            nix::sys::signal::Signal::SIGCONT
+        };
+        let (done, answered) = tokio::sync::oneshot::channel();
+        if tx.send(ControlRequest { signal, done }).await.is_err() || answered.await.is_err() {
+            return Err(refuse("it has ended"));
+        }
+        {
+            let mut st = lock(&self.state);
+            if !st.is_running() || (pause && st.cancel_reason.is_some()) {
+                return Err(refuse("it has ended or is stopping"));
+            }
+            if pause {
+                st.pause(Instant::now());
+            } else {
+                st.resume(Instant::now());
+            }
+        }
+        self.emit(if pause {
+            crate::events::EventKind::Paused {}
+        } else {
+            crate::events::EventKind::Resumed {}
+        });
+        if lock(&self.state).persisted {
+            self.off_thread(TaskEntry::persist);
+        }
+        self.notify_waiters();
+        Ok(())
     }
 
     /// Moves a running foreground task to the background: its buffered
@@ -335,20 +415,34 @@ impl TaskEntry {
         Ok(self.info())
     }
 
+    /// Whether the task is paused, and since when a silence counts: the
+    /// last output, or the last resume if that came later.
+    pub(super) fn quiet_since(&self) -> (bool, Instant) {
+        let (paused, resumed_at) = {
+            let st = lock(&self.state);
+            (st.paused_since.is_some(), st.resumed_at)
+        };
+        let last = self.output.last_write().unwrap_or(self.started);
+        (paused, resumed_at.map_or(last, |at| at.max(last)))
+    }
+
     /// When the current timeout passes: `None` if there is none (or it lies
     /// beyond what an `Instant` can hold).
+    /// While paused there is none; the time spent paused pushes it back.
     pub(super) fn deadline(&self) -> Option<Instant> {
-        match lock(&self.state).phase {
-            Phase::Running(Placement::Foreground) => self
-                .spec
-                .foreground_timeout
-                .and_then(|t| deadline(self.started, t)),
-            Phase::Running(Placement::Background { since }) => self
-                .spec
-                .background_timeout
-                .and_then(|t| deadline(since, t)),
-            Phase::Ended { .. } => None,
+        let st = lock(&self.state);
+        if st.paused_since.is_some() {
+            return None;
         }
+        let (from, timeout) = match st.phase {
+            Phase::Running(Placement::Foreground) => (self.started, self.spec.foreground_timeout),
+            Phase::Running(Placement::Background { since }) => {
+                (since, self.spec.background_timeout)
+            }
+            Phase::Ended { .. } | Phase::Queued => return None,
+        };
+        let from = from.checked_add(st.paused_total)?;
+        timeout.and_then(|t| deadline(from, t))
     }
 
     /// The current timeout passed. A foreground task whose policy is

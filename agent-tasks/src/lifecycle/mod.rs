@@ -20,9 +20,11 @@
 mod driver;
 mod entry;
 mod monitor;
+mod queue;
 mod record;
 mod restore;
 mod state;
+mod wait;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -36,6 +38,7 @@ use crate::util::lock;
 
 pub(crate) use driver::drive;
 pub(crate) use entry::{DetachError, NewEntry, Settled, TaskEntry, TaskSpec};
+pub(crate) use queue::Pending;
 
 /// All tasks of a manager plus the capacity counters, under one lock so a
 /// spawn's cap check and insert (and a detach's) are atomic. Lock order:
@@ -45,6 +48,8 @@ pub(crate) struct Registry {
     pub tasks: HashMap<TaskId, Arc<TaskEntry>>,
     pub capacity: Capacity,
     pub closed: bool,
+    /// Background spawns waiting for a slot, oldest first (see `queue`).
+    pub queue: std::collections::VecDeque<Pending>,
 }
 
 /// The hold on a root folder: its lock, and the private temporary root if
@@ -81,6 +86,8 @@ pub(crate) struct Services {
     pub notify_host_cancels: bool,
     pub max_background: Option<usize>,
     pub max_background_per_owner: Option<usize>,
+    /// Caps on running tasks per kind.
+    pub max_running_of_kind: HashMap<String, usize>,
     /// The manager's runtime: file work that syncs to disk runs on its
     /// blocking pool, never on a worker thread.
     pub runtime: tokio::runtime::Handle,

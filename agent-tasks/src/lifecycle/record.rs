@@ -213,8 +213,11 @@ impl TaskEntry {
 
     /// The last lines of the task's output, as a notification shows them.
     pub(super) fn output_tail(&self) -> String {
+        // Clean for the model: no escape sequences, progress bars in their
+        // last state (the log keeps the raw bytes).
         self.output
             .text_since(0, 16 * 1024)
+            .map(|text| crate::clean::clean_text(text.as_bytes()))
             .map(|text| last_lines(&text, NOTIFICATION_TAIL_LINES, NOTIFICATION_TAIL_CHARS))
             .unwrap_or_default()
     }

@@ -94,6 +94,7 @@ impl TaskEntry {
             started: Instant::now(),
             output,
             writer: None,
+            controls: tokio::sync::Mutex::new(None),
             cancel: CancelSignal::new(),
             inbox: None,
             sink_errors: Arc::new(SinkErrors::default()),

@@ -19,9 +19,21 @@ pub(crate) enum Placement {
     Background { since: Instant },
 }
 
+/// Which caps an ended task held.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Held {
+    /// A slot of its kind's cap (every running task).
+    pub kind: bool,
+    /// A background slot (global and per owner).
+    pub background: bool,
+}
+
 /// Where a task is in its life.
 #[derive(Clone, Debug)]
 pub(crate) enum Phase {
+    /// Waiting in the manager's queue for a background slot; it counts in
+    /// no cap and has not started.
+    Queued,
     Running(Placement),
     /// Its end is decided. `announced` turns true once the end is saved and
     /// announced; waiters are released then, so a host that reacts finds
@@ -55,6 +67,13 @@ pub(crate) struct TaskState {
     pub unsaved_events: Vec<Event>,
     pub heartbeats: u32,
     pub stalls: u32,
+    /// Since when the task's processes are stopped by `pause`.
+    pub paused_since: Option<Instant>,
+    /// Time spent paused in the current placement: the current timeout is
+    /// pushed back by it.
+    pub paused_total: std::time::Duration,
+    /// When the task was last resumed: a silence (stall) counts from then.
+    pub resumed_at: Option<Instant>,
 }
 
 impl TaskState {
@@ -72,18 +91,36 @@ impl TaskState {
             unsaved_events: Vec::new(),
             heartbeats: 0,
             stalls: 0,
+            paused_since: None,
+            paused_total: std::time::Duration::ZERO,
+            resumed_at: None,
         }
     }
 
     pub(crate) fn status(&self) -> TaskStatus {
         match &self.phase {
+            Phase::Queued => TaskStatus::Queued,
             Phase::Running(_) => TaskStatus::Running,
             Phase::Ended { result, .. } => result.status,
         }
     }
 
+    /// True until the task has ended (queued or running).
     pub(crate) fn is_running(&self) -> bool {
-        matches!(self.phase, Phase::Running(_))
+        matches!(self.phase, Phase::Running(_) | Phase::Queued)
+    }
+
+    pub(crate) fn is_queued(&self) -> bool {
+        matches!(self.phase, Phase::Queued)
+    }
+
+    /// A queued task starts in the background; false if it was not queued.
+    pub(crate) fn start_queued(&mut self, now: Instant) -> bool {
+        if !self.is_queued() {
+            return false;
+        }
+        self.phase = Phase::Running(Placement::Background { since: now });
+        true
     }
 
     pub(crate) fn in_foreground(&self) -> bool {
@@ -112,30 +149,63 @@ impl TaskState {
         true
     }
 
+    /// Marks the task paused (its processes were stopped) from `now`.
+    pub(crate) fn pause(&mut self, now: Instant) {
+        if self.is_running() && self.paused_since.is_none() {
+            self.paused_since = Some(now);
+        }
+    }
+
+    /// Marks the task running again; the paused time pushes the current
+    /// timeout back.
+    pub(crate) fn resume(&mut self, now: Instant) {
+        if let Some(since) = self.paused_since.take() {
+            self.paused_total = self
+                .paused_total
+                .saturating_add(now.saturating_duration_since(since));
+            self.resumed_at = Some(now);
+        }
+    }
+
     /// Moves a foreground task to the background; false if it was not in
     /// the foreground.
     pub(crate) fn move_to_background(&mut self, now: Instant) -> bool {
         if !self.in_foreground() {
             return false;
         }
+        // The background timeout starts now: earlier pauses do not count.
+        self.paused_total = std::time::Duration::ZERO;
+        if self.paused_since.is_some() {
+            self.paused_since = Some(now);
+        }
         self.phase = Phase::Running(Placement::Background { since: now });
         self.detached = true;
         true
     }
 
-    /// Records the end. Returns whether a background slot was held (the
-    /// caller gives it back). A terminal phase never changes: a second call
-    /// does nothing and returns `None`.
-    pub(crate) fn end(&mut self, result: TaskResult, finished_at_ms: u64) -> Option<bool> {
-        let Phase::Running(placement) = self.phase else {
-            return None;
+    /// Records the end. Returns which caps the task held (the caller gives
+    /// them back). A terminal phase never changes: a second call does
+    /// nothing and returns `None`.
+    pub(crate) fn end(&mut self, result: TaskResult, finished_at_ms: u64) -> Option<Held> {
+        let held = match self.phase {
+            Phase::Running(placement) => Held {
+                kind: true,
+                background: matches!(placement, Placement::Background { .. }),
+            },
+            // A task cancelled in the queue held no slot.
+            Phase::Queued => Held {
+                kind: false,
+                background: false,
+            },
+            Phase::Ended { .. } => return None,
         };
+        self.paused_since = None;
         self.phase = Phase::Ended {
             result: Box::new(result),
             finished_at_ms,
             announced: false,
         };
-        Some(matches!(placement, Placement::Background { .. }))
+        Some(held)
     }
 
     /// Releases the waiters: the end is saved and announced.

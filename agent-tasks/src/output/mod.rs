@@ -192,6 +192,40 @@ pub(crate) struct OutputBuffer {
     dir: PathBuf,
     writer: Mutex<Writer>,
     view: Mutex<View>,
+    growth: Growth,
+}
+
+/// A cheap signal of new output, for readiness waits. The write path only
+/// reads a counter (no lock, no allocation) unless someone waits.
+#[derive(Debug, Default)]
+pub(crate) struct Growth {
+    notify: tokio::sync::Notify,
+    waiters: std::sync::atomic::AtomicUsize,
+}
+
+impl Growth {
+    fn bump(&self) {
+        if self.waiters.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            self.notify.notify_waiters();
+        }
+    }
+
+    /// The future a waiter awaits; create (and `enable`) it before checking
+    /// the output, so no write between the check and the await is missed.
+    pub(crate) fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.notify.notified()
+    }
+}
+
+/// Keeps the growth signal armed while it lives.
+pub(crate) struct GrowthWatch<'a>(&'a Growth);
+
+impl Drop for GrowthWatch<'_> {
+    fn drop(&mut self) {
+        self.0
+            .waiters
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl std::fmt::Debug for OutputBuffer {
@@ -230,7 +264,22 @@ impl OutputBuffer {
                 last_write: None,
                 track_activity: limits.track_activity,
             }),
+            growth: Growth::default(),
         }
+    }
+
+    /// Arms the growth signal until the guard is dropped: from then on every
+    /// write wakes [`OutputBuffer::growth`]'s waiters.
+    pub(crate) fn watch_growth(&self) -> GrowthWatch<'_> {
+        self.growth
+            .waiters
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        GrowthWatch(&self.growth)
+    }
+
+    /// The signal of new output (see [`OutputBuffer::watch_growth`]).
+    pub(crate) fn growth(&self) -> &Growth {
+        &self.growth
     }
 
     /// A finished stream read back from a task folder: `stats` as saved in
@@ -289,6 +338,12 @@ impl OutputBuffer {
     /// for a flush); without, they are written at once. Bytes written after
     /// [`OutputBuffer::finish`] are dropped: the stream has ended.
     pub(crate) fn write(&self, stream: &Stream, bytes: &[u8], gather: bool) -> Report {
+        let report = self.write_inner(stream, bytes, gather);
+        self.growth.bump();
+        report
+    }
+
+    fn write_inner(&self, stream: &Stream, bytes: &[u8], gather: bool) -> Report {
         let mut report = Report::default();
         if bytes.is_empty() {
             return report;

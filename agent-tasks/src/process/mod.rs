@@ -319,6 +319,16 @@ impl ProcessTask {
     }
 }
 
+/// The next pause/resume request, if the task takes them.
+async fn recv_control(
+    controls: &mut Option<tokio::sync::mpsc::Receiver<crate::context::ControlRequest>>,
+) -> Option<crate::context::ControlRequest> {
+    match controls {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 fn enlarge_pipe(fd: &impl std::os::fd::AsFd) {
     // A larger pipe means fewer wake-ups for a fast writer; failing is harmless.
     let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
@@ -371,6 +381,10 @@ impl BackgroundTask for ProcessTask {
         self.check()
     }
 
+    fn pausable(&self) -> bool {
+        true
+    }
+
     async fn run(self: Box<Self>, ctx: TaskContext) -> TaskOutcome {
         let mut cmd = match self.build_command() {
             Ok(cmd) => cmd,
@@ -420,6 +434,7 @@ impl BackgroundTask for ProcessTask {
 
         let output = ctx.output();
         let cancel = ctx.cancel_signal().clone();
+        let mut controls = ctx.take_controls();
         let mut out_buf = vec![0u8; READ_CHUNK];
         let mut err_buf = vec![0u8; READ_CHUNK / 2];
         let (mut stdout_open, mut stderr_open) = (true, true);
@@ -450,8 +465,20 @@ impl BackgroundTask for ProcessTask {
                         }
                     }
                     procs.signal(Signal::SIGTERM);
+                    // A paused (stopped) process must run to see its SIGTERM.
+                    procs.signal(Signal::SIGCONT);
                     kill_at = crate::util::deadline(Instant::now(), self.kill_grace);
                 }
+                request = recv_control(&mut controls), if controls.is_some() => match request {
+                    Some(request) => {
+                        // After a stop began, only continuing is allowed.
+                        if !terminating || request.signal == Signal::SIGCONT {
+                            procs.signal(request.signal);
+                        }
+                        let _ = request.done.send(());
+                    }
+                    None => controls = None,
+                },
                 _ = crate::util::sleep_until(kill_at), if kill_at.is_some() => {
                     procs.kill_all().await;
                     kill_at = None;

@@ -30,6 +30,11 @@ pub struct RunArgs {
     /// it (an interactive program, a REPL); without it, stdin is empty.
     #[serde(default)]
     pub stdin: Option<bool>,
+    /// With background=true: answer once the command is ready (at most 30
+    /// s): a regular expression an output line must match (e.g. `listening
+    /// on`), or `port:N` for a TCP port on 127.0.0.1 accepting connections.
+    #[serde(default)]
+    pub wait_until: Option<String>,
 }
 
 /// Arguments of `task_list`.
@@ -69,6 +74,15 @@ pub struct WaitArgs {
     /// task ends.
     #[serde(default)]
     pub timeout: Option<f64>,
+    /// Return as soon as this holds instead of waiting for the end: a
+    /// regular expression an output line must match, or `port:N` for a TCP
+    /// port on 127.0.0.1 accepting connections.
+    #[serde(default)]
+    pub until: Option<String>,
+    /// With `until` as a regular expression: the byte offset to look from
+    /// (a `next cursor`); default 0, all the output.
+    #[serde(default)]
+    pub cursor: Option<u64>,
 }
 
 /// Arguments of `task_cancel`.
@@ -193,7 +207,7 @@ pub fn definitions() -> Vec<ToolDefinition> {
     vec![
         ToolDefinition {
             name: TASK_RUN,
-            description: "Run a shell command. By default it runs in the foreground: the call waits until the command ends or `timeout` seconds pass; if it is still running then, it moves to the background and keeps running, and you get its task_id and the output so far. With background=true it starts in the background and the task_id comes back at once. You are notified when a background task ends; use task_output to read its output and task_wait to wait for it.",
+            description: "Run a shell command. By default it runs in the foreground: the call waits until the command ends or `timeout` seconds pass; if it is still running then, it moves to the background and keeps running, and you get its task_id and the output so far. With background=true it starts in the background and the task_id comes back at once (or, with `wait_until`, once it is ready). You are notified when a background task ends; use task_output to read its output and task_wait to wait for it.",
             parameters: schema_of::<RunArgs>(),
         },
         ToolDefinition {
@@ -208,7 +222,7 @@ pub fn definitions() -> Vec<ToolDefinition> {
         },
         ToolDefinition {
             name: TASK_WAIT,
-            description: "Wait until a task ends, at most `timeout` seconds (default 30, at most 300), then show its status and the end of its output. Returns early when the task ends.",
+            description: "Wait until a task ends, at most `timeout` seconds (default 30, at most 300), then show its status and the end of its output. Returns early when the task ends. With `until` (a regular expression over output lines, or `port:N`) it returns as soon as a line matches or the port accepts connections: use it to wait for a server to be ready.",
             parameters: schema_of::<WaitArgs>(),
         },
         ToolDefinition {

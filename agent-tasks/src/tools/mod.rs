@@ -39,6 +39,7 @@ use crate::config::{OnTimeout, SpawnOptions};
 use crate::error::Error;
 use crate::info::{compact_value, CancelReason, TaskInfo, TaskResult};
 use crate::manager::{CollectOutcome, ForegroundOutcome, ListFilter, TaskManager};
+use crate::readiness::{WaitOutcome, WaitUntil};
 use crate::rules::{shell_command, timeout_from_secs};
 
 /// What a tool call answers.
@@ -83,6 +84,12 @@ pub struct ToolBoxConfig {
     pub cwd: Option<std::path::PathBuf>,
     /// Extra environment of `task_run` commands.
     pub env: Vec<(String, String)>,
+    /// Show output as the task wrote it. By default (false) output in the
+    /// answers is cleaned for the model: terminal escape sequences (colours,
+    /// cursor moves) are removed and `\r` progress bars show their last
+    /// state. For hosts that render terminal text themselves. `poll` and the
+    /// log always keep the raw bytes.
+    pub raw_text: bool,
 }
 
 impl Default for ToolBoxConfig {
@@ -97,6 +104,7 @@ impl Default for ToolBoxConfig {
             output_bytes: 8000,
             cwd: None,
             env: Vec::new(),
+            raw_text: false,
         }
     }
 }
@@ -323,7 +331,7 @@ impl ToolBox {
         };
         // The one place every answer's text is finished within the budget.
         let Answer { draft, mut json } = answer;
-        let done = finish(draft, self.config.text_budget);
+        let done = finish(draft, self.config.text_budget, self.config.raw_text);
         if let Some(omitted) = json.get_mut("bytes_omitted") {
             *omitted = json!(done.omitted);
         }
@@ -442,17 +450,37 @@ impl ToolBox {
         if let Some(description) = args.description.filter(|d| !d.trim().is_empty()) {
             options = options.description(description);
         }
+        let until = match &args.wait_until {
+            Some(_) if !background => return Err(ToolError::new(
+                "INVALID_ARGUMENT",
+                "wait_until: only with background=true (a foreground command is waited for anyway)",
+            )),
+            Some(text) => Some(WaitUntil::parse(text, 0).map_err(ToolError::core)?),
+            None => None,
+        };
         let handle = self.manager.spawn(task, options).map_err(ToolError::core)?;
         let id = handle.id().to_string();
         if background {
-            let info = handle.info();
+            let ready = match until {
+                Some(until) => Some(
+                    self.manager
+                        .wait_for(&id, until, Some(self.config.wait_timeout))
+                        .await
+                        .map_err(ToolError::core)?,
+                ),
+                None => None,
+            };
+            let info = self.task(&id)?;
             let mut meta = task_header(&info, self.caps());
+            if let Some(outcome) = &ready {
+                meta.push(self.readiness_line(outcome));
+            }
             meta.push(format!(
                 "hint: it runs in the background; you will be notified when it ends. Use task_output with task_id {id} to check on it."
             ));
             return Ok(Answer {
                 draft: Draft::lines(meta),
-                json: json!({ "task_id": id, "info": info }),
+                json: json!({ "task_id": id, "info": info, "ready": ready }),
             });
         }
         match handle.wait_foreground().await {
@@ -682,6 +710,33 @@ impl ToolBox {
             self.config.wait_timeout,
             self.config.max_wait_timeout,
         )?;
+        if let Some(until) = &args.until {
+            let until =
+                WaitUntil::parse(until, args.cursor.unwrap_or(0)).map_err(ToolError::core)?;
+            let outcome = self
+                .manager
+                .wait_for(&args.task_id, until, Some(timeout))
+                .await
+                .map_err(ToolError::core)?;
+            let info = self.task(&args.task_id)?;
+            let mut meta = task_header(&info, self.caps());
+            meta.push(self.readiness_line(&outcome));
+            let (data, omitted, end) = self.read_all(&args.task_id, &meta, CURSOR_LINE)?;
+            meta.push(format!("output: {end} bytes (next cursor: {end})"));
+            let at = meta.len();
+            return Ok(Answer {
+                draft: Draft {
+                    meta,
+                    body: Some(Body {
+                        label: "output",
+                        data,
+                        omitted,
+                        omitted_line_at: at,
+                    }),
+                },
+                json: json!({ "outcome": outcome, "info": info, "next_cursor": end }),
+            });
+        }
         let outcome = self
             .manager
             .collect(&args.task_id, Some(timeout))
@@ -713,6 +768,21 @@ impl ToolBox {
             },
             json: json!({ "ended": ended, "info": info, "result": outcome.result(), "next_cursor": end }),
         })
+    }
+
+    /// One line saying how a readiness wait ended.
+    fn readiness_line(&self, outcome: &WaitOutcome) -> String {
+        match outcome {
+            WaitOutcome::Matched { line, cursor } => format!(
+                "ready: an output line matched (next cursor: {cursor}): {}",
+                field(line, self.caps().field)
+            ),
+            WaitOutcome::PortOpen { port } => {
+                format!("ready: port {port} accepts connections")
+            }
+            WaitOutcome::Ended(_) => "not ready: the task ended first".to_string(),
+            WaitOutcome::TimedOut => "not ready: the wait timed out; the task goes on".to_string(),
+        }
     }
 
     /// `task_delegate`: starts one subagent per argument object; in the

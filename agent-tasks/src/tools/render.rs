@@ -227,7 +227,10 @@ pub(crate) struct Finished {
 /// output, cut head and tail to the room the metadata leaves; the whole
 /// text never exceeds `budget` bytes (past the metadata, what is cut is the
 /// output, and a cut shows as `…` or `[... N bytes omitted ...]`).
-pub(crate) fn finish(draft: Draft, budget: usize) -> Finished {
+///
+/// Output is shown clean (escape sequences removed, `\r` progress bars in
+/// their last state; see `crate::clean`) unless `raw`.
+pub(crate) fn finish(draft: Draft, budget: usize, raw: bool) -> Finished {
     let Draft { mut meta, body } = draft;
     let Some(body) = body else {
         return Finished {
@@ -240,7 +243,11 @@ pub(crate) fn finish(draft: Draft, budget: usize) -> Finished {
         body: None,
     }
     .room(budget, 0);
-    let decoded = String::from_utf8_lossy(&body.data);
+    let decoded = if raw {
+        String::from_utf8_lossy(&body.data)
+    } else {
+        std::borrow::Cow::Owned(crate::clean::clean_text(&body.data))
+    };
     let (output, cut) = if decoded.len() <= room {
         (decoded.into_owned(), 0)
     } else {
@@ -318,7 +325,7 @@ mod tests {
                     omitted_line_at: 2,
                 }),
             };
-            let done = finish(draft, budget);
+            let done = finish(draft, budget, false);
             assert!(done.text.len() <= budget, "{budget}: {}", done.text.len());
             if budget >= 100 {
                 assert!(done

@@ -323,6 +323,9 @@ class TaskManager:
     `notify_host_cancels`: whether a background task stopped by the host
     (cancel, shutdown, `close_owner`) still queues an end notification
     (default: no; timeouts always do).
+    `queue_over_capacity`: a background task over a cap waits in a FIFO
+    queue (status ``queued``, cancellable) instead of raising
+    `CapacityExceeded` (default: no).
     """
 
     def __init__(
@@ -340,6 +343,7 @@ class TaskManager:
         stop_grace: Optional[float] = None,
         default_owner: Optional[str] = None,
         notify_host_cancels: bool = False,
+        queue_over_capacity: bool = False,
     ) -> None:
         self._native = NativeManager(
             os.fspath(root) if root is not None else None,
@@ -354,6 +358,7 @@ class TaskManager:
             stop_grace=stop_grace,
             default_owner=default_owner,
             notify_host_cancels=notify_host_cancels,
+            queue_over_capacity=queue_over_capacity,
         )
         self._lock = threading.Lock()
         self._loop_thread: Optional[_LoopThread] = None
@@ -640,6 +645,54 @@ class TaskManager:
         """Blocking form of `cancel`."""
         _not_in_event_loop("cancel")
         return self._native.cancel(_id(task), reason).block_on()
+
+    async def wait_for(
+        self,
+        task: TaskRef,
+        until: str,
+        timeout: Optional[float] = None,
+        cursor: int = 0,
+    ) -> Dict[str, Any]:
+        """Waits until `until` holds, the task ends, or `timeout` seconds pass
+        (``None``: no limit). `until` is a regular expression over output
+        lines (from byte offset `cursor`), ``"port:N"`` (a TCP port on
+        127.0.0.1 accepting connections, tried every 100 ms) or ``"end"``.
+        Woken by output and by the end, not by polling. Gives a dict whose
+        ``state`` says what happened: ``"matched"`` (with ``line`` and
+        ``cursor``, just past the line), ``"port_open"`` (with ``port``),
+        ``"ended"`` (with the result's fields) or ``"timed_out"``."""
+        return await self._native.wait_for(_id(task), until, timeout, cursor)
+
+    def wait_for_blocking(
+        self,
+        task: TaskRef,
+        until: str,
+        timeout: Optional[float] = None,
+        cursor: int = 0,
+    ) -> Dict[str, Any]:
+        """Blocking form of `wait_for`."""
+        _not_in_event_loop("wait_for")
+        return self._native.wait_for(_id(task), until, timeout, cursor).block_on()
+
+    async def pause(self, task: TaskRef) -> TaskInfo:
+        """Pauses a process task: SIGSTOP to every process of it. Its
+        timeouts wait while it is paused; ``info.paused`` is true; it can
+        still be cancelled. A function task is refused (`InvalidArgument`)."""
+        return await self._native.pause(_id(task))
+
+    def pause_blocking(self, task: TaskRef) -> TaskInfo:
+        """Blocking form of `pause`."""
+        _not_in_event_loop("pause")
+        return self._native.pause(_id(task)).block_on()
+
+    async def resume(self, task: TaskRef) -> TaskInfo:
+        """Resumes a paused task: SIGCONT to every process of it."""
+        return await self._native.resume(_id(task))
+
+    def resume_blocking(self, task: TaskRef) -> TaskInfo:
+        """Blocking form of `resume`."""
+        _not_in_event_loop("resume")
+        return self._native.resume(_id(task)).block_on()
 
     async def shutdown(self, reason: Optional[str] = None) -> None:
         """Cancels every task except keep-alive ones, waits until they have

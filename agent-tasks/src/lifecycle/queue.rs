@@ -1,0 +1,124 @@
+//! Queueing over capacity: with `ManagerConfig::queue_over_capacity`, a
+//! background spawn over a cap (background or kind) waits in the registry's FIFO queue (status
+//! `queued`, counted in no cap) instead of failing. When a slot frees, the
+//! queued tasks that fit start, oldest first (one that does not fit its
+//! owner's cap does not hold back the others). Cancelling a queued task
+//! ends it `cancelled` without it ever running.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::context::TaskContext;
+use crate::info::CancelReason;
+use crate::task::BackgroundTask;
+use crate::util::lock;
+
+use super::{drive, Registry, RootHold, Services, TaskEntry};
+
+/// A task waiting in the queue, with what its driver needs to start.
+pub(crate) struct Pending {
+    pub entry: Arc<TaskEntry>,
+    pub task: Box<dyn BackgroundTask>,
+    pub ctx: TaskContext,
+    pub grace: Duration,
+    pub root: Arc<RootHold>,
+}
+
+impl Pending {
+    /// Announces the start and runs the task's driver.
+    pub(crate) fn start(self) {
+        self.entry.announce_start();
+        let runtime = self.entry.services.runtime.clone();
+        runtime.spawn(drive(
+            self.entry, self.task, self.ctx, self.grace, self.root,
+        ));
+    }
+
+    /// Ends a task that never started (cancelled in the queue).
+    pub(crate) fn cancel_unstarted(self) {
+        let Pending {
+            entry,
+            task,
+            ctx,
+            root,
+            ..
+        } = self;
+        drop((task, ctx));
+        let runtime = entry.services.runtime.clone();
+        runtime.spawn(async move { entry.finish_unstarted(root).await });
+    }
+}
+
+impl Registry {
+    /// Puts a task at the end of the queue (under the registry lock, so no
+    /// slot can free unseen in between); its manifest says `queued`.
+    pub(crate) fn enqueue(&mut self, pending: Pending) {
+        pending.entry.mark_queued();
+        pending.entry.off_thread(TaskEntry::persist);
+        self.queue.push_back(pending);
+    }
+
+    /// Takes the queued tasks that fit the caps now, oldest first, counts
+    /// them in the caps and marks them running. The caller starts them once
+    /// the locks are released.
+    pub(crate) fn take_startable(&mut self, services: &Services) -> Vec<Pending> {
+        let mut started = Vec::new();
+        let mut i = 0;
+        while i < self.queue.len() {
+            let spec = &self.queue[i].entry.spec;
+            let fits = self
+                .capacity
+                .check(
+                    &spec.owner,
+                    services.max_background,
+                    services.max_background_per_owner,
+                )
+                .and_then(|()| {
+                    self.capacity.check_kind(
+                        &spec.kind,
+                        services.max_running_of_kind.get(&spec.kind).copied(),
+                    )
+                })
+                .is_ok();
+            if !fits {
+                i += 1;
+                continue;
+            }
+            if let Some(pending) = self.queue.remove(i) {
+                self.capacity.add(&pending.entry.spec.owner);
+                self.capacity.add_kind(&pending.entry.spec.kind);
+                lock(&pending.entry.state).start_queued(Instant::now());
+                started.push(pending);
+            }
+        }
+        started
+    }
+}
+
+impl TaskEntry {
+    pub(super) fn mark_queued(&self) {
+        lock(&self.state).phase = super::state::Phase::Queued;
+    }
+
+    /// If the task waits in the queue: records the stop, takes it out of the
+    /// queue and returns it (to be ended unstarted).
+    pub(super) fn take_if_queued(self: &Arc<Self>, reason: &CancelReason) -> Option<Pending> {
+        if !lock(&self.state).is_queued() {
+            return None;
+        }
+        let registry = self.registry.upgrade()?;
+        let mut reg = lock(&registry);
+        {
+            let mut st = lock(&self.state);
+            if !st.is_queued() {
+                return None;
+            }
+            st.request_stop(reason);
+        }
+        self.cancel.cancel(reason.clone());
+        let at = reg.queue.iter().position(|p| Arc::ptr_eq(&p.entry, self))?;
+        reg.queue.remove(at)
+    }
+}

@@ -1,0 +1,67 @@
+//! Readiness waits on one task: until an output line matches, a port
+//! accepts, or the task ends. Woken by new output (the buffer's growth
+//! signal) and by the task's state changes; only a port is polled.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::error::Result;
+use crate::readiness::{port_open, LineScan, WaitOutcome, WaitUntil, PORT_POLL_INTERVAL};
+use crate::util::{deadline, sleep_until};
+
+use super::TaskEntry;
+
+impl TaskEntry {
+    /// Waits until `until` holds, the task ends, or `timeout` passes
+    /// (`None`: no limit).
+    pub(crate) async fn wait_for(
+        &self,
+        until: &WaitUntil,
+        timeout: Option<Duration>,
+    ) -> Result<WaitOutcome> {
+        let give_up = timeout.and_then(|t| deadline(Instant::now(), t));
+        let mut changes = self.changes.subscribe();
+        let _armed = self.output.watch_growth();
+        let mut scan = match until {
+            WaitUntil::Output { from_cursor, .. } => Some(LineScan::new(*from_cursor)),
+            _ => None,
+        };
+        let mut next_probe = Instant::now();
+        loop {
+            let grown = self.output.growth().notified();
+            tokio::pin!(grown);
+            grown.as_mut().enable();
+            let ended = self.result();
+            if let (Some(scan), WaitUntil::Output { regex, .. }) = (scan.as_mut(), until) {
+                if let Some((line, cursor)) = scan.scan(&self.output, regex, ended.is_some())? {
+                    return Ok(WaitOutcome::Matched { line, cursor });
+                }
+            }
+            let mut probe_at = None;
+            if let WaitUntil::Port(port) = until {
+                if Instant::now() >= next_probe {
+                    if port_open(*port).await {
+                        return Ok(WaitOutcome::PortOpen { port: *port });
+                    }
+                    next_probe = Instant::now() + PORT_POLL_INTERVAL;
+                }
+                probe_at = Some(next_probe);
+            }
+            if let Some(result) = ended {
+                return Ok(WaitOutcome::Ended(Box::new(result)));
+            }
+            if give_up.is_some_and(|at| at <= Instant::now()) {
+                return Ok(WaitOutcome::TimedOut);
+            }
+            tokio::select! {
+                _ = &mut grown, if scan.is_some() => {}
+                _ = changes.changed() => {}
+                _ = sleep_until(probe_at), if probe_at.is_some() => {}
+                _ = sleep_until(give_up), if give_up.is_some() => {
+                    return Ok(WaitOutcome::TimedOut);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! Readiness waits through the public API: a line that appears after a
+//! delay, a port opened by a server started after a delay, a task that dies
+//! first, a timeout; and the tools' `until` / `wait_until`.
+
+mod common;
+
+use std::time::Duration;
+
+use agent_tasks::tools::ToolBox;
+use agent_tasks::{
+    FnTask, ManagerConfig, ProcessTask, SpawnOptions, TaskStatus, WaitOutcome, WaitUntil,
+};
+use common::manager_in_temp;
+use serde_json::json;
+
+const LONG: Option<Duration> = Some(Duration::from_secs(30));
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_that_appears_later_is_matched() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let task = manager
+        .spawn(
+            ProcessTask::shell("echo starting; sleep 0.3; echo 'server ready on 8080'; sleep 30"),
+            SpawnOptions::background(),
+        )
+        .expect("spawn");
+    let id = task.id().to_string();
+    let until = WaitUntil::output(r"ready on (\d+)", 0).expect("regex");
+    let outcome = manager.wait_for(&id, until, LONG).await.expect("wait");
+    let WaitOutcome::Matched { line, cursor } = outcome else {
+        panic!("expected a match, got {outcome:?}");
+    };
+    assert_eq!(line, "server ready on 8080");
+    assert_eq!(cursor, "starting\nserver ready on 8080\n".len() as u64);
+    // From past the match, the same pattern does not match again.
+    let again = WaitUntil::output("ready", cursor).expect("regex");
+    let outcome = manager
+        .wait_for(&id, again, Some(Duration::from_millis(50)))
+        .await
+        .expect("wait");
+    assert!(matches!(outcome, WaitOutcome::TimedOut), "{outcome:?}");
+    manager
+        .cancel(&id, agent_tasks::CancelReason::user("done"))
+        .await
+        .expect("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_written_by_a_function_task_wakes_the_wait() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let task = manager
+        .spawn(
+            FnTask::new("writes slowly", |ctx| async move {
+                for i in 0..5 {
+                    ctx.stdout(format!("step {i}\n"));
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                ctx.stdout("the answer is 42");
+                ctx.cancelled().await;
+                Ok(serde_json::Value::Null)
+            }),
+            SpawnOptions::background(),
+        )
+        .expect("spawn");
+    let id = task.id().to_string();
+    let outcome = manager
+        .wait_for(&id, WaitUntil::output("step 3", 0).expect("regex"), LONG)
+        .await
+        .expect("wait");
+    assert!(
+        matches!(&outcome, WaitOutcome::Matched { line, .. } if line == "step 3"),
+        "{outcome:?}"
+    );
+    manager
+        .cancel(&id, agent_tasks::CancelReason::user("done"))
+        .await
+        .expect("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_opened_after_a_delay_is_seen() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let port = free_port();
+    let task = manager
+        .spawn(
+            ProcessTask::shell(format!(
+                "sleep 0.3; exec python3 -m http.server {port} --bind 127.0.0.1"
+            )),
+            SpawnOptions::background(),
+        )
+        .expect("spawn");
+    let id = task.id().to_string();
+    let outcome = manager
+        .wait_for(&id, WaitUntil::Port(port), LONG)
+        .await
+        .expect("wait");
+    assert!(
+        matches!(outcome, WaitOutcome::PortOpen { port: p } if p == port),
+        "{outcome:?}"
+    );
+    manager
+        .cancel(&id, agent_tasks::CancelReason::user("done"))
+        .await
+        .expect("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_that_dies_first_ends_the_wait() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let port = free_port();
+    let task = manager
+        .spawn(
+            ProcessTask::shell("echo crashing; exit 3"),
+            SpawnOptions::background(),
+        )
+        .expect("spawn");
+    let id = task.id().to_string();
+    let outcome = manager
+        .wait_for(&id, WaitUntil::Port(port), LONG)
+        .await
+        .expect("wait");
+    let WaitOutcome::Ended(result) = outcome else {
+        panic!("expected the end, got {outcome:?}");
+    };
+    assert_eq!(result.status, TaskStatus::Failed);
+    // A regex wait on an ended task still scans its output first.
+    let outcome = manager
+        .wait_for(&id, WaitUntil::output("crash", 0).expect("regex"), LONG)
+        .await
+        .expect("wait");
+    assert!(
+        matches!(outcome, WaitOutcome::Matched { .. }),
+        "{outcome:?}"
+    );
+    let outcome = manager
+        .wait_for(&id, WaitUntil::output("never", 0).expect("regex"), LONG)
+        .await
+        .expect("wait");
+    assert!(matches!(outcome, WaitOutcome::Ended(_)), "{outcome:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_times_out() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let task = manager
+        .spawn(ProcessTask::shell("sleep 30"), SpawnOptions::background())
+        .expect("spawn");
+    let id = task.id().to_string();
+    let outcome = manager
+        .wait_for(
+            &id,
+            WaitUntil::output("ready", 0).expect("regex"),
+            Some(Duration::from_millis(100)),
+        )
+        .await
+        .expect("wait");
+    assert!(matches!(outcome, WaitOutcome::TimedOut), "{outcome:?}");
+    assert!(WaitUntil::output("(", 0).is_err());
+    assert!(WaitUntil::parse("port:0", 0).is_err());
+    assert!(matches!(
+        WaitUntil::parse("port:8080", 0),
+        Ok(WaitUntil::Port(8080))
+    ));
+    manager
+        .cancel(&id, agent_tasks::CancelReason::user("done"))
+        .await
+        .expect("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tools_wait_until_ready() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let tools = ToolBox::new(manager.clone(), "session-1");
+    let answer = tools
+        .call(
+            "task_run",
+            json!({"command": "sleep 0.2; echo 'listening on 3000'; sleep 30", "background": true, "wait_until": "listening on"}),
+        )
+        .await;
+    assert!(!answer.is_error, "{}", answer.text);
+    assert!(
+        answer.text.contains("ready: an output line matched"),
+        "{}",
+        answer.text
+    );
+    assert_eq!(answer.json["ready"]["state"], "matched");
+    let id = answer.json["task_id"].as_str().expect("id").to_string();
+
+    let port = free_port();
+    let server = tools
+        .call(
+            "task_run",
+            json!({"command": format!("sleep 0.2; exec python3 -m http.server {port} --bind 127.0.0.1"), "background": true}),
+        )
+        .await;
+    let server_id = server.json["task_id"].as_str().expect("id").to_string();
+    let answer = tools
+        .call(
+            "task_wait",
+            json!({"task_id": server_id, "until": format!("port:{port}"), "timeout": 30}),
+        )
+        .await;
+    assert!(
+        answer.text.contains(&format!("ready: port {port} accepts")),
+        "{}",
+        answer.text
+    );
+    let answer = tools
+        .call(
+            "task_wait",
+            json!({"task_id": id, "until": "never printed", "timeout": 0.1}),
+        )
+        .await;
+    assert!(
+        answer.text.contains("not ready: the wait timed out"),
+        "{}",
+        answer.text
+    );
+    let answer = tools
+        .call("task_wait", json!({"task_id": id, "until": "port:x"}))
+        .await;
+    assert!(
+        answer.is_error && answer.text.contains("until"),
+        "{}",
+        answer.text
+    );
+    let answer = tools
+        .call("task_run", json!({"command": "true", "wait_until": "x"}))
+        .await;
+    assert!(
+        answer.is_error && answer.text.contains("wait_until"),
+        "{}",
+        answer.text
+    );
+    tools.call("task_cancel", json!({"task_id": id})).await;
+    tools
+        .call("task_cancel", json!({"task_id": server_id}))
+        .await;
+}
