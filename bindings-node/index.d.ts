@@ -208,6 +208,8 @@ export declare class TaskManager implements AsyncDisposable {
   events(options?: WaitOptions): EventIterator
   /** Calls `callback` with every event from now on; returns the unsubscribe function. Never keeps Node alive. */
   onEvent(callback: (item: EventItem) => void): () => void
+  /** The owner's open background work (queued or running outside the foreground), newest first: `text` for the model within `budget` bytes ("" when nothing is open), `items` for a UI. Hosts inject the text each turn. */
+  roster(owner: string, options?: { budget?: number }): Roster
   /** Pending notifications, oldest first: of one owner, or of all. */
   notifications(owner?: string): Notification[]
   /** Marks notifications delivered (by id, or the notifications themselves); returns how many were removed. */
@@ -440,6 +442,11 @@ export declare class NativeTaskManager {
    * keeps Node alive.
    */
   onEvent(callback: (item: EventItem) => void): NativeEventListener
+  /**
+   * The owner's open background work: a short text for the model within
+   * `budget` bytes (the core's default when absent) and the items.
+   */
+  roster(owner: string, budget?: number | undefined | null): Roster
   /** Pending notifications, oldest first: of one owner, or of all. */
   notifications(owner?: string | undefined | null): Array<Notification>
   /**
@@ -810,6 +817,37 @@ export interface Preview {
    * lies between them.
    */
   text: string
+}
+
+/**
+ * An owner's open background work: `text` for the model (within its
+ * budget; empty when nothing is open), `items` for a UI.
+ */
+export interface Roster {
+  /** A few lines for the model. */
+  text: string
+  /** Every open task, newest first (the text may show fewer). */
+  items: Array<RosterItem>
+}
+
+/** One open task in a [`Roster`]. */
+export interface RosterItem {
+  /** The task's id. */
+  id: string
+  /** Its kind (`process`, `fn`, `agent`, …). */
+  kind: string
+  /** The registered agent it runs, for a delegated subagent. */
+  agent?: string
+  /** Its description. */
+  description: string
+  /** `running` or `queued`. */
+  status: TaskStatus
+  /** How long it has run, in milliseconds. */
+  runningMs: number
+  /** Its last line of output, if it printed one. */
+  lastLine?: string
+  /** Notifications about it not acknowledged yet. */
+  pendingNotifications: number
 }
 
 /** How to run a command (`run`). */

@@ -208,6 +208,8 @@ export declare class TaskManager implements AsyncDisposable {
   events(options?: WaitOptions): EventIterator
   /** Calls `callback` with every event from now on; returns the unsubscribe function. Never keeps Node alive. */
   onEvent(callback: (item: EventItem) => void): () => void
+  /** The owner's open background work (queued or running outside the foreground), newest first: `text` for the model within `budget` bytes ("" when nothing is open), `items` for a UI. Hosts inject the text each turn. */
+  roster(owner: string, options?: { budget?: number }): Roster
   /** Pending notifications, oldest first: of one owner, or of all. */
   notifications(owner?: string): Notification[]
   /** Marks notifications delivered (by id, or the notifications themselves); returns how many were removed. */

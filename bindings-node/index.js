@@ -726,6 +726,15 @@ class TaskManager {
     }
   }
 
+  /** The owner's open background work: `{ text, items }` (text within `budget` bytes, "" when nothing is open). */
+  roster(owner, { budget } = {}) {
+    try {
+      return this.#native.roster(owner, budget)
+    } catch (err) {
+      throw convertError(err)
+    }
+  }
+
   /** Pending notifications, oldest first: of one owner, or of all. */
   notifications(owner) {
     try {

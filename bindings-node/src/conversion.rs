@@ -492,6 +492,60 @@ pub struct Notification {
     pub text: String,
 }
 
+/// One open task in a [`Roster`].
+#[napi(object)]
+pub struct RosterItem {
+    /// The task's id.
+    pub id: String,
+    /// Its kind (`process`, `fn`, `agent`, …).
+    pub kind: String,
+    /// The registered agent it runs, for a delegated subagent.
+    pub agent: Option<String>,
+    /// Its description.
+    pub description: String,
+    /// `running` or `queued`.
+    pub status: TaskStatus,
+    /// How long it has run, in milliseconds.
+    pub running_ms: i64,
+    /// Its last line of output, if it printed one.
+    pub last_line: Option<String>,
+    /// Notifications about it not acknowledged yet.
+    pub pending_notifications: u32,
+}
+
+/// An owner's open background work: `text` for the model (within its
+/// budget; empty when nothing is open), `items` for a UI.
+#[napi(object)]
+pub struct Roster {
+    /// A few lines for the model.
+    pub text: String,
+    /// Every open task, newest first (the text may show fewer).
+    pub items: Vec<RosterItem>,
+}
+
+impl From<agent_tasks::Roster> for Roster {
+    fn from(r: agent_tasks::Roster) -> Self {
+        Roster {
+            text: r.text,
+            items: r
+                .items
+                .into_iter()
+                .map(|i| RosterItem {
+                    id: i.id,
+                    kind: i.kind,
+                    agent: i.agent,
+                    description: i.description,
+                    status: i.status.into(),
+                    running_ms: num(i.running_ms),
+                    last_line: i.last_line,
+                    pending_notifications: u32::try_from(i.pending_notifications)
+                        .unwrap_or(u32::MAX),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Where a delegated task came from.
 #[napi(object)]
 pub struct TaskSource {

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::context::{js_task, TaskFn};
 use crate::conversion::{
     bytes, finite_millis, millis, on_timeout, size, CollectOutcome, ForegroundOutcome, GcReport,
-    Notification, PollResponse, Preview, TaskInfo, WaitOutcome,
+    Notification, PollResponse, Preview, Roster, TaskInfo, WaitOutcome,
 };
 use crate::errors::{aborted, shut_down, CoreResultExt};
 use crate::events::{EventCallback, NativeEventListener, NativeEventStream};
@@ -714,6 +714,14 @@ impl NativeTaskManager {
             subscription,
             callback,
         ))
+    }
+
+    /// The owner's open background work: a short text for the model within
+    /// `budget` bytes (the core's default when absent) and the items.
+    #[napi]
+    pub fn roster(&self, owner: String, budget: Option<u32>) -> napi::Result<Roster> {
+        let budget = budget.map_or(agent_tasks::DEFAULT_ROSTER_BUDGET, |b| b as usize);
+        Ok(self.manager()?.roster(&owner, budget).into())
     }
 
     /// Pending notifications, oldest first: of one owner, or of all.
