@@ -249,3 +249,32 @@ async fn a_real_process_line_triggers_its_watch() {
         Some("matched line: error[E0308]: mismatched types")
     );
 }
+
+/// A watched line printed just before the end is queued before the end is
+/// announced: a host that collects a task and then reads its notifications
+/// finds the notice (notices are saved on the blocking pool, and the end
+/// waits for them). Many tasks at once, so the pool is busy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_match_printed_just_before_the_end_is_queued_before_the_end() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default().max_background(64));
+    for round in 0..4 {
+        let tasks: Vec<_> = (0..32)
+            .map(|i| {
+                manager
+                    .spawn(
+                        ProcessTask::shell("echo starting; echo 'ERROR: disk full'; echo done"),
+                        SpawnOptions::background()
+                            .owner(format!("r{round}t{i}"))
+                            .watch(["^ERROR"]),
+                    )
+                    .expect("spawn")
+            })
+            .collect();
+        for (i, task) in tasks.iter().enumerate() {
+            run_to_end(&manager, task).await;
+            let notes = manager.notifications(Some(&format!("r{round}t{i}")));
+            let watch = of_kind(&notes, NotificationKind::WatchMatch);
+            assert_eq!(watch.len(), 1, "round {round} task {i}: {notes:?}");
+        }
+    }
+}

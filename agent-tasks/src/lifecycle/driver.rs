@@ -188,6 +188,8 @@ impl TaskEntry {
         if let Some(writer) = self.writer() {
             writer.close_sinks();
         }
+        // Notices raised by the task's last output are queued before its end.
+        self.notices_saved().await;
         let (outcome, stop_error) = match joined.outcome {
             Ok(outcome) => (Some(outcome), None),
             Err(e) => (None, Some(e)),

@@ -72,6 +72,10 @@ pub(crate) struct TaskEntry {
     /// notification is then not queued (or, if queued, acknowledged). The
     /// check and the queueing happen under this lock.
     pub(super) end_told: Mutex<bool>,
+    /// Monitoring notices being saved on the blocking pool: the end waits
+    /// for them, so a notice raised before the end is queued before the end
+    /// is announced.
+    pub(super) notices_in_flight: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// What the waiting side learns from [`TaskEntry::wait_until`].
@@ -129,6 +133,7 @@ impl TaskEntry {
             services: parts.services,
             disk: Mutex::new(()),
             end_told: Mutex::new(false),
+            notices_in_flight: Mutex::new(Vec::new()),
         })
     }
 

@@ -256,11 +256,22 @@ impl TaskEntry {
     ) {
         let notification = self.notification(occasion, kind, output_tail, detail);
         let me = self.clone();
-        drop(
-            self.services
-                .runtime
-                .spawn_blocking(move || me.push_notification(notification)),
-        );
+        let saving = self
+            .services
+            .runtime
+            .spawn_blocking(move || me.push_notification(notification));
+        let mut in_flight = lock(&self.notices_in_flight);
+        in_flight.retain(|h| !h.is_finished());
+        in_flight.push(saving);
+    }
+
+    /// Waits until the monitoring notices raised so far are saved.
+    pub(super) async fn notices_saved(&self) {
+        let in_flight = std::mem::take(&mut *lock(&self.notices_in_flight));
+        for saving in in_flight {
+            // An error here is a runtime shutting down: nothing to wait for.
+            let _ = saving.await;
+        }
     }
 
     fn push_notification(&self, notification: Notification) {
