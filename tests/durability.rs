@@ -56,10 +56,8 @@ async fn crash_host_child() {
         )
         .expect("spawn");
     wait_for("the foreground record", || {
-        Path::new(&root)
-            .join("foreground")
-            .join(format!("{}.json", foreground.id()))
-            .exists()
+        std::fs::read_to_string(Path::new(&root).join("foreground").join("records.jsonl"))
+            .is_ok_and(|journal| journal.contains(foreground.id().as_str()))
     })
     .await;
     manager
@@ -139,10 +137,13 @@ async fn a_host_killed_with_sigkill_leaves_lost_and_orphaned_tasks() {
         .list(&agent_tasks::ListFilter::default())
         .iter()
         .any(|t| t.id.as_str() == id("foreground")));
-    assert!(!root
-        .join("foreground")
-        .join(format!("{}.json", id("foreground")))
-        .exists());
+    // The task's record is done: it has a folder now.
+    let journal = std::fs::read_to_string(root.join("foreground").join("records.jsonl"))
+        .expect("the journal");
+    assert!(
+        journal.contains(&format!("{{\"end\":\"{}\"}}", id("foreground"))),
+        "the record is still live: {journal}"
+    );
     manager
         .kill_orphan(&id("foreground"))
         .expect("kill the orphan");

@@ -3,7 +3,7 @@
 //! root. A [`RootReader`] never takes the root lock and never writes: it reads
 //! the task folders (`<root>/tasks/<id>/manifest.json`, `output.log`,
 //! `events.jsonl`, `result.json`, `files.json`), the records of running
-//! foreground processes (`<root>/foreground/<id>.json`) and the pending
+//! foreground processes (the journal in `<root>/foreground/`) and the pending
 //! notifications (`<root>/notifications/<id>.json`), with the core's own
 //! types. Unreadable (torn, corrupt) files are reported as [`RootProblem`]s,
 //! never fatal to a listing.
@@ -117,7 +117,7 @@ pub enum RecordSource {
     /// Its folder, `<root>/tasks/<id>/manifest.json`.
     Folder,
     /// The small record of a running foreground process that has no folder,
-    /// `<root>/foreground/<id>.json`: its output is in the host's memory.
+    /// a line of the journal in `<root>/foreground/`: its output is in the host's memory.
     ForegroundRecord,
 }
 
@@ -282,31 +282,24 @@ impl RootReader {
                 message: e.to_string(),
             }),
         }
-        if let Ok(entries) = std::fs::read_dir(self.root.join("foreground")) {
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let Some(Ok(id)) = name.strip_suffix(".json").map(TaskId::parse) else {
-                    continue;
-                };
-                if seen.contains(&id) {
-                    continue; // a stale record: the folder is the truth
-                }
-                match read_manifest(&entry.path(), &id) {
-                    Ok(m) => records.push(TaskRecord {
-                        dir: self.tasks_dir().join(id.as_str()),
-                        info: m.info,
-                        process_start_time: m.process_start_time,
-                        source: RecordSource::ForegroundRecord,
-                    }),
-                    // A record removed while being read is gone, not torn.
-                    Err(_) if !entry.path().exists() => {}
-                    Err(message) => problems.push(RootProblem {
-                        path: entry.path(),
-                        task_id: Some(id.to_string()),
-                        message,
-                    }),
-                }
+        let journal = crate::journal::read_journal(&self.root.join("foreground"));
+        for manifest in journal.live {
+            if seen.contains(&manifest.info.id) {
+                continue; // a stale record: the folder is the truth
             }
+            records.push(TaskRecord {
+                dir: self.tasks_dir().join(manifest.info.id.as_str()),
+                info: manifest.info,
+                process_start_time: manifest.process_start_time,
+                source: RecordSource::ForegroundRecord,
+            });
+        }
+        for (path, message) in journal.problems {
+            problems.push(RootProblem {
+                path,
+                task_id: None,
+                message,
+            });
         }
         records.sort_by(|a, b| {
             (a.info.created_at_ms, a.info.id.as_str())
@@ -334,16 +327,14 @@ impl RootReader {
                 dir,
             });
         }
-        let record = self.root.join("foreground").join(format!("{task_id}.json"));
-        if record.exists() {
-            if let Ok(m) = read_manifest(&record, &task_id) {
-                return Ok(TaskRecord {
-                    info: m.info,
-                    process_start_time: m.process_start_time,
-                    source: RecordSource::ForegroundRecord,
-                    dir,
-                });
-            }
+        let journal = crate::journal::read_journal(&self.root.join("foreground"));
+        if let Some(m) = journal.live.into_iter().find(|m| m.info.id == task_id) {
+            return Ok(TaskRecord {
+                info: m.info,
+                process_start_time: m.process_start_time,
+                source: RecordSource::ForegroundRecord,
+                dir,
+            });
         }
         Err(InspectError::NoSuchTask {
             id: id.to_string(),

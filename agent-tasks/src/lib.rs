@@ -48,6 +48,7 @@ mod fn_task;
 mod id;
 mod info;
 pub mod inspect;
+mod journal;
 mod lifecycle;
 mod manager;
 mod notifications;

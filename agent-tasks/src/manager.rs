@@ -272,7 +272,12 @@ impl TaskManager {
             );
             if from_record {
                 // The task has a folder now (see `restore`): the record is done.
-                services.store.remove_foreground_record(&entry.spec.id);
+                if let Err(e) = services.store.remove_foreground_record(&entry.spec.id) {
+                    load_problems.push(format!(
+                        "ending the foreground record of {}: {e}",
+                        entry.spec.id
+                    ));
+                }
             }
             lock(&registry).tasks.insert(entry.spec.id.clone(), entry);
         }

@@ -1,8 +1,8 @@
 //! The task folder on disk: `<root>/tasks/<id>/` with `manifest.json` (the
 //! saved TaskInfo, rewritten atomically: temp file, fsync, rename),
 //! `events.jsonl` (append-only), `result.json` and `files.json`; the small
-//! records of running foreground processes, `<root>/foreground/<id>.json`;
-//! and the lock on the root. Folders are 0700, files 0600. This module only
+//! journal of running foreground processes ([`crate::journal`]); and the
+//! lock on the root. Folders are 0700, files 0600. This module only
 //! reads and writes; what is saved when is the lifecycle's business.
 
 use std::fs::OpenOptions;
@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::events::Event;
 use crate::id::TaskId;
 use crate::info::{TaskInfo, TaskResult};
+use crate::journal::ForegroundJournal;
 use crate::util::create_private_dir;
 
 /// Format version of `manifest.json`.
@@ -51,7 +52,7 @@ pub(crate) struct LoadedTask {
 #[derive(Debug)]
 pub(crate) struct TaskStore {
     tasks_dir: PathBuf,
-    foreground_dir: PathBuf,
+    foreground: ForegroundJournal,
 }
 
 /// Writes `bytes` to `path` atomically: a temp file in the same folder,
@@ -104,7 +105,7 @@ impl TaskStore {
     pub(crate) fn new(root: &Path) -> Self {
         TaskStore {
             tasks_dir: root.join("tasks"),
-            foreground_dir: root.join("foreground"),
+            foreground: ForegroundJournal::new(root.join("foreground")),
         }
     }
 
@@ -209,60 +210,36 @@ impl TaskStore {
         (loaded, problems)
     }
 
-    /// Writes the small record of a running foreground process. Not synced:
-    /// it must outlive a crash of the host, not of the machine.
+    /// Records a running foreground process (see [`crate::journal`]).
     pub(crate) fn write_foreground_record(&self, manifest: &Manifest) -> std::io::Result<()> {
-        create_private_dir(&self.foreground_dir)?;
-        let json = serde_json::to_vec(manifest).map_err(std::io::Error::other)?;
-        let path = self
-            .foreground_dir
-            .join(format!("{}.json", manifest.info.id));
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .mode(0o600)
-            .open(path)?;
-        file.write_all(&json)
+        self.foreground.record_start(manifest)
     }
 
-    /// Removes a foreground record (gone already is fine).
-    pub(crate) fn remove_foreground_record(&self, id: &TaskId) {
-        let _ = std::fs::remove_file(self.foreground_dir.join(format!("{id}.json")));
+    /// Ends a foreground process's record (none is fine).
+    pub(crate) fn remove_foreground_record(&self, id: &TaskId) -> std::io::Result<()> {
+        self.foreground.record_end(id)
     }
 
     /// The records of foreground processes that were running when an
     /// earlier host stopped, for tasks that have no folder. Records of
-    /// tasks that do have one are stale and removed.
+    /// tasks that do have one are stale and ended.
     pub(crate) fn load_foreground_records(&self) -> (Vec<Manifest>, Vec<String>) {
+        let read = self.foreground.load();
+        let problems = read
+            .problems
+            .iter()
+            .map(|(path, e)| format!("{}: {e}", path.display()))
+            .collect();
         let mut found = Vec::new();
-        let mut problems = Vec::new();
-        let Ok(entries) = std::fs::read_dir(&self.foreground_dir) else {
-            return (found, problems);
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(id) = name.strip_suffix(".json") else {
-                continue;
-            };
-            let Ok(id) = TaskId::parse(id) else {
-                continue; // not a record of ours
-            };
-            if self.task_dir(&id).join("manifest.json").exists() {
-                let _ = std::fs::remove_file(&path);
-                continue;
-            }
-            match std::fs::read(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice::<Manifest>(&b).map_err(|e| e.to_string()))
+        for manifest in read.live {
+            if self
+                .task_dir(&manifest.info.id)
+                .join("manifest.json")
+                .exists()
             {
-                Ok(m) if m.info.id == id => found.push(m),
-                Ok(_) => problems.push(format!("{}: the id does not match", path.display())),
-                Err(e) => {
-                    problems.push(format!("{}: {e}", path.display()));
-                    let _ = std::fs::remove_file(&path);
-                }
+                let _ = self.foreground.record_end(&manifest.info.id);
+            } else {
+                found.push(manifest);
             }
         }
         (found, problems)

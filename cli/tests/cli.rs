@@ -608,3 +608,40 @@ async fn kill_stops_a_task_of_a_host_in_another_process() {
     assert_eq!(info["info"]["status"], "failed");
     assert!(ok(&["kill", &id], &root).contains("already ended"));
 }
+
+/// A foreground process of a live host has no folder: `status` finds it in
+/// the host's foreground journal while it runs, and not once it has ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_a_running_foreground_process_of_a_live_host() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("root");
+    let manager = TaskManager::open(&root).expect("open");
+    let task = manager
+        .spawn(
+            ProcessTask::argv(["sleep", "1000"]),
+            SpawnOptions::foreground()
+                .no_timeout()
+                .description("a foreground sleep"),
+        )
+        .expect("spawn");
+    let id = task.id().to_string();
+    let listed = |root: &Path| -> Vec<TaskInfo> {
+        let json: Value =
+            serde_json::from_str(&ok(&["status", "--all", "--json"], root)).expect("json");
+        serde_json::from_value(json["tasks"].clone()).expect("TaskInfo")
+    };
+    wait_for("the foreground record", || {
+        listed(&root)
+            .iter()
+            .any(|t| t.id.as_str() == id && t.status == TaskStatus::Running && t.pid.is_some())
+    })
+    .await;
+    let one = ok(&["status", &id, "--json"], &root);
+    assert!(one.contains("a foreground sleep"), "{one}");
+    manager
+        .cancel(&id, agent_tasks::CancelReason::user("done"))
+        .await
+        .expect("cancel");
+    task.wait_foreground().await;
+    assert!(!listed(&root).iter().any(|t| t.id.as_str() == id));
+}

@@ -5,8 +5,8 @@
 //! manifest, in that order, before it is announced.
 //!
 //! A foreground process task has no folder while it stays small, but the
-//! moment it has a pid it gets a small record (`<root>/foreground/<id>.json`)
-//! that is removed when it ends or gets a folder: if the host crashes
+//! moment it has a pid it gets a line in the foreground journal
+//! ([`crate::journal`]), ended when it ends or gets a folder: if the host crashes
 //! meanwhile, the next `open` finds the record and reports the task lost (or
 //! orphaned, while its process lives), like a background task.
 
@@ -151,7 +151,14 @@ impl TaskEntry {
             self.report_disk_error("manifest.json", e.to_string());
         }
         if had_record {
-            self.services.store.remove_foreground_record(&self.spec.id);
+            self.end_foreground_record();
+        }
+    }
+
+    /// Ends the task's line in the foreground journal.
+    fn end_foreground_record(&self) {
+        if let Err(e) = self.services.store.remove_foreground_record(&self.spec.id) {
+            self.report_disk_error("foreground record", e.to_string());
         }
     }
 
@@ -369,12 +376,12 @@ impl TaskEntry {
         self.notify_waiters();
     }
 
-    /// Removes the foreground record, if the task has one (an unlink, not
+    /// Ends the foreground record, if the task has one (an append, not
     /// synced: done wherever the end is recorded).
     pub(super) fn remove_foreground_record(&self) {
         let had_record = std::mem::take(&mut lock(&self.state).foreground_record);
         if had_record {
-            self.services.store.remove_foreground_record(&self.spec.id);
+            self.end_foreground_record();
         }
     }
 

@@ -4,8 +4,8 @@
 //! each member until none is left) ends them all at once.
 //!
 //! The cgroup is `<cgroup2 mount><the host's own cgroup>/agent-tasks-<id>`.
-//! The child moves itself in before `exec` (see [`TaskCgroup::procs_fd`]), so
-//! nothing it starts can be outside. Any failure (no cgroup2 mount, no write
+//! The host moves the child in right after the spawn, then any process the
+//! child started before the move (see `contain::Prepared::started`). Any failure (no cgroup2 mount, no write
 //! permission, a read-only mount, the "no internal processes" rule) only means
 //! this containment is not used: the caller falls back.
 
@@ -60,16 +60,6 @@ impl TaskCgroup {
     /// Closes the open `cgroup.procs` once the child is in.
     pub fn started(&mut self) {
         self.procs = None;
-    }
-
-    /// True if process `pid` is in this cgroup. Read from the process's
-    /// own `/proc/<pid>/cgroup`, which still names the cgroup once it has
-    /// exited (a zombie is no longer listed in `cgroup.procs`).
-    pub fn contains(&self, pid: u32) -> bool {
-        match cgroup_dir_of(&format!("/proc/{pid}/cgroup")) {
-            Some(dir) => dir == self.dir,
-            None => self.pids().contains(&pid),
-        }
     }
 
     /// Moves process `pid` in from the host side (when the child could not

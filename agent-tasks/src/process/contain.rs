@@ -78,17 +78,19 @@ impl Prepared {
             // A root that already ended (a quick command) cannot be moved;
             // what it started can, and still must be.
             let root_gone = || descendants::stat(root).is_none_or(|s| s.is_dead());
-            if (cg.adopt(root) && cg.contains(root)) || root_gone() {
+            // A write to `cgroup.procs` that succeeds has moved the process.
+            if cg.adopt(root) || root_gone() {
                 // The child runs its program by now (posix_spawn returns after
                 // the exec) and may have started others before the move:
                 // they carry the task's marker and are younger than the root,
                 // so a short walk finds them; it is repeated until none is
                 // left outside (one that forked meanwhile).
                 for _ in 0..4 {
+                    let inside: std::collections::HashSet<u32> = cg.pids().into_iter().collect();
                     let strays: Vec<u32> = descendants::task_processes(&task_id, root, since)
                         .into_iter()
                         .map(|p| p.pid)
-                        .filter(|pid| !cg.contains(*pid))
+                        .filter(|pid| !inside.contains(pid))
                         .collect();
                     if strays.is_empty() {
                         break;

@@ -81,19 +81,60 @@ pub(crate) fn process_start_time(pid: u32) -> Option<u64> {
 
 /// Every process in `/proc` (thread group leaders), read once.
 pub(crate) fn all_processes() -> Vec<ProcStat> {
-    processes_where(|_| true)
+    processes_in(&Pids::All)
 }
 
-/// The processes whose pid passes `keep`, read from `/proc`: only those
-/// have their `stat` read.
-fn processes_where(keep: impl Fn(u32) -> bool) -> Vec<ProcStat> {
+/// Which pids a walk looks at.
+enum Pids {
+    /// Every process: `/proc` is listed.
+    All,
+    /// The circular range `[first, last]` of pids handed out since `first`
+    /// (see [`younger_than`]).
+    Range { first: u32, last: u32 },
+}
+
+/// Past this many pids, listing `/proc` is cheaper than probing each pid.
+const MAX_PROBED_PIDS: u32 = 256;
+
+impl Pids {
+    fn contains(&self, pid: u32) -> bool {
+        match *self {
+            Pids::All => true,
+            Pids::Range { first, last } if last >= first => (first..=last).contains(&pid),
+            Pids::Range { first, last } => pid >= first || pid <= last,
+        }
+    }
+
+    /// The pids to probe one by one, when there are few (the usual case
+    /// right after a spawn: a handful were handed out since).
+    fn few(&self) -> Option<std::ops::RangeInclusive<u32>> {
+        match *self {
+            Pids::Range { first, last } if last >= first && last - first < MAX_PROBED_PIDS => {
+                Some(first..=last)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The processes among `pids`, read from `/proc`: only those have their
+/// `stat` read. A short range is probed pid by pid instead of listing
+/// `/proc` (a listing costs a `getdents` over every process of the host).
+fn processes_in(pids: &Pids) -> Vec<ProcStat> {
+    if let Some(range) = pids.few() {
+        // A probe also finds threads (`/proc/<tid>` answers though it is
+        // not listed): only thread group leaders are processes.
+        return range
+            .filter_map(|pid| stat(pid).filter(|_| is_process(pid)))
+            .collect();
+    }
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     dir.filter_map(|entry| {
         let name = entry.ok()?.file_name();
         let pid: u32 = name.to_str()?.parse().ok()?;
-        if keep(pid) {
+        if pids.contains(pid) {
             stat(pid)
         } else {
             None
@@ -102,21 +143,29 @@ fn processes_where(keep: impl Fn(u32) -> bool) -> Vec<ProcStat> {
     .collect()
 }
 
+/// True if `pid` leads its thread group (is a process, not another thread
+/// of one): its `Tgid` is itself.
+fn is_process(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("Tgid:"))
+            .and_then(|tgid| tgid.trim().parse::<u32>().ok())
+            == Some(pid)
+    })
+}
+
 /// Which pids can belong to processes started after process `first`: pids
 /// are handed out counting up from the last one given
 /// (`/proc/sys/kernel/ns_last_pid`) and wrap at `pid_max`, so the younger
 /// ones lie in the circular range `[first, last]`. (A task that lived through
 /// a whole wrap of the pid space could have a younger process outside it;
 /// its group is still signalled.) Without `ns_last_pid`, every pid.
-fn younger_than(first: u32) -> impl Fn(u32) -> bool {
-    let last: Option<u32> = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+fn younger_than(first: u32) -> Pids {
+    std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
         .ok()
-        .and_then(|s| s.trim().parse().ok());
-    move |pid| match last {
-        Some(last) if last >= first => (first..=last).contains(&pid),
-        Some(last) => pid >= first || pid <= last,
-        None => true,
-    }
+        .and_then(|s| s.trim().parse().ok())
+        .map_or(Pids::All, |last| Pids::Range { first, last })
 }
 
 /// The task id in the marker variable of process `pid`, if it has one.
@@ -145,7 +194,7 @@ pub(crate) fn task_processes(task_id: &str, pgid: u32, since: u64) -> Vec<ProcSt
     let me = std::process::id();
     // The task's processes all started after its first one: read `stat`
     // only for pids that can be younger (a handful, not the whole host).
-    let procs = processes_where(younger_than(pgid));
+    let procs = processes_in(&younger_than(pgid));
     let mut children: HashMap<u32, Vec<usize>> = HashMap::new();
     for (i, p) in procs.iter().enumerate() {
         children.entry(p.ppid).or_default().push(i);
@@ -201,5 +250,61 @@ mod tests {
     fn this_process_has_a_start_time() {
         assert!(process_start_time(std::process::id()).is_some());
         assert!(stat(std::process::id()).is_some_and(|s| !s.is_dead()));
+    }
+
+    #[test]
+    fn a_short_range_is_probed_and_a_wrapped_or_long_one_listed() {
+        let short = Pids::Range {
+            first: 100,
+            last: 110,
+        };
+        assert_eq!(short.few(), Some(100..=110));
+        assert!(short.contains(105) && !short.contains(99) && !short.contains(111));
+        let wrapped = Pids::Range {
+            first: 4000,
+            last: 10,
+        };
+        assert_eq!(wrapped.few(), None);
+        assert!(wrapped.contains(4001) && wrapped.contains(5) && !wrapped.contains(100));
+        let long = Pids::Range {
+            first: 1,
+            last: 1 + MAX_PROBED_PIDS,
+        };
+        assert_eq!(long.few(), None);
+    }
+
+    #[test]
+    fn a_probe_finds_a_young_process_with_the_marker_but_not_a_thread() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .env(MARKER_VAR, "probe-test")
+            .spawn()
+            .expect("spawning sleep");
+        let pid = child.id();
+        // The spawn returns once the exec has begun; the new environment is
+        // readable a moment later.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while marker_of(pid).is_none() && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        let found = task_processes("probe-test", pid, 0);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(found.iter().any(|p| p.pid == pid), "{found:?}");
+
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let handle = std::thread::spawn(move || {
+            let _ = tx.send(nix::unistd::gettid().as_raw() as u32);
+            let _ = done_rx.recv();
+        });
+        let live_tid = rx.recv().expect("tid");
+        assert!(
+            !is_process(live_tid),
+            "thread {live_tid} taken for a process"
+        );
+        assert!(is_process(std::process::id()));
+        let _ = done_tx.send(());
+        handle.join().expect("thread");
     }
 }
