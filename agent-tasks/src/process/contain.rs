@@ -86,10 +86,18 @@ impl Prepared {
                 // so a short walk finds them; it is repeated until none is
                 // left outside (one that forked meanwhile).
                 for _ in 0..4 {
-                    let inside: std::collections::HashSet<u32> = cg.pids().into_iter().collect();
-                    let strays: Vec<u32> = descendants::task_processes(&task_id, root, since)
+                    // The root is in (or gone): only others can be strays.
+                    let others: Vec<u32> = descendants::task_processes(&task_id, root, since)
                         .into_iter()
                         .map(|p| p.pid)
+                        .filter(|pid| *pid != root)
+                        .collect();
+                    if others.is_empty() {
+                        break;
+                    }
+                    let inside: std::collections::HashSet<u32> = cg.pids().into_iter().collect();
+                    let strays: Vec<u32> = others
+                        .into_iter()
                         .filter(|pid| !inside.contains(pid))
                         .collect();
                     if strays.is_empty() {
