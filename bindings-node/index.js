@@ -36,17 +36,10 @@ function loadNative() {
 
 const { NativeTaskManager, NativeToolBox, WaitHandle, nativeToolDefinitions } = native
 const { isMainThread } = require('node:worker_threads')
+const args = require('./args.js')
+const { AgentTasksError, invalid, idOf } = args
 
 // ---- errors ---------------------------------------------------------------
-
-/** Error of every failed call; `code` is stable (`TASK_NOT_FOUND`, …). */
-class AgentTasksError extends Error {
-  constructor(code, message, options) {
-    super(message, options)
-    this.name = 'AgentTasksError'
-    this.code = code
-  }
-}
 
 /** The reason a JS task's `ctx.signal` aborts with. */
 class TaskCancelledError extends Error {
@@ -72,7 +65,8 @@ function describeReason(reason) {
 // The native layer puts the code in front of the message (napi-rs cannot set
 // a custom `code`); here it moves into `error.code`.
 const CODED = /^\[agent-tasks:([A-Z_]+)\] /
-// Codes napi-rs gives to arguments of the wrong type.
+// Codes napi-rs gives to arguments of the wrong type: `args.js` checks every
+// argument first, so these are a fallback.
 const NAPI_ARGUMENT_CODES = new Set([
   'InvalidArg',
   'ObjectExpected',
@@ -95,22 +89,15 @@ function convertError(err) {
   return err
 }
 
-function invalid(name, message) {
-  return new AgentTasksError('INVALID_ARGUMENT', `invalid argument \`${name}\`: ${message}`)
-}
+// ---- calling the native layer ---------------------------------------------
 
-// ---- argument helpers -----------------------------------------------------
-
-function idOf(task) {
-  if (typeof task === 'string') return task
-  if (task !== null && typeof task === 'object' && typeof task.id === 'string') return task.id
-  throw invalid('id', 'expected a task id or an object with an `id`')
-}
-
-function optionsOf(options, name = 'options') {
-  if (options === undefined || options === null) return {}
-  if (typeof options !== 'object') throw invalid(name, 'expected an object')
-  return options
+/** Runs a synchronous native call; its error becomes an `AgentTasksError`. */
+function call(f) {
+  try {
+    return f()
+  } catch (err) {
+    throw convertError(err)
+  }
 }
 
 // `null` means "no timeout" in the JS API; the native layer reads Infinity
@@ -129,15 +116,24 @@ function nullMeansNone(options, keys) {
 const TIMEOUT_KEYS = ['timeoutMs', 'backgroundTimeoutMs']
 const MANAGER_TIMEOUT_KEYS = ['foregroundTimeoutMs', 'backgroundTimeoutMs']
 
-function checkSignal(signal) {
-  if (signal !== undefined && signal !== null && !(signal instanceof AbortSignal)) {
-    throw invalid('signal', 'expected an AbortSignal')
-  }
-  return signal ?? undefined
+/** A timeout in milliseconds for a native wait: undefined (none) for null. */
+const waitTimeout = (ms) => (ms === null ? undefined : ms)
+
+// Like process.env: undefined values are skipped, the rest made strings.
+function envOf(env) {
+  if (env === undefined) return undefined
+  const out = {}
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = String(v)
+  return out
 }
 
-// Runs a native waiting call; an AbortSignal aborts the wait (not the task)
-// through a WaitHandle, since a Promise cannot be cancelled.
+// Runs a native call that returns a Promise; its error becomes an
+// `AgentTasksError`. With an AbortSignal, aborting ends the wait (not the
+// task) through a WaitHandle, since a Promise cannot be cancelled: the
+// Promise rejects with `signal.reason`. This is the one timeout rule of the
+// package: a `timeoutMs` is part of the answer (`collect` resolves
+// `still_running`, `waitFor` `timed_out`); a signal, `AbortSignal.timeout()`
+// included, rejects with its reason, as `fetch` and `timers/promises` do.
 async function waiting(signal, start) {
   if (signal === undefined) {
     try {
@@ -289,13 +285,14 @@ function describeError(err) {
   }
 }
 
-// What the native layer calls: runs the user's function and turns its value
-// or its throw into the outcome the core records. Never rejects.
-async function runTaskFunction(fn, nativeContext) {
+// What the native layer calls: runs the user's function (`body(ctx)`) and
+// turns its value or its throw into the outcome the core records. Never
+// rejects.
+async function runTaskFunction(body, nativeContext) {
   const ctx = new TaskContext(nativeContext)
   let value
   try {
-    value = await fn(ctx)
+    value = await body(ctx)
   } catch (err) {
     ctx[kFinish]()
     // Rethrowing the signal's own reason is how a task says "I stopped":
@@ -316,19 +313,24 @@ async function runTaskFunction(fn, nativeContext) {
 
 // ---- events ---------------------------------------------------------------
 
-/** Async iterator over a manager's events; `close()` ends it. */
+/**
+ * Async iterator over a manager's events; `close()` (or `break`) ends it.
+ * Aborting its signal rejects the pending (or next) `next()` with the
+ * signal's reason, once, and ends it, as `events.on()` of Node does.
+ */
 class EventIterator {
   #stream
   #signal
   #onAbort
   #closed = false
+  #rejected = false
 
   constructor(stream, signal) {
     this.#stream = stream
     if (signal) {
       this.#signal = signal
-      this.#onAbort = () => this.close()
-      if (signal.aborted) this.close()
+      this.#onAbort = () => this.#stream.close()
+      if (signal.aborted) this.#stream.close()
       else signal.addEventListener('abort', this.#onAbort, { once: true })
     }
   }
@@ -338,13 +340,16 @@ class EventIterator {
   }
 
   async next() {
-    if (this.#closed) return { done: true, value: undefined }
-    const item = await this.#stream.next()
-    if (item === null) {
-      this.close()
-      return { done: true, value: undefined }
+    if (!this.#closed) {
+      const item = await call(() => this.#stream.next())
+      if (item !== null) return { done: false, value: item }
     }
-    return { done: false, value: item }
+    this.close()
+    if (this.#signal?.aborted && !this.#rejected) {
+      this.#rejected = true
+      throw this.#signal.reason
+    }
+    return { done: true, value: undefined }
   }
 
   /** The next event if one is waiting, or null. */
@@ -353,6 +358,7 @@ class EventIterator {
   }
 
   async return() {
+    this.#rejected = true // a `break` is not an abort
     this.close()
     return { done: true, value: undefined }
   }
@@ -364,6 +370,47 @@ class EventIterator {
     this.#stream.close()
     if (this.#signal) this.#signal.removeEventListener('abort', this.#onAbort)
   }
+}
+
+// ---- output streams ---------------------------------------------------------
+
+const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'timed_out', 'lost'])
+
+// The output of a task from `cursor` as Buffers: each wait is woken by the
+// task's own output or its end (the core's `wait_output`), and reads from the
+// last answer's `nextCursor`, so no byte is lost or repeated, spilled to disk
+// or not. A chunk never ends inside a UTF-8 character while the task runs.
+async function* outputChunks(native, id, o) {
+  const signal = o.signal
+  let cursor = o.cursor ?? 0
+  for (;;) {
+    const page = await waiting(signal, (wait) => native.waitOutput(id, cursor, o.maxBytes, wait))
+    cursor = page.nextCursor
+    if (page.data.length > 0) yield page.data
+    // The core answers empty only at the end; the status check is a guard.
+    if (page.eof || (page.data.length === 0 && TERMINAL.has(page.info.status))) return
+  }
+}
+
+// The same output as lines (without their `\n` or a trailing `\r`); the last
+// line counts once the task has ended, even without a newline.
+async function* outputLines(chunks) {
+  const decoder = new TextDecoder()
+  let partial = ''
+  for await (const chunk of chunks) {
+    partial += decoder.decode(chunk, { stream: true })
+    let start = 0
+    for (;;) {
+      const nl = partial.indexOf('\n', start)
+      if (nl < 0) break
+      const end = nl > start && partial.charCodeAt(nl - 1) === 13 ? nl - 1 : nl
+      yield partial.slice(start, end)
+      start = nl + 1
+    }
+    partial = partial.slice(start)
+  }
+  partial += decoder.decode()
+  if (partial.length > 0) yield partial.endsWith('\r') ? partial.slice(0, -1) : partial
 }
 
 // ---- nothing left running at exit ----------------------------------------
@@ -473,7 +520,13 @@ function trackManager(native) {
 
 // ---- the manager ----------------------------------------------------------
 
-/** A task started by `run` or `spawn`: its id and the verbs bound to it. */
+/**
+ * A task started by `run` or `spawn`: its id and the verbs bound to it.
+ * Not a thenable, on purpose: an async function that returns a handle would
+ * hand its caller the task's result instead (returning a thenable from an
+ * async function awaits it), and `Promise.all` over handles would wait for
+ * every task. `await handle.result()` is the final result.
+ */
 class TaskHandle {
   constructor(manager, info) {
     /** The task's id. */
@@ -492,6 +545,18 @@ class TaskHandle {
     return this.manager.waitForeground(this.id, options)
   }
 
+  result(options) {
+    return this.manager.result(this.id, options)
+  }
+
+  output(options) {
+    return this.manager.output(this.id, options)
+  }
+
+  lines(options) {
+    return this.manager.lines(this.id, options)
+  }
+
   detach() {
     return this.manager.detach(this.id)
   }
@@ -506,6 +571,10 @@ class TaskHandle {
 
   collect(options) {
     return this.manager.collect(this.id, options)
+  }
+
+  waitFor(until, options) {
+    return this.manager.waitFor(this.id, until, options)
   }
 
   cancel(options) {
@@ -525,12 +594,8 @@ class TaskManager {
   #native
 
   constructor(options) {
-    const o = nullMeansNone(optionsOf(options), MANAGER_TIMEOUT_KEYS)
-    try {
-      this.#native = new NativeTaskManager(o)
-    } catch (err) {
-      throw convertError(err)
-    }
+    const o = nullMeansNone(args.options('manager', options), MANAGER_TIMEOUT_KEYS)
+    this.#native = call(() => new NativeTaskManager(o))
     nativeManagers.set(this, this.#native)
     trackManager(this.#native)
   }
@@ -542,89 +607,87 @@ class TaskManager {
 
   /** Starts a command (shell string, or argv array); returns its handle. */
   run(command, options) {
-    let o = nullMeansNone(optionsOf(options), TIMEOUT_KEYS)
-    if (o.env !== undefined && o.env !== null) {
-      if (typeof o.env !== 'object') throw invalid('env', 'expected an object of strings')
-      // Like process.env: skip undefined values, stringify the rest.
-      const env = {}
-      for (const [k, v] of Object.entries(o.env)) if (v !== undefined) env[k] = String(v)
-      o = { ...o, env }
+    if (typeof command !== 'string' && !(Array.isArray(command) && command.every((a) => typeof a === 'string'))) {
+      throw invalid('command', `expected a string or an array of strings, got ${args.describe(command)}`)
     }
-    let info
-    try {
-      info = this.#native.run(command, o)
-    } catch (err) {
-      throw convertError(err)
-    }
+    const o = nullMeansNone(args.options('run', options), TIMEOUT_KEYS)
+    const processOptions = args.pick(o, args.processOptions)
+    if (processOptions.env !== undefined) processOptions.env = envOf(processOptions.env)
+    const info = call(() => this.#native.run(command, processOptions, args.pick(o, args.taskOptions)))
     armSignals()
     return new TaskHandle(this, info)
   }
 
   /** Starts an async JS function `fn(ctx)` as a task; returns its handle. */
   spawn(fn, options) {
-    if (typeof fn !== 'function') throw invalid('fn', 'expected a function')
-    const o = nullMeansNone(optionsOf(options), TIMEOUT_KEYS)
-    const description = o.description ?? (fn.name || 'anonymous function')
-    let info
-    try {
-      info = this.#native.spawn((ctx) => runTaskFunction(fn, ctx), description, o)
-    } catch (err) {
-      throw convertError(err)
-    }
+    args.argument('fn', 'func', fn)
+    const o = nullMeansNone(args.options('spawn', options), TIMEOUT_KEYS)
+    const description = fn.name || 'anonymous function'
+    const info = call(() =>
+      this.#native.spawn((ctx) => runTaskFunction(fn, ctx), description, o.kind, args.pick(o, args.taskOptions)),
+    )
     return new TaskHandle(this, info)
   }
 
   /** The task's info now. */
   info(task) {
-    try {
-      return this.#native.info(idOf(task))
-    } catch (err) {
-      throw convertError(err)
-    }
+    const id = idOf(task)
+    return call(() => this.#native.info(id))
   }
 
   /** Moves a running foreground task to the background; loses no byte. */
   detach(task) {
-    try {
-      return this.#native.detach(idOf(task))
-    } catch (err) {
-      throw convertError(err)
-    }
+    const id = idOf(task)
+    return call(() => this.#native.detach(id))
   }
 
   /** Non-blocking: info plus the output since `cursor` (default 0). */
   poll(task, options) {
-    try {
-      const id = typeof task === 'string' ? task : idOf(task)
-      if (options == null) return this.#native.poll(id)
-      return this.#native.poll(id, options.cursor, options.maxBytes)
-    } catch (err) {
-      throw convertError(err)
-    }
+    const id = idOf(task)
+    if (options === undefined) return call(() => this.#native.poll(id))
+    const o = args.options('poll', options)
+    return call(() => this.#native.poll(id, o.cursor, o.maxBytes))
   }
 
   /** The first and last bytes of the output, for a model. */
   preview(task, options) {
-    const o = optionsOf(options)
-    try {
-      return this.#native.preview(idOf(task), o.headBytes, o.tailBytes)
-    } catch (err) {
-      throw convertError(err)
-    }
+    const id = idOf(task)
+    const o = args.options('preview', options)
+    return call(() => this.#native.preview(id, o.headBytes, o.tailBytes))
   }
 
   /** Waits until the task ends or `timeoutMs` passes (0: at once). */
   async collect(task, options) {
-    const o = optionsOf(options)
     const id = idOf(task)
-    return waiting(checkSignal(o.signal), (wait) => this.#native.collect(id, o.timeoutMs, wait))
+    const o = args.options('collect', options)
+    return waiting(o.signal, (wait) => this.#native.collect(id, waitTimeout(o.timeoutMs), wait))
+  }
+
+  /** Waits until the task ends; resolves with its result (whatever its status). */
+  async result(task, options) {
+    const id = idOf(task)
+    const o = args.options('result', options)
+    const outcome = await waiting(o.signal, (wait) => this.#native.collect(id, undefined, wait))
+    return outcome.result
+  }
+
+  /** The output from `cursor` (default 0) as Buffers, until the task ends. */
+  output(task, options) {
+    const id = idOf(task)
+    const o = args.options('output', options)
+    return outputChunks(this.#native, id, o)
+  }
+
+  /** The output from `cursor` (default 0) as lines, until the task ends. */
+  lines(task, options) {
+    return outputLines(this.output(task, options))
   }
 
   /** Stops the task, waits until it has ended, returns its final info. */
   async cancel(task, options) {
-    const o = optionsOf(options)
     const id = idOf(task)
-    return waiting(checkSignal(o.signal), (wait) => this.#native.cancel(id, o.reason, wait))
+    const o = args.options('cancel', options)
+    return waiting(o.signal, (wait) => this.#native.cancel(id, o.reason, wait))
   }
 
   /**
@@ -634,77 +697,62 @@ class TaskManager {
    * `options.timeoutMs` passes. Woken by output and by the end.
    */
   async waitFor(task, until, options) {
-    const o = optionsOf(options)
     const id = idOf(task)
-    return waiting(checkSignal(o.signal), (wait) =>
-      this.#native.waitFor(id, until, o.timeoutMs, o.cursor, wait),
+    args.argument('until', 'string', until)
+    const o = args.options('waitFor', options)
+    return waiting(o.signal, (wait) =>
+      this.#native.waitFor(id, until, waitTimeout(o.timeoutMs), o.cursor, wait),
     )
   }
 
   /** Pauses a process task: SIGSTOP to every process of it; timeouts wait. */
   async pause(task) {
-    try {
-      return await this.#native.pause(idOf(task))
-    } catch (err) {
-      throw convertError(err)
-    }
+    const id = idOf(task)
+    return waiting(undefined, () => this.#native.pause(id))
   }
 
   /** Resumes a paused task: SIGCONT to every process of it. */
   async resume(task) {
-    try {
-      return await this.#native.resume(idOf(task))
-    } catch (err) {
-      throw convertError(err)
-    }
+    const id = idOf(task)
+    return waiting(undefined, () => this.#native.resume(id))
   }
 
   /** Waits until a foreground task ends or is detached. */
   async waitForeground(task, options) {
-    const o = optionsOf(options)
     const id = idOf(task)
-    return waiting(checkSignal(o.signal), (wait) => this.#native.waitForeground(id, wait))
+    const o = args.options('waitForeground', options)
+    return waiting(o.signal, (wait) => this.#native.waitForeground(id, wait))
   }
 
   /** A steering message: to a JS task's `ctx.recv()`, or a process's stdin. */
   send(task, message) {
-    try {
-      const data = message instanceof Uint8Array && !Buffer.isBuffer(message)
+    const id = idOf(task)
+    args.argument('message', 'textOrBytes', message)
+    const data =
+      message instanceof Uint8Array && !Buffer.isBuffer(message)
         ? Buffer.from(message.buffer, message.byteOffset, message.byteLength)
         : message
-      this.#native.send(idOf(task), data)
-    } catch (err) {
-      throw convertError(err)
-    }
+    call(() => this.#native.send(id, data))
   }
 
   /** Tasks matching the filter, oldest first. */
   list(filter) {
-    try {
-      return this.#native.list(optionsOf(filter, 'filter'))
-    } catch (err) {
-      throw convertError(err)
-    }
+    const f = args.options('list', filter, 'filter')
+    return call(() => this.#native.list(f))
   }
 
   /** Events from now on, as an async iterator (keeps Node alive while awaited). */
   events(options) {
-    const o = optionsOf(options)
-    const signal = checkSignal(o.signal)
-    try {
-      return new EventIterator(this.#native.subscribe(), signal)
-    } catch (err) {
-      throw convertError(err)
-    }
+    const o = args.options('events', options)
+    return new EventIterator(call(() => this.#native.subscribe()), o.signal)
   }
 
   /** Calls `callback` with every event from now on; returns the unsubscribe function. Never keeps Node alive. */
   onEvent(callback) {
-    if (typeof callback !== 'function') throw invalid('callback', 'expected a function')
+    args.argument('callback', 'func', callback)
     let active = true
-    let listener
-    try {
-      listener = this.#native.onEvent((item) => {
+    const listener = call(() =>
+      this.#native.onEvent((item) => {
         if (!active) return
         try {
           callback(item)
@@ -714,10 +762,8 @@ class TaskManager {
             throw err
           })
         }
-      })
-    } catch (err) {
-      throw convertError(err)
-    }
+      }),
+    )
     return () => {
       if (active) {
         active = false
@@ -727,69 +773,46 @@ class TaskManager {
   }
 
   /** The owner's open background work: `{ text, items }` (text within `budget` bytes, "" when nothing is open). */
-  roster(owner, { budget } = {}) {
-    try {
-      return this.#native.roster(owner, budget)
-    } catch (err) {
-      throw convertError(err)
-    }
+  roster(owner, options) {
+    args.argument('owner', 'string', owner)
+    const o = args.options('roster', options)
+    return call(() => this.#native.roster(owner, o.budget))
   }
 
   /** Pending notifications, oldest first: of one owner, or of all. */
   notifications(owner) {
-    try {
-      return this.#native.notifications(owner)
-    } catch (err) {
-      throw convertError(err)
-    }
+    if (owner !== undefined && owner !== null) args.argument('owner', 'string', owner)
+    return call(() => this.#native.notifications(owner ?? undefined))
   }
 
   /** Marks notifications delivered (ids, or the notifications); returns how many were removed. */
   ack(ids) {
-    const list = Array.isArray(ids) ? ids : [ids]
-    try {
-      return this.#native.ack(list.map(idOf))
-    } catch (err) {
-      throw convertError(err)
-    }
+    const list = (Array.isArray(ids) ? ids : [ids]).map((id) => idOf(id, 'ids'))
+    return call(() => this.#native.ack(list))
   }
 
   /** Cancels an owner's tasks (except keep-alive ones) and waits for them. */
   async closeOwner(owner, options) {
-    const o = optionsOf(options)
-    try {
-      return await this.#native.closeOwner(owner, o.reason)
-    } catch (err) {
-      throw convertError(err)
-    }
+    args.argument('owner', 'string', owner)
+    const o = args.options('closeOwner', options)
+    return waiting(undefined, () => this.#native.closeOwner(owner, o.reason))
   }
 
   /** Kills the still-running process of a task found orphaned at open. */
   killOrphan(task) {
-    try {
-      return this.#native.killOrphan(idOf(task))
-    } catch (err) {
-      throw convertError(err)
-    }
+    const id = idOf(task)
+    return call(() => this.#native.killOrphan(id))
   }
 
   /** Removes ended tasks older than `maxAgeMs`, or beyond the newest `maxCount`. */
   gc(options) {
-    const o = optionsOf(options)
-    try {
-      return this.#native.gc(o.maxAgeMs, o.maxCount)
-    } catch (err) {
-      throw convertError(err)
-    }
+    const o = args.options('gc', options)
+    return call(() => this.#native.gc(o.maxAgeMs, o.maxCount))
   }
 
   /** Task folders or notifications found at open that could not be read. */
   loadProblems() {
-    try {
-      return this.#native.loadProblems()
-    } catch (err) {
-      throw convertError(err)
-    }
+    return call(() => this.#native.loadProblems())
   }
 
   /**
@@ -798,11 +821,8 @@ class TaskManager {
    * `list`, …) go on answering, as in the core.
    */
   async close(reason) {
-    try {
-      await this.#native.close(reason)
-    } catch (err) {
-      throw convertError(err)
-    }
+    if (reason !== undefined && reason !== null) args.argument('reason', 'string', reason)
+    await waiting(undefined, () => this.#native.close(reason ?? undefined))
   }
 
   [Symbol.asyncDispose]() {
@@ -813,12 +833,9 @@ class TaskManager {
 // ---- model-facing tools ---------------------------------------------------
 
 /** The tool definitions (task_run, task_list, task_output, task_wait, task_cancel, task_send) in the shape of `openai` (default), `anthropic` or `mcp`, as plain objects. */
-function toolDefinitions(shape = 'openai') {
-  try {
-    return nativeToolDefinitions(shape)
-  } catch (err) {
-    throw convertError(err)
-  }
+function toolDefinitions(shape) {
+  if (shape !== undefined) args.argument('shape', 'string', shape)
+  return call(() => nativeToolDefinitions(shape))
 }
 
 /** Executes a model's tool calls against a manager, for one owner: the model sees and touches only that owner's tasks. */
@@ -829,21 +846,12 @@ class ToolBox {
 
   constructor(manager, owner, options) {
     const native = nativeManagers.get(manager)
-    if (native === undefined) throw invalid('manager', 'expected a TaskManager')
+    if (native === undefined) throw invalid('manager', `expected a TaskManager, got ${args.describe(manager)}`)
     this.#nativeManager = native
-    if (typeof owner !== 'string') throw invalid('owner', 'expected a string')
-    let o = optionsOf(options)
-    if (o.env !== undefined && o.env !== null) {
-      if (typeof o.env !== 'object') throw invalid('env', 'expected an object of strings')
-      const env = {}
-      for (const [k, v] of Object.entries(o.env)) if (v !== undefined) env[k] = String(v)
-      o = { ...o, env }
-    }
-    try {
-      this.#native = new NativeToolBox(native, owner, o)
-    } catch (err) {
-      throw convertError(err)
-    }
+    args.argument('owner', 'string', owner)
+    const o = { ...args.options('toolBox', options) }
+    if (o.env !== undefined) o.env = envOf(o.env)
+    this.#native = call(() => new NativeToolBox(native, owner, o))
   }
 
   /** The owner this toolbox acts for. */
@@ -851,9 +859,33 @@ class ToolBox {
     return this.#native.owner
   }
 
-  /** The tool definitions it answers, in a shape (see `toolDefinitions`). */
+  /**
+   * Registers a subagent the model can delegate to with `task_delegate`
+   * (which `definitions()` then includes): `run(args, ctx)` runs as a task of
+   * kind `agent` with the model's parsed arguments and a `TaskContext`
+   * (write output, `recv()` steering messages, `signal` for the cancel and
+   * its reason); its value (JSON) reaches the model in `task_wait`,
+   * `task_output` and the end notification. Returns this toolbox.
+   */
+  registerAgent(agent) {
+    args.argument('agent', 'object', agent)
+    const a = args.options('agent', agent, 'agent')
+    args.argument('name', 'string', a.name)
+    args.argument('description', 'string', a.description)
+    args.argument('run', 'func', a.run)
+    const run = a.run
+    call(() =>
+      this.#native.registerAgent(a.name, a.description, a.parameters, (ctx) =>
+        runTaskFunction((context) => run(ctx.arguments, context), ctx),
+      ),
+    )
+    return this
+  }
+
+  /** The tool definitions it answers, in a shape (see `toolDefinitions`), `task_delegate` included once an agent is registered. */
   definitions(shape) {
-    return toolDefinitions(shape)
+    if (shape !== undefined) args.argument('shape', 'string', shape)
+    return call(() => this.#native.definitions(shape))
   }
 
   /**
@@ -861,26 +893,22 @@ class ToolBox {
    * send them). Resolves with `{ text, json, isError }`; failures (an unknown
    * tool or id, a bad argument) come back with `isError`, never as a rejection.
    */
-  async call(name, args) {
-    if (typeof name !== 'string') throw invalid('name', 'expected a string')
+  async call(name, toolArgs) {
+    args.argument('name', 'string', name)
     // `task_run` starts a process (and may wait for it).
     if (name === 'task_run') armSignals()
     let json
-    if (args === undefined || args === null) json = undefined
-    else if (typeof args === 'string') json = args
+    if (toolArgs === undefined || toolArgs === null) json = undefined
+    else if (typeof toolArgs === 'string') json = toolArgs
     else {
       try {
-        json = JSON.stringify(args)
+        json = JSON.stringify(toolArgs)
       } catch (err) {
         throw invalid('args', `cannot be turned into JSON: ${err.message}`)
       }
       if (json === undefined) throw invalid('args', 'expected an object or a JSON string')
     }
-    try {
-      return await this.#native.call(name, json)
-    } catch (err) {
-      throw convertError(err)
-    }
+    return waiting(undefined, () => this.#native.call(name, json))
   }
 }
 

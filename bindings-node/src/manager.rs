@@ -115,10 +115,10 @@ impl ManagerOptions {
     }
 }
 
-/// How to run a command (`run`).
+/// How a command runs (`run`'s options besides the [`TaskOptions`]).
 #[napi(object, object_to_js = false)]
 #[derive(Default)]
-pub struct RunOptions {
+pub struct ProcessOptions {
     /// Working directory (default: the host's).
     pub cwd: Option<String>,
     /// Environment variables to set.
@@ -131,6 +131,14 @@ pub struct RunOptions {
     pub interactive: Option<bool>,
     /// Time between SIGTERM and SIGKILL on cancel (default 5 s).
     pub kill_grace_ms: Option<f64>,
+}
+
+/// How a task runs, for `run` and `spawn` alike: mode, timeouts, owner,
+/// monitoring (the wrapper splits a call's options into these and the
+/// [`ProcessOptions`]).
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
+pub struct TaskOptions {
     /// Start in the background (default: the foreground).
     pub background: Option<bool>,
     /// Timeout of the mode it starts in; null: none (default: the manager's).
@@ -143,7 +151,8 @@ pub struct RunOptions {
     /// What a foreground timeout does (default: the manager's).
     #[napi(ts_type = "OnTimeout")]
     pub on_timeout: Option<String>,
-    /// Description shown in lists (default: the command line).
+    /// Description shown in lists (default: the command line, or the
+    /// function's name).
     pub description: Option<String>,
     /// Owner (session key); default: the manager's default owner.
     pub owner: Option<String>,
@@ -173,72 +182,7 @@ pub struct RunOptions {
     pub cancel_on_stall: Option<bool>,
 }
 
-/// How to spawn a JS function as a task (`spawn`).
-#[napi(object, object_to_js = false)]
-#[derive(Default)]
-pub struct SpawnOptions {
-    /// The task's kind, which prefixes its id (default `fn`).
-    pub kind: Option<String>,
-    /// Start in the background (default: the foreground).
-    pub background: Option<bool>,
-    /// Timeout of the mode it starts in; null: none (default: the manager's).
-    #[napi(ts_type = "number | null")]
-    pub timeout_ms: Option<f64>,
-    /// Timeout once in the background; null: none.
-    #[napi(ts_type = "number | null")]
-    pub background_timeout_ms: Option<f64>,
-    /// What a foreground timeout does (default: the manager's).
-    #[napi(ts_type = "OnTimeout")]
-    pub on_timeout: Option<String>,
-    /// Description (default: the function's name).
-    pub description: Option<String>,
-    /// Owner (session key); default: the manager's default owner.
-    pub owner: Option<String>,
-    /// Leave it running on `close` and `closeOwner`.
-    pub keep_alive: Option<bool>,
-    /// Record the files it creates, modifies and deletes under this folder.
-    pub track_changes: Option<String>,
-    /// Regexes matched against each output line; a match queues a
-    /// `watch_match` notification with the line (while the task is in the
-    /// background). A pattern that does not compile fails with
-    /// `INVALID_ARGUMENT`.
-    pub watch: Option<Vec<String>>,
-    /// At most one watch notification per this many milliseconds (default
-    /// 15 s); matches in between are counted in the next one.
-    pub watch_interval_ms: Option<f64>,
-    /// After this many watch notifications (default 8) watching stops, with
-    /// one `watch_stopped` notice.
-    pub watch_max: Option<u32>,
-    /// A `progress` notification every this many milliseconds (at least
-    /// 60,000) with the output since the last one, skipped when there is none.
-    pub heartbeat_ms: Option<f64>,
-    /// No output for this long gives a `task.stalled` event and (in the
-    /// background) a `stalled` notification.
-    pub idle_timeout_ms: Option<f64>,
-    /// Also cancel the task when it stalls (it ends `timed_out`, reason
-    /// `stalled`).
-    pub cancel_on_stall: Option<bool>,
-}
-
-/// The options `run` and `spawn` share.
-struct Common {
-    background: Option<bool>,
-    timeout_ms: Option<f64>,
-    background_timeout_ms: Option<f64>,
-    on_timeout: Option<String>,
-    description: Option<String>,
-    owner: Option<String>,
-    keep_alive: Option<bool>,
-    track_changes: Option<String>,
-    watch: Option<Vec<String>>,
-    watch_interval_ms: Option<f64>,
-    watch_max: Option<u32>,
-    heartbeat_ms: Option<f64>,
-    idle_timeout_ms: Option<f64>,
-    cancel_on_stall: Option<bool>,
-}
-
-impl Common {
+impl TaskOptions {
     fn into_options(self) -> napi::Result<CoreSpawnOptions> {
         let background = self.background.unwrap_or(false);
         let mut o = if background {
@@ -412,10 +356,11 @@ impl NativeTaskManager {
     pub fn run(
         &self,
         command: Either<String, Vec<String>>,
-        options: Option<RunOptions>,
+        process: Option<ProcessOptions>,
+        options: Option<TaskOptions>,
     ) -> napi::Result<TaskInfo> {
         let manager = self.manager()?;
-        let o = options.unwrap_or_default();
+        let o = process.unwrap_or_default();
         // The core checks the command (not empty).
         let mut task = match command {
             Either::A(line) => agent_tasks::shell_command("command", line),
@@ -442,59 +387,29 @@ impl NativeTaskManager {
         if let Some(v) = o.kill_grace_ms {
             task = task.kill_grace(finite_millis("killGraceMs", v)?);
         }
-        let options = Common {
-            background: o.background,
-            timeout_ms: o.timeout_ms,
-            background_timeout_ms: o.background_timeout_ms,
-            on_timeout: o.on_timeout,
-            description: o.description,
-            owner: o.owner,
-            keep_alive: o.keep_alive,
-            track_changes: o.track_changes,
-            watch: o.watch,
-            watch_interval_ms: o.watch_interval_ms,
-            watch_max: o.watch_max,
-            heartbeat_ms: o.heartbeat_ms,
-            idle_timeout_ms: o.idle_timeout_ms,
-            cancel_on_stall: o.cancel_on_stall,
-        }
-        .into_options()?;
+        let options = options.unwrap_or_default().into_options()?;
         Ok(manager.spawn(task, options).js()?.info().into())
     }
 
-    /// Starts a JS function as a task. `func(ctx)` is called once, on the JS
-    /// thread, and must return a Promise of a `TaskFnOutcome` (the wrapper
-    /// makes it so).
+    /// Starts a JS function as a task of `kind` (default `fn`). `func(ctx)`
+    /// is called once, on the JS thread, and must return a Promise of a
+    /// `TaskFnOutcome` (the wrapper makes it so). `description` is used
+    /// unless the options give one.
     #[napi(
-        ts_args_type = "func: (ctx: NativeTaskContext) => Promise<TaskFnOutcome>, description: string, options?: SpawnOptions"
+        ts_args_type = "func: (ctx: NativeTaskContext) => Promise<TaskFnOutcome>, description: string, kind?: string | undefined | null, options?: TaskOptions | undefined | null"
     )]
     pub fn spawn(
         &self,
         func: TaskFn,
         description: String,
-        options: Option<SpawnOptions>,
+        kind: Option<String>,
+        options: Option<TaskOptions>,
     ) -> napi::Result<TaskInfo> {
         let manager = self.manager()?;
-        let o = options.unwrap_or_default();
-        let description = o.description.unwrap_or(description);
-        let options = Common {
-            background: o.background,
-            timeout_ms: o.timeout_ms,
-            background_timeout_ms: o.background_timeout_ms,
-            on_timeout: o.on_timeout,
-            description: None,
-            owner: o.owner,
-            keep_alive: o.keep_alive,
-            track_changes: o.track_changes,
-            watch: o.watch,
-            watch_interval_ms: o.watch_interval_ms,
-            watch_max: o.watch_max,
-            heartbeat_ms: o.heartbeat_ms,
-            idle_timeout_ms: o.idle_timeout_ms,
-            cancel_on_stall: o.cancel_on_stall,
-        }
-        .into_options()?;
-        let task = js_task(description, o.kind, func);
+        let mut o = options.unwrap_or_default();
+        let description = o.description.take().unwrap_or(description);
+        let options = o.into_options()?;
+        let task = js_task(description, kind, func);
         Ok(manager.spawn_boxed(task, options).js()?.info().into())
     }
 
@@ -549,6 +464,34 @@ impl NativeTaskManager {
             None => agent_tasks::DEFAULT_PREVIEW_BYTES,
         };
         Ok(self.manager()?.preview(&id, head, tail).js()?.into())
+    }
+
+    /// Waits until output past `cursor` exists or the task has ended, then
+    /// answers as `poll` does (at most `maxBytes`, default 64 KiB): what the
+    /// wrapper's output streams read. Woken by the task's output and its end.
+    #[napi(ts_return_type = "Promise<PollResponse>")]
+    pub fn wait_output<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+        cursor: f64,
+        max_bytes: Option<f64>,
+        wait: Option<&WaitHandle>,
+    ) -> napi::Result<PromiseRaw<'env, PollResponse>> {
+        let manager = self.manager()?;
+        let cursor = bytes("cursor", cursor)?;
+        let max_bytes = match max_bytes {
+            Some(m) => size("maxBytes", m)?,
+            None => agent_tasks::DEFAULT_POLL_BYTES,
+        };
+        let wait = wait.map(|w| w.token.clone());
+        env.spawn_future(abortable(wait, async move {
+            Ok(manager
+                .wait_output(&id, cursor, max_bytes)
+                .await
+                .js()?
+                .into())
+        }))
     }
 
     /// Waits until the task ends or `timeoutMs` passes (default: no limit;
