@@ -69,6 +69,10 @@ const kinds = {
     test: (v) => isPlainObject(v),
     expected: 'an object of strings',
   },
+  caps: {
+    test: (v) => isPlainObject(v) && Object.values(v).every((n) => Number.isSafeInteger(n) && n >= 0 && n < 2 ** 32),
+    expected: 'an object of non-negative integers by kind',
+  },
   textOrBytes: { test: (v) => typeof v === 'string' || isBytes(v), expected: 'a string, a Buffer or a Uint8Array' },
   signal: { test: (v) => v instanceof AbortSignal, expected: 'an AbortSignal' },
   object: { test: isPlainObject, expected: 'an object' },
@@ -122,6 +126,7 @@ const specs = {
     defaultOwner: 'string',
     notifyHostCancels: 'boolean',
     queueOverCapacity: 'boolean',
+    maxRunningOfKind: 'caps',
   },
   run: { ...processOptions, ...taskOptions },
   spawn: { kind: 'string', ...taskOptions },

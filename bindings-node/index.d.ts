@@ -779,6 +779,11 @@ export interface ManagerOptions {
    * of failing with `CAPACITY_EXCEEDED` (default false).
    */
   queueOverCapacity?: boolean
+  /**
+   * Caps on running tasks per kind, e.g. `{ agent: 3 }` (at most three
+   * subagents at once beside any number of commands).
+   */
+  maxRunningOfKind?: Record<string, number>
 }
 
 /**

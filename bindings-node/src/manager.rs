@@ -67,6 +67,9 @@ pub struct ManagerOptions {
     /// Over a background cap, wait in a FIFO queue (status `queued`) instead
     /// of failing with `CAPACITY_EXCEEDED` (default false).
     pub queue_over_capacity: Option<bool>,
+    /// Caps on running tasks per kind, e.g. `{ agent: 3 }` (at most three
+    /// subagents at once beside any number of commands).
+    pub max_running_of_kind: Option<HashMap<String, u32>>,
 }
 
 impl ManagerOptions {
@@ -110,6 +113,9 @@ impl ManagerOptions {
         }
         if let Some(v) = self.notify_host_cancels {
             c = c.notify_host_cancels(v);
+        }
+        for (kind, max) in self.max_running_of_kind.unwrap_or_default() {
+            c = c.max_running_of_kind(kind, max as usize);
         }
         Ok(c)
     }

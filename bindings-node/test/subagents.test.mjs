@@ -177,3 +177,23 @@ test('a 10 MB value reaches the model within the text budget, head and tail', as
   assert.match(answer.text, /start-x/)
   assert.match(answer.text, /x-end/)
 })
+
+test('maxRunningOfKind caps racing delegations: exactly K run', async (t) => {
+  const m = manager(t, { maxRunningOfKind: { agent: 2 } })
+  const tools = new ToolBox(m, 's').registerAgent({
+    name: 'sleeper',
+    description: 'Sleeps until stopped.',
+    run: (args, ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(null))),
+  })
+  const answers = await Promise.all(
+    Array.from({ length: 5 }, (_, i) =>
+      tools.call('task_delegate', { agent: 'sleeper', background: true, tasks: [{ goal: `g${i}` }] }),
+    ),
+  )
+  const ok = answers.filter((a) => !a.isError)
+  assert.equal(ok.length, 2, answers.map((a) => a.text).join('\n---\n'))
+  for (const refused of answers.filter((a) => a.isError)) assert.match(refused.text, /agent/)
+  assert.equal(m.list({ activeOnly: true }).length, 2)
+  assert.throws(() => manager(t, { maxRunningOfKind: { agent: -1 } }), { code: 'INVALID_ARGUMENT', message: /`maxRunningOfKind`/ })
+  for (const info of m.list({ activeOnly: true })) await m.cancel(info.id)
+})
