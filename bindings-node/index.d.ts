@@ -644,7 +644,6 @@ export type CollectOutcome =
   info: TaskInfo }
 
 /**
- * What a foreground timeout does.
  * How a process task's processes are kept together, so that none outlives
  * the task.
  */
@@ -839,6 +838,7 @@ export interface Notification {
 /** Why a notification was made. */
 export type NotificationKind = 'finished' | 'lost' | 'orphaned' | 'watch_match' | 'watch_stopped' | 'progress' | 'stalled'
 
+/** What a foreground timeout does. */
 export type OnTimeout = 'detach' | 'kill'
 
 /** Byte counts and state of a task's output stream. */

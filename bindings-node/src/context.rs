@@ -30,7 +30,7 @@ use napi_derive::napi;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::conversion::CancelReason;
+use crate::types::CancelReason;
 
 /// What the wrapper's task function resolves with: the JSON text of the
 /// returned value, or the error text of a throw.

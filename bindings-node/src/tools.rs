@@ -6,7 +6,6 @@
 //! (`registerAgent`) are core [`Agent`]s whose runner is a JS function
 //! (`context::js_agent`); the core checks their names and schemas.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use agent_tasks::tools::{definitions_in, Agent, ToolBox, ToolBoxConfig, ToolShape};
@@ -15,8 +14,8 @@ use napi::Env;
 use napi_derive::napi;
 use serde_json::{json, Value};
 
+use crate::args::ToolBoxOptions;
 use crate::context::{js_agent, AgentFn};
-use crate::conversion::{finite_millis, on_timeout, size};
 use crate::errors::CoreResultExt;
 use crate::manager::{open, NativeTaskManager, SharedManager};
 
@@ -34,66 +33,6 @@ fn tool_shape(shape: Option<String>) -> napi::Result<ToolShape> {
     match shape {
         Some(name) => agent_tasks::parse_name("shape", &name).js(),
         None => Ok(ToolShape::default()),
-    }
-}
-
-/// Settings of a toolbox (all optional; the core's defaults otherwise).
-#[napi(object, object_to_js = false)]
-#[derive(Default)]
-pub struct ToolBoxOptions {
-    /// Most bytes of text in one answer (default 12,000).
-    pub text_budget: Option<f64>,
-    /// How long `task_run` waits in the foreground when the model gives no
-    /// `timeout` (default 60 s).
-    pub run_timeout_ms: Option<f64>,
-    /// The longest `timeout` a model may ask of `task_run` (default 10 min).
-    pub max_run_timeout_ms: Option<f64>,
-    /// What a `task_run` foreground timeout does (default `detach`: the
-    /// command keeps running in the background).
-    #[napi(ts_type = "OnTimeout")]
-    pub on_timeout: Option<String>,
-    /// `task_wait`'s timeout when the model gives none (default 30 s).
-    pub wait_timeout_ms: Option<f64>,
-    /// The longest `timeout` a model may ask of `task_wait` (default 300 s).
-    pub max_wait_timeout_ms: Option<f64>,
-    /// Bytes `task_output` reads when the model gives no `max_bytes`
-    /// (default 8000).
-    pub output_bytes: Option<f64>,
-    /// Working directory of `task_run` commands without a `cwd`.
-    pub cwd: Option<String>,
-    /// Extra environment variables of `task_run` commands.
-    pub env: Option<HashMap<String, String>>,
-}
-
-impl ToolBoxOptions {
-    fn into_config(self) -> napi::Result<ToolBoxConfig> {
-        let mut c = ToolBoxConfig::default();
-        if let Some(v) = self.text_budget {
-            c.text_budget = size("textBudget", v)?;
-        }
-        if let Some(v) = self.run_timeout_ms {
-            c.run_timeout = finite_millis("runTimeoutMs", v)?;
-        }
-        if let Some(v) = self.max_run_timeout_ms {
-            c.max_run_timeout = finite_millis("maxRunTimeoutMs", v)?;
-        }
-        if let Some(v) = self.on_timeout {
-            c.on_timeout = on_timeout("onTimeout", &v)?;
-        }
-        if let Some(v) = self.wait_timeout_ms {
-            c.wait_timeout = finite_millis("waitTimeoutMs", v)?;
-        }
-        if let Some(v) = self.max_wait_timeout_ms {
-            c.max_wait_timeout = finite_millis("maxWaitTimeoutMs", v)?;
-        }
-        if let Some(v) = self.output_bytes {
-            c.output_bytes = size("outputBytes", v)?;
-        }
-        c.cwd = self.cwd.map(Into::into);
-        let mut env: Vec<(String, String)> = self.env.unwrap_or_default().into_iter().collect();
-        env.sort();
-        c.env = env;
-        Ok(c)
     }
 }
 
