@@ -366,6 +366,8 @@ class EventIterator {
   /** Ends the iteration; a pending `next()` resolves as done. */
   close() {
     if (this.#closed) return
+    // Closed before any abort: a later abort has nothing left to reject.
+    if (!this.#signal?.aborted) this.#rejected = true
     this.#closed = true
     this.#stream.close()
     if (this.#signal) this.#signal.removeEventListener('abort', this.#onAbort)

@@ -79,6 +79,8 @@ test('delegation: values reach the model, steering and cancel reach the runner, 
   const waited = await tools.call('task_wait', { task_id: ids[0], timeout: 30 })
   assert.match(waited.text, /status: completed/)
   assert.match(waited.text, /look at the lexer/)
+  // The model saw the end in task_wait: it is not notified of it again.
+  assert.deepEqual(m.notifications('s').filter((n) => n.taskId === ids[0] && n.kind === 'finished'), [])
   const output = await tools.call('task_output', { task_id: ids[0] })
   assert.match(output.text, /researching a/)
   assert.match(output.text, /"heard":"look at the lexer"/)
