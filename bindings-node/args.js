@@ -53,7 +53,8 @@ const isBytes = (v) => v instanceof Uint8Array
 const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v) && !isBytes(v)
 
 // The kinds of values an option takes: a test and what an error says was
-// expected. `undefined` always means "not given".
+// expected. `undefined` and `null` always pass: "not given" (for a timeout,
+// null is "none", which the wrapper passes on as such).
 const kinds = {
   string: { test: (v) => typeof v === 'string', expected: 'a string' },
   boolean: { test: (v) => typeof v === 'boolean', expected: 'a boolean' },
@@ -183,24 +184,28 @@ function unknownOption(call, key, spec) {
 }
 
 /**
- * The options of `call` (`run`, `collect`, …), checked: `{}` for
- * undefined or null, else the object itself, after every key was found in
- * the call's table and every value given has the expected type. `name` is
- * what an error calls the object itself.
+ * The options of `call` (`run`, `collect`, …), checked: every key must be
+ * in the call's table and every value given of the expected type. Returns a
+ * copy of what was given (`{}` for undefined or null), without the keys set
+ * to undefined or null (but a timeout's null). `name` is what an error
+ * calls the object itself.
  */
 function options(call, value, name = 'options') {
   if (value === undefined || value === null) return {}
   if (!isPlainObject(value)) throw invalid(name, `expected an object, got ${describe(value)}`)
   const spec = specs[call]
+  const checked = {}
   for (const key of Object.keys(value)) {
     const kind = spec[key]
     if (kind === undefined) throw unknownOption(call, key, spec)
     const v = value[key]
-    if (v !== undefined && !kinds[kind].test(v)) {
-      throw invalid(key, `expected ${kinds[kind].expected}, got ${describe(v)}`)
-    }
+    // null is "not given" too, and left out (the native layer takes only
+    // values); a timeout's null, "none", is kept for the caller to read.
+    if (v === undefined || (v === null && kind !== 'timeout')) continue
+    if (!kinds[kind].test(v)) throw invalid(key, `expected ${kinds[kind].expected}, got ${describe(v)}`)
+    checked[key] = v
   }
-  return value
+  return checked
 }
 
 /** Checks one positional argument against a kind (`string`, `func`, …). */

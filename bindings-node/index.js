@@ -121,7 +121,7 @@ const waitTimeout = (ms) => (ms === null ? undefined : ms)
 
 // Like process.env: undefined values are skipped, the rest made strings.
 function envOf(env) {
-  if (env === undefined) return undefined
+  if (env === undefined || env === null) return undefined
   const out = {}
   for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = String(v)
   return out

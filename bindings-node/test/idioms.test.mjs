@@ -134,3 +134,10 @@ test('unknown options and wrong types are INVALID_ARGUMENT naming the option, in
   assert.throws(() => m.run('true', { timeoutMs: -1 }), invalidArgument(/`timeoutMs`/))
   assert.throws(() => m.run('true', { onTimeout: 'explode' }), invalidArgument(/`onTimeout`/))
 })
+
+test('null options are "not given" (a timeout of null is none)', async (t) => {
+  const m = manager(t)
+  const task = m.run('echo fine', { env: null, cwd: null, description: null, timeoutMs: null, watch: null })
+  assert.equal((await task.result()).status, 'completed')
+  assert.equal(task.info().description, 'echo fine')
+})
