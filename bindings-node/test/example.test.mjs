@@ -28,6 +28,8 @@ test('examples/node/subagents.mjs delegates three subagents, checks, steers, can
   const ids = [...stdout.matchAll(/^ {4}task_id: (agent-\w+)\n {4}status: running \(background\)/gm)].slice(0, 3).map((m) => m[1])
   assert.equal(ids.length, 3, stdout)
   assert.match(stdout, /--- roster injected into the next turn\n {4}Open background work \(3\):/)
+  // The check: a wait until its first line, which the answer shows.
+  assert.match(stdout, /ready: an output line matched \(next cursor: \d+\): researching: Why are cached pages stale/)
   // Steered: the value answers with the hint; cancelled with the reason.
   assert.match(stdout, /"answer":"found it by following: start from auth\/session\.rs"/)
   assert.match(stdout, /status: cancelled\n {4}reason: cancelled: the uploader is being rewritten/)

@@ -78,7 +78,9 @@ try {
   const ids = started.tasks.map((t) => t.task_id)
   idlePoint(manager)
 
-  await call(tools, 'task_output', { task_id: ids[0] })
+  // The model checks on the first: it waits (briefly) until it has said
+  // what it is doing; the answer shows its output so far.
+  await call(tools, 'task_wait', { task_id: ids[0], until: '^researching', timeout: 10 })
   await call(tools, 'task_send', { task_id: ids[1], message: 'start from auth/session.rs' })
   await call(tools, 'task_cancel', { task_id: ids[2], reason: 'the uploader is being rewritten' })
   await call(tools, 'task_wait', { task_id: ids[1], timeout: 30 })
