@@ -203,7 +203,7 @@ class TaskContext {
 
   /** Appends output; `stream` is `stdout` (default), `stderr` or a name. Returns false once the task has ended. */
   write(data, stream) {
-    if (stream !== undefined && typeof stream !== 'string') throw invalid('stream', 'expected a string')
+    if (stream !== undefined && typeof stream !== 'string') throw invalid('stream', `expected a string, got ${args.describe(stream)}`)
     if (this.#ended) return false
     if (typeof data === 'string') {
       if (this.#byteLength > 0 || (this.#text.length > 0 && stream !== this.#stream)) this.#flush()
@@ -216,7 +216,7 @@ class TaskContext {
     let bytes
     if (Buffer.isBuffer(data)) bytes = data
     else if (data instanceof Uint8Array) bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
-    else throw invalid('data', 'expected a string, a Buffer or a Uint8Array')
+    else throw invalid('data', `expected a string, a Buffer or a Uint8Array, got ${args.describe(data)}`)
     if (this.#text.length > 0 || (this.#byteLength > 0 && stream !== this.#stream)) this.#flush()
     if (bytes.length >= BATCH / 4) {
       // Large enough to cross on its own, without a copy, after what is pending.
