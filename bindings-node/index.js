@@ -376,8 +376,6 @@ class EventIterator {
 
 // ---- output streams ---------------------------------------------------------
 
-const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'timed_out', 'lost'])
-
 // The output of a task from `cursor` as Buffers: each wait is woken by the
 // task's own output or its end (the core's `wait_output`), and reads from the
 // last answer's `nextCursor`, so no byte is lost or repeated, spilled to disk
@@ -389,8 +387,9 @@ async function* outputChunks(native, id, o) {
     const page = await waiting(signal, (wait) => native.waitOutput(id, cursor, o.maxBytes, wait))
     cursor = page.nextCursor
     if (page.data.length > 0) yield page.data
-    // The core answers empty only at the end; the status check is a guard.
-    if (page.eof || (page.data.length === 0 && TERMINAL.has(page.info.status))) return
+    // The core answers nothing new only once the task has ended (or just
+    // past a gap of bytes the disk cap dropped, where the next wait goes on).
+    if (page.eof || (page.data.length === 0 && page.omittedBytes === 0)) return
   }
 }
 

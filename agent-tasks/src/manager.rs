@@ -591,7 +591,8 @@ impl TaskManager {
     /// Waits until output past `cursor` exists or the task has ended, then
     /// answers as [`poll`](Self::poll) does: what an output stream reads
     /// from. The data is empty only once the task has ended (`eof` then
-    /// says `next_cursor` is the end). Reading from each answer's
+    /// says `next_cursor` is the end), or just past a gap the disk cap left
+    /// (`omitted_bytes` > 0). Reading from each answer's
     /// `next_cursor` sees every byte once, however the output spills to
     /// disk. Woken by the task's own output and by its end, never by a
     /// sleep loop.

@@ -70,8 +70,9 @@ impl TaskEntry {
     /// Waits until output past `cursor` exists or the task has ended, then
     /// reads up to `max_bytes` from `cursor` as a poll does. The page is
     /// empty only once the task has ended (then `eof` says whether
-    /// `next_cursor` is the end). Woken by the buffer's growth signal and by
-    /// the task's state changes, never by a sleep loop.
+    /// `next_cursor` is the end), or just past a gap the disk cap left.
+    /// Woken by the buffer's growth signal and by the task's state changes,
+    /// never by a sleep loop.
     pub(crate) async fn wait_output(&self, cursor: u64, max_bytes: usize) -> Result<Page> {
         let mut changes = self.changes.subscribe();
         let _armed = self.output.watch_growth();
