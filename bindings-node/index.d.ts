@@ -39,9 +39,33 @@ export declare class TaskCancelledError extends Error {
   readonly reason: CancelReason
 }
 
-/** Options of the calls that wait. Aborting the signal ends the wait (the Promise rejects with `signal.reason`), not the task. */
+/**
+ * Options of the calls that wait. The one timeout rule: aborting the signal
+ * (`AbortSignal.timeout(ms)` included) ends the wait, not the task, and the
+ * Promise rejects with `signal.reason` (a `TimeoutError` for
+ * `AbortSignal.timeout`), as `fetch` and `timers/promises` do; a `timeoutMs`
+ * option, where a call has one, is part of the answer (`collect` resolves
+ * `still_running`, `waitFor` `timed_out`).
+ */
 export interface WaitOptions {
   signal?: AbortSignal
+}
+
+/** How to start a command (`run`): how the process runs, and how the task runs. */
+export type RunOptions = ProcessOptions & TaskOptions
+
+/** How to start a JS function as a task (`spawn`). */
+export interface SpawnOptions extends TaskOptions {
+  /** The task's kind, which prefixes its id (default `fn`). */
+  kind?: string
+}
+
+/** Where an output stream starts and how much each wait reads. */
+export interface OutputOptions extends WaitOptions {
+  /** Byte offset to start from (default 0), e.g. a poll's `nextCursor`. */
+  cursor?: number
+  /** At most this many bytes per chunk (default 64 KiB, capped at 16 MiB). */
+  maxBytes?: number
 }
 
 export interface PollOptions {
@@ -142,7 +166,7 @@ export type TaskEvent = EventBase &
 /** What an event subscriber receives: the next event, or how many it missed by falling behind. */
 export type EventItem = ({ item: 'event' } & TaskEvent) | { item: 'lagged'; missed: number }
 
-/** The events of a manager from the moment it was made. Iterate with `for await`; `close()` (or `break`) ends it. While a `next()` is pending it keeps Node alive, like any awaited stream. */
+/** The events of a manager from the moment it was made. Iterate with `for await`; `close()` (or `break`) ends it. Aborting its signal rejects the pending `next()` with `signal.reason` and ends it, as Node's `events.on()` does. While a `next()` is pending it keeps Node alive, like any awaited stream. */
 export declare class EventIterator implements AsyncIterableIterator<EventItem> {
   private constructor()
   [Symbol.asyncIterator](): EventIterator
@@ -154,7 +178,11 @@ export declare class EventIterator implements AsyncIterableIterator<EventItem> {
   close(): void
 }
 
-/** A task started by `run` or `spawn`: its id and the verbs bound to it. */
+/**
+ * A task started by `run` or `spawn`: its id and the verbs bound to it. Not
+ * a thenable, on purpose (an async function returning a handle would await
+ * the task): `await handle.result()` is its final result.
+ */
 export declare class TaskHandle {
   private constructor()
   readonly id: string
@@ -162,6 +190,13 @@ export declare class TaskHandle {
   readonly manager: TaskManager
   info(): TaskInfo
   waitForeground(options?: WaitOptions): Promise<ForegroundOutcome>
+  /** Waits until the task ends, whether in the foreground or the background: its result, whatever its status. */
+  result(options?: WaitOptions): Promise<TaskResult>
+  /** The output from `options.cursor` (default 0) as Buffers, each wait woken by the task's output, until the task ends; no byte lost or repeated. */
+  output(options?: OutputOptions): AsyncGenerator<Buffer, void, undefined>
+  /** The output as lines (without `\n` or a trailing `\r`), until the task ends. */
+  lines(options?: OutputOptions): AsyncGenerator<string, void, undefined>
+  waitFor(until: string, options?: WaitForOptions): Promise<WaitOutcome>
   detach(): TaskInfo
   poll(options?: PollOptions): PollResponse
   preview(options?: PreviewOptions): Preview
@@ -190,6 +225,12 @@ export declare class TaskManager implements AsyncDisposable {
   preview(task: TaskRef, options?: PreviewOptions): Preview
   /** Waits until the task ends (`finished`) or the timeout passes (`still_running`). */
   collect(task: TaskRef, options?: CollectOptions): Promise<CollectOutcome>
+  /** Waits until the task ends (foreground or background): its result, whatever its status. */
+  result(task: TaskRef, options?: WaitOptions): Promise<TaskResult>
+  /** The output from `options.cursor` (default 0) as Buffers until the task ends: each wait is woken by the task's own output or its end, reads on from the last chunk, and never ends a chunk inside a UTF-8 character while the task runs. */
+  output(task: TaskRef, options?: OutputOptions): AsyncGenerator<Buffer, void, undefined>
+  /** The output as lines (without `\n` or a trailing `\r`; the last line counts at the end without a newline). */
+  lines(task: TaskRef, options?: OutputOptions): AsyncGenerator<string, void, undefined>
   /** Stops the task (its process group, or its JS function's signal), waits until it ended, returns its final info. Idempotent. */
   cancel(task: TaskRef, options?: CancelOptions): Promise<TaskInfo>
   /** Waits until a foreground task ends (`finished`) or is moved to the background (`detached`). */
@@ -259,8 +300,20 @@ export interface McpTool {
 /** The shapes tool definitions come in. */
 export type ToolShape = 'openai' | 'anthropic' | 'mcp'
 
-/** The tools a `ToolBox` answers. */
-export type ToolName = 'task_run' | 'task_list' | 'task_output' | 'task_wait' | 'task_cancel' | 'task_send'
+/** The tools a `ToolBox` answers (`task_delegate` once an agent is registered). */
+export type ToolName = 'task_run' | 'task_list' | 'task_output' | 'task_wait' | 'task_cancel' | 'task_send' | 'task_delegate'
+
+/** A subagent the model can delegate to (`ToolBox.registerAgent`). */
+export interface AgentDefinition<Args extends Record<string, any> = { goal: string; [key: string]: unknown }> {
+  /** 1 to 40 lowercase letters, digits, `_` or `-`; the model names it in `task_delegate`'s `agent`. */
+  name: string
+  /** What it does, for the model. */
+  description: string
+  /** JSON Schema of its arguments: an object schema with a required string `goal` (the default is just that). */
+  parameters?: Record<string, any>
+  /** Runs one delegated task with the model's arguments; its value (JSON) reaches the model. A throw makes the task `failed` with the message. */
+  run: (args: Args, ctx: TaskContext) => unknown
+}
 
 /** The tool definitions (task_run, task_list, task_output, task_wait, task_cancel, task_send), as plain objects, in a stable order. */
 export declare function toolDefinitions(shape?: 'openai'): OpenAITool[]
@@ -273,7 +326,9 @@ export declare class ToolBox {
   constructor(manager: TaskManager, owner: string, options?: ToolBoxOptions)
   /** The owner this toolbox acts for. */
   readonly owner: string
-  /** The tool definitions it answers (see `toolDefinitions`). */
+  /** Registers a subagent for `task_delegate` (runs as a task of kind `agent`); throws `INVALID_ARGUMENT` for a bad name or schema or a name taken. Returns this toolbox. */
+  registerAgent<Args extends Record<string, any> = { goal: string; [key: string]: unknown }>(agent: AgentDefinition<Args>): this
+  /** The tool definitions it answers (see `toolDefinitions`), `task_delegate` last once an agent is registered. */
   definitions(shape?: 'openai'): OpenAITool[]
   definitions(shape: 'anthropic'): AnthropicTool[]
   definitions(shape: 'mcp'): McpTool[]
@@ -329,6 +384,11 @@ export declare class NativeTaskContext {
   /** The task's id. */
   get id(): string
   /**
+   * A subagent's arguments, as the model gave them (null for a task
+   * started by `spawn`).
+   */
+  get arguments(): any
+  /**
    * Appends text to the task's output (`stream` defaults to `stdout`).
    * Returns false, writing nothing, once the task has ended.
    */
@@ -371,13 +431,14 @@ export declare class NativeTaskManager {
   /** Task folders or notifications found at open that could not be read. */
   loadProblems(): Array<string>
   /** Starts a command: a shell string (`sh -c`) or an argv array. */
-  run(command: string | Array<string>, options?: RunOptions | undefined | null): TaskInfo
+  run(command: string | Array<string>, process?: ProcessOptions | undefined | null, options?: TaskOptions | undefined | null): TaskInfo
   /**
-   * Starts a JS function as a task. `func(ctx)` is called once, on the JS
-   * thread, and must return a Promise of a `TaskFnOutcome` (the wrapper
-   * makes it so).
+   * Starts a JS function as a task of `kind` (default `fn`). `func(ctx)`
+   * is called once, on the JS thread, and must return a Promise of a
+   * `TaskFnOutcome` (the wrapper makes it so). `description` is used
+   * unless the options give one.
    */
-  spawn(func: (ctx: NativeTaskContext) => Promise<TaskFnOutcome>, description: string, options?: SpawnOptions): TaskInfo
+  spawn(func: (ctx: NativeTaskContext) => Promise<TaskFnOutcome>, description: string, kind?: string | undefined | null, options?: TaskOptions | undefined | null): TaskInfo
   /** The task's info now. */
   info(id: string): TaskInfo
   /**
@@ -395,6 +456,12 @@ export declare class NativeTaskManager {
    * each).
    */
   preview(id: string, headBytes?: number | undefined | null, tailBytes?: number | undefined | null): Preview
+  /**
+   * Waits until output past `cursor` exists or the task has ended, then
+   * answers as `poll` does (at most `maxBytes`, default 64 KiB): what the
+   * wrapper's output streams read. Woken by the task's output and its end.
+   */
+  waitOutput(id: string, cursor: number, maxBytes?: number | undefined | null, wait?: WaitHandle | undefined | null): Promise<PollResponse>
   /**
    * Waits until the task ends or `timeoutMs` passes (default: no limit;
    * 0: answer at once).
@@ -504,6 +571,21 @@ export declare class NativeTaskManager {
 export declare class NativeToolBox {
   /** A toolbox acting for `owner`'s tasks on `manager`. */
   constructor(manager: NativeTaskManager, owner: string, options?: ToolBoxOptions | undefined | null)
+  /**
+   * Registers a subagent the model can delegate to with `task_delegate`:
+   * `runner(ctx)` is called once per delegated task (the model's
+   * arguments are `ctx.arguments`) and returns a Promise of the outcome
+   * (the wrapper makes it so). The core checks the name, the schema
+   * (`parameters`, default a required string `goal`) and that the name
+   * is new, and refuses with `INVALID_ARGUMENT` naming the problem.
+   */
+  registerAgent(name: string, description: string, parameters: Record<string, any> | undefined | null, runner: (ctx: NativeTaskContext) => Promise<TaskFnOutcome>): void
+  /**
+   * The tools this toolbox answers in `shape` (`openai`, the default,
+   * `anthropic` or `mcp`): the task tools, and `task_delegate` once an
+   * agent is registered.
+   */
+  definitions(shape?: string | undefined | null): Array<Record<string, any>>
   /** The owner this toolbox acts for. */
   get owner(): string
   /**
@@ -562,7 +644,6 @@ export type CollectOutcome =
   info: TaskInfo }
 
 /**
- * What a foreground timeout does.
  * How a process task's processes are kept together, so that none outlives
  * the task.
  */
@@ -697,6 +778,11 @@ export interface ManagerOptions {
    * of failing with `CAPACITY_EXCEEDED` (default false).
    */
   queueOverCapacity?: boolean
+  /**
+   * Caps on running tasks per kind, e.g. `{ agent: 3 }` (at most three
+   * subagents at once beside any number of commands).
+   */
+  maxRunningOfKind?: Record<string, number>
 }
 
 /**
@@ -752,6 +838,7 @@ export interface Notification {
 /** Why a notification was made. */
 export type NotificationKind = 'finished' | 'lost' | 'orphaned' | 'watch_match' | 'watch_stopped' | 'progress' | 'stalled'
 
+/** What a foreground timeout does. */
 export type OnTimeout = 'detach' | 'kill'
 
 /** Byte counts and state of a task's output stream. */
@@ -819,6 +906,22 @@ export interface Preview {
   text: string
 }
 
+/** How a command runs (`run`'s options besides the [`TaskOptions`]). */
+export interface ProcessOptions {
+  /** Working directory (default: the host's). */
+  cwd?: string
+  /** Environment variables to set. */
+  env?: Record<string, string>
+  /** Start from an empty environment instead of the host's. */
+  envClear?: boolean
+  /** Bytes (or text) written to stdin at start. */
+  stdin?: string | Buffer
+  /** Keep stdin open so `send` can write to it. */
+  interactive?: boolean
+  /** Time between SIGTERM and SIGKILL on cancel (default 5 s). */
+  killGraceMs?: number
+}
+
 /**
  * An owner's open background work: `text` for the model (within its
  * budget; empty when nothing is open), `items` for a UI.
@@ -848,127 +951,6 @@ export interface RosterItem {
   lastLine?: string
   /** Notifications about it not acknowledged yet. */
   pendingNotifications: number
-}
-
-/** How to run a command (`run`). */
-export interface RunOptions {
-  /** Working directory (default: the host's). */
-  cwd?: string
-  /** Environment variables to set. */
-  env?: Record<string, string>
-  /** Start from an empty environment instead of the host's. */
-  envClear?: boolean
-  /** Bytes (or text) written to stdin at start. */
-  stdin?: string | Buffer
-  /** Keep stdin open so `send` can write to it. */
-  interactive?: boolean
-  /** Time between SIGTERM and SIGKILL on cancel (default 5 s). */
-  killGraceMs?: number
-  /** Start in the background (default: the foreground). */
-  background?: boolean
-  /** Timeout of the mode it starts in; null: none (default: the manager's). */
-  timeoutMs?: number | null
-  /**
-   * Timeout once in the background (after a detach, from the detach);
-   * null: none.
-   */
-  backgroundTimeoutMs?: number | null
-  /** What a foreground timeout does (default: the manager's). */
-  onTimeout?: OnTimeout
-  /** Description shown in lists (default: the command line). */
-  description?: string
-  /** Owner (session key); default: the manager's default owner. */
-  owner?: string
-  /** Leave it running on `close` and `closeOwner`. */
-  keepAlive?: boolean
-  /** Record the files it creates, modifies and deletes under this folder. */
-  trackChanges?: string
-  /**
-   * Regexes matched against each output line; a match queues a
-   * `watch_match` notification with the line (while the task is in the
-   * background). A pattern that does not compile fails with
-   * `INVALID_ARGUMENT`.
-   */
-  watch?: Array<string>
-  /**
-   * At most one watch notification per this many milliseconds (default
-   * 15 s); matches in between are counted in the next one.
-   */
-  watchIntervalMs?: number
-  /**
-   * After this many watch notifications (default 8) watching stops, with
-   * one `watch_stopped` notice.
-   */
-  watchMax?: number
-  /**
-   * A `progress` notification every this many milliseconds (at least
-   * 60,000) with the output since the last one, skipped when there is none.
-   */
-  heartbeatMs?: number
-  /**
-   * No output for this long gives a `task.stalled` event and (in the
-   * background) a `stalled` notification.
-   */
-  idleTimeoutMs?: number
-  /**
-   * Also cancel the task when it stalls (it ends `timed_out`, reason
-   * `stalled`).
-   */
-  cancelOnStall?: boolean
-}
-
-/** How to spawn a JS function as a task (`spawn`). */
-export interface SpawnOptions {
-  /** The task's kind, which prefixes its id (default `fn`). */
-  kind?: string
-  /** Start in the background (default: the foreground). */
-  background?: boolean
-  /** Timeout of the mode it starts in; null: none (default: the manager's). */
-  timeoutMs?: number | null
-  /** Timeout once in the background; null: none. */
-  backgroundTimeoutMs?: number | null
-  /** What a foreground timeout does (default: the manager's). */
-  onTimeout?: OnTimeout
-  /** Description (default: the function's name). */
-  description?: string
-  /** Owner (session key); default: the manager's default owner. */
-  owner?: string
-  /** Leave it running on `close` and `closeOwner`. */
-  keepAlive?: boolean
-  /** Record the files it creates, modifies and deletes under this folder. */
-  trackChanges?: string
-  /**
-   * Regexes matched against each output line; a match queues a
-   * `watch_match` notification with the line (while the task is in the
-   * background). A pattern that does not compile fails with
-   * `INVALID_ARGUMENT`.
-   */
-  watch?: Array<string>
-  /**
-   * At most one watch notification per this many milliseconds (default
-   * 15 s); matches in between are counted in the next one.
-   */
-  watchIntervalMs?: number
-  /**
-   * After this many watch notifications (default 8) watching stops, with
-   * one `watch_stopped` notice.
-   */
-  watchMax?: number
-  /**
-   * A `progress` notification every this many milliseconds (at least
-   * 60,000) with the output since the last one, skipped when there is none.
-   */
-  heartbeatMs?: number
-  /**
-   * No output for this long gives a `task.stalled` event and (in the
-   * background) a `stalled` notification.
-   */
-  idleTimeoutMs?: number
-  /**
-   * Also cancel the task when it stalls (it ends `timed_out`, reason
-   * `stalled`).
-   */
-  cancelOnStall?: boolean
 }
 
 /** A run of bytes of one stream inside a poll window. */
@@ -1040,6 +1022,68 @@ export interface TaskInfo {
   sinkError?: string
   /** Its output stream's counts. */
   output: OutputStats
+}
+
+/**
+ * How a task runs, for `run` and `spawn` alike: mode, timeouts, owner,
+ * monitoring (the wrapper splits a call's options into these and the
+ * [`ProcessOptions`]).
+ */
+export interface TaskOptions {
+  /** Start in the background (default: the foreground). */
+  background?: boolean
+  /** Timeout of the mode it starts in; null: none (default: the manager's). */
+  timeoutMs?: number | null
+  /**
+   * Timeout once in the background (after a detach, from the detach);
+   * null: none.
+   */
+  backgroundTimeoutMs?: number | null
+  /** What a foreground timeout does (default: the manager's). */
+  onTimeout?: OnTimeout
+  /**
+   * Description shown in lists (default: the command line, or the
+   * function's name).
+   */
+  description?: string
+  /** Owner (session key); default: the manager's default owner. */
+  owner?: string
+  /** Leave it running on `close` and `closeOwner`. */
+  keepAlive?: boolean
+  /** Record the files it creates, modifies and deletes under this folder. */
+  trackChanges?: string
+  /**
+   * Regexes matched against each output line; a match queues a
+   * `watch_match` notification with the line (while the task is in the
+   * background). A pattern that does not compile fails with
+   * `INVALID_ARGUMENT`.
+   */
+  watch?: Array<string>
+  /**
+   * At most one watch notification per this many milliseconds (default
+   * 15 s); matches in between are counted in the next one.
+   */
+  watchIntervalMs?: number
+  /**
+   * After this many watch notifications (default 8) watching stops, with
+   * one `watch_stopped` notice.
+   */
+  watchMax?: number
+  /**
+   * A `progress` notification every this many milliseconds (at least
+   * 60,000) with the output since the last one, skipped when there is none.
+   */
+  heartbeatMs?: number
+  /**
+   * No output for this long gives a `task.stalled` event and (in the
+   * background) a `stalled` notification.
+   */
+  idleTimeoutMs?: number
+  /**
+   * Also cancel the task when it stalls (it ends `timed_out`, reason
+   * `stalled`).
+   */
+  cancelOnStall?: boolean
 }
 
 /** How a task ended: returned by `collect` and `waitForeground`. */

@@ -39,9 +39,33 @@ export declare class TaskCancelledError extends Error {
   readonly reason: CancelReason
 }
 
-/** Options of the calls that wait. Aborting the signal ends the wait (the Promise rejects with `signal.reason`), not the task. */
+/**
+ * Options of the calls that wait. The one timeout rule: aborting the signal
+ * (`AbortSignal.timeout(ms)` included) ends the wait, not the task, and the
+ * Promise rejects with `signal.reason` (a `TimeoutError` for
+ * `AbortSignal.timeout`), as `fetch` and `timers/promises` do; a `timeoutMs`
+ * option, where a call has one, is part of the answer (`collect` resolves
+ * `still_running`, `waitFor` `timed_out`).
+ */
 export interface WaitOptions {
   signal?: AbortSignal
+}
+
+/** How to start a command (`run`): how the process runs, and how the task runs. */
+export type RunOptions = ProcessOptions & TaskOptions
+
+/** How to start a JS function as a task (`spawn`). */
+export interface SpawnOptions extends TaskOptions {
+  /** The task's kind, which prefixes its id (default `fn`). */
+  kind?: string
+}
+
+/** Where an output stream starts and how much each wait reads. */
+export interface OutputOptions extends WaitOptions {
+  /** Byte offset to start from (default 0), e.g. a poll's `nextCursor`. */
+  cursor?: number
+  /** At most this many bytes per chunk (default 64 KiB, capped at 16 MiB). */
+  maxBytes?: number
 }
 
 export interface PollOptions {
@@ -142,7 +166,7 @@ export type TaskEvent = EventBase &
 /** What an event subscriber receives: the next event, or how many it missed by falling behind. */
 export type EventItem = ({ item: 'event' } & TaskEvent) | { item: 'lagged'; missed: number }
 
-/** The events of a manager from the moment it was made. Iterate with `for await`; `close()` (or `break`) ends it. While a `next()` is pending it keeps Node alive, like any awaited stream. */
+/** The events of a manager from the moment it was made. Iterate with `for await`; `close()` (or `break`) ends it. Aborting its signal rejects the pending `next()` with `signal.reason` and ends it, as Node's `events.on()` does. While a `next()` is pending it keeps Node alive, like any awaited stream. */
 export declare class EventIterator implements AsyncIterableIterator<EventItem> {
   private constructor()
   [Symbol.asyncIterator](): EventIterator
@@ -154,7 +178,11 @@ export declare class EventIterator implements AsyncIterableIterator<EventItem> {
   close(): void
 }
 
-/** A task started by `run` or `spawn`: its id and the verbs bound to it. */
+/**
+ * A task started by `run` or `spawn`: its id and the verbs bound to it. Not
+ * a thenable, on purpose (an async function returning a handle would await
+ * the task): `await handle.result()` is its final result.
+ */
 export declare class TaskHandle {
   private constructor()
   readonly id: string
@@ -162,6 +190,13 @@ export declare class TaskHandle {
   readonly manager: TaskManager
   info(): TaskInfo
   waitForeground(options?: WaitOptions): Promise<ForegroundOutcome>
+  /** Waits until the task ends, whether in the foreground or the background: its result, whatever its status. */
+  result(options?: WaitOptions): Promise<TaskResult>
+  /** The output from `options.cursor` (default 0) as Buffers, each wait woken by the task's output, until the task ends; no byte lost or repeated. */
+  output(options?: OutputOptions): AsyncGenerator<Buffer, void, undefined>
+  /** The output as lines (without `\n` or a trailing `\r`), until the task ends. */
+  lines(options?: OutputOptions): AsyncGenerator<string, void, undefined>
+  waitFor(until: string, options?: WaitForOptions): Promise<WaitOutcome>
   detach(): TaskInfo
   poll(options?: PollOptions): PollResponse
   preview(options?: PreviewOptions): Preview
@@ -190,6 +225,12 @@ export declare class TaskManager implements AsyncDisposable {
   preview(task: TaskRef, options?: PreviewOptions): Preview
   /** Waits until the task ends (`finished`) or the timeout passes (`still_running`). */
   collect(task: TaskRef, options?: CollectOptions): Promise<CollectOutcome>
+  /** Waits until the task ends (foreground or background): its result, whatever its status. */
+  result(task: TaskRef, options?: WaitOptions): Promise<TaskResult>
+  /** The output from `options.cursor` (default 0) as Buffers until the task ends: each wait is woken by the task's own output or its end, reads on from the last chunk, and never ends a chunk inside a UTF-8 character while the task runs. */
+  output(task: TaskRef, options?: OutputOptions): AsyncGenerator<Buffer, void, undefined>
+  /** The output as lines (without `\n` or a trailing `\r`; the last line counts at the end without a newline). */
+  lines(task: TaskRef, options?: OutputOptions): AsyncGenerator<string, void, undefined>
   /** Stops the task (its process group, or its JS function's signal), waits until it ended, returns its final info. Idempotent. */
   cancel(task: TaskRef, options?: CancelOptions): Promise<TaskInfo>
   /** Waits until a foreground task ends (`finished`) or is moved to the background (`detached`). */
@@ -259,8 +300,20 @@ export interface McpTool {
 /** The shapes tool definitions come in. */
 export type ToolShape = 'openai' | 'anthropic' | 'mcp'
 
-/** The tools a `ToolBox` answers. */
-export type ToolName = 'task_run' | 'task_list' | 'task_output' | 'task_wait' | 'task_cancel' | 'task_send'
+/** The tools a `ToolBox` answers (`task_delegate` once an agent is registered). */
+export type ToolName = 'task_run' | 'task_list' | 'task_output' | 'task_wait' | 'task_cancel' | 'task_send' | 'task_delegate'
+
+/** A subagent the model can delegate to (`ToolBox.registerAgent`). */
+export interface AgentDefinition<Args extends Record<string, any> = { goal: string; [key: string]: unknown }> {
+  /** 1 to 40 lowercase letters, digits, `_` or `-`; the model names it in `task_delegate`'s `agent`. */
+  name: string
+  /** What it does, for the model. */
+  description: string
+  /** JSON Schema of its arguments: an object schema with a required string `goal` (the default is just that). */
+  parameters?: Record<string, any>
+  /** Runs one delegated task with the model's arguments; its value (JSON) reaches the model. A throw makes the task `failed` with the message. */
+  run: (args: Args, ctx: TaskContext) => unknown
+}
 
 /** The tool definitions (task_run, task_list, task_output, task_wait, task_cancel, task_send), as plain objects, in a stable order. */
 export declare function toolDefinitions(shape?: 'openai'): OpenAITool[]
@@ -273,7 +326,9 @@ export declare class ToolBox {
   constructor(manager: TaskManager, owner: string, options?: ToolBoxOptions)
   /** The owner this toolbox acts for. */
   readonly owner: string
-  /** The tool definitions it answers (see `toolDefinitions`). */
+  /** Registers a subagent for `task_delegate` (runs as a task of kind `agent`); throws `INVALID_ARGUMENT` for a bad name or schema or a name taken. Returns this toolbox. */
+  registerAgent<Args extends Record<string, any> = { goal: string; [key: string]: unknown }>(agent: AgentDefinition<Args>): this
+  /** The tool definitions it answers (see `toolDefinitions`), `task_delegate` last once an agent is registered. */
   definitions(shape?: 'openai'): OpenAITool[]
   definitions(shape: 'anthropic'): AnthropicTool[]
   definitions(shape: 'mcp'): McpTool[]

@@ -100,9 +100,9 @@ fi
   if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     git diff --exit-code -- index.d.ts binding.js
   fi
-  echo "== npm test (node --test)"
+  echo "== npm test (node --test: the binding's tests, and the examples in examples/node run as a user would)"
   npm test
-  echo "== npm run typecheck (tsc --strict --noEmit on a typed consumer)"
+  echo "== npm run typecheck (tsc --strict --noEmit on a typed consumer and on every js/ts block of the README)"
   npm run typecheck
 )
 

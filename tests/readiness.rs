@@ -242,3 +242,79 @@ async fn the_tools_wait_until_ready() {
         .call("task_cancel", json!({"task_id": server_id}))
         .await;
 }
+
+/// `wait_output` reads a stream from a cursor, woken by the task's output:
+/// every byte once, across a spill to disk, ending at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_output_streams_every_byte_once_across_a_spill() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default().memory_limit(16 * 1024));
+    let task = manager
+        .spawn(
+            ProcessTask::shell("for i in $(seq 1 4); do seq 1 20000; sleep 0.1; done"),
+            SpawnOptions::background(),
+        )
+        .expect("spawn");
+    let id = task.id().to_string();
+    let mut cursor = 0;
+    let mut all = Vec::new();
+    loop {
+        let page = manager.wait_output(&id, cursor, 7000).await.expect("wait");
+        assert_eq!(page.cursor, cursor, "nothing is skipped");
+        assert_eq!(page.omitted_bytes, 0);
+        if page.data.is_empty() {
+            assert!(page.eof, "an empty answer comes only at the end");
+            break;
+        }
+        all.extend_from_slice(&page.data);
+        cursor = page.next_cursor;
+    }
+    let one: String = (1..=20000).map(|i| format!("{i}\n")).collect();
+    assert_eq!(String::from_utf8(all).expect("utf-8"), one.repeat(4));
+    assert!(manager.info(&id).expect("info").output.spilled);
+}
+
+/// A pending `wait_output` is woken by the task's write, not by its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_output_wakes_on_new_output() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let task = manager
+        .spawn(
+            FnTask::new("echo on request", |ctx| async move {
+                loop {
+                    tokio::select! {
+                        message = ctx.recv() => match message {
+                            Some(message) => ctx.stdout(message.text()),
+                            None => break,
+                        },
+                        _ = ctx.cancelled() => break,
+                    }
+                }
+                Ok(serde_json::Value::Null)
+            }),
+            SpawnOptions::background(),
+        )
+        .expect("spawn");
+    let id = task.id().to_string();
+    let waiting = {
+        let manager = manager.clone();
+        let id = id.clone();
+        tokio::spawn(async move { manager.wait_output(&id, 0, 1024).await })
+    };
+    manager.send(&id, "hello").expect("send");
+    let page = waiting.await.expect("join").expect("wait");
+    assert_eq!(page.data, b"hello");
+    assert!(!page.eof);
+    assert!(
+        !page.info.status.is_terminal(),
+        "woken by the output, before the end"
+    );
+    manager
+        .cancel(&id, agent_tasks::CancelReason::user("done"))
+        .await
+        .expect("cancel");
+    let end = manager
+        .wait_output(&id, page.next_cursor, 1024)
+        .await
+        .expect("end");
+    assert!(end.data.is_empty() && end.eof);
+}

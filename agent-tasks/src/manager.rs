@@ -593,6 +593,35 @@ impl TaskManager {
         })
     }
 
+    /// Waits until output past `cursor` exists or the task has ended, then
+    /// answers as [`poll`](Self::poll) does: what an output stream reads
+    /// from. The data is empty only once the task has ended (`eof` then
+    /// says `next_cursor` is the end), or just past a gap the disk cap left
+    /// (`omitted_bytes` > 0). Reading from each answer's
+    /// `next_cursor` sees every byte once, however the output spills to
+    /// disk. Woken by the task's own output and by its end, never by a
+    /// sleep loop.
+    pub async fn wait_output(
+        &self,
+        id: &str,
+        cursor: u64,
+        max_bytes: usize,
+    ) -> Result<PollResponse> {
+        let entry = self.entry(id)?;
+        let page = entry
+            .wait_output(cursor, max_bytes.min(MAX_POLL_BYTES))
+            .await?;
+        Ok(PollResponse {
+            info: entry.info(),
+            cursor: page.cursor,
+            next_cursor: page.next_cursor,
+            omitted_bytes: page.omitted,
+            eof: page.eof,
+            data: page.data,
+            spans: page.spans,
+        })
+    }
+
     /// The first `head_bytes` and last `tail_bytes` of the task's output, for
     /// showing a model both ends of a long log.
     pub fn preview(&self, id: &str, head_bytes: usize, tail_bytes: usize) -> Result<Preview> {

@@ -16,7 +16,7 @@ use napi_derive::napi;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
-use crate::conversion::EventRecord;
+use crate::types::EventRecord;
 
 /// A live stream of a manager's events, from the moment it was made.
 /// Internal: use `manager.events()`.

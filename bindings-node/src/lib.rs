@@ -5,7 +5,10 @@
 //! - `manager`: the `NativeTaskManager` class and its verbs;
 //! - `context`: JS async functions as tasks, and their context;
 //! - `events`: the event stream (pull) and event listener (push);
-//! - `conversion`: the plain objects that cross the boundary;
+//! - `types`: the plain objects and string enums that cross the boundary;
+//! - `convert`: their conversions from the core's types;
+//! - `args`: the option objects and number arguments going in, parsed into
+//!   the core's settings;
 //! - `shapes`: fast construction of the objects `poll` returns;
 //! - `tools`: the model-facing tool definitions and `NativeToolBox`;
 //! - `errors`: coded errors (`TASK_NOT_FOUND`, …).
@@ -13,10 +16,12 @@
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used)]
 
+mod args;
 mod context;
-mod conversion;
+mod convert;
 mod errors;
 mod events;
 mod manager;
 mod shapes;
 mod tools;
+mod types;

@@ -5,16 +5,13 @@
 //! on too) and accept a [`WaitHandle`] that aborts the wait, since a Promise
 //! itself cannot be cancelled.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use agent_tasks::inspect::KillOutcome;
-use agent_tasks::{
-    CancelReason, ListFilter as CoreListFilter, ManagerConfig, SpawnOptions as CoreSpawnOptions,
-    TaskManager,
-};
+use agent_tasks::{CancelReason, ListFilter as CoreListFilter, TaskManager};
 use napi::bindgen_prelude::{Buffer, Either, PromiseRaw};
 use napi::Env;
 use napi_derive::napi;
@@ -22,290 +19,16 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use tokio_util::sync::CancellationToken;
 
-use crate::context::{js_task, TaskFn};
-use crate::conversion::{
-    bytes, finite_millis, millis, on_timeout, size, CollectOutcome, ForegroundOutcome, GcReport,
-    Notification, PollResponse, Preview, Roster, TaskInfo, WaitOutcome,
+use crate::args::{
+    bytes, finite_millis, millis, size, ListFilter, ManagerOptions, ProcessOptions, TaskOptions,
 };
+use crate::context::{js_task, TaskFn};
 use crate::errors::{aborted, shut_down, CoreResultExt};
 use crate::events::{EventCallback, NativeEventListener, NativeEventStream};
-
-/// Settings of a manager (all optional; the core's defaults otherwise).
-#[napi(object, object_to_js = false)]
-#[derive(Default)]
-pub struct ManagerOptions {
-    /// Folder for task folders (default: a private temporary folder, removed
-    /// when the manager is closed or collected).
-    pub root: Option<String>,
-    /// Bytes of output a foreground task keeps in memory before it spills
-    /// (default 1 MiB).
-    pub memory_limit: Option<f64>,
-    /// Bytes of output one task may write to its log (default 256 MiB).
-    pub disk_limit: Option<f64>,
-    /// Bytes of the latest output kept in memory after a spill (64 KiB).
-    pub tail_window: Option<f64>,
-    /// Default foreground timeout (60 s); null: none.
-    #[napi(ts_type = "number | null")]
-    pub foreground_timeout_ms: Option<f64>,
-    /// Default background timeout (10 min); null: none.
-    #[napi(ts_type = "number | null")]
-    pub background_timeout_ms: Option<f64>,
-    /// Default action of a foreground timeout (default `detach`).
-    #[napi(ts_type = "OnTimeout")]
-    pub on_timeout: Option<String>,
-    /// Cap on background tasks running at once, over all owners.
-    pub max_background: Option<u32>,
-    /// Cap on background tasks running at once for any one owner.
-    pub max_background_per_owner: Option<u32>,
-    /// How long a function task may take to return after a stop request
-    /// before the manager drops it (default 5 s).
-    pub stop_grace_ms: Option<f64>,
-    /// Owner of tasks spawned without one (default `default`).
-    pub default_owner: Option<String>,
-    /// Whether host cancels of background tasks still queue notifications.
-    pub notify_host_cancels: Option<bool>,
-    /// Over a background cap, wait in a FIFO queue (status `queued`) instead
-    /// of failing with `CAPACITY_EXCEEDED` (default false).
-    pub queue_over_capacity: Option<bool>,
-}
-
-impl ManagerOptions {
-    fn into_config(self) -> napi::Result<ManagerConfig> {
-        let mut c = ManagerConfig::default();
-        if let Some(root) = self.root {
-            c = c.root(root);
-        }
-        if let Some(v) = self.memory_limit {
-            c = c.memory_limit(size("memoryLimit", v)?);
-        }
-        if let Some(v) = self.disk_limit {
-            c = c.disk_limit(bytes("diskLimit", v)?);
-        }
-        if let Some(v) = self.tail_window {
-            c = c.tail_window(size("tailWindow", v)?);
-        }
-        if let Some(v) = self.foreground_timeout_ms {
-            c = c.foreground_timeout(millis("foregroundTimeoutMs", v)?);
-        }
-        if let Some(v) = self.background_timeout_ms {
-            c = c.background_timeout(millis("backgroundTimeoutMs", v)?);
-        }
-        if let Some(v) = self.on_timeout {
-            c = c.on_timeout(on_timeout("onTimeout", &v)?);
-        }
-        if let Some(v) = self.max_background {
-            c = c.max_background(v as usize);
-        }
-        if let Some(v) = self.max_background_per_owner {
-            c = c.max_background_per_owner(v as usize);
-        }
-        if let Some(v) = self.stop_grace_ms {
-            c = c.stop_grace(finite_millis("stopGraceMs", v)?);
-        }
-        if let Some(v) = self.default_owner {
-            c = c.default_owner(v);
-        }
-        if let Some(v) = self.queue_over_capacity {
-            c = c.queue_over_capacity(v);
-        }
-        if let Some(v) = self.notify_host_cancels {
-            c = c.notify_host_cancels(v);
-        }
-        Ok(c)
-    }
-}
-
-/// How to run a command (`run`).
-#[napi(object, object_to_js = false)]
-#[derive(Default)]
-pub struct RunOptions {
-    /// Working directory (default: the host's).
-    pub cwd: Option<String>,
-    /// Environment variables to set.
-    pub env: Option<HashMap<String, String>>,
-    /// Start from an empty environment instead of the host's.
-    pub env_clear: Option<bool>,
-    /// Bytes (or text) written to stdin at start.
-    pub stdin: Option<Either<String, Buffer>>,
-    /// Keep stdin open so `send` can write to it.
-    pub interactive: Option<bool>,
-    /// Time between SIGTERM and SIGKILL on cancel (default 5 s).
-    pub kill_grace_ms: Option<f64>,
-    /// Start in the background (default: the foreground).
-    pub background: Option<bool>,
-    /// Timeout of the mode it starts in; null: none (default: the manager's).
-    #[napi(ts_type = "number | null")]
-    pub timeout_ms: Option<f64>,
-    /// Timeout once in the background (after a detach, from the detach);
-    /// null: none.
-    #[napi(ts_type = "number | null")]
-    pub background_timeout_ms: Option<f64>,
-    /// What a foreground timeout does (default: the manager's).
-    #[napi(ts_type = "OnTimeout")]
-    pub on_timeout: Option<String>,
-    /// Description shown in lists (default: the command line).
-    pub description: Option<String>,
-    /// Owner (session key); default: the manager's default owner.
-    pub owner: Option<String>,
-    /// Leave it running on `close` and `closeOwner`.
-    pub keep_alive: Option<bool>,
-    /// Record the files it creates, modifies and deletes under this folder.
-    pub track_changes: Option<String>,
-    /// Regexes matched against each output line; a match queues a
-    /// `watch_match` notification with the line (while the task is in the
-    /// background). A pattern that does not compile fails with
-    /// `INVALID_ARGUMENT`.
-    pub watch: Option<Vec<String>>,
-    /// At most one watch notification per this many milliseconds (default
-    /// 15 s); matches in between are counted in the next one.
-    pub watch_interval_ms: Option<f64>,
-    /// After this many watch notifications (default 8) watching stops, with
-    /// one `watch_stopped` notice.
-    pub watch_max: Option<u32>,
-    /// A `progress` notification every this many milliseconds (at least
-    /// 60,000) with the output since the last one, skipped when there is none.
-    pub heartbeat_ms: Option<f64>,
-    /// No output for this long gives a `task.stalled` event and (in the
-    /// background) a `stalled` notification.
-    pub idle_timeout_ms: Option<f64>,
-    /// Also cancel the task when it stalls (it ends `timed_out`, reason
-    /// `stalled`).
-    pub cancel_on_stall: Option<bool>,
-}
-
-/// How to spawn a JS function as a task (`spawn`).
-#[napi(object, object_to_js = false)]
-#[derive(Default)]
-pub struct SpawnOptions {
-    /// The task's kind, which prefixes its id (default `fn`).
-    pub kind: Option<String>,
-    /// Start in the background (default: the foreground).
-    pub background: Option<bool>,
-    /// Timeout of the mode it starts in; null: none (default: the manager's).
-    #[napi(ts_type = "number | null")]
-    pub timeout_ms: Option<f64>,
-    /// Timeout once in the background; null: none.
-    #[napi(ts_type = "number | null")]
-    pub background_timeout_ms: Option<f64>,
-    /// What a foreground timeout does (default: the manager's).
-    #[napi(ts_type = "OnTimeout")]
-    pub on_timeout: Option<String>,
-    /// Description (default: the function's name).
-    pub description: Option<String>,
-    /// Owner (session key); default: the manager's default owner.
-    pub owner: Option<String>,
-    /// Leave it running on `close` and `closeOwner`.
-    pub keep_alive: Option<bool>,
-    /// Record the files it creates, modifies and deletes under this folder.
-    pub track_changes: Option<String>,
-    /// Regexes matched against each output line; a match queues a
-    /// `watch_match` notification with the line (while the task is in the
-    /// background). A pattern that does not compile fails with
-    /// `INVALID_ARGUMENT`.
-    pub watch: Option<Vec<String>>,
-    /// At most one watch notification per this many milliseconds (default
-    /// 15 s); matches in between are counted in the next one.
-    pub watch_interval_ms: Option<f64>,
-    /// After this many watch notifications (default 8) watching stops, with
-    /// one `watch_stopped` notice.
-    pub watch_max: Option<u32>,
-    /// A `progress` notification every this many milliseconds (at least
-    /// 60,000) with the output since the last one, skipped when there is none.
-    pub heartbeat_ms: Option<f64>,
-    /// No output for this long gives a `task.stalled` event and (in the
-    /// background) a `stalled` notification.
-    pub idle_timeout_ms: Option<f64>,
-    /// Also cancel the task when it stalls (it ends `timed_out`, reason
-    /// `stalled`).
-    pub cancel_on_stall: Option<bool>,
-}
-
-/// The options `run` and `spawn` share.
-struct Common {
-    background: Option<bool>,
-    timeout_ms: Option<f64>,
-    background_timeout_ms: Option<f64>,
-    on_timeout: Option<String>,
-    description: Option<String>,
-    owner: Option<String>,
-    keep_alive: Option<bool>,
-    track_changes: Option<String>,
-    watch: Option<Vec<String>>,
-    watch_interval_ms: Option<f64>,
-    watch_max: Option<u32>,
-    heartbeat_ms: Option<f64>,
-    idle_timeout_ms: Option<f64>,
-    cancel_on_stall: Option<bool>,
-}
-
-impl Common {
-    fn into_options(self) -> napi::Result<CoreSpawnOptions> {
-        let background = self.background.unwrap_or(false);
-        let mut o = if background {
-            CoreSpawnOptions::background()
-        } else {
-            CoreSpawnOptions::foreground()
-        };
-        if let Some(v) = self.timeout_ms {
-            o = match millis("timeoutMs", v)? {
-                Some(d) => o.timeout(d),
-                None => o.no_timeout(),
-            };
-        }
-        if let Some(v) = self.background_timeout_ms {
-            o = o.background_timeout(millis("backgroundTimeoutMs", v)?);
-        }
-        if let Some(v) = self.on_timeout {
-            o = o.on_timeout(on_timeout("onTimeout", &v)?);
-        }
-        if let Some(v) = self.description {
-            o = o.description(v);
-        }
-        if let Some(v) = self.owner {
-            o = o.owner(v);
-        }
-        if let Some(v) = self.keep_alive {
-            o = o.keep_alive(v);
-        }
-        if let Some(v) = self.track_changes {
-            o = o.track_changes(v);
-        }
-        // The core checks the values (a regex that does not compile, a
-        // heartbeat under 60 s, a zero idle timeout).
-        if let Some(patterns) = self.watch {
-            o = o.watch(patterns);
-        }
-        if let Some(v) = self.watch_interval_ms {
-            o = o.watch_interval(finite_millis("watchIntervalMs", v)?);
-        }
-        if let Some(v) = self.watch_max {
-            o = o.watch_max(v as usize);
-        }
-        if let Some(v) = self.heartbeat_ms {
-            o = o.heartbeat(finite_millis("heartbeatMs", v)?);
-        }
-        if let Some(v) = self.idle_timeout_ms {
-            o = o.idle_timeout(finite_millis("idleTimeoutMs", v)?);
-        }
-        if let Some(v) = self.cancel_on_stall {
-            o = o.cancel_on_stall(v);
-        }
-        Ok(o)
-    }
-}
-
-/// Which tasks `list` returns.
-#[napi(object, object_to_js = false)]
-#[derive(Default)]
-pub struct ListFilter {
-    /// Only tasks of this owner.
-    pub owner: Option<String>,
-    /// Only tasks in one of these statuses.
-    #[napi(ts_type = "Array<TaskStatus>")]
-    pub statuses: Option<Vec<String>>,
-    /// Only tasks that are still running.
-    pub active_only: Option<bool>,
-}
+use crate::types::{
+    CollectOutcome, ForegroundOutcome, GcReport, Notification, PollResponse, Preview, Roster,
+    TaskInfo, WaitOutcome,
+};
 
 /// Aborts one waiting call (`collect`, `cancel`, `waitForeground`): the
 /// wrapper makes one per call that has an `AbortSignal`. Aborting a wait
@@ -412,89 +135,40 @@ impl NativeTaskManager {
     pub fn run(
         &self,
         command: Either<String, Vec<String>>,
-        options: Option<RunOptions>,
+        process: Option<ProcessOptions>,
+        options: Option<TaskOptions>,
     ) -> napi::Result<TaskInfo> {
         let manager = self.manager()?;
-        let o = options.unwrap_or_default();
         // The core checks the command (not empty).
-        let mut task = match command {
+        let task = match command {
             Either::A(line) => agent_tasks::shell_command("command", line),
             Either::B(argv) => agent_tasks::argv_command("command", argv),
         }
         .js()?;
-        if let Some(cwd) = o.cwd {
-            task = task.cwd(cwd);
-        }
-        if o.env_clear.unwrap_or(false) {
-            task = task.env_clear();
-        }
-        for (key, value) in o.env.unwrap_or_default() {
-            task = task.env(key, value);
-        }
-        match o.stdin {
-            Some(Either::A(text)) => task = task.stdin_bytes(text.into_bytes()),
-            Some(Either::B(data)) => task = task.stdin_bytes(data.to_vec()),
-            None => {}
-        }
-        if let Some(v) = o.interactive {
-            task = task.interactive(v);
-        }
-        if let Some(v) = o.kill_grace_ms {
-            task = task.kill_grace(finite_millis("killGraceMs", v)?);
-        }
-        let options = Common {
-            background: o.background,
-            timeout_ms: o.timeout_ms,
-            background_timeout_ms: o.background_timeout_ms,
-            on_timeout: o.on_timeout,
-            description: o.description,
-            owner: o.owner,
-            keep_alive: o.keep_alive,
-            track_changes: o.track_changes,
-            watch: o.watch,
-            watch_interval_ms: o.watch_interval_ms,
-            watch_max: o.watch_max,
-            heartbeat_ms: o.heartbeat_ms,
-            idle_timeout_ms: o.idle_timeout_ms,
-            cancel_on_stall: o.cancel_on_stall,
-        }
-        .into_options()?;
+        let task = process.unwrap_or_default().apply(task)?;
+        let options = options.unwrap_or_default().into_options()?;
         Ok(manager.spawn(task, options).js()?.info().into())
     }
 
-    /// Starts a JS function as a task. `func(ctx)` is called once, on the JS
-    /// thread, and must return a Promise of a `TaskFnOutcome` (the wrapper
-    /// makes it so).
+    /// Starts a JS function as a task of `kind` (default `fn`). `func(ctx)`
+    /// is called once, on the JS thread, and must return a Promise of a
+    /// `TaskFnOutcome` (the wrapper makes it so). `description` is used
+    /// unless the options give one.
     #[napi(
-        ts_args_type = "func: (ctx: NativeTaskContext) => Promise<TaskFnOutcome>, description: string, options?: SpawnOptions"
+        ts_args_type = "func: (ctx: NativeTaskContext) => Promise<TaskFnOutcome>, description: string, kind?: string | undefined | null, options?: TaskOptions | undefined | null"
     )]
     pub fn spawn(
         &self,
         func: TaskFn,
         description: String,
-        options: Option<SpawnOptions>,
+        kind: Option<String>,
+        options: Option<TaskOptions>,
     ) -> napi::Result<TaskInfo> {
         let manager = self.manager()?;
-        let o = options.unwrap_or_default();
-        let description = o.description.unwrap_or(description);
-        let options = Common {
-            background: o.background,
-            timeout_ms: o.timeout_ms,
-            background_timeout_ms: o.background_timeout_ms,
-            on_timeout: o.on_timeout,
-            description: None,
-            owner: o.owner,
-            keep_alive: o.keep_alive,
-            track_changes: o.track_changes,
-            watch: o.watch,
-            watch_interval_ms: o.watch_interval_ms,
-            watch_max: o.watch_max,
-            heartbeat_ms: o.heartbeat_ms,
-            idle_timeout_ms: o.idle_timeout_ms,
-            cancel_on_stall: o.cancel_on_stall,
-        }
-        .into_options()?;
-        let task = js_task(description, o.kind, func);
+        let mut o = options.unwrap_or_default();
+        let description = o.description.take().unwrap_or(description);
+        let options = o.into_options()?;
+        let task = js_task(description, kind, func);
         Ok(manager.spawn_boxed(task, options).js()?.info().into())
     }
 
@@ -549,6 +223,34 @@ impl NativeTaskManager {
             None => agent_tasks::DEFAULT_PREVIEW_BYTES,
         };
         Ok(self.manager()?.preview(&id, head, tail).js()?.into())
+    }
+
+    /// Waits until output past `cursor` exists or the task has ended, then
+    /// answers as `poll` does (at most `maxBytes`, default 64 KiB): what the
+    /// wrapper's output streams read. Woken by the task's output and its end.
+    #[napi(ts_return_type = "Promise<PollResponse>")]
+    pub fn wait_output<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+        cursor: f64,
+        max_bytes: Option<f64>,
+        wait: Option<&WaitHandle>,
+    ) -> napi::Result<PromiseRaw<'env, PollResponse>> {
+        let manager = self.manager()?;
+        let cursor = bytes("cursor", cursor)?;
+        let max_bytes = match max_bytes {
+            Some(m) => size("maxBytes", m)?,
+            None => agent_tasks::DEFAULT_POLL_BYTES,
+        };
+        let wait = wait.map(|w| w.token.clone());
+        env.spawn_future(abortable(wait, async move {
+            Ok(manager
+                .wait_output(&id, cursor, max_bytes)
+                .await
+                .js()?
+                .into())
+        }))
     }
 
     /// Waits until the task ends or `timeoutMs` passes (default: no limit;
@@ -675,21 +377,7 @@ impl NativeTaskManager {
     /// without being detached are not listed.
     #[napi]
     pub fn list(&self, filter: Option<ListFilter>) -> napi::Result<Vec<TaskInfo>> {
-        let f = filter.unwrap_or_default();
-        let filter = CoreListFilter {
-            owner: f.owner,
-            statuses: f
-                .statuses
-                .map(|names| {
-                    names
-                        .iter()
-                        .map(|n| agent_tasks::parse_name::<agent_tasks::TaskStatus>("statuses", n))
-                        .collect::<agent_tasks::Result<Vec<_>>>()
-                })
-                .transpose()
-                .js()?,
-            active_only: f.active_only.unwrap_or(false),
-        };
+        let filter = filter.unwrap_or_default().into_filter()?;
         Ok(self
             .manager()?
             .list(&filter)

@@ -71,6 +71,11 @@ fn failed(what: &str) -> Error {
 }
 
 /// The factories of `env`, made on first use.
+///
+/// # Safety
+///
+/// `env` must be the live environment of the current JS thread, as napi-rs
+/// passes it to `to_napi_value`.
 unsafe fn factories(env: sys::napi_env) -> Result<[sys::napi_ref; SHAPES]> {
     if let Some(refs) =
         FACTORIES_OF_ENV.with(|f| f.borrow().as_ref().filter(|f| f.env == env).map(|f| f.refs))
@@ -78,6 +83,8 @@ unsafe fn factories(env: sys::napi_env) -> Result<[sys::napi_ref; SHAPES]> {
         return Ok(refs);
     }
     let mut script = ptr::null_mut();
+    // SAFETY: `env` is live (the caller's contract); the pointer and length
+    // are those of a `&'static str`, and `script` is a valid out-pointer.
     check_status!(unsafe {
         sys::napi_create_string_utf8(
             env,
@@ -87,11 +94,17 @@ unsafe fn factories(env: sys::napi_env) -> Result<[sys::napi_ref; SHAPES]> {
         )
     })?;
     let mut list = ptr::null_mut();
+    // SAFETY: `script` is the string just made in `env`; `list` is a valid
+    // out-pointer. The script is our constant, not user input.
     check_status!(unsafe { sys::napi_run_script(env, script, &mut list) })?;
     let mut refs = [ptr::null_mut(); SHAPES];
     for (i, slot) in refs.iter_mut().enumerate() {
         let mut func = ptr::null_mut();
+        // SAFETY: `list` is the array the script returned (SHAPES functions),
+        // `func` and `slot` are valid out-pointers; the reference (count 1)
+        // keeps the function alive for the environment's life.
         check_status!(unsafe { sys::napi_get_element(env, list, i as u32, &mut func) })?;
+        // SAFETY: as above.
         check_status!(unsafe { sys::napi_create_reference(env, func, 1, slot) })?;
     }
     FACTORIES_OF_ENV.with(|f| *f.borrow_mut() = Some(Factories { env, refs }));
@@ -99,20 +112,32 @@ unsafe fn factories(env: sys::napi_env) -> Result<[sys::napi_ref; SHAPES]> {
 }
 
 /// Builds a `shape` object from its positional `args`.
+///
+/// # Safety
+///
+/// `env` must be the live environment of the current JS thread, and `args`
+/// values of that environment, in the factory's parameter order.
 pub(crate) unsafe fn build(
     env: sys::napi_env,
     shape: Shape,
     args: &[sys::napi_value],
 ) -> Result<sys::napi_value> {
+    // SAFETY: `env` is live (this function's contract).
     let refs = unsafe { factories(env) }?;
     let mut func = ptr::null_mut();
+    // SAFETY: the references were made in this `env` (checked by
+    // `factories`) and are never deleted; `func` is a valid out-pointer.
     check_status!(unsafe { sys::napi_get_reference_value(env, refs[shape as usize], &mut func) })?;
     if func.is_null() {
         return Err(failed("the factory is gone"));
     }
     let mut this = ptr::null_mut();
+    // SAFETY: `env` is live; `this` is a valid out-pointer.
     check_status!(unsafe { sys::napi_get_undefined(env, &mut this) })?;
     let mut result = ptr::null_mut();
+    // SAFETY: `func` is a live function of `env`; `args` points at
+    // `args.len()` values of `env` (the caller's contract); `result` is a
+    // valid out-pointer.
     check_status!(unsafe {
         sys::napi_call_function(env, this, func, args.len(), args.as_ptr(), &mut result)
     })?;
@@ -121,14 +146,20 @@ pub(crate) unsafe fn build(
 
 /// A value as a JS value; `None` as `undefined` (which the factories leave
 /// out).
+///
+/// # Safety
+///
+/// `env` must be the live environment of the current JS thread.
 pub(crate) unsafe fn arg<T: ToNapiValue>(
     env: sys::napi_env,
     value: Option<T>,
 ) -> Result<sys::napi_value> {
     match value {
+        // SAFETY: `env` is live (this function's contract).
         Some(v) => unsafe { T::to_napi_value(env, v) },
         None => {
             let mut undefined = ptr::null_mut();
+            // SAFETY: `env` is live; `undefined` is a valid out-pointer.
             check_status!(unsafe { sys::napi_get_undefined(env, &mut undefined) })?;
             Ok(undefined)
         }

@@ -2,17 +2,20 @@
 //! its [`ToolBox`] dispatcher as [`NativeToolBox`]. Arguments come in as JSON
 //! text (the wrapper stringifies an object; the core parses and checks it)
 //! and the answer goes out as a plain object. The tools' behaviour (argument
-//! checks, texts, budgets) is the core's.
+//! checks, texts, budgets) is the core's. Subagents registered from JS
+//! (`registerAgent`) are core [`Agent`]s whose runner is a JS function
+//! (`context::js_agent`); the core checks their names and schemas.
 
-use std::collections::HashMap;
+use std::sync::Mutex;
 
-use agent_tasks::tools::{definitions_in, ToolBox, ToolBoxConfig, ToolShape};
+use agent_tasks::tools::{definitions_in, Agent, ToolBox, ToolBoxConfig, ToolShape};
 use napi::bindgen_prelude::PromiseRaw;
 use napi::Env;
 use napi_derive::napi;
 use serde_json::{json, Value};
 
-use crate::conversion::{finite_millis, on_timeout, size};
+use crate::args::ToolBoxOptions;
+use crate::context::{js_agent, AgentFn};
 use crate::errors::CoreResultExt;
 use crate::manager::{open, NativeTaskManager, SharedManager};
 
@@ -22,70 +25,14 @@ use crate::manager::{open, NativeTaskManager, SharedManager};
 // Registered with Node by napi-rs, which test builds leave out.
 #[cfg_attr(test, allow(dead_code))]
 pub fn native_tool_definitions(shape: Option<String>) -> napi::Result<Vec<Value>> {
-    let shape: ToolShape = match shape {
-        Some(name) => agent_tasks::parse_name("shape", &name).js()?,
-        None => ToolShape::default(),
-    };
-    Ok(definitions_in(shape))
+    Ok(definitions_in(tool_shape(shape)?))
 }
 
-/// Settings of a toolbox (all optional; the core's defaults otherwise).
-#[napi(object, object_to_js = false)]
-#[derive(Default)]
-pub struct ToolBoxOptions {
-    /// Most bytes of text in one answer (default 12,000).
-    pub text_budget: Option<f64>,
-    /// How long `task_run` waits in the foreground when the model gives no
-    /// `timeout` (default 60 s).
-    pub run_timeout_ms: Option<f64>,
-    /// The longest `timeout` a model may ask of `task_run` (default 10 min).
-    pub max_run_timeout_ms: Option<f64>,
-    /// What a `task_run` foreground timeout does (default `detach`: the
-    /// command keeps running in the background).
-    #[napi(ts_type = "OnTimeout")]
-    pub on_timeout: Option<String>,
-    /// `task_wait`'s timeout when the model gives none (default 30 s).
-    pub wait_timeout_ms: Option<f64>,
-    /// The longest `timeout` a model may ask of `task_wait` (default 300 s).
-    pub max_wait_timeout_ms: Option<f64>,
-    /// Bytes `task_output` reads when the model gives no `max_bytes`
-    /// (default 8000).
-    pub output_bytes: Option<f64>,
-    /// Working directory of `task_run` commands without a `cwd`.
-    pub cwd: Option<String>,
-    /// Extra environment variables of `task_run` commands.
-    pub env: Option<HashMap<String, String>>,
-}
-
-impl ToolBoxOptions {
-    fn into_config(self) -> napi::Result<ToolBoxConfig> {
-        let mut c = ToolBoxConfig::default();
-        if let Some(v) = self.text_budget {
-            c.text_budget = size("textBudget", v)?;
-        }
-        if let Some(v) = self.run_timeout_ms {
-            c.run_timeout = finite_millis("runTimeoutMs", v)?;
-        }
-        if let Some(v) = self.max_run_timeout_ms {
-            c.max_run_timeout = finite_millis("maxRunTimeoutMs", v)?;
-        }
-        if let Some(v) = self.on_timeout {
-            c.on_timeout = on_timeout("onTimeout", &v)?;
-        }
-        if let Some(v) = self.wait_timeout_ms {
-            c.wait_timeout = finite_millis("waitTimeoutMs", v)?;
-        }
-        if let Some(v) = self.max_wait_timeout_ms {
-            c.max_wait_timeout = finite_millis("maxWaitTimeoutMs", v)?;
-        }
-        if let Some(v) = self.output_bytes {
-            c.output_bytes = size("outputBytes", v)?;
-        }
-        c.cwd = self.cwd.map(Into::into);
-        let mut env: Vec<(String, String)> = self.env.unwrap_or_default().into_iter().collect();
-        env.sort();
-        c.env = env;
-        Ok(c)
+/// A `shape` argument: the core's names; `openai` when absent.
+fn tool_shape(shape: Option<String>) -> napi::Result<ToolShape> {
+    match shape {
+        Some(name) => agent_tasks::parse_name("shape", &name).js(),
+        None => Ok(ToolShape::default()),
     }
 }
 
@@ -120,6 +67,8 @@ pub struct NativeToolBox {
     manager: SharedManager,
     owner: String,
     config: ToolBoxConfig,
+    /// The registered subagents, in registration order.
+    agents: Mutex<Vec<Agent>>,
 }
 
 #[napi]
@@ -138,7 +87,64 @@ impl NativeToolBox {
             manager: shared,
             owner,
             config,
+            agents: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The core toolbox over `manager` with the registered agents. The core
+    /// checked each agent when it was registered.
+    fn toolbox(&self, manager: agent_tasks::TaskManager) -> ToolBox {
+        let mut toolbox = ToolBox::with_config(manager, self.owner.clone(), self.config.clone());
+        for agent in self.agents.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            // Cannot fail: the same agents were accepted in this order.
+            let _ = toolbox.register_agent(agent.clone());
+        }
+        toolbox
+    }
+
+    /// Registers a subagent the model can delegate to with `task_delegate`:
+    /// `runner(ctx)` is called once per delegated task (the model's
+    /// arguments are `ctx.arguments`) and returns a Promise of the outcome
+    /// (the wrapper makes it so). The core checks the name, the schema
+    /// (`parameters`, default a required string `goal`) and that the name
+    /// is new, and refuses with `INVALID_ARGUMENT` naming the problem.
+    #[napi(
+        ts_args_type = "name: string, description: string, parameters: Record<string, any> | undefined | null, runner: (ctx: NativeTaskContext) => Promise<TaskFnOutcome>"
+    )]
+    pub fn register_agent(
+        &self,
+        name: String,
+        description: String,
+        parameters: Option<Value>,
+        runner: AgentFn,
+    ) -> napi::Result<()> {
+        let agent = js_agent(name, description, parameters, runner);
+        let mut agents = self.agents.lock().unwrap_or_else(|p| p.into_inner());
+        let mut check = ToolBox::with_config(
+            open(&self.manager)?,
+            self.owner.clone(),
+            self.config.clone(),
+        );
+        for known in agents.iter() {
+            let _ = check.register_agent(known.clone());
+        }
+        check.register_agent(agent.clone()).js()?;
+        agents.push(agent);
+        Ok(())
+    }
+
+    /// The tools this toolbox answers in `shape` (`openai`, the default,
+    /// `anthropic` or `mcp`): the task tools, and `task_delegate` once an
+    /// agent is registered.
+    #[napi(ts_return_type = "Array<Record<string, any>>")]
+    pub fn definitions(&self, shape: Option<String>) -> napi::Result<Vec<Value>> {
+        let shape = tool_shape(shape)?;
+        let toolbox = self.toolbox(open(&self.manager)?);
+        Ok(toolbox
+            .definitions()
+            .iter()
+            .map(|d| d.shaped(shape))
+            .collect())
     }
 
     /// The owner this toolbox acts for.
@@ -157,9 +163,7 @@ impl NativeToolBox {
         name: String,
         args: Option<String>,
     ) -> napi::Result<PromiseRaw<'env, ToolResponse>> {
-        let toolbox = open(&self.manager)
-            .ok()
-            .map(|m| ToolBox::with_config(m, self.owner.clone(), self.config.clone()));
+        let toolbox = open(&self.manager).ok().map(|m| self.toolbox(m));
         env.spawn_future(async move {
             let Some(toolbox) = toolbox else {
                 let message = agent_tasks::Error::ShutDown.to_string();

@@ -115,7 +115,7 @@ test('events: the async iterator and the callback see the lifecycle in order', a
   assert.equal(seen.length, count, 'no call after unsubscribe')
 })
 
-test('events: detach and cancel events; close() and an AbortSignal end the iteration', async (t) => {
+test('events: detach and cancel events; close() ends the iteration, an AbortSignal rejects it', async (t) => {
   const m = manager(t)
   const events = m.events()
   const h = m.run('sleep 30')
@@ -142,11 +142,18 @@ test('events: detach and cancel events; close() and an AbortSignal end the itera
   events.close()
   assert.deepEqual(await pending, { done: true, value: undefined })
 
+  // The one timeout rule: an aborted signal rejects the pending next() with
+  // its reason, once, then the iteration is done (as events.on() does).
   const controller = new AbortController()
   const aborted = m.events({ signal: controller.signal })
   const next = aborted.next()
-  controller.abort()
-  assert.deepEqual(await next, { done: true, value: undefined })
+  controller.abort(new Error('enough'))
+  await assert.rejects(next, /enough/)
+  assert.deepEqual(await aborted.next(), { done: true, value: undefined })
+  const timedOut = m.events({ signal: AbortSignal.timeout(1) })
+  await assert.rejects(async () => {
+    for await (const item of timedOut) assert.fail(`no event was expected: ${item.type}`)
+  }, { name: 'TimeoutError' })
 })
 
 test('notifications: one per ended background task, for its owner, until acked', async (t) => {

@@ -1,12 +1,14 @@
-//! Readiness waits on one task: until an output line matches, a port
-//! accepts, or the task ends. Woken by new output (the buffer's growth
-//! signal) and by the task's state changes; only a port is polled.
+//! Waits on one task's progress: readiness (until an output line matches, a
+//! port accepts, or the task ends) and the next output past a cursor (what
+//! the bindings' output streams read). Woken by new output (the buffer's
+//! growth signal) and by the task's state changes; only a port is polled.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::error::Result;
+use crate::output::Page;
 use crate::readiness::{port_open, LineScan, WaitOutcome, WaitUntil, PORT_POLL_INTERVAL};
 use crate::util::{deadline, sleep_until};
 
@@ -60,6 +62,38 @@ impl TaskEntry {
                 _ = sleep_until(probe_at), if probe_at.is_some() => {}
                 _ = sleep_until(give_up), if give_up.is_some() => {
                     return Ok(WaitOutcome::TimedOut);
+                }
+            }
+        }
+    }
+
+    /// Waits until output past `cursor` exists or the task has ended, then
+    /// reads up to `max_bytes` from `cursor` as a poll does. The page is
+    /// empty only once the task has ended (then `eof` says whether
+    /// `next_cursor` is the end), or just past a gap the disk cap left.
+    /// Woken by the buffer's growth signal and by the task's state changes,
+    /// never by a sleep loop.
+    pub(crate) async fn wait_output(&self, cursor: u64, max_bytes: usize) -> Result<Page> {
+        let mut changes = self.changes.subscribe();
+        let _armed = self.output.watch_growth();
+        loop {
+            let grown = self.output.growth().notified();
+            tokio::pin!(grown);
+            grown.as_mut().enable();
+            // Read the end before the page: output written before the end
+            // is in the page read after it.
+            let ended = self.result().is_some();
+            let page = self.output.page(cursor, max_bytes)?;
+            if !page.data.is_empty() || page.eof || page.omitted > 0 || ended {
+                return Ok(page);
+            }
+            tokio::select! {
+                _ = &mut grown => {}
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        // The entry is going away: answer what there is.
+                        return self.output.page(cursor, max_bytes);
+                    }
                 }
             }
         }

@@ -160,6 +160,41 @@ async function agentLoop(signal: AbortSignal): Promise<string[]> {
   // @ts-expect-error: a finished foreground outcome has no info
   if (fg.state === 'finished') void fg.info
 
+  // Subagents: a typed runner; task_delegate in the definitions.
+  const delegating: ToolBox = tools.registerAgent<{ goal: string; depth?: number }>({
+    name: 'researcher',
+    description: 'Researches one question.',
+    parameters: { type: 'object', properties: { goal: { type: 'string' }, depth: { type: 'number' } }, required: ['goal'] },
+    run: async (args, ctx: TaskContext) => {
+      ctx.write(`researching ${args.goal} to depth ${args.depth ?? 1}\n`)
+      const hint: string | null = await ctx.recv()
+      return { goal: args.goal, hint }
+    },
+  })
+  const delegate: AnthropicTool | undefined = delegating.definitions('anthropic').at(-1)
+  void delegate
+  // @ts-expect-error: an agent needs a runner
+  tools.registerAgent({ name: 'x', description: 'y' })
+
+  // A task's final result; its output as a stream of Buffers or of lines.
+  const handle: TaskHandle = manager.run('make test', { background: true, timeoutMs: null, cwd: '/tmp' })
+  for await (const chunk of handle.output({ cursor: 0, maxBytes: 4096, signal })) {
+    const bytes: Buffer = chunk
+    void bytes
+  }
+  for await (const line of manager.lines(handle, { signal: AbortSignal.timeout(1000) })) {
+    const text: string = line
+    void text
+  }
+  const final: TaskResult = await handle.result({ signal })
+  const code: number | undefined = final.exit?.code ?? undefined
+  void code
+  // @ts-expect-error: a handle is not a thenable; await handle.result()
+  const notAResult: TaskResult = await Promise.resolve(handle)
+  void notAResult
+  // @ts-expect-error: spawn options have no cwd (a JS task has no process)
+  manager.spawn(async () => null, { cwd: '/tmp' })
+
   return statuses
 }
 

@@ -1,0 +1,242 @@
+'use strict'
+// Argument parsing of the JS wrapper (index.js): every option object a call
+// takes is checked here against the call's table of options, before anything
+// crosses into the native layer. An unknown option (`{ tiemoutMs: 5 }`) and a
+// value of the wrong type are `INVALID_ARGUMENT` errors naming the option and
+// what was expected, in JavaScript's terms. Values are only checked for their
+// JS type here; what they mean (a negative timeout, an unknown `onTimeout`,
+// a regex that does not compile) is checked by the core, once.
+
+/** Error of every failed call; `code` is stable (`TASK_NOT_FOUND`, …). */
+class AgentTasksError extends Error {
+  constructor(code, message, options) {
+    super(message, options)
+    this.name = 'AgentTasksError'
+    this.code = code
+  }
+}
+
+/** An `INVALID_ARGUMENT` error naming the argument, worded like the core's. */
+function invalid(name, message) {
+  return new AgentTasksError('INVALID_ARGUMENT', `invalid argument \`${name}\`: ${message}`)
+}
+
+/** How a value is shown in an error: its JS type, and the value when short. */
+function describe(value) {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  switch (typeof value) {
+    case 'string': {
+      const shown = value.length > 40 ? `${value.slice(0, 40)}…` : value
+      return `a string (${JSON.stringify(shown)})`
+    }
+    case 'number':
+      return `the number ${value}`
+    case 'bigint':
+      return `the bigint ${value}n`
+    case 'boolean':
+      return `${value}`
+    case 'undefined':
+      return 'undefined'
+    case 'function':
+      return 'a function'
+    case 'symbol':
+      return 'a symbol'
+    default:
+      return value.constructor && value.constructor.name !== 'Object'
+        ? `a ${value.constructor.name}`
+        : 'an object'
+  }
+}
+
+const isBytes = (v) => v instanceof Uint8Array
+const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v) && !isBytes(v)
+
+// The kinds of values an option takes: a test and what an error says was
+// expected. `undefined` and `null` always pass: "not given" (for a timeout,
+// null is "none", which the wrapper passes on as such).
+const kinds = {
+  string: { test: (v) => typeof v === 'string', expected: 'a string' },
+  boolean: { test: (v) => typeof v === 'boolean', expected: 'a boolean' },
+  number: { test: (v) => typeof v === 'number', expected: 'a number' },
+  // A duration where null means none (the JS API's rule for timeouts).
+  timeout: { test: (v) => v === null || typeof v === 'number', expected: 'a number of milliseconds or null' },
+  count: { test: (v) => Number.isSafeInteger(v) && v >= 0, expected: 'a non-negative integer' },
+  strings: {
+    test: (v) => Array.isArray(v) && v.every((s) => typeof s === 'string'),
+    expected: 'an array of strings',
+  },
+  env: {
+    test: (v) => isPlainObject(v),
+    expected: 'an object of strings',
+  },
+  caps: {
+    test: (v) => isPlainObject(v) && Object.values(v).every((n) => Number.isSafeInteger(n) && n >= 0 && n < 2 ** 32),
+    expected: 'an object of non-negative integers by kind',
+  },
+  textOrBytes: { test: (v) => typeof v === 'string' || isBytes(v), expected: 'a string, a Buffer or a Uint8Array' },
+  signal: { test: (v) => v instanceof AbortSignal, expected: 'an AbortSignal' },
+  object: { test: isPlainObject, expected: 'an object' },
+  func: { test: (v) => typeof v === 'function', expected: 'a function' },
+}
+
+// ---- the options of each call ----------------------------------------------
+
+const wait = { signal: 'signal' }
+
+/** How a task runs (`run` and `spawn`): the native `TaskOptions`. */
+const taskOptions = {
+  background: 'boolean',
+  timeoutMs: 'timeout',
+  backgroundTimeoutMs: 'timeout',
+  onTimeout: 'string',
+  description: 'string',
+  owner: 'string',
+  keepAlive: 'boolean',
+  trackChanges: 'string',
+  watch: 'strings',
+  watchIntervalMs: 'number',
+  watchMax: 'count',
+  heartbeatMs: 'number',
+  idleTimeoutMs: 'number',
+  cancelOnStall: 'boolean',
+}
+
+/** How a command runs (`run` only): the native `ProcessOptions`. */
+const processOptions = {
+  cwd: 'string',
+  env: 'env',
+  envClear: 'boolean',
+  stdin: 'textOrBytes',
+  interactive: 'boolean',
+  killGraceMs: 'number',
+}
+
+const specs = {
+  manager: {
+    root: 'string',
+    memoryLimit: 'count',
+    diskLimit: 'count',
+    tailWindow: 'count',
+    foregroundTimeoutMs: 'timeout',
+    backgroundTimeoutMs: 'timeout',
+    onTimeout: 'string',
+    maxBackground: 'count',
+    maxBackgroundPerOwner: 'count',
+    stopGraceMs: 'number',
+    defaultOwner: 'string',
+    notifyHostCancels: 'boolean',
+    queueOverCapacity: 'boolean',
+    maxRunningOfKind: 'caps',
+  },
+  run: { ...processOptions, ...taskOptions },
+  spawn: { kind: 'string', ...taskOptions },
+  poll: { cursor: 'count', maxBytes: 'count' },
+  preview: { headBytes: 'count', tailBytes: 'count' },
+  collect: { timeoutMs: 'timeout', ...wait },
+  result: { ...wait },
+  cancel: { reason: 'string', ...wait },
+  waitFor: { timeoutMs: 'timeout', cursor: 'count', ...wait },
+  waitForeground: { ...wait },
+  events: { ...wait },
+  output: { cursor: 'count', maxBytes: 'count', ...wait },
+  list: { owner: 'string', statuses: 'strings', activeOnly: 'boolean' },
+  roster: { budget: 'count' },
+  closeOwner: { reason: 'string' },
+  gc: { maxAgeMs: 'number', maxCount: 'count' },
+  toolBox: {
+    textBudget: 'count',
+    runTimeoutMs: 'number',
+    maxRunTimeoutMs: 'number',
+    onTimeout: 'string',
+    waitTimeoutMs: 'number',
+    maxWaitTimeoutMs: 'number',
+    outputBytes: 'count',
+    cwd: 'string',
+    env: 'env',
+  },
+  agent: { name: 'string', description: 'string', parameters: 'object', run: 'func' },
+}
+
+/** The edit distance of two short names (for "did you mean"). */
+function distance(a, b) {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0]
+    row[0] = i
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j]
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1))
+      diagonal = above
+    }
+  }
+  return row[b.length]
+}
+
+function unknownOption(call, key, spec) {
+  const names = Object.keys(spec)
+  const close = names
+    .map((name) => [distance(key, name), name])
+    .filter(([d]) => d <= 2)
+    .sort((x, y) => x[0] - y[0])[0]
+  const hint = close ? `; did you mean \`${close[1]}\`?` : ''
+  return invalid(key, `not an option of ${call}${hint} (its options: ${names.join(', ')})`)
+}
+
+/**
+ * The options of `call` (`run`, `collect`, …), checked: every key must be
+ * in the call's table and every value given of the expected type. Returns a
+ * copy of what was given (`{}` for undefined or null), without the keys set
+ * to undefined or null (but a timeout's null). `name` is what an error
+ * calls the object itself.
+ */
+function options(call, value, name = 'options') {
+  if (value === undefined || value === null) return {}
+  if (!isPlainObject(value)) throw invalid(name, `expected an object, got ${describe(value)}`)
+  const spec = specs[call]
+  const checked = {}
+  for (const key of Object.keys(value)) {
+    const kind = spec[key]
+    if (kind === undefined) throw unknownOption(call, key, spec)
+    const v = value[key]
+    // null is "not given" too, and left out (the native layer takes only
+    // values); a timeout's null, "none", is kept for the caller to read.
+    if (v === undefined || (v === null && kind !== 'timeout')) continue
+    if (!kinds[kind].test(v)) throw invalid(key, `expected ${kinds[kind].expected}, got ${describe(v)}`)
+    checked[key] = v
+  }
+  return checked
+}
+
+/** Checks one positional argument against a kind (`string`, `func`, …). */
+function argument(name, kind, value) {
+  if (!kinds[kind].test(value)) throw invalid(name, `expected ${kinds[kind].expected}, got ${describe(value)}`)
+  return value
+}
+
+/** The subset of `opts` whose keys are in `spec` (the native option group). */
+function pick(opts, spec) {
+  const out = {}
+  for (const key of Object.keys(spec)) if (opts[key] !== undefined) out[key] = opts[key]
+  return out
+}
+
+/** A task id from an id or anything with an `id`. */
+function idOf(task, name = 'task') {
+  if (typeof task === 'string') return task
+  if (task !== null && typeof task === 'object' && typeof task.id === 'string') return task.id
+  throw invalid(name, `expected a task id or an object with an \`id\`, got ${describe(task)}`)
+}
+
+module.exports = {
+  AgentTasksError,
+  invalid,
+  describe,
+  options,
+  argument,
+  pick,
+  idOf,
+  specs,
+  taskOptions,
+  processOptions,
+}
