@@ -419,3 +419,38 @@ async fn a_process_that_exited_zero_before_the_cancel_is_completed() {
     assert_eq!(info.status, TaskStatus::Completed, "{info:?}");
     assert_eq!(info.exit.and_then(|e| e.code), Some(0));
 }
+
+/// A foreground task whose output spilled to disk and that ended at once has
+/// its end saved in its folder by the time its wait returns (the spill's
+/// manifest save ran on the blocking pool and could land after the end's
+/// decision, which then skipped `result.json`); and once `shutdown` returns
+/// nothing more is written, so the root can be removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spilled_foreground_end_is_saved_and_nothing_is_written_after_shutdown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("root");
+    let manager = TaskManager::new(ManagerConfig::default().root(&root).memory_limit(16 * 1024))
+        .expect("open");
+    for _ in 0..20 {
+        let task = manager
+            .spawn(
+                ProcessTask::shell("head -c 100000 /dev/zero"),
+                SpawnOptions::foreground(),
+            )
+            .expect("spawn");
+        let result = match task.wait_foreground().await {
+            ForegroundOutcome::Finished(result) => result,
+            other => panic!("not finished: {other:?}"),
+        };
+        assert_eq!(result.status, TaskStatus::Completed);
+        let folder = root.join("tasks").join(task.id().as_str());
+        assert!(
+            folder.join("result.json").exists(),
+            "the spilled task's end is not saved"
+        );
+        let manifest = std::fs::read_to_string(folder.join("manifest.json")).expect("manifest");
+        assert!(manifest.contains("\"completed\""), "{manifest}");
+    }
+    manager.shutdown("test").await;
+    std::fs::remove_dir_all(&root).expect("nothing writes into the root after shutdown");
+}

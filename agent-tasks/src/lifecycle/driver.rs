@@ -188,8 +188,6 @@ impl TaskEntry {
         if let Some(writer) = self.writer() {
             writer.close_sinks();
         }
-        // Notices raised by the task's last output are queued before its end.
-        self.notices_saved().await;
         let (outcome, stop_error) = match joined.outcome {
             Ok(outcome) => (Some(outcome), None),
             Err(e) => (None, Some(e)),
@@ -200,7 +198,7 @@ impl TaskEntry {
             !joined.stop_requested || outcome.as_ref().is_some_and(|o| o.ended_on_its_own);
         let registry = self.registry.upgrade();
         let mut startable = Vec::new();
-        let (result, went_background, syncs_files) = {
+        let (result, went_background) = {
             let mut reg = registry.as_ref().map(|r| lock(r));
             let mut st = lock(&self.state);
             if natural {
@@ -237,14 +235,18 @@ impl TaskEntry {
                     startable = reg.take_startable(&self.services);
                 }
             }
-            let went_background = self.spec.background || st.detached;
-            let syncs_files = went_background || st.persisted;
-            (result, went_background, syncs_files)
+            (result, self.spec.background || st.detached)
         };
         // A slot freed: queued tasks that fit now start (no lock is held).
         for pending in startable {
             pending.start();
         }
+        // Notices raised by the task's last output are queued before its end
+        // is saved, and no earlier manifest save lands after the end's (none
+        // starts once the end is decided).
+        self.disk_jobs_done().await;
+        // (Read after those jobs: a spill's save gives the task its folder.)
+        let syncs_files = went_background || self.is_persisted();
         if !syncs_files {
             // A foreground task without a folder: nothing to sync, only its
             // record to remove (if it has one) and the end to announce.

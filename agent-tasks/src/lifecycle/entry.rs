@@ -72,10 +72,11 @@ pub(crate) struct TaskEntry {
     /// notification is then not queued (or, if queued, acknowledged). The
     /// check and the queueing happen under this lock.
     pub(super) end_told: Mutex<bool>,
-    /// Monitoring notices being saved on the blocking pool: the end waits
-    /// for them, so a notice raised before the end is queued before the end
-    /// is announced.
-    pub(super) notices_in_flight: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// File work running on the blocking pool (manifest saves, monitoring
+    /// notices): the end waits for it, so a notice raised before the end is
+    /// queued before the end is announced, and nothing of the task is
+    /// written after its end (a shutdown that returns leaves no writer).
+    pub(super) disk_jobs: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// What the waiting side learns from [`TaskEntry::wait_until`].
@@ -133,7 +134,7 @@ impl TaskEntry {
             services: parts.services,
             disk: Mutex::new(()),
             end_told: Mutex::new(false),
-            notices_in_flight: Mutex::new(Vec::new()),
+            disk_jobs: Mutex::new(Vec::new()),
         })
     }
 

@@ -57,9 +57,39 @@ impl TaskEntry {
     /// on the manager's blocking pool. Jobs that save the manifest read the
     /// task's info when they run, so the newest state is what is saved,
     /// whatever order they run in.
+    ///
+    /// Once the end is decided no job starts: the end saves the manifest
+    /// itself, after the jobs started before it are done (see
+    /// [`TaskEntry::disk_jobs_done`]), so nothing of the task is written
+    /// after its end.
     pub(super) fn off_thread(self: &Arc<Self>, job: fn(&TaskEntry)) {
+        if matches!(lock(&self.state).phase, Phase::Ended { .. }) {
+            return;
+        }
         let me = self.clone();
-        drop(self.services.runtime.spawn_blocking(move || job(&me)));
+        let running = self.services.runtime.spawn_blocking(move || job(&me));
+        self.track_disk_job(running);
+    }
+
+    fn track_disk_job(&self, job: tokio::task::JoinHandle<()>) {
+        let mut jobs = lock(&self.disk_jobs);
+        jobs.retain(|h| !h.is_finished());
+        jobs.push(job);
+    }
+
+    /// Waits until the file work started so far on the blocking pool is
+    /// done (and any it started meanwhile).
+    pub(super) async fn disk_jobs_done(&self) {
+        loop {
+            let jobs = std::mem::take(&mut *lock(&self.disk_jobs));
+            if jobs.is_empty() {
+                return;
+            }
+            for job in jobs {
+                // An error here is a runtime shutting down: nothing to wait for.
+                let _ = job.await;
+            }
+        }
     }
 
     fn on_output_event(self: &Arc<Self>, event: OutputEvent) {
@@ -267,18 +297,7 @@ impl TaskEntry {
             .services
             .runtime
             .spawn_blocking(move || me.push_notification(notification));
-        let mut in_flight = lock(&self.notices_in_flight);
-        in_flight.retain(|h| !h.is_finished());
-        in_flight.push(saving);
-    }
-
-    /// Waits until the monitoring notices raised so far are saved.
-    pub(super) async fn notices_saved(&self) {
-        let in_flight = std::mem::take(&mut *lock(&self.notices_in_flight));
-        for saving in in_flight {
-            // An error here is a runtime shutting down: nothing to wait for.
-            let _ = saving.await;
-        }
+        self.track_disk_job(saving);
     }
 
     fn push_notification(&self, notification: Notification) {

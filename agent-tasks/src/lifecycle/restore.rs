@@ -104,7 +104,7 @@ impl TaskEntry {
             services,
             disk: std::sync::Mutex::new(()),
             end_told: std::sync::Mutex::new(false),
-            notices_in_flight: std::sync::Mutex::new(Vec::new()),
+            disk_jobs: std::sync::Mutex::new(Vec::new()),
         });
         if was_running {
             entry.emit(EventKind::Lost {});
