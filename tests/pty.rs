@@ -345,3 +345,61 @@ async fn bad_sizes_and_tasks_without_a_terminal_are_refused() {
         .await
         .expect("cancel");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_runs_a_command_on_a_terminal_and_types_control_keys() {
+    use agent_tasks::tools::ToolBox;
+    use serde_json::json;
+
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let tools = ToolBox::new(manager.clone(), "session");
+    let answer = tools
+        .call(
+            "task_run",
+            json!({"command": "test -t 1 && echo on-a-tty; stty size", "tty": true}),
+        )
+        .await;
+    assert!(!answer.is_error, "{}", answer.text);
+    assert!(answer.text.contains("on-a-tty"), "{}", answer.text);
+    assert!(answer.text.contains("40 120"), "{}", answer.text);
+
+    let answer = tools
+        .call(
+            "task_run",
+            json!({
+                "command": "trap 'echo interrupted; exit 3' INT; echo ready; while :; do sleep 0.05; done",
+                "tty": true,
+                "background": true,
+                "wait_until": "^ready",
+            }),
+        )
+        .await;
+    assert!(!answer.is_error, "{}", answer.text);
+    let id = answer.json["task_id"]
+        .as_str()
+        .expect("task id")
+        .to_string();
+    let sent = tools
+        .call("task_send", json!({"task_id": id, "keys": ["ctrl+c"]}))
+        .await;
+    assert!(!sent.is_error, "{}", sent.text);
+    assert!(sent.text.contains("keys: ctrl+c"), "{}", sent.text);
+    let result = finish(&manager, &id).await;
+    assert_eq!(
+        result.exit.as_ref().and_then(|e| e.code),
+        Some(3),
+        "{result:?}"
+    );
+
+    // An unknown key and an empty send are refused, naming the argument.
+    let bad = tools
+        .call("task_send", json!({"task_id": id, "keys": ["hyper+x"]}))
+        .await;
+    assert!(bad.is_error && bad.text.contains("keys"), "{}", bad.text);
+    let empty = tools.call("task_send", json!({"task_id": id})).await;
+    assert!(
+        empty.is_error && empty.text.contains("message"),
+        "{}",
+        empty.text
+    );
+}

@@ -39,6 +39,7 @@ use crate::config::{OnTimeout, SpawnOptions};
 use crate::error::Error;
 use crate::info::{compact_value, CancelReason, TaskInfo, TaskResult};
 use crate::manager::{CollectOutcome, ForegroundOutcome, ListFilter, TaskManager};
+use crate::process::Key;
 use crate::readiness::{WaitOutcome, WaitUntil};
 use crate::rules::{shell_command, timeout_from_secs};
 
@@ -90,6 +91,9 @@ pub struct ToolBoxConfig {
     /// state. For hosts that render terminal text themselves. `poll` and the
     /// log always keep the raw bytes.
     pub raw_text: bool,
+    /// Columns and rows of the terminal of a `task_run` with `tty=true`
+    /// (default 120 × 40).
+    pub tty_size: (u16, u16),
 }
 
 impl Default for ToolBoxConfig {
@@ -105,6 +109,7 @@ impl Default for ToolBoxConfig {
             cwd: None,
             env: Vec::new(),
             raw_text: false,
+            tty_size: (120, 40),
         }
     }
 }
@@ -420,6 +425,10 @@ impl ToolBox {
         let mut task = shell_command("command", args.command.clone())
             .map_err(ToolError::core)?
             .interactive(args.stdin.unwrap_or(false));
+        if args.tty.unwrap_or(false) {
+            let (cols, rows) = self.config.tty_size;
+            task = task.pty(cols, rows);
+        }
         let background = args.background.unwrap_or(false);
         if let Some(cwd) = args
             .cwd
@@ -915,15 +924,33 @@ impl ToolBox {
 
     fn send(&self, args: Value) -> ToolResult {
         let args: SendArgs = parse(args)?;
+        let keys = match &args.keys {
+            Some(names) => Key::parse_all(names).map_err(ToolError::core)?,
+            None => Vec::new(),
+        };
+        let mut bytes = args.message.clone().unwrap_or_default().into_bytes();
+        bytes.extend(Key::encode(&keys).map_err(ToolError::core)?);
+        if args.message.is_none() && keys.is_empty() {
+            return Err(ToolError::new(
+                "INVALID_ARGUMENT",
+                "message: give a message, keys, or both",
+            ));
+        }
         let info = self.task(&args.task_id)?;
+        let sent = bytes.len();
         self.manager
-            .send(&args.task_id, args.message.clone())
+            .send(&args.task_id, bytes)
             .map_err(ToolError::core)?;
         let mut meta = task_header(&info, self.caps());
-        meta.push(format!("sent: {} bytes", args.message.len()));
+        meta.push(if keys.is_empty() {
+            format!("sent: {sent} bytes")
+        } else {
+            let names: Vec<String> = keys.iter().map(ToString::to_string).collect();
+            format!("sent: {sent} bytes (keys: {})", names.join(" "))
+        });
         Ok(Answer {
             draft: Draft::lines(meta),
-            json: json!({ "info": info, "sent_bytes": args.message.len() }),
+            json: json!({ "info": info, "sent_bytes": sent }),
         })
     }
 }
