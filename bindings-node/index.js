@@ -515,6 +515,14 @@ class TaskHandle {
   send(message) {
     return this.manager.send(this.id, message)
   }
+
+  sendKeys(keys) {
+    return this.manager.sendKeys(this.id, keys)
+  }
+
+  resize(cols, rows) {
+    return this.manager.resize(this.id, cols, rows)
+  }
 }
 
 // The native manager of each wrapper, for a ToolBox made on it.
@@ -673,6 +681,24 @@ class TaskManager {
         ? Buffer.from(message.buffer, message.byteOffset, message.byteLength)
         : message
       this.#native.send(idOf(task), data)
+    } catch (err) {
+      throw convertError(err)
+    }
+  }
+
+  /** Types keys by name (`enter`, `up`, `ctrl+c`, …) into a task's input, mostly a `pty` task's terminal. */
+  sendKeys(task, keys) {
+    try {
+      this.#native.sendKeys(idOf(task), typeof keys === 'string' ? [keys] : keys)
+    } catch (err) {
+      throw convertError(err)
+    }
+  }
+
+  /** Resizes a `pty` task's terminal. */
+  async resize(task, cols, rows) {
+    try {
+      await this.#native.resize(idOf(task), cols, rows)
     } catch (err) {
       throw convertError(err)
     }

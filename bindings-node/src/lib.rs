@@ -7,6 +7,7 @@
 //! - `events`: the event stream (pull) and event listener (push);
 //! - `conversion`: the plain objects that cross the boundary;
 //! - `shapes`: fast construction of the objects `poll` returns;
+//! - `pty`: PTY mode (terminal size, keys, resize);
 //! - `tools`: the model-facing tool definitions and `NativeToolBox`;
 //! - `errors`: coded errors (`TASK_NOT_FOUND`, …).
 
@@ -18,5 +19,6 @@ mod conversion;
 mod errors;
 mod events;
 mod manager;
+mod pty;
 mod shapes;
 mod tools;

@@ -131,6 +131,10 @@ pub struct RunOptions {
     pub interactive: Option<bool>,
     /// Time between SIGTERM and SIGKILL on cancel (default 5 s).
     pub kill_grace_ms: Option<f64>,
+    /// Run on a pseudo-terminal of this size: stdout and stderr are then
+    /// one stream (tagged stdout), and the task always takes input (`send`
+    /// types, `sendKeys` types control keys; `resize` changes the size).
+    pub pty: Option<crate::pty::TerminalSize>,
     /// Start in the background (default: the foreground).
     pub background: Option<bool>,
     /// Timeout of the mode it starts in; null: none (default: the manager's).
@@ -390,6 +394,11 @@ impl NativeTaskManager {
         open(&self.manager)
     }
 
+    /// The core manager, for the verbs defined in other files.
+    pub(crate) fn core(&self) -> napi::Result<TaskManager> {
+        self.manager()
+    }
+
     /// The shared manager slot, for a toolbox.
     pub(crate) fn shared(&self) -> SharedManager {
         self.manager.clone()
@@ -441,6 +450,10 @@ impl NativeTaskManager {
         }
         if let Some(v) = o.kill_grace_ms {
             task = task.kill_grace(finite_millis("killGraceMs", v)?);
+        }
+        if let Some(size) = &o.pty {
+            let (cols, rows) = size.cells()?;
+            task = task.pty(cols, rows);
         }
         let options = Common {
             background: o.background,

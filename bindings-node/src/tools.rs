@@ -55,6 +55,13 @@ pub struct ToolBoxOptions {
     pub cwd: Option<String>,
     /// Extra environment variables of `task_run` commands.
     pub env: Option<HashMap<String, String>>,
+    /// Show output in the answers as the task wrote it (default false:
+    /// cleaned of terminal escapes, `\r` progress bars at their last
+    /// state), for hosts that render terminal text. `poll` and the log
+    /// always keep the raw bytes.
+    pub raw_text: Option<bool>,
+    /// The terminal size of a `task_run` with `tty: true` (default 120 × 40).
+    pub tty_size: Option<crate::pty::TerminalSize>,
 }
 
 impl ToolBoxOptions {
@@ -85,6 +92,12 @@ impl ToolBoxOptions {
         let mut env: Vec<(String, String)> = self.env.unwrap_or_default().into_iter().collect();
         env.sort();
         c.env = env;
+        if let Some(v) = self.raw_text {
+            c.raw_text = v;
+        }
+        if let Some(size) = &self.tty_size {
+            c.tty_size = size.cells()?;
+        }
         Ok(c)
     }
 }

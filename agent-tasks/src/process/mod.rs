@@ -42,7 +42,7 @@ use crate::task::{BackgroundTask, TaskOutcome};
 pub(crate) use contain::{kill_group, signal_task};
 pub(crate) use descendants::process_start_time;
 pub(crate) use pty::check_terminal_size;
-pub use pty::Key;
+pub use pty::{terminal_size, Key};
 
 const READ_CHUNK: usize = 128 * 1024;
 /// Pipes are enlarged to this so a fast writer blocks less often.

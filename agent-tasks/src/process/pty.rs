@@ -48,6 +48,28 @@ pub(crate) fn check_terminal_size(cols: u16, rows: u16) -> Result<(), Error> {
     Ok(())
 }
 
+/// A terminal size given as wider numbers (a binding's): each of `cols` and
+/// `rows` must be 1 to 65535, else `InvalidArgument` naming it.
+///
+/// ```
+/// assert_eq!(agent_tasks::terminal_size(80, 24)?, (80, 24));
+/// assert!(agent_tasks::terminal_size(70_000, 24).is_err());
+/// # Ok::<(), agent_tasks::Error>(())
+/// ```
+pub fn terminal_size(cols: u64, rows: u64) -> Result<(u16, u16), Error> {
+    let narrow = |name: &str, value: u64| {
+        u16::try_from(value).map_err(|_| {
+            Error::invalid_argument(
+                name,
+                format!("{value} is too large for a terminal (at most 65535)"),
+            )
+        })
+    };
+    let size = (narrow("cols", cols)?, narrow("rows", rows)?);
+    check_terminal_size(size.0, size.1)?;
+    Ok(size)
+}
+
 /// Runs `task` on a new pseudo-terminal of `cols` × `rows`.
 pub(super) async fn run(
     task: Box<ProcessTask>,
