@@ -118,6 +118,7 @@ export interface EventBase {
 export type TaskEvent = EventBase &
   (
     | { type: 'task.started'; kind: string; description: string; owner: string; background: boolean }
+    | { type: 'task.queued'; kind: string; description: string; owner: string }
     | { type: 'task.detached' }
     | { type: 'task.spilled'; bufferedBytes: number; logPath: string }
     | {

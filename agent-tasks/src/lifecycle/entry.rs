@@ -176,7 +176,7 @@ impl TaskEntry {
                 TaskStatus::Running,
                 None,
                 None,
-                millis(self.started.elapsed()),
+                millis(st.ran_from.unwrap_or(self.started).elapsed()),
                 None,
             ),
             Phase::Ended {
@@ -470,11 +470,14 @@ impl TaskEntry {
     /// Whether the task is paused, and since when a silence counts: the
     /// last output, or the last resume if that came later.
     pub(super) fn quiet_since(&self) -> (bool, Instant) {
-        let (paused, resumed_at) = {
+        let (paused, resumed_at, ran_from) = {
             let st = lock(&self.state);
-            (st.paused_since.is_some(), st.resumed_at)
+            (st.paused_since.is_some(), st.resumed_at, st.ran_from)
         };
-        let last = self.output.last_write().unwrap_or(self.started);
+        let last = self
+            .output
+            .last_write()
+            .unwrap_or(ran_from.unwrap_or(self.started));
         (paused, resumed_at.map_or(last, |at| at.max(last)))
     }
 

@@ -41,6 +41,7 @@ EventType = Literal[
     "task.sink_error",
     "task.paused",
     "task.resumed",
+    "task.queued",
 ]
 NotificationKind = Literal[
     "finished", "lost", "orphaned", "watch_match", "watch_stopped", "progress", "stalled"
