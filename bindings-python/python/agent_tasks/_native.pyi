@@ -276,13 +276,13 @@ class Event:
     def type(self) -> EventType: ...
     @property
     def kind(self) -> Optional[str]:
-        """``task.started``: the task's kind."""
+        """``task.started``, ``task.queued``: the task's kind."""
     @property
     def description(self) -> Optional[str]:
-        """``task.started``."""
+        """``task.started``, ``task.queued``."""
     @property
     def owner(self) -> Optional[str]:
-        """``task.started``."""
+        """``task.started``, ``task.queued``."""
     @property
     def background(self) -> Optional[bool]:
         """``task.started``."""
