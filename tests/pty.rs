@@ -11,8 +11,9 @@ mod common;
 use std::time::Duration;
 
 use agent_tasks::{
-    CancelReason, CollectOutcome, Error, ForegroundOutcome, Key, ManagerConfig, Message,
-    ProcessTask, SpawnOptions, Stream, TaskManager, TaskResult, TaskStatus, WaitOutcome, WaitUntil,
+    CancelReason, CollectOutcome, Containment, Error, ForegroundOutcome, Key, ManagerConfig,
+    Message, ProcessTask, SpawnOptions, Stream, TaskManager, TaskResult, TaskStatus, WaitOutcome,
+    WaitUntil,
 };
 use common::{manager_in_temp, process_is_dead, read_all, wait_for};
 
@@ -228,31 +229,44 @@ fn printed_pids(out: &str) -> Vec<u32> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_kills_a_tree_that_ignores_hup_and_term_under_a_pty() {
     let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    // A subshell in the group and a `setsid` escapee, all ignoring HUP,
+    // TERM and INT, under each containment.
     let script = "trap '' HUP TERM INT; \
         (trap '' HUP TERM INT; echo pid $(sh -c 'echo $PPID'); while :; do sleep 0.05; done) & \
         setsid sh -c 'trap \"\" HUP TERM INT; echo pid $$; while :; do sleep 0.05; done' & \
         echo pid $$; while :; do sleep 0.05; done";
-    let task = manager
-        .spawn(
-            ProcessTask::shell(script)
-                .pty(80, 24)
-                .kill_grace(Duration::from_millis(200)),
-            SpawnOptions::background(),
-        )
-        .expect("spawn");
-    let id = task.id().to_string();
-    wait_for("three pids", || {
-        printed_pids(&so_far(&manager, &id)).len() == 3
-    })
-    .await;
-    let pids = printed_pids(&so_far(&manager, &id));
-    let info = manager
-        .cancel(&id, CancelReason::user("stop"))
-        .await
-        .expect("cancel");
-    assert_eq!(info.status, TaskStatus::Cancelled);
-    for pid in pids {
-        wait_for(&format!("process {pid} to die"), || process_is_dead(pid)).await;
+    for mode in [
+        Containment::Cgroup,
+        Containment::Subreaper,
+        Containment::ProcessGroup,
+    ] {
+        let task = manager
+            .spawn(
+                ProcessTask::shell(script)
+                    .pty(80, 24)
+                    .containment(mode)
+                    .kill_grace(Duration::from_millis(200)),
+                SpawnOptions::background(),
+            )
+            .expect("spawn");
+        let id = task.id().to_string();
+        wait_for("three pids", || {
+            printed_pids(&so_far(&manager, &id)).len() == 3
+        })
+        .await;
+        let pids = printed_pids(&so_far(&manager, &id));
+        let info = manager
+            .cancel(&id, CancelReason::user("stop"))
+            .await
+            .expect("cancel");
+        assert_eq!(info.status, TaskStatus::Cancelled, "{mode:?}");
+        assert!(info.containment.is_some(), "{mode:?}");
+        for pid in pids {
+            wait_for(&format!("process {pid} to die ({mode:?})"), || {
+                process_is_dead(pid)
+            })
+            .await;
+        }
     }
 }
 

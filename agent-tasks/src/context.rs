@@ -17,7 +17,9 @@ use crate::sink::{SharedSink, Stream};
 /// bytes for a process's stdin. [`Message::eof`] is the end of input: a
 /// process's stdin is closed (the child reads EOF), a function task's
 /// [`TaskContext::recv`] returns `None` from then on, and later sends are
-/// refused.
+/// refused. Under a PTY ([`ProcessTask::pty`](crate::ProcessTask::pty)) it
+/// types Ctrl+D instead, the terminal's end of input, and the terminal stays
+/// open for later sends.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
     bytes: Vec<u8>,
