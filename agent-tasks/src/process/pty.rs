@@ -132,7 +132,10 @@ pub(super) async fn run(
         &ctx,
         child,
         procs,
-        TerminalReader(reader),
+        TerminalReader {
+            master: reader,
+            deferred: None,
+        },
         None::<tokio::io::Empty>,
         Some(terminal),
         child_exited,
@@ -162,7 +165,20 @@ impl Terminal {
 
 /// The read half of the master, where the end of the output is a zero read:
 /// Linux answers `EIO` once no process holds the slave end any more.
-pub(super) struct TerminalReader(pty_process::OwnedReadPty);
+///
+/// A terminal hands out at most about 4 KiB a read; what is ready is
+/// gathered into one chunk (up to the caller's buffer), so a flood costs
+/// one output write per buffer, not one per 4 KiB.
+pub(super) struct TerminalReader {
+    master: pty_process::OwnedReadPty,
+    /// An error met while gathering, given by the next read (after the
+    /// bytes gathered before it).
+    deferred: Option<std::io::Error>,
+}
+
+fn is_hangup(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(nix::errno::Errno::EIO as i32)
+}
 
 impl AsyncRead for TerminalReader {
     fn poll_read(
@@ -170,12 +186,31 @@ impl AsyncRead for TerminalReader {
         cx: &mut std::task::Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        match Pin::new(&mut self.0).poll_read(cx, buf) {
-            Poll::Ready(Err(e)) if e.raw_os_error() == Some(nix::errno::Errno::EIO as i32) => {
-                Poll::Ready(Ok(()))
-            }
-            other => other,
+        if let Some(e) = self.deferred.take() {
+            return Poll::Ready(Err(e));
         }
+        let start = buf.filled().len();
+        match Pin::new(&mut self.master).poll_read(cx, buf) {
+            Poll::Ready(Err(e)) if is_hangup(&e) => return Poll::Ready(Ok(())),
+            Poll::Ready(Ok(())) => {}
+            other => return other,
+        }
+        // Gather what else is ready, without waiting: a `Pending` here only
+        // registers a wake-up that the next read does not need.
+        while buf.remaining() > 0 && buf.filled().len() > start {
+            let before = buf.filled().len();
+            match Pin::new(&mut self.master).poll_read(cx, buf) {
+                Poll::Ready(Ok(())) if buf.filled().len() > before => {}
+                Poll::Ready(Err(e)) if !is_hangup(&e) => {
+                    self.deferred = Some(e);
+                    break;
+                }
+                // The end (a zero read, `EIO`) is met again by the next
+                // read, after these bytes are passed on.
+                _ => break,
+            }
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
