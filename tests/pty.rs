@@ -389,6 +389,7 @@ async fn the_model_runs_a_command_on_a_terminal_and_types_control_keys() {
         )
         .await;
     assert!(!answer.is_error, "{}", answer.text);
+    assert!(answer.text.contains("terminal: 120x40"), "{}", answer.text);
     let id = answer.json["task_id"]
         .as_str()
         .expect("task id")

@@ -467,6 +467,13 @@ impl ToolBox {
             Some(text) => Some(WaitUntil::parse(text, 0).map_err(ToolError::core)?),
             None => None,
         };
+        // A command on a terminal waits for typing: say how to type.
+        let tty_line = args.tty.unwrap_or(false).then(|| {
+            let (cols, rows) = self.config.tty_size;
+            format!(
+                "terminal: {cols}x{rows}; task_send types into it (a message, and keys such as [\"enter\"] or [\"ctrl+c\"])"
+            )
+        });
         let handle = self.manager.spawn(task, options).map_err(ToolError::core)?;
         let id = handle.id().to_string();
         if background {
@@ -481,6 +488,7 @@ impl ToolBox {
             };
             let info = self.task(&id)?;
             let mut meta = task_header(&info, self.caps());
+            meta.extend(tty_line.clone());
             if let Some(outcome) = &ready {
                 meta.push(self.readiness_line(outcome));
             }
@@ -515,6 +523,7 @@ impl ToolBox {
             }
             ForegroundOutcome::Detached(info) => {
                 let mut meta = task_header(&info, self.caps());
+                meta.extend(tty_line.clone());
                 meta.push(format!(
                     "note: still running after {}, so it was moved to the background; it keeps running and you will be notified when it ends",
                     duration(timeout.as_millis() as u64)
