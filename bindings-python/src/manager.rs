@@ -301,10 +301,11 @@ impl NativeManager {
         idle_timeout: Option<f64>,
         cancel_on_stall: bool,
         track_changes: Option<PathBuf>,
-        pty: Option<(u16, u16)>,
+        pty: Option<(u64, u64)>,
     ) -> PyResult<NativeTask> {
         let mut task = process_task(command)?;
         if let Some((cols, rows)) = pty {
+            let (cols, rows) = agent_tasks::terminal_size(cols, rows).map_err(core_err)?;
             task = task.pty(cols, rows);
         }
         if let Some(dir) = cwd {
@@ -487,7 +488,8 @@ impl NativeManager {
     }
 
     /// Resizes a PTY task's terminal to `cols` x `rows`.
-    fn resize(&self, id: String, cols: u16, rows: u16) -> PyResult<Pending> {
+    fn resize(&self, id: String, cols: u64, rows: u64) -> PyResult<Pending> {
+        let (cols, rows) = agent_tasks::terminal_size(cols, rows).map_err(core_err)?;
         let manager = TaskManager::clone(&self.manager);
         spawn(async move {
             manager.resize(&id, cols, rows).await?;

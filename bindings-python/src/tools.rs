@@ -106,7 +106,7 @@ impl NativeToolBox {
         cwd: Option<PathBuf>,
         env: Option<Vec<(String, String)>>,
         raw_text: bool,
-        tty_size: Option<(u16, u16)>,
+        tty_size: Option<(u64, u64)>,
     ) -> PyResult<Self> {
         let mut config = ToolBoxConfig::default();
         if let Some(v) = text_budget {
@@ -133,8 +133,8 @@ impl NativeToolBox {
         config.cwd = cwd;
         config.env = env.unwrap_or_default();
         config.raw_text = raw_text;
-        if let Some(size) = tty_size {
-            config.tty_size = size;
+        if let Some((cols, rows)) = tty_size {
+            config.tty_size = agent_tasks::terminal_size(cols, rows).map_err(core_err)?;
         }
         Ok(NativeToolBox {
             toolbox: std::sync::Mutex::new(ToolBox::with_config(

@@ -67,6 +67,9 @@ def test_bad_input_is_refused_naming_the_argument(manager: TaskManager) -> None:
     with pytest.raises(InvalidArgument) as bad_size:
         manager.run("true", pty=(0, 24))
     assert bad_size.value.argument == "cols"
+    with pytest.raises(InvalidArgument) as too_large:
+        manager.run("true", pty=(80, 70_000))
+    assert too_large.value.argument == "rows"
     plain = manager.run("sleep 30", interactive=True, background=True)
     with pytest.raises(InvalidArgument) as no_terminal:
         manager.resize_blocking(plain, 80, 24)
