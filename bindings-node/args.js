@@ -77,6 +77,10 @@ const kinds = {
   textOrBytes: { test: (v) => typeof v === 'string' || isBytes(v), expected: 'a string, a Buffer or a Uint8Array' },
   signal: { test: (v) => v instanceof AbortSignal, expected: 'an AbortSignal' },
   object: { test: isPlainObject, expected: 'an object' },
+  size: {
+    test: (v) => isPlainObject(v) && typeof v.cols === 'number' && typeof v.rows === 'number',
+    expected: 'an object { cols, rows } of numbers',
+  },
   func: { test: (v) => typeof v === 'function', expected: 'a function' },
 }
 
@@ -110,6 +114,7 @@ const processOptions = {
   stdin: 'textOrBytes',
   interactive: 'boolean',
   killGraceMs: 'number',
+  pty: 'size',
 }
 
 const specs = {
@@ -154,6 +159,8 @@ const specs = {
     outputBytes: 'count',
     cwd: 'string',
     env: 'env',
+    rawText: 'boolean',
+    ttySize: 'size',
   },
   agent: { name: 'string', description: 'string', parameters: 'object', run: 'func' },
 }

@@ -142,6 +142,7 @@ export interface EventBase {
 export type TaskEvent = EventBase &
   (
     | { type: 'task.started'; kind: string; description: string; owner: string; background: boolean }
+    | { type: 'task.queued'; kind: string; description: string; owner: string }
     | { type: 'task.detached' }
     | { type: 'task.spilled'; bufferedBytes: number; logPath: string }
     | {
@@ -203,6 +204,10 @@ export declare class TaskHandle {
   collect(options?: CollectOptions): Promise<CollectOutcome>
   cancel(options?: CancelOptions): Promise<TaskInfo>
   send(message: string | Uint8Array): void
+  /** See `TaskManager.sendKeys`. */
+  sendKeys(keys: string | readonly string[]): void
+  /** See `TaskManager.resize`. */
+  resize(cols: number, rows: number): Promise<void>
 }
 
 /** Owns all tasks of one agent process. Holding one never keeps Node alive by itself. */
@@ -243,6 +248,10 @@ export declare class TaskManager implements AsyncDisposable {
   resume(task: TaskRef): Promise<TaskInfo>
   /** A steering message: to a JS task's `ctx.recv()`, or to an interactive process's stdin. */
   send(task: TaskRef, message: string | Uint8Array): void
+  /** Types keys by name into a task's input, mostly a `pty` task's terminal: `enter`, `tab`, `escape`, `backspace`, `up`, `down`, `left`, `right`, `home`, `end`, `pageup`, `pagedown`, `delete`, `f1`…`f12`, `ctrl+<letter>` (`ctrl+c` interrupts), `alt+<char>`. An unknown name throws `INVALID_ARGUMENT` naming `keys`. */
+  sendKeys(task: TaskRef, keys: string | readonly string[]): void
+  /** Resizes a `pty` task's terminal (the program gets SIGWINCH); `INVALID_ARGUMENT` for a task without a terminal or a size of 0. */
+  resize(task: TaskRef, cols: number, rows: number): Promise<void>
   /** Tasks matching `filter`, oldest first. */
   list(filter?: ListFilter): TaskInfo[]
   /** Events from now on, as an async iterator. */
@@ -565,6 +574,13 @@ export declare class NativeTaskManager {
    * it. Every later call answers `SHUT_DOWN`.
    */
   release(): void
+  /**
+   * Types keys by name (`enter`, `tab`, `escape`, `up`, `ctrl+c`, …)
+   * into a task's input, mostly a PTY task's terminal.
+   */
+  sendKeys(id: string, keys: Array<string>): void
+  /** Resizes a PTY task's terminal (the program gets SIGWINCH). */
+  resize(id: string, cols: number, rows: number): Promise<void>
 }
 
 /** The core's tool dispatcher for one owner. Internal: use `ToolBox`. */
@@ -920,6 +936,12 @@ export interface ProcessOptions {
   interactive?: boolean
   /** Time between SIGTERM and SIGKILL on cancel (default 5 s). */
   killGraceMs?: number
+  /**
+   * Run on a pseudo-terminal of this size: stdout and stderr are then
+   * one stream (tagged stdout), and the task always takes input (`send`
+   * types, `sendKeys` types control keys; `resize` changes the size).
+   */
+  pty?: TerminalSize
 }
 
 /**
@@ -1119,6 +1141,14 @@ export interface TaskSource {
 /** Where a task is in its life; all but `queued` and `running` are terminal. */
 export type TaskStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled' | 'timed_out' | 'lost'
 
+/** The size of a task's terminal, in character cells. */
+export interface TerminalSize {
+  /** Columns (1 to 65535). */
+  cols: number
+  /** Rows (1 to 65535). */
+  rows: number
+}
+
 /** Settings of a toolbox (all optional; the core's defaults otherwise). */
 export interface ToolBoxOptions {
   /** Most bytes of text in one answer (default 12,000). */
@@ -1148,6 +1178,15 @@ export interface ToolBoxOptions {
   cwd?: string
   /** Extra environment variables of `task_run` commands. */
   env?: Record<string, string>
+  /**
+   * Show output in the answers as the task wrote it (default false:
+   * cleaned of terminal escapes, `\r` progress bars at their last
+   * state), for hosts that render terminal text. `poll` and the log
+   * always keep the raw bytes.
+   */
+  rawText?: boolean
+  /** The terminal size of a `task_run` with `tty: true` (default 120 × 40). */
+  ttySize?: TerminalSize
 }
 
 /** What a tool call answers. */

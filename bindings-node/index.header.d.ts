@@ -142,6 +142,7 @@ export interface EventBase {
 export type TaskEvent = EventBase &
   (
     | { type: 'task.started'; kind: string; description: string; owner: string; background: boolean }
+    | { type: 'task.queued'; kind: string; description: string; owner: string }
     | { type: 'task.detached' }
     | { type: 'task.spilled'; bufferedBytes: number; logPath: string }
     | {
@@ -203,6 +204,10 @@ export declare class TaskHandle {
   collect(options?: CollectOptions): Promise<CollectOutcome>
   cancel(options?: CancelOptions): Promise<TaskInfo>
   send(message: string | Uint8Array): void
+  /** See `TaskManager.sendKeys`. */
+  sendKeys(keys: string | readonly string[]): void
+  /** See `TaskManager.resize`. */
+  resize(cols: number, rows: number): Promise<void>
 }
 
 /** Owns all tasks of one agent process. Holding one never keeps Node alive by itself. */
@@ -243,6 +248,10 @@ export declare class TaskManager implements AsyncDisposable {
   resume(task: TaskRef): Promise<TaskInfo>
   /** A steering message: to a JS task's `ctx.recv()`, or to an interactive process's stdin. */
   send(task: TaskRef, message: string | Uint8Array): void
+  /** Types keys by name into a task's input, mostly a `pty` task's terminal: `enter`, `tab`, `escape`, `backspace`, `up`, `down`, `left`, `right`, `home`, `end`, `pageup`, `pagedown`, `delete`, `f1`…`f12`, `ctrl+<letter>` (`ctrl+c` interrupts), `alt+<char>`. An unknown name throws `INVALID_ARGUMENT` naming `keys`. */
+  sendKeys(task: TaskRef, keys: string | readonly string[]): void
+  /** Resizes a `pty` task's terminal (the program gets SIGWINCH); `INVALID_ARGUMENT` for a task without a terminal or a size of 0. */
+  resize(task: TaskRef, cols: number, rows: number): Promise<void>
   /** Tasks matching `filter`, oldest first. */
   list(filter?: ListFilter): TaskInfo[]
   /** Events from now on, as an async iterator. */

@@ -585,6 +585,14 @@ class TaskHandle {
   send(message) {
     return this.manager.send(this.id, message)
   }
+
+  sendKeys(keys) {
+    return this.manager.sendKeys(this.id, keys)
+  }
+
+  resize(cols, rows) {
+    return this.manager.resize(this.id, cols, rows)
+  }
 }
 
 // The native manager of each wrapper, for a ToolBox made on it.
@@ -734,6 +742,21 @@ class TaskManager {
         ? Buffer.from(message.buffer, message.byteOffset, message.byteLength)
         : message
     call(() => this.#native.send(id, data))
+  }
+
+  /** Types keys by name (`enter`, `up`, `ctrl+c`, …) into a task's input, mostly a `pty` task's terminal. */
+  sendKeys(task, keys) {
+    const id = idOf(task)
+    const names = typeof keys === 'string' ? [keys] : args.argument('keys', 'strings', keys)
+    call(() => this.#native.sendKeys(id, names))
+  }
+
+  /** Resizes a `pty` task's terminal. */
+  async resize(task, cols, rows) {
+    const id = idOf(task)
+    args.argument('cols', 'number', cols)
+    args.argument('rows', 'number', rows)
+    return waiting(undefined, () => this.#native.resize(id, cols, rows))
   }
 
   /** Tasks matching the filter, oldest first. */

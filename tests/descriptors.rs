@@ -8,7 +8,9 @@ mod common;
 
 use std::time::Duration;
 
-use agent_tasks::{BackgroundTask, FnTask, ListFilter, SpawnOptions, TaskManager, TaskStatus};
+use agent_tasks::{
+    BackgroundTask, FnTask, ListFilter, ProcessTask, SpawnOptions, TaskManager, TaskStatus,
+};
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use serde_json::json;
 
@@ -53,6 +55,36 @@ async fn ended_tasks_hold_no_descriptors_and_ten_thousand_open_under_a_low_limit
         "{} descriptors open after 300 ended tasks (baseline {baseline})",
         open_descriptors()
     );
+    // Process tasks on pipes and on a pseudo-terminal (its master, the
+    // handle kept for resizing, its input writer): none is left open. On
+    // a root of their own, so the count of ended tasks below stays.
+    let processes = TaskManager::open(dir.path().join("processes")).expect("open");
+    let baseline = open_descriptors();
+    for i in 0..100 {
+        let mut task = ProcessTask::shell("read line; echo got $line").interactive(true);
+        if i % 2 == 0 {
+            task = task.pty(80, 24);
+        }
+        let task = processes
+            .spawn(task, SpawnOptions::background())
+            .expect("spawn");
+        processes.send(task.id().as_str(), "x\n").expect("send");
+        let outcome = processes
+            .collect(task.id().as_str(), Some(Duration::from_secs(30)))
+            .await
+            .expect("collect");
+        assert_eq!(
+            outcome.result().expect("finished").status,
+            TaskStatus::Completed
+        );
+    }
+    assert!(
+        open_descriptors() <= baseline + 8,
+        "{} descriptors open after 100 ended process tasks (baseline {baseline})",
+        open_descriptors()
+    );
+    processes.shutdown("done").await;
+    drop(processes);
     let ids = manager.ids();
     for id in &ids {
         let page = manager.poll(id.as_str(), 0, 1024).expect("poll");

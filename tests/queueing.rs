@@ -285,3 +285,77 @@ async fn a_kind_cap_queues_background_tasks_and_refuses_foreground_ones() {
     manager.collect(&second, None).await.expect("collect");
     assert_eq!(probe.most.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_task_is_announced_and_its_duration_counts_from_its_start() {
+    use agent_tasks::{EventItem, EventKind};
+
+    let (manager, _dir) = manager_in_temp(
+        ManagerConfig::default()
+            .max_background(1)
+            .queue_over_capacity(true),
+    );
+    let probe = Arc::new(Probe::default());
+    let mut events = manager.subscribe();
+    let first = manager
+        .spawn(gated(&probe), SpawnOptions::background())
+        .expect("spawn")
+        .id()
+        .to_string();
+    let queued = manager
+        .spawn(gated(&probe), SpawnOptions::background())
+        .expect("spawn is queued")
+        .id()
+        .to_string();
+    let info = manager.info(&queued).expect("info");
+    assert_eq!(info.status, TaskStatus::Queued);
+    assert_eq!(info.duration_ms, 0, "a queued task has no run time");
+
+    // Let the queue wait be long against the run: at least a second.
+    let created = info.created_at_ms;
+    wait_for("a second in the queue", || {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        now >= created + 1000
+    })
+    .await;
+    manager.send(&first, "go").expect("release the first");
+    wait_for("the queued task to run", || {
+        probe.started().contains(&queued)
+    })
+    .await;
+    manager.send(&queued, "go").expect("release the second");
+    let result = manager
+        .collect(&queued, Some(Duration::from_secs(30)))
+        .await
+        .expect("collect")
+        .result()
+        .cloned()
+        .expect("finished");
+    let info = manager.info(&queued).expect("info");
+    let lifetime = info.finished_at_ms.expect("finished") - created;
+    assert!(
+        result.duration_ms + 900 <= lifetime,
+        "the wait in the queue counted as run time: {} ms of {lifetime} ms",
+        result.duration_ms
+    );
+    assert_eq!(info.duration_ms, result.duration_ms);
+
+    // The queued event came first, then the start.
+    let mut seen = Vec::new();
+    while let Some(item) = events.try_recv() {
+        if let EventItem::Event(event) = item {
+            if event.task_id.as_str() == queued {
+                if let EventKind::Queued { kind, owner, .. } = &event.kind {
+                    assert_eq!(
+                        (kind.as_str(), owner.as_str()),
+                        (info.kind.as_str(), "default")
+                    );
+                }
+                seen.push(event.kind.type_name());
+            }
+        }
+    }
+    assert_eq!(&seen[..2], ["task.queued", "task.started"], "{seen:?}");
+}

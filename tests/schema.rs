@@ -60,6 +60,9 @@ fn events_are_tagged_by_type() {
         "task.orphaned",
         "task.output_dropped",
         "task.sink_error",
+        "task.paused",
+        "task.resumed",
+        "task.queued",
     ] {
         assert!(text.contains(tag), "the event schema lacks {tag}");
     }

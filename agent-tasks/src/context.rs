@@ -17,7 +17,9 @@ use crate::sink::{SharedSink, Stream};
 /// bytes for a process's stdin. [`Message::eof`] is the end of input: a
 /// process's stdin is closed (the child reads EOF), a function task's
 /// [`TaskContext::recv`] returns `None` from then on, and later sends are
-/// refused.
+/// refused. Under a PTY ([`ProcessTask::pty`](crate::ProcessTask::pty)) it
+/// types Ctrl+D instead, the terminal's end of input, and the terminal stays
+/// open for later sends.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
     bytes: Vec<u8>,
@@ -236,11 +238,25 @@ impl OutputWriter {
     }
 }
 
-/// A request from the manager to a running process task: send `signal` to
-/// every process of the task, then answer on `done`.
+/// What the manager asks of a running process task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Control {
+    /// Send this signal to every process of the task (pause, resume).
+    Signal(nix::sys::signal::Signal),
+    /// Resize the task's terminal (a PTY task only).
+    Resize {
+        /// Columns.
+        cols: u16,
+        /// Rows.
+        rows: u16,
+    },
+}
+
+/// A request from the manager to a running process task: do `control`, then
+/// answer on `done` (an error text when the task cannot do it).
 pub(crate) struct ControlRequest {
-    pub signal: nix::sys::signal::Signal,
-    pub done: tokio::sync::oneshot::Sender<()>,
+    pub control: Control,
+    pub done: tokio::sync::oneshot::Sender<Result<(), String>>,
 }
 
 /// What a running task is given: where to write, when to stop, and its

@@ -46,6 +46,17 @@ pub enum EventKind {
         /// True if it started in the background.
         background: bool,
     },
+    /// The task was spawned over a cap and waits in the queue (status
+    /// `queued`); `task.started` follows when it starts running.
+    #[serde(rename = "task.queued")]
+    Queued {
+        /// The task's kind.
+        kind: String,
+        /// Its description.
+        description: String,
+        /// Its owner.
+        owner: String,
+    },
     /// The task moved from the foreground to the background.
     #[serde(rename = "task.detached")]
     Detached {},
@@ -224,7 +235,7 @@ impl EventSubscription {
 
 impl EventKind {
     /// Every event's `type` name, in declaration order.
-    pub const TYPE_NAMES: [&'static str; 13] = [
+    pub const TYPE_NAMES: [&'static str; 14] = [
         "task.started",
         "task.detached",
         "task.spilled",
@@ -238,6 +249,7 @@ impl EventKind {
         "task.sink_error",
         "task.paused",
         "task.resumed",
+        "task.queued",
     ];
 
     /// The event's `type` name on the wire, e.g. `task.finished`.
@@ -261,6 +273,7 @@ impl EventKind {
             EventKind::SinkError { .. } => 10,
             EventKind::Paused { .. } => 11,
             EventKind::Resumed { .. } => 12,
+            EventKind::Queued { .. } => 13,
         };
         Self::TYPE_NAMES[index]
     }

@@ -238,7 +238,9 @@ pub struct TaskInfo {
     /// When it ended (milliseconds since the Unix epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at_ms: Option<u64>,
-    /// Run time so far, or in all once it ended.
+    /// Run time so far, or in all once it ended. It counts from the start of
+    /// the run: a wait in the queue is not run time (0 while queued, and for
+    /// a task cancelled in the queue).
     pub duration_ms: u64,
     /// Process id (the process group id) for process tasks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -287,7 +289,8 @@ pub struct TaskResult {
     /// Why it was stopped, for `cancelled` and `timed_out`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_reason: Option<CancelReason>,
-    /// Run time in milliseconds.
+    /// Run time in milliseconds, from the start of the run (a wait in the
+    /// queue does not count).
     pub duration_ms: u64,
     /// Its output stream's final counts.
     pub output: OutputStats,

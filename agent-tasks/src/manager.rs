@@ -24,6 +24,7 @@ use crate::lifecycle::{
 };
 use crate::notifications::{Notification, NotificationQueue};
 use crate::output::{OutputBuffer, OutputLimits};
+use crate::process::Key;
 use crate::readiness::{WaitOutcome, WaitUntil};
 use crate::roster::{Roster, RosterItem};
 use crate::sink::SharedSink;
@@ -699,9 +700,33 @@ impl TaskManager {
     }
 
     /// Sends a steering message: to a function task's inbox, or to a
-    /// process's stdin (processes started with `interactive(true)`).
+    /// process's stdin (processes started with `interactive(true)`), or
+    /// typed into a PTY task's terminal (see [`ProcessTask::pty`](crate::ProcessTask::pty)).
     pub fn send(&self, id: &str, message: impl Into<Message>) -> Result<()> {
         self.entry(id)?.send(message.into())
+    }
+
+    /// Types keys into a task's input: each [`Key`] as the bytes a terminal
+    /// sends for it (Ctrl+C is `0x03`, which a PTY task's terminal turns
+    /// into `SIGINT` for its foreground processes; Up is `ESC [ A`). Meant
+    /// for PTY tasks ([`ProcessTask::pty`](crate::ProcessTask::pty)); a task reading a plain stdin
+    /// gets the same bytes, with no terminal to interpret them. Parse key
+    /// names with [`Key::parse`] or [`Key::parse_all`].
+    pub fn send_keys(&self, id: &str, keys: &[Key]) -> Result<()> {
+        if keys.is_empty() {
+            return Err(Error::invalid_argument("keys", "no key given"));
+        }
+        let bytes = Key::encode(keys)?;
+        self.entry(id)?.send(Message::from(bytes))
+    }
+
+    /// Resizes a PTY task's terminal to `cols` × `rows` (each 1 to 65535):
+    /// its processes see the new size and get `SIGWINCH`. Refused with
+    /// `InvalidArgument` for a task without a terminal (only a process task
+    /// started with [`ProcessTask::pty`](crate::ProcessTask::pty) has one) or one that is queued or
+    /// has ended.
+    pub async fn resize(&self, id: &str, cols: u16, rows: u16) -> Result<()> {
+        self.entry(id)?.resize(cols, rows).await
     }
 
     /// Tasks matching `filter`, oldest first. Foreground tasks that ended

@@ -124,6 +124,10 @@ pub struct ProcessOptions {
     pub interactive: Option<bool>,
     /// Time between SIGTERM and SIGKILL on cancel (default 5 s).
     pub kill_grace_ms: Option<f64>,
+    /// Run on a pseudo-terminal of this size: stdout and stderr are then
+    /// one stream (tagged stdout), and the task always takes input (`send`
+    /// types, `sendKeys` types control keys; `resize` changes the size).
+    pub pty: Option<crate::pty::TerminalSize>,
 }
 
 impl ProcessOptions {
@@ -148,6 +152,10 @@ impl ProcessOptions {
         }
         if let Some(v) = self.kill_grace_ms {
             task = task.kill_grace(finite_millis("killGraceMs", v)?);
+        }
+        if let Some(size) = &self.pty {
+            let (cols, rows) = size.cells()?;
+            task = task.pty(cols, rows);
         }
         Ok(task)
     }
@@ -317,6 +325,13 @@ pub struct ToolBoxOptions {
     pub cwd: Option<String>,
     /// Extra environment variables of `task_run` commands.
     pub env: Option<HashMap<String, String>>,
+    /// Show output in the answers as the task wrote it (default false:
+    /// cleaned of terminal escapes, `\r` progress bars at their last
+    /// state), for hosts that render terminal text. `poll` and the log
+    /// always keep the raw bytes.
+    pub raw_text: Option<bool>,
+    /// The terminal size of a `task_run` with `tty: true` (default 120 × 40).
+    pub tty_size: Option<crate::pty::TerminalSize>,
 }
 
 impl ToolBoxOptions {
@@ -347,6 +362,12 @@ impl ToolBoxOptions {
         let mut env: Vec<(String, String)> = self.env.unwrap_or_default().into_iter().collect();
         env.sort();
         c.env = env;
+        if let Some(v) = self.raw_text {
+            c.raw_text = v;
+        }
+        if let Some(size) = &self.tty_size {
+            c.tty_size = size.cells()?;
+        }
         Ok(c)
     }
 }

@@ -335,6 +335,15 @@ impl From<agent_tasks::EventItem> for EventRecord {
                 r.owner = Some(owner);
                 r.background = Some(background);
             }
+            K::Queued {
+                kind,
+                description,
+                owner,
+            } => {
+                r.kind = Some(kind);
+                r.description = Some(description);
+                r.owner = Some(owner);
+            }
             K::Detached {} | K::Paused {} | K::Resumed {} => {}
             K::Spilled {
                 buffered_bytes,

@@ -10,6 +10,7 @@
 //! - `args`: the option objects and number arguments going in, parsed into
 //!   the core's settings;
 //! - `shapes`: fast construction of the objects `poll` returns;
+//! - `pty`: PTY mode (terminal size, keys, resize);
 //! - `tools`: the model-facing tool definitions and `NativeToolBox`;
 //! - `errors`: coded errors (`TASK_NOT_FOUND`, …).
 
@@ -22,6 +23,7 @@ mod convert;
 mod errors;
 mod events;
 mod manager;
+mod pty;
 mod shapes;
 mod tools;
 mod types;

@@ -113,6 +113,11 @@ impl NativeTaskManager {
         open(&self.manager)
     }
 
+    /// The core manager, for the verbs defined in other files.
+    pub(crate) fn core(&self) -> napi::Result<TaskManager> {
+        self.manager()
+    }
+
     /// The shared manager slot, for a toolbox.
     pub(crate) fn shared(&self) -> SharedManager {
         self.manager.clone()

@@ -48,27 +48,29 @@ impl Event {
     fn type_(&self) -> &'static str {
         self.0.kind.type_name()
     }
-    /// `task.started`: the task's kind.
+    /// `task.started`, `task.queued`: the task's kind.
     #[getter]
     fn kind(&self) -> Option<&str> {
         match &self.0.kind {
-            EventKind::Started { kind, .. } => Some(kind),
+            EventKind::Started { kind, .. } | EventKind::Queued { kind, .. } => Some(kind),
             _ => None,
         }
     }
-    /// `task.started`: its description.
+    /// `task.started`, `task.queued`: its description.
     #[getter]
     fn description(&self) -> Option<&str> {
         match &self.0.kind {
-            EventKind::Started { description, .. } => Some(description),
+            EventKind::Started { description, .. } | EventKind::Queued { description, .. } => {
+                Some(description)
+            }
             _ => None,
         }
     }
-    /// `task.started`: its owner.
+    /// `task.started`, `task.queued`: its owner.
     #[getter]
     fn owner(&self) -> Option<&str> {
         match &self.0.kind {
-            EventKind::Started { owner, .. } => Some(owner),
+            EventKind::Started { owner, .. } | EventKind::Queued { owner, .. } => Some(owner),
             _ => None,
         }
     }

@@ -275,7 +275,7 @@ impl NativeManager {
         background=false, timeout=None, background_timeout=None, on_timeout=None,
         description=None, owner=None, keep_alive=false, kill_grace=None, watch=None,
         watch_interval=None, watch_max=None, heartbeat=None, idle_timeout=None,
-        cancel_on_stall=false, track_changes=None,
+        cancel_on_stall=false, track_changes=None, pty=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn run(
@@ -301,8 +301,13 @@ impl NativeManager {
         idle_timeout: Option<f64>,
         cancel_on_stall: bool,
         track_changes: Option<PathBuf>,
+        pty: Option<(u64, u64)>,
     ) -> PyResult<NativeTask> {
         let mut task = process_task(command)?;
+        if let Some((cols, rows)) = pty {
+            let (cols, rows) = agent_tasks::terminal_size(cols, rows).map_err(core_err)?;
+            task = task.pty(cols, rows);
+        }
         if let Some(dir) = cwd {
             task = task.cwd(dir);
         }
@@ -473,6 +478,23 @@ impl NativeManager {
     fn send(&self, id: &str, message: &Bound<'_, PyAny>) -> PyResult<()> {
         let bytes = with_bytes("message", message, <[u8]>::to_vec)?;
         self.manager.send(id, bytes).map_err(core_err)
+    }
+
+    /// Types keys by name (`ctrl+c`, `enter`, `up`…; parsed by the core)
+    /// into a task's input, mostly a PTY task's terminal.
+    fn send_keys(&self, id: &str, keys: Vec<String>) -> PyResult<()> {
+        let keys = agent_tasks::Key::parse_all(&keys).map_err(core_err)?;
+        self.manager.send_keys(id, &keys).map_err(core_err)
+    }
+
+    /// Resizes a PTY task's terminal to `cols` x `rows`.
+    fn resize(&self, id: String, cols: u64, rows: u64) -> PyResult<Pending> {
+        let (cols, rows) = agent_tasks::terminal_size(cols, rows).map_err(core_err)?;
+        let manager = TaskManager::clone(&self.manager);
+        spawn(async move {
+            manager.resize(&id, cols, rows).await?;
+            Ok(Ready::Unit)
+        })
     }
 
     /// Waits until the task ends or `timeout` seconds pass (`None`: no limit).

@@ -90,7 +90,7 @@ impl NativeToolBox {
     #[pyo3(signature = (
         manager, owner, *, text_budget=None, run_timeout=None, max_run_timeout=None,
         on_timeout=None, wait_timeout=None, max_wait_timeout=None, output_bytes=None,
-        cwd=None, env=None,
+        cwd=None, env=None, raw_text=false, tty_size=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -105,6 +105,8 @@ impl NativeToolBox {
         output_bytes: Option<&Bound<'_, PyAny>>,
         cwd: Option<PathBuf>,
         env: Option<Vec<(String, String)>>,
+        raw_text: bool,
+        tty_size: Option<(u64, u64)>,
     ) -> PyResult<Self> {
         let mut config = ToolBoxConfig::default();
         if let Some(v) = text_budget {
@@ -130,6 +132,10 @@ impl NativeToolBox {
         }
         config.cwd = cwd;
         config.env = env.unwrap_or_default();
+        config.raw_text = raw_text;
+        if let Some((cols, rows)) = tty_size {
+            config.tty_size = agent_tasks::terminal_size(cols, rows).map_err(core_err)?;
+        }
         Ok(NativeToolBox {
             toolbox: std::sync::Mutex::new(ToolBox::with_config(
                 manager.core().clone(),

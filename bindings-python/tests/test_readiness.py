@@ -93,3 +93,25 @@ def test_queue_over_capacity(tmp_path) -> None:  # noqa: ANN001
         assert m.cancel_blocking(first).status == "cancelled"
         result = m.collect_blocking(second, timeout=20).result
         assert result is not None and result.status == "completed"
+
+
+def test_a_queued_spawn_is_announced_by_a_queued_event(tmp_path) -> None:  # noqa: ANN001
+    import os
+
+    from agent_tasks import Event
+
+    with TaskManager(
+        root=os.path.join(os.fspath(tmp_path), "q"), max_background=1, queue_over_capacity=True
+    ) as m:
+        events = m.events()
+        first = m.run("sleep 30", background=True)
+        second = m.run("echo second", background=True, description="the second")
+        assert m.info(second).duration_ms == 0
+        m.cancel_blocking(first)
+        m.collect_blocking(second, timeout=20)
+        seen = []
+        while (item := events.try_recv()) is not None:
+            if isinstance(item, Event) and item.task_id == second.id:
+                seen.append(item)
+        assert [e.type for e in seen[:2]] == ["task.queued", "task.started"]
+        assert seen[0].description == "the second" and seen[0].kind == "process"

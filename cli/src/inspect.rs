@@ -669,6 +669,7 @@ fn event_line(event: &agent_tasks::Event) -> String {
                 }
             ),
         ),
+        EventKind::Queued { kind, owner, .. } => ("queued", format!("{kind}, owner {owner}")),
         EventKind::Detached {} => ("detached", String::new()),
         EventKind::Paused {} => ("paused", String::new()),
         EventKind::Resumed {} => ("resumed", String::new()),

@@ -216,7 +216,13 @@ impl TaskEntry {
                 error: stop_error.or_else(|| outcome.as_ref().and_then(|o| o.error.clone())),
                 value: outcome.and_then(|o| o.value),
                 cancel_reason: st.cancel_reason.clone(),
-                duration_ms: millis(self.started.elapsed()),
+                // Run time: from the start of the run (not the wait in the
+                // queue); none for a task that never left the queue.
+                duration_ms: if st.is_queued() {
+                    0
+                } else {
+                    millis(st.ran_from.unwrap_or(self.started).elapsed())
+                },
                 output: self.output.stats(),
                 changed_files,
             };

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::config::{Monitoring, OnTimeout};
-use crate::context::{CancelSignal, ControlRequest, Message, OutputWriter, SinkErrors};
+use crate::context::{CancelSignal, Control, ControlRequest, Message, OutputWriter, SinkErrors};
 use crate::error::Error;
 use crate::id::TaskId;
 use crate::info::{CancelKind, CancelReason, TaskInfo, TaskResult, TaskStatus};
@@ -177,7 +177,7 @@ impl TaskEntry {
                 TaskStatus::Running,
                 None,
                 None,
-                millis(self.started.elapsed()),
+                millis(st.ran_from.unwrap_or(self.started).elapsed()),
                 None,
             ),
             Phase::Ended {
@@ -336,8 +336,14 @@ impl TaskEntry {
             nix::sys::signal::Signal::SIGCONT
         };
         let (done, answered) = tokio::sync::oneshot::channel();
-        if tx.send(ControlRequest { signal, done }).await.is_err() || answered.await.is_err() {
-            return Err(refuse("it has ended"));
+        let request = ControlRequest {
+            control: Control::Signal(signal),
+            done,
+        };
+        match (tx.send(request).await, answered.await) {
+            (Ok(()), Ok(Ok(()))) => {}
+            (Ok(()), Ok(Err(why))) => return Err(refuse(&why)),
+            _ => return Err(refuse("it has ended")),
         }
         {
             let mut st = lock(&self.state);
@@ -360,6 +366,47 @@ impl TaskEntry {
         }
         self.notify_waiters();
         Ok(())
+    }
+
+    /// Resizes the task's terminal (a PTY process task): the child sees the
+    /// new size and gets `SIGWINCH`. Refused for a task without a terminal,
+    /// and for one that is queued or has ended.
+    pub(crate) async fn resize(&self, cols: u16, rows: u16) -> Result<(), Error> {
+        crate::process::check_terminal_size(cols, rows)?;
+        let refuse = |why: &str| {
+            Error::invalid_argument(
+                "id",
+                format!(
+                    "the terminal of task `{}` cannot be resized: {why}",
+                    self.spec.id
+                ),
+            )
+        };
+        let controls = self.controls.lock().await;
+        let Some(tx) = controls.as_ref() else {
+            return Err(refuse(
+                "it has no terminal (start a process task with `pty`)",
+            ));
+        };
+        {
+            let st = lock(&self.state);
+            if !st.is_running() {
+                return Err(refuse("it has ended"));
+            }
+            if st.is_queued() {
+                return Err(refuse("it is queued and has not started"));
+            }
+        }
+        let (done, answered) = tokio::sync::oneshot::channel();
+        let request = ControlRequest {
+            control: Control::Resize { cols, rows },
+            done,
+        };
+        match (tx.send(request).await, answered.await) {
+            (Ok(()), Ok(Ok(()))) => Ok(()),
+            (Ok(()), Ok(Err(why))) => Err(refuse(&why)),
+            _ => Err(refuse("it has ended")),
+        }
     }
 
     /// Moves a running foreground task to the background: its buffered
@@ -424,11 +471,14 @@ impl TaskEntry {
     /// Whether the task is paused, and since when a silence counts: the
     /// last output, or the last resume if that came later.
     pub(super) fn quiet_since(&self) -> (bool, Instant) {
-        let (paused, resumed_at) = {
+        let (paused, resumed_at, ran_from) = {
             let st = lock(&self.state);
-            (st.paused_since.is_some(), st.resumed_at)
+            (st.paused_since.is_some(), st.resumed_at, st.ran_from)
         };
-        let last = self.output.last_write().unwrap_or(self.started);
+        let last = self
+            .output
+            .last_write()
+            .unwrap_or(ran_from.unwrap_or(self.started));
         (paused, resumed_at.map_or(last, |at| at.max(last)))
     }
 

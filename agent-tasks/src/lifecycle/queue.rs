@@ -53,10 +53,19 @@ impl Pending {
 
 impl Registry {
     /// Puts a task at the end of the queue (under the registry lock, so no
-    /// slot can free unseen in between); its manifest says `queued`.
+    /// slot can free unseen in between); its manifest says `queued`. The
+    /// `task.queued` event goes out here, so it always comes before the
+    /// task's `task.started`; it costs no I/O (the task has no folder yet:
+    /// the event is kept in memory until the manifest is saved).
     pub(crate) fn enqueue(&mut self, pending: Pending) {
-        pending.entry.mark_queued();
-        pending.entry.off_thread(TaskEntry::persist);
+        let entry = &pending.entry;
+        entry.mark_queued();
+        entry.emit(crate::events::EventKind::Queued {
+            kind: entry.spec.kind.clone(),
+            description: entry.spec.description.clone(),
+            owner: entry.spec.owner.clone(),
+        });
+        entry.off_thread(TaskEntry::persist);
         self.queue.push_back(pending);
     }
 

@@ -74,6 +74,10 @@ pub(crate) struct TaskState {
     pub paused_total: std::time::Duration,
     /// When the task was last resumed: a silence (stall) counts from then.
     pub resumed_at: Option<Instant>,
+    /// When a task that waited in the queue started running (`None`: it ran
+    /// from its spawn). Its duration and a first silence count from then:
+    /// the wait in the queue is not run time.
+    pub ran_from: Option<Instant>,
 }
 
 impl TaskState {
@@ -94,6 +98,7 @@ impl TaskState {
             paused_since: None,
             paused_total: std::time::Duration::ZERO,
             resumed_at: None,
+            ran_from: None,
         }
     }
 
@@ -120,6 +125,7 @@ impl TaskState {
             return false;
         }
         self.phase = Phase::Running(Placement::Background { since: now });
+        self.ran_from = Some(now);
         true
     }
 

@@ -10,12 +10,14 @@
 //! * `reaper`: the host as child subreaper, and reaping what it adopts;
 //! * `descendants`: finding a task's processes in `/proc`;
 //! * `group`: process-group signals;
-//! * `stdin`: feeding stdin and closing it.
+//! * `stdin`: feeding stdin and closing it;
+//! * `pty`: PTY mode (the child on a pseudo-terminal) and [`Key`]s.
 
 mod cgroup;
 mod contain;
 mod descendants;
 mod group;
+mod pty;
 mod reaper;
 mod stdin;
 
@@ -26,12 +28,12 @@ use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use tokio::io::AsyncReadExt;
-use tokio::process::Command;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::{Child, Command};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::context::TaskContext;
+use crate::context::{Control, TaskContext};
 use crate::error::Error;
 use crate::info::{Containment, ExitInfo};
 use crate::sink::Stream;
@@ -39,6 +41,8 @@ use crate::task::{BackgroundTask, TaskOutcome};
 
 pub(crate) use contain::{kill_group, signal_task};
 pub(crate) use descendants::process_start_time;
+pub(crate) use pty::check_terminal_size;
+pub use pty::{terminal_size, Key};
 
 const READ_CHUNK: usize = 128 * 1024;
 /// Pipes are enlarged to this so a fast writer blocks less often.
@@ -67,6 +71,10 @@ enum Program {
 /// Exit code 0 is `completed`; any other exit, a signal, a spawn error or a
 /// pipe read error is `failed`.
 ///
+/// With [`ProcessTask::pty`] the child runs on a pseudo-terminal instead of
+/// pipes (for programs that want a terminal: password prompts, REPLs,
+/// `git rebase -i`); see there.
+///
 /// ```
 /// use std::time::Duration;
 /// use agent_tasks::ProcessTask;
@@ -85,6 +93,8 @@ pub struct ProcessTask {
     env_clear: bool,
     stdin: Option<Vec<u8>>,
     interactive: bool,
+    /// Columns and rows of the task's terminal, in PTY mode.
+    pty: Option<(u16, u16)>,
     kill_grace: Duration,
     drain_grace: Duration,
     kill_group_on_exit: bool,
@@ -101,6 +111,7 @@ impl ProcessTask {
             env_clear: false,
             stdin: None,
             interactive: false,
+            pty: None,
             kill_grace: Duration::from_secs(5),
             drain_grace: Duration::from_secs(2),
             kill_group_on_exit: true,
@@ -150,6 +161,37 @@ impl ProcessTask {
     /// Keeps stdin open so `send` can write to it.
     pub fn interactive(mut self, yes: bool) -> Self {
         self.interactive = yes;
+        self
+    }
+
+    /// Runs the command on a pseudo-terminal of `cols` × `rows` (PTY mode),
+    /// for programs that behave differently or refuse to run without a
+    /// terminal (password prompts of `sudo` and `ssh`, REPLs, `npm init`,
+    /// pagers, full-screen programs). The child leads a new session whose
+    /// controlling terminal is the PTY (so `test -t 0` and `test -t 1` hold)
+    /// and gets `TERM=xterm-256color` unless its environment sets `TERM`.
+    ///
+    /// Under a PTY:
+    /// * stdout and stderr are **one stream**: the terminal's output, tagged
+    ///   `stdout`, in the order the program wrote it. The terminal echoes
+    ///   what is typed and ends lines with `\r\n`, as a terminal does.
+    /// * the task always takes input: [`TaskManager::send`](crate::TaskManager::send)
+    ///   types keystrokes and [`TaskManager::send_keys`](crate::TaskManager::send_keys)
+    ///   control keys ([`Key`]: Ctrl+C interrupts the foreground processes,
+    ///   arrows, Enter…); [`Message::eof`](crate::Message::eof) types Ctrl+D,
+    ///   and the terminal stays open. [`stdin_bytes`](ProcessTask::stdin_bytes)
+    ///   are typed at start.
+    /// * [`TaskManager::resize`](crate::TaskManager::resize) changes the size
+    ///   (the program gets `SIGWINCH`).
+    /// * every promise of a process task holds: the containment, cancel
+    ///   killing the whole tree, bounded and spilled output, detach without
+    ///   loss, pause and resume, and the bounded drain: a descendant that
+    ///   keeps the terminal open after the child exits cannot hang the task.
+    ///
+    /// Both must be at least 1 (else `InvalidArgument` naming `cols` or
+    /// `rows` at spawn).
+    pub fn pty(mut self, cols: u16, rows: u16) -> Self {
+        self.pty = Some((cols, rows));
         self
     }
 
@@ -260,6 +302,9 @@ impl ProcessTask {
                 return Err(Error::invalid_argument("env", message));
             }
         }
+        if let Some((cols, rows)) = self.pty {
+            check_terminal_size(cols, rows)?;
+        }
         if let Some(dir) = &self.cwd {
             if !dir.is_dir() {
                 return Err(Error::invalid_argument(
@@ -274,7 +319,8 @@ impl ProcessTask {
         Ok(())
     }
 
-    fn build_command(&self) -> Result<Command, String> {
+    /// The command with its program, cwd and environment, no stdio set up.
+    fn build_base_command(&self) -> Result<Command, String> {
         let mut cmd = match &self.program {
             Program::Shell(line) => {
                 let mut c = Command::new("/bin/sh");
@@ -302,9 +348,19 @@ impl ProcessTask {
         if self.env_clear {
             cmd.env_clear();
         }
+        if self.pty.is_some() {
+            // Before the caller's entries, which may set another.
+            cmd.env("TERM", pty::DEFAULT_TERM);
+        }
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
+        Ok(cmd)
+    }
+
+    /// The command on pipes, in its own process group.
+    fn build_command(&self) -> Result<Command, String> {
+        let mut cmd = self.build_base_command()?;
         let wants_stdin = self.stdin.is_some() || self.interactive;
         cmd.stdin(if wants_stdin {
             Stdio::piped()
@@ -366,7 +422,7 @@ impl BackgroundTask for ProcessTask {
     }
 
     fn accepts_messages(&self) -> bool {
-        self.interactive
+        self.interactive || self.pty.is_some()
     }
 
     fn stop_grace(&self) -> Option<Duration> {
@@ -386,6 +442,9 @@ impl BackgroundTask for ProcessTask {
     }
 
     async fn run(self: Box<Self>, ctx: TaskContext) -> TaskOutcome {
+        if let Some((cols, rows)) = self.pty {
+            return pty::run(self, ctx, cols, rows).await;
+        }
         let mut cmd = match self.build_command() {
             Ok(cmd) => cmd,
             Err(e) => return TaskOutcome::failed(e),
@@ -407,17 +466,15 @@ impl BackgroundTask for ProcessTask {
         };
         // From here on, dropping `procs` (the future was dropped) kills
         // every process of the task.
-        let mut procs = prepared.started(pid);
+        let procs = prepared.started(pid);
         ctx.report_process(pid, procs.mode());
-        let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take())
-        else {
+        let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             return TaskOutcome::failed("the child's output pipes are missing");
         };
         enlarge_pipe(&stdout);
         enlarge_pipe(&stderr);
 
         let child_exited = CancellationToken::new();
-        let _stop_feeder = child_exited.clone().drop_guard();
         if let Some(stdin) = child.stdin.take() {
             let inbox = if self.interactive {
                 ctx.take_inbox().await
@@ -431,13 +488,37 @@ impl BackgroundTask for ProcessTask {
                 child_exited.clone(),
             ));
         }
+        self.drive(&ctx, child, procs, stdout, Some(stderr), None, child_exited)
+            .await
+    }
+}
 
+impl ProcessTask {
+    /// Reads the task's output until the child exited and its output ended
+    /// (or the drain grace passed), while it answers stop requests (SIGTERM,
+    /// the kill grace, SIGKILL to all), pause/resume and resize requests;
+    /// then kills what is left and describes the end. `stdout` is the
+    /// terminal under a PTY (no `stderr` then). `child_exited` is cancelled
+    /// when the child exits (and when this returns), for the input feeder.
+    #[allow(clippy::too_many_arguments)]
+    async fn drive(
+        &self,
+        ctx: &TaskContext,
+        mut child: Child,
+        mut procs: contain::Contained,
+        mut stdout: impl AsyncRead + Unpin,
+        stderr: Option<impl AsyncRead + Unpin>,
+        terminal: Option<pty::Terminal>,
+        child_exited: CancellationToken,
+    ) -> TaskOutcome {
+        let _stop_feeder = child_exited.clone().drop_guard();
         let output = ctx.output();
         let cancel = ctx.cancel_signal().clone();
         let mut controls = ctx.take_controls();
         let mut out_buf = vec![0u8; READ_CHUNK];
         let mut err_buf = vec![0u8; READ_CHUNK / 2];
-        let (mut stdout_open, mut stderr_open) = (true, true);
+        let (mut stdout_open, mut stderr_open) = (true, stderr.is_some());
+        let mut stderr = stderr;
         let mut exit_status: Option<ExitStatus> = None;
         let mut failure: Option<String> = None;
         let mut drain_until: Option<Instant> = None;
@@ -445,6 +526,11 @@ impl BackgroundTask for ProcessTask {
         let mut terminating = false;
         // Whether the child's status was in before any stop signal was sent.
         let mut ended_on_its_own = false;
+        let out_name = if terminal.is_some() {
+            "the terminal"
+        } else {
+            "stdout"
+        };
 
         loop {
             if exit_status.is_some() && !stdout_open && !stderr_open {
@@ -471,11 +557,20 @@ impl BackgroundTask for ProcessTask {
                 }
                 request = recv_control(&mut controls), if controls.is_some() => match request {
                     Some(request) => {
-                        // After a stop began, only continuing is allowed.
-                        if !terminating || request.signal == Signal::SIGCONT {
-                            procs.signal(request.signal);
-                        }
-                        let _ = request.done.send(());
+                        let answer = match request.control {
+                            Control::Signal(signal) => {
+                                // After a stop began, only continuing is allowed.
+                                if !terminating || signal == Signal::SIGCONT {
+                                    procs.signal(signal);
+                                }
+                                Ok(())
+                            }
+                            Control::Resize { cols, rows } => match &terminal {
+                                Some(terminal) => terminal.resize(cols, rows),
+                                None => Err("it has no terminal (start a process task with `pty`)".to_string()),
+                            },
+                        };
+                        let _ = request.done.send(answer);
                     }
                     None => controls = None,
                 },
@@ -503,11 +598,11 @@ impl BackgroundTask for ProcessTask {
                     Ok(0) => stdout_open = false,
                     Ok(n) => output.write_through(&Stream::STDOUT, &out_buf[..n]),
                     Err(e) => {
-                        failure.get_or_insert_with(|| format!("reading stdout: {e}"));
+                        failure.get_or_insert_with(|| format!("reading {out_name}: {e}"));
                         stdout_open = false;
                     }
                 },
-                read = stderr.read(&mut err_buf), if stderr_open => match read {
+                read = read_some(&mut stderr, &mut err_buf), if stderr_open => match read {
                     Ok(0) => stderr_open = false,
                     Ok(n) => output.write_through(&Stream::STDERR, &err_buf[..n]),
                     Err(e) => {
@@ -541,5 +636,16 @@ impl BackgroundTask for ProcessTask {
         } else {
             outcome
         }
+    }
+}
+
+/// Reads from `reader` if there is one; a missing reader is at its end.
+async fn read_some(
+    reader: &mut Option<impl AsyncRead + Unpin>,
+    buf: &mut [u8],
+) -> std::io::Result<usize> {
+    match reader {
+        Some(reader) => reader.read(buf).await,
+        None => Ok(0),
     }
 }

@@ -30,6 +30,13 @@ pub struct RunArgs {
     /// it (an interactive program, a REPL); without it, stdin is empty.
     #[serde(default)]
     pub stdin: Option<bool>,
+    /// Run the command in a pseudo-terminal, for programs that need one
+    /// (password prompts, REPLs, `npm init`, pagers, full-screen programs).
+    /// Its stdout and stderr then come as one stream, and it always takes
+    /// input: `task_send` types into it, with `keys` for control keys
+    /// (`ctrl+c`, `enter`, `up`…).
+    #[serde(default)]
+    pub tty: Option<bool>,
     /// With background=true: answer once the command is ready (at most 30
     /// s): a regular expression an output line must match (e.g. `listening
     /// on`), or `port:N` for a TCP port on 127.0.0.1 accepting connections.
@@ -104,7 +111,15 @@ pub struct SendArgs {
     pub task_id: String,
     /// The message: steering text for an agent task, or bytes for a
     /// command's stdin (add a trailing newline for line-based programs).
-    pub message: String,
+    #[serde(default)]
+    pub message: Option<String>,
+    /// Keys to type after the message, by name, for a command (mostly one
+    /// run with tty=true): `enter`, `tab`, `escape`, `backspace`, `up`,
+    /// `down`, `left`, `right`, `home`, `end`, `pageup`, `pagedown`,
+    /// `delete`, `f1`…`f12`, `ctrl+<letter>` (`ctrl+c` interrupts, `ctrl+d`
+    /// ends input), `alt+<char>`.
+    #[serde(default)]
+    pub keys: Option<Vec<String>>,
 }
 
 /// One tool: its name, what it does, and its argument schema.
@@ -232,7 +247,7 @@ pub fn definitions() -> Vec<ToolDefinition> {
         },
         ToolDefinition {
             name: TASK_SEND,
-            description: "Send a message to a running task: steering text for an agent task, or input for a command that reads its stdin.",
+            description: "Send a message to a running task: steering text for an agent task, or input for a command that reads its stdin or runs in a terminal (tty=true). `keys` types control keys such as ctrl+c or enter.",
             parameters: schema_of::<SendArgs>(),
         },
     ]

@@ -39,6 +39,7 @@ use crate::config::{OnTimeout, SpawnOptions};
 use crate::error::Error;
 use crate::info::{compact_value, CancelReason, TaskInfo, TaskResult};
 use crate::manager::{CollectOutcome, ForegroundOutcome, ListFilter, TaskManager};
+use crate::process::Key;
 use crate::readiness::{WaitOutcome, WaitUntil};
 use crate::rules::{shell_command, timeout_from_secs};
 
@@ -90,6 +91,9 @@ pub struct ToolBoxConfig {
     /// state. For hosts that render terminal text themselves. `poll` and the
     /// log always keep the raw bytes.
     pub raw_text: bool,
+    /// Columns and rows of the terminal of a `task_run` with `tty=true`
+    /// (default 120 × 40).
+    pub tty_size: (u16, u16),
 }
 
 impl Default for ToolBoxConfig {
@@ -105,6 +109,7 @@ impl Default for ToolBoxConfig {
             cwd: None,
             env: Vec::new(),
             raw_text: false,
+            tty_size: (120, 40),
         }
     }
 }
@@ -420,6 +425,10 @@ impl ToolBox {
         let mut task = shell_command("command", args.command.clone())
             .map_err(ToolError::core)?
             .interactive(args.stdin.unwrap_or(false));
+        if args.tty.unwrap_or(false) {
+            let (cols, rows) = self.config.tty_size;
+            task = task.pty(cols, rows);
+        }
         let background = args.background.unwrap_or(false);
         if let Some(cwd) = args
             .cwd
@@ -458,6 +467,13 @@ impl ToolBox {
             Some(text) => Some(WaitUntil::parse(text, 0).map_err(ToolError::core)?),
             None => None,
         };
+        // A command on a terminal waits for typing: say how to type.
+        let tty_line = args.tty.unwrap_or(false).then(|| {
+            let (cols, rows) = self.config.tty_size;
+            format!(
+                "terminal: {cols}x{rows}; task_send types into it (a message, and keys such as [\"enter\"] or [\"ctrl+c\"])"
+            )
+        });
         let handle = self.manager.spawn(task, options).map_err(ToolError::core)?;
         let id = handle.id().to_string();
         if background {
@@ -472,6 +488,7 @@ impl ToolBox {
             };
             let info = self.task(&id)?;
             let mut meta = task_header(&info, self.caps());
+            meta.extend(tty_line.clone());
             if let Some(outcome) = &ready {
                 meta.push(self.readiness_line(outcome));
             }
@@ -506,6 +523,7 @@ impl ToolBox {
             }
             ForegroundOutcome::Detached(info) => {
                 let mut meta = task_header(&info, self.caps());
+                meta.extend(tty_line.clone());
                 meta.push(format!(
                     "note: still running after {}, so it was moved to the background; it keeps running and you will be notified when it ends",
                     duration(timeout.as_millis() as u64)
@@ -915,15 +933,33 @@ impl ToolBox {
 
     fn send(&self, args: Value) -> ToolResult {
         let args: SendArgs = parse(args)?;
+        let keys = match &args.keys {
+            Some(names) => Key::parse_all(names).map_err(ToolError::core)?,
+            None => Vec::new(),
+        };
+        let mut bytes = args.message.clone().unwrap_or_default().into_bytes();
+        bytes.extend(Key::encode(&keys).map_err(ToolError::core)?);
+        if args.message.is_none() && keys.is_empty() {
+            return Err(ToolError::new(
+                "INVALID_ARGUMENT",
+                "message: give a message, keys, or both",
+            ));
+        }
         let info = self.task(&args.task_id)?;
+        let sent = bytes.len();
         self.manager
-            .send(&args.task_id, args.message.clone())
+            .send(&args.task_id, bytes)
             .map_err(ToolError::core)?;
         let mut meta = task_header(&info, self.caps());
-        meta.push(format!("sent: {} bytes", args.message.len()));
+        meta.push(if keys.is_empty() {
+            format!("sent: {sent} bytes")
+        } else {
+            let names: Vec<String> = keys.iter().map(ToString::to_string).collect();
+            format!("sent: {sent} bytes (keys: {})", names.join(" "))
+        });
         Ok(Answer {
             draft: Draft::lines(meta),
-            json: json!({ "info": info, "sent_bytes": args.message.len() }),
+            json: json!({ "info": info, "sent_bytes": sent }),
         })
     }
 }

@@ -58,6 +58,15 @@ async function agentLoop(signal: AbortSignal): Promise<string[]> {
   }
 
   const page: PollResponse = manager.poll(build, { cursor: 0, maxBytes: 4096 })
+
+  const repl: TaskHandle = manager.run('python3 -i', { pty: { cols: 120, rows: 40 }, background: true })
+  repl.send('print(1)')
+  manager.sendKeys(repl, ['enter'])
+  repl.sendKeys('ctrl+d')
+  await manager.resize(repl, 100, 30)
+  await repl.resize(80, 24)
+  // @ts-expect-error: a terminal size is { cols, rows }
+  manager.run('top', { pty: [80, 24] })
   const bytes: Buffer = page.data
   const text: string = page.text
   const next: number = page.nextCursor
@@ -130,6 +139,8 @@ async function agentLoop(signal: AbortSignal): Promise<string[]> {
     outputBytes: 8000,
     cwd: '/tmp',
     env: { CI: '1' },
+    rawText: false,
+    ttySize: { cols: 120, rows: 40 },
   })
   const answer: ToolResponse = await tools.call('task_run', { command: 'make', timeout: 30 })
   const again: ToolResponse = await tools.call('task_output', '{"task_id": "process-abc"}')

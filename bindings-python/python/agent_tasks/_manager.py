@@ -32,6 +32,7 @@ from typing import (
     Optional,
     Sequence,
     Set,
+    Tuple,
     Type,
     Union,
 )
@@ -300,6 +301,18 @@ class Task:
         """See `TaskManager.send`."""
         self._manager.send(self.id, message)
 
+    def send_keys(self, keys: Union[str, Iterable[str]]) -> None:
+        """See `TaskManager.send_keys`."""
+        self._manager.send_keys(self.id, keys)
+
+    async def resize(self, cols: int, rows: int) -> None:
+        """See `TaskManager.resize`."""
+        await self._manager.resize(self.id, cols, rows)
+
+    def resize_blocking(self, cols: int, rows: int) -> None:
+        """See `TaskManager.resize_blocking`."""
+        self._manager.resize_blocking(self.id, cols, rows)
+
 
 class TaskManager:
     """Owns all tasks of one agent process; safe to use from any thread and
@@ -397,6 +410,7 @@ class TaskManager:
         idle_timeout: Optional[float] = None,
         cancel_on_stall: bool = False,
         track_changes: Optional[StrPath] = None,
+        pty: Optional[Tuple[int, int]] = None,
     ) -> Task:
         """Starts a command in its own process group: a `str` runs with
         ``sh -c``, a sequence is an argv. `env` adds to (or with `env_clear`
@@ -415,7 +429,13 @@ class TaskManager:
         a ``task.stalled`` event (and notification) after that long without
         output, and `cancel_on_stall` then stops the task. `track_changes`
         (a folder) records the files the task created, modified or deleted
-        there in ``result.changed_files``."""
+        there in ``result.changed_files``.
+
+        `pty` ``(cols, rows)`` runs the command on a pseudo-terminal of that
+        size (for programs that want a terminal: password prompts, REPLs):
+        stdout and stderr are then one stream (tagged ``stdout``), the task
+        always takes input (`send` types, `send_keys` types control keys),
+        and `resize` changes the size."""
         native = self._native.run(
             command,
             cwd=os.fspath(cwd) if cwd is not None else None,
@@ -438,6 +458,7 @@ class TaskManager:
             idle_timeout=idle_timeout,
             cancel_on_stall=cancel_on_stall,
             track_changes=os.fspath(track_changes) if track_changes is not None else None,
+            pty=(pty[0], pty[1]) if pty is not None else None,
         )
         return Task(self, native)
 
@@ -560,6 +581,26 @@ class TaskManager:
         """Sends a steering message: to a Python task (``ctx.recv()``) or to
         an `interactive` process's stdin. `NotReceiving` if it can't take it."""
         self._native.send(_id(task), message)
+
+    def send_keys(self, task: TaskRef, keys: Union[str, Iterable[str]]) -> None:
+        """Types keys by name into a task's input, mostly a `pty` task's
+        terminal: ``"enter"``, ``"tab"``, ``"escape"``, ``"backspace"``,
+        ``"up"``/``"down"``/``"left"``/``"right"``, ``"home"``, ``"end"``,
+        ``"pageup"``, ``"pagedown"``, ``"delete"``, ``"f1"``..``"f12"``,
+        ``"ctrl+<letter>"`` (``"ctrl+c"`` interrupts), ``"alt+<char>"``.
+        An unknown name is an `InvalidArgument` naming ``keys``."""
+        names = [keys] if isinstance(keys, str) else list(keys)
+        self._native.send_keys(_id(task), names)
+
+    async def resize(self, task: TaskRef, cols: int, rows: int) -> None:
+        """Resizes a `pty` task's terminal (the program gets SIGWINCH).
+        `InvalidArgument` for a task without a terminal or a size of 0."""
+        await self._native.resize(_id(task), cols, rows)
+
+    def resize_blocking(self, task: TaskRef, cols: int, rows: int) -> None:
+        """Blocking form of `resize`."""
+        _not_in_event_loop("resize")
+        self._native.resize(_id(task), cols, rows).block_on()
 
     def kill_orphan(self, task: TaskRef) -> TaskInfo:
         """Kills the still-running process of a task found orphaned at open

@@ -41,6 +41,7 @@ EventType = Literal[
     "task.sink_error",
     "task.paused",
     "task.resumed",
+    "task.queued",
 ]
 NotificationKind = Literal[
     "finished", "lost", "orphaned", "watch_match", "watch_stopped", "progress", "stalled"
@@ -275,13 +276,13 @@ class Event:
     def type(self) -> EventType: ...
     @property
     def kind(self) -> Optional[str]:
-        """``task.started``: the task's kind."""
+        """``task.started``, ``task.queued``: the task's kind."""
     @property
     def description(self) -> Optional[str]:
-        """``task.started``."""
+        """``task.started``, ``task.queued``."""
     @property
     def owner(self) -> Optional[str]:
-        """``task.started``."""
+        """``task.started``, ``task.queued``."""
     @property
     def background(self) -> Optional[bool]:
         """``task.started``."""
@@ -481,6 +482,7 @@ class NativeManager:
         idle_timeout: Optional[float] = None,
         cancel_on_stall: bool = False,
         track_changes: Optional[str] = None,
+        pty: Optional[Tuple[int, int]] = None,
     ) -> NativeTask: ...
     def spawn(
         self,
@@ -515,6 +517,8 @@ class NativeManager:
         active_only: bool = False,
     ) -> List[TaskInfo]: ...
     def send(self, id: str, message: Union[str, bytes]) -> None: ...
+    def send_keys(self, id: str, keys: List[str]) -> None: ...
+    def resize(self, id: str, cols: int, rows: int) -> Pending[None]: ...
     def collect(self, id: str, timeout: Optional[float] = None) -> Pending[Outcome]: ...
     def cancel(self, id: str, reason: Optional[str] = None) -> Pending[TaskInfo]: ...
     def wait_for(
@@ -557,6 +561,8 @@ class NativeToolBox:
         output_bytes: Optional[int] = None,
         cwd: Optional[str] = None,
         env: Optional[List[Tuple[str, str]]] = None,
+        raw_text: bool = False,
+        tty_size: Optional[Tuple[int, int]] = None,
     ) -> None: ...
     @property
     def owner(self) -> str: ...

@@ -20,6 +20,7 @@ from typing import (
     Mapping,
     Optional,
     Protocol,
+    Tuple,
     Union,
     overload,
 )
@@ -91,7 +92,11 @@ class ToolBox:
     running then moves to the background; or ``"kill"``), `wait_timeout`
     and `max_wait_timeout` (``task_wait``: 30 s, 300 s), `output_bytes`
     (8000: what ``task_output`` reads without ``max_bytes``), `cwd` and `env`
-    (for ``task_run`` commands)."""
+    (for ``task_run`` commands), `raw_text` (False: output in the answers is
+    cleaned of terminal escapes and ``\r`` progress bars; True keeps it as
+    written, for hosts that render terminal text; ``poll`` and the log
+    always keep the raw bytes), `tty_size` (``(cols, rows)`` of the terminal
+    of a ``task_run`` with ``tty=true``; 120 x 40)."""
 
     __slots__ = ("_native", "manager")
 
@@ -109,6 +114,8 @@ class ToolBox:
         output_bytes: Optional[int] = None,
         cwd: Optional["StrPath"] = None,
         env: Optional[Mapping[str, str]] = None,
+        raw_text: bool = False,
+        tty_size: Optional[Tuple[int, int]] = None,
     ) -> None:
         self.manager = manager
         self._native = NativeToolBox(
@@ -123,6 +130,8 @@ class ToolBox:
             output_bytes=output_bytes,
             cwd=os.fspath(cwd) if cwd is not None else None,
             env=list(env.items()) if env is not None else None,
+            raw_text=raw_text,
+            tty_size=(tty_size[0], tty_size[1]) if tty_size is not None else None,
         )
 
     def __repr__(self) -> str:
