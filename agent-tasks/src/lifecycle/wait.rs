@@ -1,12 +1,14 @@
-//! Readiness waits on one task: until an output line matches, a port
-//! accepts, or the task ends. Woken by new output (the buffer's growth
-//! signal) and by the task's state changes; only a port is polled.
+//! Waits on one task's progress: readiness (until an output line matches,
+//! a port accepts, or the task ends) and output past a cursor (a reader
+//! following the stream). Woken by new output (the buffer's growth signal)
+//! and by the task's state changes; only a port is polled.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::error::Result;
+use crate::output::Page;
 use crate::readiness::{port_open, LineScan, WaitOutcome, WaitUntil, PORT_POLL_INTERVAL};
 use crate::util::{deadline, sleep_until};
 
@@ -61,6 +63,39 @@ impl TaskEntry {
                 _ = sleep_until(give_up), if give_up.is_some() => {
                     return Ok(WaitOutcome::TimedOut);
                 }
+            }
+        }
+    }
+
+    /// Waits until a page read from `cursor` has something to say (bytes,
+    /// bytes skipped as omitted, or the end of the finished stream) or
+    /// `timeout` passes (`None`: no limit), then reads it: the page, empty
+    /// when the time ran out. A cursor past the end is refused at once.
+    pub(crate) async fn wait_page(
+        &self,
+        cursor: u64,
+        max: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Page> {
+        let give_up = timeout.and_then(|t| deadline(Instant::now(), t));
+        let mut changes = self.changes.subscribe();
+        let _armed = self.output.watch_growth();
+        loop {
+            // Armed before the read, so no write between the two is missed.
+            let grown = self.output.growth().notified();
+            tokio::pin!(grown);
+            grown.as_mut().enable();
+            let page = self.output.page(cursor, max)?;
+            if !page.data.is_empty() || page.omitted > 0 || page.eof {
+                return Ok(page);
+            }
+            if give_up.is_some_and(|at| at <= Instant::now()) {
+                return Ok(page);
+            }
+            tokio::select! {
+                _ = &mut grown => {}
+                _ = changes.changed() => {}
+                _ = sleep_until(give_up), if give_up.is_some() => {}
             }
         }
     }
