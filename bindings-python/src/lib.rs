@@ -2,6 +2,7 @@
 //! (`agent_tasks._native`): thin pyo3 classes over the core crate. Modules:
 //! `manager` (the manager and task handle), `context` (Python functions as
 //! tasks), `pending` (awaitable and blocking waits over the tokio runtime),
+//! `runtime` (the tokio runtime, calls into Python, the exit's quiet point),
 //! `types` (the wire types as Python objects), `convert` and `errors`.
 //!
 //! The public Python API is the `agent_tasks` package (`python/agent_tasks`),
@@ -25,6 +26,7 @@ mod events;
 mod manager;
 mod notifications;
 mod pending;
+mod runtime;
 mod tools;
 mod types;
 
@@ -37,7 +39,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pending::Pending>()?;
     m.add_class::<types::TaskInfo>()?;
     m.add_class::<types::TaskResult>()?;
-    m.add_class::<types::Outcome>()?;
+    m.add_class::<types::Finished>()?;
+    m.add_class::<types::Detached>()?;
     m.add_class::<types::PollResult>()?;
     m.add_class::<types::Preview>()?;
     m.add_class::<types::StreamSpan>()?;

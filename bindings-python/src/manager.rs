@@ -11,22 +11,23 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use agent_tasks::{
-    CancelReason, ListFilter, ManagerConfig, OnTimeout, ProcessTask, SpawnOptions, TaskHandle,
-    TaskManager, TaskStatus,
+    CancelReason, CollectOutcome, ListFilter, ManagerConfig, OnTimeout, ProcessTask, SpawnOptions,
+    TaskHandle, TaskManager, TaskStatus, WaitOutcome,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString};
 
 use crate::context::python_task;
-use crate::convert::{count, duration, size, timeout_setting, wait_limit, with_bytes};
+use crate::convert::{count, duration, size, timeout_setting, wait_limit, with_bytes, WireDict};
 use crate::errors::{core_err, invalid_argument};
 use crate::events::NativeEvents;
 use crate::notifications::Notification;
-use crate::pending::{quiesce, runtime, spawn, Pending, Ready};
-use crate::types::{OutcomeInner, PollResult, Preview, TaskInfo};
+use crate::pending::{spawn, Failure, Pending};
+use crate::runtime::{quiesce, runtime};
+use crate::types::{Finished, ForegroundAnswer, PollResult, Preview, TaskInfo};
 
 /// Every manager made from Python, so `_at_exit` can shut the live ones down.
 static MANAGERS: Mutex<Vec<Weak<TaskManager>>> = Mutex::new(Vec::new());
@@ -475,44 +476,90 @@ impl NativeManager {
         self.manager.send(id, bytes).map_err(core_err)
     }
 
-    /// Waits until the task ends or `timeout` seconds pass (`None`: no limit).
+    /// Waits until the task ends and gives `Finished`; `TimeoutError` when
+    /// `timeout` seconds (`None`: no limit; `0`: answer at once) pass first.
     #[pyo3(signature = (id, timeout=None))]
     fn collect(&self, id: String, timeout: Option<f64>) -> PyResult<Pending> {
         let limit = wait_limit("timeout", timeout)?;
         let manager = TaskManager::clone(&self.manager);
         spawn(async move {
-            let outcome = manager.collect(&id, limit).await?;
-            Ok(Ready::Outcome(OutcomeInner::Collect(outcome)))
+            match manager.collect(&id, limit).await? {
+                CollectOutcome::Finished(result) => Ok(Finished(result)),
+                CollectOutcome::StillRunning(info) => Err(Failure::TimedOut(format!(
+                    "task {} is still {} after {} s",
+                    info.id,
+                    info.status,
+                    limit.unwrap_or_default().as_secs_f64()
+                ))),
+            }
+        })
+    }
+
+    /// Waits until there is output past `cursor` or the task's output is
+    /// finished, and gives the page (as `poll`); `TimeoutError` when
+    /// `timeout` seconds (`None`: no limit) pass first. Woken by the task's
+    /// writes and its end (the core's `poll_wait`).
+    #[pyo3(signature = (id, cursor, max_bytes, timeout=None))]
+    fn poll_wait(
+        &self,
+        id: String,
+        cursor: &Bound<'_, PyAny>,
+        max_bytes: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<Pending> {
+        let cursor = count("cursor", cursor)?;
+        let max_bytes = size("max_bytes", max_bytes)?;
+        let limit = wait_limit("timeout", timeout)?;
+        let manager = TaskManager::clone(&self.manager);
+        spawn(async move {
+            let page = manager.poll_wait(&id, cursor, max_bytes, limit).await?;
+            if page.data.is_empty() && page.omitted_bytes == 0 && !page.eof {
+                return Err(Failure::TimedOut(format!(
+                    "task {id} wrote nothing past byte {cursor} within {} s",
+                    limit.unwrap_or_default().as_secs_f64()
+                )));
+            }
+            Ok(PollResult(page))
         })
     }
 
     /// Waits until `until` holds (a regex over output lines from `cursor`,
-    /// `port:N`, or `end`; parsed by the core), the task ends, or `timeout`
-    /// seconds pass (`None`: no limit). Gives the outcome's wire form.
-    #[pyo3(signature = (id, until, timeout=None, cursor=0))]
+    /// `port:N`, or `end`; parsed by the core) or the task ends, and gives
+    /// the outcome's wire form; `TimeoutError` when `timeout` seconds
+    /// (`None`: no limit) pass first.
+    #[pyo3(signature = (id, until, timeout=None, cursor=None))]
     fn wait_for(
         &self,
         id: String,
         until: &str,
         timeout: Option<f64>,
-        cursor: u64,
+        cursor: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Pending> {
+        let cursor = cursor.map(|c| count("cursor", c)).transpose()?.unwrap_or(0);
         let until = agent_tasks::WaitUntil::parse(until, cursor).map_err(core_err)?;
         let limit = wait_limit("timeout", timeout)?;
         let manager = TaskManager::clone(&self.manager);
-        spawn(async move { Ok(Ready::Wait(manager.wait_for(&id, until, limit).await?)) })
+        spawn(async move {
+            match manager.wait_for(&id, until, limit).await? {
+                WaitOutcome::TimedOut => Err(Failure::TimedOut(format!(
+                    "task {id}: the condition did not hold within {} s",
+                    limit.unwrap_or_default().as_secs_f64()
+                ))),
+                outcome => Ok(WireDict(outcome)),
+            }
+        })
     }
 
     /// Stops every process of a process task (SIGSTOP); gives its info.
     fn pause(&self, id: String) -> PyResult<Pending> {
         let manager = TaskManager::clone(&self.manager);
-        spawn(async move { Ok(Ready::Info(manager.pause(&id).await?)) })
+        spawn(async move { Ok::<_, Failure>(TaskInfo(manager.pause(&id).await?)) })
     }
 
     /// Continues a paused task (SIGCONT); gives its info.
     fn resume(&self, id: String) -> PyResult<Pending> {
         let manager = TaskManager::clone(&self.manager);
-        spawn(async move { Ok(Ready::Info(manager.resume(&id).await?)) })
+        spawn(async move { Ok::<_, Failure>(TaskInfo(manager.resume(&id).await?)) })
     }
 
     /// Stops the task, waits until it has ended, gives its final info.
@@ -520,7 +567,7 @@ impl NativeManager {
     fn cancel(&self, id: String, reason: Option<String>) -> PyResult<Pending> {
         let manager = TaskManager::clone(&self.manager);
         let reason = CancelReason::user(reason.unwrap_or_default());
-        spawn(async move { Ok(Ready::Info(manager.cancel(&id, reason).await?)) })
+        spawn(async move { Ok::<_, Failure>(TaskInfo(manager.cancel(&id, reason).await?)) })
     }
 
     /// Cancels every task but keep-alive ones and waits until they ended.
@@ -530,7 +577,7 @@ impl NativeManager {
         let reason = reason.unwrap_or_else(|| "the task manager was shut down".to_string());
         spawn(async move {
             manager.shutdown(reason).await;
-            Ok(Ready::Unit)
+            Ok::<_, Failure>(())
         })
     }
 
@@ -539,7 +586,7 @@ impl NativeManager {
         let manager = TaskManager::clone(&self.manager);
         spawn(async move {
             let outcome = manager.wait_foreground(&id).await?;
-            Ok(Ready::Outcome(OutcomeInner::Foreground(outcome)))
+            Ok::<_, Failure>(ForegroundAnswer(outcome))
         })
     }
 
@@ -552,7 +599,7 @@ impl NativeManager {
             let infos = manager
                 .close_owner(&owner, reason.unwrap_or_default())
                 .await;
-            Ok(Ready::Infos(infos))
+            Ok::<_, Failure>(infos.into_iter().map(TaskInfo).collect::<Vec<_>>())
         })
     }
 
@@ -646,11 +693,7 @@ impl NativeTask {
     /// Waits until the task ends (`finished`) or is detached (`detached`).
     fn wait_foreground(&self) -> PyResult<Pending> {
         let handle = self.handle.clone();
-        spawn(async move {
-            Ok(Ready::Outcome(OutcomeInner::Foreground(
-                handle.wait_foreground().await,
-            )))
-        })
+        spawn(async move { Ok::<_, Failure>(ForegroundAnswer(handle.wait_foreground().await)) })
     }
 
     fn __repr__(&self) -> String {
@@ -659,10 +702,12 @@ impl NativeTask {
 }
 
 /// Called when the interpreter exits: stops calls into Python from runtime
-/// threads and blocking waits (see `pending::quiesce`), shuts down every live
+/// threads and blocking waits (see `runtime::quiesce`), shuts down every live
 /// manager (tasks are cancelled, keep-alive ones left) and waits, GIL
 /// released, up to `timeout` seconds until no process task is left running,
-/// so none outlives the interpreter.
+/// so none outlives the interpreter. The waits are the core's (woken by each
+/// task's end); function tasks are not waited for, as their Python code can
+/// no longer run.
 #[pyfunction]
 #[pyo3(signature = (timeout=10.0))]
 pub fn _at_exit(py: Python<'_>, timeout: f64) -> PyResult<()> {
@@ -672,37 +717,37 @@ pub fn _at_exit(py: Python<'_>, timeout: f64) -> PyResult<()> {
     let managers: Vec<Arc<TaskManager>> =
         lock(&MANAGERS).iter().filter_map(Weak::upgrade).collect();
     let rt = runtime()?;
-    let mut live: Vec<(TaskManager, String)> = Vec::new();
+    let mut ends = Vec::new();
     for manager in managers {
         let manager = TaskManager::clone(&manager);
         // Process tasks started by a `ToolBox` are not in PROCESSES.
-        live.extend(
-            manager
-                .list(&ListFilter::default().active())
-                .into_iter()
-                .filter(|i| i.kind == "process" && !i.keep_alive)
-                .map(|i| (manager.clone(), i.id.to_string())),
-        );
+        for info in manager.list(&ListFilter::default().active()) {
+            if info.kind == "process" && !info.keep_alive {
+                let manager = manager.clone();
+                ends.push(rt.spawn(async move {
+                    let _ = manager.collect(info.id.as_str(), None).await;
+                }));
+            }
+        }
         rt.spawn(async move { manager.shutdown("the Python interpreter is exiting").await });
     }
-    let processes: Vec<TaskHandle> = std::mem::take(&mut lock(&PROCESSES).handles);
+    for handle in std::mem::take(&mut lock(&PROCESSES).handles) {
+        if !handle.info().keep_alive {
+            ends.push(rt.spawn(async move {
+                handle.wait_end().await;
+            }));
+        }
+    }
+    let left = deadline.saturating_duration_since(Instant::now());
     py.detach(|| {
-        for (manager, id) in live {
-            while Instant::now() < deadline
-                && manager.info(&id).is_ok_and(|i| !i.status.is_terminal())
-            {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
-        for handle in processes {
-            loop {
-                let info = handle.info();
-                if info.status.is_terminal() || info.keep_alive || Instant::now() >= deadline {
-                    break;
+        rt.block_on(async {
+            let _ = tokio::time::timeout(left, async {
+                for end in ends {
+                    let _ = end.await;
                 }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
+            })
+            .await;
+        })
     });
     Ok(())
 }
