@@ -142,6 +142,9 @@ def test_wrong_arguments_raise_invalid_argument_naming_them(
         "a str result timeout": ("timeout", "float", lambda: task.result(timeout="x")),
         "a str max_age": ("max_age", "float", lambda: manager.gc(max_age="old")),
         "a str event timeout": ("timeout", "float", lambda: manager.events().recv_blocking(timeout="1")),
+        "a str stream timeout": ("timeout", "float", lambda: task.output().next_blocking(timeout="1")),
+        "a str line timeout": ("timeout", "float", lambda: task.lines().next_blocking(timeout="1")),
+        "a negative max_bytes": ("max_bytes", "int", lambda: task.output(max_bytes=-1)),
     }
     for case, (argument, expected, call) in cases.items():
         with pytest.raises(InvalidArgument) as caught:

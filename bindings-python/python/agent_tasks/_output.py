@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import List, Optional
 
+from ._arguments import checked
 from ._native import DEFAULT_POLL_BYTES as _DEFAULT_POLL_BYTES
 from ._native import NativeManager, PollResult
 
@@ -25,6 +26,7 @@ def _not_in_event_loop() -> None:
         )
 
 
+@checked
 class OutputStream:
     """A task's output from byte offset `cursor` on, as chunks of `bytes`,
     until the task has ended and every byte was read. Each byte comes once,
@@ -36,7 +38,10 @@ class OutputStream:
     __slots__ = ("_native", "_id", "_cursor", "_max_bytes", "_eof", "_omitted")
 
     def __init__(
-        self, native: NativeManager, task_id: str, cursor: int = 0,
+        self,
+        native: NativeManager,
+        task_id: str,
+        cursor: int = 0,
         max_bytes: int = _DEFAULT_POLL_BYTES,
     ) -> None:
         self._native = native
@@ -110,6 +115,7 @@ class OutputStream:
         return data
 
 
+@checked
 class LineStream:
     """A task's output as lines of text (UTF-8; bytes that do not decode
     become U+FFFD), without their line ending (``\\n`` or ``\\r\\n``). A
