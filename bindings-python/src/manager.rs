@@ -738,16 +738,18 @@ pub fn _at_exit(py: Python<'_>, timeout: f64) -> PyResult<()> {
             }));
         }
     }
+    // Told on a channel once every end is in: this thread waits on it (GIL
+    // released) up to the deadline, whatever thread it is.
+    let (all_ended, ended) = std::sync::mpsc::channel::<()>();
+    rt.spawn(async move {
+        for end in ends {
+            let _ = end.await;
+        }
+        let _ = all_ended.send(());
+    });
     let left = deadline.saturating_duration_since(Instant::now());
-    py.detach(|| {
-        rt.block_on(async {
-            let _ = tokio::time::timeout(left, async {
-                for end in ends {
-                    let _ = end.await;
-                }
-            })
-            .await;
-        })
+    py.detach(move || {
+        let _ = ended.recv_timeout(left);
     });
     Ok(())
 }
