@@ -5,179 +5,30 @@
 //! `wait_foreground`, `close_owner`, `shutdown`)
 //! return a [`Pending`] that can be awaited or blocked on. The `agent_tasks`
 //! Python package wraps these into its public `TaskManager` and `Task`.
+//! Their arguments become the core's options in `options`; what must not
+//! outlive the interpreter is tracked in `exit`.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::Instant;
+use std::sync::Arc;
 
 use agent_tasks::{
-    CancelReason, CollectOutcome, ListFilter, ManagerConfig, OnTimeout, ProcessTask, SpawnOptions,
-    TaskHandle, TaskManager, TaskStatus, WaitOutcome,
+    CancelReason, CollectOutcome, ListFilter, ManagerConfig, TaskHandle, TaskManager, WaitOutcome,
 };
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString};
+use pyo3::types::PyList;
 
 use crate::context::python_task;
 use crate::convert::{count, duration, size, timeout_setting, wait_limit, with_bytes, WireDict};
-use crate::errors::{core_err, invalid_argument};
+use crate::errors::core_err;
 use crate::events::NativeEvents;
+use crate::exit::{track_manager, track_process};
 use crate::notifications::Notification;
+use crate::options::{process_task, spawn_options, status, Monitoring};
 use crate::pending::{spawn, Failure, Pending};
-use crate::runtime::{quiesce, runtime};
+use crate::runtime::runtime;
 use crate::types::{Finished, ForegroundAnswer, PollResult, Preview, TaskInfo};
-
-/// Every manager made from Python, so `_at_exit` can shut the live ones down.
-static MANAGERS: Mutex<Vec<Weak<TaskManager>>> = Mutex::new(Vec::new());
-/// Process tasks that may still run, so `_at_exit` can wait until they are
-/// stopped (no process outlives the interpreter unless it is keep-alive).
-static PROCESSES: Mutex<Tracked> = Mutex::new(Tracked {
-    handles: Vec::new(),
-    prune_at: 64,
-});
-
-struct Tracked {
-    handles: Vec<TaskHandle>,
-    prune_at: usize,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn track_process(handle: &TaskHandle) {
-    let mut tracked = lock(&PROCESSES);
-    tracked.handles.push(handle.clone());
-    if tracked.handles.len() >= tracked.prune_at {
-        tracked.handles.retain(|h| !h.info().status.is_terminal());
-        tracked.prune_at = (tracked.handles.len() * 2).max(64);
-    }
-}
-
-/// An `on_timeout` argument: the core's names (`detach`, `kill`).
-pub(crate) fn on_timeout(value: Option<&str>) -> PyResult<Option<OnTimeout>> {
-    value
-        .map(|v| agent_tasks::parse_name("on_timeout", v))
-        .transpose()
-        .map_err(core_err)
-}
-
-/// A `status` argument: the core's status names.
-fn status(name: &str) -> PyResult<TaskStatus> {
-    agent_tasks::parse_name("status", name).map_err(core_err)
-}
-
-/// The monitoring and change-tracking options of `run` and `spawn`; the
-/// core checks them (a regex that does not compile, a heartbeat under 60 s).
-struct Monitoring {
-    watch: Option<Vec<String>>,
-    watch_interval: Option<f64>,
-    watch_max: Option<usize>,
-    heartbeat: Option<f64>,
-    idle_timeout: Option<f64>,
-    cancel_on_stall: bool,
-    track_changes: Option<PathBuf>,
-}
-
-impl Monitoring {
-    fn apply(self, mut options: SpawnOptions) -> PyResult<SpawnOptions> {
-        if let Some(patterns) = self.watch {
-            options = options.watch(patterns);
-        }
-        if let Some(s) = self.watch_interval {
-            options = options.watch_interval(duration("watch_interval", s)?);
-        }
-        if let Some(max) = self.watch_max {
-            options = options.watch_max(max);
-        }
-        if let Some(s) = self.heartbeat {
-            options = options.heartbeat(duration("heartbeat", s)?);
-        }
-        if let Some(s) = self.idle_timeout {
-            options = options.idle_timeout(duration("idle_timeout", s)?);
-        }
-        if let Some(dir) = self.track_changes {
-            options = options.track_changes(dir);
-        }
-        Ok(options.cancel_on_stall(self.cancel_on_stall))
-    }
-}
-
-/// The spawn options every kind of task shares.
-#[allow(clippy::too_many_arguments)]
-fn spawn_options(
-    background: bool,
-    timeout: Option<f64>,
-    background_timeout: Option<f64>,
-    on_timeout_policy: Option<&str>,
-    description: Option<String>,
-    owner: Option<String>,
-    keep_alive: bool,
-    monitoring: Monitoring,
-) -> PyResult<SpawnOptions> {
-    let mut options = if background {
-        SpawnOptions::background()
-    } else {
-        SpawnOptions::foreground()
-    };
-    if background && timeout.is_some() && background_timeout.is_some() {
-        return Err(invalid_argument(
-            "background_timeout",
-            "give `timeout` or `background_timeout` for a task started in the background, not both",
-        ));
-    }
-    if let Some(setting) = timeout_setting("background_timeout", background_timeout)? {
-        options = options.background_timeout(setting);
-    }
-    match timeout_setting("timeout", timeout)? {
-        None => {}
-        Some(None) => options = options.no_timeout(),
-        Some(Some(limit)) => options = options.timeout(limit),
-    }
-    if let Some(policy) = on_timeout(on_timeout_policy)? {
-        options = options.on_timeout(policy);
-    }
-    if let Some(text) = description {
-        options = options.description(text);
-    }
-    if let Some(owner) = owner {
-        options = options.owner(owner);
-    }
-    monitoring.apply(options.keep_alive(keep_alive))
-}
-
-fn os_string(item: &Bound<'_, PyAny>) -> PyResult<OsString> {
-    if let Ok(s) = item.cast::<PyString>() {
-        return Ok(OsString::from(s.to_str()?));
-    }
-    if let Ok(b) = item.cast::<PyBytes>() {
-        return Ok(OsString::from_vec(b.as_bytes().to_vec()));
-    }
-    let path: PathBuf = item
-        .extract()
-        .map_err(|_| invalid_argument("command", "an argv item must be str, bytes or a path"))?;
-    Ok(path.into_os_string())
-}
-
-/// A `str` command runs with `sh -c`; a sequence is an argv. The core
-/// checks both (not empty).
-fn process_task(command: &Bound<'_, PyAny>) -> PyResult<ProcessTask> {
-    if let Ok(line) = command.cast::<PyString>() {
-        return agent_tasks::shell_command("command", line.to_str()?).map_err(core_err);
-    }
-    let items = command.try_iter().map_err(|_| {
-        invalid_argument(
-            "command",
-            "must be a shell string or a sequence of arguments",
-        )
-    })?;
-    let argv = items
-        .map(|item| item.and_then(|i| os_string(&i)))
-        .collect::<PyResult<Vec<_>>>()?;
-    agent_tasks::argv_command("command", argv).map_err(core_err)
-}
 
 /// The core manager, as the `agent_tasks` package's engine.
 #[pyclass(frozen, module = "agent_tasks._native")]
@@ -238,7 +89,7 @@ impl NativeManager {
         if let Some(t) = timeout_setting("background_timeout", background_timeout)? {
             config = config.background_timeout(t);
         }
-        if let Some(policy) = self::on_timeout(on_timeout)? {
+        if let Some(policy) = crate::options::on_timeout(on_timeout)? {
             config = config.on_timeout(policy);
         }
         if let Some(v) = max_background {
@@ -258,9 +109,7 @@ impl NativeManager {
             .queue_over_capacity(queue_over_capacity);
         let handle = runtime()?.handle().clone();
         let manager = Arc::new(TaskManager::with_runtime(config, handle).map_err(core_err)?);
-        let mut managers = lock(&MANAGERS);
-        managers.retain(|m| m.strong_count() > 0);
-        managers.push(Arc::downgrade(&manager));
+        track_manager(&manager);
         Ok(NativeManager { manager })
     }
 
@@ -699,57 +548,4 @@ impl NativeTask {
     fn __repr__(&self) -> String {
         format!("NativeTask(id={:?})", self.handle.id().as_str())
     }
-}
-
-/// Called when the interpreter exits: stops calls into Python from runtime
-/// threads and blocking waits (see `runtime::quiesce`), shuts down every live
-/// manager (tasks are cancelled, keep-alive ones left) and waits, GIL
-/// released, up to `timeout` seconds until no process task is left running,
-/// so none outlives the interpreter. The waits are the core's (woken by each
-/// task's end); function tasks are not waited for, as their Python code can
-/// no longer run.
-#[pyfunction]
-#[pyo3(signature = (timeout=10.0))]
-pub fn _at_exit(py: Python<'_>, timeout: f64) -> PyResult<()> {
-    let limit = duration("timeout", timeout)?;
-    let deadline = Instant::now() + limit;
-    quiesce(py, deadline);
-    let managers: Vec<Arc<TaskManager>> =
-        lock(&MANAGERS).iter().filter_map(Weak::upgrade).collect();
-    let rt = runtime()?;
-    let mut ends = Vec::new();
-    for manager in managers {
-        let manager = TaskManager::clone(&manager);
-        // Process tasks started by a `ToolBox` are not in PROCESSES.
-        for info in manager.list(&ListFilter::default().active()) {
-            if info.kind == "process" && !info.keep_alive {
-                let manager = manager.clone();
-                ends.push(rt.spawn(async move {
-                    let _ = manager.collect(info.id.as_str(), None).await;
-                }));
-            }
-        }
-        rt.spawn(async move { manager.shutdown("the Python interpreter is exiting").await });
-    }
-    for handle in std::mem::take(&mut lock(&PROCESSES).handles) {
-        if !handle.info().keep_alive {
-            ends.push(rt.spawn(async move {
-                handle.wait_end().await;
-            }));
-        }
-    }
-    // Told on a channel once every end is in: this thread waits on it (GIL
-    // released) up to the deadline, whatever thread it is.
-    let (all_ended, ended) = std::sync::mpsc::channel::<()>();
-    rt.spawn(async move {
-        for end in ends {
-            let _ = end.await;
-        }
-        let _ = all_ended.send(());
-    });
-    let left = deadline.saturating_duration_since(Instant::now());
-    py.detach(move || {
-        let _ = ended.recv_timeout(left);
-    });
-    Ok(())
 }

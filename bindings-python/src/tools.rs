@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use crate::convert::{duration, from_json, size, to_dict, to_json};
 use crate::errors::{core_err, invalid_argument};
-use crate::manager::{on_timeout, NativeManager};
+use crate::manager::NativeManager;
+use crate::options::on_timeout;
 use crate::pending::{spawn, Failure, Pending};
 use crate::types::q;
 
