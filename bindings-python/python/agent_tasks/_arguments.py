@@ -4,11 +4,12 @@ expected, in Python's words.
 Two kinds of `TypeError` would otherwise reach the caller: Python's own,
 when a call does not bind to a method's signature (an unknown keyword, a
 missing argument), and pyo3's, when the native module cannot convert an
-argument (``must be real number, not str``, with a note ``while processing
-'timeout'``). `checked`
-wraps a class's public methods so that both become `InvalidArgument`; a
-`TypeError` raised anywhere else (deeper down, by other code) passes
-unchanged. Values the layer converts itself go through the helpers below.
+argument (``must be real number, not str``, with the note ``while processing
+'timeout'`` from Python 3.11; on 3.10 the argument that does not fit its
+annotation is named). `checked` wraps a class's public methods so that both
+become `InvalidArgument`; a `TypeError` raised anywhere else (deeper down,
+by other code) passes unchanged. Values the layer converts itself go
+through the helpers below. Only the error path pays for the inspection.
 """
 
 from __future__ import annotations
