@@ -15,6 +15,7 @@ through the helpers below. Only the error path pays for the inspection.
 from __future__ import annotations
 
 import difflib
+from collections import abc
 import functools
 import inspect
 import os
@@ -103,6 +104,13 @@ def _fits(value: Any, annotation: Any) -> bool:
         return any(_fits(value, arm) for arm in typing.get_args(annotation))
     if origin is typing.Literal:
         return value in typing.get_args(annotation)
+    args = typing.get_args(annotation)
+    if origin in (abc.Mapping, dict) and len(args) == 2:
+        return isinstance(value, abc.Mapping) and all(
+            _fits(k, args[0]) and _fits(v, args[1]) for k, v in value.items()
+        )
+    if origin in (abc.Sequence, list) and len(args) == 1:
+        return isinstance(value, (list, tuple)) and all(_fits(i, args[0]) for i in value)
     if annotation is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if annotation is int:
@@ -114,6 +122,24 @@ def _fits(value: Any, annotation: Any) -> bool:
         except TypeError:
             return True
     return True
+
+
+def _hints(fn: Callable[..., Any]) -> Dict[str, Any]:
+    """`fn`'s annotations, evaluated; one by one when some do not resolve
+    (a name imported only for type checking stays a string)."""
+    try:
+        return typing.get_type_hints(fn)
+    except Exception:
+        pass
+    hints: Dict[str, Any] = {}
+    for name, annotation in getattr(fn, "__annotations__", {}).items():
+        if isinstance(annotation, str):
+            try:
+                annotation = eval(annotation, getattr(fn, "__globals__", {}))
+            except Exception:
+                pass  # kept as written: shown, not checked
+        hints[name] = annotation
+    return hints
 
 
 def _noted(exc: BaseException) -> Optional[str]:
@@ -157,10 +183,7 @@ def _converted(fn: Callable[..., Any], exc: TypeError, args: Tuple[Any, ...], kw
     except TypeError:
         bound = {}
     bound.pop("self", None)
-    try:
-        hints = typing.get_type_hints(fn)
-    except Exception:  # a forward reference that does not resolve: as written
-        hints = dict(getattr(fn, "__annotations__", {}))
+    hints = _hints(fn)
     name = _noted(exc)
     if name == "id" and "task" in params:
         name = "task"

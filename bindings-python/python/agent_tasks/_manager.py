@@ -27,12 +27,14 @@ import asyncio
 import contextvars
 import inspect
 import os
+import sys
 import threading
 import traceback
 from types import TracebackType
 from typing import (
     Any,
     Callable,
+    Coroutine,
     Dict,
     Generator,
     Iterable,
@@ -135,6 +137,19 @@ def _run_in_thread(fn: TaskFunction, ctx: TaskContext) -> None:
         ctx._complete(value)
 
 
+def _create_task(
+    loop: asyncio.AbstractEventLoop,
+    coro: Coroutine[Any, Any, None],
+    context: contextvars.Context,
+) -> "asyncio.Task[None]":
+    """`loop.create_task(coro, context=context)`; Python 3.10 has no
+    `context` argument there, but a task copies the context it is created
+    in, so it is created inside `context`."""
+    if sys.version_info >= (3, 11):
+        return loop.create_task(coro, context=context)
+    return context.run(loop.create_task, coro)
+
+
 def _coroutine_starter(
     fn: TaskFunction, loop: asyncio.AbstractEventLoop, context: contextvars.Context
 ) -> Callable[[TaskContext], Callable[[str], None]]:
@@ -145,7 +160,11 @@ def _coroutine_starter(
         holder: List["asyncio.Task[None]"] = []
 
         def begin() -> None:
-            task = loop.create_task(_run_coroutine(fn, ctx), context=context)
+            try:
+                task = _create_task(loop, _run_coroutine(fn, ctx), context)
+            except BaseException as exc:  # never started: the task must still end
+                ctx._fail(f"the coroutine could not be started: {exc!r}")
+                raise
             _running.add(task)
             task.add_done_callback(_finished)
             holder.append(task)
