@@ -377,7 +377,7 @@ class EventIterator {
 // ---- output streams ---------------------------------------------------------
 
 // The output of a task from `cursor` as Buffers: each wait is woken by the
-// task's own output or its end (the core's `wait_output`), and reads from the
+// task's own output or its end (the core's `poll_wait`), and reads from the
 // last answer's `nextCursor`, so no byte is lost or repeated, spilled to disk
 // or not. A chunk never ends inside a UTF-8 character while the task runs.
 async function* outputChunks(native, id, o) {

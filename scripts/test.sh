@@ -3,7 +3,7 @@
 # (unit, integration, doc; the `agent-tasks` command's included), the MCP
 # server's end-to-end test with the official MCP Python SDK, the Python
 # binding's (pytest through the installed wheel, mypy --strict on the
-# examples), and the Node binding's build, tests and type check. Used by
+# examples and the READMEs' Python snippets), and the Node binding's build, tests and type check. Used by
 # CI (.ci/run) and by developers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,11 +71,14 @@ env PATH="$PY_NO_RUST_PATH" "$VENV/bin/python" -m pip install --quiet --disable-
     --no-index --force-reinstall --no-deps "$WHEEL"
 # pytest exits 5 when it collects no test: that fails this script too.
 (cd bindings-python/tests && "../../$VENV/bin/python" -m pytest -q -p no:cacheprovider)
-# The examples are checked against the installed wheel (its stubs and
-# py.typed), the package's own Python layer against its sources.
+# The examples and every Python snippet of the READMEs are checked against
+# the installed wheel (its stubs and py.typed), the package's own Python
+# layer against its sources.
 "$VENV/bin/python" -m mypy --strict --cache-dir target/mypy-cache examples/python/
+"$VENV/bin/python" scripts/readme_snippets.py README.md bindings-python/README.md
 "$VENV/bin/python" -m mypy --strict --cache-dir target/mypy-cache bindings-python/python/agent_tasks/
 "$VENV/bin/python" examples/python/agent_loop.py > /dev/null
+"$VENV/bin/python" examples/python/delegation.py > /dev/null
 
 echo "== node binding (bindings-node)"
 # Node 20 is the minimum: no snippet may use `await using` (a syntax error there).

@@ -508,3 +508,32 @@ async fn collect_with_zero_timeout_answers_at_once() {
         other => panic!("expected Finished, got {other:?}"),
     }
 }
+
+/// `TaskHandle::wait_end` waits through a detach (where `wait_foreground`
+/// returns) for the result, and still answers once the manager is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_end_waits_through_a_detach_and_outlives_the_manager() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let task = manager
+        .spawn(
+            ProcessTask::shell("read line; echo \"got $line\"").interactive(true),
+            SpawnOptions::foreground().no_timeout(),
+        )
+        .expect("spawn");
+    let id = task.id().to_string();
+    let end = tokio::spawn({
+        let task = task.clone();
+        async move { task.wait_end().await }
+    });
+    manager.detach(&id).expect("detach");
+    let ForegroundOutcome::Detached(_) = task.wait_foreground().await else {
+        panic!("expected Detached");
+    };
+    assert!(!end.is_finished(), "a detach does not end wait_end");
+    manager.send(&id, "go\n").expect("send");
+    let result = end.await.expect("join");
+    assert_eq!(result.status, TaskStatus::Completed);
+    // With the manager gone, the handle still answers with the result.
+    drop(manager);
+    assert_eq!(task.wait_end().await.status, TaskStatus::Completed);
+}

@@ -384,3 +384,92 @@ async fn small_writes_are_gathered_but_reach_the_log_soon_and_in_order() {
     manager.collect(&id, None).await.expect("collect");
     assert!(read_all(&manager, &id) == expected);
 }
+
+/// `poll_wait` follows a task's output as it is written: every answer has
+/// bytes (or is the end), the reader gets every byte once and in order,
+/// past the memory buffer's spill, and the last answer says `eof`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_wait_follows_the_output_to_its_end_without_loss() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default().memory_limit(64 * 1024));
+    let lines = 200_000; // about 1.3 MB: spills past the 64 KiB buffer
+    let task = manager
+        .spawn(
+            ProcessTask::shell(format!("sleep 0.2; seq 1 {lines}")),
+            SpawnOptions::background().no_timeout(),
+        )
+        .expect("spawn");
+    let id = task.id().to_string();
+    let mut cursor = 0;
+    let mut read = Vec::new();
+    let mut answers = 0;
+    loop {
+        let page = manager
+            .poll_wait(&id, cursor, 100_000, None)
+            .await
+            .expect("poll_wait");
+        answers += 1;
+        assert_eq!(page.cursor, cursor, "no byte skipped");
+        assert!(
+            !page.data.is_empty() || page.eof,
+            "an answer without a time limit has bytes or is the end"
+        );
+        read.extend_from_slice(&page.data);
+        cursor = page.next_cursor;
+        if page.eof {
+            break;
+        }
+    }
+    assert!(answers > 1, "read in several answers");
+    assert!(
+        read == seq_output(lines),
+        "the bytes read differ from seq's"
+    );
+    let info = manager.info(&id).expect("info");
+    assert!(
+        info.output.spilled,
+        "the output went past the memory buffer"
+    );
+    assert!(info.status.is_terminal(), "eof comes once the task ended");
+    // At the end, it answers at once, again with eof.
+    let again = manager
+        .poll_wait(&id, cursor, 10, None)
+        .await
+        .expect("poll_wait");
+    assert!(again.eof && again.data.is_empty());
+}
+
+/// `poll_wait` on a quiet task answers empty once the time runs out, then
+/// wakes for the next write; a cursor past the end is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_wait_times_out_empty_and_wakes_on_a_write() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let task = manager
+        .spawn(
+            ProcessTask::shell("read line; echo \"got $line\"").interactive(true),
+            SpawnOptions::background().no_timeout(),
+        )
+        .expect("spawn");
+    let id = task.id().to_string();
+    let quiet = manager
+        .poll_wait(&id, 0, 1024, Some(Duration::from_millis(50)))
+        .await
+        .expect("poll_wait");
+    assert!(quiet.data.is_empty() && !quiet.eof && quiet.next_cursor == 0);
+    let waiting = tokio::spawn({
+        let manager = manager.clone();
+        let id = id.clone();
+        async move { manager.poll_wait(&id, 0, 1024, None).await }
+    });
+    manager.send(&id, "hi\n").expect("send");
+    let page = waiting.await.expect("join").expect("poll_wait");
+    assert!(
+        String::from_utf8_lossy(&page.data).starts_with("got hi"),
+        "{:?}",
+        page.data
+    );
+    let err = manager
+        .poll_wait(&id, 1 << 40, 1024, None)
+        .await
+        .expect_err("a cursor past the end");
+    assert_eq!(err.code(), "INVALID_ARGUMENT");
+}

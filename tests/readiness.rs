@@ -243,10 +243,10 @@ async fn the_tools_wait_until_ready() {
         .await;
 }
 
-/// `wait_output` reads a stream from a cursor, woken by the task's output:
+/// `poll_wait` reads a stream from a cursor, woken by the task's output:
 /// every byte once, across a spill to disk, ending at the end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wait_output_streams_every_byte_once_across_a_spill() {
+async fn poll_wait_streams_every_byte_once_across_a_spill() {
     let (manager, _dir) = manager_in_temp(ManagerConfig::default().memory_limit(16 * 1024));
     let task = manager
         .spawn(
@@ -258,7 +258,10 @@ async fn wait_output_streams_every_byte_once_across_a_spill() {
     let mut cursor = 0;
     let mut all = Vec::new();
     loop {
-        let page = manager.wait_output(&id, cursor, 7000).await.expect("wait");
+        let page = manager
+            .poll_wait(&id, cursor, 7000, None)
+            .await
+            .expect("wait");
         assert_eq!(page.cursor, cursor, "nothing is skipped");
         assert_eq!(page.omitted_bytes, 0);
         if page.data.is_empty() {
@@ -273,9 +276,9 @@ async fn wait_output_streams_every_byte_once_across_a_spill() {
     assert!(manager.info(&id).expect("info").output.spilled);
 }
 
-/// A pending `wait_output` is woken by the task's write, not by its end.
+/// A pending `poll_wait` is woken by the task's write, not by its end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wait_output_wakes_on_new_output() {
+async fn poll_wait_wakes_on_new_output() {
     let (manager, _dir) = manager_in_temp(ManagerConfig::default());
     let task = manager
         .spawn(
@@ -298,7 +301,7 @@ async fn wait_output_wakes_on_new_output() {
     let waiting = {
         let manager = manager.clone();
         let id = id.clone();
-        tokio::spawn(async move { manager.wait_output(&id, 0, 1024).await })
+        tokio::spawn(async move { manager.poll_wait(&id, 0, 1024, None).await })
     };
     manager.send(&id, "hello").expect("send");
     let page = waiting.await.expect("join").expect("wait");
@@ -313,7 +316,7 @@ async fn wait_output_wakes_on_new_output() {
         .await
         .expect("cancel");
     let end = manager
-        .wait_output(&id, page.next_cursor, 1024)
+        .poll_wait(&id, page.next_cursor, 1024, None)
         .await
         .expect("end");
     assert!(end.data.is_empty() && end.eof);

@@ -130,6 +130,18 @@ impl TaskHandle {
             Settled::Detached(info) => ForegroundOutcome::Detached(info),
         }
     }
+
+    /// Waits until the task has ended (its end saved and announced),
+    /// wherever it runs, and gives its result. Unlike
+    /// [`TaskHandle::wait_foreground`] a detach does not end the wait; and it
+    /// needs no manager, so it also waits for a task whose manager is gone.
+    pub async fn wait_end(&self) -> TaskResult {
+        loop {
+            if let Settled::Terminal(result) = self.entry.wait_until(false).await {
+                return result;
+            }
+        }
+    }
 }
 
 /// What `gc` removed.
@@ -583,44 +595,29 @@ impl TaskManager {
     pub fn poll(&self, id: &str, cursor: u64, max_bytes: usize) -> Result<PollResponse> {
         let entry = self.entry(id)?;
         let page = entry.output.page(cursor, max_bytes.min(MAX_POLL_BYTES))?;
-        Ok(PollResponse {
-            info: entry.info(),
-            cursor: page.cursor,
-            next_cursor: page.next_cursor,
-            omitted_bytes: page.omitted,
-            eof: page.eof,
-            data: page.data,
-            spans: page.spans,
-        })
+        Ok(poll_response(&entry, page))
     }
 
-    /// Waits until output past `cursor` exists or the task has ended, then
-    /// answers as [`poll`](Self::poll) does: what an output stream reads
-    /// from. The data is empty only once the task has ended (`eof` then
-    /// says `next_cursor` is the end), or just past a gap the disk cap left
-    /// (`omitted_bytes` > 0). Reading from each answer's
-    /// `next_cursor` sees every byte once, however the output spills to
-    /// disk. Woken by the task's own output and by its end, never by a
-    /// sleep loop.
-    pub async fn wait_output(
+    /// [`TaskManager::poll`] that waits for something to return: until there
+    /// is output past `cursor` (or bytes skipped as omitted), the task has
+    /// ended (`eof` then says whether `next_cursor` is the end), or
+    /// `timeout` passes (`None`: no limit), when it answers with no data:
+    /// what the bindings' output streams read.
+    /// Woken by the task's own writes and state changes, not by a timer.
+    /// Following `next_cursor` from one answer to the next reads every byte
+    /// once, in order, until `eof`.
+    pub async fn poll_wait(
         &self,
         id: &str,
         cursor: u64,
         max_bytes: usize,
+        timeout: Option<Duration>,
     ) -> Result<PollResponse> {
         let entry = self.entry(id)?;
         let page = entry
-            .wait_output(cursor, max_bytes.min(MAX_POLL_BYTES))
+            .wait_page(cursor, max_bytes.min(MAX_POLL_BYTES), timeout)
             .await?;
-        Ok(PollResponse {
-            info: entry.info(),
-            cursor: page.cursor,
-            next_cursor: page.next_cursor,
-            omitted_bytes: page.omitted,
-            eof: page.eof,
-            data: page.data,
-            spans: page.spans,
-        })
+        Ok(poll_response(&entry, page))
     }
 
     /// The first `head_bytes` and last `tail_bytes` of the task's output, for
@@ -929,5 +926,18 @@ impl TaskManager {
             report.removed.push(id);
         }
         Ok(report)
+    }
+}
+
+/// A page of a task's output with the task's info, as `poll` answers.
+fn poll_response(entry: &TaskEntry, page: crate::output::Page) -> PollResponse {
+    PollResponse {
+        info: entry.info(),
+        cursor: page.cursor,
+        next_cursor: page.next_cursor,
+        omitted_bytes: page.omitted,
+        eof: page.eof,
+        data: page.data,
+        spans: page.spans,
     }
 }

@@ -251,7 +251,7 @@ impl NativeTaskManager {
         let wait = wait.map(|w| w.token.clone());
         env.spawn_future(abortable(wait, async move {
             Ok(manager
-                .wait_output(&id, cursor, max_bytes)
+                .poll_wait(&id, cursor, max_bytes, None)
                 .await
                 .js()?
                 .into())

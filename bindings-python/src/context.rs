@@ -15,8 +15,10 @@ use pyo3::sync::PyOnceLock;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::convert::{to_json, wait_limit, with_bytes};
-use crate::pending::{call_python, spawn, Pending, Ready};
+use crate::convert::{seconds, shown, to_json, wait_limit, with_bytes};
+use crate::errors::invalid_argument;
+use crate::pending::{spawn, Failure, Pending};
+use crate::runtime::call_python;
 use crate::types::CancelReason;
 
 /// What the Python side reports when the function ends.
@@ -57,8 +59,17 @@ impl Context {
     /// Appends `data` (`str`, `bytes` or `bytearray`) to the task's output,
     /// on `stream` (`"stdout"` by default, `"stderr"`, or a name of its own).
     #[pyo3(signature = (data, stream=None))]
-    fn write(&self, data: &Bound<'_, PyAny>, stream: Option<&str>) -> PyResult<()> {
-        let stream = stream_of(stream);
+    fn write(&self, data: &Bound<'_, PyAny>, stream: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let name = match stream.filter(|s| !s.is_none()) {
+            None => None,
+            Some(s) => Some(s.extract::<String>().map_err(|_| {
+                invalid_argument(
+                    "stream",
+                    format!("expected a stream name (str) or None, got {}", shown(s)),
+                )
+            })?),
+        };
+        let stream = stream_of(name.as_deref());
         with_bytes("data", data, |bytes| self.ctx.write(stream, bytes))
     }
 
@@ -78,19 +89,19 @@ impl Context {
     /// `CancelReason`.
     fn wait_cancelled(&self) -> PyResult<Pending> {
         let signal = self.ctx.cancel_signal().clone();
-        spawn(async move { Ok(Ready::Reason(signal.cancelled().await)) })
+        spawn(async move { Ok::<_, Failure>(CancelReason(signal.cancelled().await)) })
     }
 
-    /// Blocks until the task is asked to stop (returns the `CancelReason`) or
-    /// `timeout` seconds pass (returns `None`).
+    /// Blocks until the task is asked to stop and returns the
+    /// `CancelReason`; `TimeoutError` when `timeout` seconds pass first.
     #[pyo3(signature = (timeout=None))]
     fn wait_cancelled_blocking(
         &self,
         py: Python<'_>,
-        timeout: Option<f64>,
-    ) -> PyResult<Option<Py<PyAny>>> {
-        let limit = wait_limit("timeout", timeout)?;
-        self.wait_cancelled()?.block_result_within(py, limit)
+        timeout: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let limit = wait_limit("timeout", seconds("timeout", timeout)?)?;
+        self.wait_cancelled()?.block_value(py, limit)
     }
 
     /// Awaitable: the next steering message as text, or `None` once the task
@@ -103,19 +114,20 @@ impl Context {
                 message = ctx.recv() => message.map(|m| m.text()),
                 _ = ctx.cancelled() => None,
             };
-            Ok(Ready::Text(text))
+            Ok::<_, Failure>(text)
         })
     }
 
-    /// Blocks for the next steering message; `None` when `timeout` seconds
-    /// pass first or the task is asked to stop.
+    /// Blocks for the next steering message; `None` once the task is asked
+    /// to stop; `TimeoutError` when `timeout` seconds pass first.
     #[pyo3(signature = (timeout=None))]
-    fn recv_blocking(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Py<PyAny>>> {
-        let limit = wait_limit("timeout", timeout)?;
-        Ok(self
-            .recv()?
-            .block_result_within(py, limit)?
-            .filter(|v| !v.is_none(py)))
+    fn recv_blocking(
+        &self,
+        py: Python<'_>,
+        timeout: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let limit = wait_limit("timeout", seconds("timeout", timeout)?)?;
+        self.recv()?.block_value(py, limit)
     }
 
     /// A steering message if one is waiting, without waiting.

@@ -134,6 +134,19 @@ pub(crate) fn to_dict<'py>(
     from_json(py, &json)
 }
 
+/// A serialisable core value handed to Python as its wire form (a dict).
+pub(crate) struct WireDict<T>(pub(crate) T);
+
+impl<'py, T: serde::Serialize> IntoPyObject<'py> for WireDict<T> {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_dict(py, &self.0)
+    }
+}
+
 /// A timeout argument in seconds: `None` keeps the default (returns `None`),
 /// `math.inf` means no timeout (`Some(None)`), anything else must be a
 /// non-negative number (`Some(Some(d))`). The rule is the core's
@@ -162,17 +175,62 @@ pub(crate) fn wait_limit(name: &str, seconds: Option<f64>) -> PyResult<Option<Du
     agent_tasks::timeout_from_secs(name, seconds).map_err(core_err)
 }
 
-/// A non-negative integer argument (a size, a count, a cursor). A negative
-/// or too large int is an `InvalidArgument`; a non-int a `TypeError`.
+/// A non-negative integer argument (a size, a count, a cursor); anything
+/// else (a negative or too large int, a bool, another type) is an
+/// `InvalidArgument` naming `name`.
 pub(crate) fn count(name: &str, value: &Bound<'_, PyAny>) -> PyResult<u64> {
-    match value.extract::<u64>() {
-        Ok(n) => Ok(n),
-        Err(e) if value.is_instance_of::<PyInt>() => Err(invalid_argument(
+    if value.is_instance_of::<PyInt>() && !value.is_instance_of::<PyBool>() {
+        if let Ok(n) = value.extract::<u64>() {
+            return Ok(n);
+        }
+        return Err(invalid_argument(
             name,
-            format!("must be a non-negative integer below 2**64, got {value}: {e}"),
-        )),
-        Err(e) => Err(e),
+            format!("expected a non-negative int below 2**64, got {value}"),
+        ));
     }
+    Err(invalid_argument(
+        name,
+        format!("expected a non-negative int, got {}", shown(value)),
+    ))
+}
+
+/// A value as the message of an argument error shows it: its type and repr.
+pub(crate) fn shown(value: &Bound<'_, PyAny>) -> String {
+    let repr = value
+        .repr()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| "?".to_string());
+    let repr: String = if repr.chars().count() > 60 {
+        repr.chars().take(57).chain("...".chars()).collect()
+    } else {
+        repr
+    };
+    if value.is_none() {
+        "None".to_string()
+    } else {
+        format!("{} {repr}", type_name(value))
+    }
+}
+
+/// A number of seconds argument (`int` or `float`, not `bool`), `None`
+/// kept; anything else is an `InvalidArgument` naming `name`.
+pub(crate) fn seconds(name: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<f64>> {
+    let Some(value) = value.filter(|v| !v.is_none()) else {
+        return Ok(None);
+    };
+    let number = (value.is_instance_of::<PyFloat>()
+        || (value.is_instance_of::<PyInt>() && !value.is_instance_of::<PyBool>()))
+    .then(|| value.extract::<f64>().ok())
+    .flatten();
+    number.map(Some).ok_or_else(|| {
+        invalid_argument(
+            name,
+            format!(
+                "expected a number of seconds (float) or None, got {}",
+                shown(value)
+            ),
+        )
+    })
 }
 
 /// [`count`] narrowed to `usize`.
@@ -182,7 +240,7 @@ pub(crate) fn size(name: &str, value: &Bound<'_, PyAny>) -> PyResult<usize> {
 }
 
 /// Calls `f` with the bytes of `data`: `bytes`, `bytearray` or `str`
-/// (encoded as UTF-8). Anything else is a `TypeError` naming `name`.
+/// (encoded as UTF-8). Anything else is an `InvalidArgument` naming `name`.
 pub(crate) fn with_bytes<R>(
     name: &str,
     data: &Bound<'_, PyAny>,
@@ -197,8 +255,8 @@ pub(crate) fn with_bytes<R>(
     if let Ok(b) = data.cast::<PyByteArray>() {
         return Ok(f(&b.to_vec()));
     }
-    Err(PyTypeError::new_err(format!(
-        "`{name}` must be str, bytes or bytearray, not {}",
-        type_name(data)
-    )))
+    Err(invalid_argument(
+        name,
+        format!("expected str, bytes or bytearray, got {}", shown(data)),
+    ))
 }

@@ -15,7 +15,7 @@ use agent_tasks::{EventItem, EventKind, EventSubscription};
 use pyo3::prelude::*;
 
 use crate::convert::{to_dict, wait_limit};
-use crate::pending::{spawn, Pending, Ready};
+use crate::pending::{spawn, Failure, Pending};
 use crate::types::{opt, q, CancelReason, ExitInfo};
 
 /// One lifecycle event of one task. `type` says what happened; the fields
@@ -277,8 +277,9 @@ impl NativeEvents {
 
 #[pymethods]
 impl NativeEvents {
-    /// Waits until an item is ready to `take()`, the bus is gone
-    /// (`closed`), or `timeout` seconds pass (`None`: no limit).
+    /// Waits until an item is ready to `take()` or the bus is gone
+    /// (`closed`); `TimeoutError` when `timeout` seconds (`None`: no limit)
+    /// pass first.
     #[pyo3(signature = (timeout=None))]
     fn wait(&self, timeout: Option<f64>) -> PyResult<Pending> {
         let limit = wait_limit("timeout", timeout)?;
@@ -286,20 +287,25 @@ impl NativeEvents {
         spawn(async move {
             let mut subscription = shared.subscription.lock().await;
             if shared.stash().is_some() {
-                return Ok(Ready::Unit);
+                return Ok(());
             }
             let received = match limit {
                 None => subscription.recv().await,
                 Some(limit) => match tokio::time::timeout(limit, subscription.recv()).await {
                     Ok(received) => received,
-                    Err(_) => return Ok(Ready::Unit),
+                    Err(_) => {
+                        return Err(Failure::TimedOut(format!(
+                            "no event came within {} s",
+                            limit.as_secs_f64()
+                        )))
+                    }
                 },
             };
             match received {
                 Some(item) => *shared.stash() = Some(item),
                 None => shared.closed.store(true, Ordering::Release),
             }
-            Ok(Ready::Unit)
+            Ok(())
         })
     }
 

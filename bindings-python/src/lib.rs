@@ -1,7 +1,10 @@
 //! The native module of the `agent-tasks` Python package
 //! (`agent_tasks._native`): thin pyo3 classes over the core crate. Modules:
-//! `manager` (the manager and task handle), `context` (Python functions as
+//! `manager` (the manager and task handle), `options` (their arguments as
+//! the core's options), `exit` (nothing left running at interpreter exit),
+//! `context` (Python functions as
 //! tasks), `pending` (awaitable and blocking waits over the tokio runtime),
+//! `runtime` (the tokio runtime, calls into Python, the exit's quiet point),
 //! `types` (the wire types as Python objects), `convert` and `errors`.
 //!
 //! The public Python API is the `agent_tasks` package (`python/agent_tasks`),
@@ -22,9 +25,12 @@ mod context;
 mod convert;
 mod errors;
 mod events;
+mod exit;
 mod manager;
 mod notifications;
+mod options;
 mod pending;
+mod runtime;
 mod tools;
 mod types;
 
@@ -37,7 +43,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pending::Pending>()?;
     m.add_class::<types::TaskInfo>()?;
     m.add_class::<types::TaskResult>()?;
-    m.add_class::<types::Outcome>()?;
+    m.add_class::<types::Finished>()?;
+    m.add_class::<types::Detached>()?;
     m.add_class::<types::PollResult>()?;
     m.add_class::<types::Preview>()?;
     m.add_class::<types::StreamSpan>()?;
@@ -52,7 +59,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<tools::NativeToolBox>()?;
     m.add_class::<tools::ToolResponse>()?;
     m.add_function(wrap_pyfunction!(tools::tool_definitions, m)?)?;
-    m.add_function(wrap_pyfunction!(manager::_at_exit, m)?)?;
+    m.add_function(wrap_pyfunction!(exit::_at_exit, m)?)?;
     m.add("MAX_POLL_BYTES", agent_tasks::MAX_POLL_BYTES)?;
     m.add("DEFAULT_POLL_BYTES", agent_tasks::DEFAULT_POLL_BYTES)?;
     m.add("DEFAULT_PREVIEW_BYTES", agent_tasks::DEFAULT_PREVIEW_BYTES)?;

@@ -5,178 +5,30 @@
 //! `wait_foreground`, `close_owner`, `shutdown`)
 //! return a [`Pending`] that can be awaited or blocked on. The `agent_tasks`
 //! Python package wraps these into its public `TaskManager` and `Task`.
+//! Their arguments become the core's options in `options`; what must not
+//! outlive the interpreter is tracked in `exit`.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use agent_tasks::{
-    CancelReason, ListFilter, ManagerConfig, OnTimeout, ProcessTask, SpawnOptions, TaskHandle,
-    TaskManager, TaskStatus,
+    CancelReason, CollectOutcome, ListFilter, ManagerConfig, TaskHandle, TaskManager, WaitOutcome,
 };
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString};
+use pyo3::types::PyList;
 
 use crate::context::python_task;
-use crate::convert::{count, duration, size, timeout_setting, wait_limit, with_bytes};
-use crate::errors::{core_err, invalid_argument};
+use crate::convert::{count, duration, size, timeout_setting, wait_limit, with_bytes, WireDict};
+use crate::errors::core_err;
 use crate::events::NativeEvents;
+use crate::exit::{track_manager, track_process};
 use crate::notifications::Notification;
-use crate::pending::{quiesce, runtime, spawn, Pending, Ready};
-use crate::types::{OutcomeInner, PollResult, Preview, TaskInfo};
-
-/// Every manager made from Python, so `_at_exit` can shut the live ones down.
-static MANAGERS: Mutex<Vec<Weak<TaskManager>>> = Mutex::new(Vec::new());
-/// Process tasks that may still run, so `_at_exit` can wait until they are
-/// stopped (no process outlives the interpreter unless it is keep-alive).
-static PROCESSES: Mutex<Tracked> = Mutex::new(Tracked {
-    handles: Vec::new(),
-    prune_at: 64,
-});
-
-struct Tracked {
-    handles: Vec<TaskHandle>,
-    prune_at: usize,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn track_process(handle: &TaskHandle) {
-    let mut tracked = lock(&PROCESSES);
-    tracked.handles.push(handle.clone());
-    if tracked.handles.len() >= tracked.prune_at {
-        tracked.handles.retain(|h| !h.info().status.is_terminal());
-        tracked.prune_at = (tracked.handles.len() * 2).max(64);
-    }
-}
-
-/// An `on_timeout` argument: the core's names (`detach`, `kill`).
-pub(crate) fn on_timeout(value: Option<&str>) -> PyResult<Option<OnTimeout>> {
-    value
-        .map(|v| agent_tasks::parse_name("on_timeout", v))
-        .transpose()
-        .map_err(core_err)
-}
-
-/// A `status` argument: the core's status names.
-fn status(name: &str) -> PyResult<TaskStatus> {
-    agent_tasks::parse_name("status", name).map_err(core_err)
-}
-
-/// The monitoring and change-tracking options of `run` and `spawn`; the
-/// core checks them (a regex that does not compile, a heartbeat under 60 s).
-struct Monitoring {
-    watch: Option<Vec<String>>,
-    watch_interval: Option<f64>,
-    watch_max: Option<usize>,
-    heartbeat: Option<f64>,
-    idle_timeout: Option<f64>,
-    cancel_on_stall: bool,
-    track_changes: Option<PathBuf>,
-}
-
-impl Monitoring {
-    fn apply(self, mut options: SpawnOptions) -> PyResult<SpawnOptions> {
-        if let Some(patterns) = self.watch {
-            options = options.watch(patterns);
-        }
-        if let Some(s) = self.watch_interval {
-            options = options.watch_interval(duration("watch_interval", s)?);
-        }
-        if let Some(max) = self.watch_max {
-            options = options.watch_max(max);
-        }
-        if let Some(s) = self.heartbeat {
-            options = options.heartbeat(duration("heartbeat", s)?);
-        }
-        if let Some(s) = self.idle_timeout {
-            options = options.idle_timeout(duration("idle_timeout", s)?);
-        }
-        if let Some(dir) = self.track_changes {
-            options = options.track_changes(dir);
-        }
-        Ok(options.cancel_on_stall(self.cancel_on_stall))
-    }
-}
-
-/// The spawn options every kind of task shares.
-#[allow(clippy::too_many_arguments)]
-fn spawn_options(
-    background: bool,
-    timeout: Option<f64>,
-    background_timeout: Option<f64>,
-    on_timeout_policy: Option<&str>,
-    description: Option<String>,
-    owner: Option<String>,
-    keep_alive: bool,
-    monitoring: Monitoring,
-) -> PyResult<SpawnOptions> {
-    let mut options = if background {
-        SpawnOptions::background()
-    } else {
-        SpawnOptions::foreground()
-    };
-    if background && timeout.is_some() && background_timeout.is_some() {
-        return Err(invalid_argument(
-            "background_timeout",
-            "give `timeout` or `background_timeout` for a task started in the background, not both",
-        ));
-    }
-    if let Some(setting) = timeout_setting("background_timeout", background_timeout)? {
-        options = options.background_timeout(setting);
-    }
-    match timeout_setting("timeout", timeout)? {
-        None => {}
-        Some(None) => options = options.no_timeout(),
-        Some(Some(limit)) => options = options.timeout(limit),
-    }
-    if let Some(policy) = on_timeout(on_timeout_policy)? {
-        options = options.on_timeout(policy);
-    }
-    if let Some(text) = description {
-        options = options.description(text);
-    }
-    if let Some(owner) = owner {
-        options = options.owner(owner);
-    }
-    monitoring.apply(options.keep_alive(keep_alive))
-}
-
-fn os_string(item: &Bound<'_, PyAny>) -> PyResult<OsString> {
-    if let Ok(s) = item.cast::<PyString>() {
-        return Ok(OsString::from(s.to_str()?));
-    }
-    if let Ok(b) = item.cast::<PyBytes>() {
-        return Ok(OsString::from_vec(b.as_bytes().to_vec()));
-    }
-    let path: PathBuf = item
-        .extract()
-        .map_err(|_| invalid_argument("command", "an argv item must be str, bytes or a path"))?;
-    Ok(path.into_os_string())
-}
-
-/// A `str` command runs with `sh -c`; a sequence is an argv. The core
-/// checks both (not empty).
-fn process_task(command: &Bound<'_, PyAny>) -> PyResult<ProcessTask> {
-    if let Ok(line) = command.cast::<PyString>() {
-        return agent_tasks::shell_command("command", line.to_str()?).map_err(core_err);
-    }
-    let items = command.try_iter().map_err(|_| {
-        invalid_argument(
-            "command",
-            "must be a shell string or a sequence of arguments",
-        )
-    })?;
-    let argv = items
-        .map(|item| item.and_then(|i| os_string(&i)))
-        .collect::<PyResult<Vec<_>>>()?;
-    agent_tasks::argv_command("command", argv).map_err(core_err)
-}
+use crate::options::{process_task, spawn_options, status, Monitoring};
+use crate::pending::{spawn, Failure, Pending};
+use crate::runtime::runtime;
+use crate::types::{Finished, ForegroundAnswer, PollResult, Preview, TaskInfo};
 
 /// The core manager, as the `agent_tasks` package's engine.
 #[pyclass(frozen, module = "agent_tasks._native")]
@@ -237,7 +89,7 @@ impl NativeManager {
         if let Some(t) = timeout_setting("background_timeout", background_timeout)? {
             config = config.background_timeout(t);
         }
-        if let Some(policy) = self::on_timeout(on_timeout)? {
+        if let Some(policy) = crate::options::on_timeout(on_timeout)? {
             config = config.on_timeout(policy);
         }
         if let Some(v) = max_background {
@@ -257,9 +109,7 @@ impl NativeManager {
             .queue_over_capacity(queue_over_capacity);
         let handle = runtime()?.handle().clone();
         let manager = Arc::new(TaskManager::with_runtime(config, handle).map_err(core_err)?);
-        let mut managers = lock(&MANAGERS);
-        managers.retain(|m| m.strong_count() > 0);
-        managers.push(Arc::downgrade(&manager));
+        track_manager(&manager);
         Ok(NativeManager { manager })
     }
 
@@ -493,48 +343,94 @@ impl NativeManager {
         let manager = TaskManager::clone(&self.manager);
         spawn(async move {
             manager.resize(&id, cols, rows).await?;
-            Ok(Ready::Unit)
+            Ok::<_, Failure>(())
         })
     }
 
-    /// Waits until the task ends or `timeout` seconds pass (`None`: no limit).
+    /// Waits until the task ends and gives `Finished`; `TimeoutError` when
+    /// `timeout` seconds (`None`: no limit; `0`: answer at once) pass first.
     #[pyo3(signature = (id, timeout=None))]
     fn collect(&self, id: String, timeout: Option<f64>) -> PyResult<Pending> {
         let limit = wait_limit("timeout", timeout)?;
         let manager = TaskManager::clone(&self.manager);
         spawn(async move {
-            let outcome = manager.collect(&id, limit).await?;
-            Ok(Ready::Outcome(OutcomeInner::Collect(outcome)))
+            match manager.collect(&id, limit).await? {
+                CollectOutcome::Finished(result) => Ok(Finished(result)),
+                CollectOutcome::StillRunning(info) => Err(Failure::TimedOut(format!(
+                    "task {} is still {} after {} s",
+                    info.id,
+                    info.status,
+                    limit.unwrap_or_default().as_secs_f64()
+                ))),
+            }
+        })
+    }
+
+    /// Waits until there is output past `cursor` or the task's output is
+    /// finished, and gives the page (as `poll`); `TimeoutError` when
+    /// `timeout` seconds (`None`: no limit) pass first. Woken by the task's
+    /// writes and its end (the core's `poll_wait`).
+    #[pyo3(signature = (id, cursor, max_bytes, timeout=None))]
+    fn poll_wait(
+        &self,
+        id: String,
+        cursor: &Bound<'_, PyAny>,
+        max_bytes: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<Pending> {
+        let cursor = count("cursor", cursor)?;
+        let max_bytes = size("max_bytes", max_bytes)?;
+        let limit = wait_limit("timeout", timeout)?;
+        let manager = TaskManager::clone(&self.manager);
+        spawn(async move {
+            let page = manager.poll_wait(&id, cursor, max_bytes, limit).await?;
+            if page.data.is_empty() && page.omitted_bytes == 0 && !page.eof {
+                return Err(Failure::TimedOut(format!(
+                    "task {id} wrote nothing past byte {cursor} within {} s",
+                    limit.unwrap_or_default().as_secs_f64()
+                )));
+            }
+            Ok(PollResult(page))
         })
     }
 
     /// Waits until `until` holds (a regex over output lines from `cursor`,
-    /// `port:N`, or `end`; parsed by the core), the task ends, or `timeout`
-    /// seconds pass (`None`: no limit). Gives the outcome's wire form.
-    #[pyo3(signature = (id, until, timeout=None, cursor=0))]
+    /// `port:N`, or `end`; parsed by the core) or the task ends, and gives
+    /// the outcome's wire form; `TimeoutError` when `timeout` seconds
+    /// (`None`: no limit) pass first.
+    #[pyo3(signature = (id, until, timeout=None, cursor=None))]
     fn wait_for(
         &self,
         id: String,
         until: &str,
         timeout: Option<f64>,
-        cursor: u64,
+        cursor: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Pending> {
+        let cursor = cursor.map(|c| count("cursor", c)).transpose()?.unwrap_or(0);
         let until = agent_tasks::WaitUntil::parse(until, cursor).map_err(core_err)?;
         let limit = wait_limit("timeout", timeout)?;
         let manager = TaskManager::clone(&self.manager);
-        spawn(async move { Ok(Ready::Wait(manager.wait_for(&id, until, limit).await?)) })
+        spawn(async move {
+            match manager.wait_for(&id, until, limit).await? {
+                WaitOutcome::TimedOut => Err(Failure::TimedOut(format!(
+                    "task {id}: the condition did not hold within {} s",
+                    limit.unwrap_or_default().as_secs_f64()
+                ))),
+                outcome => Ok(WireDict(outcome)),
+            }
+        })
     }
 
     /// Stops every process of a process task (SIGSTOP); gives its info.
     fn pause(&self, id: String) -> PyResult<Pending> {
         let manager = TaskManager::clone(&self.manager);
-        spawn(async move { Ok(Ready::Info(manager.pause(&id).await?)) })
+        spawn(async move { Ok::<_, Failure>(TaskInfo(manager.pause(&id).await?)) })
     }
 
     /// Continues a paused task (SIGCONT); gives its info.
     fn resume(&self, id: String) -> PyResult<Pending> {
         let manager = TaskManager::clone(&self.manager);
-        spawn(async move { Ok(Ready::Info(manager.resume(&id).await?)) })
+        spawn(async move { Ok::<_, Failure>(TaskInfo(manager.resume(&id).await?)) })
     }
 
     /// Stops the task, waits until it has ended, gives its final info.
@@ -542,7 +438,7 @@ impl NativeManager {
     fn cancel(&self, id: String, reason: Option<String>) -> PyResult<Pending> {
         let manager = TaskManager::clone(&self.manager);
         let reason = CancelReason::user(reason.unwrap_or_default());
-        spawn(async move { Ok(Ready::Info(manager.cancel(&id, reason).await?)) })
+        spawn(async move { Ok::<_, Failure>(TaskInfo(manager.cancel(&id, reason).await?)) })
     }
 
     /// Cancels every task but keep-alive ones and waits until they ended.
@@ -552,7 +448,7 @@ impl NativeManager {
         let reason = reason.unwrap_or_else(|| "the task manager was shut down".to_string());
         spawn(async move {
             manager.shutdown(reason).await;
-            Ok(Ready::Unit)
+            Ok::<_, Failure>(())
         })
     }
 
@@ -561,7 +457,7 @@ impl NativeManager {
         let manager = TaskManager::clone(&self.manager);
         spawn(async move {
             let outcome = manager.wait_foreground(&id).await?;
-            Ok(Ready::Outcome(OutcomeInner::Foreground(outcome)))
+            Ok::<_, Failure>(ForegroundAnswer(outcome))
         })
     }
 
@@ -574,7 +470,7 @@ impl NativeManager {
             let infos = manager
                 .close_owner(&owner, reason.unwrap_or_default())
                 .await;
-            Ok(Ready::Infos(infos))
+            Ok::<_, Failure>(infos.into_iter().map(TaskInfo).collect::<Vec<_>>())
         })
     }
 
@@ -668,63 +564,10 @@ impl NativeTask {
     /// Waits until the task ends (`finished`) or is detached (`detached`).
     fn wait_foreground(&self) -> PyResult<Pending> {
         let handle = self.handle.clone();
-        spawn(async move {
-            Ok(Ready::Outcome(OutcomeInner::Foreground(
-                handle.wait_foreground().await,
-            )))
-        })
+        spawn(async move { Ok::<_, Failure>(ForegroundAnswer(handle.wait_foreground().await)) })
     }
 
     fn __repr__(&self) -> String {
         format!("NativeTask(id={:?})", self.handle.id().as_str())
     }
-}
-
-/// Called when the interpreter exits: stops calls into Python from runtime
-/// threads and blocking waits (see `pending::quiesce`), shuts down every live
-/// manager (tasks are cancelled, keep-alive ones left) and waits, GIL
-/// released, up to `timeout` seconds until no process task is left running,
-/// so none outlives the interpreter.
-#[pyfunction]
-#[pyo3(signature = (timeout=10.0))]
-pub fn _at_exit(py: Python<'_>, timeout: f64) -> PyResult<()> {
-    let limit = duration("timeout", timeout)?;
-    let deadline = Instant::now() + limit;
-    quiesce(py, deadline);
-    let managers: Vec<Arc<TaskManager>> =
-        lock(&MANAGERS).iter().filter_map(Weak::upgrade).collect();
-    let rt = runtime()?;
-    let mut live: Vec<(TaskManager, String)> = Vec::new();
-    for manager in managers {
-        let manager = TaskManager::clone(&manager);
-        // Process tasks started by a `ToolBox` are not in PROCESSES.
-        live.extend(
-            manager
-                .list(&ListFilter::default().active())
-                .into_iter()
-                .filter(|i| i.kind == "process" && !i.keep_alive)
-                .map(|i| (manager.clone(), i.id.to_string())),
-        );
-        rt.spawn(async move { manager.shutdown("the Python interpreter is exiting").await });
-    }
-    let processes: Vec<TaskHandle> = std::mem::take(&mut lock(&PROCESSES).handles);
-    py.detach(|| {
-        for (manager, id) in live {
-            while Instant::now() < deadline
-                && manager.info(&id).is_ok_and(|i| !i.status.is_terminal())
-            {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
-        for handle in processes {
-            loop {
-                let info = handle.info();
-                if info.status.is_terminal() || info.keep_alive || Instant::now() >= deadline {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
-    });
-    Ok(())
 }

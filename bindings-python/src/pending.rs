@@ -5,108 +5,71 @@
 //! with `loop.call_soon_threadsafe`), `pending.wait()` blocks a thread with
 //! the GIL released, in short slices so Ctrl+C interrupts it. Dropping or
 //! cancelling a `Pending` aborts the Rust future.
+//!
+//! A wait's value is anything that converts into a Python object
+//! ([`Deliver`]); each module hands its own types over, so this one knows
+//! none of them.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyRuntimeError, PyTimeoutError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyList;
-use tokio::runtime::Runtime;
+use pyo3::IntoPyObjectExt;
 use tokio::task::AbortHandle;
 
 use crate::convert::wait_limit;
 use crate::errors::core_err;
-use crate::tools::ToolResponse;
-use crate::types::{CancelReason, Outcome, OutcomeInner, TaskInfo};
+use crate::runtime::{call_python, detached_wait, runtime};
 
 /// How long a blocking wait sleeps between checks for Ctrl+C.
 const SIGNAL_SLICE: Duration = Duration::from_millis(50);
 
-static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-
-// At interpreter exit, CPython ends a thread that takes the GIL back during
-// finalization with `pthread_exit`, which cannot unwind through Rust frames:
-// the process aborts. So the at-exit hook (`quiesce`) stops runtime threads
-// from calling Python and blocking waits from releasing the GIL again, and
-// waits until none is doing either.
-
-/// Set by the at-exit hook.
-static EXITING: AtomicBool = AtomicBool::new(false);
-/// Runtime threads calling Python code now.
-static CALLING: AtomicUsize = AtomicUsize::new(0);
-/// Python threads inside a blocking wait, GIL released.
-static WAITING: AtomicUsize = AtomicUsize::new(0);
-
-/// Calls into Python from a runtime thread: `None` once the interpreter is
-/// exiting (or finalizing).
-pub(crate) fn call_python<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R> {
-    CALLING.fetch_add(1, SeqCst);
-    let result = if EXITING.load(SeqCst) {
-        None
-    } else {
-        Python::try_attach(f)
-    };
-    CALLING.fetch_sub(1, SeqCst);
-    result
+/// A wait's value, converted into a Python object when Python takes it
+/// (with the GIL, on the taker's thread).
+pub(crate) trait Deliver: Send + 'static {
+    /// The Python object.
+    fn deliver(self: Box<Self>, py: Python<'_>) -> PyResult<Py<PyAny>>;
 }
 
-/// The at-exit hook's first step: no new call into Python from a runtime
-/// thread, no new GIL-released wait; then waits (GIL released) up to
-/// `deadline` until the ones under way are over.
-pub(crate) fn quiesce(py: Python<'_>, deadline: Instant) {
-    EXITING.store(true, SeqCst);
-    py.detach(|| {
-        while (CALLING.load(SeqCst) > 0 || WAITING.load(SeqCst) > 0) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    });
-}
-
-/// The module's tokio runtime (multi-thread, started on first use, shared by
-/// every manager of the process). Its threads never run Python code except
-/// to hand results back.
-pub(crate) fn runtime() -> PyResult<&'static Runtime> {
-    if let Some(rt) = RUNTIME.get() {
-        return Ok(rt);
+impl<T> Deliver for T
+where
+    T: for<'py> IntoPyObject<'py> + Send + 'static,
+{
+    fn deliver(self: Box<Self>, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        (*self).into_py_any(py)
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("agent-tasks")
-        .build()
-        .map_err(|e| PyRuntimeError::new_err(format!("cannot start the tokio runtime: {e}")))?;
-    // If another thread won the race, its runtime is kept and ours dropped.
-    let _ = RUNTIME.set(rt);
-    RUNTIME
-        .get()
-        .ok_or_else(|| PyRuntimeError::new_err("the tokio runtime is missing"))
 }
 
-/// What a finished wait holds until Python takes it.
-pub(crate) enum Ready {
-    /// `collect` or `wait_foreground`.
-    Outcome(OutcomeInner),
-    /// `cancel`.
-    Info(agent_tasks::TaskInfo),
-    /// `wait_cancelled`.
-    Reason(agent_tasks::CancelReason),
-    /// `recv`: a message's text, or `None`.
-    Text(Option<String>),
-    /// `close_owner`.
-    Infos(Vec<agent_tasks::TaskInfo>),
-    /// A tool call.
-    Tool(agent_tasks::tools::ToolResponse),
-    /// `wait_for`: what ended the wait, as its wire form (a dict).
-    Wait(agent_tasks::WaitOutcome),
-    /// `shutdown`, an event wait.
-    Unit,
+/// Why a wait gave no value.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// A core error: raised as the matching `agent_tasks` exception.
+    Core(agent_tasks::Error),
+    /// The wait's time limit passed first: raised as `TimeoutError` (the
+    /// binding's one timeout rule, as `asyncio.wait_for` has it).
+    TimedOut(String),
 }
 
-/// A wait's end: its value or a core error.
-pub(crate) type Completion = Result<Ready, agent_tasks::Error>;
+impl From<agent_tasks::Error> for Failure {
+    fn from(err: agent_tasks::Error) -> Self {
+        Failure::Core(err)
+    }
+}
+
+impl Failure {
+    fn into_pyerr(self) -> PyErr {
+        match self {
+            Failure::Core(e) => core_err(e),
+            Failure::TimedOut(message) => PyTimeoutError::new_err(message),
+        }
+    }
+}
+
+/// A wait's end: its value or why there is none.
+type Completion = Result<Box<dyn Deliver>, Failure>;
 
 #[derive(Default)]
 struct Slot {
@@ -163,14 +126,15 @@ impl Drop for Pending {
 }
 
 /// Spawns `fut` on the runtime and returns its [`Pending`].
-pub(crate) fn spawn<F>(fut: F) -> PyResult<Pending>
+pub(crate) fn spawn<F, T>(fut: F) -> PyResult<Pending>
 where
-    F: Future<Output = Completion> + Send + 'static,
+    F: Future<Output = Result<T, Failure>> + Send + 'static,
+    T: Deliver,
 {
     let shared = Arc::new(Shared::default());
     let done = shared.clone();
     let handle = runtime()?.spawn(async move {
-        let completion = fut.await;
+        let completion = fut.await.map(|value| Box::new(value) as Box<dyn Deliver>);
         done.complete(completion);
     });
     Ok(Pending {
@@ -192,15 +156,8 @@ impl Pending {
                     .min(SIGNAL_SLICE),
                 None => SIGNAL_SLICE,
             };
-            if EXITING.load(SeqCst) {
-                self.abort.abort();
-                return Err(PyRuntimeError::new_err(
-                    "the Python interpreter is exiting: agent_tasks waits no more",
-                ));
-            }
             let shared = &self.shared;
-            WAITING.fetch_add(1, SeqCst);
-            let finished = py.detach(|| {
+            let finished = detached_wait(py, || {
                 let slot = lock(&shared.slot);
                 let (slot, _) = shared
                     .cond
@@ -208,7 +165,12 @@ impl Pending {
                     .unwrap_or_else(|p| p.into_inner());
                 slot.finished
             });
-            WAITING.fetch_sub(1, SeqCst);
+            let Some(finished) = finished else {
+                self.abort.abort();
+                return Err(PyRuntimeError::new_err(
+                    "the Python interpreter is exiting: agent_tasks waits no more",
+                ));
+            };
             if finished {
                 return Ok(true);
             }
@@ -230,39 +192,28 @@ impl Pending {
             }
             slot.done.take()
         };
-        let ready = match done {
-            Some(Ok(ready)) => ready,
-            Some(Err(e)) => return Err(core_err(e)),
-            None => return Err(PyRuntimeError::new_err("the result was already taken")),
-        };
-        Ok(match ready {
-            Ready::Outcome(o) => Outcome(o).into_pyobject(py)?.into_any().unbind(),
-            Ready::Info(i) => TaskInfo(i).into_pyobject(py)?.into_any().unbind(),
-            Ready::Reason(r) => CancelReason(r).into_pyobject(py)?.into_any().unbind(),
-            Ready::Text(t) => t.into_pyobject(py)?.into_any().unbind(),
-            Ready::Infos(infos) => PyList::new(py, infos.into_iter().map(TaskInfo))?
-                .into_any()
-                .unbind(),
-            Ready::Tool(response) => ToolResponse(response)
-                .into_pyobject(py)?
-                .into_any()
-                .unbind(),
-            Ready::Wait(outcome) => crate::convert::to_dict(py, &outcome)?.unbind(),
-            Ready::Unit => py.None(),
-        })
+        match done {
+            Some(Ok(value)) => value.deliver(py),
+            Some(Err(failure)) => Err(failure.into_pyerr()),
+            None => Err(PyRuntimeError::new_err("the result was already taken")),
+        }
     }
 
-    /// Blocks up to `limit`; `Ok(None)` when it passed (the wait is stopped).
-    pub(crate) fn block_result_within(
+    /// Blocks up to `limit` and gives the value; `TimeoutError` when the
+    /// limit passed first (the wait is stopped).
+    pub(crate) fn block_value(
         &self,
         py: Python<'_>,
         limit: Option<Duration>,
-    ) -> PyResult<Option<Py<PyAny>>> {
+    ) -> PyResult<Py<PyAny>> {
         if self.block(py, limit)? {
-            self.take(py).map(Some)
+            self.take(py)
         } else {
             self.abort.abort();
-            Ok(None)
+            Err(PyTimeoutError::new_err(format!(
+                "the wait timed out after {} s",
+                limit.unwrap_or_default().as_secs_f64()
+            )))
         }
     }
 }
@@ -306,10 +257,7 @@ impl Pending {
     #[pyo3(signature = (timeout=None))]
     fn block_on(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
         let limit = wait_limit("timeout", timeout)?;
-        match self.block_result_within(py, limit)? {
-            Some(v) => Ok(v),
-            None => Err(PyTimeoutError::new_err("the wait timed out")),
-        }
+        self.block_value(py, limit)
     }
 
     /// Stops the wait (the task itself is not affected).

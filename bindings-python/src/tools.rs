@@ -12,8 +12,9 @@ use serde_json::Value;
 
 use crate::convert::{duration, from_json, size, to_dict, to_json};
 use crate::errors::{core_err, invalid_argument};
-use crate::manager::{on_timeout, NativeManager};
-use crate::pending::{spawn, Pending, Ready};
+use crate::manager::NativeManager;
+use crate::options::on_timeout;
+use crate::pending::{spawn, Failure, Pending};
 use crate::types::q;
 
 /// The tool definitions, as dicts in `shape`: `openai`, `anthropic` or `mcp`.
@@ -214,7 +215,7 @@ impl NativeToolBox {
             },
         };
         let toolbox = self.toolbox();
-        spawn(async move { Ok(Ready::Tool(toolbox.call(&name, args).await)) })
+        spawn(async move { Ok::<_, Failure>(ToolResponse(toolbox.call(&name, args).await)) })
     }
 
     fn __repr__(&self) -> String {

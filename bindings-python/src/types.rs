@@ -3,9 +3,10 @@
 //! (from `poll`, say) costs one allocation. `to_dict()` gives the wire form
 //! (the same JSON shape as the core's `serde` output).
 
-use agent_tasks::{CollectOutcome, ForegroundOutcome};
+use agent_tasks::ForegroundOutcome;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
+use pyo3::IntoPyObjectExt;
 
 use crate::convert::{from_json, to_dict};
 
@@ -400,92 +401,124 @@ impl ChangedFiles {
     }
 }
 
-/// What a wait found: the core's `ForegroundOutcome` or `CollectOutcome`.
-pub(crate) enum OutcomeInner {
-    Foreground(ForegroundOutcome),
-    Collect(CollectOutcome),
-}
-
-/// The answer of `collect` and `wait_foreground`: `state` is `finished`
-/// (with `result`), `detached` or `still_running` (with `info`).
+/// A wait's answer when the task has ended: `state` is `finished`, with
+/// the `result`. `collect` gives it (a `collect` whose time runs out raises
+/// `TimeoutError`), and so does `wait_foreground` when the task ended in the
+/// foreground.
 #[pyclass(frozen, module = "agent_tasks._native")]
-pub struct Outcome(pub(crate) OutcomeInner);
-
-impl Outcome {
-    fn parts(
-        &self,
-    ) -> (
-        &'static str,
-        Option<&agent_tasks::TaskResult>,
-        Option<&agent_tasks::TaskInfo>,
-    ) {
-        match &self.0 {
-            OutcomeInner::Foreground(ForegroundOutcome::Finished(r))
-            | OutcomeInner::Collect(CollectOutcome::Finished(r)) => ("finished", Some(r), None),
-            OutcomeInner::Foreground(ForegroundOutcome::Detached(i)) => ("detached", None, Some(i)),
-            OutcomeInner::Collect(CollectOutcome::StillRunning(i)) => {
-                ("still_running", None, Some(i))
-            }
-        }
-    }
-}
+pub struct Finished(pub(crate) agent_tasks::TaskResult);
 
 #[pymethods]
-impl Outcome {
-    /// `finished`, `detached` or `still_running`.
+impl Finished {
+    /// Always `finished`: the tag that tells it from `Detached`.
     #[getter]
     fn state(&self) -> &'static str {
-        self.parts().0
+        "finished"
     }
-    /// True when the task has ended (`result` is set).
+    /// Always true (false on `Detached`).
     #[getter]
     fn finished(&self) -> bool {
-        self.parts().1.is_some()
+        true
     }
-    /// The result, when the task has ended.
+    /// How the task ended.
     #[getter]
-    fn result(&self) -> Option<TaskResult> {
-        self.parts().1.cloned().map(TaskResult)
+    fn result(&self) -> TaskResult {
+        TaskResult(self.0.clone())
     }
-    /// The task's info, when it has not ended (detached or still running).
+    /// Always `None` (the info of a task still running is on `Detached`).
     #[getter]
     fn info(&self) -> Option<TaskInfo> {
-        self.parts().2.cloned().map(TaskInfo)
+        None
     }
-    /// The task's status (from the result or the info).
+    /// The task's terminal status.
     #[getter]
     fn status(&self) -> &'static str {
-        match self.parts() {
-            (_, Some(r), _) => r.status.as_str(),
-            (_, _, Some(i)) => i.status.as_str(),
-            _ => "running",
-        }
+        self.0.status.as_str()
     }
     /// The task's id.
     #[getter]
     fn id(&self) -> &str {
-        match self.parts() {
-            (_, Some(r), _) => r.id.as_str(),
-            (_, _, Some(i)) => i.id.as_str(),
-            _ => "",
-        }
+        self.0.id.as_str()
     }
-
-    /// The wire form as a dict (`{"state": ..., ...}`).
+    /// The wire form as a dict (`{"state": "finished", ...the result}`).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        match &self.0 {
-            OutcomeInner::Foreground(o) => to_dict(py, o),
-            OutcomeInner::Collect(o) => to_dict(py, o),
-        }
+        to_dict(py, &ForegroundOutcome::Finished(self.0.clone()))
     }
 
     fn __repr__(&self) -> String {
         format!(
-            "Outcome(state={}, id={}, status={})",
-            q(self.state()),
-            q(self.id()),
-            q(self.status())
+            "Finished(id={}, status={})",
+            q(self.0.id.as_str()),
+            q(self.0.status.as_str())
         )
+    }
+}
+
+/// `wait_foreground`'s answer when the task was moved to the background
+/// (by `detach` or a foreground timeout) or started there: `state` is
+/// `detached`, with the task's `info`; it goes on running.
+#[pyclass(frozen, module = "agent_tasks._native")]
+pub struct Detached(pub(crate) agent_tasks::TaskInfo);
+
+#[pymethods]
+impl Detached {
+    /// Always `detached`: the tag that tells it from `Finished`.
+    #[getter]
+    fn state(&self) -> &'static str {
+        "detached"
+    }
+    /// Always false (true on `Finished`).
+    #[getter]
+    fn finished(&self) -> bool {
+        false
+    }
+    /// Always `None`: the task has not ended.
+    #[getter]
+    fn result(&self) -> Option<TaskResult> {
+        None
+    }
+    /// The task's info when it left the foreground.
+    #[getter]
+    fn info(&self) -> TaskInfo {
+        TaskInfo(self.0.clone())
+    }
+    /// The task's status then (`running`).
+    #[getter]
+    fn status(&self) -> &'static str {
+        self.0.status.as_str()
+    }
+    /// The task's id.
+    #[getter]
+    fn id(&self) -> &str {
+        self.0.id.as_str()
+    }
+    /// The wire form as a dict (`{"state": "detached", ...the info}`).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_dict(py, &ForegroundOutcome::Detached(self.0.clone()))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Detached(id={}, status={})",
+            q(self.0.id.as_str()),
+            q(self.0.status.as_str())
+        )
+    }
+}
+
+/// A foreground wait's answer, handed to Python as `Finished` or `Detached`.
+pub(crate) struct ForegroundAnswer(pub(crate) ForegroundOutcome);
+
+impl<'py> IntoPyObject<'py> for ForegroundAnswer {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match self.0 {
+            ForegroundOutcome::Finished(r) => Finished(r).into_bound_py_any(py),
+            ForegroundOutcome::Detached(i) => Detached(i).into_bound_py_any(py),
+        }
     }
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+from typing import Callable, Dict, List, Tuple
 
 import pytest
 
@@ -17,9 +18,12 @@ from agent_tasks import (
     NotReceiving,
     ShutDown,
     StorageError,
+    TaskContext,
     TaskManager,
     TaskNotFound,
+    ToolBox,
 )
+from conftest import BOUND
 
 
 def test_every_error_shares_one_base() -> None:
@@ -97,12 +101,82 @@ def test_invalid_arguments_name_the_argument(manager: TaskManager, tmp_path: "os
         manager.collect_blocking(task, timeout=-1)
 
 
-def test_wrong_types_are_type_errors(manager: TaskManager) -> None:
-    task = manager.run("true")
-    with pytest.raises(TypeError):
-        manager.send(task, 42)  # type: ignore[arg-type]
-    with pytest.raises(TypeError):
-        manager.poll(task, "zero")  # type: ignore[arg-type]
+def test_wrong_arguments_raise_invalid_argument_naming_them(
+    manager: TaskManager, tmp_path: "os.PathLike[str]"
+) -> None:
+    # Every wrong argument, whatever its kind (a wrong type the native side
+    # cannot convert, a value the layer checks, an unknown keyword, a
+    # missing one), raises InvalidArgument naming it and what was expected.
+    task = manager.run("sleep 30", background=True)
+    toolbox = ToolBox(manager, "tests")
+    cases: Dict[str, Tuple[str, str, Callable[[], object]]] = {
+        "a str timeout": ("timeout", "float", lambda: manager.collect_blocking(task, timeout="5")),
+        "a str task timeout": ("timeout", "float", lambda: manager.run("true", timeout="5")),
+        "a str timeout, awaited": (
+            "timeout", "float", lambda: asyncio.run(manager.collect(task, timeout="5"))
+        ),
+        "poll(None)": ("task", "task id", lambda: manager.poll(None)),
+        "ToolBox(None, ...)": ("manager", "TaskManager", lambda: ToolBox(None, "o")),
+        "an unknown keyword": ("tiemout", "did you mean `timeout`", lambda: manager.run("true", tiemout=5)),
+        "an unknown keyword, awaited": (
+            "tiemout", "timeout", lambda: asyncio.run(manager.collect(task, tiemout=1))
+        ),
+        "a missing argument": ("command", "missing", lambda: manager.run()),
+        "a str cursor": ("cursor", "int", lambda: manager.poll(task, "zero")),
+        "an int message": ("message", "str, bytes", lambda: manager.send(task, 42)),
+        "an int command": ("command", "shell string", lambda: manager.run(123)),
+        "a str flag": ("background", "bool", lambda: manager.run("true", background="yes")),
+        "an int policy": ("on_timeout", "str", lambda: manager.run("true", on_timeout=3)),
+        "an env value": ("env", "Mapping", lambda: manager.run("true", env={"A": 1})),
+        "an int cwd": ("cwd", "path", lambda: manager.run("true", cwd=5)),
+        "an int root": ("root", "path", lambda: TaskManager(root=5)),
+        "a str size": ("memory_limit", "int", lambda: TaskManager(memory_limit="1M")),
+        "an int status": ("status", "str", lambda: manager.list(status=5)),
+        "an int ack": ("ids", "notification id", lambda: manager.ack(5)),
+        "a str budget": ("text_budget", "int", lambda: ToolBox(manager, "o", text_budget="big")),
+        "a None owner": ("owner", "str", lambda: ToolBox(manager, None)),
+        "int tool args": ("args", "dict", lambda: toolbox.call_blocking("task_list", 5)),
+        "an int until": ("until", "str", lambda: manager.wait_for_blocking(task, 5)),
+        "a str output cursor": ("cursor", "int", lambda: manager.output(task, cursor="x")),
+        "an int kind": ("kind", "str", lambda: manager.spawn(lambda ctx: None, kind=5)),
+        "a str result timeout": ("timeout", "float", lambda: task.result(timeout="x")),
+        "a str max_age": ("max_age", "float", lambda: manager.gc(max_age="old")),
+        "a str event timeout": ("timeout", "float", lambda: manager.events().recv_blocking(timeout="1")),
+        "a str stream timeout": ("timeout", "float", lambda: task.output().next_blocking(timeout="1")),
+        "a str line timeout": ("timeout", "float", lambda: task.lines().next_blocking(timeout="1")),
+        "a negative max_bytes": ("max_bytes", "int", lambda: task.output(max_bytes=-1)),
+    }
+    for case, (argument, expected, call) in cases.items():
+        with pytest.raises(InvalidArgument) as caught:
+            call()
+        assert caught.value.code == "INVALID_ARGUMENT", case
+        assert caught.value.argument == argument, (case, caught.value)
+        assert f"`{argument}`" in str(caught.value), (case, caught.value)
+        assert expected in str(caught.value), (case, caught.value)
+    # A TypeError raised by other code, deeper down, is not taken for one.
+    def broken(ctx: TaskContext) -> None:
+        raise TypeError("not about an argument")
+
+    assert "not about an argument" in (manager.spawn(broken).result(BOUND).error or "")
+
+
+def test_a_task_context_names_its_wrong_arguments(manager: TaskManager) -> None:
+    def body(ctx: TaskContext) -> List[str]:
+        seen = []
+        for call in (
+            lambda: ctx.write(42),
+            lambda: ctx.write("x", stream=5),
+            lambda: ctx.recv_blocking(timeout="1"),
+            lambda: ctx.wait_cancelled_blocking(timeout=[1]),
+        ):
+            try:
+                call()
+            except InvalidArgument as e:
+                seen.append(e.argument or "")
+        return seen
+
+    result = manager.spawn(body).result(BOUND)
+    assert result.value == ["data", "stream", "timeout", "timeout"], result.error
 
 
 def test_not_receiving(manager: TaskManager) -> None:

@@ -87,7 +87,10 @@ def test_events_arrive_in_order_for_a_task(manager: TaskManager) -> None:
 def test_async_iteration_and_waits_that_time_out(manager: TaskManager) -> None:
     async def main() -> None:
         stream = manager.events()
-        assert await stream.recv(timeout=0.01) is None
+        with pytest.raises(TimeoutError):  # the one timeout rule
+            await stream.recv(timeout=0.01)
+        with pytest.raises(TimeoutError):
+            await asyncio.to_thread(stream.recv_blocking, 0.01)
         # A wait cancelled from outside loses nothing.
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(stream.recv(), 0.01)
@@ -108,7 +111,7 @@ def test_async_iteration_and_waits_that_time_out(manager: TaskManager) -> None:
 
         await asyncio.wait_for(until_finished(), BOUND)
         assert seen[0] == "task.started"
-        assert (await task.collect(timeout=BOUND)).result is not None
+        assert (await task.collect(timeout=BOUND)).result.value == "ok"
 
     asyncio.run(main())
 

@@ -199,7 +199,8 @@ def test_steering_a_coroutine_and_a_plain_function(manager: TaskManager) -> None
             message = ctx.recv_blocking(timeout=30)
             assert message is not None
             got.append(message)
-        assert ctx.recv_blocking(timeout=0.01) is None  # nothing more: times out
+        with pytest.raises(TimeoutError):  # nothing more: the wait times out
+            ctx.recv_blocking(timeout=0.01)
         assert ctx.try_recv() is None
         return got
 

@@ -44,3 +44,12 @@ def test_the_stubs_match_the_native_module() -> None:
     functions = [node.name for node in tree.body if isinstance(node, ast.FunctionDef)]
     for name in functions:
         assert callable(getattr(_native, name)), name
+
+
+def test_the_metadata_claims_linux_only() -> None:
+    # The core reads /proc and uses Linux pipe sizes: no other platform.
+    from importlib.metadata import metadata
+
+    classifiers = metadata("agent-tasks").get_all("Classifier") or []
+    systems = [c for c in classifiers if c.startswith("Operating System")]
+    assert systems == ["Operating System :: POSIX :: Linux"], systems

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import threading
 
 import pytest
 
-from agent_tasks import NO_TIMEOUT, CapacityExceeded, NotReceiving, TaskManager
+from agent_tasks import NO_TIMEOUT, CapacityExceeded, Finished, NotReceiving, TaskManager
 
 from conftest import alive, read_all, wait_until
 
@@ -80,16 +81,28 @@ def test_poll_sees_every_byte_once_across_pages(manager: TaskManager) -> None:
     assert data == b"".join(b"%d\n" % i for i in range(1, 20001))
 
 
-def test_collect_with_a_timeout(manager: TaskManager) -> None:
+def test_collect_with_a_timeout_raises_timeout_error(manager: TaskManager) -> None:
+    # The one timeout rule: a wait whose time runs out raises TimeoutError
+    # (as asyncio.wait_for does); the task goes on.
     task = manager.run("sleep 30", background=True)
-    now = manager.collect_blocking(task, timeout=0)
-    assert now.state == "still_running" and not now.finished
-    assert now.result is None and now.info is not None and now.info.status == "running"
-    later = manager.collect_blocking(task, timeout=0.05)
-    assert later.state == "still_running"
+    with pytest.raises(TimeoutError, match=task.id):
+        manager.collect_blocking(task, timeout=0)
+    with pytest.raises(TimeoutError):
+        manager.collect_blocking(task, timeout=0.05)
+    with pytest.raises(TimeoutError):
+        asyncio.run(manager.collect(task, timeout=0.05))
+    with pytest.raises(TimeoutError):
+        task.result(timeout=0.05)
+    foreground = manager.run("sleep 30", timeout=NO_TIMEOUT)
+    with pytest.raises(TimeoutError):
+        foreground.wait_foreground_blocking(timeout=0.05)
+    manager.cancel_blocking(foreground)
+    assert manager.info(task).status == "running"
     manager.cancel_blocking(task)
     done = manager.collect_blocking(task, timeout=0)
+    assert isinstance(done, Finished)
     assert done.state == "finished" and done.status == "cancelled"
+    assert done.result.status == "cancelled" and done.info is None
 
 
 def test_cancel_stops_the_whole_process_tree(manager: TaskManager) -> None:

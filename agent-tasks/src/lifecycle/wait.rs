@@ -67,24 +67,35 @@ impl TaskEntry {
         }
     }
 
-    /// Waits until output past `cursor` exists or the task has ended, then
-    /// reads up to `max_bytes` from `cursor` as a poll does. The page is
-    /// empty only once the task has ended (then `eof` says whether
-    /// `next_cursor` is the end), or just past a gap the disk cap left.
-    /// Woken by the buffer's growth signal and by the task's state changes,
-    /// never by a sleep loop.
-    pub(crate) async fn wait_output(&self, cursor: u64, max_bytes: usize) -> Result<Page> {
+    /// Waits until a page read from `cursor` has something to say (bytes,
+    /// bytes skipped as omitted, or the end of the finished stream), the
+    /// task has ended, or `timeout` passes (`None`: no limit), then reads
+    /// it: the page, empty when the time ran out (or, once the task has
+    /// ended, when `next_cursor` is the end: `eof`). A cursor past the end
+    /// is refused at once. Woken by the buffer's growth signal and by the
+    /// task's state changes, never by a sleep loop.
+    pub(crate) async fn wait_page(
+        &self,
+        cursor: u64,
+        max: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Page> {
+        let give_up = timeout.and_then(|t| deadline(Instant::now(), t));
         let mut changes = self.changes.subscribe();
         let _armed = self.output.watch_growth();
         loop {
+            // Armed before the read, so no write between the two is missed.
             let grown = self.output.growth().notified();
             tokio::pin!(grown);
             grown.as_mut().enable();
             // Read the end before the page: output written before the end
             // is in the page read after it.
             let ended = self.result().is_some();
-            let page = self.output.page(cursor, max_bytes)?;
-            if !page.data.is_empty() || page.eof || page.omitted > 0 || ended {
+            let page = self.output.page(cursor, max)?;
+            if !page.data.is_empty() || page.omitted > 0 || page.eof || ended {
+                return Ok(page);
+            }
+            if give_up.is_some_and(|at| at <= Instant::now()) {
                 return Ok(page);
             }
             tokio::select! {
@@ -92,9 +103,10 @@ impl TaskEntry {
                 changed = changes.changed() => {
                     if changed.is_err() {
                         // The entry is going away: answer what there is.
-                        return self.output.page(cursor, max_bytes);
+                        return self.output.page(cursor, max);
                     }
                 }
+                _ = sleep_until(give_up), if give_up.is_some() => {}
             }
         }
     }

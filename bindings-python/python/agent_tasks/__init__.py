@@ -8,7 +8,10 @@ conversation (``m.notifications()`` / ``m.ack()``), and give a model the
 ready-made tools (``tool_definitions()``, ``ToolBox``).
 
 Every verb that waits has an awaitable form (``await m.collect(id)``) and a
-blocking form for threaded hosts (``m.collect_blocking(id)``).
+blocking form for threaded hosts (``m.collect_blocking(id)``); a wait whose
+`timeout` passes raises `TimeoutError`. ``await task`` gives a task's final
+`TaskResult` (``task.result()`` blocks for it), and ``async for chunk in
+task.output()`` / ``task.lines()`` follow its output as it is written.
 
 >>> from agent_tasks import TaskManager
 >>> with TaskManager() as m:
@@ -35,7 +38,8 @@ from ._errors import (
     TaskNotFound,
 )
 from ._events import EventItem, EventStream
-from ._manager import DEFAULT_POLL_BYTES, DEFAULT_PREVIEW_BYTES, Task, TaskManager
+from ._manager import DEFAULT_POLL_BYTES, DEFAULT_PREVIEW_BYTES, Outcome, Task, TaskManager
+from ._output import LineStream, OutputStream
 from ._native import (
     MAX_POLL_BYTES,
     CancelReason,
@@ -43,8 +47,9 @@ from ._native import (
     Event,
     ExitInfo,
     Lagged,
+    Detached,
+    Finished,
     Notification,
-    Outcome,
     OutputStats,
     PollResult,
     Preview,
@@ -72,6 +77,10 @@ __all__ = [
     "TaskInfo",
     "TaskResult",
     "Outcome",
+    "Finished",
+    "Detached",
+    "OutputStream",
+    "LineStream",
     "PollResult",
     "Preview",
     "StreamSpan",

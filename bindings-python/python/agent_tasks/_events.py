@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Optional, Union
 
+from ._arguments import checked
 from ._native import Event, Lagged, NativeEvents
 
 EventItem = Union[Event, Lagged]
@@ -25,6 +26,7 @@ def _not_in_event_loop(verb: str) -> None:
         )
 
 
+@checked
 class EventStream:
     """The manager's events from the moment `TaskManager.events()` was
     called, in `seq` order. Iterate with ``async for`` on an event loop or
@@ -52,8 +54,8 @@ class EventStream:
         return self._native.try_recv()
 
     async def recv(self, timeout: Optional[float] = None) -> Optional[EventItem]:
-        """The next item; ``None`` when `timeout` seconds pass first (or the
-        stream is `closed`)."""
+        """The next item; ``None`` once the stream is `closed`;
+        `TimeoutError` if `timeout` seconds pass first."""
         item = self._native.take()
         if item is None:
             await self._native.wait(timeout)

@@ -1,6 +1,14 @@
 """`TaskManager` and `Task`: the public face of agent_tasks, a thin layer
 over the native manager (`agent_tasks._native`).
 
+Timeouts: a wait given a `timeout` that passes first raises the builtin
+`TimeoutError` (as `asyncio.wait_for` does; from Python 3.11 it is
+`asyncio.TimeoutError` too), whichever verb it is: `collect`,
+`wait_foreground_blocking`, `wait_for`, `result`, the output streams'
+`next`, `EventStream.recv`, `TaskContext.recv_blocking`. A timeout given
+to a *task* (`run(..., timeout=...)`) is a different thing: the task's own
+limit, which moves it to the background or stops it.
+
 Naming: every verb that waits has two forms. The plain name is awaitable
 (``await manager.collect(id)``) and the ``_blocking`` form blocks the calling
 thread (``manager.collect_blocking(id)``), with the GIL released and Ctrl+C
@@ -19,13 +27,16 @@ import asyncio
 import contextvars
 import inspect
 import os
+import sys
 import threading
 import traceback
 from types import TracebackType
 from typing import (
     Any,
     Callable,
+    Coroutine,
     Dict,
+    Generator,
     Iterable,
     List,
     Mapping,
@@ -37,19 +48,28 @@ from typing import (
     Union,
 )
 
+from ._arguments import checked, count, invalid, optional_fspath
 from ._events import EventStream
+from ._output import LineStream, OutputStream
 from ._native import DEFAULT_POLL_BYTES as _DEFAULT_POLL_BYTES
 from ._native import DEFAULT_PREVIEW_BYTES as _DEFAULT_PREVIEW_BYTES
 from ._native import (
+    Detached,
+    Finished,
     NativeManager,
     NativeTask,
     Notification,
-    Outcome,
     PollResult,
     Preview,
     TaskContext,
     TaskInfo,
+    TaskResult,
 )
+
+Outcome = Union[Finished, Detached]
+"""What `wait_foreground` gives: `Finished` (``state == "finished"``, with
+`result`) or `Detached` (``state == "detached"``, with `info`). Narrow it
+with ``isinstance`` or by comparing `state`."""
 
 Command = Union[str, Sequence[Union[str, bytes, "os.PathLike[str]"]]]
 """A shell string (run with ``sh -c``) or an argv."""
@@ -118,6 +138,19 @@ def _run_in_thread(fn: TaskFunction, ctx: TaskContext) -> None:
         ctx._complete(value)
 
 
+def _create_task(
+    loop: asyncio.AbstractEventLoop,
+    coro: Coroutine[Any, Any, None],
+    context: contextvars.Context,
+) -> "asyncio.Task[None]":
+    """`loop.create_task(coro, context=context)`; Python 3.10 has no
+    `context` argument there, but a task copies the context it is created
+    in, so it is created inside `context`."""
+    if sys.version_info >= (3, 11):
+        return loop.create_task(coro, context=context)
+    return context.run(loop.create_task, coro)
+
+
 def _coroutine_starter(
     fn: TaskFunction, loop: asyncio.AbstractEventLoop, context: contextvars.Context
 ) -> Callable[[TaskContext], Callable[[str], None]]:
@@ -128,7 +161,11 @@ def _coroutine_starter(
         holder: List["asyncio.Task[None]"] = []
 
         def begin() -> None:
-            task = loop.create_task(_run_coroutine(fn, ctx), context=context)
+            try:
+                task = _create_task(loop, _run_coroutine(fn, ctx), context)
+            except BaseException as exc:  # never started: the task must still end
+                ctx._fail(f"the coroutine could not be started: {exc!r}")
+                raise
             _running.add(task)
             task.add_done_callback(_finished)
             holder.append(task)
@@ -218,23 +255,44 @@ def _not_in_event_loop(verb: str) -> None:
         )
 
 
-def _id(task: TaskRef) -> str:
-    return task if isinstance(task, str) else task.id
+def _id(task: Any, name: str = "task") -> str:
+    if isinstance(task, str):
+        return task
+    if isinstance(task, Task):
+        return task.id
+    raise invalid(name, "a task id (str) or a Task", task)
 
 
 NotificationRef = Union[str, Notification]
 """A notification id, or a `Notification`."""
 
 
-def _patterns(watch: Union[str, Iterable[str], None]) -> Optional[List[str]]:
-    if watch is None:
+def _strings(name: str, value: Union[str, Iterable[str], None]) -> Optional[List[str]]:
+    """One string or several (any iterable of str) as a list; ``None`` kept."""
+    if value is None:
         return None
-    return [watch] if isinstance(watch, str) else list(watch)
+    if isinstance(value, str):
+        return [value]
+    items = list(value) if isinstance(value, Iterable) else None
+    if items is None or not all(isinstance(i, str) for i in items):
+        raise invalid(name, "a str or an iterable of str", value)
+    return items
 
 
+def _patterns(watch: Union[str, Iterable[str], None]) -> Optional[List[str]]:
+    return _strings("watch", watch)
+
+
+@checked
 class Task:
     """A spawned task: its id, and shortcuts to the manager's verbs for it.
-    A foreground task's caller waits with `wait_foreground()`."""
+
+    ``await task`` waits until it ends, wherever it runs (a detach does not
+    end the wait), and gives its `TaskResult`, as an asyncio task gives its
+    value; ``task.result()`` is the blocking form. A foreground task's
+    caller waits with `wait_foreground()`, which also returns when the task
+    is moved to the background. ``async for chunk in task.output()`` and
+    ``task.lines()`` follow its output as it is written."""
 
     __slots__ = ("_manager", "_native", "id")
 
@@ -256,11 +314,22 @@ class Task:
         """The task's info now."""
         return self._native.info()
 
+    def __await__(self) -> Generator[Any, None, TaskResult]:
+        return self._final_result().__await__()
+
+    async def _final_result(self) -> TaskResult:
+        return (await self._manager.collect(self.id)).result
+
+    def result(self, timeout: Optional[float] = None) -> TaskResult:
+        """Blocks until the task ends and gives its result (``await task``
+        is the awaitable form); `TimeoutError` if `timeout` seconds pass
+        first (the task goes on)."""
+        return self._manager.collect_blocking(self.id, timeout).result
+
     async def wait_foreground(self) -> Outcome:
-        """Waits until the task ends (``state == "finished"``, with `result`)
-        or is moved to the background by `detach` or a foreground timeout
-        (``state == "detached"``, with `info`). For a background task this
-        returns ``detached`` at once."""
+        """Waits until the task ends (`Finished`, with `result`) or is moved
+        to the background by `detach` or a foreground timeout (`Detached`,
+        with `info`). For a background task this returns `Detached` at once."""
         return await self._native.wait_foreground()
 
     def wait_foreground_blocking(self, timeout: Optional[float] = None) -> Outcome:
@@ -268,6 +337,14 @@ class Task:
         seconds pass first."""
         _not_in_event_loop("wait_foreground")
         return self._native.wait_foreground().block_on(timeout)
+
+    def output(self, cursor: int = 0, max_bytes: int = DEFAULT_POLL_BYTES) -> OutputStream:
+        """See `TaskManager.output`."""
+        return self._manager.output(self.id, cursor, max_bytes)
+
+    def lines(self, cursor: int = 0) -> LineStream:
+        """See `TaskManager.lines`."""
+        return self._manager.lines(self.id, cursor)
 
     def detach(self) -> TaskInfo:
         """See `TaskManager.detach`."""
@@ -281,11 +358,11 @@ class Task:
         """See `TaskManager.preview`."""
         return self._manager.preview(self.id, head_bytes, tail_bytes)
 
-    async def collect(self, timeout: Optional[float] = None) -> Outcome:
+    async def collect(self, timeout: Optional[float] = None) -> Finished:
         """See `TaskManager.collect`."""
         return await self._manager.collect(self.id, timeout)
 
-    def collect_blocking(self, timeout: Optional[float] = None) -> Outcome:
+    def collect_blocking(self, timeout: Optional[float] = None) -> Finished:
         """See `TaskManager.collect_blocking`."""
         return self._manager.collect_blocking(self.id, timeout)
 
@@ -314,6 +391,7 @@ class Task:
         self._manager.resize_blocking(self.id, cols, rows)
 
 
+@checked
 class TaskManager:
     """Owns all tasks of one agent process; safe to use from any thread and
     from asyncio. Sizes are bytes; timeouts are seconds, where ``None`` keeps
@@ -359,7 +437,7 @@ class TaskManager:
         queue_over_capacity: bool = False,
     ) -> None:
         self._native = NativeManager(
-            os.fspath(root) if root is not None else None,
+            optional_fspath("root", root),
             memory_limit=memory_limit,
             disk_limit=disk_limit,
             tail_window=tail_window,
@@ -438,7 +516,7 @@ class TaskManager:
         and `resize` changes the size."""
         native = self._native.run(
             command,
-            cwd=os.fspath(cwd) if cwd is not None else None,
+            cwd=optional_fspath("cwd", cwd),
             env=dict(env) if env is not None else None,
             env_clear=env_clear,
             stdin=stdin,
@@ -457,7 +535,7 @@ class TaskManager:
             heartbeat=heartbeat,
             idle_timeout=idle_timeout,
             cancel_on_stall=cancel_on_stall,
-            track_changes=os.fspath(track_changes) if track_changes is not None else None,
+            track_changes=optional_fspath("track_changes", track_changes),
             pty=(pty[0], pty[1]) if pty is not None else None,
         )
         return Task(self, native)
@@ -521,7 +599,7 @@ class TaskManager:
             heartbeat=heartbeat,
             idle_timeout=idle_timeout,
             cancel_on_stall=cancel_on_stall,
-            track_changes=os.fspath(track_changes) if track_changes is not None else None,
+            track_changes=optional_fspath("track_changes", track_changes),
         )
         return Task(self, native)
 
@@ -552,6 +630,25 @@ class TaskManager:
         from next. Polling on from `next_cursor` sees every byte once."""
         return self._native.poll(_id(task), cursor, max_bytes)
 
+    def output(
+        self, task: TaskRef, cursor: int = 0, max_bytes: int = DEFAULT_POLL_BYTES
+    ) -> OutputStream:
+        """The task's output from byte offset `cursor` on, as it is written:
+        ``async for chunk in m.output(task)`` (or ``for`` on a thread)
+        yields `bytes` (at most `max_bytes` each) until the task has ended
+        and every byte was read. Each step waits for the task's next write
+        or its end (no polling); every byte comes once, in order."""
+        return OutputStream(
+            self._native, _id(task), count("cursor", cursor), count("max_bytes", max_bytes)
+        )
+
+    def lines(self, task: TaskRef, cursor: int = 0) -> LineStream:
+        """The task's output from byte offset `cursor` on as lines of text
+        (``str``, without the line ending), as `output` reads it; a line
+        split across writes comes whole, and the last one comes even
+        without a final newline."""
+        return LineStream(OutputStream(self._native, _id(task), count("cursor", cursor)))
+
     def preview(self, task: TaskRef, head_bytes: int = DEFAULT_PREVIEW_BYTES, tail_bytes: int = DEFAULT_PREVIEW_BYTES) -> Preview:
         """The first `head_bytes` and last `tail_bytes` of the output."""
         return self._native.preview(_id(task), head_bytes, tail_bytes)
@@ -574,7 +671,7 @@ class TaskManager:
         """Tasks by owner, status (one or several) and activity, oldest
         first. Foreground tasks that ended without being detached are not
         listed."""
-        statuses = [status] if isinstance(status, str) else (list(status) if status is not None else None)
+        statuses = _strings("status", status)
         return self._native.list(owner=owner, statuses=statuses, active_only=active_only)
 
     def send(self, task: TaskRef, message: Union[str, bytes]) -> None:
@@ -648,8 +745,19 @@ class TaskManager:
         """Marks notifications delivered (by id or `Notification`, one or
         several); they never come back. Ids already acknowledged are
         ignored; returns how many were removed."""
-        refs = [ids] if isinstance(ids, (str, Notification)) else list(ids)
-        return self._native.ack([r if isinstance(r, str) else r.id for r in refs])
+        refs: List[Any] = (
+            [ids] if isinstance(ids, (str, Notification))
+            else list(ids) if isinstance(ids, Iterable) else [ids]
+        )
+        out: List[str] = []
+        for r in refs:
+            if isinstance(r, str):
+                out.append(r)
+            elif isinstance(r, Notification):
+                out.append(r.id)
+            else:
+                raise invalid("ids", "a notification id (str), a Notification, or several", r)
+        return self._native.ack(out)
 
     # -- the verbs that wait -------------------------------------------------
 
@@ -664,13 +772,14 @@ class TaskManager:
         _not_in_event_loop("wait_foreground")
         return self._native.wait_foreground(_id(task)).block_on(timeout)
 
-    async def collect(self, task: TaskRef, timeout: Optional[float] = None) -> Outcome:
-        """Waits until the task ends or `timeout` seconds pass (``None``: no
-        limit; ``0``: answer at once). ``state`` is ``finished`` (with
-        `result`) or ``still_running`` (with `info`)."""
+    async def collect(self, task: TaskRef, timeout: Optional[float] = None) -> Finished:
+        """Waits until the task ends (wherever it runs) and gives `Finished`,
+        whose `result` says how it ended. `TimeoutError` if `timeout`
+        seconds pass first (``None``: no limit; ``0``: answer at once); the
+        task goes on."""
         return await self._native.collect(_id(task), timeout)
 
-    def collect_blocking(self, task: TaskRef, timeout: Optional[float] = None) -> Outcome:
+    def collect_blocking(self, task: TaskRef, timeout: Optional[float] = None) -> Finished:
         """Blocking form of `collect`."""
         _not_in_event_loop("collect")
         return self._native.collect(_id(task), timeout).block_on()
@@ -700,8 +809,9 @@ class TaskManager:
         127.0.0.1 accepting connections, tried every 100 ms) or ``"end"``.
         Woken by output and by the end, not by polling. Gives a dict whose
         ``state`` says what happened: ``"matched"`` (with ``line`` and
-        ``cursor``, just past the line), ``"port_open"`` (with ``port``),
-        ``"ended"`` (with the result's fields) or ``"timed_out"``."""
+        ``cursor``, just past the line), ``"port_open"`` (with ``port``) or
+        ``"ended"`` (with the result's fields); `TimeoutError` if `timeout`
+        seconds pass first."""
         return await self._native.wait_for(_id(task), until, timeout, cursor)
 
     def wait_for_blocking(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import os
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -25,6 +24,7 @@ from typing import (
     overload,
 )
 
+from ._arguments import checked, env_pairs, invalid, optional_fspath
 from ._errors import InvalidArgument
 from ._manager import (
     _coroutine_starter,
@@ -79,6 +79,7 @@ def tool_definitions(shape: ToolShape = "openai") -> List[Dict[str, Any]]:
     return _tool_definitions(shape)
 
 
+@checked
 class ToolBox:
     """Executes tool calls against `manager`, scoped to `owner`: the model
     sees and touches only that owner's tasks. A call never raises for what
@@ -117,6 +118,10 @@ class ToolBox:
         raw_text: bool = False,
         tty_size: Optional[Tuple[int, int]] = None,
     ) -> None:
+        from ._manager import TaskManager
+
+        if not isinstance(manager, TaskManager):
+            raise invalid("manager", "a TaskManager", manager)
         self.manager = manager
         self._native = NativeToolBox(
             manager._native,
@@ -128,8 +133,8 @@ class ToolBox:
             wait_timeout=wait_timeout,
             max_wait_timeout=max_wait_timeout,
             output_bytes=output_bytes,
-            cwd=os.fspath(cwd) if cwd is not None else None,
-            env=list(env.items()) if env is not None else None,
+            cwd=optional_fspath("cwd", cwd),
+            env=env_pairs("env", env),
             raw_text=raw_text,
             tty_size=(tty_size[0], tty_size[1]) if tty_size is not None else None,
         )
@@ -192,4 +197,6 @@ class ToolBox:
 def _args(args: ToolArgs) -> Union[Dict[str, Any], str, None]:
     if args is None or isinstance(args, (str, dict)):
         return args
-    return dict(args)
+    if isinstance(args, Mapping):
+        return dict(args)
+    raise invalid("args", "a dict, a JSON string or None", args)

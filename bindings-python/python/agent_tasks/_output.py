@@ -1,0 +1,197 @@
+"""Following a task's output as it is written: `OutputStream` (chunks of
+bytes) and `LineStream` (lines of text), each an async iterator
+(``async for``) and a blocking one (``for``).
+
+Each step is one native `poll_wait` from the stream's cursor: the core
+answers as soon as the task writes past it or ends (woken by the task's
+own progress, never by a timer). The cursor moves only once a chunk is
+handed over, so a step that is cancelled (``asyncio.wait_for``, a
+``break``) loses nothing: the next step reads from the same byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import List, Optional
+
+from ._arguments import checked
+from ._native import DEFAULT_POLL_BYTES as _DEFAULT_POLL_BYTES
+from ._native import NativeManager, PollResult
+
+
+def _not_in_event_loop() -> None:
+    if asyncio._get_running_loop() is not None:
+        raise RuntimeError(
+            "iterating with `for` would block the running event loop; use `async for`"
+        )
+
+
+@checked
+class OutputStream:
+    """A task's output from byte offset `cursor` on, as chunks of `bytes`,
+    until the task has ended and every byte was read. Each byte comes once,
+    in order (bytes the core dropped under its disk cap are skipped, and
+    counted in `omitted_bytes`). `cursor` is where the next chunk starts: a
+    new stream from it picks up where this one stopped. One stream is meant
+    for one consumer."""
+
+    __slots__ = ("_native", "_id", "_cursor", "_max_bytes", "_eof", "_omitted")
+
+    def __init__(
+        self,
+        native: NativeManager,
+        task_id: str,
+        cursor: int = 0,
+        max_bytes: int = _DEFAULT_POLL_BYTES,
+    ) -> None:
+        self._native = native
+        self._id = task_id
+        self._cursor = cursor
+        self._max_bytes = max_bytes
+        self._eof = False
+        self._omitted = 0
+
+    def __repr__(self) -> str:
+        return f"OutputStream(task={self._id!r}, cursor={self._cursor}, ended={self._eof})"
+
+    @property
+    def cursor(self) -> int:
+        """The byte offset the next chunk starts at."""
+        return self._cursor
+
+    @property
+    def ended(self) -> bool:
+        """True once the task has ended and every byte was read."""
+        return self._eof
+
+    @property
+    def omitted_bytes(self) -> int:
+        """Bytes skipped so far because the core no longer had them."""
+        return self._omitted
+
+    def _take(self, page: PollResult) -> Optional[bytes]:
+        self._cursor = page.next_cursor
+        self._omitted += page.omitted_bytes
+        self._eof = page.eof
+        data = page.data
+        return data if data else None
+
+    async def next(self, timeout: Optional[float] = None) -> Optional[bytes]:
+        """The next chunk; ``None`` once the output has ended;
+        `TimeoutError` if the task writes nothing for `timeout` seconds."""
+        while not self._eof:
+            page = await self._native.poll_wait(self._id, self._cursor, self._max_bytes, timeout)
+            data = self._take(page)
+            if data is not None:
+                return data
+        return None
+
+    def next_blocking(self, timeout: Optional[float] = None) -> Optional[bytes]:
+        """Blocking form of `next` (GIL released; Ctrl+C interrupts it)."""
+        _not_in_event_loop()
+        while not self._eof:
+            page = self._native.poll_wait(self._id, self._cursor, self._max_bytes, timeout).block_on()
+            data = self._take(page)
+            if data is not None:
+                return data
+        return None
+
+    def __aiter__(self) -> "OutputStream":
+        return self
+
+    async def __anext__(self) -> bytes:
+        data = await self.next()
+        if data is None:
+            raise StopAsyncIteration
+        return data
+
+    def __iter__(self) -> "OutputStream":
+        return self
+
+    def __next__(self) -> bytes:
+        data = self.next_blocking()
+        if data is None:
+            raise StopIteration
+        return data
+
+
+@checked
+class LineStream:
+    """A task's output as lines of text (UTF-8; bytes that do not decode
+    become U+FFFD), without their line ending (``\\n`` or ``\\r\\n``). A
+    line split across chunks comes whole; the last line comes even without
+    a final newline, once the task has ended. `cursor` is the byte offset
+    just past the last line handed over."""
+
+    __slots__ = ("_chunks", "_pending", "_lines")
+
+    def __init__(self, chunks: OutputStream) -> None:
+        self._chunks = chunks
+        self._pending = b""
+        self._lines: List[bytes] = []
+
+    def __repr__(self) -> str:
+        return f"LineStream(task={self._chunks._id!r}, cursor={self.cursor})"
+
+    @property
+    def cursor(self) -> int:
+        """The byte offset just past the last line handed over."""
+        held = len(self._pending) + sum(len(line) for line in self._lines)
+        return self._chunks.cursor - held
+
+    def _feed(self, data: Optional[bytes]) -> None:
+        if data is None:
+            if self._pending:
+                self._lines.append(self._pending)
+                self._pending = b""
+            return
+        parts = (self._pending + data).split(b"\n")
+        self._pending = parts.pop()
+        self._lines.extend(p + b"\n" for p in parts)
+
+    def _hand_over(self) -> str:
+        raw = self._lines.pop(0)
+        if raw.endswith(b"\n"):
+            raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
+        return raw.decode("utf-8", errors="replace")
+
+    async def next(self, timeout: Optional[float] = None) -> Optional[str]:
+        """The next line; ``None`` once the output has ended;
+        `TimeoutError` if the task writes nothing for `timeout` seconds."""
+        while not self._lines:
+            if self._chunks.ended:
+                self._feed(None)
+                if not self._lines:
+                    return None
+                break
+            self._feed(await self._chunks.next(timeout))
+        return self._hand_over()
+
+    def next_blocking(self, timeout: Optional[float] = None) -> Optional[str]:
+        """Blocking form of `next` (GIL released; Ctrl+C interrupts it)."""
+        while not self._lines:
+            if self._chunks.ended:
+                self._feed(None)
+                if not self._lines:
+                    return None
+                break
+            self._feed(self._chunks.next_blocking(timeout))
+        return self._hand_over()
+
+    def __aiter__(self) -> "LineStream":
+        return self
+
+    async def __anext__(self) -> str:
+        line = await self.next()
+        if line is None:
+            raise StopAsyncIteration
+        return line
+
+    def __iter__(self) -> "LineStream":
+        return self
+
+    def __next__(self) -> str:
+        line = self.next_blocking()
+        if line is None:
+            raise StopIteration
+        return line
