@@ -552,15 +552,13 @@ export declare class NativeTaskManager {
    */
   close(reason?: string | undefined | null): Promise<void>
   /**
-   * Kills, now and synchronously, the processes of every running process
-   * task (SIGKILL to the process group, the task's cgroup and the
-   * processes carrying its marker, through the core's
-   * `inspect::kill_task_processes` without a grace). For the wrapper's
+   * Kills, now and synchronously, the processes of every running task
+   * (the core's `kill_processes_now`: no process starts afterwards, and
+   * spawns under way are waited for, 500 ms at most). For the wrapper's
    * exit hooks (`process.exit`, an uncaught exception, SIGINT/SIGTERM),
-   * where nothing asynchronous runs any more. A task just started may not
-   * have its process yet (the runtime's threads spawn it): it is waited
-   * for, 500 ms at most. Returns how many tasks had a process to kill.
-   * Keep-alive tasks are killed too: the host is exiting.
+   * where nothing asynchronous runs any more. Returns how many tasks had
+   * processes to kill. Keep-alive tasks are killed too: the host is
+   * exiting.
    */
   killProcessesSync(): number
   /**

@@ -763,3 +763,89 @@ async fn orphans_adopted_by_the_host_are_reaped_while_the_task_runs() {
         .await
         .expect("cancel");
 }
+
+/// A host that is exiting kills every process of its tasks at once, from a
+/// synchronous exit hook: a background tree with a `setsid` escapee, a
+/// keep-alive task and a foreground one all die, and a task that tries to
+/// start a process afterwards ends `failed` instead of leaving one behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_processes_now_kills_every_process_and_no_new_one_starts() {
+    let (manager, dir) = manager_in_temp(ManagerConfig::default());
+    let pidfile = dir.path().join("escapee.pid");
+    let tree = manager
+        .spawn(
+            ProcessTask::shell(format!(
+                "setsid sh -c 'echo $$ > {}; exec sleep 1000' & sleep 1000",
+                pidfile.display()
+            )),
+            SpawnOptions::background(),
+        )
+        .expect("spawn");
+    let kept = manager
+        .spawn(
+            ProcessTask::argv(["sleep", "1000"]),
+            SpawnOptions::background().keep_alive(true),
+        )
+        .expect("spawn");
+    let fg = manager
+        .spawn(
+            ProcessTask::argv(["sleep", "1000"]),
+            SpawnOptions::foreground().no_timeout(),
+        )
+        .expect("spawn");
+    wait_for("the escapee's pid", || {
+        std::fs::read_to_string(&pidfile).is_ok_and(|s| s.trim().parse::<u32>().is_ok())
+    })
+    .await;
+    let escapee: u32 = std::fs::read_to_string(&pidfile)
+        .expect("pidfile")
+        .trim()
+        .parse()
+        .expect("pid");
+    let pids: Vec<u32> = [&tree, &kept, &fg]
+        .iter()
+        .map(|t| {
+            manager
+                .info(t.id().as_str())
+                .expect("info")
+                .pid
+                .expect("a pid")
+        })
+        .collect();
+
+    let killed =
+        tokio::task::block_in_place(|| manager.kill_processes_now(Duration::from_millis(500)));
+    assert_eq!(killed, 3);
+    for pid in pids.iter().chain([&escapee]) {
+        wait_for("the process to die", || process_is_dead(*pid)).await;
+    }
+    let late = manager
+        .spawn(
+            ProcessTask::argv(["sleep", "1000"]),
+            SpawnOptions::background(),
+        )
+        .expect("spawn");
+    let result = manager
+        .collect(late.id().as_str(), None)
+        .await
+        .expect("collect");
+    let result = match result {
+        agent_tasks::CollectOutcome::Finished(r) => r,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(result.status, TaskStatus::Failed);
+    assert!(
+        result
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("exiting")),
+        "{:?}",
+        result.error
+    );
+    for t in [&tree, &kept] {
+        manager
+            .collect(t.id().as_str(), None)
+            .await
+            .expect("collect");
+    }
+}

@@ -270,6 +270,7 @@ pub struct TaskContext {
     inbox_ended: std::sync::atomic::AtomicBool,
     pid_hook: PidHook,
     controls: std::sync::Mutex<Option<mpsc::Receiver<ControlRequest>>>,
+    spawn_gate: Arc<crate::spawn_gate::SpawnGate>,
 }
 
 /// Called with the pid of a task's process once it is known, and how its
@@ -290,6 +291,7 @@ impl TaskContext {
         inbox: Option<mpsc::Receiver<Message>>,
         pid_hook: PidHook,
         controls: Option<mpsc::Receiver<ControlRequest>>,
+        spawn_gate: Arc<crate::spawn_gate::SpawnGate>,
     ) -> Self {
         TaskContext {
             id,
@@ -299,7 +301,15 @@ impl TaskContext {
             inbox_ended: std::sync::atomic::AtomicBool::new(false),
             pid_hook,
             controls: std::sync::Mutex::new(controls),
+            spawn_gate,
         }
+    }
+
+    /// Leave to start a process, held until its pid is reported; `None`
+    /// once the host is exiting (see `TaskManager::kill_processes_now`):
+    /// then no process may start.
+    pub(crate) fn spawn_ticket(&self) -> Option<crate::spawn_gate::SpawnTicket> {
+        self.spawn_gate.enter()
     }
 
     /// The manager's signal requests (pause, resume), for the task that

@@ -58,6 +58,7 @@ mod readiness;
 mod roster;
 mod rules;
 mod sink;
+mod spawn_gate;
 mod store;
 mod task;
 pub mod tools;

@@ -258,6 +258,7 @@ impl TaskManager {
             max_background_per_owner: config.max_background_per_owner,
             max_running_of_kind: config.max_running_of_kind.clone(),
             runtime: runtime.clone(),
+            spawn_gate: Arc::default(),
         });
         let root_hold = RootHold::new(root_lock, temp_root);
         let registry = Arc::new(Mutex::new(Registry::default()));
@@ -455,6 +456,7 @@ impl TaskManager {
             inbox_rx,
             pid_hook,
             controls_rx,
+            self.inner.services.spawn_gate.clone(),
         );
         let pending = Pending {
             entry: entry.clone(),
@@ -772,6 +774,43 @@ impl TaskManager {
         if all_ended {
             self.inner.root_hold.release();
         }
+    }
+
+    /// Kills, now and synchronously, every process of the manager's running
+    /// tasks (SIGKILL, no grace: to each task's cgroup, its process group
+    /// and every process carrying its marker), keep-alive ones included.
+    /// For a host that is exiting, in an exit hook where nothing
+    /// asynchronous runs any more (Node's `process.exit`, an uncaught
+    /// exception, a fatal signal). First it closes the manager's spawn
+    /// gate: from then on no task starts a process (one that tries ends
+    /// `failed`, "the host is exiting"), and it waits, at most `wait`, for
+    /// the spawns under way to record their pid, so every process is known
+    /// when it kills. Returns how many tasks had processes to kill. The
+    /// tasks' ends are recorded by their drivers as usual if the runtime
+    /// still runs.
+    ///
+    /// ```
+    /// # use agent_tasks::{ProcessTask, SpawnOptions, TaskManager};
+    /// # use std::time::Duration;
+    /// # #[tokio::main] async fn main() {
+    /// let manager = TaskManager::new(Default::default()).unwrap();
+    /// let task = manager
+    ///     .spawn(ProcessTask::shell("sleep 1000"), SpawnOptions::background())
+    ///     .unwrap();
+    /// // In an exit hook:
+    /// manager.kill_processes_now(Duration::from_millis(500));
+    /// let result = manager.collect(task.id().as_str(), None).await.unwrap();
+    /// # let _ = result;
+    /// # }
+    /// ```
+    pub fn kill_processes_now(&self, wait: Duration) -> usize {
+        self.inner.services.spawn_gate.close(wait);
+        let entries: Vec<_> = lock(&self.inner.registry).tasks.values().cloned().collect();
+        entries
+            .iter()
+            .filter_map(|e| e.running_pid().map(|pid| (e.spec.id.as_str(), pid)))
+            .filter(|(id, pid)| crate::process::kill_task_now(id, *pid))
+            .count()
     }
 
     /// [`TaskManager::shutdown`] that waits at most `timeout` for the tasks

@@ -5,18 +5,14 @@
 //! on too) and accept a [`WaitHandle`] that aborts the wait, since a Promise
 //! itself cannot be cancelled.
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use agent_tasks::inspect::KillOutcome;
 use agent_tasks::{CancelReason, ListFilter as CoreListFilter, TaskManager};
 use napi::bindgen_prelude::{Buffer, Either, PromiseRaw};
 use napi::Env;
 use napi_derive::napi;
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
 use tokio_util::sync::CancellationToken;
 
 use crate::args::{
@@ -504,54 +500,19 @@ impl NativeTaskManager {
         })
     }
 
-    /// Kills, now and synchronously, the processes of every running process
-    /// task (SIGKILL to the process group, the task's cgroup and the
-    /// processes carrying its marker, through the core's
-    /// `inspect::kill_task_processes` without a grace). For the wrapper's
+    /// Kills, now and synchronously, the processes of every running task
+    /// (the core's `kill_processes_now`: no process starts afterwards, and
+    /// spawns under way are waited for, 500 ms at most). For the wrapper's
     /// exit hooks (`process.exit`, an uncaught exception, SIGINT/SIGTERM),
-    /// where nothing asynchronous runs any more. A task just started may not
-    /// have its process yet (the runtime's threads spawn it): it is waited
-    /// for, 500 ms at most. Returns how many tasks had a process to kill.
-    /// Keep-alive tasks are killed too: the host is exiting.
+    /// where nothing asynchronous runs any more. Returns how many tasks had
+    /// processes to kill. Keep-alive tasks are killed too: the host is
+    /// exiting.
     #[napi]
     pub fn kill_processes_sync(&self) -> u32 {
         let Ok(manager) = self.manager() else {
             return 0;
         };
-        let deadline = Instant::now() + Duration::from_millis(500);
-        let mut done = HashSet::new();
-        let mut killed = 0;
-        loop {
-            let mut unstarted = false;
-            for info in running_processes(&manager) {
-                let Some(pid) = info.pid else {
-                    unstarted |= info.status == agent_tasks::TaskStatus::Running;
-                    continue;
-                };
-                if !done.insert(info.id.to_string()) {
-                    continue;
-                }
-                // The check `kill_task_processes` makes against pid reuse:
-                // the task's process is this host's child, so its start time
-                // now is its start time.
-                let Some(start) = process_start_time(pid) else {
-                    // Its first process has exited, but the task still runs:
-                    // what it started may hold its output open. Its process
-                    // group id cannot be reused while a member lives.
-                    let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
-                    continue;
-                };
-                let outcome =
-                    agent_tasks::inspect::kill_task_processes(&info, Some(start), Duration::ZERO);
-                if matches!(outcome, Ok(KillOutcome::Killed | KillOutcome::Terminated)) {
-                    killed += 1;
-                }
-            }
-            if !unstarted || Instant::now() >= deadline {
-                return killed;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        manager.kill_processes_now(Duration::from_millis(500)) as u32
     }
 
     /// How many process tasks are running: the wrapper keeps its signal
@@ -583,20 +544,4 @@ fn running_processes(manager: &TaskManager) -> Vec<agent_tasks::TaskInfo> {
         .into_iter()
         .filter(|i| i.kind == "process" && !i.status.is_terminal())
         .collect()
-}
-
-/// Field 22 of `/proc/<pid>/stat` (start time in ticks since boot), as the
-/// core records it; `None` if the process is gone or is a zombie.
-fn process_start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses: the
-    // fields after it start after its last `)`.
-    let rest = stat.get(stat.rfind(')')? + 2..)?;
-    let mut fields = rest.split(' ');
-    // `rest` starts at field 3 (state); field 22 is the 20th from there.
-    let state = fields.next()?;
-    if state == "Z" || state == "X" {
-        return None;
-    }
-    fields.nth(18)?.parse().ok()
 }

@@ -222,6 +222,12 @@ impl TaskEntry {
     }
 
     /// When the task ended, once its end is announced.
+    /// The pid of the task's first process while the task runs.
+    pub(crate) fn running_pid(&self) -> Option<u32> {
+        let st = lock(&self.state);
+        st.pid.filter(|_| st.is_running())
+    }
+
     pub(crate) fn finished_at_ms(&self) -> Option<u64> {
         match &lock(&self.state).phase {
             Phase::Ended {

@@ -91,4 +91,7 @@ pub(crate) struct Services {
     /// The manager's runtime: file work that syncs to disk runs on its
     /// blocking pool, never on a worker thread.
     pub runtime: tokio::runtime::Handle,
+    /// The gate process spawns pass (closed by
+    /// `TaskManager::kill_processes_now`).
+    pub spawn_gate: Arc<crate::spawn_gate::SpawnGate>,
 }

@@ -146,6 +146,21 @@ fn kill_dir(dir: &Path) {
     }
 }
 
+/// SIGKILL to every process in task `task_id`'s cgroup, found by its name
+/// under the host's own cgroup (for a host stopping its tasks at once).
+/// True if the cgroup exists.
+pub(crate) fn kill_task_cgroup(task_id: &str) -> bool {
+    let Some(parent) = own_cgroup_dir() else {
+        return false;
+    };
+    let dir = parent.join(format!("{DIR_PREFIX}{task_id}"));
+    if !dir.is_dir() {
+        return false;
+    }
+    kill_dir(&dir);
+    true
+}
+
 /// Ends the task cgroup process `pid` is in, if it is in one (after a host
 /// restart: the cgroup outlived the host that made it). True if there was
 /// one.

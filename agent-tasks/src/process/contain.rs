@@ -310,3 +310,15 @@ pub(crate) fn signal_task(task_id: &str, pgid: u32, signal: Option<Signal>) -> b
     }
     !procs.is_empty()
 }
+
+/// SIGKILL, now, to every process of task `task_id` whose first process
+/// was `pid`: its cgroup (by name), its process group and every process
+/// carrying its marker. For a host that is exiting and cannot wait for the
+/// task's own driver (see `TaskManager::kill_processes_now`). The group is
+/// signalled even if its leader has exited: a group id is not reused while
+/// a member lives. True if anything was there to kill.
+pub(crate) fn kill_task_now(task_id: &str, pid: u32) -> bool {
+    let mut found = cgroup::kill_task_cgroup(task_id);
+    found |= signal_task(task_id, pid, Some(Signal::SIGKILL));
+    found
+}

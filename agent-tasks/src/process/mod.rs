@@ -39,12 +39,15 @@ use crate::info::{Containment, ExitInfo};
 use crate::sink::Stream;
 use crate::task::{BackgroundTask, TaskOutcome};
 
-pub(crate) use contain::{kill_group, signal_task};
+pub(crate) use contain::{kill_group, kill_task_now, signal_task};
 pub(crate) use descendants::process_start_time;
 pub(crate) use pty::check_terminal_size;
 pub use pty::{terminal_size, Key};
 
 const READ_CHUNK: usize = 128 * 1024;
+
+/// Why a process task did not start: its manager's host is exiting.
+pub(crate) const HOST_EXITING: &str = "the host is exiting: no new process starts";
 /// Pipes are enlarged to this so a fast writer blocks less often.
 const PIPE_SIZE: i32 = 1024 * 1024;
 
@@ -449,6 +452,9 @@ impl BackgroundTask for ProcessTask {
             Ok(cmd) => cmd,
             Err(e) => return TaskOutcome::failed(e),
         };
+        let Some(ticket) = ctx.spawn_ticket() else {
+            return TaskOutcome::failed(HOST_EXITING);
+        };
         let prepared = contain::prepare(&mut cmd, ctx.id().as_str(), self.containment);
         let mut child = match cmd.spawn() {
             Ok(child) => child,
@@ -468,6 +474,7 @@ impl BackgroundTask for ProcessTask {
         // every process of the task.
         let procs = prepared.started(pid);
         ctx.report_process(pid, procs.mode());
+        drop(ticket);
         let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             return TaskOutcome::failed("the child's output pipes are missing");
         };

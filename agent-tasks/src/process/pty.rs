@@ -94,6 +94,9 @@ pub(super) async fn run(
         Ok(cmd) => cmd,
         Err(e) => return TaskOutcome::failed(e),
     };
+    let Some(ticket) = ctx.spawn_ticket() else {
+        return TaskOutcome::failed(super::HOST_EXITING);
+    };
     let prepared = contain::prepare(&mut cmd, ctx.id().as_str(), task.containment);
     // `pty-process` makes the child a session leader (setsid, which also
     // makes it lead a new process group) with the terminal as its
@@ -117,6 +120,7 @@ pub(super) async fn run(
     };
     let procs = prepared.started(pid);
     ctx.report_process(pid, procs.mode());
+    drop(ticket);
 
     let (reader, writer) = pty.into_split();
     let child_exited = CancellationToken::new();
