@@ -138,6 +138,10 @@ pub enum NotificationKind {
     /// The task printed nothing for its idle timeout.
     #[napi(value = "stalled")]
     Stalled,
+    /// An ACP agent finished a turn and waits for a follow-up (`detail`
+    /// holds its final message); the task still runs.
+    #[napi(value = "turn_ended")]
+    TurnEnded,
 }
 
 /// Why a task was asked to stop.
@@ -577,6 +581,7 @@ impl From<agent_tasks::Notification> for Notification {
                 K::WatchStopped => NotificationKind::WatchStopped,
                 K::Progress => NotificationKind::Progress,
                 K::Stalled => NotificationKind::Stalled,
+                K::TurnEnded => NotificationKind::TurnEnded,
             },
             task_id: n.task_id.to_string(),
             owner: n.owner,

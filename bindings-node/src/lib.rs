@@ -8,11 +8,13 @@
 //! - `conversion`: the plain objects that cross the boundary;
 //! - `shapes`: fast construction of the objects `poll` returns;
 //! - `tools`: the model-facing tool definitions and `NativeToolBox`;
+//! - `acp`: ACP agents as tasks (`nativeSpawnAcp`, wrapped by `runAcp`);
 //! - `errors`: coded errors (`TASK_NOT_FOUND`, …).
 
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used)]
 
+mod acp;
 mod context;
 mod conversion;
 mod errors;

@@ -37,6 +37,7 @@ use crate::info::{Containment, ExitInfo};
 use crate::sink::Stream;
 use crate::task::{BackgroundTask, TaskOutcome};
 
+pub(crate) use contain::Contained;
 pub(crate) use contain::{kill_group, signal_task};
 pub(crate) use descendants::process_start_time;
 
@@ -319,6 +320,51 @@ impl ProcessTask {
     }
 }
 
+/// A process started for a task, held by its containment: dropping
+/// `procs` (the task's future was dropped) kills every process of the task.
+pub(crate) struct Started {
+    pub child: tokio::process::Child,
+    pub procs: Contained,
+    pub pid: u32,
+}
+
+impl ProcessTask {
+    /// Spawns the command for task `task_id` in its own process group under
+    /// the strongest containment the host offers (up to the one asked for).
+    /// Shared by every task kind that runs a process (ACP agents too), so
+    /// spawning and containment live once, here.
+    pub(crate) fn start(&self, task_id: &str) -> Result<Started, String> {
+        let mut cmd = self.build_command()?;
+        let prepared = contain::prepare(&mut cmd, task_id, self.containment);
+        let child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                prepared.abandon();
+                return Err(format!("failed to start `{}`: {e}", self.command_line()));
+            }
+        };
+        let Some(pid) = child.id() else {
+            prepared.abandon();
+            return Err("the process ended before its id could be read".to_string());
+        };
+        Ok(Started {
+            child,
+            procs: prepared.started(pid),
+            pid,
+        })
+    }
+
+    /// The command line, for messages.
+    pub(crate) fn command_text(&self) -> String {
+        self.command_line()
+    }
+
+    /// The time between SIGTERM and SIGKILL.
+    pub(crate) fn grace(&self) -> Duration {
+        self.kill_grace
+    }
+}
+
 /// The next pause/resume request, if the task takes them.
 async fn recv_control(
     controls: &mut Option<tokio::sync::mpsc::Receiver<crate::context::ControlRequest>>,
@@ -386,28 +432,14 @@ impl BackgroundTask for ProcessTask {
     }
 
     async fn run(self: Box<Self>, ctx: TaskContext) -> TaskOutcome {
-        let mut cmd = match self.build_command() {
-            Ok(cmd) => cmd,
+        let Started {
+            mut child,
+            mut procs,
+            pid,
+        } = match self.start(ctx.id().as_str()) {
+            Ok(started) => started,
             Err(e) => return TaskOutcome::failed(e),
         };
-        let prepared = contain::prepare(&mut cmd, ctx.id().as_str(), self.containment);
-        let mut child = match cmd.spawn() {
-            Ok(child) => child,
-            Err(e) => {
-                prepared.abandon();
-                return TaskOutcome::failed(format!(
-                    "failed to start `{}`: {e}",
-                    self.command_line()
-                ));
-            }
-        };
-        let Some(pid) = child.id() else {
-            prepared.abandon();
-            return TaskOutcome::failed("the process ended before its id could be read");
-        };
-        // From here on, dropping `procs` (the future was dropped) kills
-        // every process of the task.
-        let mut procs = prepared.started(pid);
         ctx.report_process(pid, procs.mode());
         let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take())
         else {
