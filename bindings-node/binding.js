@@ -843,6 +843,7 @@ module.exports.NativeToolBox = nativeBinding.NativeToolBox
 module.exports.WaitHandle = nativeBinding.WaitHandle
 module.exports.CancelKind = nativeBinding.CancelKind
 module.exports.Containment = nativeBinding.Containment
+module.exports.nativeSpawnAcp = nativeBinding.nativeSpawnAcp
 module.exports.nativeToolDefinitions = nativeBinding.nativeToolDefinitions
 module.exports.NotificationKind = nativeBinding.NotificationKind
 module.exports.OnTimeout = nativeBinding.OnTimeout

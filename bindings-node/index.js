@@ -936,8 +936,54 @@ class ToolBox {
   }
 }
 
+// ---- ACP agents ------------------------------------------------------------
+
+/**
+ * Starts an ACP coding agent (`argv`) in the background with `goal` as its
+ * first prompt; returns its handle. `send` is a follow-up prompt; the end of
+ * each turn queues a `turn_ended` notification. `options.permissions` is
+ * `'allow'`, `'deny'` (the default) or a function of the request answering
+ * `true` (allow), `false` (deny), `null` (cancel) or an option id (maybe
+ * async; a throw denies).
+ */
+function runAcp(manager, argv, goal, options) {
+  const nativeManager = nativeManagers.get(manager)
+  if (nativeManager === undefined) throw invalid('manager', 'expected a TaskManager')
+  if (!Array.isArray(argv) || argv.some((a) => typeof a !== 'string')) {
+    throw invalid('argv', 'expected an array of strings')
+  }
+  if (typeof goal !== 'string') throw invalid('goal', 'expected a string')
+  let o = optionsOf(options)
+  let ask
+  if (typeof o.permissions === 'function') {
+    const decide = o.permissions
+    ask = async (json) => {
+      const r = JSON.parse(json)
+      const request = { taskId: r.task_id, title: r.title, toolKind: r.tool_kind, options: r.options, toolCall: r.tool_call }
+      const answer = await decide(request)
+      return JSON.stringify(answer === undefined ? null : answer)
+    }
+    o = { ...o, permissions: undefined }
+  }
+  if (o.env !== undefined && o.env !== null) {
+    if (typeof o.env !== 'object') throw invalid('env', 'expected an object of strings')
+    const env = {}
+    for (const [k, v] of Object.entries(o.env)) if (v !== undefined) env[k] = String(v)
+    o = { ...o, env }
+  }
+  let info
+  try {
+    info = native.nativeSpawnAcp(nativeManager, argv, goal, o, ask)
+  } catch (err) {
+    throw convertError(err)
+  }
+  armSignals()
+  return new TaskHandle(manager, info)
+}
+
 module.exports = {
   ...native,
+  runAcp,
   TaskManager,
   TaskHandle,
   TaskContext,

@@ -10,6 +10,8 @@ export const {
   TaskCancelledError,
   ToolBox,
   toolDefinitions,
+  runAcp,
+  nativeSpawnAcp,
   NativeTaskManager,
   NativeTaskContext,
   NativeEventStream,

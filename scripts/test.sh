@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test suite of the project: formatting, lints, the Rust tests
-# (unit, integration, doc; the `agent-tasks` command's included), the MCP
+# (unit, integration, doc; the `agent-tasks` command's included; ACP agents
+# against a scripted agent on the official ACP Python SDK), the MCP
 # server's end-to-end test with the official MCP Python SDK, the Python
 # binding's (pytest through the installed wheel, mypy --strict on the
 # examples and the READMEs' Python snippets), and the Node binding's build, tests and type check. Used by
@@ -13,6 +14,20 @@ cargo fmt --all -- --check
 
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== ACP test peer: the official ACP Python SDK (agent-client-protocol on PyPI)"
+# tests/acp.rs and the bindings' ACP tests (test_acp.py, acp.test.mjs) drive a
+# scripted agent built on it (tests/acp/), so the protocol's framing and schema
+# on the agent's side are not this project's. Its own venv under target/; the
+# variable is exported for every step below; the tests fail (never skip)
+# without it.
+PYTHON="${PYTHON:-python3}"
+ACP_VENV=target/acp-venv
+if [ ! -x "$ACP_VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$ACP_VENV"
+fi
+"$ACP_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "agent-client-protocol>=0.12,<0.13"
+export AGENT_TASKS_ACP_PYTHON="$PWD/$ACP_VENV/bin/python"
 
 echo "== cargo test"
 cargo test --workspace --locked

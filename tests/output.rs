@@ -163,7 +163,7 @@ async fn memory_stays_bounded_and_the_disk_cap_keeps_head_and_tail() {
                 while written < TOTAL {
                     ctx.stdout(&chunk);
                     written += chunk.len() as u64;
-                    if written % (1 << 20) == 0 {
+                    if written.is_multiple_of(1 << 20) {
                         let mem = probe.info(ctx.id().as_str())?.output.memory_bytes;
                         seen_peak.fetch_max(mem, Ordering::Relaxed);
                     }

@@ -65,7 +65,7 @@ fn flood(total: u64) -> impl BackgroundTask {
             ctx.stdout(chunk);
             at += len;
             n += 1;
-            if n % 8 == 0 {
+            if n.is_multiple_of(8) {
                 tokio::task::yield_now().await;
             }
         }

@@ -270,8 +270,13 @@ pub struct TaskContext {
     inbox_ended: std::sync::atomic::AtomicBool,
     pid_hook: PidHook,
     controls: std::sync::Mutex<Option<mpsc::Receiver<ControlRequest>>>,
+    turn_hook: TurnHook,
     spawn_gate: Arc<crate::spawn_gate::SpawnGate>,
 }
+
+/// Called when a multi-turn task finished a turn: its number and the text
+/// the notification carries.
+pub(crate) type TurnHook = Arc<dyn Fn(u64, String) + Send + Sync>;
 
 /// Called with the pid of a task's process once it is known, and how its
 /// descendants are contained (if the task says).
@@ -291,6 +296,7 @@ impl TaskContext {
         inbox: Option<mpsc::Receiver<Message>>,
         pid_hook: PidHook,
         controls: Option<mpsc::Receiver<ControlRequest>>,
+        turn_hook: TurnHook,
         spawn_gate: Arc<crate::spawn_gate::SpawnGate>,
     ) -> Self {
         TaskContext {
@@ -301,6 +307,7 @@ impl TaskContext {
             inbox_ended: std::sync::atomic::AtomicBool::new(false),
             pid_hook,
             controls: std::sync::Mutex::new(controls),
+            turn_hook,
             spawn_gate,
         }
     }
@@ -310,6 +317,17 @@ impl TaskContext {
     /// then no process may start.
     pub(crate) fn spawn_ticket(&self) -> Option<crate::spawn_gate::SpawnTicket> {
         self.spawn_gate.enter()
+    }
+
+    /// Tells the owner that a multi-turn task (an ACP agent) finished a turn
+    /// and is waiting for a follow-up: queues a one-shot
+    /// [`NotificationKind::TurnEnded`](crate::NotificationKind::TurnEnded)
+    /// notification (id `<task-id>.t<turn>`) whose text carries `summary`
+    /// (the stop reason and the agent's final message of the turn, cut to
+    /// [`NOTIFICATION_VALUE_CHARS`](crate::NOTIFICATION_VALUE_CHARS)). The
+    /// task keeps running.
+    pub fn turn_ended(&self, turn: u64, summary: impl Into<String>) {
+        (self.turn_hook)(turn, summary.into());
     }
 
     /// The manager's signal requests (pause, resume), for the task that

@@ -37,6 +37,7 @@
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used)]
 
+pub mod acp;
 mod capacity;
 mod changes;
 mod clean;
@@ -65,6 +66,7 @@ pub mod tools;
 mod util;
 mod watch;
 
+pub use acp::AcpTask;
 pub use async_trait::async_trait;
 pub use changes::ChangedFiles;
 pub use config::{ManagerConfig, OnTimeout, SpawnOptions, MIN_HEARTBEAT};

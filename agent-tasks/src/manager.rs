@@ -196,6 +196,26 @@ pub struct TaskManager {
     inner: Arc<Inner>,
 }
 
+/// A handle on a manager that does not keep it alive: held by tasks that
+/// start tasks of their own (an ACP agent's terminals), so a running task
+/// never stops its manager from being dropped (and its tasks cancelled).
+#[derive(Clone)]
+pub(crate) struct WeakManager(std::sync::Weak<Inner>);
+
+impl WeakManager {
+    /// The manager, if it still exists.
+    pub(crate) fn upgrade(&self) -> Option<TaskManager> {
+        self.0.upgrade().map(|inner| TaskManager { inner })
+    }
+}
+
+impl TaskManager {
+    /// A handle that does not keep the manager alive.
+    pub(crate) fn downgrade(&self) -> WeakManager {
+        WeakManager(Arc::downgrade(&self.inner))
+    }
+}
+
 impl std::fmt::Debug for TaskManager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TaskManager")
@@ -449,6 +469,12 @@ impl TaskManager {
                 entry.on_pid(pid, containment);
             }
         });
+        let weak = Arc::downgrade(&entry);
+        let turn_hook = Arc::new(move |turn: u64, summary: String| {
+            if let Some(entry) = weak.upgrade() {
+                entry.on_turn_ended(turn, summary);
+            }
+        });
         let ctx = TaskContext::new(
             id.clone(),
             writer,
@@ -456,6 +482,7 @@ impl TaskManager {
             inbox_rx,
             pid_hook,
             controls_rx,
+            turn_hook,
             self.inner.services.spawn_gate.clone(),
         );
         let pending = Pending {

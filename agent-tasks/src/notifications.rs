@@ -44,6 +44,9 @@ pub enum NotificationKind {
     Progress,
     /// The task printed nothing for its idle timeout.
     Stalled,
+    /// A multi-turn task (an ACP agent) finished a prompt turn and waits
+    /// for a follow-up; it is still running.
+    TurnEnded,
 }
 
 /// A message for the host to show its model, delivered until acknowledged.
@@ -168,6 +171,11 @@ impl Notification {
                     self.task_id
                 )
             }
+            NotificationKind::TurnEnded => format!(
+                "Background agent {} finished a turn and waits for a follow-up \
+                 (send one with task_send, or stop it with task_cancel)",
+                self.task_id
+            ),
         };
         if let Some(exit) = self.exit {
             match (exit.code, exit.signal) {
@@ -201,7 +209,10 @@ impl Notification {
             text.push_str(&format!("\n{detail}"));
         }
         if self.output_tail.is_empty() {
-            text.push_str("\n(no output)");
+            // A turn's notice carries its final message in the detail.
+            if self.kind != NotificationKind::TurnEnded {
+                text.push_str("\n(no output)");
+            }
         } else {
             let label = if self.kind == NotificationKind::Progress {
                 "new output"
@@ -312,7 +323,7 @@ impl NotificationQueue {
 
 impl NotificationKind {
     /// Every kind, in declaration order.
-    pub const ALL: [NotificationKind; 7] = [
+    pub const ALL: [NotificationKind; 8] = [
         NotificationKind::Finished,
         NotificationKind::Lost,
         NotificationKind::Orphaned,
@@ -320,6 +331,7 @@ impl NotificationKind {
         NotificationKind::WatchStopped,
         NotificationKind::Progress,
         NotificationKind::Stalled,
+        NotificationKind::TurnEnded,
     ];
 
     /// The kind's wire name, e.g. `watch_match`.
@@ -332,6 +344,7 @@ impl NotificationKind {
             NotificationKind::WatchStopped => "watch_stopped",
             NotificationKind::Progress => "progress",
             NotificationKind::Stalled => "stalled",
+            NotificationKind::TurnEnded => "turn_ended",
         }
     }
 }

@@ -213,6 +213,7 @@ impl From<agent_tasks::Notification> for Notification {
                 K::WatchStopped => NotificationKind::WatchStopped,
                 K::Progress => NotificationKind::Progress,
                 K::Stalled => NotificationKind::Stalled,
+                K::TurnEnded => NotificationKind::TurnEnded,
             },
             task_id: n.task_id.to_string(),
             owner: n.owner,

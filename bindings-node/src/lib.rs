@@ -12,11 +12,13 @@
 //! - `shapes`: fast construction of the objects `poll` returns;
 //! - `pty`: PTY mode (terminal size, keys, resize);
 //! - `tools`: the model-facing tool definitions and `NativeToolBox`;
+//! - `acp`: ACP agents as tasks (`nativeSpawnAcp`, wrapped by `runAcp`);
 //! - `errors`: coded errors (`TASK_NOT_FOUND`, …).
 
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used)]
 
+mod acp;
 mod args;
 mod context;
 mod convert;

@@ -109,6 +109,10 @@ pub enum NotificationKind {
     /// The task printed nothing for its idle timeout.
     #[napi(value = "stalled")]
     Stalled,
+    /// An ACP agent finished a turn and waits for a follow-up (`detail`
+    /// holds its final message); the task still runs.
+    #[napi(value = "turn_ended")]
+    TurnEnded,
 }
 
 /// Why a task was asked to stop.

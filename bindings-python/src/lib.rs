@@ -14,13 +14,15 @@
 //! async and blocking iterators by `agent_tasks._events`), notifications
 //! (`notifications`; `notifications` and `ack` are manager methods) and the
 //! model-facing tools (`tools`: definitions and the `ToolBox` dispatcher,
-//! JSON in and out, wrapped by `agent_tasks._tools`) each have a module.
+//! JSON in and out, wrapped by `agent_tasks._tools`) and ACP agents (`acp`:
+//! `spawn_acp`, wrapped by `agent_tasks.run_acp`) each have a module.
 
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used)]
 
 use pyo3::prelude::*;
 
+mod acp;
 mod context;
 mod convert;
 mod errors;
@@ -60,6 +62,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<tools::ToolResponse>()?;
     m.add_function(wrap_pyfunction!(tools::tool_definitions, m)?)?;
     m.add_function(wrap_pyfunction!(exit::_at_exit, m)?)?;
+    m.add_function(wrap_pyfunction!(acp::spawn_acp, m)?)?;
     m.add("MAX_POLL_BYTES", agent_tasks::MAX_POLL_BYTES)?;
     m.add("DEFAULT_POLL_BYTES", agent_tasks::DEFAULT_POLL_BYTES)?;
     m.add("DEFAULT_PREVIEW_BYTES", agent_tasks::DEFAULT_PREVIEW_BYTES)?;

@@ -548,6 +548,15 @@ pub struct NativeTask {
     handle: TaskHandle,
 }
 
+impl NativeTask {
+    /// The handle of a task that runs processes, started elsewhere in the
+    /// binding (an ACP agent): tracked so `_at_exit` waits for it.
+    pub(crate) fn of_process(handle: TaskHandle) -> Self {
+        track_process(&handle);
+        NativeTask { handle }
+    }
+}
+
 #[pymethods]
 impl NativeTask {
     /// The task's id.

@@ -10,6 +10,7 @@ use crate::events::EventKind;
 use crate::info::{CancelKind, CancelReason};
 use crate::notifications::{
     last_lines, NotificationKind, NOTIFICATION_TAIL_CHARS, NOTIFICATION_TAIL_LINES,
+    NOTIFICATION_VALUE_CHARS,
 };
 use crate::util::{lock, millis};
 use crate::watch::WatchEvent;
@@ -112,5 +113,21 @@ impl TaskEntry {
                 message: Some(message),
             });
         }
+    }
+
+    /// A multi-turn task finished turn `turn`: a one-shot notice for the
+    /// owner carrying `summary` (cut to the value budget), whether or not
+    /// the task is in the foreground (it keeps running either way).
+    pub(crate) fn on_turn_ended(self: &Arc<Self>, turn: u64, summary: String) {
+        let detail = crate::info::compact_value(
+            &serde_json::Value::String(summary),
+            NOTIFICATION_VALUE_CHARS,
+        );
+        self.queue_notification_off_thread(
+            &format!("t{turn}"),
+            NotificationKind::TurnEnded,
+            String::new(),
+            Some(detail),
+        );
     }
 }

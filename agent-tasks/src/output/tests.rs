@@ -206,8 +206,8 @@ fn a_reader_racing_spills_never_sees_a_gap() {
                 while at < TOTAL {
                     let len = (1 + (n * 7919 + round) % 9000).min(TOTAL - at);
                     let bytes: Vec<u8> = (at..at + len).map(byte).collect();
-                    let report = buffer.write(&Stream::STDOUT, &bytes, n % 3 == 0);
-                    if report.flush_needed || n % 5 == 0 {
+                    let report = buffer.write(&Stream::STDOUT, &bytes, n.is_multiple_of(3));
+                    if report.flush_needed || n.is_multiple_of(5) {
                         let _ = buffer.flush();
                     }
                     if n == 3 + round {

@@ -39,6 +39,7 @@ use crate::info::{Containment, ExitInfo};
 use crate::sink::Stream;
 use crate::task::{BackgroundTask, TaskOutcome};
 
+pub(crate) use contain::Contained;
 pub(crate) use contain::{kill_group, kill_task_now, signal_task};
 pub(crate) use descendants::process_start_time;
 pub(crate) use pty::check_terminal_size;
@@ -378,6 +379,55 @@ impl ProcessTask {
     }
 }
 
+/// A process started for a task, held by its containment: dropping
+/// `procs` (the task's future was dropped) kills every process of the task.
+pub(crate) struct Started {
+    pub child: tokio::process::Child,
+    pub procs: Contained,
+}
+
+impl ProcessTask {
+    /// Spawns the command for the task of `ctx` in its own process group
+    /// under the strongest containment the host offers (up to the one asked
+    /// for), and reports its pid. Shared by every task kind that runs a
+    /// process (ACP agents too), so spawning and containment live once,
+    /// here. Refused once the host is exiting (the manager's spawn gate is
+    /// closed): the ticket is held until the pid is reported.
+    pub(crate) fn start(&self, ctx: &TaskContext) -> Result<Started, String> {
+        let mut cmd = self.build_command()?;
+        let Some(ticket) = ctx.spawn_ticket() else {
+            return Err(HOST_EXITING.to_string());
+        };
+        let task_id = ctx.id().as_str();
+        let prepared = contain::prepare(&mut cmd, task_id, self.containment);
+        let child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                prepared.abandon();
+                return Err(format!("failed to start `{}`: {e}", self.command_line()));
+            }
+        };
+        let Some(pid) = child.id() else {
+            prepared.abandon();
+            return Err("the process ended before its id could be read".to_string());
+        };
+        let procs = prepared.started(pid);
+        ctx.report_process(pid, procs.mode());
+        drop(ticket);
+        Ok(Started { child, procs })
+    }
+
+    /// The command line, for messages.
+    pub(crate) fn command_text(&self) -> String {
+        self.command_line()
+    }
+
+    /// The time between SIGTERM and SIGKILL.
+    pub(crate) fn grace(&self) -> Duration {
+        self.kill_grace
+    }
+}
+
 /// The next pause/resume request, if the task takes them.
 async fn recv_control(
     controls: &mut Option<tokio::sync::mpsc::Receiver<crate::context::ControlRequest>>,
@@ -448,33 +498,12 @@ impl BackgroundTask for ProcessTask {
         if let Some((cols, rows)) = self.pty {
             return pty::run(self, ctx, cols, rows).await;
         }
-        let mut cmd = match self.build_command() {
-            Ok(cmd) => cmd,
-            Err(e) => return TaskOutcome::failed(e),
-        };
-        let Some(ticket) = ctx.spawn_ticket() else {
-            return TaskOutcome::failed(HOST_EXITING);
-        };
-        let prepared = contain::prepare(&mut cmd, ctx.id().as_str(), self.containment);
-        let mut child = match cmd.spawn() {
-            Ok(child) => child,
-            Err(e) => {
-                prepared.abandon();
-                return TaskOutcome::failed(format!(
-                    "failed to start `{}`: {e}",
-                    self.command_line()
-                ));
-            }
-        };
-        let Some(pid) = child.id() else {
-            prepared.abandon();
-            return TaskOutcome::failed("the process ended before its id could be read");
-        };
         // From here on, dropping `procs` (the future was dropped) kills
         // every process of the task.
-        let procs = prepared.started(pid);
-        ctx.report_process(pid, procs.mode());
-        drop(ticket);
+        let Started { mut child, procs } = match self.start(&ctx) {
+            Ok(started) => started,
+            Err(e) => return TaskOutcome::failed(e),
+        };
         let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             return TaskOutcome::failed("the child's output pipes are missing");
         };

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::acp::AcpTask;
 use crate::context::TaskContext;
 use crate::error::Error;
 use crate::fn_task::BoxError;
@@ -37,7 +38,17 @@ pub const AGENT_KIND: &str = "agent";
 /// What an agent's runner returns.
 pub type AgentFuture = Pin<Box<dyn Future<Output = Result<Value, BoxError>> + Send>>;
 
-type Runner = Arc<dyn Fn(Value, TaskContext) -> AgentFuture + Send + Sync>;
+type FnRunner = Arc<dyn Fn(Value, TaskContext) -> AgentFuture + Send + Sync>;
+type AcpFactory = Arc<dyn Fn(&Value) -> AcpTask + Send + Sync>;
+
+/// What runs a delegated subagent.
+#[derive(Clone)]
+enum Runner {
+    /// An async function in this process.
+    Fn(FnRunner),
+    /// An ACP agent process, built from the arguments.
+    Acp(AcpFactory),
+}
 
 /// A subagent the model can delegate to through a toolbox.
 ///
@@ -101,8 +112,59 @@ impl Agent {
                 "properties": {"goal": {"type": "string", "description": "What the subagent is to do."}},
                 "required": ["goal"],
             }),
-            runner: Arc::new(move |args, ctx| Box::pin(runner(args, ctx))),
+            runner: Runner::Fn(Arc::new(move |args, ctx| Box::pin(runner(args, ctx)))),
         }
+    }
+
+    /// An agent that is an ACP coding agent (see [`AcpTask`]): `make` builds
+    /// its task from the model's arguments, whose `goal` is the first
+    /// prompt. It is persistent: a delegation always starts it in the
+    /// background (it never ends by itself, so a foreground wait could only
+    /// time out), `task_send` is a follow-up prompt, the end of each of its
+    /// turns is a notification with its final message, and `task_cancel`
+    /// stops it. Its task's kind is [`AGENT_KIND`], so the per-kind cap
+    /// counts it with the other subagents.
+    ///
+    /// ```
+    /// use agent_tasks::acp::{AcpTask, PermissionPolicy};
+    /// use agent_tasks::tools::Agent;
+    ///
+    /// let coder = Agent::acp("coder", "A coding agent working in the repository.", |args| {
+    ///     AcpTask::new(["gemini", "--experimental-acp"], args["goal"].as_str().unwrap_or_default())
+    ///         .cwd("/work/repo")
+    ///         .permissions(PermissionPolicy::AllowAll)
+    /// });
+    /// ```
+    pub fn acp<F>(name: impl Into<String>, description: impl Into<String>, make: F) -> Self
+    where
+        F: Fn(&Value) -> AcpTask + Send + Sync + 'static,
+    {
+        Agent {
+            name: name.into(),
+            description: description.into(),
+            parameters: json!({
+                "type": "object",
+                "properties": {"goal": {"type": "string", "description": "The first prompt: what the agent is to do."}},
+                "required": ["goal"],
+            }),
+            runner: Runner::Acp(Arc::new(make)),
+        }
+    }
+
+    /// True for an ACP agent: it runs across turns until stopped.
+    pub fn is_persistent(&self) -> bool {
+        matches!(self.runner, Runner::Acp(_))
+    }
+
+    /// The same agent whose ACP tasks get `manager`'s process tasks as
+    /// terminals, unless their factory gave them some.
+    pub(crate) fn with_terminals(mut self, manager: &crate::TaskManager) -> Self {
+        if let Runner::Acp(make) = &self.runner {
+            let make = make.clone();
+            let weak = manager.downgrade();
+            self.runner = Runner::Acp(Arc::new(move |args| make(args).terminals_if_unset(&weak)));
+        }
+        self
     }
 
     /// The JSON Schema of the agent's arguments: an object schema whose
@@ -177,8 +239,13 @@ impl Agent {
                     .collect()
             })
             .unwrap_or_default();
+        let persistent = if self.is_persistent() {
+            " A persistent ACP agent: it starts in the background and keeps its session; task_send gives it a follow-up prompt, you are notified when each of its turns ends (with its final message), and it runs until task_cancel."
+        } else {
+            ""
+        };
         format!(
-            "`{}`: {} Arguments: {}.",
+            "`{}`: {}{persistent} Arguments: {}.",
             self.name,
             self.description.trim(),
             args.join(", ")
@@ -212,23 +279,29 @@ impl Agent {
     }
 
     /// The task that runs this agent with `arguments`.
-    pub(crate) fn task(&self, arguments: Value) -> AgentTask {
+    pub(crate) fn task(&self, arguments: Value) -> Box<dyn BackgroundTask> {
         let goal = arguments["goal"].as_str().unwrap_or_default();
         let mut description: String = goal.split_whitespace().collect::<Vec<_>>().join(" ");
         if description.chars().count() > 120 {
             description = description.chars().take(119).collect::<String>() + "…";
         }
-        AgentTask {
-            runner: self.runner.clone(),
-            arguments,
-            description: format!("{}: {description}", self.name),
+        let description = format!("{}: {description}", self.name);
+        match &self.runner {
+            Runner::Fn(runner) => Box::new(AgentTask {
+                runner: runner.clone(),
+                arguments,
+                description,
+            }),
+            Runner::Acp(make) => {
+                Box::new(make(&arguments).kind(AGENT_KIND).description(description))
+            }
         }
     }
 }
 
 /// A delegated subagent as a task: its runner with the model's arguments.
 pub(crate) struct AgentTask {
-    runner: Runner,
+    runner: FnRunner,
     arguments: Value,
     description: String,
 }

@@ -276,8 +276,38 @@ impl ToolBox {
                 format!("an agent named `{}` is registered already", agent.name()),
             ));
         }
-        self.agents.push(agent);
+        // An ACP agent's terminals are process tasks of this toolbox's manager.
+        self.agents.push(agent.with_terminals(&self.manager));
         Ok(self)
+    }
+
+    /// Registers an ACP coding agent (shorthand for
+    /// `register_agent(Agent::acp(name, description, make))`): `make` builds
+    /// its [`AcpTask`](crate::AcpTask) from the model's arguments, and its
+    /// terminals are served by process tasks of this toolbox's manager.
+    ///
+    /// ```
+    /// use agent_tasks::acp::{AcpTask, PermissionPolicy};
+    /// use agent_tasks::tools::ToolBox;
+    /// # async fn demo(manager: agent_tasks::TaskManager) -> agent_tasks::Result<()> {
+    /// let mut tools = ToolBox::new(manager, "session-1");
+    /// tools.register_acp_agent("coder", "A coding agent in the repository.", |args| {
+    ///     AcpTask::new(["my-acp-agent"], args["goal"].as_str().unwrap_or_default())
+    ///         .cwd("/tmp")
+    ///         .permissions(PermissionPolicy::DenyAll)
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn register_acp_agent<F>(
+        &mut self,
+        name: impl Into<String>,
+        description: impl Into<String>,
+        make: F,
+    ) -> crate::Result<&mut Self>
+    where
+        F: Fn(&Value) -> crate::AcpTask + Send + Sync + 'static,
+    {
+        self.register_agent(Agent::acp(name, description, make))
     }
 
     /// The registered agents.
@@ -834,7 +864,9 @@ impl ToolBox {
                 .check_arguments(i, task_args)
                 .map_err(ToolError::core)?;
         }
-        let background = args.background.unwrap_or(false);
+        // A persistent (ACP) agent never ends by itself: a foreground wait
+        // could only time out, so it always starts in the background.
+        let background = args.background.unwrap_or(false) || agent.is_persistent();
         let timeout = seconds(
             "timeout",
             args.timeout,
@@ -857,7 +889,16 @@ impl ToolBox {
                 agent.name(),
                 task_args.clone(),
             ));
-            match self.manager.spawn(agent.task(task_args.clone()), options) {
+            let options = if agent.is_persistent() {
+                // It runs across turns until stopped: no task timeout.
+                options.no_timeout()
+            } else {
+                options
+            };
+            match self
+                .manager
+                .spawn_boxed(agent.task(task_args.clone()), options)
+            {
                 Ok(handle) => started.push(handle),
                 Err(e) => {
                     // The others still start; this one says why it did not.
@@ -894,6 +935,13 @@ impl ToolBox {
                         "note: still working after {}, so it moved to the background; you will be notified when it ends",
                         duration(timeout.as_millis() as u64)
                     ));
+                    None
+                }
+                None if agent.is_persistent() => {
+                    meta.push(
+                        "note: a persistent ACP agent, started in the background: you will be notified when each of its turns ends; task_send gives it a follow-up prompt, task_cancel stops it"
+                            .to_string(),
+                    );
                     None
                 }
                 None => {

@@ -26,6 +26,7 @@ from __future__ import annotations
 import atexit
 import math
 
+from ._acp import FileAccess, PermissionAnswer, Permissions, run_acp
 from ._errors import (
     AgentTasksError,
     CapacityExceeded,
@@ -71,6 +72,10 @@ NO_TIMEOUT: float = math.inf
 atexit.register(_at_exit)
 
 __all__ = [
+    "run_acp",
+    "Permissions",
+    "PermissionAnswer",
+    "FileAccess",
     "TaskManager",
     "Task",
     "TaskContext",

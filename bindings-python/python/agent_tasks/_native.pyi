@@ -43,7 +43,8 @@ EventType = Literal[
     "task.queued",
 ]
 NotificationKind = Literal[
-    "finished", "lost", "orphaned", "watch_match", "watch_stopped", "progress", "stalled"
+    "finished", "lost", "orphaned", "watch_match", "watch_stopped", "progress", "stalled",
+    "turn_ended"
 ]
 
 MAX_POLL_BYTES: int
@@ -601,3 +602,22 @@ class NativeToolBox:
     ) -> None: ...
     def definitions(self, shape: str = "openai") -> List[Dict[str, Any]]: ...
     def call(self, name: str, args: Union[Dict[str, Any], str, None] = None) -> Pending[ToolResponse]: ...
+
+def spawn_acp(
+    manager: NativeManager,
+    argv: List[str],
+    goal: str,
+    *,
+    cwd: Optional[str] = None,
+    env: Optional[Dict[str, str]] = None,
+    permissions: Union[str, Callable[[Dict[str, Any]], Union[bool, str, None]], None] = None,
+    files: str = "cwd",
+    show_thoughts: bool = False,
+    idle_timeout: Optional[float] = None,
+    cancel_grace: Optional[float] = None,
+    kill_grace: Optional[float] = None,
+    timeout: Optional[float] = None,
+    owner: Optional[str] = None,
+    description: Optional[str] = None,
+    keep_alive: bool = False,
+) -> NativeTask: ...

@@ -1,0 +1,649 @@
+//! The client side of one ACP connection: the line transport over the
+//! agent's stdio (which notices a malformed line or a lost channel and says
+//! so), the handlers of what the agent asks of its client (permissions,
+//! files, terminals) and of its session updates, and the session itself:
+//! initialize, open a session, then one prompt turn after another until the
+//! task is cancelled, goes idle, or the agent goes away. The protocol
+//! (framing, JSON-RPC, the schema) is the `agent-client-protocol` crate's.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use acp::schema::ProtocolVersion;
+use acp::v1::schema::{
+    CancelNotification, ClientCapabilities, ContentBlock, CreateTerminalRequest,
+    CreateTerminalResponse, FileSystemCapabilities, Implementation, InitializeRequest,
+    KillTerminalRequest, KillTerminalResponse, McpServer, NewSessionRequest, PromptRequest,
+    ReadTextFileRequest, ReadTextFileResponse, ReleaseTerminalRequest, ReleaseTerminalResponse,
+    RequestPermissionOutcome, RequestPermissionRequest, RequestPermissionResponse,
+    SelectedPermissionOutcome, SessionNotification, TerminalExitStatus, TerminalOutputRequest,
+    TerminalOutputResponse, TextContent, WaitForTerminalExitRequest, WaitForTerminalExitResponse,
+    WriteTextFileRequest, WriteTextFileResponse,
+};
+use agent_client_protocol as acp;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{ChildStdin, ChildStdout};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::policy::{
+    pick_option, FileAccess, PermissionChoice, PermissionPolicy, PermissionRequest,
+};
+use super::render::Renderer;
+use super::terminals::{TerminalExit, TerminalSpec, Terminals};
+use super::UpdateCallback;
+use crate::context::{CancelSignal, Message, OutputWriter};
+use crate::sink::Stream;
+use crate::util::lock;
+
+/// Characters of a malformed line quoted in the error.
+const QUOTE_CHARS: usize = 200;
+
+/// What the handlers share.
+pub(crate) struct Shared {
+    pub task_id: String,
+    pub output: OutputWriter,
+    pub renderer: Mutex<Renderer>,
+    pub on_update: Option<UpdateCallback>,
+    pub permissions: PermissionPolicy,
+    pub files: FileAccess,
+    pub cwd: PathBuf,
+    pub terminals: Terminals,
+}
+
+impl Shared {
+    /// Renders with the renderer and writes the text, in order: the lock is
+    /// held across the write so lines of concurrent handlers never mix.
+    fn show(&self, render: impl FnOnce(&mut Renderer) -> String) {
+        let mut renderer = lock(&self.renderer);
+        let text = render(&mut renderer);
+        if !text.is_empty() {
+            self.output.write(&Stream::STDOUT, text.as_bytes());
+        }
+    }
+
+    pub(crate) fn note(&self, text: &str) {
+        self.show(|r| r.note(text));
+    }
+
+    fn on_notification(&self, notification: &SessionNotification) {
+        let Ok(raw) = serde_json::to_value(notification) else {
+            return;
+        };
+        if let Some(callback) = &self.on_update {
+            callback(&raw);
+        }
+        if let Some(update) = raw.get("update") {
+            self.show(|r| r.update(update));
+        }
+    }
+
+    async fn permission(&self, request: RequestPermissionRequest) -> RequestPermissionResponse {
+        let tool_call = serde_json::to_value(&request.tool_call).unwrap_or_default();
+        let text = |key: &str| {
+            tool_call
+                .get(key)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        let choices: Vec<PermissionChoice> = request
+            .options
+            .iter()
+            .map(|o| PermissionChoice {
+                id: o.option_id.to_string(),
+                name: o.name.clone(),
+                kind: serde_json::to_value(o.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+            })
+            .collect();
+        let title = text("title");
+        let asked = PermissionRequest {
+            task_id: self.task_id.clone(),
+            title: title.clone(),
+            tool_kind: text("kind"),
+            options: choices.clone(),
+            tool_call: tool_call.clone(),
+        };
+        let decision = self.permissions.decide(asked).await;
+        let picked = pick_option(&decision, &choices);
+        let what = title.unwrap_or_else(|| "a tool call".to_string());
+        let outcome = match picked.as_ref().and_then(|id| {
+            request
+                .options
+                .iter()
+                .find(|o| o.option_id.to_string() == *id)
+        }) {
+            Some(option) => {
+                let kind = choices
+                    .iter()
+                    .find(|c| c.id == option.option_id.to_string())
+                    .map(|c| c.kind.clone())
+                    .unwrap_or_default();
+                self.note(&format!(
+                    "permission for `{what}`: {kind} ({})",
+                    option.name
+                ));
+                RequestPermissionOutcome::Selected(SelectedPermissionOutcome::new(
+                    option.option_id.clone(),
+                ))
+            }
+            None => {
+                self.note(&format!(
+                    "permission for `{what}`: cancelled ({decision:?} matched no offered option)"
+                ));
+                RequestPermissionOutcome::Cancelled
+            }
+        };
+        RequestPermissionResponse::new(outcome)
+    }
+
+    async fn read_file(&self, request: ReadTextFileRequest) -> Result<String, String> {
+        let path = self
+            .files
+            .check(&request.path, false, &self.cwd)
+            .inspect_err(|e| self.note(&format!("file read refused: {e}")))?;
+        let text = tokio::fs::read_to_string(&path)
+            .await
+            .map_err(|e| format!("reading `{}`: {e}", path.display()))?;
+        let start = request.line.map_or(0, |l| l.saturating_sub(1) as usize);
+        if start == 0 && request.limit.is_none() {
+            return Ok(text);
+        }
+        let limit = request.limit.map_or(usize::MAX, |l| l as usize);
+        let mut out = String::new();
+        for line in text.split_inclusive('\n').skip(start).take(limit) {
+            out.push_str(line);
+        }
+        Ok(out)
+    }
+
+    async fn write_file(&self, request: WriteTextFileRequest) -> Result<(), String> {
+        let path = self
+            .files
+            .check(&request.path, true, &self.cwd)
+            .inspect_err(|e| self.note(&format!("file write refused: {e}")))?;
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| format!("creating `{}`: {e}", parent.display()))?;
+        }
+        tokio::fs::write(&path, request.content.as_bytes())
+            .await
+            .map_err(|e| format!("writing `{}`: {e}", path.display()))?;
+        self.note(&format!("wrote {}", path.display()));
+        Ok(())
+    }
+
+    fn create_terminal(&self, request: CreateTerminalRequest) -> Result<String, String> {
+        let spec = TerminalSpec {
+            command: request.command.clone(),
+            args: request.args.clone(),
+            env: request
+                .env
+                .iter()
+                .map(|v| (v.name.clone(), v.value.clone()))
+                .collect(),
+            cwd: request.cwd.clone(),
+            output_limit: request.output_byte_limit,
+        };
+        let shown = std::iter::once(request.command.as_str())
+            .chain(request.args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let id = self.terminals.create(spec)?;
+        self.note(&format!("terminal {id}: {shown}"));
+        Ok(id)
+    }
+}
+
+fn exit_status(exit: TerminalExit) -> TerminalExitStatus {
+    TerminalExitStatus::new()
+        .exit_code(exit.code)
+        .signal(exit.signal)
+}
+
+/// A protocol error with a message for the agent.
+fn refusal(message: String) -> acp::Error {
+    acp::Error::new(acp::ErrorCode::from(-32602), message)
+}
+
+/// How the transport ended, when it did: set before `closed` fires.
+#[derive(Clone, Default)]
+pub(crate) struct Wire {
+    pub closed: CancellationToken,
+    pub problem: Arc<Mutex<Option<String>>>,
+}
+
+impl Wire {
+    fn close(&self, problem: Option<String>) {
+        if let Some(problem) = problem {
+            lock(&self.problem).get_or_insert(problem);
+        }
+        self.closed.cancel();
+    }
+
+    /// The protocol problem that closed the transport, if any.
+    pub(crate) fn problem(&self) -> Option<String> {
+        lock(&self.problem).clone()
+    }
+}
+
+/// The JSON-RPC line transport over the agent's stdio. Every incoming line
+/// is checked to be JSON first: a line that is not ends the connection with
+/// a clear error (a reply may have been in it, so waiting on would hang the
+/// turn), as does unreadable output (invalid UTF-8) and the end of it.
+fn transport(
+    stdin: ChildStdin,
+    stdout: ChildStdout,
+    wire: Wire,
+) -> acp::Lines<
+    impl futures::Sink<String, Error = std::io::Error> + Send + 'static,
+    impl futures::Stream<Item = std::io::Result<String>> + Send + 'static,
+> {
+    let outgoing = futures::sink::unfold(stdin, |mut stdin, line: String| async move {
+        stdin.write_all(line.as_bytes()).await?;
+        stdin.write_all(b"\n").await?;
+        stdin.flush().await?;
+        Ok::<_, std::io::Error>(stdin)
+    });
+    let reader = BufReader::new(stdout);
+    let incoming = futures::stream::unfold(
+        (reader, wire, 0u64),
+        |(mut reader, wire, mut number)| async move {
+            loop {
+                let mut line = String::new();
+                match reader.read_line(&mut line).await {
+                    Ok(0) => {
+                        wire.close(None);
+                        return None;
+                    }
+                    Ok(_) => {
+                        number += 1;
+                        let text = line.trim_end_matches(['\n', '\r']);
+                        if text.trim().is_empty() {
+                            continue;
+                        }
+                        match serde_json::from_str::<serde_json::Value>(text) {
+                            Ok(v) if v.is_object() || v.is_array() => {
+                                return Some((Ok(text.to_string()), (reader, wire, number)));
+                            }
+                            _ => {
+                                let quoted: String = text.chars().take(QUOTE_CHARS).collect();
+                                wire.close(Some(format!(
+                                    "the agent broke the protocol: its output line {number} is \
+                                     not a JSON-RPC message: `{quoted}`"
+                                )));
+                                return None;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        wire.close(Some(format!("reading the agent's output: {e}")));
+                        return None;
+                    }
+                }
+            }
+        },
+    );
+    acp::Lines::new(outgoing, Box::pin(incoming))
+}
+
+/// How a session ended, as the connection saw it.
+#[derive(Debug)]
+pub(crate) enum SessionEnd {
+    /// No follow-up came for the idle timeout.
+    Idle,
+    /// The host ended the input ([`Message::eof`]).
+    InputClosed,
+    /// The task was cancelled (the running turn, if any, was cancelled first).
+    Cancelled,
+    /// The agent closed the connection between turns.
+    AgentClosed,
+    /// The connection was lost during a turn (or its setup).
+    Lost(String),
+}
+
+/// What a finished session reports.
+#[derive(Debug)]
+pub(crate) struct SessionReport {
+    pub end: SessionEnd,
+    pub session_id: Option<String>,
+    pub turns: u64,
+    pub last_stop_reason: Option<String>,
+    pub last_message: String,
+}
+
+/// Everything a session needs besides the shared handler state.
+pub(crate) struct SessionSetup {
+    pub goal: String,
+    pub mcp_servers: Vec<McpServer>,
+    pub idle_timeout: Option<Duration>,
+    pub cancel_grace: Duration,
+    pub inbox: Option<mpsc::Receiver<Message>>,
+    pub cancel: CancelSignal,
+    pub turn_ended: Arc<dyn Fn(u64, String) + Send + Sync>,
+}
+
+/// Runs the session over the agent's stdio until it ends.
+pub(crate) async fn run_session(
+    shared: Arc<Shared>,
+    setup: SessionSetup,
+    stdin: ChildStdin,
+    stdout: ChildStdout,
+    wire: Wire,
+) -> SessionReport {
+    let report = Arc::new(Mutex::new(SessionReport {
+        end: SessionEnd::Lost("the session did not start".to_string()),
+        session_id: None,
+        turns: 0,
+        last_stop_reason: None,
+        last_message: String::new(),
+    }));
+    let transport = transport(stdin, stdout, wire.clone());
+    let (s1, s2, s3, s4, s5, s6, s7, s8) = (
+        shared.clone(),
+        shared.clone(),
+        shared.clone(),
+        shared.clone(),
+        shared.clone(),
+        shared.clone(),
+        shared.clone(),
+        shared.clone(),
+    );
+    let main_report = report.clone();
+    let main_shared = shared.clone();
+    let main_wire = wire.clone();
+    let result = acp::Client
+        .v1()
+        .name("agent-tasks")
+        .on_receive_notification(
+            async move |n: SessionNotification, _cx| {
+                s1.on_notification(&n);
+                Ok(())
+            },
+            acp::on_receive_notification!(),
+        )
+        .on_receive_request(
+            async move |req: RequestPermissionRequest, responder, cx| {
+                let s = s2.clone();
+                // The host's callback may take its time: off the dispatch loop.
+                cx.spawn(async move { responder.respond(s.permission(req).await) })
+            },
+            acp::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |req: ReadTextFileRequest, responder, cx| {
+                let s = s3.clone();
+                cx.spawn(async move {
+                    match s.read_file(req).await {
+                        Ok(text) => responder.respond(ReadTextFileResponse::new(text)),
+                        Err(e) => responder.respond_with_error(refusal(e)),
+                    }
+                })
+            },
+            acp::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |req: WriteTextFileRequest, responder, cx| {
+                let s = s4.clone();
+                cx.spawn(async move {
+                    match s.write_file(req).await {
+                        Ok(()) => responder.respond(WriteTextFileResponse::new()),
+                        Err(e) => responder.respond_with_error(refusal(e)),
+                    }
+                })
+            },
+            acp::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |req: CreateTerminalRequest, responder, _cx| match s5.create_terminal(req) {
+                Ok(id) => responder.respond(CreateTerminalResponse::new(id)),
+                Err(e) => responder.respond_with_error(refusal(e)),
+            },
+            acp::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |req: TerminalOutputRequest, responder, _cx| match s6
+                .terminals
+                .output(&req.terminal_id.to_string())
+            {
+                Ok(out) => responder.respond(
+                    TerminalOutputResponse::new(out.text, out.truncated)
+                        .exit_status(out.exit.map(exit_status)),
+                ),
+                Err(e) => responder.respond_with_error(refusal(e)),
+            },
+            acp::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |req: WaitForTerminalExitRequest, responder, cx| {
+                let s = s7.clone();
+                // Waiting for a command must not hold the dispatch loop.
+                cx.spawn(async move {
+                    match s
+                        .terminals
+                        .wait_for_exit(&req.terminal_id.to_string())
+                        .await
+                    {
+                        Ok(exit) => {
+                            responder.respond(WaitForTerminalExitResponse::new(exit_status(exit)))
+                        }
+                        Err(e) => responder.respond_with_error(refusal(e)),
+                    }
+                })
+            },
+            acp::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |req: KillTerminalRequest, responder, cx| {
+                let s = s8.clone();
+                cx.spawn(async move {
+                    match s.terminals.kill(&req.terminal_id.to_string()).await {
+                        Ok(()) => responder.respond(KillTerminalResponse::new()),
+                        Err(e) => responder.respond_with_error(refusal(e)),
+                    }
+                })
+            },
+            acp::on_receive_request!(),
+        )
+        .on_receive_request(
+            {
+                let s = shared.clone();
+                async move |req: ReleaseTerminalRequest, responder, cx| {
+                    let s = s.clone();
+                    cx.spawn(async move {
+                        match s.terminals.release(&req.terminal_id.to_string()).await {
+                            Ok(()) => responder.respond(ReleaseTerminalResponse::new()),
+                            Err(e) => responder.respond_with_error(refusal(e)),
+                        }
+                    })
+                }
+            },
+            acp::on_receive_request!(),
+        )
+        .connect_with(
+            transport,
+            async move |cx: acp::v1::ConnectionTo<acp::Agent>| {
+                let end = session(&cx, &main_shared, setup, &main_report, &main_wire).await;
+                lock(&main_report).end = end;
+                Ok(())
+            },
+        )
+        .await;
+    let mut report = match Arc::try_unwrap(report) {
+        Ok(m) => m.into_inner().unwrap_or_else(|p| p.into_inner()),
+        Err(shared) => {
+            let mut r = lock(&shared);
+            SessionReport {
+                end: std::mem::replace(&mut r.end, SessionEnd::Idle),
+                session_id: r.session_id.clone(),
+                turns: r.turns,
+                last_stop_reason: r.last_stop_reason.clone(),
+                last_message: std::mem::take(&mut r.last_message),
+            }
+        }
+    };
+    if let Err(e) = result {
+        if !matches!(report.end, SessionEnd::Lost(_)) {
+            report.end = SessionEnd::Lost(format!("the connection to the agent failed: {e}"));
+        }
+    }
+    report
+}
+
+/// Why the agent could not be reached: the transport's own problem if it
+/// saw one, else `what`.
+fn lost(wire: &Wire, what: String) -> SessionEnd {
+    SessionEnd::Lost(wire.problem().unwrap_or(what))
+}
+
+async fn session(
+    cx: &acp::v1::ConnectionTo<acp::Agent>,
+    shared: &Shared,
+    mut setup: SessionSetup,
+    report: &Mutex<SessionReport>,
+    wire: &Wire,
+) -> SessionEnd {
+    let capabilities = ClientCapabilities::new()
+        .fs(FileSystemCapabilities::new()
+            .read_text_file(shared.files.can_read())
+            .write_text_file(shared.files.can_write()))
+        .terminal(shared.terminals.available());
+    let init = InitializeRequest::new(ProtocolVersion::V1)
+        .client_capabilities(capabilities)
+        .client_info(Implementation::new(
+            "agent-tasks",
+            env!("CARGO_PKG_VERSION"),
+        ));
+    let initialized = tokio::select! {
+        r = cx.send_request(init).block_task() => r,
+        _ = wire.closed.cancelled() => return lost(wire, "the agent exited before it initialized".into()),
+        _ = setup.cancel.cancelled() => return SessionEnd::Cancelled,
+    };
+    if let Err(e) = initialized {
+        return lost(wire, format!("the agent refused to initialize: {e}"));
+    }
+    let new_session = NewSessionRequest::new(shared.cwd.clone())
+        .mcp_servers(std::mem::take(&mut setup.mcp_servers));
+    let opened = tokio::select! {
+        r = cx.send_request(new_session).block_task() => r,
+        _ = wire.closed.cancelled() => return lost(wire, "the agent exited before it opened a session".into()),
+        _ = setup.cancel.cancelled() => return SessionEnd::Cancelled,
+    };
+    let session_id = match opened {
+        Ok(response) => response.session_id,
+        Err(e) => return lost(wire, format!("the agent refused to open a session: {e}")),
+    };
+    lock(report).session_id = Some(session_id.to_string());
+
+    let mut pending: VecDeque<String> = VecDeque::from([setup.goal.clone()]);
+    let mut input_closed = false;
+    let mut turn = 0u64;
+    loop {
+        let prompt = match pending.pop_front() {
+            Some(prompt) => prompt,
+            None if input_closed => return SessionEnd::InputClosed,
+            None => {
+                let idle = crate::util::deadline(
+                    tokio::time::Instant::now(),
+                    setup.idle_timeout.unwrap_or(Duration::MAX),
+                );
+                tokio::select! {
+                    message = recv(&mut setup.inbox) => match message {
+                        Some(m) if m.is_eof() => return SessionEnd::InputClosed,
+                        Some(m) => m.text(),
+                        None => return SessionEnd::InputClosed,
+                    },
+                    _ = crate::util::sleep_until(idle), if idle.is_some() => {
+                        shared.note("no follow-up within the idle timeout: ending the session");
+                        return SessionEnd::Idle;
+                    }
+                    _ = wire.closed.cancelled() => {
+                        return match wire.problem() {
+                            Some(problem) => SessionEnd::Lost(problem),
+                            None => SessionEnd::AgentClosed,
+                        };
+                    }
+                    _ = setup.cancel.cancelled() => return SessionEnd::Cancelled,
+                }
+            }
+        };
+        turn += 1;
+        lock(report).turns = turn;
+        shared.show(|r| r.prompt(turn, &prompt));
+        let request = PromptRequest::new(
+            session_id.clone(),
+            vec![ContentBlock::Text(TextContent::new(prompt))],
+        );
+        let response = cx.send_request(request).block_task();
+        tokio::pin!(response);
+        let mut cancel_deadline: Option<tokio::time::Instant> = None;
+        let result = loop {
+            tokio::select! {
+                r = &mut response => break Some(r),
+                message = recv(&mut setup.inbox), if !input_closed => match message {
+                    Some(m) if !m.is_eof() => {
+                        shared.note(&format!(
+                            "follow-up queued: it is sent when turn {turn} ends"
+                        ));
+                        pending.push_back(m.text());
+                    }
+                    _ => input_closed = true,
+                },
+                _ = wire.closed.cancelled() => break None,
+                _ = setup.cancel.cancelled(), if cancel_deadline.is_none() => {
+                    shared.note(&format!("cancelling turn {turn}"));
+                    let _ = cx.send_notification(CancelNotification::new(session_id.clone()));
+                    cancel_deadline = crate::util::deadline(tokio::time::Instant::now(), setup.cancel_grace);
+                }
+                _ = crate::util::sleep_until(cancel_deadline), if cancel_deadline.is_some() => {
+                    return SessionEnd::Cancelled;
+                }
+            }
+        };
+        let response = match result {
+            Some(Ok(response)) => response,
+            Some(Err(e)) if cancel_deadline.is_none() => {
+                return lost(wire, format!("turn {turn} failed: {e}"));
+            }
+            Some(Err(_)) => return SessionEnd::Cancelled,
+            None => {
+                return lost(
+                    wire,
+                    format!("the connection to the agent was lost during turn {turn}"),
+                )
+            }
+        };
+        let stop_reason = serde_json::to_value(response.stop_reason)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| "unknown".to_string());
+        let message = lock(&shared.renderer).turn_message();
+        shared.show(|r| r.turn_end(turn, &stop_reason));
+        {
+            let mut report = lock(report);
+            report.last_stop_reason = Some(stop_reason.clone());
+            report.last_message = message.clone();
+        }
+        if cancel_deadline.is_some() {
+            return SessionEnd::Cancelled;
+        }
+        let summary = if message.is_empty() {
+            format!("turn {turn} ended ({stop_reason}); the agent said nothing")
+        } else {
+            format!("turn {turn} ended ({stop_reason}); the agent's final message:\n{message}")
+        };
+        (setup.turn_ended)(turn, summary);
+    }
+}
+
+async fn recv(inbox: &mut Option<mpsc::Receiver<Message>>) -> Option<Message> {
+    match inbox {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,146 @@
+//! ACP agents as tasks (`runAcp` in `index.js`): converts the JS options to
+//! the core's [`AcpTask`] and its policies. A permission callback is a JS
+//! function called on the JS thread through a [`ThreadsafeFunction`]; the
+//! wrapper turns its answer (sync or async) into JSON text, and what the
+//! answers mean is the core's ([`PermissionDecision::from_answer`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use agent_tasks::acp::{
+    AcpTask, FileAccess, PermissionDecision, PermissionPolicy, PermissionRequest,
+};
+use agent_tasks::SpawnOptions;
+use napi::bindgen_prelude::Promise;
+use napi::threadsafe_function::ThreadsafeFunction;
+use napi::Status;
+use napi_derive::napi;
+
+use crate::args::finite_millis;
+use crate::errors::CoreResultExt;
+use crate::manager::{open, NativeTaskManager};
+use crate::types::TaskInfo;
+
+/// The wrapper's permission function: called with the request as JSON text,
+/// it resolves with the answer as JSON text (`true`, `false`, `null` or an
+/// option id string).
+pub(crate) type PermissionFn = ThreadsafeFunction<String, Promise<String>, String, Status, false>;
+
+/// Options of an ACP agent (all optional). Internal: see `runAcp`.
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
+pub struct AcpOptions {
+    /// Working directory of the agent and its session (default: the host's).
+    pub cwd: Option<String>,
+    /// Extra environment variables of the agent.
+    pub env: Option<HashMap<String, String>>,
+    /// `allow` or `deny` (the default); a function is passed separately.
+    pub permissions: Option<String>,
+    /// `cwd` (default), `read_cwd`, `anywhere` or `none`.
+    pub files: Option<String>,
+    /// Write the agent's thoughts to the output (default false).
+    pub show_thoughts: Option<bool>,
+    /// End the session this long after a turn without a follow-up.
+    pub idle_timeout_ms: Option<f64>,
+    /// How long a cancelled turn may take to end (default 5 s).
+    pub cancel_grace_ms: Option<f64>,
+    /// Time between SIGTERM and SIGKILL (default 5 s).
+    pub kill_grace_ms: Option<f64>,
+    /// A task timeout (default: none; the agent runs until stopped).
+    pub timeout_ms: Option<f64>,
+    /// The owner (session key).
+    pub owner: Option<String>,
+    /// The description shown in lists.
+    pub description: Option<String>,
+    /// Left running by `close` and `closeOwner`.
+    pub keep_alive: Option<bool>,
+}
+
+fn asking(callback: PermissionFn) -> PermissionPolicy {
+    let callback = Arc::new(callback);
+    PermissionPolicy::ask(move |request: PermissionRequest| {
+        let callback = callback.clone();
+        async move {
+            let Ok(json) = serde_json::to_string(&request) else {
+                return PermissionDecision::Deny;
+            };
+            // A callback that cannot be called, throws or answers nonsense denies.
+            let Ok(promise) = callback.call_async(json).await else {
+                return PermissionDecision::Deny;
+            };
+            let Ok(answer) = promise.await else {
+                return PermissionDecision::Deny;
+            };
+            match serde_json::from_str::<serde_json::Value>(&answer) {
+                Ok(serde_json::Value::Bool(allow)) => {
+                    PermissionDecision::from_answer(Some(allow), None)
+                }
+                Ok(serde_json::Value::Null) => PermissionDecision::from_answer(None, None),
+                Ok(serde_json::Value::String(option)) => {
+                    PermissionDecision::from_answer(None, Some(option))
+                }
+                _ => PermissionDecision::Deny,
+            }
+        }
+    })
+}
+
+/// Starts an ACP agent (`argv`) in the background with `goal` as its first
+/// prompt; its terminals are process tasks of `manager`. Internal: use
+/// `runAcp`.
+#[napi(
+    ts_args_type = "manager: NativeTaskManager, argv: Array<string>, goal: string, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<string>) | undefined | null"
+)]
+// Registered with Node by napi-rs, which test builds leave out.
+#[cfg_attr(test, allow(dead_code))]
+pub fn native_spawn_acp(
+    manager: &NativeTaskManager,
+    argv: Vec<String>,
+    goal: String,
+    options: Option<AcpOptions>,
+    permission_fn: Option<PermissionFn>,
+) -> napi::Result<TaskInfo> {
+    let core = open(&manager.shared())?;
+    let o = options.unwrap_or_default();
+    let permissions = match (permission_fn, o.permissions) {
+        (Some(callback), _) => asking(callback),
+        (None, Some(name)) => PermissionPolicy::named(&name).js()?,
+        (None, None) => PermissionPolicy::default(),
+    };
+    let files: FileAccess = match o.files {
+        Some(name) => agent_tasks::parse_name("files", &name).js()?,
+        None => FileAccess::default(),
+    };
+    let mut task = AcpTask::new(argv, goal)
+        .permissions(permissions)
+        .files(files)
+        .show_thoughts(o.show_thoughts.unwrap_or(false))
+        .terminals(&core);
+    if let Some(dir) = o.cwd {
+        task = task.cwd(dir);
+    }
+    for (key, value) in o.env.into_iter().flatten() {
+        task = task.env(key, value);
+    }
+    if let Some(ms) = o.idle_timeout_ms {
+        task = task.idle_timeout(finite_millis("idleTimeoutMs", ms)?);
+    }
+    if let Some(ms) = o.cancel_grace_ms {
+        task = task.cancel_grace(finite_millis("cancelGraceMs", ms)?);
+    }
+    if let Some(ms) = o.kill_grace_ms {
+        task = task.kill_grace(finite_millis("killGraceMs", ms)?);
+    }
+    let mut options = match o.timeout_ms {
+        Some(ms) => SpawnOptions::background().timeout(finite_millis("timeoutMs", ms)?),
+        None => SpawnOptions::background().no_timeout(),
+    }
+    .keep_alive(o.keep_alive.unwrap_or(false));
+    if let Some(owner) = o.owner {
+        options = options.owner(owner);
+    }
+    if let Some(text) = o.description {
+        options = options.description(text);
+    }
+    Ok(core.spawn(task, options).js()?.info().into())
+}

@@ -1,0 +1,84 @@
+// ACP agents from Node (`runAcp`), against the scripted agent built on the
+// official ACP Python SDK (tests/acp/scripted_agent.py at the repository
+// root). scripts/test.sh installs the SDK and sets AGENT_TASKS_ACP_PYTHON;
+// without it these tests fail, never skip.
+import assert from 'node:assert/strict'
+import { dirname, join } from 'node:path'
+import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+
+import { runAcp } from 'agent-tasks'
+
+import { manager, waitFor } from './helpers.mjs'
+
+const AGENT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'tests', 'acp', 'scripted_agent.py')
+
+function python() {
+  const python = process.env.AGENT_TASKS_ACP_PYTHON
+  if (!python) {
+    throw new Error(
+      'AGENT_TASKS_ACP_PYTHON is not set: it must name a python with the ACP SDK ' +
+        '(python3 -m venv target/acp-venv && target/acp-venv/bin/pip install agent-client-protocol==0.12.1); ' +
+        'scripts/test.sh sets it up',
+    )
+  }
+  return python
+}
+
+async function line(m, task, pattern) {
+  const got = await m.waitFor(task, pattern, { timeoutMs: 30_000 })
+  assert.equal(got.state, 'matched', JSON.stringify(got))
+  return got.line
+}
+
+async function permissionAnswer(t, permissions) {
+  const m = manager(t)
+  const task = runAcp(m, [python(), AGENT], 'permission', { permissions })
+  const said = await line(m, task, '^permission: ')
+  await m.cancel(task, { reason: 'done' })
+  return said
+}
+
+test('an ACP agent runs its goal, notifies each turn and takes follow-ups', async (t) => {
+  const m = manager(t)
+  const task = runAcp(m, [python(), AGENT], 'hello from node')
+  assert.equal(task.kind, 'acp')
+  await line(m, task, '^\\[turn 1 ended: end_turn\\]$')
+  assert.match(m.poll(task.id, { maxBytes: 1 << 20 }).text, /\[turn 1\] prompt:\n> hello from node/)
+  const note = await waitFor(() => m.notifications().find((n) => n.id === `${task.id}.t1`), { what: 'turn 1 notice' })
+  assert.equal(note.kind, 'turn_ended')
+  assert.match(note.text, /Echo: hello from node/)
+  m.send(task.id, 'and again')
+  await line(m, task, '^\\[turn 2 ended')
+  const info = await m.cancel(task, { reason: 'done' })
+  assert.equal(info.status, 'cancelled')
+})
+
+test('permission requests follow the policy, a function included', async (t) => {
+  assert.equal(await permissionAnswer(t, 'allow'), 'permission: selected yes')
+  assert.equal(await permissionAnswer(t, 'deny'), 'permission: selected no')
+  assert.equal(await permissionAnswer(t, undefined), 'permission: selected no')
+  const asked = []
+  const chosen = await permissionAnswer(t, async (request) => {
+    asked.push(request)
+    return 'always'
+  })
+  assert.equal(chosen, 'permission: selected always')
+  assert.equal(asked[0].title, 'Delete the build directory')
+  assert.deepEqual(asked[0].options.map((o) => o.kind), ['allow_once', 'allow_always', 'reject_once'])
+  assert.equal(await permissionAnswer(t, () => null), 'permission: cancelled')
+  assert.equal(
+    await permissionAnswer(t, () => {
+      throw new Error('no')
+    }),
+    'permission: selected no',
+  )
+})
+
+test('bad arguments name the argument', (t) => {
+  const m = manager(t)
+  assert.throws(() => runAcp(m, [python(), AGENT], 'goal', { permissions: 'maybe' }), { code: 'INVALID_ARGUMENT', message: /permissions/ })
+  assert.throws(() => runAcp(m, [python(), AGENT], 'goal', { files: 'everywhere' }), { code: 'INVALID_ARGUMENT', message: /files/ })
+  assert.throws(() => runAcp(m, [python(), AGENT], '  '), { code: 'INVALID_ARGUMENT', message: /goal/ })
+  assert.throws(() => runAcp({}, ['x'], 'goal'), { code: 'INVALID_ARGUMENT', message: /manager/ })
+})

@@ -1,0 +1,97 @@
+"""ACP agents from Python (`run_acp`), against the scripted agent built on
+the official ACP Python SDK (`tests/acp/scripted_agent.py` at the repository
+root). `scripts/test.sh` installs the SDK and sets AGENT_TASKS_ACP_PYTHON;
+without it these tests fail, never skip."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any, Dict, List
+
+import pytest
+
+from agent_tasks import InvalidArgument, PermissionAnswer, TaskManager, run_acp
+
+AGENT = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "acp", "scripted_agent.py")
+
+
+def agent_python() -> str:
+    python = os.environ.get("AGENT_TASKS_ACP_PYTHON")
+    if not python:
+        pytest.fail(
+            "AGENT_TASKS_ACP_PYTHON is not set: it must name a python with the ACP SDK "
+            "(python3 -m venv target/acp-venv && target/acp-venv/bin/pip install "
+            "agent-client-protocol==0.12.1); scripts/test.sh sets it up"
+        )
+    return python
+
+
+async def line(manager: TaskManager, task: Any, pattern: str) -> str:
+    got = await manager.wait_for(task, pattern, timeout=30)
+    assert got["state"] == "matched", got
+    return str(got["line"])
+
+
+def permission_answer(manager: TaskManager, permissions: Any) -> str:
+    async def run() -> str:
+        task = run_acp(manager, [agent_python(), AGENT], "permission", permissions=permissions)
+        said = await line(manager, task, "^permission: ")
+        await manager.cancel(task, "done")
+        return said
+
+    return asyncio.run(run())
+
+
+def test_goal_turns_and_follow_ups(manager: TaskManager) -> None:
+    async def run() -> None:
+        task = run_acp(manager, [agent_python(), AGENT], "hello from python")
+        await line(manager, task, r"^\[turn 1 ended: end_turn\]$")
+        text = manager.poll(task, 0, 1 << 20).text
+        assert "[turn 1] prompt:\n> hello from python" in text
+        notes = [n for n in manager.notifications() if n.id == f"{task.id}.t1"]
+        for _ in range(2000):
+            if notes:
+                break
+            await asyncio.sleep(0.01)
+            notes = [n for n in manager.notifications() if n.id == f"{task.id}.t1"]
+        assert notes and notes[0].kind == "turn_ended"
+        assert "Echo: hello from python" in notes[0].text
+        manager.send(task, "and again")
+        await line(manager, task, r"^\[turn 2 ended")
+        info = await manager.cancel(task, "done")
+        assert info.status == "cancelled"
+        assert info.kind == "acp"
+
+    asyncio.run(run())
+
+
+def test_permission_policies(manager: TaskManager) -> None:
+    assert permission_answer(manager, "allow") == "permission: selected yes"
+    assert permission_answer(manager, "deny") == "permission: selected no"
+    assert permission_answer(manager, None) == "permission: selected no"
+    asked: List[Dict[str, Any]] = []
+
+    def choose(request: Dict[str, Any]) -> PermissionAnswer:
+        asked.append(request)
+        return "always"
+
+    assert permission_answer(manager, choose) == "permission: selected always"
+    assert asked[0]["title"] == "Delete the build directory"
+    assert [o["kind"] for o in asked[0]["options"]] == ["allow_once", "allow_always", "reject_once"]
+    assert permission_answer(manager, lambda request: None) == "permission: cancelled"
+
+    def broken(request: Dict[str, Any]) -> PermissionAnswer:
+        raise RuntimeError("no")
+
+    # A callback that raises denies.
+    assert permission_answer(manager, broken) == "permission: selected no"
+
+
+def test_bad_arguments_name_the_argument(manager: TaskManager) -> None:
+    with pytest.raises(InvalidArgument, match="permissions"):
+        run_acp(manager, [agent_python(), AGENT], "goal", permissions="maybe")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match="files"):
+        run_acp(manager, [agent_python(), AGENT], "goal", files="everywhere")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match="goal"):
+        run_acp(manager, [agent_python(), AGENT], "  ")

@@ -1,0 +1,541 @@
+//! ACP agents as tasks, against a peer whose protocol code this project did
+//! not write: `tests/acp/scripted_agent.py`, built on the official Python SDK
+//! (`agent-client-protocol` from PyPI). `scripts/test.sh` installs the SDK in
+//! `target/acp-venv` and points `AGENT_TASKS_ACP_PYTHON` at its python; these
+//! tests fail (never skip) without it.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agent_tasks::acp::{AcpTask, FileAccess, PermissionDecision, PermissionPolicy};
+use agent_tasks::tools::ToolBox;
+use agent_tasks::{
+    CancelReason, Error, ManagerConfig, Message, NotificationKind, SpawnOptions, TaskManager,
+    TaskStatus, WaitOutcome, WaitUntil, DEFAULT_ROSTER_BUDGET,
+};
+use common::{manager_in_temp, process_is_dead};
+use serde_json::json;
+
+const AGENT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/acp/scripted_agent.py"
+);
+
+/// The python that has the ACP SDK.
+fn python() -> String {
+    std::env::var("AGENT_TASKS_ACP_PYTHON").unwrap_or_else(|_| {
+        panic!(
+            "AGENT_TASKS_ACP_PYTHON is not set: it must name a python with the ACP SDK. \
+             Set it up with `python3 -m venv target/acp-venv && \
+             target/acp-venv/bin/pip install agent-client-protocol==0.12.1`, then run \
+             `AGENT_TASKS_ACP_PYTHON=$PWD/target/acp-venv/bin/python cargo test -p agent-tasks --test acp` \
+             (scripts/test.sh does all of this)"
+        )
+    })
+}
+
+fn agent(goal: &str) -> AcpTask {
+    AcpTask::new([python(), AGENT.to_string()], goal).kill_grace(Duration::from_secs(2))
+}
+
+fn spawn(manager: &TaskManager, task: AcpTask) -> String {
+    manager
+        .spawn(task, SpawnOptions::background().no_timeout())
+        .expect("spawn")
+        .id()
+        .to_string()
+}
+
+/// Waits (30 s at most) for an output line matching `pattern`; returns it.
+async fn line(manager: &TaskManager, id: &str, pattern: &str) -> String {
+    let until = WaitUntil::output(pattern, 0).expect("pattern");
+    match manager
+        .wait_for(id, until, Some(Duration::from_secs(30)))
+        .await
+        .expect("wait_for")
+    {
+        WaitOutcome::Matched { line, .. } => line,
+        other => panic!(
+            "no line matching `{pattern}`: {other:?}\noutput:\n{}",
+            output(manager, id)
+        ),
+    }
+}
+
+/// The whole output so far (a poll page stops where the bytes' place
+/// changes, so this reads on until nothing new comes).
+fn output(manager: &TaskManager, id: &str) -> String {
+    let mut data = Vec::new();
+    let mut cursor = 0;
+    loop {
+        let page = manager.poll(id, cursor, 1 << 20).expect("poll");
+        if page.next_cursor == cursor {
+            return String::from_utf8_lossy(&data).into_owned();
+        }
+        data.extend_from_slice(&page.data);
+        cursor = page.next_cursor;
+    }
+}
+
+/// Waits for the one-shot notification of turn `turn` and returns its text.
+async fn turn_notice(manager: &TaskManager, id: &str, turn: u64) -> String {
+    let note_id = format!("{id}.t{turn}");
+    common::wait_for(&format!("notification {note_id}"), || {
+        manager.notifications(None).iter().any(|n| n.id == note_id)
+    })
+    .await;
+    let note = manager
+        .notifications(None)
+        .into_iter()
+        .find(|n| n.id == note_id)
+        .expect("notification");
+    assert_eq!(note.kind, NotificationKind::TurnEnded);
+    assert_eq!(note.status, TaskStatus::Running);
+    note.text
+}
+
+async fn collect(manager: &TaskManager, id: &str) -> agent_tasks::TaskResult {
+    manager
+        .collect(id, Some(Duration::from_secs(60)))
+        .await
+        .expect("collect")
+        .result()
+        .cloned()
+        .unwrap_or_else(|| panic!("{id} did not end; output:\n{}", output(manager, id)))
+}
+
+#[tokio::test]
+async fn a_goal_is_rendered_and_follow_ups_start_new_turns() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let raw = Arc::new(Mutex::new(Vec::new()));
+    let seen = raw.clone();
+    let id = spawn(
+        &manager,
+        agent("hello world")
+            .terminals(&manager)
+            .on_update(move |u| seen.lock().expect("lock").push(u.clone())),
+    );
+    line(&manager, &id, r"^\[turn 1 ended: end_turn\]$").await;
+    let text = output(&manager, &id);
+    for expected in [
+        "[turn 1] prompt:\n> hello world\n",
+        "[tool] Inspect the repository (read): pending\n",
+        "[tool] Inspect the repository: completed\n",
+        "[plan]\n  [x] look\n  [~] answer\n",
+        "Echo: hello world\n[turn 1 ended: end_turn]\n",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(
+        !text.contains("thinking about"),
+        "thoughts are hidden by default:\n{text}"
+    );
+    // The raw updates reach the host, thoughts included.
+    let kinds: Vec<String> = raw
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter_map(|u| u["update"]["sessionUpdate"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        kinds.iter().any(|k| k == "agent_thought_chunk"),
+        "{kinds:?}"
+    );
+    assert!(kinds.iter().any(|k| k == "plan"), "{kinds:?}");
+
+    let notice = turn_notice(&manager, &id, 1).await;
+    assert!(notice.contains("finished a turn"), "{notice}");
+    assert!(notice.contains("Echo: hello world"), "{notice}");
+    assert_eq!(manager.info(&id).expect("info").status, TaskStatus::Running);
+
+    // A follow-up while idle is the next turn.
+    manager.send(&id, "and again").expect("send");
+    line(&manager, &id, r"^\[turn 2 ended").await;
+    assert!(turn_notice(&manager, &id, 2)
+        .await
+        .contains("Echo: and again"));
+
+    let info = manager
+        .cancel(&id, CancelReason::user("done"))
+        .await
+        .expect("cancel");
+    assert_eq!(info.status, TaskStatus::Cancelled);
+    let pid = info.pid.expect("pid");
+    assert!(process_is_dead(pid), "the agent still runs");
+}
+
+#[tokio::test]
+async fn a_follow_up_during_a_turn_is_queued_and_eof_completes() {
+    let (manager, dir) = manager_in_temp(ManagerConfig::default());
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).expect("mkdir");
+    let id = spawn(&manager, agent("hold").cwd(&work));
+    line(&manager, &id, "^holding$").await;
+    manager.send(&id, "second prompt").expect("send");
+    line(&manager, &id, "follow-up queued").await;
+    std::fs::write(work.join("release"), b"").expect("release");
+    line(&manager, &id, r"^\[turn 2 ended: end_turn\]$").await;
+    let text = output(&manager, &id);
+    let order = [
+        "holding",
+        "follow-up queued",
+        "released",
+        "[turn 1 ended: end_turn]",
+        "[turn 2] prompt:\n> second prompt",
+        "Echo: second prompt",
+    ];
+    let positions: Vec<usize> = order
+        .iter()
+        .map(|s| {
+            text.find(s)
+                .unwrap_or_else(|| panic!("missing {s:?} in:\n{text}"))
+        })
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "out of order:\n{text}"
+    );
+
+    // The end of input ends the session: completed, with the last turn.
+    manager.send(&id, Message::eof()).expect("eof");
+    let result = collect(&manager, &id).await;
+    assert_eq!(result.status, TaskStatus::Completed, "{:?}", result.error);
+    let value = result.value.expect("value");
+    assert_eq!(value["turns"], 2);
+    assert_eq!(value["stop_reason"], "end_turn");
+    assert_eq!(value["message"], "Echo: second prompt");
+}
+
+async fn permission_answer(policy: Option<PermissionPolicy>) -> String {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let mut task = agent("permission");
+    if let Some(policy) = policy {
+        task = task.permissions(policy);
+    }
+    let id = spawn(&manager, task);
+    let answer = line(&manager, &id, "^permission: ").await;
+    manager
+        .cancel(&id, CancelReason::user("done"))
+        .await
+        .expect("cancel");
+    answer
+}
+
+#[tokio::test]
+async fn permission_requests_follow_the_policy() {
+    assert_eq!(
+        permission_answer(Some(PermissionPolicy::AllowAll)).await,
+        "permission: selected yes"
+    );
+    assert_eq!(
+        permission_answer(Some(PermissionPolicy::DenyAll)).await,
+        "permission: selected no"
+    );
+    // The default is to deny.
+    assert_eq!(permission_answer(None).await, "permission: selected no");
+
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let record = asked.clone();
+    let policy = PermissionPolicy::ask(move |request| {
+        record.lock().expect("lock").push(request.clone());
+        async move { PermissionDecision::Select("always".to_string()) }
+    });
+    assert_eq!(
+        permission_answer(Some(policy)).await,
+        "permission: selected always"
+    );
+    let asked = asked.lock().expect("lock").clone();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(
+        asked[0].title.as_deref(),
+        Some("Delete the build directory")
+    );
+    assert_eq!(asked[0].tool_kind.as_deref(), Some("delete"));
+    let kinds: Vec<&str> = asked[0].options.iter().map(|o| o.kind.as_str()).collect();
+    assert_eq!(kinds, ["allow_once", "allow_always", "reject_once"]);
+
+    let cancel = PermissionPolicy::ask(|_| async { PermissionDecision::Cancel });
+    assert_eq!(
+        permission_answer(Some(cancel)).await,
+        "permission: cancelled"
+    );
+}
+
+#[tokio::test]
+async fn terminal_requests_run_as_process_tasks() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let id = spawn(
+        &manager,
+        agent("terminal echo from-terminal; exit 4").terminals(&manager),
+    );
+    let said = line(&manager, &id, "^terminal ").await;
+    let (terminal, rest) = said
+        .trim_start_matches("terminal ")
+        .split_once(' ')
+        .expect("terminal id");
+    assert_eq!(rest, "exit=4 output=from-terminal");
+    // The terminal was a process task of this manager, owned by the agent's task.
+    let info = manager.info(terminal).expect("terminal task");
+    assert_eq!(info.kind, "process");
+    assert_eq!(info.owner, id);
+    assert_eq!(info.status, TaskStatus::Failed);
+    assert_eq!(info.exit.and_then(|e| e.code), Some(4));
+    manager
+        .cancel(&id, CancelReason::user("done"))
+        .await
+        .expect("cancel");
+}
+
+#[tokio::test]
+async fn file_requests_stay_inside_the_session_directory() {
+    let (manager, dir) = manager_in_temp(ManagerConfig::default());
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).expect("mkdir");
+    let secret = dir.path().join("secret.txt");
+    std::fs::write(&secret, "do not read").expect("write");
+    let id = spawn(
+        &manager,
+        agent(&format!("read {}", secret.display())).cwd(&work),
+    );
+    let said = line(&manager, &id, "^read ").await;
+    assert!(said.starts_with("read refused:"), "{said}");
+    assert!(said.contains("outside the session directory"), "{said}");
+    assert!(output(&manager, &id).contains("[acp] file read refused"));
+
+    let inside = work.join("notes/out.txt");
+    manager
+        .send(&id, format!("write {} hello-file", inside.display()))
+        .expect("send");
+    assert_eq!(line(&manager, &id, "^write ").await, "write ok");
+    assert_eq!(
+        std::fs::read_to_string(&inside).expect("written"),
+        "hello-file"
+    );
+    manager
+        .send(&id, format!("read {}", inside.display()))
+        .expect("send");
+    assert_eq!(line(&manager, &id, "^read ok").await, "read ok: hello-file");
+    manager
+        .cancel(&id, CancelReason::user("done"))
+        .await
+        .expect("cancel");
+
+    // Read-only access refuses writes even inside.
+    let id = spawn(
+        &manager,
+        agent(&format!("write {} x", work.join("ro.txt").display()))
+            .cwd(&work)
+            .files(FileAccess::ReadWithinCwd),
+    );
+    let said = line(&manager, &id, "^write ").await;
+    assert!(said.starts_with("write refused"), "{said}");
+    assert!(!work.join("ro.txt").exists());
+    manager
+        .cancel(&id, CancelReason::user("done"))
+        .await
+        .expect("cancel");
+}
+
+#[tokio::test]
+async fn cancel_mid_turn_cancels_the_turn_then_stops_the_agent() {
+    let (manager, dir) = manager_in_temp(ManagerConfig::default());
+    let id = spawn(&manager, agent("hold").cwd(dir.path()));
+    line(&manager, &id, "^holding$").await;
+    let info = manager
+        .cancel(&id, CancelReason::user("no longer needed"))
+        .await
+        .expect("cancel");
+    assert_eq!(info.status, TaskStatus::Cancelled);
+    let text = output(&manager, &id);
+    for expected in [
+        "[acp] cancelling turn 1",
+        "cancel received",
+        "[turn 1 ended: cancelled]",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(process_is_dead(info.pid.expect("pid")));
+}
+
+#[tokio::test]
+async fn an_agent_killed_mid_turn_fails_the_task_with_channel_loss() {
+    let (manager, dir) = manager_in_temp(ManagerConfig::default());
+    let id = spawn(&manager, agent("hold").cwd(dir.path()));
+    line(&manager, &id, "^holding$").await;
+    let pid = manager.info(&id).expect("info").pid.expect("pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill");
+    let result = collect(&manager, &id).await;
+    assert_eq!(result.status, TaskStatus::Failed);
+    let error = result.error.expect("error");
+    assert!(error.contains("lost during turn 1"), "{error}");
+    assert!(error.contains("killed by signal 9"), "{error}");
+    // The host is told once, with the error.
+    common::wait_for("the end notification", || {
+        manager
+            .notifications(None)
+            .iter()
+            .any(|n| n.task_id.as_str() == id && n.kind == NotificationKind::Finished)
+    })
+    .await;
+    let note = manager
+        .notifications(None)
+        .into_iter()
+        .find(|n| n.task_id.as_str() == id && n.kind == NotificationKind::Finished)
+        .expect("notification");
+    assert!(note.text.contains("lost during turn 1"), "{}", note.text);
+
+    // An agent that exits by itself mid-turn is the same loss.
+    let id = spawn(&manager, agent("crash"));
+    let result = collect(&manager, &id).await;
+    assert_eq!(result.status, TaskStatus::Failed);
+    let error = result.error.expect("error");
+    assert!(error.contains("exited with code 3"), "{error}");
+    assert!(output(&manager, &id).contains("crashing"));
+}
+
+#[tokio::test]
+async fn a_malformed_line_from_the_agent_is_a_clear_error() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let id = spawn(&manager, agent("garbage"));
+    let result = collect(&manager, &id).await;
+    assert_eq!(result.status, TaskStatus::Failed);
+    let error = result.error.expect("error");
+    assert!(error.contains("broke the protocol"), "{error}");
+    assert!(error.contains("`this is not json-rpc`"), "{error}");
+}
+
+#[tokio::test]
+async fn an_idle_session_completes_with_its_last_message() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let id = spawn(
+        &manager,
+        agent("only once").idle_timeout(Duration::from_millis(300)),
+    );
+    let result = collect(&manager, &id).await;
+    assert_eq!(result.status, TaskStatus::Completed, "{:?}", result.error);
+    assert_eq!(result.value.expect("value")["message"], "Echo: only once");
+    assert!(output(&manager, &id).contains("idle timeout"));
+}
+
+#[tokio::test]
+async fn bad_arguments_are_refused_before_anything_runs() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let err = manager
+        .spawn(agent("  "), SpawnOptions::background())
+        .expect_err("empty goal");
+    assert!(
+        matches!(&err, Error::InvalidArgument { name, .. } if name == "goal"),
+        "{err}"
+    );
+    let err = manager
+        .spawn(
+            AcpTask::new(Vec::<String>::new(), "goal"),
+            SpawnOptions::background(),
+        )
+        .expect_err("empty argv");
+    assert!(
+        matches!(&err, Error::InvalidArgument { name, .. } if name == "command"),
+        "{err}"
+    );
+    let err = manager
+        .spawn(
+            agent("goal").cwd("/no/such/dir"),
+            SpawnOptions::background(),
+        )
+        .expect_err("bad cwd");
+    assert!(
+        matches!(&err, Error::InvalidArgument { name, .. } if name == "cwd"),
+        "{err}"
+    );
+    assert!(manager.ids().is_empty());
+
+    // A command that cannot start fails the task with the reason.
+    let id = spawn(&manager, AcpTask::new(["/no/such/agent"], "goal"));
+    let result = collect(&manager, &id).await;
+    assert_eq!(result.status, TaskStatus::Failed);
+    assert!(result.error.expect("error").contains("/no/such/agent"));
+}
+
+#[tokio::test]
+async fn the_model_delegates_to_a_registered_acp_agent() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let mut tools = ToolBox::new(manager.clone(), "session-1");
+    tools
+        .register_acp_agent("coder", "A scripted coding agent.", |args| {
+            agent(args["goal"].as_str().unwrap_or_default())
+        })
+        .expect("register");
+    let delegate = tools
+        .definitions()
+        .into_iter()
+        .find(|d| d.name == "task_delegate")
+        .expect("task_delegate");
+    let described = delegate.parameters["properties"]["agent"]["description"].to_string();
+    assert!(described.contains("persistent ACP agent"), "{described}");
+
+    // Asked for the foreground, a persistent agent still starts in the background.
+    let answer = tools
+        .call(
+            "task_delegate",
+            json!({"agent": "coder", "tasks": [{"goal": "terminal echo via-tool"}], "timeout": 1}),
+        )
+        .await;
+    assert!(!answer.is_error, "{}", answer.text);
+    assert!(
+        answer.text.contains("persistent ACP agent"),
+        "{}",
+        answer.text
+    );
+    let id = answer.json["tasks"][0]["task_id"]
+        .as_str()
+        .expect("task id")
+        .to_string();
+    let info = manager.info(&id).expect("info");
+    assert_eq!(info.kind, "agent");
+    assert_eq!(info.owner, "session-1");
+    assert!(!info.foreground);
+
+    // Its terminal is served by the toolbox's manager.
+    let said = line(&manager, &id, "^terminal ").await;
+    assert!(said.ends_with("exit=0 output=via-tool"), "{said}");
+    let notice = turn_notice(&manager, &id, 1).await;
+    assert!(notice.contains("answers: coder with"), "{notice}");
+    assert!(manager
+        .notifications(Some("session-1"))
+        .iter()
+        .any(|n| n.id == format!("{id}.t1")));
+
+    // The roster shows it, with its last line (the turn's end).
+    let roster = manager.roster("session-1", DEFAULT_ROSTER_BUDGET);
+    assert_eq!(roster.items.len(), 1, "{}", roster.text);
+    assert!(roster.text.contains(&id), "{}", roster.text);
+    assert!(
+        roster.text.contains("[turn 1 ended: end_turn]"),
+        "{}",
+        roster.text
+    );
+
+    // task_send is a follow-up prompt; task_cancel stops it.
+    let sent = tools
+        .call(
+            "task_send",
+            json!({"task_id": id, "message": "and a follow-up"}),
+        )
+        .await;
+    assert!(!sent.is_error, "{}", sent.text);
+    line(&manager, &id, r"^\[turn 2 ended: end_turn\]$").await;
+    let cancelled = tools
+        .call("task_cancel", json!({"task_id": id, "reason": "done"}))
+        .await;
+    assert!(!cancelled.is_error, "{}", cancelled.text);
+    assert_eq!(
+        manager.info(&id).expect("info").status,
+        TaskStatus::Cancelled
+    );
+}
