@@ -268,10 +268,16 @@ pub struct TaskContext {
     inbox: tokio::sync::Mutex<Option<mpsc::Receiver<Message>>>,
     /// Set once [`Message::eof`] came out of the inbox: it is closed.
     inbox_ended: std::sync::atomic::AtomicBool,
-    pid_hook: PidHook,
     controls: std::sync::Mutex<Option<mpsc::Receiver<ControlRequest>>>,
-    turn_hook: TurnHook,
-    spawn_gate: Arc<crate::spawn_gate::SpawnGate>,
+    host: HostLinks,
+}
+
+/// How a running task reaches the manager that runs it: what it reports
+/// (its pid, the end of a turn) and the gate its process spawns pass.
+pub(crate) struct HostLinks {
+    pub pid_hook: PidHook,
+    pub turn_hook: TurnHook,
+    pub spawn_gate: Arc<crate::spawn_gate::SpawnGate>,
 }
 
 /// Called when a multi-turn task finished a turn: its number and the text
@@ -294,10 +300,8 @@ impl TaskContext {
         output: OutputWriter,
         cancel: CancelSignal,
         inbox: Option<mpsc::Receiver<Message>>,
-        pid_hook: PidHook,
         controls: Option<mpsc::Receiver<ControlRequest>>,
-        turn_hook: TurnHook,
-        spawn_gate: Arc<crate::spawn_gate::SpawnGate>,
+        host: HostLinks,
     ) -> Self {
         TaskContext {
             id,
@@ -305,10 +309,8 @@ impl TaskContext {
             cancel,
             inbox: tokio::sync::Mutex::new(inbox),
             inbox_ended: std::sync::atomic::AtomicBool::new(false),
-            pid_hook,
             controls: std::sync::Mutex::new(controls),
-            turn_hook,
-            spawn_gate,
+            host,
         }
     }
 
@@ -316,7 +318,7 @@ impl TaskContext {
     /// once the host is exiting (see `TaskManager::kill_processes_now`):
     /// then no process may start.
     pub(crate) fn spawn_ticket(&self) -> Option<crate::spawn_gate::SpawnTicket> {
-        self.spawn_gate.enter()
+        self.host.spawn_gate.enter()
     }
 
     /// Tells the owner that a multi-turn task (an ACP agent) finished a turn
@@ -327,7 +329,7 @@ impl TaskContext {
     /// [`NOTIFICATION_VALUE_CHARS`](crate::NOTIFICATION_VALUE_CHARS)). The
     /// task keeps running.
     pub fn turn_ended(&self, turn: u64, summary: impl Into<String>) {
-        (self.turn_hook)(turn, summary.into());
+        (self.host.turn_hook)(turn, summary.into());
     }
 
     /// The manager's signal requests (pause, resume), for the task that
@@ -339,13 +341,13 @@ impl TaskContext {
     /// Records the id of the process (group) the task started, so the info
     /// shows it and recovery can check it.
     pub fn report_pid(&self, pid: u32) {
-        (self.pid_hook)(pid, None);
+        (self.host.pid_hook)(pid, None);
     }
 
     /// Like [`TaskContext::report_pid`], and records how the process's
     /// descendants are contained, for the info.
     pub fn report_process(&self, pid: u32, containment: Containment) {
-        (self.pid_hook)(pid, Some(containment));
+        (self.host.pid_hook)(pid, Some(containment));
     }
 
     /// The task's id.

@@ -480,10 +480,12 @@ impl TaskManager {
             writer,
             entry.cancel.clone(),
             inbox_rx,
-            pid_hook,
             controls_rx,
-            turn_hook,
-            self.inner.services.spawn_gate.clone(),
+            crate::context::HostLinks {
+                pid_hook,
+                turn_hook,
+                spawn_gate: self.inner.services.spawn_gate.clone(),
+            },
         );
         let pending = Pending {
             entry: entry.clone(),
