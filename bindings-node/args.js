@@ -82,6 +82,10 @@ const kinds = {
     expected: 'an object { cols, rows } of numbers',
   },
   func: { test: (v) => typeof v === 'function', expected: 'a function' },
+  permissions: {
+    test: (v) => typeof v === 'string' || typeof v === 'function',
+    expected: "'allow', 'deny' or a function",
+  },
 }
 
 // ---- the options of each call ----------------------------------------------
@@ -163,6 +167,20 @@ const specs = {
     ttySize: 'size',
   },
   agent: { name: 'string', description: 'string', parameters: 'object', run: 'func' },
+  acp: {
+    cwd: 'string',
+    env: 'env',
+    permissions: 'permissions',
+    files: 'string',
+    showThoughts: 'boolean',
+    idleTimeoutMs: 'number',
+    cancelGraceMs: 'number',
+    killGraceMs: 'number',
+    timeoutMs: 'number',
+    owner: 'string',
+    description: 'string',
+    keepAlive: 'boolean',
+  },
 }
 
 /** The edit distance of two short names (for "did you mean"). */

@@ -948,12 +948,10 @@ class ToolBox {
  */
 function runAcp(manager, argv, goal, options) {
   const nativeManager = nativeManagers.get(manager)
-  if (nativeManager === undefined) throw invalid('manager', 'expected a TaskManager')
-  if (!Array.isArray(argv) || argv.some((a) => typeof a !== 'string')) {
-    throw invalid('argv', 'expected an array of strings')
-  }
-  if (typeof goal !== 'string') throw invalid('goal', 'expected a string')
-  let o = optionsOf(options)
+  if (nativeManager === undefined) throw invalid('manager', `expected a TaskManager, got ${args.describe(manager)}`)
+  args.argument('argv', 'strings', argv)
+  if (typeof goal !== 'string') throw invalid('goal', `expected a string, got ${args.describe(goal)}`)
+  let o = args.options('acp', options)
   let ask
   if (typeof o.permissions === 'function') {
     const decide = o.permissions
@@ -965,12 +963,7 @@ function runAcp(manager, argv, goal, options) {
     }
     o = { ...o, permissions: undefined }
   }
-  if (o.env !== undefined && o.env !== null) {
-    if (typeof o.env !== 'object') throw invalid('env', 'expected an object of strings')
-    const env = {}
-    for (const [k, v] of Object.entries(o.env)) if (v !== undefined) env[k] = String(v)
-    o = { ...o, env }
-  }
+  if (o.env !== undefined) o = { ...o, env: envOf(o.env) }
   let info
   try {
     info = native.nativeSpawnAcp(nativeManager, argv, goal, o, ask)

@@ -43,4 +43,5 @@ test('the option tables match the generated option types', () => {
   assert.deepEqual(keys(specs.output), fields('OutputOptions'))
   assert.deepEqual(keys(specs.waitForeground), fields('WaitOptions'))
   assert.deepEqual(keys(specs.agent), fields('AgentDefinition'))
+  assert.deepEqual(keys(specs.acp), fields('AcpOptions'))
 })
