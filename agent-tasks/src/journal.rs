@@ -163,9 +163,14 @@ impl ForegroundJournal {
         if state.live.remove(id).is_none() {
             return Ok(());
         }
-        if state.lines + 1 >= COMPACT_AT && state.lines + 1 > 2 * state.live.len() {
-            return self.rewrite(&mut state);
+        if state.lines + 1 >= COMPACT_AT
+            && state.lines + 1 > 2 * state.live.len()
+            && self.rewrite(&mut state).is_ok()
+        {
+            return Ok(());
         }
+        // (A rewrite that failed, on a full disk say, leaves the old file:
+        // the end line is appended to it.)
         let mut line = serde_json::to_vec(&Line::End(id.clone())).map_err(std::io::Error::other)?;
         line.push(b'\n');
         self.append(&mut state, &line)
@@ -234,13 +239,15 @@ impl ForegroundJournal {
         let body: Vec<u8> = state.live.values().flatten().copied().collect();
         file.write_all(&body)?;
         std::fs::rename(&temp, &path)?;
-        // The renamed file is the journal now; keep appending to it (its
-        // descriptor follows the rename).
+        // The renamed file is the journal now: the old descriptor names the
+        // replaced one, so it goes (an append reopens the journal if the
+        // open below fails).
+        state.file = None;
+        state.lines = state.live.len();
         let file = OpenOptions::new()
             .append(true)
             .custom_flags(nix::libc::O_CLOEXEC)
             .open(&path)?;
-        state.lines = state.live.len();
         state.file = Some(file);
         Ok(())
     }
