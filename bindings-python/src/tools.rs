@@ -181,6 +181,56 @@ impl NativeToolBox {
         Ok(())
     }
 
+    /// Registers an ACP coding agent the model can delegate to with
+    /// `task_delegate` (its one argument, `goal`, is the first prompt): each
+    /// delegation starts `argv` as an ACP task in the background, with
+    /// these settings (as `run_acp` takes them); its terminals are process
+    /// tasks of this toolbox's manager.
+    #[pyo3(signature = (
+        name, description, argv, *, cwd=None, env=None, permissions=None, files="cwd",
+        show_thoughts=false, idle_timeout=None, cancel_grace=None, kill_grace=None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn register_acp_agent(
+        &self,
+        name: String,
+        description: String,
+        argv: Vec<std::ffi::OsString>,
+        cwd: Option<std::path::PathBuf>,
+        env: Option<std::collections::HashMap<std::ffi::OsString, std::ffi::OsString>>,
+        permissions: Option<&Bound<'_, PyAny>>,
+        files: &str,
+        show_thoughts: bool,
+        idle_timeout: Option<f64>,
+        cancel_grace: Option<f64>,
+        kill_grace: Option<f64>,
+    ) -> PyResult<()> {
+        let settings = crate::acp::AcpSettings::new(
+            argv,
+            cwd,
+            env,
+            permissions,
+            files,
+            show_thoughts,
+            [idle_timeout, cancel_grace, kill_grace],
+        )?;
+        let mut toolbox = self
+            .toolbox
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        toolbox
+            .register_acp_agent(name, description, move |args| {
+                let goal = args
+                    .get("goal")
+                    .and_then(|g| g.as_str())
+                    .unwrap_or_default()
+                    .to_string();
+                settings.task(goal)
+            })
+            .map_err(core_err)?;
+        Ok(())
+    }
+
     /// This toolbox's tool definitions (with `task_delegate` once an agent
     /// is registered), as dicts in `shape`.
     #[pyo3(signature = (shape="openai"))]

@@ -95,3 +95,27 @@ def test_bad_arguments_name_the_argument(manager: TaskManager) -> None:
         run_acp(manager, [agent_python(), AGENT], "goal", files="everywhere")  # type: ignore[arg-type]
     with pytest.raises(InvalidArgument, match="goal"):
         run_acp(manager, [agent_python(), AGENT], "  ")
+
+
+def test_the_model_delegates_to_a_registered_acp_agent(manager: TaskManager) -> None:
+    from agent_tasks import ToolBox
+
+    async def run() -> None:
+        tools = ToolBox(manager, "s1")
+        tools.register_acp_agent("coder", "A scripted coding agent.", [agent_python(), AGENT])
+        names = [d["function"]["name"] for d in tools.definitions()]
+        assert names[-1] == "task_delegate"
+        started = await tools.call(
+            "task_delegate", {"agent": "coder", "tasks": [{"goal": "hello from a model"}]}
+        )
+        assert not started.is_error, started.text
+        task_id = started.json["tasks"][0]["task_id"]
+        assert manager.info(task_id).kind == "agent"
+        await line(manager, task_id, r"^\[turn 1 ended: end_turn\]$")
+        assert "> hello from a model" in manager.poll(task_id, 0, 1 << 20).text
+        roster = manager.roster("s1")
+        assert task_id in roster["text"], roster
+        stopped = await tools.call("task_cancel", {"task_id": task_id})
+        assert not stopped.is_error, stopped.text
+
+    asyncio.run(run())

@@ -600,6 +600,21 @@ class NativeToolBox:
         factory: Callable[[Dict[str, Any]], Callable[[TaskContext], Any]],
         parameters: Optional[Dict[str, Any]] = None,
     ) -> None: ...
+    def register_acp_agent(
+        self,
+        name: str,
+        description: str,
+        argv: List[str],
+        *,
+        cwd: Optional[str] = None,
+        env: Optional[Dict[str, str]] = None,
+        permissions: Any = None,
+        files: str = "cwd",
+        show_thoughts: bool = False,
+        idle_timeout: Optional[float] = None,
+        cancel_grace: Optional[float] = None,
+        kill_grace: Optional[float] = None,
+    ) -> None: ...
     def definitions(self, shape: str = "openai") -> List[Dict[str, Any]]: ...
     def call(self, name: str, args: Union[Dict[str, Any], str, None] = None) -> Pending[ToolResponse]: ...
 

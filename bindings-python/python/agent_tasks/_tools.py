@@ -8,6 +8,7 @@ texts are the Rust core's (`agent_tasks::tools`)."""
 from __future__ import annotations
 
 import contextvars
+import os
 import functools
 from typing import (
     TYPE_CHECKING,
@@ -19,11 +20,13 @@ from typing import (
     Mapping,
     Optional,
     Protocol,
+    Sequence,
     Tuple,
     Union,
     overload,
 )
 
+from ._acp import FileAccess, Permissions, StrPath
 from ._arguments import checked, env_pairs, invalid, optional_fspath
 from ._errors import InvalidArgument
 from ._manager import (
@@ -182,6 +185,41 @@ class ToolBox:
 
         self._native.register_agent(
             name, description, factory, dict(parameters) if parameters is not None else None
+        )
+
+    def register_acp_agent(
+        self,
+        name: str,
+        description: str,
+        argv: Sequence[StrPath],
+        *,
+        cwd: Optional[StrPath] = None,
+        env: Optional[Mapping[str, str]] = None,
+        permissions: Optional[Permissions] = None,
+        files: FileAccess = "cwd",
+        show_thoughts: bool = False,
+        idle_timeout: Optional[float] = None,
+        cancel_grace: Optional[float] = None,
+        kill_grace: Optional[float] = None,
+    ) -> None:
+        """Registers an ACP coding agent the model can delegate to with
+        ``task_delegate`` (its argument ``goal`` is the first prompt): each
+        delegation starts `argv` as a persistent ACP task in the background,
+        with these settings (as `run_acp` takes them); its terminals are
+        process tasks of this toolbox's manager. The roster lists it; each
+        turn's end queues a ``turn_ended`` notification."""
+        self._native.register_acp_agent(
+            name,
+            description,
+            [os.fspath(a) for a in argv],
+            cwd=optional_fspath("cwd", cwd),
+            env=dict(env) if env is not None else None,
+            permissions=permissions,
+            files=files,
+            show_thoughts=show_thoughts,
+            idle_timeout=idle_timeout,
+            cancel_grace=cancel_grace,
+            kill_grace=kill_grace,
         )
 
     async def call(self, name: str, args: ToolArgs = None) -> ToolResponse:
