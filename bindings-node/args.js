@@ -181,6 +181,16 @@ const specs = {
     description: 'string',
     keepAlive: 'boolean',
   },
+  acpAgent: {
+    cwd: 'string',
+    env: 'env',
+    permissions: 'permissions',
+    files: 'string',
+    showThoughts: 'boolean',
+    idleTimeoutMs: 'number',
+    cancelGraceMs: 'number',
+    killGraceMs: 'number',
+  },
 }
 
 /** The edit distance of two short names (for "did you mean"). */

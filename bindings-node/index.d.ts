@@ -337,6 +337,8 @@ export declare class ToolBox {
   readonly owner: string
   /** Registers a subagent for `task_delegate` (runs as a task of kind `agent`); throws `INVALID_ARGUMENT` for a bad name or schema or a name taken. Returns this toolbox. */
   registerAgent<Args extends Record<string, any> = { goal: string; [key: string]: unknown }>(agent: AgentDefinition<Args>): this
+  /** Registers an ACP coding agent (`argv`) the model can delegate to with `task_delegate`; its `goal` is the first prompt (see `runAcp`). */
+  registerAcpAgent(agent: AcpAgentDefinition): this
   /** The tool definitions it answers (see `toolDefinitions`), `task_delegate` last once an agent is registered. */
   definitions(shape?: 'openai'): OpenAITool[]
   definitions(shape: 'anthropic'): AnthropicTool[]
@@ -357,6 +359,16 @@ export interface AcpPermissionRequest {
 
 /** `true` allows, `false` denies, `null` cancels, a string selects that option id. */
 export type AcpPermissionAnswer = boolean | string | null
+
+/** An ACP coding agent the model can delegate to (`ToolBox.registerAcpAgent`). */
+export interface AcpAgentDefinition extends Omit<RunAcpOptions, 'timeoutMs' | 'owner' | 'description' | 'keepAlive'> {
+  /** 1 to 40 lowercase letters, digits, `_` or `-`; the model names it in `task_delegate`'s `agent`. */
+  name: string
+  /** What it does, for the model. */
+  description: string
+  /** The agent's command line. */
+  argv: readonly string[]
+}
 
 /** Options of `runAcp` (all optional). */
 export interface RunAcpOptions {
@@ -637,6 +649,16 @@ export declare class NativeToolBox {
    * is new, and refuses with `INVALID_ARGUMENT` naming the problem.
    */
   registerAgent(name: string, description: string, parameters: Record<string, any> | undefined | null, runner: (ctx: NativeTaskContext) => Promise<TaskFnOutcome>): void
+  /**
+   * Registers an ACP coding agent the model can delegate to with
+   * `task_delegate` (its argument `goal` is the first prompt): each
+   * delegation starts `argv` as a persistent ACP task in the background
+   * with these options (as `runAcp` takes them; a task timeout, owner,
+   * description and keep-alive do not apply); its terminals are process
+   * tasks of this toolbox's manager. Internal: see the wrapper's
+   * `registerAcpAgent`.
+   */
+  registerAcpAgent(name: string, description: string, argv: Array<string>, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<string>) | undefined | null): void
   /**
    * The tools this toolbox answers in `shape` (`openai`, the default,
    * `anthropic` or `mcp`): the task tools, and `task_delegate` once an

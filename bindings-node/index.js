@@ -906,6 +906,24 @@ class ToolBox {
     return this
   }
 
+  /**
+   * Registers an ACP coding agent the model can delegate to with
+   * `task_delegate` (its argument `goal` is the first prompt): each
+   * delegation starts `argv` as a persistent ACP task in the background with
+   * the options `runAcp` takes (but a task timeout, owner, description and
+   * keep-alive); its terminals are process tasks of this toolbox's manager.
+   */
+  registerAcpAgent(agent) {
+    args.argument('agent', 'object', agent)
+    const { name, description, argv, ...rest } = agent
+    args.argument('name', 'string', name)
+    args.argument('description', 'string', description)
+    args.argument('argv', 'strings', argv)
+    const [o, ask] = acpOptions(args.options('acpAgent', rest, 'agent'))
+    call(() => this.#native.registerAcpAgent(name, description, argv, o, ask))
+    return this
+  }
+
   /** The tool definitions it answers, in a shape (see `toolDefinitions`), `task_delegate` included once an agent is registered. */
   definitions(shape) {
     if (shape !== undefined) args.argument('shape', 'string', shape)
@@ -946,12 +964,10 @@ class ToolBox {
  * `true` (allow), `false` (deny), `null` (cancel) or an option id (maybe
  * async; a throw denies).
  */
-function runAcp(manager, argv, goal, options) {
-  const nativeManager = nativeManagers.get(manager)
-  if (nativeManager === undefined) throw invalid('manager', `expected a TaskManager, got ${args.describe(manager)}`)
-  args.argument('argv', 'strings', argv)
-  if (typeof goal !== 'string') throw invalid('goal', `expected a string, got ${args.describe(goal)}`)
-  let o = args.options('acp', options)
+// Checked ACP options as the native layer takes them, and the permission
+// function (if one was given) wrapped to answer the core's JSON requests.
+function acpOptions(checked) {
+  let o = checked
   let ask
   if (typeof o.permissions === 'function') {
     const decide = o.permissions
@@ -964,6 +980,15 @@ function runAcp(manager, argv, goal, options) {
     o = { ...o, permissions: undefined }
   }
   if (o.env !== undefined) o = { ...o, env: envOf(o.env) }
+  return [o, ask]
+}
+
+function runAcp(manager, argv, goal, options) {
+  const nativeManager = nativeManagers.get(manager)
+  if (nativeManager === undefined) throw invalid('manager', `expected a TaskManager, got ${args.describe(manager)}`)
+  args.argument('argv', 'strings', argv)
+  if (typeof goal !== 'string') throw invalid('goal', `expected a string, got ${args.describe(goal)}`)
+  const [o, ask] = acpOptions(args.options('acp', options))
   let info
   try {
     info = native.nativeSpawnAcp(nativeManager, argv, goal, o, ask)

@@ -118,19 +118,37 @@ impl NativeToolBox {
         parameters: Option<Value>,
         runner: AgentFn,
     ) -> napi::Result<()> {
-        let agent = js_agent(name, description, parameters, runner);
-        let mut agents = self.agents.lock().unwrap_or_else(|p| p.into_inner());
-        let mut check = ToolBox::with_config(
-            open(&self.manager)?,
-            self.owner.clone(),
-            self.config.clone(),
-        );
-        for known in agents.iter() {
-            let _ = check.register_agent(known.clone());
-        }
-        check.register_agent(agent.clone()).js()?;
-        agents.push(agent);
-        Ok(())
+        self.add_agent(js_agent(name, description, parameters, runner))
+    }
+
+    /// Registers an ACP coding agent the model can delegate to with
+    /// `task_delegate` (its argument `goal` is the first prompt): each
+    /// delegation starts `argv` as a persistent ACP task in the background
+    /// with these options (as `runAcp` takes them; a task timeout, owner,
+    /// description and keep-alive do not apply); its terminals are process
+    /// tasks of this toolbox's manager. Internal: see the wrapper's
+    /// `registerAcpAgent`.
+    #[napi(
+        ts_args_type = "name: string, description: string, argv: Array<string>, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<string>) | undefined | null"
+    )]
+    pub fn register_acp_agent(
+        &self,
+        name: String,
+        description: String,
+        argv: Vec<String>,
+        options: Option<crate::acp::AcpOptions>,
+        permission_fn: Option<crate::acp::PermissionFn>,
+    ) -> napi::Result<()> {
+        let settings =
+            crate::acp::AcpSettings::new(argv, &options.unwrap_or_default(), permission_fn)?;
+        self.add_agent(Agent::acp(name, description, move |args| {
+            let goal = args
+                .get("goal")
+                .and_then(|g| g.as_str())
+                .unwrap_or_default()
+                .to_string();
+            settings.task(goal)
+        }))
     }
 
     /// The tools this toolbox answers in `shape` (`openai`, the default,
@@ -176,5 +194,23 @@ impl NativeToolBox {
             let args = args.map_or(Value::Null, Value::String);
             Ok(toolbox.call(&name, args).await.into())
         })
+    }
+}
+
+impl NativeToolBox {
+    /// Adds `agent` once the core accepts it (a new name, a good schema).
+    fn add_agent(&self, agent: Agent) -> napi::Result<()> {
+        let mut agents = self.agents.lock().unwrap_or_else(|p| p.into_inner());
+        let mut check = ToolBox::with_config(
+            open(&self.manager)?,
+            self.owner.clone(),
+            self.config.clone(),
+        );
+        for known in agents.iter() {
+            let _ = check.register_agent(known.clone());
+        }
+        check.register_agent(agent.clone()).js()?;
+        agents.push(agent);
+        Ok(())
     }
 }

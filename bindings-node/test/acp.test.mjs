@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
-import { runAcp } from 'agent-tasks'
+import { runAcp, ToolBox } from 'agent-tasks'
 
 import { manager, waitFor } from './helpers.mjs'
 
@@ -81,4 +81,24 @@ test('bad arguments name the argument', (t) => {
   assert.throws(() => runAcp(m, [python(), AGENT], 'goal', { files: 'everywhere' }), { code: 'INVALID_ARGUMENT', message: /files/ })
   assert.throws(() => runAcp(m, [python(), AGENT], '  '), { code: 'INVALID_ARGUMENT', message: /goal/ })
   assert.throws(() => runAcp({}, ['x'], 'goal'), { code: 'INVALID_ARGUMENT', message: /manager/ })
+})
+
+test('the model delegates to an ACP agent registered on a ToolBox', async (t) => {
+  const m = manager(t)
+  const tools = new ToolBox(m, 's1')
+  tools.registerAcpAgent({ name: 'coder', description: 'A scripted coding agent.', argv: [python(), AGENT] })
+  assert.equal(tools.definitions().at(-1).function.name, 'task_delegate')
+  const started = await tools.call('task_delegate', { agent: 'coder', tasks: [{ goal: 'hello from a model' }] })
+  assert.equal(started.isError, false, started.text)
+  const id = started.json.tasks[0].task_id
+  assert.equal(m.info(id).kind, 'agent')
+  await line(m, id, '^\\[turn 1 ended: end_turn\\]$')
+  assert.match(m.poll(id, { maxBytes: 1 << 20 }).text, /> hello from a model/)
+  assert.match(m.roster('s1').text, new RegExp(id))
+  const stopped = await tools.call('task_cancel', { task_id: id })
+  assert.equal(stopped.isError, false, stopped.text)
+  assert.throws(
+    () => tools.registerAcpAgent({ name: 'coder2', description: 'x', argv: [python(), AGENT], timeoutMs: 5 }),
+    /timeoutMs/,
+  )
 })
