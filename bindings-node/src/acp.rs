@@ -102,8 +102,9 @@ pub fn native_spawn_acp(
 ) -> napi::Result<TaskInfo> {
     let core = open(&manager.shared())?;
     let o = options.unwrap_or_default();
-    let settings = AcpSettings::new(argv, &o, permission_fn)?;
-    let task = settings.task(goal).terminals(&core);
+    let task = acp_template(argv, &o, permission_fn)?
+        .goal(goal)
+        .terminals(&core);
     let mut options = match o.timeout_ms {
         Some(ms) => SpawnOptions::background().timeout(finite_millis("timeoutMs", ms)?),
         None => SpawnOptions::background().no_timeout(),
@@ -118,74 +119,42 @@ pub fn native_spawn_acp(
     Ok(core.spawn(task, options).js()?.info().into())
 }
 
-/// How an ACP agent is started, minus its goal: what `runAcp` and
-/// `ToolBox.registerAcpAgent` take, checked once.
-#[derive(Clone)]
-pub(crate) struct AcpSettings {
+/// The ACP task `runAcp` and `ToolBox.registerAcpAgent` describe, with an
+/// empty goal: a template each start gives its goal ([`AcpTask::goal`]).
+pub(crate) fn acp_template(
     argv: Vec<String>,
-    cwd: Option<String>,
-    env: Vec<(String, String)>,
-    permissions: PermissionPolicy,
-    files: FileAccess,
-    show_thoughts: bool,
-    idle_timeout: Option<std::time::Duration>,
-    cancel_grace: Option<std::time::Duration>,
-    kill_grace: Option<std::time::Duration>,
-}
-
-impl AcpSettings {
-    pub(crate) fn new(
-        argv: Vec<String>,
-        o: &AcpOptions,
-        permission_fn: Option<PermissionFn>,
-    ) -> napi::Result<Self> {
-        let permissions = match (permission_fn, &o.permissions) {
-            (Some(callback), _) => asking(callback),
-            (None, Some(name)) => PermissionPolicy::named(name).js()?,
-            (None, None) => PermissionPolicy::default(),
-        };
-        let files: FileAccess = match &o.files {
-            Some(name) => agent_tasks::parse_name("files", name).js()?,
-            None => FileAccess::default(),
-        };
-        let millis = |name: &str, v: Option<f64>| v.map(|ms| finite_millis(name, ms)).transpose();
-        let mut env: Vec<(String, String)> =
-            o.env.clone().unwrap_or_default().into_iter().collect();
-        env.sort();
-        Ok(AcpSettings {
-            argv,
-            cwd: o.cwd.clone(),
-            env,
-            permissions,
-            files,
-            show_thoughts: o.show_thoughts.unwrap_or(false),
-            idle_timeout: millis("idleTimeoutMs", o.idle_timeout_ms)?,
-            cancel_grace: millis("cancelGraceMs", o.cancel_grace_ms)?,
-            kill_grace: millis("killGraceMs", o.kill_grace_ms)?,
-        })
+    o: &AcpOptions,
+    permission_fn: Option<PermissionFn>,
+) -> napi::Result<AcpTask> {
+    let permissions = match (permission_fn, &o.permissions) {
+        (Some(callback), _) => asking(callback),
+        (None, Some(name)) => PermissionPolicy::named(name).js()?,
+        (None, None) => PermissionPolicy::default(),
+    };
+    let files: FileAccess = match &o.files {
+        Some(name) => agent_tasks::parse_name("files", name).js()?,
+        None => FileAccess::default(),
+    };
+    let mut task = AcpTask::new(argv, "")
+        .permissions(permissions)
+        .files(files)
+        .show_thoughts(o.show_thoughts.unwrap_or(false));
+    if let Some(dir) = &o.cwd {
+        task = task.cwd(dir.clone());
     }
-
-    /// The task that starts the agent with `goal` as its first prompt.
-    pub(crate) fn task(&self, goal: String) -> AcpTask {
-        let mut task = AcpTask::new(self.argv.clone(), goal)
-            .permissions(self.permissions.clone())
-            .files(self.files)
-            .show_thoughts(self.show_thoughts);
-        if let Some(dir) = &self.cwd {
-            task = task.cwd(dir.clone());
-        }
-        for (key, value) in &self.env {
-            task = task.env(key.clone(), value.clone());
-        }
-        if let Some(d) = self.idle_timeout {
-            task = task.idle_timeout(d);
-        }
-        if let Some(d) = self.cancel_grace {
-            task = task.cancel_grace(d);
-        }
-        if let Some(d) = self.kill_grace {
-            task = task.kill_grace(d);
-        }
-        task
+    let mut env: Vec<(String, String)> = o.env.clone().unwrap_or_default().into_iter().collect();
+    env.sort();
+    for (key, value) in env {
+        task = task.env(key, value);
     }
+    if let Some(ms) = o.idle_timeout_ms {
+        task = task.idle_timeout(finite_millis("idleTimeoutMs", ms)?);
+    }
+    if let Some(ms) = o.cancel_grace_ms {
+        task = task.cancel_grace(finite_millis("cancelGraceMs", ms)?);
+    }
+    if let Some(ms) = o.kill_grace_ms {
+        task = task.kill_grace(finite_millis("killGraceMs", ms)?);
+    }
+    Ok(task)
 }

@@ -139,16 +139,8 @@ impl NativeToolBox {
         options: Option<crate::acp::AcpOptions>,
         permission_fn: Option<crate::acp::PermissionFn>,
     ) -> napi::Result<()> {
-        let settings =
-            crate::acp::AcpSettings::new(argv, &options.unwrap_or_default(), permission_fn)?;
-        self.add_agent(Agent::acp(name, description, move |args| {
-            let goal = args
-                .get("goal")
-                .and_then(|g| g.as_str())
-                .unwrap_or_default()
-                .to_string();
-            settings.task(goal)
-        }))
+        let template = crate::acp::acp_template(argv, &options.unwrap_or_default(), permission_fn)?;
+        self.add_agent(Agent::acp_from(name, description, template))
     }
 
     /// The tools this toolbox answers in `shape` (`openai`, the default,

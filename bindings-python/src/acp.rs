@@ -102,7 +102,7 @@ pub(crate) fn spawn_acp(
     keep_alive: bool,
 ) -> PyResult<NativeTask> {
     let core = manager.core();
-    let settings = AcpSettings::new(
+    let task = acp_template(
         argv,
         cwd,
         env,
@@ -110,8 +110,9 @@ pub(crate) fn spawn_acp(
         files,
         show_thoughts,
         [idle_timeout, cancel_grace, kill_grace],
-    )?;
-    let task = settings.task(goal).terminals(core);
+    )?
+    .goal(goal)
+    .terminals(core);
     let mut options = match timeout {
         Some(s) => SpawnOptions::background().timeout(duration("timeout", s)?),
         None => SpawnOptions::background().no_timeout(),
@@ -127,68 +128,39 @@ pub(crate) fn spawn_acp(
     Ok(NativeTask::of_process(handle))
 }
 
-/// How an ACP agent is started, minus its goal: what `run_acp` and
-/// `ToolBox.register_acp_agent` take, checked once.
-#[derive(Clone)]
-pub(crate) struct AcpSettings {
+/// The ACP task `run_acp` and `ToolBox.register_acp_agent` describe, with
+/// an empty goal: a template each start gives its goal
+/// ([`AcpTask::goal`]). `graces`: the idle timeout, cancel grace and kill
+/// grace in seconds.
+pub(crate) fn acp_template(
     argv: Vec<OsString>,
     cwd: Option<PathBuf>,
-    env: Vec<(OsString, OsString)>,
-    permissions: PermissionPolicy,
-    files: FileAccess,
+    env: Option<HashMap<OsString, OsString>>,
+    permissions: Option<&Bound<'_, PyAny>>,
+    files: &str,
     show_thoughts: bool,
-    idle_timeout: Option<std::time::Duration>,
-    cancel_grace: Option<std::time::Duration>,
-    kill_grace: Option<std::time::Duration>,
-}
-
-impl AcpSettings {
-    /// `graces`: the idle timeout, cancel grace and kill grace in seconds.
-    pub(crate) fn new(
-        argv: Vec<OsString>,
-        cwd: Option<PathBuf>,
-        env: Option<HashMap<OsString, OsString>>,
-        permissions: Option<&Bound<'_, PyAny>>,
-        files: &str,
-        show_thoughts: bool,
-        graces: [Option<f64>; 3],
-    ) -> PyResult<Self> {
-        let [idle, cancel, kill] = graces;
-        let seconds = |name: &str, v: Option<f64>| v.map(|s| duration(name, s)).transpose();
-        Ok(AcpSettings {
-            argv,
-            cwd,
-            env: env.into_iter().flatten().collect(),
-            permissions: policy(permissions)?,
-            files: agent_tasks::parse_name("files", files).map_err(core_err)?,
-            show_thoughts,
-            idle_timeout: seconds("idle_timeout", idle)?,
-            cancel_grace: seconds("cancel_grace", cancel)?,
-            kill_grace: seconds("kill_grace", kill)?,
-        })
+    graces: [Option<f64>; 3],
+) -> PyResult<AcpTask> {
+    let files: FileAccess = agent_tasks::parse_name("files", files).map_err(core_err)?;
+    let mut task = AcpTask::new(argv, "")
+        .permissions(policy(permissions)?)
+        .files(files)
+        .show_thoughts(show_thoughts);
+    if let Some(dir) = cwd {
+        task = task.cwd(dir);
     }
-
-    /// The task that starts the agent with `goal` as its first prompt.
-    pub(crate) fn task(&self, goal: String) -> AcpTask {
-        let mut task = AcpTask::new(self.argv.clone(), goal)
-            .permissions(self.permissions.clone())
-            .files(self.files)
-            .show_thoughts(self.show_thoughts);
-        if let Some(dir) = &self.cwd {
-            task = task.cwd(dir.clone());
-        }
-        for (key, value) in &self.env {
-            task = task.env(key.clone(), value.clone());
-        }
-        if let Some(d) = self.idle_timeout {
-            task = task.idle_timeout(d);
-        }
-        if let Some(d) = self.cancel_grace {
-            task = task.cancel_grace(d);
-        }
-        if let Some(d) = self.kill_grace {
-            task = task.kill_grace(d);
-        }
-        task
+    for (key, value) in env.into_iter().flatten() {
+        task = task.env(key, value);
     }
+    let [idle, cancel, kill] = graces;
+    if let Some(s) = idle {
+        task = task.idle_timeout(duration("idle_timeout", s)?);
+    }
+    if let Some(s) = cancel {
+        task = task.cancel_grace(duration("cancel_grace", s)?);
+    }
+    if let Some(s) = kill {
+        task = task.kill_grace(duration("kill_grace", s)?);
+    }
+    Ok(task)
 }

@@ -205,7 +205,7 @@ impl NativeToolBox {
         cancel_grace: Option<f64>,
         kill_grace: Option<f64>,
     ) -> PyResult<()> {
-        let settings = crate::acp::AcpSettings::new(
+        let template = crate::acp::acp_template(
             argv,
             cwd,
             env,
@@ -219,14 +219,11 @@ impl NativeToolBox {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         toolbox
-            .register_acp_agent(name, description, move |args| {
-                let goal = args
-                    .get("goal")
-                    .and_then(|g| g.as_str())
-                    .unwrap_or_default()
-                    .to_string();
-                settings.task(goal)
-            })
+            .register_agent(agent_tasks::tools::Agent::acp_from(
+                name,
+                description,
+                template,
+            ))
             .map_err(core_err)?;
         Ok(())
     }

@@ -104,6 +104,7 @@ const STDERR_DRAIN: Duration = Duration::from_secs(1);
 /// manager.send(task.id().as_str(), "also update the changelog")?;
 /// # Ok(()) }
 /// ```
+#[derive(Clone)]
 pub struct AcpTask {
     process: ProcessTask,
     goal: String,
@@ -154,6 +155,14 @@ impl AcpTask {
             description: None,
             kind: "acp".to_string(),
         }
+    }
+
+    /// The same agent with another first prompt: a configured task is a
+    /// template (it is `Clone`), e.g. for a delegation tool that starts it
+    /// with each goal the model gives.
+    pub fn goal(mut self, goal: impl Into<String>) -> Self {
+        self.goal = goal.into();
+        self
     }
 
     /// The working directory of the agent and of its session (default: the

@@ -151,6 +151,19 @@ impl Agent {
         }
     }
 
+    /// [`Agent::acp`] for an agent whose task is always `template`, started
+    /// with the `goal` the model gives as its first prompt.
+    pub fn acp_from(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        template: AcpTask,
+    ) -> Self {
+        Agent::acp(name, description, move |args| {
+            let goal = args.get("goal").and_then(Value::as_str).unwrap_or_default();
+            template.clone().goal(goal)
+        })
+    }
+
     /// True for an ACP agent: it runs across turns until stopped.
     pub fn is_persistent(&self) -> bool {
         matches!(self.runner, Runner::Acp(_))
