@@ -43,7 +43,7 @@ MCP_VENV=target/mcp-venv
 if [ ! -x "$MCP_VENV/bin/python" ]; then
     "$PYTHON" -m venv "$MCP_VENV"
 fi
-"$MCP_VENV/bin/python" -m pip install --quiet --disable-pip-version-check mcp pytest
+"$MCP_VENV/bin/python" -m pip install --quiet --disable-pip-version-check mcp jsonschema pytest
 cargo build -p agent-tasks-cli --locked
 # pytest exits 5 when it collects no test: that fails this script too.
 (cd cli/tests/mcp && AGENT_TASKS_BIN="$PWD/../../../target/debug/agent-tasks" \

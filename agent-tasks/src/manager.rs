@@ -803,6 +803,9 @@ impl TaskManager {
         if all_ended {
             self.inner.root_hold.release();
         }
+        // The cgroups kept for the next task go too (another manager of the
+        // process makes new ones).
+        crate::process::release_idle_cgroups();
     }
 
     /// Kills, now and synchronously, every process of the manager's running

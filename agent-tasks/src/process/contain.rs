@@ -57,10 +57,10 @@ pub(crate) fn prepare(cmd: &mut Command, task_id: &str, wanted: Containment) -> 
 }
 
 impl Prepared {
-    /// The spawn failed: removes what was made for it.
+    /// The spawn failed: gives back what was made for it.
     pub fn abandon(self) {
         if let Some(cg) = &self.cgroup {
-            cg.remove();
+            cg.retire();
         }
     }
 
@@ -87,11 +87,11 @@ impl Prepared {
                 // left outside (one that forked meanwhile).
                 for _ in 0..4 {
                     // The root is in (or gone): only others can be strays.
-                    let others: Vec<u32> = descendants::task_processes(&task_id, root, since)
-                        .into_iter()
-                        .map(|p| p.pid)
-                        .filter(|pid| *pid != root)
-                        .collect();
+                    let others: Vec<u32> =
+                        descendants::task_processes_besides_root(&task_id, root, since)
+                            .into_iter()
+                            .map(|p| p.pid)
+                            .collect();
                     if others.is_empty() {
                         break;
                     }
@@ -110,7 +110,7 @@ impl Prepared {
                 cg.started();
                 Some(cg)
             } else {
-                cg.remove();
+                cg.discard();
                 None
             }
         });
@@ -129,6 +129,7 @@ impl Prepared {
             mode,
             cgroup,
             killed: std::sync::atomic::AtomicBool::new(false),
+            seen_empty: std::sync::atomic::AtomicBool::new(false),
             finished: false,
         }
     }
@@ -145,6 +146,10 @@ pub(crate) struct Contained {
     /// Set by a kill: whatever is left in the cgroup then is dying, not
     /// left running on purpose.
     killed: std::sync::atomic::AtomicBool,
+    /// Set when a kill found the cgroup empty: nothing can enter an empty
+    /// cgroup but by a write to its `cgroup.procs`, so it need not be read
+    /// again before it is retired.
+    seen_empty: std::sync::atomic::AtomicBool,
     finished: bool,
 }
 
@@ -180,6 +185,12 @@ impl Contained {
         signal_group(self.root, Signal::SIGKILL);
         match &self.cgroup {
             Some(cg) => {
+                // Usually everything ended with the root: no kill to send.
+                if !cg.populated() {
+                    self.seen_empty
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    return false;
+                }
                 cg.kill();
                 cg.populated()
             }
@@ -221,9 +232,10 @@ impl Contained {
         }
     }
 
-    /// The task has ended: removes its cgroup (after a kill; without one,
-    /// what was left running on purpose is moved back to the host's cgroup
-    /// first), reaps what the host adopted from it, forgets it.
+    /// The task has ended: retires its cgroup to the pool once it is empty
+    /// (after a kill; without one, what was left running on purpose is moved
+    /// back to the host's cgroup first), reaps what the host adopted from
+    /// it, forgets it.
     pub fn finish(&mut self) {
         if self.finished {
             return;
@@ -231,14 +243,20 @@ impl Contained {
         self.finished = true;
         let killed = self.killed.load(std::sync::atomic::Ordering::Relaxed);
         if let Some(cg) = self.cgroup.take() {
-            let removed = if killed { cg.remove() } else { cg.release() };
+            let removed = if self.seen_empty.load(std::sync::atomic::Ordering::Relaxed) {
+                cg.retire_empty()
+            } else if killed {
+                cg.retire()
+            } else {
+                cg.release()
+            };
             if !removed {
                 // The kernel may take a moment to let go of a killed cgroup:
                 // retry away from the task's end (and from any worker).
                 let retry = move || {
                     for _ in 0..50 {
                         std::thread::sleep(Duration::from_millis(2));
-                        if if killed { cg.remove() } else { cg.release() } {
+                        if if killed { cg.retire() } else { cg.release() } {
                             break;
                         }
                     }

@@ -146,13 +146,19 @@ fn processes_in(pids: &Pids) -> Vec<ProcStat> {
 /// True if `pid` leads its thread group (is a process, not another thread
 /// of one): its `Tgid` is itself.
 fn is_process(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
+    use std::io::Read;
+    // Read with room for the whole file (about 1.5 KiB): one `read`, not
+    // the doubling small reads of `read_to_string` on a file of no size.
+    let mut status = String::with_capacity(4096);
+    let read = std::fs::File::open(format!("/proc/{pid}/status"))
+        .and_then(|mut f| f.read_to_string(&mut status));
+    read.is_ok() && {
         status
             .lines()
             .find_map(|line| line.strip_prefix("Tgid:"))
             .and_then(|tgid| tgid.trim().parse::<u32>().ok())
             == Some(pid)
-    })
+    }
 }
 
 /// Which pids can belong to processes started after process `first`: pids
@@ -166,6 +172,19 @@ fn younger_than(first: u32) -> Pids {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .map_or(Pids::All, |last| Pids::Range { first, last })
+}
+
+/// The live processes of task `task_id` other than its root process `root`,
+/// for the walk right after the root was moved into the task's cgroup: only
+/// a process started since can have stayed outside. When no pid was handed
+/// out since the root (the usual case), nothing is read but `ns_last_pid`.
+pub(crate) fn task_processes_besides_root(task_id: &str, root: u32, since: u64) -> Vec<ProcStat> {
+    if matches!(younger_than(root), Pids::Range { last, .. } if last == root) {
+        return Vec::new();
+    }
+    let mut procs = task_processes(task_id, root, since);
+    procs.retain(|p| p.pid != root);
+    procs
 }
 
 /// The task id in the marker variable of process `pid`, if it has one.

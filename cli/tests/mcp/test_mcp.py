@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import anyio
+import jsonschema
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
@@ -80,8 +81,16 @@ def test_tools_are_listed_with_object_schemas() -> None:
             assert tool.description
             assert tool.input_schema["type"] == "object"
             assert isinstance(tool.input_schema.get("properties"), dict)
+            # Each schema is a valid JSON Schema of its own draft.
+            validator = jsonschema.validators.validator_for(tool.input_schema)
+            validator.check_schema(tool.input_schema)
         run_tool = next(t for t in listed.tools if t.name == "task_run")
         assert "command" in run_tool.input_schema["required"]
+        # It accepts a call the server takes, and refuses what it refuses.
+        run_schema = jsonschema.validators.validator_for(run_tool.input_schema)(run_tool.input_schema)
+        assert run_schema.is_valid({"command": "echo hi", "timeout": 5})
+        assert not run_schema.is_valid({"command": "echo hi", "colour": "blue"})
+        assert not run_schema.is_valid({"timeout": 5})
 
     run(body)
 
