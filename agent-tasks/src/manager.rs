@@ -464,9 +464,9 @@ impl TaskManager {
             }));
         }
         let weak = Arc::downgrade(&entry);
-        let pid_hook = Arc::new(move |pid: u32, containment| {
+        let pid_hook = Arc::new(move |pid: u32, containment, start| {
             if let Some(entry) = weak.upgrade() {
-                entry.on_pid(pid, containment);
+                entry.on_pid(pid, containment, start);
             }
         });
         let weak = Arc::downgrade(&entry);

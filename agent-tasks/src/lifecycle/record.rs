@@ -199,10 +199,16 @@ impl TaskEntry {
     /// Records the process the task started, so recovery can recognise it: a
     /// task with a folder saves its manifest; a foreground one without a
     /// folder writes its small record.
-    pub(crate) fn on_pid(self: &Arc<Self>, pid: u32, containment: Option<Containment>) {
+    pub(crate) fn on_pid(
+        self: &Arc<Self>,
+        pid: u32,
+        containment: Option<Containment>,
+        start: Option<u64>,
+    ) {
         let (persisted, running) = {
             let mut st = lock(&self.state);
             st.pid = Some(pid);
+            st.process_start_time = start;
             st.containment = containment.or(st.containment);
             (st.persisted, st.is_running())
         };
@@ -227,7 +233,9 @@ impl TaskEntry {
             if st.persisted || !st.is_running() {
                 return;
             }
-            st.process_start_time = process_start_time(pid);
+            if st.process_start_time.is_none() {
+                st.process_start_time = process_start_time(pid);
+            }
             st.foreground_record = true;
             st.process_start_time
         };

@@ -159,6 +159,12 @@ impl Contained {
         self.mode
     }
 
+    /// The root process's start time (clock ticks since boot), if it was
+    /// read.
+    pub fn start_time(&self) -> Option<u64> {
+        (self.since != 0).then_some(self.since)
+    }
+
     /// Sends `signal` (SIGTERM on a cancel) to every process of the task:
     /// the group at once, then each member outside it.
     pub fn signal(&self, signal: Signal) {

@@ -413,7 +413,7 @@ impl ProcessTask {
             return Err("the process ended before its id could be read".to_string());
         };
         let procs = prepared.started(pid);
-        ctx.report_process(pid, procs.mode());
+        ctx.report_contained(pid, procs.mode(), procs.start_time());
         drop(ticket);
         Ok(Started { child, procs })
     }

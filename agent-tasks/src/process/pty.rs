@@ -119,7 +119,7 @@ pub(super) async fn run(
         return TaskOutcome::failed("the process ended before its id could be read");
     };
     let procs = prepared.started(pid);
-    ctx.report_process(pid, procs.mode());
+    ctx.report_contained(pid, procs.mode(), procs.start_time());
     drop(ticket);
 
     let (reader, writer) = pty.into_split();
