@@ -37,7 +37,7 @@ fn own_cgroup_dir() -> Option<PathBuf> {
     (std::fs::create_dir(&probe).is_ok() && std::fs::remove_dir(&probe).is_ok()).then_some(dir)
 }
 
-/// This host's task cgroups (`agent-tasks-h<pid>-<n>`).
+/// This host's task cgroups (`agent-tasks-h<pid>-…`).
 fn our_cgroups(parent: &Path) -> Vec<PathBuf> {
     let prefix = format!("agent-tasks-h{}-", std::process::id());
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(parent)

@@ -4,7 +4,7 @@
 //! each member until none is left) ends them all at once.
 //!
 //! A task's cgroup is `<cgroup2 mount><the host's own cgroup>/agent-tasks-h<host
-//! pid>-<n>`, one task's at a time. The host moves the child in right after
+//! pid>-cg-<random>`, one task's at a time. The host moves the child in right after
 //! the spawn, then any process the child started before the move (see
 //! `contain::Prepared::started`). Any failure (no cgroup2 mount, no write
 //! permission, a read-only mount, the "no internal processes" rule) only means
@@ -40,8 +40,6 @@ const POOL_MAX: usize = 8;
 struct Pool {
     idle: Vec<PathBuf>,
     by_task: HashMap<String, PathBuf>,
-    /// The number in the next new cgroup's name.
-    next: u64,
     /// Whether leftovers of dead hosts were looked for.
     swept: bool,
 }
@@ -71,19 +69,24 @@ impl TaskCgroup {
             pool.swept = true;
             sweep_leftovers(&parent);
         }
+        let mut tries = 0;
         let dir = loop {
             match pool.idle.pop() {
                 // Gone (removed by hand): try the next.
                 Some(dir) if dir.is_dir() => break dir,
                 Some(_) => continue,
                 None => {
-                    pool.next += 1;
-                    let name = format!("{DIR_PREFIX}h{}-{}", std::process::id(), pool.next);
+                    // A random part: a host with the same pid in another pid
+                    // namespace may share the parent cgroup, and a cgroup
+                    // that exists is never taken (it may be another's).
+                    let tag = crate::id::TaskId::generate("cg");
+                    let name = format!("{DIR_PREFIX}h{}-{}", std::process::id(), tag.as_str());
                     let dir = parent.join(name);
                     match std::fs::create_dir(&dir) {
                         Ok(()) => break dir,
-                        // A leftover of an earlier host with our pid: reuse it if empty.
-                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => break dir,
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 4 => {
+                            tries += 1;
+                        }
                         Err(_) => return None,
                     }
                 }
@@ -219,7 +222,7 @@ pub(crate) fn drain_pool() {
 }
 
 /// Removes the empty task cgroups that hosts which are gone left in
-/// `parent`: `agent-tasks-h<pid>-<n>` of a pid that no longer runs, and
+/// `parent`: `agent-tasks-h<pid>-…` of a pid that no longer runs, and
 /// those of the older naming (`agent-tasks-<task id>`) not touched for a
 /// minute. A cgroup with processes in it cannot be removed and stays (an
 /// orphaned task still runs in it, for a reopened manager to report).
@@ -236,8 +239,7 @@ fn sweep_leftovers(parent: &Path) {
         let host = rest
             .strip_prefix('h')
             .and_then(|r| r.split_once('-'))
-            .and_then(|(pid, n)| Some((pid.parse::<u32>().ok()?, n.parse::<u64>().ok()?)))
-            .map(|(pid, _)| pid);
+            .and_then(|(pid, _)| pid.parse::<u32>().ok());
         let gone = match host {
             Some(pid) => pid != own && !Path::new(&format!("/proc/{pid}")).exists(),
             None => entry
