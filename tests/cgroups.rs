@@ -1,7 +1,8 @@
 //! Task cgroups through the public API, in a test binary of their own (the
 //! pool of idle cgroups is the process's): a task's cgroup is reused by the
 //! next task once it is empty, never while a process of the earlier task is
-//! in it; the pool stays bounded; a manager's shutdown removes it; the
+//! in it; the pool stays bounded; a manager's shutdown (or drop) removes
+//! it; the
 //! cgroups a dead host left behind are swept, a live host's are not.
 //!
 //! On a host where no cgroup can be made (no cgroup2 mount, no write
@@ -174,6 +175,34 @@ async fn cgroups_are_reused_when_empty_bounded_swept_and_removed_at_shutdown() {
     // Shutdown removes this host's cgroups.
     manager.shutdown("done").await;
     assert_eq!(our_cgroups(&parent), Vec::<PathBuf>::new());
+
+    // A manager dropped without a shutdown, its task still running: the
+    // task is stopped, and its cgroup is removed, not kept for nobody.
+    let (dropped, _dir2) = manager_in_temp(ManagerConfig::default());
+    let task = dropped
+        .spawn(
+            ProcessTask::shell("echo $$; sleep 1000"),
+            SpawnOptions::background(),
+        )
+        .expect("spawn");
+    let id = task.id().to_string();
+    let pid = || -> Option<u32> {
+        let page = dropped.poll(&id, 0, 100).expect("poll");
+        page.text().lines().next()?.trim().parse().ok()
+    };
+    wait_for("the task's pid", || pid().is_some()).await;
+    let sleeping = pid().expect("pid");
+    assert_eq!(our_cgroups(&parent).len(), 1);
+    drop(task);
+    drop(dropped);
+    wait_for("the task's process to be killed", || {
+        process_is_dead(sleeping)
+    })
+    .await;
+    wait_for("its cgroup to be removed", || {
+        our_cgroups(&parent).is_empty()
+    })
+    .await;
 }
 
 /// Removes a folder made by the test, whatever the test's outcome.

@@ -802,6 +802,14 @@ async fn kill_processes_now_kills_every_process_and_no_new_one_starts() {
         .trim()
         .parse()
         .expect("pid");
+    // Each task reports its pid once its process runs (the spawns go on
+    // in their drivers).
+    for t in [&tree, &kept, &fg] {
+        wait_for("the task's pid", || {
+            manager.info(t.id().as_str()).is_ok_and(|i| i.pid.is_some())
+        })
+        .await;
+    }
     let pids: Vec<u32> = [&tree, &kept, &fg]
         .iter()
         .map(|t| {

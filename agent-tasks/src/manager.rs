@@ -160,6 +160,8 @@ struct Inner {
     runtime: Handle,
     /// The root's lock (and temporary folder); running drivers hold it too.
     root_hold: Arc<RootHold>,
+    /// Keeps the process's idle task cgroups while the manager can spawn.
+    cgroup_pool: crate::process::CgroupPoolUser,
 }
 
 impl Drop for Inner {
@@ -324,6 +326,7 @@ impl TaskManager {
                 load_problems,
                 runtime,
                 root_hold,
+                cgroup_pool: crate::process::CgroupPoolUser::new(),
             }),
         })
     }
@@ -803,9 +806,9 @@ impl TaskManager {
         if all_ended {
             self.inner.root_hold.release();
         }
-        // The cgroups kept for the next task go too (another manager of the
-        // process makes new ones).
-        crate::process::release_idle_cgroups();
+        // No spawn follows: the idle cgroups go once no other manager of
+        // the process can use them.
+        self.inner.cgroup_pool.release();
     }
 
     /// Kills, now and synchronously, every process of the manager's running

@@ -14,8 +14,8 @@
 //! being removed. A process's first entry into a fresh cgroup and the removal
 //! of a cgroup that held one cost the kernel about 0.2 ms per task here
 //! (`mkdir`, move, exit, `rmdir` in a loop); a move into a cgroup that held
-//! processes before costs next to nothing. The pool is emptied by
-//! [`drain_pool`] (a manager's shutdown); the cgroups a host that died left
+//! processes before costs next to nothing. The pool is kept while a
+//! manager that may spawn lives ([`PoolUser`]); the cgroups a host that died left
 //! behind (its pid is in their names) are removed by the next host that
 //! makes one ([`TaskCgroup::create`] sweeps once per process).
 
@@ -40,6 +40,8 @@ const POOL_MAX: usize = 8;
 struct Pool {
     idle: Vec<PathBuf>,
     by_task: HashMap<String, PathBuf>,
+    /// Managers that may still spawn ([`PoolUser`]).
+    users: usize,
     /// Whether leftovers of dead hosts were looked for.
     swept: bool,
 }
@@ -166,7 +168,7 @@ impl TaskCgroup {
     pub fn retire_empty(&self) -> bool {
         let mut pool = pool();
         pool.by_task.remove(&self.task_id);
-        if pool.idle.len() < POOL_MAX && !pool.idle.contains(&self.dir) {
+        if pool.users > 0 && pool.idle.len() < POOL_MAX && !pool.idle.contains(&self.dir) {
             pool.idle.push(self.dir.clone());
             return true;
         }
@@ -212,12 +214,49 @@ impl Drop for TaskCgroup {
     }
 }
 
-/// Removes the idle cgroups of the pool (a manager shut down; the next task
-/// makes a new one).
-pub(crate) fn drain_pool() {
-    let idle = std::mem::take(&mut pool().idle);
-    for dir in idle {
-        let _ = std::fs::remove_dir(dir);
+/// A manager that may spawn tasks, for the pool: idle cgroups are kept
+/// only while one is alive and not shut down (released by
+/// [`PoolUser::release`] or a drop). The last one gone removes them, and a
+/// cgroup retired after that (a task of a dropped manager ending) is
+/// removed, not kept.
+#[derive(Debug)]
+pub(crate) struct PoolUser {
+    released: std::sync::atomic::AtomicBool,
+}
+
+impl PoolUser {
+    pub fn new() -> PoolUser {
+        pool().users += 1;
+        PoolUser {
+            released: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// This manager spawns no more; the first call counts.
+    pub fn release(&self) {
+        if self
+            .released
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return;
+        }
+        let idle = {
+            let mut pool = pool();
+            pool.users = pool.users.saturating_sub(1);
+            if pool.users > 0 {
+                return;
+            }
+            std::mem::take(&mut pool.idle)
+        };
+        for dir in idle {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+impl Drop for PoolUser {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 

@@ -39,7 +39,7 @@ use crate::info::{Containment, ExitInfo};
 use crate::sink::Stream;
 use crate::task::{BackgroundTask, TaskOutcome};
 
-pub(crate) use cgroup::drain_pool as release_idle_cgroups;
+pub(crate) use cgroup::PoolUser as CgroupPoolUser;
 pub(crate) use contain::Contained;
 pub(crate) use contain::{kill_group, kill_task_now, signal_task};
 pub(crate) use descendants::process_start_time;
