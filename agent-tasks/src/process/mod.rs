@@ -552,8 +552,8 @@ impl ProcessTask {
         let output = ctx.output();
         let cancel = ctx.cancel_signal().clone();
         let mut controls = ctx.take_controls();
-        let mut out_buf = vec![0u8; READ_CHUNK];
-        let mut err_buf = vec![0u8; READ_CHUNK / 2];
+        let mut out_buf = ReadBuffer::new(READ_CHUNK);
+        let mut err_buf = ReadBuffer::new(READ_CHUNK / 2);
         let (mut stdout_open, mut stderr_open) = (true, stderr.is_some());
         let mut stderr = stderr;
         let mut exit_status: Option<ExitStatus> = None;
@@ -631,17 +631,17 @@ impl ProcessTask {
                     child_exited.cancel();
                     drain_until = crate::util::deadline(Instant::now(), self.drain_grace);
                 }
-                read = stdout.read(&mut out_buf), if stdout_open => match read {
+                read = stdout.read(out_buf.space()), if stdout_open => match read {
                     Ok(0) => stdout_open = false,
-                    Ok(n) => output.write_through(&Stream::STDOUT, &out_buf[..n]),
+                    Ok(n) => output.write_through(&Stream::STDOUT, out_buf.filled(n)),
                     Err(e) => {
                         failure.get_or_insert_with(|| format!("reading {out_name}: {e}"));
                         stdout_open = false;
                     }
                 },
-                read = read_some(&mut stderr, &mut err_buf), if stderr_open => match read {
+                read = read_some(&mut stderr, err_buf.space()), if stderr_open => match read {
                     Ok(0) => stderr_open = false,
-                    Ok(n) => output.write_through(&Stream::STDERR, &err_buf[..n]),
+                    Ok(n) => output.write_through(&Stream::STDERR, err_buf.filled(n)),
                     Err(e) => {
                         failure.get_or_insert_with(|| format!("reading stderr: {e}"));
                         stderr_open = false;
@@ -676,6 +676,41 @@ impl ProcessTask {
     }
 }
 
+/// A read buffer that starts small and doubles, up to its most, each time a
+/// read fills it: a quiet or short-lived process never costs the large
+/// buffer (allocated by `mmap`, zeroed and faulted in page by page on every
+/// spawn), a flood gets it after a few reads.
+struct ReadBuffer {
+    buf: Vec<u8>,
+    most: usize,
+}
+
+impl ReadBuffer {
+    const FIRST: usize = 8 * 1024;
+
+    fn new(most: usize) -> ReadBuffer {
+        ReadBuffer {
+            buf: vec![0; Self::FIRST.min(most)],
+            most,
+        }
+    }
+
+    /// Where the next read goes.
+    fn space(&mut self) -> &mut [u8] {
+        &mut self.buf
+    }
+
+    /// The `n` bytes a read put in; the buffer grows if they filled it.
+    fn filled(&mut self, n: usize) -> &[u8] {
+        if n == self.buf.len() && self.buf.len() < self.most {
+            let bigger = (self.buf.len() * 2).min(self.most);
+            // The bytes read stay at the front: only the new half is zeroed.
+            self.buf.resize(bigger, 0);
+        }
+        &self.buf[..n]
+    }
+}
+
 /// Reads from `reader` if there is one; a missing reader is at its end.
 async fn read_some(
     reader: &mut Option<impl AsyncRead + Unpin>,
@@ -684,5 +719,31 @@ async fn read_some(
     match reader {
         Some(reader) => reader.read(buf).await,
         None => Ok(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReadBuffer;
+
+    #[test]
+    fn a_read_buffer_grows_when_filled_and_keeps_what_was_read() {
+        let mut buf = ReadBuffer::new(32 * 1024);
+        assert_eq!(buf.space().len(), 8 * 1024);
+        // A short read: no growth.
+        buf.space()[..3].copy_from_slice(b"abc");
+        assert_eq!(buf.filled(3), b"abc");
+        assert_eq!(buf.space().len(), 8 * 1024);
+        // Full reads double it up to its most, the bytes read intact.
+        for expected in [16 * 1024, 32 * 1024, 32 * 1024] {
+            let n = buf.space().len();
+            buf.space().fill(b'x');
+            let read = buf.filled(n);
+            assert_eq!(read.len(), n);
+            assert!(read.iter().all(|b| *b == b'x'));
+            assert_eq!(buf.space().len(), expected);
+        }
+        // A most below the first size is the size.
+        assert_eq!(ReadBuffer::new(1024).space().len(), 1024);
     }
 }
