@@ -28,6 +28,8 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use super::descendants::ShortRead;
+
 /// The prefix of a task cgroup's folder name.
 const DIR_PREFIX: &str = "agent-tasks-";
 
@@ -71,37 +73,43 @@ impl TaskCgroup {
             pool.swept = true;
             sweep_leftovers(&parent);
         }
+        let open_procs = |dir: &Path| {
+            OpenOptions::new()
+                .write(true)
+                .open(dir.join("cgroup.procs"))
+        };
         let mut tries = 0;
-        let dir = loop {
-            match pool.idle.pop() {
-                // Gone (removed by hand): try the next.
-                Some(dir) if dir.is_dir() => break dir,
-                Some(_) => continue,
-                None => {
-                    // A random part: a host with the same pid in another pid
-                    // namespace may share the parent cgroup, and a cgroup
-                    // that exists is never taken (it may be another's).
-                    let tag = crate::id::TaskId::generate("cg");
-                    let name = format!("{DIR_PREFIX}h{}-{}", std::process::id(), tag.as_str());
-                    let dir = parent.join(name);
-                    match std::fs::create_dir(&dir) {
-                        Ok(()) => break dir,
-                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 4 => {
-                            tries += 1;
-                        }
-                        Err(_) => return None,
+        let (dir, procs) = loop {
+            if let Some(dir) = pool.idle.pop() {
+                match open_procs(&dir) {
+                    Ok(procs) => break (dir, procs),
+                    // Removed by hand, or broken: the next one.
+                    Err(_) => {
+                        let _ = std::fs::remove_dir(&dir);
+                        continue;
                     }
                 }
             }
-        };
-        let procs = match OpenOptions::new()
-            .write(true)
-            .open(dir.join("cgroup.procs"))
-        {
-            Ok(file) => file,
-            Err(_) => {
-                let _ = std::fs::remove_dir(&dir);
-                return None;
+            // A random part: a host with the same pid in another pid
+            // namespace may share the parent cgroup, and a cgroup that
+            // exists is never taken (it may be another's).
+            let tag = crate::id::TaskId::generate("cg");
+            let name = format!("{DIR_PREFIX}h{}-{}", std::process::id(), tag.as_str());
+            let dir = parent.join(name);
+            match std::fs::create_dir(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 4 => {
+                    tries += 1;
+                    continue;
+                }
+                Err(_) => return None,
+            }
+            match open_procs(&dir) {
+                Ok(procs) => break (dir, procs),
+                Err(_) => {
+                    let _ = std::fs::remove_dir(&dir);
+                    return None;
+                }
             }
         };
         pool.by_task.insert(task_id.to_string(), dir.clone());
@@ -134,9 +142,15 @@ impl TaskCgroup {
     /// True while any process is in the cgroup (`populated 1` in
     /// `cgroup.events`).
     pub fn populated(&self) -> bool {
-        match std::fs::read_to_string(self.dir.join("cgroup.events")) {
-            Ok(events) => events.lines().any(|l| l.trim() == "populated 1"),
-            Err(_) => !self.pids().is_empty(),
+        let mut buf = [0u8; 256];
+        match super::descendants::read_short(self.dir.join("cgroup.events"), &mut buf) {
+            Some(ShortRead::Whole(len)) => buf[..len]
+                .split(|b| *b == b'\n')
+                .any(|l| l.trim_ascii() == b"populated 1"),
+            Some(ShortRead::Longer(text)) => text
+                .split(|b| *b == b'\n')
+                .any(|l| l.trim_ascii() == b"populated 1"),
+            None => !self.pids().is_empty(),
         }
     }
 

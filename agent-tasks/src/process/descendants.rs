@@ -36,13 +36,31 @@ impl ProcStat {
 /// buffer on the stack (the line is well under 1 KiB; a longer one, with a
 /// very long command name, is read whole): walks read many of these.
 pub(crate) fn stat(pid: u32) -> Option<ProcStat> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
     let mut buf = [0u8; 1024];
+    match read_short(format!("/proc/{pid}/stat"), &mut buf)? {
+        ShortRead::Whole(len) => parse_stat(pid, &String::from_utf8_lossy(&buf[..len])),
+        ShortRead::Longer(text) => parse_stat(pid, &String::from_utf8_lossy(&text)),
+    }
+}
+
+/// What [`read_short`] read.
+pub(crate) enum ShortRead {
+    /// The whole file, in the first `n` bytes of the buffer.
+    Whole(usize),
+    /// A file longer than the buffer, read whole.
+    Longer(Vec<u8>),
+}
+
+/// Reads a small file of `/proc` or `/sys` into `buf`, without the size
+/// query and the allocation of `fs::read_to_string` (these files report no
+/// size): a spawn reads a few of them. A longer one is read whole.
+pub(crate) fn read_short(path: impl AsRef<std::path::Path>, buf: &mut [u8]) -> Option<ShortRead> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).ok()?;
     let mut len = 0;
     loop {
         match file.read(&mut buf[len..]) {
-            Ok(0) => break,
+            Ok(0) => return Some(ShortRead::Whole(len)),
             Ok(n) => len += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(_) => return None,
@@ -50,10 +68,9 @@ pub(crate) fn stat(pid: u32) -> Option<ProcStat> {
         if len == buf.len() {
             let mut text = buf.to_vec();
             file.read_to_end(&mut text).ok()?;
-            return parse_stat(pid, &String::from_utf8_lossy(&text));
+            return Some(ShortRead::Longer(text));
         }
     }
-    parse_stat(pid, &String::from_utf8_lossy(&buf[..len]))
 }
 
 fn parse_stat(pid: u32, text: &str) -> Option<ProcStat> {
@@ -146,18 +163,18 @@ fn processes_in(pids: &Pids) -> Vec<ProcStat> {
 /// True if `pid` leads its thread group (is a process, not another thread
 /// of one): its `Tgid` is itself.
 fn is_process(pid: u32) -> bool {
-    use std::io::Read;
-    // Read with room for the whole file (about 1.5 KiB): one `read`, not
-    // the doubling small reads of `read_to_string` on a file of no size.
-    let mut status = String::with_capacity(4096);
-    let read = std::fs::File::open(format!("/proc/{pid}/status"))
-        .and_then(|mut f| f.read_to_string(&mut status));
-    read.is_ok() && {
-        status
+    let mut buf = [0u8; 4096];
+    let tgid_is_pid = |text: &[u8]| {
+        String::from_utf8_lossy(text)
             .lines()
             .find_map(|line| line.strip_prefix("Tgid:"))
             .and_then(|tgid| tgid.trim().parse::<u32>().ok())
             == Some(pid)
+    };
+    match read_short(format!("/proc/{pid}/status"), &mut buf) {
+        Some(ShortRead::Whole(len)) => tgid_is_pid(&buf[..len]),
+        Some(ShortRead::Longer(text)) => tgid_is_pid(&text),
+        None => false,
     }
 }
 
@@ -168,10 +185,14 @@ fn is_process(pid: u32) -> bool {
 /// a whole wrap of the pid space could have a younger process outside it;
 /// its group is still signalled.) Without `ns_last_pid`, every pid.
 fn younger_than(first: u32) -> Pids {
-    std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .map_or(Pids::All, |last| Pids::Range { first, last })
+    let mut buf = [0u8; 32];
+    let last = match read_short("/proc/sys/kernel/ns_last_pid", &mut buf) {
+        Some(ShortRead::Whole(len)) => std::str::from_utf8(&buf[..len])
+            .ok()
+            .and_then(|s| s.trim().parse().ok()),
+        _ => None,
+    };
+    last.map_or(Pids::All, |last| Pids::Range { first, last })
 }
 
 /// The live processes of task `task_id` other than its root process `root`,
