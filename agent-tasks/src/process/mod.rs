@@ -631,7 +631,7 @@ impl ProcessTask {
                     child_exited.cancel();
                     drain_until = crate::util::deadline(Instant::now(), self.drain_grace);
                 }
-                read = stdout.read(out_buf.space()), if stdout_open => match read {
+                read = stdout.read_buf(out_buf.space()), if stdout_open => match read {
                     Ok(0) => stdout_open = false,
                     Ok(n) => output.write_through(&Stream::STDOUT, out_buf.filled(n)),
                     Err(e) => {
@@ -678,8 +678,8 @@ impl ProcessTask {
 
 /// A read buffer that starts small and doubles, up to its most, each time a
 /// read fills it: a quiet or short-lived process never costs the large
-/// buffer (allocated by `mmap`, zeroed and faulted in page by page on every
-/// spawn), a flood gets it after a few reads.
+/// buffer, a flood gets it after a few reads. Reads go into its spare
+/// capacity (`read_buf`), so nothing is zeroed first.
 struct ReadBuffer {
     buf: Vec<u8>,
     most: usize,
@@ -690,34 +690,36 @@ impl ReadBuffer {
 
     fn new(most: usize) -> ReadBuffer {
         ReadBuffer {
-            buf: vec![0; Self::FIRST.min(most)],
+            buf: Vec::with_capacity(Self::FIRST.min(most)),
             most,
         }
     }
 
-    /// Where the next read goes.
-    fn space(&mut self) -> &mut [u8] {
+    /// Where the next read goes: the buffer emptied, its capacity free.
+    fn space(&mut self) -> &mut Vec<u8> {
+        self.buf.clear();
         &mut self.buf
     }
 
     /// The `n` bytes a read put in; the buffer grows if they filled it.
     fn filled(&mut self, n: usize) -> &[u8] {
-        if n == self.buf.len() && self.buf.len() < self.most {
-            let bigger = (self.buf.len() * 2).min(self.most);
-            // The bytes read stay at the front: only the new half is zeroed.
-            self.buf.resize(bigger, 0);
+        let n = n.min(self.buf.len());
+        if n >= self.buf.capacity() && self.buf.capacity() < self.most {
+            let bigger = (self.buf.capacity() * 2).min(self.most);
+            self.buf.reserve_exact(bigger - self.buf.len());
         }
         &self.buf[..n]
     }
 }
 
-/// Reads from `reader` if there is one; a missing reader is at its end.
+/// Reads from `reader` if there is one, into `buf`'s spare capacity; a
+/// missing reader is at its end.
 async fn read_some(
     reader: &mut Option<impl AsyncRead + Unpin>,
-    buf: &mut [u8],
+    buf: &mut Vec<u8>,
 ) -> std::io::Result<usize> {
     match reader {
-        Some(reader) => reader.read(buf).await,
+        Some(reader) => reader.read_buf(buf).await,
         None => Ok(0),
     }
 }
@@ -729,21 +731,23 @@ mod tests {
     #[test]
     fn a_read_buffer_grows_when_filled_and_keeps_what_was_read() {
         let mut buf = ReadBuffer::new(32 * 1024);
-        assert_eq!(buf.space().len(), 8 * 1024);
+        assert_eq!(buf.space().capacity(), 8 * 1024);
         // A short read: no growth.
-        buf.space()[..3].copy_from_slice(b"abc");
+        buf.space().extend_from_slice(b"abc");
         assert_eq!(buf.filled(3), b"abc");
-        assert_eq!(buf.space().len(), 8 * 1024);
+        assert_eq!(buf.space().capacity(), 8 * 1024);
         // Full reads double it up to its most, the bytes read intact.
         for expected in [16 * 1024, 32 * 1024, 32 * 1024] {
-            let n = buf.space().len();
-            buf.space().fill(b'x');
+            let space = buf.space();
+            let n = space.capacity();
+            space.resize(n, b'x');
             let read = buf.filled(n);
             assert_eq!(read.len(), n);
             assert!(read.iter().all(|b| *b == b'x'));
-            assert_eq!(buf.space().len(), expected);
+            assert!(buf.space().capacity() >= expected);
+            assert!(buf.space().capacity() < expected * 2);
         }
         // A most below the first size is the size.
-        assert_eq!(ReadBuffer::new(1024).space().len(), 1024);
+        assert_eq!(ReadBuffer::new(1024).space().capacity(), 1024);
     }
 }
