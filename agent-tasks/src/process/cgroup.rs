@@ -46,11 +46,24 @@ struct Pool {
     users: usize,
     /// Whether leftovers of dead hosts were looked for.
     swept: bool,
+    /// The process this is of: a forked child starts with a copy of its
+    /// parent's pool, whose cgroups are the parent's.
+    pid: u32,
 }
 
 fn pool() -> MutexGuard<'static, Pool> {
     static POOL: OnceLock<Mutex<Pool>> = OnceLock::new();
-    crate::util::lock(POOL.get_or_init(Mutex::default))
+    let mut pool = crate::util::lock(POOL.get_or_init(Mutex::default));
+    let pid = std::process::id();
+    if pool.pid != pid {
+        // First use, or the first in a child forked from a host that had
+        // used it: nothing of the parent's is ours to take or kill.
+        *pool = Pool {
+            pid,
+            ..Pool::default()
+        };
+    }
+    pool
 }
 
 /// A task's cgroup: its folder and its `cgroup.procs`, opened for writing
@@ -455,6 +468,25 @@ fn unescape(field: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forked_child_does_not_take_its_parents_cgroups() {
+        {
+            let mut pool = pool();
+            pool.idle
+                .push(PathBuf::from("/nonexistent/agent-tasks-h1-cg-parent"));
+            pool.by_task
+                .insert("process-parent".to_string(), PathBuf::from("/nonexistent"));
+            pool.users = 3;
+            // What a forked child sees: the parent's pool, another pid.
+            pool.pid = pool.pid.wrapping_add(1);
+        }
+        let pool = pool();
+        assert!(pool.idle.is_empty());
+        assert!(pool.by_task.is_empty());
+        assert_eq!(pool.users, 0);
+        assert_eq!(pool.pid, std::process::id());
+    }
 
     #[test]
     fn mountinfo_lines_are_parsed() {
