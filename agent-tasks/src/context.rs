@@ -284,10 +284,9 @@ pub(crate) struct HostLinks {
 /// the notification carries.
 pub(crate) type TurnHook = Arc<dyn Fn(u64, String) + Send + Sync>;
 
-/// Called with the pid of a task's process once it is known, and how its
-/// descendants are contained (if the task says).
-/// Reports a started process: its pid, its containment, its start time
-/// (clock ticks since boot) where the caller read it already.
+/// Called with the pid of a task's process once it is known, how its
+/// descendants are contained (if the task says), and its start time (clock
+/// ticks since boot) where the caller read it already.
 pub(crate) type PidHook = Arc<dyn Fn(u32, Option<Containment>, Option<u64>) + Send + Sync>;
 
 impl std::fmt::Debug for TaskContext {
