@@ -28,8 +28,6 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use super::descendants::ShortRead;
-
 /// The prefix of a task cgroup's folder name.
 const DIR_PREFIX: &str = "agent-tasks-";
 
@@ -157,10 +155,7 @@ impl TaskCgroup {
     pub fn populated(&self) -> bool {
         let mut buf = [0u8; 256];
         match super::descendants::read_short(self.dir.join("cgroup.events"), &mut buf) {
-            Some(ShortRead::Whole(len)) => buf[..len]
-                .split(|b| *b == b'\n')
-                .any(|l| l.trim_ascii() == b"populated 1"),
-            Some(ShortRead::Longer(text)) => text
+            Some(events) => events
                 .split(|b| *b == b'\n')
                 .any(|l| l.trim_ascii() == b"populated 1"),
             None => !self.pids().is_empty(),

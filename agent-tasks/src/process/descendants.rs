@@ -37,30 +37,24 @@ impl ProcStat {
 /// very long command name, is read whole): walks read many of these.
 pub(crate) fn stat(pid: u32) -> Option<ProcStat> {
     let mut buf = [0u8; 1024];
-    match read_short(format!("/proc/{pid}/stat"), &mut buf)? {
-        ShortRead::Whole(len) => parse_stat(pid, &String::from_utf8_lossy(&buf[..len])),
-        ShortRead::Longer(text) => parse_stat(pid, &String::from_utf8_lossy(&text)),
-    }
-}
-
-/// What [`read_short`] read.
-pub(crate) enum ShortRead {
-    /// The whole file, in the first `n` bytes of the buffer.
-    Whole(usize),
-    /// A file longer than the buffer, read whole.
-    Longer(Vec<u8>),
+    let text = read_short(format!("/proc/{pid}/stat"), &mut buf)?;
+    parse_stat(pid, &String::from_utf8_lossy(&text))
 }
 
 /// Reads a small file of `/proc` or `/sys` into `buf`, without the size
 /// query and the allocation of `fs::read_to_string` (these files report no
-/// size): a spawn reads a few of them. A longer one is read whole.
-pub(crate) fn read_short(path: impl AsRef<std::path::Path>, buf: &mut [u8]) -> Option<ShortRead> {
+/// size): a spawn reads a few of them. A file longer than `buf` is read
+/// whole into a new vector.
+pub(crate) fn read_short(
+    path: impl AsRef<std::path::Path>,
+    buf: &mut [u8],
+) -> Option<std::borrow::Cow<'_, [u8]>> {
     use std::io::Read;
     let mut file = std::fs::File::open(path).ok()?;
     let mut len = 0;
     loop {
         match file.read(&mut buf[len..]) {
-            Ok(0) => return Some(ShortRead::Whole(len)),
+            Ok(0) => return Some(std::borrow::Cow::Borrowed(&buf[..len])),
             Ok(n) => len += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(_) => return None,
@@ -68,7 +62,7 @@ pub(crate) fn read_short(path: impl AsRef<std::path::Path>, buf: &mut [u8]) -> O
         if len == buf.len() {
             let mut text = buf.to_vec();
             file.read_to_end(&mut text).ok()?;
-            return Some(ShortRead::Longer(text));
+            return Some(std::borrow::Cow::Owned(text));
         }
     }
 }
@@ -164,18 +158,13 @@ fn processes_in(pids: &Pids) -> Vec<ProcStat> {
 /// of one): its `Tgid` is itself.
 fn is_process(pid: u32) -> bool {
     let mut buf = [0u8; 4096];
-    let tgid_is_pid = |text: &[u8]| {
-        String::from_utf8_lossy(text)
+    read_short(format!("/proc/{pid}/status"), &mut buf).is_some_and(|text| {
+        String::from_utf8_lossy(&text)
             .lines()
             .find_map(|line| line.strip_prefix("Tgid:"))
             .and_then(|tgid| tgid.trim().parse::<u32>().ok())
             == Some(pid)
-    };
-    match read_short(format!("/proc/{pid}/status"), &mut buf) {
-        Some(ShortRead::Whole(len)) => tgid_is_pid(&buf[..len]),
-        Some(ShortRead::Longer(text)) => tgid_is_pid(&text),
-        None => false,
-    }
+    })
 }
 
 /// Which pids can belong to processes started after process `first`: pids
@@ -186,12 +175,11 @@ fn is_process(pid: u32) -> bool {
 /// its group is still signalled.) Without `ns_last_pid`, every pid.
 fn younger_than(first: u32) -> Pids {
     let mut buf = [0u8; 32];
-    let last = match read_short("/proc/sys/kernel/ns_last_pid", &mut buf) {
-        Some(ShortRead::Whole(len)) => std::str::from_utf8(&buf[..len])
+    let last = read_short("/proc/sys/kernel/ns_last_pid", &mut buf).and_then(|text| {
+        std::str::from_utf8(&text)
             .ok()
-            .and_then(|s| s.trim().parse().ok()),
-        _ => None,
-    };
+            .and_then(|s| s.trim().parse().ok())
+    });
     last.map_or(Pids::All, |last| Pids::Range { first, last })
 }
 
