@@ -58,6 +58,10 @@ fn cgroup_name_of(pid: u32) -> Option<String> {
     Some(path.trim().rsplit('/').next()?.to_string())
 }
 
+fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").expect("fds").count()
+}
+
 /// A pid no process has (one that just ended and was reaped).
 fn dead_pid() -> u32 {
     let mut child = std::process::Command::new("true")
@@ -132,6 +136,7 @@ async fn cgroups_are_reused_when_empty_bounded_swept_and_removed_at_shutdown() {
 
     // Tasks at once get a cgroup each; a running task's processes are
     // alone in theirs.
+    let descriptors_before = open_descriptors();
     let running: Vec<_> = (0..12)
         .map(|_| {
             manager
@@ -170,6 +175,13 @@ async fn cgroups_are_reused_when_empty_bounded_swept_and_removed_at_shutdown() {
     assert!(
         left.len() <= 8,
         "more idle cgroups than the pool keeps: {left:?}"
+    );
+    // The pool keeps the files of two idle cgroups open (one was kept
+    // before these tasks), no more: the ended tasks hold none.
+    assert!(
+        open_descriptors() <= descriptors_before + 2,
+        "{} descriptors open after 12 tasks ended (before them: {descriptors_before})",
+        open_descriptors()
     );
 
     // Shutdown removes this host's cgroups.

@@ -18,6 +18,13 @@
 //! manager that may spawn lives ([`PoolUser`]); the cgroups a host that died left
 //! behind (its pid is in their names) are removed by the next host that
 //! makes one ([`TaskCgroup::create`] sweeps once per process).
+//!
+//! A cgroup's `cgroup.procs` (written to move a process in) and
+//! `cgroup.events` (read to see it empty) stay open while a task runs in
+//! it, and for the last [`KEEP_OPEN`] cgroups retired to the pool: every
+//! spawn writes the one and reads the other, and an open file costs a
+//! fraction of a path lookup, an open and a close. That is two descriptors
+//! per running process task, and at most four for the idle pool.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -34,11 +41,16 @@ const DIR_PREFIX: &str = "agent-tasks-";
 /// Idle cgroups kept for reuse, at most.
 const POOL_MAX: usize = 8;
 
+/// Idle cgroups whose files stay open, at most (the ones retired last, taken
+/// first: a host running one command after another reuses one of them).
+const KEEP_OPEN: usize = 2;
+
 /// The host's task cgroups: the idle ones kept for reuse and which task
 /// holds which (for [`kill_task_cgroup`], by task id).
 #[derive(Default)]
 struct Pool {
-    idle: Vec<PathBuf>,
+    /// Taken from the end: the one retired last first.
+    idle: Vec<Idle>,
     by_task: HashMap<String, PathBuf>,
     /// Managers that may still spawn ([`PoolUser`]).
     users: usize,
@@ -64,14 +76,57 @@ fn pool() -> MutexGuard<'static, Pool> {
     pool
 }
 
-/// A task's cgroup: its folder and its `cgroup.procs`, opened for writing
-/// before the child is forked.
+/// The files of a cgroup every task in it uses, open.
+#[derive(Debug)]
+struct Files {
+    /// `cgroup.procs`, for writing: a pid written moves that process in.
+    procs: File,
+    /// `cgroup.events`, for reading (`populated 0` once empty).
+    events: File,
+}
+
+impl Files {
+    fn open(dir: &Path) -> std::io::Result<Files> {
+        let procs = OpenOptions::new()
+            .write(true)
+            .open(dir.join("cgroup.procs"))?;
+        let events = File::open(dir.join("cgroup.events"))?;
+        Ok(Files { procs, events })
+    }
+}
+
+/// An empty cgroup in the pool, with its files if they were kept open.
+#[derive(Debug)]
+struct Idle {
+    dir: PathBuf,
+    files: Option<Files>,
+}
+
+/// A task's cgroup, with its files open (see the module's header).
 #[derive(Debug)]
 pub(crate) struct TaskCgroup {
     dir: PathBuf,
+    files: Files,
+    claim: Claim,
+}
+
+/// Which task a cgroup is for, in the pool's `by_task` map while the task
+/// holds it.
+#[derive(Debug)]
+struct Claim {
     task_id: String,
-    /// Open until the child is in (one descriptor less per running task).
-    procs: Option<File>,
+    dir: PathBuf,
+}
+
+impl Drop for Claim {
+    /// A cgroup given up on while processes were still in it (see
+    /// `contain::Contained::finish`) is no longer the task's to kill by id.
+    fn drop(&mut self) {
+        let mut pool = pool();
+        if pool.by_task.get(&self.task_id) == Some(&self.dir) {
+            pool.by_task.remove(&self.task_id);
+        }
+    }
 }
 
 impl TaskCgroup {
@@ -84,17 +139,13 @@ impl TaskCgroup {
             pool.swept = true;
             sweep_leftovers(&parent);
         }
-        let open_procs = |dir: &Path| {
-            OpenOptions::new()
-                .write(true)
-                .open(dir.join("cgroup.procs"))
-        };
         let mut tries = 0;
-        let (dir, procs) = loop {
-            if let Some(dir) = pool.idle.pop() {
-                match open_procs(&dir) {
-                    Ok(procs) => break (dir, procs),
-                    // Removed by hand, or broken: the next one.
+        let (dir, files) = loop {
+            if let Some(Idle { dir, files }) = pool.idle.pop() {
+                match files.map_or_else(|| Files::open(&dir), Ok) {
+                    Ok(files) => break (dir, files),
+                    // Removed by hand, broken, or no descriptor left: the
+                    // next one (an empty folder goes).
                     Err(_) => {
                         let _ = std::fs::remove_dir(&dir);
                         continue;
@@ -115,8 +166,9 @@ impl TaskCgroup {
                 }
                 Err(_) => return None,
             }
-            match open_procs(&dir) {
-                Ok(procs) => break (dir, procs),
+            // (Without descriptors left, no cgroup: the caller falls back.)
+            match Files::open(&dir) {
+                Ok(files) => break (dir, files),
                 Err(_) => {
                     let _ = std::fs::remove_dir(&dir);
                     return None;
@@ -124,25 +176,27 @@ impl TaskCgroup {
             }
         };
         pool.by_task.insert(task_id.to_string(), dir.clone());
-        Some(TaskCgroup {
-            dir,
+        let claim = Claim {
             task_id: task_id.to_string(),
-            procs: Some(procs),
-        })
-    }
-
-    /// Closes the open `cgroup.procs` once the child is in.
-    pub fn started(&mut self) {
-        self.procs = None;
-    }
-
-    /// Moves process `pid` in from the host side (when the child could not
-    /// move itself).
-    pub fn adopt(&self, pid: u32) -> bool {
-        let Some(mut procs) = self.procs.as_ref() else {
-            return false;
+            dir: dir.clone(),
         };
-        procs.write_all(pid.to_string().as_bytes()).is_ok()
+        Some(TaskCgroup { dir, files, claim })
+    }
+
+    /// Moves process `pid` in from the host side.
+    pub fn adopt(&self, pid: u32) -> bool {
+        let mut digits = [0u8; 10];
+        let mut at = digits.len();
+        let mut rest = pid;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        (&self.files.procs).write_all(&digits[at..]).is_ok()
     }
 
     /// The processes in the cgroup now.
@@ -151,14 +205,15 @@ impl TaskCgroup {
     }
 
     /// True while any process is in the cgroup (`populated 1` in
-    /// `cgroup.events`).
+    /// `cgroup.events`, read from its start through the open file).
     pub fn populated(&self) -> bool {
+        use std::os::unix::fs::FileExt;
         let mut buf = [0u8; 256];
-        match super::descendants::read_short(self.dir.join("cgroup.events"), &mut buf) {
-            Some(events) => events
+        match self.files.events.read_at(&mut buf, 0) {
+            Ok(n) => buf[..n]
                 .split(|b| *b == b'\n')
                 .any(|l| l.trim_ascii() == b"populated 1"),
-            None => !self.pids().is_empty(),
+            Err(_) => !self.pids().is_empty(),
         }
     }
 
@@ -180,37 +235,49 @@ impl TaskCgroup {
     }
 
     /// The task is done with its (empty) cgroup: it goes back to the pool,
-    /// or is removed when the pool is full. False while processes are still
-    /// in it (the caller retries).
-    pub fn retire(&self) -> bool {
-        !self.populated() && self.retire_empty()
+    /// or is removed when the pool is full. Given back while processes are
+    /// still in it (the caller retries).
+    pub fn retire(self) -> Result<(), TaskCgroup> {
+        if self.populated() {
+            return Err(self);
+        }
+        self.retire_empty()
     }
 
     /// [`TaskCgroup::retire`] of a cgroup the caller saw empty.
-    pub fn retire_empty(&self) -> bool {
+    pub fn retire_empty(self) -> Result<(), TaskCgroup> {
         let mut pool = pool();
-        pool.by_task.remove(&self.task_id);
-        if pool.users > 0 && pool.idle.len() < POOL_MAX && !pool.idle.contains(&self.dir) {
-            pool.idle.push(self.dir.clone());
-            return true;
+        let kept = pool.idle.iter().any(|idle| idle.dir == self.dir);
+        if pool.users > 0 && pool.idle.len() < POOL_MAX && !kept {
+            pool.by_task.remove(&self.claim.task_id);
+            let open = pool.idle.iter().filter(|idle| idle.files.is_some()).count();
+            let TaskCgroup { dir, files, claim } = self;
+            pool.idle.push(Idle {
+                dir,
+                files: (open < KEEP_OPEN).then_some(files),
+            });
+            // (Its drop finds the claim gone; the pool must be unlocked.)
+            drop(pool);
+            drop(claim);
+            return Ok(());
         }
         drop(pool);
         self.discard()
     }
 
     /// Removes the cgroup (not to be used again: the move into it failed);
-    /// false while processes are still in it.
-    pub fn discard(&self) -> bool {
-        pool().by_task.remove(&self.task_id);
+    /// given back while processes are still in it.
+    pub fn discard(self) -> Result<(), TaskCgroup> {
         match std::fs::remove_dir(&self.dir) {
-            Ok(()) => true,
-            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(_) => Err(self),
         }
     }
 
     /// Moves the processes still in the cgroup back to the host's cgroup
     /// (they were left running on purpose), then retires the cgroup.
-    pub fn release(&self) -> bool {
+    pub fn release(self) -> Result<(), TaskCgroup> {
         if let Some(parent) = self.dir.parent() {
             if let Ok(mut procs) = OpenOptions::new()
                 .write(true)
@@ -222,17 +289,6 @@ impl TaskCgroup {
             }
         }
         self.retire()
-    }
-}
-
-impl Drop for TaskCgroup {
-    /// A cgroup given up on while processes were still in it (see
-    /// `contain::Contained::finish`) is no longer the task's to kill by id.
-    fn drop(&mut self) {
-        let mut pool = pool();
-        if pool.by_task.get(&self.task_id) == Some(&self.dir) {
-            pool.by_task.remove(&self.task_id);
-        }
     }
 }
 
@@ -270,8 +326,8 @@ impl PoolUser {
             }
             std::mem::take(&mut pool.idle)
         };
-        for dir in idle {
-            let _ = std::fs::remove_dir(dir);
+        for idle in idle {
+            let _ = std::fs::remove_dir(idle.dir);
         }
     }
 }
@@ -468,8 +524,10 @@ mod tests {
     fn a_forked_child_does_not_take_its_parents_cgroups() {
         {
             let mut pool = pool();
-            pool.idle
-                .push(PathBuf::from("/nonexistent/agent-tasks-h1-cg-parent"));
+            pool.idle.push(Idle {
+                dir: PathBuf::from("/nonexistent/agent-tasks-h1-cg-parent"),
+                files: None,
+            });
             pool.by_task
                 .insert("process-parent".to_string(), PathBuf::from("/nonexistent"));
             pool.users = 3;

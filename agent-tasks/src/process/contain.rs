@@ -34,6 +34,9 @@ pub(crate) struct Prepared {
     task_id: String,
     cgroup: Option<TaskCgroup>,
     allow_subreaper: bool,
+    /// The boot clock's tick just before the spawn (see
+    /// [`descendants::boot_ticks`]).
+    ticks_before: Option<u64>,
 }
 
 /// Sets the command up for the strongest containment allowed by `wanted`
@@ -53,14 +56,17 @@ pub(crate) fn prepare(cmd: &mut Command, task_id: &str, wanted: Containment) -> 
         task_id: task_id.to_string(),
         cgroup,
         allow_subreaper: wanted != Containment::ProcessGroup,
+        // Last: the child is forked after this.
+        ticks_before: descendants::boot_ticks(),
     }
 }
 
 impl Prepared {
     /// The spawn failed: gives back what was made for it.
     pub fn abandon(self) {
-        if let Some(cg) = &self.cgroup {
-            cg.retire();
+        if let Some(cg) = self.cgroup {
+            // (The failed spawn put nothing in it.)
+            let _ = cg.retire();
         }
     }
 
@@ -71,10 +77,16 @@ impl Prepared {
             task_id,
             cgroup,
             allow_subreaper,
+            ticks_before,
         } = self;
-        // Ticks since boot (a zombie keeps it); 0, no filter, if unknown.
-        let since = descendants::stat(root).map_or(0, |s| s.start);
-        let cgroup = cgroup.and_then(|mut cg| {
+        // The root's start, in ticks since boot: the tick both boot clock
+        // reads around the spawn fell in, else read (a zombie keeps it);
+        // 0, no filter, if unknown.
+        let since = match (ticks_before, descendants::boot_ticks()) {
+            (Some(before), Some(after)) if before == after => before,
+            _ => descendants::stat(root).map_or(0, |s| s.start),
+        };
+        let cgroup = cgroup.and_then(|cg| {
             // A root that already ended (a quick command) cannot be moved;
             // what it started can, and still must be.
             let root_gone = || descendants::stat(root).is_none_or(|s| s.is_dead());
@@ -107,10 +119,9 @@ impl Prepared {
                         cg.adopt(pid);
                     }
                 }
-                cg.started();
                 Some(cg)
             } else {
-                cg.discard();
+                let _ = cg.discard();
                 None
             }
         });
@@ -249,21 +260,24 @@ impl Contained {
         self.finished = true;
         let killed = self.killed.load(std::sync::atomic::Ordering::Relaxed);
         if let Some(cg) = self.cgroup.take() {
-            let removed = if self.seen_empty.load(std::sync::atomic::Ordering::Relaxed) {
+            let settled = if self.seen_empty.load(std::sync::atomic::Ordering::Relaxed) {
                 cg.retire_empty()
             } else if killed {
                 cg.retire()
             } else {
                 cg.release()
             };
-            if !removed {
+            if let Err(cg) = settled {
                 // The kernel may take a moment to let go of a killed cgroup:
                 // retry away from the task's end (and from any worker).
                 let retry = move || {
+                    let mut cg = cg;
                     for _ in 0..50 {
                         std::thread::sleep(Duration::from_millis(2));
-                        if if killed { cg.retire() } else { cg.release() } {
-                            break;
+                        let settled = if killed { cg.retire() } else { cg.release() };
+                        match settled {
+                            Ok(()) => break,
+                            Err(again) => cg = again,
                         }
                     }
                 };

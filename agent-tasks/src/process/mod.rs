@@ -370,7 +370,7 @@ impl ProcessTask {
         cmd.stdin(if wants_stdin {
             Stdio::piped()
         } else {
-            Stdio::null()
+            null_stdin()
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -378,6 +378,22 @@ impl ProcessTask {
         .kill_on_drop(false);
         Ok(cmd)
     }
+}
+
+/// `/dev/null` for a child's stdin: a copy of a descriptor opened once per
+/// process (a `dup` costs a fraction of the path lookup and open that
+/// `Stdio::null` does for every spawn). Opened for each spawn where it
+/// cannot be kept open.
+fn null_stdin() -> Stdio {
+    static DEV_NULL: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+    let kept = match DEV_NULL.get() {
+        Some(file) => Some(file),
+        None => std::fs::File::open("/dev/null")
+            .ok()
+            .map(|file| DEV_NULL.get_or_init(|| file)),
+    };
+    kept.and_then(|file| file.try_clone().ok())
+        .map_or_else(Stdio::null, Stdio::from)
 }
 
 /// A process started for a task, held by its containment: dropping
@@ -439,9 +455,30 @@ async fn recv_control(
     }
 }
 
+/// A stream of a task's output the driver reads: a pipe is enlarged once a
+/// read fills the read buffer (a fast writer then blocks less often and
+/// wakes the reader less often); a quiet or short-lived process never
+/// pays for it.
+trait OutputStream: AsyncRead + Unpin {
+    /// Makes the stream's kernel buffer larger, if it has one to grow.
+    fn enlarge(&self) {}
+}
+
 fn enlarge_pipe(fd: &impl std::os::fd::AsFd) {
-    // A larger pipe means fewer wake-ups for a fast writer; failing is harmless.
+    // Failing is harmless: the pipe keeps its size.
     let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
+}
+
+impl OutputStream for tokio::process::ChildStdout {
+    fn enlarge(&self) {
+        enlarge_pipe(self);
+    }
+}
+
+impl OutputStream for tokio::process::ChildStderr {
+    fn enlarge(&self) {
+        enlarge_pipe(self);
+    }
 }
 
 fn describe_exit(status: ExitStatus) -> (ExitInfo, Option<String>) {
@@ -508,8 +545,6 @@ impl BackgroundTask for ProcessTask {
         let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             return TaskOutcome::failed("the child's output pipes are missing");
         };
-        enlarge_pipe(&stdout);
-        enlarge_pipe(&stderr);
 
         let child_exited = CancellationToken::new();
         if let Some(stdin) = child.stdin.take() {
@@ -543,8 +578,8 @@ impl ProcessTask {
         ctx: &TaskContext,
         mut child: Child,
         mut procs: contain::Contained,
-        mut stdout: impl AsyncRead + Unpin,
-        stderr: Option<impl AsyncRead + Unpin>,
+        mut stdout: impl OutputStream,
+        stderr: Option<impl OutputStream>,
         terminal: Option<pty::Terminal>,
         child_exited: CancellationToken,
     ) -> TaskOutcome {
@@ -633,7 +668,12 @@ impl ProcessTask {
                 }
                 read = stdout.read_buf(out_buf.space()), if stdout_open => match read {
                     Ok(0) => stdout_open = false,
-                    Ok(n) => output.write_through(&Stream::STDOUT, out_buf.filled(n)),
+                    Ok(n) => {
+                        output.write_through(&Stream::STDOUT, out_buf.filled(n));
+                        if out_buf.first_fill() {
+                            stdout.enlarge();
+                        }
+                    }
                     Err(e) => {
                         failure.get_or_insert_with(|| format!("reading {out_name}: {e}"));
                         stdout_open = false;
@@ -641,7 +681,14 @@ impl ProcessTask {
                 },
                 read = read_some(&mut stderr, err_buf.space()), if stderr_open => match read {
                     Ok(0) => stderr_open = false,
-                    Ok(n) => output.write_through(&Stream::STDERR, err_buf.filled(n)),
+                    Ok(n) => {
+                        output.write_through(&Stream::STDERR, err_buf.filled(n));
+                        if err_buf.first_fill() {
+                            if let Some(stderr) = &stderr {
+                                stderr.enlarge();
+                            }
+                        }
+                    }
                     Err(e) => {
                         failure.get_or_insert_with(|| format!("reading stderr: {e}"));
                         stderr_open = false;
@@ -683,6 +730,8 @@ impl ProcessTask {
 struct ReadBuffer {
     buf: Vec<u8>,
     most: usize,
+    /// 0 until a read first fills the buffer, 1 then, 2 once that was told.
+    fills: u8,
 }
 
 impl ReadBuffer {
@@ -692,6 +741,7 @@ impl ReadBuffer {
         ReadBuffer {
             buf: Vec::with_capacity(Self::FIRST.min(most)),
             most,
+            fills: 0,
         }
     }
 
@@ -704,11 +754,26 @@ impl ReadBuffer {
     /// The `n` bytes a read put in; the buffer grows if they filled it.
     fn filled(&mut self, n: usize) -> &[u8] {
         let n = n.min(self.buf.len());
+        if n >= self.buf.capacity() && self.fills == 0 {
+            self.fills = 1;
+        }
         if n >= self.buf.capacity() && self.buf.capacity() < self.most {
             let bigger = (self.buf.capacity() * 2).min(self.most);
             self.buf.reserve_exact(bigger - self.buf.len());
         }
         &self.buf[..n]
+    }
+}
+
+impl ReadBuffer {
+    /// True once, after the first read that filled the buffer: the writer
+    /// is fast.
+    fn first_fill(&mut self) -> bool {
+        if self.fills == 1 {
+            self.fills = 2;
+            return true;
+        }
+        false
     }
 }
 
@@ -732,9 +797,10 @@ mod tests {
     fn a_read_buffer_grows_when_filled_and_keeps_what_was_read() {
         let mut buf = ReadBuffer::new(32 * 1024);
         assert_eq!(buf.space().capacity(), 8 * 1024);
-        // A short read: no growth.
+        // A short read: no growth, and the writer is not taken for fast.
         buf.space().extend_from_slice(b"abc");
         assert_eq!(buf.filled(3), b"abc");
+        assert!(!buf.first_fill());
         assert_eq!(buf.space().capacity(), 8 * 1024);
         // Full reads double it up to its most, the bytes read intact.
         for expected in [16 * 1024, 32 * 1024, 32 * 1024] {
@@ -746,6 +812,8 @@ mod tests {
             assert!(read.iter().all(|b| *b == b'x'));
             assert!(buf.space().capacity() >= expected);
             assert!(buf.space().capacity() < expected * 2);
+            // The first full read says so, once.
+            assert_eq!(buf.first_fill(), expected == 16 * 1024);
         }
         // A most below the first size is the size.
         assert_eq!(ReadBuffer::new(1024).space().capacity(), 1024);

@@ -140,7 +140,7 @@ pub(super) async fn run(
             master: reader,
             deferred: None,
         },
-        None::<tokio::io::Empty>,
+        None::<TerminalReader>,
         Some(terminal),
         child_exited,
     )
@@ -179,6 +179,9 @@ pub(super) struct TerminalReader {
     /// bytes gathered before it).
     deferred: Option<std::io::Error>,
 }
+
+/// A terminal's buffer has a fixed size.
+impl super::OutputStream for TerminalReader {}
 
 fn is_hangup(e: &std::io::Error) -> bool {
     e.raw_os_error() == Some(nix::errno::Errno::EIO as i32)
