@@ -726,7 +726,11 @@ impl ProcessTask {
 /// A read buffer that starts small and doubles, up to its most, each time a
 /// read fills it: a quiet or short-lived process never costs the large
 /// buffer, a flood gets it after a few reads. Reads go into its spare
-/// capacity (`read_buf`), so nothing is zeroed first.
+/// capacity (`read_buf`), so nothing is zeroed first. Buffers of the first
+/// size are handed from one task to the next through a small stash per
+/// thread: every process task needs two, and a fresh allocation of this
+/// size makes the allocator first merge its small free chunks, a cost paid
+/// on every spawn.
 struct ReadBuffer {
     buf: Vec<u8>,
     most: usize,
@@ -734,12 +738,28 @@ struct ReadBuffer {
     fills: u8,
 }
 
+thread_local! {
+    /// Emptied buffers of [`ReadBuffer::FIRST`] bytes, for the next tasks.
+    static SPARE_READ_BUFFERS: std::cell::RefCell<Vec<Vec<u8>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl ReadBuffer {
     const FIRST: usize = 8 * 1024;
+    /// Spare buffers kept per thread, at most.
+    const SPARES: usize = 4;
 
     fn new(most: usize) -> ReadBuffer {
+        let spare = if most >= Self::FIRST {
+            SPARE_READ_BUFFERS
+                .try_with(|spares| spares.borrow_mut().pop())
+                .ok()
+                .flatten()
+        } else {
+            None
+        };
         ReadBuffer {
-            buf: Vec::with_capacity(Self::FIRST.min(most)),
+            buf: spare.unwrap_or_else(|| Vec::with_capacity(Self::FIRST.min(most))),
             most,
             fills: 0,
         }
@@ -762,6 +782,25 @@ impl ReadBuffer {
             self.buf.reserve_exact(bigger - self.buf.len());
         }
         &self.buf[..n]
+    }
+}
+
+impl Drop for ReadBuffer {
+    /// A buffer still of the first size goes to the stash (a grown one is
+    /// freed: the stash stays small).
+    fn drop(&mut self) {
+        if self.buf.capacity() != Self::FIRST {
+            return;
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        // (During the thread's exit the stash is gone: the buffer is freed.)
+        let _ = SPARE_READ_BUFFERS.try_with(|spares| {
+            let mut spares = spares.borrow_mut();
+            if spares.len() < Self::SPARES {
+                spares.push(buf);
+            }
+        });
     }
 }
 
@@ -817,5 +856,28 @@ mod tests {
         }
         // A most below the first size is the size.
         assert_eq!(ReadBuffer::new(1024).space().capacity(), 1024);
+    }
+
+    #[test]
+    fn a_first_size_read_buffer_is_reused_by_the_next_task_and_a_grown_one_is_not() {
+        let mut first = ReadBuffer::new(64 * 1024);
+        first.space().extend_from_slice(b"old bytes");
+        let at = first.space().as_ptr();
+        drop(first);
+        let mut next = ReadBuffer::new(64 * 1024);
+        assert_eq!(
+            next.space().as_ptr(),
+            at,
+            "the stashed buffer was not reused"
+        );
+        assert!(next.space().is_empty());
+        // Grown, it is freed at the end instead.
+        let n = next.space().capacity();
+        next.space().resize(n, b'x');
+        assert_eq!(next.filled(n).len(), n);
+        assert!(next.space().capacity() > 8 * 1024);
+        drop(next);
+        let mut after = ReadBuffer::new(64 * 1024);
+        assert_eq!(after.space().capacity(), 8 * 1024);
     }
 }
