@@ -185,18 +185,9 @@ impl TaskCgroup {
 
     /// Moves process `pid` in from the host side.
     pub fn adopt(&self, pid: u32) -> bool {
-        let mut digits = [0u8; 10];
-        let mut at = digits.len();
-        let mut rest = pid;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        (&self.files.procs).write_all(&digits[at..]).is_ok()
+        (&self.files.procs)
+            .write_all(pid.to_string().as_bytes())
+            .is_ok()
     }
 
     /// The processes in the cgroup now.
