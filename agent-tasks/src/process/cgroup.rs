@@ -19,12 +19,14 @@
 //! behind (its pid is in their names) are removed by the next host that
 //! makes one ([`TaskCgroup::create`] sweeps once per process).
 //!
-//! A cgroup's `cgroup.procs` (written to move a process in) and
-//! `cgroup.events` (read to see it empty) stay open while a task runs in
-//! it, and for the last [`KEEP_OPEN`] cgroups retired to the pool: every
-//! spawn writes the one and reads the other, and an open file costs a
-//! fraction of a path lookup, an open and a close. That is two descriptors
-//! per running process task, and at most four for the idle pool.
+//! The pool also keeps `cgroup.procs` (written to move a process in) and
+//! `cgroup.events` (read to see the cgroup empty) open for the first
+//! cgroup retired to it ([`KEEP_OPEN`]), in use or idle: every task writes
+//! the one and reads the other, and an open file costs a fraction of a path
+//! lookup, an open and a close. A host running one command after another
+//! reuses that cgroup. That is two descriptors per host process, however
+//! many tasks run; a task's own `cgroup.procs`, opened for a cgroup whose
+//! files are not kept, is closed once its child is in.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -41,17 +43,17 @@ const DIR_PREFIX: &str = "agent-tasks-";
 /// Idle cgroups kept for reuse, at most.
 const POOL_MAX: usize = 8;
 
-/// Idle cgroups whose files stay open, at most (the ones retired last, taken
-/// first: a host running one command after another reuses one of them).
-const KEEP_OPEN: usize = 2;
+/// Cgroups whose files the pool keeps open, at most.
+const KEEP_OPEN: usize = 1;
 
 /// The host's task cgroups: the idle ones kept for reuse and which task
 /// holds which (for [`kill_task_cgroup`], by task id).
 #[derive(Default)]
 struct Pool {
-    /// Taken from the end: the one retired last first.
-    idle: Vec<Idle>,
+    idle: Vec<PathBuf>,
     by_task: HashMap<String, PathBuf>,
+    /// The open files of up to [`KEEP_OPEN`] of the pool's cgroups.
+    open: Vec<(PathBuf, Files)>,
     /// Managers that may still spawn ([`PoolUser`]).
     users: usize,
     /// Whether leftovers of dead hosts were looked for.
@@ -87,46 +89,42 @@ struct Files {
 
 impl Files {
     fn open(dir: &Path) -> std::io::Result<Files> {
-        let procs = OpenOptions::new()
-            .write(true)
-            .open(dir.join("cgroup.procs"))?;
-        let events = File::open(dir.join("cgroup.events"))?;
-        Ok(Files { procs, events })
+        Ok(Files {
+            procs: open_procs(dir)?,
+            events: File::open(dir.join("cgroup.events"))?,
+        })
     }
 }
 
-/// An empty cgroup in the pool, with its files if they were kept open.
-#[derive(Debug)]
-struct Idle {
-    dir: PathBuf,
-    files: Option<Files>,
+fn open_procs(dir: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .open(dir.join("cgroup.procs"))
 }
 
-/// A task's cgroup, with its files open (see the module's header).
+impl Pool {
+    /// The kept files of cgroup `dir`, if the pool keeps them.
+    fn files(&self, dir: &Path) -> Option<&Files> {
+        self.open
+            .iter()
+            .find(|(kept, _)| kept == dir)
+            .map(|(_, files)| files)
+    }
+
+    /// Forgets cgroup `dir` (it is being removed): closes its kept files.
+    fn forget(&mut self, dir: &Path) {
+        self.open.retain(|(kept, _)| kept != dir);
+    }
+}
+
+/// A task's cgroup: its folder and, unless the pool keeps its files, its
+/// `cgroup.procs` opened for writing before the child is forked.
 #[derive(Debug)]
 pub(crate) struct TaskCgroup {
     dir: PathBuf,
-    files: Files,
-    claim: Claim,
-}
-
-/// Which task a cgroup is for, in the pool's `by_task` map while the task
-/// holds it.
-#[derive(Debug)]
-struct Claim {
     task_id: String,
-    dir: PathBuf,
-}
-
-impl Drop for Claim {
-    /// A cgroup given up on while processes were still in it (see
-    /// `contain::Contained::finish`) is no longer the task's to kill by id.
-    fn drop(&mut self) {
-        let mut pool = pool();
-        if pool.by_task.get(&self.task_id) == Some(&self.dir) {
-            pool.by_task.remove(&self.task_id);
-        }
-    }
+    /// Open until the child is in (one descriptor less per running task).
+    procs: Option<File>,
 }
 
 impl TaskCgroup {
@@ -140,12 +138,14 @@ impl TaskCgroup {
             sweep_leftovers(&parent);
         }
         let mut tries = 0;
-        let (dir, files) = loop {
-            if let Some(Idle { dir, files }) = pool.idle.pop() {
-                match files.map_or_else(|| Files::open(&dir), Ok) {
-                    Ok(files) => break (dir, files),
-                    // Removed by hand, broken, or no descriptor left: the
-                    // next one (an empty folder goes).
+        let (dir, procs) = loop {
+            if let Some(dir) = pool.idle.pop() {
+                if pool.files(&dir).is_some() {
+                    break (dir, None);
+                }
+                match open_procs(&dir) {
+                    Ok(procs) => break (dir, Some(procs)),
+                    // Removed by hand, or broken: the next one.
                     Err(_) => {
                         let _ = std::fs::remove_dir(&dir);
                         continue;
@@ -166,9 +166,8 @@ impl TaskCgroup {
                 }
                 Err(_) => return None,
             }
-            // (Without descriptors left, no cgroup: the caller falls back.)
-            match Files::open(&dir) {
-                Ok(files) => break (dir, files),
+            match open_procs(&dir) {
+                Ok(procs) => break (dir, Some(procs)),
                 Err(_) => {
                     let _ = std::fs::remove_dir(&dir);
                     return None;
@@ -176,18 +175,28 @@ impl TaskCgroup {
             }
         };
         pool.by_task.insert(task_id.to_string(), dir.clone());
-        let claim = Claim {
+        Some(TaskCgroup {
+            dir,
             task_id: task_id.to_string(),
-            dir: dir.clone(),
-        };
-        Some(TaskCgroup { dir, files, claim })
+            procs,
+        })
     }
 
-    /// Moves process `pid` in from the host side.
+    /// Closes the task's own `cgroup.procs` once the child is in.
+    pub fn started(&mut self) {
+        self.procs = None;
+    }
+
+    /// Moves process `pid` in from the host side, through the task's own
+    /// `cgroup.procs` or the one the pool keeps open.
     pub fn adopt(&self, pid: u32) -> bool {
-        (&self.files.procs)
-            .write_all(pid.to_string().as_bytes())
-            .is_ok()
+        let pid = pid.to_string();
+        match self.procs.as_ref() {
+            Some(mut procs) => procs.write_all(pid.as_bytes()).is_ok(),
+            None => pool()
+                .files(&self.dir)
+                .is_some_and(|files| (&files.procs).write_all(pid.as_bytes()).is_ok()),
+        }
     }
 
     /// The processes in the cgroup now.
@@ -196,15 +205,24 @@ impl TaskCgroup {
     }
 
     /// True while any process is in the cgroup (`populated 1` in
-    /// `cgroup.events`, read from its start through the open file).
+    /// `cgroup.events`).
     pub fn populated(&self) -> bool {
         use std::os::unix::fs::FileExt;
+        let has_populated_1 = |text: &[u8]| {
+            text.split(|b| *b == b'\n')
+                .any(|l| l.trim_ascii() == b"populated 1")
+        };
         let mut buf = [0u8; 256];
-        match self.files.events.read_at(&mut buf, 0) {
-            Ok(n) => buf[..n]
-                .split(|b| *b == b'\n')
-                .any(|l| l.trim_ascii() == b"populated 1"),
-            Err(_) => !self.pids().is_empty(),
+        // Read from its start through the file the pool keeps open, if it does.
+        let kept = pool()
+            .files(&self.dir)
+            .map(|files| files.events.read_at(&mut buf, 0));
+        if let Some(Ok(n)) = kept {
+            return has_populated_1(&buf[..n]);
+        }
+        match super::descendants::read_short(self.dir.join("cgroup.events"), &mut buf) {
+            Some(events) => has_populated_1(&events),
+            None => !self.pids().is_empty(),
         }
     }
 
@@ -226,49 +244,47 @@ impl TaskCgroup {
     }
 
     /// The task is done with its (empty) cgroup: it goes back to the pool,
-    /// or is removed when the pool is full. Given back while processes are
-    /// still in it (the caller retries).
-    pub fn retire(self) -> Result<(), TaskCgroup> {
-        if self.populated() {
-            return Err(self);
-        }
-        self.retire_empty()
+    /// or is removed when the pool is full. False while processes are still
+    /// in it (the caller retries).
+    pub fn retire(&self) -> bool {
+        !self.populated() && self.retire_empty()
     }
 
     /// [`TaskCgroup::retire`] of a cgroup the caller saw empty.
-    pub fn retire_empty(self) -> Result<(), TaskCgroup> {
+    pub fn retire_empty(&self) -> bool {
         let mut pool = pool();
-        let kept = pool.idle.iter().any(|idle| idle.dir == self.dir);
-        if pool.users > 0 && pool.idle.len() < POOL_MAX && !kept {
-            pool.by_task.remove(&self.claim.task_id);
-            let open = pool.idle.iter().filter(|idle| idle.files.is_some()).count();
-            let TaskCgroup { dir, files, claim } = self;
-            pool.idle.push(Idle {
-                dir,
-                files: (open < KEEP_OPEN).then_some(files),
-            });
-            // (Its drop finds the claim gone; the pool must be unlocked.)
-            drop(pool);
-            drop(claim);
-            return Ok(());
+        pool.by_task.remove(&self.task_id);
+        if pool.users > 0 && pool.idle.len() < POOL_MAX && !pool.idle.contains(&self.dir) {
+            pool.idle.push(self.dir.clone());
+            if pool.open.len() < KEEP_OPEN && pool.files(&self.dir).is_none() {
+                // Opened once; without descriptors left, it is not kept.
+                if let Ok(files) = Files::open(&self.dir) {
+                    pool.open.push((self.dir.clone(), files));
+                }
+            }
+            return true;
         }
         drop(pool);
         self.discard()
     }
 
     /// Removes the cgroup (not to be used again: the move into it failed);
-    /// given back while processes are still in it.
-    pub fn discard(self) -> Result<(), TaskCgroup> {
+    /// false while processes are still in it.
+    pub fn discard(&self) -> bool {
+        {
+            let mut pool = pool();
+            pool.by_task.remove(&self.task_id);
+            pool.forget(&self.dir);
+        }
         match std::fs::remove_dir(&self.dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(_) => Err(self),
+            Ok(()) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
         }
     }
 
     /// Moves the processes still in the cgroup back to the host's cgroup
     /// (they were left running on purpose), then retires the cgroup.
-    pub fn release(self) -> Result<(), TaskCgroup> {
+    pub fn release(&self) -> bool {
         if let Some(parent) = self.dir.parent() {
             if let Ok(mut procs) = OpenOptions::new()
                 .write(true)
@@ -280,6 +296,17 @@ impl TaskCgroup {
             }
         }
         self.retire()
+    }
+}
+
+impl Drop for TaskCgroup {
+    /// A cgroup given up on while processes were still in it (see
+    /// `contain::Contained::finish`) is no longer the task's to kill by id.
+    fn drop(&mut self) {
+        let mut pool = pool();
+        if pool.by_task.get(&self.task_id) == Some(&self.dir) {
+            pool.by_task.remove(&self.task_id);
+        }
     }
 }
 
@@ -315,10 +342,11 @@ impl PoolUser {
             if pool.users > 0 {
                 return;
             }
+            pool.open.clear();
             std::mem::take(&mut pool.idle)
         };
-        for idle in idle {
-            let _ = std::fs::remove_dir(idle.dir);
+        for dir in idle {
+            let _ = std::fs::remove_dir(dir);
         }
     }
 }
@@ -515,12 +543,18 @@ mod tests {
     fn a_forked_child_does_not_take_its_parents_cgroups() {
         {
             let mut pool = pool();
-            pool.idle.push(Idle {
-                dir: PathBuf::from("/nonexistent/agent-tasks-h1-cg-parent"),
-                files: None,
-            });
+            pool.idle
+                .push(PathBuf::from("/nonexistent/agent-tasks-h1-cg-parent"));
             pool.by_task
                 .insert("process-parent".to_string(), PathBuf::from("/nonexistent"));
+            let dev_null = || File::open("/dev/null").expect("/dev/null opens");
+            pool.open.push((
+                PathBuf::from("/nonexistent/agent-tasks-h1-cg-parent"),
+                Files {
+                    procs: dev_null(),
+                    events: dev_null(),
+                },
+            ));
             pool.users = 3;
             // What a forked child sees: the parent's pool, another pid.
             pool.pid = pool.pid.wrapping_add(1);
@@ -528,6 +562,7 @@ mod tests {
         let pool = pool();
         assert!(pool.idle.is_empty());
         assert!(pool.by_task.is_empty());
+        assert!(pool.open.is_empty());
         assert_eq!(pool.users, 0);
         assert_eq!(pool.pid, std::process::id());
     }

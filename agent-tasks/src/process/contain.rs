@@ -64,9 +64,8 @@ pub(crate) fn prepare(cmd: &mut Command, task_id: &str, wanted: Containment) -> 
 impl Prepared {
     /// The spawn failed: gives back what was made for it.
     pub fn abandon(self) {
-        if let Some(cg) = self.cgroup {
-            // (The failed spawn put nothing in it.)
-            let _ = cg.retire();
+        if let Some(cg) = &self.cgroup {
+            cg.retire();
         }
     }
 
@@ -86,7 +85,7 @@ impl Prepared {
             (Some(before), Some(after)) if before == after => before,
             _ => descendants::stat(root).map_or(0, |s| s.start),
         };
-        let cgroup = cgroup.and_then(|cg| {
+        let cgroup = cgroup.and_then(|mut cg| {
             // A root that already ended (a quick command) cannot be moved;
             // what it started can, and still must be.
             let root_gone = || descendants::stat(root).is_none_or(|s| s.is_dead());
@@ -119,9 +118,10 @@ impl Prepared {
                         cg.adopt(pid);
                     }
                 }
+                cg.started();
                 Some(cg)
             } else {
-                let _ = cg.discard();
+                cg.discard();
                 None
             }
         });
@@ -260,24 +260,21 @@ impl Contained {
         self.finished = true;
         let killed = self.killed.load(std::sync::atomic::Ordering::Relaxed);
         if let Some(cg) = self.cgroup.take() {
-            let settled = if self.seen_empty.load(std::sync::atomic::Ordering::Relaxed) {
+            let removed = if self.seen_empty.load(std::sync::atomic::Ordering::Relaxed) {
                 cg.retire_empty()
             } else if killed {
                 cg.retire()
             } else {
                 cg.release()
             };
-            if let Err(cg) = settled {
+            if !removed {
                 // The kernel may take a moment to let go of a killed cgroup:
                 // retry away from the task's end (and from any worker).
                 let retry = move || {
-                    let mut cg = cg;
                     for _ in 0..50 {
                         std::thread::sleep(Duration::from_millis(2));
-                        let settled = if killed { cg.retire() } else { cg.release() };
-                        match settled {
-                            Ok(()) => break,
-                            Err(again) => cg = again,
+                        if if killed { cg.retire() } else { cg.release() } {
+                            break;
                         }
                     }
                 };
