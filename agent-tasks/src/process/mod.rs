@@ -734,8 +734,16 @@ impl ProcessTask {
 struct ReadBuffer {
     buf: Vec<u8>,
     most: usize,
-    /// 0 until a read first fills the buffer, 1 then, 2 once that was told.
-    fills: u8,
+    first_fill: FirstFill,
+}
+
+/// Whether a read has filled a [`ReadBuffer`] yet, and whether that was
+/// told ([`ReadBuffer::first_fill`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FirstFill {
+    NotYet,
+    Untold,
+    Told,
 }
 
 thread_local! {
@@ -761,7 +769,7 @@ impl ReadBuffer {
         ReadBuffer {
             buf: spare.unwrap_or_else(|| Vec::with_capacity(Self::FIRST.min(most))),
             most,
-            fills: 0,
+            first_fill: FirstFill::NotYet,
         }
     }
 
@@ -774,14 +782,24 @@ impl ReadBuffer {
     /// The `n` bytes a read put in; the buffer grows if they filled it.
     fn filled(&mut self, n: usize) -> &[u8] {
         let n = n.min(self.buf.len());
-        if n >= self.buf.capacity() && self.fills == 0 {
-            self.fills = 1;
+        if n >= self.buf.capacity() && self.first_fill == FirstFill::NotYet {
+            self.first_fill = FirstFill::Untold;
         }
         if n >= self.buf.capacity() && self.buf.capacity() < self.most {
             let bigger = (self.buf.capacity() * 2).min(self.most);
             self.buf.reserve_exact(bigger - self.buf.len());
         }
         &self.buf[..n]
+    }
+
+    /// True once, after the first read that filled the buffer: the writer
+    /// is fast.
+    fn first_fill(&mut self) -> bool {
+        let untold = self.first_fill == FirstFill::Untold;
+        if untold {
+            self.first_fill = FirstFill::Told;
+        }
+        untold
     }
 }
 
@@ -801,18 +819,6 @@ impl Drop for ReadBuffer {
                 spares.push(buf);
             }
         });
-    }
-}
-
-impl ReadBuffer {
-    /// True once, after the first read that filled the buffer: the writer
-    /// is fast.
-    fn first_fill(&mut self) -> bool {
-        if self.fills == 1 {
-            self.fills = 2;
-            return true;
-        }
-        false
     }
 }
 
