@@ -132,4 +132,53 @@ async fn ended_tasks_hold_no_descriptors_and_ten_thousand_open_under_a_low_limit
     let report = reopened.gc(None, Some(0)).expect("gc");
     assert_eq!(report.removed.len(), 10_000);
     assert_eq!(std::fs::read_dir(&tasks).expect("tasks").count(), 0);
+    reopened.shutdown("done").await;
+    drop(reopened);
+
+    // A limit that leaves a spawn barely room: the files kept open to make
+    // spawns cheaper (`/dev/null`, `ns_last_pid`, a reused cgroup's files)
+    // give way, and every task still runs.
+    let tight = TaskManager::open(dir.path().join("tight")).expect("open");
+    let echo = || async {
+        let task = tight
+            .spawn(ProcessTask::shell("echo hi"), SpawnOptions::foreground())
+            .expect("spawn");
+        match task.wait_foreground().await {
+            agent_tasks::ForegroundOutcome::Finished(result) => result,
+            agent_tasks::ForegroundOutcome::Detached(_) => panic!("the task was detached"),
+        }
+    };
+    // One task first: every file the spawns keep is open now.
+    assert_eq!(echo().await.status, TaskStatus::Completed);
+    let highest = std::fs::read_dir("/proc/self/fd")
+        .expect("fds")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u64>().ok())
+        .max()
+        .expect("a descriptor");
+    // Every number up to the highest taken (the earlier parts closed many):
+    // then the limit leaves exactly three free, fewer than a spawn needs
+    // (its pipes, its pidfd, its stdin) unless the kept files give way.
+    setrlimit(Resource::RLIMIT_NOFILE, highest + 64, hard).expect("setrlimit");
+    let mut fillers = Vec::new();
+    loop {
+        let filler = std::fs::File::open("/dev/null").expect("/dev/null");
+        if std::os::fd::AsRawFd::as_raw_fd(&filler) as u64 > highest {
+            break;
+        }
+        fillers.push(filler);
+    }
+    setrlimit(Resource::RLIMIT_NOFILE, highest + 4, hard).expect("setrlimit");
+    for i in 0..10 {
+        let result = echo().await;
+        assert_eq!(
+            result.status,
+            TaskStatus::Completed,
+            "task {i} under a limit of {}: {:?}",
+            highest + 4,
+            result.error
+        );
+    }
+    setrlimit(Resource::RLIMIT_NOFILE, 128, hard).expect("setrlimit");
+    drop(fillers);
+    tight.shutdown("done").await;
 }

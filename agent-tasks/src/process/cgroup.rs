@@ -25,8 +25,9 @@
 //! the one and reads the other, and an open file costs a fraction of a path
 //! lookup, an open and a close. A host running one command after another
 //! reuses that cgroup. That is two descriptors per host process, however
-//! many tasks run; a task's own `cgroup.procs`, opened for a cgroup whose
-//! files are not kept, is closed once its child is in.
+//! many tasks run, given up when descriptors run out (`super::kept`); a
+//! task's own `cgroup.procs`, opened for a cgroup whose files are not kept,
+//! is closed once its child is in.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -256,7 +257,10 @@ impl TaskCgroup {
         pool.by_task.remove(&self.task_id);
         if pool.users > 0 && pool.idle.len() < POOL_MAX && !pool.idle.contains(&self.dir) {
             pool.idle.push(self.dir.clone());
-            if pool.open.len() < KEEP_OPEN && pool.files(&self.dir).is_none() {
+            if pool.open.len() < KEEP_OPEN
+                && pool.files(&self.dir).is_none()
+                && super::kept::keeping()
+            {
                 // Opened once; without descriptors left, it is not kept.
                 if let Ok(files) = Files::open(&self.dir) {
                     pool.open.push((self.dir.clone(), files));
@@ -308,6 +312,12 @@ impl Drop for TaskCgroup {
             pool.by_task.remove(&self.task_id);
         }
     }
+}
+
+/// Closes the cgroup files the pool keeps open (descriptors ran out; see
+/// `super::kept`).
+pub(crate) fn close_kept_files() {
+    pool().open.clear();
 }
 
 /// A manager that may spawn tasks, for the pool: idle cgroups are kept

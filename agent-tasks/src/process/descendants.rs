@@ -208,28 +208,15 @@ fn younger_than(first: u32) -> Pids {
 
 /// The last pid handed out in this pid namespace
 /// (`/proc/sys/kernel/ns_last_pid`). Every spawn reads it (twice): the file
-/// is opened once per process and read with `pread`, which costs a fraction
-/// of an open, read and close. Where it cannot be kept open (no descriptor
-/// left), it is opened for each read.
+/// is kept open ([`super::kept`]) and read with `pread`, which costs a
+/// fraction of an open, read and close.
 fn ns_last_pid() -> Option<u32> {
     use std::os::unix::fs::FileExt;
-    const PATH: &str = "/proc/sys/kernel/ns_last_pid";
-    static OPEN: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
-    let parse = |text: &[u8]| std::str::from_utf8(text).ok()?.trim().parse().ok();
     let mut buf = [0u8; 32];
-    let kept = match OPEN.get() {
-        Some(file) => Some(file),
-        None => std::fs::File::open(PATH)
-            .ok()
-            .map(|file| OPEN.get_or_init(|| file)),
-    };
-    match kept {
-        Some(file) => {
-            let n = file.read_at(&mut buf, 0).ok()?;
-            parse(&buf[..n])
-        }
-        None => parse(&read_short(PATH, &mut buf)?),
-    }
+    let n = super::kept::NS_LAST_PID
+        .with(|file| file.read_at(&mut buf, 0))?
+        .ok()?;
+    std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
 }
 
 /// The live processes of task `task_id` other than its root process `root`,

@@ -10,6 +10,8 @@
 //! * `reaper`: the host as child subreaper, and reaping what it adopts;
 //! * `descendants`: finding a task's processes in `/proc`;
 //! * `group`: process-group signals;
+//! * `kept`: files kept open to make spawns cheaper, given up when
+//!   descriptors run out;
 //! * `stdin`: feeding stdin and closing it;
 //! * `pty`: PTY mode (the child on a pseudo-terminal) and [`Key`]s.
 
@@ -17,6 +19,7 @@ mod cgroup;
 mod contain;
 mod descendants;
 mod group;
+mod kept;
 mod pty;
 mod reaper;
 mod stdin;
@@ -380,19 +383,13 @@ impl ProcessTask {
     }
 }
 
-/// `/dev/null` for a child's stdin: a copy of a descriptor opened once per
-/// process (a `dup` costs a fraction of the path lookup and open that
-/// `Stdio::null` does for every spawn). Opened for each spawn where it
-/// cannot be kept open.
+/// `/dev/null` for a child's stdin: a copy of the one kept open
+/// ([`kept::DEV_NULL`]; a `dup` costs a fraction of the path lookup and
+/// open that `Stdio::null` does for every spawn).
 fn null_stdin() -> Stdio {
-    static DEV_NULL: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
-    let kept = match DEV_NULL.get() {
-        Some(file) => Some(file),
-        None => std::fs::File::open("/dev/null")
-            .ok()
-            .map(|file| DEV_NULL.get_or_init(|| file)),
-    };
-    kept.and_then(|file| file.try_clone().ok())
+    kept::DEV_NULL
+        .with(|file| file.try_clone())
+        .and_then(Result::ok)
         .map_or_else(Stdio::null, Stdio::from)
 }
 
@@ -417,7 +414,15 @@ impl ProcessTask {
         };
         let task_id = ctx.id().as_str();
         let prepared = contain::prepare(&mut cmd, task_id, self.containment);
-        let child = match cmd.spawn() {
+        let spawned = cmd.spawn().or_else(|e| {
+            if !kept::out_of_descriptors(&e) || !kept::keeping() {
+                return Err(e);
+            }
+            // The files kept open to make spawns cheaper give way.
+            kept::give_up();
+            cmd.spawn()
+        });
+        let child = match spawned {
             Ok(child) => child,
             Err(e) => {
                 prepared.abandon();
