@@ -135,9 +135,10 @@ async fn ended_tasks_hold_no_descriptors_and_ten_thousand_open_under_a_low_limit
     reopened.shutdown("done").await;
     drop(reopened);
 
-    // A limit that leaves a spawn barely room: the files kept open to make
-    // spawns cheaper (`/dev/null`, `ns_last_pid`, a reused cgroup's files)
-    // give way, and every task still runs.
+    // The files kept open to make spawns cheaper (`/dev/null`,
+    // `ns_last_pid`, a reused cgroup's two files) give way once descriptors
+    // run out: a spawn that finds none left closes them, and none are kept
+    // from then on.
     let tight = TaskManager::open(dir.path().join("tight")).expect("open");
     let echo = || async {
         let task = tight
@@ -150,14 +151,14 @@ async fn ended_tasks_hold_no_descriptors_and_ten_thousand_open_under_a_low_limit
     };
     // One task first: every file the spawns keep is open now.
     assert_eq!(echo().await.status, TaskStatus::Completed);
+    let kept = open_descriptors();
     let highest = std::fs::read_dir("/proc/self/fd")
         .expect("fds")
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u64>().ok())
         .max()
         .expect("a descriptor");
-    // Every number up to the highest taken (the earlier parts closed many):
-    // then the limit leaves exactly three free, fewer than a spawn needs
-    // (its pipes, its pidfd, its stdin) unless the kept files give way.
+    // Every number up to the highest taken (the earlier parts closed many),
+    // and the limit just above it: not one descriptor is free.
     setrlimit(Resource::RLIMIT_NOFILE, highest + 64, hard).expect("setrlimit");
     let mut fillers = Vec::new();
     loop {
@@ -167,18 +168,35 @@ async fn ended_tasks_hold_no_descriptors_and_ten_thousand_open_under_a_low_limit
         }
         fillers.push(filler);
     }
-    setrlimit(Resource::RLIMIT_NOFILE, highest + 4, hard).expect("setrlimit");
-    for i in 0..10 {
-        let result = echo().await;
-        assert_eq!(
-            result.status,
-            TaskStatus::Completed,
-            "task {i} under a limit of {}: {:?}",
-            highest + 4,
-            result.error
-        );
-    }
+    let filled = open_descriptors();
+    setrlimit(Resource::RLIMIT_NOFILE, highest + 1, hard).expect("setrlimit");
+    let starved = echo().await;
+    assert_eq!(starved.status, TaskStatus::Failed);
+    assert!(
+        starved
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("Too many open files")),
+        "{:?}",
+        starved.error
+    );
+    // (Room for the count itself: reading /proc/self/fd takes one.)
+    setrlimit(Resource::RLIMIT_NOFILE, highest + 64, hard).expect("setrlimit");
+    let after = open_descriptors();
+    assert!(
+        after + 4 <= filled,
+        "the kept files stayed open: {after} descriptors, {filled} before the starved spawn"
+    );
     setrlimit(Resource::RLIMIT_NOFILE, 128, hard).expect("setrlimit");
     drop(fillers);
+    // With room again tasks run, and nothing is kept open any more.
+    for _ in 0..3 {
+        assert_eq!(echo().await.status, TaskStatus::Completed);
+    }
+    assert!(
+        open_descriptors() + 4 <= kept,
+        "files are kept open again: {} descriptors, {kept} while they were kept",
+        open_descriptors()
+    );
     tight.shutdown("done").await;
 }

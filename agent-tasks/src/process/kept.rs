@@ -31,16 +31,32 @@ impl KeptFile {
     /// Runs `use_it` on the file: the kept one, else one opened for this
     /// use only; `None` if it cannot be opened.
     pub fn with<R>(&self, use_it: impl FnOnce(&File) -> R) -> Option<R> {
-        if keeping() {
-            let mut kept = lock(&self.file);
-            if kept.is_none() {
-                *kept = File::open(self.path).ok();
-            }
-            if let Some(file) = kept.as_ref() {
-                return Some(use_it(file));
-            }
-        }
+        let use_it = match self.try_kept(use_it) {
+            Ok(done) => return Some(done),
+            Err(use_it) => use_it,
+        };
         File::open(self.path).ok().map(|file| use_it(&file))
+    }
+
+    /// Runs `use_it` on the kept file; `None` if none is kept (the caller
+    /// has a way of its own, cheaper than opening one for this use).
+    pub fn with_kept<R>(&self, use_it: impl FnOnce(&File) -> R) -> Option<R> {
+        self.try_kept(use_it).ok()
+    }
+
+    /// `use_it` on the kept file (opened if need be), or `use_it` back.
+    fn try_kept<R, F: FnOnce(&File) -> R>(&self, use_it: F) -> Result<R, F> {
+        if !keeping() {
+            return Err(use_it);
+        }
+        let mut kept = lock(&self.file);
+        if kept.is_none() {
+            *kept = File::open(self.path).ok();
+        }
+        match kept.as_ref() {
+            Some(file) => Ok(use_it(file)),
+            None => Err(use_it),
+        }
     }
 
     fn close(&self) {

@@ -388,7 +388,7 @@ impl ProcessTask {
 /// open that `Stdio::null` does for every spawn).
 fn null_stdin() -> Stdio {
     kept::DEV_NULL
-        .with(|file| file.try_clone())
+        .with_kept(|file| file.try_clone())
         .and_then(Result::ok)
         .map_or_else(Stdio::null, Stdio::from)
 }
