@@ -24,7 +24,7 @@ use acp::v1::schema::{
 };
 use agent_client_protocol as acp;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{ChildStdin, ChildStdout};
+use tokio::net::unix::pipe::{Receiver as ChildStdout, Sender as ChildStdin};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 

@@ -500,7 +500,7 @@ fn outcome(
 }
 
 /// The agent's stderr, copied to the task's stderr as it comes.
-async fn copy_stderr(mut stderr: tokio::process::ChildStderr, output: crate::OutputWriter) {
+async fn copy_stderr(mut stderr: tokio::net::unix::pipe::Receiver, output: crate::OutputWriter) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         match stderr.read(&mut buf).await {

@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use tokio::process::Command;
 
 use super::cgroup::{self, TaskCgroup};
 use super::descendants::{self, MARKER_VAR};
@@ -39,11 +38,17 @@ pub(crate) struct Prepared {
     ticks_before: Option<u64>,
 }
 
-/// Sets the command up for the strongest containment allowed by `wanted`
-/// that this host offers: the marker variable always, the move into a fresh
-/// cgroup before `exec` where one can be made.
-pub(crate) fn prepare(cmd: &mut Command, task_id: &str, wanted: Containment) -> Prepared {
-    cmd.env(MARKER_VAR, task_id);
+/// The variable every process of task `task_id` carries, whatever the
+/// containment: its name and value, for the child's environment.
+pub(crate) fn marker(task_id: &str) -> (&'static str, &str) {
+    (MARKER_VAR, task_id)
+}
+
+/// Sets up the strongest containment allowed by `wanted` that this host
+/// offers, for a child about to be spawned with the [`marker`] in its
+/// environment: a fresh cgroup where one can be made (the child is moved in
+/// right after the spawn, see [`Prepared::started`]).
+pub(crate) fn prepare(task_id: &str, wanted: Containment) -> Prepared {
     let mut cgroup = None;
     if wanted == Containment::Cgroup {
         // The child is moved in by the parent right after the spawn (see

@@ -12,6 +12,8 @@
 //! * `group`: process-group signals;
 //! * `kept`: files kept open to make spawns cheaper, given up when
 //!   descriptors run out;
+//! * `spawn`: starting the child on pipes (`posix_spawn`) and waiting for
+//!   its exit;
 //! * `stdin`: feeding stdin and closing it;
 //! * `pty`: PTY mode (the child on a pseudo-terminal) and [`Key`]s.
 
@@ -22,17 +24,21 @@ mod group;
 mod kept;
 mod pty;
 mod reaper;
+mod spawn;
 mod stdin;
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::{Child, Command};
+use tokio::net::unix::pipe;
+use tokio::process::Command;
+
+use spawn::{Child, Spawn};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -366,37 +372,52 @@ impl ProcessTask {
         Ok(cmd)
     }
 
-    /// The command on pipes, in its own process group.
-    fn build_command(&self) -> Result<Command, String> {
-        let mut cmd = self.build_base_command()?;
-        let wants_stdin = self.stdin.is_some() || self.interactive;
-        cmd.stdin(if wants_stdin {
-            Stdio::piped()
-        } else {
-            null_stdin()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(false);
-        Ok(cmd)
+    /// The spawn of the command on pipes for task `task_id` (in its own
+    /// process group; stdin a pipe if the task takes input, else
+    /// `/dev/null`), its environment carrying the task's marker.
+    fn spawn_request(&self, task_id: &str) -> Result<Spawn, String> {
+        let spawn = match &self.program {
+            Program::Shell(line) => Spawn::new(
+                OsStr::new("/bin/sh"),
+                [OsStr::new("-c"), OsStr::new(line.as_str())],
+            ),
+            Program::Argv(argv) => {
+                let Some(first) = argv.first() else {
+                    return Err("the argv is empty".to_string());
+                };
+                Spawn::new(first, argv[1..].iter().map(OsString::as_os_str))
+            }
+        };
+        let mut spawn = spawn.map_err(|e| e.to_string())?;
+        if let Some(dir) = &self.cwd {
+            if !dir.is_dir() {
+                return Err(format!(
+                    "the working directory `{}` does not exist or is not a directory",
+                    dir.display()
+                ));
+            }
+            spawn.cwd(dir);
+        }
+        if self.env_clear {
+            spawn.env_clear();
+        }
+        for (k, v) in &self.env {
+            spawn.env(k, v);
+        }
+        // Last: it wins over an entry of the task's own of that name.
+        let (marker, value) = contain::marker(task_id);
+        spawn.env(marker, value);
+        if self.stdin.is_some() || self.interactive {
+            spawn.piped_stdin();
+        }
+        Ok(spawn)
     }
-}
-
-/// `/dev/null` for a child's stdin: a copy of the one kept open
-/// ([`kept::DEV_NULL`]; a `dup` costs a fraction of the path lookup and
-/// open that `Stdio::null` does for every spawn).
-fn null_stdin() -> Stdio {
-    kept::DEV_NULL
-        .with_kept(|file| file.try_clone())
-        .and_then(Result::ok)
-        .map_or_else(Stdio::null, Stdio::from)
 }
 
 /// A process started for a task, held by its containment: dropping
 /// `procs` (the task's future was dropped) kills every process of the task.
 pub(crate) struct Started {
-    pub child: tokio::process::Child,
+    pub child: Child,
     pub procs: Contained,
 }
 
@@ -408,19 +429,19 @@ impl ProcessTask {
     /// here. Refused once the host is exiting (the manager's spawn gate is
     /// closed): the ticket is held until the pid is reported.
     pub(crate) fn start(&self, ctx: &TaskContext) -> Result<Started, String> {
-        let mut cmd = self.build_command()?;
+        let task_id = ctx.id().as_str();
+        let spawn = self.spawn_request(task_id)?;
         let Some(ticket) = ctx.spawn_ticket() else {
             return Err(HOST_EXITING.to_string());
         };
-        let task_id = ctx.id().as_str();
-        let prepared = contain::prepare(&mut cmd, task_id, self.containment);
-        let spawned = cmd.spawn().or_else(|e| {
+        let prepared = contain::prepare(task_id, self.containment);
+        let spawned = spawn.spawn().or_else(|e| {
             if !kept::out_of_descriptors(&e) || !kept::keeping() {
                 return Err(e);
             }
             // The files kept open to make spawns cheaper give way.
             kept::give_up();
-            cmd.spawn()
+            spawn.spawn()
         });
         let child = match spawned {
             Ok(child) => child,
@@ -429,10 +450,7 @@ impl ProcessTask {
                 return Err(format!("failed to start `{}`: {e}", self.command_line()));
             }
         };
-        let Some(pid) = child.id() else {
-            prepared.abandon();
-            return Err("the process ended before its id could be read".to_string());
-        };
+        let pid = child.id();
         let procs = prepared.started(pid);
         ctx.report_contained(pid, procs.mode(), procs.start_time());
         drop(ticket);
@@ -474,15 +492,44 @@ fn enlarge_pipe(fd: &impl std::os::fd::AsFd) {
     let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
 }
 
-impl OutputStream for tokio::process::ChildStdout {
+impl OutputStream for pipe::Receiver {
     fn enlarge(&self) {
         enlarge_pipe(self);
     }
 }
 
-impl OutputStream for tokio::process::ChildStderr {
-    fn enlarge(&self) {
-        enlarge_pipe(self);
+/// A task's root process as the driver waits for it: a child started here
+/// on pipes, or by `pty-process` on a terminal.
+trait RootProcess {
+    /// The exit status if it has exited, without waiting.
+    fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>>;
+    /// Waits for its exit.
+    fn wait(
+        &mut self,
+    ) -> impl std::future::Future<Output = std::io::Result<ExitStatus>> + Send + '_;
+}
+
+impl RootProcess for Child {
+    fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
+        Child::try_wait(self)
+    }
+
+    fn wait(
+        &mut self,
+    ) -> impl std::future::Future<Output = std::io::Result<ExitStatus>> + Send + '_ {
+        Child::wait(self)
+    }
+}
+
+impl RootProcess for tokio::process::Child {
+    fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
+        tokio::process::Child::try_wait(self)
+    }
+
+    fn wait(
+        &mut self,
+    ) -> impl std::future::Future<Output = std::io::Result<ExitStatus>> + Send + '_ {
+        tokio::process::Child::wait(self)
     }
 }
 
@@ -581,7 +628,7 @@ impl ProcessTask {
     async fn drive(
         &self,
         ctx: &TaskContext,
-        mut child: Child,
+        mut child: impl RootProcess,
         mut procs: contain::Contained,
         mut stdout: impl OutputStream,
         stderr: Option<impl OutputStream>,

@@ -97,7 +97,9 @@ pub(super) async fn run(
     let Some(ticket) = ctx.spawn_ticket() else {
         return TaskOutcome::failed(super::HOST_EXITING);
     };
-    let prepared = contain::prepare(&mut cmd, ctx.id().as_str(), task.containment);
+    let (marker, value) = contain::marker(ctx.id().as_str());
+    cmd.env(marker, value);
+    let prepared = contain::prepare(ctx.id().as_str(), task.containment);
     // `pty-process` makes the child a session leader (setsid, which also
     // makes it lead a new process group) with the terminal as its
     // controlling terminal and its stdin, stdout and stderr. That runs in a

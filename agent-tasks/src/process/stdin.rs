@@ -17,7 +17,6 @@
 
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::unix::pipe;
-use tokio::process::ChildStdin;
 use tokio::sync::mpsc::Receiver;
 use tokio_util::sync::CancellationToken;
 
@@ -27,19 +26,11 @@ use crate::context::Message;
 /// end of input, a dead pipe, or `child_exited`. Dropping stdin on return
 /// closes it (the child sees EOF).
 pub(crate) async fn feed_stdin(
-    stdin: ChildStdin,
+    mut stdin: pipe::Sender,
     initial: Option<Vec<u8>>,
     mut inbox: Option<Receiver<Message>>,
     child_exited: CancellationToken,
 ) {
-    let stdin = match stdin.into_owned_fd().and_then(pipe::Sender::from_owned_fd) {
-        Ok(sender) => sender,
-        Err(_) => {
-            close(&mut inbox);
-            return;
-        }
-    };
-    let mut stdin = stdin;
     if let Some(bytes) = initial {
         let written = tokio::select! {
             written = write(&mut stdin, &bytes) => written,

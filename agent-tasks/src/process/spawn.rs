@@ -1,0 +1,616 @@
+//! Starting a process task's child on pipes, and waiting for its exit.
+//!
+//! The spawn is glibc's `posix_spawn` (the vfork path std's `Command` takes
+//! too), called through `nix` with the child's environment given as the
+//! host's own entries, passed through untouched, plus the task's entries and
+//! its marker. std's `Command` instead copies the whole environment into a
+//! map of owned strings, then into new C strings, on every spawn as soon as
+//! one variable is set, and every task sets its marker; tokio then wraps
+//! the child's pipes and pidfd once more. Doing it here costs a fraction of
+//! that (see the spawn figures in the README). The child's exit is waited
+//! for on a pidfd registered with the runtime.
+//!
+//! What the child gets, as with std: stdin from `/dev/null` or a pipe,
+//! stdout and stderr on pipes, its own process group, an empty signal mask,
+//! `SIGPIPE` at its default (a Rust or Python host ignores it); signals the
+//! host ignores stay ignored. A program name without a slash is looked up in
+//! the host's `PATH`, or in the task's own when its environment sets `PATH`
+//! or is cleared (then `/bin:/usr/bin` without one), as std does.
+//!
+//! Caveats:
+//! * The host's environment is read as it is (the C `environ`), without the
+//!   lock std's `env` functions take: a host that changes its environment
+//!   while other threads run breaks the contract of `std::env::set_var`,
+//!   and races this spawn as it races any C code reading the environment
+//!   (std's own spawn reads it the same way when no variable is set).
+//! * The child is reaped here. A [`Child`] dropped before its exit was seen
+//!   is reaped once it ends, by a task of the runtime, or else by a later
+//!   spawn; a task's containment kills such a child first.
+
+use std::ffi::{CStr, CString, OsStr, OsString};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::sync::Mutex;
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::libc;
+use nix::spawn::{
+    posix_spawn, posix_spawnp, PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags,
+};
+use nix::sys::signal::{SigSet, Signal};
+use nix::unistd::Pid;
+use rustix::process::{pidfd_open, waitpid, PidfdFlags, WaitOptions};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::net::unix::pipe;
+
+use super::kept;
+
+/// The search path of a lookup when the child's environment has no `PATH`
+/// (glibc's default for `execvp`).
+const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
+
+/// A command to start: program and arguments, working directory,
+/// environment, and whether stdin is a pipe (else `/dev/null`).
+#[derive(Debug)]
+pub(crate) struct Spawn {
+    /// `argv[0]` is the program.
+    argv: Vec<CString>,
+    cwd: Option<PathBuf>,
+    env_clear: bool,
+    /// Entries set on top of the host's environment (or of none); a later
+    /// one wins over an earlier one of the same name.
+    env: Vec<(OsString, OsString)>,
+    piped_stdin: bool,
+}
+
+/// Why a string cannot be passed to the child.
+fn nul_error(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{what} contains a NUL byte"),
+    )
+}
+
+impl Spawn {
+    /// `program` with `args`; errors if one holds a NUL byte.
+    pub fn new<'a>(
+        program: &OsStr,
+        args: impl IntoIterator<Item = &'a OsStr>,
+    ) -> io::Result<Spawn> {
+        let mut argv =
+            vec![CString::new(program.as_bytes()).map_err(|_| nul_error("the program"))?];
+        for arg in args {
+            argv.push(CString::new(arg.as_bytes()).map_err(|_| nul_error("an argument"))?);
+        }
+        Ok(Spawn {
+            argv,
+            cwd: None,
+            env_clear: false,
+            env: Vec::new(),
+            piped_stdin: false,
+        })
+    }
+
+    /// Runs the child in `dir`.
+    pub fn cwd(&mut self, dir: &Path) -> &mut Self {
+        self.cwd = Some(dir.to_path_buf());
+        self
+    }
+
+    /// Starts from an empty environment instead of the host's.
+    pub fn env_clear(&mut self) -> &mut Self {
+        self.env_clear = true;
+        self
+    }
+
+    /// Sets a variable (a later one of the same name wins).
+    pub fn env(&mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> &mut Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Gives the child a pipe for stdin instead of `/dev/null`.
+    pub fn piped_stdin(&mut self) -> &mut Self {
+        self.piped_stdin = true;
+        self
+    }
+
+    /// The value the child's environment gives `PATH`, when it is not the
+    /// host's: `Some(None)` for none at all.
+    fn own_path(&self) -> Option<Option<&OsStr>> {
+        let set = self
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k.as_bytes() == b"PATH")
+            .map(|(_, v)| v.as_os_str());
+        match set {
+            Some(value) => Some(Some(value)),
+            None if self.env_clear => Some(None),
+            None => None,
+        }
+    }
+
+    /// Starts the child. Must run inside a tokio runtime (its pipes and
+    /// pidfd are registered with it).
+    pub fn spawn(&self) -> io::Result<Child> {
+        // (Registering the pipes and pidfd without one would panic.)
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(io::Error::other(
+                "a process is started only inside a tokio runtime",
+            ));
+        }
+        reap_orphans();
+        // The entries set here, each once (the last of a name wins).
+        let mut own: Vec<CString> = Vec::with_capacity(self.env.len());
+        let mut own_keys: Vec<&[u8]> = Vec::with_capacity(self.env.len());
+        for (key, value) in self.env.iter().rev() {
+            let key = key.as_bytes();
+            if own_keys.contains(&key) {
+                continue;
+            }
+            let mut entry = Vec::with_capacity(key.len() + value.len() + 1);
+            entry.extend_from_slice(key);
+            entry.push(b'=');
+            entry.extend_from_slice(value.as_bytes());
+            own.push(CString::new(entry).map_err(|_| nul_error("an environment variable"))?);
+            own_keys.push(key);
+        }
+        let mut envp: Vec<&CStr> = Vec::with_capacity(64 + own.len());
+        if !self.env_clear {
+            for entry in host_environment() {
+                let bytes = entry.to_bytes();
+                let key = bytes.split(|b| *b == b'=').next().unwrap_or(bytes);
+                if !own_keys.contains(&key) {
+                    envp.push(entry);
+                }
+            }
+        }
+        envp.extend(own.iter().map(CString::as_c_str));
+
+        // The program to run: looked up here when the child's PATH is not
+        // the host's (glibc's lookup would use the host's).
+        let program = self.argv[0].as_c_str();
+        let looked_up = match self.own_path() {
+            Some(path) if !program.to_bytes().contains(&b'/') => Some(self.look_up(program, path)?),
+            _ => None,
+        };
+
+        let stdin = if self.piped_stdin {
+            Some(pipe_pair()?)
+        } else {
+            None
+        };
+        let (stdout_rx, stdout_tx) = pipe_pair()?;
+        let (stderr_rx, stderr_tx) = pipe_pair()?;
+        let null = if stdin.is_none() {
+            Some(dev_null()?)
+        } else {
+            None
+        };
+
+        let mut actions = PosixSpawnFileActions::init()?;
+        let stdin_fd = match (&stdin, &null) {
+            (Some((rx, _)), _) => rx.as_raw_fd(),
+            (None, Some(null)) => null.as_raw_fd(),
+            (None, None) => return Err(io::Error::other("no stdin for the child")),
+        };
+        actions.add_dup2(stdin_fd, 0)?;
+        actions.add_dup2(stdout_tx.as_raw_fd(), 1)?;
+        actions.add_dup2(stderr_tx.as_raw_fd(), 2)?;
+        if let Some(dir) = &self.cwd {
+            add_chdir(&mut actions, dir)?;
+        }
+        let mut attr = PosixSpawnAttr::init()?;
+        attr.set_sigmask(&SigSet::empty())?;
+        let mut default = SigSet::empty();
+        default.add(Signal::SIGPIPE);
+        attr.set_sigdefault(&default)?;
+        attr.set_pgroup(Pid::from_raw(0))?;
+        attr.set_flags(
+            PosixSpawnFlags::POSIX_SPAWN_SETPGROUP
+                | PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK
+                | PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF,
+        )?;
+
+        let pid = match &looked_up {
+            Some(path) => posix_spawn(path.as_c_str(), &actions, &attr, &self.argv, &envp)?,
+            None => posix_spawnp(program, &actions, &attr, &self.argv, &envp)?,
+        };
+        // The child's ends close here; it holds its own copies.
+        drop((stdout_tx, stderr_tx, null));
+        let pid = u32::try_from(pid.as_raw()).map_err(|_| io::Error::other("a negative pid"))?;
+        let mut child = Child {
+            pid,
+            exit: None,
+            handed_over: false,
+            pidfd: None,
+            stdin: None,
+            stdout: None,
+            stderr: None,
+        };
+        // From here on a failure drops `child`, which reaps the process.
+        // Without a pidfd (a kernel before 5.3), the exit is polled for.
+        child.pidfd = open_pidfd(pid).ok();
+        if let Some((rx, tx)) = stdin {
+            drop(rx);
+            set_nonblocking(&tx)?;
+            child.stdin = Some(pipe::Sender::from_owned_fd_unchecked(tx)?);
+        }
+        set_nonblocking(&stdout_rx)?;
+        set_nonblocking(&stderr_rx)?;
+        child.stdout = Some(pipe::Receiver::from_owned_fd_unchecked(stdout_rx)?);
+        child.stderr = Some(pipe::Receiver::from_owned_fd_unchecked(stderr_rx)?);
+        Ok(child)
+    }
+
+    /// `program` looked up in `path` (`None`: the default search path), as
+    /// `execvp` does in the child: the first executable file; relative
+    /// entries are taken from the child's working directory.
+    fn look_up(&self, program: &CStr, path: Option<&OsStr>) -> io::Result<CString> {
+        let path = path.map_or(DEFAULT_PATH, OsStr::as_bytes);
+        let mut denied = false;
+        for dir in path.split(|b| *b == b':') {
+            let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
+            let mut candidate = Vec::with_capacity(dir.len() + program.to_bytes().len() + 1);
+            candidate.extend_from_slice(dir);
+            candidate.push(b'/');
+            candidate.extend_from_slice(program.to_bytes());
+            let as_path = Path::new(OsStr::from_bytes(&candidate));
+            // What the child will see: relative to its working directory.
+            let seen = match (&self.cwd, as_path.is_relative()) {
+                (Some(cwd), true) => cwd.join(as_path),
+                _ => as_path.to_path_buf(),
+            };
+            match std::fs::metadata(&seen) {
+                Ok(meta) if meta.is_file() => {
+                    if nix::unistd::access(&seen, nix::unistd::AccessFlags::X_OK).is_ok() {
+                        return CString::new(candidate).map_err(|_| nul_error("the program"));
+                    }
+                    denied = true;
+                }
+                _ => {}
+            }
+        }
+        Err(io::Error::from(if denied {
+            Errno::EACCES
+        } else {
+            Errno::ENOENT
+        }))
+    }
+}
+
+/// The entries of the host's environment, as they are.
+fn host_environment() -> Vec<&'static CStr> {
+    let mut entries = Vec::with_capacity(64);
+    // SAFETY: `environ` is the C library's array of the process's
+    // environment, NULL-terminated, of NUL-terminated strings. Reading it
+    // is what `getenv` and std's own spawn do; it is changed only by
+    // `setenv`/`putenv`, whose callers must not run beside other threads
+    // reading the environment (std's `set_var` contract). The strings are
+    // never freed by the C library, so they outlive the spawn.
+    unsafe {
+        let mut entry = std::ptr::addr_of!(libc::environ).read();
+        if entry.is_null() {
+            return entries;
+        }
+        while !(*entry).is_null() {
+            entries.push(CStr::from_ptr(*entry));
+            entry = entry.add(1);
+        }
+    }
+    entries
+}
+
+/// A pipe, both ends closed on exec: (read end, write end).
+fn pipe_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    Ok(nix::unistd::pipe2(OFlag::O_CLOEXEC)?)
+}
+
+/// `/dev/null` for the child's stdin: a copy of the one kept open, else
+/// opened for this spawn.
+fn dev_null() -> io::Result<OwnedFd> {
+    if let Some(Ok(file)) = kept::DEV_NULL.with_kept(|file| file.try_clone()) {
+        return Ok(file.into());
+    }
+    Ok(std::fs::File::open("/dev/null")?.into())
+}
+
+/// The parent's end of a pipe does not block: the runtime polls it.
+fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    fcntl(fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+    Ok(())
+}
+
+/// Makes the child change to `dir` before it runs its program.
+fn add_chdir(actions: &mut PosixSpawnFileActions, dir: &Path) -> io::Result<()> {
+    let dir =
+        CString::new(dir.as_os_str().as_bytes()).map_err(|_| nul_error("the working directory"))?;
+    let actions: *mut PosixSpawnFileActions = actions;
+    // SAFETY: `PosixSpawnFileActions` is `repr(transparent)` over an
+    // initialized `posix_spawn_file_actions_t`, so the pointer is to one;
+    // glibc copies `dir` into the actions.
+    let ret = unsafe {
+        libc::posix_spawn_file_actions_addchdir_np(
+            actions.cast::<libc::posix_spawn_file_actions_t>(),
+            dir.as_ptr(),
+        )
+    };
+    if ret != 0 {
+        return Err(io::Error::from_raw_os_error(ret));
+    }
+    Ok(())
+}
+
+/// A pidfd of child `pid`, registered with the runtime: readable once the
+/// child has exited.
+fn open_pidfd(pid: u32) -> io::Result<AsyncFd<OwnedFd>> {
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .ok_or_else(|| io::Error::other("an invalid pid"))?;
+    let fd = pidfd_open(pid, PidfdFlags::NONBLOCK)?;
+    // SAFETY: an `OwnedFd` stays open, and gives the same descriptor, for
+    // as long as the `AsyncFd` owns it.
+    Ok(unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?)
+}
+
+/// A started child: its pid, its pipes (taken by the caller), and its exit
+/// once seen.
+#[derive(Debug)]
+pub(crate) struct Child {
+    pid: u32,
+    exit: Option<ExitStatus>,
+    /// Already handed to a reaping task: dropped again (the runtime shut
+    /// down), it is left to a later spawn.
+    handed_over: bool,
+    pidfd: Option<AsyncFd<OwnedFd>>,
+    /// The write end of the child's stdin, if it was piped.
+    pub stdin: Option<pipe::Sender>,
+    pub stdout: Option<pipe::Receiver>,
+    pub stderr: Option<pipe::Receiver>,
+}
+
+impl Child {
+    /// The child's pid.
+    pub fn id(&self) -> u32 {
+        self.pid
+    }
+
+    /// The child's exit status if it has exited (reaping it), without
+    /// waiting.
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        if let Some(status) = self.exit {
+            return Ok(Some(status));
+        }
+        let status = reap(self.pid)?;
+        self.exit = status;
+        Ok(status)
+    }
+
+    /// Waits for the child to exit, and reaps it.
+    pub async fn wait(&mut self) -> io::Result<ExitStatus> {
+        let mut pause = POLL_FIRST;
+        loop {
+            if let Some(status) = self.try_wait()? {
+                return Ok(status);
+            }
+            match &self.pidfd {
+                Some(pidfd) => {
+                    let mut ready = pidfd.readable().await?;
+                    if let Some(status) = reap(self.pid)? {
+                        self.exit = Some(status);
+                        return Ok(status);
+                    }
+                    ready.clear_ready();
+                }
+                None => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(POLL_MOST);
+                }
+            }
+        }
+    }
+}
+
+/// Without a pidfd, how often a child's exit is looked for: first, then at
+/// most (the pause doubles in between).
+const POLL_FIRST: std::time::Duration = std::time::Duration::from_millis(1);
+const POLL_MOST: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Reaps child `pid` if it has exited.
+fn reap(pid: u32) -> io::Result<Option<ExitStatus>> {
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .ok_or_else(|| io::Error::other("an invalid pid"))?;
+    match waitpid(Some(pid), WaitOptions::NOHANG)? {
+        Some((_, status)) => Ok(Some(ExitStatus::from_raw(status.as_raw()))),
+        None => Ok(None),
+    }
+}
+
+/// Children dropped while they ran, with no runtime to wait for them: the
+/// next spawn reaps those that have ended.
+static ORPHANS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// Reaps the dropped children that have ended since.
+fn reap_orphans() {
+    let mut orphans = crate::util::lock(&ORPHANS);
+    if orphans.is_empty() {
+        return;
+    }
+    // Kept: those still running (an error means it is not ours to reap
+    // any more).
+    orphans.retain(|&pid| matches!(reap(pid), Ok(None)));
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if self.exit.is_some() || matches!(self.try_wait(), Ok(Some(_)) | Err(_)) {
+            return;
+        }
+        // Still running: reaped when it ends, so it does not stay a zombie.
+        let runtime = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) if !self.handed_over => runtime,
+            _ => {
+                crate::util::lock(&ORPHANS).push(self.pid);
+                return;
+            }
+        };
+        let mut child = Child {
+            pid: self.pid,
+            exit: None,
+            handed_over: true,
+            pidfd: self.pidfd.take(),
+            stdin: None,
+            stdout: None,
+            stderr: None,
+        };
+        runtime.spawn(async move {
+            // (A wait that fails leaves it to a later spawn.)
+            if child.wait().await.is_err() {
+                crate::util::lock(&ORPHANS).push(child.pid);
+            }
+            child.exit.get_or_insert(ExitStatus::from_raw(0));
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn output(spawn: &Spawn) -> (String, ExitStatus) {
+        let mut child = spawn.spawn().expect("spawning");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let mut text = String::new();
+        stdout
+            .read_to_string(&mut text)
+            .await
+            .expect("reading stdout");
+        let status = child.wait().await.expect("waiting");
+        (text, status)
+    }
+
+    fn shell(line: &str) -> Spawn {
+        Spawn::new(OsStr::new("/bin/sh"), [OsStr::new("-c"), OsStr::new(line)]).expect("spawn")
+    }
+
+    #[tokio::test]
+    async fn the_child_gets_the_hosts_environment_with_the_entries_set_on_top() {
+        // The host's PATH is passed through; HOME is replaced; a later entry
+        // of a name wins over an earlier one.
+        let mut spawn = shell("echo \"$PATH|$HOME|$A\"");
+        spawn.env("HOME", "/elsewhere").env("A", "1").env("A", "2");
+        let (text, status) = output(&spawn).await;
+        assert!(status.success());
+        let path = std::env::var("PATH").unwrap_or_default();
+        assert_eq!(text.trim_end(), format!("{path}|/elsewhere|2"));
+        // Each variable once, whatever was set twice.
+        let mut spawn = shell("env");
+        spawn.env("HOME", "/x").env("HOME", "/y");
+        let (text, _) = output(&spawn).await;
+        let homes: Vec<&str> = text.lines().filter(|l| l.starts_with("HOME=")).collect();
+        assert_eq!(homes, ["HOME=/y"]);
+    }
+
+    #[tokio::test]
+    async fn a_cleared_environment_holds_only_the_entries_set() {
+        let mut spawn = Spawn::new(OsStr::new("/usr/bin/env"), []).expect("spawn");
+        spawn.env_clear().env("ONLY", "this");
+        let (text, status) = output(&spawn).await;
+        assert!(status.success());
+        assert_eq!(text, "ONLY=this\n");
+    }
+
+    #[tokio::test]
+    async fn a_program_is_looked_up_in_the_childs_own_path() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let script = dir.path().join("only-here");
+        std::fs::write(&script, "#!/bin/sh\necho found\n").expect("writing the script");
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("making it executable");
+        let mut spawn = Spawn::new(OsStr::new("only-here"), []).expect("spawn");
+        spawn.env("PATH", dir.path());
+        let (text, status) = output(&spawn).await;
+        assert!(status.success());
+        assert_eq!(text, "found\n");
+        // Not in the host's PATH: without the child's own, it is not found.
+        let spawn = Spawn::new(OsStr::new("only-here"), []).expect("spawn");
+        let err = spawn.spawn().expect_err("not in the host's PATH");
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        // A cleared environment searches the default path.
+        let mut spawn =
+            Spawn::new(OsStr::new("sh"), [OsStr::new("-c"), OsStr::new("echo ok")]).expect("spawn");
+        spawn.env_clear();
+        let (text, _) = output(&spawn).await;
+        assert_eq!(text, "ok\n");
+    }
+
+    #[tokio::test]
+    async fn cwd_stdin_and_the_process_group_are_set_up() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut spawn = shell("pwd; cat; echo; ps -o pgid= -p $$ | tr -d ' '; echo $$");
+        spawn.cwd(dir.path()).piped_stdin();
+        let mut child = spawn.spawn().expect("spawning");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(b"typed").await.expect("writing");
+        drop(stdin);
+        let mut text = String::new();
+        let mut stdout = child.stdout.take().expect("stdout");
+        stdout.read_to_string(&mut text).await.expect("reading");
+        assert!(child.wait().await.expect("waiting").success());
+        let lines: Vec<&str> = text.lines().collect();
+        let real = dir.path().canonicalize().expect("canonical");
+        assert_eq!(lines[0], real.to_string_lossy());
+        assert_eq!(lines[1], "typed");
+        // Its own process group: the group id is its pid.
+        assert_eq!(lines[2], lines[3]);
+        assert_eq!(lines[3], child.id().to_string());
+    }
+
+    #[tokio::test]
+    async fn a_missing_program_is_an_error_and_a_signal_is_an_exit_status() {
+        let spawn = Spawn::new(OsStr::new("/nonexistent/program"), []).expect("spawn");
+        assert_eq!(
+            spawn.spawn().expect_err("missing").kind(),
+            io::ErrorKind::NotFound
+        );
+        let (_, status) = output(&shell("kill -9 $$")).await;
+        assert_eq!(status.signal(), Some(9));
+        let (_, status) = output(&shell("exit 3")).await;
+        assert_eq!(status.code(), Some(3));
+    }
+
+    #[tokio::test]
+    async fn a_child_dropped_while_it_runs_is_reaped_when_it_ends() {
+        let spawn = shell("sleep 0.3");
+        let child = spawn.spawn().expect("spawning");
+        let pid = child.id();
+        drop(child);
+        assert!(
+            Path::new(&format!("/proc/{pid}")).exists(),
+            "the child should still run when dropped"
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            // Gone from the process table once reaped (not a zombie).
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "child {pid} was not reaped"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+}
