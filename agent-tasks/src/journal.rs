@@ -46,6 +46,29 @@ enum Line {
     End(TaskId),
 }
 
+/// A [`Line`] to write, borrowing what it records (same JSON).
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+enum LineOut<'a> {
+    Start(&'a Manifest),
+    End(&'a TaskId),
+}
+
+impl LineOut<'_> {
+    /// The line's bytes, newline included.
+    fn to_bytes(&self) -> std::io::Result<Vec<u8>> {
+        // Room for a usual line without regrowing (a start is about 400
+        // bytes).
+        let mut line = Vec::with_capacity(match self {
+            LineOut::Start(_) => 768,
+            LineOut::End(_) => 64,
+        });
+        serde_json::to_writer(&mut line, self).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        Ok(line)
+    }
+}
+
 /// What a read of the journal found.
 #[derive(Default)]
 pub(crate) struct JournalRead {
@@ -146,9 +169,7 @@ impl ForegroundJournal {
 
     /// Records that a foreground process runs (its manifest, with its pid).
     pub(crate) fn record_start(&self, manifest: &Manifest) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(&Line::Start(Box::new(manifest.clone())))
-            .map_err(std::io::Error::other)?;
-        line.push(b'\n');
+        let line = LineOut::Start(manifest).to_bytes()?;
         let mut state = lock(&self.state);
         self.append(&mut state, &line)?;
         state.live.insert(manifest.info.id.clone(), line);
@@ -171,8 +192,7 @@ impl ForegroundJournal {
         }
         // (A rewrite that failed, on a full disk say, leaves the old file:
         // the end line is appended to it.)
-        let mut line = serde_json::to_vec(&Line::End(id.clone())).map_err(std::io::Error::other)?;
-        line.push(b'\n');
+        let line = LineOut::End(id).to_bytes()?;
         self.append(&mut state, &line)
     }
 
@@ -186,8 +206,7 @@ impl ForegroundJournal {
             .live
             .iter()
             .filter_map(|m| {
-                let mut line = serde_json::to_vec(&Line::Start(Box::new(m.clone()))).ok()?;
-                line.push(b'\n');
+                let line = LineOut::Start(m).to_bytes().ok()?;
                 Some((m.info.id.clone(), line))
             })
             .collect();

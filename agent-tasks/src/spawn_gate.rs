@@ -66,7 +66,8 @@ impl Drop for SpawnTicket {
     fn drop(&mut self) {
         let mut state = lock(&self.0.state);
         state.spawning = state.spawning.saturating_sub(1);
-        if state.spawning == 0 {
+        // Only a closed gate is waited on (a notify is a system call).
+        if state.spawning == 0 && state.closed {
             self.0.idle.notify_all();
         }
     }
