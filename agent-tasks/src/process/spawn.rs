@@ -164,10 +164,15 @@ impl Spawn {
         }
         let mut envp: Vec<&CStr> = Vec::with_capacity(64 + own.len());
         if !self.env_clear {
+            // An entry of a name set here gives way (`NAME=…`, or a bare
+            // `NAME`).
+            let overridden = |entry: &[u8]| {
+                own_keys.iter().any(|key| {
+                    entry.starts_with(key) && entry.get(key.len()).is_none_or(|b| *b == b'=')
+                })
+            };
             for entry in host_environment() {
-                let bytes = entry.to_bytes();
-                let key = bytes.split(|b| *b == b'=').next().unwrap_or(bytes);
-                if !own_keys.contains(&key) {
+                if !overridden(entry.to_bytes()) {
                     envp.push(entry);
                 }
             }
