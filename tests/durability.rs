@@ -447,11 +447,10 @@ async fn gc_removes_old_ended_tasks_and_keeps_running_ones() {
         manager.info(running.id().as_str()).expect("info").status,
         TaskStatus::Running
     );
-    assert!(dir
-        .path()
-        .join("tasks")
-        .join(running.id().as_str())
-        .exists());
+    // (Its folder is made by its driver, off the worker threads, as it
+    // starts: it may come a moment after `spawn` returned.)
+    let folder = dir.path().join("tasks").join(running.id().as_str());
+    common::wait_for("the running task's folder", || folder.exists()).await;
     manager
         .cancel(running.id().as_str(), CancelReason::user(""))
         .await

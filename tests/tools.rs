@@ -133,7 +133,9 @@ async fn tool_texts_for_typical_cases() {
     let reader = tools
         .call(
             "task_run",
-            json!({"command": "read line; echo \"got $line\"", "background": true}),
+            // (It stays running, so the refusal is for its lack of input,
+            // not for its end.)
+            json!({"command": "read line; echo \"got $line\"; sleep 30", "background": true}),
         )
         .await;
     let reader_id = task_id(&reader);

@@ -29,7 +29,7 @@
 //! task's own `cgroup.procs`, opened for a cgroup whose files are not kept,
 //! is closed once its child is in.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -62,6 +62,11 @@ struct Pool {
     /// The process this is of: a forked child starts with a copy of its
     /// parent's pool, whose cgroups are the parent's.
     pid: u32,
+    /// Cgroups `cgroup.kill` was written to. They are removed, never used
+    /// again: the kernel kills at birth every child started straight into a
+    /// cgroup killed that way (a `kill_seq` mismatch in `clone3` with
+    /// `CLONE_INTO_CGROUP`, Linux 6.18 and earlier; see `clone_into`).
+    killed: HashSet<PathBuf>,
 }
 
 fn pool() -> MutexGuard<'static, Pool> {
@@ -183,6 +188,24 @@ impl TaskCgroup {
         })
     }
 
+    /// The cgroup's folder.
+    #[cfg(test)]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The cgroup's folder, opened for a child to be started in it
+    /// ([`super::clone_into`]); `None` if it cannot be opened.
+    pub fn open_dir(&self) -> Option<std::os::fd::OwnedFd> {
+        use std::os::unix::fs::OpenOptionsExt;
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_DIRECTORY)
+            .open(&self.dir)
+            .ok()
+            .map(Into::into)
+    }
+
     /// Closes the task's own `cgroup.procs` once the child is in.
     pub fn started(&mut self) {
         self.procs = None;
@@ -244,6 +267,11 @@ impl TaskCgroup {
         kill_dir(&self.dir);
     }
 
+    /// Whether `cgroup.kill` was ever written to this cgroup.
+    fn was_killed(pool: &Pool, dir: &Path) -> bool {
+        pool.killed.contains(dir)
+    }
+
     /// The task is done with its (empty) cgroup: it goes back to the pool,
     /// or is removed when the pool is full. False while processes are still
     /// in it (the caller retries).
@@ -255,6 +283,10 @@ impl TaskCgroup {
     pub fn retire_empty(&self) -> bool {
         let mut pool = pool();
         pool.by_task.remove(&self.task_id);
+        if TaskCgroup::was_killed(&pool, &self.dir) {
+            drop(pool);
+            return self.discard();
+        }
         if pool.users > 0 && pool.idle.len() < POOL_MAX && !pool.idle.contains(&self.dir) {
             pool.idle.push(self.dir.clone());
             if pool.open.len() < KEEP_OPEN
@@ -280,10 +312,14 @@ impl TaskCgroup {
             pool.by_task.remove(&self.task_id);
             pool.forget(&self.dir);
         }
-        match std::fs::remove_dir(&self.dir) {
+        let removed = match std::fs::remove_dir(&self.dir) {
             Ok(()) => true,
             Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        };
+        if removed {
+            pool().killed.remove(&self.dir);
         }
+        removed
     }
 
     /// Moves the processes still in the cgroup back to the host's cgroup
@@ -414,7 +450,9 @@ fn kill_dir(dir: &Path) {
         .open(dir.join("cgroup.kill"))
         .and_then(|mut f| f.write_all(b"1"))
         .is_ok();
-    if !killed {
+    if killed {
+        pool().killed.insert(dir.to_path_buf());
+    } else {
         for pid in read_pids(dir) {
             let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
         }
@@ -459,11 +497,12 @@ pub(crate) fn kill_cgroup_of(pid: u32) -> bool {
             Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
         }
     }
+    pool().killed.remove(&dir);
     true
 }
 
 /// The folder of the host's own cgroup in the cgroup2 mount.
-fn own_cgroup_dir() -> Option<PathBuf> {
+pub(super) fn own_cgroup_dir() -> Option<PathBuf> {
     // The host's own cgroup, read once: a process that moves itself to
     // another cgroup while tasks run is not supported.
     static OWN: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
@@ -545,12 +584,17 @@ fn unescape(field: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Tests that use the pool, one at a time (one of them resets it).
+#[cfg(test)]
+pub(crate) static POOL_TESTS: Mutex<()> = Mutex::new(());
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_forked_child_does_not_take_its_parents_cgroups() {
+        let _one_at_a_time = crate::util::lock(&POOL_TESTS);
         {
             let mut pool = pool();
             pool.idle

@@ -74,9 +74,16 @@ impl Prepared {
         }
     }
 
+    /// The folder of the task's cgroup, opened for the child to be started
+    /// straight inside it; `None` without a cgroup.
+    pub fn cgroup_dir(&self) -> Option<std::os::fd::OwnedFd> {
+        self.cgroup.as_ref().and_then(TaskCgroup::open_dir)
+    }
+
     /// The child `root` runs (it leads its own process group): confirms the
-    /// containment it got.
-    pub fn started(self, root: u32) -> Contained {
+    /// containment it got. `born_inside`: it was started inside the task's
+    /// cgroup, so nothing needs moving in.
+    pub fn started(self, root: u32, born_inside: bool) -> Contained {
         let Prepared {
             task_id,
             cgroup,
@@ -91,6 +98,11 @@ impl Prepared {
             _ => descendants::stat(root).map_or(0, |s| s.start),
         };
         let cgroup = cgroup.and_then(|mut cg| {
+            if born_inside {
+                // It and all it starts are in from the first instruction.
+                cg.started();
+                return Some(cg);
+            }
             // A root that already ended (a quick command) cannot be moved;
             // what it started can, and still must be.
             let root_gone = || descendants::stat(root).is_none_or(|s| s.is_dead());

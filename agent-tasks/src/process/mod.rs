@@ -14,10 +14,12 @@
 //!   descriptors run out;
 //! * `spawn`: starting the child on pipes (`posix_spawn`) and waiting for
 //!   its exit;
+//! * `clone_into`: starting it straight inside its cgroup (`clone3`);
 //! * `stdin`: feeding stdin and closing it;
 //! * `pty`: PTY mode (the child on a pseudo-terminal) and [`Key`]s.
 
 mod cgroup;
+mod clone_into;
 mod contain;
 mod descendants;
 mod group;
@@ -28,6 +30,7 @@ mod spawn;
 mod stdin;
 
 use std::ffi::{OsStr, OsString};
+use std::os::fd::AsFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::ExitStatus;
@@ -435,15 +438,17 @@ impl ProcessTask {
             return Err(HOST_EXITING.to_string());
         };
         let prepared = contain::prepare(task_id, self.containment);
-        let spawned = spawn.spawn().or_else(|e| {
+        let cgroup = prepared.cgroup_dir();
+        let cgroup = cgroup.as_ref().map(AsFd::as_fd);
+        let spawned = spawn.spawn(cgroup).or_else(|e| {
             if !kept::out_of_descriptors(&e) || !kept::keeping() {
                 return Err(e);
             }
             // The files kept open to make spawns cheaper give way.
             kept::give_up();
-            spawn.spawn()
+            spawn.spawn(cgroup)
         });
-        let child = match spawned {
+        let (child, born_inside) = match spawned {
             Ok(child) => child,
             Err(e) => {
                 prepared.abandon();
@@ -451,7 +456,7 @@ impl ProcessTask {
             }
         };
         let pid = child.id();
-        let procs = prepared.started(pid);
+        let procs = prepared.started(pid, born_inside);
         ctx.report_contained(pid, procs.mode(), procs.start_time());
         drop(ticket);
         Ok(Started { child, procs })

@@ -120,7 +120,7 @@ pub(super) async fn run(
         prepared.abandon();
         return TaskOutcome::failed("the process ended before its id could be read");
     };
-    let procs = prepared.started(pid);
+    let procs = prepared.started(pid, false);
     ctx.report_contained(pid, procs.mode(), procs.start_time());
     drop(ticket);
 

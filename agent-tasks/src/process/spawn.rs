@@ -29,11 +29,12 @@
 
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use nix::errno::Errno;
@@ -49,6 +50,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::net::unix::pipe;
 
+use super::clone_into::{self, ChildArgs, CloneError};
 use super::kept;
 
 /// The search path of a lookup when the child's environment has no `PATH`
@@ -137,9 +139,12 @@ impl Spawn {
         }
     }
 
-    /// Starts the child. Must run inside a tokio runtime (its pipes and
-    /// pidfd are registered with it).
-    pub fn spawn(&self) -> io::Result<Child> {
+    /// Starts the child, straight inside the cgroup whose folder is
+    /// `cgroup` where the kernel allows it ([`clone_into`]), else with
+    /// `posix_spawn` (then the caller moves it in): the child, and whether it
+    /// was born inside. Must run inside a tokio runtime (its pipes and pidfd
+    /// are registered with it).
+    pub fn spawn(&self, cgroup: Option<BorrowedFd<'_>>) -> io::Result<(Child, bool)> {
         // (Registering the pipes and pidfd without one would panic.)
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(io::Error::other(
@@ -179,14 +184,6 @@ impl Spawn {
         }
         envp.extend(own.iter().map(CString::as_c_str));
 
-        // The program to run: looked up here when the child's PATH is not
-        // the host's (glibc's lookup would use the host's).
-        let program = self.argv[0].as_c_str();
-        let looked_up = match self.own_path() {
-            Some(path) if !program.to_bytes().contains(&b'/') => Some(self.look_up(program, path)?),
-            _ => None,
-        };
-
         let stdin = if self.piped_stdin {
             Some(pipe_pair()?)
         } else {
@@ -200,12 +197,50 @@ impl Spawn {
             None
         };
 
-        let mut actions = PosixSpawnFileActions::init()?;
         let stdin_fd = match (&stdin, &null) {
             (Some((rx, _)), _) => rx.as_raw_fd(),
             (None, Some(null)) => null.as_raw_fd(),
             (None, None) => return Err(io::Error::other("no stdin for the child")),
         };
+        if let Some(cgroup) =
+            cgroup.filter(|_| clone_into::SUPPORTED && !CLONE_REFUSED.load(Ordering::Relaxed))
+        {
+            match self.clone_into(cgroup, &envp, stdin_fd, &stdout_tx, &stderr_tx) {
+                Ok((pid, pidfd)) => {
+                    drop((stdout_tx, stderr_tx, null));
+                    // SAFETY: an `OwnedFd` stays open, and gives the same
+                    // descriptor, for as long as the `AsyncFd` owns it.
+                    let pidfd =
+                        unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE) }.ok();
+                    let child = self.child(pid, pidfd, stdin, stdout_rx, stderr_rx)?;
+                    return Ok((child, true));
+                }
+                Err(CloneError::Failed(e)) => return Err(e),
+                // The kernel would kill every child cloned this way (see
+                // `CloneError::KilledAtBirth`): spawn as before, from now on.
+                Err(CloneError::KilledAtBirth) => CLONE_REFUSED.store(true, Ordering::Relaxed),
+                Err(CloneError::Refused(e)) => {
+                    // Refused for good (an old kernel, a seccomp filter):
+                    // not tried again. Other refusals: this time only.
+                    let never = matches!(
+                        e.raw_os_error(),
+                        Some(libc::ENOSYS | libc::EPERM | libc::E2BIG | libc::EINVAL)
+                    );
+                    if never {
+                        CLONE_REFUSED.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        // The program to run: looked up here when the child's PATH is not
+        // the host's (glibc's lookup would use the host's).
+        let program = self.argv[0].as_c_str();
+        let looked_up = match self.own_path() {
+            Some(path) if !program.to_bytes().contains(&b'/') => Some(self.look_up(program, path)?),
+            _ => None,
+        };
+
+        let mut actions = PosixSpawnFileActions::init()?;
         actions.add_dup2(stdin_fd, 0)?;
         actions.add_dup2(stdout_tx.as_raw_fd(), 1)?;
         actions.add_dup2(stderr_tx.as_raw_fd(), 2)?;
@@ -231,18 +266,32 @@ impl Spawn {
         // The child's ends close here; it holds its own copies.
         drop((stdout_tx, stderr_tx, null));
         let pid = u32::try_from(pid.as_raw()).map_err(|_| io::Error::other("a negative pid"))?;
+        // Without a pidfd (a kernel before 5.3), the exit is polled for.
+        let pidfd = open_pidfd(pid).ok();
+        let child = self.child(pid, pidfd, stdin, stdout_rx, stderr_rx)?;
+        Ok((child, false))
+    }
+
+    /// The [`Child`] of a started process, its pipes' parent ends
+    /// registered with the runtime.
+    fn child(
+        &self,
+        pid: u32,
+        pidfd: Option<AsyncFd<OwnedFd>>,
+        stdin: Option<(OwnedFd, OwnedFd)>,
+        stdout_rx: OwnedFd,
+        stderr_rx: OwnedFd,
+    ) -> io::Result<Child> {
+        // From here on a failure drops `child`, which reaps the process.
         let mut child = Child {
             pid,
             exit: None,
             handed_over: false,
-            pidfd: None,
+            pidfd,
             stdin: None,
             stdout: None,
             stderr: None,
         };
-        // From here on a failure drops `child`, which reaps the process.
-        // Without a pidfd (a kernel before 5.3), the exit is polled for.
-        child.pidfd = open_pidfd(pid).ok();
         if let Some((rx, tx)) = stdin {
             drop(rx);
             set_nonblocking(&tx)?;
@@ -253,6 +302,57 @@ impl Spawn {
         child.stdout = Some(pipe::Receiver::from_owned_fd_unchecked(stdout_rx)?);
         child.stderr = Some(pipe::Receiver::from_owned_fd_unchecked(stderr_rx)?);
         Ok(child)
+    }
+
+    /// Starts the child inside `cgroup` ([`clone_into::spawn`]).
+    fn clone_into(
+        &self,
+        cgroup: BorrowedFd<'_>,
+        envp: &[&CStr],
+        stdin: std::os::fd::RawFd,
+        stdout: &OwnedFd,
+        stderr: &OwnedFd,
+    ) -> Result<(u32, OwnedFd), CloneError> {
+        let refused = CloneError::Refused;
+        let argv: Vec<*const std::ffi::c_char> = self
+            .argv
+            .iter()
+            .map(|a| a.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect();
+        let envp: Vec<*const std::ffi::c_char> = envp
+            .iter()
+            .map(|e| e.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect();
+        // Where a bare program name is looked up: the child's own PATH if
+        // it is not the host's, else the host's.
+        let host_path;
+        let search: &[u8] = match self.own_path() {
+            Some(Some(path)) => path.as_bytes(),
+            Some(None) => DEFAULT_PATH,
+            None => {
+                host_path = std::env::var_os("PATH");
+                host_path.as_deref().map_or(DEFAULT_PATH, OsStr::as_bytes)
+            }
+        };
+        let cwd = match &self.cwd {
+            Some(dir) => Some(
+                CString::new(dir.as_os_str().as_bytes())
+                    .map_err(|_| refused(nul_error("the working directory")))?,
+            ),
+            None => None,
+        };
+        let args = ChildArgs {
+            argv: &argv,
+            envp: &envp,
+            search,
+            stdin,
+            stdout: stdout.as_raw_fd(),
+            stderr: stderr.as_raw_fd(),
+            cwd: cwd.as_deref(),
+        };
+        clone_into::spawn(&args, cgroup)
     }
 
     /// `program` looked up in `path` (`None`: the default search path), as
@@ -441,6 +541,9 @@ fn reap(pid: u32) -> io::Result<Option<ExitStatus>> {
     }
 }
 
+/// Set once the kernel refused `clone3` in a way that will not change.
+static CLONE_REFUSED: AtomicBool = AtomicBool::new(false);
+
 /// Children dropped while they ran, with no runtime to wait for them: the
 /// next spawn reaps those that have ended.
 static ORPHANS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
@@ -494,7 +597,7 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     async fn output(spawn: &Spawn) -> (String, ExitStatus) {
-        let mut child = spawn.spawn().expect("spawning");
+        let (mut child, _) = spawn.spawn(None).expect("spawning");
         let mut stdout = child.stdout.take().expect("stdout");
         let mut text = String::new();
         stdout
@@ -550,7 +653,7 @@ mod tests {
         assert_eq!(text, "found\n");
         // Not in the host's PATH: without the child's own, it is not found.
         let spawn = Spawn::new(OsStr::new("only-here"), []).expect("spawn");
-        let err = spawn.spawn().expect_err("not in the host's PATH");
+        let err = spawn.spawn(None).expect_err("not in the host's PATH");
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
         // A cleared environment searches the default path.
         let mut spawn =
@@ -565,7 +668,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut spawn = shell("pwd; cat; echo; ps -o pgid= -p $$ | tr -d ' '; echo $$");
         spawn.cwd(dir.path()).piped_stdin();
-        let mut child = spawn.spawn().expect("spawning");
+        let (mut child, _) = spawn.spawn(None).expect("spawning");
         let mut stdin = child.stdin.take().expect("stdin");
         stdin.write_all(b"typed").await.expect("writing");
         drop(stdin);
@@ -586,7 +689,7 @@ mod tests {
     async fn a_missing_program_is_an_error_and_a_signal_is_an_exit_status() {
         let spawn = Spawn::new(OsStr::new("/nonexistent/program"), []).expect("spawn");
         assert_eq!(
-            spawn.spawn().expect_err("missing").kind(),
+            spawn.spawn(None).expect_err("missing").kind(),
             io::ErrorKind::NotFound
         );
         let (_, status) = output(&shell("kill -9 $$")).await;
@@ -595,10 +698,58 @@ mod tests {
         assert_eq!(status.code(), Some(3));
     }
 
+    #[test]
+    fn a_child_is_born_in_its_cgroup_and_a_killed_cgroup_is_not_used_again() {
+        let _one_at_a_time = crate::util::lock(&super::super::cgroup::POOL_TESTS);
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(born_inside_and_killed_cgroups());
+    }
+
+    async fn born_inside_and_killed_cgroups() {
+        use super::super::cgroup::{PoolUser, TaskCgroup};
+        use std::os::fd::AsFd;
+        let user = PoolUser::new();
+        let Some(first) = TaskCgroup::create("process-spawn-test-a") else {
+            eprintln!("no cgroup can be made here: nothing to test");
+            user.release();
+            return;
+        };
+        let dir = first.open_dir().expect("opening the cgroup");
+        let (mut child, inside) = shell("exec sleep 100")
+            .spawn(Some(dir.as_fd()))
+            .expect("spawning");
+        drop(dir);
+        assert_eq!(
+            inside,
+            clone_into::SUPPORTED,
+            "not started inside the cgroup"
+        );
+        // A cancel: the whole cgroup is killed.
+        first.kill();
+        let status = child.wait().await.expect("waiting");
+        assert_eq!(status.signal(), Some(9));
+        // Killed once, it is removed, not kept for the next task (a child
+        // cloned into it would be killed at birth)...
+        assert!(first.retire_empty(), "the empty cgroup was not retired");
+        assert!(!first.dir().exists(), "a killed cgroup was kept");
+        // ...so the next task is still started straight inside its own.
+        let second = TaskCgroup::create("process-spawn-test-b").expect("a second cgroup");
+        assert_ne!(second.dir(), first.dir());
+        let dir = second.open_dir().expect("opening the cgroup");
+        let (mut child, inside) = shell("true").spawn(Some(dir.as_fd())).expect("spawning");
+        assert_eq!(inside, clone_into::SUPPORTED, "no longer started inside");
+        assert!(child.wait().await.expect("waiting").success());
+        assert!(second.retire_empty());
+        user.release();
+    }
+
     #[tokio::test]
     async fn a_child_dropped_while_it_runs_is_reaped_when_it_ends() {
         let spawn = shell("sleep 0.3");
-        let child = spawn.spawn().expect("spawning");
+        let (child, _) = spawn.spawn(None).expect("spawning");
         let pid = child.id();
         drop(child);
         assert!(
