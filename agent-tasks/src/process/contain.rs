@@ -46,15 +46,15 @@ pub(crate) fn marker(task_id: &str) -> (&'static str, &str) {
 
 /// Sets up the strongest containment allowed by `wanted` that this host
 /// offers, for a child about to be spawned with the [`marker`] in its
-/// environment: a fresh cgroup where one can be made (the child is moved in
-/// right after the spawn, see [`Prepared::started`]).
+/// environment: a fresh cgroup where one can be made. The child is started
+/// straight inside it ([`Prepared::cgroup_dir`], [`super::clone_into`]), or
+/// else moved in by the parent right after the spawn (see
+/// [`Prepared::started`]); never by a pre-exec hook, which would make the
+/// spawn a full `fork` of the host instead of a vfork, milliseconds in a
+/// large host.
 pub(crate) fn prepare(task_id: &str, wanted: Containment) -> Prepared {
     let mut cgroup = None;
     if wanted == Containment::Cgroup {
-        // The child is moved in by the parent right after the spawn (see
-        // `started`), not by a pre-exec hook: a hook would make the spawn a
-        // full `fork` of the host instead of `posix_spawn` (vfork), which
-        // costs milliseconds in a large host.
         cgroup = TaskCgroup::create(task_id);
     }
     Prepared {
