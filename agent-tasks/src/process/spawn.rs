@@ -1,9 +1,10 @@
 //! Starting a process task's child on pipes, and waiting for its exit.
 //!
-//! The spawn is glibc's `posix_spawn` (the vfork path std's `Command` takes
-//! too), called through `nix` with the child's environment given as the
-//! host's own entries, passed through untouched, plus the task's entries and
-//! its marker. std's `Command` instead copies the whole environment into a
+//! A child with a cgroup to go to is started straight inside it where the
+//! kernel allows (`super::clone_into`). Otherwise the spawn is glibc's
+//! `posix_spawn` (the vfork path std's `Command` takes too), called through
+//! `nix`. Either way the child's environment is the host's own entries,
+//! passed through untouched, plus the task's entries and its marker. std's `Command` instead copies the whole environment into a
 //! map of owned strings, then into new C strings, on every spawn as soon as
 //! one variable is set, and every task sets its marker; tokio then wraps
 //! the child's pipes and pidfd once more. Doing it here costs a fraction of
