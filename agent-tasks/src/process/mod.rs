@@ -12,9 +12,9 @@
 //! * `group`: process-group signals;
 //! * `kept`: files kept open to make spawns cheaper, given up when
 //!   descriptors run out;
-//! * `spawn`: starting the child on pipes (`posix_spawn`) and waiting for
-//!   its exit;
-//! * `clone_into`: starting it straight inside its cgroup (`clone3`);
+//! * `spawn`: starting the child on pipes and waiting for its exit;
+//! * `clone_into`: starting it straight inside its cgroup (`clone3`),
+//!   where `spawn` can (else it uses `posix_spawn`);
 //! * `stdin`: feeding stdin and closing it;
 //! * `pty`: PTY mode (the child on a pseudo-terminal) and [`Key`]s.
 
@@ -40,8 +40,6 @@ use nix::sys::signal::Signal;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::unix::pipe;
 use tokio::process::Command;
-
-use spawn::{Child, Spawn};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -50,6 +48,7 @@ use crate::error::Error;
 use crate::info::{Containment, ExitInfo};
 use crate::sink::Stream;
 use crate::task::{BackgroundTask, TaskOutcome};
+use spawn::{Child, Spawn};
 
 pub(crate) use cgroup::PoolUser as CgroupPoolUser;
 pub(crate) use contain::Contained;
@@ -322,18 +321,21 @@ impl ProcessTask {
         if let Some((cols, rows)) = self.pty {
             check_terminal_size(cols, rows)?;
         }
-        if let Some(dir) = &self.cwd {
-            if !dir.is_dir() {
-                return Err(Error::invalid_argument(
-                    "cwd",
-                    format!(
-                        "the working directory `{}` does not exist or is not a directory",
-                        dir.display()
-                    ),
-                ));
-            }
-        }
+        self.existing_cwd()
+            .map_err(|message| Error::invalid_argument("cwd", message))?;
         Ok(())
+    }
+
+    /// The working directory, if one is set; an error if it is not (or no
+    /// longer) a directory.
+    fn existing_cwd(&self) -> Result<Option<&PathBuf>, String> {
+        match &self.cwd {
+            Some(dir) if !dir.is_dir() => Err(format!(
+                "the working directory `{}` does not exist or is not a directory",
+                dir.display()
+            )),
+            cwd => Ok(cwd.as_ref()),
+        }
     }
 
     /// The command with its program, cwd and environment, no stdio set up.
@@ -353,13 +355,7 @@ impl ProcessTask {
                 c
             }
         };
-        if let Some(dir) = &self.cwd {
-            if !dir.is_dir() {
-                return Err(format!(
-                    "the working directory `{}` does not exist or is not a directory",
-                    dir.display()
-                ));
-            }
+        if let Some(dir) = self.existing_cwd()? {
             cmd.current_dir(dir);
         }
         if self.env_clear {
@@ -392,13 +388,7 @@ impl ProcessTask {
             }
         };
         let mut spawn = spawn.map_err(|e| e.to_string())?;
-        if let Some(dir) = &self.cwd {
-            if !dir.is_dir() {
-                return Err(format!(
-                    "the working directory `{}` does not exist or is not a directory",
-                    dir.display()
-                ));
-            }
+        if let Some(dir) = self.existing_cwd()? {
             spawn.cwd(dir);
         }
         if self.env_clear {
