@@ -6,14 +6,16 @@
 //! A task's cgroup is `<cgroup2 mount><the host's own cgroup>/agent-tasks-h<host
 //! pid>-cg-<random>`, one task's at a time. The child is started straight
 //! inside it where it can be (`super::clone_into`); else the host moves the
-//! child in right after the spawn, then any process the child started before
-//! the move (see `contain::Prepared::started`). Any failure (no cgroup2 mount, no write
-//! permission, a read-only mount, the "no internal processes" rule) only means
-//! this containment is not used: the caller falls back.
+//! child in right after the spawn, then any process the child started
+//! before the move (see `contain::Prepared::started`). Any failure (no
+//! cgroup2 mount, no write permission, a read-only mount, the "no internal
+//! processes" rule) only means this containment is not used: the caller
+//! falls back.
 //!
 //! An emptied cgroup is kept in a small pool for the next task instead of
 //! being removed, unless `cgroup.kill` was written to it: the kernel kills
-//! at birth every child later started straight into such a cgroup. A process's first entry into a fresh cgroup and the removal
+//! at birth every child later started straight into such a cgroup. A
+//! process's first entry into a fresh cgroup and the removal
 //! of a cgroup that held one cost the kernel about 0.2 ms per task here
 //! (`mkdir`, move, exit, `rmdir` in a loop); a move into a cgroup that held
 //! processes before costs next to nothing. The pool is kept while a
