@@ -747,6 +747,58 @@ mod tests {
         user.release();
     }
 
+    #[test]
+    fn children_started_at_once_from_several_threads_each_get_their_own_setup() {
+        let _one_at_a_time = crate::util::lock(&super::super::cgroup::POOL_TESTS);
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(many_at_once());
+    }
+
+    async fn many_at_once() {
+        use super::super::cgroup::{PoolUser, TaskCgroup};
+        use std::os::fd::AsFd;
+        let user = PoolUser::new();
+        let runs: Vec<_> = (0..48)
+            .map(|i| {
+                tokio::spawn(async move {
+                    // Half into a cgroup each (cloned in), half without.
+                    let cgroup = (i % 2 == 0)
+                        .then(|| TaskCgroup::create(&format!("process-many-{i}")))
+                        .flatten();
+                    let dir = cgroup.as_ref().and_then(TaskCgroup::open_dir);
+                    let mut spawn = shell("echo \"$N $(cat)\"");
+                    spawn.env("N", i.to_string()).piped_stdin();
+                    let (mut child, _) = spawn
+                        .spawn(dir.as_ref().map(AsFd::as_fd))
+                        .expect("spawning");
+                    let mut stdin = child.stdin.take().expect("stdin");
+                    stdin
+                        .write_all(format!("in-{i}").as_bytes())
+                        .await
+                        .expect("writing");
+                    drop(stdin);
+                    let mut text = String::new();
+                    let mut stdout = child.stdout.take().expect("stdout");
+                    stdout.read_to_string(&mut text).await.expect("reading");
+                    assert!(child.wait().await.expect("waiting").success());
+                    if let Some(cgroup) = cgroup {
+                        cgroup.retire_empty();
+                    }
+                    (i, text)
+                })
+            })
+            .collect();
+        for run in runs {
+            let (i, text) = run.await.expect("a run");
+            assert_eq!(text, format!("{i} in-{i}\n"));
+        }
+        user.release();
+    }
+
     #[tokio::test]
     async fn a_child_dropped_while_it_runs_is_reaped_when_it_ends() {
         let spawn = shell("sleep 0.3");
