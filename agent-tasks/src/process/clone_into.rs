@@ -204,9 +204,10 @@ fn clone_with(
         let errno = i32::try_from(-ret).unwrap_or(libc::EINVAL);
         return Err(CloneError::Refused(io::Error::from_raw_os_error(errno)));
     }
-    let pid = u32::try_from(ret).map_err(|_| CloneError::Refused(io::Error::other("a bad pid")))?;
     // SAFETY: on success the kernel stored a new pidfd, owned by nobody else.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    // (A positive pid_t always fits.)
+    let pid = u32::try_from(ret).unwrap_or_default();
     let reap = || {
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(ret as i32), None);
     };
