@@ -799,6 +799,53 @@ mod tests {
         user.release();
     }
 
+    #[test]
+    fn where_clone3_is_refused_the_child_is_spawned_then_moved_into_its_cgroup() {
+        // As in a container whose seccomp filter refuses `clone3`.
+        let _one_at_a_time = crate::util::lock(&super::super::cgroup::POOL_TESTS);
+        let was = CLONE_REFUSED.swap(true, Ordering::SeqCst);
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(spawned_then_moved());
+        CLONE_REFUSED.store(was, Ordering::SeqCst);
+    }
+
+    async fn spawned_then_moved() {
+        use super::super::cgroup::PoolUser;
+        use super::super::contain;
+        use crate::info::Containment;
+        use std::os::fd::AsFd;
+        let user = PoolUser::new();
+        let prepared = contain::prepare("process-fallback-test", Containment::Cgroup);
+        let Some(dir) = prepared.cgroup_dir() else {
+            eprintln!("no cgroup can be made here: nothing to test");
+            user.release();
+            return;
+        };
+        // It reads its cgroup once it is past its start (the move follows
+        // the spawn at once; `cat` waits for the end of stdin).
+        let mut spawn = shell("cat; cat /proc/self/cgroup");
+        spawn.piped_stdin();
+        let (mut child, inside) = spawn.spawn(Some(dir.as_fd())).expect("spawning");
+        drop(dir);
+        assert!(!inside, "cloned although clone3 counts as refused");
+        let mut procs = prepared.started(child.id(), false);
+        assert_eq!(procs.mode(), Containment::Cgroup);
+        drop(child.stdin.take());
+        let mut text = String::new();
+        let mut stdout = child.stdout.take().expect("stdout");
+        stdout.read_to_string(&mut text).await.expect("reading");
+        assert!(child.wait().await.expect("waiting").success());
+        assert!(
+            text.contains("agent-tasks-h"),
+            "not moved into its cgroup: {text}"
+        );
+        procs.finish();
+        user.release();
+    }
+
     #[tokio::test]
     async fn a_child_dropped_while_it_runs_is_reaped_when_it_ends() {
         let spawn = shell("sleep 0.3");
