@@ -16,27 +16,7 @@ use std::path::{Path, PathBuf};
 use agent_tasks::{
     Containment, ForegroundOutcome, ManagerConfig, ProcessTask, SpawnOptions, TaskStatus,
 };
-use common::{manager_in_temp, process_is_dead, wait_for};
-
-/// The folder of this process's own cgroup, if a cgroup can be made in it.
-fn own_cgroup_dir() -> Option<PathBuf> {
-    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let own = own
-        .lines()
-        .find_map(|l| l.strip_prefix("0::"))?
-        .trim()
-        .to_string();
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let mount = mounts.lines().find_map(|l| {
-        let (left, right) = l.split_once(" - ")?;
-        right
-            .starts_with("cgroup2 ")
-            .then(|| left.split(' ').nth(4).map(str::to_string))?
-    })?;
-    let dir = Path::new(&mount).join(own.trim_start_matches('/'));
-    let probe = dir.join(format!("agent-tasks-probe-{}", std::process::id()));
-    (std::fs::create_dir(&probe).is_ok() && std::fs::remove_dir(&probe).is_ok()).then_some(dir)
-}
+use common::{manager_in_temp, own_cgroup_dir, process_is_dead, wait_for};
 
 /// This host's task cgroups (`agent-tasks-h<pid>-…`).
 fn our_cgroups(parent: &Path) -> Vec<PathBuf> {

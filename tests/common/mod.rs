@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use agent_tasks::{ManagerConfig, TaskManager};
@@ -63,4 +64,24 @@ pub fn process_is_dead(pid: u32) -> bool {
             matches!(state, Some("Z") | Some("X"))
         }
     }
+}
+
+/// The folder of this process's own cgroup, if a cgroup can be made in it.
+pub fn own_cgroup_dir() -> Option<PathBuf> {
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let own = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))?
+        .trim()
+        .to_string();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mount = mounts.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        right
+            .starts_with("cgroup2 ")
+            .then(|| left.split(' ').nth(4).map(str::to_string))?
+    })?;
+    let dir = Path::new(&mount).join(own.trim_start_matches('/'));
+    let probe = dir.join(format!("agent-tasks-probe-{}", std::process::id()));
+    (std::fs::create_dir(&probe).is_ok() && std::fs::remove_dir(&probe).is_ok()).then_some(dir)
 }
