@@ -26,9 +26,13 @@
 //!   child exits with 127; the parent reaps it and returns the error.
 //! * The kernel returns a pidfd for the child (`CLONE_PIDFD`).
 //!
+//! A child with no cgroup to go to is started the same way, without
+//! `CLONE_INTO_CGROUP`: the clone still spares glibc's spawn the mapping of
+//! a fresh stack, half of its signal resets, and `pidfd_open`.
+//!
 //! Only on x86_64 (the entry code of the child is assembly); elsewhere, or
 //! when the kernel or a seccomp filter refuses `clone3`, the caller falls
-//! back to `posix_spawn` and moves the child in after.
+//! back to `posix_spawn` (and moves the child into its cgroup after).
 
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void, CStr};
@@ -99,12 +103,15 @@ struct Shared<'a> {
 /// Whether this build can clone into a cgroup at all.
 pub(crate) const SUPPORTED: bool = cfg!(target_arch = "x86_64");
 
-/// Starts the child described by `args` inside the cgroup whose directory
-/// is `cgroup`: its pid and pidfd. An error of the clone itself (the kernel
+/// Starts the child described by `args`, inside the cgroup whose directory
+/// is `cgroup` if one is given (else in the host's): its pid and pidfd. An error of the clone itself (the kernel
 /// or a filter refused it) is [`CloneError::Refused`]: the caller may spawn
 /// another way; a failure of the child's setup or `execve` is
 /// [`CloneError::Failed`].
-pub(crate) fn spawn(args: &ChildArgs, cgroup: BorrowedFd) -> Result<(u32, OwnedFd), CloneError> {
+pub(crate) fn spawn(
+    args: &ChildArgs,
+    cgroup: Option<BorrowedFd>,
+) -> Result<(u32, OwnedFd), CloneError> {
     if !SUPPORTED {
         return Err(CloneError::Refused(io::Error::from(
             io::ErrorKind::Unsupported,
@@ -138,7 +145,7 @@ pub(crate) enum CloneError {
 
 fn clone_with(
     args: &ChildArgs,
-    cgroup: BorrowedFd,
+    cgroup: Option<BorrowedFd>,
     stack: &[u128],
 ) -> Result<(u32, OwnedFd), CloneError> {
     use std::os::fd::AsRawFd;
@@ -149,12 +156,19 @@ fn clone_with(
     };
     let mut pidfd: c_int = -1;
     let mut clone_args = CloneArgs {
-        flags: CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_INTO_CGROUP,
+        flags: CLONE_VM
+            | CLONE_VFORK
+            | CLONE_PIDFD
+            | if cgroup.is_some() {
+                CLONE_INTO_CGROUP
+            } else {
+                0
+            },
         pidfd: std::ptr::addr_of_mut!(pidfd) as u64,
         exit_signal: libc::SIGCHLD as u64,
         stack: stack.as_ptr() as u64,
         stack_size: std::mem::size_of_val(stack) as u64,
-        cgroup: cgroup.as_raw_fd() as u64,
+        cgroup: cgroup.map_or(0, |fd| fd.as_raw_fd() as u64),
         ..CloneArgs::default()
     };
     // Every signal blocked in this thread (glibc's own ones too, which its
@@ -444,7 +458,7 @@ mod tests {
             stderr: tx.as_raw_fd(),
             cwd: None,
         };
-        let (pid, _pidfd) = spawn(&args, dir.as_fd())?;
+        let (pid, _pidfd) = spawn(&args, Some(dir.as_fd()))?;
         drop(tx);
         let mut text = String::new();
         std::fs::File::from(rx)

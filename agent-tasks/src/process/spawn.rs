@@ -140,11 +140,11 @@ impl Spawn {
         }
     }
 
-    /// Starts the child, straight inside the cgroup whose folder is
-    /// `cgroup` where the kernel allows it ([`clone_into`]), else with
-    /// `posix_spawn` (then the caller moves it in): the child, and whether it
-    /// was born inside. Must run inside a tokio runtime (its pipes and pidfd
-    /// are registered with it).
+    /// Starts the child with [`clone_into`] where the kernel allows it
+    /// (straight inside the cgroup whose folder is `cgroup`, if one is
+    /// given), else with `posix_spawn` (then the caller moves it in): the
+    /// child, and whether it was born inside its cgroup. Must run inside a
+    /// tokio runtime (its pipes and pidfd are registered with it).
     pub fn spawn(&self, cgroup: Option<BorrowedFd<'_>>) -> io::Result<(Child, bool)> {
         // (Registering the pipes and pidfd without one would panic.)
         if tokio::runtime::Handle::try_current().is_err() {
@@ -203,9 +203,7 @@ impl Spawn {
             (None, Some(null)) => null.as_raw_fd(),
             (None, None) => return Err(io::Error::other("no stdin for the child")),
         };
-        if let Some(cgroup) =
-            cgroup.filter(|_| clone_into::SUPPORTED && !CLONE_REFUSED.load(Ordering::Relaxed))
-        {
+        if clone_into::SUPPORTED && !CLONE_REFUSED.load(Ordering::Relaxed) {
             match self.clone_into(cgroup, &envp, stdin_fd, &stdout_tx, &stderr_tx) {
                 Ok((pid, pidfd)) => {
                     drop((stdout_tx, stderr_tx, null));
@@ -214,7 +212,7 @@ impl Spawn {
                     let pidfd =
                         unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE) }.ok();
                     let child = self.child(pid, pidfd, stdin, stdout_rx, stderr_rx)?;
-                    return Ok((child, true));
+                    return Ok((child, cgroup.is_some()));
                 }
                 Err(CloneError::Failed(e)) => return Err(e),
                 // The kernel would kill every child cloned this way (see
@@ -305,10 +303,11 @@ impl Spawn {
         Ok(child)
     }
 
-    /// Starts the child inside `cgroup` ([`clone_into::spawn`]).
+    /// Starts the child with [`clone_into::spawn`], inside `cgroup` if one
+    /// is given.
     fn clone_into(
         &self,
-        cgroup: BorrowedFd<'_>,
+        cgroup: Option<BorrowedFd<'_>>,
         envp: &[&CStr],
         stdin: std::os::fd::RawFd,
         stdout: &OwnedFd,
