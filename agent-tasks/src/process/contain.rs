@@ -236,7 +236,9 @@ impl Contained {
                 for p in &procs {
                     let _ = kill(Pid::from_raw(p.pid as i32), Signal::SIGKILL);
                 }
-                if self.mode == Containment::Subreaper {
+                // Those killed may be the host's to reap now (adopted); with
+                // none found, `finish` reaps what is left once.
+                if self.mode == Containment::Subreaper && !procs.is_empty() {
                     reaper::reap_adopted();
                 }
                 !procs.is_empty()

@@ -218,6 +218,17 @@ fn spawn_listener() -> bool {
     runtime.spawn(async move {
         let _listening = Listening;
         loop {
+            // A `SIGCHLD` reports a child's end; the periodic look learns
+            // orphans adopted silently (their parent was not the host's
+            // child), while they still carry their marker. (Nothing is
+            // left to reap when a listener starts: the last one ended with
+            // nothing tracked.)
+            tokio::select! {
+                received = sigchld.recv() => if received.is_none() {
+                    return;
+                },
+                _ = tokio::time::sleep(LOOK_EVERY) => {}
+            }
             reap_adopted();
             {
                 let mut reg = registry();
@@ -226,15 +237,6 @@ fn spawn_listener() -> bool {
                     std::mem::forget(_listening);
                     return;
                 }
-            }
-            // A `SIGCHLD` reports a child's end; the periodic look learns
-            // orphans adopted silently (their parent was not the host's
-            // child), while they still carry their marker.
-            tokio::select! {
-                received = sigchld.recv() => if received.is_none() {
-                    return;
-                },
-                _ = tokio::time::sleep(LOOK_EVERY) => {}
             }
         }
     });
