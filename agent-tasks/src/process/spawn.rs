@@ -698,14 +698,26 @@ mod tests {
         assert_eq!(status.code(), Some(3));
     }
 
+    /// Runs `test` on a runtime of `workers` threads (0: the current one),
+    /// with no other test of the cgroup pool beside it.
+    fn with_the_pool_alone(workers: usize, test: impl std::future::Future<Output = ()>) {
+        let _one_at_a_time = crate::util::lock(&super::super::cgroup::POOL_TESTS);
+        let runtime = if workers == 0 {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+        } else {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(workers)
+                .enable_all()
+                .build()
+        };
+        runtime.expect("a runtime").block_on(test);
+    }
+
     #[test]
     fn a_child_is_born_in_its_cgroup_and_a_killed_cgroup_is_not_used_again() {
-        let _one_at_a_time = crate::util::lock(&super::super::cgroup::POOL_TESTS);
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime")
-            .block_on(born_inside_and_killed_cgroups());
+        with_the_pool_alone(0, born_inside_and_killed_cgroups());
     }
 
     async fn born_inside_and_killed_cgroups() {
@@ -748,13 +760,7 @@ mod tests {
 
     #[test]
     fn children_started_at_once_from_several_threads_each_get_their_own_setup() {
-        let _one_at_a_time = crate::util::lock(&super::super::cgroup::POOL_TESTS);
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(4)
-            .enable_all()
-            .build()
-            .expect("a runtime")
-            .block_on(many_at_once());
+        with_the_pool_alone(4, many_at_once());
     }
 
     async fn many_at_once() {
@@ -800,15 +806,18 @@ mod tests {
 
     #[test]
     fn where_clone3_is_refused_the_child_is_spawned_then_moved_into_its_cgroup() {
-        // As in a container whose seccomp filter refuses `clone3`.
-        let _one_at_a_time = crate::util::lock(&super::super::cgroup::POOL_TESTS);
-        let was = CLONE_REFUSED.swap(true, Ordering::SeqCst);
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime")
-            .block_on(spawned_then_moved());
-        CLONE_REFUSED.store(was, Ordering::SeqCst);
+        // As in a container whose seccomp filter refuses `clone3` (put
+        // back however the test ends).
+        struct Refused(bool);
+        impl Drop for Refused {
+            fn drop(&mut self) {
+                CLONE_REFUSED.store(self.0, Ordering::SeqCst);
+            }
+        }
+        with_the_pool_alone(0, async {
+            let _put_back = Refused(CLONE_REFUSED.swap(true, Ordering::SeqCst));
+            spawned_then_moved().await;
+        });
     }
 
     async fn spawned_then_moved() {
