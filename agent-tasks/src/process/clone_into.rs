@@ -25,6 +25,11 @@
 //! * A failure before or at `execve` is written to shared memory and the
 //!   child exits with 127; the parent reaps it and returns the error.
 //! * The kernel returns a pidfd for the child (`CLONE_PIDFD`).
+//! * Caveat (Linux through 6.18 at least): a child cloned into a cgroup
+//!   whose `cgroup.kill` was ever written is killed before it runs. The
+//!   pool never reuses such a cgroup (`super::cgroup`), and a child killed
+//!   at birth is told apart ([`CloneError::KilledAtBirth`]): the caller then
+//!   spawns another way.
 //!
 //! A child with no cgroup to go to is started the same way, without
 //! `CLONE_INTO_CGROUP`: the clone still spares glibc's spawn the mapping of
@@ -100,14 +105,14 @@ struct Shared<'a> {
     error: AtomicI32,
 }
 
-/// Whether this build can clone into a cgroup at all.
+/// Whether this build starts children this way at all (x86_64 only).
 pub(crate) const SUPPORTED: bool = cfg!(target_arch = "x86_64");
 
 /// Starts the child described by `args`, inside the cgroup whose directory
-/// is `cgroup` if one is given (else in the host's): its pid and pidfd. An error of the clone itself (the kernel
-/// or a filter refused it) is [`CloneError::Refused`]: the caller may spawn
-/// another way; a failure of the child's setup or `execve` is
-/// [`CloneError::Failed`].
+/// is `cgroup` if one is given (else in the host's): its pid and pidfd. An
+/// error of the clone itself (the kernel or a filter refused it) is
+/// [`CloneError::Refused`]: the caller may spawn another way; a failure of
+/// the child's setup or `execve` is [`CloneError::Failed`].
 pub(crate) fn spawn(
     args: &ChildArgs,
     cgroup: Option<BorrowedFd>,
