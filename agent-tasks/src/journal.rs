@@ -38,8 +38,8 @@ pub(crate) const JOURNAL_FILE: &str = "records.jsonl";
 /// (when fewer than half of its lines are live ones).
 const COMPACT_AT: usize = 512;
 
-/// One line of the journal.
-#[derive(Serialize, Deserialize)]
+/// One line of the journal, as read back ([`LineOut`] writes it).
+#[derive(Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Line {
     Start(Box<Manifest>),

@@ -456,10 +456,7 @@ fn add_chdir(actions: &mut PosixSpawnFileActions, dir: &Path) -> io::Result<()> 
 /// A pidfd of child `pid`, registered with the runtime: readable once the
 /// child has exited.
 fn open_pidfd(pid: u32) -> io::Result<AsyncFd<OwnedFd>> {
-    let pid = i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-        .ok_or_else(|| io::Error::other("an invalid pid"))?;
+    let pid = rustix_pid(pid)?;
     let fd = pidfd_open(pid, PidfdFlags::NONBLOCK)?;
     // SAFETY: an `OwnedFd` stays open, and gives the same descriptor, for
     // as long as the `AsyncFd` owns it.
@@ -529,12 +526,17 @@ impl Child {
 const POLL_FIRST: std::time::Duration = std::time::Duration::from_millis(1);
 const POLL_MOST: std::time::Duration = std::time::Duration::from_millis(50);
 
-/// Reaps child `pid` if it has exited.
-fn reap(pid: u32) -> io::Result<Option<ExitStatus>> {
-    let pid = i32::try_from(pid)
+/// `pid` as rustix takes it.
+fn rustix_pid(pid: u32) -> io::Result<rustix::process::Pid> {
+    i32::try_from(pid)
         .ok()
         .and_then(rustix::process::Pid::from_raw)
-        .ok_or_else(|| io::Error::other("an invalid pid"))?;
+        .ok_or_else(|| io::Error::other("an invalid pid"))
+}
+
+/// Reaps child `pid` if it has exited.
+fn reap(pid: u32) -> io::Result<Option<ExitStatus>> {
+    let pid = rustix_pid(pid)?;
     match waitpid(Some(pid), WaitOptions::NOHANG)? {
         Some((_, status)) => Ok(Some(ExitStatus::from_raw(status.as_raw()))),
         None => Ok(None),
