@@ -35,6 +35,13 @@ cargo test --workspace --locked
 echo "== examples (the scripted agents print the transcripts a model would see)"
 cargo run --locked -q --example subagents > /dev/null
 
+echo "== the README's Rust quickstart is examples/quickstart.rs, and it detaches, polls and collects"
+python3 scripts/quickstart.py rust | diff - <(tail -n +5 examples/quickstart.rs)
+QUICKSTART_OUT="$(cargo run --locked -q --example quickstart)"
+grep -qx 'detached; the conversation goes on' <<<"$QUICKSTART_OUT"
+grep -qx 'step 5' <<<"$QUICKSTART_OUT"
+grep -qx 'Some(Completed)' <<<"$QUICKSTART_OUT"
+
 echo "== agent-tasks mcp, end to end with the official MCP Python SDK (mcp on PyPI)"
 # A venv of its own under target/ (the SDK's dependencies stay apart from the
 # binding's), the binary built as the tests above built it, then pytest.
@@ -91,13 +98,21 @@ env PATH="$PY_NO_RUST_PATH" "$VENV/bin/python" -m pip install --quiet --disable-
 # layer against its sources.
 "$VENV/bin/python" -m mypy --strict --cache-dir target/mypy-cache examples/python/
 "$VENV/bin/python" scripts/readme_snippets.py README.md bindings-python/README.md
+# The README's Python quickstart, run as pasted in a fresh folder.
+PY_QUICKSTART="$(mktemp -d)"
+python3 scripts/quickstart.py python > "$PY_QUICKSTART/quickstart.py"
+PY_QUICKSTART_OUT="$(cd "$PY_QUICKSTART" && "$OLDPWD/$VENV/bin/python" quickstart.py)"
+rm -rf "$PY_QUICKSTART"
+grep -qx 'detached; the conversation goes on' <<<"$PY_QUICKSTART_OUT"
+grep -qx 'step 5' <<<"$PY_QUICKSTART_OUT"
+grep -qx 'completed' <<<"$PY_QUICKSTART_OUT"
 "$VENV/bin/python" -m mypy --strict --cache-dir target/mypy-cache bindings-python/python/agent_tasks/
 "$VENV/bin/python" examples/python/agent_loop.py > /dev/null
 "$VENV/bin/python" examples/python/delegation.py > /dev/null
 
 echo "== node binding (bindings-node)"
 # Node 20 is the minimum: no snippet may use `await using` (a syntax error there).
-if grep -n 'await using' README.md bindings-python/README.md; then
+if grep -n 'await using' README.md bindings-python/README.md bindings-node/README.md; then
   echo "error: the README shows \`await using\`, a syntax error on Node 20" >&2
   exit 1
 fi
@@ -182,6 +197,12 @@ mkdir "$NODE_TMP/by-path"
   npm init -y >/dev/null
   npm_quiet_install "$REPO_ROOT/bindings-node"
   node -e "$NODE_CHECK"
+  # The README's Node quickstart, run as pasted in this fresh project.
+  (cd "$REPO_ROOT" && python3 scripts/quickstart.py js) > quickstart.js
+  out="$(node quickstart.js)"
+  grep -qx 'detached; the conversation goes on' <<<"$out"
+  grep -qx 'step 5' <<<"$out"
+  grep -qx 'completed' <<<"$out"
 )
 if [ "$(clone_state)" != "$CLONE_BEFORE" ]; then
   diff <(echo "$CLONE_BEFORE") <(clone_state) >&2 || true

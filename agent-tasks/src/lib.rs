@@ -101,3 +101,12 @@ pub use task::{BackgroundTask, TaskOutcome};
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+/// The concept guides' Rust examples, compiled as doc tests too.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/lifecycle.md")]
+struct LifecycleDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/tools.md")]
+struct ToolsDoctests;
