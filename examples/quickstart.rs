@@ -2,8 +2,8 @@
 //! wait moves to the background, is polled, and collected.
 //! `cargo run --example quickstart`.
 
-use std::time::Duration;
 use agent_tasks::*;
+use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> agent_tasks::Result<()> {
@@ -12,7 +12,9 @@ async fn main() -> agent_tasks::Result<()> {
     // A command that outlives its 1 s foreground wait moves to the background.
     let task = manager.spawn(
         ProcessTask::shell("for i in 1 2 3 4 5; do echo step $i; sleep 1; done"),
-        SpawnOptions::foreground().timeout(Duration::from_secs(1)).on_timeout(OnTimeout::Detach),
+        SpawnOptions::foreground()
+            .timeout(Duration::from_secs(1))
+            .on_timeout(OnTimeout::Detach),
     )?;
     let id = task.id().to_string();
     if let ForegroundOutcome::Detached(_) = task.wait_foreground().await {

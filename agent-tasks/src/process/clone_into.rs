@@ -11,7 +11,11 @@
 //! How, and what must hold:
 //! * The child shares the host's memory and runs on a stack of its own
 //!   (a buffer kept per thread) until its `execve`; the parent thread is
-//!   suspended meanwhile. The child only makes system calls through libc
+//!   suspended meanwhile. It does not share the host's signal handler
+//!   table nor its descriptor table: the clone has neither `CLONE_SIGHAND`
+//!   nor `CLONE_FILES`, so the child's resets of signal dispositions and
+//!   its `dup2`s change its own copies only. Adding either flag would make
+//!   those steps change the host. The child only makes system calls through libc
 //!   wrappers that are async-signal-safe: no allocation, no lock, no panic.
 //!   Everything it needs is prepared by the parent ([`ChildArgs`]).
 //! * All signals are blocked in the parent thread around the clone, so no
@@ -161,6 +165,8 @@ fn clone_with(
     };
     let mut pidfd: c_int = -1;
     let mut clone_args = CloneArgs {
+        // Never CLONE_SIGHAND nor CLONE_FILES: the child's signal resets
+        // and dup2s must change its own copies, not the host's.
         flags: CLONE_VM
             | CLONE_VFORK
             | CLONE_PIDFD
@@ -277,41 +283,75 @@ struct KernelSigaction {
 }
 
 /// Sets the child up and execs; returns only on failure, with its errno.
+///
+/// Runs in the child, on the host's memory: every step below is a plain
+/// system call, with no allocation, no lock and nothing that can panic
+/// (no indexing or slicing that could go out of bounds: buffers are
+/// written with checked `get_mut`s). It is safe to change the signal
+/// dispositions and descriptors here only because the clone has neither
+/// `CLONE_SIGHAND` nor `CLONE_FILES`: the child has its own copy of the
+/// host's signal handler table and of its descriptor table, so nothing it
+/// changes reaches the host.
 fn setup_and_exec(args: &ChildArgs) -> c_int {
-    // SAFETY (whole function): plain system calls on the child's own state,
-    // with pointers the parent prepared and keeps alive.
-    unsafe {
-        // Handled signals (and SIGPIPE) back to their default; ignored ones
-        // stay ignored; those already at their default are left alone.
-        let default = KernelSigaction {
-            handler: libc::SIG_DFL,
+    reset_signal_handlers();
+    // SAFETY: makes the calling process (the child) lead a new group.
+    if unsafe { libc::setpgid(0, 0) } != 0 {
+        return last_errno();
+    }
+    if let Err(errno) = set_standard_fds(args) {
+        return errno;
+    }
+    if let Some(dir) = args.cwd {
+        // SAFETY: `dir` is a NUL-terminated string the parent keeps alive.
+        if unsafe { libc::chdir(dir.as_ptr()) } != 0 {
+            return last_errno();
+        }
+    }
+    unblock_all_signals();
+    exec(args)
+}
+
+/// Sets every signal the host handles (and `SIGPIPE`) back to its default
+/// in the child; ignored ones stay ignored, those already at their default
+/// are left alone. Through the raw `rt_sigaction`: glibc's wrapper refuses
+/// glibc's own signals.
+fn reset_signal_handlers() {
+    let default = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        let mut current = KernelSigaction {
+            handler: 0,
             flags: 0,
             restorer: 0,
             mask: 0,
         };
-        for sig in 1..=64 {
-            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-                continue;
-            }
-            let mut current = KernelSigaction {
-                handler: 0,
-                flags: 0,
-                restorer: 0,
-                mask: 0,
-            };
-            let read = libc::syscall(
+        // SAFETY: reads the child's own disposition of `sig` into a valid
+        // kernel `sigaction` of the kernel's mask size (8 bytes).
+        let read = unsafe {
+            libc::syscall(
                 libc::SYS_rt_sigaction,
                 sig,
                 std::ptr::null::<KernelSigaction>(),
                 &mut current as *mut KernelSigaction,
                 8usize,
-            );
-            if read != 0 {
-                continue;
-            }
-            let keep = current.handler == libc::SIG_DFL
-                || (current.handler == libc::SIG_IGN && sig != libc::SIGPIPE);
-            if !keep {
+            )
+        };
+        if read != 0 {
+            continue;
+        }
+        let keep = current.handler == libc::SIG_DFL
+            || (current.handler == libc::SIG_IGN && sig != libc::SIGPIPE);
+        if !keep {
+            // SAFETY: sets the child's own disposition (its own handler
+            // table: no CLONE_SIGHAND) from a valid kernel `sigaction`.
+            unsafe {
                 libc::syscall(
                     libc::SYS_rt_sigaction,
                     sig,
@@ -321,26 +361,37 @@ fn setup_and_exec(args: &ChildArgs) -> c_int {
                 );
             }
         }
-        if libc::setpgid(0, 0) != 0 {
-            return last_errno();
-        }
-        for (fd, target) in [(args.stdin, 0), (args.stdout, 1), (args.stderr, 2)] {
-            let done = if fd == target {
+    }
+}
+
+/// Puts the task's stdin, stdout and stderr on 0, 1 and 2 of the child's
+/// own descriptor table (no CLONE_FILES).
+fn set_standard_fds(args: &ChildArgs) -> Result<(), c_int> {
+    for (fd, target) in [(args.stdin, 0), (args.stdout, 1), (args.stderr, 2)] {
+        // SAFETY: descriptor calls on the child's own table, on descriptors
+        // the parent keeps open until the child has exec'd.
+        let done = unsafe {
+            if fd == target {
                 // Already in place: only keep it open across the exec.
                 libc::fcntl(fd, libc::F_SETFD, 0)
             } else {
                 libc::dup2(fd, target)
-            };
-            if done < 0 {
-                return last_errno();
             }
+        };
+        if done < 0 {
+            return Err(last_errno());
         }
-        if let Some(dir) = args.cwd {
-            if libc::chdir(dir.as_ptr()) != 0 {
-                return last_errno();
-            }
-        }
-        let none: u64 = 0;
+    }
+    Ok(())
+}
+
+/// Unblocks every signal in the child (the parent blocked all around the
+/// clone), right before the exec.
+fn unblock_all_signals() {
+    let none: u64 = 0;
+    // SAFETY: sets the calling thread's mask from a valid mask of the
+    // kernel's size.
+    unsafe {
         libc::syscall(
             libc::SYS_rt_sigprocmask,
             libc::SIG_SETMASK,
@@ -348,42 +399,59 @@ fn setup_and_exec(args: &ChildArgs) -> c_int {
             std::ptr::null_mut::<u64>(),
             8usize,
         );
+    }
+}
 
-        let Some(&program) = args.argv.first() else {
-            return libc::EINVAL;
-        };
-        let program = CStr::from_ptr(program).to_bytes();
-        if program.contains(&b'/') {
-            libc::execve(args.argv[0], args.argv.as_ptr(), args.envp.as_ptr());
-            return last_errno();
+/// Execs the program: by its path if it holds a slash, else, as `execvp`,
+/// in each directory of the search path in turn (a denied one is
+/// remembered, a missing one skipped, other errors end it). Returns only
+/// on failure, with its errno.
+fn exec(args: &ChildArgs) -> c_int {
+    let Some(&program_ptr) = args.argv.first() else {
+        return libc::EINVAL;
+    };
+    // SAFETY: `argv` is a NUL-terminated array of NUL-terminated strings,
+    // and `envp` too, which the parent keeps alive until the exec.
+    let program = unsafe { CStr::from_ptr(program_ptr) }.to_bytes();
+    if program.contains(&b'/') {
+        // SAFETY: as above.
+        unsafe { libc::execve(program_ptr, args.argv.as_ptr(), args.envp.as_ptr()) };
+        return last_errno();
+    }
+    let mut path = [0u8; 4096];
+    let mut denied = false;
+    for dir in args.search.split(|b| *b == b':') {
+        let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
+        if !join_path(&mut path, dir, program) {
+            continue;
         }
-        // As execvp: each directory of the search path in turn; a denied
-        // one is remembered, a missing one skipped, other errors end it.
-        let mut path = [0u8; 4096];
-        let mut denied = false;
-        for dir in args.search.split(|b| *b == b':') {
-            let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
-            let len = dir.len() + 1 + program.len();
-            if len >= path.len() {
-                continue;
-            }
-            path[..dir.len()].copy_from_slice(dir);
-            path[dir.len()] = b'/';
-            path[dir.len() + 1..len].copy_from_slice(program);
-            path[len] = 0;
-            libc::execve(path.as_ptr().cast(), args.argv.as_ptr(), args.envp.as_ptr());
-            match last_errno() {
-                libc::EACCES => denied = true,
-                libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT => {}
-                other => return other,
-            }
-        }
-        if denied {
-            libc::EACCES
-        } else {
-            libc::ENOENT
+        // SAFETY: `path` is NUL-terminated by `join_path`; argv and envp
+        // as above.
+        unsafe { libc::execve(path.as_ptr().cast(), args.argv.as_ptr(), args.envp.as_ptr()) };
+        match last_errno() {
+            libc::EACCES => denied = true,
+            libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT => {}
+            other => return other,
         }
     }
+    if denied {
+        libc::EACCES
+    } else {
+        libc::ENOENT
+    }
+}
+
+/// Writes `dir/program` and a NUL into `buf`; false (and nothing usable)
+/// if it does not fit. No slicing that could panic: the child must not.
+fn join_path(buf: &mut [u8], dir: &[u8], program: &[u8]) -> bool {
+    let bytes = dir.iter().chain(b"/").chain(program).chain(b"\0");
+    for (at, &byte) in bytes.enumerate() {
+        match buf.get_mut(at) {
+            Some(slot) => *slot = byte,
+            None => return false,
+        }
+    }
+    true
 }
 
 /// `clone3(args, size)`; in the child, `child(arg)` on the new stack (it
@@ -442,6 +510,18 @@ mod tests {
     use std::io::Read;
     use std::os::fd::AsFd;
     use std::os::fd::AsRawFd;
+
+    #[test]
+    fn join_path_writes_a_nul_terminated_path_or_refuses_what_does_not_fit() {
+        let mut buf = [0xffu8; 12];
+        assert!(join_path(&mut buf, b"/bin", b"true"));
+        assert_eq!(&buf[..10], b"/bin/true\0");
+        // "/usr/bin" + "/" + "true" + NUL is 14 bytes: no room, no panic.
+        assert!(!join_path(&mut buf, b"/usr/bin", b"true"));
+        assert!(join_path(&mut buf, b"/usr/bin", b"ls"));
+        assert_eq!(&buf[..12], b"/usr/bin/ls\0");
+        assert!(!join_path(&mut [], b"", b""));
+    }
 
     /// Runs `argv` in the cgroup `dir`: its output and exit status.
     fn run(dir: &std::fs::File, argv: &[&str], search: &[u8]) -> Result<(String, i32), CloneError> {
