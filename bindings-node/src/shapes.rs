@@ -58,9 +58,19 @@ struct Factories {
 }
 
 thread_local! {
-    // One JS thread runs one environment at a time; a new environment on the
-    // same thread (a worker restarted) makes its own factories.
+    // One JS thread runs one environment at a time. The cache is emptied
+    // when its environment is torn down (an env cleanup hook), so a new
+    // environment on the same thread (a worker restarted), even one given
+    // the old one's address, never finds references of the old one: it
+    // makes its own factories.
     static FACTORIES_OF_ENV: RefCell<Option<Factories>> = const { RefCell::new(None) };
+}
+
+/// The env cleanup hook: forgets the factories of the environment going
+/// away (run on its JS thread, as it is torn down).
+unsafe extern "C" fn forget_factories(_arg: *mut std::ffi::c_void) {
+    // (try_with: the thread itself may be ending.)
+    let _ = FACTORIES_OF_ENV.try_with(|f| f.borrow_mut().take());
 }
 
 fn failed(what: &str) -> Error {
@@ -107,6 +117,11 @@ unsafe fn factories(env: sys::napi_env) -> Result<[sys::napi_ref; SHAPES]> {
         // SAFETY: as above.
         check_status!(unsafe { sys::napi_create_reference(env, func, 1, slot) })?;
     }
+    // SAFETY: `env` is live; the hook is a plain function that touches only
+    // this thread's cache, and takes no argument.
+    check_status!(unsafe {
+        sys::napi_add_env_cleanup_hook(env, Some(forget_factories), ptr::null_mut())
+    })?;
     FACTORIES_OF_ENV.with(|f| *f.borrow_mut() = Some(Factories { env, refs }));
     Ok(refs)
 }
