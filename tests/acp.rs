@@ -1,8 +1,9 @@
 //! ACP agents as tasks, against a peer whose protocol code this project did
 //! not write: `tests/acp/scripted_agent.py`, built on the official Python SDK
-//! (`agent-client-protocol` from PyPI). `scripts/test.sh` installs the SDK in
-//! `target/acp-venv` and points `AGENT_TASKS_ACP_PYTHON` at its python; these
-//! tests fail (never skip) without it.
+//! (`agent-client-protocol` from PyPI). The first test to need it installs
+//! the SDK into `target/acp-venv` (`common::peer`), unless
+//! `AGENT_TASKS_ACP_PYTHON` names a python that has it (scripts/test.sh sets
+//! it); these tests fail (never skip) when it cannot be had.
 
 mod common;
 
@@ -23,17 +24,10 @@ const AGENT: &str = concat!(
     "/../tests/acp/scripted_agent.py"
 );
 
-/// The python that has the ACP SDK.
+/// The python that has the ACP SDK (installed under `target/` on first
+/// use unless `AGENT_TASKS_ACP_PYTHON` names one).
 fn python() -> String {
-    std::env::var("AGENT_TASKS_ACP_PYTHON").unwrap_or_else(|_| {
-        panic!(
-            "AGENT_TASKS_ACP_PYTHON is not set: it must name a python with the ACP SDK. \
-             Set it up with `python3 -m venv target/acp-venv && \
-             target/acp-venv/bin/pip install agent-client-protocol==0.12.1`, then run \
-             `AGENT_TASKS_ACP_PYTHON=$PWD/target/acp-venv/bin/python cargo test -p agent-tasks --test acp` \
-             (scripts/test.sh does all of this)"
-        )
-    })
+    common::peer::acp_python()
 }
 
 fn agent(goal: &str) -> AcpTask {
