@@ -321,3 +321,58 @@ async fn poll_wait_wakes_on_new_output() {
         .expect("end");
     assert!(end.data.is_empty() && end.eof);
 }
+
+/// What a wait reports is readable at once: a function task's line that a
+/// wait matched is in a poll made right after, even while it is gathered
+/// for the log and not written there yet (the page goes on from the log
+/// into the in-memory tail).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_right_after_a_match_has_the_matched_line() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let task = manager
+        .spawn(
+            FnTask::new("echo on request", |ctx| async move {
+                loop {
+                    tokio::select! {
+                        message = ctx.recv() => match message {
+                            Some(message) => ctx.stdout(message.text()),
+                            None => break,
+                        },
+                        _ = ctx.cancelled() => break,
+                    }
+                }
+                Ok(serde_json::Value::Null)
+            }),
+            SpawnOptions::background(),
+        )
+        .expect("spawn");
+    let id = task.id().to_string();
+    // Something in the log first, so later lines sit gathered behind it.
+    manager.send(&id, "first\n").expect("send");
+    common::wait_for("the first line in the log", || {
+        manager.info(&id).expect("info").output.disk_bytes > 0
+    })
+    .await;
+    let mut cursor = 0;
+    for i in 0..300 {
+        let line = format!("line {i}");
+        manager.send(&id, format!("{line}\n")).expect("send");
+        let until = WaitUntil::output(&format!("^{line}$"), cursor).expect("regex");
+        let outcome = manager.wait_for(&id, until, LONG).await.expect("wait");
+        let WaitOutcome::Matched { cursor: past, .. } = outcome else {
+            panic!("expected a match, got {outcome:?}");
+        };
+        cursor = past;
+        let page = manager.poll(&id, 0, 1 << 20).expect("poll");
+        assert!(
+            page.next_cursor >= past,
+            "iteration {i}: the page from 0 ends at {} before the match's end {past}",
+            page.next_cursor
+        );
+        assert!(page.text().contains(&line), "iteration {i}");
+    }
+    manager
+        .cancel(&id, agent_tasks::CancelReason::user("done"))
+        .await
+        .expect("cancel");
+}
