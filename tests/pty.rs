@@ -510,3 +510,31 @@ async fn a_pty_task_is_in_its_cgroup_from_birth() {
         alive.len()
     );
 }
+
+/// The README's REPL example: `wait_for("^>>> ")` on `python3 -i` in a PTY
+/// matches the prompt, which has no newline while the REPL waits; the next
+/// prompt is matched from the cursor past the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repl_prompt_is_matched_by_wait_for() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let repl = manager
+        .spawn(
+            ProcessTask::argv(["python3", "-i", "-q"]).pty(120, 40),
+            SpawnOptions::background(),
+        )
+        .expect("spawn");
+    let id = repl.id().to_string();
+    let (prompt, cursor) = line(&manager, &id, "^>>> ", 0).await;
+    assert_eq!(prompt, ">>> ");
+    manager.send(&id, "print(6 * 7)").expect("send");
+    manager.send_keys(&id, &[Key::Enter]).expect("keys");
+    let (answer, cursor) = line(&manager, &id, "^42$", cursor).await;
+    assert_eq!(answer, "42");
+    let (prompt, _) = line(&manager, &id, "^>>> ", cursor).await;
+    assert_eq!(prompt, ">>> ");
+    manager
+        .send_keys(&id, &Key::parse_all(["ctrl+d"]).expect("keys"))
+        .expect("keys");
+    let result = finish(&manager, &id).await;
+    assert_eq!(result.status, TaskStatus::Completed, "{result:?}");
+}
