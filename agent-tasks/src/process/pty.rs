@@ -115,6 +115,11 @@ pub(super) async fn run(
     // the exec): the spawn is tried again without the cgroup, under the
     // next containment.
     let mut procs_fd = prepared.cgroup_procs_for_child();
+    if procs_fd.is_none() {
+        // A cgroup the child cannot join itself would be joined late (by
+        // the host, after the spawn): not claimed, the next containment is.
+        prepared.without_cgroup();
+    }
     let spawned = loop {
         let attempt = spawn_on(&task, ctx.id().as_str(), &pts, procs_fd.as_ref());
         match attempt {
