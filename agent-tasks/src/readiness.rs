@@ -268,3 +268,65 @@ pub(crate) async fn port_open(port: u16) -> bool {
         Ok(Ok(_))
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::OutputLimits;
+    use crate::sink::Stream;
+
+    fn buffer(dir: &std::path::Path) -> OutputBuffer {
+        let limits = OutputLimits {
+            memory_limit: 4 << 20,
+            disk_limit: 1 << 30,
+            tail_window: 64 * 1024,
+            gather: false,
+            track_activity: false,
+        };
+        OutputBuffer::new(dir.join("t"), limits, false)
+    }
+
+    #[test]
+    fn a_backlog_is_scanned_a_slice_at_a_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let output = buffer(dir.path());
+        let mut text = String::new();
+        for i in 0..200_000 {
+            text.push_str(&format!("{i}\n"));
+        }
+        text.push_str("end\n");
+        let _ = output.write(&Stream::STDOUT, text.as_bytes(), false);
+        let regex = Regex::new("^end$").expect("regex");
+        let mut scan = LineScan::new(0);
+        let mut slices = 0;
+        let found = loop {
+            let before = scan.cursor;
+            match scan.scan(&output, &regex).expect("scan") {
+                Scanned::More => {
+                    assert!(scan.cursor - before <= SCAN_CHUNK as u64);
+                    slices += 1;
+                }
+                Scanned::Matched(line, cursor) => break (line, cursor),
+                Scanned::CaughtUp => panic!("caught up without the match"),
+            }
+        };
+        assert_eq!(found, ("end".to_string(), text.len() as u64));
+        assert!(slices as u64 >= text.len() as u64 / SCAN_CHUNK as u64);
+    }
+
+    #[test]
+    fn an_unfinished_line_is_checked_once_per_length() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let output = buffer(dir.path());
+        let regex = Regex::new("^> $").expect("regex");
+        let mut scan = LineScan::new(0);
+        let _ = output.write(&Stream::STDOUT, b"one\n>", false);
+        assert!(matches!(scan.scan(&output, &regex), Ok(Scanned::CaughtUp)));
+        assert_eq!(scan.checked, Some((1, false)));
+        let _ = output.write(&Stream::STDOUT, b" ", false);
+        match scan.scan(&output, &regex).expect("scan") {
+            Scanned::Matched(line, cursor) => assert_eq!((line.as_str(), cursor), ("> ", 6)),
+            other => panic!("the prompt was not matched: {other:?}"),
+        }
+    }
+}
