@@ -250,7 +250,10 @@ impl LineScan {
         }
         // All read: the unfinished line counts as it stands.
         let held = (self.partial.len(), self.partial_dropped);
-        if (held.0 > 0 || held.1) && self.checked != Some(held) {
+        // (The bare `\r` of a line end begun before the start cursor is not
+        // a line: its `\n` is on the way.)
+        let bare_rest = self.continues_line == Some(true) && self.partial == b"\r";
+        if (held.0 > 0 || held.1) && !bare_rest && self.checked != Some(held) {
             self.checked = Some(held);
             if let Some(found) = self.check(regex, self.cursor) {
                 return Ok(Scanned::Matched(found.0, found.1));
@@ -327,6 +330,29 @@ mod tests {
         match scan.scan(&output, &regex).expect("scan") {
             Scanned::Matched(line, cursor) => assert_eq!((line.as_str(), cursor), ("> ", 6)),
             other => panic!("the prompt was not matched: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_bare_end_of_a_line_begun_before_the_cursor_is_no_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let output = buffer(dir.path());
+        let any = Regex::new("^.*$").expect("regex");
+        let _ = output.write(&Stream::STDOUT, b"p> ", false);
+        let mut scan = LineScan::new(3);
+        assert!(matches!(scan.scan(&output, &any), Ok(Scanned::CaughtUp)));
+        let _ = output.write(&Stream::STDOUT, b"\r", false);
+        assert!(matches!(scan.scan(&output, &any), Ok(Scanned::CaughtUp)));
+        let _ = output.write(&Stream::STDOUT, b"\nnext\n", false);
+        match scan.scan(&output, &any).expect("scan") {
+            Scanned::Matched(line, cursor) => assert_eq!((line.as_str(), cursor), ("next", 10)),
+            other => panic!("expected the next line: {other:?}"),
+        }
+        // From inside a line, what follows on it is a line.
+        let mut scan = LineScan::new(1);
+        match scan.scan(&output, &any).expect("scan") {
+            Scanned::Matched(line, cursor) => assert_eq!((line.as_str(), cursor), ("> ", 5)),
+            other => panic!("expected the rest of the line: {other:?}"),
         }
     }
 }
