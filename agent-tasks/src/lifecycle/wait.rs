@@ -2,6 +2,8 @@
 //! port accepts, or the task ends) and the next output past a cursor (what
 //! the bindings' output streams read). Woken by new output (the buffer's
 //! growth signal) and by the task's state changes; only a port is polled.
+//! A readiness wait reads a backlog a slice at a time, yielding to the
+//! runtime and checking its deadline between slices.
 
 use std::time::Duration;
 
