@@ -418,3 +418,123 @@ async fn the_model_runs_a_command_on_a_terminal_and_types_control_keys() {
         empty.text
     );
 }
+
+/// Kills, when dropped, every pid listed in a file (the daemons a test
+/// started), so a failing test leaves nothing running.
+struct KillListed(std::path::PathBuf);
+
+impl KillListed {
+    fn pids(&self) -> Vec<u32> {
+        std::fs::read_to_string(&self.0)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+}
+
+impl Drop for KillListed {
+    fn drop(&mut self) {
+        for pid in self.pids() {
+            if !process_is_dead(pid) {
+                let _ = std::process::Command::new("kill")
+                    .args(["-9", &pid.to_string()])
+                    .status();
+            }
+        }
+    }
+}
+
+/// A PTY task is contained from birth: what its program forks at once, a
+/// daemon in a new session with an empty environment whose parent exits
+/// at once (no marker, no parent chain to walk), is in the task's cgroup
+/// and dies with the task. Many tasks at once, so a move into the cgroup
+/// after the spawn would lose the race for some of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pty_task_is_in_its_cgroup_from_birth() {
+    if common::own_cgroup_dir().is_none() {
+        eprintln!("no cgroup can be made here: nothing to test");
+        return;
+    }
+    const TASKS: usize = 160;
+    let (manager, dir) = manager_in_temp(ManagerConfig::default());
+    let list = dir.path().join("daemons");
+    let daemons = KillListed(list.clone());
+    let script = format!(
+        "env -i setsid -f /bin/sh -c 'echo $$ >> {list}; exec sleep 1000' \
+           </dev/null >/dev/null 2>&1; exec sleep 1000",
+        list = list.display()
+    );
+    let mut ids = Vec::new();
+    for _ in 0..TASKS {
+        let task = manager
+            .spawn(
+                ProcessTask::shell(&script)
+                    .pty(80, 24)
+                    .kill_grace(Duration::from_millis(100)),
+                SpawnOptions::background(),
+            )
+            .expect("spawn");
+        ids.push(task.id().to_string());
+    }
+    wait_for("every daemon to record its pid", || {
+        daemons.pids().len() == TASKS
+    })
+    .await;
+    for id in &ids {
+        let info = manager
+            .cancel(id, CancelReason::user("stop"))
+            .await
+            .expect("cancel");
+        assert_eq!(info.status, TaskStatus::Cancelled);
+        assert_eq!(info.containment, Some(Containment::Cgroup), "{id}");
+    }
+    // Cancel waits until the task's cgroup is empty: a daemon inside is
+    // dead (or a zombie) by now; give a straggler a moment anyway.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut alive: Vec<u32>;
+    loop {
+        alive = daemons
+            .pids()
+            .into_iter()
+            .filter(|pid| !process_is_dead(*pid))
+            .collect();
+        if alive.is_empty() || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        alive.is_empty(),
+        "{} of {TASKS} daemons outlived their cancelled task: {alive:?}",
+        alive.len()
+    );
+}
+
+/// The README's REPL example: `wait_for("^>>> ")` on `python3 -i` in a PTY
+/// matches the prompt, which has no newline while the REPL waits; the next
+/// prompt is matched from the cursor past the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repl_prompt_is_matched_by_wait_for() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let repl = manager
+        .spawn(
+            ProcessTask::argv(["python3", "-i", "-q"]).pty(120, 40),
+            SpawnOptions::background(),
+        )
+        .expect("spawn");
+    let id = repl.id().to_string();
+    let (prompt, cursor) = line(&manager, &id, "^>>> ", 0).await;
+    assert_eq!(prompt, ">>> ");
+    manager.send(&id, "print(6 * 7)").expect("send");
+    manager.send_keys(&id, &[Key::Enter]).expect("keys");
+    let (answer, cursor) = line(&manager, &id, "^42$", cursor).await;
+    assert_eq!(answer, "42");
+    let (prompt, _) = line(&manager, &id, "^>>> ", cursor).await;
+    assert_eq!(prompt, ">>> ");
+    manager
+        .send_keys(&id, &Key::parse_all(["ctrl+d"]).expect("keys"))
+        .expect("keys");
+    let result = finish(&manager, &id).await;
+    assert_eq!(result.status, TaskStatus::Completed, "{result:?}");
+}

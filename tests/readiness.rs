@@ -321,3 +321,246 @@ async fn poll_wait_wakes_on_new_output() {
         .expect("end");
     assert!(end.data.is_empty() && end.eof);
 }
+
+/// What a wait reports is readable at once: a function task's line that a
+/// wait matched is in a poll made right after, even while it is gathered
+/// for the log and not written there yet (the page goes on from the log
+/// into the in-memory tail).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_right_after_a_match_has_the_matched_line() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let task = manager
+        .spawn(
+            FnTask::new("echo on request", |ctx| async move {
+                loop {
+                    tokio::select! {
+                        message = ctx.recv() => match message {
+                            Some(message) => ctx.stdout(message.text()),
+                            None => break,
+                        },
+                        _ = ctx.cancelled() => break,
+                    }
+                }
+                Ok(serde_json::Value::Null)
+            }),
+            SpawnOptions::background(),
+        )
+        .expect("spawn");
+    let id = task.id().to_string();
+    // Something in the log first, so later lines sit gathered behind it.
+    manager.send(&id, "first\n").expect("send");
+    common::wait_for("the first line in the log", || {
+        manager.info(&id).expect("info").output.disk_bytes > 0
+    })
+    .await;
+    let mut cursor = 0;
+    for i in 0..300 {
+        let line = format!("line {i}");
+        manager.send(&id, format!("{line}\n")).expect("send");
+        let until = WaitUntil::output(&format!("^{line}$"), cursor).expect("regex");
+        let outcome = manager.wait_for(&id, until, LONG).await.expect("wait");
+        let WaitOutcome::Matched { cursor: past, .. } = outcome else {
+            panic!("expected a match, got {outcome:?}");
+        };
+        cursor = past;
+        let page = manager.poll(&id, 0, 1 << 20).expect("poll");
+        assert!(
+            page.next_cursor >= past,
+            "iteration {i}: the page from 0 ends at {} before the match's end {past}",
+            page.next_cursor
+        );
+        assert!(page.text().contains(&line), "iteration {i}");
+    }
+    manager
+        .cancel(&id, agent_tasks::CancelReason::user("done"))
+        .await
+        .expect("cancel");
+}
+
+/// A function task that writes each message it gets, as it is.
+fn echo_task() -> impl agent_tasks::BackgroundTask {
+    FnTask::new("echo on request", |ctx| async move {
+        loop {
+            tokio::select! {
+                message = ctx.recv() => match message {
+                    Some(message) => ctx.stdout(message.text()),
+                    None => break,
+                },
+                _ = ctx.cancelled() => break,
+            }
+        }
+        Ok(serde_json::Value::Null)
+    })
+}
+
+/// A prompt (a last line without a newline) is matched as it stands; a
+/// wait from the cursor of that match does not see the prompt's bare line
+/// end as a line, but sees what follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_without_a_newline_is_matched() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let task = manager
+        .spawn(echo_task(), SpawnOptions::background())
+        .expect("spawn");
+    let id = task.id().to_string();
+    manager.send(&id, "starting\nprompt> ").expect("send");
+    let until = WaitUntil::output("^prompt> $", 0).expect("regex");
+    let outcome = manager.wait_for(&id, until, LONG).await.expect("wait");
+    let WaitOutcome::Matched { line, cursor } = outcome else {
+        panic!("the prompt was not matched: {outcome:?}");
+    };
+    assert_eq!(line, "prompt> ");
+    assert_eq!(cursor, "starting\nprompt> ".len() as u64);
+    // The prompt's line ends (as a terminal ends it); then a line.
+    manager.send(&id, "\r\n").expect("send");
+    manager.send(&id, "answer\n").expect("send");
+    let any = WaitUntil::output("^.*$", cursor).expect("regex");
+    let outcome = manager.wait_for(&id, any, LONG).await.expect("wait");
+    let WaitOutcome::Matched { line, cursor: past } = outcome else {
+        panic!("expected a match, got {outcome:?}");
+    };
+    assert_eq!(line, "answer", "the prompt's line end is not a line");
+    assert_eq!(past, "starting\nprompt> \r\nanswer\n".len() as u64);
+    // The rest of a line after a prompt (what was typed) is a line.
+    manager.send(&id, "prompt> typed\n").expect("send");
+    let outcome = manager
+        .wait_for(
+            &id,
+            WaitUntil::output("^prompt> ", past).expect("regex"),
+            LONG,
+        )
+        .await
+        .expect("wait");
+    let WaitOutcome::Matched { line, cursor } = outcome else {
+        panic!("expected the second prompt, got {outcome:?}");
+    };
+    assert_eq!(line, "prompt> typed", "{cursor}");
+    manager
+        .cancel(&id, agent_tasks::CancelReason::user("done"))
+        .await
+        .expect("cancel");
+}
+
+/// A line longer than the 64 KiB a wait looks at is matched on its first
+/// 64 KiB, and `$` cannot match where it was cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_long_line_has_no_end_at_the_cut() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let task = manager
+        .spawn(echo_task(), SpawnOptions::background())
+        .expect("spawn");
+    let id = task.id().to_string();
+    let long = format!("{}tail\n", "a".repeat(100 * 1024));
+    manager.send(&id, long.as_str()).expect("send");
+    // Unterminated too: a long progress line.
+    manager.send(&id, "b".repeat(100 * 1024)).expect("send");
+    common::wait_for("the output", || {
+        manager.info(&id).expect("info").output.total_bytes == (long.len() + 100 * 1024) as u64
+    })
+    .await;
+    for pattern in ["a$", "^a+$", "b$", r"a\z"] {
+        let outcome = manager
+            .wait_for(
+                &id,
+                WaitUntil::output(pattern, 0).expect("regex"),
+                Some(Duration::from_millis(300)),
+            )
+            .await
+            .expect("wait");
+        assert!(
+            matches!(outcome, WaitOutcome::TimedOut),
+            "{pattern} matched at the cut: {:?}",
+            match outcome {
+                WaitOutcome::Matched { line, cursor } =>
+                    format!("{} bytes, to {cursor}", line.len()),
+                other => format!("{other:?}"),
+            }
+        );
+    }
+    // What the first 64 KiB hold still matches, and is what is reported.
+    let outcome = manager
+        .wait_for(&id, WaitUntil::output("^a{100}", 0).expect("regex"), LONG)
+        .await
+        .expect("wait");
+    let WaitOutcome::Matched { line, cursor } = outcome else {
+        panic!("expected a match, got {outcome:?}");
+    };
+    assert_eq!(line.len(), agent_tasks::MAX_WAIT_LINE);
+    assert_eq!(cursor, long.len() as u64);
+    manager
+        .cancel(&id, agent_tasks::CancelReason::user("done"))
+        .await
+        .expect("cancel");
+}
+
+/// A wait that scans a large backlog keeps its timeout and does not hold
+/// its runtime thread: on a one-thread runtime a ticker still ticks during
+/// the wait, and the wait times out before it could have read the backlog
+/// to its matching last line.
+#[tokio::test]
+async fn a_backlog_scan_keeps_the_timeout_and_lets_the_runtime_run() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    const LINES: u64 = 2_000_000;
+    let task = manager
+        .spawn(
+            ProcessTask::shell(format!("seq 1 {LINES}; echo the end; exec sleep 1000")),
+            SpawnOptions::background(),
+        )
+        .expect("spawn");
+    let id = task.id().to_string();
+    let expected: u64 = (1..=LINES)
+        .map(|i| i.to_string().len() as u64 + 1)
+        .sum::<u64>()
+        + "the end\n".len() as u64;
+    common::wait_for("the backlog", || {
+        manager.info(&id).expect("info").output.total_bytes == expected
+    })
+    .await;
+
+    let ticks = Arc::new(AtomicU64::new(0));
+    let ticker = {
+        let ticks = ticks.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_millis(1));
+            loop {
+                interval.tick().await;
+                ticks.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    common::wait_for("the ticker to run", || ticks.load(Ordering::Relaxed) > 0).await;
+    let before = ticks.load(Ordering::Relaxed);
+    // Only the backlog's last line matches: reading all of it (millions of
+    // lines) takes far longer than the timeout.
+    let outcome = manager
+        .wait_for(
+            &id,
+            WaitUntil::output("^the end$", 0).expect("regex"),
+            Some(Duration::from_millis(20)),
+        )
+        .await
+        .expect("wait");
+    let during = ticks.load(Ordering::Relaxed) - before;
+    ticker.abort();
+    assert!(
+        matches!(outcome, WaitOutcome::TimedOut),
+        "the wait read the whole backlog past its timeout: {outcome:?}"
+    );
+    assert!(during > 0, "the ticker never ran during the wait");
+    // Without a timeout the same wait reads it all and matches.
+    let outcome = manager
+        .wait_for(&id, WaitUntil::output("^the end$", 0).expect("regex"), None)
+        .await
+        .expect("wait");
+    assert!(
+        matches!(&outcome, WaitOutcome::Matched { line, .. } if line == "the end"),
+        "{outcome:?}"
+    );
+    manager
+        .cancel(&id, agent_tasks::CancelReason::user("done"))
+        .await
+        .expect("cancel");
+}

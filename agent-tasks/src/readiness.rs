@@ -18,7 +18,10 @@ pub const PORT_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The longest line a [`WaitUntil::Output`] regex sees: past 64 KiB a line is
 /// matched on its first 64 KiB, so a line without a newline cannot grow the
-/// waiter's memory.
+/// waiter's memory. The cut is marked: the regex sees a newline after the
+/// kept bytes (cut on a character boundary), so `$` (and `\z`) cannot match
+/// in a cut line (its end is not seen); the reported line is the kept
+/// bytes.
 pub const MAX_WAIT_LINE: usize = 64 * 1024;
 
 /// What [`TaskManager::wait_for`](crate::TaskManager::wait_for) waits for
@@ -26,8 +29,21 @@ pub const MAX_WAIT_LINE: usize = 64 * 1024;
 #[derive(Clone, Debug)]
 pub enum WaitUntil {
     /// A line of output from `from_cursor` on (a byte offset, as in `poll`)
-    /// matches `regex`. Lines are split on `\n`; a trailing `\r` is removed;
-    /// the last line counts once the task has ended, even without a newline.
+    /// matches `regex`. Lines are split on `\n`; a trailing `\r` is removed.
+    ///
+    /// The last line counts before its newline comes, as it stands each time
+    /// the wait reads up to the end of the output (woken by each write): a
+    /// prompt such as `>>> ` matches `^>>> ` while the program waits for
+    /// input. Such a match's `cursor` is the end of what was there; a wait
+    /// from that cursor sees the rest of the line (what is typed after the
+    /// prompt) as a line, and nothing at all if the rest is only the line
+    /// end. A line written in pieces may so be matched on its first piece:
+    /// anchor the pattern on what marks the line complete if that matters.
+    ///
+    /// A backlog (output written before the wait) is read in slices of
+    /// 64 KiB: the runtime's other tasks run between them and the timeout
+    /// holds. Lines longer than [`MAX_WAIT_LINE`] are matched on their first
+    /// 64 KiB (see there).
     Output {
         /// The pattern a line must match.
         regex: Regex,
@@ -95,7 +111,9 @@ pub enum WaitOutcome {
 }
 
 /// Reads the output stream line by line from a cursor, remembering where it
-/// stopped, so each wake-up reads only what is new.
+/// stopped, so each wake-up reads only what is new; a backlog is read in
+/// bounded slices ([`LineScan::scan`] answers [`Scanned::More`]) so the
+/// caller can yield and keep its deadline between them.
 pub(crate) struct LineScan {
     /// The next byte to read.
     cursor: u64,
@@ -103,10 +121,29 @@ pub(crate) struct LineScan {
     partial: Vec<u8>,
     /// Bytes of the unfinished line beyond [`MAX_WAIT_LINE`], not kept.
     partial_dropped: bool,
+    /// Until the first newline: whether the bytes from the start cursor
+    /// continue a line begun before it (`None`: not looked at yet).
+    continues_line: Option<bool>,
+    /// The unfinished line was checked as it stood, at this many bytes (and
+    /// cut or not), and did not match: the same text is not checked again.
+    checked: Option<(usize, bool)>,
 }
 
-/// How much one read takes from the stream.
-const SCAN_CHUNK: usize = 256 * 1024;
+/// What one [`LineScan::scan`] found.
+#[derive(Debug)]
+pub(crate) enum Scanned {
+    /// A line matched: the line, and the cursor just past it.
+    Matched(String, u64),
+    /// A slice was read and more is readable: call again (after yielding).
+    More,
+    /// Everything readable was read, the unfinished last line too.
+    CaughtUp,
+}
+
+/// How much one read takes from the stream: also what one
+/// [`LineScan::scan`] reads at most, so a waiter's runtime thread is never
+/// held long by a backlog (a few milliseconds a slice).
+const SCAN_CHUNK: usize = 64 * 1024;
 
 impl LineScan {
     pub(crate) fn new(from: u64) -> Self {
@@ -114,67 +151,115 @@ impl LineScan {
             cursor: from,
             partial: Vec::new(),
             partial_dropped: false,
+            continues_line: None,
+            checked: None,
         }
     }
 
+    /// Whether the line held now matches `regex`: the line as it stands,
+    /// without a trailing `\r`. A line cut at [`MAX_WAIT_LINE`] is seen with a
+    /// newline after its kept bytes (cut on a character boundary), so `$`
+    /// cannot match at the cut.
     fn check(&self, regex: &Regex, end: u64) -> Option<(String, u64)> {
         let mut line = &self.partial[..];
-        if line.last() == Some(&b'\r') {
+        if self.partial_dropped {
+            line = &line[..crate::output::complete_utf8_len(line)];
+        } else if line.last() == Some(&b'\r') {
             line = &line[..line.len() - 1];
         }
         let text = String::from_utf8_lossy(line);
-        regex.is_match(&text).then(|| (text.into_owned(), end))
+        let matched = if self.partial_dropped {
+            regex.is_match(&format!("{text}\n"))
+        } else {
+            regex.is_match(&text)
+        };
+        matched.then(|| (text.into_owned(), end))
     }
 
-    /// Reads what is new; returns the first matching line and the cursor
-    /// past it. With `ended`, the last line counts without a newline.
-    pub(crate) fn scan(
+    /// Reads at most one slice of what is new; returns the first matching
+    /// line and the cursor past it. Once everything readable is read, the
+    /// unfinished last line (no newline yet: a prompt) is checked as it
+    /// stands, once per length it reaches.
+    pub(crate) fn scan(&mut self, output: &OutputBuffer, regex: &Regex) -> Result<Scanned> {
+        if self.continues_line.is_none() {
+            // A wait from inside a line (as from the cursor of a prompt
+            // matched without its newline) does not see the empty rest of
+            // that line as a line of its own.
+            let before = match self.cursor.checked_sub(1) {
+                // (A cursor past the end is refused by the slice's read.)
+                Some(at) if self.cursor <= output.len() => output.read(at, 1)?,
+                _ => return self.scan_slice(output, regex, false),
+            };
+            let continues = before.omitted == 0 && before.data.first().is_some_and(|b| *b != b'\n');
+            return self.scan_slice(output, regex, continues);
+        }
+        self.scan_slice(output, regex, self.continues_line == Some(true))
+    }
+
+    fn scan_slice(
         &mut self,
         output: &OutputBuffer,
         regex: &Regex,
-        ended: bool,
-    ) -> Result<Option<(String, u64)>> {
-        loop {
-            let chunk = output.read(self.cursor, SCAN_CHUNK)?;
-            if chunk.omitted > 0 {
-                // A gap (the disk cap): the line before it is not whole.
+        continues: bool,
+    ) -> Result<Scanned> {
+        self.continues_line = Some(continues);
+        let chunk = output.read(self.cursor, SCAN_CHUNK)?;
+        if chunk.omitted > 0 {
+            // A gap (the disk cap): the line before it is not whole.
+            self.partial.clear();
+            self.partial_dropped = false;
+            self.checked = None;
+            self.continues_line = Some(false);
+            self.cursor = chunk.cursor;
+        }
+        let mut pos = chunk.cursor;
+        for piece in chunk.data.split_inclusive(|b| *b == b'\n') {
+            pos += piece.len() as u64;
+            let (body, whole) = match piece.split_last() {
+                Some((b'\n', body)) => (body, true),
+                _ => (piece, false),
+            };
+            let room = MAX_WAIT_LINE.saturating_sub(self.partial.len());
+            if body.len() > room {
+                self.partial_dropped = true;
+            }
+            self.partial
+                .extend_from_slice(&body[..body.len().min(room)]);
+            if whole {
+                let rest_of_line = self.continues_line == Some(true);
+                self.continues_line = Some(false);
+                let empty = matches!(&self.partial[..], [] | [b'\r']) && !self.partial_dropped;
+                let seen = self.checked == Some((self.partial.len(), self.partial_dropped));
+                let found = if (rest_of_line && empty) || seen {
+                    None
+                } else {
+                    self.check(regex, pos)
+                };
                 self.partial.clear();
                 self.partial_dropped = false;
-            }
-            if chunk.data.is_empty() {
-                break;
-            }
-            let mut pos = chunk.cursor;
-            for piece in chunk.data.split_inclusive(|b| *b == b'\n') {
-                pos += piece.len() as u64;
-                let (body, whole) = match piece.split_last() {
-                    Some((b'\n', body)) => (body, true),
-                    _ => (piece, false),
-                };
-                let room = MAX_WAIT_LINE.saturating_sub(self.partial.len());
-                if body.len() > room {
-                    self.partial_dropped = true;
-                }
-                self.partial
-                    .extend_from_slice(&body[..body.len().min(room)]);
-                if whole {
-                    let found = self.check(regex, pos);
-                    self.partial.clear();
-                    self.partial_dropped = false;
-                    if let Some(found) = found {
-                        self.cursor = pos;
-                        return Ok(Some(found));
-                    }
+                self.checked = None;
+                if let Some((line, end)) = found {
+                    self.cursor = pos;
+                    return Ok(Scanned::Matched(line, end));
                 }
             }
-            self.cursor = pos;
         }
-        if ended && (!self.partial.is_empty() || self.partial_dropped) {
-            let found = self.check(regex, self.cursor);
-            self.partial.clear();
-            return Ok(found);
+        self.cursor = pos;
+        if pos < chunk.end && !chunk.data.is_empty() {
+            return Ok(Scanned::More);
         }
-        Ok(None)
+        // All read: the unfinished line counts as it stands.
+        let held = (self.partial.len(), self.partial_dropped);
+        // (The bare `\r` of a line end begun before the start cursor is not
+        // a line: its `\n` is on the way.)
+        let bare_rest = self.continues_line == Some(true) && self.partial == b"\r";
+        if (held.0 > 0 || held.1) && !bare_rest && self.checked != Some(held) {
+            self.checked = Some(held);
+            if let Some(found) = self.check(regex, self.cursor) {
+                return Ok(Scanned::Matched(found.0, found.1));
+            }
+        }
+        Ok(Scanned::CaughtUp)
     }
 }
 
@@ -185,4 +270,89 @@ pub(crate) async fn port_open(port: u16) -> bool {
         tokio::time::timeout(Duration::from_secs(1), connect).await,
         Ok(Ok(_))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::OutputLimits;
+    use crate::sink::Stream;
+
+    fn buffer(dir: &std::path::Path) -> OutputBuffer {
+        let limits = OutputLimits {
+            memory_limit: 4 << 20,
+            disk_limit: 1 << 30,
+            tail_window: 64 * 1024,
+            gather: false,
+            track_activity: false,
+        };
+        OutputBuffer::new(dir.join("t"), limits, false)
+    }
+
+    #[test]
+    fn a_backlog_is_scanned_a_slice_at_a_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let output = buffer(dir.path());
+        let mut text = String::new();
+        for i in 0..200_000 {
+            text.push_str(&format!("{i}\n"));
+        }
+        text.push_str("end\n");
+        let _ = output.write(&Stream::STDOUT, text.as_bytes(), false);
+        let regex = Regex::new("^end$").expect("regex");
+        let mut scan = LineScan::new(0);
+        let mut slices = 0;
+        let found = loop {
+            let before = scan.cursor;
+            match scan.scan(&output, &regex).expect("scan") {
+                Scanned::More => {
+                    assert!(scan.cursor - before <= SCAN_CHUNK as u64);
+                    slices += 1;
+                }
+                Scanned::Matched(line, cursor) => break (line, cursor),
+                Scanned::CaughtUp => panic!("caught up without the match"),
+            }
+        };
+        assert_eq!(found, ("end".to_string(), text.len() as u64));
+        assert!(slices as u64 >= text.len() as u64 / SCAN_CHUNK as u64);
+    }
+
+    #[test]
+    fn an_unfinished_line_is_checked_once_per_length() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let output = buffer(dir.path());
+        let regex = Regex::new("^> $").expect("regex");
+        let mut scan = LineScan::new(0);
+        let _ = output.write(&Stream::STDOUT, b"one\n>", false);
+        assert!(matches!(scan.scan(&output, &regex), Ok(Scanned::CaughtUp)));
+        assert_eq!(scan.checked, Some((1, false)));
+        let _ = output.write(&Stream::STDOUT, b" ", false);
+        match scan.scan(&output, &regex).expect("scan") {
+            Scanned::Matched(line, cursor) => assert_eq!((line.as_str(), cursor), ("> ", 6)),
+            other => panic!("the prompt was not matched: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_bare_end_of_a_line_begun_before_the_cursor_is_no_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let output = buffer(dir.path());
+        let any = Regex::new("^.*$").expect("regex");
+        let _ = output.write(&Stream::STDOUT, b"p> ", false);
+        let mut scan = LineScan::new(3);
+        assert!(matches!(scan.scan(&output, &any), Ok(Scanned::CaughtUp)));
+        let _ = output.write(&Stream::STDOUT, b"\r", false);
+        assert!(matches!(scan.scan(&output, &any), Ok(Scanned::CaughtUp)));
+        let _ = output.write(&Stream::STDOUT, b"\nnext\n", false);
+        match scan.scan(&output, &any).expect("scan") {
+            Scanned::Matched(line, cursor) => assert_eq!((line.as_str(), cursor), ("next", 10)),
+            other => panic!("expected the next line: {other:?}"),
+        }
+        // From inside a line, what follows on it is a line.
+        let mut scan = LineScan::new(1);
+        match scan.scan(&output, &any).expect("scan") {
+            Scanned::Matched(line, cursor) => assert_eq!((line.as_str(), cursor), ("> ", 5)),
+            other => panic!("expected the rest of the line: {other:?}"),
+        }
+    }
 }

@@ -2,6 +2,8 @@
 //! port accepts, or the task ends) and the next output past a cursor (what
 //! the bindings' output streams read). Woken by new output (the buffer's
 //! growth signal) and by the task's state changes; only a port is polled.
+//! A readiness wait reads a backlog a slice at a time, yielding to the
+//! runtime and checking its deadline between slices.
 
 use std::time::Duration;
 
@@ -9,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::error::Result;
 use crate::output::Page;
-use crate::readiness::{port_open, LineScan, WaitOutcome, WaitUntil, PORT_POLL_INTERVAL};
+use crate::readiness::{port_open, LineScan, Scanned, WaitOutcome, WaitUntil, PORT_POLL_INTERVAL};
 use crate::util::{deadline, sleep_until};
 
 use super::TaskEntry;
@@ -36,8 +38,21 @@ impl TaskEntry {
             grown.as_mut().enable();
             let ended = self.result();
             if let (Some(scan), WaitUntil::Output { regex, .. }) = (scan.as_mut(), until) {
-                if let Some((line, cursor)) = scan.scan(&self.output, regex, ended.is_some())? {
-                    return Ok(WaitOutcome::Matched { line, cursor });
+                match scan.scan(&self.output, regex)? {
+                    Scanned::Matched(line, cursor) => {
+                        return Ok(WaitOutcome::Matched { line, cursor });
+                    }
+                    Scanned::More => {
+                        // A backlog is read a slice at a time: the runtime's
+                        // other tasks run between slices, and the deadline
+                        // holds however much is left to read.
+                        tokio::task::yield_now().await;
+                        if give_up.is_some_and(|at| at <= Instant::now()) {
+                            return Ok(WaitOutcome::TimedOut);
+                        }
+                        continue;
+                    }
+                    Scanned::CaughtUp => {}
                 }
             }
             let mut probe_at = None;

@@ -659,12 +659,29 @@ impl OutputBuffer {
         let want = |from: u64, limit: u64| limit.min(from.saturating_add(max as u64));
         // Where the bytes at `cursor` are, decided under the lock; log bytes
         // are read after it is released (they never change once written).
+        // `after_log`: bytes that continue the log's part in the tail ring.
+        let mut after_log = Vec::new();
         let (start, omitted, from_log) = if !v.spilled {
             let stop = want(cursor, end);
             let data = v.memory[cursor as usize..stop as usize].to_vec();
             return Ok(v.chunk(cursor, data, 0, finished));
         } else if cursor < v.disk_len {
-            (cursor, 0, Some((cursor, want(cursor, v.disk_len))))
+            let stop = want(cursor, end);
+            if stop > v.disk_len && v.tail_in_log.is_none() {
+                // Bytes written but gathered for the log (not in it yet) are
+                // in the tail: the chunk goes on with them, so whatever a
+                // reader saw written (a readiness wait's match) is in the
+                // next page, not only in the one after.
+                let tail_start = end - v.ring.len() as u64;
+                if tail_start <= v.disk_len {
+                    v.ring.copy_range(
+                        (v.disk_len - tail_start) as usize,
+                        (stop - v.disk_len) as usize,
+                        &mut after_log,
+                    );
+                }
+            }
+            (cursor, 0, Some((cursor, stop.min(v.disk_len))))
         } else {
             match v.tail_in_log {
                 Some(TailInLog { from, file_offset }) => {
@@ -688,9 +705,13 @@ impl OutputBuffer {
         let Some((file_from, file_to)) = from_log else {
             return Ok(v.chunk(start, Vec::new(), omitted, finished));
         };
-        let spans = v.spans_in(start, start + (file_to - file_from));
+        let spans = v.spans_in(
+            start,
+            start + (file_to - file_from) + after_log.len() as u64,
+        );
         drop(v);
-        let data = self.read_log(file, file_from, file_to)?;
+        let mut data = self.read_log(file, file_from, file_to)?;
+        data.extend_from_slice(&after_log);
         Ok(ReadChunk {
             cursor: start,
             data,

@@ -245,3 +245,23 @@ fn utf8_cuts() {
     assert_eq!(leading_continuation_bytes(&s[2..]), 1);
     assert_eq!(complete_utf8_len(b"\xff\xfe"), 2);
 }
+
+/// A read that starts in the log goes on into bytes gathered for it but
+/// not written yet (they are in the tail), with their spans: what a reader
+/// saw written is in one page from before it.
+#[test]
+fn a_read_from_the_log_goes_on_into_gathered_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let buffer = OutputBuffer::new(dir.path().join("t"), limits(1024, 1 << 20, 4096), true);
+    let _ = buffer.write(&Stream::STDOUT, b"first\n", false);
+    let report = buffer.write(&Stream::STDERR, b"ready\n", true);
+    assert!(report.flush_needed, "the second write is gathered");
+    assert_eq!(buffer.stats().disk_bytes, 6);
+    let chunk = buffer.read(0, 1024).expect("read");
+    assert_eq!(chunk.data, b"first\nready\n");
+    let spans: Vec<(u64, u64)> = chunk.spans.iter().map(|s| (s.offset, s.len)).collect();
+    assert_eq!(spans, [(0, 6), (6, 6)]);
+    // A bound inside the gathered bytes is kept.
+    let chunk = buffer.read(2, 6).expect("read");
+    assert_eq!(chunk.data, b"rst\nre");
+}

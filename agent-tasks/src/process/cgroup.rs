@@ -210,6 +210,14 @@ impl TaskCgroup {
             .map(Into::into)
     }
 
+    /// `cgroup.procs` opened anew for writing, for a forked child to move
+    /// itself in before it execs (a PTY task's: see `super::pty`); closed in
+    /// the child by its exec (the descriptor is close-on-exec) and in the
+    /// host once the spawn returned. `None` if it cannot be opened.
+    pub fn open_procs_for_child(&self) -> Option<std::os::fd::OwnedFd> {
+        open_procs(&self.dir).ok().map(Into::into)
+    }
+
     /// Closes the task's own `cgroup.procs` once the child is in.
     pub fn started(&mut self) {
         self.procs = None;

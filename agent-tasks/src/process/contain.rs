@@ -49,9 +49,11 @@ pub(crate) fn marker(task_id: &str) -> (&'static str, &str) {
 /// environment: a fresh cgroup where one can be made. The child is started
 /// straight inside it ([`Prepared::cgroup_dir`], [`super::clone_into`]), or
 /// else moved in by the parent right after the spawn (see
-/// [`Prepared::started`]); never by a pre-exec hook, which would make the
-/// spawn a full `fork` of the host instead of a vfork, milliseconds in a
-/// large host.
+/// [`Prepared::started`]); a pipe task's spawn never uses a pre-exec hook,
+/// which would make it a full `fork` of the host instead of a vfork,
+/// milliseconds in a large host. A PTY task's spawn is a fork anyway: its
+/// child moves itself in before it execs
+/// ([`Prepared::cgroup_procs_for_child`]).
 pub(crate) fn prepare(task_id: &str, wanted: Containment) -> Prepared {
     let mut cgroup = None;
     if wanted == Containment::Cgroup {
@@ -78,6 +80,24 @@ impl Prepared {
     /// straight inside it; `None` without a cgroup.
     pub fn cgroup_dir(&self) -> Option<std::os::fd::OwnedFd> {
         self.cgroup.as_ref().and_then(TaskCgroup::open_dir)
+    }
+
+    /// The task cgroup's `cgroup.procs`, opened for a forked child to write
+    /// `0` to before it execs, so it and all it starts are born inside (see
+    /// `super::pty`); `None` without a cgroup.
+    pub fn cgroup_procs_for_child(&self) -> Option<std::os::fd::OwnedFd> {
+        self.cgroup
+            .as_ref()
+            .and_then(TaskCgroup::open_procs_for_child)
+    }
+
+    /// Gives up the cgroup before a spawn is tried again without it (the
+    /// child could not join it): the task falls back to the next
+    /// containment.
+    pub fn without_cgroup(&mut self) {
+        if let Some(cg) = self.cgroup.take() {
+            cg.discard();
+        }
     }
 
     /// The child `root` runs (it leads its own process group): confirms the

@@ -8,10 +8,11 @@
 //!
 //! Everything else is the plain process task's: the same containment
 //! (cgroup / subreaper / process group: the session leader leads its process
-//! group too), the same read loop with its stop escalation, bounded drain
+//! group too; the child joins its cgroup itself before it execs, so nothing
+//! it starts is ever outside), the same read loop with its stop escalation, bounded drain
 //! and pause/resume, so every promise of a process task holds under a PTY.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::task::Poll;
 
@@ -90,23 +91,49 @@ pub(super) async fn run(
         Ok(fd) => fd,
         Err(e) => return TaskOutcome::failed(format!("duplicating the terminal: {e}")),
     };
-    let mut cmd = match task.build_base_command() {
-        Ok(cmd) => cmd,
-        Err(e) => return TaskOutcome::failed(e),
-    };
+    // Built before the ticket is taken, as a pipe task's: a bad command
+    // fails without touching the spawn gate.
+    if let Err(e) = task.build_base_command() {
+        return TaskOutcome::failed(e);
+    }
     let Some(ticket) = ctx.spawn_ticket() else {
         return TaskOutcome::failed(super::HOST_EXITING);
     };
-    let (marker, value) = contain::marker(ctx.id().as_str());
-    cmd.env(marker, value);
-    let prepared = contain::prepare(ctx.id().as_str(), task.containment);
+    let mut prepared = contain::prepare(ctx.id().as_str(), task.containment);
     // `pty-process` makes the child a session leader (setsid, which also
     // makes it lead a new process group) with the terminal as its
     // controlling terminal and its stdin, stdout and stderr. That runs in a
     // pre-exec hook, so the spawn is a fork, not posix_spawn. The slave end
     // is closed in the host when the spawn returns: the master then reads
     // the end once the task's last process lets go of the terminal.
-    let child = match pty_process::Command::from(cmd).spawn(pts) {
+    //
+    // The child joins the task's cgroup in the same hook, before its exec,
+    // so it and everything it starts are born inside: a move by the host
+    // after the spawn would leave out what the child forked meanwhile (a
+    // daemon that left the session and cleared its environment is found by
+    // no walk). If it cannot join, nothing of the task ran (the hook failed
+    // the exec): the spawn is tried again without the cgroup, under the
+    // next containment.
+    let mut procs_fd = prepared.cgroup_procs_for_child();
+    if procs_fd.is_none() {
+        // A cgroup the child cannot join itself would be joined late (by
+        // the host, after the spawn): not claimed, the next containment is.
+        prepared.without_cgroup();
+    }
+    let spawned = loop {
+        let attempt = spawn_on(&task, ctx.id().as_str(), &pts, procs_fd.as_ref());
+        match attempt {
+            Err(_) if procs_fd.is_some() => {
+                procs_fd = None;
+                prepared.without_cgroup();
+            }
+            other => break other,
+        }
+    };
+    let born_inside = procs_fd.is_some();
+    drop(procs_fd);
+    drop(pts);
+    let child = match spawned {
         Ok(child) => child,
         Err(e) => {
             prepared.abandon();
@@ -120,7 +147,7 @@ pub(super) async fn run(
         prepared.abandon();
         return TaskOutcome::failed("the process ended before its id could be read");
     };
-    let procs = prepared.started(pid, false);
+    let procs = prepared.started(pid, born_inside);
     ctx.report_contained(pid, procs.mode(), procs.start_time());
     drop(ticket);
 
@@ -147,6 +174,47 @@ pub(super) async fn run(
         child_exited,
     )
     .await
+}
+
+/// Spawns the task's command on the terminal `pts`, with the task's marker
+/// in its environment; with `cgroup_procs` (the task cgroup's
+/// `cgroup.procs`, open for writing), the child moves itself into the
+/// cgroup before it execs, or fails the exec.
+fn spawn_on(
+    task: &ProcessTask,
+    task_id: &str,
+    pts: &pty_process::Pts,
+    cgroup_procs: Option<&OwnedFd>,
+) -> Result<tokio::process::Child, String> {
+    let mut cmd = task.build_base_command()?;
+    let (marker, value) = contain::marker(task_id);
+    cmd.env(marker, value);
+    let mut cmd = pty_process::Command::from(cmd);
+    if let Some(fd) = cgroup_procs {
+        let fd = fd.as_raw_fd();
+        // SAFETY: the hook runs in the forked child before its exec, where
+        // only async-signal-safe calls are allowed: `join_cgroup` makes one
+        // write(2) and reads errno, allocating nothing and taking no lock.
+        // `fd` stays open in the host until the spawn has returned, so the
+        // child's copy of it is valid.
+        cmd = unsafe { cmd.pre_exec(move || join_cgroup(fd)) };
+    }
+    cmd.spawn_borrowed(pts).map_err(|e| e.to_string())
+}
+
+/// In a forked child before its exec: moves the calling process into the
+/// cgroup whose `cgroup.procs` is open as `procs` (`0` names the writer).
+/// An error fails the exec: the child never runs outside its cgroup.
+fn join_cgroup(procs: RawFd) -> std::io::Result<()> {
+    // SAFETY: a write(2) of one byte from a static buffer to a descriptor
+    // the caller keeps open; async-signal-safe.
+    let written = unsafe { nix::libc::write(procs, b"0".as_ptr().cast(), 1) };
+    match written {
+        1 => Ok(()),
+        n if n < 0 => Err(std::io::Error::last_os_error()),
+        // A short write of one byte cannot happen; never run uncontained.
+        _ => Err(std::io::Error::from_raw_os_error(nix::libc::EIO)),
+    }
 }
 
 /// The master side of a task's terminal, kept for resizing.
