@@ -786,15 +786,24 @@ impl TaskManager {
     /// manager may open it.
     pub async fn shutdown(&self, reason: impl Into<String>) {
         let reason = CancelReason::shutdown(reason);
-        let entries: Vec<_> = {
+        // Closing takes the queue out in the same step: a slot freed by a
+        // task stopped below starts nothing (keep-alive queued tasks
+        // included: they would never start either).
+        let (entries, unstarted) = {
             let mut reg = lock(&self.inner.registry);
-            reg.closed = true;
-            reg.tasks.values().cloned().collect()
+            let unstarted = reg.close(&reason);
+            let entries: Vec<_> = reg.tasks.values().cloned().collect();
+            (entries, unstarted)
         };
-        let stopping: Vec<_> = entries
-            .into_iter()
-            .filter(|e| !e.spec.keep_alive && e.request_cancel(reason.clone()))
-            .collect();
+        let mut stopping: Vec<_> = unstarted.iter().map(|p| p.entry.clone()).collect();
+        for pending in unstarted {
+            pending.cancel_unstarted();
+        }
+        stopping.extend(
+            entries
+                .into_iter()
+                .filter(|e| !e.spec.keep_alive && e.request_cancel(reason.clone())),
+        );
         for entry in stopping {
             entry.wait_until(false).await;
         }
