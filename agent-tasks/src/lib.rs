@@ -56,6 +56,7 @@ mod notifications;
 mod output;
 mod process;
 mod readiness;
+mod root_dir;
 mod roster;
 mod rules;
 mod sink;

@@ -269,11 +269,13 @@ impl TaskManager {
                 (temp.path().to_path_buf(), Some(temp))
             }
         };
-        let root_lock = RootLock::acquire(&root)?;
-        let (notifications, mut load_problems) = NotificationQueue::open(&root);
+        // From here on every file under the root is reached through the
+        // locked folder's descriptor, not the path.
+        let (root_lock, root_dir) = RootLock::acquire(&root)?;
+        let (notifications, mut load_problems) = NotificationQueue::open(&root_dir);
         let services = Arc::new(Services {
             bus: EventBus::new(),
-            store: TaskStore::new(&root),
+            store: TaskStore::new(&root_dir),
             notifications,
             notify_host_cancels: config.notify_host_cancels,
             max_background: config.max_background,
@@ -294,7 +296,7 @@ impl TaskManager {
         for (manifest, result, from_record) in from_folders.chain(from_records) {
             let unfinished = !manifest.info.status.is_terminal();
             let output = Arc::new(OutputBuffer::restore(
-                services.store.task_dir(&manifest.info.id),
+                services.store.folder(&manifest.info.id),
                 limits,
                 &manifest.info.output,
                 unfinished,
@@ -405,7 +407,7 @@ impl TaskManager {
             source: options.source.clone(),
         };
         let watcher = Self::watcher(&options)?;
-        let dir = self.inner.services.store.task_dir(&id);
+        let dir = self.inner.services.store.folder(&id);
         let limits = OutputLimits {
             track_activity: options.monitoring.idle_timeout.is_some(),
             ..Self::limits(config)

@@ -28,16 +28,17 @@ mod tail_ring;
 mod tests;
 
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::info::{omitted_marker, OutputStats, Preview, StreamSpan};
+use crate::root_dir::{Access, Folder};
 use crate::sink::Stream;
-use crate::util::{create_private_dir, lock};
+use crate::util::lock;
 
 pub(crate) use page::{complete_utf8_len, leading_continuation_bytes, Page};
 use tail_ring::TailRing;
@@ -50,6 +51,9 @@ const MAX_SPANS: usize = 8192;
 const COALESCE_MAX: usize = 64 * 1024;
 /// ...for at most this long, so a crash loses at most this much output.
 pub(crate) const FLUSH_DELAY: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// The log's name in the task's folder.
+const LOG_FILE: &str = "output.log";
 
 /// The line put between the kept head and tail in a capped log.
 fn marker_line(omitted: u64) -> String {
@@ -189,7 +193,8 @@ struct View {
 /// The bounded output buffer of one task.
 pub(crate) struct OutputBuffer {
     limits: OutputLimits,
-    dir: PathBuf,
+    /// The task's folder, through the locked root's descriptor.
+    dir: Folder,
     writer: Mutex<Writer>,
     view: Mutex<View>,
     growth: Growth,
@@ -231,7 +236,7 @@ impl Drop for GrowthWatch<'_> {
 impl std::fmt::Debug for OutputBuffer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OutputBuffer")
-            .field("dir", &self.dir)
+            .field("dir", &self.dir.path())
             .finish()
     }
 }
@@ -239,7 +244,7 @@ impl std::fmt::Debug for OutputBuffer {
 impl OutputBuffer {
     /// A buffer whose log, once spilled, is `dir/output.log`. With
     /// `spilled_from_start`, output goes to disk from the first byte.
-    pub(crate) fn new(dir: PathBuf, limits: OutputLimits, spilled_from_start: bool) -> Self {
+    pub(crate) fn new(dir: Folder, limits: OutputLimits, spilled_from_start: bool) -> Self {
         OutputBuffer {
             limits,
             dir,
@@ -287,13 +292,13 @@ impl OutputBuffer {
     /// are stale, and the log's own length is the truth. Opens no file: it
     /// only asks for the log's length.
     pub(crate) fn restore(
-        dir: PathBuf,
+        dir: Folder,
         limits: OutputLimits,
         stats: &OutputStats,
         unfinished: bool,
     ) -> Self {
         let buffer = OutputBuffer::new(dir, limits, true);
-        let file_len = std::fs::metadata(buffer.log_path()).map_or(0, |m| m.len());
+        let file_len = buffer.dir.file_len(LOG_FILE).unwrap_or(0);
         {
             let mut w = lock(&buffer.writer);
             w.finished = true;
@@ -328,8 +333,10 @@ impl OutputBuffer {
         buffer
     }
 
+    /// The log's path, for messages (it is opened through the root's
+    /// descriptor).
     pub(crate) fn log_path(&self) -> PathBuf {
-        self.dir.join("output.log")
+        self.dir.path().join(LOG_FILE)
     }
 
     /// Appends a chunk. Never fails: a disk error is reported and the bytes
@@ -533,16 +540,12 @@ impl OutputBuffer {
     }
 
     fn open_log(&self) -> std::result::Result<File, String> {
-        create_private_dir(&self.dir)
-            .map_err(|e| format!("creating {}: {e}", self.dir.display()))?;
-        let path = self.log_path();
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| format!("opening {}: {e}", path.display()))
+        self.dir
+            .create()
+            .map_err(|e| format!("creating {}: {e}", self.dir.path().display()))?;
+        self.dir
+            .open_file(LOG_FILE, Access::Append)
+            .map_err(|e| format!("opening {}: {e}", self.log_path().display()))
     }
 
     /// Marks the stream complete and closes the log. If the log dropped
@@ -708,7 +711,10 @@ impl OutputBuffer {
         let mut data = vec![0u8; (to - from) as usize];
         let result = match file {
             Some(file) => file.read_exact_at(&mut data, from),
-            None => File::open(&path).and_then(|file| file.read_exact_at(&mut data, from)),
+            None => self
+                .dir
+                .open_file(LOG_FILE, Access::Read)
+                .and_then(|file| file.read_exact_at(&mut data, from)),
         };
         result.map_err(|e| Error::io("reading", path, e))?;
         Ok(data)

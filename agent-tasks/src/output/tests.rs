@@ -84,10 +84,17 @@ impl Reader {
     }
 }
 
+/// The folder `t` in a fresh root at `dir`.
+fn folder(dir: &tempfile::TempDir) -> crate::root_dir::Folder {
+    crate::root_dir::RootDir::open(dir.path())
+        .expect("the root")
+        .folder("t")
+}
+
 fn run(ops: &[Op], memory: usize, disk: u64, tail: usize, spilled: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
     let limits = limits(memory, disk, tail);
-    let buffer = OutputBuffer::new(dir.path().join("t"), limits, spilled);
+    let buffer = OutputBuffer::new(folder(&dir), limits, spilled);
     let head_cap = limits.head_cap();
     let mut total = 0u64;
     let mut reader = Reader {
@@ -161,7 +168,7 @@ fn run(ops: &[Op], memory: usize, disk: u64, tail: usize, spilled: bool) {
     assert_eq!(again.seen + again.omitted, total);
     // The log read back after a restart tells the same story.
     if buffer.stats().spilled {
-        let restored = OutputBuffer::restore(dir.path().join("t"), limits, &buffer.stats(), false);
+        let restored = OutputBuffer::restore(folder(&dir), limits, &buffer.stats(), false);
         let mut back = Reader {
             cursor: 0,
             seen: 0,
@@ -193,7 +200,7 @@ fn a_reader_racing_spills_never_sees_a_gap() {
     for round in 0..20u64 {
         let dir = tempfile::tempdir().expect("tempdir");
         let buffer = Arc::new(OutputBuffer::new(
-            dir.path().join("t"),
+            folder(&dir),
             limits(64 * 1024, u64::MAX / 4, 4096),
             false,
         ));
