@@ -21,6 +21,14 @@
 //! File descriptors: the log is open only while the stream is spilled and not
 //! finished (one descriptor, shared by the writer and the readers). A finished
 //! stream holds none: reads open the log, read, and close it.
+//!
+//! Memory of an ended stream: at most [`ENDED_OUTPUT_MEMORY`] bytes. A
+//! stream that ends in memory (a foreground task under its memory limit)
+//! with more than that is moved to its log at the end, like a spill, so
+//! reads go on giving the same bytes, from the log; if the log cannot be
+//! written (or could not hold it all, under a small disk cap), the bytes
+//! stay in memory rather than be lost. An ended spilled stream whose log is
+//! whole frees its tail window.
 
 mod page;
 mod tail_ring;
@@ -51,6 +59,13 @@ const MAX_SPANS: usize = 8192;
 const COALESCE_MAX: usize = 64 * 1024;
 /// ...for at most this long, so a crash loses at most this much output.
 pub(crate) const FLUSH_DELAY: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// The most bytes of output an ended task keeps in memory (a foreground
+/// task that ended with more under its memory limit has it moved to its
+/// log at the end), unless its log could not be written: then its output
+/// stays in memory rather than be lost. Reads give the same bytes either
+/// way. 300 ended commands of 256 KiB each hold 4.8 MiB, not 77 MB.
+pub const ENDED_OUTPUT_MEMORY: usize = 16 * 1024;
 
 /// The log's name in the task's folder.
 const LOG_FILE: &str = "output.log";
@@ -459,6 +474,36 @@ impl OutputBuffer {
         report.failed(result);
     }
 
+    /// At the end of a stream still in memory: if it holds more than
+    /// [`ENDED_OUTPUT_MEMORY`], moves it to the log so the ended task holds
+    /// little memory. Only a log that takes every byte replaces the memory
+    /// (a small disk cap, or a write error, leaves the bytes in memory,
+    /// where reads find them as before); the view switches in one step, so
+    /// a reader never sees them missing.
+    fn spill_at_end(&self, w: &mut Writer, report: &mut Report) {
+        let memory = lock(&self.view).memory.clone();
+        let fits = memory.len() as u64 <= self.limits.head_cap();
+        if memory.len() <= ENDED_OUTPUT_MEMORY || !fits || w.disk_failed {
+            return;
+        }
+        if let Err(err) = self.write_head(w, &memory, report) {
+            // Nothing is lost: the memory stays the stream's copy.
+            lock(&self.view).write_error = Some(err.clone());
+            report.push(OutputEvent::WriteFailed(err));
+            return;
+        }
+        w.spilled = true;
+        {
+            let mut v = lock(&self.view);
+            v.spilled = true;
+            v.memory = Arc::new(Vec::new());
+            v.disk_len = w.disk_len;
+        }
+        report.push(OutputEvent::Spilled {
+            buffered: memory.len() as u64,
+        });
+    }
+
     /// Writes the gathered bytes to the log.
     fn write_pending(
         &self,
@@ -560,6 +605,9 @@ impl OutputBuffer {
         }
         let flushed = self.write_pending(&mut w, &mut report);
         report.failed(flushed);
+        if !w.spilled {
+            self.spill_at_end(&mut w, &mut report);
+        }
         w.finished = true;
         w.flush_needed = false;
         let file = w.file.take();
@@ -568,6 +616,10 @@ impl OutputBuffer {
             v.disk_len = w.disk_len;
             Arc::make_mut(&mut v.memory).shrink_to_fit();
             if !w.spilled || w.disk_failed || w.disk_len >= v.total {
+                if w.spilled && !w.disk_failed && w.disk_len >= v.total {
+                    // The log holds it all: reads no longer need the tail.
+                    v.ring = TailRing::new(0);
+                }
                 v.finished = true;
                 v.file = None;
                 return report;
