@@ -784,6 +784,9 @@ impl TaskManager {
 
     /// Cancels every running task except keep-alive ones, waits until they
     /// have ended (their output flushed), and refuses new spawns from then on.
+    /// Nothing starts once it began: queued tasks (keep-alive ones too, which
+    /// could never start) end `cancelled` at once, with the error "it never
+    /// started", and a slot freed later starts none.
     /// If no task is left running, the root folder is released, so another
     /// manager may open it.
     pub async fn shutdown(&self, reason: impl Into<String>) {
