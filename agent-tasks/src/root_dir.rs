@@ -239,10 +239,18 @@ impl Folder {
             if name == "." || name == ".." {
                 continue;
             }
-            names.push((
-                name.to_string_lossy().into_owned(),
-                entry.file_type() == FileType::Directory,
-            ));
+            let name = name.to_string_lossy().into_owned();
+            let is_dir = match entry.file_type() {
+                FileType::Directory => true,
+                // Some file systems do not say in the listing: ask.
+                FileType::Unknown => {
+                    rustix::fs::statat(&dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW).is_ok_and(
+                        |stat| FileType::from_raw_mode(stat.st_mode) == FileType::Directory,
+                    )
+                }
+                _ => false,
+            };
+            names.push((name, is_dir));
         }
         Ok(names)
     }
