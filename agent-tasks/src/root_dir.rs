@@ -87,6 +87,19 @@ pub(crate) struct Folder {
     rel: PathBuf,
 }
 
+#[cfg(test)]
+impl From<PathBuf> for Folder {
+    /// For unit tests that name a folder by path: the folder at `path`,
+    /// reached through its parent opened as a root (which must exist).
+    fn from(path: PathBuf) -> Folder {
+        let parent = path.parent().expect("the folder has a parent");
+        let name = path.file_name().expect("the folder has a name");
+        RootDir::open(parent)
+            .expect("the parent folder opens")
+            .folder(name)
+    }
+}
+
 /// How [`Folder::open_file`] opens a file.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Access {

@@ -257,12 +257,18 @@ impl std::fmt::Debug for OutputBuffer {
 }
 
 impl OutputBuffer {
-    /// A buffer whose log, once spilled, is `dir/output.log`. With
-    /// `spilled_from_start`, output goes to disk from the first byte.
-    pub(crate) fn new(dir: Folder, limits: OutputLimits, spilled_from_start: bool) -> Self {
+    /// A buffer whose log, once spilled, is `dir/output.log` (`dir` is
+    /// reached through the root's descriptor; unit tests may name it by
+    /// path). With `spilled_from_start`, output goes to disk from the first
+    /// byte.
+    pub(crate) fn new(
+        dir: impl Into<Folder>,
+        limits: OutputLimits,
+        spilled_from_start: bool,
+    ) -> Self {
         OutputBuffer {
             limits,
-            dir,
+            dir: dir.into(),
             writer: Mutex::new(Writer {
                 spilled: spilled_from_start,
                 ..Writer::default()
@@ -307,7 +313,7 @@ impl OutputBuffer {
     /// are stale, and the log's own length is the truth. Opens no file: it
     /// only asks for the log's length.
     pub(crate) fn restore(
-        dir: Folder,
+        dir: impl Into<Folder>,
         limits: OutputLimits,
         stats: &OutputStats,
         unfinished: bool,

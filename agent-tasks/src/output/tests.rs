@@ -84,17 +84,10 @@ impl Reader {
     }
 }
 
-/// The folder `t` in a fresh root at `dir`.
-fn folder(dir: &tempfile::TempDir) -> crate::root_dir::Folder {
-    crate::root_dir::RootDir::open(dir.path())
-        .expect("the root")
-        .folder("t")
-}
-
 fn run(ops: &[Op], memory: usize, disk: u64, tail: usize, spilled: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
     let limits = limits(memory, disk, tail);
-    let buffer = OutputBuffer::new(folder(&dir), limits, spilled);
+    let buffer = OutputBuffer::new(dir.path().join("t"), limits, spilled);
     let head_cap = limits.head_cap();
     let mut total = 0u64;
     let mut reader = Reader {
@@ -168,7 +161,7 @@ fn run(ops: &[Op], memory: usize, disk: u64, tail: usize, spilled: bool) {
     assert_eq!(again.seen + again.omitted, total);
     // The log read back after a restart tells the same story.
     if buffer.stats().spilled {
-        let restored = OutputBuffer::restore(folder(&dir), limits, &buffer.stats(), false);
+        let restored = OutputBuffer::restore(dir.path().join("t"), limits, &buffer.stats(), false);
         let mut back = Reader {
             cursor: 0,
             seen: 0,
@@ -200,7 +193,7 @@ fn a_reader_racing_spills_never_sees_a_gap() {
     for round in 0..20u64 {
         let dir = tempfile::tempdir().expect("tempdir");
         let buffer = Arc::new(OutputBuffer::new(
-            folder(&dir),
+            dir.path().join("t"),
             limits(64 * 1024, u64::MAX / 4, 4096),
             false,
         ));
@@ -273,7 +266,11 @@ fn an_ended_stream_in_memory_moves_to_its_log_only_when_the_log_takes_it_all() {
     let bytes: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
     // The log takes it: little memory after the end, the same bytes.
     let dir = tempfile::tempdir().expect("tempdir");
-    let buffer = OutputBuffer::new(folder(&dir), limits(1 << 20, u64::MAX / 4, 4096), false);
+    let buffer = OutputBuffer::new(
+        dir.path().join("t"),
+        limits(1 << 20, u64::MAX / 4, 4096),
+        false,
+    );
     let _ = buffer.write(&Stream::STDOUT, &bytes, true);
     let report = buffer.finish();
     assert!(report
@@ -284,18 +281,17 @@ fn an_ended_stream_in_memory_moves_to_its_log_only_when_the_log_takes_it_all() {
     assert_eq!(read_whole(&buffer), bytes);
     // A disk cap smaller than the output: the memory stays.
     let dir = tempfile::tempdir().expect("tempdir");
-    let buffer = OutputBuffer::new(folder(&dir), limits(1 << 20, 20_000, 4096), false);
+    let buffer = OutputBuffer::new(dir.path().join("t"), limits(1 << 20, 20_000, 4096), false);
     let _ = buffer.write(&Stream::STDOUT, &bytes, true);
     let _ = buffer.finish();
     assert!(!buffer.stats().spilled);
     assert_eq!(read_whole(&buffer), bytes);
     // A log that cannot be written (the root is gone): the memory stays.
     let dir = tempfile::tempdir().expect("tempdir");
-    let gone = folder(&dir);
     let root = dir.path().to_path_buf();
+    let buffer = OutputBuffer::new(root.join("t"), limits(1 << 20, u64::MAX / 4, 4096), false);
     drop(dir);
     assert!(!root.exists());
-    let buffer = OutputBuffer::new(gone, limits(1 << 20, u64::MAX / 4, 4096), false);
     let _ = buffer.write(&Stream::STDOUT, &bytes, true);
     let report = buffer.finish();
     assert!(report
