@@ -20,6 +20,8 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+#[cfg(test)]
+use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -174,9 +176,11 @@ struct JournalState {
 }
 
 impl ForegroundJournal {
-    pub(crate) fn new(dir: Folder) -> Self {
+    /// The journal in `dir` (`<root>/foreground`, reached through the
+    /// root's descriptor; unit tests may name it by path).
+    pub(crate) fn new(dir: impl Into<Folder>) -> Self {
         ForegroundJournal {
-            dir,
+            dir: dir.into(),
             state: Mutex::new(JournalState::default()),
         }
     }
@@ -243,7 +247,7 @@ impl ForegroundJournal {
         if state.file.is_none() {
             self.dir.create()?;
             let file = self.dir.open_file(JOURNAL_FILE, Access::Append)?;
-            state.lines = count_lines(&self.dir);
+            state.lines = lines_in(&self.dir);
             state.file = Some(file);
         }
         let Some(file) = state.file.as_mut() else {
@@ -273,8 +277,15 @@ impl ForegroundJournal {
     }
 }
 
-fn count_lines(dir: &Folder) -> usize {
+fn lines_in(dir: &Folder) -> usize {
     dir.read(JOURNAL_FILE)
+        .map(|b| b.iter().filter(|c| **c == b'\n').count())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+fn count_lines(path: &Path) -> usize {
+    std::fs::read(path)
         .map(|b| b.iter().filter(|c| **c == b'\n').count())
         .unwrap_or(0)
 }
@@ -304,12 +315,11 @@ mod tests {
     #[test]
     fn starts_without_an_end_are_live_and_a_torn_last_line_is_skipped() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let folder = RootDir::open(dir.path()).expect("root").folder("");
-        let journal = ForegroundJournal::new(folder.clone());
+        let journal = ForegroundJournal::new(dir.path().to_path_buf());
         journal.record_start(&manifest("a")).expect("start a");
         journal.record_start(&manifest("b")).expect("start b");
         journal.record_end(&id("a")).expect("end a");
-        let mut file = std::fs::OpenOptions::new()
+        let mut file = OpenOptions::new()
             .append(true)
             .open(dir.path().join(JOURNAL_FILE))
             .expect("open");
@@ -333,15 +343,14 @@ mod tests {
     #[test]
     fn the_journal_is_compacted_and_stays_correct() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let folder = RootDir::open(dir.path()).expect("root").folder("");
-        let journal = ForegroundJournal::new(folder.clone());
+        let journal = ForegroundJournal::new(dir.path().to_path_buf());
         journal.record_start(&manifest("keep")).expect("start");
         for i in 0..3 * COMPACT_AT {
             let name = format!("t{i}");
             journal.record_start(&manifest(&name)).expect("start");
             journal.record_end(&id(&name)).expect("end");
         }
-        let lines = count_lines(&folder);
+        let lines = count_lines(&dir.path().join(JOURNAL_FILE));
         assert!(lines < COMPACT_AT + 2, "{lines} lines: not compacted");
         let live: Vec<_> = read_journal(dir.path())
             .live
@@ -362,8 +371,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let old = dir.path().join("proc-old0000.json");
         std::fs::write(&old, serde_json::to_vec(&manifest("old")).expect("json")).expect("write");
-        let folder = RootDir::open(dir.path()).expect("root").folder("");
-        let journal = ForegroundJournal::new(folder.clone());
+        let journal = ForegroundJournal::new(dir.path().to_path_buf());
         let read = journal.load();
         assert_eq!(read.live.len(), 1);
         assert!(!old.exists());
