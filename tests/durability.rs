@@ -679,3 +679,107 @@ async fn a_shutdown_that_leaves_nothing_running_frees_the_root() {
         TaskStatus::Cancelled
     );
 }
+
+/// Every file under `dir`, recursively, with its content.
+fn files_under(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            let content = std::fs::read(&path).unwrap_or_default();
+            out.push((path, content));
+        }
+    }
+    out
+}
+
+/// Issue 20 item 7: a root removed while its manager holds it, and made
+/// again by a second manager at the same path, is never written by the
+/// first one: none of its later records (task folders, events, output
+/// logs, notifications, the foreground journal) land in the second's root,
+/// and the second loads none of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_root_reopened_by_a_second_manager_gets_nothing_of_the_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("root");
+    let first = TaskManager::open(&root).expect("open the first");
+    let early = first
+        .spawn(ProcessTask::shell("echo early"), SpawnOptions::background())
+        .expect("spawn");
+    first
+        .collect(early.id().as_str(), None)
+        .await
+        .expect("collect");
+    std::fs::remove_dir_all(&root).expect("remove the root");
+    // A new folder at the path: a second manager may have it.
+    let second = TaskManager::open(&root).expect("open the second");
+    let mine = second
+        .spawn(
+            ProcessTask::shell("echo second"),
+            SpawnOptions::background(),
+        )
+        .expect("spawn");
+    second
+        .collect(mine.id().as_str(), None)
+        .await
+        .expect("collect");
+
+    // The first goes on: background tasks with output and notifications, a
+    // foreground process (its journal record) that spills past its memory.
+    let mut theirs = vec![early.id().to_string()];
+    for _ in 0..3 {
+        let t = first
+            .spawn(ProcessTask::shell("echo late"), SpawnOptions::background())
+            .expect("the first still spawns");
+        theirs.push(t.id().to_string());
+        first.collect(t.id().as_str(), None).await.expect("collect");
+    }
+    let fg = first
+        .spawn(
+            ProcessTask::shell("head -c 3000000 /dev/zero; sleep 0.2"),
+            SpawnOptions::foreground().no_timeout(),
+        )
+        .expect("spawn");
+    theirs.push(fg.id().to_string());
+    first
+        .collect(fg.id().as_str(), None)
+        .await
+        .expect("collect");
+    first.shutdown("done").await;
+
+    for (path, content) in files_under(&root) {
+        let text = String::from_utf8_lossy(&content);
+        for id in &theirs {
+            assert!(
+                !path.to_string_lossy().contains(id.as_str()) && !text.contains(id.as_str()),
+                "{} holds a record of the first manager's {id}",
+                path.display()
+            );
+        }
+    }
+    let listed: Vec<String> = second
+        .list(&agent_tasks::ListFilter::default())
+        .iter()
+        .map(|i| i.id.to_string())
+        .collect();
+    assert_eq!(listed, [mine.id().to_string()]);
+    second.shutdown("done").await;
+    drop(second);
+    // A later manager of the path loads the second's task only.
+    let third = TaskManager::open(&root).expect("open the third");
+    let listed: Vec<String> = third
+        .list(&agent_tasks::ListFilter::default())
+        .iter()
+        .map(|i| i.id.to_string())
+        .collect();
+    assert_eq!(listed, [mine.id().to_string()]);
+    assert!(third
+        .notifications(None)
+        .iter()
+        .all(|n| !theirs.contains(&n.task_id.to_string())));
+}

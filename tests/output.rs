@@ -473,3 +473,60 @@ async fn poll_wait_times_out_empty_and_wakes_on_a_write() {
         .expect_err("a cursor past the end");
     assert_eq!(err.code(), "INVALID_ARGUMENT");
 }
+
+/// Issue 20, extra: an ended foreground task keeps at most
+/// [`agent_tasks::ENDED_OUTPUT_MEMORY`] bytes of output in memory, however
+/// much it printed under the memory limit (more goes to its log at the end),
+/// and reads give the same bytes as before the end. A small output stays in
+/// memory, with nothing on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_foreground_task_keeps_little_output_in_memory() {
+    let (manager, dir) = manager_in_temp(ManagerConfig::default());
+    let expected = seq_output(40_000); // about 230 KiB, under the 1 MiB limit
+    let task = manager
+        .spawn(
+            ProcessTask::argv(["seq", "1", "40000"]),
+            SpawnOptions::foreground().no_timeout(),
+        )
+        .expect("spawn");
+    let outcome = task.wait_foreground().await;
+    assert!(
+        matches!(outcome, agent_tasks::ForegroundOutcome::Finished(_)),
+        "{outcome:?}"
+    );
+    let info = manager.info(task.id().as_str()).expect("info");
+    assert_eq!(info.output.total_bytes, expected.len() as u64);
+    assert!(
+        info.output.memory_bytes <= agent_tasks::ENDED_OUTPUT_MEMORY as u64,
+        "{} bytes in memory",
+        info.output.memory_bytes
+    );
+    assert_eq!(read_all(&manager, task.id().as_str()), expected);
+    // Small pages read the same too.
+    let mut cursor = 0;
+    let mut paged = Vec::new();
+    loop {
+        let page = manager
+            .poll(task.id().as_str(), cursor, 7_777)
+            .expect("poll");
+        paged.extend_from_slice(&page.data);
+        cursor = page.next_cursor;
+        if page.eof {
+            break;
+        }
+    }
+    assert_eq!(paged, expected);
+
+    // A small output stays in memory and leaves nothing on disk.
+    let small = manager
+        .spawn(
+            ProcessTask::shell("echo small"),
+            SpawnOptions::foreground().no_timeout(),
+        )
+        .expect("spawn");
+    small.wait_foreground().await;
+    let info = manager.info(small.id().as_str()).expect("info");
+    assert!(!info.output.spilled);
+    assert_eq!(read_all(&manager, small.id().as_str()), b"small\n");
+    assert!(!dir.path().join("tasks").join(small.id().as_str()).exists());
+}

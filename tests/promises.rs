@@ -131,7 +131,7 @@ async fn any_duration_is_accepted_and_huge_means_no_deadline() {
     let huge = SpawnOptions::background()
         .timeout(Duration::MAX)
         .background_timeout(Some(Duration::MAX))
-        .watch(["never matches this"])
+        .watch(["^ready$"])
         .watch_interval(Duration::MAX)
         .heartbeat(Duration::MAX)
         .idle_timeout(Duration::MAX);
@@ -146,12 +146,29 @@ async fn any_duration_is_accepted_and_huge_means_no_deadline() {
     let function = manager
         .spawn(
             FnTask::new("waits", |ctx| async move {
+                // Two matches: the second falls inside the (huge) watch
+                // interval that the first one set.
+                ctx.stdout("ready\nready\n");
                 let reason = ctx.cancelled().await;
                 Ok(json!(reason.to_string()))
             }),
             huge,
         )
         .expect("spawn");
+    wait_for("the function's output", || {
+        manager
+            .info(function.id().as_str())
+            .is_ok_and(|i| i.output.total_bytes == 12)
+    })
+    .await;
+    assert_eq!(
+        manager.info(function.id().as_str()).expect("info").status,
+        TaskStatus::Running,
+        "a watch match under a huge interval ended the task"
+    );
+    // Pausing and resuming moves the (absent) deadlines by the pause.
+    manager.pause(process.id().as_str()).await.expect("pause");
+    manager.resume(process.id().as_str()).await.expect("resume");
     let foreground = manager
         .spawn(
             sleeper(),
@@ -174,6 +191,23 @@ async fn any_duration_is_accepted_and_huge_means_no_deadline() {
         let id = function.id().to_string();
         tokio::spawn(async move { manager.collect(&id, Some(Duration::MAX)).await })
     };
+    // Waits for output with huge timeouts end with the task.
+    let waiter = {
+        let manager = manager.clone();
+        let id = function.id().to_string();
+        tokio::spawn(async move {
+            let until = agent_tasks::WaitUntil::Output {
+                regex: regex::Regex::new("never printed").expect("regex"),
+                from_cursor: 0,
+            };
+            manager.wait_for(&id, until, Some(Duration::MAX)).await
+        })
+    };
+    let page_waiter = {
+        let manager = manager.clone();
+        let id = function.id().to_string();
+        tokio::spawn(async move { manager.poll_wait(&id, 12, 1024, Some(Duration::MAX)).await })
+    };
     for id in [process.id(), function.id(), foreground.id()] {
         let info = manager
             .cancel(id.as_str(), CancelReason::user("done"))
@@ -182,7 +216,17 @@ async fn any_duration_is_accepted_and_huge_means_no_deadline() {
         assert_eq!(info.status, TaskStatus::Cancelled, "{id}");
     }
     let collected = collector.await.expect("join").expect("collect");
-    assert!(collected.result().is_some());
+    let ended = collected.result().expect("a result");
+    // The function returned by itself, after its cancel: no panic ended it.
+    assert_eq!(ended.error, None, "{ended:?}");
+    assert_eq!(ended.value, Some(json!("cancelled: done")), "{ended:?}");
+    let waited = waiter.await.expect("join").expect("wait_for");
+    assert!(
+        matches!(waited, agent_tasks::WaitOutcome::Ended(_)),
+        "{waited:?}"
+    );
+    let page = page_waiter.await.expect("join").expect("poll_wait");
+    assert!(page.eof, "{page:?}");
     // No slot stays taken: four more background tasks fit the cap of 4.
     for _ in 0..4 {
         let t = manager
@@ -193,6 +237,12 @@ async fn any_duration_is_accepted_and_huge_means_no_deadline() {
             .await
             .expect("collect");
     }
+    // The shutdown waits, and the exit hook's wait, take any duration.
+    assert!(manager.shutdown_within("done", Duration::MAX).await);
+    assert_eq!(
+        tokio::task::block_in_place(|| manager.kill_processes_now(Duration::MAX)),
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

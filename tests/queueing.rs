@@ -359,3 +359,77 @@ async fn a_queued_task_is_announced_and_its_duration_counts_from_its_start() {
     }
     assert_eq!(&seen[..2], ["task.queued", "task.started"], "{seen:?}");
 }
+
+/// Issue 20 item 6: a slot freed after `shutdown` began must not start a
+/// queued task. Racing: running tasks end (freeing slots) while shutdown
+/// goes through the tasks. Certain: keep-alive tasks hold the slots through
+/// the shutdown and end after it, when keep-alive tasks are queued too.
+/// Every queued task would leave a mark if it ever ran; none may, and each
+/// ends cancelled by the shutdown, saying it never started (no
+/// `task.started` in its events).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_starts_no_queued_task() {
+    let (manager, dir) = manager_in_temp(
+        ManagerConfig::default()
+            .max_background(2)
+            .queue_over_capacity(true),
+    );
+    let ran = Arc::new(AtomicUsize::new(0));
+    let running = Arc::new(AtomicUsize::new(0));
+    // Ends on a message or on a cancel; marks a run past the first two.
+    let task = |running: &Arc<AtomicUsize>, ran: &Arc<AtomicUsize>| {
+        let (running, ran) = (running.clone(), ran.clone());
+        FnTask::new("marked", move |ctx| async move {
+            if running.fetch_add(1, Ordering::SeqCst) >= 2 {
+                ran.fetch_add(1, Ordering::SeqCst);
+            }
+            tokio::select! {
+                _ = ctx.recv() => {}
+                _ = ctx.cancelled() => {}
+            }
+            Ok(serde_json::Value::Null)
+        })
+    };
+    const QUEUED: usize = 600;
+    let mut ids = Vec::new();
+    for n in 0..QUEUED + 2 {
+        // The two that run, and every other queued one, are kept alive.
+        let keep_alive = n < 2 || n % 2 == 0;
+        let handle = manager
+            .spawn(
+                task(&running, &ran),
+                SpawnOptions::background().keep_alive(keep_alive),
+            )
+            .expect("spawn is queued, not refused");
+        ids.push(handle.id().to_string());
+    }
+    wait_for("two running", || running.load(Ordering::SeqCst) == 2).await;
+    assert_eq!(count(&manager, TaskStatus::Queued), QUEUED);
+    tokio::time::timeout(Duration::from_secs(120), manager.shutdown("host exits"))
+        .await
+        .expect("shutdown in time");
+    // The kept-alive running tasks end now: their slots start nothing.
+    for id in &ids[..2] {
+        manager.send(id, "go").expect("send");
+        manager.collect(id, None).await.expect("collect");
+    }
+    assert_eq!(ran.load(Ordering::SeqCst), 0, "a queued task ran");
+    assert_eq!(running.load(Ordering::SeqCst), 2, "a queued task started");
+    for id in &ids[2..] {
+        let info = manager.info(id).expect("info");
+        assert_eq!(info.status, TaskStatus::Cancelled, "{id}");
+        let reason = info.cancel_reason.as_ref().expect("a reason");
+        assert_eq!(reason.kind, agent_tasks::CancelKind::Shutdown, "{id}");
+        assert_eq!(info.duration_ms, 0, "{id} has run time");
+        let error = info.error.as_deref().unwrap_or_default();
+        assert!(error.contains("never started"), "{id}: {error:?}");
+        let events =
+            std::fs::read_to_string(dir.path().join("tasks").join(id).join("events.jsonl"))
+                .expect("the task's events");
+        assert!(
+            !events.contains("\"task.started\""),
+            "{id} started: {events}"
+        );
+    }
+    assert_eq!(count(&manager, TaskStatus::Queued), 0);
+}

@@ -19,17 +19,19 @@
 //! read too, and folded into the journal by [`ForegroundJournal::load`].
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
+#[cfg(test)]
+use std::fs::OpenOptions;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
 use crate::id::TaskId;
+use crate::root_dir::{Access, Folder, RootDir};
 use crate::store::Manifest;
-use crate::util::{create_private_dir, lock};
+use crate::util::lock;
 
 /// The journal's file name in `<root>/foreground/`.
 pub(crate) const JOURNAL_FILE: &str = "records.jsonl";
@@ -80,13 +82,26 @@ pub(crate) struct JournalRead {
     pub legacy_files: Vec<PathBuf>,
 }
 
-/// Reads the journal in `dir` (and any older per-task record files there),
-/// without writing anything.
+/// Reads the journal in the folder at `dir` (and any older per-task record
+/// files there), without writing anything: for readers by path (the
+/// `agent-tasks` command).
 pub(crate) fn read_journal(dir: &Path) -> JournalRead {
+    match RootDir::open(dir) {
+        Ok(opened) => read_journal_in(&opened.folder("")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => JournalRead::default(),
+        Err(e) => JournalRead {
+            problems: vec![(dir.to_path_buf(), e.to_string())],
+            ..JournalRead::default()
+        },
+    }
+}
+
+/// [`read_journal`] of a folder reached through a root's descriptor.
+pub(crate) fn read_journal_in(dir: &Folder) -> JournalRead {
     let mut read = JournalRead::default();
     let mut live: Vec<Manifest> = Vec::new();
-    let path = dir.join(JOURNAL_FILE);
-    match std::fs::read(&path) {
+    let path = dir.path().join(JOURNAL_FILE);
+    match dir.read(JOURNAL_FILE) {
         Ok(bytes) => {
             let lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
             let last = lines.len().saturating_sub(1);
@@ -111,14 +126,14 @@ pub(crate) fn read_journal(dir: &Path) -> JournalRead {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => read.problems.push((path.clone(), e.to_string())),
     }
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
+    if let Ok(entries) = dir.entries() {
+        for (name, _) in entries {
             let Some(Ok(id)) = name.strip_suffix(".json").map(TaskId::parse) else {
                 continue; // not a record of ours
             };
-            let file = entry.path();
-            match std::fs::read(&file)
+            let file = dir.path().join(&name);
+            match dir
+                .read(&name)
                 .map_err(|e| e.to_string())
                 .and_then(|b| serde_json::from_slice::<Manifest>(&b).map_err(|e| e.to_string()))
             {
@@ -131,7 +146,7 @@ pub(crate) fn read_journal(dir: &Path) -> JournalRead {
                     .problems
                     .push((file.clone(), "the id does not match".to_string())),
                 // A record removed while being read is gone, not torn.
-                Err(_) if !file.exists() => continue,
+                Err(_) if !dir.exists(&name) => continue,
                 Err(e) => read.problems.push((file.clone(), e)),
             }
             read.legacy_files.push(file);
@@ -145,7 +160,8 @@ pub(crate) fn read_journal(dir: &Path) -> JournalRead {
 /// writer).
 #[derive(Debug)]
 pub(crate) struct ForegroundJournal {
-    dir: PathBuf,
+    /// `<root>/foreground`, through the locked root's descriptor.
+    dir: Folder,
     state: Mutex<JournalState>,
 }
 
@@ -160,9 +176,11 @@ struct JournalState {
 }
 
 impl ForegroundJournal {
-    pub(crate) fn new(dir: PathBuf) -> Self {
+    /// The journal in `dir` (`<root>/foreground`, reached through the
+    /// root's descriptor; unit tests may name it by path).
+    pub(crate) fn new(dir: impl Into<Folder>) -> Self {
         ForegroundJournal {
-            dir,
+            dir: dir.into(),
             state: Mutex::new(JournalState::default()),
         }
     }
@@ -200,7 +218,7 @@ impl ForegroundJournal {
     /// fresh journal holding those records, the older per-task files folded
     /// in. For `open`, before any task runs.
     pub(crate) fn load(&self) -> JournalRead {
-        let read = read_journal(&self.dir);
+        let read = read_journal_in(&self.dir);
         let mut state = lock(&self.state);
         state.live = read
             .live
@@ -210,13 +228,15 @@ impl ForegroundJournal {
                 Some((m.info.id.clone(), line))
             })
             .collect();
-        let journal_exists = self.dir.join(JOURNAL_FILE).exists();
+        let journal_exists = self.dir.exists(JOURNAL_FILE);
         if !state.live.is_empty() || journal_exists {
             // Written before the older files go, so a crash in between
             // loses no record.
             if self.rewrite(&mut state).is_ok() {
                 for file in &read.legacy_files {
-                    let _ = std::fs::remove_file(file);
+                    if let Some(name) = file.file_name().and_then(|n| n.to_str()) {
+                        let _ = self.dir.remove_file(name);
+                    }
                 }
             }
         }
@@ -225,14 +245,9 @@ impl ForegroundJournal {
 
     fn append(&self, state: &mut JournalState, line: &[u8]) -> std::io::Result<()> {
         if state.file.is_none() {
-            create_private_dir(&self.dir)?;
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(0o600)
-                .custom_flags(nix::libc::O_CLOEXEC)
-                .open(self.dir.join(JOURNAL_FILE))?;
-            state.lines = count_lines(&self.dir.join(JOURNAL_FILE));
+            self.dir.create()?;
+            let file = self.dir.open_file(JOURNAL_FILE, Access::Append)?;
+            state.lines = lines_in(&self.dir);
             state.file = Some(file);
         }
         let Some(file) = state.file.as_mut() else {
@@ -245,33 +260,30 @@ impl ForegroundJournal {
 
     /// Replaces the file with the live starts only (temp file, rename).
     fn rewrite(&self, state: &mut JournalState) -> std::io::Result<()> {
-        create_private_dir(&self.dir)?;
-        let path = self.dir.join(JOURNAL_FILE);
-        let temp = self.dir.join(format!(".{JOURNAL_FILE}.tmp"));
-        let mut file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .mode(0o600)
-            .custom_flags(nix::libc::O_CLOEXEC)
-            .open(&temp)?;
+        self.dir.create()?;
+        let temp = format!(".{JOURNAL_FILE}.tmp");
+        let mut file = self.dir.open_file(&temp, Access::Replace)?;
         let body: Vec<u8> = state.live.values().flatten().copied().collect();
         file.write_all(&body)?;
-        std::fs::rename(&temp, &path)?;
+        self.dir.rename(&temp, JOURNAL_FILE)?;
         // The renamed file is the journal now: the old descriptor names the
         // replaced one, so it goes (an append reopens the journal if the
         // open below fails).
         state.file = None;
         state.lines = state.live.len();
-        let file = OpenOptions::new()
-            .append(true)
-            .custom_flags(nix::libc::O_CLOEXEC)
-            .open(&path)?;
+        let file = self.dir.open_file(JOURNAL_FILE, Access::Append)?;
         state.file = Some(file);
         Ok(())
     }
 }
 
+fn lines_in(dir: &Folder) -> usize {
+    dir.read(JOURNAL_FILE)
+        .map(|b| b.iter().filter(|c| **c == b'\n').count())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
 fn count_lines(path: &Path) -> usize {
     std::fs::read(path)
         .map(|b| b.iter().filter(|c| **c == b'\n').count())

@@ -56,6 +56,7 @@ mod notifications;
 mod output;
 mod process;
 mod readiness;
+mod root_dir;
 mod roster;
 mod rules;
 mod sink;
@@ -87,6 +88,7 @@ pub use notifications::{
     Notification, NotificationKind, NOTIFICATION_TAIL_CHARS, NOTIFICATION_TAIL_LINES,
     NOTIFICATION_VALUE_CHARS,
 };
+pub use output::ENDED_OUTPUT_MEMORY;
 pub use process::{terminal_size, Key, ProcessTask};
 pub use readiness::{WaitOutcome, WaitUntil, MAX_WAIT_LINE, PORT_POLL_INTERVAL};
 pub use roster::{Roster, RosterItem, DEFAULT_ROSTER_BUDGET};

@@ -269,11 +269,13 @@ impl TaskManager {
                 (temp.path().to_path_buf(), Some(temp))
             }
         };
-        let root_lock = RootLock::acquire(&root)?;
-        let (notifications, mut load_problems) = NotificationQueue::open(&root);
+        // From here on every file under the root is reached through the
+        // locked folder's descriptor, not the path.
+        let (root_lock, root_dir) = RootLock::acquire(&root)?;
+        let (notifications, mut load_problems) = NotificationQueue::open(&root_dir);
         let services = Arc::new(Services {
             bus: EventBus::new(),
-            store: TaskStore::new(&root),
+            store: TaskStore::new(&root_dir),
             notifications,
             notify_host_cancels: config.notify_host_cancels,
             max_background: config.max_background,
@@ -294,7 +296,7 @@ impl TaskManager {
         for (manifest, result, from_record) in from_folders.chain(from_records) {
             let unfinished = !manifest.info.status.is_terminal();
             let output = Arc::new(OutputBuffer::restore(
-                services.store.task_dir(&manifest.info.id),
+                services.store.folder(&manifest.info.id),
                 limits,
                 &manifest.info.output,
                 unfinished,
@@ -405,7 +407,7 @@ impl TaskManager {
             source: options.source.clone(),
         };
         let watcher = Self::watcher(&options)?;
-        let dir = self.inner.services.store.task_dir(&id);
+        let dir = self.inner.services.store.folder(&id);
         let limits = OutputLimits {
             track_activity: options.monitoring.idle_timeout.is_some(),
             ..Self::limits(config)
@@ -782,19 +784,31 @@ impl TaskManager {
 
     /// Cancels every running task except keep-alive ones, waits until they
     /// have ended (their output flushed), and refuses new spawns from then on.
+    /// Nothing starts once it began: queued tasks (keep-alive ones too, which
+    /// could never start) end `cancelled` at once, with the error "it never
+    /// started", and a slot freed later starts none.
     /// If no task is left running, the root folder is released, so another
     /// manager may open it.
     pub async fn shutdown(&self, reason: impl Into<String>) {
         let reason = CancelReason::shutdown(reason);
-        let entries: Vec<_> = {
+        // Closing takes the queue out in the same step: a slot freed by a
+        // task stopped below starts nothing (keep-alive queued tasks
+        // included: they would never start either).
+        let (entries, unstarted) = {
             let mut reg = lock(&self.inner.registry);
-            reg.closed = true;
-            reg.tasks.values().cloned().collect()
+            let unstarted = reg.close(&reason);
+            let entries: Vec<_> = reg.tasks.values().cloned().collect();
+            (entries, unstarted)
         };
-        let stopping: Vec<_> = entries
-            .into_iter()
-            .filter(|e| !e.spec.keep_alive && e.request_cancel(reason.clone()))
-            .collect();
+        let mut stopping: Vec<_> = unstarted.iter().map(|p| p.entry.clone()).collect();
+        for pending in unstarted {
+            pending.cancel_unstarted();
+        }
+        stopping.extend(
+            entries
+                .into_iter()
+                .filter(|e| !e.spec.keep_alive && e.request_cancel(reason.clone())),
+        );
         for entry in stopping {
             entry.wait_until(false).await;
         }

@@ -6,7 +6,6 @@
 //! occasion (`<task-id>.end`), so writing one twice cannot make two.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -14,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::id::TaskId;
 use crate::info::{human_duration, CancelReason, ExitInfo, TaskSource, TaskStatus};
-use crate::store::write_atomic;
-use crate::util::{create_private_dir, lock};
+use crate::root_dir::{Folder, RootDir};
+use crate::util::lock;
 
 /// Lines of output a notification shows at most.
 pub const NOTIFICATION_TAIL_LINES: usize = 20;
@@ -227,32 +226,34 @@ impl Notification {
 
 /// The pending notifications, on disk and in memory.
 pub(crate) struct NotificationQueue {
-    dir: PathBuf,
+    /// `<root>/notifications`, through the locked root's descriptor.
+    dir: Folder,
     pending: Mutex<BTreeMap<(u64, String), Notification>>,
 }
 
 impl NotificationQueue {
     /// A queue in `<root>/notifications`, loaded with what is pending there.
     /// Unreadable files are reported and skipped.
-    pub(crate) fn open(root: &std::path::Path) -> (Self, Vec<String>) {
-        let dir = root.join("notifications");
+    pub(crate) fn open(root: &RootDir) -> (Self, Vec<String>) {
+        let dir = root.folder("notifications");
         let mut pending = BTreeMap::new();
         let mut problems = Vec::new();
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            for entry in entries.flatten() {
-                let path = entry.path();
-                if path.extension().and_then(|e| e.to_str()) != Some("json") {
+        if let Ok(entries) = dir.entries() {
+            for (name, _) in entries {
+                if std::path::Path::new(&name)
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    != Some("json")
+                {
                     continue;
                 }
-                match std::fs::read(&path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| {
-                        serde_json::from_slice::<Notification>(&b).map_err(|e| e.to_string())
-                    }) {
+                match dir.read(&name).map_err(|e| e.to_string()).and_then(|b| {
+                    serde_json::from_slice::<Notification>(&b).map_err(|e| e.to_string())
+                }) {
                     Ok(n) => {
                         pending.insert((n.created_at_ms, n.id.clone()), n);
                     }
-                    Err(e) => problems.push(format!("{}: {e}", path.display())),
+                    Err(e) => problems.push(format!("{}: {e}", dir.path().join(&name).display())),
                 }
             }
         }
@@ -269,14 +270,11 @@ impl NotificationQueue {
     /// the pending one (it is the same occasion). Returns a write error, if
     /// any; the notification is queued in memory all the same.
     pub(crate) fn push(&self, notification: Notification) -> Result<(), String> {
-        let path = self.dir.join(format!("{}.json", notification.id));
-        let saved = create_private_dir(&self.dir)
-            .and_then(|_| {
-                let json =
-                    serde_json::to_vec_pretty(&notification).map_err(std::io::Error::other)?;
-                write_atomic(&path, &json)
-            })
-            .map_err(|e| format!("saving {}: {e}", path.display()));
+        let name = format!("{}.json", notification.id);
+        let saved = serde_json::to_vec_pretty(&notification)
+            .map_err(std::io::Error::other)
+            .and_then(|json| self.dir.write_atomic(&name, &json))
+            .map_err(|e| format!("saving {}: {e}", self.dir.path().join(&name).display()));
         let mut pending = lock(&self.pending);
         pending.retain(|(_, id), _| id != &notification.id);
         pending.insert(
@@ -308,9 +306,10 @@ impl NotificationQueue {
             pending.retain(|(_, key), _| key != id);
             if pending.len() < before {
                 removed += 1;
-                let path = self.dir.join(format!("{id}.json"));
-                match std::fs::remove_file(&path) {
+                let name = format!("{id}.json");
+                match self.dir.remove_file(&name) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        let path = self.dir.path().join(&name);
                         return Err(Error::io("removing an acknowledged notification", path, e));
                     }
                     _ => {}

@@ -2,11 +2,12 @@
 //! saved TaskInfo, rewritten atomically: temp file, fsync, rename),
 //! `events.jsonl` (append-only), `result.json` and `files.json`; the small
 //! journal of running foreground processes ([`crate::journal`]); and the
-//! lock on the root. Folders are 0700, files 0600. This module only
-//! reads and writes; what is saved when is the lifecycle's business.
+//! lock on the root. Folders are 0700, files 0600. Every file is reached
+//! through the locked root's descriptor ([`crate::root_dir`]), never by
+//! path. This module only reads and writes; what is saved when is the
+//! lifecycle's business.
 
 use std::fs::OpenOptions;
-use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -16,7 +17,7 @@ use crate::events::Event;
 use crate::id::TaskId;
 use crate::info::{TaskInfo, TaskResult};
 use crate::journal::ForegroundJournal;
-use crate::util::create_private_dir;
+use crate::root_dir::{Folder, RootDir};
 
 /// Format version of `manifest.json`.
 const MANIFEST_VERSION: u32 = 1;
@@ -51,24 +52,8 @@ pub(crate) struct LoadedTask {
 /// Reads and writes task folders under `<root>/tasks`.
 #[derive(Debug)]
 pub(crate) struct TaskStore {
-    tasks_dir: PathBuf,
+    root: RootDir,
     foreground: ForegroundJournal,
-}
-
-/// Writes `bytes` to `path` atomically: a temp file in the same folder,
-/// fsync, rename, then fsync of the folder so the rename itself is durable.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| std::io::Error::other("the path has no parent folder"))?;
-    let mut temp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .tempfile_in(dir)?;
-    temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| e.error)?;
-    std::fs::File::open(dir)?.sync_all()
 }
 
 /// An exclusive lock on a root folder, held while a manager has it open.
@@ -81,55 +66,65 @@ pub(crate) struct RootLock {
 }
 
 impl RootLock {
-    pub(crate) fn acquire(root: &Path) -> Result<RootLock, crate::Error> {
+    /// Locks the folder at `root`, and returns the lock with the folder
+    /// opened anew from the locked descriptor (its own open file
+    /// description, so dropping the lock releases the root even while the
+    /// folder stays open): all root I/O goes through that one.
+    pub(crate) fn acquire(root: &Path) -> Result<(RootLock, RootDir), crate::Error> {
         let dir = OpenOptions::new()
             .read(true)
             .custom_flags(nix::libc::O_DIRECTORY | nix::libc::O_CLOEXEC)
             .open(root)
             .map_err(|e| crate::Error::io("opening the root folder", root, e))?;
-        match nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusiveNonblock) {
-            Ok(lock) => Ok(RootLock { _lock: lock }),
-            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(crate::Error::RootInUse {
-                path: root.to_path_buf(),
-            }),
-            Err((_, errno)) => Err(crate::Error::io(
-                "locking the root folder",
-                root,
-                std::io::Error::from(errno),
-            )),
-        }
+        let lock = match nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => lock,
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+                return Err(crate::Error::RootInUse {
+                    path: root.to_path_buf(),
+                })
+            }
+            Err((_, errno)) => {
+                return Err(crate::Error::io(
+                    "locking the root folder",
+                    root,
+                    std::io::Error::from(errno),
+                ))
+            }
+        };
+        let opened = RootDir::reopen(&*lock, root)
+            .map_err(|e| crate::Error::io("opening the root folder", root, e))?;
+        Ok((RootLock { _lock: lock }, opened))
     }
 }
 
 impl TaskStore {
-    pub(crate) fn new(root: &Path) -> Self {
+    pub(crate) fn new(root: &RootDir) -> Self {
         TaskStore {
-            tasks_dir: root.join("tasks"),
-            foreground: ForegroundJournal::new(root.join("foreground")),
+            root: root.clone(),
+            foreground: ForegroundJournal::new(root.folder("foreground")),
         }
     }
 
-    pub(crate) fn task_dir(&self, id: &TaskId) -> PathBuf {
+    /// The folder of task `id` (made when something is written to it).
+    pub(crate) fn folder(&self, id: &TaskId) -> Folder {
         // `id` passed TaskId's grammar, so it is one plain path component.
-        self.tasks_dir.join(id.as_str())
+        self.root.folder(Path::new("tasks").join(id.as_str()))
     }
 
-    pub(crate) fn ensure_dir(&self, id: &TaskId) -> std::io::Result<PathBuf> {
-        let dir = self.task_dir(id);
-        create_private_dir(&dir)?;
-        Ok(dir)
+    /// The path of task `id`'s folder, for messages.
+    pub(crate) fn task_dir(&self, id: &TaskId) -> PathBuf {
+        self.folder(id).path()
     }
 
     pub(crate) fn write_manifest(&self, manifest: &Manifest) -> std::io::Result<()> {
-        let dir = self.ensure_dir(&manifest.info.id)?;
         let json = serde_json::to_vec_pretty(manifest).map_err(std::io::Error::other)?;
-        write_atomic(&dir.join("manifest.json"), &json)
+        self.folder(&manifest.info.id)
+            .write_atomic("manifest.json", &json)
     }
 
     pub(crate) fn write_result(&self, result: &TaskResult) -> std::io::Result<()> {
-        let dir = self.ensure_dir(&result.id)?;
         let json = serde_json::to_vec_pretty(result).map_err(std::io::Error::other)?;
-        write_atomic(&dir.join("result.json"), &json)
+        self.folder(&result.id).write_atomic("result.json", &json)
     }
 
     pub(crate) fn write_json(
@@ -138,27 +133,20 @@ impl TaskStore {
         name: &str,
         value: &impl Serialize,
     ) -> std::io::Result<()> {
-        let dir = self.ensure_dir(id)?;
         let json = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
-        write_atomic(&dir.join(name), &json)
+        self.folder(id).write_atomic(name, &json)
     }
 
     pub(crate) fn append_events(&self, id: &TaskId, events: &[Event]) -> std::io::Result<()> {
         if events.is_empty() {
             return Ok(());
         }
-        let dir = self.ensure_dir(id)?;
         let mut lines = Vec::new();
         for event in events {
             serde_json::to_writer(&mut lines, event).map_err(std::io::Error::other)?;
             lines.push(b'\n');
         }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(dir.join("events.jsonl"))?;
-        file.write_all(&lines)
+        self.folder(id).append("events.jsonl", &lines)
     }
 
     /// Every readable task folder, and a description of each one that could
@@ -166,43 +154,44 @@ impl TaskStore {
     pub(crate) fn load_all(&self) -> (Vec<LoadedTask>, Vec<String>) {
         let mut loaded = Vec::new();
         let mut problems = Vec::new();
-        let entries = match std::fs::read_dir(&self.tasks_dir) {
+        let tasks = self.root.folder("tasks");
+        let entries = match tasks.entries() {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (loaded, problems),
             Err(e) => {
-                problems.push(format!("reading {}: {e}", self.tasks_dir.display()));
+                problems.push(format!("reading {}: {e}", tasks.path().display()));
                 return (loaded, problems);
             }
         };
-        for entry in entries.flatten() {
-            let dir = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if TaskId::parse(&name).is_err() {
+        for (name, _) in entries {
+            let Ok(id) = TaskId::parse(&name) else {
                 continue; // not a task folder of ours
-            }
-            let manifest_path = dir.join("manifest.json");
-            let manifest = match std::fs::read(&manifest_path) {
+            };
+            let folder = self.folder(&id);
+            let manifest_path = || folder.path().join("manifest.json");
+            let manifest = match folder.read("manifest.json") {
                 Ok(bytes) => match serde_json::from_slice::<Manifest>(&bytes) {
                     Ok(m) if m.info.id.as_str() == name => m,
                     Ok(_) => {
                         problems.push(format!(
                             "{}: the id does not match its folder",
-                            manifest_path.display()
+                            manifest_path().display()
                         ));
                         continue;
                     }
                     Err(e) => {
-                        problems.push(format!("{}: {e}", manifest_path.display()));
+                        problems.push(format!("{}: {e}", manifest_path().display()));
                         continue;
                     }
                 },
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => {
-                    problems.push(format!("{}: {e}", manifest_path.display()));
+                    problems.push(format!("{}: {e}", manifest_path().display()));
                     continue;
                 }
             };
-            let result = std::fs::read(dir.join("result.json"))
+            let result = folder
+                .read("result.json")
                 .ok()
                 .and_then(|bytes| serde_json::from_slice::<TaskResult>(&bytes).ok());
             loaded.push(LoadedTask { manifest, result });
@@ -232,11 +221,7 @@ impl TaskStore {
             .collect();
         let mut found = Vec::new();
         for manifest in read.live {
-            if self
-                .task_dir(&manifest.info.id)
-                .join("manifest.json")
-                .exists()
-            {
+            if self.folder(&manifest.info.id).exists("manifest.json") {
                 let _ = self.foreground.record_end(&manifest.info.id);
             } else {
                 found.push(manifest);
@@ -246,9 +231,6 @@ impl TaskStore {
     }
 
     pub(crate) fn remove(&self, id: &TaskId) -> std::io::Result<()> {
-        match std::fs::remove_dir_all(self.task_dir(id)) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            other => other,
-        }
+        self.folder(id).remove_all()
     }
 }

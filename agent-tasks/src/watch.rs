@@ -11,7 +11,7 @@ use regex::RegexSet;
 use tokio::time::Instant;
 
 use crate::sink::{Sink, Stream};
-use crate::util::lock;
+use crate::util::{deadline, lock};
 
 /// Longest line kept while waiting for its newline; a longer one is
 /// matched as it is.
@@ -32,11 +32,23 @@ pub(crate) enum WatchEvent {
 
 struct WatchState {
     partial: Vec<u8>,
-    next_allowed: Option<Instant>,
+    next_allowed: NextNotice,
     skipped: u64,
     notified: usize,
     matches: u64,
     stopped: bool,
+}
+
+/// When the next match may be told.
+#[derive(Clone, Copy)]
+enum NextNotice {
+    /// The next match is told at once.
+    Now,
+    /// Matches before this instant are only counted.
+    At(Instant),
+    /// The interval reaches past any instant (a huge `watch_interval`):
+    /// later matches are only counted.
+    Never,
 }
 
 /// Who hears of matches.
@@ -65,7 +77,7 @@ impl WatchSink {
             listener: OnceLock::new(),
             state: Mutex::new(WatchState {
                 partial: Vec::new(),
-                next_allowed: None,
+                next_allowed: NextNotice::Now,
                 skipped: 0,
                 notified: 0,
                 matches: 0,
@@ -99,11 +111,18 @@ impl WatchSink {
         }
         st.matches += 1;
         let now = Instant::now();
-        if st.next_allowed.is_some_and(|at| now < at) {
+        let quiet = match st.next_allowed {
+            NextNotice::Now => false,
+            NextNotice::At(at) => now < at,
+            NextNotice::Never => true,
+        };
+        if quiet {
             st.skipped += 1;
             return;
         }
-        st.next_allowed = Some(now + self.interval);
+        // Any interval is accepted: one too large for the clock means no
+        // second notice, never an overflow.
+        st.next_allowed = deadline(now, self.interval).map_or(NextNotice::Never, NextNotice::At);
         st.notified += 1;
         out.push(WatchEvent::Matched {
             line: text.to_string(),

@@ -148,7 +148,8 @@ static AWAIT_PENDING: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 impl Pending {
     /// Blocks (GIL released) until done or `limit` passes; true when done.
     fn block(&self, py: Python<'_>, limit: Option<Duration>) -> PyResult<bool> {
-        let deadline = limit.map(|l| Instant::now() + l);
+        // A limit too large for the clock is no limit (never an overflow).
+        let deadline = limit.and_then(|l| Instant::now().checked_add(l));
         loop {
             let slice = match deadline {
                 Some(d) => d

@@ -237,3 +237,12 @@ def test_errors_are_exported() -> None:
         "RootInUse",
     ):
         assert name in agent_tasks.__all__
+
+
+def test_a_huge_wait_limit_means_no_limit(manager: TaskManager) -> None:
+    # Issue 20 item 21: a finite wait too large for the clock (1e300 s)
+    # is no limit, never an overflow (it used to panic).
+    task = manager.run("echo hi")
+    outcome = task.wait_foreground_blocking(timeout=1e300)
+    assert outcome.finished
+    assert task.collect_blocking(timeout=1e300).status == "completed"

@@ -167,7 +167,8 @@ impl TaskEntry {
             outcome: Ok(TaskOutcome {
                 success: false,
                 value: None,
-                error: None,
+                // Said in words too: a stopped task that ran has no error.
+                error: Some("it never started: stopped while queued".to_string()),
                 exit: None,
                 ended_on_its_own: false,
             }),

@@ -3,7 +3,10 @@
 //! `queued`, counted in no cap) instead of failing. When a slot frees, the
 //! queued tasks that fit start, oldest first (one that does not fit its
 //! owner's cap does not hold back the others). Cancelling a queued task
-//! ends it `cancelled` without it ever running.
+//! ends it `cancelled` without it ever running. Once the registry is closed
+//! (`shutdown` began) nothing leaves the queue to start: closing takes every
+//! queued task out at once, under the same lock a freed slot is handed out
+//! under, and they end unstarted.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,11 +72,31 @@ impl Registry {
         self.queue.push_back(pending);
     }
 
+    /// Closes the registry to spawns and takes every queued task out of the
+    /// queue, its stop recorded with `reason`: after this no queued task can
+    /// start (a slot freed later finds the queue empty, and a closed
+    /// registry hands out none). The caller ends them with
+    /// [`Pending::cancel_unstarted`] once the lock is released.
+    pub(crate) fn close(&mut self, reason: &CancelReason) -> Vec<Pending> {
+        self.closed = true;
+        let taken: Vec<Pending> = self.queue.drain(..).collect();
+        for pending in &taken {
+            let entry = &pending.entry;
+            lock(&entry.state).request_stop(reason);
+            entry.cancel.cancel(reason.clone());
+        }
+        taken
+    }
+
     /// Takes the queued tasks that fit the caps now, oldest first, counts
     /// them in the caps and marks them running. The caller starts them once
-    /// the locks are released.
+    /// the locks are released. None once the registry is closed: nothing
+    /// starts after shutdown began.
     pub(crate) fn take_startable(&mut self, services: &Services) -> Vec<Pending> {
         let mut started = Vec::new();
+        if self.closed {
+            return started;
+        }
         let mut i = 0;
         while i < self.queue.len() {
             let spec = &self.queue[i].entry.spec;

@@ -21,6 +21,14 @@
 //! File descriptors: the log is open only while the stream is spilled and not
 //! finished (one descriptor, shared by the writer and the readers). A finished
 //! stream holds none: reads open the log, read, and close it.
+//!
+//! Memory of an ended stream: at most [`ENDED_OUTPUT_MEMORY`] bytes. A
+//! stream that ends in memory (a foreground task under its memory limit)
+//! with more than that is moved to its log at the end, like a spill, so
+//! reads go on giving the same bytes, from the log; if the log cannot be
+//! written (or could not hold it all, under a small disk cap), the bytes
+//! stay in memory rather than be lost. An ended spilled stream whose log is
+//! whole frees its tail window.
 
 mod page;
 mod tail_ring;
@@ -28,16 +36,17 @@ mod tail_ring;
 mod tests;
 
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::info::{omitted_marker, OutputStats, Preview, StreamSpan};
+use crate::root_dir::{Access, Folder};
 use crate::sink::Stream;
-use crate::util::{create_private_dir, lock};
+use crate::util::lock;
 
 pub(crate) use page::{complete_utf8_len, leading_continuation_bytes, Page};
 use tail_ring::TailRing;
@@ -50,6 +59,16 @@ const MAX_SPANS: usize = 8192;
 const COALESCE_MAX: usize = 64 * 1024;
 /// ...for at most this long, so a crash loses at most this much output.
 pub(crate) const FLUSH_DELAY: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// The most bytes of output an ended task keeps in memory (a foreground
+/// task that ended with more under its memory limit has it moved to its
+/// log at the end), unless its log could not be written: then its output
+/// stays in memory rather than be lost. Reads give the same bytes either
+/// way. 300 ended commands of 256 KiB each hold 4.8 MiB, not 77 MB.
+pub const ENDED_OUTPUT_MEMORY: usize = 16 * 1024;
+
+/// The log's name in the task's folder.
+const LOG_FILE: &str = "output.log";
 
 /// The line put between the kept head and tail in a capped log.
 fn marker_line(omitted: u64) -> String {
@@ -189,7 +208,8 @@ struct View {
 /// The bounded output buffer of one task.
 pub(crate) struct OutputBuffer {
     limits: OutputLimits,
-    dir: PathBuf,
+    /// The task's folder, through the locked root's descriptor.
+    dir: Folder,
     writer: Mutex<Writer>,
     view: Mutex<View>,
     growth: Growth,
@@ -231,18 +251,24 @@ impl Drop for GrowthWatch<'_> {
 impl std::fmt::Debug for OutputBuffer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OutputBuffer")
-            .field("dir", &self.dir)
+            .field("dir", &self.dir.path())
             .finish()
     }
 }
 
 impl OutputBuffer {
-    /// A buffer whose log, once spilled, is `dir/output.log`. With
-    /// `spilled_from_start`, output goes to disk from the first byte.
-    pub(crate) fn new(dir: PathBuf, limits: OutputLimits, spilled_from_start: bool) -> Self {
+    /// A buffer whose log, once spilled, is `dir/output.log` (`dir` is
+    /// reached through the root's descriptor; unit tests may name it by
+    /// path). With `spilled_from_start`, output goes to disk from the first
+    /// byte.
+    pub(crate) fn new(
+        dir: impl Into<Folder>,
+        limits: OutputLimits,
+        spilled_from_start: bool,
+    ) -> Self {
         OutputBuffer {
             limits,
-            dir,
+            dir: dir.into(),
             writer: Mutex::new(Writer {
                 spilled: spilled_from_start,
                 ..Writer::default()
@@ -287,13 +313,13 @@ impl OutputBuffer {
     /// are stale, and the log's own length is the truth. Opens no file: it
     /// only asks for the log's length.
     pub(crate) fn restore(
-        dir: PathBuf,
+        dir: impl Into<Folder>,
         limits: OutputLimits,
         stats: &OutputStats,
         unfinished: bool,
     ) -> Self {
         let buffer = OutputBuffer::new(dir, limits, true);
-        let file_len = std::fs::metadata(buffer.log_path()).map_or(0, |m| m.len());
+        let file_len = buffer.dir.file_len(LOG_FILE).unwrap_or(0);
         {
             let mut w = lock(&buffer.writer);
             w.finished = true;
@@ -328,8 +354,10 @@ impl OutputBuffer {
         buffer
     }
 
+    /// The log's path, for messages (it is opened through the root's
+    /// descriptor).
     pub(crate) fn log_path(&self) -> PathBuf {
-        self.dir.join("output.log")
+        self.dir.path().join(LOG_FILE)
     }
 
     /// Appends a chunk. Never fails: a disk error is reported and the bytes
@@ -452,6 +480,36 @@ impl OutputBuffer {
         report.failed(result);
     }
 
+    /// At the end of a stream still in memory: if it holds more than
+    /// [`ENDED_OUTPUT_MEMORY`], moves it to the log so the ended task holds
+    /// little memory. Only a log that takes every byte replaces the memory
+    /// (a small disk cap, or a write error, leaves the bytes in memory,
+    /// where reads find them as before); the view switches in one step, so
+    /// a reader never sees them missing.
+    fn spill_at_end(&self, w: &mut Writer, report: &mut Report) {
+        let memory = lock(&self.view).memory.clone();
+        let fits = memory.len() as u64 <= self.limits.head_cap();
+        if memory.len() <= ENDED_OUTPUT_MEMORY || !fits || w.disk_failed {
+            return;
+        }
+        if let Err(err) = self.write_head(w, &memory, report) {
+            // Nothing is lost: the memory stays the stream's copy.
+            lock(&self.view).write_error = Some(err.clone());
+            report.push(OutputEvent::WriteFailed(err));
+            return;
+        }
+        w.spilled = true;
+        {
+            let mut v = lock(&self.view);
+            v.spilled = true;
+            v.memory = Arc::new(Vec::new());
+            v.disk_len = w.disk_len;
+        }
+        report.push(OutputEvent::Spilled {
+            buffered: memory.len() as u64,
+        });
+    }
+
     /// Writes the gathered bytes to the log.
     fn write_pending(
         &self,
@@ -533,16 +591,12 @@ impl OutputBuffer {
     }
 
     fn open_log(&self) -> std::result::Result<File, String> {
-        create_private_dir(&self.dir)
-            .map_err(|e| format!("creating {}: {e}", self.dir.display()))?;
-        let path = self.log_path();
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| format!("opening {}: {e}", path.display()))
+        self.dir
+            .create()
+            .map_err(|e| format!("creating {}: {e}", self.dir.path().display()))?;
+        self.dir
+            .open_file(LOG_FILE, Access::Append)
+            .map_err(|e| format!("opening {}: {e}", self.log_path().display()))
     }
 
     /// Marks the stream complete and closes the log. If the log dropped
@@ -557,6 +611,9 @@ impl OutputBuffer {
         }
         let flushed = self.write_pending(&mut w, &mut report);
         report.failed(flushed);
+        if !w.spilled {
+            self.spill_at_end(&mut w, &mut report);
+        }
         w.finished = true;
         w.flush_needed = false;
         let file = w.file.take();
@@ -565,6 +622,10 @@ impl OutputBuffer {
             v.disk_len = w.disk_len;
             Arc::make_mut(&mut v.memory).shrink_to_fit();
             if !w.spilled || w.disk_failed || w.disk_len >= v.total {
+                if w.spilled && !w.disk_failed && w.disk_len >= v.total {
+                    // The log holds it all: reads no longer need the tail.
+                    v.ring = TailRing::new(0);
+                }
                 v.finished = true;
                 v.file = None;
                 return report;
@@ -729,7 +790,10 @@ impl OutputBuffer {
         let mut data = vec![0u8; (to - from) as usize];
         let result = match file {
             Some(file) => file.read_exact_at(&mut data, from),
-            None => File::open(&path).and_then(|file| file.read_exact_at(&mut data, from)),
+            None => self
+                .dir
+                .open_file(LOG_FILE, Access::Read)
+                .and_then(|file| file.read_exact_at(&mut data, from)),
         };
         result.map_err(|e| Error::io("reading", path, e))?;
         Ok(data)

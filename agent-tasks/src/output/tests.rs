@@ -265,3 +265,59 @@ fn a_read_from_the_log_goes_on_into_gathered_bytes() {
     let chunk = buffer.read(2, 6).expect("read");
     assert_eq!(chunk.data, b"rst\nre");
 }
+
+/// Reads the whole stream from 0.
+fn read_whole(buffer: &OutputBuffer) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut cursor = 0;
+    loop {
+        let chunk = buffer.read(cursor, 10_000).expect("read");
+        assert_eq!(chunk.omitted, 0);
+        if chunk.data.is_empty() {
+            return out;
+        }
+        cursor = chunk.cursor + chunk.data.len() as u64;
+        out.extend_from_slice(&chunk.data);
+    }
+}
+
+#[test]
+fn an_ended_stream_in_memory_moves_to_its_log_only_when_the_log_takes_it_all() {
+    let bytes: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    // The log takes it: little memory after the end, the same bytes.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let buffer = OutputBuffer::new(
+        dir.path().join("t"),
+        limits(1 << 20, u64::MAX / 4, 4096),
+        false,
+    );
+    let _ = buffer.write(&Stream::STDOUT, &bytes, true);
+    let report = buffer.finish();
+    assert!(report
+        .events
+        .iter()
+        .any(|e| matches!(e, OutputEvent::Spilled { .. })));
+    assert!(buffer.stats().memory_bytes <= super::ENDED_OUTPUT_MEMORY as u64);
+    assert_eq!(read_whole(&buffer), bytes);
+    // A disk cap smaller than the output: the memory stays.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let buffer = OutputBuffer::new(dir.path().join("t"), limits(1 << 20, 20_000, 4096), false);
+    let _ = buffer.write(&Stream::STDOUT, &bytes, true);
+    let _ = buffer.finish();
+    assert!(!buffer.stats().spilled);
+    assert_eq!(read_whole(&buffer), bytes);
+    // A log that cannot be written (the root is gone): the memory stays.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().to_path_buf();
+    let buffer = OutputBuffer::new(root.join("t"), limits(1 << 20, u64::MAX / 4, 4096), false);
+    drop(dir);
+    assert!(!root.exists());
+    let _ = buffer.write(&Stream::STDOUT, &bytes, true);
+    let report = buffer.finish();
+    assert!(report
+        .events
+        .iter()
+        .any(|e| matches!(e, OutputEvent::WriteFailed(_))));
+    assert!(!buffer.stats().spilled);
+    assert_eq!(read_whole(&buffer), bytes);
+}

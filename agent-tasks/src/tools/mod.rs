@@ -556,7 +556,7 @@ impl ToolBox {
                 meta.extend(tty_line.clone());
                 meta.push(format!(
                     "note: still running after {}, so it was moved to the background; it keeps running and you will be notified when it ends",
-                    duration(timeout.as_millis() as u64)
+                    duration(crate::util::millis(timeout))
                 ));
                 let hint = |end: u64| {
                     format!(
@@ -798,7 +798,7 @@ impl ToolBox {
         } else {
             meta.push(format!(
                 "note: still running after waiting {}",
-                duration(timeout.as_millis() as u64)
+                duration(crate::util::millis(timeout))
             ));
         }
         let (data, omitted, end) = self.read_all(&args.task_id, &meta, CURSOR_LINE)?;
@@ -933,7 +933,7 @@ impl ToolBox {
                 Some(ForegroundOutcome::Detached(_)) => {
                     meta.push(format!(
                         "note: still working after {}, so it moved to the background; you will be notified when it ends",
-                        duration(timeout.as_millis() as u64)
+                        duration(crate::util::millis(timeout))
                     ));
                     None
                 }
