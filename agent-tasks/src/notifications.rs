@@ -5,7 +5,7 @@
 //! acknowledged one never comes back. Ids are derived from the task and the
 //! occasion (`<task-id>.end`), so writing one twice cannot make two.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -228,7 +228,40 @@ impl Notification {
 /// The pending notifications, on disk and in memory.
 pub(crate) struct NotificationQueue {
     dir: PathBuf,
-    pending: Mutex<BTreeMap<(u64, String), Notification>>,
+    pending: Mutex<Pending>,
+}
+
+/// What is pending, in delivery order, with an index by id so `ack` and a
+/// replacing `push` cost one lookup per id, whatever is pending.
+#[derive(Default)]
+struct Pending {
+    by_order: BTreeMap<(u64, String), Notification>,
+    /// The `created_at_ms` of each pending id (its key in `by_order`).
+    index: HashMap<String, u64>,
+    /// Pending ids whose file could not be saved (a full disk): they are
+    /// delivered from memory and saved by [`NotificationQueue::save_unsaved`]
+    /// once the disk takes them again, unless acknowledged first.
+    unsaved: HashSet<String>,
+}
+
+impl Pending {
+    fn insert(&mut self, notification: Notification) {
+        self.remove(&notification.id);
+        let at = notification.created_at_ms;
+        self.index.insert(notification.id.clone(), at);
+        self.by_order
+            .insert((at, notification.id.clone()), notification);
+    }
+
+    /// Removes a pending notification; false if none has that id.
+    fn remove(&mut self, id: &str) -> bool {
+        let Some(at) = self.index.remove(id) else {
+            return false;
+        };
+        self.by_order.remove(&(at, id.to_string()));
+        self.unsaved.remove(id);
+        true
+    }
 }
 
 impl NotificationQueue {
@@ -236,7 +269,7 @@ impl NotificationQueue {
     /// Unreadable files are reported and skipped.
     pub(crate) fn open(root: &std::path::Path) -> (Self, Vec<String>) {
         let dir = root.join("notifications");
-        let mut pending = BTreeMap::new();
+        let mut pending = Pending::default();
         let mut problems = Vec::new();
         if let Ok(entries) = std::fs::read_dir(&dir) {
             for entry in entries.flatten() {
@@ -249,9 +282,7 @@ impl NotificationQueue {
                     .and_then(|b| {
                         serde_json::from_slice::<Notification>(&b).map_err(|e| e.to_string())
                     }) {
-                    Ok(n) => {
-                        pending.insert((n.created_at_ms, n.id.clone()), n);
-                    }
+                    Ok(n) => pending.insert(n),
                     Err(e) => problems.push(format!("{}: {e}", path.display())),
                 }
             }
@@ -265,30 +296,80 @@ impl NotificationQueue {
         )
     }
 
-    /// Saves and queues a notification. The same id queued again replaces
-    /// the pending one (it is the same occasion). Returns a write error, if
-    /// any; the notification is queued in memory all the same.
-    pub(crate) fn push(&self, notification: Notification) -> Result<(), String> {
-        let path = self.dir.join(format!("{}.json", notification.id));
-        let saved = create_private_dir(&self.dir)
+    fn path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    /// Saves a notification's file without making it pending: the end of a
+    /// task saves its notice, then its terminal manifest, and only then
+    /// publishes it (see [`NotificationQueue::publish`]), so no host can
+    /// acknowledge an end that a crash could still turn into another.
+    pub(crate) fn save(&self, notification: &Notification) -> Result<(), String> {
+        let path = self.path(&notification.id);
+        create_private_dir(&self.dir)
             .and_then(|_| {
                 let json =
-                    serde_json::to_vec_pretty(&notification).map_err(std::io::Error::other)?;
+                    serde_json::to_vec_pretty(notification).map_err(std::io::Error::other)?;
                 write_atomic(&path, &json)
             })
-            .map_err(|e| format!("saving {}: {e}", path.display()));
+            .map_err(|e| format!("saving {}: {e}", path.display()))
+    }
+
+    /// Makes a notification pending (in memory). `saved` tells whether its
+    /// file was written; if not, it is kept to be saved later. The same id
+    /// replaces the pending one (it is the same occasion).
+    pub(crate) fn publish(&self, notification: Notification, saved: bool) {
         let mut pending = lock(&self.pending);
-        pending.retain(|(_, id), _| id != &notification.id);
-        pending.insert(
-            (notification.created_at_ms, notification.id.clone()),
-            notification,
-        );
+        let id = notification.id.clone();
+        pending.insert(notification);
+        if !saved {
+            pending.unsaved.insert(id);
+        }
+    }
+
+    /// Saves and queues a notification. Returns a write error, if any; the
+    /// notification is queued in memory all the same (and saved again later).
+    pub(crate) fn push(&self, notification: Notification) -> Result<(), String> {
+        let saved = self.save(&notification);
+        self.publish(notification, saved.is_ok());
         saved
+    }
+
+    /// Removes the file of a notification that was saved but will not be
+    /// published (the model was told of the end meanwhile).
+    pub(crate) fn discard(&self, id: &str) {
+        let _ = std::fs::remove_file(self.path(id));
+    }
+
+    /// Saves the pending notifications whose files could not be written
+    /// before. Returns true when none is left unsaved.
+    pub(crate) fn save_unsaved(&self) -> bool {
+        // Under the lock: an `ack` cannot slip between the check that a
+        // notification is pending and its file being written.
+        let mut pending = lock(&self.pending);
+        if pending.unsaved.is_empty() {
+            return true;
+        }
+        let ids: Vec<String> = pending.unsaved.iter().cloned().collect();
+        for id in ids {
+            let saved = match pending.index.get(&id) {
+                Some(at) => match pending.by_order.get(&(*at, id.clone())) {
+                    Some(notification) => self.save(notification).is_ok(),
+                    None => true,
+                },
+                None => true,
+            };
+            if saved {
+                pending.unsaved.remove(&id);
+            }
+        }
+        pending.unsaved.is_empty()
     }
 
     /// Pending notifications, oldest first, of one owner or of all.
     pub(crate) fn pending(&self, owner: Option<&str>) -> Vec<Notification> {
         lock(&self.pending)
+            .by_order
             .values()
             .filter(|n| owner.is_none_or(|o| n.owner == o))
             .cloned()
@@ -297,6 +378,7 @@ impl NotificationQueue {
 
     /// Marks notifications delivered: they are removed for good. Unknown ids
     /// (already acknowledged) are ignored; returns how many were removed.
+    /// One index lookup per id: linear in the ids, not in ids × pending.
     pub(crate) fn ack(&self, ids: &[String]) -> Result<usize, Error> {
         for id in ids {
             validate_notification_id(id)?;
@@ -304,11 +386,9 @@ impl NotificationQueue {
         let mut pending = lock(&self.pending);
         let mut removed = 0;
         for id in ids {
-            let before = pending.len();
-            pending.retain(|(_, key), _| key != id);
-            if pending.len() < before {
+            if pending.remove(id) {
                 removed += 1;
-                let path = self.dir.join(format!("{id}.json"));
+                let path = self.path(id);
                 match std::fs::remove_file(&path) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                         return Err(Error::io("removing an acknowledged notification", path, e));

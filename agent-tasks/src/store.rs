@@ -30,6 +30,13 @@ pub(crate) struct Manifest {
     /// `/proc/<pid>/stat`), so a reused pid is not taken for the task's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process_start_time: Option<u64>,
+    /// Set once the disk cap was reached: the length of the head the log
+    /// keeps. Stream bytes past it that the counts in `info.output` include
+    /// were dropped (or wait in memory for the end's trailer), so a restore
+    /// after a crash reports them omitted instead of taking the log's
+    /// length for the stream's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_head: Option<u64>,
 }
 
 impl Manifest {
@@ -38,6 +45,7 @@ impl Manifest {
             version: MANIFEST_VERSION,
             info,
             process_start_time,
+            log_head: None,
         }
     }
 }
@@ -69,6 +77,39 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     temp.as_file().sync_all()?;
     temp.persist(path).map_err(|e| e.error)?;
     std::fs::File::open(dir)?.sync_all()
+}
+
+/// Appends `bytes` to `file` (open for appending, `len` bytes long) all or
+/// nothing: if the write fails part way (a full disk), the part written is
+/// cut off again, so the next append does not glue onto a torn line.
+/// Returns the error; `Err` with the file still torn only if even the cut
+/// failed (then [`AppendError::torn`] is set).
+pub(crate) fn append_whole(
+    file: &std::fs::File,
+    len: u64,
+    bytes: &[u8],
+) -> Result<(), AppendError> {
+    match (&*file).write_all(bytes) {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            let torn = file.set_len(len).is_err();
+            Err(AppendError { error, torn })
+        }
+    }
+}
+
+/// A failed [`append_whole`].
+#[derive(Debug)]
+pub(crate) struct AppendError {
+    pub error: std::io::Error,
+    /// The part written could not be cut off: the file ends in a torn line.
+    pub torn: bool,
+}
+
+impl From<AppendError> for std::io::Error {
+    fn from(e: AppendError) -> Self {
+        e.error
+    }
 }
 
 /// An exclusive lock on a root folder, held while a manager has it open.
@@ -153,12 +194,13 @@ impl TaskStore {
             serde_json::to_writer(&mut lines, event).map_err(std::io::Error::other)?;
             lines.push(b'\n');
         }
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .create(true)
             .append(true)
             .mode(0o600)
             .open(dir.join("events.jsonl"))?;
-        file.write_all(&lines)
+        let len = file.metadata()?.len();
+        append_whole(&file, len, &lines).map_err(Into::into)
     }
 
     /// Every readable task folder, and a description of each one that could

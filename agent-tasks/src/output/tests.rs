@@ -161,7 +161,8 @@ fn run(ops: &[Op], memory: usize, disk: u64, tail: usize, spilled: bool) {
     assert_eq!(again.seen + again.omitted, total);
     // The log read back after a restart tells the same story.
     if buffer.stats().spilled {
-        let restored = OutputBuffer::restore(dir.path().join("t"), limits, &buffer.stats(), false);
+        let restored =
+            OutputBuffer::restore(dir.path().join("t"), limits, &buffer.stats(), false, None);
         let mut back = Reader {
             cursor: 0,
             seen: 0,
