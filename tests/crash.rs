@@ -48,8 +48,18 @@ fn write_ready(dir: &Path, ready: &serde_json::Value) {
     std::fs::rename(path.with_extension("tmp"), path).expect("rename");
 }
 
+/// A crash host: SIGKILLed and reaped however the test ends.
+struct Host(Child);
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Runs `crash_host` with `scenario` in a child process.
-fn start_host(dir: &Path, scenario: &str, env: &[(&str, &str)]) -> Child {
+fn start_host(dir: &Path, scenario: &str, env: &[(&str, &str)]) -> Host {
     let mut command = Command::new(std::env::current_exe().expect("exe"));
     command
         .args(["crash_host", "--exact", "--ignored", "--nocapture"])
@@ -59,11 +69,12 @@ fn start_host(dir: &Path, scenario: &str, env: &[(&str, &str)]) -> Child {
     for (key, value) in env {
         command.env(key, value);
     }
-    command.spawn().expect("start the host")
+    Host(command.spawn().expect("start the host"))
 }
 
 /// Waits for `file` in `dir`, then SIGKILLs the host.
-async fn kill_when(child: &mut Child, dir: &Path, file: &str) {
+async fn kill_when(host: &mut Host, dir: &Path, file: &str) {
+    let child = &mut host.0;
     let path = dir.join(file);
     wait_for(file, || {
         if let Ok(Some(status)) = child.try_wait() {
