@@ -108,18 +108,27 @@ fn reopen(root: &Path) -> TaskManager {
 // ---------------------------------------------------------------------------
 // An end is told once, at any crash point of its saving.
 
-/// A background task that ends; the host stops at the pause point the test
-/// chose (`AGENT_TASKS_TEST_PAUSE_AT`). At `end.published` it first
-/// acknowledges the end notification, as a host that drained it would.
+/// Tasks ended at once per crash, so a late save racing an end (a pid's
+/// manifest save still queued when the end is decided) is met too.
+const ENDS: usize = 16;
+
+/// Background tasks that end; the host stops at the pause point the test
+/// chose (`AGENT_TASKS_TEST_PAUSE_AT`). At `end.published` it runs one and
+/// first acknowledges its end notification, as a host that drained it would.
 async fn end_host(dir: &Path, root: &Path) -> (serde_json::Value, TaskManager) {
     let manager = TaskManager::open(root).expect("open");
-    let task = manager
-        .spawn(
-            ProcessTask::shell("echo the-end"),
-            SpawnOptions::background().owner("s1"),
-        )
-        .expect("spawn");
     let at = std::env::var("AGENT_TASKS_TEST_PAUSE_AT").expect("a pause point");
+    let count = if at == "end.published" { 1 } else { ENDS };
+    let tasks: Vec<_> = (0..count)
+        .map(|_| {
+            manager
+                .spawn(
+                    ProcessTask::shell("echo the-end"),
+                    SpawnOptions::background().owner("s1"),
+                )
+                .expect("spawn")
+        })
+        .collect();
     if at == "end.published" {
         wait_for("the end notification", || {
             !manager.notifications(Some("s1")).is_empty()
@@ -133,7 +142,8 @@ async fn end_host(dir: &Path, root: &Path) -> (serde_json::Value, TaskManager) {
         assert_eq!(manager.ack(&ids).expect("ack"), 1);
         std::fs::write(dir.join("acked"), "").expect("write");
     }
-    (json!({ "id": task.id() }), manager)
+    let ids: Vec<_> = tasks.iter().map(|t| t.id().to_string()).collect();
+    (json!({ "ids": ids }), manager)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,54 +168,67 @@ async fn an_end_is_told_once_whatever_instant_the_host_dies() {
             ],
         );
         let acked = point == "end.published";
-        kill_when(
-            &mut host,
-            dir.path(),
-            if acked { "acked" } else { "paused" },
-        )
-        .await;
-        // The ready file comes after the pause (or the ack): wait for it.
-        wait_for("the pause point", || paused.exists()).await;
+        let count = if acked { 1 } else { ENDS };
         let root = dir.path().join("root");
-        let id = {
-            // The host wrote no ready file (it was killed paused): find the task.
-            let tasks: Vec<_> = std::fs::read_dir(root.join("tasks"))
-                .expect("tasks")
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect();
-            assert_eq!(tasks.len(), 1, "{point}: {tasks:?}");
-            tasks[0].clone()
+        let tasks_dir = root.join("tasks");
+        let ended = || {
+            std::fs::read_dir(&tasks_dir)
+                .map(|d| {
+                    d.flatten()
+                        .filter(|e| e.path().join("result.json").exists())
+                        .count()
+                })
+                .unwrap_or(0)
         };
+        // Every task is somewhere between its saved result and the pause
+        // point (or acknowledged, at `end.published`): each is a crash point.
+        wait_for("the ends to reach the pause point", || {
+            paused.exists() && ended() == count && (!acked || dir.path().join("acked").exists())
+        })
+        .await;
+        kill_when(&mut host, dir.path(), "paused").await;
+        let ids: Vec<String> = std::fs::read_dir(&tasks_dir)
+            .expect("tasks")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(ids.len(), count, "{point}: {ids:?}");
 
         let manager = reopen(&root);
-        let info = manager.info(&id).expect("info");
-        assert_eq!(
-            info.status,
-            TaskStatus::Completed,
-            "{point}: the saved result is the truth"
-        );
         let notes = manager.notifications(None);
-        if acked {
-            assert!(
-                notes.is_empty(),
-                "{point}: an acknowledged end came back: {notes:?}"
+        for id in &ids {
+            let info = manager.info(id).expect("info");
+            assert_eq!(
+                info.status,
+                TaskStatus::Completed,
+                "{point}: the saved result is the truth"
             );
-        } else {
-            assert_eq!(notes.len(), 1, "{point}: {notes:?}");
-            assert_eq!(notes[0].kind, NotificationKind::Finished, "{point}");
-            assert_eq!(notes[0].status, TaskStatus::Completed, "{point}");
-            assert_eq!(manager.ack(&[notes[0].id.clone()]).expect("ack"), 1);
+            let mine: Vec<_> = notes.iter().filter(|n| n.task_id.as_str() == id).collect();
+            if acked {
+                assert!(
+                    mine.is_empty(),
+                    "{point}: an acknowledged end came back: {mine:?}"
+                );
+            } else {
+                assert_eq!(mine.len(), 1, "{point}: {id} is told once: {notes:?}");
+                assert_eq!(mine[0].kind, NotificationKind::Finished, "{point}");
+                assert_eq!(mine[0].status, TaskStatus::Completed, "{point}");
+            }
         }
+        assert_eq!(notes.len(), if acked { 0 } else { count }, "{point}");
+        let note_ids: Vec<_> = notes.iter().map(|n| n.id.clone()).collect();
+        assert_eq!(manager.ack(&note_ids).expect("ack"), note_ids.len());
         drop(manager);
         // Once acknowledged, never again.
         let again = reopen(&root);
         assert!(again.notifications(None).is_empty(), "{point}");
-        assert_eq!(
-            again.info(&id).expect("info").status,
-            TaskStatus::Completed,
-            "{point}"
-        );
+        for id in &ids {
+            assert_eq!(
+                again.info(id).expect("info").status,
+                TaskStatus::Completed,
+                "{point}"
+            );
+        }
     }
 }
 
