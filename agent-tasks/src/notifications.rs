@@ -389,8 +389,14 @@ impl NotificationQueue {
             if pending.remove(id) {
                 removed += 1;
                 let path = self.path(id);
+                // (No file, or not even its folder: one never saved.)
                 match std::fs::remove_file(&path) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(e)
+                        if !matches!(
+                            e.kind(),
+                            std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                        ) =>
+                    {
                         return Err(Error::io("removing an acknowledged notification", path, e));
                     }
                     _ => {}
@@ -459,6 +465,42 @@ mod tests {
         assert_eq!(last_lines("single", 20, 3000), "single");
         assert_eq!(last_lines(&"x".repeat(5000), 20, 3000).len(), 3000);
         assert_eq!(last_lines("", 20, 3000), "");
+    }
+
+    fn note(task: &str) -> Notification {
+        serde_json::from_value(serde_json::json!({
+            "id": format!("process-{task}.end"), "kind": "finished",
+            "task_id": format!("process-{task}"), "owner": "o", "task_kind": "process",
+            "description": "true", "status": "completed", "duration_ms": 1,
+            "output_tail": "", "created_at_ms": 1, "text": "done",
+        }))
+        .expect("a notification")
+    }
+
+    #[test]
+    fn unsaved_notifications_are_saved_later_unless_acknowledged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // `notifications` is a file: no notification can be saved.
+        std::fs::write(dir.path().join("notifications"), "").expect("write");
+        let (queue, problems) = NotificationQueue::open(dir.path());
+        assert!(problems.is_empty());
+        assert!(queue.push(note("aaaa")).is_err());
+        assert!(queue.push(note("bbbb")).is_err());
+        assert_eq!(queue.pending(None).len(), 2, "kept in memory");
+        assert_eq!(
+            queue.ack(&["process-aaaa.end".to_string()]).expect("ack"),
+            1
+        );
+        assert!(!queue.save_unsaved(), "the disk still refuses");
+        // Room again: the one still pending is saved, the acknowledged one not.
+        std::fs::remove_file(dir.path().join("notifications")).expect("rm");
+        assert!(queue.save_unsaved());
+        let saved = dir.path().join("notifications");
+        assert!(saved.join("process-bbbb.end.json").exists());
+        assert!(!saved.join("process-aaaa.end.json").exists());
+        let (reopened, _) = NotificationQueue::open(dir.path());
+        let ids: Vec<_> = reopened.pending(None).into_iter().map(|n| n.id).collect();
+        assert_eq!(ids, ["process-bbbb.end"]);
     }
 
     #[test]

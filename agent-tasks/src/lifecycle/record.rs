@@ -1,8 +1,12 @@
 //! Persisting and announcing: what is saved and told at each step of a
 //! task's life. Events go to subscribers and, once the task has a folder, to
 //! its `events.jsonl`; the manifest is rewritten at each change a restart
-//! must know; the end saves the result, the notification and the terminal
-//! manifest, in that order, before it is announced.
+//! must know; the end saves the result, the notification's file and the
+//! terminal manifest, in that order, and only then publishes the
+//! notification and announces the end (see
+//! [`TaskEntry::save_and_announce_end`] for why every crash point is safe).
+//! A save asked for while the task runs never writes after its end is
+//! decided. What a full disk refuses is kept and saved later (`retry`).
 //!
 //! A foreground process task has no folder while it stays small, but the
 //! moment it has a pid it gets a line in the foreground journal

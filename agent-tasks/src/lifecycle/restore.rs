@@ -67,7 +67,8 @@ impl TaskEntry {
         info.duration_ms = ended.duration_ms;
         info.output = ended.output.clone();
         info.finished_at_ms = Some(info.finished_at_ms.unwrap_or_else(now_ms));
-        info.foreground = false;
+        // (`foreground` stays as saved: whether the end is told depends on
+        // whether the task went to the background.)
         true
     }
 
