@@ -511,7 +511,7 @@ impl TaskEntry {
         };
         if let Some(result) = result {
             if self.services.store.write_result(&result).is_err() {
-                lock(&self.state).unsaved = true;
+                self.keep_unsaved();
                 return false;
             }
         }
