@@ -3,7 +3,12 @@
 //! file `<root>/notifications/<id>.json`, written before it is visible, and
 //! removed on `ack`; so a pending notification survives a restart and an
 //! acknowledged one never comes back. Ids are derived from the task and the
-//! occasion (`<task-id>.end`), so writing one twice cannot make two.
+//! occasion (`<task-id>.end`), so writing one twice cannot make two. Saving
+//! and publishing can be two steps (a task's end saves its notice, then its
+//! terminal manifest, then publishes the notice). One whose file cannot be
+//! written (a full disk) is pending in memory all the same and saved later,
+//! unless acknowledged first. Pending ones are indexed by id: `ack` costs one
+//! lookup per id.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
