@@ -11,7 +11,10 @@
 //! The journal is rewritten with only the live starts once it has grown
 //! past [`COMPACT_AT`] lines and most of them are done. Lines are appended
 //! with one `write` each and not synced: the journal must outlive a crash
-//! of the host, not of the machine. A torn last line is skipped.
+//! of the host, not of the machine. An append is all or nothing: one that
+//! fails part way (a full disk) is cut off again, so the next line is whole.
+//! A torn last line (a crash mid-append) is skipped, and a record glued onto
+//! a torn line is still found.
 //!
 //! Reading ([`read_journal`]) is separate from writing, for readers that
 //! must not write (the `agent-tasks` command). Roots written by earlier
@@ -29,7 +32,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::id::TaskId;
-use crate::root_dir::{Access, Folder, RootDir};
+use crate::root_dir::{append_whole, Access, Folder, RootDir};
 use crate::store::Manifest;
 use crate::util::lock;
 
@@ -109,7 +112,7 @@ pub(crate) fn read_journal_in(dir: &Folder) -> JournalRead {
                 if line.is_empty() {
                     continue;
                 }
-                match serde_json::from_slice::<Line>(line) {
+                match parse_line(line) {
                     Ok(Line::Start(manifest)) => {
                         live.retain(|m| m.info.id != manifest.info.id);
                         live.push(*manifest);
@@ -169,6 +172,11 @@ pub(crate) struct ForegroundJournal {
 struct JournalState {
     /// Open for appending once something was written.
     file: Option<File>,
+    /// The file's length: where a failed append is cut back to.
+    len: u64,
+    /// A failed append could not be cut back: the file ends in a torn line,
+    /// so the next append starts on a new line.
+    torn: bool,
     /// The start lines of the live records, by task.
     live: HashMap<TaskId, Vec<u8>>,
     /// Lines in the file now.
@@ -248,14 +256,36 @@ impl ForegroundJournal {
             self.dir.create()?;
             let file = self.dir.open_file(JOURNAL_FILE, Access::Append)?;
             state.lines = lines_in(&self.dir);
+            state.len = file.metadata()?.len();
             state.file = Some(file);
         }
-        let Some(file) = state.file.as_mut() else {
+        let Some(file) = state.file.as_ref() else {
             return Err(std::io::Error::other("the journal is not open"));
         };
-        file.write_all(line)?;
-        state.lines += 1;
-        Ok(())
+        // All or nothing: a line cut short by a full disk is cut off, so the
+        // next line (once there is room) is whole and readable.
+        if state.torn && file.set_len(state.len).is_ok() {
+            state.torn = false;
+        }
+        let framed;
+        let line = if state.torn {
+            framed = [b"\n".as_slice(), line].concat();
+            framed.as_slice()
+        } else {
+            line
+        };
+        match append_whole(file, state.len, line) {
+            Ok(()) => {
+                state.len += line.len() as u64;
+                state.lines += 1;
+                state.torn = false;
+                Ok(())
+            }
+            Err(e) => {
+                state.torn |= e.torn;
+                Err(e.error)
+            }
+        }
     }
 
     /// Replaces the file with the live starts only (temp file, rename).
@@ -271,6 +301,8 @@ impl ForegroundJournal {
         // open below fails).
         state.file = None;
         state.lines = state.live.len();
+        state.len = body.len() as u64;
+        state.torn = false;
         let file = self.dir.open_file(JOURNAL_FILE, Access::Append)?;
         state.file = Some(file);
         Ok(())
@@ -281,6 +313,20 @@ fn lines_in(dir: &Folder) -> usize {
     dir.read(JOURNAL_FILE)
         .map(|b| b.iter().filter(|c| **c == b'\n').count())
         .unwrap_or(0)
+}
+
+/// Reads one line. A line that does not parse is read from the first `{"`
+/// past its start from which it does: where a record glued onto a torn one
+/// begins (a journal written before torn appends were cut off).
+fn parse_line(line: &[u8]) -> serde_json::Result<Line> {
+    serde_json::from_slice::<Line>(line).or_else(|e| {
+        let starts = line.windows(2).enumerate().filter(|(_, w)| w == b"{\"");
+        starts
+            .map(|(i, _)| i)
+            .filter(|i| *i > 0)
+            .find_map(|i| serde_json::from_slice::<Line>(&line[i..]).ok())
+            .ok_or(e)
+    })
 }
 
 #[cfg(test)]
@@ -338,6 +384,17 @@ mod tests {
             .collect();
         assert_eq!(live, ["b"]);
         assert!(read.problems.is_empty(), "{:?}", read.problems);
+    }
+
+    #[test]
+    fn a_record_glued_onto_a_torn_line_is_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut body = b"{\"start\": {\"version\": 1, \"in".to_vec();
+        body.extend(LineOut::Start(&manifest("b")).to_bytes().expect("line"));
+        std::fs::write(dir.path().join(JOURNAL_FILE), body).expect("write");
+        let read = read_journal(dir.path());
+        assert_eq!(read.live.len(), 1);
+        assert_eq!(read.live[0].info.id, id("b"));
     }
 
     #[test]

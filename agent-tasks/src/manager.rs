@@ -272,6 +272,7 @@ impl TaskManager {
         // From here on every file under the root is reached through the
         // locked folder's descriptor, not the path.
         let (root_lock, root_dir) = RootLock::acquire(&root)?;
+        let root_hold = RootHold::new(root_lock, temp_root);
         let (notifications, mut load_problems) = NotificationQueue::open(&root_dir);
         let services = Arc::new(Services {
             bus: EventBus::new(),
@@ -283,8 +284,9 @@ impl TaskManager {
             max_running_of_kind: config.max_running_of_kind.clone(),
             runtime: runtime.clone(),
             spawn_gate: Arc::default(),
+            root: Arc::downgrade(&root_hold),
+            unsaved: Default::default(),
         });
-        let root_hold = RootHold::new(root_lock, temp_root);
         let registry = Arc::new(Mutex::new(Registry::default()));
         let (loaded, problems) = services.store.load_all();
         load_problems.extend(problems);
@@ -293,17 +295,20 @@ impl TaskManager {
         let limits = Self::limits(&config);
         let from_folders = loaded.into_iter().map(|t| (t.manifest, t.result, false));
         let from_records = records.into_iter().map(|m| (m, None, true));
-        for (manifest, result, from_record) in from_folders.chain(from_records) {
+        for (mut manifest, result, from_record) in from_folders.chain(from_records) {
+            let ended_now = TaskEntry::settle_saved_end(&mut manifest, result.as_ref());
             let unfinished = !manifest.info.status.is_terminal();
             let output = Arc::new(OutputBuffer::restore(
                 services.store.folder(&manifest.info.id),
                 limits,
                 &manifest.info.output,
                 unfinished,
+                manifest.log_head,
             ));
             let entry = TaskEntry::restore(
                 manifest,
                 result,
+                ended_now,
                 output,
                 Arc::downgrade(&registry),
                 services.clone(),
@@ -818,6 +823,13 @@ impl TaskManager {
             .values()
             .all(|e| e.status().is_terminal());
         if all_ended {
+            // What a full disk refused gets a last try while the root is held.
+            let services = self.inner.services.clone();
+            let _ = self
+                .inner
+                .runtime
+                .spawn_blocking(move || services.save_unsaved())
+                .await;
             self.inner.root_hold.release();
         }
         // No spawn follows: the idle cgroups go once no other manager of

@@ -3,9 +3,14 @@
 //! file `<root>/notifications/<id>.json`, written before it is visible, and
 //! removed on `ack`; so a pending notification survives a restart and an
 //! acknowledged one never comes back. Ids are derived from the task and the
-//! occasion (`<task-id>.end`), so writing one twice cannot make two.
+//! occasion (`<task-id>.end`), so writing one twice cannot make two. Saving
+//! and publishing can be two steps (a task's end saves its notice, then its
+//! terminal manifest, then publishes the notice). One whose file cannot be
+//! written (a full disk) is pending in memory all the same and saved later,
+//! unless acknowledged first. Pending ones are indexed by id: `ack` costs one
+//! lookup per id.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -228,7 +233,40 @@ impl Notification {
 pub(crate) struct NotificationQueue {
     /// `<root>/notifications`, through the locked root's descriptor.
     dir: Folder,
-    pending: Mutex<BTreeMap<(u64, String), Notification>>,
+    pending: Mutex<Pending>,
+}
+
+/// What is pending, in delivery order, with an index by id so `ack` and a
+/// replacing `push` cost one lookup per id, whatever is pending.
+#[derive(Default)]
+struct Pending {
+    by_order: BTreeMap<(u64, String), Notification>,
+    /// The `created_at_ms` of each pending id (its key in `by_order`).
+    index: HashMap<String, u64>,
+    /// Pending ids whose file could not be saved (a full disk): they are
+    /// delivered from memory and saved by [`NotificationQueue::save_unsaved`]
+    /// once the disk takes them again, unless acknowledged first.
+    unsaved: HashSet<String>,
+}
+
+impl Pending {
+    fn insert(&mut self, notification: Notification) {
+        self.remove(&notification.id);
+        let at = notification.created_at_ms;
+        self.index.insert(notification.id.clone(), at);
+        self.by_order
+            .insert((at, notification.id.clone()), notification);
+    }
+
+    /// Removes a pending notification; false if none has that id.
+    fn remove(&mut self, id: &str) -> bool {
+        let Some(at) = self.index.remove(id) else {
+            return false;
+        };
+        self.by_order.remove(&(at, id.to_string()));
+        self.unsaved.remove(id);
+        true
+    }
 }
 
 impl NotificationQueue {
@@ -236,7 +274,7 @@ impl NotificationQueue {
     /// Unreadable files are reported and skipped.
     pub(crate) fn open(root: &RootDir) -> (Self, Vec<String>) {
         let dir = root.folder("notifications");
-        let mut pending = BTreeMap::new();
+        let mut pending = Pending::default();
         let mut problems = Vec::new();
         if let Ok(entries) = dir.entries() {
             for (name, _) in entries {
@@ -250,9 +288,7 @@ impl NotificationQueue {
                 match dir.read(&name).map_err(|e| e.to_string()).and_then(|b| {
                     serde_json::from_slice::<Notification>(&b).map_err(|e| e.to_string())
                 }) {
-                    Ok(n) => {
-                        pending.insert((n.created_at_ms, n.id.clone()), n);
-                    }
+                    Ok(n) => pending.insert(n),
                     Err(e) => problems.push(format!("{}: {e}", dir.path().join(&name).display())),
                 }
             }
@@ -266,27 +302,78 @@ impl NotificationQueue {
         )
     }
 
-    /// Saves and queues a notification. The same id queued again replaces
-    /// the pending one (it is the same occasion). Returns a write error, if
-    /// any; the notification is queued in memory all the same.
-    pub(crate) fn push(&self, notification: Notification) -> Result<(), String> {
-        let name = format!("{}.json", notification.id);
-        let saved = serde_json::to_vec_pretty(&notification)
+    /// The file name of notification `id` in the folder.
+    fn file_name(id: &str) -> String {
+        format!("{id}.json")
+    }
+
+    /// Saves a notification's file without making it pending: the end of a
+    /// task saves its notice, then its terminal manifest, and only then
+    /// publishes it (see [`NotificationQueue::publish`]), so no host can
+    /// acknowledge an end that a crash could still turn into another.
+    pub(crate) fn save(&self, notification: &Notification) -> Result<(), String> {
+        let name = Self::file_name(&notification.id);
+        serde_json::to_vec_pretty(notification)
             .map_err(std::io::Error::other)
             .and_then(|json| self.dir.write_atomic(&name, &json))
-            .map_err(|e| format!("saving {}: {e}", self.dir.path().join(&name).display()));
+            .map_err(|e| format!("saving {}: {e}", self.dir.path().join(&name).display()))
+    }
+
+    /// Makes a notification pending (in memory). `saved` tells whether its
+    /// file was written; if not, it is kept to be saved later. The same id
+    /// replaces the pending one (it is the same occasion).
+    pub(crate) fn publish(&self, notification: Notification, saved: bool) {
         let mut pending = lock(&self.pending);
-        pending.retain(|(_, id), _| id != &notification.id);
-        pending.insert(
-            (notification.created_at_ms, notification.id.clone()),
-            notification,
-        );
+        let id = notification.id.clone();
+        pending.insert(notification);
+        if !saved {
+            pending.unsaved.insert(id);
+        }
+    }
+
+    /// Saves and queues a notification. Returns a write error, if any; the
+    /// notification is queued in memory all the same (and saved again later).
+    pub(crate) fn push(&self, notification: Notification) -> Result<(), String> {
+        let saved = self.save(&notification);
+        self.publish(notification, saved.is_ok());
         saved
+    }
+
+    /// Removes the file of a notification that was saved but will not be
+    /// published (the model was told of the end meanwhile).
+    pub(crate) fn discard(&self, id: &str) {
+        let _ = self.dir.remove_file(&Self::file_name(id));
+    }
+
+    /// Saves the pending notifications whose files could not be written
+    /// before. Returns true when none is left unsaved.
+    pub(crate) fn save_unsaved(&self) -> bool {
+        // Under the lock: an `ack` cannot slip between the check that a
+        // notification is pending and its file being written.
+        let mut pending = lock(&self.pending);
+        if pending.unsaved.is_empty() {
+            return true;
+        }
+        let ids: Vec<String> = pending.unsaved.iter().cloned().collect();
+        for id in ids {
+            let saved = match pending.index.get(&id) {
+                Some(at) => match pending.by_order.get(&(*at, id.clone())) {
+                    Some(notification) => self.save(notification).is_ok(),
+                    None => true,
+                },
+                None => true,
+            };
+            if saved {
+                pending.unsaved.remove(&id);
+            }
+        }
+        pending.unsaved.is_empty()
     }
 
     /// Pending notifications, oldest first, of one owner or of all.
     pub(crate) fn pending(&self, owner: Option<&str>) -> Vec<Notification> {
         lock(&self.pending)
+            .by_order
             .values()
             .filter(|n| owner.is_none_or(|o| n.owner == o))
             .cloned()
@@ -295,6 +382,7 @@ impl NotificationQueue {
 
     /// Marks notifications delivered: they are removed for good. Unknown ids
     /// (already acknowledged) are ignored; returns how many were removed.
+    /// One index lookup per id: linear in the ids, not in ids × pending.
     pub(crate) fn ack(&self, ids: &[String]) -> Result<usize, Error> {
         for id in ids {
             validate_notification_id(id)?;
@@ -302,13 +390,17 @@ impl NotificationQueue {
         let mut pending = lock(&self.pending);
         let mut removed = 0;
         for id in ids {
-            let before = pending.len();
-            pending.retain(|(_, key), _| key != id);
-            if pending.len() < before {
+            if pending.remove(id) {
                 removed += 1;
-                let name = format!("{id}.json");
+                let name = Self::file_name(id);
+                // (No file, or not even its folder: one never saved.)
                 match self.dir.remove_file(&name) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(e)
+                        if !matches!(
+                            e.kind(),
+                            std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                        ) =>
+                    {
                         let path = self.dir.path().join(&name);
                         return Err(Error::io("removing an acknowledged notification", path, e));
                     }
@@ -378,6 +470,42 @@ mod tests {
         assert_eq!(last_lines("single", 20, 3000), "single");
         assert_eq!(last_lines(&"x".repeat(5000), 20, 3000).len(), 3000);
         assert_eq!(last_lines("", 20, 3000), "");
+    }
+
+    fn note(task: &str) -> Notification {
+        serde_json::from_value(serde_json::json!({
+            "id": format!("process-{task}.end"), "kind": "finished",
+            "task_id": format!("process-{task}"), "owner": "o", "task_kind": "process",
+            "description": "true", "status": "completed", "duration_ms": 1,
+            "output_tail": "", "created_at_ms": 1, "text": "done",
+        }))
+        .expect("a notification")
+    }
+
+    #[test]
+    fn unsaved_notifications_are_saved_later_unless_acknowledged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // `notifications` is a file: no notification can be saved.
+        std::fs::write(dir.path().join("notifications"), "").expect("write");
+        let (queue, problems) = NotificationQueue::open(&RootDir::open(dir.path()).expect("root"));
+        assert!(problems.is_empty());
+        assert!(queue.push(note("aaaa")).is_err());
+        assert!(queue.push(note("bbbb")).is_err());
+        assert_eq!(queue.pending(None).len(), 2, "kept in memory");
+        assert_eq!(
+            queue.ack(&["process-aaaa.end".to_string()]).expect("ack"),
+            1
+        );
+        assert!(!queue.save_unsaved(), "the disk still refuses");
+        // Room again: the one still pending is saved, the acknowledged one not.
+        std::fs::remove_file(dir.path().join("notifications")).expect("rm");
+        assert!(queue.save_unsaved());
+        let saved = dir.path().join("notifications");
+        assert!(saved.join("process-bbbb.end.json").exists());
+        assert!(!saved.join("process-aaaa.end.json").exists());
+        let (reopened, _) = NotificationQueue::open(&RootDir::open(dir.path()).expect("root"));
+        let ids: Vec<_> = reopened.pending(None).into_iter().map(|n| n.id).collect();
+        assert_eq!(ids, ["process-bbbb.end"]);
     }
 
     #[test]

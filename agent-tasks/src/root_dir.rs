@@ -87,6 +87,39 @@ pub(crate) struct Folder {
     rel: PathBuf,
 }
 
+/// Appends `bytes` to `file` (open for appending, `len` bytes long) all or
+/// nothing: if the write fails part way (a full disk), the part written is
+/// cut off again, so the next append does not glue onto a torn line.
+/// Returns the error; `Err` with the file still torn only if even the cut
+/// failed (then [`AppendError::torn`] is set).
+pub(crate) fn append_whole(
+    file: &std::fs::File,
+    len: u64,
+    bytes: &[u8],
+) -> Result<(), AppendError> {
+    match (&*file).write_all(bytes) {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            let torn = file.set_len(len).is_err();
+            Err(AppendError { error, torn })
+        }
+    }
+}
+
+/// A failed [`append_whole`].
+#[derive(Debug)]
+pub(crate) struct AppendError {
+    pub error: std::io::Error,
+    /// The part written could not be cut off: the file ends in a torn line.
+    pub torn: bool,
+}
+
+impl From<AppendError> for std::io::Error {
+    fn from(e: AppendError) -> Self {
+        e.error
+    }
+}
+
 #[cfg(test)]
 impl From<PathBuf> for Folder {
     /// For unit tests that name a folder by path: the folder at `path`,
@@ -194,11 +227,13 @@ impl Folder {
         Ok(u64::try_from(stat.st_size).unwrap_or(0))
     }
 
-    /// Appends `bytes` to `name` (created 0600 if missing) in one `write`
-    /// call where the kernel takes it whole. The folder is made if missing.
+    /// Appends `bytes` to `name` (created 0600 if missing), all or nothing
+    /// ([`append_whole`]). The folder is made if missing.
     pub(crate) fn append(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
         self.create()?;
-        self.open_file(name, Access::Append)?.write_all(bytes)
+        let file = self.open_file(name, Access::Append)?;
+        let len = file.metadata()?.len();
+        append_whole(&file, len, bytes).map_err(Into::into)
     }
 
     /// Writes `name` atomically: a temp file in the folder, fsync, rename

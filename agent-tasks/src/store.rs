@@ -31,6 +31,13 @@ pub(crate) struct Manifest {
     /// `/proc/<pid>/stat`), so a reused pid is not taken for the task's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process_start_time: Option<u64>,
+    /// Set once the disk cap was reached: the length of the head the log
+    /// keeps. Stream bytes past it that the counts in `info.output` include
+    /// were dropped (or wait in memory for the end's trailer), so a restore
+    /// after a crash reports them omitted instead of taking the log's
+    /// length for the stream's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_head: Option<u64>,
 }
 
 impl Manifest {
@@ -39,6 +46,7 @@ impl Manifest {
             version: MANIFEST_VERSION,
             info,
             process_start_time,
+            log_head: None,
         }
     }
 }
@@ -146,6 +154,7 @@ impl TaskStore {
             serde_json::to_writer(&mut lines, event).map_err(std::io::Error::other)?;
             lines.push(b'\n');
         }
+        // All or nothing (`Folder::append`): a full disk leaves no torn line.
         self.folder(id).append("events.jsonl", &lines)
     }
 

@@ -78,7 +78,7 @@ pub(crate) async fn drive(
         // The folder and manifest exist before the task starts (saved off
         // the worker threads: they are synced to disk).
         let me = entry.clone();
-        let _ = tokio::task::spawn_blocking(move || me.persist()).await;
+        let _ = tokio::task::spawn_blocking(move || me.persist_while_running()).await;
     }
     let before = match &entry.spec.track_changes {
         Some(dir) => Some(snapshot_off_thread(dir.clone()).await),

@@ -77,6 +77,11 @@ pub(crate) struct TaskEntry {
     /// queued before the end is announced, and nothing of the task is
     /// written after its end (a shutdown that returns leaves no writer).
     pub(super) disk_jobs: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The entry itself, for work that must hand an `Arc` of it on (saving
+    /// again what a full disk refused).
+    pub(super) me: Weak<TaskEntry>,
+    /// A manifest save is queued on the blocking pool and has not started.
+    pub(super) save_waiting: std::sync::atomic::AtomicBool,
 }
 
 /// What the waiting side learns from [`TaskEntry::wait_until`].
@@ -135,6 +140,8 @@ impl TaskEntry {
             disk: Mutex::new(()),
             end_told: Mutex::new(false),
             disk_jobs: Mutex::new(Vec::new()),
+            me: me.clone(),
+            save_waiting: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -368,7 +375,7 @@ impl TaskEntry {
             crate::events::EventKind::Resumed {}
         });
         if lock(&self.state).persisted {
-            self.off_thread(TaskEntry::persist);
+            self.persist_off_thread();
         }
         self.notify_waiters();
         Ok(())
@@ -445,7 +452,7 @@ impl TaskEntry {
         self.act_on_output(report);
         self.emit(crate::events::EventKind::Detached {});
         if !spilled {
-            self.off_thread(TaskEntry::persist);
+            self.persist_off_thread();
         }
         self.notify_waiters();
         Ok(true)

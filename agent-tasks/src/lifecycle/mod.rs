@@ -11,7 +11,8 @@
 //! - `monitor`: watch matches, heartbeats and stalls;
 //! - `driver`: the future that runs a task beside its timers and records
 //!   its end; the timers live inside it, so they end with the task;
-//! - `restore`: entries read back from a root at open.
+//! - `restore`: entries read back from a root at open;
+//! - `retry`: saving again what a full disk refused.
 //!
 //! Lower modules (`output`, `store`, `events`, `notifications`, `watch`,
 //! `process`) never import from here: they return what happened, or call a
@@ -23,6 +24,7 @@ mod monitor;
 mod queue;
 mod record;
 mod restore;
+mod retry;
 mod state;
 mod wait;
 
@@ -94,4 +96,8 @@ pub(crate) struct Services {
     /// The gate process spawns pass (closed by
     /// `TaskManager::kill_processes_now`).
     pub spawn_gate: Arc<crate::spawn_gate::SpawnGate>,
+    /// The manager's hold on its root: retries write only while it holds.
+    pub root: std::sync::Weak<RootHold>,
+    /// Records a full disk refused, to save again (see `retry`).
+    pub unsaved: retry::Unsaved,
 }

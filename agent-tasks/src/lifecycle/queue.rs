@@ -68,7 +68,7 @@ impl Registry {
             description: entry.spec.description.clone(),
             owner: entry.spec.owner.clone(),
         });
-        entry.off_thread(TaskEntry::persist);
+        entry.persist_off_thread();
         self.queue.push_back(pending);
     }
 

@@ -1,8 +1,12 @@
 //! Persisting and announcing: what is saved and told at each step of a
 //! task's life. Events go to subscribers and, once the task has a folder, to
 //! its `events.jsonl`; the manifest is rewritten at each change a restart
-//! must know; the end saves the result, the notification and the terminal
-//! manifest, in that order, before it is announced.
+//! must know; the end saves the result, the notification's file and the
+//! terminal manifest, in that order, and only then publishes the
+//! notification and announces the end (see
+//! [`TaskEntry::save_and_announce_end`] for why every crash point is safe).
+//! A save asked for while the task runs never writes after its end is
+//! decided. What a full disk refuses is kept and saved later (`retry`).
 //!
 //! A foreground process task has no folder while it stays small, but the
 //! moment it has a pid it gets a line in the foreground journal
@@ -53,28 +57,43 @@ impl TaskEntry {
         }
     }
 
-    /// Runs file work that syncs to disk off the runtime's worker threads:
-    /// on the manager's blocking pool. Jobs that save the manifest read the
-    /// task's info when they run, so the newest state is what is saved,
-    /// whatever order they run in.
+    /// Saves the manifest off the runtime's worker threads: on the manager's
+    /// blocking pool. The save reads the task's info when it runs, so the
+    /// newest state is what is saved; a save asked for while another waits
+    /// to start is that one (a flood's checkpoints queue no more than one).
     ///
-    /// Once the end is decided no job starts: the end saves the manifest
+    /// Once the end is decided no save starts: the end saves the manifest
     /// itself, after the jobs started before it are done (see
     /// [`TaskEntry::disk_jobs_done`]), so nothing of the task is written
     /// after its end.
-    pub(super) fn off_thread(self: &Arc<Self>, job: fn(&TaskEntry)) {
-        if matches!(lock(&self.state).phase, Phase::Ended { .. }) {
+    pub(super) fn persist_off_thread(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        if self.save_waiting.swap(true, Ordering::SeqCst) {
             return;
         }
         let me = self.clone();
-        let running = self.services.runtime.spawn_blocking(move || job(&me));
-        self.track_disk_job(running);
+        let started = self.spawn_disk_job(move || {
+            me.save_waiting.store(false, Ordering::SeqCst);
+            me.persist_while_running();
+        });
+        if !started {
+            self.save_waiting.store(false, Ordering::SeqCst);
+        }
     }
 
-    fn track_disk_job(&self, job: tokio::task::JoinHandle<()>) {
+    /// Starts file work on the blocking pool and tracks it, unless the end is
+    /// decided. The check and the tracking happen under the `disk_jobs`
+    /// lock, which the end takes only after deciding (in
+    /// [`TaskEntry::disk_jobs_done`]): a job is either seen there, and
+    /// waited for, or never started. (Lock order: `disk_jobs`, then `state`.)
+    fn spawn_disk_job(&self, work: impl FnOnce() + Send + 'static) -> bool {
         let mut jobs = lock(&self.disk_jobs);
+        if matches!(lock(&self.state).phase, Phase::Ended { .. }) {
+            return false;
+        }
         jobs.retain(|h| !h.is_finished());
-        jobs.push(job);
+        jobs.push(self.services.runtime.spawn_blocking(work));
+        true
     }
 
     /// Waits until the file work started so far on the blocking pool is
@@ -99,13 +118,17 @@ impl TaskEntry {
                     buffered_bytes: buffered,
                     log_path: self.output.log_path().display().to_string(),
                 });
-                self.off_thread(TaskEntry::persist);
+                self.persist_off_thread();
             }
             OutputEvent::CapReached { disk_bytes } => {
                 self.emit(EventKind::OutputDropped {
                     disk_limit: disk_bytes,
                 });
+                // The cap's drop is saved (the head kept and the counts), not
+                // re-derived from the log's length after a crash.
+                self.persist_off_thread();
             }
+            OutputEvent::Checkpoint => self.persist_off_thread(),
             OutputEvent::WriteFailed(error) => self.emit(EventKind::SinkError {
                 sink: "output.log".to_string(),
                 error,
@@ -158,6 +181,20 @@ impl TaskEntry {
     /// Gives the task a folder if it has none, and saves its manifest. A
     /// foreground record, if any, is removed: the folder now tells the story.
     pub(crate) fn persist(&self) {
+        self.save_folder(true);
+    }
+
+    /// [`TaskEntry::persist`] for a save asked for while the task runs (a
+    /// spill, a pid, a checkpoint): once the end is decided it writes no
+    /// manifest (it still gives the task its folder, for the end to save
+    /// into). Such a save may run late, on the blocking pool, after the end
+    /// was decided: it must not put a terminal manifest on disk before the
+    /// end's own saves (result, notification) are there.
+    pub(crate) fn persist_while_running(&self) {
+        self.save_folder(false);
+    }
+
+    fn save_folder(&self, after_end_too: bool) {
         let _disk = lock(&self.disk);
         let (unsaved, start_time, had_record) = {
             let mut st = lock(&self.state);
@@ -176,9 +213,21 @@ impl TaskEntry {
             (unsaved, st.process_start_time, had_record)
         };
         self.append_events(&unsaved);
-        let manifest = Manifest::new(self.info(), start_time);
+        // The folder is the task's from here on (the end saves into it),
+        // but a save made while running never writes a terminal manifest:
+        // checked on the info itself, as the end may be decided meanwhile.
+        let info = self.info();
+        if !after_end_too && info.status.is_terminal() {
+            if had_record {
+                self.end_foreground_record();
+            }
+            return;
+        }
+        let mut manifest = Manifest::new(info, start_time);
+        manifest.log_head = self.output.capped_head();
         if let Err(e) = self.services.store.write_manifest(&manifest) {
             self.report_disk_error("manifest.json", e.to_string());
+            self.keep_unsaved();
         }
         if had_record {
             self.end_foreground_record();
@@ -213,7 +262,7 @@ impl TaskEntry {
             (st.persisted, st.is_running())
         };
         if persisted {
-            self.off_thread(TaskEntry::persist);
+            self.persist_off_thread();
         } else if running {
             // Not synced (it must outlive a crash of the host, not of the
             // machine): written here, like a log append.
@@ -278,6 +327,41 @@ impl TaskEntry {
         drop(told);
     }
 
+    /// Saves the end notification's file without publishing it (unless the
+    /// model was told of the end already): see
+    /// [`TaskEntry::save_and_announce_end`].
+    fn save_end_notification(&self, kind: NotificationKind) -> Option<(Notification, bool)> {
+        let told = lock(&self.end_told);
+        if *told {
+            return None;
+        }
+        let notification = self.notification("end", kind, self.output_tail(), None);
+        let saved = match self.services.notifications.save(&notification) {
+            Ok(()) => true,
+            Err(e) => {
+                self.report_disk_error("notifications", e);
+                false
+            }
+        };
+        drop(told);
+        Some((notification, saved))
+    }
+
+    /// Publishes the saved end notification; if the model was told of the
+    /// end meanwhile, its file goes instead.
+    fn publish_end_notification(&self, notification: Notification, saved: bool) {
+        let told = lock(&self.end_told);
+        if *told {
+            self.services.notifications.discard(&notification.id);
+            return;
+        }
+        self.services.notifications.publish(notification, saved);
+        if !saved {
+            self.services.keep_unsaved_notifications();
+        }
+        drop(told);
+    }
+
     pub(super) fn queue_notification_for(
         &self,
         occasion: &str,
@@ -301,16 +385,13 @@ impl TaskEntry {
     ) {
         let notification = self.notification(occasion, kind, output_tail, detail);
         let me = self.clone();
-        let saving = self
-            .services
-            .runtime
-            .spawn_blocking(move || me.push_notification(notification));
-        self.track_disk_job(saving);
+        let _ = self.spawn_disk_job(move || me.push_notification(notification));
     }
 
     fn push_notification(&self, notification: Notification) {
         if let Err(e) = self.services.notifications.push(notification) {
             self.report_disk_error("notifications", e);
+            self.services.keep_unsaved_notifications();
         }
     }
 
@@ -353,8 +434,17 @@ impl TaskEntry {
     }
 
     /// Saves and announces the end (the state already holds the result):
-    /// result and changed files, the notification, the terminal manifest,
-    /// then the `task.finished` event, and last the waiters are released.
+    /// result and changed files, the notification's file, the terminal
+    /// manifest; then the notification is published, the `task.finished`
+    /// event goes out, and last the waiters are released.
+    ///
+    /// The order makes every crash point safe. The saved result is the truth
+    /// of the end: a crash before the terminal manifest finds it and ends
+    /// the task with it (see `restore`), and queues the notification again
+    /// under the same id if it was not saved. The notification is published
+    /// only once the terminal manifest is saved, so a host can acknowledge
+    /// only an end that no crash can turn into another: an acknowledged end
+    /// never comes back.
     ///
     /// `root` is the driver's hold on the root folder: it is let go after the
     /// last write and before the waiters are released, so a host that drops
@@ -365,27 +455,28 @@ impl TaskEntry {
         went_background: bool,
         root: Arc<RootHold>,
     ) {
-        let host_cancel = result.cancel_reason.as_ref().is_some_and(|r| {
-            matches!(
-                r.kind,
-                CancelKind::User | CancelKind::Shutdown | CancelKind::OwnerClosed
-            )
-        });
-        let notify = went_background && (!host_cancel || self.services.notify_host_cancels);
+        let notify = end_is_notified(result, went_background, self.services.notify_host_cancels);
         if went_background || self.is_persisted() {
             if let Err(e) = self.services.store.write_result(result) {
                 self.report_disk_error("result.json", e.to_string());
+                self.keep_unsaved();
             }
             if let Some(changes) = &result.changed_files {
                 self.save_changed_files(changes);
             }
-            // The notification is saved before the terminal manifest: after a
-            // crash in between, recovery finds the task unfinished and
-            // rewrites the same notification id, never a second one.
-            if notify {
-                self.queue_notification(NotificationKind::Finished);
-            }
+            pause_point("end.result_saved");
+            let notice = if notify {
+                self.save_end_notification(NotificationKind::Finished)
+            } else {
+                None
+            };
+            pause_point("end.notice_saved");
             self.persist();
+            pause_point("end.manifest_saved");
+            if let Some((notification, saved)) = notice {
+                self.publish_end_notification(notification, saved);
+            }
+            pause_point("end.published");
         } else {
             self.remove_foreground_record();
         }
@@ -401,6 +492,42 @@ impl TaskEntry {
         drop(root);
         lock(&self.state).announce();
         self.notify_waiters();
+    }
+
+    /// Saves again what could not be saved (a full disk): the result of an
+    /// ended task, then its manifest. Run by the manager's retries (see
+    /// [`super::Services::keep_unsaved`]); returns true once all is saved.
+    pub(crate) fn save_unsaved(&self) -> bool {
+        let result = {
+            let mut st = lock(&self.state);
+            if !st.unsaved {
+                return true;
+            }
+            st.unsaved = false;
+            match &st.phase {
+                Phase::Ended { result, .. } => Some(result.as_ref().clone()),
+                _ => None,
+            }
+        };
+        if let Some(result) = result {
+            if self.services.store.write_result(&result).is_err() {
+                self.keep_unsaved();
+                return false;
+            }
+        }
+        // (Marks the task unsaved again if the manifest still cannot be
+        // written.)
+        self.persist();
+        !lock(&self.state).unsaved
+    }
+
+    /// Marks the task as having unsaved records, for the manager to save
+    /// once the disk takes them (see [`super::Services::keep_unsaved`]).
+    fn keep_unsaved(&self) {
+        lock(&self.state).unsaved = true;
+        if let Some(me) = self.me.upgrade() {
+            self.services.keep_unsaved(&me);
+        }
     }
 
     /// Ends the foreground record, if the task has one (an append, not
@@ -419,6 +546,48 @@ impl TaskEntry {
             .write_json(&self.spec.id, "files.json", changes)
         {
             self.report_disk_error("files.json", e.to_string());
+        }
+    }
+}
+
+/// Whether a task's end is told by a notification: a task that went to the
+/// background, unless the host itself stopped it (cancel, shutdown, closed
+/// owner) and did not ask to be told of those. One rule, for the end as it
+/// happens and for an end found at `open`.
+pub(super) fn end_is_notified(
+    result: &TaskResult,
+    went_background: bool,
+    notify_host_cancels: bool,
+) -> bool {
+    let host_cancel = result.cancel_reason.as_ref().is_some_and(|r| {
+        matches!(
+            r.kind,
+            CancelKind::User | CancelKind::Shutdown | CancelKind::OwnerClosed
+        )
+    });
+    went_background && (!host_cancel || notify_host_cancels)
+}
+
+/// A test hook: with `AGENT_TASKS_TEST_PAUSE_AT=<point>` in the host's
+/// environment, the thread that reaches that point of an end's saving stops
+/// there for good, after creating the file named by
+/// `AGENT_TASKS_TEST_PAUSE_FILE`, so a crash test can SIGKILL the host at
+/// that exact instant. The environment is read once; unset, a point costs a
+/// load and a compare.
+fn pause_point(point: &str) {
+    static AT: std::sync::OnceLock<Option<(String, std::path::PathBuf)>> =
+        std::sync::OnceLock::new();
+    let at = AT.get_or_init(|| {
+        let at = std::env::var("AGENT_TASKS_TEST_PAUSE_AT").ok()?;
+        let file = std::env::var_os("AGENT_TASKS_TEST_PAUSE_FILE")?;
+        Some((at, file.into()))
+    });
+    if let Some((at, file)) = at {
+        if at == point {
+            let _ = std::fs::write(file, point);
+            loop {
+                std::thread::park();
+            }
         }
     }
 }

@@ -1,8 +1,13 @@
 //! Entries read back from a root at open. A task whose saved state is
-//! terminal comes back as it ended. One that was still running when its host
-//! died becomes `lost`, after a liveness check: if its process still runs
-//! (same pid and process start time, so a reused pid is not mistaken), it is
-//! reported orphaned, for the host to adopt by killing. Never restarted.
+//! terminal comes back as it ended. One whose result was saved ended with
+//! it, even if its host died before the terminal manifest (the end is
+//! recorded and told now, under the notification id it would have had). One
+//! that waited in the queue never started: it ends `cancelled` ("the host
+//! stopped before it started"), told like any host cancel. One that was
+//! still running when its host died becomes `lost`, after a liveness check:
+//! if its process still runs (same pid and process start time, so a reused
+//! pid is not mistaken), it is reported orphaned, for the host to adopt by
+//! killing. Never restarted.
 
 use std::sync::{Arc, Mutex, Weak};
 
@@ -11,7 +16,7 @@ use tokio::time::Instant;
 
 use crate::context::{CancelSignal, SinkErrors};
 use crate::events::EventKind;
-use crate::info::{TaskResult, TaskStatus};
+use crate::info::{CancelKind, CancelReason, TaskResult, TaskStatus};
 use crate::notifications::NotificationKind;
 use crate::output::OutputBuffer;
 use crate::process::process_start_time;
@@ -19,15 +24,61 @@ use crate::store::Manifest;
 use crate::util::now_ms;
 
 use super::entry::next_spawn_order;
+use super::record::end_is_notified;
 use super::state::{Phase, TaskState};
 use super::{Registry, Services, TaskEntry, TaskSpec};
 
+/// The cancel reason of a task found queued at open.
+pub(crate) const NEVER_STARTED: &str = "the host stopped before it started";
+
 impl TaskEntry {
+    /// Settles the end a manifest read back at open leaves open: a task
+    /// whose result was saved ended with it (its host died before the
+    /// terminal manifest); a task that waited in the queue never started,
+    /// and ends cancelled. The manifest is updated to that end; returns
+    /// true if there was one to record (see [`TaskEntry::restore`]).
+    pub(crate) fn settle_saved_end(manifest: &mut Manifest, saved: Option<&TaskResult>) -> bool {
+        let info = &mut manifest.info;
+        if info.status.is_terminal() {
+            return false;
+        }
+        let ended = match saved {
+            Some(result) if result.status.is_terminal() => result.clone(),
+            _ if info.status == TaskStatus::Queued => TaskResult {
+                id: info.id.clone(),
+                status: TaskStatus::Cancelled,
+                exit: None,
+                value: None,
+                error: None,
+                cancel_reason: Some(CancelReason {
+                    kind: CancelKind::Shutdown,
+                    message: Some(NEVER_STARTED.to_string()),
+                }),
+                duration_ms: 0,
+                output: info.output.clone(),
+                changed_files: None,
+            },
+            _ => return false,
+        };
+        info.status = ended.status;
+        info.exit = ended.exit;
+        info.error = ended.error.clone();
+        info.cancel_reason = ended.cancel_reason.clone();
+        info.duration_ms = ended.duration_ms;
+        info.output = ended.output.clone();
+        info.finished_at_ms = Some(info.finished_at_ms.unwrap_or_else(now_ms));
+        // (`foreground` stays as saved: whether the end is told depends on
+        // whether the task went to the background.)
+        true
+    }
+
     /// An entry for a task read back from its folder (or from the record of
-    /// a foreground process) by `open`.
+    /// a foreground process) by `open`. With `ended_now` (see
+    /// [`TaskEntry::settle_saved_end`]) its end is recorded and told now.
     pub(crate) fn restore(
         manifest: Manifest,
         saved_result: Option<TaskResult>,
+        ended_now: bool,
         output: Arc<OutputBuffer>,
         registry: Weak<Mutex<Registry>>,
         services: Arc<Services>,
@@ -73,7 +124,8 @@ impl TaskEntry {
         state.orphan_pid = orphan_pid;
         // A task that came from a foreground record gets its folder below.
         state.persisted = !was_running || !info.foreground;
-        let entry = Arc::new(TaskEntry {
+        let went_background = !info.foreground || info.detached;
+        let entry = Arc::new_cyclic(|me| TaskEntry {
             spec: TaskSpec {
                 id: info.id.clone(),
                 kind: info.kind.clone(),
@@ -105,6 +157,8 @@ impl TaskEntry {
             disk: std::sync::Mutex::new(()),
             end_told: std::sync::Mutex::new(false),
             disk_jobs: std::sync::Mutex::new(Vec::new()),
+            me: me.clone(),
+            save_waiting: std::sync::atomic::AtomicBool::new(false),
         });
         if was_running {
             entry.emit(EventKind::Lost {});
@@ -119,6 +173,20 @@ impl TaskEntry {
             // The end notification's id is fixed per task, so a crash before
             // the manifest below is saved cannot make a second one.
             entry.queue_notification(kind);
+            entry.persist();
+        } else if let (true, Some(result)) = (ended_now, entry.result()) {
+            entry.emit(EventKind::Finished {
+                status: result.status,
+                exit: result.exit,
+                reason: result.cancel_reason.clone(),
+                error: result.error.clone(),
+                duration_ms: result.duration_ms,
+            });
+            if end_is_notified(&result, went_background, entry.services.notify_host_cancels) {
+                // Same id as the end's own: a notice saved before the crash
+                // is replaced, not doubled.
+                entry.queue_notification(NotificationKind::Finished);
+            }
             entry.persist();
         }
         entry

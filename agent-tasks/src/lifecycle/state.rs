@@ -78,6 +78,9 @@ pub(crate) struct TaskState {
     /// from its spawn). Its duration and a first silence count from then:
     /// the wait in the queue is not run time.
     pub ran_from: Option<Instant>,
+    /// A record of the task (result, manifest) could not be saved (a full
+    /// disk): the manager saves it again later (see `retry`).
+    pub unsaved: bool,
 }
 
 impl TaskState {
@@ -99,6 +102,7 @@ impl TaskState {
             paused_total: std::time::Duration::ZERO,
             resumed_at: None,
             ran_from: None,
+            unsaved: false,
         }
     }
 

@@ -96,6 +96,12 @@ impl OutputLimits {
         self.disk_limit - tail_reserve
     }
 
+    /// Bytes past the cap between two saves of the counts: a crash loses
+    /// at most this much of the count (between 1 and 64 MiB, with the cap).
+    fn checkpoint_every(&self) -> u64 {
+        self.disk_limit.clamp(1 << 20, 64 << 20)
+    }
+
     fn coalesce_limit(&self) -> usize {
         if self.gather {
             (self.tail_window / 2).min(COALESCE_MAX)
@@ -112,6 +118,10 @@ pub(crate) enum OutputEvent {
     Spilled { buffered: u64 },
     /// The log reached its cap; later bytes are kept only in the tail.
     CapReached { disk_bytes: u64 },
+    /// The count of bytes past the cap grew by a checkpoint's worth since
+    /// the last one: save the counts, so a crash loses at most that much of
+    /// them (the bytes themselves exist only in the tail until the end).
+    Checkpoint,
     /// Writing the log failed; nothing more is written to it.
     WriteFailed(String),
     /// A host sink failed (first failure only; reported by the writer).
@@ -164,6 +174,9 @@ struct Writer {
     disk_len: u64,
     disk_failed: bool,
     cap_reported: bool,
+    /// Past the cap: the stream's length at which the next
+    /// [`OutputEvent::Checkpoint`] is due.
+    next_checkpoint: u64,
     /// Bytes of the stream gathered for the log but not written yet.
     pending: Vec<u8>,
     flush_needed: bool,
@@ -194,6 +207,14 @@ struct View {
     tail_in_log: Option<TailInLog>,
     /// Stream bytes `[0, disk_len)` are in the log at the same offsets.
     disk_len: u64,
+    /// Once the cap is reached: the head the log keeps (see
+    /// [`OutputBuffer::capped_head`]).
+    log_head: Option<u64>,
+    /// A stream read back from a task that was lost: its end is the last
+    /// count saved, and what it printed after that is unknown, so a cursor
+    /// past that end (one a reader held before the crash) reads as the end
+    /// instead of being refused.
+    end_unknown: bool,
     /// The log, while it is open for writing; readers share it.
     file: Option<Arc<File>>,
     /// Whether a log exists (for `log_path` in the stats).
@@ -283,6 +304,8 @@ impl OutputBuffer {
                 ring: TailRing::new(limits.tail_window),
                 tail_in_log: None,
                 disk_len: 0,
+                log_head: None,
+                end_unknown: false,
                 file: None,
                 has_log: false,
                 write_error: None,
@@ -310,13 +333,17 @@ impl OutputBuffer {
 
     /// A finished stream read back from a task folder: `stats` as saved in
     /// the manifest. With `unfinished` (the task was lost) the saved counts
-    /// are stale, and the log's own length is the truth. Opens no file: it
-    /// only asks for the log's length.
+    /// are a lower bound, saved at the last spill, cap or checkpoint: the
+    /// log's head is its bytes (up to `log_head`, where the cap was
+    /// reached), the end is the larger of the saved count and the head, and
+    /// what lies between is reported omitted: a gap is never hidden. Opens
+    /// no file: it only asks for the log's length.
     pub(crate) fn restore(
         dir: impl Into<Folder>,
         limits: OutputLimits,
         stats: &OutputStats,
         unfinished: bool,
+        log_head: Option<u64>,
     ) -> Self {
         let buffer = OutputBuffer::new(dir, limits, true);
         let file_len = buffer.dir.file_len(LOG_FILE).unwrap_or(0);
@@ -326,12 +353,16 @@ impl OutputBuffer {
             let mut v = lock(&buffer.view);
             v.finished = true;
             v.has_log = file_len > 0;
-            if unfinished || !stats.spilled || stats.disk_bytes >= stats.total_bytes {
-                v.total = if unfinished {
-                    file_len
-                } else {
-                    stats.total_bytes.min(file_len)
-                };
+            if unfinished {
+                // Past a reached cap the log may hold a trailer the end
+                // began to write: only the head counts.
+                let head = log_head.map_or(file_len, |head| head.min(file_len));
+                v.disk_len = head;
+                v.total = stats.total_bytes.max(head);
+                v.log_head = log_head;
+                v.end_unknown = true;
+            } else if !stats.spilled || stats.disk_bytes >= stats.total_bytes {
+                v.total = stats.total_bytes.min(file_len);
                 v.disk_len = v.total;
             } else {
                 v.total = stats.total_bytes;
@@ -352,6 +383,13 @@ impl OutputBuffer {
             v.write_error = stats.write_error.clone();
         }
         buffer
+    }
+
+    /// Once the cap is reached, the length of the head the log keeps: saved
+    /// with the counts, so a restore knows which of the log's bytes are the
+    /// stream's.
+    pub(crate) fn capped_head(&self) -> Option<u64> {
+        lock(&self.view).log_head
     }
 
     /// The log's path, for messages (it is opened through the root's
@@ -416,11 +454,15 @@ impl OutputBuffer {
         // One step for readers: the bytes are counted, in the tail, and (if
         // written) inside `disk_len`, all at once.
         let mut v = lock(&self.view);
-        v.disk_len = w.disk_len;
+        v.sync_disk(&w);
         v.ring.push(bytes);
         v.account(stream, bytes.len());
         if let Err(err) = &result {
             v.write_error = Some(err.clone());
+        }
+        if w.cap_reported && v.total >= w.next_checkpoint {
+            w.next_checkpoint = v.total.saturating_add(self.limits.checkpoint_every());
+            report.push(OutputEvent::Checkpoint);
         }
         drop(v);
         drop(w);
@@ -435,7 +477,7 @@ impl OutputBuffer {
         w.flush_needed = false;
         let result = self.write_pending(&mut w, &mut report);
         let mut v = lock(&self.view);
-        v.disk_len = w.disk_len;
+        v.sync_disk(&w);
         if let Err(err) = &result {
             v.write_error = Some(err.clone());
         }
@@ -468,7 +510,7 @@ impl OutputBuffer {
             let mut v = lock(&self.view);
             v.spilled = true;
             v.memory = Arc::new(Vec::new());
-            v.disk_len = w.disk_len;
+            v.sync_disk(w);
             v.ring.push(&memory);
             if let Err(err) = &result {
                 v.write_error = Some(err.clone());
@@ -541,6 +583,11 @@ impl OutputBuffer {
         let take = (bytes.len() as u64).min(room) as usize;
         if take < bytes.len() && !w.cap_reported {
             w.cap_reported = true;
+            // The cap's own save counts as the first checkpoint.
+            w.next_checkpoint = w
+                .disk_len
+                .saturating_add(take as u64)
+                .saturating_add(self.limits.checkpoint_every());
             report.push(OutputEvent::CapReached {
                 disk_bytes: self.limits.head_cap(),
             });
@@ -619,7 +666,7 @@ impl OutputBuffer {
         let file = w.file.take();
         let (total, tail_from, tail) = {
             let mut v = lock(&self.view);
-            v.disk_len = w.disk_len;
+            v.sync_disk(&w);
             Arc::make_mut(&mut v.memory).shrink_to_fit();
             if !w.spilled || w.disk_failed || w.disk_len >= v.total {
                 if w.spilled && !w.disk_failed && w.disk_len >= v.total {
@@ -710,6 +757,18 @@ impl OutputBuffer {
     pub(crate) fn read(&self, cursor: u64, max: usize) -> Result<ReadChunk> {
         let v = lock(&self.view);
         let end = v.total;
+        if cursor > end && v.end_unknown {
+            // Past the last saved count of a lost task: the end, as far as
+            // anything is known.
+            return Ok(ReadChunk {
+                cursor,
+                data: Vec::new(),
+                omitted: 0,
+                end: cursor,
+                finished: true,
+                spans: Vec::new(),
+            });
+        }
         if cursor > end {
             return Err(Error::invalid_argument(
                 "cursor",
@@ -879,6 +938,15 @@ fn grow_within(buf: &mut Vec<u8>, extra: usize, limit: usize) {
 }
 
 impl View {
+    /// Takes the writer's disk length (and, once the cap is reached, the
+    /// head the log keeps) into the view.
+    fn sync_disk(&mut self, w: &Writer) {
+        self.disk_len = w.disk_len;
+        if w.cap_reported && !w.disk_failed {
+            self.log_head = Some(w.disk_len);
+        }
+    }
+
     /// Bytes that exist neither in the log nor in memory now.
     fn omitted_now(&self) -> u64 {
         if !self.spilled {

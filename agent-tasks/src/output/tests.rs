@@ -2,6 +2,7 @@
 //! of writes, spills, flushes, the cap and reads, and a race of a reader
 //! thread against a writer that spills.
 
+use std::fs::OpenOptions;
 use std::sync::Arc;
 
 use proptest::prelude::*;
@@ -161,7 +162,8 @@ fn run(ops: &[Op], memory: usize, disk: u64, tail: usize, spilled: bool) {
     assert_eq!(again.seen + again.omitted, total);
     // The log read back after a restart tells the same story.
     if buffer.stats().spilled {
-        let restored = OutputBuffer::restore(dir.path().join("t"), limits, &buffer.stats(), false);
+        let restored =
+            OutputBuffer::restore(dir.path().join("t"), limits, &buffer.stats(), false, None);
         let mut back = Reader {
             cursor: 0,
             seen: 0,
@@ -320,4 +322,73 @@ fn an_ended_stream_in_memory_moves_to_its_log_only_when_the_log_takes_it_all() {
         .any(|e| matches!(e, OutputEvent::WriteFailed(_))));
     assert!(!buffer.stats().spilled);
     assert_eq!(read_whole(&buffer), bytes);
+}
+
+/// A stream read back from a task that was lost past its cap: the head is
+/// the log's, the rest of the saved count is reported omitted (the log may
+/// hold a trailer the end began to write: it is not taken for stream
+/// bytes), and a cursor past the saved count reads as the end.
+#[test]
+fn a_lost_capped_stream_keeps_its_saved_counts_and_answers_held_cursors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limits = limits(1024, 4096, 1024);
+    let buffer = OutputBuffer::new(dir.path().join("t"), limits, true);
+    let data: Vec<u8> = (0..20_000).map(byte).collect();
+    let mut checkpoints = 0;
+    for chunk in data.chunks(700) {
+        let report = buffer.write(&Stream::STDOUT, chunk, false);
+        checkpoints += report
+            .events
+            .iter()
+            .filter(|e| matches!(e, OutputEvent::Checkpoint))
+            .count();
+    }
+    let head = buffer.capped_head().expect("the cap was reached");
+    assert_eq!(head, limits.head_cap());
+    // (1 MiB between checkpoints: none in 20 kB.)
+    assert_eq!(checkpoints, 0);
+    let saved = buffer.stats();
+    // The host dies as the end writes its trailer: more bytes in the log.
+    let mut log = OpenOptions::new()
+        .append(true)
+        .open(buffer.log_path())
+        .expect("log");
+    log.write_all(b"\n[... torn trailer").expect("write");
+    let restored = OutputBuffer::restore(dir.path().join("t"), limits, &saved, true, Some(head));
+    let stats = restored.stats();
+    assert_eq!(stats.total_bytes, 20_000);
+    assert_eq!(stats.disk_bytes, head);
+    assert_eq!(stats.omitted_bytes, 20_000 - head);
+    assert_eq!(stats.stdout_bytes, 20_000);
+    let first = restored.read(0, 100_000).expect("read");
+    assert_eq!(first.data, data[..head as usize]);
+    let rest = restored.read(head, 100_000).expect("read");
+    assert!(rest.data.is_empty());
+    assert_eq!(rest.omitted, 20_000 - head);
+    // A cursor held from before the crash, past the saved count: the end.
+    let page = restored.page(25_000, 100).expect("a held cursor");
+    assert!(page.eof && page.data.is_empty());
+    assert_eq!(page.next_cursor, 25_000);
+}
+
+/// Past the cap the counts are due for saving every `checkpoint_every`
+/// bytes, so a crash loses at most that much of them.
+#[test]
+fn past_the_cap_a_checkpoint_is_due_every_so_many_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limits = limits(1024, 4096, 1024);
+    let buffer = OutputBuffer::new(dir.path().join("t"), limits, true);
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut checkpoints = Vec::new();
+    for _ in 0..64 {
+        let report = buffer.write(&Stream::STDOUT, &chunk, false);
+        if report.events.contains(&OutputEvent::Checkpoint) {
+            checkpoints.push(buffer.len());
+        }
+    }
+    // 4 MiB past a cap at 3 KiB, one checkpoint every MiB.
+    assert_eq!(checkpoints.len(), 3, "{checkpoints:?}");
+    for pair in checkpoints.windows(2) {
+        assert!(pair[1] - pair[0] >= limits.checkpoint_every());
+    }
 }
