@@ -52,7 +52,8 @@ async fn model_texts_are_clean_and_poll_is_raw() {
             raw_text: true,
             ..ToolBoxConfig::default()
         },
-    );
+    )
+    .expect("toolbox");
     let output = raw_tools
         .call("task_output", json!({ "task_id": id, "cursor": 0 }))
         .await;

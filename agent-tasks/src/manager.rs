@@ -934,6 +934,12 @@ impl TaskManager {
         Roster::from_items(items, budget)
     }
 
+    /// The delegation task `id` answers (agent and arguments), for a
+    /// subagent started with [`SpawnOptions::source`](crate::SpawnOptions::source).
+    pub(crate) fn source(&self, id: &str) -> Result<Option<crate::info::TaskSource>> {
+        Ok(self.entry(id)?.spec.source.clone())
+    }
+
     /// Tells the manager that the model has seen the end of task `id` (a
     /// tool answer showed it): its end notification is dropped so the model
     /// is told once. The toolbox calls this itself; a host that shows the

@@ -96,6 +96,38 @@ pub struct ToolBoxConfig {
     pub tty_size: (u16, u16),
 }
 
+impl ToolBoxConfig {
+    /// Checks the settings a [`ToolBox`] is made with: a `text_budget` below
+    /// [`MIN_TEXT_BUDGET`] or an `output_bytes` of 0 is refused with
+    /// [`Error::InvalidArgument`] naming the setting.
+    ///
+    /// ```
+    /// use agent_tasks::tools::{ToolBoxConfig, MIN_TEXT_BUDGET};
+    /// let small = ToolBoxConfig { text_budget: 50, ..Default::default() };
+    /// assert!(small.check().is_err());
+    /// let enough = ToolBoxConfig { text_budget: MIN_TEXT_BUDGET, ..Default::default() };
+    /// assert!(enough.check().is_ok());
+    /// ```
+    pub fn check(&self) -> crate::Result<()> {
+        if self.text_budget < MIN_TEXT_BUDGET {
+            return Err(Error::invalid_argument(
+                "text_budget",
+                format!(
+                    "{} bytes is too small: an answer needs at least {MIN_TEXT_BUDGET} bytes to carry the task id, status and cursor",
+                    self.text_budget
+                ),
+            ));
+        }
+        if self.output_bytes == 0 {
+            return Err(Error::invalid_argument(
+                "output_bytes",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for ToolBoxConfig {
     fn default() -> Self {
         ToolBoxConfig {
@@ -113,6 +145,12 @@ impl Default for ToolBoxConfig {
         }
     }
 }
+
+/// The smallest [`ToolBoxConfig::text_budget`] a [`ToolBox`] accepts: room
+/// for the lines every answer opens with (task id, status, exit, cursor)
+/// whole, beside the output. A smaller budget would cut them, and an answer
+/// that loses its task id loses the task for the model.
+pub const MIN_TEXT_BUDGET: usize = 500;
 
 /// Bytes a filtered `task_output` scans for matching lines at most.
 const FILTER_SCAN_BYTES: usize = 1 << 20;
@@ -236,21 +274,29 @@ fn seconds(
 impl ToolBox {
     /// A toolbox for `owner`'s tasks with default settings.
     pub fn new(manager: TaskManager, owner: impl Into<String>) -> Self {
-        Self::with_config(manager, owner, ToolBoxConfig::default())
+        ToolBox {
+            manager,
+            owner: owner.into(),
+            config: ToolBoxConfig::default(),
+            agents: Vec::new(),
+        }
     }
 
-    /// A toolbox with custom settings.
+    /// A toolbox with custom settings, refused as
+    /// [`ToolBoxConfig::check`] says (a `text_budget` below
+    /// [`MIN_TEXT_BUDGET`], an `output_bytes` of 0).
     pub fn with_config(
         manager: TaskManager,
         owner: impl Into<String>,
         config: ToolBoxConfig,
-    ) -> Self {
-        ToolBox {
+    ) -> crate::Result<Self> {
+        config.check()?;
+        Ok(ToolBox {
             manager,
             owner: owner.into(),
             config,
             agents: Vec::new(),
-        }
+        })
     }
 
     /// Registers a subagent the model can delegate to: the toolbox's
@@ -384,6 +430,19 @@ impl ToolBox {
 
     fn caps(&self) -> Caps {
         Caps::for_budget(self.config.text_budget)
+    }
+
+    /// The metadata lines an answer about one task opens with
+    /// ([`task_header`]), and for a subagent the `answers:` line (the agent
+    /// and arguments it works for), rendered as the end notification renders
+    /// it.
+    fn header(&self, info: &TaskInfo) -> Vec<String> {
+        let mut lines = task_header(info, self.caps());
+        // The task was just read; gone since, it simply has no source line.
+        if let Ok(Some(source)) = self.manager.source(info.id.as_str()) {
+            lines.push(source.answers_line(self.caps().field));
+        }
+        lines
     }
 
     /// For an answer that shows the model a task's end: the value the task
@@ -696,7 +755,7 @@ impl ToolBox {
             .manager
             .poll(&args.task_id, cursor, read_bytes)
             .map_err(ToolError::core)?;
-        let mut meta = task_header(&page.info, caps);
+        let mut meta = self.header(&page.info);
         if page.info.status.is_terminal() {
             let result = self
                 .manager
@@ -767,7 +826,7 @@ impl ToolBox {
                 .await
                 .map_err(ToolError::core)?;
             let info = self.task(&args.task_id)?;
-            let mut meta = task_header(&info, self.caps());
+            let mut meta = self.header(&info);
             meta.push(self.readiness_line(&outcome));
             let (data, omitted, end) = self.read_all(&args.task_id, &meta, CURSOR_LINE)?;
             meta.push(format!("output: {end} bytes (next cursor: {end})"));
@@ -791,7 +850,7 @@ impl ToolBox {
             .await
             .map_err(ToolError::core)?;
         let info = self.task(&args.task_id)?;
-        let mut meta = task_header(&info, self.caps());
+        let mut meta = self.header(&info);
         let ended = matches!(outcome, CollectOutcome::Finished(_));
         if ended {
             self.told_end(&args.task_id, outcome.result(), &mut meta);
