@@ -110,3 +110,156 @@ async fn the_roster_shows_a_clean_last_line() {
         .await
         .expect("cancel");
 }
+
+/// The output part of a tool answer ("" when it shows none).
+fn shown(text: &str) -> &str {
+    text.split_once("--- output ---\n")
+        .map_or("", |(_, out)| out)
+}
+
+/// Pages through a finished task's output with `task_output` from cursor 0,
+/// `max_bytes` at a time; returns the pages' texts.
+async fn page_through(tools: &ToolBox, id: &str, max_bytes: Option<u64>) -> Vec<String> {
+    let mut pages = Vec::new();
+    let mut cursor = 0u64;
+    loop {
+        let mut args = json!({ "task_id": id, "cursor": cursor });
+        if let Some(max) = max_bytes {
+            args["max_bytes"] = json!(max);
+        }
+        let answer = tools.call("task_output", args).await;
+        assert!(!answer.is_error, "{}", answer.text);
+        assert_eq!(answer.json["cursor"], json!(cursor), "{}", answer.text);
+        let next = answer.json["next_cursor"].as_u64().expect("next cursor");
+        let total = answer.json["info"]["output"]["total_bytes"]
+            .as_u64()
+            .expect("total");
+        assert!(
+            next > cursor || next == total,
+            "no progress at {cursor} with max_bytes {max_bytes:?}"
+        );
+        pages.push(shown(&answer.text).to_string());
+        if answer.json["eof"] == json!(true) || next == total {
+            return pages;
+        }
+        cursor = next;
+    }
+}
+
+/// A piece of an escape sequence shown as text.
+fn has_fragment(text: &str) -> bool {
+    text.contains('\x1b') || text.contains("32m") || text.contains("0m") || text.contains('[')
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paged_output_is_clean_at_every_boundary() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let tools = ToolBox::new(manager.clone(), "session-1");
+    // Coloured lines with two- and three-byte characters.
+    let run = tools
+        .call(
+            "task_run",
+            json!({ "command": r"for i in $(seq -w 0 599); do printf '\033[1;32mline %s ok é✓\033[0m\n' $i; done" }),
+        )
+        .await;
+    assert!(!run.is_error, "{}", run.text);
+    let id = run.json["task_id"].as_str().expect("id").to_string();
+    let expected: String = (0..600).map(|i| format!("line {i:03} ok é✓\n")).collect();
+    assert!(read_all(&manager, &id).len() > 8000);
+
+    // The default view (the tail, 8000 bytes) and default pages.
+    let tail = tools.call("task_output", json!({ "task_id": id })).await;
+    let tail_text = shown(&tail.text);
+    assert!(!has_fragment(tail_text), "{tail_text:?}");
+    assert!(tail_text.starts_with("line "), "{tail_text:?}");
+    assert!(expected.ends_with(tail_text), "{tail_text:?}");
+    let pages = page_through(&tools, &id, None).await;
+    assert!(pages.len() > 1);
+    assert_eq!(pages.concat(), expected);
+
+    // Every page size in a range, on the first lines: no piece of a
+    // sequence on any page, and the pages together say what the whole says.
+    let short = tools
+        .call(
+            "task_run",
+            json!({ "command": r"for i in $(seq -w 0 39); do printf '\033[1;32mline %s ok é✓\033[0m\n' $i; done" }),
+        )
+        .await;
+    let short_id = short.json["task_id"].as_str().expect("id").to_string();
+    let short_expected: String = (0..40).map(|i| format!("line {i:02} ok é✓\n")).collect();
+    for max in 1..=70u64 {
+        let pages = page_through(&tools, &short_id, Some(max)).await;
+        for page in &pages {
+            assert!(!has_fragment(page), "max_bytes {max}: {page:?}");
+            assert!(!page.contains('\u{fffd}'), "max_bytes {max}: {page:?}");
+        }
+        assert_eq!(pages.concat(), short_expected, "max_bytes {max}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_bars_are_whole_on_pages_of_whole_lines() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let tools = ToolBox::new(manager.clone(), "session-1");
+    let run = tools
+        .call(
+            "task_run",
+            json!({ "command": r"for i in $(seq -w 0 99); do printf '\033[33mstep %s\033[0m  10%%\rstep %s 100%%\n' $i $i; done" }),
+        )
+        .await;
+    let id = run.json["task_id"].as_str().expect("id").to_string();
+    let expected: String = (0..100).map(|i| format!("step {i:02} 100%\n")).collect();
+    // A page that holds a whole line ends on one: no bar is split.
+    for max in [80u64, 97, 150, 1000] {
+        let pages = page_through(&tools, &id, Some(max)).await;
+        assert_eq!(pages.concat(), expected, "max_bytes {max}");
+    }
+}
+
+/// `é✓😀` forty times: two-, three- and four-byte characters.
+const WIDE: &str = "é✓😀";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limit_smaller_than_a_character_still_shows_every_character() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let tools = ToolBox::new(manager.clone(), "session-1");
+    let command = format!("for i in $(seq 40); do printf '{WIDE}'; done");
+    let expected = WIDE.repeat(40);
+    // In memory (foreground) and spilled to the log (background).
+    for background in [false, true] {
+        let run = tools
+            .call(
+                "task_run",
+                json!({ "command": command, "background": background }),
+            )
+            .await;
+        let id = run.json["task_id"].as_str().expect("id").to_string();
+        manager.collect(&id, None).await.expect("collect");
+        for max in 1..=10u64 {
+            // The tool's pages.
+            let pages = page_through(&tools, &id, Some(max)).await;
+            assert_eq!(pages.concat(), expected, "task_output, max_bytes {max}");
+            // The host's poll: whole characters on every page.
+            let mut text = String::new();
+            let mut cursor = 0;
+            loop {
+                let page = manager.poll(&id, cursor, max as usize).expect("poll");
+                let page_text = page.text();
+                assert!(!page_text.contains('\u{fffd}'), "poll, max_bytes {max}");
+                assert!(page.data.len() <= (max as usize).max(4));
+                assert!(page.next_cursor > cursor || page.eof);
+                text.push_str(&page_text);
+                cursor = page.next_cursor;
+                if page.eof {
+                    break;
+                }
+            }
+            assert_eq!(text, expected, "poll, max_bytes {max}");
+        }
+        // The tail view with a tiny limit shows the last whole character.
+        let tail = tools
+            .call("task_output", json!({ "task_id": id, "max_bytes": 2 }))
+            .await;
+        assert_eq!(shown(&tail.text), "😀", "{}", tail.text);
+    }
+}

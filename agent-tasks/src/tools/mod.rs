@@ -35,9 +35,10 @@ pub use definitions::{
 use definitions::{TASK_CANCEL, TASK_LIST, TASK_OUTPUT, TASK_RUN, TASK_SEND, TASK_WAIT};
 use render::{cap, cap_middle, duration, field, finish, task_header, Body, Caps, Draft};
 
+use crate::clean::{clean_cut, clean_start};
 use crate::config::{OnTimeout, SpawnOptions};
 use crate::error::Error;
-use crate::info::{compact_value, CancelReason, TaskInfo, TaskResult};
+use crate::info::{compact_value, CancelReason, PollResponse, TaskInfo, TaskResult};
 use crate::manager::{CollectOutcome, ForegroundOutcome, ListFilter, TaskManager};
 use crate::process::Key;
 use crate::readiness::{WaitOutcome, WaitUntil};
@@ -154,6 +155,9 @@ pub const MIN_TEXT_BUDGET: usize = 500;
 
 /// Bytes a filtered `task_output` scans for matching lines at most.
 const FILTER_SCAN_BYTES: usize = 1 << 20;
+/// Bytes read before a page's start to see an escape sequence open there
+/// from its beginning (a page then starts after it).
+const SEQUENCE_LOOKBACK: usize = 4096;
 /// Room kept for an `output: N bytes (next cursor: N)` line.
 const CURSOR_LINE: usize = 80;
 /// Most tasks `task_list` shows.
@@ -462,6 +466,100 @@ impl ToolBox {
         let _ = self.manager.end_was_told(id);
     }
 
+    /// A page of task `id`'s output for a text view: up to `max` bytes from
+    /// `cursor`, both ends moved to points outside any escape sequence and
+    /// character, so the page cleaned alone shows no piece of one (no
+    /// `;32mline 0334 ok`), and pages read on from `next_cursor` clean to
+    /// what the whole output cleans to. A start inside a sequence moves on
+    /// past it (a `tail` view starts on a line when one starts near); an end
+    /// inside one moves back to its start, where the next page begins, or to
+    /// the page's last line break when more output follows. The cursors of
+    /// the answer are those of the moved ends.
+    fn text_page(
+        &self,
+        id: &str,
+        cursor: u64,
+        max: usize,
+        tail: bool,
+    ) -> Result<PollResponse, ToolError> {
+        let start = self.clean_start(id, cursor, tail)?;
+        let mut page = self.manager.poll(id, start, max).map_err(ToolError::core)?;
+        if page.eof || page.data.is_empty() {
+            return Ok(page);
+        }
+        let more = page.next_cursor < page.info.output.total_bytes;
+        let mut cut = clean_cut(&page.data, more);
+        if cut == 0 {
+            // One sequence longer than the page (an image, a long title):
+            // it shows no text, so the page reads on to its end.
+            let mut len = max;
+            while cut == 0 && len < crate::MAX_POLL_BYTES {
+                len = len.saturating_mul(4).min(crate::MAX_POLL_BYTES);
+                let longer = self
+                    .manager
+                    .poll(id, page.cursor, len)
+                    .map_err(ToolError::core)?;
+                if longer.cursor != page.cursor {
+                    break;
+                }
+                let end = clean_start(&longer.data, 1, false);
+                if end < longer.data.len() || longer.eof {
+                    page = longer;
+                    cut = end;
+                } else if longer.data.len() < len {
+                    break; // the rest is not written yet
+                }
+            }
+            if cut == 0 {
+                // Not ended within the most a poll reads, or not written
+                // yet: shown as it is, so the reader moves on.
+                cut = page.data.len();
+            }
+        }
+        if cut < page.data.len() {
+            page.data.truncate(cut);
+            page.next_cursor = page.cursor + cut as u64;
+            page.eof = false;
+            let end = page.next_cursor;
+            page.spans.retain(|s| s.offset < end);
+            if let Some(last) = page.spans.last_mut() {
+                last.len = last.len.min(end - last.offset);
+            }
+        }
+        Ok(page)
+    }
+
+    /// `cursor` moved on to the first point outside any escape sequence and
+    /// character, seen from [`SEQUENCE_LOOKBACK`] bytes before it; for a
+    /// `tail` view to a line start when one comes soon.
+    fn clean_start(&self, id: &str, cursor: u64, tail: bool) -> Result<u64, ToolError> {
+        if cursor == 0 {
+            return Ok(0);
+        }
+        let from = cursor.saturating_sub(SEQUENCE_LOOKBACK as u64);
+        let before = (cursor - from) as usize;
+        let window = self
+            .manager
+            .poll(id, from, before + SEQUENCE_LOOKBACK)
+            .map_err(ToolError::core)?;
+        if window.cursor != from || window.data.len() <= before {
+            // A gap (the disk cap) or nothing past the cursor yet: nothing
+            // to see a sequence in.
+            return Ok(cursor);
+        }
+        let mut at = clean_start(&window.data, before, tail);
+        if tail && at == window.data.len() {
+            // Nothing starts after the cursor (it is in the last character):
+            // the view starts at that character's first byte instead.
+            at = before;
+            while at > before.saturating_sub(3) && window.data[at] & 0b1100_0000 == 0b1000_0000 {
+                at -= 1;
+            }
+            return Ok(from + at as u64);
+        }
+        Ok((from + at as u64).max(cursor))
+    }
+
     /// The owner's latest ids, at most 20 and within the ids cap.
     fn known_ids(&self) -> String {
         let tasks = self.manager.list(&ListFilter::owner(self.owner.clone()));
@@ -654,10 +752,23 @@ impl ToolBox {
     ) -> Result<(Vec<u8>, u64, u64), ToolError> {
         let room = Draft::lines(meta.to_vec()).room(self.config.text_budget, reserve);
         let half = room.saturating_sub(64) / 2;
-        let preview = self
+        let mut preview = self
             .manager
             .preview(id, half, half)
             .map_err(ToolError::core)?;
+        if preview.omitted_bytes > 0 {
+            // Head and tail meet at no cut of the writer's: each is moved
+            // to a point outside any escape sequence (the head back, the
+            // tail on), so neither shows a piece of one.
+            let head_end = clean_cut(&preview.head, true);
+            let dropped = preview.head.len() - head_end;
+            preview.head.truncate(head_end);
+            let tail_from = preview.total_bytes - preview.tail.len() as u64;
+            let tail_start = self.clean_start(id, tail_from, true)?;
+            let skip = ((tail_start - tail_from) as usize).min(preview.tail.len());
+            preview.tail.drain(..skip);
+            preview.omitted_bytes += (dropped + skip) as u64;
+        }
         Ok((
             preview.text().into_bytes(),
             preview.omitted_bytes,
@@ -751,10 +862,7 @@ impl ToolBox {
             Some(c) => c,
             None => total.saturating_sub(read_bytes as u64),
         };
-        let page = self
-            .manager
-            .poll(&args.task_id, cursor, read_bytes)
-            .map_err(ToolError::core)?;
+        let page = self.text_page(&args.task_id, cursor, read_bytes, args.cursor.is_none())?;
         let mut meta = self.header(&page.info);
         if page.info.status.is_terminal() {
             let result = self
