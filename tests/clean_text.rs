@@ -148,7 +148,9 @@ async fn page_through(tools: &ToolBox, id: &str, max_bytes: Option<u64>) -> Vec<
 
 /// A piece of an escape sequence shown as text.
 fn has_fragment(text: &str) -> bool {
-    text.contains('\x1b') || text.contains("32m") || text.contains("0m") || text.contains('[')
+    regex::Regex::new(r"\x1b|\[|\dm|;\d")
+        .expect("regex")
+        .is_match(text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -261,5 +263,39 @@ async fn a_limit_smaller_than_a_character_still_shows_every_character() {
             .call("task_output", json!({ "task_id": id, "max_bytes": 2 }))
             .await;
         assert_eq!(shown(&tail.text), "😀", "{}", tail.text);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_and_tail_views_are_clean_where_they_are_cut() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    // Long coloured lines: a head or a tail cut anywhere would likely fall
+    // inside a sequence.
+    let command = r"for i in $(seq -w 0 1999); do printf '\033[1;32mline %s ok\033[0m \033[2;33mwarn %s\033[0m\n' $i $i; done";
+    for budget in [600, 1000, 2000, 4000, 12_000] {
+        let tools = ToolBox::with_config(
+            manager.clone(),
+            "session-1",
+            ToolBoxConfig {
+                text_budget: budget,
+                ..ToolBoxConfig::default()
+            },
+        )
+        .expect("toolbox");
+        let run = tools.call("task_run", json!({ "command": command })).await;
+        assert!(!run.is_error, "{}", run.text);
+        let id = run.json["task_id"].as_str().expect("id").to_string();
+        let waited = tools
+            .call("task_wait", json!({ "task_id": id, "timeout": 60 }))
+            .await;
+        for answer in [&run, &waited] {
+            let text = shown(&answer.text);
+            assert!(text.contains(" bytes omitted ...]\n"), "{text:?}");
+            let without_marker = regex::Regex::new(r"\[\.\.\. \d+ bytes omitted \.\.\.\]")
+                .expect("regex")
+                .replace(text, "");
+            assert!(!has_fragment(&without_marker), "budget {budget}: {text:?}");
+            assert!(text.ends_with("warn 1999\n"), "{text:?}");
+        }
     }
 }
