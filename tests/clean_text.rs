@@ -148,9 +148,9 @@ async fn page_through(tools: &ToolBox, id: &str, max_bytes: Option<u64>) -> Vec<
 
 /// A piece of an escape sequence shown as text.
 fn has_fragment(text: &str) -> bool {
-    regex::Regex::new(r"\x1b|\[|\dm|;\d")
-        .expect("regex")
-        .is_match(text)
+    static FRAGMENT: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\x1b|\[|\dm|;\d").expect("regex"));
+    FRAGMENT.is_match(text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,6 +272,7 @@ async fn head_and_tail_views_are_clean_where_they_are_cut() {
     // Long coloured lines: a head or a tail cut anywhere would likely fall
     // inside a sequence.
     let command = r"for i in $(seq -w 0 1999); do printf '\033[1;32mline %s ok\033[0m \033[2;33mwarn %s\033[0m\n' $i $i; done";
+    let marker = regex::Regex::new(r"\[\.\.\. \d+ bytes omitted \.\.\.\]").expect("regex");
     for budget in [600, 1000, 2000, 4000, 12_000] {
         let tools = ToolBox::with_config(
             manager.clone(),
@@ -291,9 +292,7 @@ async fn head_and_tail_views_are_clean_where_they_are_cut() {
         for answer in [&run, &waited] {
             let text = shown(&answer.text);
             assert!(text.contains(" bytes omitted ...]\n"), "{text:?}");
-            let without_marker = regex::Regex::new(r"\[\.\.\. \d+ bytes omitted \.\.\.\]")
-                .expect("regex")
-                .replace(text, "");
+            let without_marker = marker.replace(text, "");
             assert!(!has_fragment(&without_marker), "budget {budget}: {text:?}");
             assert!(text.ends_with("warn 1999\n"), "{text:?}");
         }
