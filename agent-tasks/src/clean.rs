@@ -176,6 +176,11 @@ pub(crate) fn clean_text(bytes: &[u8]) -> String {
     let mut clean = Clean::default();
     let mut parser = Parser::new();
     parser.advance(&mut clean, bytes);
+    // The parser holds an unfinished character at the end back, waiting for
+    // its next bytes; an ESC makes it show it (as U+FFFD, like any invalid
+    // bytes) and prints nothing itself, so text cut after invalid bytes
+    // still shows them.
+    parser.advance(&mut clean, b"\x1b");
     clean.out
 }
 
@@ -206,6 +211,71 @@ mod tests {
         assert_eq!(clean_cut(b"a\x1b[3\nb", true), 6);
     }
 
+    /// Pieces of terminal output: text, characters, sequences of every
+    /// kind, controls, stray bytes.
+    fn piece() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        prop::sample::select(vec![
+            &b"plain "[..],
+            b"\n",
+            b"\t",
+            "é✓😀".as_bytes(),
+            b"\x1b[1;32m",
+            b"\x1b[0m",
+            b"\x1b[?25l",
+            b"\x1b[3\n1m",
+            b"\x1b]0;a title\x07",
+            b"\x1b]8;;http://x\x1b\\",
+            b"\x1bP1$r0m\x1b\\",
+            b"\x1b_apc\x1b\\",
+            b"\x1b(B",
+            b"\x1b7",
+            b"\x1b[1\x18",
+            b"\x1b",
+            b"[31m",
+            b"\xff",
+            b"\xe2\x9c",
+            b"\x9b",
+        ])
+        .prop_map(<[u8]>::to_vec)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+        /// Paging at any sizes with cuts made here: every piece cleaned
+        /// alone, joined, is the whole cleaned (without `\r` and backspace,
+        /// which may reach back over a cut).
+        #[test]
+        fn pieces_cleaned_apart_join_to_the_whole(
+            pieces in proptest::collection::vec(piece(), 0..40),
+            sizes in proptest::collection::vec(1usize..24, 1..8),
+        ) {
+            let data = pieces.concat();
+            let mut joined = String::new();
+            let mut cursor = 0;
+            let mut turn = 0;
+            while cursor < data.len() {
+                let size = sizes[turn % sizes.len()];
+                turn += 1;
+                let end = (cursor + size).min(data.len());
+                let mut cut = if end == data.len() {
+                    end - cursor
+                } else {
+                    clean_cut(&data[cursor..end], turn % 2 == 0)
+                };
+                if cut == 0 {
+                    // One sequence longer than the page: read on past it.
+                    cut = clean_start(&data[cursor..], 1, false);
+                }
+                proptest::prop_assert!(cut > 0);
+                joined.push_str(&clean_text(&data[cursor..cursor + cut]));
+                cursor += cut;
+            }
+            proptest::prop_assert_eq!(joined, clean_text(&data));
+        }
+    }
+
     #[test]
     fn starts_fall_outside_sequences_and_characters() {
         let data = b"ab\x1b[32mline\x1b[0m\nnext line, a long one";
@@ -226,5 +296,6 @@ mod tests {
         assert_eq!(clean_text(b"\x1b]0;title\x07text"), "text");
         assert_eq!(clean_text(b"\x1b[2K\rcompiling 3/3"), "compiling 3/3");
         assert_eq!(clean_text(b"bad \xff byte"), "bad \u{fffd} byte");
+        assert_eq!(clean_text(b"cut \xe2\x9c"), "cut \u{fffd}");
     }
 }
