@@ -32,10 +32,10 @@ pub(crate) struct Page {
 impl Page {
     /// The page of up to `max` bytes from `cursor`, read with `read` (the
     /// buffer's reader: up to so many bytes from an offset, past any gap).
-    /// When the bytes read end inside a character, the few bytes that
-    /// finish it are read too (a chunk stops where the log ends and memory
-    /// begins), so the cut can keep the character whole when it is the
-    /// page's only one.
+    /// When the bytes read hold no whole character (a limit under a
+    /// character's width, or a chunk that stops where the log ends and
+    /// memory begins), the few bytes that finish it are read too, so the
+    /// page is that one character, whole.
     pub(crate) fn read(
         cursor: u64,
         max: usize,
@@ -43,8 +43,8 @@ impl Page {
     ) -> Result<Page> {
         let mut chunk = read(cursor, max)?;
         let len = chunk.data.len();
-        let ends_inside = complete_utf8_len(&chunk.data) < len;
-        if ends_inside && chunk.cursor + (len as u64) < chunk.end {
+        let no_whole_char = len > 0 && complete_utf8_len(&chunk.data) == 0;
+        if no_whole_char && chunk.cursor + (len as u64) < chunk.end {
             let at = chunk.cursor + len as u64;
             let more = read(at, MAX_CHAR_LEN - 1)?;
             // Only bytes that follow on directly (no gap between).

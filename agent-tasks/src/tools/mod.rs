@@ -65,8 +65,9 @@ pub struct ToolBoxConfig {
     /// reason, error, echoed filter, quoted values) are capped with a
     /// visible `…` in proportion to the budget, output is cut head and tail
     /// to the room the metadata leaves, and the leading metadata (task id,
-    /// status, exit, cursor) is the last thing a cut reaches. With a budget
-    /// of 500 bytes or more those lines are always whole.
+    /// status, exit, cursor) is the last thing a cut reaches: at the
+    /// smallest budget accepted, [`MIN_TEXT_BUDGET`] (500 bytes), those
+    /// lines are still whole.
     pub text_budget: usize,
     /// Foreground wait of `task_run` when the model gives no timeout
     /// (default 60 s).
@@ -80,7 +81,8 @@ pub struct ToolBoxConfig {
     pub wait_timeout: Duration,
     /// See `wait_timeout`.
     pub max_wait_timeout: Duration,
-    /// Bytes `task_output` reads when the model gives no `max_bytes` (8000).
+    /// Bytes `task_output` reads when the model gives no `max_bytes` (8000;
+    /// at least 1).
     pub output_bytes: usize,
     /// Working directory of `task_run` commands without a `cwd`.
     pub cwd: Option<std::path::PathBuf>,
