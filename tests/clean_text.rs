@@ -298,3 +298,71 @@ async fn head_and_tail_views_are_clean_where_they_are_cut() {
         }
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn heartbeat_and_watch_notices_are_clean() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let task = manager
+        .spawn(
+            agent_tasks::FnTask::new("coloured steps", |ctx| async move {
+                ctx.stdout("\x1b[32mstep 1\x1b[0m  10%\rstep 1 done\n");
+                tokio::time::sleep(std::time::Duration::from_secs(90)).await;
+                Ok(json!(null))
+            }),
+            SpawnOptions::background()
+                .no_timeout()
+                .heartbeat(std::time::Duration::from_secs(60))
+                .watch(["step"]),
+        )
+        .expect("spawn");
+    manager
+        .collect(task.id().as_str(), None)
+        .await
+        .expect("collect");
+    let notes = manager.notifications(None);
+    let progress = notes
+        .iter()
+        .find(|n| n.kind == agent_tasks::NotificationKind::Progress)
+        .expect("a heartbeat");
+    assert_eq!(progress.output_tail, "step 1 done");
+    let watched = notes
+        .iter()
+        .find(|n| n.kind == agent_tasks::NotificationKind::WatchMatch)
+        .expect("a watch notice");
+    assert_eq!(watched.detail.as_deref(), Some("matched line: step 1 done"));
+    for note in [progress, watched] {
+        assert!(
+            !note.text.contains('\x1b') && !note.text.contains('\r'),
+            "{:?}",
+            note.text
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_matched_ready_line_is_shown_clean() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let tools = ToolBox::new(manager.clone(), "session-1");
+    let run = tools
+        .call(
+            "task_run",
+            json!({
+                "command": r"printf '\033[1;32mready\033[0m on :8080\n'; sleep 30",
+                "background": true,
+                "wait_until": "ready",
+            }),
+        )
+        .await;
+    assert!(!run.is_error, "{}", run.text);
+    let line = run
+        .text
+        .lines()
+        .find(|l| l.starts_with("ready: "))
+        .unwrap_or_else(|| panic!("{}", run.text));
+    assert!(line.ends_with("): ready on :8080"), "{line:?}");
+    let id = run.json["task_id"].as_str().expect("id");
+    manager
+        .cancel(id, agent_tasks::CancelReason::user("done"))
+        .await
+        .expect("cancel");
+}

@@ -990,10 +990,17 @@ impl ToolBox {
     /// One line saying how a readiness wait ended.
     fn readiness_line(&self, outcome: &WaitOutcome) -> String {
         match outcome {
-            WaitOutcome::Matched { line, cursor } => format!(
-                "ready: an output line matched (next cursor: {cursor}): {}",
-                field(line, self.caps().field)
-            ),
+            WaitOutcome::Matched { line, cursor } => {
+                let shown = if self.config.raw_text {
+                    line.clone()
+                } else {
+                    crate::clean::clean_text(line.as_bytes())
+                };
+                format!(
+                    "ready: an output line matched (next cursor: {cursor}): {}",
+                    field(&shown, self.caps().field)
+                )
+            }
             WaitOutcome::PortOpen { port } => {
                 format!("ready: port {port} accepts connections")
             }
