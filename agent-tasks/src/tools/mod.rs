@@ -767,7 +767,8 @@ impl ToolBox {
             preview.head.truncate(head_end);
             let tail_from = preview.total_bytes - preview.tail.len() as u64;
             let tail_start = self.clean_start(id, tail_from, true)?;
-            let skip = ((tail_start - tail_from) as usize).min(preview.tail.len());
+            // (A start moved back into the head's side is not taken.)
+            let skip = (tail_start.saturating_sub(tail_from) as usize).min(preview.tail.len());
             preview.tail.drain(..skip);
             preview.omitted_bytes += (dropped + skip) as u64;
         }
