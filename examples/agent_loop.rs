@@ -27,7 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         run_timeout: Duration::from_secs(1),
         ..ToolBoxConfig::default()
     };
-    let tools = ToolBox::with_config(manager.clone(), "session-1", config);
+    let tools = ToolBox::with_config(manager.clone(), "session-1", config)?;
     let names: Vec<_> = definitions().iter().map(|d| d.name).collect();
     println!("host registers {} tools: {}", names.len(), names.join(", "));
     println!(

@@ -205,7 +205,8 @@ async fn a_huge_value_stays_within_the_budget() {
                 text_budget: budget,
                 ..Default::default()
             },
-        );
+        )
+        .expect("toolbox");
         for name in ["task_wait", "task_output"] {
             let answer = tools.call(name, json!({"task_id": task.id()})).await;
             assert!(answer.text.len() <= budget, "{name}: {}", answer.text.len());
@@ -595,4 +596,84 @@ async fn failing_subagents_and_bad_delegations_are_answered_clearly() {
         .await
         .text
         .contains("the agents are: echo, listener, broken"));
+}
+
+/// The `answers:` line of an answer: the agent and arguments a subagent
+/// works for.
+fn answers_line(text: &str) -> Option<&str> {
+    text.lines().find(|l| l.starts_with("answers: "))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_wait_and_task_output_say_what_a_subagent_answers() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let tools = toolbox_with_agents(&manager);
+    let delegate = |agent: &str, goal: &str| {
+        tools.call(
+            "task_delegate",
+            json!({"agent": agent, "background": true, "tasks": [{"goal": goal, "context": "line one\nline two"}]}),
+        )
+    };
+    let id_of = |answer: &agent_tasks::tools::ToolResponse| {
+        answer.json["tasks"][0]["task_id"]
+            .as_str()
+            .expect("id")
+            .to_string()
+    };
+
+    // While it runs: task_output, and a task_wait that times out or waits
+    // for a line, all say whom it answers, on one line.
+    let listening = id_of(&delegate("listener", "find the flaky test").await);
+    let output = tools
+        .call("task_output", json!({"task_id": listening}))
+        .await;
+    let waited = tools
+        .call("task_wait", json!({"task_id": listening, "timeout": 0}))
+        .await;
+    let ready = tools
+        .call(
+            "task_wait",
+            json!({"task_id": listening, "until": "waiting", "timeout": 60}),
+        )
+        .await;
+    for answer in [&output, &waited, &ready] {
+        assert!(!answer.is_error, "{}", answer.text);
+        let line = answers_line(&answer.text).unwrap_or_else(|| panic!("{}", answer.text));
+        assert!(line.starts_with("answers: listener with {"), "{line}");
+        assert!(line.contains("find the flaky test"), "{line}");
+        // Metadata: before the output.
+        let at = answer.text.find(line).expect("line");
+        assert!(at < answer.text.find("--- output").expect("output"));
+    }
+    manager
+        .cancel(&listening, CancelReason::user("done"))
+        .await
+        .expect("cancel");
+
+    // At its end, the same line as the end notification's (one renderer).
+    let echo = id_of(&delegate("echo", "ping").await);
+    manager.collect(&echo, None).await.expect("collect");
+    let note = manager
+        .notifications(Some("s"))
+        .into_iter()
+        .find(|n| n.task_id.as_str() == echo && n.kind == NotificationKind::Finished)
+        .expect("an end notification");
+    let noted = answers_line(&note.text).expect("the notification's line");
+    for name in ["task_wait", "task_output"] {
+        let answer = tools.call(name, json!({"task_id": echo})).await;
+        assert!(!answer.is_error, "{}", answer.text);
+        assert_eq!(answers_line(&answer.text), Some(noted), "{}", answer.text);
+    }
+
+    // A task that is not a subagent has no such line.
+    let plain = manager
+        .spawn(
+            answering_agent(json!("plain")),
+            SpawnOptions::background().owner("s"),
+        )
+        .expect("spawn");
+    let answer = tools
+        .call("task_wait", json!({"task_id": plain.id(), "timeout": 60}))
+        .await;
+    assert_eq!(answers_line(&answer.text), None, "{}", answer.text);
 }

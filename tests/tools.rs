@@ -159,7 +159,8 @@ async fn tool_texts_for_typical_cases() {
             text_budget: 1400,
             ..Default::default()
         },
-    );
+    )
+    .expect("toolbox");
     record(
         "task_output, truncated",
         &small
@@ -236,7 +237,8 @@ async fn ten_megabytes_of_output_keep_the_id_and_metadata_within_the_budget() {
             text_budget: 4000,
             ..Default::default()
         },
-    );
+    )
+    .expect("toolbox");
     let run = tools
         .call(
             "task_run",
@@ -432,7 +434,7 @@ proptest! {
                 text_budget: budget,
                 ..ToolBoxConfig::default()
             };
-            let tools = ToolBox::with_config(manager.clone(), "fuzz", config);
+            let tools = ToolBox::with_config(manager.clone(), "fuzz", config).expect("toolbox");
             let names = ["task_run", "task_list", "task_output", "task_wait", "task_cancel", "task_send", "nope"];
             let answer = tools.call(names[tool], args.clone()).await;
             manager.shutdown("").await;
@@ -594,7 +596,7 @@ proptest! {
                 max_wait_timeout: Duration::from_millis(200),
                 ..ToolBoxConfig::default()
             };
-            let tools = ToolBox::with_config(manager.clone(), "fuzz", config);
+            let tools = ToolBox::with_config(manager.clone(), "fuzz", config).expect("toolbox");
             let names = ["task_run", "task_list", "task_output", "task_wait", "task_cancel", "task_send", "nope"];
             let answer = tools.call(names[tool], args).await;
             check_answer(&answer, budget);
@@ -649,7 +651,8 @@ async fn a_huge_heredoc_keeps_id_status_exit_and_cursor_first() {
                 text_budget: budget,
                 ..Default::default()
             },
-        );
+        )
+        .expect("toolbox");
         // The description is the whole 50 KB command, and so is the output.
         let run = tools
             .call("task_run", json!({"command": heredoc_command()}))
@@ -694,7 +697,8 @@ async fn a_huge_cancel_reason_and_filter_are_cut_with_a_visible_mark() {
             text_budget: 2000,
             ..Default::default()
         },
-    );
+    )
+    .expect("toolbox");
     let bg = tools
         .call(
             "task_run",
@@ -753,7 +757,8 @@ async fn huge_invalid_values_are_quoted_in_part() {
                 text_budget: budget,
                 ..Default::default()
             },
-        );
+        )
+        .expect("toolbox");
         let mistyped = tools
             .call(
                 "task_wait",
@@ -828,7 +833,8 @@ async fn thousands_of_tasks_are_listed_and_named_within_the_budget() {
                 text_budget: budget,
                 ..Default::default()
             },
-        );
+        )
+        .expect("toolbox");
         let list = tools.call("task_list", json!({})).await;
         check_answer(&list, budget);
         assert!(
@@ -862,4 +868,56 @@ async fn thousands_of_tasks_are_listed_and_named_within_the_budget() {
         }
     }
     manager.shutdown("").await;
+}
+
+/// A budget too small to carry the task id is refused when the toolbox is
+/// made, with an error naming `text_budget` and the minimum, a core
+/// constant; the minimum itself is accepted and keeps the id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_budget_too_small_for_the_id_is_refused() {
+    use agent_tasks::tools::MIN_TEXT_BUDGET;
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    for budget in [0, 1, 50, MIN_TEXT_BUDGET - 1] {
+        let refused = ToolBox::with_config(
+            manager.clone(),
+            "me",
+            ToolBoxConfig {
+                text_budget: budget,
+                ..ToolBoxConfig::default()
+            },
+        );
+        match refused {
+            Err(agent_tasks::Error::InvalidArgument { name, message }) => {
+                assert_eq!(name, "text_budget");
+                assert!(message.contains(&MIN_TEXT_BUDGET.to_string()), "{message}");
+            }
+            other => panic!("budget {budget}: {other:?}"),
+        }
+    }
+    let refused = ToolBox::with_config(
+        manager.clone(),
+        "me",
+        ToolBoxConfig {
+            output_bytes: 0,
+            ..ToolBoxConfig::default()
+        },
+    );
+    assert!(
+        matches!(&refused, Err(agent_tasks::Error::InvalidArgument { name, .. }) if name == "output_bytes"),
+        "{refused:?}"
+    );
+    let tools = ToolBox::with_config(
+        manager.clone(),
+        "me",
+        ToolBoxConfig {
+            text_budget: MIN_TEXT_BUDGET,
+            ..ToolBoxConfig::default()
+        },
+    )
+    .expect("the minimum is accepted");
+    let run = tools
+        .call("task_run", json!({"command": "yes | head -c 100000"}))
+        .await;
+    assert!(!run.is_error, "{}", run.text);
+    check_answer(&run, MIN_TEXT_BUDGET);
 }

@@ -409,6 +409,20 @@ impl TaskSource {
             compact_value(&self.arguments, max.saturating_sub(self.agent.len() + 6))
         )
     }
+
+    /// The `answers: <agent> with <arguments>` line every text for a model
+    /// about a subagent shows (the end notification, `task_wait`,
+    /// `task_output`): one line (a line break shows as `⏎`, so an argument
+    /// cannot pose as another line), about `max` characters at most.
+    pub(crate) fn answers_line(&self, max: usize) -> String {
+        let summary = self.summary(max);
+        let flat = if summary.contains(['\n', '\r']) {
+            summary.replace("\r\n", "⏎").replace(['\n', '\r'], "⏎")
+        } else {
+            summary
+        };
+        format!("answers: {flat}")
+    }
 }
 
 /// A task's value for a model: a string as it is, anything else as compact

@@ -632,7 +632,10 @@ impl TaskManager {
     /// Non-blocking: the task's info and up to `max_bytes` of output written
     /// since `cursor` (a byte offset into the task's whole output), with the
     /// cursor to poll from next. Text views are cut on UTF-8 boundaries while
-    /// the task runs, so successive polls decode cleanly.
+    /// the task runs, so successive polls decode cleanly; a page holds at
+    /// least one whole character, so with a `max_bytes` smaller than the
+    /// character at `cursor` it is that character (up to 3 bytes more than
+    /// asked) rather than a piece of it.
     pub fn poll(&self, id: &str, cursor: u64, max_bytes: usize) -> Result<PollResponse> {
         let entry = self.entry(id)?;
         let page = entry.output.page(cursor, max_bytes.min(MAX_POLL_BYTES))?;
@@ -958,6 +961,12 @@ impl TaskManager {
             })
             .collect();
         Roster::from_items(items, budget)
+    }
+
+    /// The delegation task `id` answers (agent and arguments), for a
+    /// subagent started with [`SpawnOptions::source`](crate::SpawnOptions::source).
+    pub(crate) fn source(&self, id: &str) -> Result<Option<crate::info::TaskSource>> {
+        Ok(self.entry(id)?.spec.source.clone())
     }
 
     /// Tells the manager that the model has seen the end of task `id` (a

@@ -198,10 +198,8 @@ impl Notification {
             text.push_str(&format!("  reason: {reason}"));
         }
         if let Some(source) = &self.source {
-            text.push_str(&format!(
-                "\nanswers: {}",
-                source.summary(NOTIFICATION_SOURCE_CHARS)
-            ));
+            text.push('\n');
+            text.push_str(&source.answers_line(NOTIFICATION_SOURCE_CHARS));
         }
         if let Some(error) = &self.error {
             text.push_str(&format!("\nerror: {error}"));

@@ -81,6 +81,7 @@ impl NativeToolBox {
         options: Option<ToolBoxOptions>,
     ) -> napi::Result<Self> {
         let config = options.unwrap_or_default().into_config()?;
+        config.check().js()?;
         let shared = manager.shared();
         open(&shared)?;
         Ok(NativeToolBox {
@@ -93,13 +94,14 @@ impl NativeToolBox {
 
     /// The core toolbox over `manager` with the registered agents. The core
     /// checked each agent when it was registered.
-    fn toolbox(&self, manager: agent_tasks::TaskManager) -> ToolBox {
-        let mut toolbox = ToolBox::with_config(manager, self.owner.clone(), self.config.clone());
+    fn toolbox(&self, manager: agent_tasks::TaskManager) -> napi::Result<ToolBox> {
+        let mut toolbox =
+            ToolBox::with_config(manager, self.owner.clone(), self.config.clone()).js()?;
         for agent in self.agents.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             // Cannot fail: the same agents were accepted in this order.
             let _ = toolbox.register_agent(agent.clone());
         }
-        toolbox
+        Ok(toolbox)
     }
 
     /// Registers a subagent the model can delegate to with `task_delegate`:
@@ -149,7 +151,7 @@ impl NativeToolBox {
     #[napi(ts_return_type = "Array<Record<string, any>>")]
     pub fn definitions(&self, shape: Option<String>) -> napi::Result<Vec<Value>> {
         let shape = tool_shape(shape)?;
-        let toolbox = self.toolbox(open(&self.manager)?);
+        let toolbox = self.toolbox(open(&self.manager)?)?;
         Ok(toolbox
             .definitions()
             .iter()
@@ -173,7 +175,7 @@ impl NativeToolBox {
         name: String,
         args: Option<String>,
     ) -> napi::Result<PromiseRaw<'env, ToolResponse>> {
-        let toolbox = open(&self.manager).ok().map(|m| self.toolbox(m));
+        let toolbox = open(&self.manager).ok().and_then(|m| self.toolbox(m).ok());
         env.spawn_future(async move {
             let Some(toolbox) = toolbox else {
                 let message = agent_tasks::Error::ShutDown.to_string();
@@ -197,7 +199,8 @@ impl NativeToolBox {
             open(&self.manager)?,
             self.owner.clone(),
             self.config.clone(),
-        );
+        )
+        .js()?;
         for known in agents.iter() {
             let _ = check.register_agent(known.clone());
         }

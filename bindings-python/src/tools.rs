@@ -138,11 +138,9 @@ impl NativeToolBox {
             config.tty_size = agent_tasks::terminal_size(cols, rows).map_err(core_err)?;
         }
         Ok(NativeToolBox {
-            toolbox: std::sync::Mutex::new(ToolBox::with_config(
-                manager.core().clone(),
-                owner,
-                config,
-            )),
+            toolbox: std::sync::Mutex::new(
+                ToolBox::with_config(manager.core().clone(), owner, config).map_err(core_err)?,
+            ),
         })
     }
 

@@ -222,7 +222,8 @@ async fn run(args: McpArgs) -> Result<(), Failure> {
             cwd: args.cwd.clone(),
             ..ToolBoxConfig::default()
         },
-    );
+    )
+    .map_err(|e| Failure(e.to_string()))?;
     let server = Server {
         manager: manager.clone(),
         toolbox,

@@ -29,7 +29,9 @@ impl TaskEntry {
             WatchEvent::Matched { line, skipped, nth } => {
                 self.emit(EventKind::WatchMatched { line: line.clone() });
                 if self.in_background() {
-                    let mut detail = format!("matched line: {line}");
+                    // Clean for the model (the event keeps the line as written).
+                    let shown = crate::clean::clean_text(line.as_bytes());
+                    let mut detail = format!("matched line: {shown}");
                     if skipped > 0 {
                         detail.push_str(&format!(
                             "\n({skipped} more matching lines were held back by the rate limit)"
@@ -67,9 +69,11 @@ impl TaskEntry {
             return;
         }
         let new_bytes = total - *cursor;
+        // Clean for the model, as the end notification's tail.
         let text = self
             .output
             .text_since(*cursor, 16 * 1024)
+            .map(|text| crate::clean::clean_text(text.as_bytes()))
             .unwrap_or_default();
         *cursor = total;
         self.emit(EventKind::Heartbeat { new_bytes });

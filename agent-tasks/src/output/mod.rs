@@ -891,10 +891,11 @@ impl OutputBuffer {
     }
 
     /// One page for a reader polling by cursor: up to `max` bytes from
-    /// `cursor`, cut on a UTF-8 boundary unless it reaches the end of a
-    /// finished stream, so successive pages decode cleanly.
+    /// `cursor` (or its first character, if that is longer), cut on a UTF-8
+    /// boundary unless it reaches the end of a finished stream, so
+    /// successive pages decode cleanly.
     pub(crate) fn page(&self, cursor: u64, max: usize) -> Result<Page> {
-        Ok(Page::from_chunk(self.read(cursor, max)?))
+        Page::read(cursor, max, |at, len| self.read(at, len))
     }
 
     /// The first `head_bytes` and the last `tail_bytes` of the stream, cut on

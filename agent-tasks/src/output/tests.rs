@@ -392,3 +392,34 @@ fn past_the_cap_a_checkpoint_is_due_every_so_many_bytes() {
         assert!(pair[1] - pair[0] >= limits.checkpoint_every());
     }
 }
+
+#[test]
+fn a_page_holds_a_whole_character_however_small_or_split() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let buffer = OutputBuffer::new(dir.path().join("t"), limits(1 << 20, 1 << 20, 4096), false);
+    // `é` written in two pieces, the first spilled and flushed to the log,
+    // the second still in memory.
+    let _ = buffer.write(&Stream::STDOUT, b"a\xc3", false);
+    let _ = buffer.spill();
+    let _ = buffer.flush();
+    let _ = buffer.write(&Stream::STDOUT, b"\xa9\xe2\x9c", false);
+    let page = buffer.page(1, 100).expect("page");
+    assert_eq!(page.data, "é".as_bytes());
+    assert_eq!(page.next_cursor, 3);
+    assert_eq!(page.spans.iter().map(|s| s.len).sum::<u64>(), 2);
+    // A limit under a character's width: that one character.
+    let page = buffer.page(1, 1).expect("page");
+    assert_eq!(page.data, "é".as_bytes());
+    // The rest of `✓` is not written yet: nothing, until it is.
+    let page = buffer.page(3, 1).expect("page");
+    assert!(page.data.is_empty() && page.next_cursor == 3 && !page.eof);
+    let _ = buffer.write(&Stream::STDOUT, b"\x93", false);
+    let page = buffer.page(3, 1).expect("page");
+    assert_eq!(page.data, "✓".as_bytes());
+    // A stream that ends inside a character shows its last bytes as they are.
+    let _ = buffer.write(&Stream::STDOUT, b"\xf0\x9f", false);
+    let _ = buffer.finish();
+    let page = buffer.page(6, 1).expect("page");
+    assert_eq!(page.data, b"\xf0\x9f");
+    assert!(page.eof);
+}

@@ -35,9 +35,10 @@ pub use definitions::{
 use definitions::{TASK_CANCEL, TASK_LIST, TASK_OUTPUT, TASK_RUN, TASK_SEND, TASK_WAIT};
 use render::{cap, cap_middle, duration, field, finish, task_header, Body, Caps, Draft};
 
+use crate::clean::{clean_cut, clean_start};
 use crate::config::{OnTimeout, SpawnOptions};
 use crate::error::Error;
-use crate::info::{compact_value, CancelReason, TaskInfo, TaskResult};
+use crate::info::{compact_value, CancelReason, PollResponse, TaskInfo, TaskResult};
 use crate::manager::{CollectOutcome, ForegroundOutcome, ListFilter, TaskManager};
 use crate::process::Key;
 use crate::readiness::{WaitOutcome, WaitUntil};
@@ -64,8 +65,9 @@ pub struct ToolBoxConfig {
     /// reason, error, echoed filter, quoted values) are capped with a
     /// visible `…` in proportion to the budget, output is cut head and tail
     /// to the room the metadata leaves, and the leading metadata (task id,
-    /// status, exit, cursor) is the last thing a cut reaches. With a budget
-    /// of 500 bytes or more those lines are always whole.
+    /// status, exit, cursor) is the last thing a cut reaches: at the
+    /// smallest budget accepted, [`MIN_TEXT_BUDGET`] (500 bytes), those
+    /// lines are still whole.
     pub text_budget: usize,
     /// Foreground wait of `task_run` when the model gives no timeout
     /// (default 60 s).
@@ -79,7 +81,8 @@ pub struct ToolBoxConfig {
     pub wait_timeout: Duration,
     /// See `wait_timeout`.
     pub max_wait_timeout: Duration,
-    /// Bytes `task_output` reads when the model gives no `max_bytes` (8000).
+    /// Bytes `task_output` reads when the model gives no `max_bytes` (8000;
+    /// at least 1).
     pub output_bytes: usize,
     /// Working directory of `task_run` commands without a `cwd`.
     pub cwd: Option<std::path::PathBuf>,
@@ -94,6 +97,38 @@ pub struct ToolBoxConfig {
     /// Columns and rows of the terminal of a `task_run` with `tty=true`
     /// (default 120 × 40).
     pub tty_size: (u16, u16),
+}
+
+impl ToolBoxConfig {
+    /// Checks the settings a [`ToolBox`] is made with: a `text_budget` below
+    /// [`MIN_TEXT_BUDGET`] or an `output_bytes` of 0 is refused with
+    /// [`Error::InvalidArgument`] naming the setting.
+    ///
+    /// ```
+    /// use agent_tasks::tools::{ToolBoxConfig, MIN_TEXT_BUDGET};
+    /// let small = ToolBoxConfig { text_budget: 50, ..Default::default() };
+    /// assert!(small.check().is_err());
+    /// let enough = ToolBoxConfig { text_budget: MIN_TEXT_BUDGET, ..Default::default() };
+    /// assert!(enough.check().is_ok());
+    /// ```
+    pub fn check(&self) -> crate::Result<()> {
+        if self.text_budget < MIN_TEXT_BUDGET {
+            return Err(Error::invalid_argument(
+                "text_budget",
+                format!(
+                    "{} bytes is too small: an answer needs at least {MIN_TEXT_BUDGET} bytes to carry the task id, status and cursor",
+                    self.text_budget
+                ),
+            ));
+        }
+        if self.output_bytes == 0 {
+            return Err(Error::invalid_argument(
+                "output_bytes",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for ToolBoxConfig {
@@ -114,8 +149,17 @@ impl Default for ToolBoxConfig {
     }
 }
 
+/// The smallest [`ToolBoxConfig::text_budget`] a [`ToolBox`] accepts: room
+/// for the lines every answer opens with (task id, status, exit, cursor)
+/// whole, beside the output. A smaller budget would cut them, and an answer
+/// that loses its task id loses the task for the model.
+pub const MIN_TEXT_BUDGET: usize = 500;
+
 /// Bytes a filtered `task_output` scans for matching lines at most.
 const FILTER_SCAN_BYTES: usize = 1 << 20;
+/// Bytes read before a page's start to see an escape sequence open there
+/// from its beginning (a page then starts after it).
+const SEQUENCE_LOOKBACK: usize = 4096;
 /// Room kept for an `output: N bytes (next cursor: N)` line.
 const CURSOR_LINE: usize = 80;
 /// Most tasks `task_list` shows.
@@ -236,21 +280,29 @@ fn seconds(
 impl ToolBox {
     /// A toolbox for `owner`'s tasks with default settings.
     pub fn new(manager: TaskManager, owner: impl Into<String>) -> Self {
-        Self::with_config(manager, owner, ToolBoxConfig::default())
+        ToolBox {
+            manager,
+            owner: owner.into(),
+            config: ToolBoxConfig::default(),
+            agents: Vec::new(),
+        }
     }
 
-    /// A toolbox with custom settings.
+    /// A toolbox with custom settings, refused as
+    /// [`ToolBoxConfig::check`] says (a `text_budget` below
+    /// [`MIN_TEXT_BUDGET`], an `output_bytes` of 0).
     pub fn with_config(
         manager: TaskManager,
         owner: impl Into<String>,
         config: ToolBoxConfig,
-    ) -> Self {
-        ToolBox {
+    ) -> crate::Result<Self> {
+        config.check()?;
+        Ok(ToolBox {
             manager,
             owner: owner.into(),
             config,
             agents: Vec::new(),
-        }
+        })
     }
 
     /// Registers a subagent the model can delegate to: the toolbox's
@@ -386,6 +438,19 @@ impl ToolBox {
         Caps::for_budget(self.config.text_budget)
     }
 
+    /// The metadata lines an answer about one task opens with
+    /// ([`task_header`]), and for a subagent the `answers:` line (the agent
+    /// and arguments it works for), rendered as the end notification renders
+    /// it.
+    fn header(&self, info: &TaskInfo) -> Vec<String> {
+        let mut lines = task_header(info, self.caps());
+        // The task was just read; gone since, it simply has no source line.
+        if let Ok(Some(source)) = self.manager.source(info.id.as_str()) {
+            lines.push(source.answers_line(self.caps().field));
+        }
+        lines
+    }
+
     /// For an answer that shows the model a task's end: the value the task
     /// returned (a subagent's answer), as a metadata block cut in the middle
     /// to a third of the budget; and the end counts as told, so the end
@@ -401,6 +466,100 @@ impl ToolBox {
         // The task exists (it was just read); a failure here only means a
         // notification may repeat what the model saw.
         let _ = self.manager.end_was_told(id);
+    }
+
+    /// A page of task `id`'s output for a text view: up to `max` bytes from
+    /// `cursor`, both ends moved to points outside any escape sequence and
+    /// character, so the page cleaned alone shows no piece of one (no
+    /// `;32mline 0334 ok`), and pages read on from `next_cursor` clean to
+    /// what the whole output cleans to. A start inside a sequence moves on
+    /// past it (a `tail` view starts on a line when one starts near); an end
+    /// inside one moves back to its start, where the next page begins, or to
+    /// the page's last line break when more output follows. The cursors of
+    /// the answer are those of the moved ends.
+    fn text_page(
+        &self,
+        id: &str,
+        cursor: u64,
+        max: usize,
+        tail: bool,
+    ) -> Result<PollResponse, ToolError> {
+        let start = self.clean_start(id, cursor, tail)?;
+        let mut page = self.manager.poll(id, start, max).map_err(ToolError::core)?;
+        if page.eof || page.data.is_empty() {
+            return Ok(page);
+        }
+        let more = page.next_cursor < page.info.output.total_bytes;
+        let mut cut = clean_cut(&page.data, more);
+        if cut == 0 {
+            // One sequence longer than the page (an image, a long title):
+            // it shows no text, so the page reads on to its end.
+            let mut len = max;
+            while cut == 0 && len < crate::MAX_POLL_BYTES {
+                len = len.saturating_mul(4).min(crate::MAX_POLL_BYTES);
+                let longer = self
+                    .manager
+                    .poll(id, page.cursor, len)
+                    .map_err(ToolError::core)?;
+                if longer.cursor != page.cursor {
+                    break;
+                }
+                let end = clean_start(&longer.data, 1, false);
+                if end < longer.data.len() || longer.eof {
+                    page = longer;
+                    cut = end;
+                } else if longer.data.len() < len {
+                    break; // the rest is not written yet
+                }
+            }
+            if cut == 0 {
+                // Not ended within the most a poll reads, or not written
+                // yet: shown as it is, so the reader moves on.
+                cut = page.data.len();
+            }
+        }
+        if cut < page.data.len() {
+            page.data.truncate(cut);
+            page.next_cursor = page.cursor + cut as u64;
+            page.eof = false;
+            let end = page.next_cursor;
+            page.spans.retain(|s| s.offset < end);
+            if let Some(last) = page.spans.last_mut() {
+                last.len = last.len.min(end - last.offset);
+            }
+        }
+        Ok(page)
+    }
+
+    /// `cursor` moved on to the first point outside any escape sequence and
+    /// character, seen from [`SEQUENCE_LOOKBACK`] bytes before it; for a
+    /// `tail` view to a line start when one comes soon.
+    fn clean_start(&self, id: &str, cursor: u64, tail: bool) -> Result<u64, ToolError> {
+        if cursor == 0 {
+            return Ok(0);
+        }
+        let from = cursor.saturating_sub(SEQUENCE_LOOKBACK as u64);
+        let before = (cursor - from) as usize;
+        let window = self
+            .manager
+            .poll(id, from, before + SEQUENCE_LOOKBACK)
+            .map_err(ToolError::core)?;
+        if window.cursor != from || window.data.len() <= before {
+            // A gap (the disk cap) or nothing past the cursor yet: nothing
+            // to see a sequence in.
+            return Ok(cursor);
+        }
+        let mut at = clean_start(&window.data, before, tail);
+        if tail && at == window.data.len() {
+            // Nothing starts after the cursor (it is in the last character):
+            // the view starts at that character's first byte instead.
+            at = before;
+            while at > before.saturating_sub(3) && window.data[at] & 0b1100_0000 == 0b1000_0000 {
+                at -= 1;
+            }
+            return Ok(from + at as u64);
+        }
+        Ok((from + at as u64).max(cursor))
     }
 
     /// The owner's latest ids, at most 20 and within the ids cap.
@@ -595,10 +754,24 @@ impl ToolBox {
     ) -> Result<(Vec<u8>, u64, u64), ToolError> {
         let room = Draft::lines(meta.to_vec()).room(self.config.text_budget, reserve);
         let half = room.saturating_sub(64) / 2;
-        let preview = self
+        let mut preview = self
             .manager
             .preview(id, half, half)
             .map_err(ToolError::core)?;
+        if preview.omitted_bytes > 0 {
+            // Head and tail meet at no cut of the writer's: each is moved
+            // to a point outside any escape sequence (the head back, the
+            // tail on), so neither shows a piece of one.
+            let head_end = clean_cut(&preview.head, true);
+            let dropped = preview.head.len() - head_end;
+            preview.head.truncate(head_end);
+            let tail_from = preview.total_bytes - preview.tail.len() as u64;
+            let tail_start = self.clean_start(id, tail_from, true)?;
+            // (A start moved back into the head's side is not taken.)
+            let skip = (tail_start.saturating_sub(tail_from) as usize).min(preview.tail.len());
+            preview.tail.drain(..skip);
+            preview.omitted_bytes += (dropped + skip) as u64;
+        }
         Ok((
             preview.text().into_bytes(),
             preview.omitted_bytes,
@@ -692,11 +865,8 @@ impl ToolBox {
             Some(c) => c,
             None => total.saturating_sub(read_bytes as u64),
         };
-        let page = self
-            .manager
-            .poll(&args.task_id, cursor, read_bytes)
-            .map_err(ToolError::core)?;
-        let mut meta = task_header(&page.info, caps);
+        let page = self.text_page(&args.task_id, cursor, read_bytes, args.cursor.is_none())?;
+        let mut meta = self.header(&page.info);
         if page.info.status.is_terminal() {
             let result = self
                 .manager
@@ -767,7 +937,7 @@ impl ToolBox {
                 .await
                 .map_err(ToolError::core)?;
             let info = self.task(&args.task_id)?;
-            let mut meta = task_header(&info, self.caps());
+            let mut meta = self.header(&info);
             meta.push(self.readiness_line(&outcome));
             let (data, omitted, end) = self.read_all(&args.task_id, &meta, CURSOR_LINE)?;
             meta.push(format!("output: {end} bytes (next cursor: {end})"));
@@ -791,7 +961,7 @@ impl ToolBox {
             .await
             .map_err(ToolError::core)?;
         let info = self.task(&args.task_id)?;
-        let mut meta = task_header(&info, self.caps());
+        let mut meta = self.header(&info);
         let ended = matches!(outcome, CollectOutcome::Finished(_));
         if ended {
             self.told_end(&args.task_id, outcome.result(), &mut meta);
@@ -821,10 +991,17 @@ impl ToolBox {
     /// One line saying how a readiness wait ended.
     fn readiness_line(&self, outcome: &WaitOutcome) -> String {
         match outcome {
-            WaitOutcome::Matched { line, cursor } => format!(
-                "ready: an output line matched (next cursor: {cursor}): {}",
-                field(line, self.caps().field)
-            ),
+            WaitOutcome::Matched { line, cursor } => {
+                let shown = if self.config.raw_text {
+                    line.clone()
+                } else {
+                    crate::clean::clean_text(line.as_bytes())
+                };
+                format!(
+                    "ready: an output line matched (next cursor: {cursor}): {}",
+                    field(&shown, self.caps().field)
+                )
+            }
             WaitOutcome::PortOpen { port } => {
                 format!("ready: port {port} accepts connections")
             }
