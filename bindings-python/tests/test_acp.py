@@ -119,3 +119,18 @@ def test_the_model_delegates_to_a_registered_acp_agent(manager: TaskManager) -> 
         assert not stopped.is_error, stopped.text
 
     asyncio.run(run())
+
+
+def test_eof_ends_an_acp_session_completed(manager: TaskManager) -> None:
+    async def run() -> None:
+        task = run_acp(manager, [agent_python(), AGENT], "hello from python")
+        await line(manager, task, r"^\[turn 1 ended: end_turn\]$")
+        manager.send(task, eof=True)
+        finished = await manager.collect(task, timeout=60)
+        assert finished.status == "completed", finished.result.error
+        value = finished.result.value
+        assert isinstance(value, dict)
+        assert value["turns"] == 1
+        assert value["message"] == "Echo: hello from python"
+
+    asyncio.run(run())
