@@ -140,6 +140,7 @@ const specs = {
   },
   run: { ...processOptions, ...taskOptions },
   spawn: { kind: 'string', ...taskOptions },
+  send: { eof: 'boolean' },
   poll: { cursor: 'count', maxBytes: 'count' },
   preview: { headBytes: 'count', tailBytes: 'count' },
   collect: { timeoutMs: 'timeout', ...wait },

@@ -102,3 +102,14 @@ test('the model delegates to an ACP agent registered on a ToolBox', async (t) =>
     /timeoutMs/,
   )
 })
+
+test('send with { eof: true } ends an ACP session completed with its last turn', async (t) => {
+  const m = manager(t)
+  const task = runAcp(m, [python(), AGENT], 'hello from node')
+  await line(m, task, '^\\[turn 1 ended: end_turn\\]$')
+  task.send({ eof: true })
+  const done = await task.collect({ timeoutMs: 60_000 })
+  assert.equal(done.result.status, 'completed', done.result.error)
+  assert.equal(done.result.value.turns, 1)
+  assert.equal(done.result.value.message, 'Echo: hello from node')
+})
