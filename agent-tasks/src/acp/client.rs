@@ -1,9 +1,10 @@
 //! The client side of one ACP connection: the line transport over the
-//! agent's stdio (which notices a malformed line or a lost channel and says
-//! so), the handlers of what the agent asks of its client (permissions,
-//! files, terminals) and of its session updates, and the session itself:
-//! initialize, open a session, then one prompt turn after another until the
-//! task is cancelled, goes idle, or the agent goes away. The protocol
+//! agent's stdio (which notices a malformed or over-long line or a lost
+//! channel and says so), the handlers of what the agent asks of its client
+//! (permissions, files, terminals) and of its session updates, and the
+//! session itself: initialize and open a session (within the handshake
+//! bound), then one prompt turn after another until the task is cancelled,
+//! goes idle, or the agent goes away. The protocol
 //! (framing, JSON-RPC, the schema) is the `agent-client-protocol` crate's.
 
 use std::collections::VecDeque;
@@ -745,5 +746,62 @@ async fn recv(inbox: &mut Option<mpsc::Receiver<Message>>) -> Option<Message> {
     match inbox {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads every line of `input` through a buffer of `capacity` bytes.
+    async fn lines(input: &[u8], capacity: usize, max: usize) -> Vec<Result<String, &'static str>> {
+        let mut reader = BufReader::with_capacity(capacity, input);
+        let mut out = Vec::new();
+        loop {
+            match read_line_bounded(&mut reader, max).await {
+                Ok(LineRead::Line(bytes)) => out.push(Ok(String::from_utf8(bytes).expect("utf-8"))),
+                Ok(LineRead::End) => return out,
+                Ok(LineRead::TooLong) => {
+                    out.push(Err("too long"));
+                    return out;
+                }
+                Err(_) => {
+                    out.push(Err("error"));
+                    return out;
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_line_may_fill_the_bound_but_not_pass_it_whatever_the_buffer() {
+        for capacity in [1, 3, 8, 64] {
+            // Exactly the bound (the newline not counted), across buffer refills.
+            assert_eq!(
+                lines(b"12345678\nab\n", capacity, 8).await,
+                [Ok("12345678\n".to_string()), Ok("ab\n".to_string())],
+                "capacity {capacity}"
+            );
+            // One byte over: given up without reading on.
+            assert_eq!(
+                lines(b"ab\n123456789\nnever read\n", capacity, 8).await,
+                [Ok("ab\n".to_string()), Err("too long")],
+                "capacity {capacity}"
+            );
+            // The last bytes without a newline are a line; then the end.
+            assert_eq!(
+                lines(b"ab\ncd", capacity, 8).await,
+                [Ok("ab\n".to_string()), Ok("cd".to_string())],
+                "capacity {capacity}"
+            );
+            assert_eq!(lines(b"", capacity, 8).await, []);
+        }
+    }
+
+    #[test]
+    fn sizes_are_named_in_whole_units() {
+        assert_eq!(size_text(16 * 1024 * 1024), "16 MiB");
+        assert_eq!(size_text(2048), "2 KiB");
+        assert_eq!(size_text(1500), "1500 bytes");
     }
 }
