@@ -541,9 +541,9 @@ async fn the_model_delegates_to_a_registered_acp_agent() {
 }
 
 /// Ends a session with `quit <code>` and lets the agent exit between turns.
-async fn quit_between_turns(code: i32) -> agent_tasks::TaskResult {
+async fn quit_between_turns(how: &str) -> agent_tasks::TaskResult {
     let (manager, dir) = manager_in_temp(ManagerConfig::default());
-    let id = spawn(&manager, agent(&format!("quit {code}")).cwd(dir.path()));
+    let id = spawn(&manager, agent(&format!("quit {how}")).cwd(dir.path()));
     line(&manager, &id, r"^\[turn 1 ended: end_turn\]$").await;
     assert_eq!(manager.info(&id).expect("info").status, TaskStatus::Running);
     std::fs::write(dir.path().join("quit"), b"").expect("quit");
@@ -552,7 +552,7 @@ async fn quit_between_turns(code: i32) -> agent_tasks::TaskResult {
 
 #[tokio::test]
 async fn an_agent_that_exits_by_itself_with_code_0_between_turns_completes() {
-    let result = quit_between_turns(0).await;
+    let result = quit_between_turns("0").await;
     assert_eq!(result.status, TaskStatus::Completed, "{:?}", result.error);
     let value = result.value.expect("value");
     assert_eq!(value["turns"], 1);
@@ -561,13 +561,22 @@ async fn an_agent_that_exits_by_itself_with_code_0_between_turns_completes() {
 
 #[tokio::test]
 async fn an_agent_that_exits_with_another_code_between_turns_fails() {
-    let result = quit_between_turns(5).await;
+    let result = quit_between_turns("5").await;
     assert_eq!(result.status, TaskStatus::Failed);
     let error = result.error.expect("error");
     assert!(
         error.contains("exited with code 5 between turns"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn an_agent_that_closes_its_output_between_turns_completes_though_it_must_be_stopped() {
+    // The session ended on the agent's side without a fault; the signal that
+    // then stops its process is the task's own and says nothing of the agent.
+    let result = quit_between_turns("close").await;
+    assert_eq!(result.status, TaskStatus::Completed, "{:?}", result.error);
+    assert_eq!(result.value.expect("value")["turns"], 1);
 }
 
 #[tokio::test]

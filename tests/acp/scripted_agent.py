@@ -20,12 +20,14 @@ Each prompt is a small script; its first word picks what the agent does:
 * `garbage`: writes a line that is not JSON-RPC to stdout, then waits;
 * `quit <code>`: ends the turn (message `quitting`), then, between turns,
   exits with `<code>` as soon as the file `quit` appears in the session
-  directory.
+  directory; `quit close` then closes its stdout instead and hangs (it
+  exits only when signalled).
 """
 
 import asyncio
 import os
 import sys
+import time
 from typing import Any
 
 import acp
@@ -135,13 +137,15 @@ class Scripted(Agent):
             await asyncio.sleep(0.05)
             os._exit(3)
         elif word == "quit":
-            code = int(rest or "0")
             quit_file = os.path.join(self.cwd, "quit")
 
             async def quit_when_told() -> None:
                 while not os.path.exists(quit_file):
                     await asyncio.sleep(0.02)
-                os._exit(code)
+                if rest == "close":
+                    os.close(1)
+                    time.sleep(3600)
+                os._exit(int(rest or "0"))
 
             self.quitting = asyncio.ensure_future(quit_when_told())
             await self.say(session_id, "quitting")
