@@ -134,3 +134,31 @@ def test_eof_ends_an_acp_session_completed(manager: TaskManager) -> None:
         assert value["message"] == "Echo: hello from python"
 
     asyncio.run(run())
+
+
+def test_handshake_and_message_bounds(manager: TaskManager) -> None:
+    async def run() -> None:
+        # An agent that reads every request and answers none.
+        silent = run_acp(manager, ["sh", "-c", "cat >/dev/null"], "hello", handshake_timeout=0.3)
+        finished = await manager.collect(silent, timeout=30)
+        assert finished.status == "failed"
+        error = finished.result.error or ""
+        assert "did not answer `initialize` within the handshake timeout" in error, error
+
+        # One line past the bound, without a newline.
+        flood = run_acp(
+            manager,
+            ["sh", "-c", "head -c 100000 /dev/zero | tr '\\0' x; cat >/dev/null"],
+            "hello",
+            max_message_bytes=4096,
+        )
+        finished = await manager.collect(flood, timeout=30)
+        assert finished.status == "failed"
+        error = finished.result.error or ""
+        assert "longer than the limit of 4 KiB" in error, error
+
+        with pytest.raises(InvalidArgument) as caught:
+            run_acp(manager, ["sh"], "hello", max_message_bytes=10)
+        assert caught.value.argument == "max_message_bytes"
+
+    asyncio.run(run())

@@ -617,6 +617,8 @@ class NativeToolBox:
         idle_timeout: Optional[float] = None,
         cancel_grace: Optional[float] = None,
         kill_grace: Optional[float] = None,
+        handshake_timeout: Optional[float] = None,
+        max_message_bytes: Optional[int] = None,
     ) -> None: ...
     def definitions(self, shape: str = "openai") -> List[Dict[str, Any]]: ...
     def call(self, name: str, args: Union[Dict[str, Any], str, None] = None) -> Pending[ToolResponse]: ...
@@ -634,6 +636,8 @@ def spawn_acp(
     idle_timeout: Optional[float] = None,
     cancel_grace: Optional[float] = None,
     kill_grace: Optional[float] = None,
+    handshake_timeout: Optional[float] = None,
+    max_message_bytes: Optional[int] = None,
     timeout: Optional[float] = None,
     owner: Optional[str] = None,
     description: Optional[str] = None,
