@@ -177,6 +177,8 @@ const specs = {
     idleTimeoutMs: 'number',
     cancelGraceMs: 'number',
     killGraceMs: 'number',
+    handshakeTimeoutMs: 'number',
+    maxMessageBytes: 'count',
     timeoutMs: 'number',
     owner: 'string',
     description: 'string',
@@ -191,6 +193,8 @@ const specs = {
     idleTimeoutMs: 'number',
     cancelGraceMs: 'number',
     killGraceMs: 'number',
+    handshakeTimeoutMs: 'number',
+    maxMessageBytes: 'count',
   },
 }
 

@@ -398,6 +398,10 @@ export interface RunAcpOptions {
   cancelGraceMs?: number
   /** Time between SIGTERM and SIGKILL (default 5 s). */
   killGraceMs?: number
+  /** How long `initialize` and `session/new` may take together (default 60 s); past it the task ends `failed`. */
+  handshakeTimeoutMs?: number
+  /** The longest line (one message) read from the agent, in bytes (default 16 MiB, at least 1024); past it the task ends `failed`. */
+  maxMessageBytes?: number
   /** A task timeout (default: none; the agent runs until stopped). */
   timeoutMs?: number
   /** The owner (session key). */
@@ -716,6 +720,13 @@ export interface AcpOptions {
   cancelGraceMs?: number
   /** Time between SIGTERM and SIGKILL (default 5 s). */
   killGraceMs?: number
+  /** How long `initialize` and `session/new` may take (default 60 s). */
+  handshakeTimeoutMs?: number
+  /**
+   * The longest line (one message) read from the agent, in bytes
+   * (default 16 MiB).
+   */
+  maxMessageBytes?: number
   /** A task timeout (default: none; the agent runs until stopped). */
   timeoutMs?: number
   /** The owner (session key). */
