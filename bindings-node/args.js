@@ -140,6 +140,7 @@ const specs = {
   },
   run: { ...processOptions, ...taskOptions },
   spawn: { kind: 'string', ...taskOptions },
+  send: { eof: 'boolean' },
   poll: { cursor: 'count', maxBytes: 'count' },
   preview: { headBytes: 'count', tailBytes: 'count' },
   collect: { timeoutMs: 'timeout', ...wait },
@@ -176,6 +177,8 @@ const specs = {
     idleTimeoutMs: 'number',
     cancelGraceMs: 'number',
     killGraceMs: 'number',
+    handshakeTimeoutMs: 'number',
+    maxMessageBytes: 'count',
     timeoutMs: 'number',
     owner: 'string',
     description: 'string',
@@ -190,6 +193,8 @@ const specs = {
     idleTimeoutMs: 'number',
     cancelGraceMs: 'number',
     killGraceMs: 'number',
+    handshakeTimeoutMs: 'number',
+    maxMessageBytes: 'count',
   },
 }
 

@@ -68,6 +68,12 @@ export interface OutputOptions extends WaitOptions {
   maxBytes?: number
 }
 
+/** Options of `send`. */
+export interface SendOptions {
+  /** Close the task's input after the message (if any): the end of input. */
+  eof?: boolean
+}
+
 export interface PollOptions {
   /** Byte offset to read from (default 0); pass the last `nextCursor`. */
   cursor?: number
@@ -203,7 +209,9 @@ export declare class TaskHandle {
   preview(options?: PreviewOptions): Preview
   collect(options?: CollectOptions): Promise<CollectOutcome>
   cancel(options?: CancelOptions): Promise<TaskInfo>
-  send(message: string | Uint8Array): void
+  send(message: string | Uint8Array | null | undefined, options?: SendOptions): void
+  /** See `TaskManager.send`: the end of input alone. */
+  send(options: SendOptions): void
   /** See `TaskManager.sendKeys`. */
   sendKeys(keys: string | readonly string[]): void
   /** See `TaskManager.resize`. */
@@ -246,8 +254,10 @@ export declare class TaskManager implements AsyncDisposable {
   pause(task: TaskRef): Promise<TaskInfo>
   /** Resumes a paused task (SIGCONT to every process of it). */
   resume(task: TaskRef): Promise<TaskInfo>
-  /** A steering message: to a JS task's `ctx.recv()`, or to an interactive process's stdin. */
-  send(task: TaskRef, message: string | Uint8Array): void
+  /** A steering message: to a JS task's `ctx.recv()`, or to an interactive process's stdin. With `{ eof: true }` the task's input is then closed (the end of input): `wc -l` prints its count and ends, a JS task's `ctx.recv()` returns null from then on, an ACP agent ends its session, a `pty` task gets Ctrl+D; later sends throw `NOT_RECEIVING`. Neither a message nor `eof` throws `INVALID_ARGUMENT` naming `message`. */
+  send(task: TaskRef, message: string | Uint8Array | null | undefined, options?: SendOptions): void
+  /** The end of input alone: `send(task, { eof: true })`. */
+  send(task: TaskRef, options: SendOptions): void
   /** Types keys by name into a task's input, mostly a `pty` task's terminal: `enter`, `tab`, `escape`, `backspace`, `up`, `down`, `left`, `right`, `home`, `end`, `pageup`, `pagedown`, `delete`, `f1`…`f12`, `ctrl+<letter>` (`ctrl+c` interrupts), `alt+<char>`. An unknown name throws `INVALID_ARGUMENT` naming `keys`. */
   sendKeys(task: TaskRef, keys: string | readonly string[]): void
   /** Resizes a `pty` task's terminal (the program gets SIGWINCH); `INVALID_ARGUMENT` for a task without a terminal or a size of 0. */
@@ -388,6 +398,10 @@ export interface RunAcpOptions {
   cancelGraceMs?: number
   /** Time between SIGTERM and SIGKILL (default 5 s). */
   killGraceMs?: number
+  /** How long `initialize` and `session/new` may take together (default 60 s); past it the task ends `failed`. */
+  handshakeTimeoutMs?: number
+  /** The longest line (one message) read from the agent, in bytes (default 16 MiB, at least 1024); past it the task ends `failed`. */
+  maxMessageBytes?: number
   /** A task timeout (default: none; the agent runs until stopped). */
   timeoutMs?: number
   /** The owner (session key). */

@@ -582,8 +582,8 @@ class TaskHandle {
     return this.manager.cancel(this.id, options)
   }
 
-  send(message) {
-    return this.manager.send(this.id, message)
+  send(message, options) {
+    return this.manager.send(this.id, message, options)
   }
 
   sendKeys(keys) {
@@ -733,15 +733,24 @@ class TaskManager {
     return waiting(o.signal, (wait) => this.#native.waitForeground(id, wait))
   }
 
-  /** A steering message: to a JS task's `ctx.recv()`, or a process's stdin. */
-  send(task, message) {
+  /**
+   * A steering message: to a JS task's `ctx.recv()`, or a process's stdin;
+   * with `{ eof: true }` the task's input is then closed. The message may be
+   * left out (`send(task, { eof: true })`).
+   */
+  send(task, message, options) {
     const id = idOf(task)
-    args.argument('message', 'textOrBytes', message)
+    if (options === undefined && message !== null && typeof message === 'object' && !(message instanceof Uint8Array)) {
+      options = message
+      message = undefined
+    }
+    const o = args.options('send', options)
+    if (message !== undefined && message !== null) args.argument('message', 'textOrBytes', message)
     const data =
       message instanceof Uint8Array && !Buffer.isBuffer(message)
         ? Buffer.from(message.buffer, message.byteOffset, message.byteLength)
-        : message
-    call(() => this.#native.send(id, data))
+        : (message ?? undefined)
+    call(() => this.#native.send(id, data, o.eof))
   }
 
   /** Types keys by name (`enter`, `up`, `ctrl+c`, …) into a task's input, mostly a `pty` task's terminal. */

@@ -921,3 +921,68 @@ async fn a_text_budget_too_small_for_the_id_is_refused() {
     assert!(!run.is_error, "{}", run.text);
     check_answer(&run, MIN_TEXT_BUDGET);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_send_with_eof_closes_a_commands_input() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let tools = toolbox(&manager);
+    let counted = |command: &str| json!({"command": command, "background": true, "stdin": true, "timeout": 120});
+    let run = tools.call("task_run", counted("wc -l")).await;
+    assert!(!run.is_error, "{}", run.text);
+    let id = task_id(&run);
+
+    let sent = tools
+        .call("task_send", json!({"task_id": id, "message": "one\ntwo\n"}))
+        .await;
+    assert!(!sent.is_error, "{}", sent.text);
+    // The end of input alone: `wc -l` prints its count and ends.
+    let closed = tools
+        .call("task_send", json!({"task_id": id, "eof": true}))
+        .await;
+    assert!(!closed.is_error, "{}", closed.text);
+    assert!(closed.text.contains("end of input"), "{}", closed.text);
+    assert_eq!(closed.json["eof"], true);
+    let result = manager
+        .collect(&id, Some(Duration::from_secs(60)))
+        .await
+        .expect("collect")
+        .result()
+        .cloned()
+        .expect("wc -l ended");
+    assert_eq!(result.status, agent_tasks::TaskStatus::Completed);
+    let out = String::from_utf8(common::read_all(&manager, &id)).expect("utf-8");
+    assert_eq!(out.trim(), "2");
+    // Nothing can be sent after the end of input.
+    let late = tools
+        .call("task_send", json!({"task_id": id, "message": "three\n"}))
+        .await;
+    assert!(late.is_error, "{}", late.text);
+
+    // A message and the end of input in one call.
+    let run = tools.call("task_run", counted("wc -l")).await;
+    let id = task_id(&run);
+    let sent = tools
+        .call(
+            "task_send",
+            json!({"task_id": id, "message": "a\nb\nc\n", "eof": true}),
+        )
+        .await;
+    assert!(!sent.is_error, "{}", sent.text);
+    manager
+        .collect(&id, Some(Duration::from_secs(60)))
+        .await
+        .expect("collect");
+    let out = String::from_utf8(common::read_all(&manager, &id)).expect("utf-8");
+    assert_eq!(out.trim(), "3");
+
+    // Nothing to send at all is refused, naming what may be given.
+    let empty = tools.call("task_send", json!({"task_id": id})).await;
+    assert!(empty.is_error);
+    assert!(empty.text.contains("eof=true"), "{}", empty.text);
+    // The argument is in the tool's schema.
+    let send = definitions()
+        .into_iter()
+        .find(|d| d.name == "task_send")
+        .expect("task_send");
+    assert_eq!(send.parameters["properties"]["eof"]["type"], "boolean");
+}

@@ -36,6 +36,32 @@ impl Message {
         }
     }
 
+    /// What one send that may end the input delivers, in order: `bytes` (if
+    /// given), then the end of input if `eof`. The rule the bindings' `send`
+    /// (`eof=True`, `{ eof: true }`) and the `task_send` tool share: a send
+    /// of neither is refused with `InvalidArgument` naming `message`.
+    ///
+    /// ```
+    /// use agent_tasks::Message;
+    /// let sent = Message::input(Some(b"last line\n".to_vec()), true)?;
+    /// assert_eq!(sent, [Message::from("last line\n"), Message::eof()]);
+    /// assert!(Message::input(None, false).is_err());
+    /// # Ok::<(), agent_tasks::Error>(())
+    /// ```
+    pub fn input(bytes: Option<Vec<u8>>, eof: bool) -> crate::Result<Vec<Message>> {
+        let mut messages: Vec<Message> = bytes.into_iter().map(Message::from).collect();
+        if eof {
+            messages.push(Message::eof());
+        }
+        if messages.is_empty() {
+            return Err(crate::Error::invalid_argument(
+                "message",
+                "give a message, the end of input (eof), or both",
+            ));
+        }
+        Ok(messages)
+    }
+
     /// True for the end-of-input marker made by [`Message::eof`].
     pub fn is_eof(&self) -> bool {
         self.eof

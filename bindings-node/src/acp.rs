@@ -16,7 +16,7 @@ use napi::threadsafe_function::ThreadsafeFunction;
 use napi::Status;
 use napi_derive::napi;
 
-use crate::args::finite_millis;
+use crate::args::{finite_millis, size};
 use crate::errors::CoreResultExt;
 use crate::manager::{open, NativeTaskManager};
 use crate::types::TaskInfo;
@@ -46,6 +46,11 @@ pub struct AcpOptions {
     pub cancel_grace_ms: Option<f64>,
     /// Time between SIGTERM and SIGKILL (default 5 s).
     pub kill_grace_ms: Option<f64>,
+    /// How long `initialize` and `session/new` may take (default 60 s).
+    pub handshake_timeout_ms: Option<f64>,
+    /// The longest line (one message) read from the agent, in bytes
+    /// (default 16 MiB).
+    pub max_message_bytes: Option<f64>,
     /// A task timeout (default: none; the agent runs until stopped).
     pub timeout_ms: Option<f64>,
     /// The owner (session key).
@@ -155,6 +160,12 @@ pub(crate) fn acp_template(
     }
     if let Some(ms) = o.kill_grace_ms {
         task = task.kill_grace(finite_millis("killGraceMs", ms)?);
+    }
+    if let Some(ms) = o.handshake_timeout_ms {
+        task = task.handshake_timeout(finite_millis("handshakeTimeoutMs", ms)?);
+    }
+    if let Some(bytes) = o.max_message_bytes {
+        task = task.max_message_bytes(size("maxMessageBytes", bytes)?);
     }
     Ok(task)
 }

@@ -364,14 +364,24 @@ impl NativeTaskManager {
     }
 
     /// Sends a steering message: to a JS task's `ctx.recv()`, or to an
-    /// interactive process's stdin.
+    /// interactive process's stdin; with `eof`, then the end of input (the
+    /// core's rule: one of them at least).
     #[napi]
-    pub fn send(&self, id: String, message: Either<String, Buffer>) -> napi::Result<()> {
-        let message = match message {
+    pub fn send(
+        &self,
+        id: String,
+        message: Option<Either<String, Buffer>>,
+        eof: Option<bool>,
+    ) -> napi::Result<()> {
+        let bytes = message.map(|message| match message {
             Either::A(text) => text.into_bytes(),
             Either::B(data) => data.to_vec(),
-        };
-        self.manager()?.send(&id, message).js()
+        });
+        let manager = self.manager()?;
+        for message in agent_tasks::Message::input(bytes, eof.unwrap_or(false)).js()? {
+            manager.send(&id, message).js()?;
+        }
+        Ok(())
     }
 
     /// Tasks matching `filter`, oldest first. Foreground tasks that ended

@@ -102,3 +102,32 @@ test('the model delegates to an ACP agent registered on a ToolBox', async (t) =>
     /timeoutMs/,
   )
 })
+
+test('send with { eof: true } ends an ACP session completed with its last turn', async (t) => {
+  const m = manager(t)
+  const task = runAcp(m, [python(), AGENT], 'hello from node')
+  await line(m, task, '^\\[turn 1 ended: end_turn\\]$')
+  task.send({ eof: true })
+  const done = await task.collect({ timeoutMs: 60_000 })
+  assert.equal(done.result.status, 'completed', done.result.error)
+  assert.equal(done.result.value.turns, 1)
+  assert.equal(done.result.value.message, 'Echo: hello from node')
+})
+
+test('the handshake and one message of the agent are bounded: past either the task fails naming the bound', async (t) => {
+  const m = manager(t)
+  // An agent that reads every request and answers none.
+  const silent = runAcp(m, ['sh', '-c', 'cat >/dev/null'], 'hello', { handshakeTimeoutMs: 300 })
+  let done = await silent.collect({ timeoutMs: 30_000 })
+  assert.equal(done.result.status, 'failed')
+  assert.match(done.result.error, /did not answer `initialize` within the handshake timeout/)
+
+  // One line past the bound, without a newline.
+  const flood = runAcp(m, ['sh', '-c', "head -c 100000 /dev/zero | tr '\\0' x; cat >/dev/null"], 'hello', { maxMessageBytes: 4096 })
+  done = await flood.collect({ timeoutMs: 30_000 })
+  assert.equal(done.result.status, 'failed')
+  assert.match(done.result.error, /longer than the limit of 4 KiB/)
+
+  assert.throws(() => runAcp(m, ['sh'], 'hello', { maxMessageBytes: 10 }), { code: 'INVALID_ARGUMENT', message: /`max_message_bytes`/ })
+  assert.throws(() => runAcp(m, ['sh'], 'hello', { maxMessageBytes: -1 }), { code: 'INVALID_ARGUMENT', message: /`maxMessageBytes`/ })
+})

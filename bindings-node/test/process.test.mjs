@@ -181,6 +181,36 @@ test('a foreground timeout detaches (onTimeout detach) or kills (onTimeout kill)
   assert.equal(end.result.cancelReason.kind, 'timeout')
 })
 
+test('send with { eof: true } closes an interactive process stdin: wc -l ends with the count', async (t) => {
+  const m = manager(t)
+  const h = m.run('wc -l', { background: true, interactive: true })
+  m.send(h, 'one\n')
+  h.send(Buffer.from('two\n'))
+  m.send(h, 'three\n', { eof: true })
+  const done = await h.collect({ timeoutMs: 20_000 })
+  assert.equal(done.result.status, 'completed')
+  assert.equal(h.poll().text.trim(), '3')
+  assert.throws(() => m.send(h, 'too late\n'), { code: 'NOT_RECEIVING' })
+
+  // The end of input alone, from the handle and from the manager.
+  const alone = m.run('wc -l', { background: true, interactive: true })
+  alone.send('a\n')
+  alone.send({ eof: true })
+  assert.equal((await alone.collect({ timeoutMs: 20_000 })).result.status, 'completed')
+  assert.equal(alone.poll().text.trim(), '1')
+  const empty = m.run('wc -l', { background: true, interactive: true })
+  m.send(empty, null, { eof: true })
+  assert.equal((await empty.collect({ timeoutMs: 20_000 })).result.status, 'completed')
+  assert.equal(empty.poll().text.trim(), '0')
+
+  // Neither a message nor the end of input; a mistyped option.
+  const cat = m.run('cat', { background: true, interactive: true })
+  assert.throws(() => m.send(cat), { code: 'INVALID_ARGUMENT', message: /`message`/ })
+  assert.throws(() => m.send(cat, 'x', { eof: 'yes' }), { code: 'INVALID_ARGUMENT', message: /`eof`/ })
+  assert.throws(() => m.send(cat, 'x', { eop: true }), { code: 'INVALID_ARGUMENT', message: /did you mean `eof`/ })
+  await m.cancel(cat)
+})
+
 test('send writes to an interactive process stdin', async (t) => {
   const m = manager(t)
   const h = m.run('read line; echo "got $line"', { background: true, interactive: true })

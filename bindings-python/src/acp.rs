@@ -14,7 +14,7 @@ use agent_tasks::SpawnOptions;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyString};
 
-use crate::convert::{duration, from_json};
+use crate::convert::{duration, from_json, size};
 use crate::errors::{core_err, invalid_argument};
 use crate::manager::{NativeManager, NativeTask};
 
@@ -81,6 +81,7 @@ fn ask(py: Python<'_>, callback: &Py<PyAny>, request: &PermissionRequest) -> Per
 #[pyo3(signature = (
     manager, argv, goal, *, cwd=None, env=None, permissions=None, files="cwd",
     show_thoughts=false, idle_timeout=None, cancel_grace=None, kill_grace=None,
+    handshake_timeout=None, max_message_bytes=None,
     timeout=None, owner=None, description=None, keep_alive=false,
 ))]
 #[allow(clippy::too_many_arguments)]
@@ -96,6 +97,8 @@ pub(crate) fn spawn_acp(
     idle_timeout: Option<f64>,
     cancel_grace: Option<f64>,
     kill_grace: Option<f64>,
+    handshake_timeout: Option<f64>,
+    max_message_bytes: Option<&Bound<'_, PyAny>>,
     timeout: Option<f64>,
     owner: Option<String>,
     description: Option<String>,
@@ -109,7 +112,8 @@ pub(crate) fn spawn_acp(
         permissions,
         files,
         show_thoughts,
-        [idle_timeout, cancel_grace, kill_grace],
+        [idle_timeout, cancel_grace, kill_grace, handshake_timeout],
+        max_message_bytes,
     )?
     .goal(goal)
     .terminals(core);
@@ -130,8 +134,9 @@ pub(crate) fn spawn_acp(
 
 /// The ACP task `run_acp` and `ToolBox.register_acp_agent` describe, with
 /// an empty goal: a template each start gives its goal
-/// ([`AcpTask::goal`]). `graces`: the idle timeout, cancel grace and kill
-/// grace in seconds.
+/// ([`AcpTask::goal`]). `timing`: the idle timeout, cancel grace, kill
+/// grace and handshake timeout in seconds.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn acp_template(
     argv: Vec<OsString>,
     cwd: Option<PathBuf>,
@@ -139,7 +144,8 @@ pub(crate) fn acp_template(
     permissions: Option<&Bound<'_, PyAny>>,
     files: &str,
     show_thoughts: bool,
-    graces: [Option<f64>; 3],
+    timing: [Option<f64>; 4],
+    max_message_bytes: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<AcpTask> {
     let files: FileAccess = agent_tasks::parse_name("files", files).map_err(core_err)?;
     let mut task = AcpTask::new(argv, "")
@@ -152,7 +158,7 @@ pub(crate) fn acp_template(
     for (key, value) in env.into_iter().flatten() {
         task = task.env(key, value);
     }
-    let [idle, cancel, kill] = graces;
+    let [idle, cancel, kill, handshake] = timing;
     if let Some(s) = idle {
         task = task.idle_timeout(duration("idle_timeout", s)?);
     }
@@ -161,6 +167,12 @@ pub(crate) fn acp_template(
     }
     if let Some(s) = kill {
         task = task.kill_grace(duration("kill_grace", s)?);
+    }
+    if let Some(s) = handshake {
+        task = task.handshake_timeout(duration("handshake_timeout", s)?);
+    }
+    if let Some(v) = max_message_bytes {
+        task = task.max_message_bytes(size("max_message_bytes", v)?);
     }
     Ok(task)
 }

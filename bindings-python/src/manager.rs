@@ -14,14 +14,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use agent_tasks::{
-    CancelReason, CollectOutcome, ListFilter, ManagerConfig, TaskHandle, TaskManager, WaitOutcome,
+    CancelReason, CollectOutcome, ListFilter, ManagerConfig, Message, TaskHandle, TaskManager,
+    WaitOutcome,
 };
 use pyo3::prelude::*;
-use pyo3::types::PyList;
+use pyo3::types::{PyList, PyMapping, PyString};
 
 use crate::context::python_task;
-use crate::convert::{count, duration, size, timeout_setting, wait_limit, with_bytes, WireDict};
-use crate::errors::core_err;
+use crate::convert::{
+    count, duration, shown, size, timeout_setting, wait_limit, with_bytes, WireDict,
+};
+use crate::errors::{core_err, invalid_argument};
 use crate::events::NativeEvents;
 use crate::exit::{track_manager, track_process};
 use crate::notifications::Notification;
@@ -43,6 +46,33 @@ impl NativeManager {
     }
 }
 
+/// A `max_running_of_kind` argument: a mapping of kind names to caps
+/// (non-negative ints); anything else is an `InvalidArgument` naming it.
+fn kind_caps(caps: &Bound<'_, PyAny>) -> PyResult<Vec<(String, usize)>> {
+    const NAME: &str = "max_running_of_kind";
+    let mapping = caps.cast::<PyMapping>().map_err(|_| {
+        invalid_argument(
+            NAME,
+            format!(
+                "expected a mapping of kind names to non-negative ints, got {}",
+                shown(caps)
+            ),
+        )
+    })?;
+    let mut out = Vec::new();
+    for item in mapping.items()?.iter() {
+        let (kind, max): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+        let kind = kind.cast::<PyString>().map_err(|_| {
+            invalid_argument(
+                NAME,
+                format!("a kind name must be a str, got {}", shown(&kind)),
+            )
+        })?;
+        out.push((kind.to_str()?.to_string(), size(NAME, &max)?));
+    }
+    Ok(out)
+}
+
 #[pymethods]
 impl NativeManager {
     /// Makes a manager on the module's runtime. `None` keeps a default;
@@ -51,7 +81,8 @@ impl NativeManager {
     #[pyo3(signature = (
         root=None, *, memory_limit=None, disk_limit=None, tail_window=None,
         foreground_timeout=None, background_timeout=None, on_timeout=None,
-        max_background=None, max_background_per_owner=None, stop_grace=None,
+        max_background=None, max_background_per_owner=None, max_running_of_kind=None,
+        stop_grace=None,
         default_owner=None, notify_host_cancels=false, queue_over_capacity=false,
     ))]
     #[allow(clippy::too_many_arguments)]
@@ -65,6 +96,7 @@ impl NativeManager {
         on_timeout: Option<&str>,
         max_background: Option<&Bound<'_, PyAny>>,
         max_background_per_owner: Option<&Bound<'_, PyAny>>,
+        max_running_of_kind: Option<&Bound<'_, PyAny>>,
         stop_grace: Option<f64>,
         default_owner: Option<String>,
         notify_host_cancels: bool,
@@ -97,6 +129,11 @@ impl NativeManager {
         }
         if let Some(v) = max_background_per_owner {
             config = config.max_background_per_owner(size("max_background_per_owner", v)?);
+        }
+        if let Some(caps) = max_running_of_kind {
+            for (kind, max) in kind_caps(caps)? {
+                config = config.max_running_of_kind(kind, max);
+            }
         }
         if let Some(grace) = stop_grace {
             config = config.stop_grace(duration("stop_grace", grace)?);
@@ -324,10 +361,17 @@ impl NativeManager {
         PyList::new(py, self.manager.list(&filter).into_iter().map(TaskInfo))
     }
 
-    /// Sends a steering message (`str` or `bytes`).
-    fn send(&self, id: &str, message: &Bound<'_, PyAny>) -> PyResult<()> {
-        let bytes = with_bytes("message", message, <[u8]>::to_vec)?;
-        self.manager.send(id, bytes).map_err(core_err)
+    /// Sends a steering message (`str` or `bytes`), then, with `eof`, the
+    /// end of input (the core's rule: one of them at least).
+    #[pyo3(signature = (id, message=None, *, eof=false))]
+    fn send(&self, id: &str, message: Option<&Bound<'_, PyAny>>, eof: bool) -> PyResult<()> {
+        let bytes = message
+            .map(|m| with_bytes("message", m, <[u8]>::to_vec))
+            .transpose()?;
+        for message in Message::input(bytes, eof).map_err(core_err)? {
+            self.manager.send(id, message).map_err(core_err)?;
+        }
+        Ok(())
     }
 
     /// Types keys by name (`ctrl+c`, `enter`, `up`…; parsed by the core)

@@ -187,6 +187,7 @@ impl NativeToolBox {
     #[pyo3(signature = (
         name, description, argv, *, cwd=None, env=None, permissions=None, files="cwd",
         show_thoughts=false, idle_timeout=None, cancel_grace=None, kill_grace=None,
+        handshake_timeout=None, max_message_bytes=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn register_acp_agent(
@@ -202,6 +203,8 @@ impl NativeToolBox {
         idle_timeout: Option<f64>,
         cancel_grace: Option<f64>,
         kill_grace: Option<f64>,
+        handshake_timeout: Option<f64>,
+        max_message_bytes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let template = crate::acp::acp_template(
             argv,
@@ -210,7 +213,8 @@ impl NativeToolBox {
             permissions,
             files,
             show_thoughts,
-            [idle_timeout, cancel_grace, kill_grace],
+            [idle_timeout, cancel_grace, kill_grace, handshake_timeout],
+            max_message_bytes,
         )?;
         let mut toolbox = self
             .toolbox

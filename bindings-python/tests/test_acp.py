@@ -119,3 +119,46 @@ def test_the_model_delegates_to_a_registered_acp_agent(manager: TaskManager) -> 
         assert not stopped.is_error, stopped.text
 
     asyncio.run(run())
+
+
+def test_eof_ends_an_acp_session_completed(manager: TaskManager) -> None:
+    async def run() -> None:
+        task = run_acp(manager, [agent_python(), AGENT], "hello from python")
+        await line(manager, task, r"^\[turn 1 ended: end_turn\]$")
+        manager.send(task, eof=True)
+        finished = await manager.collect(task, timeout=60)
+        assert finished.status == "completed", finished.result.error
+        value = finished.result.value
+        assert isinstance(value, dict)
+        assert value["turns"] == 1
+        assert value["message"] == "Echo: hello from python"
+
+    asyncio.run(run())
+
+
+def test_handshake_and_message_bounds(manager: TaskManager) -> None:
+    async def run() -> None:
+        # An agent that reads every request and answers none.
+        silent = run_acp(manager, ["sh", "-c", "cat >/dev/null"], "hello", handshake_timeout=0.3)
+        finished = await manager.collect(silent, timeout=30)
+        assert finished.status == "failed"
+        error = finished.result.error or ""
+        assert "did not answer `initialize` within the handshake timeout" in error, error
+
+        # One line past the bound, without a newline.
+        flood = run_acp(
+            manager,
+            ["sh", "-c", "head -c 100000 /dev/zero | tr '\\0' x; cat >/dev/null"],
+            "hello",
+            max_message_bytes=4096,
+        )
+        finished = await manager.collect(flood, timeout=30)
+        assert finished.status == "failed"
+        error = finished.result.error or ""
+        assert "longer than the limit of 4 KiB" in error, error
+
+        with pytest.raises(InvalidArgument) as caught:
+            run_acp(manager, ["sh"], "hello", max_message_bytes=10)
+        assert caught.value.argument == "max_message_bytes"
+
+    asyncio.run(run())

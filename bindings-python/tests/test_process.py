@@ -9,9 +9,16 @@ import threading
 
 import pytest
 
-from agent_tasks import NO_TIMEOUT, CapacityExceeded, Finished, NotReceiving, TaskManager
+from agent_tasks import (
+    NO_TIMEOUT,
+    CapacityExceeded,
+    Finished,
+    InvalidArgument,
+    NotReceiving,
+    TaskManager,
+)
 
-from conftest import alive, read_all, wait_until
+from conftest import BOUND, alive, read_all, wait_until
 
 
 def test_run_in_the_foreground_and_collect(manager: TaskManager) -> None:
@@ -201,3 +208,27 @@ def test_info_objects_have_attributes_and_dicts(manager: TaskManager) -> None:
     d = info.to_dict()
     assert d["id"] == task.id and d["status"] == "completed" and d["output"]["total_bytes"] == 3
     assert "TaskInfo(" in repr(info) and task.id in repr(info)
+
+
+def test_send_eof_closes_an_interactive_process_input(manager: TaskManager) -> None:
+    # `wc -l` counts until its stdin ends: without the end of input it never does.
+    task = manager.run("wc -l", interactive=True, background=True)
+    manager.send(task, "one\n")
+    task.send(b"two\n")
+    manager.send(task, "three\n", eof=True)
+    assert manager.collect_blocking(task, timeout=BOUND).status == "completed"
+    assert read_all(manager, task).strip() == b"3"
+    with pytest.raises(NotReceiving):
+        manager.send(task, "too late\n")
+
+    # The end of input alone, from the handle.
+    task = manager.run("wc -l", interactive=True, background=True)
+    task.send("a\n")
+    task.send(eof=True)
+    assert task.collect_blocking(timeout=BOUND).status == "completed"
+    assert read_all(manager, task).strip() == b"1"
+
+    # Neither a message nor the end of input names what is missing.
+    with pytest.raises(InvalidArgument) as nothing:
+        manager.send(manager.run("cat", interactive=True, background=True))
+    assert nothing.value.argument == "message"

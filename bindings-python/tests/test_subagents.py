@@ -5,12 +5,13 @@ and notifications, steering and cancel through the tools, the roster."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Any, Dict
 
 import pytest
 
-from agent_tasks import InvalidArgument, TaskContext, TaskManager, ToolBox
+from agent_tasks import CapacityExceeded, InvalidArgument, TaskContext, TaskManager, ToolBox
 
 
 async def researcher(args: Dict[str, Any], ctx: TaskContext) -> Dict[str, Any]:
@@ -112,3 +113,55 @@ def test_bad_agents_and_delegations_are_refused(manager: TaskManager) -> None:
     assert answer.is_error and "the agents are: summariser" in answer.text
     answer = tools.call_blocking("task_delegate", {"agent": "summariser", "tasks": [{}]})
     assert answer.is_error and "tasks[0].goal" in answer.text
+
+
+async def sleeper(args: Dict[str, Any], ctx: TaskContext) -> None:
+    await ctx.wait_cancelled()
+
+
+def test_max_running_of_kind_caps_racing_delegations(tmp_path: "os.PathLike[str]") -> None:
+    asyncio.run(_max_running_of_kind_caps_racing_delegations(os.fspath(tmp_path)))
+
+
+async def _max_running_of_kind_caps_racing_delegations(root: str) -> None:
+    async with TaskManager(root=root, max_running_of_kind={"agent": 2}) as manager:
+        tools = ToolBox(manager, "s")
+        tools.register_agent("sleeper", "Sleeps until stopped.", sleeper)
+        answers = await asyncio.gather(
+            *(
+                tools.call(
+                    "task_delegate",
+                    {"agent": "sleeper", "background": True, "tasks": [{"goal": f"g{i}"}]},
+                )
+                for i in range(5)
+            )
+        )
+        started = [a for a in answers if not a.is_error]
+        assert len(started) == 2, "\n---\n".join(a.text for a in answers)
+        for refused in (a for a in answers if a.is_error):
+            assert "agent" in refused.text, refused.text
+        assert len(manager.list(active_only=True)) == 2
+        # Other kinds are not capped by it.
+        other = manager.run("sleep 30", background=True)
+        assert len(manager.list(active_only=True)) == 3
+        # A direct spawn of the capped kind is refused too.
+        with pytest.raises(CapacityExceeded):
+            manager.spawn(sleeper_fn, kind="agent", background=True)
+        for info in manager.list(active_only=True):
+            await manager.cancel(info.id)
+        assert other.info().status == "cancelled"
+
+
+def sleeper_fn(ctx: TaskContext) -> None:
+    ctx.wait_cancelled_blocking()
+
+
+@pytest.mark.parametrize(
+    "caps", [{"agent": -1}, {"agent": "two"}, {1: 2}, ["agent"], "agent=2"]
+)
+def test_max_running_of_kind_refuses_what_is_not_a_mapping_of_caps(
+    tmp_path: "os.PathLike[str]", caps: Any
+) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        TaskManager(root=os.fspath(tmp_path), max_running_of_kind=caps)
+    assert caught.value.argument == "max_running_of_kind"

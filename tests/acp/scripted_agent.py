@@ -17,12 +17,17 @@ Each prompt is a small script; its first word picks what the agent does:
 * `read <path>` / `write <path> <text>`: file requests to the client; says
   `read ok: <text>`, `write ok` or `<verb> refused: <error>`;
 * `crash`: says `crashing`, then the process exits with code 3 mid-turn;
-* `garbage`: writes a line that is not JSON-RPC to stdout, then waits.
+* `garbage`: writes a line that is not JSON-RPC to stdout, then waits;
+* `quit <code>`: ends the turn (message `quitting`), then, between turns,
+  exits with `<code>` as soon as the file `quit` appears in the session
+  directory; `quit close` then closes its stdout instead and hangs (it
+  exits only when signalled).
 """
 
 import asyncio
 import os
 import sys
+import time
 from typing import Any
 
 import acp
@@ -48,6 +53,7 @@ class Scripted(Agent):
         self.conn: Any = None
         self.cwd = "/"
         self.cancelled: dict[str, asyncio.Event] = {}
+        self.quitting: Any = None
 
     def on_connect(self, conn: Any) -> None:
         self.conn = conn
@@ -130,6 +136,19 @@ class Scripted(Agent):
             await self.say(session_id, "crashing")
             await asyncio.sleep(0.05)
             os._exit(3)
+        elif word == "quit":
+            quit_file = os.path.join(self.cwd, "quit")
+
+            async def quit_when_told() -> None:
+                while not os.path.exists(quit_file):
+                    await asyncio.sleep(0.02)
+                if rest == "close":
+                    os.close(1)
+                    time.sleep(3600)
+                os._exit(int(rest or "0"))
+
+            self.quitting = asyncio.ensure_future(quit_when_told())
+            await self.say(session_id, "quitting")
         elif word == "garbage":
             os.write(1, b"this is not json-rpc\n")
             await asyncio.Event().wait()

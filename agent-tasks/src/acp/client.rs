@@ -1,9 +1,10 @@
 //! The client side of one ACP connection: the line transport over the
-//! agent's stdio (which notices a malformed line or a lost channel and says
-//! so), the handlers of what the agent asks of its client (permissions,
-//! files, terminals) and of its session updates, and the session itself:
-//! initialize, open a session, then one prompt turn after another until the
-//! task is cancelled, goes idle, or the agent goes away. The protocol
+//! agent's stdio (which notices a malformed or over-long line or a lost
+//! channel and says so), the handlers of what the agent asks of its client
+//! (permissions, files, terminals) and of its session updates, and the
+//! session itself: initialize and open a session (within the handshake
+//! bound), then one prompt turn after another until the task is cancelled,
+//! goes idle, or the agent goes away. The protocol
 //! (framing, JSON-RPC, the schema) is the `agent-client-protocol` crate's.
 
 use std::collections::VecDeque;
@@ -232,14 +233,73 @@ impl Wire {
     }
 }
 
+/// How one read of the agent's output ended.
+enum LineRead {
+    /// A line (its newline kept), or the last bytes before the end.
+    Line(Vec<u8>),
+    /// The output ended.
+    End,
+    /// More than the limit came without a newline; nothing more was read.
+    TooLong,
+}
+
+/// Reads one line of at most `max` bytes (the newline not counted) without
+/// ever holding more: a line that runs past the limit is given up as soon as
+/// it does, so an agent that prints without a newline costs the host at
+/// most `max` bytes, not all it prints.
+async fn read_line_bounded<R>(reader: &mut R, max: usize) -> std::io::Result<LineRead>
+where
+    R: tokio::io::AsyncBufRead + Unpin,
+{
+    let mut line = Vec::new();
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(if line.is_empty() {
+                LineRead::End
+            } else {
+                LineRead::Line(line)
+            });
+        }
+        let (taken, complete) = match available.iter().position(|&b| b == b'\n') {
+            Some(at) => (at + 1, true),
+            None => (available.len(), false),
+        };
+        let text_len = line.len() + taken - usize::from(complete);
+        if text_len > max {
+            return Ok(LineRead::TooLong);
+        }
+        line.extend_from_slice(&available[..taken]);
+        reader.consume(taken);
+        if complete {
+            return Ok(LineRead::Line(line));
+        }
+    }
+}
+
+/// `bytes` in words: whole MiB or KiB when it is one, else bytes.
+fn size_text(bytes: usize) -> String {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * KIB;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= KIB && bytes.is_multiple_of(KIB) {
+        format!("{} KiB", bytes / KIB)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
 /// The JSON-RPC line transport over the agent's stdio. Every incoming line
 /// is checked to be JSON first: a line that is not ends the connection with
 /// a clear error (a reply may have been in it, so waiting on would hang the
-/// turn), as does unreadable output (invalid UTF-8) and the end of it.
+/// turn), as do a line longer than `max_line` (the host's memory bound for
+/// one message), unreadable output (invalid UTF-8) and the end of it.
 fn transport(
     stdin: ChildStdin,
     stdout: ChildStdout,
     wire: Wire,
+    max_line: usize,
 ) -> acp::Lines<
     impl futures::Sink<String, Error = std::io::Error> + Send + 'static,
     impl futures::Stream<Item = std::io::Result<String>> + Send + 'static,
@@ -253,36 +313,56 @@ fn transport(
     let reader = BufReader::new(stdout);
     let incoming = futures::stream::unfold(
         (reader, wire, 0u64),
-        |(mut reader, wire, mut number)| async move {
+        move |(mut reader, wire, mut number)| async move {
             loop {
-                let mut line = String::new();
-                match reader.read_line(&mut line).await {
-                    Ok(0) => {
+                let bytes = match read_line_bounded(&mut reader, max_line).await {
+                    Ok(LineRead::Line(bytes)) => bytes,
+                    Ok(LineRead::End) => {
                         wire.close(None);
                         return None;
                     }
-                    Ok(_) => {
-                        number += 1;
-                        let text = line.trim_end_matches(['\n', '\r']);
-                        if text.trim().is_empty() {
-                            continue;
-                        }
-                        match serde_json::from_str::<serde_json::Value>(text) {
-                            Ok(v) if v.is_object() || v.is_array() => {
-                                return Some((Ok(text.to_string()), (reader, wire, number)));
-                            }
-                            _ => {
-                                let quoted: String = text.chars().take(QUOTE_CHARS).collect();
-                                wire.close(Some(format!(
-                                    "the agent broke the protocol: its output line {number} is \
-                                     not a JSON-RPC message: `{quoted}`"
-                                )));
-                                return None;
-                            }
-                        }
+                    Ok(LineRead::TooLong) => {
+                        wire.close(Some(format!(
+                            "the agent broke the protocol: its output line {} is longer than \
+                             the limit of {} for one message (max_message_bytes) and has no \
+                             newline within it",
+                            number + 1,
+                            size_text(max_line)
+                        )));
+                        return None;
                     }
                     Err(e) => {
                         wire.close(Some(format!("reading the agent's output: {e}")));
+                        return None;
+                    }
+                };
+                number += 1;
+                let mut line = match String::from_utf8(bytes) {
+                    Ok(line) => line,
+                    Err(_) => {
+                        wire.close(Some(format!(
+                            "reading the agent's output: its output line {number} is not \
+                             valid UTF-8"
+                        )));
+                        return None;
+                    }
+                };
+                let kept = line.trim_end_matches(['\n', '\r']).len();
+                line.truncate(kept);
+                let text = line.as_str();
+                if text.trim().is_empty() {
+                    continue;
+                }
+                match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                    Ok(_) if text.trim_start().starts_with(['{', '[']) => {
+                        return Some((Ok(line), (reader, wire, number)));
+                    }
+                    _ => {
+                        let quoted: String = text.chars().take(QUOTE_CHARS).collect();
+                        wire.close(Some(format!(
+                            "the agent broke the protocol: its output line {number} is \
+                             not a JSON-RPC message: `{quoted}`"
+                        )));
                         return None;
                     }
                 }
@@ -323,6 +403,10 @@ pub(crate) struct SessionSetup {
     pub mcp_servers: Vec<McpServer>,
     pub idle_timeout: Option<Duration>,
     pub cancel_grace: Duration,
+    /// How long `initialize` and `session/new` together may take.
+    pub handshake_timeout: Duration,
+    /// The longest line (one message) read from the agent.
+    pub max_line: usize,
     pub inbox: Option<mpsc::Receiver<Message>>,
     pub cancel: CancelSignal,
     pub turn_ended: Arc<dyn Fn(u64, String) + Send + Sync>,
@@ -343,7 +427,7 @@ pub(crate) async fn run_session(
         last_stop_reason: None,
         last_message: String::new(),
     }));
-    let transport = transport(stdin, stdout, wire.clone());
+    let transport = transport(stdin, stdout, wire.clone(), setup.max_line);
     let (s1, s2, s3, s4, s5, s6, s7, s8) = (
         shared.clone(),
         shared.clone(),
@@ -519,10 +603,24 @@ async fn session(
             "agent-tasks",
             env!("CARGO_PKG_VERSION"),
         ));
+    // The handshake has a bound of its own: an agent that never answers
+    // would otherwise hold a `running` task until the task's timeout, which
+    // for a persistent agent is usually none.
+    let handshake_end = crate::util::deadline(tokio::time::Instant::now(), setup.handshake_timeout);
+    let out_of_time = |step: &str| {
+        SessionEnd::Lost(format!(
+            "the agent did not answer `{step}` within the handshake timeout of {} \
+             (handshake_timeout)",
+            crate::info::human_duration(crate::util::millis(setup.handshake_timeout))
+        ))
+    };
     let initialized = tokio::select! {
         r = cx.send_request(init).block_task() => r,
         _ = wire.closed.cancelled() => return lost(wire, "the agent exited before it initialized".into()),
         _ = setup.cancel.cancelled() => return SessionEnd::Cancelled,
+        _ = crate::util::sleep_until(handshake_end), if handshake_end.is_some() => {
+            return out_of_time("initialize");
+        }
     };
     if let Err(e) = initialized {
         return lost(wire, format!("the agent refused to initialize: {e}"));
@@ -533,6 +631,9 @@ async fn session(
         r = cx.send_request(new_session).block_task() => r,
         _ = wire.closed.cancelled() => return lost(wire, "the agent exited before it opened a session".into()),
         _ = setup.cancel.cancelled() => return SessionEnd::Cancelled,
+        _ = crate::util::sleep_until(handshake_end), if handshake_end.is_some() => {
+            return out_of_time("session/new");
+        }
     };
     let session_id = match opened {
         Ok(response) => response.session_id,
@@ -645,5 +746,62 @@ async fn recv(inbox: &mut Option<mpsc::Receiver<Message>>) -> Option<Message> {
     match inbox {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads every line of `input` through a buffer of `capacity` bytes.
+    async fn lines(input: &[u8], capacity: usize, max: usize) -> Vec<Result<String, &'static str>> {
+        let mut reader = BufReader::with_capacity(capacity, input);
+        let mut out = Vec::new();
+        loop {
+            match read_line_bounded(&mut reader, max).await {
+                Ok(LineRead::Line(bytes)) => out.push(Ok(String::from_utf8(bytes).expect("utf-8"))),
+                Ok(LineRead::End) => return out,
+                Ok(LineRead::TooLong) => {
+                    out.push(Err("too long"));
+                    return out;
+                }
+                Err(_) => {
+                    out.push(Err("error"));
+                    return out;
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_line_may_fill_the_bound_but_not_pass_it_whatever_the_buffer() {
+        for capacity in [1, 3, 8, 64] {
+            // Exactly the bound (the newline not counted), across buffer refills.
+            assert_eq!(
+                lines(b"12345678\nab\n", capacity, 8).await,
+                [Ok("12345678\n".to_string()), Ok("ab\n".to_string())],
+                "capacity {capacity}"
+            );
+            // One byte over: given up without reading on.
+            assert_eq!(
+                lines(b"ab\n123456789\nnever read\n", capacity, 8).await,
+                [Ok("ab\n".to_string()), Err("too long")],
+                "capacity {capacity}"
+            );
+            // The last bytes without a newline are a line; then the end.
+            assert_eq!(
+                lines(b"ab\ncd", capacity, 8).await,
+                [Ok("ab\n".to_string()), Ok("cd".to_string())],
+                "capacity {capacity}"
+            );
+            assert_eq!(lines(b"", capacity, 8).await, []);
+        }
+    }
+
+    #[test]
+    fn sizes_are_named_in_whole_units() {
+        assert_eq!(size_text(16 * 1024 * 1024), "16 MiB");
+        assert_eq!(size_text(2048), "2 KiB");
+        assert_eq!(size_text(1500), "1500 bytes");
     }
 }

@@ -56,6 +56,18 @@ const EXIT_GRACE: Duration = Duration::from_millis(500);
 /// How long stderr is still read after the agent is gone.
 const STDERR_DRAIN: Duration = Duration::from_secs(1);
 
+/// The default bound of the handshake (`initialize`, then `session/new`):
+/// see [`AcpTask::handshake_timeout`].
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The default longest message (one line of the agent's output) the client
+/// reads: see [`AcpTask::max_message_bytes`].
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// The smallest bound [`AcpTask::max_message_bytes`] accepts: no ACP
+/// message fits in less.
+const MIN_MESSAGE_BYTES: usize = 1024;
+
 /// An ACP agent run as a task: the agent command (argv, cwd, env; its own
 /// process group and containment, as for a [`ProcessTask`]) and the goal,
 /// its first prompt.
@@ -74,9 +86,15 @@ const STDERR_DRAIN: Duration = Duration::from_secs(1);
 ///   notification with the agent's final message; the task stays `running`
 ///   between turns until it is cancelled, its [idle
 ///   timeout](AcpTask::idle_timeout) passes, its input is closed
-///   ([`Message::eof`](crate::Message::eof)), or the agent exits. It then
-///   ends `completed` with `{session_id, turns, stop_reason, message}` (the
-///   last turn's).
+///   ([`Message::eof`](crate::Message::eof)), or the agent ends the session.
+/// * **How it ends**, one rule: the host ending it (input closed, idle
+///   timeout) ends it `completed` with `{session_id, turns, stop_reason,
+///   message}` (the last turn's); so does an agent that exits *by itself
+///   with code 0 between turns* (or closes its output between turns and is
+///   then stopped). An agent that exits with another code or is killed by a
+///   signal between turns ends it `failed` (`the agent was killed by signal
+///   9 (SIGKILL) between turns`); any end during the handshake or a turn
+///   is `failed` (channel loss, below); a cancel is `cancelled`.
 /// * **Permissions** follow a [`PermissionPolicy`] (default: deny);
 ///   **files** a [`FileAccess`] (default: inside the session directory);
 ///   **terminals** are process tasks of the manager given to
@@ -87,6 +105,11 @@ const STDERR_DRAIN: Duration = Duration::from_secs(1);
 /// * **Channel loss**: an agent that exits, or whose stdio breaks or carries
 ///   a line that is not JSON-RPC, during a turn ends the task `failed` with
 ///   an error that says so; nothing waits for it forever.
+/// * **Bounds**: the handshake (`initialize`, `session/new`) has its own
+///   [timeout](AcpTask::handshake_timeout) (default 60 s), and one line
+///   of the agent's output its [size limit](AcpTask::max_message_bytes)
+///   (default 16 MiB); past either the task ends `failed` with an error
+///   naming the bound.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -115,6 +138,8 @@ pub struct AcpTask {
     show_thoughts: bool,
     idle_timeout: Option<Duration>,
     cancel_grace: Duration,
+    handshake_timeout: Duration,
+    max_message_bytes: usize,
     terminals: Option<WeakManager>,
     on_update: Option<UpdateCallback>,
     description: Option<String>,
@@ -150,6 +175,8 @@ impl AcpTask {
             show_thoughts: false,
             idle_timeout: None,
             cancel_grace: Duration::from_secs(5),
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             terminals: None,
             on_update: None,
             description: None,
@@ -263,6 +290,29 @@ impl AcpTask {
         self
     }
 
+    /// How long the agent may take to answer `initialize` and `session/new`
+    /// together (default [60 s](DEFAULT_HANDSHAKE_TIMEOUT)). An agent that
+    /// has not opened its session by then ends the task `failed`, with an
+    /// error naming the step it did not answer, instead of holding a
+    /// `running` task until the task's own timeout (usually none for a
+    /// persistent agent). Any `Duration` is accepted; a huge one means no
+    /// bound.
+    pub fn handshake_timeout(mut self, bound: Duration) -> Self {
+        self.handshake_timeout = bound;
+        self
+    }
+
+    /// The longest line (one JSON-RPC message) read from the agent, in bytes
+    /// (default [16 MiB](DEFAULT_MAX_MESSAGE_BYTES); at least 1 KiB). The
+    /// client never holds more of one line than this: an agent whose line
+    /// runs past it without a newline ends the task `failed` with an error
+    /// naming the limit, so a runaway agent costs the host at most this
+    /// much memory for its output.
+    pub fn max_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_message_bytes = bytes;
+        self
+    }
+
     /// Time between SIGTERM and SIGKILL when the agent is stopped (default 5 s).
     pub fn kill_grace(mut self, grace: Duration) -> Self {
         self.process = self.process.kill_grace(grace);
@@ -363,6 +413,15 @@ impl BackgroundTask for AcpTask {
         if self.kind.is_empty() {
             return Err(Error::invalid_argument("kind", "the kind is empty"));
         }
+        if self.max_message_bytes < MIN_MESSAGE_BYTES {
+            return Err(Error::invalid_argument(
+                "max_message_bytes",
+                format!(
+                    "{} bytes is too small for one ACP message: give at least {MIN_MESSAGE_BYTES}",
+                    self.max_message_bytes
+                ),
+            ));
+        }
         self.session_dir()
             .map(|_| ())
             .map_err(|e| Error::invalid_argument("cwd", e))
@@ -406,6 +465,8 @@ impl BackgroundTask for AcpTask {
             mcp_servers: this.mcp_servers.clone(),
             idle_timeout: this.idle_timeout,
             cancel_grace: this.cancel_grace,
+            handshake_timeout: this.handshake_timeout,
+            max_line: this.max_message_bytes,
             inbox,
             cancel: ctx.cancel_signal().clone(),
             turn_ended: Arc::new(move |turn, summary| turn_ctx.turn_ended(turn, summary)),
@@ -433,6 +494,9 @@ impl BackgroundTask for AcpTask {
         if exit_status.is_none() {
             exit_status = tokio::time::timeout(EXIT_GRACE, child.wait()).await.ok();
         }
+        // Whether the agent ended by itself: after this, a status is the
+        // answer to our own signals and says nothing of the agent.
+        let exited_by_itself = exit_status.is_some();
         if exit_status.is_none() {
             procs.signal(Signal::SIGTERM);
             procs.signal(Signal::SIGCONT);
@@ -449,9 +513,12 @@ impl BackgroundTask for AcpTask {
         procs.finish();
         let _ = tokio::time::timeout(STDERR_DRAIN, stderr_task).await;
 
-        let exit = exit_status.and_then(Result::ok);
-        let exited = exit.map(|status| describe(&status));
-        outcome(report, exited, wire.problem())
+        let exit = match exit_status.and_then(Result::ok) {
+            Some(status) if exited_by_itself => AgentExit::ByItself(describe(&status)),
+            Some(status) => AgentExit::Stopped(describe(&status).0),
+            None => AgentExit::Unknown,
+        };
+        outcome(report, exit, wire.problem())
     }
 }
 
@@ -471,11 +538,24 @@ fn describe(status: &std::process::ExitStatus) -> (String, bool) {
     }
 }
 
-fn outcome(
-    report: SessionReport,
-    exited: Option<(String, bool)>,
-    problem: Option<String>,
-) -> TaskOutcome {
+/// How the agent process ended, as far as the task saw.
+enum AgentExit {
+    /// By itself (before the task signalled it): how, and whether cleanly
+    /// (exit code 0).
+    ByItself((String, bool)),
+    /// Only once the task stopped it: how.
+    Stopped(String),
+    /// Its status could not be read.
+    Unknown,
+}
+
+/// The task's outcome, by one rule: a session the host ended (its input
+/// closed, the idle timeout) completes; an agent that ends the session
+/// between turns completes when it exits by itself with code 0 (or closes
+/// its output and has to be stopped: the session ended on its side without
+/// a fault), and fails when it exits with another code or is killed by a
+/// signal; any end during the handshake or a turn fails.
+fn outcome(report: SessionReport, exit: AgentExit, problem: Option<String>) -> TaskOutcome {
     let value = serde_json::json!({
         "session_id": report.session_id,
         "turns": report.turns,
@@ -484,16 +564,25 @@ fn outcome(
     });
     match report.end {
         SessionEnd::Idle | SessionEnd::InputClosed => TaskOutcome::completed(value),
-        SessionEnd::AgentClosed => match exited {
-            Some((_, true)) | None => TaskOutcome::completed(value),
-            Some((how, false)) => TaskOutcome::failed(format!("the agent {how} between turns")),
+        SessionEnd::AgentClosed => match exit {
+            AgentExit::ByItself((how, false)) => {
+                TaskOutcome::failed(format!("the agent {how} between turns"))
+            }
+            AgentExit::ByItself((_, true)) | AgentExit::Stopped(_) | AgentExit::Unknown => {
+                TaskOutcome::completed(value)
+            }
         },
         SessionEnd::Cancelled => TaskOutcome::failed("cancelled"),
         SessionEnd::Lost(error) => {
             let error = problem.unwrap_or(error);
-            match exited {
-                Some((how, _)) => TaskOutcome::failed(format!("{error} (the agent process {how})")),
-                None => TaskOutcome::failed(error),
+            match exit {
+                AgentExit::ByItself((how, _)) => {
+                    TaskOutcome::failed(format!("{error} (the agent process {how})"))
+                }
+                AgentExit::Stopped(how) => TaskOutcome::failed(format!(
+                    "{error} (the agent process was then stopped: it {how})"
+                )),
+                AgentExit::Unknown => TaskOutcome::failed(error),
             }
         }
     }

@@ -120,6 +120,12 @@ pub struct SendArgs {
     /// ends input), `alt+<char>`.
     #[serde(default)]
     pub keys: Option<Vec<String>>,
+    /// Close the task's input after the message and keys: a command
+    /// reading its stdin sees the end of input (`wc -l` then prints its
+    /// count and ends); an agent task ends its session when its current
+    /// work is done. Nothing can be sent after it.
+    #[serde(default)]
+    pub eof: bool,
 }
 
 /// One tool: its name, what it does, and its argument schema.
@@ -247,7 +253,7 @@ pub fn definitions() -> Vec<ToolDefinition> {
         },
         ToolDefinition {
             name: TASK_SEND,
-            description: "Send a message to a running task: steering text for an agent task, or input for a command that reads its stdin or runs in a terminal (tty=true). `keys` types control keys such as ctrl+c or enter.",
+            description: "Send a message to a running task: steering text for an agent task, or input for a command that reads its stdin or runs in a terminal (tty=true). `keys` types control keys such as ctrl+c or enter; eof=true then closes its input (the end of input).",
             parameters: schema_of::<SendArgs>(),
         },
     ]

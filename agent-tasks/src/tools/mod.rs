@@ -37,6 +37,7 @@ use render::{cap, cap_middle, duration, field, finish, task_header, Body, Caps, 
 
 use crate::clean::{clean_cut, clean_start};
 use crate::config::{OnTimeout, SpawnOptions};
+use crate::context::Message;
 use crate::error::Error;
 use crate::info::{compact_value, CancelReason, PollResponse, TaskInfo, TaskResult};
 use crate::manager::{CollectOutcome, ForegroundOutcome, ListFilter, TaskManager};
@@ -1164,27 +1165,34 @@ impl ToolBox {
         };
         let mut bytes = args.message.clone().unwrap_or_default().into_bytes();
         bytes.extend(Key::encode(&keys).map_err(ToolError::core)?);
-        if args.message.is_none() && keys.is_empty() {
+        if args.message.is_none() && keys.is_empty() && !args.eof {
             return Err(ToolError::new(
                 "INVALID_ARGUMENT",
-                "message: give a message, keys, or both",
+                "message: give a message, keys, eof=true, or a mix of them",
             ));
         }
         let info = self.task(&args.task_id)?;
         let sent = bytes.len();
-        self.manager
-            .send(&args.task_id, bytes)
-            .map_err(ToolError::core)?;
+        let typed = args.message.is_some() || !keys.is_empty();
+        for message in Message::input(typed.then_some(bytes), args.eof).map_err(ToolError::core)? {
+            self.manager
+                .send(&args.task_id, message)
+                .map_err(ToolError::core)?;
+        }
         let mut meta = task_header(&info, self.caps());
-        meta.push(if keys.is_empty() {
+        let mut line = if keys.is_empty() {
             format!("sent: {sent} bytes")
         } else {
             let names: Vec<String> = keys.iter().map(ToString::to_string).collect();
             format!("sent: {sent} bytes (keys: {})", names.join(" "))
-        });
+        };
+        if args.eof {
+            line.push_str(", then the end of input (closed)");
+        }
+        meta.push(line);
         Ok(Answer {
             draft: Draft::lines(meta),
-            json: json!({ "info": info, "sent_bytes": sent }),
+            json: json!({ "info": info, "sent_bytes": sent, "eof": args.eof }),
         })
     }
 }

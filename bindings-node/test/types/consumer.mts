@@ -206,6 +206,15 @@ async function agentLoop(signal: AbortSignal): Promise<string[]> {
   // @ts-expect-error: spawn options have no cwd (a JS task has no process)
   manager.spawn(async () => null, { cwd: '/tmp' })
 
+  // Input, then its end; or the end of input alone.
+  const counter: TaskHandle = manager.run('wc -l', { background: true, interactive: true })
+  manager.send(counter, 'a line\n', { eof: false })
+  counter.send(Buffer.from('another\n'))
+  counter.send({ eof: true })
+  manager.send(counter.id, null, { eof: true })
+  // @ts-expect-error: eof is a boolean
+  manager.send(counter, 'x', { eof: 'yes' })
+
   return statuses
 }
 

@@ -40,6 +40,8 @@ def run_acp(
     idle_timeout: Optional[float] = None,
     cancel_grace: Optional[float] = None,
     kill_grace: Optional[float] = None,
+    handshake_timeout: Optional[float] = None,
+    max_message_bytes: Optional[int] = None,
     timeout: Optional[float] = None,
     owner: Optional[str] = None,
     description: Optional[str] = None,
@@ -50,7 +52,13 @@ def run_acp(
     is a follow-up prompt (queued while a turn runs); the end of each turn
     queues a ``turn_ended`` notification with the agent's final message; it
     runs until cancelled, `idle_timeout` seconds without a follow-up, or the
-    agent's exit (no task timeout unless `timeout` is given). Its terminals are process tasks of `manager`."""
+    agent's exit (no task timeout unless `timeout` is given). Its terminals are process tasks of `manager`.
+
+    `handshake_timeout` (seconds, default 60) bounds ``initialize`` and
+    ``session/new``; `max_message_bytes` (default 16 MiB) bounds one line of
+    the agent's output. Past either the task ends ``failed`` with an error
+    naming the bound. ``send(task, eof=True)`` ends the session
+    (``completed``) once the running turn is done."""
     native = spawn_acp(
         manager._native,
         [os.fspath(a) for a in argv],
@@ -63,6 +71,8 @@ def run_acp(
         idle_timeout=idle_timeout,
         cancel_grace=cancel_grace,
         kill_grace=kill_grace,
+        handshake_timeout=handshake_timeout,
+        max_message_bytes=max_message_bytes,
         timeout=timeout,
         owner=owner,
         description=description,

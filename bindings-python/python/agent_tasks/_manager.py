@@ -374,9 +374,9 @@ class Task:
         """See `TaskManager.cancel_blocking`."""
         return self._manager.cancel_blocking(self.id, reason)
 
-    def send(self, message: Union[str, bytes]) -> None:
+    def send(self, message: Union[str, bytes, None] = None, *, eof: bool = False) -> None:
         """See `TaskManager.send`."""
-        self._manager.send(self.id, message)
+        self._manager.send(self.id, message, eof=eof)
 
     def send_keys(self, keys: Union[str, Iterable[str]]) -> None:
         """See `TaskManager.send_keys`."""
@@ -414,6 +414,9 @@ class TaskManager:
     `notify_host_cancels`: whether a background task stopped by the host
     (cancel, shutdown, `close_owner`) still queues an end notification
     (default: no; timeouts always do).
+    `max_running_of_kind`: caps on concurrently running background tasks
+    by kind, e.g. ``{"agent": 3}`` for at most three subagents at once (the
+    check and the insert are atomic, so racing spawns cannot pass it).
     `queue_over_capacity`: a background task over a cap waits in a FIFO
     queue (status ``queued``, cancellable) instead of raising
     `CapacityExceeded` (default: no).
@@ -431,6 +434,7 @@ class TaskManager:
         on_timeout: Optional[str] = None,
         max_background: Optional[int] = None,
         max_background_per_owner: Optional[int] = None,
+        max_running_of_kind: Optional[Mapping[str, int]] = None,
         stop_grace: Optional[float] = None,
         default_owner: Optional[str] = None,
         notify_host_cancels: bool = False,
@@ -446,6 +450,7 @@ class TaskManager:
             on_timeout=on_timeout,
             max_background=max_background,
             max_background_per_owner=max_background_per_owner,
+            max_running_of_kind=max_running_of_kind,
             stop_grace=stop_grace,
             default_owner=default_owner,
             notify_host_cancels=notify_host_cancels,
@@ -674,10 +679,20 @@ class TaskManager:
         statuses = _strings("status", status)
         return self._native.list(owner=owner, statuses=statuses, active_only=active_only)
 
-    def send(self, task: TaskRef, message: Union[str, bytes]) -> None:
+    def send(
+        self, task: TaskRef, message: Union[str, bytes, None] = None, *, eof: bool = False
+    ) -> None:
         """Sends a steering message: to a Python task (``ctx.recv()``) or to
-        an `interactive` process's stdin. `NotReceiving` if it can't take it."""
-        self._native.send(_id(task), message)
+        an `interactive` process's stdin. `NotReceiving` if it can't take it.
+
+        With ``eof=True`` the task's input is then closed (the end of input,
+        after `message` if one is given): a process's stdin is closed, so
+        ``wc -l`` prints its count and ends; a Python task's ``ctx.recv()``
+        returns ``None`` from then on; an ACP agent ends its session once its
+        turn is done; a `pty` task gets Ctrl+D. Later sends are refused.
+        Neither a message nor `eof` is an `InvalidArgument` naming
+        ``message``."""
+        self._native.send(_id(task), message, eof=eof)
 
     def send_keys(self, task: TaskRef, keys: Union[str, Iterable[str]]) -> None:
         """Types keys by name into a task's input, mostly a `pty` task's

@@ -474,6 +474,7 @@ class NativeManager:
         on_timeout: Optional[str] = None,
         max_background: Optional[int] = None,
         max_background_per_owner: Optional[int] = None,
+        max_running_of_kind: Optional[Mapping[str, int]] = None,
         stop_grace: Optional[float] = None,
         default_owner: Optional[str] = None,
         notify_host_cancels: bool = False,
@@ -539,7 +540,9 @@ class NativeManager:
         statuses: Optional[List[str]] = None,
         active_only: bool = False,
     ) -> List[TaskInfo]: ...
-    def send(self, id: str, message: Union[str, bytes]) -> None: ...
+    def send(
+        self, id: str, message: Union[str, bytes, None] = None, *, eof: bool = False
+    ) -> None: ...
     def send_keys(self, id: str, keys: List[str]) -> None: ...
     def resize(self, id: str, cols: int, rows: int) -> Pending[None]: ...
     def collect(self, id: str, timeout: Optional[float] = None) -> Pending[Finished]: ...
@@ -614,6 +617,8 @@ class NativeToolBox:
         idle_timeout: Optional[float] = None,
         cancel_grace: Optional[float] = None,
         kill_grace: Optional[float] = None,
+        handshake_timeout: Optional[float] = None,
+        max_message_bytes: Optional[int] = None,
     ) -> None: ...
     def definitions(self, shape: str = "openai") -> List[Dict[str, Any]]: ...
     def call(self, name: str, args: Union[Dict[str, Any], str, None] = None) -> Pending[ToolResponse]: ...
@@ -631,6 +636,8 @@ def spawn_acp(
     idle_timeout: Optional[float] = None,
     cancel_grace: Optional[float] = None,
     kill_grace: Optional[float] = None,
+    handshake_timeout: Optional[float] = None,
+    max_message_bytes: Optional[int] = None,
     timeout: Optional[float] = None,
     owner: Optional[str] = None,
     description: Optional[str] = None,

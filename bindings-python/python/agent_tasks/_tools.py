@@ -201,6 +201,8 @@ class ToolBox:
         idle_timeout: Optional[float] = None,
         cancel_grace: Optional[float] = None,
         kill_grace: Optional[float] = None,
+        handshake_timeout: Optional[float] = None,
+        max_message_bytes: Optional[int] = None,
     ) -> None:
         """Registers an ACP coding agent the model can delegate to with
         ``task_delegate`` (its argument ``goal`` is the first prompt): each
@@ -220,6 +222,8 @@ class ToolBox:
             idle_timeout=idle_timeout,
             cancel_grace=cancel_grace,
             kill_grace=kill_grace,
+            handshake_timeout=handshake_timeout,
+            max_message_bytes=max_message_bytes,
         )
 
     async def call(self, name: str, args: ToolArgs = None) -> ToolResponse:
