@@ -466,3 +466,32 @@ impl SpawnOptions {
         self
     }
 }
+
+impl OnTimeout {
+    /// Every policy, in declaration order.
+    pub const ALL: [OnTimeout; 2] = [OnTimeout::Kill, OnTimeout::Detach];
+
+    /// The policy's wire name: `kill` or `detach`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnTimeout::Kill => "kill",
+            OnTimeout::Detach => "detach",
+        }
+    }
+}
+
+impl std::fmt::Display for OnTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for OnTimeout {
+    type Err = crate::Error;
+
+    /// `kill` or `detach`; anything else is an `InvalidArgument` naming
+    /// `on_timeout` and listing both.
+    fn from_str(s: &str) -> crate::Result<Self> {
+        crate::names::by_name("on_timeout", s, &OnTimeout::ALL, OnTimeout::as_str)
+    }
+}

@@ -492,7 +492,7 @@ impl std::str::FromStr for TaskStatus {
     /// # Ok::<(), agent_tasks::Error>(())
     /// ```
     fn from_str(s: &str) -> crate::Result<Self> {
-        crate::rules::by_name("status", s, &TaskStatus::ALL, TaskStatus::as_str)
+        crate::names::by_name("status", s, &TaskStatus::ALL, TaskStatus::as_str)
     }
 }
 
@@ -530,6 +530,6 @@ impl std::str::FromStr for CancelKind {
     /// A kind from its wire name; anything else is an `InvalidArgument`
     /// naming `kind` and listing the names.
     fn from_str(s: &str) -> crate::Result<Self> {
-        crate::rules::by_name("kind", s, &CancelKind::ALL, CancelKind::as_str)
+        crate::names::by_name("kind", s, &CancelKind::ALL, CancelKind::as_str)
     }
 }

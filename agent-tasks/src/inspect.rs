@@ -37,9 +37,9 @@ use crate::changes::ChangedFiles;
 use crate::events::Event;
 use crate::id::TaskId;
 use crate::info::{TaskInfo, TaskResult};
+use crate::manifest::Manifest;
 use crate::notifications::Notification;
 use crate::process::{kill_group, process_start_time, signal_task};
-use crate::store::Manifest;
 
 /// What went wrong reading a root or acting on a task in it.
 #[derive(Debug, thiserror::Error)]

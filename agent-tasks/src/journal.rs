@@ -32,8 +32,8 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::id::TaskId;
+use crate::manifest::Manifest;
 use crate::root_dir::{append_whole, Access, Folder, RootDir};
-use crate::store::Manifest;
 use crate::util::lock;
 
 /// The journal's file name in `<root>/foreground/`.

@@ -41,8 +41,11 @@ pub mod acp;
 mod capacity;
 mod changes;
 mod clean;
+mod commands;
 mod config;
 mod context;
+mod defaults;
+mod durations;
 mod error;
 mod events;
 mod fn_task;
@@ -52,13 +55,14 @@ pub mod inspect;
 mod journal;
 mod lifecycle;
 mod manager;
+mod manifest;
+mod names;
 mod notifications;
 mod output;
 mod process;
 mod readiness;
 mod root_dir;
 mod roster;
-mod rules;
 mod sink;
 mod spawn_gate;
 mod store;
@@ -70,8 +74,13 @@ mod watch;
 pub use acp::AcpTask;
 pub use async_trait::async_trait;
 pub use changes::ChangedFiles;
+pub use commands::{argv_command, shell_command};
 pub use config::{ManagerConfig, OnTimeout, SpawnOptions, MIN_HEARTBEAT};
 pub use context::{CancelSignal, Message, OutputWriter, TaskContext};
+pub use defaults::{DEFAULT_POLL_BYTES, DEFAULT_PREVIEW_BYTES};
+pub use durations::{
+    duration_from_millis, duration_from_secs, timeout_from_millis, timeout_from_secs,
+};
 pub use error::{Error, Result};
 pub use events::{Event, EventItem, EventKind, EventSubscription};
 pub use fn_task::{BoxError, FnTask};
@@ -84,6 +93,7 @@ pub use manager::{
     CollectOutcome, ForegroundOutcome, GcReport, ListFilter, TaskHandle, TaskManager,
     MAX_POLL_BYTES,
 };
+pub use names::parse_name;
 pub use notifications::{
     Notification, NotificationKind, NOTIFICATION_TAIL_CHARS, NOTIFICATION_TAIL_LINES,
     NOTIFICATION_VALUE_CHARS,
@@ -92,10 +102,6 @@ pub use output::ENDED_OUTPUT_MEMORY;
 pub use process::{terminal_size, Key, ProcessTask};
 pub use readiness::{WaitOutcome, WaitUntil, MAX_WAIT_LINE, PORT_POLL_INTERVAL};
 pub use roster::{Roster, RosterItem, DEFAULT_ROSTER_BUDGET};
-pub use rules::{
-    argv_command, duration_from_millis, duration_from_secs, parse_name, shell_command,
-    timeout_from_millis, timeout_from_secs, DEFAULT_POLL_BYTES, DEFAULT_PREVIEW_BYTES,
-};
 pub use sink::{SharedSink, Sink, Stream};
 pub use task::{BackgroundTask, TaskOutcome};
 

@@ -450,7 +450,7 @@ impl std::str::FromStr for NotificationKind {
     /// A kind from its wire name; anything else is an `InvalidArgument`
     /// naming `kind` and listing the names.
     fn from_str(s: &str) -> crate::Result<Self> {
-        crate::rules::by_name("kind", s, &NotificationKind::ALL, NotificationKind::as_str)
+        crate::names::by_name("kind", s, &NotificationKind::ALL, NotificationKind::as_str)
     }
 }
 

@@ -11,45 +11,14 @@ use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::events::Event;
 use crate::id::TaskId;
-use crate::info::{TaskInfo, TaskResult};
+use crate::info::TaskResult;
 use crate::journal::ForegroundJournal;
+use crate::manifest::Manifest;
 use crate::root_dir::{Folder, RootDir};
-
-/// Format version of `manifest.json`.
-const MANIFEST_VERSION: u32 = 1;
-
-/// What `manifest.json` holds: the task's info plus what recovery needs.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct Manifest {
-    pub version: u32,
-    pub info: TaskInfo,
-    /// Start time of the task's process (clock ticks since boot, from
-    /// `/proc/<pid>/stat`), so a reused pid is not taken for the task's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub process_start_time: Option<u64>,
-    /// Set once the disk cap was reached: the length of the head the log
-    /// keeps. Stream bytes past it that the counts in `info.output` include
-    /// were dropped (or wait in memory for the end's trailer), so a restore
-    /// after a crash reports them omitted instead of taking the log's
-    /// length for the stream's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub log_head: Option<u64>,
-}
-
-impl Manifest {
-    pub(crate) fn new(info: TaskInfo, process_start_time: Option<u64>) -> Self {
-        Manifest {
-            version: MANIFEST_VERSION,
-            info,
-            process_start_time,
-            log_head: None,
-        }
-    }
-}
 
 /// A task folder found by [`TaskStore::load_all`].
 pub(crate) struct LoadedTask {

@@ -217,7 +217,7 @@ impl std::str::FromStr for FileAccess {
 
     /// Parses a wire name; the error names the argument `files`.
     fn from_str(s: &str) -> crate::Result<Self> {
-        crate::rules::by_name("files", s, &FileAccess::ALL, FileAccess::as_str)
+        crate::names::by_name("files", s, &FileAccess::ALL, FileAccess::as_str)
     }
 }
 
@@ -232,7 +232,7 @@ impl PermissionPolicy {
         match name {
             "allow" => Ok(PermissionPolicy::AllowAll),
             "deny" => Ok(PermissionPolicy::DenyAll),
-            other => Err(crate::rules::unknown_name(
+            other => Err(crate::names::unknown_name(
                 "permissions",
                 other,
                 &PermissionPolicy::NAMES,

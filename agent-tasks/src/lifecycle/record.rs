@@ -20,13 +20,13 @@ use crate::changes::ChangedFiles;
 use crate::context::OutputEvents;
 use crate::events::{Event, EventKind};
 use crate::info::{compact_value, CancelKind, Containment, TaskResult};
+use crate::manifest::Manifest;
 use crate::notifications::{
     last_lines, Notification, NotificationKind, NOTIFICATION_TAIL_CHARS, NOTIFICATION_TAIL_LINES,
     NOTIFICATION_VALUE_CHARS,
 };
 use crate::output::{OutputEvent, Report};
 use crate::process::process_start_time;
-use crate::store::Manifest;
 use crate::util::{lock, now_ms};
 
 use super::state::Phase;

@@ -17,10 +17,10 @@ use tokio::time::Instant;
 use crate::context::{CancelSignal, SinkErrors};
 use crate::events::EventKind;
 use crate::info::{CancelKind, CancelReason, TaskResult, TaskStatus};
+use crate::manifest::Manifest;
 use crate::notifications::NotificationKind;
 use crate::output::OutputBuffer;
 use crate::process::process_start_time;
-use crate::store::Manifest;
 use crate::util::now_ms;
 
 use super::entry::next_spawn_order;

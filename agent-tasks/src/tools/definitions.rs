@@ -297,7 +297,7 @@ impl std::str::FromStr for ToolShape {
     /// `openai`, `anthropic` or `mcp`; anything else is an
     /// `InvalidArgument` naming `shape` and listing the three.
     fn from_str(s: &str) -> crate::Result<Self> {
-        crate::rules::by_name("shape", s, &ToolShape::ALL, ToolShape::as_str)
+        crate::names::by_name("shape", s, &ToolShape::ALL, ToolShape::as_str)
     }
 }
 

@@ -36,14 +36,15 @@ use definitions::{TASK_CANCEL, TASK_LIST, TASK_OUTPUT, TASK_RUN, TASK_SEND, TASK
 use render::{cap, cap_middle, duration, field, finish, task_header, Body, Caps, Draft};
 
 use crate::clean::{clean_cut, clean_start};
+use crate::commands::shell_command;
 use crate::config::{OnTimeout, SpawnOptions};
 use crate::context::Message;
+use crate::durations::timeout_from_secs;
 use crate::error::Error;
 use crate::info::{compact_value, CancelReason, PollResponse, TaskInfo, TaskResult};
 use crate::manager::{CollectOutcome, ForegroundOutcome, ListFilter, TaskManager};
 use crate::process::Key;
 use crate::readiness::{WaitOutcome, WaitUntil};
-use crate::rules::{shell_command, timeout_from_secs};
 
 /// What a tool call answers.
 #[derive(Clone, Debug, PartialEq, Serialize)]

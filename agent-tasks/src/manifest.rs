@@ -1,0 +1,40 @@
+//! What `manifest.json` holds: a task's saved info plus what recovery needs
+//! (the process start time, the disk cap's head). A type of its own, used by
+//! the store that writes task folders, the journal of foreground processes
+//! and the restore, none of which it depends on.
+
+use serde::{Deserialize, Serialize};
+
+use crate::info::TaskInfo;
+
+/// Format version of `manifest.json`.
+const MANIFEST_VERSION: u32 = 1;
+
+/// What `manifest.json` holds: the task's info plus what recovery needs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Manifest {
+    pub version: u32,
+    pub info: TaskInfo,
+    /// Start time of the task's process (clock ticks since boot, from
+    /// `/proc/<pid>/stat`), so a reused pid is not taken for the task's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_start_time: Option<u64>,
+    /// Set once the disk cap was reached: the length of the head the log
+    /// keeps. Stream bytes past it that the counts in `info.output` include
+    /// were dropped (or wait in memory for the end's trailer), so a restore
+    /// after a crash reports them omitted instead of taking the log's
+    /// length for the stream's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_head: Option<u64>,
+}
+
+impl Manifest {
+    pub(crate) fn new(info: TaskInfo, process_start_time: Option<u64>) -> Self {
+        Manifest {
+            version: MANIFEST_VERSION,
+            info,
+            process_start_time,
+            log_head: None,
+        }
+    }
+}
