@@ -15,6 +15,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "== no two files of a crate use each other"
+python3 scripts/module_cycles.py agent-tasks/src cli/src bindings-python/src bindings-node/src
+
 echo "== ACP test peer: the official ACP Python SDK (agent-client-protocol on PyPI)"
 # tests/acp.rs and the bindings' ACP tests (test_acp.py, acp.test.mjs) drive a
 # scripted agent built on it (tests/acp/), so the protocol's framing and schema

@@ -127,7 +127,7 @@ pub struct ProcessOptions {
     /// Run on a pseudo-terminal of this size: stdout and stderr are then
     /// one stream (tagged stdout), and the task always takes input (`send`
     /// types, `sendKeys` types control keys; `resize` changes the size).
-    pub pty: Option<crate::pty::TerminalSize>,
+    pub pty: Option<TerminalSize>,
 }
 
 impl ProcessOptions {
@@ -331,7 +331,7 @@ pub struct ToolBoxOptions {
     /// always keep the raw bytes.
     pub raw_text: Option<bool>,
     /// The terminal size of a `task_run` with `tty: true` (default 120 × 40).
-    pub tty_size: Option<crate::pty::TerminalSize>,
+    pub tty_size: Option<TerminalSize>,
 }
 
 impl ToolBoxOptions {
@@ -408,4 +408,26 @@ pub(crate) fn finite_millis(name: &str, value: f64) -> napi::Result<Duration> {
 /// An `onTimeout` option: the core's names (`detach`, `kill`).
 pub(crate) fn on_timeout(name: &str, value: &str) -> napi::Result<agent_tasks::OnTimeout> {
     agent_tasks::parse_name(name, value).js()
+}
+
+/// The size of a task's terminal, in character cells.
+#[napi(object, object_to_js = false)]
+pub struct TerminalSize {
+    /// Columns (1 to 65535).
+    pub cols: f64,
+    /// Rows (1 to 65535).
+    pub rows: f64,
+}
+
+impl TerminalSize {
+    /// Checked by the core's rule; a bad number names `pty.cols` or `pty.rows`.
+    pub(crate) fn cells(&self) -> napi::Result<(u16, u16)> {
+        cells(&self.cols, &self.rows)
+    }
+}
+
+pub(crate) fn cells(cols: &f64, rows: &f64) -> napi::Result<(u16, u16)> {
+    let cols = size("cols", *cols)? as u64;
+    let rows = size("rows", *rows)? as u64;
+    agent_tasks::terminal_size(cols, rows).js()
 }

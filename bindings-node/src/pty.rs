@@ -8,31 +8,9 @@ use napi::bindgen_prelude::PromiseRaw;
 use napi::Env;
 use napi_derive::napi;
 
-use crate::args::size;
+use crate::args::cells;
 use crate::errors::CoreResultExt;
 use crate::manager::NativeTaskManager;
-
-/// The size of a task's terminal, in character cells.
-#[napi(object, object_to_js = false)]
-pub struct TerminalSize {
-    /// Columns (1 to 65535).
-    pub cols: f64,
-    /// Rows (1 to 65535).
-    pub rows: f64,
-}
-
-impl TerminalSize {
-    /// Checked by the core's rule; a bad number names `pty.cols` or `pty.rows`.
-    pub(crate) fn cells(&self) -> napi::Result<(u16, u16)> {
-        cells(&self.cols, &self.rows)
-    }
-}
-
-fn cells(cols: &f64, rows: &f64) -> napi::Result<(u16, u16)> {
-    let cols = size("cols", *cols)? as u64;
-    let rows = size("rows", *rows)? as u64;
-    agent_tasks::terminal_size(cols, rows).js()
-}
 
 #[napi]
 impl NativeTaskManager {
