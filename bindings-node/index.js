@@ -51,15 +51,9 @@ class TaskCancelledError extends Error {
   }
 }
 
+// The core's wording of a cancel reason (`timed out: …`), one rule for all.
 function describeReason(reason) {
-  const kind = {
-    user: 'cancelled',
-    timeout: 'timed out',
-    shutdown: 'shutdown',
-    owner_closed: 'owner closed',
-    stalled: 'stalled',
-  }[reason.kind] ?? String(reason.kind)
-  return reason.message ? `${kind}: ${reason.message}` : kind
+  return native.cancelReasonText(String(reason.kind), reason.message ?? null)
 }
 
 // The native layer puts the code in front of the message (napi-rs cannot set

@@ -77,7 +77,7 @@ pub use changes::ChangedFiles;
 pub use commands::{argv_command, shell_command};
 pub use config::{ManagerConfig, OnTimeout, SpawnOptions, MIN_HEARTBEAT};
 pub use context::{CancelSignal, Message, OutputWriter, TaskContext};
-pub use defaults::{DEFAULT_POLL_BYTES, DEFAULT_PREVIEW_BYTES};
+pub use defaults::{DEFAULT_POLL_BYTES, DEFAULT_PREVIEW_BYTES, DEFAULT_SHUTDOWN_REASON};
 pub use durations::{
     duration_from_millis, duration_from_secs, timeout_from_millis, timeout_from_secs,
 };

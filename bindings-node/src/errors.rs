@@ -55,3 +55,13 @@ impl<T> CoreResultExt<T> for agent_tasks::Result<T> {
         self.map_err(core)
     }
 }
+
+/// The text of a cancel reason, as the core writes it (`timed out: …`), for
+/// the error a JS task's `ctx.signal` aborts with: one wording, the core's
+/// `Display` of [`agent_tasks::CancelReason`].
+#[napi_derive::napi]
+#[cfg_attr(test, allow(dead_code))]
+pub fn cancel_reason_text(kind: String, message: Option<String>) -> napi::Result<String> {
+    let kind: agent_tasks::CancelKind = agent_tasks::parse_name("kind", &kind).js()?;
+    Ok(agent_tasks::CancelReason { kind, message }.to_string())
+}

@@ -503,7 +503,7 @@ impl NativeTaskManager {
         env.spawn_future(async move {
             if let Some(manager) = manager {
                 manager
-                    .shutdown(reason.unwrap_or_else(|| "the task manager was closed".into()))
+                    .shutdown(reason.unwrap_or_else(|| agent_tasks::DEFAULT_SHUTDOWN_REASON.into()))
                     .await;
             }
             Ok(())

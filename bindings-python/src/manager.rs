@@ -489,7 +489,7 @@ impl NativeManager {
     #[pyo3(signature = (reason=None))]
     fn shutdown(&self, reason: Option<String>) -> PyResult<Pending> {
         let manager = TaskManager::clone(&self.manager);
-        let reason = reason.unwrap_or_else(|| "the task manager was shut down".to_string());
+        let reason = reason.unwrap_or_else(|| agent_tasks::DEFAULT_SHUTDOWN_REASON.to_string());
         spawn(async move {
             manager.shutdown(reason).await;
             Ok::<_, Failure>(())
@@ -525,14 +525,18 @@ impl NativeManager {
 
     /// The owner's open background work: `{"text", "items"}` (the core's
     /// roster, the text within `budget` bytes).
-    #[pyo3(signature = (owner, budget))]
+    #[pyo3(signature = (owner, budget=None))]
     fn roster<'py>(
         &self,
         py: Python<'py>,
         owner: &str,
-        budget: &Bound<'_, PyAny>,
+        budget: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let budget = crate::convert::size("budget", budget)?;
+        // No budget: the core's default (one rule for every front end).
+        let budget = match budget {
+            Some(b) if !b.is_none() => crate::convert::size("budget", b)?,
+            _ => agent_tasks::DEFAULT_ROSTER_BUDGET,
+        };
         crate::convert::to_dict(py, &self.manager.roster(owner, budget))
     }
 

@@ -747,11 +747,11 @@ class TaskManager:
         same root) until acknowledged with `ack`."""
         return self._native.notifications(owner)
 
-    def roster(self, owner: str, budget: int = 2000) -> Dict[str, Any]:
+    def roster(self, owner: str, budget: Optional[int] = None) -> Dict[str, Any]:
         """The owner's open background work (queued or running outside the
         foreground), newest first: ``{"text": ..., "items": [...]}``, the text
-        a few lines for the model within `budget` bytes (``""`` when nothing
-        is open), the items for a UI (id, kind, agent, description, status,
+        a few lines for the model within `budget` bytes (the core's
+        ``DEFAULT_ROSTER_BUDGET`` when None; ``""`` when nothing is open), the items for a UI (id, kind, agent, description, status,
         running_ms, last_line, pending_notifications). Hosts put the text in
         front of the model each turn."""
         return self._native.roster(owner, budget)
