@@ -677,3 +677,38 @@ async fn task_wait_and_task_output_say_what_a_subagent_answers() {
         .await;
     assert_eq!(answers_line(&answer.text), None, "{}", answer.text);
 }
+
+/// The delegation a subagent answers is saved with it: after the host
+/// shuts down and another opens the root, `task_output` and `task_wait`
+/// still say which agent and arguments it answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_subagent_answers_is_kept_across_a_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let id = {
+        let manager = agent_tasks::TaskManager::open(dir.path()).expect("open");
+        let tools = toolbox_with_agents(&manager);
+        let answer = tools
+            .call(
+                "task_delegate",
+                json!({"agent": "echo", "background": true, "tasks": [{"goal": "ping"}]}),
+            )
+            .await;
+        assert!(!answer.is_error, "{}", answer.text);
+        let id = answer.json["tasks"][0]["task_id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        manager.collect(&id, None).await.expect("collect");
+        manager.shutdown("bye").await;
+        id
+    };
+    let reopened = agent_tasks::TaskManager::open(dir.path()).expect("reopen");
+    let tools = toolbox_with_agents(&reopened);
+    for name in ["task_output", "task_wait"] {
+        let answer = tools.call(name, json!({"task_id": id})).await;
+        assert!(!answer.is_error, "{}", answer.text);
+        let line = answers_line(&answer.text).unwrap_or_else(|| panic!("{}", answer.text));
+        assert!(line.starts_with("answers: echo with {"), "{line}");
+        assert!(line.contains("ping"), "{line}");
+    }
+}

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::info::TaskInfo;
+use crate::info::{TaskInfo, TaskSource};
 
 /// Format version of `manifest.json`.
 const MANIFEST_VERSION: u32 = 1;
@@ -26,6 +26,10 @@ pub(crate) struct Manifest {
     /// length for the stream's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_head: Option<u64>,
+    /// The delegation a subagent answers (agent and arguments), so its
+    /// texts say so after a restart too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<TaskSource>,
 }
 
 impl Manifest {
@@ -35,6 +39,7 @@ impl Manifest {
             info,
             process_start_time,
             log_head: None,
+            source: None,
         }
     }
 }

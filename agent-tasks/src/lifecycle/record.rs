@@ -225,6 +225,7 @@ impl TaskEntry {
         }
         let mut manifest = Manifest::new(info, start_time);
         manifest.log_head = self.output.capped_head();
+        manifest.source = self.spec.source.clone();
         if let Err(e) = self.services.store.write_manifest(&manifest) {
             self.report_disk_error("manifest.json", e.to_string());
             self.keep_unsaved();
@@ -288,7 +289,8 @@ impl TaskEntry {
             st.foreground_record = true;
             st.process_start_time
         };
-        let manifest = Manifest::new(self.info(), start_time);
+        let mut manifest = Manifest::new(self.info(), start_time);
+        manifest.source = self.spec.source.clone();
         if let Err(e) = self.services.store.write_foreground_record(&manifest) {
             self.report_disk_error("foreground record", e.to_string());
         }

@@ -139,7 +139,7 @@ impl TaskEntry {
                 on_timeout: crate::config::OnTimeout::Kill,
                 track_changes: None,
                 monitoring: crate::config::Monitoring::default(),
-                source: None,
+                source: manifest.source.clone(),
             },
             created_at_ms: info.created_at_ms,
             order: (info.created_at_ms, next_spawn_order()),
