@@ -848,6 +848,25 @@ impl TaskManager {
             .count()
     }
 
+    /// For a host that is exiting, after [`TaskManager::kill_processes_now`]
+    /// (or a shutdown): removes the manager's private temporary root (the
+    /// one it made because no root was given) now, and gives the root up.
+    /// Without this, the folder goes when the last task's driver lets go of
+    /// it, which never happens once the process exits (`process.exit`, a
+    /// fatal signal), so temporary roots would pile up. What a task still
+    /// writes afterwards fails as a write error. Returns true if a temporary
+    /// root was removed; a root the host gave is left alone.
+    pub fn remove_temporary_root_now(&self) -> bool {
+        self.inner.root_hold.remove_temp_root_now()
+    }
+
+    /// True while the manager's private temporary root (made because no
+    /// root was given) is on disk: a host's exit hooks then have a folder
+    /// to remove (see [`TaskManager::remove_temporary_root_now`]).
+    pub fn has_temporary_root(&self) -> bool {
+        self.inner.root_hold.has_temp_root()
+    }
+
     /// [`TaskManager::shutdown`] that waits at most `timeout` for the tasks
     /// to end. Returns true if every task it stopped had ended in time; the
     /// others go on stopping in the background (their driver still kills

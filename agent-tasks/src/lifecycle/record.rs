@@ -365,11 +365,12 @@ impl TaskEntry {
         went_background: bool,
         root: Arc<RootHold>,
     ) {
+        // A stop from outside the host (`agent-tasks kill`) is news to it.
         let host_cancel = result.cancel_reason.as_ref().is_some_and(|r| {
             matches!(
                 r.kind,
                 CancelKind::User | CancelKind::Shutdown | CancelKind::OwnerClosed
-            )
+            ) && !crate::inspect::is_kill_from_outside(r)
         });
         let notify = went_background && (!host_cancel || self.services.notify_host_cancels);
         if went_background || self.is_persisted() {
