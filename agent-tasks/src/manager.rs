@@ -853,10 +853,34 @@ impl TaskManager {
     /// one it made because no root was given) now, and gives the root up.
     /// Without this, the folder goes when the last task's driver lets go of
     /// it, which never happens once the process exits (`process.exit`, a
-    /// fatal signal), so temporary roots would pile up. What a task still
-    /// writes afterwards fails as a write error. Returns true if a temporary
-    /// root was removed; a root the host gave is left alone.
-    pub fn remove_temporary_root_now(&self) -> bool {
+    /// fatal signal), so temporary roots would pile up.
+    ///
+    /// First it waits, at most `wait`, until every process task has
+    /// recorded its end (those just killed record it as they see their
+    /// process die), so no late write of theirs makes the folder again.
+    /// That wait needs the manager's runtime to run on other threads; called
+    /// from a thread of a runtime (where blocking would stall it), it does
+    /// not wait. What a task still writes afterwards fails as a write
+    /// error. Returns true if a temporary root was removed; a root the host
+    /// gave is left alone.
+    pub fn remove_temporary_root_now(&self, wait: Duration) -> bool {
+        if !self.inner.root_hold.has_temp_root() {
+            return false;
+        }
+        if tokio::runtime::Handle::try_current().is_err() && !wait.is_zero() {
+            let entries: Vec<_> = lock(&self.inner.registry)
+                .tasks
+                .values()
+                .filter(|e| e.info().pid.is_some())
+                .cloned()
+                .collect();
+            let ends = futures::future::join_all(entries.iter().map(|e| e.wait_until(false)));
+            let _ = self
+                .inner
+                .services
+                .runtime
+                .block_on(async { tokio::time::timeout(wait, ends).await });
+        }
         self.inner.root_hold.remove_temp_root_now()
     }
 
