@@ -857,7 +857,9 @@ impl TaskManager {
     ///
     /// First it waits, at most `wait`, until every process task has
     /// recorded its end (those just killed record it as they see their
-    /// process die), so no late write of theirs makes the folder again.
+    /// process die, those the closed spawn gate refused as they reach it),
+    /// so no late write of theirs makes the folder again. Queued tasks and
+    /// function tasks are not waited for (nothing ends them here).
     /// That wait needs the manager's runtime to run on other threads; called
     /// from a thread of a runtime (where blocking would stall it), it does
     /// not wait. What a task still writes afterwards fails as a write
@@ -871,7 +873,11 @@ impl TaskManager {
             let entries: Vec<_> = lock(&self.inner.registry)
                 .tasks
                 .values()
-                .filter(|e| e.info().pid.is_some())
+                .filter(|e| {
+                    let info = e.info();
+                    info.status != crate::TaskStatus::Queued
+                        && (info.pid.is_some() || info.kind == "process")
+                })
                 .cloned()
                 .collect();
             let ends = futures::future::join_all(entries.iter().map(|e| e.wait_until(false)));
