@@ -797,3 +797,34 @@ pub fn kill_task_processes(
     signal_task(&id, pid, Some(Signal::SIGKILL));
     Ok(KillOutcome::Killed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{flock_holder, RootHolder};
+
+    const LOCKS: &str = "\
+1: POSIX  ADVISORY  WRITE 812 00:19:4242 0 EOF
+2: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF
+2: -> FLOCK  ADVISORY  WRITE 999 08:01:777 0 EOF
+3: OFDLCK ADVISORY  READ  -1 fd:00:5678 0 EOF
+4: FLOCK  ADVISORY  WRITE 4321 fd:0a:5678 0 EOF
+";
+
+    #[test]
+    fn the_holder_of_a_root_is_found_by_device_and_inode() {
+        assert_eq!(
+            flock_holder(LOCKS, 8, 1, 5678),
+            RootHolder::Host { pid: Some(1234) }
+        );
+        // Hex device numbers; the same inode on another device is another file.
+        assert_eq!(
+            flock_holder(LOCKS, 0xfd, 0x0a, 5678),
+            RootHolder::Host { pid: Some(4321) }
+        );
+        assert_eq!(flock_holder(LOCKS, 0xfd, 0, 5678), RootHolder::Free);
+        // A POSIX lock is not a manager's, and a waiter (`->`) holds nothing.
+        assert_eq!(flock_holder(LOCKS, 0, 0x19, 4242), RootHolder::Free);
+        assert_eq!(flock_holder(LOCKS, 8, 1, 777), RootHolder::Free);
+        assert_eq!(flock_holder("", 8, 1, 5678), RootHolder::Free);
+    }
+}

@@ -174,3 +174,33 @@ def test_every_exit_path_kills_the_tasks_and_removes_the_temporary_root(
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_forked_child_dies_of_sigterm_and_leaves_the_hosts_tasks_alone(tmp_path: Path) -> None:
+    # A child forked from the host (multiprocessing's fork) has the handler
+    # but not the thread that acts on it: it dies of the signal at once, and
+    # the host's tasks and root are its parent's business.
+    then = """
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(300)
+        os._exit(0)
+    print(pid, flush=True)
+    _, status = os.waitpid(pid, 0)
+    print("child", os.WIFSIGNALED(status) and os.WTERMSIG(status), flush=True)
+    print("task", m.info(task).status, flush=True)
+    """
+    child, started = start_host(tmp_path, then)
+    try:
+        assert child.stdout is not None
+        forked = int(child.stdout.readline())
+        wait_until(lambda: main_thread_sleeps(forked), what="the forked child to sleep")
+        os.kill(forked, signal.SIGTERM)
+        out, err = child.communicate(timeout=BOUND)
+        assert f"child {int(signal.SIGTERM)}\n" in out, (out, err)
+        assert "task running\n" in out, (out, err)
+        assert child.returncode == 0, err
+        assert_cleaned_up(tmp_path, started)
+    finally:
+        child.kill()
+        child.wait()

@@ -18,6 +18,8 @@ use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_agent-tasks");
 const HOST_ROOT: &str = "AGENT_TASKS_CLI_TEST_HOST_ROOT";
+/// Set for `kill_host_child` to run its task in the foreground.
+const HOST_FOREGROUND: &str = "AGENT_TASKS_CLI_TEST_HOST_FOREGROUND";
 
 /// The binary, without colours or an inherited root.
 fn bin() -> Command {
@@ -550,18 +552,32 @@ async fn kill_host_child() {
     };
     let root = PathBuf::from(root);
     let manager = TaskManager::open(&root).expect("open");
+    // A foreground task has no folder while it runs: only its record.
+    let foreground = std::env::var_os(HOST_FOREGROUND).is_some();
+    let options = if foreground {
+        SpawnOptions::foreground().no_timeout()
+    } else {
+        SpawnOptions::background().no_timeout()
+    };
     let task = manager
         .spawn(
             ProcessTask::shell("echo ready; sleep 1000; echo never"),
-            SpawnOptions::background().no_timeout(),
+            options,
         )
         .expect("spawn");
     let id = task.id().to_string();
     let ready = root.join("ready.txt");
     std::fs::write(ready.with_extension("tmp"), &id).expect("write");
     std::fs::rename(ready.with_extension("tmp"), &ready).expect("rename");
-    let outcome = manager.collect(&id, None).await.expect("collect");
-    let status = outcome.result().map(|r| r.status.to_string());
+    let status = if foreground {
+        match task.wait_foreground().await {
+            agent_tasks::ForegroundOutcome::Finished(result) => Some(result.status.to_string()),
+            agent_tasks::ForegroundOutcome::Detached(_) => None,
+        }
+    } else {
+        let outcome = manager.collect(&id, None).await.expect("collect");
+        outcome.result().map(|r| r.status.to_string())
+    };
     let ended = root.join("ended.txt");
     std::fs::write(ended.with_extension("tmp"), status.unwrap_or_default()).expect("write");
     std::fs::rename(ended.with_extension("tmp"), &ended).expect("rename");
@@ -632,6 +648,41 @@ async fn kill_stops_a_task_of_a_host_in_another_process() {
     let info: Value = serde_json::from_str(&ok(&["status", &id, "--json"], &root)).expect("json");
     assert_eq!(info["info"]["status"], "cancelled");
     assert!(ok(&["kill", &id], &root).contains("already ended"));
+}
+
+/// `kill` of a foreground process, known only by its host's record (no
+/// folder): the request's folder is made for it, and removed by the host
+/// once read; the task ends `cancelled`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_of_a_foreground_task_is_a_cancel_and_leaves_no_folder() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    let mut host = Command::new(std::env::current_exe().expect("exe"))
+        .args(["kill_host_child", "--exact", "--ignored", "--nocapture"])
+        .env(HOST_ROOT, &root)
+        .env(HOST_FOREGROUND, "1")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the host");
+    let ready = root.join("ready.txt");
+    wait_for("the host to be ready", || ready.exists()).await;
+    let id = std::fs::read_to_string(&ready).expect("read");
+    wait_for("the foreground record with its start time", || {
+        let out = run(&["status", &id, "--json"], &root);
+        out.status.success()
+            && serde_json::from_slice::<Value>(&out.stdout).is_ok_and(|v| {
+                v["process_start_time"].is_u64() && v["source"] == "foreground_record"
+            })
+    })
+    .await;
+    let out = ok(&["kill", &id, "--grace", "5"], &root);
+    assert!(out.contains("sent SIGTERM"), "{out}");
+    let ended = root.join("ended.txt");
+    wait_for("the host to record the end", || ended.exists()).await;
+    assert_eq!(std::fs::read_to_string(&ended).expect("read"), "cancelled");
+    assert!(host.wait().expect("host").success());
+    assert!(!root.join("tasks").join(&id).exists(), "no folder is left");
 }
 
 /// A host that gets SIGKILLed with a background task running: run by
