@@ -195,17 +195,26 @@ impl TaskRecord {
         if self.process_alive() {
             info.orphan_pid = info.orphan_pid.or(info.pid);
         }
-        let last_record_ms = ["manifest.json", "output.log", "events.jsonl"]
-            .iter()
-            .filter_map(|name| modified_ms(&self.dir.join(name)))
-            .max();
-        let ran_until = last_record_ms.map_or(0, |at| at.saturating_sub(info.created_at_ms));
-        info.duration_ms = info.duration_ms.max(ran_until);
+        info.duration_ms = lost_run_time_ms(&info, &self.dir);
         info.finished_at_ms = Some(info.created_at_ms.saturating_add(info.duration_ms));
         info.status = TaskStatus::Lost;
         info.error = Some(LOST_ERROR.to_string());
         info
     }
+}
+
+/// The run time of a task whose host died while it ran (`info` as last
+/// saved, `task_dir` its folder): up to the host's last record of it, the
+/// later of the saved run time and the last change to the task's files
+/// (manifest, log, events). The one rule for a reopening host and for a
+/// reader of a root no host holds.
+pub(crate) fn lost_run_time_ms(info: &TaskInfo, task_dir: &Path) -> u64 {
+    let last_record_ms = ["manifest.json", "output.log", "events.jsonl"]
+        .iter()
+        .filter_map(|name| modified_ms(&task_dir.join(name)))
+        .max();
+    let ran_until = last_record_ms.map_or(0, |at| at.saturating_sub(info.created_at_ms));
+    info.duration_ms.max(ran_until)
 }
 
 /// A file's modification time in ms since the epoch, if it exists.

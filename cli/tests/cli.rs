@@ -802,7 +802,14 @@ async fn status_and_kill_of_a_dead_hosts_task_say_lost() {
         .exists());
     // A host that reopens the root shows what the command showed.
     let manager = TaskManager::open(&root).expect("reopen");
-    assert_eq!(manager.info(&id).expect("info").status, TaskStatus::Lost);
+    let reopened = manager.info(&id).expect("info");
+    assert_eq!(reopened.status, TaskStatus::Lost);
+    assert_eq!(reopened.error, first.error);
+    assert_eq!(reopened.duration_ms, first.duration_ms, "{reopened:?}");
+    assert_eq!(
+        reopened.finished_at_ms, first.finished_at_ms,
+        "{reopened:?}"
+    );
     manager.shutdown("test").await;
 }
 
