@@ -18,6 +18,8 @@ use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_agent-tasks");
 const HOST_ROOT: &str = "AGENT_TASKS_CLI_TEST_HOST_ROOT";
+/// The shell command `kill_host_child` runs, if not its own.
+const HOST_COMMAND: &str = "AGENT_TASKS_CLI_TEST_HOST_COMMAND";
 /// Set for `kill_host_child` to run its task in the foreground.
 const HOST_FOREGROUND: &str = "AGENT_TASKS_CLI_TEST_HOST_FOREGROUND";
 
@@ -559,11 +561,10 @@ async fn kill_host_child() {
     } else {
         SpawnOptions::background().no_timeout()
     };
+    let command = std::env::var(HOST_COMMAND)
+        .unwrap_or_else(|_| "echo ready; sleep 1000; echo never".to_string());
     let task = manager
-        .spawn(
-            ProcessTask::shell("echo ready; sleep 1000; echo never"),
-            options,
-        )
+        .spawn(ProcessTask::shell(command), options)
         .expect("spawn");
     let id = task.id().to_string();
     let ready = root.join("ready.txt");
@@ -683,6 +684,48 @@ async fn kill_of_a_foreground_task_is_a_cancel_and_leaves_no_folder() {
     assert_eq!(std::fs::read_to_string(&ended).expect("read"), "cancelled");
     assert!(host.wait().expect("host").success());
     assert!(!root.join("tasks").join(&id).exists(), "no folder is left");
+}
+
+/// A task that answers `kill`'s SIGTERM by exiting 0 completed: it keeps
+/// its status, and the host takes the request all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_that_completes_on_kill_keeps_its_status() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    let mut host = Command::new(std::env::current_exe().expect("exe"))
+        .args(["kill_host_child", "--exact", "--ignored", "--nocapture"])
+        .env(HOST_ROOT, &root)
+        .env(
+            HOST_COMMAND,
+            "trap 'exit 0' TERM; echo ready; sleep 1000 & wait",
+        )
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the host");
+    let ready = root.join("ready.txt");
+    wait_for("the host to be ready", || ready.exists()).await;
+    let id = std::fs::read_to_string(&ready).expect("read");
+    wait_for("the pid and the trap", || {
+        manifest(&root, &id)["process_start_time"].is_u64()
+            && std::fs::read_to_string(root.join("tasks").join(&id).join("output.log"))
+                .is_ok_and(|log| log.contains("ready"))
+    })
+    .await;
+    let out = ok(&["kill", &id, "--grace", "5"], &root);
+    assert!(
+        out.contains("the host recorded its end: completed"),
+        "{out}"
+    );
+    let ended = root.join("ended.txt");
+    wait_for("the host to record the end", || ended.exists()).await;
+    assert_eq!(std::fs::read_to_string(&ended).expect("read"), "completed");
+    assert!(!root
+        .join("tasks")
+        .join(&id)
+        .join("kill-request.json")
+        .exists());
+    assert!(host.wait().expect("host").success());
 }
 
 /// A host that gets SIGKILLed with a background task running: run by

@@ -197,14 +197,16 @@ impl TaskEntry {
         let natural =
             !joined.stop_requested || outcome.as_ref().is_some_and(|o| o.ended_on_its_own);
         // A process stopped from outside the host (`agent-tasks kill`) ends
-        // `cancelled`, with the reason the command left before it signalled.
+        // `cancelled`, with the reason the command left before it signalled
+        // (one that completed all the same keeps its status; the request is
+        // taken either way).
         let killed_from_outside = match (natural, &outcome, self.running_pid()) {
-            (true, Some(o), Some(pid)) if !o.success => {
+            (true, Some(o), Some(pid)) => {
                 let dir = self.services.store.task_dir(&self.spec.id);
-                tokio::task::spawn_blocking(move || crate::inspect::take_kill_request(&dir, pid))
-                    .await
-                    .ok()
-                    .flatten()
+                let request = tokio::task::spawn_blocking(move || {
+                    crate::inspect::take_kill_request(&dir, pid)
+                });
+                request.await.ok().flatten().filter(|_| !o.success)
             }
             _ => None,
         };
