@@ -525,13 +525,22 @@ impl Waiter {
     }
 }
 
-/// The task's record now; `None` once a foreground task without a folder
-/// ended (its record is removed).
-fn current(reader: &RootReader, id: &str) -> Result<Option<TaskRecord>, Failure> {
+/// The task's record as saved now; `None` once a foreground task without a
+/// folder ended (its record is removed).
+fn saved_record(reader: &RootReader, id: &str) -> Result<Option<TaskRecord>, Failure> {
     match reader.task(id) {
         Ok(r) => Ok(Some(r)),
         Err(InspectError::NoSuchTask { .. }) => Ok(None),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The task's record now, as a host that holds the root shows it: with no
+/// host, a task saved as running is lost, so a follower stops.
+fn current(reader: &RootReader, id: &str) -> Result<Option<TaskRecord>, Failure> {
+    match saved_record(reader, id)? {
+        Some(r) => Ok(Some(as_host_would_show(r, reader.holder()?))),
+        None => Ok(None),
     }
 }
 
@@ -583,7 +592,14 @@ pub fn log(
         offset = print_range(&reader, id, offset, len, &mut printer)?;
         match now {
             Some(r) if !r.info.status.is_terminal() => {}
-            Some(_) => break,
+            Some(r) => {
+                if r.info.status == TaskStatus::Lost {
+                    printer.finish()?;
+                    eprintln!("agent-tasks: task {id} is lost: no host holds the root (its host stopped while it ran)");
+                    return Ok(());
+                }
+                break;
+            }
             None => {
                 printer.finish()?;
                 eprintln!(
@@ -869,7 +885,7 @@ pub fn kill(root: &RootArg, id: &str, grace: f64) -> Result<(), Failure> {
     loop {
         waiter.watch(&record.dir);
         waiter.watch(&reader.root().join("foreground"));
-        match current(&reader, id)? {
+        match saved_record(&reader, id)? {
             Some(r) if r.info.status.is_terminal() => {
                 let mut text = format!("the host recorded its end: {}", r.info.status);
                 if let Some(reason) = &r.info.cancel_reason {

@@ -818,6 +818,34 @@ async fn status_and_kill_of_a_dead_hosts_task_say_lost() {
     assert!(!table.contains("running"), "{table}");
     let one = ok(&["status", &id], &root);
     assert!(one.contains("lost") && one.contains("duration"), "{one}");
+    // Followers stop: the end they wait for will not be recorded.
+    for args in [["log", &id, "--follow"], ["events", &id, "--follow"]] {
+        let mut follower = bin()
+            .args(args)
+            .arg("--root")
+            .arg(&root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("follow");
+        let mut status = None;
+        wait_for("the follower to stop", || {
+            status = follower.try_wait().expect("try_wait");
+            status.is_some()
+        })
+        .await;
+        let out = follower.wait_with_output().expect("output");
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        if args[0] == "log" {
+            assert_eq!(stdout(&out), "ready\n");
+            assert!(stderr(&out).contains("is lost"), "{}", stderr(&out));
+        }
+    }
 
     // `kill` stops what outlived the host (or says there is nothing to
     // stop) and says clearly that no host records the end.
