@@ -637,11 +637,19 @@ export declare class NativeTaskManager {
    */
   runningProcessCount(): number
   /**
-   * Drops this handle's manager (the wrapper's exit hook, after
-   * `killProcessesSync`): a temporary root goes with it once no task holds
-   * it. Every later call answers `SHUT_DOWN`.
+   * Drops this handle's manager (the wrapper's exit hooks, after
+   * `killProcessesSync`), and removes its temporary root now: the tasks
+   * just killed get a moment (2 s at most) to record their ends first
+   * (the core's `remove_temporary_root_now`), as Node exits right after.
+   * Every later call answers `SHUT_DOWN`.
    */
   release(): void
+  /**
+   * True while the manager's private temporary root (no `root` was
+   * given) is on disk: the wrapper's signal hooks stay installed while
+   * one is, so a fatal signal removes it.
+   */
+  hasTemporaryRoot(): boolean
   /**
    * Types keys by name (`enter`, `tab`, `escape`, `up`, `ctrl+c`, …)
    * into a task's input, mostly a PTY task's terminal.

@@ -411,13 +411,15 @@ async function* outputLines(chunks) {
 // ---- nothing left running at exit ----------------------------------------
 
 // Every exit path of Node stops the process tasks of the managers made in
-// this thread, synchronously (no async work runs once Node exits):
+// this thread and removes their temporary roots, synchronously (no async
+// work runs once Node exits):
 // - `process.exit()`, an uncaught exception and a drained event loop emit
-//   `exit`, whose listener kills them;
+//   `exit`, whose listener kills them and releases the managers;
 // - SIGINT, SIGTERM and SIGHUP end Node without `exit`: while a process task
-//   runs, a listener for each is installed; when it is the only listener
-//   (Node would have died of the signal), it kills the tasks, removes itself
-//   and raises the signal again, so Node dies of it as it would have (exit
+//   runs or a manager has a temporary root, a listener for each is
+//   installed; when it is the only listener (Node would have died of the
+//   signal), it kills the tasks, releases the managers, removes itself and
+//   raises the signal again, so Node dies of it as it would have (exit
 //   status, core dump rules and all). When the host has a listener of its
 //   own, the host decides: if it exits, the `exit` listener kills the tasks.
 //   This is what `signal-exit` (execa's `cleanup`) does.
@@ -449,17 +451,21 @@ function killAllSync() {
   }
 }
 
-function onExit() {
-  killAllSync()
+function releaseAll() {
   // The managers go now (a temporary root with them), not at a finalizer
   // that may never run.
   for (const m of liveManagers()) {
     try {
       m.release()
     } catch {
-      // as above
+      // Exiting: nothing to report to.
     }
   }
+}
+
+function onExit() {
+  killAllSync()
+  releaseAll()
 }
 
 function onExitSignal(signal) {
@@ -467,8 +473,20 @@ function onExitSignal(signal) {
   // the tasks alone; if that listener exits, `onExit` kills them.
   if (process.listenerCount(signal) > 1) return
   killAllSync()
+  releaseAll()
   disarmSignals()
   process.kill(process.pid, signal)
+}
+
+function anyTemporaryRoot() {
+  for (const m of liveManagers()) {
+    try {
+      if (m.hasTemporaryRoot()) return true
+    } catch {
+      // a released manager holds no root
+    }
+  }
+  return false
 }
 
 function anyProcessRunning() {
@@ -482,14 +500,16 @@ function anyProcessRunning() {
   return false
 }
 
-// Called after something may have started a process task.
+// Called after something may have started a process task, and for a
+// manager with a temporary root.
 function armSignals() {
   if (signalsArmed || !isMainThread) return
   signalsArmed = true
   for (const signal of EXIT_SIGNALS) process.on(signal, onExitSignal)
-  // Removed again once no process task runs (checked off the hot path).
+  // Removed again once no process task runs and no temporary root is left
+  // (checked off the hot path).
   disarmTimer = setInterval(() => {
-    if (!anyProcessRunning()) disarmSignals()
+    if (!anyProcessRunning() && !anyTemporaryRoot()) disarmSignals()
   }, 250)
   disarmTimer.unref()
 }
@@ -511,6 +531,7 @@ function trackManager(native) {
     exitHooked = true
     process.on('exit', onExit)
   }
+  if (native.hasTemporaryRoot()) armSignals()
 }
 
 // ---- the manager ----------------------------------------------------------

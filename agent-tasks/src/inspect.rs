@@ -8,11 +8,20 @@
 //! types. Unreadable (torn, corrupt) files are reported as [`RootProblem`]s,
 //! never fatal to a listing.
 //!
+//! Whether a host holds the root is read without taking the lock
+//! ([`RootReader::holder`], from `/proc/locks`); with no host, a task saved
+//! as running is shown as a reopening host would show it
+//! ([`TaskRecord::as_reopened`]: `lost`, its run time frozen at the host's
+//! last record of it).
+//!
 //! The one thing here that acts is [`kill_task_processes`]: it stops a task's
 //! processes with signals only (SIGTERM, a grace, SIGKILL), after checking
 //! that the task's pid still names the process it started (same process
 //! start time), so a reused pid is never hit. The owning host then sees its
-//! task end and records it as usual.
+//! task end and records it as usual. Before it signals a task of a live
+//! host, the command leaves a [`KillRequest`] in the task's folder (its one
+//! write, atomic), so the host records the end as `cancelled`, saying who
+//! stopped it, rather than as a process that failed of a signal.
 //!
 //! ```no_run
 //! use agent_tasks::inspect::RootReader;
@@ -33,10 +42,12 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
+use serde::{Deserialize, Serialize};
+
 use crate::changes::ChangedFiles;
 use crate::events::Event;
 use crate::id::TaskId;
-use crate::info::{TaskInfo, TaskResult};
+use crate::info::{CancelReason, TaskInfo, TaskResult, TaskStatus};
 use crate::manifest::Manifest;
 use crate::notifications::Notification;
 use crate::process::{kill_group, process_start_time, signal_task};
@@ -152,6 +163,67 @@ impl TaskRecord {
     }
 }
 
+/// The error text of a task that was running when its host died (what a
+/// reopening host records).
+pub const LOST_ERROR: &str = "the host stopped while the task ran; its end is unknown";
+/// The error text of a task that was queued when its host died: it never
+/// ran.
+pub const NEVER_STARTED_ERROR: &str = "the host stopped before the task started";
+
+impl TaskRecord {
+    /// The task as a host that reopened the root now would show it, for a
+    /// root no host holds (see [`RootReader::holder`]). A task saved as
+    /// ended is unchanged. One saved as running is `lost` with its end
+    /// unknown (its pid in `orphan_pid` while that process still runs, as
+    /// the reopening host reports it orphaned), and its run time is frozen
+    /// at the host's last record of it: the later of the saved run time and
+    /// the last change to the task's files (manifest, log, events), so it
+    /// no longer grows with the clock. One saved as queued never ran: it is
+    /// `cancelled`, with no run time.
+    pub fn as_reopened(&self) -> TaskInfo {
+        let mut info = self.info.clone();
+        if info.status.is_terminal() {
+            return info;
+        }
+        if info.status == TaskStatus::Queued {
+            info.status = TaskStatus::Cancelled;
+            info.error = Some(NEVER_STARTED_ERROR.to_string());
+            info.duration_ms = 0;
+            info.finished_at_ms = Some(info.created_at_ms);
+            return info;
+        }
+        if self.process_alive() {
+            info.orphan_pid = info.orphan_pid.or(info.pid);
+        }
+        info.duration_ms = lost_run_time_ms(&info, &self.dir);
+        info.finished_at_ms = Some(info.created_at_ms.saturating_add(info.duration_ms));
+        info.status = TaskStatus::Lost;
+        info.error = Some(LOST_ERROR.to_string());
+        info
+    }
+}
+
+/// The run time of a task whose host died while it ran (`info` as last
+/// saved, `task_dir` its folder): up to the host's last record of it, the
+/// later of the saved run time and the last change to the task's files
+/// (manifest, log, events). The one rule for a reopening host and for a
+/// reader of a root no host holds.
+pub(crate) fn lost_run_time_ms(info: &TaskInfo, task_dir: &Path) -> u64 {
+    let last_record_ms = ["manifest.json", "output.log", "events.jsonl"]
+        .iter()
+        .filter_map(|name| modified_ms(&task_dir.join(name)))
+        .max();
+    let ran_until = last_record_ms.map_or(0, |at| at.saturating_sub(info.created_at_ms));
+    info.duration_ms.max(ran_until)
+}
+
+/// A file's modification time in ms since the epoch, if it exists.
+fn modified_ms(path: &Path) -> Option<u64> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+    u64::try_from(since.as_millis()).ok()
+}
+
 fn process_matches(pid: Option<u32>, start: Option<u64>) -> bool {
     match (pid, start) {
         (Some(pid), Some(start)) => process_start_time(pid) == Some(start),
@@ -196,6 +268,28 @@ pub enum KillOutcome {
     NotRunning,
 }
 
+/// Whether a host holds a root now (see [`RootReader::holder`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RootHolder {
+    /// A host has the root open: it holds the root's lock. `pid` is the
+    /// holder's process as `/proc/locks` names it (none when it is not
+    /// visible from here).
+    Host {
+        /// The holding process.
+        pid: Option<u32>,
+    },
+    /// No host holds the root: what it saved as running ended with its host
+    /// (see [`TaskRecord::as_reopened`]).
+    Free,
+}
+
+impl RootHolder {
+    /// True while a host holds the root.
+    pub fn is_held(&self) -> bool {
+        matches!(self, RootHolder::Host { .. })
+    }
+}
+
 /// Read-only view of a task root. Cheap to make; every call reads the files
 /// anew, so it sees what the host saved since.
 #[derive(Clone, Debug)]
@@ -227,6 +321,39 @@ impl RootReader {
     /// The root folder.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Whether a host holds the root now: a manager holds an exclusive
+    /// `flock` on the root folder while it has the root open (also after a
+    /// crash of its host, the kernel drops it). Read from `/proc/locks`,
+    /// so the test neither takes the lock nor writes: a host opening the
+    /// root at the same instant is never refused because of it. Where
+    /// `/proc/locks` cannot be read, a non-blocking shared lock on a
+    /// separate open of the folder is tried and given back at once.
+    pub fn holder(&self) -> Result<RootHolder, InspectError> {
+        use std::os::unix::fs::MetadataExt;
+        let unreadable = |e: std::io::Error| InspectError::Unreadable {
+            path: self.root.clone(),
+            message: e.to_string(),
+        };
+        let meta = std::fs::metadata(&self.root).map_err(unreadable)?;
+        if let Ok(locks) = std::fs::read_to_string("/proc/locks") {
+            let (major, minor) = (
+                nix::sys::stat::major(meta.dev()),
+                nix::sys::stat::minor(meta.dev()),
+            );
+            return Ok(flock_holder(&locks, major, minor, meta.ino()));
+        }
+        let dir = std::fs::File::open(&self.root).map_err(unreadable)?;
+        match nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockSharedNonblock) {
+            // Given back at once (the lock is dropped with its descriptor).
+            Ok(lock) => {
+                drop(lock);
+                Ok(RootHolder::Free)
+            }
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(RootHolder::Host { pid: None }),
+            Err((_, errno)) => Err(unreadable(std::io::Error::from(errno))),
+        }
     }
 
     fn tasks_dir(&self) -> PathBuf {
@@ -499,6 +626,128 @@ impl RootReader {
     }
 }
 
+/// The holder of an `flock` on the inode `major:minor:ino`, from the text
+/// of `/proc/locks` (`1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF`;
+/// the device's numbers in hex; a `->` line is a waiter, not a holder).
+fn flock_holder(locks: &str, major: u64, minor: u64, ino: u64) -> RootHolder {
+    let wanted = format!("{major:02x}:{minor:02x}:{ino}");
+    for line in locks.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.get(1) != Some(&"FLOCK") || fields.get(5) != Some(&wanted.as_str()) {
+            continue;
+        }
+        let pid = fields
+            .get(4)
+            .and_then(|p| p.parse::<u32>().ok())
+            .filter(|p| *p > 0);
+        return RootHolder::Host { pid };
+    }
+    RootHolder::Free
+}
+
+/// The name of the file a [`KillRequest`] is saved as, in the task's folder.
+pub const KILL_REQUEST_FILE: &str = "kill-request.json";
+
+/// What a stop from outside the host (`agent-tasks kill`) leaves in the
+/// task's folder before it signals the task: the host, seeing its task die,
+/// reads it and records the end as `cancelled` with [`KillRequest::reason`]
+/// (a task that completed meanwhile keeps its own status).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KillRequest {
+    /// What stopped it (`agent-tasks kill`).
+    pub by: String,
+    /// The pid of the process that asked.
+    pub pid: u32,
+    /// The user it ran as (a name where the environment gives one, else
+    /// the uid).
+    pub user: String,
+    /// The task's process it was meant for: a request left for an earlier
+    /// process of the same id is not taken for this one.
+    pub task_pid: u32,
+    /// When it was asked, in ms since the epoch.
+    pub at_ms: u64,
+}
+
+impl KillRequest {
+    /// A request from this process (its pid and user), by `by`, for the
+    /// task's process `task_pid`.
+    pub fn from_this_process(by: impl Into<String>, task_pid: u32) -> Self {
+        let uid = rustix::process::getuid().as_raw();
+        let user = ["USER", "LOGNAME"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+            .unwrap_or_else(|| format!("uid {uid}"));
+        KillRequest {
+            by: by.into(),
+            pid: std::process::id(),
+            user,
+            task_pid,
+            at_ms: crate::util::now_ms(),
+        }
+    }
+
+    /// The reason the host records: "stopped with agent-tasks kill (pid N,
+    /// user U)".
+    pub fn reason(&self) -> CancelReason {
+        CancelReason::user(format!(
+            "{OUTSIDE_KILL_PREFIX}{} (pid {}, user {})",
+            self.by, self.pid, self.user
+        ))
+    }
+
+    /// Saves the request in the task's folder (`record.dir`), atomically
+    /// (a temporary file renamed over it). The folder is made for a task
+    /// that has none (a foreground process known only by its record); its
+    /// host removes the request, and such a folder, once it has read it.
+    pub fn save(&self, record: &TaskRecord) -> Result<(), InspectError> {
+        let path = record.dir.join(KILL_REQUEST_FILE);
+        let failed = |e: std::io::Error| InspectError::Unreadable {
+            path: path.clone(),
+            message: format!("saving the kill request: {e}"),
+        };
+        crate::util::create_private_dir(&record.dir).map_err(failed)?;
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other);
+        crate::root_dir::RootDir::open(&record.dir)
+            .and_then(|dir| dir.folder("").write_atomic(KILL_REQUEST_FILE, &json?))
+            .map_err(failed)
+    }
+}
+
+/// How the reason of a [`KillRequest`] begins.
+const OUTSIDE_KILL_PREFIX: &str = "stopped with ";
+
+/// True for the reason of a stop from outside the host (a [`KillRequest`]):
+/// unlike a cancel the host asked for, its end is news to the host, so it
+/// is notified.
+pub(crate) fn is_kill_from_outside(reason: &CancelReason) -> bool {
+    reason.kind == crate::info::CancelKind::User
+        && reason
+            .message
+            .as_deref()
+            .is_some_and(|m| m.starts_with(OUTSIDE_KILL_PREFIX))
+}
+
+/// For the host, when its task's process `task_pid` ended without success:
+/// the reason of a [`KillRequest`] left for that process in `task_dir`, if
+/// any. The request is removed once read (with the folder, if the request
+/// was all it held).
+/// Read through the host's locked root (`task_dir` is reached from its
+/// descriptor), as all its I/O.
+pub(crate) fn take_kill_request(
+    task_dir: &crate::root_dir::Folder,
+    task_pid: u32,
+) -> Option<CancelReason> {
+    let bytes = task_dir.read(KILL_REQUEST_FILE).ok()?;
+    let _ = task_dir.remove_file(KILL_REQUEST_FILE);
+    // The folder goes too when the request was all it held (a foreground
+    // task's, made by the command); with the task's own files it stays.
+    if task_dir.entries().is_ok_and(|entries| entries.is_empty()) {
+        let _ = task_dir.remove_all();
+    }
+    let request: KillRequest = serde_json::from_slice(&bytes).ok()?;
+    (request.task_pid == task_pid).then(|| request.reason())
+}
+
 fn read_manifest(path: &Path, id: &TaskId) -> Result<Manifest, String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
@@ -565,4 +814,35 @@ pub fn kill_task_processes(
     }
     signal_task(&id, pid, Some(Signal::SIGKILL));
     Ok(KillOutcome::Killed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{flock_holder, RootHolder};
+
+    const LOCKS: &str = "\
+1: POSIX  ADVISORY  WRITE 812 00:19:4242 0 EOF
+2: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF
+2: -> FLOCK  ADVISORY  WRITE 999 08:01:777 0 EOF
+3: OFDLCK ADVISORY  READ  -1 fd:00:5678 0 EOF
+4: FLOCK  ADVISORY  WRITE 4321 fd:0a:5678 0 EOF
+";
+
+    #[test]
+    fn the_holder_of_a_root_is_found_by_device_and_inode() {
+        assert_eq!(
+            flock_holder(LOCKS, 8, 1, 5678),
+            RootHolder::Host { pid: Some(1234) }
+        );
+        // Hex device numbers; the same inode on another device is another file.
+        assert_eq!(
+            flock_holder(LOCKS, 0xfd, 0x0a, 5678),
+            RootHolder::Host { pid: Some(4321) }
+        );
+        assert_eq!(flock_holder(LOCKS, 0xfd, 0, 5678), RootHolder::Free);
+        // A POSIX lock is not a manager's, and a waiter (`->`) holds nothing.
+        assert_eq!(flock_holder(LOCKS, 0, 0x19, 4242), RootHolder::Free);
+        assert_eq!(flock_holder(LOCKS, 8, 1, 777), RootHolder::Free);
+        assert_eq!(flock_holder("", 8, 1, 5678), RootHolder::Free);
+    }
 }

@@ -877,6 +877,55 @@ impl TaskManager {
             .count()
     }
 
+    /// For a host that is exiting, after [`TaskManager::kill_processes_now`]
+    /// (or a shutdown): removes the manager's private temporary root (the
+    /// one it made because no root was given) now, and gives the root up.
+    /// Without this, the folder goes when the last task's driver lets go of
+    /// it, which never happens once the process exits (`process.exit`, a
+    /// fatal signal), so temporary roots would pile up.
+    ///
+    /// First it waits, at most `wait`, until every process task has
+    /// recorded its end (those just killed record it as they see their
+    /// process die, those the closed spawn gate refused as they reach it),
+    /// so no late write of theirs makes the folder again. Queued tasks and
+    /// function tasks are not waited for (nothing ends them here).
+    /// That wait needs the manager's runtime to run on other threads; called
+    /// from a thread of a runtime (where blocking would stall it), it does
+    /// not wait. What a task still writes afterwards fails as a write
+    /// error. Returns true if a temporary root was removed; a root the host
+    /// gave is left alone.
+    pub fn remove_temporary_root_now(&self, wait: Duration) -> bool {
+        if !self.inner.root_hold.has_temp_root() {
+            return false;
+        }
+        if tokio::runtime::Handle::try_current().is_err() && !wait.is_zero() {
+            let entries: Vec<_> = lock(&self.inner.registry)
+                .tasks
+                .values()
+                .filter(|e| {
+                    let info = e.info();
+                    info.status != crate::TaskStatus::Queued
+                        && (info.pid.is_some() || info.kind == "process")
+                })
+                .cloned()
+                .collect();
+            let ends = futures::future::join_all(entries.iter().map(|e| e.wait_until(false)));
+            let _ = self
+                .inner
+                .services
+                .runtime
+                .block_on(async { tokio::time::timeout(wait, ends).await });
+        }
+        self.inner.root_hold.remove_temp_root_now()
+    }
+
+    /// True while the manager's private temporary root (made because no
+    /// root was given) is on disk: a host's exit hooks then have a folder
+    /// to remove (see [`TaskManager::remove_temporary_root_now`]).
+    pub fn has_temporary_root(&self) -> bool {
+        self.inner.root_hold.has_temp_root()
+    }
+
     /// [`TaskManager::shutdown`] that waits at most `timeout` for the tasks
     /// to end. Returns true if every task it stopped had ended in time; the
     /// others go on stopping in the background (their driver still kills

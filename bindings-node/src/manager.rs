@@ -533,9 +533,11 @@ impl NativeTaskManager {
             .map_or(0, |m| running_processes(&m).len() as u32)
     }
 
-    /// Drops this handle's manager (the wrapper's exit hook, after
-    /// `killProcessesSync`): a temporary root goes with it once no task holds
-    /// it. Every later call answers `SHUT_DOWN`.
+    /// Drops this handle's manager (the wrapper's exit hooks, after
+    /// `killProcessesSync`), and removes its temporary root now: the tasks
+    /// just killed get a moment (2 s at most) to record their ends first
+    /// (the core's `remove_temporary_root_now`), as Node exits right after.
+    /// Every later call answers `SHUT_DOWN`.
     #[napi]
     pub fn release(&self) {
         let manager = self
@@ -543,7 +545,18 @@ impl NativeTaskManager {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .take();
+        if let Some(manager) = &manager {
+            manager.remove_temporary_root_now(Duration::from_secs(2));
+        }
         drop(manager);
+    }
+
+    /// True while the manager's private temporary root (no `root` was
+    /// given) is on disk: the wrapper's signal hooks stay installed while
+    /// one is, so a fatal signal removes it.
+    #[napi]
+    pub fn has_temporary_root(&self) -> bool {
+        self.manager().is_ok_and(|m| m.has_temporary_root())
     }
 }
 

@@ -238,9 +238,16 @@ test('process.exit() right after run() kills the task, though its process was no
 })
 
 test('after every task ended, Node exits as before: no signal listener is left behind', async () => {
+  // (A manager with a temporary root keeps its listeners, so that a fatal
+  // signal removes the root: this one has a root of its own.)
   const script = `
+    const { mkdtempSync, rmSync } = require('node:fs')
+    const { join } = require('node:path')
+    const { tmpdir } = require('node:os')
     const { TaskManager } = require('agent-tasks')
-    const m = new TaskManager()
+    const root = mkdtempSync(join(tmpdir(), 'agent-tasks-listeners-'))
+    process.on('exit', () => rmSync(root, { recursive: true, force: true }))
+    const m = new TaskManager({ root })
     ;(async () => {
       await m.run('true').waitForeground()
       const deadline = Date.now() + 5000
@@ -274,4 +281,125 @@ test('a closed manager answers reads until Node exits; its temporary root goes a
   assert.equal(status, 'completed')
   const { existsSync } = await import('node:fs')
   assert.equal(existsSync(root), false, `the temporary root ${root} was removed`)
+})
+
+// ---- temporary roots --------------------------------------------------------
+
+/**
+ * Runs `script` (which makes managers with temporary roots and prints each
+ * root as a line `root <path>`) with TMPDIR set to a fresh folder of this
+ * test; `onRoots(child)` runs once `expect` roots are printed. Resolves with
+ * the result, the roots and that folder (removed after the test).
+ */
+async function runWithTmp(t, script, { expect = 1, onRoots = () => {} } = {}) {
+  const { mkdtempSync, rmSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const tmp = mkdtempSync(join(tmpdir(), 'agent-tasks-node-exit-'))
+  t.after(() => rmSync(tmp, { recursive: true, force: true }))
+  let roots = []
+  const r = await new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', script], {
+      cwd: packageDir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TMPDIR: tmp },
+    })
+    let stdout = ''
+    let stderr = ''
+    let told = false
+    child.stdout.on('data', (d) => {
+      stdout += d
+      roots = [...stdout.matchAll(/^root (.+)$/gm)].map((m) => m[1])
+      if (!told && roots.length >= expect) {
+        told = true
+        onRoots(child)
+      }
+    })
+    child.stderr.on('data', (d) => {
+      stderr += d
+    })
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`node -e did not exit in time; stdout: ${stdout}; stderr: ${stderr}`))
+    }, 30_000)
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr })
+    })
+  })
+  return { r, roots, tmp }
+}
+
+async function assertNoTemporaryRoot(roots, tmp) {
+  const { existsSync, readdirSync } = await import('node:fs')
+  assert.ok(roots.length > 0, 'the child printed its roots')
+  for (const root of roots) {
+    assert.equal(dirname(root), tmp, `${root} is under the test's TMPDIR`)
+    assert.equal(existsSync(root), false, `the temporary root ${root} was removed`)
+  }
+  assert.deepEqual(readdirSync(tmp), [], 'nothing is left in TMPDIR')
+}
+
+// A manager with a running task and one with no task, both on temporary
+// roots; prints both roots, then does `then`.
+function rootsScript(then) {
+  return `
+    const { TaskManager } = require('agent-tasks')
+    const busy = new TaskManager()
+    const idle = new TaskManager()
+    const h = busy.run('echo started; exec sleep 300', { background: true })
+    const started = () => {
+      if (!busy.poll(h).text) return setTimeout(started, 10)
+      console.log('root ' + busy.root)
+      console.log('root ' + idle.root)
+      ${then}
+    }
+    started()
+  `
+}
+
+test('process.exit() removes the temporary roots, with a task still running', async (t) => {
+  const { r, roots, tmp } = await runWithTmp(t, rootsScript('process.exit(5)'), { expect: 2 })
+  assert.equal(r.code, 5, r.stderr)
+  await assertNoTemporaryRoot(roots, tmp)
+})
+
+test('an uncaught exception removes the temporary roots', async (t) => {
+  const { r, roots, tmp } = await runWithTmp(t, rootsScript(`throw new Error('boom in the host')`), { expect: 2 })
+  assert.equal(r.code, 1)
+  assert.match(r.stderr, /boom in the host/)
+  await assertNoTemporaryRoot(roots, tmp)
+})
+
+for (const signal of ['SIGTERM', 'SIGHUP', 'SIGINT']) {
+  test(`${signal} removes the temporary roots; Node dies of ${signal}`, async (t) => {
+    const script = rootsScript('setInterval(() => {}, 1000)')
+    const { r, roots, tmp } = await runWithTmp(t, script, { expect: 2, onRoots: (child) => child.kill(signal) })
+    assert.equal(r.signal, signal, `stdout: ${r.stdout} stderr: ${r.stderr}`)
+    await assertNoTemporaryRoot(roots, tmp)
+  })
+
+  test(`${signal} removes the temporary root of a manager that never ran a task`, async (t) => {
+    const script = `
+      const { TaskManager } = require('agent-tasks')
+      const m = new TaskManager()
+      console.log('root ' + m.root)
+      setInterval(() => {}, 1000)
+    `
+    const { r, roots, tmp } = await runWithTmp(t, script, { onRoots: (child) => child.kill(signal) })
+    assert.equal(r.signal, signal, `stdout: ${r.stdout} stderr: ${r.stderr}`)
+    await assertNoTemporaryRoot(roots, tmp)
+  })
+}
+
+test('a drained event loop removes the temporary root', async (t) => {
+  const script = `
+    const { TaskManager } = require('agent-tasks')
+    const m = new TaskManager()
+    console.log('root ' + m.root)
+    m.run('echo done', { background: true }).result().then((r) => console.log(r.status))
+  `
+  const { r, roots, tmp } = await runWithTmp(t, script)
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(r.stdout, /completed/)
+  await assertNoTemporaryRoot(roots, tmp)
 })

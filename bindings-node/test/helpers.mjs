@@ -10,7 +10,14 @@ import { TaskManager } from 'agent-tasks'
 /** A manager on a fresh temporary root; `t.after` closes it and removes the root. */
 export function manager(t, options = {}) {
   const root = mkdtempSync(join(tmpdir(), 'agent-tasks-node-test-'))
-  const m = new TaskManager({ root, ...options })
+  let m
+  try {
+    m = new TaskManager({ root, ...options })
+  } catch (err) {
+    // Refused options: the root goes now, no manager holds it.
+    rmSync(root, { recursive: true, force: true })
+    throw err
+  }
   t.after(async () => {
     await m.close()
     // Nothing of an ended task is written after close returns (the core's

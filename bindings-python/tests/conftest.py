@@ -3,15 +3,38 @@ wheel (`pip install ./bindings-python`), never the source tree."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 import time
 from typing import Callable, Iterator
 
 import pytest
 
-import agent_tasks
-from agent_tasks import Task, TaskManager
+# Temporary roots (a `TaskManager()` without a root) and pytest's own
+# folders go under one folder of this run, removed when the interpreter
+# exits. Registered before `agent_tasks` is imported, so it runs after the
+# library's at-exit hook (at-exit hooks run last first): a temporary root
+# still there then is a leak of the library, and fails the run.
+_RUN_TMP = tempfile.mkdtemp(prefix="agent-tasks-pytest-")
+os.environ["TMPDIR"] = _RUN_TMP
+tempfile.tempdir = None
+
+
+def _remove_run_tmp() -> None:
+    left = [name for name in os.listdir(_RUN_TMP) if name.startswith("agent-tasks-")]
+    shutil.rmtree(_RUN_TMP, ignore_errors=True)
+    if left:
+        print(f"error: temporary roots left behind at exit: {left}", file=sys.stderr, flush=True)
+        os._exit(1)
+
+
+atexit.register(_remove_run_tmp)
+
+import agent_tasks  # noqa: E402
+from agent_tasks import Task, TaskManager  # noqa: E402
 
 # Generous bounds: waits end as soon as their condition holds.
 BOUND = 20.0

@@ -1,8 +1,15 @@
 //! The inspection commands (`status`, `log`, `files`, `events`, `kill`,
 //! `notifications`, `gc`) over `agent_tasks::inspect::RootReader`. They read
-//! the root's files without its lock and never write to it; `kill` only
-//! sends signals, and `gc` goes through `TaskManager::open`, which is
-//! refused while a host holds the root.
+//! the root's files without its lock and never write to it, with one
+//! exception: `kill` of a task of a live host leaves a kill request in the
+//! task's folder (atomically) before it signals, so the host records the
+//! end as `cancelled` by this command. `gc` goes through
+//! `TaskManager::open`, which is refused while a host holds the root.
+//!
+//! Whether a host holds the root is read from the lock's state
+//! (`RootReader::holder`, without taking it): with no host, `status` and
+//! `kill` show a task saved as running as a reopening host would (`lost`,
+//! its run time frozen), never as `running`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,10 +17,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use agent_tasks::inspect::{
-    kill_task_processes, InspectError, KillOutcome, RecordSource, RootProblem, RootReader,
-    TaskRecord,
+    kill_task_processes, InspectError, KillOutcome, KillRequest, RecordSource, RootHolder,
+    RootProblem, RootReader, TaskRecord, KILL_REQUEST_FILE,
 };
-use agent_tasks::{EventKind, TaskInfo, TaskManager};
+use agent_tasks::{EventKind, TaskInfo, TaskManager, TaskStatus};
 use notify::Watcher;
 use serde_json::json;
 
@@ -83,7 +90,10 @@ fn run_time(info: &TaskInfo) -> u64 {
 /// wrote more since its manifest was saved.
 fn output_size(reader: &RootReader, record: &TaskRecord) -> u64 {
     let saved = record.info.output.total_bytes;
-    if record.info.status.is_terminal() || !record.info.output.spilled {
+    // A lost task's host may have written more than its last save counted.
+    let may_have_grown =
+        !record.info.status.is_terminal() || record.info.status == TaskStatus::Lost;
+    if !may_have_grown || !record.info.output.spilled {
         return saved;
     }
     let on_disk = reader
@@ -119,13 +129,15 @@ pub fn status(
     json: bool,
 ) -> Result<(), Failure> {
     let reader = reader(root)?;
+    let holder = reader.holder()?;
     if let Some(id) = id {
-        return status_one(&reader, id, json);
+        return status_one(&reader, holder, id, json);
     }
     let (records, problems) = reader.tasks();
     let records: Vec<TaskRecord> = records
         .into_iter()
         .filter(|r| owner.is_none_or(|o| r.info.owner == o))
+        .map(|r| as_host_would_show(r, holder))
         .collect();
     let active = records
         .iter()
@@ -135,6 +147,7 @@ pub fn status(
         let tasks: Vec<&TaskInfo> = records.iter().map(|r| &r.info).collect();
         return emit_json(&json!({
             "root": reader.root(),
+            "host": host_json(holder),
             "active": active,
             "tasks": tasks,
             "problems": problems_json(&problems),
@@ -169,6 +182,9 @@ pub fn status(
         },
         reader.root().display()
     );
+    if !holder.is_held() && records.iter().any(|r| r.info.status == TaskStatus::Lost) {
+        out.push_str("no host holds this root: what its host ran when it stopped is lost\n");
+    }
     if !shown.is_empty() {
         let mut table = Table::new(&[
             "ID",
@@ -206,8 +222,29 @@ pub fn status(
     emit(out.as_bytes())
 }
 
-fn status_one(reader: &RootReader, id: &str, json: bool) -> Result<(), Failure> {
-    let record = reader.task(id)?;
+/// The record as a host that holds the root shows it: as saved while a host
+/// holds it; as a reopening host would show it when none does.
+fn as_host_would_show(mut record: TaskRecord, holder: RootHolder) -> TaskRecord {
+    if !holder.is_held() {
+        record.info = record.as_reopened();
+    }
+    record
+}
+
+fn host_json(holder: RootHolder) -> serde_json::Value {
+    match holder {
+        RootHolder::Host { pid } => json!({"held": true, "pid": pid}),
+        RootHolder::Free => json!({"held": false, "pid": null}),
+    }
+}
+
+fn status_one(
+    reader: &RootReader,
+    holder: RootHolder,
+    id: &str,
+    json: bool,
+) -> Result<(), Failure> {
+    let record = as_host_would_show(reader.task(id)?, holder);
     let result = reader.result(id)?;
     let changed = reader.changed_files(id)?;
     let (notifications, _) = reader.notifications(None);
@@ -217,6 +254,7 @@ fn status_one(reader: &RootReader, id: &str, json: bool) -> Result<(), Failure> 
         .collect();
     if json {
         return emit_json(&json!({
+            "host": host_json(holder),
             "info": record.info,
             "process_start_time": record.process_start_time,
             "process_alive": record.process_alive(),
@@ -487,13 +525,22 @@ impl Waiter {
     }
 }
 
-/// The task's record now; `None` once a foreground task without a folder
-/// ended (its record is removed).
-fn current(reader: &RootReader, id: &str) -> Result<Option<TaskRecord>, Failure> {
+/// The task's record as saved now; `None` once a foreground task without a
+/// folder ended (its record is removed).
+fn saved_record(reader: &RootReader, id: &str) -> Result<Option<TaskRecord>, Failure> {
     match reader.task(id) {
         Ok(r) => Ok(Some(r)),
         Err(InspectError::NoSuchTask { .. }) => Ok(None),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The task's record now, as a host that holds the root shows it: with no
+/// host, a task saved as running is lost, so a follower stops.
+fn current(reader: &RootReader, id: &str) -> Result<Option<TaskRecord>, Failure> {
+    match saved_record(reader, id)? {
+        Some(r) => Ok(Some(as_host_would_show(r, reader.holder()?))),
+        None => Ok(None),
     }
 }
 
@@ -545,7 +592,14 @@ pub fn log(
         offset = print_range(&reader, id, offset, len, &mut printer)?;
         match now {
             Some(r) if !r.info.status.is_terminal() => {}
-            Some(_) => break,
+            Some(r) => {
+                if r.info.status == TaskStatus::Lost {
+                    printer.finish()?;
+                    eprintln!("agent-tasks: task {id} is lost: no host holds the root (its host stopped while it ran)");
+                    return Ok(());
+                }
+                break;
+            }
             None => {
                 printer.finish()?;
                 eprintln!(
@@ -765,21 +819,44 @@ pub fn events(root: &RootArg, id: &str, follow: bool, json: bool) -> Result<(), 
 /// `agent-tasks kill ID`.
 pub fn kill(root: &RootArg, id: &str, grace: f64) -> Result<(), Failure> {
     let reader = reader(root)?;
-    let record = reader.task(id)?;
+    let holder = reader.holder()?;
+    let saved = reader.task(id)?;
     let grace = Duration::try_from_secs_f64(grace)
         .map_err(|_| Failure(format!("--grace {grace}: give seconds, 0 or more")))?;
-    if record.info.status.is_terminal() && record.info.orphan_pid.is_none() {
-        emit(
+    // Saved as running, but no host holds the root: its host stopped.
+    let lost = !holder.is_held() && !saved.info.status.is_terminal();
+    let record = as_host_would_show(saved, holder);
+    let info = &record.info;
+    if info.status.is_terminal() && info.orphan_pid.is_none() {
+        let text = if lost {
+            format!(
+                "task {id} is lost: no host holds the root (its host stopped while it ran) and its process is not running; nothing to stop\n"
+            )
+        } else {
             format!(
                 "task {id} already ended ({}); nothing to stop\n",
-                record.info.status
+                info.status
             )
-            .as_bytes(),
-        )?;
-        return Ok(());
+        };
+        return emit(text.as_bytes());
     }
-    let pid = record.info.orphan_pid.or(record.info.pid);
-    let outcome = kill_task_processes(&record.info, record.process_start_time, grace)?;
+    let pid = info.orphan_pid.or(info.pid);
+    // The host is told who stopped its task: a request saved before the
+    // signal, which it reads when it sees the process die.
+    let request_saved = match (holder.is_held() && !info.status.is_terminal(), pid) {
+        (true, Some(pid)) => {
+            KillRequest::from_this_process("agent-tasks kill", pid).save(&record)?;
+            true
+        }
+        _ => false,
+    };
+    let outcome = kill_task_processes(info, record.process_start_time, grace);
+    if request_saved && !matches!(outcome, Ok(KillOutcome::Terminated | KillOutcome::Killed)) {
+        // Nothing was signalled: the request must not label an end that
+        // is not this command's doing.
+        let _ = std::fs::remove_file(record.dir.join(KILL_REQUEST_FILE));
+    }
+    let outcome = outcome?;
     let pid = pid.map_or_else(|| "?".to_string(), |p| p.to_string());
     let what = match outcome {
         KillOutcome::Terminated => {
@@ -794,7 +871,12 @@ pub fn kill(root: &RootArg, id: &str, grace: f64) -> Result<(), Failure> {
         }
     };
     emit(format!("{what}\n").as_bytes())?;
-    if record.info.status.is_terminal() {
+    if lost {
+        return emit(
+            b"no host holds the root, so none records this end: the task stays lost (a host that opens the root shows it so)\n",
+        );
+    }
+    if info.status.is_terminal() {
         return Ok(()); // an orphan: no host records anything
     }
     // The host sees its process end and records it: wait a little for that.
@@ -803,17 +885,36 @@ pub fn kill(root: &RootArg, id: &str, grace: f64) -> Result<(), Failure> {
     loop {
         waiter.watch(&record.dir);
         waiter.watch(&reader.root().join("foreground"));
-        match current(&reader, id)? {
+        match saved_record(&reader, id)? {
             Some(r) if r.info.status.is_terminal() => {
                 let mut text = format!("the host recorded its end: {}", r.info.status);
-                if r.info.exit.is_some() {
+                if let Some(reason) = &r.info.cancel_reason {
+                    text.push_str(&format!(" ({reason})"));
+                } else if r.info.exit.is_some() {
                     text.push_str(&format!(" (exit {})", exit_text(&r.info)));
                 }
                 return emit(format!("{text}\n").as_bytes());
             }
             None => return emit(b"the host recorded its end (its foreground record is gone)\n"),
+            Some(_) if !reader.holder()?.is_held() => {
+                return emit(
+                    b"its host stopped before it recorded the end: the task is lost (a host that opens the root shows it so)\n",
+                )
+            }
             Some(_) if Instant::now() >= deadline => {
-                return emit(b"the host has not recorded its end yet: is its host still running?\n")
+                let host = match reader.holder()? {
+                    RootHolder::Host { pid: Some(pid) } => format!("its host (pid {pid})"),
+                    _ => "its host".to_string(),
+                };
+                return emit(
+                    format!(
+                        "{host} holds the root but has not recorded the end within {}\n",
+                        human::duration(
+                            u64::try_from(HOST_RECORD_WAIT.as_millis()).unwrap_or(u64::MAX)
+                        )
+                    )
+                    .as_bytes(),
+                );
             }
             Some(_) => waiter.wait(),
         }

@@ -204,6 +204,14 @@ pub fn serve(args: McpArgs) -> Result<(), Failure> {
 }
 
 async fn run(args: McpArgs) -> Result<(), Failure> {
+    // The session ends when the client disconnects (stdin EOF); SIGTERM,
+    // SIGHUP and Ctrl+C end it too, and then the tasks are stopped as well.
+    // Listened to before the manager exists, so a signal never finds a
+    // root without its cleanup.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
     let config = match &args.root {
         Some(root) => ManagerConfig::default().root(root),
         None => ManagerConfig::default(),
@@ -231,11 +239,19 @@ async fn run(args: McpArgs) -> Result<(), Failure> {
         tools: Arc::new(mcp_tools()?),
         logged: Arc::new(Mutex::new(HashSet::new())),
     };
-    let service = server
-        .clone()
-        .serve(rmcp::transport::stdio())
-        .await
-        .map_err(|e| Failure(format!("starting the MCP session: {e}")))?;
+    let started = tokio::select! {
+        started = server.clone().serve(rmcp::transport::stdio()) => Some(started),
+        _ = terminate.recv() => None,
+        _ = hangup.recv() => None,
+        _ = interrupt.recv() => None,
+    };
+    let Some(started) = started else {
+        // Signalled before the session started: nothing ran.
+        manager.shutdown("the MCP server was stopped").await;
+        manager.remove_temporary_root_now(std::time::Duration::ZERO);
+        return Ok(());
+    };
+    let service = started.map_err(|e| Failure(format!("starting the MCP session: {e}")))?;
     // Logging messages for notifications as they appear (a task ended, a
     // watch matched): every event is a moment to look.
     let peer = service.peer().clone();
@@ -248,9 +264,6 @@ async fn run(args: McpArgs) -> Result<(), Failure> {
             }
         }
     });
-    // The session ends when the client disconnects (stdin EOF); SIGTERM and
-    // Ctrl+C end it too, and then the tasks are stopped as well.
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let session = service.cancellation_token();
     let signalled = tokio::select! {
         quit = service.waiting() => {
@@ -260,7 +273,8 @@ async fn run(args: McpArgs) -> Result<(), Failure> {
             false
         }
         _ = terminate.recv() => true,
-        _ = tokio::signal::ctrl_c() => true,
+        _ = hangup.recv() => true,
+        _ = interrupt.recv() => true,
     };
     session.cancel();
     logger.abort();
@@ -274,9 +288,13 @@ async fn run(args: McpArgs) -> Result<(), Failure> {
         tokio::select! {
             () = wait_all => {}
             _ = terminate.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+            _ = hangup.recv() => {}
+            _ = interrupt.recv() => {}
         }
     }
     manager.shutdown("the MCP client disconnected").await;
+    // A private temporary root goes with the server, whatever still holds
+    // the manager (the tasks have ended: nothing waits for them here).
+    manager.remove_temporary_root_now(std::time::Duration::ZERO);
     Ok(())
 }

@@ -18,6 +18,10 @@ use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_agent-tasks");
 const HOST_ROOT: &str = "AGENT_TASKS_CLI_TEST_HOST_ROOT";
+/// The shell command `kill_host_child` runs, if not its own.
+const HOST_COMMAND: &str = "AGENT_TASKS_CLI_TEST_HOST_COMMAND";
+/// Set for `kill_host_child` to run its task in the foreground.
+const HOST_FOREGROUND: &str = "AGENT_TASKS_CLI_TEST_HOST_FOREGROUND";
 
 /// The binary, without colours or an inherited root.
 fn bin() -> Command {
@@ -550,18 +554,31 @@ async fn kill_host_child() {
     };
     let root = PathBuf::from(root);
     let manager = TaskManager::open(&root).expect("open");
+    // A foreground task has no folder while it runs: only its record.
+    let foreground = std::env::var_os(HOST_FOREGROUND).is_some();
+    let options = if foreground {
+        SpawnOptions::foreground().no_timeout()
+    } else {
+        SpawnOptions::background().no_timeout()
+    };
+    let command = std::env::var(HOST_COMMAND)
+        .unwrap_or_else(|_| "echo ready; sleep 1000; echo never".to_string());
     let task = manager
-        .spawn(
-            ProcessTask::shell("echo ready; sleep 1000; echo never"),
-            SpawnOptions::background().no_timeout(),
-        )
+        .spawn(ProcessTask::shell(command), options)
         .expect("spawn");
     let id = task.id().to_string();
     let ready = root.join("ready.txt");
     std::fs::write(ready.with_extension("tmp"), &id).expect("write");
     std::fs::rename(ready.with_extension("tmp"), &ready).expect("rename");
-    let outcome = manager.collect(&id, None).await.expect("collect");
-    let status = outcome.result().map(|r| r.status.to_string());
+    let status = if foreground {
+        match task.wait_foreground().await {
+            agent_tasks::ForegroundOutcome::Finished(result) => Some(result.status.to_string()),
+            agent_tasks::ForegroundOutcome::Detached(_) => None,
+        }
+    } else {
+        let outcome = manager.collect(&id, None).await.expect("collect");
+        outcome.result().map(|r| r.status.to_string())
+    };
     let ended = root.join("ended.txt");
     std::fs::write(ended.with_extension("tmp"), status.unwrap_or_default()).expect("write");
     std::fs::rename(ended.with_extension("tmp"), &ended).expect("rename");
@@ -589,10 +606,35 @@ async fn kill_stops_a_task_of_a_host_in_another_process() {
     let pid = manifest(&root, &id)["info"]["pid"].as_u64().expect("pid");
     let out = ok(&["kill", &id, "--grace", "5"], &root);
     assert!(out.contains("they ended within the grace"), "{out}");
-    assert!(out.contains("the host recorded its end: failed"), "{out}");
+    // A stop from outside is a cancel, and the host says who asked.
+    assert!(
+        out.contains(
+            "the host recorded its end: cancelled (cancelled: stopped with agent-tasks kill (pid "
+        ),
+        "{out}"
+    );
     let ended = root.join("ended.txt");
     wait_for("the host to record the end", || ended.exists()).await;
-    assert_eq!(std::fs::read_to_string(&ended).expect("read"), "failed");
+    assert_eq!(std::fs::read_to_string(&ended).expect("read"), "cancelled");
+    let info: TaskInfo =
+        serde_json::from_value(manifest(&root, &id)["info"].clone()).expect("TaskInfo");
+    let reason = info.cancel_reason.expect("a cancel reason");
+    assert_eq!(reason.kind, agent_tasks::CancelKind::User);
+    let message = reason.message.expect("a message");
+    assert!(
+        message.starts_with("stopped with agent-tasks kill (pid ") && message.contains(", user "),
+        "{message}"
+    );
+    assert_eq!(info.exit.and_then(|e| e.signal), Some(15));
+    // The request was read and removed; the host did not ask for this stop,
+    // so the end is notified.
+    assert!(!root
+        .join("tasks")
+        .join(&id)
+        .join("kill-request.json")
+        .exists());
+    let notifications = ok(&["notifications", "--json"], &root);
+    assert!(notifications.contains(&id), "{notifications}");
     assert!(
         !Path::new(&format!("/proc/{pid}")).exists() || {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -605,8 +647,241 @@ async fn kill_stops_a_task_of_a_host_in_another_process() {
     // The stopped task's end is on disk: status shows it, and kill again
     // says there is nothing to stop.
     let info: Value = serde_json::from_str(&ok(&["status", &id, "--json"], &root)).expect("json");
-    assert_eq!(info["info"]["status"], "failed");
+    assert_eq!(info["info"]["status"], "cancelled");
     assert!(ok(&["kill", &id], &root).contains("already ended"));
+}
+
+/// `kill` of a foreground process, known only by its host's record (no
+/// folder): the request's folder is made for it, and removed by the host
+/// once read; the task ends `cancelled`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_of_a_foreground_task_is_a_cancel_and_leaves_no_folder() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    let mut host = Command::new(std::env::current_exe().expect("exe"))
+        .args(["kill_host_child", "--exact", "--ignored", "--nocapture"])
+        .env(HOST_ROOT, &root)
+        .env(HOST_FOREGROUND, "1")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the host");
+    let ready = root.join("ready.txt");
+    wait_for("the host to be ready", || ready.exists()).await;
+    let id = std::fs::read_to_string(&ready).expect("read");
+    wait_for("the foreground record with its start time", || {
+        let out = run(&["status", &id, "--json"], &root);
+        out.status.success()
+            && serde_json::from_slice::<Value>(&out.stdout).is_ok_and(|v| {
+                v["process_start_time"].is_u64() && v["source"] == "foreground_record"
+            })
+    })
+    .await;
+    let out = ok(&["kill", &id, "--grace", "5"], &root);
+    assert!(out.contains("sent SIGTERM"), "{out}");
+    let ended = root.join("ended.txt");
+    wait_for("the host to record the end", || ended.exists()).await;
+    assert_eq!(std::fs::read_to_string(&ended).expect("read"), "cancelled");
+    assert!(host.wait().expect("host").success());
+    assert!(!root.join("tasks").join(&id).exists(), "no folder is left");
+}
+
+/// A task that answers `kill`'s SIGTERM by exiting 0 completed: it keeps
+/// its status, and the host takes the request all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_that_completes_on_kill_keeps_its_status() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    let mut host = Command::new(std::env::current_exe().expect("exe"))
+        .args(["kill_host_child", "--exact", "--ignored", "--nocapture"])
+        .env(HOST_ROOT, &root)
+        .env(
+            HOST_COMMAND,
+            "trap 'exit 0' TERM; echo ready; sleep 1000 & wait",
+        )
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the host");
+    let ready = root.join("ready.txt");
+    wait_for("the host to be ready", || ready.exists()).await;
+    let id = std::fs::read_to_string(&ready).expect("read");
+    wait_for("the pid and the trap", || {
+        manifest(&root, &id)["process_start_time"].is_u64()
+            && std::fs::read_to_string(root.join("tasks").join(&id).join("output.log"))
+                .is_ok_and(|log| log.contains("ready"))
+    })
+    .await;
+    let out = ok(&["kill", &id, "--grace", "5"], &root);
+    assert!(
+        out.contains("the host recorded its end: completed"),
+        "{out}"
+    );
+    let ended = root.join("ended.txt");
+    wait_for("the host to record the end", || ended.exists()).await;
+    assert_eq!(std::fs::read_to_string(&ended).expect("read"), "completed");
+    assert!(!root
+        .join("tasks")
+        .join(&id)
+        .join("kill-request.json")
+        .exists());
+    assert!(host.wait().expect("host").success());
+}
+
+/// A host that gets SIGKILLed with a background task running: run by
+/// `status_and_kill_of_a_dead_hosts_task_say_lost` as a child.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a helper run in a child process by the dead-host test"]
+async fn dead_host_child() {
+    let Some(root) = std::env::var_os(HOST_ROOT) else {
+        return;
+    };
+    let root = PathBuf::from(root);
+    let manager = TaskManager::open(&root).expect("open");
+    let task = manager
+        .spawn(
+            ProcessTask::shell("echo ready; exec sleep 1000"),
+            SpawnOptions::background().no_timeout(),
+        )
+        .expect("spawn");
+    let id = task.id().to_string();
+    wait_for("the output and the pid on disk", || {
+        manager.info(&id).expect("info").output.disk_bytes > 0
+            && manifest(&root, &id)["process_start_time"].is_u64()
+    })
+    .await;
+    let ready = root.join("ready.txt");
+    std::fs::write(ready.with_extension("tmp"), &id).expect("write");
+    std::fs::rename(ready.with_extension("tmp"), &ready).expect("rename");
+    std::future::pending::<()>().await;
+}
+
+/// With its host SIGKILLed, a task saved as running is shown as a reopening
+/// host shows it: `lost`, its run time ending before the crash (not growing
+/// with the clock); `kill` stops a process that outlived the host and says
+/// the task stays lost, and a host that opens the root agrees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_kill_of_a_dead_hosts_task_say_lost() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    let host = Command::new(std::env::current_exe().expect("exe"))
+        .args(["dead_host_child", "--exact", "--ignored", "--nocapture"])
+        .env(HOST_ROOT, &root)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the host");
+    // However the test ends, the host goes (SIGKILL, as the test does).
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut host = KillOnDrop(host);
+    let ready = root.join("ready.txt");
+    wait_for("the host to be ready", || ready.exists()).await;
+    let id = std::fs::read_to_string(&ready).expect("read");
+    // While the host lives, the task runs and the host is named.
+    let live: Value = serde_json::from_str(&ok(&["status", "--json"], &root)).expect("json");
+    assert_eq!(live["host"]["held"], true, "{live}");
+    assert_eq!(live["host"]["pid"], host.0.id(), "{live}");
+    assert_eq!(live["tasks"][0]["status"], "running", "{live}");
+    host.0.kill().expect("SIGKILL the host");
+    host.0.wait().expect("reap the host");
+    let crashed_at_ms = agent_tasks_now_ms();
+
+    let shown = |root: &Path| -> TaskInfo {
+        let json: Value = serde_json::from_str(&ok(&["status", "--json"], root)).expect("json");
+        assert_eq!(json["host"]["held"], false, "{json}");
+        serde_json::from_value(json["tasks"][0].clone()).expect("TaskInfo")
+    };
+    let first = shown(&root);
+    assert_eq!(first.status, TaskStatus::Lost);
+    assert_eq!(
+        json!(first.error),
+        json!("the host stopped while the task ran; its end is unknown")
+    );
+    assert!(
+        first.created_at_ms + first.duration_ms <= crashed_at_ms,
+        "the run time ends by the crash: {first:?}, crashed at {crashed_at_ms}"
+    );
+    let again = shown(&root);
+    assert_eq!(
+        again.duration_ms, first.duration_ms,
+        "the run time does not grow"
+    );
+    let table = ok(&["status"], &root);
+    assert!(table.contains("no host holds this root"), "{table}");
+    assert!(table.contains("lost"), "{table}");
+    assert!(!table.contains("running"), "{table}");
+    let one = ok(&["status", &id], &root);
+    assert!(one.contains("lost") && one.contains("duration"), "{one}");
+    // Followers stop: the end they wait for will not be recorded.
+    for args in [["log", &id, "--follow"], ["events", &id, "--follow"]] {
+        let mut follower = bin()
+            .args(args)
+            .arg("--root")
+            .arg(&root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("follow");
+        let mut status = None;
+        wait_for("the follower to stop", || {
+            status = follower.try_wait().expect("try_wait");
+            status.is_some()
+        })
+        .await;
+        let out = follower.wait_with_output().expect("output");
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        if args[0] == "log" {
+            assert_eq!(stdout(&out), "ready\n");
+            assert!(stderr(&out).contains("is lost"), "{}", stderr(&out));
+        }
+    }
+
+    // `kill` stops what outlived the host (or says there is nothing to
+    // stop) and says clearly that no host records the end.
+    let out = ok(&["kill", &id, "--grace", "5"], &root);
+    assert!(
+        out.contains("the task stays lost") || out.contains("is lost: no host holds the root"),
+        "{out}"
+    );
+    assert!(!out.contains("has not recorded"), "{out}");
+    if let Some(pid) = first.orphan_pid {
+        assert!(out.contains("sent SIGTERM"), "{out}");
+        wait_for("the orphan to be gone", || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+                stat.rsplit_once(')')
+                    .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+            })
+        })
+        .await;
+    }
+    // Nothing was written to the root for it: no host would read a request.
+    assert!(!root
+        .join("tasks")
+        .join(&id)
+        .join("kill-request.json")
+        .exists());
+    // A host that reopens the root shows what the command showed.
+    let manager = TaskManager::open(&root).expect("reopen");
+    let reopened = manager.info(&id).expect("info");
+    assert_eq!(reopened.status, TaskStatus::Lost);
+    assert_eq!(reopened.error, first.error);
+    assert_eq!(reopened.duration_ms, first.duration_ms, "{reopened:?}");
+    assert_eq!(
+        reopened.finished_at_ms, first.finished_at_ms,
+        "{reopened:?}"
+    );
+    manager.shutdown("test").await;
 }
 
 /// A foreground process of a live host has no folder: `status` finds it in

@@ -197,13 +197,27 @@ impl TaskEntry {
         // natural status, even if a cancel came in meanwhile.
         let natural =
             !joined.stop_requested || outcome.as_ref().is_some_and(|o| o.ended_on_its_own);
+        // A process stopped from outside the host (`agent-tasks kill`) ends
+        // `cancelled`, with the reason the command left before it signalled
+        // (one that completed all the same keeps its status; the request is
+        // taken either way).
+        let killed_from_outside = match (natural, &outcome, self.running_pid()) {
+            (true, Some(o), Some(pid)) => {
+                let dir = self.services.store.folder(&self.spec.id);
+                let request = tokio::task::spawn_blocking(move || {
+                    crate::inspect::take_kill_request(&dir, pid)
+                });
+                request.await.ok().flatten().filter(|_| !o.success)
+            }
+            _ => None,
+        };
         let registry = self.registry.upgrade();
         let mut startable = Vec::new();
         let (result, went_background) = {
             let mut reg = registry.as_ref().map(|r| lock(r));
             let mut st = lock(&self.state);
             if natural {
-                st.cancel_reason = None;
+                st.cancel_reason = killed_from_outside;
             }
             let status = match (&st.cancel_reason, &outcome) {
                 (Some(reason), _) => reason.terminal_status(),

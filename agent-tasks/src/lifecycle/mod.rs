@@ -61,21 +61,43 @@ pub(crate) struct Registry {
 /// `shutdown` while a task was still in its stop grace or kept alive.
 pub(crate) struct RootHold {
     lock: Mutex<Option<RootLock>>,
-    /// Declared last: removed after the lock is dropped.
-    _temp_root: Option<tempfile::TempDir>,
+    /// Declared last: removed after the lock is dropped (or at once by
+    /// `remove_temp_root_now`).
+    temp_root: Mutex<Option<tempfile::TempDir>>,
 }
 
 impl RootHold {
     pub(crate) fn new(lock: RootLock, temp_root: Option<tempfile::TempDir>) -> Arc<Self> {
         Arc::new(RootHold {
             lock: Mutex::new(Some(lock)),
-            _temp_root: temp_root,
+            temp_root: Mutex::new(temp_root),
         })
     }
 
     /// Gives the root up, so another manager may open it.
     pub(crate) fn release(&self) {
         lock(&self.lock).take();
+    }
+
+    /// True while the manager's private temporary root is on disk.
+    pub(crate) fn has_temp_root(&self) -> bool {
+        lock(&self.temp_root).is_some()
+    }
+
+    /// For a host that is exiting: gives the root up and removes a private
+    /// temporary root now, rather than when the last task's driver lets go
+    /// of its hold, which never comes once the process is gone. Returns
+    /// true if a temporary root was removed.
+    pub(crate) fn remove_temp_root_now(&self) -> bool {
+        let temp = lock(&self.temp_root).take();
+        let Some(temp) = temp else {
+            return false;
+        };
+        self.release();
+        // A removal that fails (a file held open elsewhere) leaves what it
+        // could not remove: the process is exiting, nothing is left to tell.
+        let _ = temp.close();
+        true
     }
 }
 

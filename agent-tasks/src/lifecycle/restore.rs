@@ -89,6 +89,13 @@ impl TaskEntry {
             (true, Some(pid), Some(start)) if process_start_time(pid) == Some(start) => Some(pid),
             _ => info.orphan_pid,
         };
+        // Its run time ends at its host's last record of it (the rule the
+        // `agent-tasks` command shows for a root no host holds).
+        let duration_ms = if was_running {
+            crate::inspect::lost_run_time_ms(&info, &services.store.task_dir(&info.id))
+        } else {
+            info.duration_ms
+        };
         let result = match saved_result {
             Some(result) if !was_running => result,
             _ => TaskResult {
@@ -101,19 +108,25 @@ impl TaskEntry {
                 exit: info.exit,
                 value: None,
                 error: if was_running {
-                    Some("the host stopped while the task ran; its end is unknown".to_string())
+                    Some(crate::inspect::LOST_ERROR.to_string())
                 } else {
                     info.error.clone()
                 },
                 cancel_reason: info.cancel_reason.clone(),
-                duration_ms: info.duration_ms,
+                duration_ms,
                 output: output.stats(),
                 changed_files: None,
             },
         };
         let mut state = TaskState::new(Phase::Ended {
             result: Box::new(result),
-            finished_at_ms: info.finished_at_ms.unwrap_or_else(now_ms),
+            finished_at_ms: info.finished_at_ms.unwrap_or_else(|| {
+                if was_running {
+                    info.created_at_ms.saturating_add(duration_ms)
+                } else {
+                    now_ms()
+                }
+            }),
             announced: true,
         });
         state.detached = info.detached;

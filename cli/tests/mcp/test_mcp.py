@@ -6,7 +6,10 @@ command that moves to the background on its timeout, reads its output by
 cursor, waits for it, cancels another task, sends input (refused: task_run
 commands have no stdin), checks that a completion notice comes in a later
 answer exactly once (and as a logging message), sends malformed calls, and
-checks that a disconnect stops the server's tasks cleanly.
+checks that a disconnect stops the server's tasks cleanly. Every root is
+made under a folder of the test, removed when it ends, and a server with a
+private temporary root leaves nothing behind when it ends (disconnect,
+SIGTERM, SIGHUP, SIGINT).
 
 The binary is $AGENT_TASKS_BIN, else target/debug/agent-tasks
 (scripts/test.sh builds it first).
@@ -16,13 +19,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
+import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterator
 
 import anyio
 import jsonschema
+import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
@@ -62,8 +69,25 @@ async def with_session(
             await body(session, logs)
 
 
+# The folder of the running test: `run` makes its root there (see the
+# autouse fixture below, which removes it).
+_folder: list[Path] = []
+
+
+@pytest.fixture(autouse=True)
+def test_folder() -> Iterator[Path]:
+    """A folder for the test's roots, removed however the test ends."""
+    folder = Path(tempfile.mkdtemp(prefix="agent-tasks-mcp-"))
+    _folder.append(folder)
+    try:
+        yield folder
+    finally:
+        _folder.remove(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def run(body: Callable[[ClientSession, list[Any]], Awaitable[None]], *extra: str) -> Path:
-    root = Path(tempfile.mkdtemp(prefix="agent-tasks-mcp-")) / "root"
+    root = _folder[-1] / "root"
     anyio.run(with_session, root, body, *extra)
     return root
 
@@ -226,3 +250,48 @@ def test_keep_alive_lets_running_tasks_finish_after_a_disconnect() -> None:
         time.sleep(0.05)
     assert json.loads(manifest.read_text())["info"]["status"] == "completed"
     assert (root / "tasks" / ids[0] / "output.log").read_text() == "kept\n"
+
+
+@pytest.mark.parametrize("end", ["disconnect", "SIGTERM", "SIGHUP", "SIGINT"])
+def test_a_private_temporary_root_goes_with_the_server(test_folder: Path, end: str) -> None:
+    tmp = test_folder / "tmp"
+    tmp.mkdir()
+    server = subprocess.Popen(
+        [BIN, "mcp", "--owner", "e2e"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TMPDIR": str(tmp)},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p.name.startswith("agent-tasks-") for p in tmp.iterdir()):
+            assert server.poll() is None, server.communicate()
+            assert time.monotonic() < deadline, "the server made no temporary root"
+            time.sleep(0.02)
+        # A session that started: initialize, answered, then initialized.
+        assert server.stdin is not None and server.stdout is not None
+        initialize = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-03-26",
+                "capabilities": {},
+                "clientInfo": {"name": "test", "version": "1"},
+            },
+        }
+        server.stdin.write(json.dumps(initialize).encode() + b"\n")
+        server.stdin.flush()
+        assert json.loads(server.stdout.readline())["id"] == 1
+        server.stdin.write(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n')
+        server.stdin.flush()
+        if end != "disconnect":
+            server.send_signal(getattr(signal, end))
+        # (Closes stdin: the client's disconnect.)
+        _, err = server.communicate(timeout=60)
+        assert server.returncode == 0, err
+        assert list(tmp.iterdir()) == [], "the temporary root was removed"
+    finally:
+        server.kill()
+        server.wait()
