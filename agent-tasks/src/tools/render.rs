@@ -167,7 +167,7 @@ pub(crate) fn task_header(info: &TaskInfo, caps: Caps) -> Vec<String> {
             lines.push(format!("error: {}", field(error, caps.field)));
         }
     }
-    lines.push(format!("duration: {}", duration(info.duration_ms)));
+    lines.push(format!("{DURATION_PREFIX}{}", duration(info.duration_ms)));
     lines.push(format!(
         "description: {}",
         field(&info.description, caps.field)
@@ -208,10 +208,28 @@ impl Draft {
     /// Bytes left for output once the metadata (and `reserve` more bytes of
     /// metadata still to come) are in: what a caller should read.
     pub(crate) fn room(&self, budget: usize, reserve: usize) -> usize {
-        let meta: usize = self.meta.iter().map(|l| l.len() + 1).sum();
+        let meta: usize = self.meta.iter().map(|l| line_room(l)).sum();
         budget.saturating_sub(meta + reserve + BODY_OVERHEAD)
     }
 }
+
+/// The room a metadata line takes. A task's run time is counted at a fixed
+/// width: how much output an answer shows must not depend on how long the
+/// task happened to take (`duration: 7 ms` against `duration: 1.2 s`), so
+/// the same output is cut at the same place in every run.
+fn line_room(line: &str) -> usize {
+    if line.starts_with(DURATION_PREFIX) {
+        line.len().max(DURATION_LINE_ROOM) + 1
+    } else {
+        line.len() + 1
+    }
+}
+
+/// How a task header's run-time line starts (see [`task_header`]).
+const DURATION_PREFIX: &str = "duration: ";
+/// The width a run-time line is counted at: longer than any duration shown
+/// below a day.
+const DURATION_LINE_ROOM: usize = "duration: 23 h 59 min 59 s".len();
 
 /// The rule line and the `bytes_omitted` line an output body may add.
 const BODY_OVERHEAD: usize = 64 + OMITTED_LINE_MAX;
@@ -311,6 +329,25 @@ mod tests {
         assert!(middle.len() <= 20 && middle.contains(" … ") && middle.ends_with("tail"));
         assert_eq!(field("cat <<EOF\nhi\nEOF", 100), "cat <<EOF⏎hi⏎EOF");
         assert!(field(&"x\n".repeat(10_000), 50).len() <= 50);
+    }
+
+    #[test]
+    fn the_room_for_output_does_not_depend_on_the_run_time() {
+        let room = |ms: u64| {
+            Draft {
+                meta: vec![
+                    "task_id: process-abcd".into(),
+                    format!("{DURATION_PREFIX}{}", duration(ms)),
+                ],
+                body: None,
+            }
+            .room(2000, 0)
+        };
+        let rooms: Vec<usize> = [0, 7, 999, 1_200, 119_999, 3_599_000, 86_399_000]
+            .into_iter()
+            .map(room)
+            .collect();
+        assert!(rooms.windows(2).all(|w| w[0] == w[1]), "{rooms:?}");
     }
 
     #[test]
