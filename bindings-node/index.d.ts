@@ -756,6 +756,13 @@ export interface CancelReason {
   message?: string
 }
 
+/**
+ * The text of a cancel reason, as the core writes it (`timed out: …`), for
+ * the error a JS task's `ctx.signal` aborts with: one wording, the core's
+ * `Display` of [`agent_tasks::CancelReason`].
+ */
+export declare function cancelReasonText(kind: string, message?: string | undefined | null): string
+
 /** What a task changed in its tracked folder (paths relative to it). */
 export interface ChangedFiles {
   /** The folder that was tracked. */
