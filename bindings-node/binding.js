@@ -842,6 +842,7 @@ module.exports.NativeTaskManager = nativeBinding.NativeTaskManager
 module.exports.NativeToolBox = nativeBinding.NativeToolBox
 module.exports.WaitHandle = nativeBinding.WaitHandle
 module.exports.CancelKind = nativeBinding.CancelKind
+module.exports.cancelReasonText = nativeBinding.cancelReasonText
 module.exports.Containment = nativeBinding.Containment
 module.exports.nativeSpawnAcp = nativeBinding.nativeSpawnAcp
 module.exports.nativeToolDefinitions = nativeBinding.nativeToolDefinitions

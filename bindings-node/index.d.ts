@@ -756,6 +756,13 @@ export interface CancelReason {
   message?: string
 }
 
+/**
+ * The text of a cancel reason, as the core writes it (`timed out: …`), for
+ * the error a JS task's `ctx.signal` aborts with: one wording, the core's
+ * `Display` of [`agent_tasks::CancelReason`].
+ */
+export declare function cancelReasonText(kind: string, message?: string | undefined | null): string
+
 /** What a task changed in its tracked folder (paths relative to it). */
 export interface ChangedFiles {
   /** The folder that was tracked. */
@@ -1031,6 +1038,8 @@ export interface PollResponse {
   text: string
   /** Which streams the returned bytes came from, where known. */
   spans: Array<StreamSpan>
+  /** True when a waiting poll's timeout passed with nothing past the cursor. */
+  timedOut: boolean
 }
 
 /** The start and the end of a task's output, for showing to a model. */
