@@ -1038,6 +1038,8 @@ export interface PollResponse {
   text: string
   /** Which streams the returned bytes came from, where known. */
   spans: Array<StreamSpan>
+  /** True when a waiting poll's timeout passed with nothing past the cursor. */
+  timedOut: boolean
 }
 
 /** The start and the end of a task's output, for showing to a model. */

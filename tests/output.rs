@@ -455,6 +455,8 @@ async fn poll_wait_times_out_empty_and_wakes_on_a_write() {
         .await
         .expect("poll_wait");
     assert!(quiet.data.is_empty() && !quiet.eof && quiet.next_cursor == 0);
+    // Said, not left to be inferred from the empty page.
+    assert!(quiet.timed_out);
     let waiting = tokio::spawn({
         let manager = manager.clone();
         let id = id.clone();
@@ -467,6 +469,16 @@ async fn poll_wait_times_out_empty_and_wakes_on_a_write() {
         "{:?}",
         page.data
     );
+    assert!(!page.timed_out);
+    // At the end of an ended task: the end (`eof`), not a timeout, even
+    // with a timeout that passes at once.
+    manager.collect(&id, None).await.expect("collect");
+    let end = manager
+        .poll_wait(&id, page.next_cursor, 1024, Some(Duration::ZERO))
+        .await
+        .expect("poll_wait");
+    assert!(end.eof && !end.timed_out && end.data.is_empty());
+    assert!(!manager.poll(&id, 0, 1024).expect("poll").timed_out);
     let err = manager
         .poll_wait(&id, 1 << 40, 1024, None)
         .await

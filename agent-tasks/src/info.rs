@@ -332,6 +332,11 @@ pub struct PollResponse {
     pub data: Vec<u8>,
     /// Which streams the returned bytes came from, where known.
     pub spans: Vec<StreamSpan>,
+    /// True only for [`crate::TaskManager::poll_wait`] answering because its
+    /// timeout passed with nothing past the cursor: said, never inferred
+    /// from an empty page (a page may be empty for other reasons: a
+    /// character whose rest is not written yet, an entry going away).
+    pub timed_out: bool,
 }
 
 impl PollResponse {

@@ -645,8 +645,8 @@ impl TaskManager {
     /// [`TaskManager::poll`] that waits for something to return: until there
     /// is output past `cursor` (or bytes skipped as omitted), the task has
     /// ended (`eof` then says whether `next_cursor` is the end), or
-    /// `timeout` passes (`None`: no limit), when it answers with no data:
-    /// what the bindings' output streams read.
+    /// `timeout` passes (`None`: no limit), when it answers with no data and
+    /// `timed_out` set: what the bindings' output streams read.
     /// Woken by the task's own writes and state changes, not by a timer.
     /// Following `next_cursor` from one answer to the next reads every byte
     /// once, in order, until `eof`.
@@ -658,10 +658,12 @@ impl TaskManager {
         timeout: Option<Duration>,
     ) -> Result<PollResponse> {
         let entry = self.entry(id)?;
-        let page = entry
+        let (page, timed_out) = entry
             .wait_page(cursor, max_bytes.min(MAX_POLL_BYTES), timeout)
             .await?;
-        Ok(poll_response(&entry, page))
+        let mut response = poll_response(&entry, page);
+        response.timed_out = timed_out;
+        Ok(response)
     }
 
     /// The first `head_bytes` and last `tail_bytes` of the task's output, for
@@ -1097,5 +1099,6 @@ fn poll_response(entry: &TaskEntry, page: crate::output::Page) -> PollResponse {
         eof: page.eof,
         data: page.data,
         spans: page.spans,
+        timed_out: false,
     }
 }

@@ -141,6 +141,7 @@ impl From<agent_tasks::PollResponse> for PollResponse {
             next_cursor: num(p.next_cursor),
             omitted_bytes: num(p.omitted_bytes),
             eof: p.eof,
+            timed_out: p.timed_out,
             data: p.data.into(),
             text,
             spans: p
@@ -459,6 +460,7 @@ impl ToNapiValue for PollResponse {
                 Buffer::to_napi_value(env, p.data)?,
                 String::to_napi_value(env, p.text)?,
                 Vec::<StreamSpan>::to_napi_value(env, p.spans)?,
+                bool::to_napi_value(env, p.timed_out)?,
             ];
             build(env, Shape::PollResponse, &args)
         }

@@ -38,8 +38,8 @@ const FACTORIES: &str = r#"(() => [
     if (logPath !== undefined) o.logPath = logPath
     return o
   },
-  (info, cursor, nextCursor, omittedBytes, eof, data, text, spans) =>
-    ({ info, cursor, nextCursor, omittedBytes, eof, data, text, spans }),
+  (info, cursor, nextCursor, omittedBytes, eof, data, text, spans, timedOut) =>
+    ({ info, cursor, nextCursor, omittedBytes, eof, data, text, spans, timedOut }),
 ])()"#;
 
 /// Which object a factory builds.

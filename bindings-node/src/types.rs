@@ -273,6 +273,8 @@ pub struct PollResponse {
     pub text: String,
     /// Which streams the returned bytes came from, where known.
     pub spans: Vec<StreamSpan>,
+    /// True when a waiting poll's timeout passed with nothing past the cursor.
+    pub timed_out: bool,
 }
 
 /// The start and the end of a task's output, for showing to a model.

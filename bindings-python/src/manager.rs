@@ -428,7 +428,9 @@ impl NativeManager {
         let manager = TaskManager::clone(&self.manager);
         spawn(async move {
             let page = manager.poll_wait(&id, cursor, max_bytes, limit).await?;
-            if page.data.is_empty() && page.omitted_bytes == 0 && !page.eof {
+            // The core says when the time ran out (one rule), never an
+            // empty page taken for it.
+            if page.timed_out {
                 return Err(Failure::TimedOut(format!(
                     "task {id} wrote nothing past byte {cursor} within {} s",
                     limit.unwrap_or_default().as_secs_f64()

@@ -596,6 +596,11 @@ impl PollResult {
     fn eof(&self) -> bool {
         self.0.eof
     }
+    /// True when a waiting poll's timeout passed with nothing past the cursor.
+    #[getter]
+    fn timed_out(&self) -> bool {
+        self.0.timed_out
+    }
     /// The output bytes.
     #[getter]
     fn data<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {

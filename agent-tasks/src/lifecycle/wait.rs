@@ -85,8 +85,9 @@ impl TaskEntry {
     /// Waits until a page read from `cursor` has something to say (bytes,
     /// bytes skipped as omitted, or the end of the finished stream), the
     /// task has ended, or `timeout` passes (`None`: no limit), then reads
-    /// it: the page, empty when the time ran out (or, once the task has
-    /// ended, when `next_cursor` is the end: `eof`). A cursor past the end
+    /// it: the page, and whether the time ran out first (the page is then
+    /// empty; once the task has ended an empty page has `eof` when
+    /// `next_cursor` is the end). A cursor past the end
     /// is refused at once. Woken by the buffer's growth signal and by the
     /// task's state changes, never by a sleep loop.
     pub(crate) async fn wait_page(
@@ -94,7 +95,7 @@ impl TaskEntry {
         cursor: u64,
         max: usize,
         timeout: Option<Duration>,
-    ) -> Result<Page> {
+    ) -> Result<(Page, bool)> {
         let give_up = timeout.and_then(|t| deadline(Instant::now(), t));
         let mut changes = self.changes.subscribe();
         let _armed = self.output.watch_growth();
@@ -108,17 +109,17 @@ impl TaskEntry {
             let ended = self.result().is_some();
             let page = self.output.page(cursor, max)?;
             if !page.data.is_empty() || page.omitted > 0 || page.eof || ended {
-                return Ok(page);
+                return Ok((page, false));
             }
             if give_up.is_some_and(|at| at <= Instant::now()) {
-                return Ok(page);
+                return Ok((page, true));
             }
             tokio::select! {
                 _ = &mut grown => {}
                 changed = changes.changed() => {
                     if changed.is_err() {
                         // The entry is going away: answer what there is.
-                        return self.output.page(cursor, max);
+                        return Ok((self.output.page(cursor, max)?, false));
                     }
                 }
                 _ = sleep_until(give_up), if give_up.is_some() => {}
