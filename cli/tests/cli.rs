@@ -905,10 +905,13 @@ async fn status_shows_a_running_foreground_process_of_a_live_host() {
             serde_json::from_str(&ok(&["status", "--all", "--json"], root)).expect("json");
         serde_json::from_value(json["tasks"].clone()).expect("TaskInfo")
     };
+    // The journal's folder is made as the record is written (off the
+    // spawning thread): until then the root is not yet a task root.
     wait_for("the foreground record", || {
-        listed(&root)
-            .iter()
-            .any(|t| t.id.as_str() == id && t.status == TaskStatus::Running && t.pid.is_some())
+        run(&["status", "--all", "--json"], &root).status.success()
+            && listed(&root)
+                .iter()
+                .any(|t| t.id.as_str() == id && t.status == TaskStatus::Running && t.pid.is_some())
     })
     .await;
     let one = ok(&["status", &id, "--json"], &root);
