@@ -202,12 +202,12 @@ impl TaskEntry {
         // (one that completed all the same keeps its status; the request is
         // taken either way).
         let killed_from_outside = match (natural, &outcome, self.running_pid()) {
+            // Read here, not on the blocking pool: for nearly every task it is
+            // one `openat` that finds nothing, where a hop to the pool would
+            // cost every task's end a thread switch (the spawn path's budget).
             (true, Some(o), Some(pid)) => {
                 let dir = self.services.store.folder(&self.spec.id);
-                let request = tokio::task::spawn_blocking(move || {
-                    crate::inspect::take_kill_request(&dir, pid)
-                });
-                request.await.ok().flatten().filter(|_| !o.success)
+                crate::inspect::take_kill_request(&dir, pid).filter(|_| !o.success)
             }
             _ => None,
         };
