@@ -4,9 +4,10 @@
 
 use std::path::PathBuf;
 
+use agent_tasks::tools::ToolResponse;
 use agent_tasks::{
-    CancelReason, ChangedFiles, Event, EventItem, Notification, PollResponse, Preview, TaskInfo,
-    TaskResult,
+    CancelReason, ChangedFiles, CollectOutcome, Event, EventItem, ForegroundOutcome, GcReport,
+    Notification, PollResponse, Preview, Roster, TaskInfo, TaskResult, WaitOutcome,
 };
 
 fn schemas() -> Vec<(&'static str, schemars::Schema)> {
@@ -20,6 +21,15 @@ fn schemas() -> Vec<(&'static str, schemars::Schema)> {
         ("notification", schemars::schema_for!(Notification)),
         ("cancel_reason", schemars::schema_for!(CancelReason)),
         ("changed_files", schemars::schema_for!(ChangedFiles)),
+        (
+            "foreground_outcome",
+            schemars::schema_for!(ForegroundOutcome),
+        ),
+        ("collect_outcome", schemars::schema_for!(CollectOutcome)),
+        ("wait_outcome", schemars::schema_for!(WaitOutcome)),
+        ("roster", schemars::schema_for!(Roster)),
+        ("gc_report", schemars::schema_for!(GcReport)),
+        ("tool_response", schemars::schema_for!(ToolResponse)),
     ]
 }
 

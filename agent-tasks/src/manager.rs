@@ -39,7 +39,7 @@ const INBOX_CAPACITY: usize = 1024;
 pub const MAX_POLL_BYTES: usize = 16 * 1024 * 1024;
 
 /// How a foreground wait ended.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum ForegroundOutcome {
     /// The task ended while the caller waited.
@@ -49,7 +49,7 @@ pub enum ForegroundOutcome {
 }
 
 /// What `collect` found.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum CollectOutcome {
     /// The task has ended: its result.
@@ -145,7 +145,7 @@ impl TaskHandle {
 }
 
 /// What `gc` removed.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct GcReport {
     /// Ids of the tasks removed (their folders and their entries).
     pub removed: Vec<TaskId>,

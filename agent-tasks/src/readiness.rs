@@ -88,7 +88,7 @@ impl WaitUntil {
 }
 
 /// What ended a readiness wait.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum WaitOutcome {
     /// A line matched: the line (without its newline), and the cursor just

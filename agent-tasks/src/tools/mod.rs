@@ -54,7 +54,7 @@ use crate::process::Key;
 use crate::readiness::{WaitOutcome, WaitUntil};
 
 /// What a tool call answers.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ToolResponse {
     /// Text for the model: metadata first (task id, status, exit, cursor,
     /// bytes omitted), then output, within the toolbox's budget.
