@@ -18,8 +18,8 @@ use napi_derive::napi;
 
 use crate::args::{finite_millis, size};
 use crate::errors::CoreResultExt;
+use crate::json::Json;
 use crate::manager::{open, NativeTaskManager};
-use crate::types::TaskInfo;
 
 /// The wrapper's permission function: called with the request as JSON text,
 /// it resolves with the answer as JSON text (`true`, `false`, `null` or an
@@ -94,7 +94,8 @@ fn asking(callback: PermissionFn) -> PermissionPolicy {
 /// prompt; its terminals are process tasks of `manager`. Internal: use
 /// `runAcp`.
 #[napi(
-    ts_args_type = "manager: NativeTaskManager, argv: Array<string>, goal: string, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<string>) | undefined | null"
+    ts_args_type = "manager: NativeTaskManager, argv: Array<string>, goal: string, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<string>) | undefined | null",
+    ts_return_type = "TaskInfo"
 )]
 // Registered with Node by napi-rs, which test builds leave out.
 #[cfg_attr(test, allow(dead_code))]
@@ -104,7 +105,7 @@ pub fn native_spawn_acp(
     goal: String,
     options: Option<AcpOptions>,
     permission_fn: Option<PermissionFn>,
-) -> napi::Result<TaskInfo> {
+) -> napi::Result<Json> {
     let core = open(&manager.shared())?;
     let o = options.unwrap_or_default();
     let task = acp_template(argv, &o, permission_fn)?
@@ -121,7 +122,7 @@ pub fn native_spawn_acp(
     if let Some(text) = o.description {
         options = options.description(text);
     }
-    Ok(core.spawn(task, options).js()?.info().into())
+    Ok(Json::of(&core.spawn(task, options).js()?.info()))
 }
 
 /// The ACP task `runAcp` and `ToolBox.registerAcpAgent` describe, with an

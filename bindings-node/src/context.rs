@@ -30,7 +30,7 @@ use napi_derive::napi;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::types::CancelReason;
+use crate::json::Json;
 
 /// What the wrapper's task function resolves with: the JSON text of the
 /// returned value, or the error text of a throw.
@@ -166,12 +166,12 @@ impl NativeTaskContext {
     pub fn wait_cancelled<'env>(
         &self,
         env: &'env Env,
-    ) -> napi::Result<PromiseRaw<'env, Option<CancelReason>>> {
+    ) -> napi::Result<PromiseRaw<'env, Option<Json>>> {
         let shared = self.shared.clone();
         env.spawn_future(async move {
             tokio::select! {
                 biased;
-                reason = shared.ctx.cancelled() => Ok(Some(reason.into())),
+                reason = shared.ctx.cancelled() => Ok(Some(Json::of(&reason))),
                 _ = shared.done.cancelled() => Ok(None),
             }
         })

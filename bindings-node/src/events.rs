@@ -16,7 +16,7 @@ use napi_derive::napi;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
-use crate::types::EventRecord;
+use crate::json::Json;
 
 /// A live stream of a manager's events, from the moment it was made.
 /// Internal: use `manager.events()`.
@@ -40,10 +40,7 @@ impl NativeEventStream {
     /// The next item, or null once the stream is closed (or the manager is
     /// gone).
     #[napi(ts_return_type = "Promise<EventItem | null>")]
-    pub fn next<'env>(
-        &self,
-        env: &'env Env,
-    ) -> napi::Result<PromiseRaw<'env, Option<EventRecord>>> {
+    pub fn next<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Option<Json>>> {
         let subscription = self.subscription.clone();
         let closed = self.closed.clone();
         env.spawn_future(async move {
@@ -55,7 +52,7 @@ impl NativeEventStream {
                 _ = closed.cancelled() => return Ok(None),
             };
             tokio::select! {
-                item = subscription.recv() => Ok(item.map(Into::into)),
+                item = subscription.recv() => Ok(item.as_ref().map(Json::of)),
                 _ = closed.cancelled() => Ok(None),
             }
         })
@@ -63,12 +60,12 @@ impl NativeEventStream {
 
     /// The next item if one is waiting, without waiting.
     #[napi(ts_return_type = "EventItem | null")]
-    pub fn try_next(&self) -> Option<EventRecord> {
+    pub fn try_next(&self) -> Option<Json> {
         if self.closed.is_cancelled() {
             return None;
         }
         let mut subscription = self.subscription.try_lock().ok()?;
-        subscription.try_recv().map(Into::into)
+        subscription.try_recv().as_ref().map(Json::of)
     }
 
     /// Ends the stream: pending and later `next()` calls give null.
@@ -79,8 +76,7 @@ impl NativeEventStream {
 }
 
 /// The callback an event listener calls; weak, so it never keeps Node alive.
-pub(crate) type EventCallback =
-    ThreadsafeFunction<EventRecord, (), EventRecord, Status, false, true>;
+pub(crate) type EventCallback = ThreadsafeFunction<Json, (), Json, Status, false, true>;
 
 /// A callback subscribed to a manager's events. Internal: use
 /// `manager.onEvent()`.
@@ -109,7 +105,7 @@ impl NativeEventListener {
                 // one, so a slow callback leaves items in the bounded event
                 // bus, which reports `lagged` past its capacity, instead of
                 // growing an unbounded queue.
-                if callback.call_async(item.into()).await.is_err() {
+                if callback.call_async(Json::of(&item)).await.is_err() {
                     break; // the environment is closing
                 }
             }

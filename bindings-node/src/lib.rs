@@ -5,11 +5,11 @@
 //! - `manager`: the `NativeTaskManager` class and its verbs;
 //! - `context`: JS async functions as tasks, and their context;
 //! - `events`: the event stream (pull) and event listener (push);
-//! - `types`: the plain objects and string enums that cross the boundary;
-//! - `convert`: their conversions from the core's types;
+//! - `json`: the values going out, the core's serde types as JSON objects
+//!   with camelCase keys (their TypeScript types, `types.d.ts`, are
+//!   generated from `schema/`);
 //! - `args`: the option objects and number arguments going in, parsed into
 //!   the core's settings;
-//! - `shapes`: fast construction of the objects `poll` returns;
 //! - `pty`: PTY mode (terminal size, keys, resize);
 //! - `tools`: the model-facing tool definitions and `NativeToolBox`;
 //! - `acp`: ACP agents as tasks (`nativeSpawnAcp`, wrapped by `runAcp`);
@@ -21,11 +21,9 @@
 mod acp;
 mod args;
 mod context;
-mod convert;
 mod errors;
 mod events;
+mod json;
 mod manager;
 mod pty;
-mod shapes;
 mod tools;
-mod types;

@@ -21,10 +21,7 @@ use crate::args::{
 use crate::context::{js_task, TaskFn};
 use crate::errors::{aborted, shut_down, CoreResultExt};
 use crate::events::{EventCallback, NativeEventListener, NativeEventStream};
-use crate::types::{
-    CollectOutcome, ForegroundOutcome, GcReport, Notification, PollResponse, Preview, Roster,
-    TaskInfo, WaitOutcome,
-};
+use crate::json::{preview, Json, Poll};
 
 /// Aborts one waiting call (`collect`, `cancel`, `waitForeground`): the
 /// wrapper makes one per call that has an `AbortSignal`. Aborting a wait
@@ -132,13 +129,13 @@ impl NativeTaskManager {
     }
 
     /// Starts a command: a shell string (`sh -c`) or an argv array.
-    #[napi]
+    #[napi(ts_return_type = "TaskInfo")]
     pub fn run(
         &self,
         command: Either<String, Vec<String>>,
         process: Option<ProcessOptions>,
         options: Option<TaskOptions>,
-    ) -> napi::Result<TaskInfo> {
+    ) -> napi::Result<Json> {
         let manager = self.manager()?;
         // The core checks the command (not empty).
         let task = match command {
@@ -148,7 +145,7 @@ impl NativeTaskManager {
         .js()?;
         let task = process.unwrap_or_default().apply(task)?;
         let options = options.unwrap_or_default().into_options()?;
-        Ok(manager.spawn(task, options).js()?.info().into())
+        Ok(Json::of(&manager.spawn(task, options).js()?.info()))
     }
 
     /// Starts a JS function as a task of `kind` (default `fn`). `func(ctx)`
@@ -156,7 +153,8 @@ impl NativeTaskManager {
     /// `TaskFnOutcome` (the wrapper makes it so). `description` is used
     /// unless the options give one.
     #[napi(
-        ts_args_type = "func: (ctx: NativeTaskContext) => Promise<TaskFnOutcome>, description: string, kind?: string | undefined | null, options?: TaskOptions | undefined | null"
+        ts_args_type = "func: (ctx: NativeTaskContext) => Promise<TaskFnOutcome>, description: string, kind?: string | undefined | null, options?: TaskOptions | undefined | null",
+        ts_return_type = "TaskInfo"
     )]
     pub fn spawn(
         &self,
@@ -164,37 +162,37 @@ impl NativeTaskManager {
         description: String,
         kind: Option<String>,
         options: Option<TaskOptions>,
-    ) -> napi::Result<TaskInfo> {
+    ) -> napi::Result<Json> {
         let manager = self.manager()?;
         let mut o = options.unwrap_or_default();
         let description = o.description.take().unwrap_or(description);
         let options = o.into_options()?;
         let task = js_task(description, kind, func);
-        Ok(manager.spawn_boxed(task, options).js()?.info().into())
+        Ok(Json::of(&manager.spawn_boxed(task, options).js()?.info()))
     }
 
     /// The task's info now.
-    #[napi]
-    pub fn info(&self, id: String) -> napi::Result<TaskInfo> {
-        Ok(self.manager()?.info(&id).js()?.into())
+    #[napi(ts_return_type = "TaskInfo")]
+    pub fn info(&self, id: String) -> napi::Result<Json> {
+        Ok(Json::of(&self.manager()?.info(&id).js()?))
     }
 
     /// Moves a running foreground task to the background without losing a
     /// byte; a background or ended task's info is returned unchanged.
-    #[napi]
-    pub fn detach(&self, id: String) -> napi::Result<TaskInfo> {
-        Ok(self.manager()?.detach(&id).js()?.into())
+    #[napi(ts_return_type = "TaskInfo")]
+    pub fn detach(&self, id: String) -> napi::Result<Json> {
+        Ok(Json::of(&self.manager()?.detach(&id).js()?))
     }
 
     /// Non-blocking: the info and up to `maxBytes` (default 64 KiB, at most
     /// 16 MiB) of output written since `cursor` (default 0).
-    #[napi]
+    #[napi(ts_return_type = "PollResponse")]
     pub fn poll(
         &self,
         id: String,
         cursor: Option<f64>,
         max_bytes: Option<f64>,
-    ) -> napi::Result<PollResponse> {
+    ) -> napi::Result<Poll> {
         let cursor = match cursor {
             Some(c) => bytes("cursor", c)?,
             None => 0,
@@ -208,13 +206,13 @@ impl NativeTaskManager {
 
     /// The first `headBytes` and last `tailBytes` of the output (default 4 KiB
     /// each).
-    #[napi]
+    #[napi(ts_return_type = "Preview")]
     pub fn preview(
         &self,
         id: String,
         head_bytes: Option<f64>,
         tail_bytes: Option<f64>,
-    ) -> napi::Result<Preview> {
+    ) -> napi::Result<Json> {
         let head = match head_bytes {
             Some(v) => size("headBytes", v)?,
             None => agent_tasks::DEFAULT_PREVIEW_BYTES,
@@ -223,7 +221,7 @@ impl NativeTaskManager {
             Some(v) => size("tailBytes", v)?,
             None => agent_tasks::DEFAULT_PREVIEW_BYTES,
         };
-        Ok(self.manager()?.preview(&id, head, tail).js()?.into())
+        Ok(preview(&self.manager()?.preview(&id, head, tail).js()?))
     }
 
     /// Waits until output past `cursor` exists or the task has ended, then
@@ -237,7 +235,7 @@ impl NativeTaskManager {
         cursor: f64,
         max_bytes: Option<f64>,
         wait: Option<&WaitHandle>,
-    ) -> napi::Result<PromiseRaw<'env, PollResponse>> {
+    ) -> napi::Result<PromiseRaw<'env, Poll>> {
         let manager = self.manager()?;
         let cursor = bytes("cursor", cursor)?;
         let max_bytes = match max_bytes {
@@ -263,7 +261,7 @@ impl NativeTaskManager {
         id: String,
         timeout_ms: Option<f64>,
         wait: Option<&WaitHandle>,
-    ) -> napi::Result<PromiseRaw<'env, CollectOutcome>> {
+    ) -> napi::Result<PromiseRaw<'env, Json>> {
         let manager = self.manager()?;
         let timeout = match timeout_ms {
             Some(t) => millis("timeoutMs", t)?,
@@ -285,12 +283,12 @@ impl NativeTaskManager {
         id: String,
         reason: Option<String>,
         wait: Option<&WaitHandle>,
-    ) -> napi::Result<PromiseRaw<'env, TaskInfo>> {
+    ) -> napi::Result<PromiseRaw<'env, Json>> {
         let manager = self.manager()?;
         let reason = CancelReason::user(reason.unwrap_or_default());
         let wait = wait.map(|w| w.token.clone());
         env.spawn_future(abortable(wait, async move {
-            Ok(manager.cancel(&id, reason).await.js()?.into())
+            Ok(Json::of(&manager.cancel(&id, reason).await.js()?))
         }))
     }
 
@@ -306,7 +304,7 @@ impl NativeTaskManager {
         timeout_ms: Option<f64>,
         cursor: Option<f64>,
         wait: Option<&WaitHandle>,
-    ) -> napi::Result<PromiseRaw<'env, WaitOutcome>> {
+    ) -> napi::Result<PromiseRaw<'env, Json>> {
         let manager = self.manager()?;
         let timeout = match timeout_ms {
             Some(t) => millis("timeoutMs", t)?,
@@ -326,24 +324,16 @@ impl NativeTaskManager {
     /// Pauses a process task (SIGSTOP to every process of it); its
     /// timeouts wait while paused. Returns its info.
     #[napi(ts_return_type = "Promise<TaskInfo>")]
-    pub fn pause<'env>(
-        &self,
-        env: &'env Env,
-        id: String,
-    ) -> napi::Result<PromiseRaw<'env, TaskInfo>> {
+    pub fn pause<'env>(&self, env: &'env Env, id: String) -> napi::Result<PromiseRaw<'env, Json>> {
         let manager = self.manager()?;
-        env.spawn_future(async move { Ok(manager.pause(&id).await.js()?.into()) })
+        env.spawn_future(async move { Ok(Json::of(&manager.pause(&id).await.js()?)) })
     }
 
     /// Resumes a paused task (SIGCONT). Returns its info.
     #[napi(ts_return_type = "Promise<TaskInfo>")]
-    pub fn resume<'env>(
-        &self,
-        env: &'env Env,
-        id: String,
-    ) -> napi::Result<PromiseRaw<'env, TaskInfo>> {
+    pub fn resume<'env>(&self, env: &'env Env, id: String) -> napi::Result<PromiseRaw<'env, Json>> {
         let manager = self.manager()?;
-        env.spawn_future(async move { Ok(manager.resume(&id).await.js()?.into()) })
+        env.spawn_future(async move { Ok(Json::of(&manager.resume(&id).await.js()?)) })
     }
 
     /// Waits until a foreground task ends (`finished`) or is moved to the
@@ -355,7 +345,7 @@ impl NativeTaskManager {
         env: &'env Env,
         id: String,
         wait: Option<&WaitHandle>,
-    ) -> napi::Result<PromiseRaw<'env, ForegroundOutcome>> {
+    ) -> napi::Result<PromiseRaw<'env, Json>> {
         let manager = self.manager()?;
         let wait = wait.map(|w| w.token.clone());
         env.spawn_future(abortable(wait, async move {
@@ -386,15 +376,10 @@ impl NativeTaskManager {
 
     /// Tasks matching `filter`, oldest first. Foreground tasks that ended
     /// without being detached are not listed.
-    #[napi]
-    pub fn list(&self, filter: Option<ListFilter>) -> napi::Result<Vec<TaskInfo>> {
+    #[napi(ts_return_type = "TaskInfo[]")]
+    pub fn list(&self, filter: Option<ListFilter>) -> napi::Result<Json> {
         let filter = filter.unwrap_or_default().into_filter()?;
-        Ok(self
-            .manager()?
-            .list(&filter)
-            .into_iter()
-            .map(Into::into)
-            .collect())
+        Ok(Json::of(&self.manager()?.list(&filter)))
     }
 
     /// A pull stream of events from now on.
@@ -417,21 +402,16 @@ impl NativeTaskManager {
 
     /// The owner's open background work: a short text for the model within
     /// `budget` bytes (the core's default when absent) and the items.
-    #[napi]
-    pub fn roster(&self, owner: String, budget: Option<u32>) -> napi::Result<Roster> {
+    #[napi(ts_return_type = "Roster")]
+    pub fn roster(&self, owner: String, budget: Option<u32>) -> napi::Result<Json> {
         let budget = budget.map_or(agent_tasks::DEFAULT_ROSTER_BUDGET, |b| b as usize);
-        Ok(self.manager()?.roster(&owner, budget).into())
+        Ok(Json::of(&self.manager()?.roster(&owner, budget)))
     }
 
     /// Pending notifications, oldest first: of one owner, or of all.
-    #[napi]
-    pub fn notifications(&self, owner: Option<String>) -> napi::Result<Vec<Notification>> {
-        Ok(self
-            .manager()?
-            .notifications(owner.as_deref())
-            .into_iter()
-            .map(Into::into)
-            .collect())
+    #[napi(ts_return_type = "Notification[]")]
+    pub fn notifications(&self, owner: Option<String>) -> napi::Result<Json> {
+        Ok(Json::of(&self.manager()?.notifications(owner.as_deref())))
     }
 
     /// Marks notifications delivered; they never come back. Returns how many
@@ -450,26 +430,26 @@ impl NativeTaskManager {
         env: &'env Env,
         owner: String,
         reason: Option<String>,
-    ) -> napi::Result<PromiseRaw<'env, Vec<TaskInfo>>> {
+    ) -> napi::Result<PromiseRaw<'env, Json>> {
         let manager = self.manager()?;
         env.spawn_future(async move {
             let infos = manager
                 .close_owner(&owner, reason.unwrap_or_default())
                 .await;
-            Ok(infos.into_iter().map(Into::into).collect::<Vec<TaskInfo>>())
+            Ok(Json::of(&infos))
         })
     }
 
     /// Kills the still-running process of a task found orphaned at open.
-    #[napi]
-    pub fn kill_orphan(&self, id: String) -> napi::Result<TaskInfo> {
-        Ok(self.manager()?.kill_orphan(&id).js()?.into())
+    #[napi(ts_return_type = "TaskInfo")]
+    pub fn kill_orphan(&self, id: String) -> napi::Result<Json> {
+        Ok(Json::of(&self.manager()?.kill_orphan(&id).js()?))
     }
 
     /// Removes ended tasks (and their folders) that ended more than
     /// `maxAgeMs` ago, and the oldest beyond the newest `maxCount`.
-    #[napi]
-    pub fn gc(&self, max_age_ms: Option<f64>, max_count: Option<u32>) -> napi::Result<GcReport> {
+    #[napi(ts_return_type = "GcReport")]
+    pub fn gc(&self, max_age_ms: Option<f64>, max_count: Option<u32>) -> napi::Result<Json> {
         let max_age = match max_age_ms {
             Some(ms) => Some(finite_millis("maxAgeMs", ms)?),
             None => None,
@@ -478,9 +458,7 @@ impl NativeTaskManager {
             .manager()?
             .gc(max_age, max_count.map(|n| n as usize))
             .js()?;
-        Ok(GcReport {
-            removed: report.removed.iter().map(|id| id.to_string()).collect(),
-        })
+        Ok(Json::of(&report))
     }
 
     /// Cancels every task except keep-alive ones and waits until they have

@@ -8,7 +8,7 @@
 
 use std::sync::Mutex;
 
-use agent_tasks::tools::{definitions_in, Agent, ToolBox, ToolBoxConfig, ToolShape};
+use agent_tasks::tools::{definitions_in, Agent, ToolBox, ToolBoxConfig, ToolResponse, ToolShape};
 use napi::bindgen_prelude::PromiseRaw;
 use napi::Env;
 use napi_derive::napi;
@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use crate::args::ToolBoxOptions;
 use crate::context::{js_agent, AgentFn};
 use crate::errors::CoreResultExt;
+use crate::json::Json;
 use crate::manager::{open, NativeTaskManager, SharedManager};
 
 /// The tool definitions in `shape` (`openai`, the default, `anthropic` or
@@ -33,31 +34,6 @@ fn tool_shape(shape: Option<String>) -> napi::Result<ToolShape> {
     match shape {
         Some(name) => agent_tasks::parse_name("shape", &name).js(),
         None => Ok(ToolShape::default()),
-    }
-}
-
-/// What a tool call answers.
-#[napi(object, object_from_js = false)]
-pub struct ToolResponse {
-    /// Text for the model: metadata first (task id, status, exit code,
-    /// cursor, bytes omitted), then output, within the text budget.
-    pub text: String,
-    /// Structured data for the host, the core's JSON as is (snake_case keys,
-    /// as in `schema/`): the task's info, cursors, …; or
-    /// `{ error: { code, message } }`.
-    #[napi(ts_type = "Record<string, any>")]
-    pub json: Value,
-    /// True when the call failed (unknown tool or id, bad argument).
-    pub is_error: bool,
-}
-
-impl From<agent_tasks::tools::ToolResponse> for ToolResponse {
-    fn from(r: agent_tasks::tools::ToolResponse) -> Self {
-        ToolResponse {
-            text: r.text,
-            json: r.json,
-            is_error: r.is_error,
-        }
     }
 }
 
@@ -174,19 +150,19 @@ impl NativeToolBox {
         env: &'env Env,
         name: String,
         args: Option<String>,
-    ) -> napi::Result<PromiseRaw<'env, ToolResponse>> {
+    ) -> napi::Result<PromiseRaw<'env, Json>> {
         let toolbox = open(&self.manager).ok().and_then(|m| self.toolbox(m).ok());
         env.spawn_future(async move {
             let Some(toolbox) = toolbox else {
                 let message = agent_tasks::Error::ShutDown.to_string();
-                return Ok(ToolResponse {
+                return Ok(Json::of(&ToolResponse {
                     text: format!("error: {message}"),
                     json: json!({ "error": { "code": "SHUT_DOWN", "message": message } }),
                     is_error: true,
-                });
+                }));
             };
             let args = args.map_or(Value::Null, Value::String);
-            Ok(toolbox.call(&name, args).await.into())
+            Ok(Json::of(&toolbox.call(&name, args).await))
         })
     }
 }

@@ -1,8 +1,10 @@
-// The TypeScript types in index.d.ts agree with the core's JSON Schema in
-// schema/ (field names in camelCase, the same required and optional fields,
-// the same enum values), and the objects the binding returns have the
-// fields their types declare.
+// The TypeScript types of the values (types.d.ts, generated from the core's
+// JSON Schema in schema/ by scripts/gen_node_types.py) are current and agree
+// with schema/ (field names in camelCase, the same required and optional
+// fields, the same enum values), index.d.ts exports them, and the objects
+// the binding returns have the fields their types declare.
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { test } from 'node:test'
@@ -11,7 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { manager } from './helpers.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const dts = readFileSync(join(here, '..', 'index.d.ts'), 'utf8')
+const dts = readFileSync(join(here, '..', 'types.d.ts'), 'utf8')
 const schemaDir = join(here, '..', '..', 'schema')
 const schema = (name) => JSON.parse(readFileSync(join(schemaDir, `${name}.json`), 'utf8'))
 
@@ -47,6 +49,11 @@ function schemaEnum(s) {
   if (s.enum) return [...s.enum].sort()
   return s.oneOf.map((o) => o.const ?? o.enum?.[0]).sort()
 }
+
+test('types.d.ts is what scripts/gen_node_types.py makes of schema/, and index.d.ts exports it', () => {
+  execFileSync('python3', [join(here, '..', '..', 'scripts', 'gen_node_types.py'), '--check'], { stdio: 'inherit' })
+  assert.match(readFileSync(join(here, '..', 'index.d.ts'), 'utf8'), /^export \* from '\.\/types\.js'$/m)
+})
 
 const objects = [
   // [TypeScript interface, schema file, $def or null, extra fields the binding adds]
