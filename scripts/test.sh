@@ -133,8 +133,11 @@ fi
   echo "== npm run build (napi build --release)"
   npm run build
   echo "== generated files are committed and up to date"
+  # types.d.ts (the values' types) is generated from schema/ by
+  # scripts/gen_node_types.py; --check fails when it drifted.
+  python3 ../scripts/gen_node_types.py --check
   if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    git diff --exit-code -- index.d.ts binding.js
+    git diff --exit-code -- index.d.ts binding.js types.d.ts
   fi
   echo "== npm test (node --test: the binding's tests, and the examples in examples/node run as a user would)"
   npm test

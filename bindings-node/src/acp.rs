@@ -95,7 +95,7 @@ fn asking(callback: PermissionFn) -> PermissionPolicy {
 /// `runAcp`.
 #[napi(
     ts_args_type = "manager: NativeTaskManager, argv: Array<string>, goal: string, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<string>) | undefined | null",
-    ts_return_type = "TaskInfo"
+    ts_return_type = "string"
 )]
 // Registered with Node by napi-rs, which test builds leave out.
 #[cfg_attr(test, allow(dead_code))]

@@ -162,7 +162,7 @@ impl NativeTaskContext {
 
     /// Settles with the cancel reason when a stop is asked for, or with null
     /// when the task ends first.
-    #[napi(ts_return_type = "Promise<CancelReason | null>")]
+    #[napi(ts_return_type = "Promise<string | null>")]
     pub fn wait_cancelled<'env>(
         &self,
         env: &'env Env,

@@ -39,7 +39,7 @@ impl NativeEventStream {
 impl NativeEventStream {
     /// The next item, or null once the stream is closed (or the manager is
     /// gone).
-    #[napi(ts_return_type = "Promise<EventItem | null>")]
+    #[napi(ts_return_type = "Promise<string | null>")]
     pub fn next<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Option<Json>>> {
         let subscription = self.subscription.clone();
         let closed = self.closed.clone();
@@ -59,7 +59,7 @@ impl NativeEventStream {
     }
 
     /// The next item if one is waiting, without waiting.
-    #[napi(ts_return_type = "EventItem | null")]
+    #[napi(ts_return_type = "string | null")]
     pub fn try_next(&self) -> Option<Json> {
         if self.closed.is_cancelled() {
             return None;

@@ -1,9 +1,9 @@
 //! The values going out. Every value the binding returns is the core's own
 //! serde type (`schema/*.json` is generated from the same types, and
 //! `types.d.ts` from the schemas), written once: serialised by serde_json
-//! with object keys in camelCase ([`Camel`]), and parsed on the JS side by
-//! `JSON.parse`, which builds fast-shaped objects (faster than napi-rs setting
-//! properties one by one). Keys inside free-form JSON (a task's `value`, a
+//! with object keys in camelCase ([`Camel`]), and handed to JS as text, which
+//! the JS layer parses with `JSON.parse`: V8 builds fast-shaped objects, much
+//! faster than Node-API setting properties one by one. Keys inside free-form JSON (a task's `value`, a
 //! delegation's `arguments`, a tool answer's `json`) are kept as they are.
 //!
 //! Two extras that are not in the wire form are added here: a poll's raw
@@ -12,11 +12,10 @@
 //! (`{ state, result }` or `{ state, info }`), as `types.d.ts` declares.
 
 use std::io::{self, Write};
-use std::ptr;
 
 use agent_tasks::{CollectOutcome, ForegroundOutcome, WaitOutcome};
 use napi::bindgen_prelude::{Buffer, ToNapiValue};
-use napi::{check_status, sys, Error, Result, Status};
+use napi::{sys, Result};
 use serde::ser::SerializeMap;
 use serde::Serialize;
 use serde_json::ser::Formatter;
@@ -90,8 +89,8 @@ impl Formatter for Camel {
     }
 }
 
-/// A value as JSON text with camelCase keys, made into a JS object by
-/// `JSON.parse` when it crosses into JS.
+/// A value as JSON text with camelCase keys; the JS layer parses it
+/// (`JSON.parse`) into the object `types.d.ts` declares.
 pub struct Json(String);
 
 impl Json {
@@ -164,7 +163,8 @@ pub(crate) fn preview(p: &agent_tasks::Preview) -> Json {
     })
 }
 
-/// A poll's answer: its JSON and its raw bytes, added as `data`.
+/// A poll's answer: its JSON, and its raw bytes beside (`[json, data]`) when
+/// there are any; the JS layer adds them as `data`.
 pub struct Poll(Json, Vec<u8>);
 
 impl From<agent_tasks::PollResponse> for Poll {
@@ -173,71 +173,22 @@ impl From<agent_tasks::PollResponse> for Poll {
     }
 }
 
-fn failed(what: &str) -> Error {
-    Error::new(
-        Status::GenericFailure,
-        format!("making a JS value failed: {what}"),
-    )
-}
-
-/// `JSON.parse(text)` in `env`.
-///
-/// # Safety
-///
-/// `env` must be the live environment of the current JS thread.
-unsafe fn parse(env: sys::napi_env, text: String) -> Result<sys::napi_value> {
-    // SAFETY: `env` is live (this function's contract); every out-pointer is
-    // a valid local; the property names are NUL-terminated constants.
-    unsafe {
-        let text = String::to_napi_value(env, text)?;
-        let mut global = ptr::null_mut();
-        check_status!(sys::napi_get_global(env, &mut global))?;
-        let mut json = ptr::null_mut();
-        check_status!(sys::napi_get_named_property(
-            env,
-            global,
-            c"JSON".as_ptr(),
-            &mut json
-        ))?;
-        let mut parse = ptr::null_mut();
-        check_status!(sys::napi_get_named_property(
-            env,
-            json,
-            c"parse".as_ptr(),
-            &mut parse
-        ))?;
-        let mut value = ptr::null_mut();
-        check_status!(sys::napi_call_function(
-            env, json, parse, 1, &text, &mut value
-        ))?;
-        if value.is_null() {
-            return Err(failed("JSON.parse answered nothing"));
-        }
-        Ok(value)
-    }
-}
-
 impl ToNapiValue for Json {
     unsafe fn to_napi_value(env: sys::napi_env, v: Self) -> Result<sys::napi_value> {
         // SAFETY: napi-rs calls this on the JS thread with its live `env`.
-        unsafe { parse(env, v.0) }
+        unsafe { String::to_napi_value(env, v.0) }
     }
 }
 
 impl ToNapiValue for Poll {
     unsafe fn to_napi_value(env: sys::napi_env, p: Self) -> Result<sys::napi_value> {
-        // SAFETY: napi-rs calls this on the JS thread with its live `env`; the
-        // object and the Buffer are values of that `env`.
+        // SAFETY: napi-rs calls this on the JS thread with its live `env`.
         unsafe {
-            let object = parse(env, p.0 .0)?;
-            let data = Buffer::to_napi_value(env, p.1.into())?;
-            check_status!(sys::napi_set_named_property(
-                env,
-                object,
-                c"data".as_ptr(),
-                data
-            ))?;
-            Ok(object)
+            if p.1.is_empty() {
+                String::to_napi_value(env, p.0 .0)
+            } else {
+                <(String, Buffer)>::to_napi_value(env, (p.0 .0, p.1.into()))
+            }
         }
     }
 }

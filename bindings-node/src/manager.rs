@@ -129,7 +129,7 @@ impl NativeTaskManager {
     }
 
     /// Starts a command: a shell string (`sh -c`) or an argv array.
-    #[napi(ts_return_type = "TaskInfo")]
+    #[napi(ts_return_type = "string")]
     pub fn run(
         &self,
         command: Either<String, Vec<String>>,
@@ -154,7 +154,7 @@ impl NativeTaskManager {
     /// unless the options give one.
     #[napi(
         ts_args_type = "func: (ctx: NativeTaskContext) => Promise<TaskFnOutcome>, description: string, kind?: string | undefined | null, options?: TaskOptions | undefined | null",
-        ts_return_type = "TaskInfo"
+        ts_return_type = "string"
     )]
     pub fn spawn(
         &self,
@@ -172,21 +172,21 @@ impl NativeTaskManager {
     }
 
     /// The task's info now.
-    #[napi(ts_return_type = "TaskInfo")]
+    #[napi(ts_return_type = "string")]
     pub fn info(&self, id: String) -> napi::Result<Json> {
         Ok(Json::of(&self.manager()?.info(&id).js()?))
     }
 
     /// Moves a running foreground task to the background without losing a
     /// byte; a background or ended task's info is returned unchanged.
-    #[napi(ts_return_type = "TaskInfo")]
+    #[napi(ts_return_type = "string")]
     pub fn detach(&self, id: String) -> napi::Result<Json> {
         Ok(Json::of(&self.manager()?.detach(&id).js()?))
     }
 
     /// Non-blocking: the info and up to `maxBytes` (default 64 KiB, at most
     /// 16 MiB) of output written since `cursor` (default 0).
-    #[napi(ts_return_type = "PollResponse")]
+    #[napi(ts_return_type = "string | [string, Buffer]")]
     pub fn poll(
         &self,
         id: String,
@@ -206,7 +206,7 @@ impl NativeTaskManager {
 
     /// The first `headBytes` and last `tailBytes` of the output (default 4 KiB
     /// each).
-    #[napi(ts_return_type = "Preview")]
+    #[napi(ts_return_type = "string")]
     pub fn preview(
         &self,
         id: String,
@@ -227,7 +227,7 @@ impl NativeTaskManager {
     /// Waits until output past `cursor` exists or the task has ended, then
     /// answers as `poll` does (at most `maxBytes`, default 64 KiB): what the
     /// wrapper's output streams read. Woken by the task's output and its end.
-    #[napi(ts_return_type = "Promise<PollResponse>")]
+    #[napi(ts_return_type = "Promise<string | [string, Buffer]>")]
     pub fn wait_output<'env>(
         &self,
         env: &'env Env,
@@ -254,7 +254,7 @@ impl NativeTaskManager {
 
     /// Waits until the task ends or `timeoutMs` passes (default: no limit;
     /// 0: answer at once).
-    #[napi(ts_return_type = "Promise<CollectOutcome>")]
+    #[napi(ts_return_type = "Promise<string>")]
     pub fn collect<'env>(
         &self,
         env: &'env Env,
@@ -276,7 +276,7 @@ impl NativeTaskManager {
     /// Stops the task (SIGTERM to its process group, SIGKILL after the grace;
     /// a JS task's signal aborts), waits until it has ended, and returns its
     /// final info. Idempotent.
-    #[napi(ts_return_type = "Promise<TaskInfo>")]
+    #[napi(ts_return_type = "Promise<string>")]
     pub fn cancel<'env>(
         &self,
         env: &'env Env,
@@ -295,7 +295,7 @@ impl NativeTaskManager {
     /// Waits until `until` holds (a regex over output lines from `cursor`,
     /// `port:N`, or `end`; parsed by the core), the task ends, or
     /// `timeoutMs` passes (default: no limit).
-    #[napi(ts_return_type = "Promise<WaitOutcome>")]
+    #[napi(ts_return_type = "Promise<string>")]
     pub fn wait_for<'env>(
         &self,
         env: &'env Env,
@@ -323,14 +323,14 @@ impl NativeTaskManager {
 
     /// Pauses a process task (SIGSTOP to every process of it); its
     /// timeouts wait while paused. Returns its info.
-    #[napi(ts_return_type = "Promise<TaskInfo>")]
+    #[napi(ts_return_type = "Promise<string>")]
     pub fn pause<'env>(&self, env: &'env Env, id: String) -> napi::Result<PromiseRaw<'env, Json>> {
         let manager = self.manager()?;
         env.spawn_future(async move { Ok(Json::of(&manager.pause(&id).await.js()?)) })
     }
 
     /// Resumes a paused task (SIGCONT). Returns its info.
-    #[napi(ts_return_type = "Promise<TaskInfo>")]
+    #[napi(ts_return_type = "Promise<string>")]
     pub fn resume<'env>(&self, env: &'env Env, id: String) -> napi::Result<PromiseRaw<'env, Json>> {
         let manager = self.manager()?;
         env.spawn_future(async move { Ok(Json::of(&manager.resume(&id).await.js()?)) })
@@ -339,7 +339,7 @@ impl NativeTaskManager {
     /// Waits until a foreground task ends (`finished`) or is moved to the
     /// background (`detached`). For a task already in the background this
     /// answers `detached` at once, or `finished` if it has ended.
-    #[napi(ts_return_type = "Promise<ForegroundOutcome>")]
+    #[napi(ts_return_type = "Promise<string>")]
     pub fn wait_foreground<'env>(
         &self,
         env: &'env Env,
@@ -376,7 +376,7 @@ impl NativeTaskManager {
 
     /// Tasks matching `filter`, oldest first. Foreground tasks that ended
     /// without being detached are not listed.
-    #[napi(ts_return_type = "TaskInfo[]")]
+    #[napi(ts_return_type = "string")]
     pub fn list(&self, filter: Option<ListFilter>) -> napi::Result<Json> {
         let filter = filter.unwrap_or_default().into_filter()?;
         Ok(Json::of(&self.manager()?.list(&filter)))
@@ -390,7 +390,7 @@ impl NativeTaskManager {
 
     /// Calls `callback` with every event from now on, until closed; never
     /// keeps Node alive.
-    #[napi(ts_args_type = "callback: (item: EventItem) => void")]
+    #[napi(ts_args_type = "callback: (item: string) => void")]
     pub fn on_event(&self, callback: EventCallback) -> napi::Result<NativeEventListener> {
         let subscription = self.manager()?.subscribe();
         Ok(NativeEventListener::start(
@@ -402,14 +402,14 @@ impl NativeTaskManager {
 
     /// The owner's open background work: a short text for the model within
     /// `budget` bytes (the core's default when absent) and the items.
-    #[napi(ts_return_type = "Roster")]
+    #[napi(ts_return_type = "string")]
     pub fn roster(&self, owner: String, budget: Option<u32>) -> napi::Result<Json> {
         let budget = budget.map_or(agent_tasks::DEFAULT_ROSTER_BUDGET, |b| b as usize);
         Ok(Json::of(&self.manager()?.roster(&owner, budget)))
     }
 
     /// Pending notifications, oldest first: of one owner, or of all.
-    #[napi(ts_return_type = "Notification[]")]
+    #[napi(ts_return_type = "string")]
     pub fn notifications(&self, owner: Option<String>) -> napi::Result<Json> {
         Ok(Json::of(&self.manager()?.notifications(owner.as_deref())))
     }
@@ -424,7 +424,7 @@ impl NativeTaskManager {
 
     /// Cancels the running tasks of `owner` except keep-alive ones, waits
     /// until they have ended, and returns their infos.
-    #[napi(ts_return_type = "Promise<TaskInfo[]>")]
+    #[napi(ts_return_type = "Promise<string>")]
     pub fn close_owner<'env>(
         &self,
         env: &'env Env,
@@ -441,14 +441,14 @@ impl NativeTaskManager {
     }
 
     /// Kills the still-running process of a task found orphaned at open.
-    #[napi(ts_return_type = "TaskInfo")]
+    #[napi(ts_return_type = "string")]
     pub fn kill_orphan(&self, id: String) -> napi::Result<Json> {
         Ok(Json::of(&self.manager()?.kill_orphan(&id).js()?))
     }
 
     /// Removes ended tasks (and their folders) that ended more than
     /// `maxAgeMs` ago, and the oldest beyond the newest `maxCount`.
-    #[napi(ts_return_type = "GcReport")]
+    #[napi(ts_return_type = "string")]
     pub fn gc(&self, max_age_ms: Option<f64>, max_count: Option<u32>) -> napi::Result<Json> {
         let max_age = match max_age_ms {
             Some(ms) => Some(finite_millis("maxAgeMs", ms)?),

@@ -144,7 +144,7 @@ impl NativeToolBox {
     /// Executes one tool call; `args` is JSON text (or nothing: `{}`).
     /// Failures, a closed manager included, come back as an answer with
     /// `isError`, never as a rejection.
-    #[napi(ts_return_type = "Promise<ToolResponse>")]
+    #[napi(ts_return_type = "Promise<string>")]
     pub fn call<'env>(
         &self,
         env: &'env Env,
