@@ -7,7 +7,7 @@
 use tokio::time::Instant;
 
 use crate::events::Event;
-use crate::info::{CancelReason, Containment, TaskResult, TaskStatus};
+use crate::info::{Containment, TaskResult, TaskStatus};
 
 /// Where a running task runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,8 +51,6 @@ pub(crate) struct TaskState {
     pub phase: Phase,
     /// One-way: set when the task was moved from the foreground.
     pub detached: bool,
-    /// The first stop request's reason.
-    pub cancel_reason: Option<CancelReason>,
     pub pid: Option<u32>,
     /// How the task's processes are contained (process tasks).
     pub containment: Option<Containment>,
@@ -88,7 +86,6 @@ impl TaskState {
         TaskState {
             phase,
             detached: false,
-            cancel_reason: None,
             pid: None,
             containment: None,
             process_start_time: None,
@@ -147,16 +144,6 @@ impl TaskState {
             } => Some(result),
             _ => None,
         }
-    }
-
-    /// Records the first stop request; false if the task has ended (or a
-    /// request was made before: the first reason is kept).
-    pub(crate) fn request_stop(&mut self, reason: &CancelReason) -> bool {
-        if !self.is_running() || self.cancel_reason.is_some() {
-            return false;
-        }
-        self.cancel_reason = Some(reason.clone());
-        true
     }
 
     /// Marks the task paused (its processes were stopped) from `now`.
