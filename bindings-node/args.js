@@ -198,28 +198,11 @@ const specs = {
   },
 }
 
-/** The edit distance of two short names (for "did you mean"). */
-function distance(a, b) {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0]
-    row[0] = i
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j]
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1))
-      diagonal = above
-    }
-  }
-  return row[b.length]
-}
-
 function unknownOption(call, key, spec) {
   const names = Object.keys(spec)
-  const close = names
-    .map((name) => [distance(key, name), name])
-    .filter(([d]) => d <= 2)
-    .sort((x, y) => x[0] - y[0])[0]
-  const hint = close ? `; did you mean \`${close[1]}\`?` : ''
+  // The core's "did you mean" rule.
+  const close = require('./binding.js').closestName(key, names)
+  const hint = close ? `; did you mean \`${close}\`?` : ''
   return invalid(key, `not an option of ${call}${hint} (its options: ${names.join(', ')})`)
 }
 

@@ -437,6 +437,19 @@ export declare class NativeEventStream {
 }
 
 /**
+ * The core's rule for cutting output into lines ([`agent_tasks::LineSplitter`]),
+ * for the wrapper's `lines()`. Internal.
+ */
+export declare class NativeLineSplitter {
+  /** An empty splitter. */
+  constructor()
+  /** The lines the next bytes end. */
+  push(bytes: Buffer): Array<string>
+  /** The last line, once the stream has ended. */
+  finish(): string | null
+}
+
+/**
  * What a JS task's function is given (wrapped by `index.js` into the
  * `TaskContext` with `write`, `signal` and `recv`). Internal: use the
  * wrapper's context.
@@ -734,6 +747,12 @@ export interface AcpOptions {
  * `Display` of [`agent_tasks::CancelReason`].
  */
 export declare function cancelReasonText(kind: string, message?: string | undefined | null): string
+
+/**
+ * The core's "did you mean" rule ([`agent_tasks::closest_name`]), for the
+ * wrapper's check of option names: the known name closest to `given`.
+ */
+export declare function closestName(given: string, known: Array<string>): string | null
 
 /** Which tasks `list` returns. */
 export interface ListFilter {

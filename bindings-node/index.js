@@ -400,25 +400,14 @@ async function* outputChunks(native, id, o) {
   }
 }
 
-// The same output as lines (without their `\n` or a trailing `\r`); the last
-// line counts once the task has ended, even without a newline.
+// The same output as lines, cut by the core's rule (`LineSplitter`: without
+// their `\n` or a trailing `\r`; the last line counts once the task has
+// ended, even without a newline).
 async function* outputLines(chunks) {
-  const decoder = new TextDecoder()
-  let partial = ''
-  for await (const chunk of chunks) {
-    partial += decoder.decode(chunk, { stream: true })
-    let start = 0
-    for (;;) {
-      const nl = partial.indexOf('\n', start)
-      if (nl < 0) break
-      const end = nl > start && partial.charCodeAt(nl - 1) === 13 ? nl - 1 : nl
-      yield partial.slice(start, end)
-      start = nl + 1
-    }
-    partial = partial.slice(start)
-  }
-  partial += decoder.decode()
-  if (partial.length > 0) yield partial.endsWith('\r') ? partial.slice(0, -1) : partial
+  const splitter = new native.NativeLineSplitter()
+  for await (const chunk of chunks) yield* splitter.push(chunk)
+  const last = splitter.finish()
+  if (last !== null) yield last
 }
 
 // ---- nothing left running at exit ----------------------------------------

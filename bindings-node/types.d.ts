@@ -6,7 +6,7 @@
 /// <reference types="node" />
 
 /** What asked a task to stop. */
-export type CancelKind = 'user' | 'timeout' | 'shutdown' | 'owner_closed' | 'stalled'
+export type CancelKind = 'user' | 'timeout' | 'shutdown' | 'owner_closed' | 'stalled' | 'external'
 
 /** Why a task was asked to stop; recorded in the info and passed to the task. */
 export interface CancelReason {

@@ -431,3 +431,40 @@ pub(crate) fn cells(cols: &f64, rows: &f64) -> napi::Result<(u16, u16)> {
     let rows = size("rows", *rows)? as u64;
     agent_tasks::terminal_size(cols, rows).js()
 }
+
+/// The core's "did you mean" rule ([`agent_tasks::closest_name`]), for the
+/// wrapper's check of option names: the known name closest to `given`.
+#[napi]
+// Registered with Node by napi-rs, which test builds leave out.
+#[cfg_attr(test, allow(dead_code))]
+pub fn closest_name(given: String, known: Vec<String>) -> Option<String> {
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    agent_tasks::closest_name(&given, &known).map(str::to_owned)
+}
+
+/// The core's rule for cutting output into lines ([`agent_tasks::LineSplitter`]),
+/// for the wrapper's `lines()`. Internal.
+#[napi]
+#[derive(Default)]
+pub struct NativeLineSplitter(agent_tasks::LineSplitter);
+
+#[napi]
+impl NativeLineSplitter {
+    /// An empty splitter.
+    #[napi(constructor)]
+    pub fn new() -> Self {
+        NativeLineSplitter::default()
+    }
+
+    /// The lines the next bytes end.
+    #[napi]
+    pub fn push(&mut self, bytes: napi::bindgen_prelude::BufferSlice) -> Vec<String> {
+        self.0.push(&bytes)
+    }
+
+    /// The last line, once the stream has ended.
+    #[napi]
+    pub fn finish(&mut self) -> Option<String> {
+        self.0.finish()
+    }
+}

@@ -58,7 +58,7 @@ pub struct CancelReason(pub(crate) agent_tasks::CancelReason);
 
 #[pymethods]
 impl CancelReason {
-    /// What asked for the stop: `user`, `timeout`, `shutdown`, `owner_closed` or `stalled`.
+    /// What asked for the stop: `user`, `timeout`, `shutdown`, `owner_closed`, `stalled` or `external`.
     #[getter]
     fn kind(&self) -> &'static str {
         self.0.kind.as_str()

@@ -24,7 +24,7 @@ from typing import (
 _T = TypeVar("_T", covariant=True)
 
 TaskStatus = Literal["queued", "running", "completed", "failed", "cancelled", "timed_out", "lost"]
-CancelKind = Literal["user", "timeout", "shutdown", "owner_closed", "stalled"]
+CancelKind = Literal["user", "timeout", "shutdown", "owner_closed", "stalled", "external"]
 Containment = Literal["cgroup", "subreaper", "process_group"]
 EventType = Literal[
     "task.started",
