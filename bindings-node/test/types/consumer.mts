@@ -91,7 +91,7 @@ async function agentLoop(signal: AbortSignal): Promise<string[]> {
 
   const cancelled: TaskInfo = await sub.cancel({ reason: 'not needed' })
   statuses.push(cancelled.status)
-  const reasonKind: 'user' | 'timeout' | 'shutdown' | 'owner_closed' | 'stalled' | undefined =
+  const reasonKind: 'user' | 'timeout' | 'shutdown' | 'owner_closed' | 'stalled' | 'external' | undefined =
     cancelled.cancelReason?.kind
   void reasonKind
 
