@@ -16,7 +16,8 @@ from typing import List, Optional
 
 from ._arguments import checked
 from ._native import DEFAULT_POLL_BYTES as _DEFAULT_POLL_BYTES
-from ._native import NativeManager, PollResult
+from ._native import NativeManager
+from ._types import PollResult
 
 
 def _not_in_event_loop() -> None:
