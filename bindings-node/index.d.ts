@@ -746,7 +746,7 @@ export interface AcpOptions {
 }
 
 /** What asked a task to stop. */
-export type CancelKind = 'user' | 'timeout' | 'shutdown' | 'owner_closed' | 'stalled'
+export type CancelKind = 'user' | 'timeout' | 'shutdown' | 'owner_closed' | 'stalled' | 'external'
 
 /** Why a task was asked to stop. */
 export interface CancelReason {

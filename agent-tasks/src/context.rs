@@ -108,13 +108,8 @@ impl From<&[u8]> for Message {
 }
 
 /// The stop request a task watches: set once, with the reason, and never
-/// cleared.
-///
-/// ```
-/// # tokio_test_shim::run(async {
-/// # });
-/// # mod tokio_test_shim { pub fn run<F>(_: F) {} }
-/// ```
+/// cleared. While the task runs it is where its cancel reason is kept (the
+/// first request wins); once the task ends, its result keeps it.
 #[derive(Clone, Debug, Default)]
 pub struct CancelSignal {
     token: CancellationToken,

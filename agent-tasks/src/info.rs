@@ -69,6 +69,9 @@ pub enum CancelKind {
     OwnerClosed,
     /// It printed nothing for its idle timeout (with `cancel_on_stall`).
     Stalled,
+    /// Something outside the host stopped it (`agent-tasks kill`): news to
+    /// the host, so its end is notified like a natural one.
+    External,
 }
 
 /// Why a task was asked to stop; recorded in the info and passed to the task.
@@ -131,6 +134,7 @@ impl std::fmt::Display for CancelReason {
             CancelKind::Shutdown => "shutdown",
             CancelKind::OwnerClosed => "owner closed",
             CancelKind::Stalled => "stalled",
+            CancelKind::External => "stopped from outside",
         };
         match &self.message {
             Some(m) => write!(f, "{kind}: {m}"),
@@ -503,12 +507,13 @@ impl std::str::FromStr for TaskStatus {
 
 impl CancelKind {
     /// Every kind, in declaration order.
-    pub const ALL: [CancelKind; 5] = [
+    pub const ALL: [CancelKind; 6] = [
         CancelKind::User,
         CancelKind::Timeout,
         CancelKind::Shutdown,
         CancelKind::OwnerClosed,
         CancelKind::Stalled,
+        CancelKind::External,
     ];
 
     /// The kind's wire name, e.g. `owner_closed`.
@@ -519,6 +524,7 @@ impl CancelKind {
             CancelKind::Shutdown => "shutdown",
             CancelKind::OwnerClosed => "owner_closed",
             CancelKind::Stalled => "stalled",
+            CancelKind::External => "external",
         }
     }
 }

@@ -686,13 +686,16 @@ impl KillRequest {
         }
     }
 
-    /// The reason the host records: "stopped with agent-tasks kill (pid N,
-    /// user U)".
+    /// The reason the host records: kind `external`, message
+    /// "agent-tasks kill (pid N, user U)".
     pub fn reason(&self) -> CancelReason {
-        CancelReason::user(format!(
-            "{OUTSIDE_KILL_PREFIX}{} (pid {}, user {})",
-            self.by, self.pid, self.user
-        ))
+        CancelReason {
+            kind: crate::info::CancelKind::External,
+            message: Some(format!(
+                "{} (pid {}, user {})",
+                self.by, self.pid, self.user
+            )),
+        }
     }
 
     /// Saves the request in the task's folder (`record.dir`), atomically
@@ -711,20 +714,6 @@ impl KillRequest {
             .and_then(|dir| dir.folder("").write_atomic(KILL_REQUEST_FILE, &json?))
             .map_err(failed)
     }
-}
-
-/// How the reason of a [`KillRequest`] begins.
-const OUTSIDE_KILL_PREFIX: &str = "stopped with ";
-
-/// True for the reason of a stop from outside the host (a [`KillRequest`]):
-/// unlike a cancel the host asked for, its end is news to the host, so it
-/// is notified.
-pub(crate) fn is_kill_from_outside(reason: &CancelReason) -> bool {
-    reason.kind == crate::info::CancelKind::User
-        && reason
-            .message
-            .as_deref()
-            .is_some_and(|m| m.starts_with(OUTSIDE_KILL_PREFIX))
 }
 
 /// For the host, when its task's process `task_pid` ended without success:

@@ -54,6 +54,7 @@ mod info;
 pub mod inspect;
 mod journal;
 mod lifecycle;
+mod lines;
 mod manager;
 mod manifest;
 mod names;
@@ -89,11 +90,12 @@ pub use info::{
     CancelKind, CancelReason, Containment, ExitInfo, OutputStats, PollResponse, Preview,
     StreamSpan, TaskInfo, TaskResult, TaskSource, TaskStatus,
 };
+pub use lines::LineSplitter;
 pub use manager::{
     CollectOutcome, ForegroundOutcome, GcReport, ListFilter, TaskHandle, TaskManager,
     MAX_POLL_BYTES,
 };
-pub use names::parse_name;
+pub use names::{closest_name, parse_name, unknown_option};
 pub use notifications::{
     Notification, NotificationKind, NOTIFICATION_TAIL_CHARS, NOTIFICATION_TAIL_LINES,
     NOTIFICATION_VALUE_CHARS,

@@ -56,6 +56,74 @@ pub(crate) fn unknown_name(name: &str, value: &str, allowed: &[&str]) -> Error {
     )
 }
 
+/// The name of `known` closest to `given`, for a "did you mean" hint: the
+/// one fewest single-character edits away (letter case ignored), if that is
+/// at most 2 edits and `given` is not already one of them. Every front end
+/// (the bindings' option checks, the CLI) asks here, so one misspelling
+/// gets one suggestion everywhere.
+///
+/// ```
+/// use agent_tasks::closest_name;
+/// let known = ["timeout", "owner", "cwd"];
+/// assert_eq!(closest_name("tiemout", &known), Some("timeout"));
+/// assert_eq!(closest_name("colour", &known), None);
+/// ```
+pub fn closest_name<'a>(given: &str, known: &[&'a str]) -> Option<&'a str> {
+    if known.contains(&given) {
+        return None;
+    }
+    known
+        .iter()
+        .map(|name| (edit_distance(given, name), *name))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, name)| name)
+}
+
+/// The error of an option that `call` does not take: names it, suggests the
+/// closest option, and lists them all.
+///
+/// ```
+/// use agent_tasks::unknown_option;
+/// let err = unknown_option("run", "tiemout", &["timeout", "owner"]);
+/// assert_eq!(
+///     err.to_string(),
+///     "invalid argument `tiemout`: not an option of run; did you mean `timeout`? (its options: timeout, owner)"
+/// );
+/// ```
+pub fn unknown_option(call: &str, given: &str, known: &[&str]) -> Error {
+    let hint = closest_name(given, known)
+        .map(|name| format!("; did you mean `{name}`?"))
+        .unwrap_or_default();
+    Error::invalid_argument(
+        given,
+        format!(
+            "not an option of {call}{hint} (its options: {})",
+            known.join(", ")
+        ),
+    )
+}
+
+/// Levenshtein distance over chars, case-insensitive; names are short, so
+/// one row suffices.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().flat_map(char::to_lowercase).collect();
+    let b: Vec<char> = b.chars().flat_map(char::to_lowercase).collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 /// Reads a value of a fieldless enum by its wire name.
 pub(crate) fn by_name<T: Copy>(
     name: &str,
@@ -77,6 +145,24 @@ mod tests {
     use crate::OnTimeout;
 
     /// Each enum's names are its serde names, and read back.
+    #[test]
+    fn the_closest_name_is_within_two_edits() {
+        use super::{closest_name, edit_distance};
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("Timeout", "timeout"), 0);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        let known = ["timeout", "owner", "keep_alive", "keepAlive"];
+        assert_eq!(closest_name("timout", &known), Some("timeout"));
+        assert_eq!(
+            closest_name("timeout", &known),
+            None,
+            "an exact name needs no hint"
+        );
+        assert_eq!(closest_name("keepalive", &known), Some("keepAlive"));
+        assert_eq!(closest_name("zzzzzz", &known), None);
+        assert_eq!(closest_name("x", &[]), None);
+    }
+
     #[test]
     fn names_are_the_wire_names() {
         use crate::tools::ToolShape;

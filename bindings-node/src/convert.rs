@@ -43,6 +43,7 @@ impl From<agent_tasks::CancelReason> for CancelReason {
                 K::Shutdown => CancelKind::Shutdown,
                 K::OwnerClosed => CancelKind::OwnerClosed,
                 K::Stalled => CancelKind::Stalled,
+                K::External => CancelKind::External,
             },
             message: r.message,
         }

@@ -54,6 +54,9 @@ pub enum CancelKind {
     /// It printed nothing for its idle timeout (with `cancelOnStall`).
     #[napi(value = "stalled")]
     Stalled,
+    /// Something outside the host stopped it (`agent-tasks kill`).
+    #[napi(value = "external")]
+    External,
 }
 
 /// How a process task's processes are kept together, so that none outlives

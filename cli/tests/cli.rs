@@ -609,7 +609,7 @@ async fn kill_stops_a_task_of_a_host_in_another_process() {
     // A stop from outside is a cancel, and the host says who asked.
     assert!(
         out.contains(
-            "the host recorded its end: cancelled (cancelled: stopped with agent-tasks kill (pid "
+            "the host recorded its end: cancelled (stopped from outside: agent-tasks kill (pid "
         ),
         "{out}"
     );
@@ -619,10 +619,10 @@ async fn kill_stops_a_task_of_a_host_in_another_process() {
     let info: TaskInfo =
         serde_json::from_value(manifest(&root, &id)["info"].clone()).expect("TaskInfo");
     let reason = info.cancel_reason.expect("a cancel reason");
-    assert_eq!(reason.kind, agent_tasks::CancelKind::User);
+    assert_eq!(reason.kind, agent_tasks::CancelKind::External);
     let message = reason.message.expect("a message");
     assert!(
-        message.starts_with("stopped with agent-tasks kill (pid ") && message.contains(", user "),
+        message.starts_with("agent-tasks kill (pid ") && message.contains(", user "),
         "{message}"
     );
     assert_eq!(info.exit.and_then(|e| e.signal), Some(15));

@@ -216,10 +216,14 @@ impl TaskEntry {
         let (result, went_background) = {
             let mut reg = registry.as_ref().map(|r| lock(r));
             let mut st = lock(&self.state);
-            if natural {
-                st.cancel_reason = killed_from_outside;
-            }
-            let status = match (&st.cancel_reason, &outcome) {
+            // The stop request, unless the task ended on its own first
+            // (then only a stop from outside counts).
+            let cancel_reason = if natural {
+                killed_from_outside
+            } else {
+                self.cancel.reason()
+            };
+            let status = match (&cancel_reason, &outcome) {
                 (Some(reason), _) => reason.terminal_status(),
                 (None, Some(o)) if o.success => TaskStatus::Completed,
                 _ => TaskStatus::Failed,
@@ -230,7 +234,7 @@ impl TaskEntry {
                 exit: outcome.as_ref().and_then(|o| o.exit),
                 error: stop_error.or_else(|| outcome.as_ref().and_then(|o| o.error.clone())),
                 value: outcome.and_then(|o| o.value),
-                cancel_reason: st.cancel_reason.clone(),
+                cancel_reason,
                 // Run time: from the start of the run (not the wait in the
                 // queue); none for a task that never left the queue.
                 duration_ms: if st.is_queued() {

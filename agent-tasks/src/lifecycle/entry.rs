@@ -178,14 +178,24 @@ impl TaskEntry {
 
     pub(crate) fn info(&self) -> TaskInfo {
         let st = lock(&self.state);
-        let (status, exit, error, duration_ms, finished_at_ms) = match &st.phase {
-            Phase::Queued => (TaskStatus::Queued, None, None, 0, None),
+        // The cancel reason lives in one place per phase: the stop request
+        // (the task's `CancelSignal`) while it runs, the result once ended.
+        let (status, exit, error, duration_ms, finished_at_ms, cancel_reason) = match &st.phase {
+            Phase::Queued => (
+                TaskStatus::Queued,
+                None,
+                None,
+                0,
+                None,
+                self.cancel.reason(),
+            ),
             Phase::Running(_) => (
                 TaskStatus::Running,
                 None,
                 None,
                 millis(st.ran_from.unwrap_or(self.started).elapsed()),
                 None,
+                self.cancel.reason(),
             ),
             Phase::Ended {
                 result,
@@ -197,6 +207,7 @@ impl TaskEntry {
                 result.error.clone(),
                 result.duration_ms,
                 Some(*finished_at_ms),
+                result.cancel_reason.clone(),
             ),
         };
         TaskInfo {
@@ -216,7 +227,7 @@ impl TaskEntry {
             orphan_pid: st.orphan_pid,
             containment: st.containment,
             exit,
-            cancel_reason: st.cancel_reason.clone(),
+            cancel_reason,
             error,
             sink_error: lock(&self.sink_errors.last).clone(),
             output: self.output.stats(),
@@ -299,10 +310,11 @@ impl TaskEntry {
         if !st.is_running() {
             return false;
         }
-        if st.request_stop(&reason) {
+        // Under the state lock, so the end (taken under it too) sees the
+        // request or not at all.
+        if self.cancel.cancel(reason) {
             // A paused task is continued by its stop (see `ProcessTask`).
             st.resume(Instant::now());
-            self.cancel.cancel(reason);
         }
         true
     }
@@ -339,7 +351,7 @@ impl TaskEntry {
             if st.paused_since.is_some() == pause {
                 return Ok(());
             }
-            if pause && st.cancel_reason.is_some() {
+            if pause && self.cancel.is_cancelled() {
                 return Err(refuse("it is stopping"));
             }
         }
@@ -360,7 +372,7 @@ impl TaskEntry {
         }
         {
             let mut st = lock(&self.state);
-            if !st.is_running() || (pause && st.cancel_reason.is_some()) {
+            if !st.is_running() || (pause && self.cancel.is_cancelled()) {
                 return Err(refuse("it has ended or is stopping"));
             }
             if pause {

@@ -82,7 +82,8 @@ impl Registry {
         let taken: Vec<Pending> = self.queue.drain(..).collect();
         for pending in &taken {
             let entry = &pending.entry;
-            lock(&entry.state).request_stop(reason);
+            // Under the state lock, as every stop request (see `request_cancel`).
+            let _st = lock(&entry.state);
             entry.cancel.cancel(reason.clone());
         }
         taken
@@ -143,13 +144,12 @@ impl TaskEntry {
         let registry = self.registry.upgrade()?;
         let mut reg = lock(&registry);
         {
-            let mut st = lock(&self.state);
+            let st = lock(&self.state);
             if !st.is_queued() {
                 return None;
             }
-            st.request_stop(reason);
+            self.cancel.cancel(reason.clone());
         }
-        self.cancel.cancel(reason.clone());
         let at = reg.queue.iter().position(|p| Arc::ptr_eq(&p.entry, self))?;
         reg.queue.remove(at)
     }

@@ -561,12 +561,12 @@ pub(super) fn end_is_notified(
     went_background: bool,
     notify_host_cancels: bool,
 ) -> bool {
-    // A stop from outside the host (`agent-tasks kill`) is news to it.
+    // A stop from outside the host (`CancelKind::External`) is news to it.
     let host_cancel = result.cancel_reason.as_ref().is_some_and(|r| {
         matches!(
             r.kind,
             CancelKind::User | CancelKind::Shutdown | CancelKind::OwnerClosed
-        ) && !crate::inspect::is_kill_from_outside(r)
+        )
     });
     went_background && (!host_cancel || notify_host_cancels)
 }

@@ -130,7 +130,6 @@ impl TaskEntry {
             announced: true,
         });
         state.detached = info.detached;
-        state.cancel_reason = info.cancel_reason.clone();
         state.pid = info.pid;
         state.containment = info.containment;
         state.process_start_time = manifest.process_start_time;

@@ -7,7 +7,7 @@
 use tokio::time::Instant;
 
 use crate::events::Event;
-use crate::info::{CancelReason, Containment, TaskResult, TaskStatus};
+use crate::info::{Containment, TaskResult, TaskStatus};
 
 /// Where a running task runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,8 +51,6 @@ pub(crate) struct TaskState {
     pub phase: Phase,
     /// One-way: set when the task was moved from the foreground.
     pub detached: bool,
-    /// The first stop request's reason.
-    pub cancel_reason: Option<CancelReason>,
     pub pid: Option<u32>,
     /// How the task's processes are contained (process tasks).
     pub containment: Option<Containment>,
@@ -88,7 +86,6 @@ impl TaskState {
         TaskState {
             phase,
             detached: false,
-            cancel_reason: None,
             pid: None,
             containment: None,
             process_start_time: None,
@@ -147,16 +144,6 @@ impl TaskState {
             } => Some(result),
             _ => None,
         }
-    }
-
-    /// Records the first stop request; false if the task has ended (or a
-    /// request was made before: the first reason is kept).
-    pub(crate) fn request_stop(&mut self, reason: &CancelReason) -> bool {
-        if !self.is_running() || self.cancel_reason.is_some() {
-            return false;
-        }
-        self.cancel_reason = Some(reason.clone());
-        true
     }
 
     /// Marks the task paused (its processes were stopped) from `now`.
@@ -222,6 +209,134 @@ impl TaskState {
     pub(crate) fn announce(&mut self) {
         if let Phase::Ended { announced, .. } = &mut self.phase {
             *announced = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+    use tokio::time::Instant;
+
+    use super::{Phase, Placement, TaskState};
+    use crate::id::TaskId;
+    use crate::info::{TaskResult, TaskStatus};
+
+    /// Every transition a task can be asked for, in any order.
+    #[derive(Clone, Debug)]
+    enum Step {
+        StartQueued,
+        Pause,
+        Resume,
+        Detach,
+        End(TaskStatus),
+        Announce,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            Just(Step::StartQueued),
+            Just(Step::Pause),
+            Just(Step::Resume),
+            Just(Step::Detach),
+            prop_oneof![
+                Just(TaskStatus::Completed),
+                Just(TaskStatus::Failed),
+                Just(TaskStatus::Cancelled),
+            ]
+            .prop_map(Step::End),
+            Just(Step::Announce),
+        ]
+    }
+
+    fn result(status: TaskStatus) -> TaskResult {
+        TaskResult {
+            id: TaskId::generate("t"),
+            status,
+            exit: None,
+            value: None,
+            error: None,
+            cancel_reason: None,
+            duration_ms: 0,
+            output: Default::default(),
+            changed_files: None,
+        }
+    }
+
+    proptest! {
+        /// Whatever the order of requests: an end is final (its status and
+        /// the caps it gives back are decided once), a detach is one-way
+        /// and only from the foreground, a queued task starts in the
+        /// background, waiters are released only after an end, and an
+        /// ended task is never paused.
+        #[test]
+        fn transitions_keep_the_rules(
+            queued in any::<bool>(),
+            background in any::<bool>(),
+            steps in proptest::collection::vec(step(), 0..24),
+        ) {
+            let start = if queued {
+                Phase::Queued
+            } else if background {
+                Phase::Running(Placement::Background { since: Instant::now() })
+            } else {
+                Phase::Running(Placement::Foreground)
+            };
+            let mut st = TaskState::new(start);
+            let mut ended: Option<TaskStatus> = None;
+            let mut caps_returned = 0;
+            let mut t = Instant::now();
+            for step in steps {
+                t += Duration::from_millis(1);
+                let was_foreground = st.in_foreground();
+                let was_detached = st.detached;
+                match step {
+                    Step::StartQueued => {
+                        let was_queued = st.is_queued();
+                        prop_assert_eq!(st.start_queued(t), was_queued);
+                        if was_queued {
+                            let started_in_background =
+                                matches!(st.phase, Phase::Running(Placement::Background { .. }));
+                            prop_assert!(started_in_background);
+                        }
+                    }
+                    Step::Pause => st.pause(t),
+                    Step::Resume => st.resume(t),
+                    Step::Detach => {
+                        prop_assert_eq!(st.move_to_background(t), was_foreground);
+                        if was_foreground {
+                            prop_assert!(st.detached && !st.in_foreground());
+                        }
+                    }
+                    Step::End(status) => {
+                        let held = st.end(result(status), 1);
+                        match ended {
+                            Some(_) => prop_assert!(held.is_none(), "an end is final"),
+                            None => {
+                                prop_assert!(held.is_some());
+                                caps_returned += 1;
+                                ended = Some(status);
+                            }
+                        }
+                    }
+                    Step::Announce => st.announce(),
+                }
+                prop_assert!(st.detached || !was_detached, "a detach is one-way");
+                prop_assert!(caps_returned <= 1);
+                match ended {
+                    Some(status) => {
+                        prop_assert_eq!(st.status(), status);
+                        prop_assert!(!st.is_running());
+                        prop_assert!(st.paused_since.is_none(), "an ended task is not paused");
+                    }
+                    None => {
+                        prop_assert!(st.is_running());
+                        prop_assert!(st.announced_result().is_none(), "no waiter is released before an end");
+                    }
+                }
+            }
         }
     }
 }

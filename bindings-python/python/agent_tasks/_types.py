@@ -48,7 +48,7 @@ class _Wire:
 
 TaskStatus = Literal['queued', 'running', 'completed', 'failed', 'cancelled', 'timed_out', 'lost']
 Containment = Literal['cgroup', 'subreaper', 'process_group']
-CancelKind = Literal['user', 'timeout', 'shutdown', 'owner_closed', 'stalled']
+CancelKind = Literal['user', 'timeout', 'shutdown', 'owner_closed', 'stalled', 'external']
 EventType = Literal['task.started', 'task.queued', 'task.detached', 'task.paused', 'task.resumed', 'task.spilled', 'task.finished', 'task.lost', 'task.orphaned', 'task.output_dropped', 'task.watch_matched', 'task.heartbeat', 'task.stalled', 'task.sink_error']
 NotificationKind = Literal['finished', 'lost', 'orphaned', 'watch_match', 'watch_stopped', 'progress', 'stalled', 'turn_ended']
 
