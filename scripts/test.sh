@@ -71,6 +71,9 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check maturin pytest mypy
+# The value types (agent_tasks/_types.py) are generated from schema/: they
+# must be what the generator makes of the schemas now.
+"$VENV/bin/python" scripts/gen_python_types.py --check
 rm -rf target/wheels
 "$VENV/bin/maturin" build --release --locked -m bindings-python/Cargo.toml --out target/wheels
 WHEEL="$(ls target/wheels/agent_tasks-*.whl)"

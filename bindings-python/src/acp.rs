@@ -14,7 +14,7 @@ use agent_tasks::SpawnOptions;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyString};
 
-use crate::convert::{duration, from_json, size};
+use crate::convert::{duration, size};
 use crate::errors::{core_err, invalid_argument};
 use crate::manager::{NativeManager, NativeTask};
 
@@ -51,7 +51,7 @@ fn policy(value: Option<&Bound<'_, PyAny>>) -> PyResult<PermissionPolicy> {
 fn ask(py: Python<'_>, callback: &Py<PyAny>, request: &PermissionRequest) -> PermissionDecision {
     let answer = serde_json::to_value(request)
         .map_err(|e| e.to_string())
-        .and_then(|json| from_json(py, &json).map_err(|e| e.to_string()))
+        .and_then(|json| crate::types::to_dict(py, &json).map_err(|e| e.to_string()))
         .and_then(|dict| callback.call1(py, (dict,)).map_err(|e| e.to_string()));
     let answer = match answer {
         Ok(answer) => answer.into_bound(py),

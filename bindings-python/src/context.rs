@@ -19,7 +19,7 @@ use crate::convert::{seconds, shown, to_json, wait_limit, with_bytes};
 use crate::errors::invalid_argument;
 use crate::pending::{spawn, Failure, Pending};
 use crate::runtime::call_python;
-use crate::types::CancelReason;
+use crate::types::Wire;
 
 /// What the Python side reports when the function ends.
 type Report = Result<Value, String>;
@@ -81,15 +81,18 @@ impl Context {
 
     /// Why the task was asked to stop, once it was.
     #[getter]
-    fn cancel_reason(&self) -> Option<CancelReason> {
-        self.ctx.cancel_signal().reason().map(CancelReason)
+    fn cancel_reason(&self) -> Option<Wire<agent_tasks::CancelReason>> {
+        self.ctx
+            .cancel_signal()
+            .reason()
+            .map(|r| Wire("CancelReason", r))
     }
 
     /// Awaitable: waits until the task is asked to stop; gives the
     /// `CancelReason`.
     fn wait_cancelled(&self) -> PyResult<Pending> {
         let signal = self.ctx.cancel_signal().clone();
-        spawn(async move { Ok::<_, Failure>(CancelReason(signal.cancelled().await)) })
+        spawn(async move { Ok::<_, Failure>(Wire("CancelReason", signal.cancelled().await)) })
     }
 
     /// Blocks until the task is asked to stop and returns the
@@ -243,7 +246,7 @@ pub(crate) fn python_agent(
             let made = tokio::task::spawn_blocking(move || {
                 call_python(|py| -> Result<Py<PyAny>, String> {
                     let args =
-                        crate::convert::from_json(py, &args).map_err(|e| traceback_text(py, &e))?;
+                        crate::types::to_dict(py, &args).map_err(|e| traceback_text(py, &e))?;
                     factory
                         .call1(py, (args,))
                         .map_err(|e| traceback_text(py, &e))

@@ -1,10 +1,9 @@
-//! Plain conversions between Python values and the core's types: JSON
-//! values (task results), durations (timeouts in seconds), byte counts and
-//! output chunks.
+//! Plain conversions from Python values to the core's: JSON values (task
+//! results; the other way is `serde`'s, in `types`), durations (timeouts in
+//! seconds), byte counts and output chunks.
 
 use std::time::Duration;
 
-use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple,
@@ -90,61 +89,6 @@ fn to_json_at(value: &Bound<'_, PyAny>, depth: usize) -> Result<Value, String> {
         return Ok(Value::Object(map));
     }
     Err(format!("a value of type {}", type_name(value)))
-}
-
-/// Converts a JSON value to the plain Python value.
-pub(crate) fn from_json<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match value {
-        Value::Null => py.None().into_bound(py),
-        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                i.into_pyobject(py)?.into_any()
-            } else if let Some(u) = n.as_u64() {
-                u.into_pyobject(py)?.into_any()
-            } else {
-                n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
-            }
-        }
-        Value::String(s) => PyString::new(py, s).into_any(),
-        Value::Array(items) => {
-            let list = PyList::empty(py);
-            for item in items {
-                list.append(from_json(py, item)?)?;
-            }
-            list.into_any()
-        }
-        Value::Object(map) => {
-            let dict = PyDict::new(py);
-            for (k, v) in map {
-                dict.set_item(k, from_json(py, v)?)?;
-            }
-            dict.into_any()
-        }
-    })
-}
-
-/// A serialisable core value as a Python dict (its wire form).
-pub(crate) fn to_dict<'py>(
-    py: Python<'py>,
-    value: &impl serde::Serialize,
-) -> PyResult<Bound<'py, PyAny>> {
-    let json = serde_json::to_value(value)
-        .map_err(|e| PyTypeError::new_err(format!("cannot serialise: {e}")))?;
-    from_json(py, &json)
-}
-
-/// A serialisable core value handed to Python as its wire form (a dict).
-pub(crate) struct WireDict<T>(pub(crate) T);
-
-impl<'py, T: serde::Serialize> IntoPyObject<'py> for WireDict<T> {
-    type Target = PyAny;
-    type Output = Bound<'py, PyAny>;
-    type Error = PyErr;
-
-    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_dict(py, &self.0)
-    }
 }
 
 /// A timeout argument in seconds: `None` keeps the default (returns `None`),

@@ -5,14 +5,14 @@
 //! `context` (Python functions as
 //! tasks), `pending` (awaitable and blocking waits over the tokio runtime),
 //! `runtime` (the tokio runtime, calls into Python, the exit's quiet point),
-//! `types` (the wire types as Python objects), `convert` and `errors`.
+//! `types` (the core's values as the classes generated from its schemas),
+//! `convert` and `errors`.
 //!
 //! The public Python API is the `agent_tasks` package (`python/agent_tasks`),
 //! which wraps these classes; see `bindings-python/README.md`.
 //!
 //! Events (`events`: a subscription whose waits are `Pending`s, wrapped into
-//! async and blocking iterators by `agent_tasks._events`), notifications
-//! (`notifications`; `notifications` and `ack` are manager methods) and the
+//! async and blocking iterators by `agent_tasks._events`) and the
 //! model-facing tools (`tools`: definitions and the `ToolBox` dispatcher,
 //! JSON in and out, wrapped by `agent_tasks._tools`) and ACP agents (`acp`:
 //! `spawn_acp`, wrapped by `agent_tasks.run_acp`) each have a module.
@@ -28,8 +28,8 @@ mod convert;
 mod errors;
 mod events;
 mod exit;
+mod lines;
 mod manager;
-mod notifications;
 mod options;
 mod pending;
 mod runtime;
@@ -43,26 +43,15 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<manager::NativeTask>()?;
     m.add_class::<context::Context>()?;
     m.add_class::<pending::Pending>()?;
-    m.add_class::<types::TaskInfo>()?;
-    m.add_class::<types::TaskResult>()?;
-    m.add_class::<types::Finished>()?;
-    m.add_class::<types::Detached>()?;
-    m.add_class::<types::PollResult>()?;
-    m.add_class::<types::Preview>()?;
-    m.add_class::<types::StreamSpan>()?;
-    m.add_class::<types::ExitInfo>()?;
-    m.add_class::<types::CancelReason>()?;
-    m.add_class::<types::OutputStats>()?;
-    m.add_class::<types::ChangedFiles>()?;
+    m.add_class::<types::WireValue>()?;
+    m.add_class::<lines::LineSplitter>()?;
     m.add_class::<events::NativeEvents>()?;
-    m.add_class::<events::Event>()?;
-    m.add_class::<events::Lagged>()?;
-    m.add_class::<notifications::Notification>()?;
     m.add_class::<tools::NativeToolBox>()?;
-    m.add_class::<tools::ToolResponse>()?;
     m.add_function(wrap_pyfunction!(tools::tool_definitions, m)?)?;
     m.add_function(wrap_pyfunction!(exit::_at_exit, m)?)?;
     m.add_function(wrap_pyfunction!(acp::spawn_acp, m)?)?;
+    m.add_function(wrap_pyfunction!(types::cancel_reason_text, m)?)?;
+    m.add_function(wrap_pyfunction!(lines::closest_name, m)?)?;
     m.add("MAX_POLL_BYTES", agent_tasks::MAX_POLL_BYTES)?;
     m.add("DEFAULT_POLL_BYTES", agent_tasks::DEFAULT_POLL_BYTES)?;
     m.add("DEFAULT_PREVIEW_BYTES", agent_tasks::DEFAULT_PREVIEW_BYTES)?;

@@ -21,17 +21,14 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyMapping, PyString};
 
 use crate::context::python_task;
-use crate::convert::{
-    count, duration, shown, size, timeout_setting, wait_limit, with_bytes, WireDict,
-};
+use crate::convert::{count, duration, shown, size, timeout_setting, wait_limit, with_bytes};
 use crate::errors::{core_err, invalid_argument};
 use crate::events::NativeEvents;
 use crate::exit::{track_manager, track_process};
-use crate::notifications::Notification;
 use crate::options::{process_task, spawn_options, status, Monitoring};
 use crate::pending::{spawn, Failure, Pending};
 use crate::runtime::runtime;
-use crate::types::{Finished, ForegroundAnswer, PollResult, Preview, TaskInfo};
+use crate::types::{info, outcome, to_dict, Page, Wire};
 
 /// The core manager, as the `agent_tasks` package's engine.
 #[pyclass(frozen, module = "agent_tasks._native")]
@@ -287,8 +284,8 @@ impl NativeManager {
     }
 
     /// Moves a running foreground task to the background (no byte lost).
-    fn detach(&self, id: &str) -> PyResult<TaskInfo> {
-        self.manager.detach(id).map(TaskInfo).map_err(core_err)
+    fn detach(&self, id: &str) -> PyResult<Wire<agent_tasks::TaskInfo>> {
+        self.manager.detach(id).map(info).map_err(core_err)
     }
 
     /// Non-blocking: info plus up to `max_bytes` of output from `cursor`.
@@ -298,33 +295,31 @@ impl NativeManager {
         id: &str,
         cursor: &Bound<'_, PyAny>,
         max_bytes: &Bound<'_, PyAny>,
-    ) -> PyResult<PollResult> {
+    ) -> PyResult<Page> {
         let cursor = count("cursor", cursor)?;
         let max_bytes = size("max_bytes", max_bytes)?;
         self.manager
             .poll(id, cursor, max_bytes)
-            .map(PollResult)
+            .map(Page)
             .map_err(core_err)
     }
 
     /// The first `head_bytes` and last `tail_bytes` of the output.
-    fn preview(
+    fn preview<'py>(
         &self,
+        py: Python<'py>,
         id: &str,
         head_bytes: &Bound<'_, PyAny>,
         tail_bytes: &Bound<'_, PyAny>,
-    ) -> PyResult<Preview> {
+    ) -> PyResult<Bound<'py, PyAny>> {
         let head = size("head_bytes", head_bytes)?;
         let tail = size("tail_bytes", tail_bytes)?;
-        self.manager
-            .preview(id, head, tail)
-            .map(Preview)
-            .map_err(core_err)
+        crate::types::preview(py, self.manager.preview(id, head, tail).map_err(core_err)?)
     }
 
     /// The task's info now.
-    fn info(&self, id: &str) -> PyResult<TaskInfo> {
-        self.manager.info(id).map(TaskInfo).map_err(core_err)
+    fn info(&self, id: &str) -> PyResult<Wire<agent_tasks::TaskInfo>> {
+        self.manager.info(id).map(info).map_err(core_err)
     }
 
     /// The ids of all tasks, oldest first.
@@ -358,7 +353,7 @@ impl NativeManager {
             statuses,
             active_only,
         };
-        PyList::new(py, self.manager.list(&filter).into_iter().map(TaskInfo))
+        PyList::new(py, self.manager.list(&filter).into_iter().map(info))
     }
 
     /// Sends a steering message (`str` or `bytes`), then, with `eof`, the
@@ -399,7 +394,9 @@ impl NativeManager {
         let manager = TaskManager::clone(&self.manager);
         spawn(async move {
             match manager.collect(&id, limit).await? {
-                CollectOutcome::Finished(result) => Ok(Finished(result)),
+                CollectOutcome::Finished(result) => {
+                    Ok(outcome(agent_tasks::ForegroundOutcome::Finished(result)))
+                }
                 CollectOutcome::StillRunning(info) => Err(Failure::TimedOut(format!(
                     "task {} is still {} after {} s",
                     info.id,
@@ -436,7 +433,7 @@ impl NativeManager {
                     limit.unwrap_or_default().as_secs_f64()
                 )));
             }
-            Ok(PollResult(page))
+            Ok(Page(page))
         })
     }
 
@@ -462,7 +459,7 @@ impl NativeManager {
                     "task {id}: the condition did not hold within {} s",
                     limit.unwrap_or_default().as_secs_f64()
                 ))),
-                outcome => Ok(WireDict(outcome)),
+                outcome => Ok(Wire("", outcome)),
             }
         })
     }
@@ -470,13 +467,13 @@ impl NativeManager {
     /// Stops every process of a process task (SIGSTOP); gives its info.
     fn pause(&self, id: String) -> PyResult<Pending> {
         let manager = TaskManager::clone(&self.manager);
-        spawn(async move { Ok::<_, Failure>(TaskInfo(manager.pause(&id).await?)) })
+        spawn(async move { Ok::<_, Failure>(info(manager.pause(&id).await?)) })
     }
 
     /// Continues a paused task (SIGCONT); gives its info.
     fn resume(&self, id: String) -> PyResult<Pending> {
         let manager = TaskManager::clone(&self.manager);
-        spawn(async move { Ok::<_, Failure>(TaskInfo(manager.resume(&id).await?)) })
+        spawn(async move { Ok::<_, Failure>(info(manager.resume(&id).await?)) })
     }
 
     /// Stops the task, waits until it has ended, gives its final info.
@@ -484,7 +481,7 @@ impl NativeManager {
     fn cancel(&self, id: String, reason: Option<String>) -> PyResult<Pending> {
         let manager = TaskManager::clone(&self.manager);
         let reason = CancelReason::user(reason.unwrap_or_default());
-        spawn(async move { Ok::<_, Failure>(TaskInfo(manager.cancel(&id, reason).await?)) })
+        spawn(async move { Ok::<_, Failure>(info(manager.cancel(&id, reason).await?)) })
     }
 
     /// Cancels every task but keep-alive ones and waits until they ended.
@@ -501,10 +498,7 @@ impl NativeManager {
     /// `NativeTask.wait_foreground` by id.
     fn wait_foreground(&self, id: String) -> PyResult<Pending> {
         let manager = TaskManager::clone(&self.manager);
-        spawn(async move {
-            let outcome = manager.wait_foreground(&id).await?;
-            Ok::<_, Failure>(ForegroundAnswer(outcome))
-        })
+        spawn(async move { Ok::<_, Failure>(outcome(manager.wait_foreground(&id).await?)) })
     }
 
     /// Cancels the running tasks of `owner` but keep-alive ones; waits until
@@ -516,7 +510,7 @@ impl NativeManager {
             let infos = manager
                 .close_owner(&owner, reason.unwrap_or_default())
                 .await;
-            Ok::<_, Failure>(infos.into_iter().map(TaskInfo).collect::<Vec<_>>())
+            Ok::<_, Failure>(infos.into_iter().map(info).collect::<Vec<_>>())
         })
     }
 
@@ -539,7 +533,7 @@ impl NativeManager {
             Some(b) if !b.is_none() => crate::convert::size("budget", b)?,
             _ => agent_tasks::DEFAULT_ROSTER_BUDGET,
         };
-        crate::convert::to_dict(py, &self.manager.roster(owner, budget))
+        to_dict(py, &self.manager.roster(owner, budget))
     }
 
     /// Pending notifications, oldest first, of one owner or of all.
@@ -554,7 +548,7 @@ impl NativeManager {
             self.manager
                 .notifications(owner)
                 .into_iter()
-                .map(Notification),
+                .map(|n| Wire("Notification", n)),
         )
     }
 
@@ -569,8 +563,8 @@ impl NativeManager {
     }
 
     /// Kills the still-running process of a task found orphaned at open.
-    fn kill_orphan(&self, id: &str) -> PyResult<TaskInfo> {
-        self.manager.kill_orphan(id).map(TaskInfo).map_err(core_err)
+    fn kill_orphan(&self, id: &str) -> PyResult<Wire<agent_tasks::TaskInfo>> {
+        self.manager.kill_orphan(id).map(info).map_err(core_err)
     }
 
     /// Removes ended tasks older than `max_age` seconds and beyond the
@@ -616,14 +610,14 @@ impl NativeTask {
     }
 
     /// The task's info now.
-    fn info(&self) -> TaskInfo {
-        TaskInfo(self.handle.info())
+    fn info(&self) -> Wire<agent_tasks::TaskInfo> {
+        info(self.handle.info())
     }
 
     /// Waits until the task ends (`finished`) or is detached (`detached`).
     fn wait_foreground(&self) -> PyResult<Pending> {
         let handle = self.handle.clone();
-        spawn(async move { Ok::<_, Failure>(ForegroundAnswer(handle.wait_foreground().await)) })
+        spawn(async move { Ok::<_, Failure>(outcome(handle.wait_foreground().await)) })
     }
 
     fn __repr__(&self) -> String {

@@ -1,6 +1,6 @@
 //! Model-facing tools: the core's tool definitions in the three shapes, and
 //! its [`ToolBox`] dispatcher as `NativeToolBox`, with JSON in (a dict or a
-//! JSON string) and a typed [`ToolResponse`] out. The tools' behaviour (the
+//! JSON string) and a `ToolResponse` (generated, `types`) out. The tools' behaviour (the
 //! argument checks, the texts) is the core's.
 
 use std::path::PathBuf;
@@ -10,61 +10,21 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 use serde_json::Value;
 
-use crate::convert::{duration, from_json, size, to_dict, to_json};
+use crate::convert::{duration, size, to_json};
 use crate::errors::{core_err, invalid_argument};
 use crate::manager::NativeManager;
 use crate::options::on_timeout;
 use crate::pending::{spawn, Failure, Pending};
-use crate::types::q;
+use crate::types::{to_dict, Wire};
 
 /// The tool definitions, as dicts in `shape`: `openai`, `anthropic` or `mcp`.
 #[pyfunction]
 #[pyo3(signature = (shape="openai"))]
 pub fn tool_definitions<'py>(py: Python<'py>, shape: &str) -> PyResult<Bound<'py, PyList>> {
     let shape: ToolShape = agent_tasks::parse_name("shape", shape).map_err(core_err)?;
-    let shaped = definitions_in(shape);
-    let items = shaped
-        .iter()
-        .map(|v| from_json(py, v))
-        .collect::<PyResult<Vec<_>>>()?;
-    PyList::new(py, items)
-}
-
-/// What a tool call answers.
-#[pyclass(frozen, module = "agent_tasks._native")]
-pub struct ToolResponse(pub(crate) agent_tasks::tools::ToolResponse);
-
-#[pymethods]
-impl ToolResponse {
-    /// Text for the model: metadata first, then output, within the budget.
-    #[getter]
-    fn text(&self) -> &str {
-        &self.0.text
-    }
-    /// Structured data for the host (or `{"error": {"code", "message"}}`).
-    #[getter]
-    fn json<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        from_json(py, &self.0.json)
-    }
-    /// True when the call failed (unknown tool or id, bad argument).
-    #[getter]
-    fn is_error(&self) -> bool {
-        self.0.is_error
-    }
-
-    /// The wire form as a dict (`{"text", "json", "is_error"}`).
-    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_dict(py, &self.0)
-    }
-
-    fn __repr__(&self) -> String {
-        let first = self.0.text.lines().next().unwrap_or_default();
-        format!(
-            "ToolResponse(is_error={}, text={})",
-            if self.0.is_error { "True" } else { "False" },
-            q(&first.chars().take(80).collect::<String>())
-        )
-    }
+    to_dict(py, &definitions_in(shape))?
+        .cast_into::<PyList>()
+        .map_err(Into::into)
 }
 
 /// The core's tool dispatcher for one owner. Agents are registered through
@@ -235,13 +195,15 @@ impl NativeToolBox {
     #[pyo3(signature = (shape="openai"))]
     fn definitions<'py>(&self, py: Python<'py>, shape: &str) -> PyResult<Bound<'py, PyList>> {
         let shape: ToolShape = agent_tasks::parse_name("shape", shape).map_err(core_err)?;
-        let items = self
+        let shaped: Vec<Value> = self
             .toolbox()
             .definitions()
             .iter()
-            .map(|d| from_json(py, &d.shaped(shape)))
-            .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, items)
+            .map(|d| d.shaped(shape))
+            .collect();
+        to_dict(py, &shaped)?
+            .cast_into::<PyList>()
+            .map_err(Into::into)
     }
 
     /// Executes one tool call; `args` is a dict, a JSON string or `None`.
@@ -264,10 +226,12 @@ impl NativeToolBox {
             },
         };
         let toolbox = self.toolbox();
-        spawn(async move { Ok::<_, Failure>(ToolResponse(toolbox.call(&name, args).await)) })
+        spawn(
+            async move { Ok::<_, Failure>(Wire("ToolResponse", toolbox.call(&name, args).await)) },
+        )
     }
 
     fn __repr__(&self) -> String {
-        format!("NativeToolBox(owner={})", q(self.toolbox().owner()))
+        format!("NativeToolBox(owner={:?})", self.toolbox().owner())
     }
 }

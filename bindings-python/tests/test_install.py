@@ -35,7 +35,8 @@ def test_the_stubs_match_the_native_module() -> None:
     with open(os.path.join(folder, "_native.pyi")) as f:
         tree = ast.parse(f.read())
     classes = [node for node in tree.body if isinstance(node, ast.ClassDef)]
-    assert len(classes) >= 20
+    # The engine's classes; the values are `_types`' (generated, below).
+    assert len(classes) >= 6
     for cls in classes:
         native = getattr(_native, cls.name)
         for item in cls.body:
@@ -53,3 +54,20 @@ def test_the_metadata_claims_linux_only() -> None:
     classifiers = metadata("agent-tasks").get_all("Classifier") or []
     systems = [c for c in classifiers if c.startswith("Operating System")]
     assert systems == ["Operating System :: POSIX :: Linux"], systems
+
+
+def test_the_value_types_are_generated_from_the_schemas() -> None:
+    # `_types.py` is what scripts/gen_python_types.py makes of schema/ now
+    # (the check fails when either changed without the other).
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from agent_tasks import _types
+
+    root = Path(__file__).resolve().parents[2]
+    script = root / "scripts" / "gen_python_types.py"
+    check = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    with open(_types.__file__) as installed:
+        assert installed.read() == (root / "bindings-python/python/agent_tasks/_types.py").read_text()

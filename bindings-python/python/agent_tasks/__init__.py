@@ -41,27 +41,24 @@ from ._errors import (
 from ._events import EventItem, EventStream
 from ._manager import DEFAULT_POLL_BYTES, DEFAULT_PREVIEW_BYTES, Outcome, Task, TaskManager
 from ._output import LineStream, OutputStream
-from ._native import (
-    MAX_POLL_BYTES,
+from ._native import MAX_POLL_BYTES, TaskContext, __version__, _at_exit
+from ._types import (
     CancelReason,
     ChangedFiles,
+    Detached,
     Event,
     ExitInfo,
-    Lagged,
-    Detached,
     Finished,
+    Lagged,
     Notification,
     OutputStats,
     PollResult,
     Preview,
     StreamSpan,
-    TaskContext,
     TaskInfo,
     TaskResult,
     ToolResponse,
-    __version__,
 )
-from ._native import _at_exit
 from ._tools import AgentFunction, ToolArgs, ToolBox, ToolShape, tool_definitions
 
 NO_TIMEOUT: float = math.inf

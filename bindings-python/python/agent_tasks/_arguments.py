@@ -14,7 +14,6 @@ through the helpers below. Only the error path pays for the inspection.
 
 from __future__ import annotations
 
-import difflib
 from collections import abc
 import functools
 import inspect
@@ -25,6 +24,7 @@ from types import TracebackType
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, TypeVar, Union
 
 from ._errors import InvalidArgument
+from ._native import closest_name
 
 _C = TypeVar("_C", bound=type)
 
@@ -166,8 +166,8 @@ def _converted(fn: Callable[..., Any], exc: TypeError, args: Tuple[Any, ...], kw
         name = found.group(1) if found else "arguments"
         reason = message.split("() ", 1)[-1]
         if "unexpected keyword" in message:
-            close = difflib.get_close_matches(name, params, n=1)
-            hint = f" (did you mean `{close[0]}`?)" if close else ""
+            close = closest_name(name, params)
+            hint = f" (did you mean `{close}`?)" if close else ""
             reason = f"{where}() takes no argument `{name}`{hint}; it takes {', '.join(params)}"
         return InvalidArgument(
             f"invalid argument `{name}`: {reason}", code="INVALID_ARGUMENT", argument=name

@@ -12,7 +12,8 @@ import asyncio
 from typing import Optional, Union
 
 from ._arguments import checked
-from ._native import Event, Lagged, NativeEvents
+from ._native import NativeEvents
+from ._types import Event, Lagged
 
 EventItem = Union[Event, Lagged]
 """What a stream yields: the next `Event`, or `Lagged` when the subscriber

@@ -53,18 +53,8 @@ from ._events import EventStream
 from ._output import LineStream, OutputStream
 from ._native import DEFAULT_POLL_BYTES as _DEFAULT_POLL_BYTES
 from ._native import DEFAULT_PREVIEW_BYTES as _DEFAULT_PREVIEW_BYTES
-from ._native import (
-    Detached,
-    Finished,
-    NativeManager,
-    NativeTask,
-    Notification,
-    PollResult,
-    Preview,
-    TaskContext,
-    TaskInfo,
-    TaskResult,
-)
+from ._native import NativeManager, NativeTask, TaskContext
+from ._types import Detached, Finished, Notification, PollResult, Preview, TaskInfo, TaskResult
 
 Outcome = Union[Finished, Detached]
 """What `wait_foreground` gives: `Finished` (``state == "finished"``, with

@@ -1,7 +1,8 @@
 """Type stubs of the native module (pyo3). The public API is re-exported
 from `agent_tasks`; `NativeManager`, `NativeTask`, `NativeEvents`,
 `NativeToolBox` and `Pending` are the engine behind `TaskManager`, `Task`,
-`EventStream` and `ToolBox`."""
+`EventStream` and `ToolBox`. The values they give are the classes of
+`agent_tasks._types` (generated from the core's schemas)."""
 
 import os
 from typing import (
@@ -21,31 +22,20 @@ from typing import (
     final,
 )
 
-_T = TypeVar("_T", covariant=True)
+from ._types import (
+    CancelReason,
+    Detached,
+    Event,
+    Finished,
+    Lagged,
+    Notification,
+    PollResult,
+    Preview,
+    TaskInfo,
+    ToolResponse,
+)
 
-TaskStatus = Literal["queued", "running", "completed", "failed", "cancelled", "timed_out", "lost"]
-CancelKind = Literal["user", "timeout", "shutdown", "owner_closed", "stalled", "external"]
-Containment = Literal["cgroup", "subreaper", "process_group"]
-EventType = Literal[
-    "task.started",
-    "task.detached",
-    "task.spilled",
-    "task.finished",
-    "task.lost",
-    "task.orphaned",
-    "task.output_dropped",
-    "task.watch_matched",
-    "task.heartbeat",
-    "task.stalled",
-    "task.sink_error",
-    "task.paused",
-    "task.resumed",
-    "task.queued",
-]
-NotificationKind = Literal[
-    "finished", "lost", "orphaned", "watch_match", "watch_stopped", "progress", "stalled",
-    "turn_ended"
-]
+_T = TypeVar("_T", covariant=True)
 
 MAX_POLL_BYTES: int
 DEFAULT_POLL_BYTES: int
@@ -54,363 +44,23 @@ __version__: str
 
 def _at_exit(timeout: float = 10.0) -> None: ...
 def tool_definitions(shape: str = "openai") -> List[Dict[str, Any]]: ...
+def cancel_reason_text(kind: str, message: Optional[str] = None) -> str: ...
+def closest_name(given: str, known: List[str]) -> Optional[str]: ...
 
 @final
-class ExitInfo:
-    """How a process ended."""
+class LineSplitter:
+    """The core's line rule: bytes in, whole lines of text out."""
 
-    @property
-    def code(self) -> Optional[int]: ...
-    @property
-    def signal(self) -> Optional[int]: ...
-    def to_dict(self) -> Dict[str, Any]: ...
+    def push(self, data: bytes) -> List[str]: ...
+    def finish(self) -> Optional[str]: ...
 
 @final
-class CancelReason:
-    """Why a task was asked to stop; `str()` gives e.g. ``cancelled: not needed``."""
+class WireValue:
+    """A core value's wire form, converted a field at a time when read."""
 
-    @property
-    def kind(self) -> CancelKind: ...
-    @property
-    def message(self) -> Optional[str]: ...
-    def to_dict(self) -> Dict[str, Any]: ...
-
-@final
-class OutputStats:
-    """Byte counts and state of a task's output stream."""
-
-    @property
-    def total_bytes(self) -> int: ...
-    @property
-    def stdout_bytes(self) -> int: ...
-    @property
-    def stderr_bytes(self) -> int: ...
-    @property
-    def spilled(self) -> bool: ...
-    @property
-    def disk_bytes(self) -> int: ...
-    @property
-    def omitted_bytes(self) -> int: ...
-    @property
-    def memory_bytes(self) -> int: ...
-    @property
-    def write_error(self) -> Optional[str]: ...
-    @property
-    def log_path(self) -> Optional[str]: ...
-    def to_dict(self) -> Dict[str, Any]: ...
-
-@final
-class TaskInfo:
-    """Everything known about a task at one moment."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def description(self) -> str: ...
-    @property
-    def owner(self) -> str: ...
-    @property
-    def status(self) -> TaskStatus: ...
-    @property
-    def is_terminal(self) -> bool: ...
-    @property
-    def foreground(self) -> bool: ...
-    @property
-    def detached(self) -> bool: ...
-    @property
-    def keep_alive(self) -> bool: ...
-    @property
-    def paused(self) -> bool: ...
-    @property
-    def created_at_ms(self) -> int: ...
-    @property
-    def finished_at_ms(self) -> Optional[int]: ...
-    @property
-    def duration_ms(self) -> int: ...
-    @property
-    def pid(self) -> Optional[int]: ...
-    @property
-    def orphan_pid(self) -> Optional[int]:
-        """The process of a task found lost after a restart that still runs."""
-    @property
-    def containment(self) -> Optional[Containment]:
-        """How a process task's processes are contained: ``cgroup``, ``subreaper`` or ``process_group``."""
-    @property
-    def exit(self) -> Optional[ExitInfo]: ...
-    @property
-    def cancel_reason(self) -> Optional[CancelReason]: ...
-    @property
-    def error(self) -> Optional[str]: ...
-    @property
-    def sink_error(self) -> Optional[str]: ...
-    @property
-    def output(self) -> OutputStats: ...
-    def to_dict(self) -> Dict[str, Any]: ...
-
-@final
-class TaskResult:
-    """How a task ended."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def status(self) -> TaskStatus: ...
-    @property
-    def exit(self) -> Optional[ExitInfo]: ...
-    @property
-    def value(self) -> Any: ...
-    @property
-    def error(self) -> Optional[str]: ...
-    @property
-    def cancel_reason(self) -> Optional[CancelReason]: ...
-    @property
-    def duration_ms(self) -> int: ...
-    @property
-    def output(self) -> OutputStats: ...
-    @property
-    def changed_files(self) -> Optional[ChangedFiles]:
-        """What it changed in its `track_changes` folder, if tracked."""
-    def to_dict(self) -> Dict[str, Any]: ...
-
-@final
-class ChangedFiles:
-    """What a task changed in its tracked folder (paths relative to it)."""
-
-    @property
-    def root(self) -> str: ...
-    @property
-    def created(self) -> List[str]: ...
-    @property
-    def modified(self) -> List[str]: ...
-    @property
-    def deleted(self) -> List[str]: ...
-    @property
-    def truncated(self) -> bool: ...
-    def to_dict(self) -> Dict[str, Any]: ...
-
-@final
-class Finished:
-    """A wait's answer when the task has ended (`collect`, or
-    `wait_foreground` when it ended in the foreground)."""
-
-    @property
-    def state(self) -> Literal["finished"]: ...
-    @property
-    def finished(self) -> Literal[True]: ...
-    @property
-    def result(self) -> TaskResult: ...
-    @property
-    def info(self) -> None: ...
-    @property
-    def status(self) -> TaskStatus: ...
-    @property
-    def id(self) -> str: ...
-    def to_dict(self) -> Dict[str, Any]: ...
-
-@final
-class Detached:
-    """`wait_foreground`'s answer when the task was moved to (or started
-    in) the background; it goes on running."""
-
-    @property
-    def state(self) -> Literal["detached"]: ...
-    @property
-    def finished(self) -> Literal[False]: ...
-    @property
-    def result(self) -> None: ...
-    @property
-    def info(self) -> TaskInfo: ...
-    @property
-    def status(self) -> TaskStatus: ...
-    @property
-    def id(self) -> str: ...
-    def to_dict(self) -> Dict[str, Any]: ...
-
-@final
-class StreamSpan:
-    """A run of bytes of one stream inside a poll window."""
-
-    @property
-    def offset(self) -> int: ...
-    @property
-    def len(self) -> int: ...
-    @property
-    def stream(self) -> str: ...
-    def to_dict(self) -> Dict[str, Any]: ...
-
-@final
-class PollResult:
-    """The answer to `poll`: info, and the output since the cursor."""
-
-    @property
-    def info(self) -> TaskInfo: ...
-    @property
-    def status(self) -> TaskStatus: ...
-    @property
-    def cursor(self) -> int: ...
-    @property
-    def next_cursor(self) -> int: ...
-    @property
-    def omitted_bytes(self) -> int: ...
-    @property
-    def eof(self) -> bool: ...
-    @property
-    def timed_out(self) -> bool: ...
-    @property
-    def data(self) -> bytes: ...
-    @property
-    def text(self) -> str: ...
-    @property
-    def spans(self) -> List[StreamSpan]: ...
-    def to_dict(self) -> Dict[str, Any]: ...
-
-@final
-class Preview:
-    """The start and the end of a task's output."""
-
-    @property
-    def head(self) -> bytes: ...
-    @property
-    def tail(self) -> bytes: ...
-    @property
-    def omitted_bytes(self) -> int: ...
-    @property
-    def total_bytes(self) -> int: ...
-    @property
-    def text(self) -> str: ...
-    def to_dict(self) -> Dict[str, Any]: ...
-
-@final
-class Event:
-    """One lifecycle event of one task. `type` says what happened; the
-    fields of other types are ``None``."""
-
-    @property
-    def seq(self) -> int: ...
-    @property
-    def task_id(self) -> str: ...
-    @property
-    def timestamp_ms(self) -> int: ...
-    @property
-    def type(self) -> EventType: ...
-    @property
-    def kind(self) -> Optional[str]:
-        """``task.started``, ``task.queued``: the task's kind."""
-    @property
-    def description(self) -> Optional[str]:
-        """``task.started``, ``task.queued``."""
-    @property
-    def owner(self) -> Optional[str]:
-        """``task.started``, ``task.queued``."""
-    @property
-    def background(self) -> Optional[bool]:
-        """``task.started``."""
-    @property
-    def buffered_bytes(self) -> Optional[int]:
-        """``task.spilled``."""
-    @property
-    def log_path(self) -> Optional[str]:
-        """``task.spilled``."""
-    @property
-    def status(self) -> Optional[TaskStatus]:
-        """``task.finished``."""
-    @property
-    def exit(self) -> Optional[ExitInfo]:
-        """``task.finished``."""
-    @property
-    def reason(self) -> Optional[CancelReason]:
-        """``task.finished``."""
-    @property
-    def error(self) -> Optional[str]:
-        """``task.finished`` (a failed task) and ``task.sink_error``."""
-    @property
-    def duration_ms(self) -> Optional[int]:
-        """``task.finished``."""
-    @property
-    def pid(self) -> Optional[int]:
-        """``task.orphaned``."""
-    @property
-    def disk_limit(self) -> Optional[int]:
-        """``task.output_dropped``."""
-    @property
-    def line(self) -> Optional[str]:
-        """``task.watch_matched``."""
-    @property
-    def new_bytes(self) -> Optional[int]:
-        """``task.heartbeat``."""
-    @property
-    def idle_ms(self) -> Optional[int]:
-        """``task.stalled``."""
-    @property
-    def sink(self) -> Optional[str]:
-        """``task.sink_error``: ``output.log`` or ``host``."""
-    def to_dict(self) -> Dict[str, Any]: ...
-
-@final
-class Lagged:
-    """The subscriber fell behind: `missed` events were skipped."""
-
-    @property
-    def missed(self) -> int: ...
-    def to_dict(self) -> Dict[str, Any]: ...
-
-@final
-class Notification:
-    """A message for the host to show its model, pending until acknowledged."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def kind(self) -> NotificationKind: ...
-    @property
-    def task_id(self) -> str: ...
-    @property
-    def owner(self) -> str: ...
-    @property
-    def task_kind(self) -> str: ...
-    @property
-    def description(self) -> str: ...
-    @property
-    def status(self) -> TaskStatus: ...
-    @property
-    def exit(self) -> Optional[ExitInfo]: ...
-    @property
-    def reason(self) -> Optional[CancelReason]: ...
-    @property
-    def error(self) -> Optional[str]: ...
-    @property
-    def duration_ms(self) -> int: ...
-    @property
-    def output_tail(self) -> str: ...
-    @property
-    def value(self) -> Optional[str]:
-        """The value the task returned, rendered for a model (a subagent's answer)."""
-    @property
-    def source(self) -> Optional[Dict[str, Any]]:
-        """The delegation a subagent answers: ``{"agent": ..., "arguments": ...}``."""
-    @property
-    def detail(self) -> Optional[str]: ...
-    @property
-    def created_at_ms(self) -> int: ...
-    @property
-    def text(self) -> str:
-        """The text for the model: metadata first, then the output tail."""
-    def to_dict(self) -> Dict[str, Any]: ...
-
-@final
-class ToolResponse:
-    """What a tool call answers."""
-
-    @property
-    def text(self) -> str:
-        """Text for the model: metadata first, then output, within the budget."""
-    @property
-    def json(self) -> Dict[str, Any]:
-        """Structured data for the host (or ``{"error": {"code", "message"}}``)."""
-    @property
-    def is_error(self) -> bool: ...
+    def __getitem__(self, key: str) -> Any: ...
+    def get(self, key: str, default: Any = None) -> Any: ...
+    def at(self, key: str) -> Optional[WireValue]: ...
     def to_dict(self) -> Dict[str, Any]: ...
 
 @final

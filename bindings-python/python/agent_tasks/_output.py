@@ -12,11 +12,12 @@ handed over, so a step that is cancelled (``asyncio.wait_for``, a
 from __future__ import annotations
 
 import asyncio
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from ._arguments import checked
 from ._native import DEFAULT_POLL_BYTES as _DEFAULT_POLL_BYTES
-from ._native import NativeManager, PollResult
+from ._native import LineSplitter, NativeManager
+from ._types import PollResult
 
 
 def _not_in_event_loop() -> None:
@@ -121,14 +122,16 @@ class LineStream:
     become U+FFFD), without their line ending (``\\n`` or ``\\r\\n``). A
     line split across chunks comes whole; the last line comes even without
     a final newline, once the task has ended. `cursor` is the byte offset
-    just past the last line handed over."""
+    just past the last line handed over. Where a line ends is the core's
+    rule (`LineSplitter`)."""
 
-    __slots__ = ("_chunks", "_pending", "_lines")
+    __slots__ = ("_chunks", "_splitter", "_lines", "_cursor")
 
     def __init__(self, chunks: OutputStream) -> None:
         self._chunks = chunks
-        self._pending = b""
-        self._lines: List[bytes] = []
+        self._splitter = LineSplitter()
+        self._lines: List[Tuple[str, int]] = []  # each line, and the offset past it
+        self._cursor = chunks.cursor
 
     def __repr__(self) -> str:
         return f"LineStream(task={self._chunks._id!r}, cursor={self.cursor})"
@@ -136,24 +139,23 @@ class LineStream:
     @property
     def cursor(self) -> int:
         """The byte offset just past the last line handed over."""
-        held = len(self._pending) + sum(len(line) for line in self._lines)
-        return self._chunks.cursor - held
+        return self._cursor
 
     def _feed(self, data: Optional[bytes]) -> None:
+        end = self._chunks.cursor
         if data is None:
-            if self._pending:
-                self._lines.append(self._pending)
-                self._pending = b""
+            last = self._splitter.finish()
+            if last is not None:
+                self._lines.append((last, end))
             return
-        parts = (self._pending + data).split(b"\n")
-        self._pending = parts.pop()
-        self._lines.extend(p + b"\n" for p in parts)
+        at = -1
+        for line in self._splitter.push(data):
+            at = data.index(b"\n", at + 1)  # the core's line ends at this newline
+            self._lines.append((line, end - len(data) + at + 1))
 
     def _hand_over(self) -> str:
-        raw = self._lines.pop(0)
-        if raw.endswith(b"\n"):
-            raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
-        return raw.decode("utf-8", errors="replace")
+        line, self._cursor = self._lines.pop(0)
+        return line
 
     async def next(self, timeout: Optional[float] = None) -> Optional[str]:
         """The next line; ``None`` once the output has ended;

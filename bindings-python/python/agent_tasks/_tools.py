@@ -35,7 +35,8 @@ from ._manager import (
     _not_in_event_loop,
     _thread_starter,
 )
-from ._native import NativeToolBox, TaskContext, ToolResponse
+from ._native import NativeToolBox, TaskContext
+from ._types import ToolResponse
 from ._native import tool_definitions as _tool_definitions
 
 if TYPE_CHECKING:
