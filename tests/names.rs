@@ -1,9 +1,11 @@
-//! The bindings declare the core's names as types (Python `Literal`s in the
-//! stubs, TypeScript string unions in `index.d.ts`) because type checkers
-//! cannot read them from the native module; the values themselves come from
-//! the core at run time. This test keeps those declarations equal to the
-//! core's names, so a renamed or added status, kind, policy, shape or event
-//! type fails here instead of drifting.
+//! The bindings declare the core's names as types (Python `Literal`s,
+//! TypeScript string unions) because type checkers cannot read them from the
+//! native module; the values themselves come from the core at run time. The
+//! wire enums' declarations are generated from `schema/` (`_types.py`,
+//! `types.d.ts`; their generators check for drift); the rest (the timeout
+//! policy, the tool shapes) are written by hand. This test holds both to
+//! the core's own names, so a renamed or added status, kind, policy, shape
+//! or event type fails here instead of drifting.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -45,7 +47,7 @@ fn the_bindings_declare_the_core_names() {
     let shapes = names(ToolShape::ALL.map(ToolShape::as_str));
     let events = names(EventKind::TYPE_NAMES);
 
-    let stubs = read("bindings-python/python/agent_tasks/_native.pyi");
+    let stubs = read("bindings-python/python/agent_tasks/_types.py");
     assert_eq!(quoted(&stubs, "TaskStatus = Literal[", "]"), statuses);
     assert_eq!(quoted(&stubs, "CancelKind = Literal[", "]"), cancel_kinds);
     assert_eq!(
@@ -56,7 +58,7 @@ fn the_bindings_declare_the_core_names() {
     let tools = read("bindings-python/python/agent_tasks/_tools.py");
     assert_eq!(quoted(&tools, "ToolShape = Literal[", "]"), shapes);
 
-    let dts = read("bindings-node/index.d.ts");
+    let dts = read("bindings-node/types.d.ts");
     assert_eq!(quoted(&dts, "export type TaskStatus = ", "\n"), statuses);
     assert_eq!(
         quoted(&dts, "export type CancelKind = ", "\n"),
@@ -66,12 +68,13 @@ fn the_bindings_declare_the_core_names() {
         quoted(&dts, "export type NotificationKind = ", "\n"),
         notification_kinds
     );
-    assert_eq!(quoted(&dts, "export type OnTimeout = ", "\n"), policies);
-    assert_eq!(quoted(&dts, "export type ToolShape = ", "\n"), shapes);
+    let header = read("bindings-node/index.header.d.ts");
+    assert_eq!(quoted(&header, "export type OnTimeout = ", "\n"), policies);
+    assert_eq!(quoted(&header, "export type ToolShape = ", "\n"), shapes);
     for event in &events {
         assert!(
             dts.contains(&format!("type: '{event}'")),
-            "index.d.ts has no event of type {event}"
+            "types.d.ts has no event of type {event}"
         );
     }
 }
