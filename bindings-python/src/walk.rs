@@ -1,0 +1,438 @@
+//! One field of a value, found through its `serde` form without making the
+//! rest: [`find`] serialises the value into a `Walk`, which skips every
+//! field but the one its path names (without allocating) and hands that one
+//! to a [`Visit`] (`pythonize`, in the binding). Struct fields and map keys
+//! (so `#[serde(flatten)]` and internally tagged enums too) and the variant
+//! of an externally tagged newtype are names on a path; `Option`s and
+//! newtypes are seen through; a shape it does not walk (a struct or tuple
+//! variant, externally tagged) is walked in its JSON tree instead. Plain
+//! serde, no pyo3: its tests run without Python (`tests/walk.rs`).
+
+use std::fmt;
+
+use serde::ser::{self, Impossible, Serialize, SerializeMap, SerializeStruct, Serializer};
+
+/// What to make of the value found.
+pub(crate) trait Visit {
+    /// What it makes.
+    type Out;
+    /// Makes it from the value found.
+    fn visit<T: Serialize + ?Sized>(self, value: &T) -> Self::Out;
+}
+
+/// The `Visit` of nothing (for [`is_object`]).
+impl Visit for () {
+    type Out = ();
+    fn visit<T: Serialize + ?Sized>(self, _: &T) {}
+}
+
+/// `visit` of the value at `path` in `root`'s `serde` form (`root` itself
+/// for an empty path); `None` when a name on the path is absent or names
+/// into a value that is not an object.
+pub(crate) fn find<T, V, P>(root: &T, path: &[P], visit: V) -> Option<V::Out>
+where
+    T: Serialize + ?Sized,
+    V: Visit,
+    P: AsRef<str>,
+{
+    let Some((key, rest)) = path.split_first() else {
+        return Some(visit.visit(root));
+    };
+    let (mut visit, mut out) = (Some(visit), None);
+    let walk = Walk {
+        key: Some(key.as_ref()),
+        rest,
+        visit: &mut visit,
+        out: &mut out,
+        matched: false,
+    };
+    match (root.serialize(walk), visit) {
+        (Err(Stop::Unsupported), Some(visit)) => {
+            find(&serde_json::to_value(root).ok()?, path, visit)
+        }
+        _ => out,
+    }
+}
+
+/// Whether `value`'s `serde` form is an object (a struct, a map, an
+/// externally tagged newtype variant), not null, a scalar nor a list.
+pub(crate) fn is_object<T: Serialize + ?Sized>(value: &T) -> bool {
+    let walk = Walk::<&str, ()> {
+        key: None,
+        rest: &[],
+        visit: &mut None,
+        out: &mut None,
+        matched: false,
+    };
+    matches!(value.serialize(walk), Err(Stop::Object | Stop::Unsupported))
+}
+
+/// Why a walk stopped early (serde's error channel, used to stop).
+#[derive(Debug)]
+enum Stop {
+    /// The field was found (and visited).
+    Found,
+    /// An object without the field.
+    NoField,
+    /// An object (when asked only that: `key` is `None`).
+    Object,
+    /// Not an object (a list), or the value's own error.
+    Other,
+    /// A shape the walk does not go into.
+    Unsupported,
+}
+
+impl fmt::Display for Stop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+impl std::error::Error for Stop {}
+
+impl ser::Error for Stop {
+    fn custom<M: fmt::Display>(_: M) -> Self {
+        Stop::Other
+    }
+}
+
+/// The serializer that looks for `key` (or, without one, for an object).
+struct Walk<'a, P, V: Visit> {
+    key: Option<&'a str>,
+    rest: &'a [P],
+    visit: &'a mut Option<V>,
+    out: &'a mut Option<V::Out>,
+    /// The map key just seen is `key`.
+    matched: bool,
+}
+
+impl<P: AsRef<str>, V: Visit> Walk<'_, P, V> {
+    /// A field (or map entry, or variant) `name` with `value`.
+    fn field<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) -> Result<(), Stop> {
+        if self.key != Some(name) {
+            return Ok(());
+        }
+        if let Some(visit) = self.visit.take() {
+            *self.out = find(value, self.rest, visit);
+        }
+        Err(Stop::Found)
+    }
+
+    /// An object begins: stop if only that was asked.
+    fn object(self) -> Result<Self, Stop> {
+        match self.key {
+            None => Err(Stop::Object),
+            Some(_) => Ok(self),
+        }
+    }
+}
+
+macro_rules! not_object {
+    ($($method:ident($($ty:ty)?)),* $(,)?) => {$(
+        fn $method(self $(, _: $ty)?) -> Result<(), Stop> {
+            Ok(())
+        }
+    )*};
+}
+
+impl<P: AsRef<str>, V: Visit> Serializer for Walk<'_, P, V> {
+    type Ok = ();
+    type Error = Stop;
+    type SerializeSeq = Impossible<(), Stop>;
+    type SerializeTuple = Impossible<(), Stop>;
+    type SerializeTupleStruct = Impossible<(), Stop>;
+    type SerializeTupleVariant = Impossible<(), Stop>;
+    type SerializeMap = Self;
+    type SerializeStruct = Self;
+    type SerializeStructVariant = Impossible<(), Stop>;
+
+    not_object!(
+        serialize_bool(bool),
+        serialize_i8(i8),
+        serialize_i16(i16),
+        serialize_i32(i32),
+        serialize_i64(i64),
+        serialize_i128(i128),
+        serialize_u8(u8),
+        serialize_u16(u16),
+        serialize_u32(u32),
+        serialize_u64(u64),
+        serialize_u128(u128),
+        serialize_f32(f32),
+        serialize_f64(f64),
+        serialize_char(char),
+        serialize_str(&str),
+        serialize_bytes(&[u8]),
+        serialize_none(),
+        serialize_unit(),
+        serialize_unit_struct(&'static str),
+    );
+
+    fn serialize_unit_variant(self, _: &'static str, _: u32, _: &'static str) -> Result<(), Stop> {
+        Ok(())
+    }
+
+    fn collect_str<T: fmt::Display + ?Sized>(self, _: &T) -> Result<(), Stop> {
+        Ok(())
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Stop> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), Stop> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<(), Stop> {
+        self.object()?.field(variant, value)?;
+        Err(Stop::NoField)
+    }
+
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Stop> {
+        Err(Stop::Other)
+    }
+
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Stop> {
+        Err(Stop::Other)
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, Stop> {
+        Err(Stop::Other)
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, Stop> {
+        Err(Stop::Unsupported)
+    }
+
+    fn serialize_map(self, _: Option<usize>) -> Result<Self, Stop> {
+        self.object()
+    }
+
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self, Stop> {
+        self.object()
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, Stop> {
+        Err(Stop::Unsupported)
+    }
+}
+
+impl<P: AsRef<str>, V: Visit> SerializeStruct for Walk<'_, P, V> {
+    type Ok = ();
+    type Error = Stop;
+
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<(), Stop> {
+        self.field(name, value)
+    }
+
+    fn end(self) -> Result<(), Stop> {
+        Err(Stop::NoField)
+    }
+}
+
+impl<P: AsRef<str>, V: Visit> SerializeMap for Walk<'_, P, V> {
+    type Ok = ();
+    type Error = Stop;
+
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Stop> {
+        // Map keys are few (a flattened struct's fields): made as JSON.
+        let key = serde_json::to_value(key).map_err(|_| Stop::Other)?;
+        self.matched = key.as_str().is_some() && key.as_str() == self.key;
+        Ok(())
+    }
+
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Stop> {
+        match std::mem::take(&mut self.matched) {
+            true => self.field(self.key.unwrap_or_default(), value),
+            false => Ok(()),
+        }
+    }
+
+    fn end(self) -> Result<(), Stop> {
+        Err(Stop::NoField)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Serialize;
+    use serde_json::{json, Value};
+
+    /// The value found, as JSON.
+    struct Json;
+    impl Visit for Json {
+        type Out = Value;
+        fn visit<T: Serialize + ?Sized>(self, value: &T) -> Value {
+            serde_json::to_value(value).expect("serialises")
+        }
+    }
+
+    #[derive(Serialize)]
+    struct Inner {
+        a: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        maybe: Option<String>,
+    }
+
+    #[derive(Serialize)]
+    #[serde(tag = "type", rename_all = "snake_case")]
+    enum Kind {
+        Started { pid: u32 },
+        Lost,
+    }
+
+    #[derive(Serialize)]
+    #[serde(tag = "state", rename_all = "snake_case")]
+    enum Tagged {
+        Finished(Inner),
+    }
+
+    #[derive(Serialize)]
+    enum External {
+        New(Inner),
+        Struct { x: u32 },
+    }
+
+    #[derive(Serialize)]
+    struct Outer {
+        id: String,
+        inner: Inner,
+        none: Option<Inner>,
+        some: Option<Inner>,
+        list: Vec<u32>,
+        #[serde(flatten)]
+        kind: Kind,
+        tagged: Tagged,
+        new: External,
+        variant: External,
+        map: std::collections::BTreeMap<String, u32>,
+    }
+
+    fn outer() -> Outer {
+        Outer {
+            id: "t1".into(),
+            inner: Inner { a: 1, maybe: None },
+            none: None,
+            some: Some(Inner {
+                a: 2,
+                maybe: Some("m".into()),
+            }),
+            list: vec![1, 2],
+            kind: Kind::Started { pid: 7 },
+            tagged: Tagged::Finished(Inner { a: 3, maybe: None }),
+            new: External::New(Inner { a: 4, maybe: None }),
+            variant: External::Struct { x: 5 },
+            map: [("k".to_string(), 6)].into(),
+        }
+    }
+
+    /// Every path gives what the JSON tree has there.
+    #[test]
+    fn finds_what_the_json_tree_has() {
+        let value = outer();
+        let tree = serde_json::to_value(&value).expect("serialises");
+        let paths: &[&[&str]] = &[
+            &[],
+            &["id"],
+            &["inner"],
+            &["inner", "a"],
+            &["inner", "maybe"],
+            &["none"],
+            &["none", "a"],
+            &["some", "maybe"],
+            &["list"],
+            &["list", "0"],
+            &["type"],
+            &["pid"],
+            &["tagged", "state"],
+            &["tagged", "a"],
+            &["new", "New", "a"],
+            &["new", "Old"],
+            &["variant", "Struct", "x"],
+            &["map", "k"],
+            &["map", "j"],
+            &["id", "x"],
+            &["absent"],
+        ];
+        for path in paths {
+            let want = path
+                .iter()
+                .try_fold(&tree, |v, k| v.as_object()?.get(*k))
+                .cloned();
+            assert_eq!(find(&value, path, Json), want, "at {path:?}");
+        }
+    }
+
+    #[test]
+    fn tells_objects() {
+        let value = outer();
+        assert!(is_object(&value));
+        assert!(is_object(&value.inner));
+        assert!(is_object(&value.some));
+        assert!(!is_object(&value.none));
+        assert!(!is_object(&value.id));
+        assert!(!is_object(&value.list));
+        assert!(is_object(&value.tagged));
+        assert!(is_object(&value.new));
+        assert!(is_object(&value.variant));
+        assert!(is_object(&json!({"a": 1})));
+        assert!(!is_object(&Value::Null));
+        assert!(is_object(&Kind::Lost));
+    }
+
+    /// Only the field found is visited: a field that fails to serialise,
+    /// elsewhere, is not touched.
+    #[test]
+    fn skips_the_other_fields() {
+        struct Fails;
+        impl Serialize for Fails {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("touched"))
+            }
+        }
+        #[derive(Serialize)]
+        struct Both {
+            before: Fails,
+            wanted: u32,
+            after: Fails,
+        }
+        let value = Both {
+            before: Fails,
+            wanted: 9,
+            after: Fails,
+        };
+        assert_eq!(find(&value, &["wanted"], Json), Some(json!(9)));
+    }
+}
