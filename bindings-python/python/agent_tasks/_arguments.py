@@ -201,7 +201,7 @@ def _converted(fn: Callable[..., Any], exc: TypeError, args: Tuple[Any, ...], kw
     )
 
 
-def _wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+def checked_function(fn: Callable[..., Any]) -> Callable[..., Any]:
     if inspect.iscoroutinefunction(fn):
 
         @functools.wraps(fn)
@@ -236,8 +236,8 @@ def checked(cls: _C) -> _C:
         if name != "__init__" and name.startswith("_"):
             continue
         if inspect.isfunction(member):
-            setattr(cls, name, _wrap(member))
+            setattr(cls, name, checked_function(member))
     return cls
 
 
-__all__ = ["checked", "invalid", "count", "fspath", "optional_fspath", "env_pairs"]
+__all__ = ["checked", "checked_function", "invalid", "count", "fspath", "optional_fspath", "env_pairs"]
