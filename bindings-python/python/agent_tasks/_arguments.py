@@ -87,6 +87,13 @@ def env_pairs(name: str, value: Any) -> Optional[List[Tuple[str, str]]]:
     return pairs
 
 
+def given(scope: Dict[str, Any], *left_out: str, **changed: Any) -> Dict[str, Any]:
+    """A call's arguments as keywords for the native side, from its
+    ``locals()`` taken first thing: `self` and `left_out` left out,
+    `changed` ones (converted here) replaced."""
+    return {k: v for k, v in scope.items() if k != "self" and k not in left_out} | changed
+
+
 def _expected(annotation: Any) -> str:
     text = annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
     return text.replace("typing.", "").replace("os.PathLike", "PathLike")
@@ -240,4 +247,4 @@ def checked(cls: _C) -> _C:
     return cls
 
 
-__all__ = ["checked", "checked_function", "invalid", "count", "fspath", "optional_fspath", "env_pairs"]
+__all__ = ["checked", "checked_function", "given", "invalid", "count", "fspath", "optional_fspath", "env_pairs"]

@@ -51,7 +51,8 @@ from typing import (
     Union,
 )
 
-from ._arguments import checked, checked_function, count, invalid, optional_fspath
+from ._arguments import checked, checked_function, count, given, invalid, optional_fspath
+from ._errors import InvalidArgument
 from ._events import EventStream
 from ._output import LineStream, OutputStream
 from ._native import DEFAULT_POLL_BYTES as _DEFAULT_POLL_BYTES
@@ -375,22 +376,7 @@ class TaskManager:
         notify_host_cancels: bool = False,
         queue_over_capacity: bool = False,
     ) -> None:
-        self._native = NativeManager(
-            optional_fspath("root", root),
-            memory_limit=memory_limit,
-            disk_limit=disk_limit,
-            tail_window=tail_window,
-            foreground_timeout=foreground_timeout,
-            background_timeout=background_timeout,
-            on_timeout=on_timeout,
-            max_background=max_background,
-            max_background_per_owner=max_background_per_owner,
-            max_running_of_kind=max_running_of_kind,
-            stop_grace=stop_grace,
-            default_owner=default_owner,
-            notify_host_cancels=notify_host_cancels,
-            queue_over_capacity=queue_over_capacity,
-        )
+        self._native = NativeManager(**given(locals(), root=optional_fspath("root", root)))
         self._lock = threading.Lock()
         self._loop_thread: Optional[_LoopThread] = None
 
@@ -455,28 +441,14 @@ class TaskManager:
         always takes input (`send` types, `send_keys` types control keys),
         and `resize` changes the size."""
         native = self._native.run(
-            command,
-            cwd=optional_fspath("cwd", cwd),
-            env=dict(env) if env is not None else None,
-            env_clear=env_clear,
-            stdin=stdin,
-            interactive=interactive,
-            background=background,
-            timeout=timeout,
-            background_timeout=background_timeout,
-            on_timeout=on_timeout,
-            description=description,
-            owner=owner,
-            keep_alive=keep_alive,
-            kill_grace=kill_grace,
-            watch=_patterns(watch),
-            watch_interval=watch_interval,
-            watch_max=watch_max,
-            heartbeat=heartbeat,
-            idle_timeout=idle_timeout,
-            cancel_on_stall=cancel_on_stall,
-            track_changes=optional_fspath("track_changes", track_changes),
-            pty=(pty[0], pty[1]) if pty is not None else None,
+            **given(
+                locals(),
+                cwd=optional_fspath("cwd", cwd),
+                env=dict(env) if env is not None else None,
+                watch=_patterns(watch),
+                track_changes=optional_fspath("track_changes", track_changes),
+                pty=(pty[0], pty[1]) if pty is not None else None,
+            )
         )
         return Task(self, native)
 
@@ -508,8 +480,6 @@ class TaskManager:
         its `error`. A cancel reaches a coroutine as `asyncio.CancelledError`
         and a plain function as ``ctx.cancelled``. `kind` prefixes the id.
         The monitoring options are `run`'s."""
-        from ._errors import InvalidArgument
-
         if not callable(fn):
             raise InvalidArgument(
                 f"invalid argument `fn`: must be callable, got {type(fn).__name__}",
@@ -524,22 +494,14 @@ class TaskManager:
         else:
             starter = _thread_starter(fn, context)
         native = self._native.spawn(
-            starter,
-            description if description is not None else _describe(fn),
-            kind=kind,
-            background=background,
-            timeout=timeout,
-            background_timeout=background_timeout,
-            on_timeout=on_timeout,
-            owner=owner,
-            keep_alive=keep_alive,
-            watch=_patterns(watch),
-            watch_interval=watch_interval,
-            watch_max=watch_max,
-            heartbeat=heartbeat,
-            idle_timeout=idle_timeout,
-            cancel_on_stall=cancel_on_stall,
-            track_changes=optional_fspath("track_changes", track_changes),
+            **given(
+                locals(),
+                "fn",
+                "context",
+                description=description if description is not None else _describe(fn),
+                watch=_patterns(watch),
+                track_changes=optional_fspath("track_changes", track_changes),
+            ),
         )
         return Task(self, native)
 
