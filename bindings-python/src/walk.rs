@@ -127,10 +127,20 @@ impl<P: AsRef<str>, V: Visit> Walk<'_, P, V> {
     }
 }
 
+/// Methods for values that are not objects (`Ok`: no field here), and for
+/// those the walk does not go into (`Err`: a list, or [`Stop::Unsupported`]).
 macro_rules! not_object {
-    ($($method:ident($($ty:ty)?)),* $(,)?) => {$(
-        fn $method(self $(, _: $ty)?) -> Result<(), Stop> {
+    ($($method:ident($($ty:ty),*)),* $(,)?) => {$(
+        fn $method(self $(, _: $ty)*) -> Result<(), Stop> {
             Ok(())
+        }
+    )*};
+}
+
+macro_rules! not_walked {
+    ($($method:ident($($ty:ty),*) -> $kind:ident = $stop:ident),* $(,)?) => {$(
+        fn $method(self $(, _: $ty)*) -> Result<Self::$kind, Stop> {
+            Err(Stop::$stop)
         }
     )*};
 }
@@ -166,11 +176,16 @@ impl<P: AsRef<str>, V: Visit> Serializer for Walk<'_, P, V> {
         serialize_none(),
         serialize_unit(),
         serialize_unit_struct(&'static str),
+        serialize_unit_variant(&'static str, u32, &'static str),
     );
 
-    fn serialize_unit_variant(self, _: &'static str, _: u32, _: &'static str) -> Result<(), Stop> {
-        Ok(())
-    }
+    not_walked!(
+        serialize_seq(Option<usize>) -> SerializeSeq = Other,
+        serialize_tuple(usize) -> SerializeTuple = Other,
+        serialize_tuple_struct(&'static str, usize) -> SerializeTupleStruct = Other,
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> SerializeTupleVariant = Unsupported,
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> SerializeStructVariant = Unsupported,
+    );
 
     fn collect_str<T: fmt::Display + ?Sized>(self, _: &T) -> Result<(), Stop> {
         Ok(())
@@ -199,48 +214,12 @@ impl<P: AsRef<str>, V: Visit> Serializer for Walk<'_, P, V> {
         Err(Stop::NoField)
     }
 
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Stop> {
-        Err(Stop::Other)
-    }
-
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Stop> {
-        Err(Stop::Other)
-    }
-
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, Stop> {
-        Err(Stop::Other)
-    }
-
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, Stop> {
-        Err(Stop::Unsupported)
-    }
-
     fn serialize_map(self, _: Option<usize>) -> Result<Self, Stop> {
         self.object()
     }
 
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self, Stop> {
         self.object()
-    }
-
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, Stop> {
-        Err(Stop::Unsupported)
     }
 }
 
