@@ -36,6 +36,22 @@ def bench_poll(m: TaskManager) -> None:
         return (time.perf_counter() - start) / calls
 
     per_call = best_of(5, once)
+
+    def once_read() -> float:
+        start = time.perf_counter()
+        for _ in range(calls):
+            page = m.poll(task.id, 0, 4096)
+            page.text, page.next_cursor, page.eof
+        return (time.perf_counter() - start) / calls
+
+    def once_status() -> float:
+        start = time.perf_counter()
+        for _ in range(calls):
+            m.poll(task.id, 0, 4096).info.status
+        return (time.perf_counter() - start) / calls
+
+    per_read = best_of(5, once_read)
+    per_status = best_of(5, once_status)
     # The same loop on a task with a lot of output (poll cost must not grow).
     big = m.run("head -c 50000000 /dev/zero; sleep 30", background=True)
     deadline = time.monotonic() + 30
@@ -59,6 +75,8 @@ def bench_poll(m: TaskManager) -> None:
 
     per_page = best_of(5, once_page)
     print(f"poll on a running task (no new output): {per_call * 1e6:6.2f} us/call  (goal < 10 us)")
+    print(f"poll, then .text, .next_cursor, .eof:   {per_read * 1e6:6.2f} us/call")
+    print(f"poll, then .info.status:                {per_status * 1e6:6.2f} us/call")
     print(f"poll at the end of 50 MB of output:     {per_call_big * 1e6:6.2f} us/call")
     print(f"poll of a 4 KiB page from the log:      {per_page * 1e6:6.2f} us/call (with .data)")
     m.cancel_blocking(task)

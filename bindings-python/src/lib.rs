@@ -6,7 +6,7 @@
 //! tasks), `pending` (awaitable and blocking waits over the tokio runtime),
 //! `runtime` (the tokio runtime, calls into Python, the exit's quiet point),
 //! `types` (the core's values as the classes generated from its schemas),
-//! `convert` and `errors`.
+//! `walk` (one field of a value's `serde` form), `convert` and `errors`.
 //!
 //! The public Python API is the `agent_tasks` package (`python/agent_tasks`),
 //! which wraps these classes; see `bindings-python/README.md`.
@@ -35,6 +35,7 @@ mod pending;
 mod runtime;
 mod tools;
 mod types;
+mod walk;
 
 /// The module: its classes and the at-exit hook.
 #[pymodule]

@@ -1,20 +1,21 @@
 //! The core's wire types handed to Python as the classes of
 //! `agent_tasks._types`, which `scripts/gen_python_types.py` generates from
 //! the core's JSON Schemas (`schema/`). A value goes over as it is, in a
-//! [`WireValue`]: its `serde` form (a JSON tree) is made when the class
-//! first reads a field, and each field becomes a Python value (through
-//! `pythonize`) when read, so a `poll` whose answer is not read costs no
-//! conversion. Bytes the wire gives as text (a poll's data, a preview's
+//! [`WireValue`]; a field read becomes a Python value (through `pythonize`)
+//! then, found in the value's `serde` form by [`walk`] without making the
+//! others, so a `poll` whose answer is not read costs no conversion, and
+//! one whose `.text` is read converts that string only. Bytes the wire gives as text (a poll's data, a preview's
 //! head and tail) are handed beside it.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use agent_tasks::{ForegroundOutcome, PollResponse, Preview};
 use pyo3::exceptions::{PyKeyError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyBytes;
-use serde_json::Value;
+
+use crate::walk;
 
 static TYPES: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
@@ -29,42 +30,70 @@ fn class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
 /// A serialisable core value as its wire form (a dict, for a struct).
 pub(crate) fn to_dict<'py>(
     py: Python<'py>,
-    value: &impl serde::Serialize,
+    value: &(impl serde::Serialize + ?Sized),
 ) -> PyResult<Bound<'py, PyAny>> {
     pythonize::pythonize(py, value)
         .map_err(|e| PyTypeError::new_err(format!("cannot convert: {e}")))
 }
 
-/// A core value and, once asked for, its JSON tree.
-struct Tree {
-    json: OnceLock<Value>,
-    make: Box<dyn Fn() -> Value + Send + Sync>,
+/// A core value, to read from by a path of field names ([`walk`]).
+trait Root: Send + Sync {
+    /// The value at `path`, as plain Python values; `None` when absent.
+    fn get<'py>(&self, py: Python<'py>, path: &[&str]) -> Option<PyResult<Bound<'py, PyAny>>>;
+    /// Whether the value at `path` is an object (not absent nor null).
+    fn is_object(&self, path: &[&str]) -> bool;
 }
 
-/// A wire object not converted yet: a core value's JSON tree, at `pointer`
-/// (a JSON pointer to a nested object; empty for the root).
+impl<T: serde::Serialize + Send + Sync> Root for T {
+    fn get<'py>(&self, py: Python<'py>, path: &[&str]) -> Option<PyResult<Bound<'py, PyAny>>> {
+        walk::find(self, path, Pythonize(py))
+    }
+
+    fn is_object(&self, path: &[&str]) -> bool {
+        walk::find(self, path, IsObject) == Some(true)
+    }
+}
+
+/// The value found, as plain Python values.
+struct Pythonize<'py>(Python<'py>);
+
+impl<'py> walk::Visit for Pythonize<'py> {
+    type Out = PyResult<Bound<'py, PyAny>>;
+    fn visit<T: serde::Serialize + ?Sized>(self, value: &T) -> Self::Out {
+        to_dict(self.0, value)
+    }
+}
+
+/// Whether the value found is an object.
+struct IsObject;
+
+impl walk::Visit for IsObject {
+    type Out = bool;
+    fn visit<T: serde::Serialize + ?Sized>(self, value: &T) -> bool {
+        walk::is_object(value)
+    }
+}
+
+/// A wire object not converted: a core value, and the path of field names
+/// to a nested object in it (empty for the value itself). A field becomes
+/// a Python value when read; the others are skipped, not made.
 #[pyclass(frozen, module = "agent_tasks._native")]
 pub struct WireValue {
-    tree: Arc<Tree>,
-    pointer: String,
+    root: Arc<dyn Root>,
+    path: Vec<String>,
 }
 
 impl WireValue {
     fn of<T: serde::Serialize + Send + Sync + 'static>(value: T) -> Self {
-        // The core's wire types always serialise (no map with non-string keys).
-        let make = move || serde_json::to_value(&value).unwrap_or(Value::Null);
         WireValue {
-            tree: Arc::new(Tree {
-                json: OnceLock::new(),
-                make: Box::new(make),
-            }),
-            pointer: String::new(),
+            root: Arc::new(value),
+            path: Vec::new(),
         }
     }
 
-    fn value(&self) -> &Value {
-        let root = self.tree.json.get_or_init(|| (self.tree.make)());
-        root.pointer(&self.pointer).unwrap_or(&Value::Null)
+    /// The path to field `key` (the value itself for `None`).
+    fn path<'a>(&'a self, key: Option<&'a str>) -> Vec<&'a str> {
+        self.path.iter().map(String::as_str).chain(key).collect()
     }
 }
 
@@ -72,10 +101,9 @@ impl WireValue {
 impl WireValue {
     /// The field `key`, as a plain Python value.
     fn __getitem__<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
-        match self.value().get(key) {
-            Some(v) => to_dict(py, v),
-            None => Err(PyKeyError::new_err(key.to_string())),
-        }
+        self.root
+            .get(py, &self.path(Some(key)))
+            .unwrap_or_else(|| Err(PyKeyError::new_err(key.to_string())))
     }
 
     /// The field `key` as a plain Python value, or `default` when absent.
@@ -86,26 +114,25 @@ impl WireValue {
         key: &str,
         default: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        match self.value().get(key) {
-            Some(v) => to_dict(py, v),
-            None => Ok(default.unwrap_or_else(|| py.None().into_bound(py))),
-        }
+        self.root
+            .get(py, &self.path(Some(key)))
+            .unwrap_or_else(|| Ok(default.unwrap_or_else(|| py.None().into_bound(py))))
     }
 
-    /// The object at `key`, not converted yet; `None` when null or absent.
+    /// The object at `key`, not converted; `None` when null or absent.
     fn at(&self, key: &str) -> Option<WireValue> {
-        self.value()
-            .get(key)
-            .filter(|v| v.is_object())
-            .map(|_| WireValue {
-                tree: self.tree.clone(),
-                pointer: format!("{}/{key}", self.pointer),
-            })
+        let path = self.path(Some(key));
+        self.root.is_object(&path).then(|| WireValue {
+            root: self.root.clone(),
+            path: path.into_iter().map(str::to_string).collect(),
+        })
     }
 
     /// The whole value, as plain Python values (a dict).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_dict(py, self.value())
+        self.root
+            .get(py, &self.path(None))
+            .unwrap_or_else(|| Ok(py.None().into_bound(py)))
     }
 }
 

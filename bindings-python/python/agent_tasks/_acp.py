@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Dict, Literal, Mapping, Optional, Sequence, Union
 
+from ._arguments import given
 from ._manager import Task, TaskManager
 from ._native import spawn_acp
 
@@ -61,21 +62,12 @@ def run_acp(
     (``completed``) once the running turn is done."""
     native = spawn_acp(
         manager._native,
-        [os.fspath(a) for a in argv],
-        goal,
-        cwd=os.fspath(cwd) if cwd is not None else None,
-        env=dict(env) if env is not None else None,
-        permissions=permissions,
-        files=files,
-        show_thoughts=show_thoughts,
-        idle_timeout=idle_timeout,
-        cancel_grace=cancel_grace,
-        kill_grace=kill_grace,
-        handshake_timeout=handshake_timeout,
-        max_message_bytes=max_message_bytes,
-        timeout=timeout,
-        owner=owner,
-        description=description,
-        keep_alive=keep_alive,
+        **given(
+            locals(),
+            "manager",
+            argv=[os.fspath(a) for a in argv],
+            cwd=os.fspath(cwd) if cwd is not None else None,
+            env=dict(env) if env is not None else None,
+        ),
     )
     return Task(manager, native)

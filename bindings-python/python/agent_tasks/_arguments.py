@@ -87,6 +87,13 @@ def env_pairs(name: str, value: Any) -> Optional[List[Tuple[str, str]]]:
     return pairs
 
 
+def given(scope: Dict[str, Any], *left_out: str, **changed: Any) -> Dict[str, Any]:
+    """A call's arguments as keywords for the native side, from its
+    ``locals()`` taken first thing: `self` and `left_out` left out,
+    `changed` ones (converted here) replaced."""
+    return {k: v for k, v in scope.items() if k != "self" and k not in left_out} | changed
+
+
 def _expected(annotation: Any) -> str:
     text = annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
     return text.replace("typing.", "").replace("os.PathLike", "PathLike")
@@ -201,7 +208,7 @@ def _converted(fn: Callable[..., Any], exc: TypeError, args: Tuple[Any, ...], kw
     )
 
 
-def _wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+def checked_function(fn: Callable[..., Any]) -> Callable[..., Any]:
     if inspect.iscoroutinefunction(fn):
 
         @functools.wraps(fn)
@@ -236,8 +243,8 @@ def checked(cls: _C) -> _C:
         if name != "__init__" and name.startswith("_"):
             continue
         if inspect.isfunction(member):
-            setattr(cls, name, _wrap(member))
+            setattr(cls, name, checked_function(member))
     return cls
 
 
-__all__ = ["checked", "invalid", "count", "fspath", "optional_fspath", "env_pairs"]
+__all__ = ["checked", "checked_function", "given", "invalid", "count", "fspath", "optional_fspath", "env_pairs"]

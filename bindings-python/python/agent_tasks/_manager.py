@@ -34,6 +34,7 @@ from types import TracebackType
 from typing import (
     Any,
     Callable,
+    Concatenate,
     Coroutine,
     Dict,
     Generator,
@@ -41,19 +42,22 @@ from typing import (
     List,
     Mapping,
     Optional,
+    ParamSpec,
     Sequence,
     Set,
     Tuple,
     Type,
+    TypeVar,
     Union,
 )
 
-from ._arguments import checked, count, invalid, optional_fspath
+from ._arguments import checked, checked_function, count, given, invalid, optional_fspath
+from ._errors import InvalidArgument
 from ._events import EventStream
 from ._output import LineStream, OutputStream
 from ._native import DEFAULT_POLL_BYTES as _DEFAULT_POLL_BYTES
 from ._native import DEFAULT_PREVIEW_BYTES as _DEFAULT_PREVIEW_BYTES
-from ._native import NativeManager, NativeTask, TaskContext
+from ._native import NativeManager, NativeTask, Pending, TaskContext
 from ._types import Detached, Finished, Notification, PollResult, Preview, TaskInfo, TaskResult
 
 Outcome = Union[Finished, Detached]
@@ -273,112 +277,54 @@ def _patterns(watch: Union[str, Iterable[str], None]) -> Optional[List[str]]:
     return _strings("watch", watch)
 
 
-@checked
-class Task:
-    """A spawned task: its id, and shortcuts to the manager's verbs for it.
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
-    ``await task`` waits until it ends, wherever it runs (a detach does not
-    end the wait), and gives its `TaskResult`, as an asyncio task gives its
-    value; ``task.result()`` is the blocking form. A foreground task's
-    caller waits with `wait_foreground()`, which also returns when the task
-    is moved to the background. ``async for chunk in task.output()`` and
-    ``task.lines()`` follow its output as it is written."""
 
-    __slots__ = ("_manager", "_native", "id")
+def _awaitable(verb: Callable[_P, "Pending[_R]"]) -> Callable[_P, Coroutine[Any, Any, _R]]:
+    """A verb that starts a native wait (``_name``), as its awaitable form
+    (``name``); a wrong argument raises when it is awaited."""
+    call: Callable[_P, "Pending[_R]"] = checked_function(verb)
 
-    def __init__(self, manager: "TaskManager", native: NativeTask) -> None:
-        self._manager = manager
-        self._native = native
-        self.id: str = native.id
+    async def method(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        return await call(*args, **kwargs)
 
-    def __repr__(self) -> str:
-        return f"Task(id={self.id!r})"
+    return _named(method, verb, verb.__name__.lstrip("_"), verb.__doc__)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Task) and other.id == self.id
 
-    def __hash__(self) -> int:
-        return hash(self.id)
+def _blocking(verb: Callable[_P, "Pending[_R]"]) -> Callable[_P, _R]:
+    """The same verb's blocking form (``name_blocking``), refused on the
+    thread of a running event loop."""
+    name = verb.__name__.lstrip("_")
+    call: Callable[_P, "Pending[_R]"] = checked_function(verb)
 
-    def info(self) -> TaskInfo:
-        """The task's info now."""
-        return self._native.info()
+    def method(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        _not_in_event_loop(name)
+        return call(*args, **kwargs).block_on()
 
-    def __await__(self) -> Generator[Any, None, TaskResult]:
-        return self._final_result().__await__()
+    return _named(method, verb, f"{name}_blocking", f"Blocking form of `{name}`.")
 
-    async def _final_result(self) -> TaskResult:
-        return (await self._manager.collect(self.id)).result
 
-    def result(self, timeout: Optional[float] = None) -> TaskResult:
-        """Blocks until the task ends and gives its result (``await task``
-        is the awaitable form); `TimeoutError` if `timeout` seconds pass
-        first (the task goes on)."""
-        return self._manager.collect_blocking(self.id, timeout).result
+_F = TypeVar("_F", bound=Callable[..., Any])
 
-    async def wait_foreground(self) -> Outcome:
-        """Waits until the task ends (`Finished`, with `result`) or is moved
-        to the background by `detach` or a foreground timeout (`Detached`,
-        with `info`). For a background task this returns `Detached` at once."""
-        return await self._native.wait_foreground()
 
-    def wait_foreground_blocking(self, timeout: Optional[float] = None) -> Outcome:
-        """Blocking form of `wait_foreground`; `TimeoutError` if `timeout`
-        seconds pass first."""
-        _not_in_event_loop("wait_foreground")
-        return self._native.wait_foreground().block_on(timeout)
+def _named(method: _F, verb: Callable[..., Any], name: str, doc: Optional[str]) -> _F:
+    method.__name__ = name
+    method.__qualname__ = verb.__qualname__.rsplit(".", 1)[0] + "." + name
+    method.__doc__ = doc
+    method.__wrapped__ = verb  # type: ignore[attr-defined]  # its signature
+    return method
 
-    def output(self, cursor: int = 0, max_bytes: int = DEFAULT_POLL_BYTES) -> OutputStream:
-        """See `TaskManager.output`."""
-        return self._manager.output(self.id, cursor, max_bytes)
 
-    def lines(self, cursor: int = 0) -> LineStream:
-        """See `TaskManager.lines`."""
-        return self._manager.lines(self.id, cursor)
+def _on_task(
+    verb: Callable[Concatenate["TaskManager", TaskRef, _P], _R],
+) -> Callable[Concatenate["Task", _P], _R]:
+    """The manager's `verb` as a method of `Task`, for that task."""
 
-    def detach(self) -> TaskInfo:
-        """See `TaskManager.detach`."""
-        return self._manager.detach(self.id)
+    def method(self: "Task", /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        return verb(self._manager, self.id, *args, **kwargs)
 
-    def poll(self, cursor: int = 0, max_bytes: int = DEFAULT_POLL_BYTES) -> PollResult:
-        """See `TaskManager.poll`."""
-        return self._manager.poll(self.id, cursor, max_bytes)
-
-    def preview(self, head_bytes: int = DEFAULT_PREVIEW_BYTES, tail_bytes: int = DEFAULT_PREVIEW_BYTES) -> Preview:
-        """See `TaskManager.preview`."""
-        return self._manager.preview(self.id, head_bytes, tail_bytes)
-
-    async def collect(self, timeout: Optional[float] = None) -> Finished:
-        """See `TaskManager.collect`."""
-        return await self._manager.collect(self.id, timeout)
-
-    def collect_blocking(self, timeout: Optional[float] = None) -> Finished:
-        """See `TaskManager.collect_blocking`."""
-        return self._manager.collect_blocking(self.id, timeout)
-
-    async def cancel(self, reason: Optional[str] = None) -> TaskInfo:
-        """See `TaskManager.cancel`."""
-        return await self._manager.cancel(self.id, reason)
-
-    def cancel_blocking(self, reason: Optional[str] = None) -> TaskInfo:
-        """See `TaskManager.cancel_blocking`."""
-        return self._manager.cancel_blocking(self.id, reason)
-
-    def send(self, message: Union[str, bytes, None] = None, *, eof: bool = False) -> None:
-        """See `TaskManager.send`."""
-        self._manager.send(self.id, message, eof=eof)
-
-    def send_keys(self, keys: Union[str, Iterable[str]]) -> None:
-        """See `TaskManager.send_keys`."""
-        self._manager.send_keys(self.id, keys)
-
-    async def resize(self, cols: int, rows: int) -> None:
-        """See `TaskManager.resize`."""
-        await self._manager.resize(self.id, cols, rows)
-
-    def resize_blocking(self, cols: int, rows: int) -> None:
-        """See `TaskManager.resize_blocking`."""
-        self._manager.resize_blocking(self.id, cols, rows)
+    return _named(method, verb, verb.__name__, f"See `TaskManager.{verb.__name__}`.")
 
 
 @checked
@@ -430,22 +376,7 @@ class TaskManager:
         notify_host_cancels: bool = False,
         queue_over_capacity: bool = False,
     ) -> None:
-        self._native = NativeManager(
-            optional_fspath("root", root),
-            memory_limit=memory_limit,
-            disk_limit=disk_limit,
-            tail_window=tail_window,
-            foreground_timeout=foreground_timeout,
-            background_timeout=background_timeout,
-            on_timeout=on_timeout,
-            max_background=max_background,
-            max_background_per_owner=max_background_per_owner,
-            max_running_of_kind=max_running_of_kind,
-            stop_grace=stop_grace,
-            default_owner=default_owner,
-            notify_host_cancels=notify_host_cancels,
-            queue_over_capacity=queue_over_capacity,
-        )
+        self._native = NativeManager(**given(locals(), root=optional_fspath("root", root)))
         self._lock = threading.Lock()
         self._loop_thread: Optional[_LoopThread] = None
 
@@ -510,28 +441,14 @@ class TaskManager:
         always takes input (`send` types, `send_keys` types control keys),
         and `resize` changes the size."""
         native = self._native.run(
-            command,
-            cwd=optional_fspath("cwd", cwd),
-            env=dict(env) if env is not None else None,
-            env_clear=env_clear,
-            stdin=stdin,
-            interactive=interactive,
-            background=background,
-            timeout=timeout,
-            background_timeout=background_timeout,
-            on_timeout=on_timeout,
-            description=description,
-            owner=owner,
-            keep_alive=keep_alive,
-            kill_grace=kill_grace,
-            watch=_patterns(watch),
-            watch_interval=watch_interval,
-            watch_max=watch_max,
-            heartbeat=heartbeat,
-            idle_timeout=idle_timeout,
-            cancel_on_stall=cancel_on_stall,
-            track_changes=optional_fspath("track_changes", track_changes),
-            pty=(pty[0], pty[1]) if pty is not None else None,
+            **given(
+                locals(),
+                cwd=optional_fspath("cwd", cwd),
+                env=dict(env) if env is not None else None,
+                watch=_patterns(watch),
+                track_changes=optional_fspath("track_changes", track_changes),
+                pty=(pty[0], pty[1]) if pty is not None else None,
+            )
         )
         return Task(self, native)
 
@@ -563,8 +480,6 @@ class TaskManager:
         its `error`. A cancel reaches a coroutine as `asyncio.CancelledError`
         and a plain function as ``ctx.cancelled``. `kind` prefixes the id.
         The monitoring options are `run`'s."""
-        from ._errors import InvalidArgument
-
         if not callable(fn):
             raise InvalidArgument(
                 f"invalid argument `fn`: must be callable, got {type(fn).__name__}",
@@ -579,22 +494,14 @@ class TaskManager:
         else:
             starter = _thread_starter(fn, context)
         native = self._native.spawn(
-            starter,
-            description if description is not None else _describe(fn),
-            kind=kind,
-            background=background,
-            timeout=timeout,
-            background_timeout=background_timeout,
-            on_timeout=on_timeout,
-            owner=owner,
-            keep_alive=keep_alive,
-            watch=_patterns(watch),
-            watch_interval=watch_interval,
-            watch_max=watch_max,
-            heartbeat=heartbeat,
-            idle_timeout=idle_timeout,
-            cancel_on_stall=cancel_on_stall,
-            track_changes=optional_fspath("track_changes", track_changes),
+            **given(
+                locals(),
+                "fn",
+                "context",
+                description=description if description is not None else _describe(fn),
+                watch=_patterns(watch),
+                track_changes=optional_fspath("track_changes", track_changes),
+            ),
         )
         return Task(self, native)
 
@@ -694,15 +601,12 @@ class TaskManager:
         names = [keys] if isinstance(keys, str) else list(keys)
         self._native.send_keys(_id(task), names)
 
-    async def resize(self, task: TaskRef, cols: int, rows: int) -> None:
+    def _resize(self, task: TaskRef, cols: int, rows: int) -> "Pending[None]":
         """Resizes a `pty` task's terminal (the program gets SIGWINCH).
         `InvalidArgument` for a task without a terminal or a size of 0."""
-        await self._native.resize(_id(task), cols, rows)
+        return self._native.resize(_id(task), cols, rows)
 
-    def resize_blocking(self, task: TaskRef, cols: int, rows: int) -> None:
-        """Blocking form of `resize`."""
-        _not_in_event_loop("resize")
-        self._native.resize(_id(task), cols, rows).block_on()
+    resize, resize_blocking = _awaitable(_resize), _blocking(_resize)
 
     def kill_orphan(self, task: TaskRef) -> TaskInfo:
         """Kills the still-running process of a task found orphaned at open
@@ -777,37 +681,31 @@ class TaskManager:
         _not_in_event_loop("wait_foreground")
         return self._native.wait_foreground(_id(task)).block_on(timeout)
 
-    async def collect(self, task: TaskRef, timeout: Optional[float] = None) -> Finished:
+    def _collect(self, task: TaskRef, timeout: Optional[float] = None) -> "Pending[Finished]":
         """Waits until the task ends (wherever it runs) and gives `Finished`,
         whose `result` says how it ended. `TimeoutError` if `timeout`
         seconds pass first (``None``: no limit; ``0``: answer at once); the
         task goes on."""
-        return await self._native.collect(_id(task), timeout)
+        return self._native.collect(_id(task), timeout)
 
-    def collect_blocking(self, task: TaskRef, timeout: Optional[float] = None) -> Finished:
-        """Blocking form of `collect`."""
-        _not_in_event_loop("collect")
-        return self._native.collect(_id(task), timeout).block_on()
+    collect, collect_blocking = _awaitable(_collect), _blocking(_collect)
 
-    async def cancel(self, task: TaskRef, reason: Optional[str] = None) -> TaskInfo:
+    def _cancel(self, task: TaskRef, reason: Optional[str] = None) -> "Pending[TaskInfo]":
         """Stops the task (SIGTERM then SIGKILL to a process group;
         `asyncio.CancelledError` in a coroutine; ``ctx.cancelled`` in a
         function), waits until it has ended and returns its final info.
         Idempotent; the reason is recorded and reaches the task."""
-        return await self._native.cancel(_id(task), reason)
+        return self._native.cancel(_id(task), reason)
 
-    def cancel_blocking(self, task: TaskRef, reason: Optional[str] = None) -> TaskInfo:
-        """Blocking form of `cancel`."""
-        _not_in_event_loop("cancel")
-        return self._native.cancel(_id(task), reason).block_on()
+    cancel, cancel_blocking = _awaitable(_cancel), _blocking(_cancel)
 
-    async def wait_for(
+    def _wait_for(
         self,
         task: TaskRef,
         until: str,
         timeout: Optional[float] = None,
         cursor: int = 0,
-    ) -> Dict[str, Any]:
+    ) -> "Pending[Dict[str, Any]]":
         """Waits until `until` holds, the task ends, or `timeout` seconds pass
         (``None``: no limit). `until` is a regular expression over output
         lines (from byte offset `cursor`), ``"port:N"`` (a TCP port on
@@ -817,38 +715,23 @@ class TaskManager:
         ``cursor``, just past the line), ``"port_open"`` (with ``port``) or
         ``"ended"`` (with the result's fields); `TimeoutError` if `timeout`
         seconds pass first."""
-        return await self._native.wait_for(_id(task), until, timeout, cursor)
+        return self._native.wait_for(_id(task), until, timeout, cursor)
 
-    def wait_for_blocking(
-        self,
-        task: TaskRef,
-        until: str,
-        timeout: Optional[float] = None,
-        cursor: int = 0,
-    ) -> Dict[str, Any]:
-        """Blocking form of `wait_for`."""
-        _not_in_event_loop("wait_for")
-        return self._native.wait_for(_id(task), until, timeout, cursor).block_on()
+    wait_for, wait_for_blocking = _awaitable(_wait_for), _blocking(_wait_for)
 
-    async def pause(self, task: TaskRef) -> TaskInfo:
+    def _pause(self, task: TaskRef) -> "Pending[TaskInfo]":
         """Pauses a process task: SIGSTOP to every process of it. Its
         timeouts wait while it is paused; ``info.paused`` is true; it can
         still be cancelled. A function task is refused (`InvalidArgument`)."""
-        return await self._native.pause(_id(task))
+        return self._native.pause(_id(task))
 
-    def pause_blocking(self, task: TaskRef) -> TaskInfo:
-        """Blocking form of `pause`."""
-        _not_in_event_loop("pause")
-        return self._native.pause(_id(task)).block_on()
+    pause, pause_blocking = _awaitable(_pause), _blocking(_pause)
 
-    async def resume(self, task: TaskRef) -> TaskInfo:
+    def _resume(self, task: TaskRef) -> "Pending[TaskInfo]":
         """Resumes a paused task: SIGCONT to every process of it."""
-        return await self._native.resume(_id(task))
+        return self._native.resume(_id(task))
 
-    def resume_blocking(self, task: TaskRef) -> TaskInfo:
-        """Blocking form of `resume`."""
-        _not_in_event_loop("resume")
-        return self._native.resume(_id(task)).block_on()
+    resume, resume_blocking = _awaitable(_resume), _blocking(_resume)
 
     async def shutdown(self, reason: Optional[str] = None) -> None:
         """Cancels every task except keep-alive ones, waits until they have
@@ -859,16 +742,13 @@ class TaskManager:
         await self._native.shutdown(reason)
         self._stop_loop()
 
-    async def close_owner(self, owner: str, reason: Optional[str] = None) -> List[TaskInfo]:
+    def _close_owner(self, owner: str, reason: Optional[str] = None) -> "Pending[List[TaskInfo]]":
         """Cancels the running tasks of `owner` (a closed session), except
         keep-alive ones; waits until they have ended; returns their final
         infos (cancel reason kind ``owner_closed``)."""
-        return await self._native.close_owner(owner, reason)
+        return self._native.close_owner(owner, reason)
 
-    def close_owner_blocking(self, owner: str, reason: Optional[str] = None) -> List[TaskInfo]:
-        """Blocking form of `close_owner`."""
-        _not_in_event_loop("close_owner")
-        return self._native.close_owner(owner, reason).block_on()
+    close_owner, close_owner_blocking = _awaitable(_close_owner), _blocking(_close_owner)
 
     def shutdown_blocking(self, reason: Optional[str] = None) -> None:
         """Blocking form of `shutdown`. It refuses to run on an event loop's
@@ -916,3 +796,72 @@ class TaskManager:
     ) -> None:
         await self.shutdown()
 
+
+@checked
+class Task:
+    """A spawned task: its id, and shortcuts to the manager's verbs for it.
+
+    ``await task`` waits until it ends, wherever it runs (a detach does not
+    end the wait), and gives its `TaskResult`, as an asyncio task gives its
+    value; ``task.result()`` is the blocking form. A foreground task's
+    caller waits with `wait_foreground()`, which also returns when the task
+    is moved to the background. ``async for chunk in task.output()`` and
+    ``task.lines()`` follow its output as it is written."""
+
+    __slots__ = ("_manager", "_native", "id")
+
+    def __init__(self, manager: "TaskManager", native: NativeTask) -> None:
+        self._manager = manager
+        self._native = native
+        self.id: str = native.id
+
+    def __repr__(self) -> str:
+        return f"Task(id={self.id!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Task) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def info(self) -> TaskInfo:
+        """The task's info now."""
+        return self._native.info()
+
+    def __await__(self) -> Generator[Any, None, TaskResult]:
+        return self._final_result().__await__()
+
+    async def _final_result(self) -> TaskResult:
+        return (await self._manager.collect(self.id)).result
+
+    def result(self, timeout: Optional[float] = None) -> TaskResult:
+        """Blocks until the task ends and gives its result (``await task``
+        is the awaitable form); `TimeoutError` if `timeout` seconds pass
+        first (the task goes on)."""
+        return self._manager.collect_blocking(self.id, timeout).result
+
+    async def wait_foreground(self) -> Outcome:
+        """Waits until the task ends (`Finished`, with `result`) or is moved
+        to the background by `detach` or a foreground timeout (`Detached`,
+        with `info`). For a background task this returns `Detached` at once."""
+        return await self._native.wait_foreground()
+
+    def wait_foreground_blocking(self, timeout: Optional[float] = None) -> Outcome:
+        """Blocking form of `wait_foreground`; `TimeoutError` if `timeout`
+        seconds pass first."""
+        _not_in_event_loop("wait_foreground")
+        return self._native.wait_foreground().block_on(timeout)
+
+    output = _on_task(TaskManager.output)
+    lines = _on_task(TaskManager.lines)
+    detach = _on_task(TaskManager.detach)
+    poll = _on_task(TaskManager.poll)
+    preview = _on_task(TaskManager.preview)
+    collect = _on_task(TaskManager.collect)
+    collect_blocking = _on_task(TaskManager.collect_blocking)
+    cancel = _on_task(TaskManager.cancel)
+    cancel_blocking = _on_task(TaskManager.cancel_blocking)
+    send = _on_task(TaskManager.send)
+    send_keys = _on_task(TaskManager.send_keys)
+    resize = _on_task(TaskManager.resize)
+    resize_blocking = _on_task(TaskManager.resize_blocking)

@@ -4,23 +4,7 @@ from `agent_tasks`; `NativeManager`, `NativeTask`, `NativeEvents`,
 `EventStream` and `ToolBox`. The values they give are the classes of
 `agent_tasks._types` (generated from the core's schemas)."""
 
-import os
-from typing import (
-    Any,
-    Callable,
-    Dict,
-    Generator,
-    Generic,
-    List,
-    Literal,
-    Mapping,
-    Optional,
-    Sequence,
-    Tuple,
-    TypeVar,
-    Union,
-    final,
-)
+from typing import Any, Callable, Dict, Generator, Generic, List, Optional, TypeVar, Union, final
 
 from ._types import (
     CancelReason,
@@ -105,6 +89,10 @@ class TaskContext:
     def _complete(self, value: object) -> None: ...
     def _fail(self, error: str) -> None: ...
 
+# The engine's methods take what the public layer (`_manager.py`, `_tools.py`,
+# `_acp.py`) passes on, whose own annotations state the arguments once: only
+# what they return is typed here.
+
 @final
 class NativeTask:
     @property
@@ -114,109 +102,36 @@ class NativeTask:
 
 @final
 class NativeManager:
-    def __init__(
-        self,
-        root: Optional[str] = None,
-        *,
-        memory_limit: Optional[int] = None,
-        disk_limit: Optional[int] = None,
-        tail_window: Optional[int] = None,
-        foreground_timeout: Optional[float] = None,
-        background_timeout: Optional[float] = None,
-        on_timeout: Optional[str] = None,
-        max_background: Optional[int] = None,
-        max_background_per_owner: Optional[int] = None,
-        max_running_of_kind: Optional[Mapping[str, int]] = None,
-        stop_grace: Optional[float] = None,
-        default_owner: Optional[str] = None,
-        notify_host_cancels: bool = False,
-        queue_over_capacity: bool = False,
-    ) -> None: ...
+    def __init__(self, *args: Any, **kwargs: Any) -> None: ...
     @property
     def root(self) -> str: ...
-    def run(
-        self,
-        command: Union[str, Sequence[Union[str, bytes, "os.PathLike[str]"]]],
-        *,
-        cwd: Optional[str] = None,
-        env: Optional[Mapping[str, str]] = None,
-        env_clear: bool = False,
-        stdin: Union[str, bytes, None] = None,
-        interactive: bool = False,
-        background: bool = False,
-        timeout: Optional[float] = None,
-        background_timeout: Optional[float] = None,
-        on_timeout: Optional[str] = None,
-        description: Optional[str] = None,
-        owner: Optional[str] = None,
-        keep_alive: bool = False,
-        kill_grace: Optional[float] = None,
-        watch: Optional[List[str]] = None,
-        watch_interval: Optional[float] = None,
-        watch_max: Optional[int] = None,
-        heartbeat: Optional[float] = None,
-        idle_timeout: Optional[float] = None,
-        cancel_on_stall: bool = False,
-        track_changes: Optional[str] = None,
-        pty: Optional[Tuple[int, int]] = None,
-    ) -> NativeTask: ...
-    def spawn(
-        self,
-        starter: Callable[[TaskContext], Any],
-        description: str,
-        *,
-        kind: str = "fn",
-        background: bool = False,
-        timeout: Optional[float] = None,
-        background_timeout: Optional[float] = None,
-        on_timeout: Optional[str] = None,
-        owner: Optional[str] = None,
-        keep_alive: bool = False,
-        watch: Optional[List[str]] = None,
-        watch_interval: Optional[float] = None,
-        watch_max: Optional[int] = None,
-        heartbeat: Optional[float] = None,
-        idle_timeout: Optional[float] = None,
-        cancel_on_stall: bool = False,
-        track_changes: Optional[str] = None,
-    ) -> NativeTask: ...
+    def run(self, *args: Any, **kwargs: Any) -> NativeTask: ...
+    def spawn(self, *args: Any, **kwargs: Any) -> NativeTask: ...
     def detach(self, id: str) -> TaskInfo: ...
     def poll(self, id: str, cursor: int, max_bytes: int) -> PollResult: ...
     def preview(self, id: str, head_bytes: int, tail_bytes: int) -> Preview: ...
     def info(self, id: str) -> TaskInfo: ...
     def ids(self) -> List[str]: ...
-    def list(
-        self,
-        *,
-        owner: Optional[str] = None,
-        statuses: Optional[List[str]] = None,
-        active_only: bool = False,
-    ) -> List[TaskInfo]: ...
-    def send(
-        self, id: str, message: Union[str, bytes, None] = None, *, eof: bool = False
-    ) -> None: ...
+    def list(self, **kwargs: Any) -> List[TaskInfo]: ...
+    def send(self, *args: Any, **kwargs: Any) -> None: ...
     def send_keys(self, id: str, keys: List[str]) -> None: ...
     def resize(self, id: str, cols: int, rows: int) -> Pending[None]: ...
-    def collect(self, id: str, timeout: Optional[float] = None) -> Pending[Finished]: ...
-    def poll_wait(
-        self, id: str, cursor: int, max_bytes: int, timeout: Optional[float] = None
-    ) -> Pending[PollResult]: ...
-    def cancel(self, id: str, reason: Optional[str] = None) -> Pending[TaskInfo]: ...
-    def wait_for(
-        self, id: str, until: str, timeout: Optional[float] = None, cursor: Optional[int] = None
-    ) -> Pending[Dict[str, Any]]: ...
+    def collect(self, id: str, timeout: Any) -> Pending[Finished]: ...
+    def poll_wait(self, *args: Any) -> Pending[PollResult]: ...
+    def cancel(self, id: str, reason: Any) -> Pending[TaskInfo]: ...
+    def wait_for(self, *args: Any) -> Pending[Dict[str, Any]]: ...
     def pause(self, id: str) -> Pending[TaskInfo]: ...
     def resume(self, id: str) -> Pending[TaskInfo]: ...
-    def shutdown(self, reason: Optional[str] = None) -> Pending[None]: ...
+    def shutdown(self, reason: Any) -> Pending[None]: ...
     def wait_foreground(self, id: str) -> Pending[Union[Finished, Detached]]: ...
-    def close_owner(self, owner: str, reason: Optional[str] = None) -> Pending[List[TaskInfo]]: ...
+    def close_owner(self, owner: str, reason: Any) -> Pending[List[TaskInfo]]: ...
     def subscribe(self) -> NativeEvents: ...
-    def notifications(self, owner: Optional[str] = None) -> List[Notification]: ...
-    def roster(self, owner: str, budget: Optional[int] = None) -> Dict[str, Any]: ...
+    def notifications(self, owner: Any) -> List[Notification]: ...
+    def roster(self, owner: str, budget: Any) -> Dict[str, Any]: ...
     def ack(self, ids: List[str]) -> int: ...
     def load_problems(self) -> List[str]: ...
     def kill_orphan(self, id: str) -> TaskInfo: ...
-    def gc(self, max_age: Optional[float] = None, max_count: Optional[int] = None) -> List[str]: ...
+    def gc(self, max_age: Any, max_count: Any) -> List[str]: ...
 
 @final
 class NativeEvents:
@@ -229,69 +144,12 @@ class NativeEvents:
 
 @final
 class NativeToolBox:
-    def __init__(
-        self,
-        manager: NativeManager,
-        owner: str,
-        *,
-        text_budget: Optional[int] = None,
-        run_timeout: Optional[float] = None,
-        max_run_timeout: Optional[float] = None,
-        on_timeout: Optional[str] = None,
-        wait_timeout: Optional[float] = None,
-        max_wait_timeout: Optional[float] = None,
-        output_bytes: Optional[int] = None,
-        cwd: Optional[str] = None,
-        env: Optional[List[Tuple[str, str]]] = None,
-        raw_text: bool = False,
-        tty_size: Optional[Tuple[int, int]] = None,
-    ) -> None: ...
+    def __init__(self, *args: Any, **kwargs: Any) -> None: ...
     @property
     def owner(self) -> str: ...
-    def register_agent(
-        self,
-        name: str,
-        description: str,
-        factory: Callable[[Dict[str, Any]], Callable[[TaskContext], Any]],
-        parameters: Optional[Dict[str, Any]] = None,
-    ) -> None: ...
-    def register_acp_agent(
-        self,
-        name: str,
-        description: str,
-        argv: List[str],
-        *,
-        cwd: Optional[str] = None,
-        env: Optional[Dict[str, str]] = None,
-        permissions: Any = None,
-        files: str = "cwd",
-        show_thoughts: bool = False,
-        idle_timeout: Optional[float] = None,
-        cancel_grace: Optional[float] = None,
-        kill_grace: Optional[float] = None,
-        handshake_timeout: Optional[float] = None,
-        max_message_bytes: Optional[int] = None,
-    ) -> None: ...
+    def register_agent(self, *args: Any) -> None: ...
+    def register_acp_agent(self, *args: Any, **kwargs: Any) -> None: ...
     def definitions(self, shape: str = "openai") -> List[Dict[str, Any]]: ...
-    def call(self, name: str, args: Union[Dict[str, Any], str, None] = None) -> Pending[ToolResponse]: ...
+    def call(self, name: str, args: Any) -> Pending[ToolResponse]: ...
 
-def spawn_acp(
-    manager: NativeManager,
-    argv: List[str],
-    goal: str,
-    *,
-    cwd: Optional[str] = None,
-    env: Optional[Dict[str, str]] = None,
-    permissions: Union[str, Callable[[Dict[str, Any]], Union[bool, str, None]], None] = None,
-    files: str = "cwd",
-    show_thoughts: bool = False,
-    idle_timeout: Optional[float] = None,
-    cancel_grace: Optional[float] = None,
-    kill_grace: Optional[float] = None,
-    handshake_timeout: Optional[float] = None,
-    max_message_bytes: Optional[int] = None,
-    timeout: Optional[float] = None,
-    owner: Optional[str] = None,
-    description: Optional[str] = None,
-    keep_alive: bool = False,
-) -> NativeTask: ...
+def spawn_acp(*args: Any, **kwargs: Any) -> NativeTask: ...

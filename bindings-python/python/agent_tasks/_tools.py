@@ -27,7 +27,7 @@ from typing import (
 )
 
 from ._acp import FileAccess, Permissions, StrPath
-from ._arguments import checked, env_pairs, invalid, optional_fspath
+from ._arguments import checked, env_pairs, given, invalid, optional_fspath
 from ._errors import InvalidArgument
 from ._manager import (
     _coroutine_starter,
@@ -129,18 +129,14 @@ class ToolBox:
         self.manager = manager
         self._native = NativeToolBox(
             manager._native,
-            owner,
-            text_budget=text_budget,
-            run_timeout=run_timeout,
-            max_run_timeout=max_run_timeout,
-            on_timeout=on_timeout,
-            wait_timeout=wait_timeout,
-            max_wait_timeout=max_wait_timeout,
-            output_bytes=output_bytes,
-            cwd=optional_fspath("cwd", cwd),
-            env=env_pairs("env", env),
-            raw_text=raw_text,
-            tty_size=(tty_size[0], tty_size[1]) if tty_size is not None else None,
+            **given(
+                locals(),
+                "manager",
+                "TaskManager",
+                cwd=optional_fspath("cwd", cwd),
+                env=env_pairs("env", env),
+                tty_size=(tty_size[0], tty_size[1]) if tty_size is not None else None,
+            ),
         )
 
     def __repr__(self) -> str:
@@ -212,19 +208,12 @@ class ToolBox:
         process tasks of this toolbox's manager. The roster lists it; each
         turn's end queues a ``turn_ended`` notification."""
         self._native.register_acp_agent(
-            name,
-            description,
-            [os.fspath(a) for a in argv],
-            cwd=optional_fspath("cwd", cwd),
-            env=dict(env) if env is not None else None,
-            permissions=permissions,
-            files=files,
-            show_thoughts=show_thoughts,
-            idle_timeout=idle_timeout,
-            cancel_grace=cancel_grace,
-            kill_grace=kill_grace,
-            handshake_timeout=handshake_timeout,
-            max_message_bytes=max_message_bytes,
+            **given(
+                locals(),
+                argv=[os.fspath(a) for a in argv],
+                cwd=optional_fspath("cwd", cwd),
+                env=dict(env) if env is not None else None,
+            )
         )
 
     async def call(self, name: str, args: ToolArgs = None) -> ToolResponse:
