@@ -429,9 +429,9 @@ export declare class NativeEventStream {
    * The next item, or null once the stream is closed (or the manager is
    * gone).
    */
-  next(): Promise<string | null>
+  next(): Promise<EventItem | null>
   /** The next item if one is waiting, without waiting. */
-  tryNext(): string | null
+  tryNext(): EventItem | null
   /** Ends the stream: pending and later `next()` calls give null. */
   close(): void
 }
@@ -485,7 +485,7 @@ export declare class NativeTaskContext {
    * Settles with the cancel reason when a stop is asked for, or with null
    * when the task ends first.
    */
-  waitCancelled(): Promise<string | null>
+  waitCancelled(): Promise<CancelReason | null>
   /**
    * Settles (with nothing) once the task's run has ended; writes are
    * refused from then on.
@@ -505,67 +505,67 @@ export declare class NativeTaskManager {
   /** Task folders or notifications found at open that could not be read. */
   loadProblems(): Array<string>
   /** Starts a command: a shell string (`sh -c`) or an argv array. */
-  run(command: string | Array<string>, process?: ProcessOptions | undefined | null, options?: TaskOptions | undefined | null): string
+  run(command: string | Array<string>, process?: ProcessOptions | undefined | null, options?: TaskOptions | undefined | null): TaskInfo
   /**
    * Starts a JS function as a task of `kind` (default `fn`). `func(ctx)`
    * is called once, on the JS thread, and must return a Promise of a
    * `TaskFnOutcome` (the wrapper makes it so). `description` is used
    * unless the options give one.
    */
-  spawn(func: (ctx: NativeTaskContext) => Promise<TaskFnOutcome>, description: string, kind?: string | undefined | null, options?: TaskOptions | undefined | null): string
+  spawn(func: (ctx: NativeTaskContext) => Promise<TaskFnOutcome>, description: string, kind?: string | undefined | null, options?: TaskOptions | undefined | null): TaskInfo
   /** The task's info now. */
-  info(id: string): string
+  info(id: string): TaskInfo
   /**
    * Moves a running foreground task to the background without losing a
    * byte; a background or ended task's info is returned unchanged.
    */
-  detach(id: string): string
+  detach(id: string): TaskInfo
   /**
    * Non-blocking: the info and up to `maxBytes` (default 64 KiB, at most
    * 16 MiB) of output written since `cursor` (default 0).
    */
-  poll(id: string, cursor?: number | undefined | null, maxBytes?: number | undefined | null): string | [string, Buffer]
+  poll(id: string, cursor?: number | undefined | null, maxBytes?: number | undefined | null): PollResponse
   /**
    * The first `headBytes` and last `tailBytes` of the output (default 4 KiB
    * each).
    */
-  preview(id: string, headBytes?: number | undefined | null, tailBytes?: number | undefined | null): string
+  preview(id: string, headBytes?: number | undefined | null, tailBytes?: number | undefined | null): Preview
   /**
    * Waits until output past `cursor` exists or the task has ended, then
    * answers as `poll` does (at most `maxBytes`, default 64 KiB): what the
    * wrapper's output streams read. Woken by the task's output and its end.
    */
-  waitOutput(id: string, cursor: number, maxBytes?: number | undefined | null, wait?: WaitHandle | undefined | null): Promise<string | [string, Buffer]>
+  waitOutput(id: string, cursor: number, maxBytes?: number | undefined | null, wait?: WaitHandle | undefined | null): Promise<PollResponse>
   /**
    * Waits until the task ends or `timeoutMs` passes (default: no limit;
    * 0: answer at once).
    */
-  collect(id: string, timeoutMs?: number | undefined | null, wait?: WaitHandle | undefined | null): Promise<string>
+  collect(id: string, timeoutMs?: number | undefined | null, wait?: WaitHandle | undefined | null): Promise<CollectOutcome>
   /**
    * Stops the task (SIGTERM to its process group, SIGKILL after the grace;
    * a JS task's signal aborts), waits until it has ended, and returns its
    * final info. Idempotent.
    */
-  cancel(id: string, reason?: string | undefined | null, wait?: WaitHandle | undefined | null): Promise<string>
+  cancel(id: string, reason?: string | undefined | null, wait?: WaitHandle | undefined | null): Promise<TaskInfo>
   /**
    * Waits until `until` holds (a regex over output lines from `cursor`,
    * `port:N`, or `end`; parsed by the core), the task ends, or
    * `timeoutMs` passes (default: no limit).
    */
-  waitFor(id: string, until: string, timeoutMs?: number | undefined | null, cursor?: number | undefined | null, wait?: WaitHandle | undefined | null): Promise<string>
+  waitFor(id: string, until: string, timeoutMs?: number | undefined | null, cursor?: number | undefined | null, wait?: WaitHandle | undefined | null): Promise<WaitOutcome>
   /**
    * Pauses a process task (SIGSTOP to every process of it); its
    * timeouts wait while paused. Returns its info.
    */
-  pause(id: string): Promise<string>
+  pause(id: string): Promise<TaskInfo>
   /** Resumes a paused task (SIGCONT). Returns its info. */
-  resume(id: string): Promise<string>
+  resume(id: string): Promise<TaskInfo>
   /**
    * Waits until a foreground task ends (`finished`) or is moved to the
    * background (`detached`). For a task already in the background this
    * answers `detached` at once, or `finished` if it has ended.
    */
-  waitForeground(id: string, wait?: WaitHandle | undefined | null): Promise<string>
+  waitForeground(id: string, wait?: WaitHandle | undefined | null): Promise<ForegroundOutcome>
   /**
    * Sends a steering message: to a JS task's `ctx.recv()`, or to an
    * interactive process's stdin; with `eof`, then the end of input (the
@@ -576,21 +576,21 @@ export declare class NativeTaskManager {
    * Tasks matching `filter`, oldest first. Foreground tasks that ended
    * without being detached are not listed.
    */
-  list(filter?: ListFilter | undefined | null): string
+  list(filter?: ListFilter | undefined | null): TaskInfo[]
   /** A pull stream of events from now on. */
   subscribe(): NativeEventStream
   /**
    * Calls `callback` with every event from now on, until closed; never
    * keeps Node alive.
    */
-  onEvent(callback: (item: string) => void): NativeEventListener
+  onEvent(callback: (item: EventItem) => void): NativeEventListener
   /**
    * The owner's open background work: a short text for the model within
    * `budget` bytes (the core's default when absent) and the items.
    */
-  roster(owner: string, budget?: number | undefined | null): string
+  roster(owner: string, budget?: number | undefined | null): Roster
   /** Pending notifications, oldest first: of one owner, or of all. */
-  notifications(owner?: string | undefined | null): string
+  notifications(owner?: string | undefined | null): Notification[]
   /**
    * Marks notifications delivered; they never come back. Returns how many
    * were removed.
@@ -600,14 +600,14 @@ export declare class NativeTaskManager {
    * Cancels the running tasks of `owner` except keep-alive ones, waits
    * until they have ended, and returns their infos.
    */
-  closeOwner(owner: string, reason?: string | undefined | null): Promise<string>
+  closeOwner(owner: string, reason?: string | undefined | null): Promise<TaskInfo[]>
   /** Kills the still-running process of a task found orphaned at open. */
-  killOrphan(id: string): string
+  killOrphan(id: string): TaskInfo
   /**
    * Removes ended tasks (and their folders) that ended more than
    * `maxAgeMs` ago, and the oldest beyond the newest `maxCount`.
    */
-  gc(maxAgeMs?: number | undefined | null, maxCount?: number | undefined | null): string
+  gc(maxAgeMs?: number | undefined | null, maxCount?: number | undefined | null): GcReport
   /**
    * Cancels every task except keep-alive ones and waits until they have
    * ended; new tasks are refused (`SHUT_DOWN`) from then on, while reads
@@ -691,7 +691,7 @@ export declare class NativeToolBox {
    * Failures, a closed manager included, come back as an answer with
    * `isError`, never as a rejection.
    */
-  call(name: string, args?: string | undefined | null): Promise<string>
+  call(name: string, args?: string | undefined | null): Promise<ToolResponse>
 }
 
 /**
@@ -816,7 +816,7 @@ export interface ManagerOptions {
  * prompt; its terminals are process tasks of `manager`. Internal: use
  * `runAcp`.
  */
-export declare function nativeSpawnAcp(manager: NativeTaskManager, argv: Array<string>, goal: string, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<string>) | undefined | null): string
+export declare function nativeSpawnAcp(manager: NativeTaskManager, argv: Array<string>, goal: string, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<string>) | undefined | null): TaskInfo
 
 /**
  * The tool definitions in `shape` (`openai`, the default, `anthropic` or

@@ -18,8 +18,8 @@ use napi_derive::napi;
 
 use crate::args::{finite_millis, size};
 use crate::errors::CoreResultExt;
-use crate::json::Json;
 use crate::manager::{open, NativeTaskManager};
+use crate::values::Js;
 
 /// The wrapper's permission function: called with the request as JSON text,
 /// it resolves with the answer as JSON text (`true`, `false`, `null` or an
@@ -95,7 +95,7 @@ fn asking(callback: PermissionFn) -> PermissionPolicy {
 /// `runAcp`.
 #[napi(
     ts_args_type = "manager: NativeTaskManager, argv: Array<string>, goal: string, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<string>) | undefined | null",
-    ts_return_type = "string"
+    ts_return_type = "TaskInfo"
 )]
 // Registered with Node by napi-rs, which test builds leave out.
 #[cfg_attr(test, allow(dead_code))]
@@ -105,7 +105,7 @@ pub fn native_spawn_acp(
     goal: String,
     options: Option<AcpOptions>,
     permission_fn: Option<PermissionFn>,
-) -> napi::Result<Json> {
+) -> napi::Result<Js<agent_tasks::TaskInfo>> {
     let core = open(&manager.shared())?;
     let o = options.unwrap_or_default();
     let task = acp_template(argv, &o, permission_fn)?
@@ -122,7 +122,7 @@ pub fn native_spawn_acp(
     if let Some(text) = o.description {
         options = options.description(text);
     }
-    Ok(Json::of(&core.spawn(task, options).js()?.info()))
+    Ok(Js(core.spawn(task, options).js()?.info()))
 }
 
 /// The ACP task `runAcp` and `ToolBox.registerAcpAgent` describe, with an

@@ -5,9 +5,9 @@
 //! - `manager`: the `NativeTaskManager` class and its verbs;
 //! - `context`: JS async functions as tasks, and their context;
 //! - `events`: the event stream (pull) and event listener (push);
-//! - `json`: the values going out, the core's serde types as JSON objects
-//!   with camelCase keys (their TypeScript types, `types.d.ts`, are
-//!   generated from `schema/`);
+//! - `values`: the values going out, the core's serde types as JS objects
+//!   with camelCase keys (their TypeScript types, `types.d.ts`, and the
+//!   factories of `shapes`, are generated from `schema/`);
 //! - `args`: the option objects and number arguments going in, parsed into
 //!   the core's settings;
 //! - `pty`: PTY mode (terminal size, keys, resize);
@@ -23,7 +23,8 @@ mod args;
 mod context;
 mod errors;
 mod events;
-mod json;
 mod manager;
 mod pty;
+mod shapes;
 mod tools;
+mod values;
