@@ -259,7 +259,7 @@ impl NativeTaskManager {
         id: String,
         timeout_ms: Option<f64>,
         wait: Option<&WaitHandle>,
-    ) -> napi::Result<PromiseRaw<'env, Outcome>> {
+    ) -> napi::Result<PromiseRaw<'env, Js<Outcome>>> {
         let manager = self.manager()?;
         let timeout = match timeout_ms {
             Some(t) => millis("timeoutMs", t)?,
@@ -302,7 +302,7 @@ impl NativeTaskManager {
         timeout_ms: Option<f64>,
         cursor: Option<f64>,
         wait: Option<&WaitHandle>,
-    ) -> napi::Result<PromiseRaw<'env, Outcome>> {
+    ) -> napi::Result<PromiseRaw<'env, Js<Outcome>>> {
         let manager = self.manager()?;
         let timeout = match timeout_ms {
             Some(t) => millis("timeoutMs", t)?,
@@ -351,7 +351,7 @@ impl NativeTaskManager {
         env: &'env Env,
         id: String,
         wait: Option<&WaitHandle>,
-    ) -> napi::Result<PromiseRaw<'env, Outcome>> {
+    ) -> napi::Result<PromiseRaw<'env, Js<Outcome>>> {
         let manager = self.manager()?;
         let wait = wait.map(|w| w.token.clone());
         env.spawn_future(abortable(wait, async move {

@@ -40,6 +40,16 @@ macro_rules! out {
     }};
 }
 
+/// The serializer's number methods: every number is a JS number (an f64),
+/// as `JSON.parse` makes it.
+macro_rules! numbers {
+    ($($f:ident $t:ty),*) => {$(
+        fn $f(self, v: $t) -> Result<sys::napi_value> {
+            self.serialize_f64(v as f64)
+        }
+    )*};
+}
+
 /// Keys whose values are free-form JSON: nothing under them is renamed.
 const VERBATIM: [&str; 3] = ["value", "arguments", "json"];
 
@@ -52,64 +62,48 @@ impl<T: Serialize> ToNapiValue for Js<T> {
     }
 }
 
-/// `{ state, <field>: payload }`: an outcome with its payload nested.
-pub struct Nested<T>(&'static str, &'static str, T);
-
-impl<T: Serialize> Serialize for Nested<T> {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(2))?;
-        map.serialize_entry("state", self.0)?;
-        map.serialize_entry(self.1, &self.2)?;
-        map.end()
-    }
+/// What `collect`, `waitForeground` and `waitFor` answer: the core's
+/// outcome with its payload nested.
+#[derive(serde::Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+#[allow(missing_docs)] // the payloads: the core's types
+pub enum Outcome {
+    /// Finished, with its result.
+    Finished { result: agent_tasks::TaskResult },
+    /// Moved to the background.
+    Detached { info: agent_tasks::TaskInfo },
+    /// Still running when the wait ended.
+    StillRunning { info: agent_tasks::TaskInfo },
+    /// `waitFor`: the task ended first.
+    Ended { result: agent_tasks::TaskResult },
+    /// `waitFor`'s other answers, as the core writes them.
+    #[serde(untagged)]
+    Wait(WaitOutcome),
 }
 
-/// What `collect`, `waitForeground` and `waitFor` answer.
-pub type Outcome = Js<Either3>;
-
-/// The outcomes' JS forms.
-pub enum Either3 {
-    /// The payload nested under `result` or `info`.
-    Result(Nested<agent_tasks::TaskResult>),
-    /// The payload nested under `info`.
-    Info(Nested<agent_tasks::TaskInfo>),
-    /// As the core writes it.
-    Flat(WaitOutcome),
-}
-
-impl Serialize for Either3 {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        match self {
-            Either3::Result(n) => n.serialize(s),
-            Either3::Info(n) => n.serialize(s),
-            Either3::Flat(o) => o.serialize(s),
-        }
-    }
-}
-
-impl From<ForegroundOutcome> for Outcome {
-    fn from(o: ForegroundOutcome) -> Outcome {
+impl From<ForegroundOutcome> for Js<Outcome> {
+    fn from(o: ForegroundOutcome) -> Self {
         Js(match o {
-            ForegroundOutcome::Finished(r) => Either3::Result(Nested("finished", "result", r)),
-            ForegroundOutcome::Detached(i) => Either3::Info(Nested("detached", "info", i)),
+            ForegroundOutcome::Finished(result) => Outcome::Finished { result },
+            ForegroundOutcome::Detached(info) => Outcome::Detached { info },
         })
     }
 }
 
-impl From<CollectOutcome> for Outcome {
-    fn from(o: CollectOutcome) -> Outcome {
+impl From<CollectOutcome> for Js<Outcome> {
+    fn from(o: CollectOutcome) -> Self {
         Js(match o {
-            CollectOutcome::Finished(r) => Either3::Result(Nested("finished", "result", r)),
-            CollectOutcome::StillRunning(i) => Either3::Info(Nested("still_running", "info", i)),
+            CollectOutcome::Finished(result) => Outcome::Finished { result },
+            CollectOutcome::StillRunning(info) => Outcome::StillRunning { info },
         })
     }
 }
 
-impl From<WaitOutcome> for Outcome {
-    fn from(o: WaitOutcome) -> Outcome {
+impl From<WaitOutcome> for Js<Outcome> {
+    fn from(o: WaitOutcome) -> Self {
         Js(match o {
-            WaitOutcome::Ended(r) => Either3::Result(Nested("ended", "result", *r)),
-            other => Either3::Flat(other),
+            WaitOutcome::Ended(r) => Outcome::Ended { result: *r },
+            other => Outcome::Wait(other),
         })
     }
 }
@@ -210,12 +204,19 @@ impl Ser {
         out!(napi_get_undefined(self.env))
     }
 
+    /// Without the extra field (for what is inside).
+    fn plain(self) -> Ser {
+        Ser {
+            extra: None,
+            ..self
+        }
+    }
+
     /// The serializer of the value under `key`.
     fn under(self, key: &str) -> Ser {
         Ser {
-            env: self.env,
             verbatim: self.verbatim || VERBATIM.contains(&key),
-            extra: None,
+            ..self.plain()
         }
     }
 
@@ -269,33 +270,8 @@ impl Serializer for Ser {
     fn serialize_bool(self, v: bool) -> Result<sys::napi_value> {
         out!(napi_get_boolean(self.env, v))
     }
-    fn serialize_i8(self, v: i8) -> Result<sys::napi_value> {
-        self.serialize_f64(v.into())
-    }
-    fn serialize_i16(self, v: i16) -> Result<sys::napi_value> {
-        self.serialize_f64(v.into())
-    }
-    fn serialize_i32(self, v: i32) -> Result<sys::napi_value> {
-        self.serialize_f64(v.into())
-    }
-    fn serialize_i64(self, v: i64) -> Result<sys::napi_value> {
-        self.serialize_f64(v as f64)
-    }
-    fn serialize_u8(self, v: u8) -> Result<sys::napi_value> {
-        self.serialize_f64(v.into())
-    }
-    fn serialize_u16(self, v: u16) -> Result<sys::napi_value> {
-        self.serialize_f64(v.into())
-    }
-    fn serialize_u32(self, v: u32) -> Result<sys::napi_value> {
-        self.serialize_f64(v.into())
-    }
-    fn serialize_u64(self, v: u64) -> Result<sys::napi_value> {
-        self.serialize_f64(v as f64)
-    }
-    fn serialize_f32(self, v: f32) -> Result<sys::napi_value> {
-        self.serialize_f64(v.into())
-    }
+    numbers!(serialize_i8 i8, serialize_i16 i16, serialize_i32 i32, serialize_i64 i64,
+        serialize_u8 u8, serialize_u16 u16, serialize_u32 u32, serialize_u64 u64, serialize_f32 f32);
     fn serialize_f64(self, v: f64) -> Result<sys::napi_value> {
         if v.is_finite() {
             out!(napi_create_double(self.env, v))
@@ -351,10 +327,7 @@ impl Serializer for Ser {
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<Items> {
         Ok(Items {
-            ser: Ser {
-                extra: None,
-                ..self
-            },
+            ser: self.plain(),
             values: Vec::with_capacity(len.unwrap_or(0)),
             keys: Vec::new(),
         })
@@ -378,26 +351,19 @@ impl Serializer for Ser {
     }
     fn serialize_map(self, len: Option<usize>) -> Result<Items> {
         Ok(Items {
-            ser: Ser {
-                extra: None,
-                ..self
-            },
+            ser: self.plain(),
             values: Vec::with_capacity(len.unwrap_or(0)),
             keys: Vec::with_capacity(len.unwrap_or(0)),
         })
     }
     fn serialize_struct(self, name: &'static str, len: usize) -> Result<Fields> {
-        let fields = Fields {
-            ser: Ser {
-                extra: None,
-                ..self
-            },
+        Ok(Fields {
+            ser: self.plain(),
             name,
             keys: Vec::with_capacity(len + 1),
             values: Vec::with_capacity(len + 1),
             extra: self.extra,
-        };
-        Ok(fields)
+        })
     }
     fn serialize_struct_variant(
         self,
@@ -432,27 +398,22 @@ impl ser::SerializeSeq for Items {
     }
 }
 
-impl ser::SerializeTuple for Items {
-    type Ok = sys::napi_value;
-    type Error = Error;
-    fn serialize_element<T: ?Sized + Serialize>(&mut self, v: &T) -> Result<()> {
-        ser::SerializeSeq::serialize_element(self, v)
-    }
-    fn end(self) -> Result<sys::napi_value> {
-        ser::SerializeSeq::end(self)
-    }
+/// Tuples are arrays.
+macro_rules! as_seq {
+    ($($t:ident $f:ident),*) => {$(
+        impl ser::$t for Items {
+            type Ok = sys::napi_value;
+            type Error = Error;
+            fn $f<T: ?Sized + Serialize>(&mut self, v: &T) -> Result<()> {
+                ser::SerializeSeq::serialize_element(self, v)
+            }
+            fn end(self) -> Result<sys::napi_value> {
+                ser::SerializeSeq::end(self)
+            }
+        }
+    )*};
 }
-
-impl ser::SerializeTupleStruct for Items {
-    type Ok = sys::napi_value;
-    type Error = Error;
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, v: &T) -> Result<()> {
-        ser::SerializeSeq::serialize_element(self, v)
-    }
-    fn end(self) -> Result<sys::napi_value> {
-        ser::SerializeSeq::end(self)
-    }
-}
+as_seq!(SerializeTuple serialize_element, SerializeTupleStruct serialize_field);
 
 impl SerializeMap for Items {
     type Ok = sys::napi_value;
