@@ -726,10 +726,7 @@ export interface AcpOptions {
   killGraceMs?: number
   /** How long `initialize` and `session/new` may take (default 60 s). */
   handshakeTimeoutMs?: number
-  /**
-   * The longest line (one message) read from the agent, in bytes
-   * (default 16 MiB).
-   */
+  /** The longest line (one message) read from the agent, in bytes (default 16 MiB). */
   maxMessageBytes?: number
   /** A task timeout (default: none; the agent runs until stopped). */
   timeoutMs?: number
@@ -767,14 +764,11 @@ export interface ListFilter {
 /** Settings of a manager (all optional; the core's defaults otherwise). */
 export interface ManagerOptions {
   /**
-   * Folder for task folders (default: a private temporary folder, removed
-   * when the manager is closed or collected).
+   * Folder for task folders (default: a private temporary folder, removed when the manager is
+   * closed or collected).
    */
   root?: string
-  /**
-   * Bytes of output a foreground task keeps in memory before it spills
-   * (default 1 MiB).
-   */
+  /** Bytes of output a foreground task keeps in memory before it spills (default 1 MiB). */
   memoryLimit?: number
   /** Bytes of output one task may write to its log (default 256 MiB). */
   diskLimit?: number
@@ -791,8 +785,8 @@ export interface ManagerOptions {
   /** Cap on background tasks running at once for any one owner. */
   maxBackgroundPerOwner?: number
   /**
-   * How long a function task may take to return after a stop request
-   * before the manager drops it (default 5 s).
+   * How long a function task may take to return after a stop request before the manager drops it
+   * (default 5 s).
    */
   stopGraceMs?: number
   /** Owner of tasks spawned without one (default `default`). */
@@ -800,13 +794,13 @@ export interface ManagerOptions {
   /** Whether host cancels of background tasks still queue notifications. */
   notifyHostCancels?: boolean
   /**
-   * Over a background cap, wait in a FIFO queue (status `queued`) instead
-   * of failing with `CAPACITY_EXCEEDED` (default false).
+   * Over a background cap, wait in a FIFO queue (status `queued`) instead of failing with
+   * `CAPACITY_EXCEEDED` (default false).
    */
   queueOverCapacity?: boolean
   /**
-   * Caps on running tasks per kind, e.g. `{ agent: 3 }` (at most three
-   * subagents at once beside any number of commands).
+   * Caps on running tasks per kind, e.g. `{ agent: 3 }` (at most three subagents at once beside
+   * any number of commands).
    */
   maxRunningOfKind?: Record<string, number>
 }
@@ -839,9 +833,9 @@ export interface ProcessOptions {
   /** Time between SIGTERM and SIGKILL on cancel (default 5 s). */
   killGraceMs?: number
   /**
-   * Run on a pseudo-terminal of this size: stdout and stderr are then
-   * one stream (tagged stdout), and the task always takes input (`send`
-   * types, `sendKeys` types control keys; `resize` changes the size).
+   * Run on a pseudo-terminal of this size: stdout and stderr are then one stream (tagged
+   * stdout), and the task always takes input (`send` types, `sendKeys` types control keys;
+   * `resize` changes the size).
    */
   pty?: TerminalSize
 }
@@ -860,26 +854,19 @@ export interface TaskFnOutcome {
 }
 
 /**
- * How a task runs, for `run` and `spawn` alike: mode, timeouts, owner,
- * monitoring (the wrapper splits a call's options into these and the
- * [`ProcessOptions`]).
+ * How a task runs, for `run` and `spawn` alike: mode, timeouts, owner, monitoring (the wrapper
+ * splits a call's options into these and the [`ProcessOptions`]).
  */
 export interface TaskOptions {
   /** Start in the background (default: the foreground). */
   background?: boolean
   /** Timeout of the mode it starts in; null: none (default: the manager's). */
   timeoutMs?: number | null
-  /**
-   * Timeout once in the background (after a detach, from the detach);
-   * null: none.
-   */
+  /** Timeout once in the background (after a detach, from the detach); null: none. */
   backgroundTimeoutMs?: number | null
   /** What a foreground timeout does (default: the manager's). */
   onTimeout?: OnTimeout
-  /**
-   * Description shown in lists (default: the command line, or the
-   * function's name).
-   */
+  /** Description shown in lists (default: the command line, or the function's name). */
   description?: string
   /** Owner (session key); default: the manager's default owner. */
   owner?: string
@@ -888,36 +875,32 @@ export interface TaskOptions {
   /** Record the files it creates, modifies and deletes under this folder. */
   trackChanges?: string
   /**
-   * Regexes matched against each output line; a match queues a
-   * `watch_match` notification with the line (while the task is in the
-   * background). A pattern that does not compile fails with
+   * Regexes matched against each output line; a match queues a `watch_match` notification with
+   * the line (while the task is in the background). A pattern that does not compile fails with
    * `INVALID_ARGUMENT`.
    */
   watch?: Array<string>
   /**
-   * At most one watch notification per this many milliseconds (default
-   * 15 s); matches in between are counted in the next one.
+   * At most one watch notification per this many milliseconds (default 15 s); matches in between
+   * are counted in the next one.
    */
   watchIntervalMs?: number
   /**
-   * After this many watch notifications (default 8) watching stops, with
-   * one `watch_stopped` notice.
+   * After this many watch notifications (default 8) watching stops, with one `watch_stopped`
+   * notice.
    */
   watchMax?: number
   /**
-   * A `progress` notification every this many milliseconds (at least
-   * 60,000) with the output since the last one, skipped when there is none.
+   * A `progress` notification every this many milliseconds (at least 60,000) with the output
+   * since the last one, skipped when there is none.
    */
   heartbeatMs?: number
   /**
-   * No output for this long gives a `task.stalled` event and (in the
-   * background) a `stalled` notification.
+   * No output for this long gives a `task.stalled` event and (in the background) a `stalled`
+   * notification.
    */
   idleTimeoutMs?: number
-  /**
-   * Also cancel the task when it stalls (it ends `timed_out`, reason
-   * `stalled`).
-   */
+  /** Also cancel the task when it stalls (it ends `timed_out`, reason `stalled`). */
   cancelOnStall?: boolean
 }
 
@@ -934,35 +917,31 @@ export interface ToolBoxOptions {
   /** Most bytes of text in one answer (default 12,000). */
   textBudget?: number
   /**
-   * How long `task_run` waits in the foreground when the model gives no
-   * `timeout` (default 60 s).
+   * How long `task_run` waits in the foreground when the model gives no `timeout` (default 60
+   * s).
    */
   runTimeoutMs?: number
   /** The longest `timeout` a model may ask of `task_run` (default 10 min). */
   maxRunTimeoutMs?: number
   /**
-   * What a `task_run` foreground timeout does (default `detach`: the
-   * command keeps running in the background).
+   * What a `task_run` foreground timeout does (default `detach`: the command keeps running in
+   * the background).
    */
   onTimeout?: OnTimeout
   /** `task_wait`'s timeout when the model gives none (default 30 s). */
   waitTimeoutMs?: number
   /** The longest `timeout` a model may ask of `task_wait` (default 300 s). */
   maxWaitTimeoutMs?: number
-  /**
-   * Bytes `task_output` reads when the model gives no `max_bytes`
-   * (default 8000).
-   */
+  /** Bytes `task_output` reads when the model gives no `max_bytes` (default 8000). */
   outputBytes?: number
   /** Working directory of `task_run` commands without a `cwd`. */
   cwd?: string
   /** Extra environment variables of `task_run` commands. */
   env?: Record<string, string>
   /**
-   * Show output in the answers as the task wrote it (default false:
-   * cleaned of terminal escapes, `\r` progress bars at their last
-   * state), for hosts that render terminal text. `poll` and the log
-   * always keep the raw bytes.
+   * Show output in the answers as the task wrote it (default false: cleaned of terminal escapes,
+   * `\r` progress bars at their last state), for hosts that render terminal text. `poll` and the
+   * log always keep the raw bytes.
    */
   rawText?: boolean
   /** The terminal size of a `task_run` with `tty: true` (default 120 × 40). */

@@ -8,8 +8,10 @@
 //! - `values`: the values going out, the core's serde types as JS objects
 //!   with camelCase keys (their TypeScript types, `types.d.ts`, and the
 //!   factories of `shapes`, are generated from `schema/`);
-//! - `args`: the option objects and number arguments going in, parsed into
-//!   the core's settings;
+//! - `options`: the option objects going in (generated, with the wrapper's
+//!   table of options, by `scripts/gen_node_options.py`);
+//! - `args`: those options and the number arguments, parsed into the core's
+//!   settings;
 //! - `pty`: PTY mode (terminal size, keys, resize);
 //! - `tools`: the model-facing tool definitions and `NativeToolBox`;
 //! - `acp`: ACP agents as tasks (`nativeSpawnAcp`, wrapped by `runAcp`);
@@ -24,6 +26,7 @@ mod context;
 mod errors;
 mod events;
 mod manager;
+mod options;
 mod pty;
 mod shapes;
 mod tools;

@@ -15,12 +15,11 @@ use napi::Env;
 use napi_derive::napi;
 use tokio_util::sync::CancellationToken;
 
-use crate::args::{
-    bytes, finite_millis, millis, size, ListFilter, ManagerOptions, ProcessOptions, TaskOptions,
-};
+use crate::args::{bytes, finite_millis, millis, size};
 use crate::context::{js_task, TaskFn};
 use crate::errors::{aborted, shut_down, CoreResultExt};
 use crate::events::{EventCallback, NativeEventListener, NativeEventStream};
+use crate::options::{ListFilter, ManagerOptions, ProcessOptions, TaskOptions};
 use crate::values::{Js, Outcome, Poll, Preview};
 
 /// Aborts one waiting call (`collect`, `cancel`, `waitForeground`): the

@@ -14,10 +14,10 @@ use napi::Env;
 use napi_derive::napi;
 use serde_json::{json, Value};
 
-use crate::args::ToolBoxOptions;
 use crate::context::{js_agent, AgentFn};
 use crate::errors::CoreResultExt;
 use crate::manager::{open, NativeTaskManager, SharedManager};
+use crate::options::{AcpOptions, ToolBoxOptions};
 use crate::values::Js;
 
 /// The tool definitions in `shape` (`openai`, the default, `anthropic` or
@@ -114,7 +114,7 @@ impl NativeToolBox {
         name: String,
         description: String,
         argv: Vec<String>,
-        options: Option<crate::acp::AcpOptions>,
+        options: Option<AcpOptions>,
         permission_fn: Option<crate::acp::PermissionFn>,
     ) -> napi::Result<()> {
         let template = crate::acp::acp_template(argv, &options.unwrap_or_default(), permission_fn)?;
