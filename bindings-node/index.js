@@ -541,62 +541,14 @@ class TaskHandle {
     /** The manager that owns it. */
     this.manager = manager
   }
+}
 
-  info() {
-    return this.manager.info(this.id)
-  }
-
-  waitForeground(options) {
-    return this.manager.waitForeground(this.id, options)
-  }
-
-  result(options) {
-    return this.manager.result(this.id, options)
-  }
-
-  output(options) {
-    return this.manager.output(this.id, options)
-  }
-
-  lines(options) {
-    return this.manager.lines(this.id, options)
-  }
-
-  detach() {
-    return this.manager.detach(this.id)
-  }
-
-  poll(options) {
-    return this.manager.poll(this.id, options)
-  }
-
-  preview(options) {
-    return this.manager.preview(this.id, options)
-  }
-
-  collect(options) {
-    return this.manager.collect(this.id, options)
-  }
-
-  waitFor(until, options) {
-    return this.manager.waitFor(this.id, until, options)
-  }
-
-  cancel(options) {
-    return this.manager.cancel(this.id, options)
-  }
-
-  send(message, options) {
-    return this.manager.send(this.id, message, options)
-  }
-
-  sendKeys(keys) {
-    return this.manager.sendKeys(this.id, keys)
-  }
-
-  resize(cols, rows) {
-    return this.manager.resize(this.id, cols, rows)
-  }
+// The manager's verbs on one task, bound to it: `handle.poll(o)` is
+// `handle.manager.poll(handle.id, o)`.
+for (const verb of ['info', 'waitForeground', 'result', 'output', 'lines', 'detach', 'poll', 'preview',
+  'collect', 'waitFor', 'cancel', 'send', 'sendKeys', 'resize']) {
+  const method = { [verb](...rest) { return this.manager[verb](this.id, ...rest) } }[verb]
+  Object.defineProperty(TaskHandle.prototype, verb, { value: method, writable: true, configurable: true })
 }
 
 // The native manager of each wrapper, for a ToolBox made on it.
