@@ -192,14 +192,11 @@ impl NativeTaskManager {
         cursor: Option<f64>,
         max_bytes: Option<f64>,
     ) -> napi::Result<Poll> {
-        let cursor = match cursor {
-            Some(c) => bytes("cursor", c)?,
-            None => 0,
-        };
-        let max_bytes = match max_bytes {
-            Some(m) => size("maxBytes", m)?,
-            None => agent_tasks::DEFAULT_POLL_BYTES,
-        };
+        let cursor = cursor.map(|v| bytes("cursor", v)).transpose()?.unwrap_or(0);
+        let max_bytes = max_bytes
+            .map(|v| size("maxBytes", v))
+            .transpose()?
+            .unwrap_or(agent_tasks::DEFAULT_POLL_BYTES);
         Ok(Poll(self.manager()?.poll(&id, cursor, max_bytes).js()?))
     }
 
@@ -212,14 +209,14 @@ impl NativeTaskManager {
         head_bytes: Option<f64>,
         tail_bytes: Option<f64>,
     ) -> napi::Result<Preview> {
-        let head = match head_bytes {
-            Some(v) => size("headBytes", v)?,
-            None => agent_tasks::DEFAULT_PREVIEW_BYTES,
-        };
-        let tail = match tail_bytes {
-            Some(v) => size("tailBytes", v)?,
-            None => agent_tasks::DEFAULT_PREVIEW_BYTES,
-        };
+        let head = head_bytes
+            .map(|v| size("headBytes", v))
+            .transpose()?
+            .unwrap_or(agent_tasks::DEFAULT_PREVIEW_BYTES);
+        let tail = tail_bytes
+            .map(|v| size("tailBytes", v))
+            .transpose()?
+            .unwrap_or(agent_tasks::DEFAULT_PREVIEW_BYTES);
         Ok(Preview(self.manager()?.preview(&id, head, tail).js()?))
     }
 
@@ -237,10 +234,10 @@ impl NativeTaskManager {
     ) -> napi::Result<PromiseRaw<'env, Poll>> {
         let manager = self.manager()?;
         let cursor = bytes("cursor", cursor)?;
-        let max_bytes = match max_bytes {
-            Some(m) => size("maxBytes", m)?,
-            None => agent_tasks::DEFAULT_POLL_BYTES,
-        };
+        let max_bytes = max_bytes
+            .map(|v| size("maxBytes", v))
+            .transpose()?
+            .unwrap_or(agent_tasks::DEFAULT_POLL_BYTES);
         let wait = wait.map(|w| w.token.clone());
         env.spawn_future(abortable(wait, async move {
             Ok(Poll(
@@ -260,10 +257,10 @@ impl NativeTaskManager {
         wait: Option<&WaitHandle>,
     ) -> napi::Result<PromiseRaw<'env, Js<Outcome>>> {
         let manager = self.manager()?;
-        let timeout = match timeout_ms {
-            Some(t) => millis("timeoutMs", t)?,
-            None => None,
-        };
+        let timeout = timeout_ms
+            .map(|t| millis("timeoutMs", t))
+            .transpose()?
+            .flatten();
         let wait = wait.map(|w| w.token.clone());
         env.spawn_future(abortable(wait, async move {
             Ok(manager.collect(&id, timeout).await.js()?.into())
@@ -303,14 +300,11 @@ impl NativeTaskManager {
         wait: Option<&WaitHandle>,
     ) -> napi::Result<PromiseRaw<'env, Js<Outcome>>> {
         let manager = self.manager()?;
-        let timeout = match timeout_ms {
-            Some(t) => millis("timeoutMs", t)?,
-            None => None,
-        };
-        let cursor = match cursor {
-            Some(c) => bytes("cursor", c)?,
-            None => 0,
-        };
+        let timeout = timeout_ms
+            .map(|t| millis("timeoutMs", t))
+            .transpose()?
+            .flatten();
+        let cursor = cursor.map(|v| bytes("cursor", v)).transpose()?.unwrap_or(0);
         let until = agent_tasks::WaitUntil::parse(&until, cursor).js()?;
         let wait = wait.map(|w| w.token.clone());
         env.spawn_future(abortable(wait, async move {
