@@ -1,6 +1,6 @@
 'use strict'
 // Argument parsing of the JS wrapper (index.js): every option object a call
-// takes is checked here against the call's table of options, before anything
+// takes is checked here, once, against the call's table of options, before anything
 // crosses into the native layer. An unknown option (`{ tiemoutMs: 5 }`) and a
 // value of the wrong type are `INVALID_ARGUMENT` errors naming the option and
 // what was expected, in JavaScript's terms. Values are only checked for their
@@ -88,115 +88,10 @@ const kinds = {
   },
 }
 
-// ---- the options of each call ----------------------------------------------
-
-const wait = { signal: 'signal' }
-
-/** How a task runs (`run` and `spawn`): the native `TaskOptions`. */
-const taskOptions = {
-  background: 'boolean',
-  timeoutMs: 'timeout',
-  backgroundTimeoutMs: 'timeout',
-  onTimeout: 'string',
-  description: 'string',
-  owner: 'string',
-  keepAlive: 'boolean',
-  trackChanges: 'string',
-  watch: 'strings',
-  watchIntervalMs: 'number',
-  watchMax: 'count',
-  heartbeatMs: 'number',
-  idleTimeoutMs: 'number',
-  cancelOnStall: 'boolean',
-}
-
-/** How a command runs (`run` only): the native `ProcessOptions`. */
-const processOptions = {
-  cwd: 'string',
-  env: 'env',
-  envClear: 'boolean',
-  stdin: 'textOrBytes',
-  interactive: 'boolean',
-  killGraceMs: 'number',
-  pty: 'size',
-}
-
-const specs = {
-  manager: {
-    root: 'string',
-    memoryLimit: 'count',
-    diskLimit: 'count',
-    tailWindow: 'count',
-    foregroundTimeoutMs: 'timeout',
-    backgroundTimeoutMs: 'timeout',
-    onTimeout: 'string',
-    maxBackground: 'count',
-    maxBackgroundPerOwner: 'count',
-    stopGraceMs: 'number',
-    defaultOwner: 'string',
-    notifyHostCancels: 'boolean',
-    queueOverCapacity: 'boolean',
-    maxRunningOfKind: 'caps',
-  },
-  run: { ...processOptions, ...taskOptions },
-  spawn: { kind: 'string', ...taskOptions },
-  send: { eof: 'boolean' },
-  poll: { cursor: 'count', maxBytes: 'count' },
-  preview: { headBytes: 'count', tailBytes: 'count' },
-  collect: { timeoutMs: 'timeout', ...wait },
-  result: { ...wait },
-  cancel: { reason: 'string', ...wait },
-  waitFor: { timeoutMs: 'timeout', cursor: 'count', ...wait },
-  waitForeground: { ...wait },
-  events: { ...wait },
-  output: { cursor: 'count', maxBytes: 'count', ...wait },
-  list: { owner: 'string', statuses: 'strings', activeOnly: 'boolean' },
-  roster: { budget: 'count' },
-  closeOwner: { reason: 'string' },
-  gc: { maxAgeMs: 'number', maxCount: 'count' },
-  toolBox: {
-    textBudget: 'count',
-    runTimeoutMs: 'number',
-    maxRunTimeoutMs: 'number',
-    onTimeout: 'string',
-    waitTimeoutMs: 'number',
-    maxWaitTimeoutMs: 'number',
-    outputBytes: 'count',
-    cwd: 'string',
-    env: 'env',
-    rawText: 'boolean',
-    ttySize: 'size',
-  },
-  agent: { name: 'string', description: 'string', parameters: 'object', run: 'func' },
-  acp: {
-    cwd: 'string',
-    env: 'env',
-    permissions: 'permissions',
-    files: 'string',
-    showThoughts: 'boolean',
-    idleTimeoutMs: 'number',
-    cancelGraceMs: 'number',
-    killGraceMs: 'number',
-    handshakeTimeoutMs: 'number',
-    maxMessageBytes: 'count',
-    timeoutMs: 'number',
-    owner: 'string',
-    description: 'string',
-    keepAlive: 'boolean',
-  },
-  acpAgent: {
-    cwd: 'string',
-    env: 'env',
-    permissions: 'permissions',
-    files: 'string',
-    showThoughts: 'boolean',
-    idleTimeoutMs: 'number',
-    cancelGraceMs: 'number',
-    killGraceMs: 'number',
-    handshakeTimeoutMs: 'number',
-    maxMessageBytes: 'count',
-  },
-}
+// The options of each call and their kinds: options.js, generated with the
+// native option objects (src/options.rs) from one table
+// (scripts/gen_node_options.py).
+const { specs, taskOptions, processOptions } = require('./options.js')
 
 function unknownOption(call, key, spec) {
   const names = Object.keys(spec)

@@ -429,9 +429,9 @@ export declare class NativeEventStream {
    * The next item, or null once the stream is closed (or the manager is
    * gone).
    */
-  next(): Promise<string | null>
+  next(): Promise<EventItem | null>
   /** The next item if one is waiting, without waiting. */
-  tryNext(): string | null
+  tryNext(): EventItem | null
   /** Ends the stream: pending and later `next()` calls give null. */
   close(): void
 }
@@ -485,7 +485,7 @@ export declare class NativeTaskContext {
    * Settles with the cancel reason when a stop is asked for, or with null
    * when the task ends first.
    */
-  waitCancelled(): Promise<string | null>
+  waitCancelled(): Promise<CancelReason | null>
   /**
    * Settles (with nothing) once the task's run has ended; writes are
    * refused from then on.
@@ -505,67 +505,67 @@ export declare class NativeTaskManager {
   /** Task folders or notifications found at open that could not be read. */
   loadProblems(): Array<string>
   /** Starts a command: a shell string (`sh -c`) or an argv array. */
-  run(command: string | Array<string>, process?: ProcessOptions | undefined | null, options?: TaskOptions | undefined | null): string
+  run(command: string | Array<string>, process?: ProcessOptions | undefined | null, options?: TaskOptions | undefined | null): TaskInfo
   /**
    * Starts a JS function as a task of `kind` (default `fn`). `func(ctx)`
    * is called once, on the JS thread, and must return a Promise of a
    * `TaskFnOutcome` (the wrapper makes it so). `description` is used
    * unless the options give one.
    */
-  spawn(func: (ctx: NativeTaskContext) => Promise<TaskFnOutcome>, description: string, kind?: string | undefined | null, options?: TaskOptions | undefined | null): string
+  spawn(func: (ctx: NativeTaskContext) => Promise<TaskFnOutcome>, description: string, kind?: string | undefined | null, options?: TaskOptions | undefined | null): TaskInfo
   /** The task's info now. */
-  info(id: string): string
+  info(id: string): TaskInfo
   /**
    * Moves a running foreground task to the background without losing a
    * byte; a background or ended task's info is returned unchanged.
    */
-  detach(id: string): string
+  detach(id: string): TaskInfo
   /**
    * Non-blocking: the info and up to `maxBytes` (default 64 KiB, at most
    * 16 MiB) of output written since `cursor` (default 0).
    */
-  poll(id: string, cursor?: number | undefined | null, maxBytes?: number | undefined | null): string | [string, Buffer]
+  poll(id: string, cursor?: number | undefined | null, maxBytes?: number | undefined | null): PollResponse
   /**
    * The first `headBytes` and last `tailBytes` of the output (default 4 KiB
    * each).
    */
-  preview(id: string, headBytes?: number | undefined | null, tailBytes?: number | undefined | null): string
+  preview(id: string, headBytes?: number | undefined | null, tailBytes?: number | undefined | null): Preview
   /**
    * Waits until output past `cursor` exists or the task has ended, then
    * answers as `poll` does (at most `maxBytes`, default 64 KiB): what the
    * wrapper's output streams read. Woken by the task's output and its end.
    */
-  waitOutput(id: string, cursor: number, maxBytes?: number | undefined | null, wait?: WaitHandle | undefined | null): Promise<string | [string, Buffer]>
+  waitOutput(id: string, cursor: number, maxBytes?: number | undefined | null, wait?: WaitHandle | undefined | null): Promise<PollResponse>
   /**
    * Waits until the task ends or `timeoutMs` passes (default: no limit;
    * 0: answer at once).
    */
-  collect(id: string, timeoutMs?: number | undefined | null, wait?: WaitHandle | undefined | null): Promise<string>
+  collect(id: string, timeoutMs?: number | undefined | null, wait?: WaitHandle | undefined | null): Promise<CollectOutcome>
   /**
    * Stops the task (SIGTERM to its process group, SIGKILL after the grace;
    * a JS task's signal aborts), waits until it has ended, and returns its
    * final info. Idempotent.
    */
-  cancel(id: string, reason?: string | undefined | null, wait?: WaitHandle | undefined | null): Promise<string>
+  cancel(id: string, reason?: string | undefined | null, wait?: WaitHandle | undefined | null): Promise<TaskInfo>
   /**
    * Waits until `until` holds (a regex over output lines from `cursor`,
    * `port:N`, or `end`; parsed by the core), the task ends, or
    * `timeoutMs` passes (default: no limit).
    */
-  waitFor(id: string, until: string, timeoutMs?: number | undefined | null, cursor?: number | undefined | null, wait?: WaitHandle | undefined | null): Promise<string>
+  waitFor(id: string, until: string, timeoutMs?: number | undefined | null, cursor?: number | undefined | null, wait?: WaitHandle | undefined | null): Promise<WaitOutcome>
   /**
    * Pauses a process task (SIGSTOP to every process of it); its
    * timeouts wait while paused. Returns its info.
    */
-  pause(id: string): Promise<string>
+  pause(id: string): Promise<TaskInfo>
   /** Resumes a paused task (SIGCONT). Returns its info. */
-  resume(id: string): Promise<string>
+  resume(id: string): Promise<TaskInfo>
   /**
    * Waits until a foreground task ends (`finished`) or is moved to the
    * background (`detached`). For a task already in the background this
    * answers `detached` at once, or `finished` if it has ended.
    */
-  waitForeground(id: string, wait?: WaitHandle | undefined | null): Promise<string>
+  waitForeground(id: string, wait?: WaitHandle | undefined | null): Promise<ForegroundOutcome>
   /**
    * Sends a steering message: to a JS task's `ctx.recv()`, or to an
    * interactive process's stdin; with `eof`, then the end of input (the
@@ -576,21 +576,21 @@ export declare class NativeTaskManager {
    * Tasks matching `filter`, oldest first. Foreground tasks that ended
    * without being detached are not listed.
    */
-  list(filter?: ListFilter | undefined | null): string
+  list(filter?: ListFilter | undefined | null): TaskInfo[]
   /** A pull stream of events from now on. */
   subscribe(): NativeEventStream
   /**
    * Calls `callback` with every event from now on, until closed; never
    * keeps Node alive.
    */
-  onEvent(callback: (item: string) => void): NativeEventListener
+  onEvent(callback: (item: EventItem) => void): NativeEventListener
   /**
    * The owner's open background work: a short text for the model within
    * `budget` bytes (the core's default when absent) and the items.
    */
-  roster(owner: string, budget?: number | undefined | null): string
+  roster(owner: string, budget?: number | undefined | null): Roster
   /** Pending notifications, oldest first: of one owner, or of all. */
-  notifications(owner?: string | undefined | null): string
+  notifications(owner?: string | undefined | null): Notification[]
   /**
    * Marks notifications delivered; they never come back. Returns how many
    * were removed.
@@ -600,14 +600,14 @@ export declare class NativeTaskManager {
    * Cancels the running tasks of `owner` except keep-alive ones, waits
    * until they have ended, and returns their infos.
    */
-  closeOwner(owner: string, reason?: string | undefined | null): Promise<string>
+  closeOwner(owner: string, reason?: string | undefined | null): Promise<TaskInfo[]>
   /** Kills the still-running process of a task found orphaned at open. */
-  killOrphan(id: string): string
+  killOrphan(id: string): TaskInfo
   /**
    * Removes ended tasks (and their folders) that ended more than
    * `maxAgeMs` ago, and the oldest beyond the newest `maxCount`.
    */
-  gc(maxAgeMs?: number | undefined | null, maxCount?: number | undefined | null): string
+  gc(maxAgeMs?: number | undefined | null, maxCount?: number | undefined | null): GcReport
   /**
    * Cancels every task except keep-alive ones and waits until they have
    * ended; new tasks are refused (`SHUT_DOWN`) from then on, while reads
@@ -691,7 +691,7 @@ export declare class NativeToolBox {
    * Failures, a closed manager included, come back as an answer with
    * `isError`, never as a rejection.
    */
-  call(name: string, args?: string | undefined | null): Promise<string>
+  call(name: string, args?: string | undefined | null): Promise<ToolResponse>
 }
 
 /**
@@ -726,10 +726,7 @@ export interface AcpOptions {
   killGraceMs?: number
   /** How long `initialize` and `session/new` may take (default 60 s). */
   handshakeTimeoutMs?: number
-  /**
-   * The longest line (one message) read from the agent, in bytes
-   * (default 16 MiB).
-   */
+  /** The longest line (one message) read from the agent, in bytes (default 16 MiB). */
   maxMessageBytes?: number
   /** A task timeout (default: none; the agent runs until stopped). */
   timeoutMs?: number
@@ -767,14 +764,11 @@ export interface ListFilter {
 /** Settings of a manager (all optional; the core's defaults otherwise). */
 export interface ManagerOptions {
   /**
-   * Folder for task folders (default: a private temporary folder, removed
-   * when the manager is closed or collected).
+   * Folder for task folders (default: a private temporary folder, removed when the manager is
+   * closed or collected).
    */
   root?: string
-  /**
-   * Bytes of output a foreground task keeps in memory before it spills
-   * (default 1 MiB).
-   */
+  /** Bytes of output a foreground task keeps in memory before it spills (default 1 MiB). */
   memoryLimit?: number
   /** Bytes of output one task may write to its log (default 256 MiB). */
   diskLimit?: number
@@ -791,8 +785,8 @@ export interface ManagerOptions {
   /** Cap on background tasks running at once for any one owner. */
   maxBackgroundPerOwner?: number
   /**
-   * How long a function task may take to return after a stop request
-   * before the manager drops it (default 5 s).
+   * How long a function task may take to return after a stop request before the manager drops it
+   * (default 5 s).
    */
   stopGraceMs?: number
   /** Owner of tasks spawned without one (default `default`). */
@@ -800,13 +794,13 @@ export interface ManagerOptions {
   /** Whether host cancels of background tasks still queue notifications. */
   notifyHostCancels?: boolean
   /**
-   * Over a background cap, wait in a FIFO queue (status `queued`) instead
-   * of failing with `CAPACITY_EXCEEDED` (default false).
+   * Over a background cap, wait in a FIFO queue (status `queued`) instead of failing with
+   * `CAPACITY_EXCEEDED` (default false).
    */
   queueOverCapacity?: boolean
   /**
-   * Caps on running tasks per kind, e.g. `{ agent: 3 }` (at most three
-   * subagents at once beside any number of commands).
+   * Caps on running tasks per kind, e.g. `{ agent: 3 }` (at most three subagents at once beside
+   * any number of commands).
    */
   maxRunningOfKind?: Record<string, number>
 }
@@ -816,7 +810,7 @@ export interface ManagerOptions {
  * prompt; its terminals are process tasks of `manager`. Internal: use
  * `runAcp`.
  */
-export declare function nativeSpawnAcp(manager: NativeTaskManager, argv: Array<string>, goal: string, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<string>) | undefined | null): string
+export declare function nativeSpawnAcp(manager: NativeTaskManager, argv: Array<string>, goal: string, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<string>) | undefined | null): TaskInfo
 
 /**
  * The tool definitions in `shape` (`openai`, the default, `anthropic` or
@@ -839,9 +833,9 @@ export interface ProcessOptions {
   /** Time between SIGTERM and SIGKILL on cancel (default 5 s). */
   killGraceMs?: number
   /**
-   * Run on a pseudo-terminal of this size: stdout and stderr are then
-   * one stream (tagged stdout), and the task always takes input (`send`
-   * types, `sendKeys` types control keys; `resize` changes the size).
+   * Run on a pseudo-terminal of this size: stdout and stderr are then one stream (tagged
+   * stdout), and the task always takes input (`send` types, `sendKeys` types control keys;
+   * `resize` changes the size).
    */
   pty?: TerminalSize
 }
@@ -860,26 +854,19 @@ export interface TaskFnOutcome {
 }
 
 /**
- * How a task runs, for `run` and `spawn` alike: mode, timeouts, owner,
- * monitoring (the wrapper splits a call's options into these and the
- * [`ProcessOptions`]).
+ * How a task runs, for `run` and `spawn` alike: mode, timeouts, owner, monitoring (the wrapper
+ * splits a call's options into these and the [`ProcessOptions`]).
  */
 export interface TaskOptions {
   /** Start in the background (default: the foreground). */
   background?: boolean
   /** Timeout of the mode it starts in; null: none (default: the manager's). */
   timeoutMs?: number | null
-  /**
-   * Timeout once in the background (after a detach, from the detach);
-   * null: none.
-   */
+  /** Timeout once in the background (after a detach, from the detach); null: none. */
   backgroundTimeoutMs?: number | null
   /** What a foreground timeout does (default: the manager's). */
   onTimeout?: OnTimeout
-  /**
-   * Description shown in lists (default: the command line, or the
-   * function's name).
-   */
+  /** Description shown in lists (default: the command line, or the function's name). */
   description?: string
   /** Owner (session key); default: the manager's default owner. */
   owner?: string
@@ -888,36 +875,32 @@ export interface TaskOptions {
   /** Record the files it creates, modifies and deletes under this folder. */
   trackChanges?: string
   /**
-   * Regexes matched against each output line; a match queues a
-   * `watch_match` notification with the line (while the task is in the
-   * background). A pattern that does not compile fails with
+   * Regexes matched against each output line; a match queues a `watch_match` notification with
+   * the line (while the task is in the background). A pattern that does not compile fails with
    * `INVALID_ARGUMENT`.
    */
   watch?: Array<string>
   /**
-   * At most one watch notification per this many milliseconds (default
-   * 15 s); matches in between are counted in the next one.
+   * At most one watch notification per this many milliseconds (default 15 s); matches in between
+   * are counted in the next one.
    */
   watchIntervalMs?: number
   /**
-   * After this many watch notifications (default 8) watching stops, with
-   * one `watch_stopped` notice.
+   * After this many watch notifications (default 8) watching stops, with one `watch_stopped`
+   * notice.
    */
   watchMax?: number
   /**
-   * A `progress` notification every this many milliseconds (at least
-   * 60,000) with the output since the last one, skipped when there is none.
+   * A `progress` notification every this many milliseconds (at least 60,000) with the output
+   * since the last one, skipped when there is none.
    */
   heartbeatMs?: number
   /**
-   * No output for this long gives a `task.stalled` event and (in the
-   * background) a `stalled` notification.
+   * No output for this long gives a `task.stalled` event and (in the background) a `stalled`
+   * notification.
    */
   idleTimeoutMs?: number
-  /**
-   * Also cancel the task when it stalls (it ends `timed_out`, reason
-   * `stalled`).
-   */
+  /** Also cancel the task when it stalls (it ends `timed_out`, reason `stalled`). */
   cancelOnStall?: boolean
 }
 
@@ -934,35 +917,31 @@ export interface ToolBoxOptions {
   /** Most bytes of text in one answer (default 12,000). */
   textBudget?: number
   /**
-   * How long `task_run` waits in the foreground when the model gives no
-   * `timeout` (default 60 s).
+   * How long `task_run` waits in the foreground when the model gives no `timeout` (default 60
+   * s).
    */
   runTimeoutMs?: number
   /** The longest `timeout` a model may ask of `task_run` (default 10 min). */
   maxRunTimeoutMs?: number
   /**
-   * What a `task_run` foreground timeout does (default `detach`: the
-   * command keeps running in the background).
+   * What a `task_run` foreground timeout does (default `detach`: the command keeps running in
+   * the background).
    */
   onTimeout?: OnTimeout
   /** `task_wait`'s timeout when the model gives none (default 30 s). */
   waitTimeoutMs?: number
   /** The longest `timeout` a model may ask of `task_wait` (default 300 s). */
   maxWaitTimeoutMs?: number
-  /**
-   * Bytes `task_output` reads when the model gives no `max_bytes`
-   * (default 8000).
-   */
+  /** Bytes `task_output` reads when the model gives no `max_bytes` (default 8000). */
   outputBytes?: number
   /** Working directory of `task_run` commands without a `cwd`. */
   cwd?: string
   /** Extra environment variables of `task_run` commands. */
   env?: Record<string, string>
   /**
-   * Show output in the answers as the task wrote it (default false:
-   * cleaned of terminal escapes, `\r` progress bars at their last
-   * state), for hosts that render terminal text. `poll` and the log
-   * always keep the raw bytes.
+   * Show output in the answers as the task wrote it (default false: cleaned of terminal escapes,
+   * `\r` progress bars at their last state), for hosts that render terminal text. `poll` and the
+   * log always keep the raw bytes.
    */
   rawText?: boolean
   /** The terminal size of a `task_run` with `tty: true` (default 120 × 40). */

@@ -94,19 +94,6 @@ function call(f) {
   }
 }
 
-// The native layer answers with the core's own JSON (its serde types, keys
-// in camelCase: the types of types.d.ts), parsed here: V8 builds the objects
-// faster than Node-API can. A poll's raw bytes come beside its JSON.
-const parse = (json) => (json === null ? null : JSON.parse(json))
-const value = (f) => JSON.parse(call(f))
-const later = async (promise) => JSON.parse(await promise)
-function page(answer) {
-  const isText = typeof answer === 'string'
-  const p = JSON.parse(isText ? answer : answer[0])
-  p.data = isText ? Buffer.alloc(0) : answer[1]
-  return p
-}
-
 // `null` means "no timeout" in the JS API; the native layer reads Infinity
 // that way (a JS null is indistinguishable from "not given" there).
 function nullMeansNone(options, keys) {
@@ -201,7 +188,7 @@ class TaskContext {
     const ended = () => {
       this.#ended = true
     }
-    nativeContext.waitCancelled().then(parse).then((reason) => {
+    nativeContext.waitCancelled().then((reason) => {
       if (!reason) return ended()
       this.#controller.abort(new TaskCancelledError(reason))
       return nativeContext.waitEnded().then(ended)
@@ -348,7 +335,7 @@ class EventIterator {
 
   async next() {
     if (!this.#closed) {
-      const item = parse(await call(() => this.#stream.next()))
+      const item = await call(() => this.#stream.next())
       if (item !== null) return { done: false, value: item }
     }
     this.close()
@@ -361,7 +348,7 @@ class EventIterator {
 
   /** The next event if one is waiting, or null. */
   tryNext() {
-    return this.#closed ? null : parse(this.#stream.tryNext())
+    return this.#closed ? null : this.#stream.tryNext()
   }
 
   async return() {
@@ -391,7 +378,7 @@ async function* outputChunks(native, id, o) {
   const signal = o.signal
   let cursor = o.cursor ?? 0
   for (;;) {
-    const p = page(await waiting(signal, (wait) => native.waitOutput(id, cursor, o.maxBytes, wait)))
+    const p = await waiting(signal, (wait) => native.waitOutput(id, cursor, o.maxBytes, wait))
     cursor = p.nextCursor
     if (p.data.length > 0) yield p.data
     // The core answers nothing new only once the task has ended (or just
@@ -554,62 +541,14 @@ class TaskHandle {
     /** The manager that owns it. */
     this.manager = manager
   }
+}
 
-  info() {
-    return this.manager.info(this.id)
-  }
-
-  waitForeground(options) {
-    return this.manager.waitForeground(this.id, options)
-  }
-
-  result(options) {
-    return this.manager.result(this.id, options)
-  }
-
-  output(options) {
-    return this.manager.output(this.id, options)
-  }
-
-  lines(options) {
-    return this.manager.lines(this.id, options)
-  }
-
-  detach() {
-    return this.manager.detach(this.id)
-  }
-
-  poll(options) {
-    return this.manager.poll(this.id, options)
-  }
-
-  preview(options) {
-    return this.manager.preview(this.id, options)
-  }
-
-  collect(options) {
-    return this.manager.collect(this.id, options)
-  }
-
-  waitFor(until, options) {
-    return this.manager.waitFor(this.id, until, options)
-  }
-
-  cancel(options) {
-    return this.manager.cancel(this.id, options)
-  }
-
-  send(message, options) {
-    return this.manager.send(this.id, message, options)
-  }
-
-  sendKeys(keys) {
-    return this.manager.sendKeys(this.id, keys)
-  }
-
-  resize(cols, rows) {
-    return this.manager.resize(this.id, cols, rows)
-  }
+// The manager's verbs on one task, bound to it: `handle.poll(o)` is
+// `handle.manager.poll(handle.id, o)`.
+for (const verb of ['info', 'waitForeground', 'result', 'output', 'lines', 'detach', 'poll', 'preview',
+  'collect', 'waitFor', 'cancel', 'send', 'sendKeys', 'resize']) {
+  const method = { [verb](...rest) { return this.manager[verb](this.id, ...rest) } }[verb]
+  Object.defineProperty(TaskHandle.prototype, verb, { value: method, writable: true, configurable: true })
 }
 
 // The native manager of each wrapper, for a ToolBox made on it.
@@ -639,7 +578,7 @@ class TaskManager {
     const o = nullMeansNone(args.options('run', options), TIMEOUT_KEYS)
     const processOptions = args.pick(o, args.processOptions)
     if (processOptions.env !== undefined) processOptions.env = envOf(processOptions.env)
-    const info = value(() => this.#native.run(command, processOptions, args.pick(o, args.taskOptions)))
+    const info = call(() => this.#native.run(command, processOptions, args.pick(o, args.taskOptions)))
     armSignals()
     return new TaskHandle(this, info)
   }
@@ -649,7 +588,7 @@ class TaskManager {
     args.argument('fn', 'func', fn)
     const o = nullMeansNone(args.options('spawn', options), TIMEOUT_KEYS)
     const description = fn.name || 'anonymous function'
-    const info = value(() =>
+    const info = call(() =>
       this.#native.spawn((ctx) => runTaskFunction(fn, ctx), description, o.kind, args.pick(o, args.taskOptions)),
     )
     return new TaskHandle(this, info)
@@ -658,42 +597,42 @@ class TaskManager {
   /** The task's info now. */
   info(task) {
     const id = idOf(task)
-    return value(() => this.#native.info(id))
+    return call(() => this.#native.info(id))
   }
 
   /** Moves a running foreground task to the background; loses no byte. */
   detach(task) {
     const id = idOf(task)
-    return value(() => this.#native.detach(id))
+    return call(() => this.#native.detach(id))
   }
 
   /** Non-blocking: info plus the output since `cursor` (default 0). */
   poll(task, options) {
     const id = idOf(task)
-    if (options === undefined) return page(call(() => this.#native.poll(id)))
+    if (options === undefined) return call(() => this.#native.poll(id))
     const o = args.options('poll', options)
-    return page(call(() => this.#native.poll(id, o.cursor, o.maxBytes)))
+    return call(() => this.#native.poll(id, o.cursor, o.maxBytes))
   }
 
   /** The first and last bytes of the output, for a model. */
   preview(task, options) {
     const id = idOf(task)
     const o = args.options('preview', options)
-    return value(() => this.#native.preview(id, o.headBytes, o.tailBytes))
+    return call(() => this.#native.preview(id, o.headBytes, o.tailBytes))
   }
 
   /** Waits until the task ends or `timeoutMs` passes (0: at once). */
   async collect(task, options) {
     const id = idOf(task)
     const o = args.options('collect', options)
-    return later(waiting(o.signal, (wait) => this.#native.collect(id, waitTimeout(o.timeoutMs), wait)))
+    return waiting(o.signal, (wait) => this.#native.collect(id, waitTimeout(o.timeoutMs), wait))
   }
 
   /** Waits until the task ends; resolves with its result (whatever its status). */
   async result(task, options) {
     const id = idOf(task)
     const o = args.options('result', options)
-    const outcome = await later(waiting(o.signal, (wait) => this.#native.collect(id, undefined, wait)))
+    const outcome = await waiting(o.signal, (wait) => this.#native.collect(id, undefined, wait))
     return outcome.result
   }
 
@@ -713,7 +652,7 @@ class TaskManager {
   async cancel(task, options) {
     const id = idOf(task)
     const o = args.options('cancel', options)
-    return later(waiting(o.signal, (wait) => this.#native.cancel(id, o.reason, wait)))
+    return waiting(o.signal, (wait) => this.#native.cancel(id, o.reason, wait))
   }
 
   /**
@@ -726,28 +665,26 @@ class TaskManager {
     const id = idOf(task)
     args.argument('until', 'string', until)
     const o = args.options('waitFor', options)
-    return later(
-      waiting(o.signal, (wait) => this.#native.waitFor(id, until, waitTimeout(o.timeoutMs), o.cursor, wait)),
-    )
+    return waiting(o.signal, (wait) => this.#native.waitFor(id, until, waitTimeout(o.timeoutMs), o.cursor, wait))
   }
 
   /** Pauses a process task: SIGSTOP to every process of it; timeouts wait. */
   async pause(task) {
     const id = idOf(task)
-    return later(waiting(undefined, () => this.#native.pause(id)))
+    return waiting(undefined, () => this.#native.pause(id))
   }
 
   /** Resumes a paused task: SIGCONT to every process of it. */
   async resume(task) {
     const id = idOf(task)
-    return later(waiting(undefined, () => this.#native.resume(id)))
+    return waiting(undefined, () => this.#native.resume(id))
   }
 
   /** Waits until a foreground task ends or is detached. */
   async waitForeground(task, options) {
     const id = idOf(task)
     const o = args.options('waitForeground', options)
-    return later(waiting(o.signal, (wait) => this.#native.waitForeground(id, wait)))
+    return waiting(o.signal, (wait) => this.#native.waitForeground(id, wait))
   }
 
   /**
@@ -788,7 +725,7 @@ class TaskManager {
   /** Tasks matching the filter, oldest first. */
   list(filter) {
     const f = args.options('list', filter, 'filter')
-    return value(() => this.#native.list(f))
+    return call(() => this.#native.list(f))
   }
 
   /** Events from now on, as an async iterator (keeps Node alive while awaited). */
@@ -805,7 +742,7 @@ class TaskManager {
       this.#native.onEvent((item) => {
         if (!active) return
         try {
-          callback(JSON.parse(item))
+          callback(item)
         } catch (err) {
           // Like an EventEmitter listener that throws: an uncaught exception.
           process.nextTick(() => {
@@ -826,13 +763,13 @@ class TaskManager {
   roster(owner, options) {
     args.argument('owner', 'string', owner)
     const o = args.options('roster', options)
-    return value(() => this.#native.roster(owner, o.budget))
+    return call(() => this.#native.roster(owner, o.budget))
   }
 
   /** Pending notifications, oldest first: of one owner, or of all. */
   notifications(owner) {
     if (owner !== undefined && owner !== null) args.argument('owner', 'string', owner)
-    return value(() => this.#native.notifications(owner ?? undefined))
+    return call(() => this.#native.notifications(owner ?? undefined))
   }
 
   /** Marks notifications delivered (ids, or the notifications); returns how many were removed. */
@@ -845,19 +782,19 @@ class TaskManager {
   async closeOwner(owner, options) {
     args.argument('owner', 'string', owner)
     const o = args.options('closeOwner', options)
-    return later(waiting(undefined, () => this.#native.closeOwner(owner, o.reason)))
+    return waiting(undefined, () => this.#native.closeOwner(owner, o.reason))
   }
 
   /** Kills the still-running process of a task found orphaned at open. */
   killOrphan(task) {
     const id = idOf(task)
-    return value(() => this.#native.killOrphan(id))
+    return call(() => this.#native.killOrphan(id))
   }
 
   /** Removes ended tasks older than `maxAgeMs`, or beyond the newest `maxCount`. */
   gc(options) {
     const o = args.options('gc', options)
-    return value(() => this.#native.gc(o.maxAgeMs, o.maxCount))
+    return call(() => this.#native.gc(o.maxAgeMs, o.maxCount))
   }
 
   /** Task folders or notifications found at open that could not be read. */
@@ -976,7 +913,7 @@ class ToolBox {
       }
       if (json === undefined) throw invalid('args', 'expected an object or a JSON string')
     }
-    return later(waiting(undefined, () => this.#native.call(name, json)))
+    return waiting(undefined, () => this.#native.call(name, json))
   }
 }
 
@@ -1017,7 +954,7 @@ function runAcp(manager, argv, goal, options) {
   const [o, ask] = acpOptions(args.options('acp', options))
   let info
   try {
-    info = JSON.parse(native.nativeSpawnAcp(nativeManager, argv, goal, o, ask))
+    info = native.nativeSpawnAcp(nativeManager, argv, goal, o, ask)
   } catch (err) {
     throw convertError(err)
   }

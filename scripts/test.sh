@@ -136,11 +136,15 @@ fi
   echo "== npm run build (napi build --release)"
   npm run build
   echo "== generated files are committed and up to date"
-  # types.d.ts (the values' types) is generated from schema/ by
-  # scripts/gen_node_types.py; --check fails when it drifted.
+  # types.d.ts (the values' types) and src/shapes.rs (their factories) are
+  # generated from schema/ by scripts/gen_node_types.py; --check fails when
+  # they drifted.
   python3 ../scripts/gen_node_types.py --check
+  # options.js and src/options.rs (the options of the calls) come from one
+  # table, scripts/gen_node_options.py.
+  python3 ../scripts/gen_node_options.py --check
   if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    git diff --exit-code -- index.d.ts binding.js types.d.ts
+    git diff --exit-code -- index.d.ts binding.js types.d.ts options.js src/options.rs src/shapes.rs
   fi
   echo "== npm test (node --test: the binding's tests, and the examples in examples/node run as a user would)"
   npm test

@@ -44,7 +44,7 @@ try {
   const infoCall = timePoll(() => manager.info(id))
   // The same native call without the JS wrapper, to show what the wrapper costs.
   const raw = new NativeTaskManager({ root: join(root, 'raw') })
-  const rawTask = JSON.parse(raw.run('true', { background: true }))
+  const rawTask = raw.run('true', { background: true })
   await raw.collect(rawTask.id)
   const rawPoll = timePoll(() => raw.poll(rawTask.id, 0))
   await raw.close()

@@ -4,7 +4,6 @@
 //! wrapper turns its answer (sync or async) into JSON text, and what the
 //! answers mean is the core's ([`PermissionDecision::from_answer`]).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use agent_tasks::acp::{
@@ -18,48 +17,14 @@ use napi_derive::napi;
 
 use crate::args::{finite_millis, size};
 use crate::errors::CoreResultExt;
-use crate::json::Json;
 use crate::manager::{open, NativeTaskManager};
+use crate::options::AcpOptions;
+use crate::values::Js;
 
 /// The wrapper's permission function: called with the request as JSON text,
 /// it resolves with the answer as JSON text (`true`, `false`, `null` or an
 /// option id string).
 pub(crate) type PermissionFn = ThreadsafeFunction<String, Promise<String>, String, Status, false>;
-
-/// Options of an ACP agent (all optional). Internal: see `runAcp`.
-#[napi(object, object_to_js = false)]
-#[derive(Default)]
-pub struct AcpOptions {
-    /// Working directory of the agent and its session (default: the host's).
-    pub cwd: Option<String>,
-    /// Extra environment variables of the agent.
-    pub env: Option<HashMap<String, String>>,
-    /// `allow` or `deny` (the default); a function is passed separately.
-    pub permissions: Option<String>,
-    /// `cwd` (default), `read_cwd`, `anywhere` or `none`.
-    pub files: Option<String>,
-    /// Write the agent's thoughts to the output (default false).
-    pub show_thoughts: Option<bool>,
-    /// End the session this long after a turn without a follow-up.
-    pub idle_timeout_ms: Option<f64>,
-    /// How long a cancelled turn may take to end (default 5 s).
-    pub cancel_grace_ms: Option<f64>,
-    /// Time between SIGTERM and SIGKILL (default 5 s).
-    pub kill_grace_ms: Option<f64>,
-    /// How long `initialize` and `session/new` may take (default 60 s).
-    pub handshake_timeout_ms: Option<f64>,
-    /// The longest line (one message) read from the agent, in bytes
-    /// (default 16 MiB).
-    pub max_message_bytes: Option<f64>,
-    /// A task timeout (default: none; the agent runs until stopped).
-    pub timeout_ms: Option<f64>,
-    /// The owner (session key).
-    pub owner: Option<String>,
-    /// The description shown in lists.
-    pub description: Option<String>,
-    /// Left running by `close` and `closeOwner`.
-    pub keep_alive: Option<bool>,
-}
 
 fn asking(callback: PermissionFn) -> PermissionPolicy {
     let callback = Arc::new(callback);
@@ -95,7 +60,7 @@ fn asking(callback: PermissionFn) -> PermissionPolicy {
 /// `runAcp`.
 #[napi(
     ts_args_type = "manager: NativeTaskManager, argv: Array<string>, goal: string, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<string>) | undefined | null",
-    ts_return_type = "string"
+    ts_return_type = "TaskInfo"
 )]
 // Registered with Node by napi-rs, which test builds leave out.
 #[cfg_attr(test, allow(dead_code))]
@@ -105,7 +70,7 @@ pub fn native_spawn_acp(
     goal: String,
     options: Option<AcpOptions>,
     permission_fn: Option<PermissionFn>,
-) -> napi::Result<Json> {
+) -> napi::Result<Js<agent_tasks::TaskInfo>> {
     let core = open(&manager.shared())?;
     let o = options.unwrap_or_default();
     let task = acp_template(argv, &o, permission_fn)?
@@ -122,7 +87,7 @@ pub fn native_spawn_acp(
     if let Some(text) = o.description {
         options = options.description(text);
     }
-    Ok(Json::of(&core.spawn(task, options).js()?.info()))
+    Ok(Js(core.spawn(task, options).js()?.info()))
 }
 
 /// The ACP task `runAcp` and `ToolBox.registerAcpAgent` describe, with an

@@ -30,7 +30,7 @@ use napi_derive::napi;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::json::Json;
+use crate::values::Js;
 
 /// What the wrapper's task function resolves with: the JSON text of the
 /// returned value, or the error text of a throw.
@@ -162,16 +162,16 @@ impl NativeTaskContext {
 
     /// Settles with the cancel reason when a stop is asked for, or with null
     /// when the task ends first.
-    #[napi(ts_return_type = "Promise<string | null>")]
+    #[napi(ts_return_type = "Promise<CancelReason | null>")]
     pub fn wait_cancelled<'env>(
         &self,
         env: &'env Env,
-    ) -> napi::Result<PromiseRaw<'env, Option<Json>>> {
+    ) -> napi::Result<PromiseRaw<'env, Option<Js<agent_tasks::CancelReason>>>> {
         let shared = self.shared.clone();
         env.spawn_future(async move {
             tokio::select! {
                 biased;
-                reason = shared.ctx.cancelled() => Ok(Some(Json::of(&reason))),
+                reason = shared.ctx.cancelled() => Ok(Some(Js(reason))),
                 _ = shared.done.cancelled() => Ok(None),
             }
         })

@@ -16,7 +16,10 @@ use napi_derive::napi;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
-use crate::json::Json;
+use crate::values::Js;
+
+/// An item of the event stream, as JS gets it.
+type Item = Js<agent_tasks::EventItem>;
 
 /// A live stream of a manager's events, from the moment it was made.
 /// Internal: use `manager.events()`.
@@ -39,8 +42,8 @@ impl NativeEventStream {
 impl NativeEventStream {
     /// The next item, or null once the stream is closed (or the manager is
     /// gone).
-    #[napi(ts_return_type = "Promise<string | null>")]
-    pub fn next<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Option<Json>>> {
+    #[napi(ts_return_type = "Promise<EventItem | null>")]
+    pub fn next<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Option<Item>>> {
         let subscription = self.subscription.clone();
         let closed = self.closed.clone();
         env.spawn_future(async move {
@@ -52,20 +55,20 @@ impl NativeEventStream {
                 _ = closed.cancelled() => return Ok(None),
             };
             tokio::select! {
-                item = subscription.recv() => Ok(item.as_ref().map(Json::of)),
+                item = subscription.recv() => Ok(item.map(Js)),
                 _ = closed.cancelled() => Ok(None),
             }
         })
     }
 
     /// The next item if one is waiting, without waiting.
-    #[napi(ts_return_type = "string | null")]
-    pub fn try_next(&self) -> Option<Json> {
+    #[napi(ts_return_type = "EventItem | null")]
+    pub fn try_next(&self) -> Option<Item> {
         if self.closed.is_cancelled() {
             return None;
         }
         let mut subscription = self.subscription.try_lock().ok()?;
-        subscription.try_recv().as_ref().map(Json::of)
+        subscription.try_recv().map(Js)
     }
 
     /// Ends the stream: pending and later `next()` calls give null.
@@ -76,7 +79,7 @@ impl NativeEventStream {
 }
 
 /// The callback an event listener calls; weak, so it never keeps Node alive.
-pub(crate) type EventCallback = ThreadsafeFunction<Json, (), Json, Status, false, true>;
+pub(crate) type EventCallback = ThreadsafeFunction<Item, (), Item, Status, false, true>;
 
 /// A callback subscribed to a manager's events. Internal: use
 /// `manager.onEvent()`.
@@ -105,7 +108,7 @@ impl NativeEventListener {
                 // one, so a slow callback leaves items in the bounded event
                 // bus, which reports `lagged` past its capacity, instead of
                 // growing an unbounded queue.
-                if callback.call_async(Json::of(&item)).await.is_err() {
+                if callback.call_async(Js(item)).await.is_err() {
                     break; // the environment is closing
                 }
             }

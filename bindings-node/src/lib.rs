@@ -5,11 +5,13 @@
 //! - `manager`: the `NativeTaskManager` class and its verbs;
 //! - `context`: JS async functions as tasks, and their context;
 //! - `events`: the event stream (pull) and event listener (push);
-//! - `json`: the values going out, the core's serde types as JSON objects
-//!   with camelCase keys (their TypeScript types, `types.d.ts`, are
-//!   generated from `schema/`);
-//! - `args`: the option objects and number arguments going in, parsed into
-//!   the core's settings;
+//! - `values`: the values going out, the core's serde types as JS objects
+//!   with camelCase keys (their TypeScript types, `types.d.ts`, and the
+//!   factories of `shapes`, are generated from `schema/`);
+//! - `options`: the option objects going in (generated, with the wrapper's
+//!   table of options, by `scripts/gen_node_options.py`);
+//! - `args`: those options and the number arguments, parsed into the core's
+//!   settings;
 //! - `pty`: PTY mode (terminal size, keys, resize);
 //! - `tools`: the model-facing tool definitions and `NativeToolBox`;
 //! - `acp`: ACP agents as tasks (`nativeSpawnAcp`, wrapped by `runAcp`);
@@ -23,7 +25,9 @@ mod args;
 mod context;
 mod errors;
 mod events;
-mod json;
 mod manager;
+mod options;
 mod pty;
+mod shapes;
 mod tools;
+mod values;

@@ -9,19 +9,18 @@ use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use agent_tasks::{CancelReason, ListFilter as CoreListFilter, TaskManager};
+use agent_tasks::{CancelReason, ListFilter as CoreListFilter, TaskInfo, TaskManager};
 use napi::bindgen_prelude::{Buffer, Either, PromiseRaw};
 use napi::Env;
 use napi_derive::napi;
 use tokio_util::sync::CancellationToken;
 
-use crate::args::{
-    bytes, finite_millis, millis, size, ListFilter, ManagerOptions, ProcessOptions, TaskOptions,
-};
+use crate::args::{bytes, finite_millis, millis, size};
 use crate::context::{js_task, TaskFn};
 use crate::errors::{aborted, shut_down, CoreResultExt};
 use crate::events::{EventCallback, NativeEventListener, NativeEventStream};
-use crate::json::{preview, Json, Poll};
+use crate::options::{ListFilter, ManagerOptions, ProcessOptions, TaskOptions};
+use crate::values::{Js, Outcome, Poll, Preview};
 
 /// Aborts one waiting call (`collect`, `cancel`, `waitForeground`): the
 /// wrapper makes one per call that has an `AbortSignal`. Aborting a wait
@@ -129,13 +128,13 @@ impl NativeTaskManager {
     }
 
     /// Starts a command: a shell string (`sh -c`) or an argv array.
-    #[napi(ts_return_type = "string")]
+    #[napi(ts_return_type = "TaskInfo")]
     pub fn run(
         &self,
         command: Either<String, Vec<String>>,
         process: Option<ProcessOptions>,
         options: Option<TaskOptions>,
-    ) -> napi::Result<Json> {
+    ) -> napi::Result<Js<TaskInfo>> {
         let manager = self.manager()?;
         // The core checks the command (not empty).
         let task = match command {
@@ -145,7 +144,7 @@ impl NativeTaskManager {
         .js()?;
         let task = process.unwrap_or_default().apply(task)?;
         let options = options.unwrap_or_default().into_options()?;
-        Ok(Json::of(&manager.spawn(task, options).js()?.info()))
+        Ok(Js(manager.spawn(task, options).js()?.info()))
     }
 
     /// Starts a JS function as a task of `kind` (default `fn`). `func(ctx)`
@@ -154,7 +153,7 @@ impl NativeTaskManager {
     /// unless the options give one.
     #[napi(
         ts_args_type = "func: (ctx: NativeTaskContext) => Promise<TaskFnOutcome>, description: string, kind?: string | undefined | null, options?: TaskOptions | undefined | null",
-        ts_return_type = "string"
+        ts_return_type = "TaskInfo"
     )]
     pub fn spawn(
         &self,
@@ -162,72 +161,69 @@ impl NativeTaskManager {
         description: String,
         kind: Option<String>,
         options: Option<TaskOptions>,
-    ) -> napi::Result<Json> {
+    ) -> napi::Result<Js<TaskInfo>> {
         let manager = self.manager()?;
         let mut o = options.unwrap_or_default();
         let description = o.description.take().unwrap_or(description);
         let options = o.into_options()?;
         let task = js_task(description, kind, func);
-        Ok(Json::of(&manager.spawn_boxed(task, options).js()?.info()))
+        Ok(Js(manager.spawn_boxed(task, options).js()?.info()))
     }
 
     /// The task's info now.
-    #[napi(ts_return_type = "string")]
-    pub fn info(&self, id: String) -> napi::Result<Json> {
-        Ok(Json::of(&self.manager()?.info(&id).js()?))
+    #[napi(ts_return_type = "TaskInfo")]
+    pub fn info(&self, id: String) -> napi::Result<Js<TaskInfo>> {
+        Ok(Js(self.manager()?.info(&id).js()?))
     }
 
     /// Moves a running foreground task to the background without losing a
     /// byte; a background or ended task's info is returned unchanged.
-    #[napi(ts_return_type = "string")]
-    pub fn detach(&self, id: String) -> napi::Result<Json> {
-        Ok(Json::of(&self.manager()?.detach(&id).js()?))
+    #[napi(ts_return_type = "TaskInfo")]
+    pub fn detach(&self, id: String) -> napi::Result<Js<TaskInfo>> {
+        Ok(Js(self.manager()?.detach(&id).js()?))
     }
 
     /// Non-blocking: the info and up to `maxBytes` (default 64 KiB, at most
     /// 16 MiB) of output written since `cursor` (default 0).
-    #[napi(ts_return_type = "string | [string, Buffer]")]
+    #[napi(ts_return_type = "PollResponse")]
     pub fn poll(
         &self,
         id: String,
         cursor: Option<f64>,
         max_bytes: Option<f64>,
     ) -> napi::Result<Poll> {
-        let cursor = match cursor {
-            Some(c) => bytes("cursor", c)?,
-            None => 0,
-        };
-        let max_bytes = match max_bytes {
-            Some(m) => size("maxBytes", m)?,
-            None => agent_tasks::DEFAULT_POLL_BYTES,
-        };
-        Ok(self.manager()?.poll(&id, cursor, max_bytes).js()?.into())
+        let cursor = cursor.map(|v| bytes("cursor", v)).transpose()?.unwrap_or(0);
+        let max_bytes = max_bytes
+            .map(|v| size("maxBytes", v))
+            .transpose()?
+            .unwrap_or(agent_tasks::DEFAULT_POLL_BYTES);
+        Ok(Poll(self.manager()?.poll(&id, cursor, max_bytes).js()?))
     }
 
     /// The first `headBytes` and last `tailBytes` of the output (default 4 KiB
     /// each).
-    #[napi(ts_return_type = "string")]
+    #[napi(ts_return_type = "Preview")]
     pub fn preview(
         &self,
         id: String,
         head_bytes: Option<f64>,
         tail_bytes: Option<f64>,
-    ) -> napi::Result<Json> {
-        let head = match head_bytes {
-            Some(v) => size("headBytes", v)?,
-            None => agent_tasks::DEFAULT_PREVIEW_BYTES,
-        };
-        let tail = match tail_bytes {
-            Some(v) => size("tailBytes", v)?,
-            None => agent_tasks::DEFAULT_PREVIEW_BYTES,
-        };
-        Ok(preview(&self.manager()?.preview(&id, head, tail).js()?))
+    ) -> napi::Result<Preview> {
+        let head = head_bytes
+            .map(|v| size("headBytes", v))
+            .transpose()?
+            .unwrap_or(agent_tasks::DEFAULT_PREVIEW_BYTES);
+        let tail = tail_bytes
+            .map(|v| size("tailBytes", v))
+            .transpose()?
+            .unwrap_or(agent_tasks::DEFAULT_PREVIEW_BYTES);
+        Ok(Preview(self.manager()?.preview(&id, head, tail).js()?))
     }
 
     /// Waits until output past `cursor` exists or the task has ended, then
     /// answers as `poll` does (at most `maxBytes`, default 64 KiB): what the
     /// wrapper's output streams read. Woken by the task's output and its end.
-    #[napi(ts_return_type = "Promise<string | [string, Buffer]>")]
+    #[napi(ts_return_type = "Promise<PollResponse>")]
     pub fn wait_output<'env>(
         &self,
         env: &'env Env,
@@ -238,35 +234,33 @@ impl NativeTaskManager {
     ) -> napi::Result<PromiseRaw<'env, Poll>> {
         let manager = self.manager()?;
         let cursor = bytes("cursor", cursor)?;
-        let max_bytes = match max_bytes {
-            Some(m) => size("maxBytes", m)?,
-            None => agent_tasks::DEFAULT_POLL_BYTES,
-        };
+        let max_bytes = max_bytes
+            .map(|v| size("maxBytes", v))
+            .transpose()?
+            .unwrap_or(agent_tasks::DEFAULT_POLL_BYTES);
         let wait = wait.map(|w| w.token.clone());
         env.spawn_future(abortable(wait, async move {
-            Ok(manager
-                .poll_wait(&id, cursor, max_bytes, None)
-                .await
-                .js()?
-                .into())
+            Ok(Poll(
+                manager.poll_wait(&id, cursor, max_bytes, None).await.js()?,
+            ))
         }))
     }
 
     /// Waits until the task ends or `timeoutMs` passes (default: no limit;
     /// 0: answer at once).
-    #[napi(ts_return_type = "Promise<string>")]
+    #[napi(ts_return_type = "Promise<CollectOutcome>")]
     pub fn collect<'env>(
         &self,
         env: &'env Env,
         id: String,
         timeout_ms: Option<f64>,
         wait: Option<&WaitHandle>,
-    ) -> napi::Result<PromiseRaw<'env, Json>> {
+    ) -> napi::Result<PromiseRaw<'env, Js<Outcome>>> {
         let manager = self.manager()?;
-        let timeout = match timeout_ms {
-            Some(t) => millis("timeoutMs", t)?,
-            None => None,
-        };
+        let timeout = timeout_ms
+            .map(|t| millis("timeoutMs", t))
+            .transpose()?
+            .flatten();
         let wait = wait.map(|w| w.token.clone());
         env.spawn_future(abortable(wait, async move {
             Ok(manager.collect(&id, timeout).await.js()?.into())
@@ -276,26 +270,26 @@ impl NativeTaskManager {
     /// Stops the task (SIGTERM to its process group, SIGKILL after the grace;
     /// a JS task's signal aborts), waits until it has ended, and returns its
     /// final info. Idempotent.
-    #[napi(ts_return_type = "Promise<string>")]
+    #[napi(ts_return_type = "Promise<TaskInfo>")]
     pub fn cancel<'env>(
         &self,
         env: &'env Env,
         id: String,
         reason: Option<String>,
         wait: Option<&WaitHandle>,
-    ) -> napi::Result<PromiseRaw<'env, Json>> {
+    ) -> napi::Result<PromiseRaw<'env, Js<TaskInfo>>> {
         let manager = self.manager()?;
         let reason = CancelReason::user(reason.unwrap_or_default());
         let wait = wait.map(|w| w.token.clone());
         env.spawn_future(abortable(wait, async move {
-            Ok(Json::of(&manager.cancel(&id, reason).await.js()?))
+            Ok(Js(manager.cancel(&id, reason).await.js()?))
         }))
     }
 
     /// Waits until `until` holds (a regex over output lines from `cursor`,
     /// `port:N`, or `end`; parsed by the core), the task ends, or
     /// `timeoutMs` passes (default: no limit).
-    #[napi(ts_return_type = "Promise<string>")]
+    #[napi(ts_return_type = "Promise<WaitOutcome>")]
     pub fn wait_for<'env>(
         &self,
         env: &'env Env,
@@ -304,16 +298,13 @@ impl NativeTaskManager {
         timeout_ms: Option<f64>,
         cursor: Option<f64>,
         wait: Option<&WaitHandle>,
-    ) -> napi::Result<PromiseRaw<'env, Json>> {
+    ) -> napi::Result<PromiseRaw<'env, Js<Outcome>>> {
         let manager = self.manager()?;
-        let timeout = match timeout_ms {
-            Some(t) => millis("timeoutMs", t)?,
-            None => None,
-        };
-        let cursor = match cursor {
-            Some(c) => bytes("cursor", c)?,
-            None => 0,
-        };
+        let timeout = timeout_ms
+            .map(|t| millis("timeoutMs", t))
+            .transpose()?
+            .flatten();
+        let cursor = cursor.map(|v| bytes("cursor", v)).transpose()?.unwrap_or(0);
         let until = agent_tasks::WaitUntil::parse(&until, cursor).js()?;
         let wait = wait.map(|w| w.token.clone());
         env.spawn_future(abortable(wait, async move {
@@ -323,29 +314,37 @@ impl NativeTaskManager {
 
     /// Pauses a process task (SIGSTOP to every process of it); its
     /// timeouts wait while paused. Returns its info.
-    #[napi(ts_return_type = "Promise<string>")]
-    pub fn pause<'env>(&self, env: &'env Env, id: String) -> napi::Result<PromiseRaw<'env, Json>> {
+    #[napi(ts_return_type = "Promise<TaskInfo>")]
+    pub fn pause<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+    ) -> napi::Result<PromiseRaw<'env, Js<TaskInfo>>> {
         let manager = self.manager()?;
-        env.spawn_future(async move { Ok(Json::of(&manager.pause(&id).await.js()?)) })
+        env.spawn_future(async move { Ok(Js(manager.pause(&id).await.js()?)) })
     }
 
     /// Resumes a paused task (SIGCONT). Returns its info.
-    #[napi(ts_return_type = "Promise<string>")]
-    pub fn resume<'env>(&self, env: &'env Env, id: String) -> napi::Result<PromiseRaw<'env, Json>> {
+    #[napi(ts_return_type = "Promise<TaskInfo>")]
+    pub fn resume<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+    ) -> napi::Result<PromiseRaw<'env, Js<TaskInfo>>> {
         let manager = self.manager()?;
-        env.spawn_future(async move { Ok(Json::of(&manager.resume(&id).await.js()?)) })
+        env.spawn_future(async move { Ok(Js(manager.resume(&id).await.js()?)) })
     }
 
     /// Waits until a foreground task ends (`finished`) or is moved to the
     /// background (`detached`). For a task already in the background this
     /// answers `detached` at once, or `finished` if it has ended.
-    #[napi(ts_return_type = "Promise<string>")]
+    #[napi(ts_return_type = "Promise<ForegroundOutcome>")]
     pub fn wait_foreground<'env>(
         &self,
         env: &'env Env,
         id: String,
         wait: Option<&WaitHandle>,
-    ) -> napi::Result<PromiseRaw<'env, Json>> {
+    ) -> napi::Result<PromiseRaw<'env, Js<Outcome>>> {
         let manager = self.manager()?;
         let wait = wait.map(|w| w.token.clone());
         env.spawn_future(abortable(wait, async move {
@@ -376,10 +375,10 @@ impl NativeTaskManager {
 
     /// Tasks matching `filter`, oldest first. Foreground tasks that ended
     /// without being detached are not listed.
-    #[napi(ts_return_type = "string")]
-    pub fn list(&self, filter: Option<ListFilter>) -> napi::Result<Json> {
+    #[napi(ts_return_type = "TaskInfo[]")]
+    pub fn list(&self, filter: Option<ListFilter>) -> napi::Result<Js<Vec<TaskInfo>>> {
         let filter = filter.unwrap_or_default().into_filter()?;
-        Ok(Json::of(&self.manager()?.list(&filter)))
+        Ok(Js(self.manager()?.list(&filter)))
     }
 
     /// A pull stream of events from now on.
@@ -390,7 +389,7 @@ impl NativeTaskManager {
 
     /// Calls `callback` with every event from now on, until closed; never
     /// keeps Node alive.
-    #[napi(ts_args_type = "callback: (item: string) => void")]
+    #[napi(ts_args_type = "callback: (item: EventItem) => void")]
     pub fn on_event(&self, callback: EventCallback) -> napi::Result<NativeEventListener> {
         let subscription = self.manager()?.subscribe();
         Ok(NativeEventListener::start(
@@ -402,16 +401,23 @@ impl NativeTaskManager {
 
     /// The owner's open background work: a short text for the model within
     /// `budget` bytes (the core's default when absent) and the items.
-    #[napi(ts_return_type = "string")]
-    pub fn roster(&self, owner: String, budget: Option<u32>) -> napi::Result<Json> {
+    #[napi(ts_return_type = "Roster")]
+    pub fn roster(
+        &self,
+        owner: String,
+        budget: Option<u32>,
+    ) -> napi::Result<Js<agent_tasks::Roster>> {
         let budget = budget.map_or(agent_tasks::DEFAULT_ROSTER_BUDGET, |b| b as usize);
-        Ok(Json::of(&self.manager()?.roster(&owner, budget)))
+        Ok(Js(self.manager()?.roster(&owner, budget)))
     }
 
     /// Pending notifications, oldest first: of one owner, or of all.
-    #[napi(ts_return_type = "string")]
-    pub fn notifications(&self, owner: Option<String>) -> napi::Result<Json> {
-        Ok(Json::of(&self.manager()?.notifications(owner.as_deref())))
+    #[napi(ts_return_type = "Notification[]")]
+    pub fn notifications(
+        &self,
+        owner: Option<String>,
+    ) -> napi::Result<Js<Vec<agent_tasks::Notification>>> {
+        Ok(Js(self.manager()?.notifications(owner.as_deref())))
     }
 
     /// Marks notifications delivered; they never come back. Returns how many
@@ -424,32 +430,36 @@ impl NativeTaskManager {
 
     /// Cancels the running tasks of `owner` except keep-alive ones, waits
     /// until they have ended, and returns their infos.
-    #[napi(ts_return_type = "Promise<string>")]
+    #[napi(ts_return_type = "Promise<TaskInfo[]>")]
     pub fn close_owner<'env>(
         &self,
         env: &'env Env,
         owner: String,
         reason: Option<String>,
-    ) -> napi::Result<PromiseRaw<'env, Json>> {
+    ) -> napi::Result<PromiseRaw<'env, Js<Vec<TaskInfo>>>> {
         let manager = self.manager()?;
         env.spawn_future(async move {
             let infos = manager
                 .close_owner(&owner, reason.unwrap_or_default())
                 .await;
-            Ok(Json::of(&infos))
+            Ok(Js(infos))
         })
     }
 
     /// Kills the still-running process of a task found orphaned at open.
-    #[napi(ts_return_type = "string")]
-    pub fn kill_orphan(&self, id: String) -> napi::Result<Json> {
-        Ok(Json::of(&self.manager()?.kill_orphan(&id).js()?))
+    #[napi(ts_return_type = "TaskInfo")]
+    pub fn kill_orphan(&self, id: String) -> napi::Result<Js<TaskInfo>> {
+        Ok(Js(self.manager()?.kill_orphan(&id).js()?))
     }
 
     /// Removes ended tasks (and their folders) that ended more than
     /// `maxAgeMs` ago, and the oldest beyond the newest `maxCount`.
-    #[napi(ts_return_type = "string")]
-    pub fn gc(&self, max_age_ms: Option<f64>, max_count: Option<u32>) -> napi::Result<Json> {
+    #[napi(ts_return_type = "GcReport")]
+    pub fn gc(
+        &self,
+        max_age_ms: Option<f64>,
+        max_count: Option<u32>,
+    ) -> napi::Result<Js<agent_tasks::GcReport>> {
         let max_age = match max_age_ms {
             Some(ms) => Some(finite_millis("maxAgeMs", ms)?),
             None => None,
@@ -458,7 +468,7 @@ impl NativeTaskManager {
             .manager()?
             .gc(max_age, max_count.map(|n| n as usize))
             .js()?;
-        Ok(Json::of(&report))
+        Ok(Js(report))
     }
 
     /// Cancels every task except keep-alive ones and waits until they have

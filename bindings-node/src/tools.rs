@@ -14,11 +14,11 @@ use napi::Env;
 use napi_derive::napi;
 use serde_json::{json, Value};
 
-use crate::args::ToolBoxOptions;
 use crate::context::{js_agent, AgentFn};
 use crate::errors::CoreResultExt;
-use crate::json::Json;
 use crate::manager::{open, NativeTaskManager, SharedManager};
+use crate::options::{AcpOptions, ToolBoxOptions};
+use crate::values::Js;
 
 /// The tool definitions in `shape` (`openai`, the default, `anthropic` or
 /// `mcp`), as plain objects. Internal: use `toolDefinitions()`.
@@ -114,7 +114,7 @@ impl NativeToolBox {
         name: String,
         description: String,
         argv: Vec<String>,
-        options: Option<crate::acp::AcpOptions>,
+        options: Option<AcpOptions>,
         permission_fn: Option<crate::acp::PermissionFn>,
     ) -> napi::Result<()> {
         let template = crate::acp::acp_template(argv, &options.unwrap_or_default(), permission_fn)?;
@@ -144,25 +144,25 @@ impl NativeToolBox {
     /// Executes one tool call; `args` is JSON text (or nothing: `{}`).
     /// Failures, a closed manager included, come back as an answer with
     /// `isError`, never as a rejection.
-    #[napi(ts_return_type = "Promise<string>")]
+    #[napi(ts_return_type = "Promise<ToolResponse>")]
     pub fn call<'env>(
         &self,
         env: &'env Env,
         name: String,
         args: Option<String>,
-    ) -> napi::Result<PromiseRaw<'env, Json>> {
+    ) -> napi::Result<PromiseRaw<'env, Js<ToolResponse>>> {
         let toolbox = open(&self.manager).ok().and_then(|m| self.toolbox(m).ok());
         env.spawn_future(async move {
             let Some(toolbox) = toolbox else {
                 let message = agent_tasks::Error::ShutDown.to_string();
-                return Ok(Json::of(&ToolResponse {
+                return Ok(Js(ToolResponse {
                     text: format!("error: {message}"),
                     json: json!({ "error": { "code": "SHUT_DOWN", "message": message } }),
                     is_error: true,
                 }));
             };
             let args = args.map_or(Value::Null, Value::String);
-            Ok(Json::of(&toolbox.call(&name, args).await))
+            Ok(Js(toolbox.call(&name, args).await))
         })
     }
 }

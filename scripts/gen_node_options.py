@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""The options of the Node binding's calls, in one table (SPEC below): their
+names, the kind of value each takes and its doc. From it come
+
+- bindings-node/options.js: each call's options and their kinds, which the
+  wrapper (args.js) checks, with the core's "did you mean" hint, before
+  anything crosses into the native layer;
+- bindings-node/src/options.rs: the option objects the native calls take
+  (napi-rs reads them, and declares their TypeScript types in index.d.ts).
+
+Usage: python3 scripts/gen_node_options.py [--check]
+(--check: fail, writing nothing, when a file is not what it would write.)
+"""
+
+import re
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+JS_OUT = ROOT / "bindings-node" / "options.js"
+RS_OUT = ROOT / "bindings-node" / "src" / "options.rs"
+
+# The kinds of values (args.js's `kinds`), and their Rust types. null and
+# undefined are "not given" for all; for a `timeout`, null is "none".
+RUST = {
+    "string": "String",
+    "boolean": "bool",
+    "number": "f64",
+    "timeout": "f64",
+    "count": "f64",
+    "strings": "Vec<String>",
+    "env": "HashMap<String, String>",
+    "caps": "HashMap<String, u32>",
+    "textOrBytes": "Either<String, Buffer>",
+    "size": "TerminalSize",
+    "permissions": "String",  # a function is passed beside (acp.rs)
+}
+TS = {"timeout": "number | null"}
+
+# Option objects that cross into Rust: name -> (doc, [(snake_name, kind, doc[, TS type])]).
+NATIVE = {
+    "ManagerOptions": ("Settings of a manager (all optional; the core's defaults otherwise).", [
+        ("root", "string", "Folder for task folders (default: a private temporary folder, removed when the manager is closed or collected)."),
+        ("memory_limit", "count", "Bytes of output a foreground task keeps in memory before it spills (default 1 MiB)."),
+        ("disk_limit", "count", "Bytes of output one task may write to its log (default 256 MiB)."),
+        ("tail_window", "count", "Bytes of the latest output kept in memory after a spill (64 KiB)."),
+        ("foreground_timeout_ms", "timeout", "Default foreground timeout (60 s); null: none."),
+        ("background_timeout_ms", "timeout", "Default background timeout (10 min); null: none."),
+        ("on_timeout", "string", "Default action of a foreground timeout (default `detach`).", "OnTimeout"),
+        ("max_background", "count", "Cap on background tasks running at once, over all owners."),
+        ("max_background_per_owner", "count", "Cap on background tasks running at once for any one owner."),
+        ("stop_grace_ms", "number", "How long a function task may take to return after a stop request before the manager drops it (default 5 s)."),
+        ("default_owner", "string", "Owner of tasks spawned without one (default `default`)."),
+        ("notify_host_cancels", "boolean", "Whether host cancels of background tasks still queue notifications."),
+        ("queue_over_capacity", "boolean", "Over a background cap, wait in a FIFO queue (status `queued`) instead of failing with `CAPACITY_EXCEEDED` (default false)."),
+        ("max_running_of_kind", "caps", "Caps on running tasks per kind, e.g. `{ agent: 3 }` (at most three subagents at once beside any number of commands)."),
+    ]),
+    "ProcessOptions": ("How a command runs (`run`'s options besides the [`TaskOptions`]).", [
+        ("cwd", "string", "Working directory (default: the host's)."),
+        ("env", "env", "Environment variables to set."),
+        ("env_clear", "boolean", "Start from an empty environment instead of the host's."),
+        ("stdin", "textOrBytes", "Bytes (or text) written to stdin at start."),
+        ("interactive", "boolean", "Keep stdin open so `send` can write to it."),
+        ("kill_grace_ms", "number", "Time between SIGTERM and SIGKILL on cancel (default 5 s)."),
+        ("pty", "size", "Run on a pseudo-terminal of this size: stdout and stderr are then one stream (tagged stdout), and the task always takes input (`send` types, `sendKeys` types control keys; `resize` changes the size)."),
+    ]),
+    "TaskOptions": ("How a task runs, for `run` and `spawn` alike: mode, timeouts, owner, monitoring (the wrapper splits a call's options into these and the [`ProcessOptions`]).", [
+        ("background", "boolean", "Start in the background (default: the foreground)."),
+        ("timeout_ms", "timeout", "Timeout of the mode it starts in; null: none (default: the manager's)."),
+        ("background_timeout_ms", "timeout", "Timeout once in the background (after a detach, from the detach); null: none."),
+        ("on_timeout", "string", "What a foreground timeout does (default: the manager's).", "OnTimeout"),
+        ("description", "string", "Description shown in lists (default: the command line, or the function's name)."),
+        ("owner", "string", "Owner (session key); default: the manager's default owner."),
+        ("keep_alive", "boolean", "Leave it running on `close` and `closeOwner`."),
+        ("track_changes", "string", "Record the files it creates, modifies and deletes under this folder."),
+        ("watch", "strings", "Regexes matched against each output line; a match queues a `watch_match` notification with the line (while the task is in the background). A pattern that does not compile fails with `INVALID_ARGUMENT`."),
+        ("watch_interval_ms", "number", "At most one watch notification per this many milliseconds (default 15 s); matches in between are counted in the next one."),
+        ("watch_max", "count", "After this many watch notifications (default 8) watching stops, with one `watch_stopped` notice."),
+        ("heartbeat_ms", "number", "A `progress` notification every this many milliseconds (at least 60,000) with the output since the last one, skipped when there is none."),
+        ("idle_timeout_ms", "number", "No output for this long gives a `task.stalled` event and (in the background) a `stalled` notification."),
+        ("cancel_on_stall", "boolean", "Also cancel the task when it stalls (it ends `timed_out`, reason `stalled`)."),
+    ]),
+    "ListFilter": ("Which tasks `list` returns.", [
+        ("owner", "string", "Only tasks of this owner."),
+        ("statuses", "strings", "Only tasks in one of these statuses.", "Array<TaskStatus>"),
+        ("active_only", "boolean", "Only tasks that are still running."),
+    ]),
+    "ToolBoxOptions": ("Settings of a toolbox (all optional; the core's defaults otherwise).", [
+        ("text_budget", "count", "Most bytes of text in one answer (default 12,000)."),
+        ("run_timeout_ms", "number", "How long `task_run` waits in the foreground when the model gives no `timeout` (default 60 s)."),
+        ("max_run_timeout_ms", "number", "The longest `timeout` a model may ask of `task_run` (default 10 min)."),
+        ("on_timeout", "string", "What a `task_run` foreground timeout does (default `detach`: the command keeps running in the background).", "OnTimeout"),
+        ("wait_timeout_ms", "number", "`task_wait`'s timeout when the model gives none (default 30 s)."),
+        ("max_wait_timeout_ms", "number", "The longest `timeout` a model may ask of `task_wait` (default 300 s)."),
+        ("output_bytes", "count", "Bytes `task_output` reads when the model gives no `max_bytes` (default 8000)."),
+        ("cwd", "string", "Working directory of `task_run` commands without a `cwd`."),
+        ("env", "env", "Extra environment variables of `task_run` commands."),
+        ("raw_text", "boolean", "Show output in the answers as the task wrote it (default false: cleaned of terminal escapes, `\\r` progress bars at their last state), for hosts that render terminal text. `poll` and the log always keep the raw bytes."),
+        ("tty_size", "size", "The terminal size of a `task_run` with `tty: true` (default 120 × 40)."),
+    ]),
+    "TerminalSize!": ("The size of a task's terminal, in character cells.", [
+        ("cols", "number", "Columns (1 to 65535)."),
+        ("rows", "number", "Rows (1 to 65535)."),
+    ]),
+    "AcpOptions": ("Options of an ACP agent (all optional). Internal: see `runAcp`.", [
+        ("cwd", "string", "Working directory of the agent and its session (default: the host's)."),
+        ("env", "env", "Extra environment variables of the agent."),
+        ("permissions", "permissions", "`allow` or `deny` (the default); a function is passed separately.", "string"),
+        ("files", "string", "`cwd` (default), `read_cwd`, `anywhere` or `none`."),
+        ("show_thoughts", "boolean", "Write the agent's thoughts to the output (default false)."),
+        ("idle_timeout_ms", "number", "End the session this long after a turn without a follow-up."),
+        ("cancel_grace_ms", "number", "How long a cancelled turn may take to end (default 5 s)."),
+        ("kill_grace_ms", "number", "Time between SIGTERM and SIGKILL (default 5 s)."),
+        ("handshake_timeout_ms", "number", "How long `initialize` and `session/new` may take (default 60 s)."),
+        ("max_message_bytes", "count", "The longest line (one message) read from the agent, in bytes (default 16 MiB)."),
+        ("timeout_ms", "number", "A task timeout (default: none; the agent runs until stopped)."),
+        ("owner", "string", "The owner (session key)."),
+        ("description", "string", "The description shown in lists."),
+        ("keep_alive", "boolean", "Left running by `close` and `closeOwner`."),
+    ]),
+}
+
+WAIT = {"signal": "signal"}
+# Each call's options: native objects by name, and options the wrapper reads
+# itself (their TypeScript types are in index.header.d.ts).
+CALLS = {
+    "manager": ["ManagerOptions"],
+    "run": ["ProcessOptions", "TaskOptions"],
+    "spawn": [{"kind": "string"}, "TaskOptions"],
+    "send": [{"eof": "boolean"}],
+    "poll": [{"cursor": "count", "maxBytes": "count"}],
+    "preview": [{"headBytes": "count", "tailBytes": "count"}],
+    "collect": [{"timeoutMs": "timeout"}, WAIT],
+    "result": [WAIT],
+    "cancel": [{"reason": "string"}, WAIT],
+    "waitFor": [{"timeoutMs": "timeout", "cursor": "count"}, WAIT],
+    "waitForeground": [WAIT],
+    "events": [WAIT],
+    "output": [{"cursor": "count", "maxBytes": "count"}, WAIT],
+    "list": ["ListFilter"],
+    "roster": [{"budget": "count"}],
+    "closeOwner": [{"reason": "string"}],
+    "gc": [{"maxAgeMs": "number", "maxCount": "count"}],
+    "toolBox": ["ToolBoxOptions"],
+    "agent": [{"name": "string", "description": "string", "parameters": "object", "run": "func"}],
+    "acp": ["AcpOptions"],
+    # registerAcpAgent: runAcp's options but the task's own.
+    "acpAgent": ["AcpOptions-"],
+}
+ACP_TASK_ONLY = {"timeout_ms", "owner", "description", "keep_alive"}
+
+
+def camel(name):
+    return re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), name)
+
+
+def table(group):
+    if isinstance(group, dict):
+        return dict(group)
+    skip = ACP_TASK_ONLY if group.endswith("-") else set()
+    return {camel(f[0]): f[1] for f in NATIVE[group.rstrip("-")][1] if f[0] not in skip}
+
+
+def js():
+    native = {name: table(name) for name in ("TaskOptions", "ProcessOptions")}
+    lines = [
+        "// GENERATED by scripts/gen_node_options.py — do not edit.",
+        "'use strict'",
+        "// The options of each call and the kind of value each takes (see",
+        "// args.js, which checks them); the native option objects are declared",
+        "// from the same table (src/options.rs).",
+        "",
+    ]
+    lines.append(f"const taskOptions = {fmt(native['TaskOptions'])}")
+    lines.append(f"const processOptions = {fmt(native['ProcessOptions'])}")
+    lines.append("const specs = {")
+    for call, groups in CALLS.items():
+        merged = {}
+        for g in groups:
+            merged.update(table(g))
+        lines.append(f"  {call}: {fmt(merged)},")
+    lines += ["}", "", "module.exports = { specs, taskOptions, processOptions }", ""]
+    return "\n".join(lines)
+
+
+def fmt(d):
+    return "{ " + ", ".join(f"{k}: '{v}'" for k, v in d.items()) + " }"
+
+
+def doc(text, indent):
+    width = 100 - len(indent) - 4
+    return [f"{indent}/// {line}" for line in textwrap.wrap(text, width)]
+
+
+def rust():
+    lines = [
+        "// GENERATED by scripts/gen_node_options.py — do not edit.",
+        "//! The option objects the native calls take, as napi-rs reads them (and",
+        "//! declares them in index.d.ts); the wrapper (args.js) has checked their",
+        "//! names and kinds against the same table (options.js). `args.rs` turns",
+        "//! them into the core's settings.",
+        "",
+        "use std::collections::HashMap;",
+        "",
+        "use napi::bindgen_prelude::{Buffer, Either};",
+        "use napi_derive::napi;",
+    ]
+    for name, (text, fields) in NATIVE.items():
+        # `Name!`: every field required.
+        required = name.endswith("!")
+        derive = [] if required else ["#[derive(Default)]"]
+        lines += [""] + doc(text, "") + ["#[napi(object, object_to_js = false)]", *derive, f"pub struct {name.rstrip('!')} {{"]
+        for field in fields:
+            snake, kind, text = field[:3]
+            ts = field[3] if len(field) > 3 else TS.get(kind)
+            lines += doc(text, "    ")
+            if ts:
+                lines.append(f'    #[napi(ts_type = "{ts}")]')
+            ty = RUST[kind] if required else f"Option<{RUST[kind]}>"
+            lines.append(f"    pub {snake}: {ty},")
+        lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    outputs = {JS_OUT: js(), RS_OUT: rust()}
+    if "--check" in sys.argv[1:]:
+        for path, text in outputs.items():
+            if not path.exists() or path.read_text() != text:
+                sys.stderr.write(f"{path.relative_to(ROOT)} is out of date: run python3 scripts/gen_node_options.py\n")
+                sys.exit(1)
+        return
+    for path, text in outputs.items():
+        path.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
