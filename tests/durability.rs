@@ -90,13 +90,12 @@ async fn crash_host_child() {
     std::future::pending::<()>().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_host_killed_with_sigkill_leaves_lost_and_orphaned_tasks() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path().join("root");
+/// Runs `crash_host_child` in a child process, SIGKILLs it once it is
+/// ready, and gives the task ids and pids it saved.
+async fn crash_a_host(root: &Path) -> serde_json::Value {
     let mut child = std::process::Command::new(std::env::current_exe().expect("exe"))
         .args(["crash_host_child", "--exact", "--ignored", "--nocapture"])
-        .env(CRASH_ROOT, &root)
+        .env(CRASH_ROOT, root)
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("start the host");
@@ -104,8 +103,88 @@ async fn a_host_killed_with_sigkill_leaves_lost_and_orphaned_tasks() {
     wait_for("the host to be ready", || ready.exists()).await;
     child.kill().expect("SIGKILL the host");
     child.wait().expect("reap the host");
-    let ids: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&ready).expect("read")).expect("json");
+    serde_json::from_slice(&std::fs::read(&ready).expect("read")).expect("json")
+}
+
+/// After a reboot the saved pid and start time name no process of the
+/// task's (pids and tick counts start again), so the reopening host probes
+/// nothing: the task is lost for that reason and never reported orphaned,
+/// even where a process now runs under that pid with that start time. The
+/// reboot is played by the boot id its manifest saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_reboot_no_saved_pid_is_probed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("root");
+    let ids = crash_a_host(&root).await;
+    let id = |name: &str| ids[name].as_str().expect("id").to_string();
+    let pid = ids["pid"].as_u64().expect("pid") as u32;
+    let fg_pid = ids["foreground_pid"].as_u64().expect("pid") as u32;
+
+    let path = root.join("tasks").join(id("process")).join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+    let this_boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").expect("boot id");
+    assert_eq!(
+        manifest["boot_id"].as_str(),
+        Some(this_boot.trim()),
+        "the boot is saved with the start time"
+    );
+    manifest["boot_id"] = json!("00000000-0000-4000-8000-000000000000");
+    std::fs::write(&path, manifest.to_string()).expect("write");
+
+    let manager = TaskManager::open(&root).expect("reopen");
+    let process = manager.info(&id("process")).expect("info");
+    assert_eq!(process.status, TaskStatus::Lost);
+    assert_eq!(
+        process.orphan_pid, None,
+        "its process of this boot is not taken for the task's"
+    );
+    assert_eq!(
+        process.error.as_deref(),
+        Some(agent_tasks::inspect::REBOOTED_ERROR)
+    );
+    assert!(manager.kill_orphan(&id("process")).is_err());
+    assert!(!process_is_dead(pid), "nothing was signalled");
+    // Its output is kept.
+    assert!(manager
+        .poll(&id("process"), 0, 1000)
+        .expect("poll")
+        .text()
+        .contains("before-crash"));
+    // The record was saved without the start time: no later open (nor the
+    // `agent-tasks` command) probes it either.
+    drop(manager);
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+    assert!(saved.get("process_start_time").is_none(), "{saved}");
+    let manager = TaskManager::open(&root).expect("reopen again");
+    assert_eq!(manager.info(&id("process")).expect("info").orphan_pid, None);
+
+    // The foreground task's record is of this boot: orphaned as before.
+    assert_eq!(
+        manager.info(&id("foreground")).expect("info").orphan_pid,
+        Some(fg_pid)
+    );
+    manager
+        .kill_orphan(&id("foreground"))
+        .expect("kill the orphan");
+    // The process of the "earlier boot" is this test's to end: its group.
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill the task's group");
+    wait_for("the processes to die", || {
+        process_is_dead(pid) && process_is_dead(fg_pid)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_killed_with_sigkill_leaves_lost_and_orphaned_tasks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("root");
+    let ids = crash_a_host(&root).await;
     let id = |name: &str| ids[name].as_str().expect("id").to_string();
     let pid = ids["pid"].as_u64().expect("pid") as u32;
 

@@ -166,6 +166,10 @@ impl TaskRecord {
 /// The error text of a task that was running when its host died (what a
 /// reopening host records).
 pub const LOST_ERROR: &str = "the host stopped while the task ran; its end is unknown";
+/// The error text of a task that was running when the machine restarted
+/// (its boot id changed): its end is unknown, and no process of it can run.
+pub const REBOOTED_ERROR: &str =
+    "the machine restarted while the task ran (its boot id changed); its end is unknown";
 /// The error text of a task that was queued when its host died: it never
 /// ran.
 pub const NEVER_STARTED_ERROR: &str = "the host stopped before the task started";
@@ -388,8 +392,8 @@ impl RootReader {
                         Ok(m) => {
                             seen.insert(id.clone());
                             records.push(TaskRecord {
+                                process_start_time: m.start_time_this_boot(),
                                 info: m.info,
-                                process_start_time: m.process_start_time,
                                 source: RecordSource::Folder,
                                 dir: entry.path(),
                             });
@@ -415,9 +419,9 @@ impl RootReader {
                 continue; // a stale record: the folder is the truth
             }
             records.push(TaskRecord {
+                process_start_time: manifest.start_time_this_boot(),
                 dir: self.tasks_dir().join(manifest.info.id.as_str()),
                 info: manifest.info,
-                process_start_time: manifest.process_start_time,
                 source: RecordSource::ForegroundRecord,
             });
         }
@@ -448,8 +452,8 @@ impl RootReader {
                     message,
                 })?;
             return Ok(TaskRecord {
+                process_start_time: m.start_time_this_boot(),
                 info: m.info,
-                process_start_time: m.process_start_time,
                 source: RecordSource::Folder,
                 dir,
             });
@@ -457,8 +461,8 @@ impl RootReader {
         let journal = crate::journal::read_journal(&self.root.join("foreground"));
         if let Some(m) = journal.live.into_iter().find(|m| m.info.id == task_id) {
             return Ok(TaskRecord {
+                process_start_time: m.start_time_this_boot(),
                 info: m.info,
-                process_start_time: m.process_start_time,
                 source: RecordSource::ForegroundRecord,
                 dir,
             });

@@ -19,6 +19,12 @@ pub(crate) struct Manifest {
     /// `/proc/<pid>/stat`), so a reused pid is not taken for the task's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process_start_time: Option<u64>,
+    /// The boot `process_start_time` was taken in: after a reboot the saved
+    /// start time names no process (pids and tick counts start again), so
+    /// nothing is probed. Absent in manifests of older versions: taken as
+    /// this boot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
     /// Set once the disk cap was reached: the length of the head the log
     /// keeps. Stream bytes past it that the counts in `info.output` include
     /// were dropped (or wait in memory for the end's trailer), so a restore
@@ -37,9 +43,28 @@ impl Manifest {
         Manifest {
             version: MANIFEST_VERSION,
             info,
+            boot_id: process_start_time
+                .and(crate::process::boot_id())
+                .map(str::to_string),
             process_start_time,
             log_head: None,
             source: None,
         }
+    }
+
+    /// True when the machine was restarted since the process start time was
+    /// saved (the boot ids differ).
+    pub(crate) fn rebooted_since(&self) -> bool {
+        match (self.boot_id.as_deref(), crate::process::boot_id()) {
+            (Some(then), Some(now)) => then != now,
+            _ => false,
+        }
+    }
+
+    /// The saved process start time, if it still means something: taken in
+    /// this boot. Every check of "is the task's process still the one that
+    /// runs under its pid" starts from here.
+    pub(crate) fn start_time_this_boot(&self) -> Option<u64> {
+        self.process_start_time.filter(|_| !self.rebooted_since())
     }
 }

@@ -83,10 +83,14 @@ impl TaskEntry {
         registry: Weak<Mutex<Registry>>,
         services: Arc<Services>,
     ) -> Arc<TaskEntry> {
+        let rebooted = manifest.rebooted_since();
+        let start_time = manifest.start_time_this_boot();
         let info = manifest.info;
         let was_running = !info.status.is_terminal();
-        let orphan_pid = match (was_running, info.pid, manifest.process_start_time) {
+        let orphan_pid = match (was_running, info.pid, start_time) {
             (true, Some(pid), Some(start)) if process_start_time(pid) == Some(start) => Some(pid),
+            // After a reboot no process of before runs: nothing is probed.
+            _ if rebooted => None,
             _ => info.orphan_pid,
         };
         // Its run time ends at its host's last record of it (the rule the
@@ -107,7 +111,9 @@ impl TaskEntry {
                 },
                 exit: info.exit,
                 value: None,
-                error: if was_running {
+                error: if was_running && rebooted {
+                    Some(crate::inspect::REBOOTED_ERROR.to_string())
+                } else if was_running {
                     Some(crate::inspect::LOST_ERROR.to_string())
                 } else {
                     info.error.clone()
@@ -132,7 +138,7 @@ impl TaskEntry {
         state.detached = info.detached;
         state.pid = info.pid;
         state.containment = info.containment;
-        state.process_start_time = manifest.process_start_time;
+        state.process_start_time = start_time;
         state.orphan_pid = orphan_pid;
         // A task that came from a foreground record gets its folder below.
         state.persisted = !was_running || !info.foreground;

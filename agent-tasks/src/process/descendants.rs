@@ -114,9 +114,25 @@ pub(crate) fn boot_ticks() -> Option<u64> {
 
 /// Start time of process `pid` in clock ticks since boot (field 22 of
 /// `/proc/<pid>/stat`), or `None` if no such process runs. With the pid it
-/// names one process for good: a reused pid has another start time.
+/// names one process for good within one boot: a reused pid has another
+/// start time. Across a reboot both start again, so a saved start time is
+/// only compared under the same [`boot_id`].
 pub(crate) fn process_start_time(pid: u32) -> Option<u64> {
     stat(pid).filter(|s| !s.is_dead()).map(|s| s.start)
+}
+
+/// This boot of the machine (`/proc/sys/kernel/random/boot_id`, read once),
+/// or `None` where the kernel does not say.
+pub(crate) fn boot_id() -> Option<&'static str> {
+    static BOOT_ID: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    BOOT_ID
+        .get_or_init(|| {
+            std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+                .ok()
+                .map(|id| id.trim().to_string())
+                .filter(|id| !id.is_empty())
+        })
+        .as_deref()
 }
 
 /// Every process in `/proc` (thread group leaders), read once.

@@ -53,7 +53,7 @@ use spawn::{Child, Spawn};
 pub(crate) use cgroup::PoolUser as CgroupPoolUser;
 pub(crate) use contain::Contained;
 pub(crate) use contain::{kill_group, kill_task_now, signal_task};
-pub(crate) use descendants::process_start_time;
+pub(crate) use descendants::{boot_id, process_start_time};
 pub(crate) use pty::check_terminal_size;
 pub use pty::{terminal_size, Key};
 
