@@ -341,12 +341,21 @@ impl RootReader {
             message: e.to_string(),
         };
         let meta = std::fs::metadata(&self.root).map_err(unreadable)?;
+        // `/proc/locks` names the holder without touching the lock. It is
+        // read in pieces, though, and the kernel lists it by position: a
+        // lock that goes away between two pieces shifts the rest, and the
+        // next piece can skip an entry (the host's). So a holder it lists
+        // is one, and "not listed" is confirmed by trying the lock (a
+        // host's `open` allows for such a try, see `store::RootLock`).
         if let Ok(locks) = std::fs::read_to_string("/proc/locks") {
             let (major, minor) = (
                 nix::sys::stat::major(meta.dev()),
                 nix::sys::stat::minor(meta.dev()),
             );
-            return Ok(flock_holder(&locks, major, minor, meta.ino()));
+            let listed = flock_holder(&locks, major, minor, meta.ino());
+            if listed.is_held() {
+                return Ok(listed);
+            }
         }
         let dir = std::fs::File::open(&self.root).map_err(unreadable)?;
         match nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockSharedNonblock) {

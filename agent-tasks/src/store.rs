@@ -42,6 +42,12 @@ pub(crate) struct RootLock {
     _lock: nix::fcntl::Flock<std::fs::File>,
 }
 
+/// How often, and how far apart, a refused root lock is tried again: an
+/// outside reader's probe holds the lock for two system calls, a host for
+/// its life (10 tries over 20 ms).
+const PROBE_TRIES: u32 = 10;
+const PROBE_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
+
 impl RootLock {
     /// Locks the folder at `root`, and returns the lock with the folder
     /// opened anew from the locked descriptor (its own open file
@@ -53,19 +59,32 @@ impl RootLock {
             .custom_flags(nix::libc::O_DIRECTORY | nix::libc::O_CLOEXEC)
             .open(root)
             .map_err(|e| crate::Error::io("opening the root folder", root, e))?;
-        let lock = match nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusiveNonblock) {
-            Ok(lock) => lock,
-            Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
-                return Err(crate::Error::RootInUse {
-                    path: root.to_path_buf(),
-                })
-            }
-            Err((_, errno)) => {
-                return Err(crate::Error::io(
-                    "locking the root folder",
-                    root,
-                    std::io::Error::from(errno),
-                ))
+        // A reader of the root from outside (`agent-tasks status`) may hold
+        // a shared lock for an instant to see whether a host holds it; a
+        // host holds it for its life. So a refusal is tried again for a
+        // moment before it is taken for another host's.
+        let mut dir = dir;
+        let mut tries = 0;
+        let lock = loop {
+            match nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => break lock,
+                Err((back, nix::errno::Errno::EWOULDBLOCK)) if tries < PROBE_TRIES => {
+                    dir = back;
+                    tries += 1;
+                    std::thread::sleep(PROBE_PAUSE);
+                }
+                Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+                    return Err(crate::Error::RootInUse {
+                        path: root.to_path_buf(),
+                    })
+                }
+                Err((_, errno)) => {
+                    return Err(crate::Error::io(
+                        "locking the root folder",
+                        root,
+                        std::io::Error::from(errno),
+                    ))
+                }
             }
         };
         let opened = RootDir::reopen(&*lock, root)
