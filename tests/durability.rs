@@ -732,6 +732,74 @@ async fn one_root_has_one_manager_at_a_time() {
     TaskManager::open(dir.path()).expect("free again once the manager is gone");
 }
 
+/// A reader from outside sees a live host's root as held whatever other
+/// locks come and go meanwhile (`/proc/locks`, read in pieces, can skip the
+/// host's entry then), and its look never makes a host's `open` fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_root_reads_as_held_while_other_locks_churn() {
+    use agent_tasks::inspect::RootReader;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let held = dir.path().join("held");
+    let manager = TaskManager::open(&held).expect("open");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Two threads take and drop 64 locks each, over and over: enough
+    // entries that /proc/locks spans several pages.
+    let churners: Vec<_> = (0..2)
+        .map(|t| {
+            let stop = stop.clone();
+            let files: Vec<std::fs::File> = (0..64)
+                .map(|i| {
+                    std::fs::File::create(dir.path().join(format!("lock-{t}-{i}"))).expect("file")
+                })
+                .collect();
+            std::thread::spawn(move || {
+                let mut files = files;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let locks: Vec<_> = files
+                        .drain(..)
+                        .map(|f| {
+                            nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+                                .expect("lock")
+                        })
+                        .collect();
+                    files = locks
+                        .into_iter()
+                        .map(|l| l.unlock().expect("unlock"))
+                        .collect();
+                }
+            })
+        })
+        .collect();
+    let reader = RootReader::open(&held).expect("reader");
+    let free = dir.path().join("free");
+    let mut misses = 0;
+    for round in 0..400 {
+        if !reader.holder().expect("holder").is_held() {
+            misses += 1;
+        }
+        // A host opening a free root while another reader looks at it.
+        if round % 40 == 0 {
+            let looker = {
+                let free = free.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        let _ = RootReader::open(&free).and_then(|r| r.holder());
+                    }
+                })
+            };
+            let opened = TaskManager::open(&free).expect("a looker never makes open fail");
+            drop(opened);
+            looker.join().expect("looker");
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for churner in churners {
+        churner.join().expect("churner");
+    }
+    assert_eq!(misses, 0, "a held root read as free {misses} times in 400");
+    drop(manager);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shutdown_that_leaves_nothing_running_frees_the_root() {
     let dir = tempfile::tempdir().expect("tempdir");
