@@ -704,3 +704,167 @@ async fn an_agent_line_without_newline_is_bounded_and_fails_the_task() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// What the host reads of a turn is what the agent did, the moment the turn
+/// is announced: its messages each on their own line, its tool calls' status
+/// once per change, the output and diffs it saw under them, and as the
+/// turn's final message the last thing it said (not every message glued).
+#[tokio::test]
+async fn a_turn_reads_as_the_agent_did_it_the_moment_it_ends() {
+    let (manager, dir) = manager_in_temp(ManagerConfig::default());
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).expect("mkdir");
+    let work = work.canonicalize().expect("canonical");
+    let id = manager
+        .spawn(
+            agent("story").cwd(&work),
+            SpawnOptions::background().no_timeout().owner("host"),
+        )
+        .expect("spawn")
+        .id()
+        .to_string();
+    let notice = turn_notice(&manager, &id, 1).await;
+    let expected = format!(
+        "scripted agent: session in {0}, mcp servers []\n\
+         [turn 1] prompt:\n\
+         > story\n\
+         Let me look.\n\
+         [tool] Run `ls` (execute): pending\n\
+         [tool] Run `ls`: in_progress\n\
+         [acp] permission for Run `ls`: reject_once (Reject)\n\
+         [tool] Run `ls`: completed\n\
+         \x20   a.txt\n\
+         \x20   b.txt\n\
+         \x20   at {0}/a.txt:1\n\
+         [tool] Edit notes.txt (edit): completed\n\
+         \x20   diff notes.txt (line 2)\n\
+         \x20   -two\n\
+         \x20   +2\n\
+         There are two files.\n\
+         [turn 1 ended: end_turn]\n",
+        work.display()
+    );
+    // Read right after the notice: one page from 0, the log on disk (what
+    // a reader in another process sees) and `task_output` all have it all.
+    let page = manager.poll(&id, 0, 1 << 20).expect("poll");
+    assert_eq!(page.text(), expected);
+    let log = manager
+        .info(&id)
+        .expect("info")
+        .output
+        .log_path
+        .expect("log");
+    assert_eq!(std::fs::read_to_string(log).expect("log"), expected);
+    let tools = ToolBox::new(manager.clone(), "host");
+    let answer = tools.call("task_output", json!({"task_id": id})).await;
+    assert!(!answer.is_error, "{}", answer.text);
+    assert!(
+        answer
+            .text
+            .contains("There are two files.\n[turn 1 ended: end_turn]"),
+        "{}",
+        answer.text
+    );
+
+    // The final message is the last one, alone.
+    assert!(
+        notice.ends_with("the agent's final message:\nThere are two files."),
+        "{notice}"
+    );
+    manager.send(&id, Message::eof()).expect("eof");
+    let result = collect(&manager, &id).await;
+    assert_eq!(result.status, TaskStatus::Completed, "{:?}", result.error);
+    assert_eq!(
+        result.value.expect("value")["message"],
+        "There are two files."
+    );
+}
+
+#[tokio::test]
+async fn messages_told_apart_by_their_id_are_separate_and_the_last_is_final() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let id = spawn(
+        &manager,
+        agent("messages").idle_timeout(Duration::from_millis(200)),
+    );
+    let result = collect(&manager, &id).await;
+    assert_eq!(result.status, TaskStatus::Completed, "{:?}", result.error);
+    assert_eq!(result.value.expect("value")["message"], "Second.");
+    let text = output(&manager, &id);
+    assert!(
+        text.contains("> messages\nFirst.\nSecond.\n[turn 1 ended: end_turn]\n"),
+        "{text}"
+    );
+}
+
+/// A message the agent has finished (it went on to think) is a whole line at
+/// once: a watch pattern and `wait_for` react to it while the turn still
+/// runs, and it is in the log.
+#[tokio::test]
+async fn a_finished_message_is_a_whole_line_mid_turn() {
+    let (manager, dir) = manager_in_temp(ManagerConfig::default());
+    let handle = manager
+        .spawn(
+            agent("think").cwd(dir.path()),
+            SpawnOptions::background()
+                .no_timeout()
+                .watch([r"^Let me look\.$"]),
+        )
+        .expect("spawn");
+    let id = handle.id().to_string();
+
+    common::wait_for("the watch notice", || {
+        manager
+            .notifications(None)
+            .iter()
+            .any(|n| n.task_id.as_str() == id && n.kind == NotificationKind::WatchMatch)
+    })
+    .await;
+    let matched = line(&manager, &id, r"^Let me look\.$").await;
+    assert_eq!(matched, "Let me look.");
+    // Still mid-turn: the agent waits for `release`.
+    assert_eq!(manager.info(&id).expect("info").status, TaskStatus::Running);
+    assert!(!output(&manager, &id).contains("[turn 1 ended"));
+    let log = manager
+        .info(&id)
+        .expect("info")
+        .output
+        .log_path
+        .expect("log");
+    let on_disk = std::fs::read_to_string(log).expect("log");
+    assert!(on_disk.ends_with("> think\nLet me look.\n"), "{on_disk:?}");
+
+    std::fs::write(dir.path().join("release"), b"").expect("release");
+    assert!(turn_notice(&manager, &id, 1)
+        .await
+        .ends_with("final message:\nDone."));
+    assert!(output(&manager, &id).contains("Let me look.\nDone.\n[turn 1 ended: end_turn]\n"));
+    manager
+        .cancel(&id, CancelReason::user("done"))
+        .await
+        .expect("cancel");
+}
+
+/// The agent's process is started before `spawn` returns: its pid is in the
+/// info at once (a host can record it, or watch it, right away).
+#[tokio::test]
+async fn the_agents_pid_is_known_when_spawn_returns() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let handle = manager
+        .spawn(agent("hello"), SpawnOptions::background().no_timeout())
+        .expect("spawn");
+    let id = handle.id().to_string();
+    let pid = manager
+        .info(&id)
+        .expect("info")
+        .pid
+        .expect("no pid right after spawn");
+    line(&manager, &id, r"^\[turn 1 ended: end_turn\]$").await;
+    assert_eq!(manager.info(&id).expect("info").pid, Some(pid));
+    let info = manager
+        .cancel(&id, CancelReason::user("done"))
+        .await
+        .expect("cancel");
+    assert!(process_is_dead(pid), "the agent still runs");
+    assert_eq!(info.pid, Some(pid));
+}

@@ -542,3 +542,35 @@ async fn an_ended_foreground_task_keeps_little_output_in_memory() {
     assert_eq!(read_all(&manager, small.id().as_str()), b"small\n");
     assert!(!dir.path().join("tasks").join(small.id().as_str()).exists());
 }
+
+/// A turn's end is a "read now": what the task wrote before it (gathered
+/// for the log up to 20 ms) is in the log by the time the turn is announced,
+/// so a reader of the task's folder (another process, the CLI) right after
+/// the `turn_ended` notification sees every byte; so does a watch match.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turns_end_and_a_watch_match_put_what_came_before_in_the_log() {
+    let (manager, _dir) = manager_in_temp(ManagerConfig::default());
+    let tasks = manager.root().join("tasks");
+    let task = manager
+        .spawn(
+            FnTask::new("one turn", move |ctx| async move {
+                let log = tasks.join(ctx.id().as_str()).join("output.log");
+                ctx.stdout("the final message\n");
+                ctx.turn_ended(1, "turn 1 ended");
+                // Read at once: no timer has had its 20 ms.
+                let after_turn = std::fs::read_to_string(&log).unwrap_or_default();
+                ctx.stdout("a watched line\n");
+                let after_match = std::fs::read_to_string(&log).unwrap_or_default();
+                Ok(json!({"after_turn": after_turn, "after_match": after_match}))
+            }),
+            SpawnOptions::background().watch(["^a watched"]),
+        )
+        .expect("spawn");
+    let result = task.wait_end().await;
+    let value = result.value.expect("value");
+    assert_eq!(value["after_turn"], "the final message\n", "{value}");
+    assert_eq!(
+        value["after_match"], "the final message\na watched line\n",
+        "{value}"
+    );
+}

@@ -65,6 +65,15 @@ pub trait BackgroundTask: Send + 'static {
         Ok(())
     }
 
+    /// Called once as the task starts, on the caller's thread: before
+    /// [`TaskManager::spawn`](crate::TaskManager::spawn) returns (for a task
+    /// that waited in the queue, as it leaves the queue), then
+    /// [`BackgroundTask::run`]. A task that runs a process can start it
+    /// here, so its pid is in the info the moment `spawn` returns; what it
+    /// starts is `run`'s to use and stop (and is stopped when the task is
+    /// dropped unrun). Keep it quick: no waiting. The default does nothing.
+    fn on_start(&mut self, _ctx: &TaskContext) {}
+
     /// Runs the task to its end.
     async fn run(self: Box<Self>, ctx: TaskContext) -> TaskOutcome;
 }

@@ -18,6 +18,16 @@ Each prompt is a small script; its first word picks what the agent does:
   `read ok: <text>`, `write ok` or `<verb> refused: <error>`;
 * `crash`: says `crashing`, then the process exits with code 3 mid-turn;
 * `garbage`: writes a line that is not JSON-RPC to stdout, then waits;
+* `story`: a turn as a real coding agent streams it: the message `Let me
+  look.` in two chunks, a tool call ``Run `ls` `` (execute) whose identical
+  `in_progress` update comes three times, a permission request for it, its
+  completion with the command's output (`a.txt`, `b.txt`) and a file
+  location (`<cwd>/a.txt:1`), an edit tool call with a diff of `notes.txt`
+  (`two` -> `2`), then the message `There are two files.`;
+* `messages`: two messages told apart only by their `messageId` (`First.`,
+  `Second.`), so the last one is the final message;
+* `think`: says `Let me look.` (no newline), thinks (a thought chunk), then
+  waits, as `hold` does, for the file `release` (message `Done.`);
 * `quit <code>`: ends the turn (message `quitting`), then, between turns,
   exits with `<code>` as soon as the file `quit` appears in the session
   directory; `quit close` then closes its stdout instead and hangs (it
@@ -40,12 +50,14 @@ from acp import (
     plan_entry,
     start_tool_call,
     text_block,
+    tool_content,
+    tool_diff_content,
     update_agent_message_text,
     update_agent_thought_text,
     update_plan,
     update_tool_call,
 )
-from acp.schema import PermissionOption, ToolCallUpdate
+from acp.schema import AgentMessageChunk, PermissionOption, ToolCallLocation, ToolCallUpdate
 
 
 class Scripted(Agent):
@@ -77,6 +89,55 @@ class Scripted(Agent):
     async def say(self, session_id: str, text: str) -> None:
         await self.conn.session_update(session_id, update_agent_message_text(text))
 
+    async def wait_for_release(self, cancelled: asyncio.Event) -> bool:
+        """Waits for the file `release` in the session directory (removed
+        then): True, or False once the turn is cancelled."""
+        release = os.path.join(self.cwd, "release")
+        while not os.path.exists(release):
+            if cancelled.is_set():
+                return False
+            await asyncio.sleep(0.02)
+        os.remove(release)
+        return True
+
+    async def story(self, session_id: str) -> None:
+        update = self.conn.session_update
+        await self.say(session_id, "Let me ")
+        await self.say(session_id, "look.")
+        await update(session_id, start_tool_call("t2", "Run `ls`", kind="execute", status="pending"))
+        for _ in range(3):
+            await update(session_id, update_tool_call("t2", status="in_progress"))
+        await self.conn.request_permission(
+            session_id,
+            ToolCallUpdate(tool_call_id="t2", title="Run `ls`", kind="execute"),
+            [
+                PermissionOption(option_id="yes", name="Allow once", kind="allow_once"),
+                PermissionOption(option_id="no", name="Reject", kind="reject_once"),
+            ],
+        )
+        await update(
+            session_id,
+            update_tool_call(
+                "t2",
+                status="completed",
+                content=[tool_content(text_block("a.txt\nb.txt\n"))],
+                locations=[ToolCallLocation(path=os.path.join(self.cwd, "a.txt"), line=1)],
+            ),
+        )
+        # A repeat of the same state adds nothing.
+        await update(session_id, update_tool_call("t2", status="completed"))
+        await update(
+            session_id,
+            start_tool_call(
+                "t3",
+                "Edit notes.txt",
+                kind="edit",
+                status="completed",
+                content=[tool_diff_content("notes.txt", "one\n2\nthree\n", "one\ntwo\nthree\n")],
+            ),
+        )
+        await self.say(session_id, "There are two files.")
+
     async def prompt(self, session_id: str, prompt: list[Any], **kwargs: Any) -> PromptResponse:
         text = "".join(getattr(block, "text", "") for block in prompt).strip()
         word, _, rest = text.partition(" ")
@@ -93,6 +154,21 @@ class Scripted(Agent):
                 await asyncio.sleep(0.02)
             os.remove(release)
             await self.say(session_id, "released")
+        elif word == "story":
+            await self.story(session_id)
+        elif word == "messages":
+            for message_id, text in (("m1", "First."), ("m2", "Second.")):
+                chunk = AgentMessageChunk(
+                    session_update="agent_message_chunk", content=text_block(text), message_id=message_id
+                )
+                await self.conn.session_update(session_id, chunk)
+        elif word == "think":
+            await self.say(session_id, "Let me look.")
+            await self.conn.session_update(session_id, update_agent_thought_text("hmm"))
+            if not await self.wait_for_release(cancelled):
+                await self.say(session_id, "cancel received")
+                return PromptResponse(stop_reason="cancelled")
+            await self.say(session_id, "Done.")
         elif word == "permission":
             outcome = await self.conn.request_permission(
                 session_id,

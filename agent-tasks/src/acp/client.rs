@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use super::policy::{
     pick_option, FileAccess, PermissionChoice, PermissionPolicy, PermissionRequest,
 };
-use super::render::Renderer;
+use super::render::{quoted, Renderer};
 use super::terminals::{TerminalExit, TerminalSpec, Terminals};
 use super::UpdateCallback;
 use crate::context::{CancelSignal, Message, OutputWriter};
@@ -57,16 +57,28 @@ pub(crate) struct Shared {
 impl Shared {
     /// Renders with the renderer and writes the text, in order: the lock is
     /// held across the write so lines of concurrent handlers never mix.
+    /// Text that ends a line is written through to the log at once (not
+    /// gathered for up to 20 ms): a whole line is what watch patterns,
+    /// readers in other processes and a host that crashes next need, and
+    /// an agent's updates come a few a second, not thousands.
     fn show(&self, render: impl FnOnce(&mut Renderer) -> String) {
         let mut renderer = lock(&self.renderer);
         let text = render(&mut renderer);
-        if !text.is_empty() {
+        if text.contains('\n') {
+            self.output.write_through(&Stream::STDOUT, text.as_bytes());
+        } else if !text.is_empty() {
             self.output.write(&Stream::STDOUT, text.as_bytes());
         }
     }
 
+    /// A note about something the host did (the agent's message may go on).
     pub(crate) fn note(&self, text: &str) {
         self.show(|r| r.note(text));
+    }
+
+    /// A note about something the agent asked for (its message is over).
+    fn agent_note(&self, text: &str) {
+        self.show(|r| r.agent_note(text));
     }
 
     fn on_notification(&self, notification: &SessionNotification) {
@@ -111,7 +123,7 @@ impl Shared {
         };
         let decision = self.permissions.decide(asked).await;
         let picked = pick_option(&decision, &choices);
-        let what = title.unwrap_or_else(|| "a tool call".to_string());
+        let what = title.map_or_else(|| "a tool call".to_string(), |t| quoted(&t));
         let outcome = match picked.as_ref().and_then(|id| {
             request
                 .options
@@ -124,17 +136,14 @@ impl Shared {
                     .find(|c| c.id == option.option_id.to_string())
                     .map(|c| c.kind.clone())
                     .unwrap_or_default();
-                self.note(&format!(
-                    "permission for `{what}`: {kind} ({})",
-                    option.name
-                ));
+                self.agent_note(&format!("permission for {what}: {kind} ({})", option.name));
                 RequestPermissionOutcome::Selected(SelectedPermissionOutcome::new(
                     option.option_id.clone(),
                 ))
             }
             None => {
-                self.note(&format!(
-                    "permission for `{what}`: cancelled ({decision:?} matched no offered option)"
+                self.agent_note(&format!(
+                    "permission for {what}: cancelled ({decision:?} matched no offered option)"
                 ));
                 RequestPermissionOutcome::Cancelled
             }
@@ -146,7 +155,7 @@ impl Shared {
         let path = self
             .files
             .check(&request.path, false, &self.cwd)
-            .inspect_err(|e| self.note(&format!("file read refused: {e}")))?;
+            .inspect_err(|e| self.agent_note(&format!("file read refused: {e}")))?;
         let text = tokio::fs::read_to_string(&path)
             .await
             .map_err(|e| format!("reading `{}`: {e}", path.display()))?;
@@ -166,7 +175,7 @@ impl Shared {
         let path = self
             .files
             .check(&request.path, true, &self.cwd)
-            .inspect_err(|e| self.note(&format!("file write refused: {e}")))?;
+            .inspect_err(|e| self.agent_note(&format!("file write refused: {e}")))?;
         if let Some(parent) = path.parent() {
             tokio::fs::create_dir_all(parent)
                 .await
@@ -175,7 +184,7 @@ impl Shared {
         tokio::fs::write(&path, request.content.as_bytes())
             .await
             .map_err(|e| format!("writing `{}`: {e}", path.display()))?;
-        self.note(&format!("wrote {}", path.display()));
+        self.agent_note(&format!("wrote {}", path.display()));
         Ok(())
     }
 
@@ -196,7 +205,7 @@ impl Shared {
             .collect::<Vec<_>>()
             .join(" ");
         let id = self.terminals.create(spec)?;
-        self.note(&format!("terminal {id}: {shown}"));
+        self.agent_note(&format!("terminal {id}: {shown}"));
         Ok(id)
     }
 }

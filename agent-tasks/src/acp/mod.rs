@@ -73,17 +73,23 @@ const MIN_MESSAGE_BYTES: usize = 1024;
 /// its first prompt.
 ///
 /// * **Output**: the session's updates as readable lines (the agent's
-///   message, tool calls with their status, plans, optionally its
-///   thoughts), so `poll`, `preview`, watch patterns and the tools work
-///   unchanged; the agent's stderr is the task's stderr. Raw updates go to
-///   [`AcpTask::on_update`].
+///   messages, each ending its line as soon as the agent moves on, so
+///   watch patterns and `wait_for` see it mid-turn; tool calls with their
+///   status, printed when it changes, and their content (the output the
+///   agent saw, diffs, file locations) indented under them, at most
+///   16 KiB per tool call; plans; optionally its thoughts), so `poll`,
+///   `preview`, watch patterns and the tools work unchanged; the agent's
+///   stderr is the task's stderr. Raw updates go to
+///   [`AcpTask::on_update`]. The agent's process is started before
+///   [`TaskManager::spawn`] returns, so its pid is in the info at once.
 /// * **Turns**: [`TaskManager::send`](crate::TaskManager::send) is a
 ///   follow-up prompt. One sent while a turn runs is *queued* and sent when
 ///   the turn ends (ACP runs one prompt at a time per session, and the host
 ///   model cannot know when a turn ends; refusing would make it retry in a
 ///   loop). The end of each turn queues a one-shot
 ///   [`NotificationKind::TurnEnded`](crate::NotificationKind::TurnEnded)
-///   notification with the agent's final message; the task stays `running`
+///   notification with the agent's final message (its last message of the
+///   turn; everything the turn wrote is in the log by then); the task stays `running`
 ///   between turns until it is cancelled, its [idle
 ///   timeout](AcpTask::idle_timeout) passes, its input is closed
 ///   ([`Message::eof`](crate::Message::eof)), or the agent ends the session.
@@ -118,7 +124,7 @@ const MIN_MESSAGE_BYTES: usize = 1024;
 ///
 /// # async fn run() -> agent_tasks::Result<()> {
 /// let manager = TaskManager::new(ManagerConfig::default())?;
-/// let agent = AcpTask::new(["gemini", "--experimental-acp"], "make the failing test pass")
+/// let agent = AcpTask::new(["gemini", "--acp"], "make the failing test pass")
 ///     .cwd("/work/repo")
 ///     .permissions(PermissionPolicy::AllowAll)
 ///     .terminals(&manager)
@@ -144,6 +150,26 @@ pub struct AcpTask {
     on_update: Option<UpdateCallback>,
     description: Option<String>,
     kind: String,
+    /// The agent's process, started by `on_start` (so its pid is known
+    /// when `spawn` returns) for `run` to take.
+    early: EarlyStart,
+}
+
+/// The agent's process started ahead of `run`, or why it could not be. A
+/// clone of the task (a template) starts empty: a process is one task's.
+#[derive(Default)]
+struct EarlyStart(Mutex<Option<Result<Started, String>>>);
+
+impl Clone for EarlyStart {
+    fn clone(&self) -> Self {
+        EarlyStart::default()
+    }
+}
+
+impl EarlyStart {
+    fn take(&self) -> Option<Result<Started, String>> {
+        crate::util::lock(&self.0).take()
+    }
 }
 
 impl std::fmt::Debug for AcpTask {
@@ -181,6 +207,7 @@ impl AcpTask {
             on_update: None,
             description: None,
             kind: "acp".to_string(),
+            early: EarlyStart::default(),
         }
     }
 
@@ -427,16 +454,27 @@ impl BackgroundTask for AcpTask {
             .map_err(|e| Error::invalid_argument("cwd", e))
     }
 
+    fn on_start(&mut self, ctx: &TaskContext) {
+        // Without a session directory `run` fails before any process.
+        if self.session_dir().is_ok() {
+            *crate::util::lock(&self.early.0) = Some(self.process.start(ctx));
+        }
+    }
+
     async fn run(self: Box<Self>, ctx: TaskContext) -> TaskOutcome {
         let this = *self;
         let cwd = match this.session_dir() {
             Ok(dir) => dir,
             Err(e) => return TaskOutcome::failed(e),
         };
+        let started = match this.early.take() {
+            Some(started) => started,
+            None => this.process.start(&ctx),
+        };
         let Started {
             mut child,
             mut procs,
-        } = match this.process.start(&ctx) {
+        } = match started {
             Ok(started) => started,
             Err(e) => return TaskOutcome::failed(e),
         };

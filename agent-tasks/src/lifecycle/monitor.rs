@@ -27,6 +27,8 @@ impl TaskEntry {
     pub(crate) fn on_watch(self: &Arc<Self>, event: WatchEvent) {
         match event {
             WatchEvent::Matched { line, skipped, nth } => {
+                // The matched line is in the log before anyone hears of it.
+                self.flush_output();
                 self.emit(EventKind::WatchMatched { line: line.clone() });
                 if self.in_background() {
                     // Clean for the model (the event keeps the line as written).
@@ -121,8 +123,11 @@ impl TaskEntry {
 
     /// A multi-turn task finished turn `turn`: a one-shot notice for the
     /// owner carrying `summary` (cut to the value budget), whether or not
-    /// the task is in the foreground (it keeps running either way).
+    /// the task is in the foreground (it keeps running either way). What
+    /// the task wrote before is in the log when the notice is seen (a turn's
+    /// end says "read now").
     pub(crate) fn on_turn_ended(self: &Arc<Self>, turn: u64, summary: String) {
+        self.flush_output();
         let detail = crate::info::compact_value(
             &serde_json::Value::String(summary),
             NOTIFICATION_VALUE_CHARS,

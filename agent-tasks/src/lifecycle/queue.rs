@@ -30,13 +30,21 @@ pub(crate) struct Pending {
 }
 
 impl Pending {
-    /// Announces the start and runs the task's driver.
+    /// Announces the start, lets the task start what it starts at once
+    /// ([`BackgroundTask::on_start`]: an agent's process, so its pid is
+    /// known when `spawn` returns) and runs the task's driver.
     pub(crate) fn start(self) {
-        self.entry.announce_start();
-        let runtime = self.entry.services.runtime.clone();
-        runtime.spawn(drive(
-            self.entry, self.task, self.ctx, self.grace, self.root,
-        ));
+        let Pending {
+            entry,
+            mut task,
+            ctx,
+            grace,
+            root,
+        } = self;
+        entry.announce_start();
+        task.on_start(&ctx);
+        let runtime = entry.services.runtime.clone();
+        runtime.spawn(drive(entry, task, ctx, grace, root));
     }
 
     /// Ends a task that never started (cancelled in the queue).

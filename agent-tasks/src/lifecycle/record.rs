@@ -57,6 +57,16 @@ impl TaskEntry {
         }
     }
 
+    /// Writes the output gathered for the log (up to 20 ms of small writes)
+    /// to it now: called before a notice that tells the owner to read (a
+    /// turn's end, a watch match), so every byte the task wrote before it is
+    /// in the log when the notice is seen, for readers in this process and
+    /// in any other that reads the task's folder.
+    pub(super) fn flush_output(&self) {
+        let report = self.output.flush();
+        self.act_on_output(report);
+    }
+
     /// Saves the manifest off the runtime's worker threads: on the manager's
     /// blocking pool. The save reads the task's info when it runs, so the
     /// newest state is what is saved; a save asked for while another waits

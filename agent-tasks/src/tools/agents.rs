@@ -130,7 +130,7 @@ impl Agent {
     /// use agent_tasks::tools::Agent;
     ///
     /// let coder = Agent::acp("coder", "A coding agent working in the repository.", |args| {
-    ///     AcpTask::new(["gemini", "--experimental-acp"], args["goal"].as_str().unwrap_or_default())
+    ///     AcpTask::new(["gemini", "--acp"], args["goal"].as_str().unwrap_or_default())
     ///         .cwd("/work/repo")
     ///         .permissions(PermissionPolicy::AllowAll)
     /// });
