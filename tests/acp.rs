@@ -847,6 +847,41 @@ async fn a_finished_message_is_a_whole_line_mid_turn() {
 
 /// The agent's process is started before `spawn` returns: its pid is in the
 /// info at once (a host can record it, or watch it, right away).
+/// A host thread outside any runtime (a Python or Node host's) spawns an
+/// agent: its process starts in the manager's runtime.
+#[test]
+fn an_agent_spawned_from_outside_any_runtime_starts() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let manager = TaskManager::with_runtime(
+        ManagerConfig::default().root(dir.path().join("root")),
+        runtime.handle().clone(),
+    )
+    .expect("manager");
+    let handle = manager
+        .spawn(agent("hello"), SpawnOptions::background().no_timeout())
+        .expect("spawn");
+    let id = handle.id().to_string();
+    let pid = manager
+        .info(&id)
+        .expect("info")
+        .pid
+        .expect("the agent runs, with its pid, when spawn returns");
+    runtime.block_on(async {
+        line(&manager, &id, r"^\[turn 1 ended: end_turn\]$").await;
+        manager
+            .cancel(&id, CancelReason::user("done"))
+            .await
+            .expect("cancel");
+    });
+    assert!(process_is_dead(pid), "the agent still runs");
+    runtime.block_on(manager.shutdown("test"));
+}
+
 #[tokio::test]
 async fn the_agents_pid_is_known_when_spawn_returns() {
     let (manager, _dir) = manager_in_temp(ManagerConfig::default());

@@ -42,8 +42,14 @@ impl Pending {
             root,
         } = self;
         entry.announce_start();
-        task.on_start(&ctx);
         let runtime = entry.services.runtime.clone();
+        {
+            // Inside the manager's runtime: what the task starts may need
+            // it (a child process registers with its reactor), and the
+            // caller's thread need not be in any (a Python or Node host).
+            let _in_runtime = runtime.enter();
+            task.on_start(&ctx);
+        }
         runtime.spawn(drive(entry, task, ctx, grace, root));
     }
 
