@@ -22,6 +22,10 @@ use common::{manager_in_temp, wait_for};
 
 const MIB: u64 = 1 << 20;
 
+/// One test at a time: each checks that no limit cgroup of this process is
+/// left once it is done, which another test running beside it would have.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// This host's own folder in the v1 hierarchy of `controller`, if it has
 /// one and it is writable.
 fn own_v1_dir(controller: &str) -> Option<PathBuf> {
@@ -97,6 +101,7 @@ fn python_allocating(mib: u64) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_memory_hog_is_killed_at_its_limit_said_so_and_its_whole_tree_goes() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     if !can_limit("memory") {
         eprintln!("no memory controller to limit with here: nothing to test");
         return;
@@ -146,6 +151,7 @@ async fn a_memory_hog_is_killed_at_its_limit_said_so_and_its_whole_tree_goes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fork_bomb_meets_eagain_at_its_pids_limit_and_the_host_is_unharmed() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     if !can_limit("pids") {
         eprintln!("no pids controller to limit with here: nothing to test");
         return;
@@ -191,6 +197,7 @@ async fn a_fork_bomb_meets_eagain_at_its_pids_limit_and_the_host_is_unharmed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_are_written_where_the_child_is_from_its_birth() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     if !can_limit("memory") || own_v1_dir("memory").is_none() || own_v1_dir("cpu").is_none() {
         eprintln!("no v1 memory and cpu hierarchies here: nothing to test");
         return;
@@ -229,6 +236,7 @@ async fn limits_are_written_where_the_child_is_from_its_birth() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_is_in_the_result_and_plausible() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let (manager, _dir) = manager_in_temp(config());
     // Without limits: the root's rusage (python itself is the root).
     let alone = run(
@@ -272,6 +280,7 @@ async fn usage_is_in_the_result_and_plausible() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_under_process_group_containment_are_refused_or_reported_as_not_enforced() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let limits = Limits {
         memory: Some(64 * MIB),
         pids: Some(10),
@@ -317,6 +326,7 @@ async fn limits_under_process_group_containment_are_refused_or_reported_as_not_e
 fn bad_limits_are_refused_by_name() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
+        let _alone = ONE_AT_A_TIME.lock().await;
         let (manager, _dir) = manager_in_temp(config());
         let refused = manager.spawn(
             ProcessTask::shell("true").limits(Limits {
