@@ -64,6 +64,48 @@ export interface GcReport {
   removed: string[]
 }
 
+/**
+ * Resource limits for a process task's whole tree (the command and every
+ * process it starts, a `setsid` daemon included), enforced by the kernel
+ * through cgroups. A field left `None` sets no limit of that kind.
+ *
+ * * `memory`: bytes of memory (swap is off under a memory limit). At the
+ *   limit the kernel kills the task's processes; the task ends `failed`
+ *   with an error naming the limit and the peak, e.g.
+ *   `killed: memory limit 128 MiB reached (OOM), peak 128 MiB`.
+ * * `pids`: processes and threads at once; past it `fork` fails with
+ *   `EAGAIN` inside the task, the host is not touched.
+ * * `cpu`: a fraction of one core (`0.5`: half a core; `2.0`: two cores);
+ *   it throttles, it never kills.
+ */
+export interface Limits {
+  /** Memory of the whole tree, in bytes (swap off). */
+  memory?: number
+  /** Processes (and threads) at once. */
+  pids?: number
+  /** CPU as a fraction of one core. */
+  cpu?: number
+}
+
+/** The limits of a process task as they were applied, in its info. */
+export interface LimitsInfo {
+  /** The limits the task runs under: those the kernel enforces. */
+  enforced: Limits
+  /**
+   * Limits asked for that are not applied (the manager's policy is
+   * `UnenforcedLimits::Report`), with why.
+   */
+  notEnforced?: NotEnforced
+}
+
+/** Limits asked for but not applied, and why. */
+export interface NotEnforced {
+  /** The limits not applied. */
+  limits: Limits
+  /** Why, e.g. `no cgroup hierarchy with the memory controller is writable here`. */
+  reason: string
+}
+
 /** A message for the host to show its model, delivered until acknowledged. */
 export interface Notification {
   /** `<task-id>.<occasion>`; pass it to `ack`. */
@@ -298,6 +340,11 @@ export interface TaskInfo {
    * process group), once its process started.
    */
   containment?: Containment
+  /**
+   * A process task's resource limits as applied: those the kernel
+   * enforces, and those asked for that are not (with why).
+   */
+  limits?: LimitsInfo
   /** How the process ended, for process tasks that ended. */
   exit?: ExitInfo
   /** Why it was asked to stop, if it was. */
@@ -336,6 +383,11 @@ export interface TaskResult {
   output: OutputStats
   /** What it changed in its tracked folder, if changes were tracked. */
   changedFiles?: ChangedFiles
+  /**
+   * What a process task used: peak memory and CPU time, and where the
+   * figures came from.
+   */
+  usage?: Usage
 }
 
 /**
@@ -370,6 +422,23 @@ export interface ToolResponse {
   /** True when the call failed (unknown tool or id, bad argument). */
   isError: boolean
 }
+
+/** What a process task used, in its result. */
+export interface Usage {
+  /** Peak memory in bytes (of the tree for `cgroup`; see `UsageSource`). */
+  peakMemoryBytes: number
+  /** Where the peak came from. */
+  memorySource: UsageSource
+  /** CPU time in user mode, milliseconds. */
+  cpuUserMs: number
+  /** CPU time in the kernel, milliseconds. */
+  cpuSystemMs: number
+  /** Where the CPU times came from. */
+  cpuSource: UsageSource
+}
+
+/** Where a usage figure came from. */
+export type UsageSource = 'cgroup' | 'rusage'
 
 /** What ended a readiness wait. */
 export type WaitOutcome =

@@ -58,6 +58,8 @@ pub struct ManagerConfig {
     pub(crate) default_owner: String,
     pub(crate) sinks: Vec<SharedSink>,
     pub(crate) notify_host_cancels: bool,
+    pub(crate) default_limits: crate::limits::Limits,
+    pub(crate) unenforced_limits: crate::limits::UnenforcedLimits,
 }
 
 impl Default for ManagerConfig {
@@ -78,6 +80,8 @@ impl Default for ManagerConfig {
             default_owner: "default".to_string(),
             sinks: Vec::new(),
             notify_host_cancels: false,
+            default_limits: crate::limits::Limits::default(),
+            unenforced_limits: crate::limits::UnenforcedLimits::default(),
         }
     }
 }
@@ -100,6 +104,8 @@ impl std::fmt::Debug for ManagerConfig {
             .field("default_owner", &self.default_owner)
             .field("sinks", &self.sinks.len())
             .field("notify_host_cancels", &self.notify_host_cancels)
+            .field("default_limits", &self.default_limits)
+            .field("unenforced_limits", &self.unenforced_limits)
             .finish()
     }
 }
@@ -218,7 +224,33 @@ impl ManagerConfig {
         self
     }
 
+    /// Resource limits of every process task of this manager, for each kind
+    /// a task does not set itself ([`ProcessTask::limits`](crate::ProcessTask::limits));
+    /// default none. See [`Limits`](crate::Limits).
+    ///
+    /// ```
+    /// use agent_tasks::{Limits, ManagerConfig};
+    /// let config = ManagerConfig::default().default_limits(Limits {
+    ///     memory: Some(4 << 30),
+    ///     pids: Some(1024),
+    ///     cpu: None,
+    /// });
+    /// ```
+    pub fn default_limits(mut self, limits: crate::limits::Limits) -> Self {
+        self.default_limits = limits;
+        self
+    }
+
+    /// What to do with a task whose limits this host cannot enforce
+    /// (default [`UnenforcedLimits::Refuse`](crate::UnenforcedLimits::Refuse):
+    /// the spawn fails with [`Error::LimitsUnavailable`](crate::Error::LimitsUnavailable)).
+    pub fn unenforced_limits(mut self, policy: crate::limits::UnenforcedLimits) -> Self {
+        self.unenforced_limits = policy;
+        self
+    }
+
     pub(crate) fn validate(&self) -> crate::Result<()> {
+        self.default_limits.check()?;
         if self.memory_limit == 0 {
             return Err(crate::Error::invalid_argument(
                 "memory_limit",

@@ -299,6 +299,8 @@ pub(crate) struct HostLinks {
     pub pid_hook: PidHook,
     pub turn_hook: TurnHook,
     pub spawn_gate: Arc<crate::spawn_gate::SpawnGate>,
+    /// The manager's default limits and its policy for unenforceable ones.
+    pub limits: crate::limits::HostLimits,
 }
 
 /// Called when a multi-turn task finished a turn: its number and the text
@@ -308,7 +310,10 @@ pub(crate) type TurnHook = Arc<dyn Fn(u64, String) + Send + Sync>;
 /// Called with the pid of a task's process once it is known, how its
 /// descendants are contained (if the task says), and its start time (clock
 /// ticks since boot) where the caller read it already.
-pub(crate) type PidHook = Arc<dyn Fn(u32, Option<Containment>, Option<u64>) + Send + Sync>;
+/// And the task's limits as applied, if it has any.
+pub(crate) type PidHook = Arc<
+    dyn Fn(u32, Option<Containment>, Option<u64>, Option<crate::limits::LimitsInfo>) + Send + Sync,
+>;
 
 impl std::fmt::Debug for TaskContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -363,19 +368,31 @@ impl TaskContext {
     /// Records the id of the process (group) the task started, so the info
     /// shows it and recovery can check it.
     pub fn report_pid(&self, pid: u32) {
-        (self.host.pid_hook)(pid, None, None);
+        (self.host.pid_hook)(pid, None, None, None);
     }
 
     /// Like [`TaskContext::report_pid`], and records how the process's
     /// descendants are contained, for the info.
     pub fn report_process(&self, pid: u32, containment: Containment) {
-        (self.host.pid_hook)(pid, Some(containment), None);
+        (self.host.pid_hook)(pid, Some(containment), None, None);
     }
 
     /// [`TaskContext::report_process`] with the process's start time, read
     /// by the spawn already (one `/proc` read less per spawn).
-    pub(crate) fn report_contained(&self, pid: u32, containment: Containment, start: Option<u64>) {
-        (self.host.pid_hook)(pid, Some(containment), start);
+    pub(crate) fn report_contained(
+        &self,
+        pid: u32,
+        containment: Containment,
+        start: Option<u64>,
+        limits: Option<crate::limits::LimitsInfo>,
+    ) {
+        (self.host.pid_hook)(pid, Some(containment), start, limits);
+    }
+
+    /// The manager's default limits and its policy for those that cannot
+    /// be enforced.
+    pub(crate) fn host_limits(&self) -> crate::limits::HostLimits {
+        self.host.limits
     }
 
     /// The task's id.

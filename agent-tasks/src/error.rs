@@ -72,6 +72,18 @@ pub enum Error {
     #[error("the task manager has been shut down")]
     ShutDown,
 
+    /// The task asks for resource limits this host cannot enforce (no
+    /// cgroup can be made, a controller is not available, or the task's
+    /// containment is `ProcessGroup`), and the manager's policy is
+    /// [`UnenforcedLimits::Refuse`](crate::UnenforcedLimits::Refuse).
+    #[error("limits not enforceable here ({}): {reason}", kinds.join(", "))]
+    LimitsUnavailable {
+        /// The kinds of limit that cannot be applied (`memory`, `pids`, `cpu`).
+        kinds: Vec<String>,
+        /// Why.
+        reason: String,
+    },
+
     /// A file-system operation on the task folder failed.
     #[error("{action} `{}`: {source}", path.display())]
     Io {
@@ -96,6 +108,7 @@ impl Error {
             Error::NotReceiving { .. } => "NOT_RECEIVING",
             Error::RootInUse { .. } => "ROOT_IN_USE",
             Error::ShutDown => "SHUT_DOWN",
+            Error::LimitsUnavailable { .. } => "LIMITS_UNAVAILABLE",
             Error::Io { .. } => "IO_ERROR",
         }
     }

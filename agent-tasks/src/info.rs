@@ -257,6 +257,10 @@ pub struct TaskInfo {
     /// process group), once its process started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub containment: Option<Containment>,
+    /// A process task's resource limits as applied: those the kernel
+    /// enforces, and those asked for that are not (with why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<crate::limits::LimitsInfo>,
     /// How the process ended, for process tasks that ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit: Option<ExitInfo>,
@@ -301,6 +305,10 @@ pub struct TaskResult {
     /// What it changed in its tracked folder, if changes were tracked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changed_files: Option<crate::changes::ChangedFiles>,
+    /// What a process task used: peak memory and CPU time, and where the
+    /// figures came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<crate::limits::Usage>,
 }
 
 /// A run of bytes of one stream inside a poll window.

@@ -54,6 +54,7 @@ mod info;
 pub mod inspect;
 mod journal;
 mod lifecycle;
+mod limits;
 mod lines;
 mod manager;
 mod manifest;
@@ -89,6 +90,10 @@ pub use id::TaskId;
 pub use info::{
     CancelKind, CancelReason, Containment, ExitInfo, OutputStats, PollResponse, Preview,
     StreamSpan, TaskInfo, TaskResult, TaskSource, TaskStatus,
+};
+pub use limits::{
+    size_text, Limits, LimitsInfo, NotEnforced, UnenforcedLimits, Usage, UsageSource,
+    MIN_CPU_LIMIT, MIN_MEMORY_LIMIT,
 };
 pub use lines::LineSplitter;
 pub use manager::{

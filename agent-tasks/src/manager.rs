@@ -385,6 +385,11 @@ impl TaskManager {
     ) -> Result<TaskHandle> {
         task.validate()?;
         let config = &self.inner.config;
+        let host_limits = crate::limits::HostLimits {
+            defaults: config.default_limits,
+            policy: config.unenforced_limits,
+        };
+        task.check_limits(&host_limits.defaults, host_limits.policy)?;
         let id = TaskId::generate(task.kind());
         let owner = options
             .owner
@@ -474,9 +479,9 @@ impl TaskManager {
             }));
         }
         let weak = Arc::downgrade(&entry);
-        let pid_hook = Arc::new(move |pid: u32, containment, start| {
+        let pid_hook = Arc::new(move |pid: u32, containment, start, limits| {
             if let Some(entry) = weak.upgrade() {
-                entry.on_pid(pid, containment, start);
+                entry.on_pid(pid, containment, start, limits);
             }
         });
         let weak = Arc::downgrade(&entry);
@@ -495,6 +500,7 @@ impl TaskManager {
                 pid_hook,
                 turn_hook,
                 spawn_gate: self.inner.services.spawn_gate.clone(),
+                limits: host_limits,
             },
         );
         let pending = Pending {

@@ -74,6 +74,20 @@ pub trait BackgroundTask: Send + 'static {
     /// dropped unrun). Keep it quick: no waiting. The default does nothing.
     fn on_start(&mut self, _ctx: &TaskContext) {}
 
+    /// Refuses, at the spawn, a task whose resource limits (its own over
+    /// the manager's `defaults`) this host cannot enforce when the
+    /// manager's `policy` is to refuse such tasks. Process tasks only; not
+    /// for other tasks to implement.
+    #[doc(hidden)]
+    fn check_limits(
+        &self,
+        defaults: &crate::limits::Limits,
+        policy: crate::limits::UnenforcedLimits,
+    ) -> crate::Result<()> {
+        let _ = (defaults, policy);
+        Ok(())
+    }
+
     /// Runs the task to its end.
     async fn run(self: Box<Self>, ctx: TaskContext) -> TaskOutcome;
 }
@@ -89,6 +103,8 @@ pub struct TaskOutcome {
     pub error: Option<String>,
     /// How a process ended.
     pub exit: Option<ExitInfo>,
+    /// What a process task used (peak memory, CPU time).
+    pub usage: Option<crate::limits::Usage>,
     /// The task finished by itself before any stop request reached it (a
     /// process exited on its own before it was signalled). The manager then
     /// records its natural status (`completed`, or `failed` with its exit
@@ -104,6 +120,7 @@ impl TaskOutcome {
             value: Some(value),
             error: None,
             exit: None,
+            usage: None,
             ended_on_its_own: false,
         }
     }
@@ -115,6 +132,7 @@ impl TaskOutcome {
             value: None,
             error: Some(error.into()),
             exit: None,
+            usage: None,
             ended_on_its_own: false,
         }
     }
@@ -122,6 +140,12 @@ impl TaskOutcome {
     /// Adds how a process ended.
     pub fn with_exit(mut self, exit: ExitInfo) -> Self {
         self.exit = Some(exit);
+        self
+    }
+
+    /// Adds what a process task used.
+    pub fn with_usage(mut self, usage: Option<crate::limits::Usage>) -> Self {
+        self.usage = usage;
         self
     }
 

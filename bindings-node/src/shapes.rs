@@ -9,6 +9,9 @@ pub(crate) const SHAPES: &[(&str, &[&str])] = &[
     ("ChangedFiles", &["root", "created", "modified", "deleted", "truncated"]),
     ("ExitInfo", &["code", "signal"]),
     ("GcReport", &["removed"]),
+    ("Limits", &["memory", "pids", "cpu"]),
+    ("LimitsInfo", &["enforced", "not_enforced"]),
+    ("NotEnforced", &["limits", "reason"]),
     ("Notification", &["id", "kind", "task_id", "owner", "task_kind", "description", "status", "exit", "reason", "error", "duration_ms", "output_tail", "detail", "source", "value", "created_at_ms", "text"]),
     ("OutputStats", &["total_bytes", "stdout_bytes", "stderr_bytes", "spilled", "disk_bytes", "omitted_bytes", "memory_bytes", "write_error", "log_path"]),
     ("PollResponse", &["info", "cursor", "next_cursor", "omitted_bytes", "eof", "text", "spans", "timed_out", "data"]),
@@ -16,10 +19,11 @@ pub(crate) const SHAPES: &[(&str, &[&str])] = &[
     ("Roster", &["text", "items"]),
     ("RosterItem", &["id", "kind", "agent", "description", "status", "running_ms", "last_line", "pending_notifications"]),
     ("StreamSpan", &["offset", "len", "stream"]),
-    ("TaskInfo", &["id", "kind", "description", "owner", "status", "foreground", "detached", "keep_alive", "paused", "created_at_ms", "finished_at_ms", "duration_ms", "pid", "orphan_pid", "containment", "exit", "cancel_reason", "error", "sink_error", "output"]),
-    ("TaskResult", &["id", "status", "exit", "value", "error", "cancel_reason", "duration_ms", "output", "changed_files"]),
+    ("TaskInfo", &["id", "kind", "description", "owner", "status", "foreground", "detached", "keep_alive", "paused", "created_at_ms", "finished_at_ms", "duration_ms", "pid", "orphan_pid", "containment", "limits", "exit", "cancel_reason", "error", "sink_error", "output"]),
+    ("TaskResult", &["id", "status", "exit", "value", "error", "cancel_reason", "duration_ms", "output", "changed_files", "usage"]),
     ("TaskSource", &["agent", "arguments"]),
     ("ToolResponse", &["text", "json", "is_error"]),
+    ("Usage", &["peak_memory_bytes", "memory_source", "cpu_user_ms", "cpu_system_ms", "cpu_source"]),
 ];
 
 /// A script whose value is the factories, in the order of `SHAPES`.
@@ -38,6 +42,19 @@ pub(crate) const FACTORIES: &str = r#"[
     return o
   },
   (a0) => ({ removed: a0 }),
+  (a0, a1, a2) => {
+    const o = {}
+    if (a0 !== undefined) o.memory = a0
+    if (a1 !== undefined) o.pids = a1
+    if (a2 !== undefined) o.cpu = a2
+    return o
+  },
+  (a0, a1) => {
+    const o = { enforced: a0 }
+    if (a1 !== undefined) o.notEnforced = a1
+    return o
+  },
+  (a0, a1) => ({ limits: a0, reason: a1 }),
   (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16) => {
     const o = { id: a0, kind: a1, taskId: a2, owner: a3, taskKind: a4, description: a5, status: a6 }
     if (a7 !== undefined) o.exit = a7
@@ -72,7 +89,7 @@ pub(crate) const FACTORIES: &str = r#"[
     return o
   },
   (a0, a1, a2) => ({ offset: a0, len: a1, stream: a2 }),
-  (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19) => {
+  (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20) => {
     const o = { id: a0, kind: a1, description: a2, owner: a3, status: a4, foreground: a5, detached: a6, keepAlive: a7 }
     if (a8 !== undefined) o.paused = a8
     o.createdAtMs = a9
@@ -81,14 +98,15 @@ pub(crate) const FACTORIES: &str = r#"[
     if (a12 !== undefined) o.pid = a12
     if (a13 !== undefined) o.orphanPid = a13
     if (a14 !== undefined) o.containment = a14
-    if (a15 !== undefined) o.exit = a15
-    if (a16 !== undefined) o.cancelReason = a16
-    if (a17 !== undefined) o.error = a17
-    if (a18 !== undefined) o.sinkError = a18
-    o.output = a19
+    if (a15 !== undefined) o.limits = a15
+    if (a16 !== undefined) o.exit = a16
+    if (a17 !== undefined) o.cancelReason = a17
+    if (a18 !== undefined) o.error = a18
+    if (a19 !== undefined) o.sinkError = a19
+    o.output = a20
     return o
   },
-  (a0, a1, a2, a3, a4, a5, a6, a7, a8) => {
+  (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9) => {
     const o = { id: a0, status: a1 }
     if (a2 !== undefined) o.exit = a2
     if (a3 !== undefined) o.value = a3
@@ -97,8 +115,10 @@ pub(crate) const FACTORIES: &str = r#"[
     o.durationMs = a6
     o.output = a7
     if (a8 !== undefined) o.changedFiles = a8
+    if (a9 !== undefined) o.usage = a9
     return o
   },
   (a0, a1) => ({ agent: a0, arguments: a1 }),
   (a0, a1, a2) => ({ text: a0, json: a1, isError: a2 }),
+  (a0, a1, a2, a3, a4) => ({ peakMemoryBytes: a0, memorySource: a1, cpuUserMs: a2, cpuSystemMs: a3, cpuSource: a4 }),
 ]"#;

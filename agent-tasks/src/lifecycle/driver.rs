@@ -170,6 +170,7 @@ impl TaskEntry {
                 // Said in words too: a stopped task that ran has no error.
                 error: Some("it never started: stopped while queued".to_string()),
                 exit: None,
+                usage: None,
                 ended_on_its_own: false,
             }),
             stop_requested: true,
@@ -228,6 +229,7 @@ impl TaskEntry {
                 (None, Some(o)) if o.success => TaskStatus::Completed,
                 _ => TaskStatus::Failed,
             };
+            let usage = outcome.as_ref().and_then(|o| o.usage);
             let result = TaskResult {
                 id: self.spec.id.clone(),
                 status,
@@ -244,6 +246,7 @@ impl TaskEntry {
                 },
                 output: self.output.stats(),
                 changed_files,
+                usage,
             };
             let held = st.end(result.clone(), now_ms());
             if let (Some(held), Some(reg)) = (held, reg.as_mut()) {

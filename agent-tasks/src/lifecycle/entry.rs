@@ -226,6 +226,7 @@ impl TaskEntry {
             pid: st.pid,
             orphan_pid: st.orphan_pid,
             containment: st.containment,
+            limits: st.limits.clone(),
             exit,
             cancel_reason,
             error,

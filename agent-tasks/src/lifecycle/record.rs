@@ -264,12 +264,16 @@ impl TaskEntry {
         pid: u32,
         containment: Option<Containment>,
         start: Option<u64>,
+        limits: Option<crate::limits::LimitsInfo>,
     ) {
         let (persisted, running) = {
             let mut st = lock(&self.state);
             st.pid = Some(pid);
             st.process_start_time = start;
             st.containment = containment.or(st.containment);
+            if limits.is_some() {
+                st.limits = limits;
+            }
             (st.persisted, st.is_running())
         };
         if persisted {

@@ -57,6 +57,7 @@ impl TaskEntry {
                 duration_ms: 0,
                 output: info.output.clone(),
                 changed_files: None,
+                usage: None,
             },
             _ => return false,
         };
@@ -122,6 +123,7 @@ impl TaskEntry {
                 duration_ms,
                 output: output.stats(),
                 changed_files: None,
+                usage: None,
             },
         };
         let mut state = TaskState::new(Phase::Ended {
@@ -138,6 +140,7 @@ impl TaskEntry {
         state.detached = info.detached;
         state.pid = info.pid;
         state.containment = info.containment;
+        state.limits = info.limits.clone();
         state.process_start_time = start_time;
         state.orphan_pid = orphan_pid;
         // A task that came from a foreground record gets its folder below.

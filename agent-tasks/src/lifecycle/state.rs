@@ -54,6 +54,8 @@ pub(crate) struct TaskState {
     pub pid: Option<u32>,
     /// How the task's processes are contained (process tasks).
     pub containment: Option<Containment>,
+    /// A process task's limits as applied (process tasks with limits).
+    pub limits: Option<crate::limits::LimitsInfo>,
     pub process_start_time: Option<u64>,
     pub orphan_pid: Option<u32>,
     /// True once the task has a folder (background, detached or spilled).
@@ -88,6 +90,7 @@ impl TaskState {
             detached: false,
             pid: None,
             containment: None,
+            limits: None,
             process_start_time: None,
             orphan_pid: None,
             persisted: false,
@@ -262,6 +265,7 @@ mod tests {
             duration_ms: 0,
             output: Default::default(),
             changed_files: None,
+            usage: None,
         }
     }
 

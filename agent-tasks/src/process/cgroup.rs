@@ -66,7 +66,8 @@ struct Pool {
     /// The process this is of: a forked child starts with a copy of its
     /// parent's pool, whose cgroups are the parent's.
     pid: u32,
-    /// Cgroups `cgroup.kill` was written to. They are removed, never used
+    /// Cgroups `cgroup.kill` was written to, and those limits were written
+    /// to ([`TaskCgroup::never_reuse`]). They are removed, never used
     /// again: the kernel kills at birth every child started straight into a
     /// cgroup killed that way (a `kill_seq` mismatch in `clone3` with
     /// `CLONE_INTO_CGROUP`, Linux 6.18 and earlier; see `clone_into`).
@@ -196,6 +197,17 @@ impl TaskCgroup {
     #[cfg(test)]
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The cgroup's folder (limits are written there).
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// This cgroup is removed at the task's end, never kept for another
+    /// task (limits were written to it, which would carry over).
+    pub fn never_reuse(&self) {
+        pool().killed.insert(self.dir.clone());
     }
 
     /// The cgroup's folder, opened for a child to be started in it
@@ -420,7 +432,7 @@ impl Drop for PoolUser {
 /// those of the older naming (`agent-tasks-<task id>`) not touched for a
 /// minute. A cgroup with processes in it cannot be removed and stays (an
 /// orphaned task still runs in it, for a reopened manager to report).
-fn sweep_leftovers(parent: &Path) {
+pub(super) fn sweep_leftovers(parent: &Path) {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
     };

@@ -65,6 +65,8 @@ pub(crate) struct ChildArgs<'a> {
     pub stdout: RawFd,
     pub stderr: RawFd,
     pub cwd: Option<&'a CStr>,
+    /// The task's v1 limit cgroups, joined by the child first thing.
+    pub join: super::limits::JoinFds,
 }
 
 /// The `clone_args` of `clone3` (`linux/sched.h`), up to `cgroup`.
@@ -294,6 +296,10 @@ struct KernelSigaction {
 /// changes reaches the host.
 fn setup_and_exec(args: &ChildArgs) -> c_int {
     reset_signal_handlers();
+    // First: everything the child does from here on is counted and limited.
+    if let Err(errno) = args.join.join() {
+        return errno;
+    }
     // SAFETY: makes the calling process (the child) lead a new group.
     if unsafe { libc::setpgid(0, 0) } != 0 {
         return last_errno();
@@ -542,6 +548,7 @@ mod tests {
             stdout: tx.as_raw_fd(),
             stderr: tx.as_raw_fd(),
             cwd: None,
+            join: Default::default(),
         };
         let (pid, _pidfd) = spawn(&args, Some(dir.as_fd()))?;
         drop(tx);

@@ -20,8 +20,10 @@ use nix::unistd::Pid;
 use super::cgroup::{self, TaskCgroup};
 use super::descendants::{self, MARKER_VAR};
 use super::group::signal_group;
+use super::limits::{JoinFds, LimitGroups, RootUsage};
 use super::reaper;
 use crate::info::Containment;
+use crate::limits::{HostLimits, Limits, LimitsInfo, UnenforcedLimits, Usage};
 
 /// Kill rounds before giving up on a process that will not die (one stuck
 /// in uninterruptible sleep); each round re-reads who is left.
@@ -32,6 +34,8 @@ const KILL_ROUND_PAUSE: Duration = Duration::from_millis(4);
 pub(crate) struct Prepared {
     task_id: String,
     cgroup: Option<TaskCgroup>,
+    /// The task's limits as applied, if it has any.
+    limits: Option<LimitGroups>,
     allow_subreaper: bool,
     /// The boot clock's tick just before the spawn (see
     /// [`descendants::boot_ticks`]).
@@ -54,18 +58,71 @@ pub(crate) fn marker(task_id: &str) -> (&'static str, &str) {
 /// milliseconds in a large host. A PTY task's spawn is a fork anyway: its
 /// child moves itself in before it execs
 /// ([`Prepared::cgroup_procs_for_child`]).
-pub(crate) fn prepare(task_id: &str, wanted: Containment) -> Prepared {
+///
+/// With `limits` (the task's own over the manager's default), they are
+/// applied too (`super::limits`): where some cannot be, the host's policy
+/// says whether the task is refused (`Err` with the reason, nothing left
+/// made) or runs with them reported as not enforced.
+pub(crate) fn prepare(
+    task_id: &str,
+    wanted: Containment,
+    limits: &Limits,
+    host: HostLimits,
+) -> Result<Prepared, String> {
     let mut cgroup = None;
     if wanted == Containment::Cgroup {
         cgroup = TaskCgroup::create(task_id);
     }
-    Prepared {
+    let limits = if limits.is_empty() {
+        None
+    } else {
+        let v2 = cgroup.as_ref().map(TaskCgroup::path);
+        let applied = LimitGroups::create(limits, wanted, v2);
+        let refuse = host.policy == UnenforcedLimits::Refuse;
+        match applied {
+            Ok(groups) => match groups.not_enforced() {
+                Some(missing) if refuse => {
+                    let message = crate::Error::LimitsUnavailable {
+                        kinds: missing
+                            .limits
+                            .kinds()
+                            .iter()
+                            .map(|k| k.to_string())
+                            .collect(),
+                        reason: missing.reason.clone(),
+                    }
+                    .to_string();
+                    if let Some(cg) = &cgroup {
+                        cg.retire();
+                    }
+                    return Err(message);
+                }
+                _ => {
+                    if groups.uses_v2() {
+                        if let Some(cg) = &cgroup {
+                            // Its limits must not carry over to a later task.
+                            cg.never_reuse();
+                        }
+                    }
+                    Some(groups)
+                }
+            },
+            Err(reason) => {
+                if let Some(cg) = &cgroup {
+                    cg.retire();
+                }
+                return Err(format!("applying the task's limits: {reason}"));
+            }
+        }
+    };
+    Ok(Prepared {
         task_id: task_id.to_string(),
         cgroup,
+        limits,
         allow_subreaper: wanted != Containment::ProcessGroup,
         // Last: the child is forked after this.
         ticks_before: descendants::boot_ticks(),
-    }
+    })
 }
 
 impl Prepared {
@@ -74,6 +131,14 @@ impl Prepared {
         if let Some(cg) = &self.cgroup {
             cg.retire();
         }
+    }
+
+    /// The task's v1 limit cgroups, for the child to join before its exec.
+    pub fn join_fds(&self) -> JoinFds {
+        self.limits
+            .as_ref()
+            .map(LimitGroups::join_fds)
+            .unwrap_or_default()
     }
 
     /// The folder of the task's cgroup, opened for the child to be started
@@ -103,10 +168,14 @@ impl Prepared {
     /// The child `root` runs (it leads its own process group): confirms the
     /// containment it got. `born_inside`: it was started inside the task's
     /// cgroup, so nothing needs moving in.
-    pub fn started(self, root: u32, born_inside: bool) -> Contained {
+    ///
+    /// `joined`: it joined its v1 limit cgroups itself ([`Prepared::join_fds`]);
+    /// else it and what it started are moved in here.
+    pub fn started(self, root: u32, born_inside: bool, joined: bool) -> Contained {
         let Prepared {
             task_id,
             cgroup,
+            limits,
             allow_subreaper,
             ticks_before,
         } = self;
@@ -162,6 +231,21 @@ impl Prepared {
                 None
             }
         });
+        if let Some(limits) = limits.as_ref().filter(|_| !joined) {
+            // Moved in late: the root, then what it started (in the task's
+            // v2 cgroup by now, else found by its marker).
+            limits.adopt(root);
+            let others: Vec<u32> = match &cgroup {
+                Some(cg) => cg.pids(),
+                None => descendants::task_processes_besides_root(&task_id, root, since)
+                    .into_iter()
+                    .map(|p| p.pid)
+                    .collect(),
+            };
+            for pid in others.into_iter().filter(|pid| *pid != root) {
+                limits.adopt(pid);
+            }
+        }
         let mode = if cgroup.is_some() {
             Containment::Cgroup
         } else if allow_subreaper && reaper::ensure_subreaper() {
@@ -176,6 +260,7 @@ impl Prepared {
             since,
             mode,
             cgroup,
+            limits,
             killed: std::sync::atomic::AtomicBool::new(false),
             seen_empty: std::sync::atomic::AtomicBool::new(false),
             finished: false,
@@ -191,6 +276,7 @@ pub(crate) struct Contained {
     since: u64,
     mode: Containment,
     cgroup: Option<TaskCgroup>,
+    limits: Option<LimitGroups>,
     /// Set by a kill: whatever is left in the cgroup then is dying, not
     /// left running on purpose.
     killed: std::sync::atomic::AtomicBool,
@@ -205,6 +291,36 @@ impl Contained {
     /// The containment in use.
     pub fn mode(&self) -> Containment {
         self.mode
+    }
+
+    /// The task's limits as applied, for its info; `None` without limits.
+    pub fn limits_info(&self) -> Option<LimitsInfo> {
+        self.limits.as_ref().map(LimitGroups::info)
+    }
+
+    /// Waits until the task runs out of memory at its limit where that can
+    /// be told while it runs (v1; v2 kills the whole tree by itself); never
+    /// returns otherwise.
+    pub async fn oom(&self) {
+        match &self.limits {
+            Some(limits) => limits.oom().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// At the task's end, before [`Contained::finish`]: the error of a task
+    /// killed at its memory limit (from the cgroup's OOM count, or its OOM
+    /// event: `oom_notified`, [`Contained::oom`] returned), and what the
+    /// task used (its cgroups', else the root's `rusage`).
+    pub fn end_report(
+        &self,
+        root: Option<RootUsage>,
+        oom_notified: bool,
+    ) -> (Option<String>, Option<Usage>) {
+        match &self.limits {
+            Some(limits) => (limits.oom_error(oom_notified), limits.usage(root.as_ref())),
+            None => (None, root.map(|r| r.alone())),
+        }
     }
 
     /// The root process's start time (clock ticks since boot), if it was
@@ -322,6 +438,14 @@ impl Contained {
                 let _ = std::thread::Builder::new()
                     .name("agent-tasks-cgroup".to_string())
                     .spawn(retry);
+            }
+        }
+        if let Some(limits) = self.limits.take() {
+            // (What is not removed now is retried by its drop.)
+            if killed {
+                limits.remove();
+            } else {
+                limits.release();
             }
         }
         if self.mode == Containment::Subreaper {

@@ -7,6 +7,8 @@
 //!
 //! * `contain`: choosing and applying the containment, and killing all;
 //! * `cgroup`: the cgroup v2 per task;
+//! * `limits`: resource limits (cgroup v2 or v1 controllers), the task's
+//!   usage and its OOM;
 //! * `reaper`: the host as child subreaper, and reaping what it adopts;
 //! * `descendants`: finding a task's processes in `/proc`;
 //! * `group`: process-group signals;
@@ -24,6 +26,7 @@ mod contain;
 mod descendants;
 mod group;
 mod kept;
+mod limits;
 mod pty;
 mod reaper;
 mod spawn;
@@ -115,6 +118,7 @@ pub struct ProcessTask {
     drain_grace: Duration,
     kill_group_on_exit: bool,
     containment: Containment,
+    limits: crate::limits::Limits,
     description: Option<String>,
 }
 
@@ -132,6 +136,7 @@ impl ProcessTask {
             drain_grace: Duration::from_secs(2),
             kill_group_on_exit: true,
             containment: Containment::Cgroup,
+            limits: crate::limits::Limits::default(),
             description: None,
         }
     }
@@ -250,6 +255,33 @@ impl ProcessTask {
         self
     }
 
+    /// Resource limits of the task's whole tree (memory, processes, CPU),
+    /// enforced by cgroups; each kind not set here is the manager's default
+    /// ([`ManagerConfig::default_limits`](crate::ManagerConfig::default_limits)).
+    /// A task killed at its memory limit ends `failed` with
+    /// `killed: memory limit 128 MiB reached (OOM), peak 128 MiB`; at its
+    /// `pids` limit its `fork`s fail with `EAGAIN`; a CPU limit throttles.
+    ///
+    /// Where a limit cannot be enforced (no cgroup can be made here, a
+    /// controller is not available, containment `ProcessGroup`), the
+    /// manager's policy ([`ManagerConfig::unenforced_limits`](crate::ManagerConfig::unenforced_limits))
+    /// refuses the spawn ([`Error::LimitsUnavailable`](crate::Error::LimitsUnavailable),
+    /// the default) or runs the task with the limit listed as not enforced
+    /// in its info ([`TaskInfo::limits`](crate::TaskInfo::limits)).
+    ///
+    /// ```
+    /// use agent_tasks::{Limits, ProcessTask};
+    /// let tests = ProcessTask::shell("npm test").limits(Limits {
+    ///     memory: Some(2 << 30),
+    ///     pids: Some(512),
+    ///     cpu: Some(1.5),
+    /// });
+    /// ```
+    pub fn limits(mut self, limits: crate::limits::Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// The description shown in lists (default: the command line).
     pub fn description(mut self, text: impl Into<String>) -> Self {
         self.description = Some(text.into());
@@ -321,6 +353,7 @@ impl ProcessTask {
         if let Some((cols, rows)) = self.pty {
             check_terminal_size(cols, rows)?;
         }
+        self.limits.check()?;
         self.existing_cwd()
             .map_err(|message| Error::invalid_argument("cwd", message))?;
         Ok(())
@@ -427,18 +460,21 @@ impl ProcessTask {
         let Some(ticket) = ctx.spawn_ticket() else {
             return Err(HOST_EXITING.to_string());
         };
-        let prepared = contain::prepare(task_id, self.containment);
+        let host = ctx.host_limits();
+        let limits = self.limits.or(host.defaults);
+        let prepared = contain::prepare(task_id, self.containment, &limits, host)?;
         let cgroup = prepared.cgroup_dir();
         let cgroup = cgroup.as_ref().map(AsFd::as_fd);
-        let spawned = spawn.spawn(cgroup).or_else(|e| {
+        let join = prepared.join_fds();
+        let spawned = spawn.spawn_joining(cgroup, join).or_else(|e| {
             if !kept::out_of_descriptors(&e) || !kept::keeping() {
                 return Err(e);
             }
             // The files kept open to make spawns cheaper give way.
             kept::give_up();
-            spawn.spawn(cgroup)
+            spawn.spawn_joining(cgroup, join)
         });
-        let (child, born_inside) = match spawned {
+        let (child, cloned) = match spawned {
             Ok(child) => child,
             Err(e) => {
                 prepared.abandon();
@@ -446,8 +482,9 @@ impl ProcessTask {
             }
         };
         let pid = child.id();
-        let procs = prepared.started(pid, born_inside);
-        ctx.report_contained(pid, procs.mode(), procs.start_time());
+        let born_inside = cloned && cgroup.is_some();
+        let procs = prepared.started(pid, born_inside, cloned);
+        ctx.report_contained(pid, procs.mode(), procs.start_time(), procs.limits_info());
         drop(ticket);
         Ok(Started { child, procs })
     }
@@ -455,6 +492,27 @@ impl ProcessTask {
     /// The command line, for messages.
     pub(crate) fn command_text(&self) -> String {
         self.command_line()
+    }
+
+    /// Refuses the task if its limits (over `host`'s defaults) cannot be
+    /// enforced here and `host`'s policy refuses such tasks.
+    fn refuse_unenforceable(&self, host: &crate::limits::HostLimits) -> crate::Result<()> {
+        let limits = self.limits.or(host.defaults);
+        if host.policy == crate::limits::UnenforcedLimits::Report {
+            return Ok(());
+        }
+        match limits::unenforceable(&limits, self.containment) {
+            Some(missing) => Err(Error::LimitsUnavailable {
+                kinds: missing
+                    .limits
+                    .kinds()
+                    .iter()
+                    .map(|k| k.to_string())
+                    .collect(),
+                reason: missing.reason,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The time between SIGTERM and SIGKILL.
@@ -502,6 +560,10 @@ trait RootProcess {
     fn wait(
         &mut self,
     ) -> impl std::future::Future<Output = std::io::Result<ExitStatus>> + Send + '_;
+    /// Its `rusage`, once reaped here (`None` where another reaps it).
+    fn usage(&self) -> Option<limits::RootUsage> {
+        None
+    }
 }
 
 impl RootProcess for Child {
@@ -513,6 +575,10 @@ impl RootProcess for Child {
         &mut self,
     ) -> impl std::future::Future<Output = std::io::Result<ExitStatus>> + Send + '_ {
         Child::wait(self)
+    }
+
+    fn usage(&self) -> Option<limits::RootUsage> {
+        Child::usage(self)
     }
 }
 
@@ -573,6 +639,17 @@ impl BackgroundTask for ProcessTask {
 
     fn validate(&self) -> crate::Result<()> {
         self.check()
+    }
+
+    fn check_limits(
+        &self,
+        defaults: &crate::limits::Limits,
+        policy: crate::limits::UnenforcedLimits,
+    ) -> crate::Result<()> {
+        self.refuse_unenforceable(&crate::limits::HostLimits {
+            defaults: *defaults,
+            policy,
+        })
     }
 
     fn pausable(&self) -> bool {
@@ -643,6 +720,9 @@ impl ProcessTask {
         let mut drain_until: Option<Instant> = None;
         let mut kill_at: Option<Instant> = None;
         let mut terminating = false;
+        // Set once the task's memory cgroup ran out of memory (v1): the
+        // whole tree is killed then, as v2's `memory.oom.group` does.
+        let mut out_of_memory = false;
         // Whether the child's status was in before any stop signal was sent.
         let mut ended_on_its_own = false;
         let out_name = if terminal.is_some() {
@@ -693,6 +773,10 @@ impl ProcessTask {
                     }
                     None => controls = None,
                 },
+                _ = procs.oom(), if !out_of_memory => {
+                    out_of_memory = true;
+                    procs.kill_all().await;
+                }
                 _ = crate::util::sleep_until(kill_at), if kill_at.is_some() => {
                     procs.kill_all().await;
                     kill_at = None;
@@ -747,21 +831,27 @@ impl ProcessTask {
         if self.kill_group_on_exit || terminating {
             procs.kill_all().await;
         }
+        // Read before the cgroups go: the OOM count, the peak, CPU time.
+        let (oom_error, usage) = procs.end_report(child.usage(), out_of_memory);
         procs.finish();
         let Some(status) = exit_status else {
-            return TaskOutcome::failed("the process status is unknown");
+            return TaskOutcome::failed("the process status is unknown").with_usage(usage);
         };
         let (exit, exit_error) = describe_exit(status);
-        let outcome = match failure.or(exit_error) {
+        // A kill at the memory limit is said as such, whatever the root's
+        // own status (it may have outlived the process the kernel chose).
+        let outcome = match oom_error.or(failure).or(exit_error) {
             Some(error) => TaskOutcome::failed(error).with_exit(exit),
             None => TaskOutcome {
                 success: true,
                 value: None,
                 error: None,
                 exit: Some(exit),
+                usage: None,
                 ended_on_its_own: false,
             },
-        };
+        }
+        .with_usage(usage);
         if ended_on_its_own {
             outcome.ended_on_its_own()
         } else {

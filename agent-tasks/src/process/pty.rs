@@ -99,7 +99,14 @@ pub(super) async fn run(
     let Some(ticket) = ctx.spawn_ticket() else {
         return TaskOutcome::failed(super::HOST_EXITING);
     };
-    let mut prepared = contain::prepare(ctx.id().as_str(), task.containment);
+    let host = ctx.host_limits();
+    let limits = task.limits.or(host.defaults);
+    let mut prepared = match contain::prepare(ctx.id().as_str(), task.containment, &limits, host) {
+        Ok(prepared) => prepared,
+        Err(e) => return TaskOutcome::failed(e),
+    };
+    // The v1 limit cgroups, joined in the same hook (always, or no spawn).
+    let join = prepared.join_fds();
     // `pty-process` makes the child a session leader (setsid, which also
     // makes it lead a new process group) with the terminal as its
     // controlling terminal and its stdin, stdout and stderr. That runs in a
@@ -121,7 +128,7 @@ pub(super) async fn run(
         prepared.without_cgroup();
     }
     let spawned = loop {
-        let attempt = spawn_on(&task, ctx.id().as_str(), &pts, procs_fd.as_ref());
+        let attempt = spawn_on(&task, ctx.id().as_str(), &pts, procs_fd.as_ref(), join);
         match attempt {
             Err(_) if procs_fd.is_some() => {
                 procs_fd = None;
@@ -147,8 +154,8 @@ pub(super) async fn run(
         prepared.abandon();
         return TaskOutcome::failed("the process ended before its id could be read");
     };
-    let procs = prepared.started(pid, born_inside);
-    ctx.report_contained(pid, procs.mode(), procs.start_time());
+    let procs = prepared.started(pid, born_inside, true);
+    ctx.report_contained(pid, procs.mode(), procs.start_time(), procs.limits_info());
     drop(ticket);
 
     let (reader, writer) = pty.into_split();
@@ -179,25 +186,35 @@ pub(super) async fn run(
 /// Spawns the task's command on the terminal `pts`, with the task's marker
 /// in its environment; with `cgroup_procs` (the task cgroup's
 /// `cgroup.procs`, open for writing), the child moves itself into the
-/// cgroup before it execs, or fails the exec.
+/// cgroup before it execs, or fails the exec; so it does with the task's
+/// v1 limit cgroups (`join`).
 fn spawn_on(
     task: &ProcessTask,
     task_id: &str,
     pts: &pty_process::Pts,
     cgroup_procs: Option<&OwnedFd>,
+    join: super::limits::JoinFds,
 ) -> Result<tokio::process::Child, String> {
     let mut cmd = task.build_base_command()?;
     let (marker, value) = contain::marker(task_id);
     cmd.env(marker, value);
     let mut cmd = pty_process::Command::from(cmd);
-    if let Some(fd) = cgroup_procs {
-        let fd = fd.as_raw_fd();
+    let fd = cgroup_procs.map(|fd| fd.as_raw_fd());
+    if fd.is_some() || !join.as_slice().is_empty() {
         // SAFETY: the hook runs in the forked child before its exec, where
-        // only async-signal-safe calls are allowed: `join_cgroup` makes one
-        // write(2) and reads errno, allocating nothing and taking no lock.
-        // `fd` stays open in the host until the spawn has returned, so the
-        // child's copy of it is valid.
-        cmd = unsafe { cmd.pre_exec(move || join_cgroup(fd)) };
+        // only async-signal-safe calls are allowed: `join_cgroup` and
+        // `join.join` make one write(2) per cgroup and read errno,
+        // allocating nothing and taking no lock (`join` is a fixed array,
+        // copied). The descriptors stay open in the host until the spawn
+        // has returned, so the child's copies of them are valid.
+        cmd = unsafe {
+            cmd.pre_exec(move || {
+                if let Some(fd) = fd {
+                    join_cgroup(fd)?;
+                }
+                join.join().map_err(std::io::Error::from_raw_os_error)
+            })
+        };
     }
     cmd.spawn_borrowed(pts).map_err(|e| e.to_string())
 }

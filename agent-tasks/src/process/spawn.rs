@@ -46,13 +46,14 @@ use nix::spawn::{
 };
 use nix::sys::signal::{SigSet, Signal};
 use nix::unistd::Pid;
-use rustix::process::{pidfd_open, waitpid, PidfdFlags, WaitOptions};
+use rustix::process::{pidfd_open, PidfdFlags};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::net::unix::pipe;
 
 use super::clone_into::{self, ChildArgs, CloneError};
 use super::kept;
+use super::limits::{JoinFds, RootUsage};
 
 /// The search path of a lookup when the child's environment has no `PATH`
 /// (glibc's default for `execvp`).
@@ -145,7 +146,21 @@ impl Spawn {
     /// given), else with `posix_spawn` (then the caller moves it in): the
     /// child, and whether it was born inside its cgroup. Must run inside a
     /// tokio runtime (its pipes and pidfd are registered with it).
+    #[cfg(test)]
     pub fn spawn(&self, cgroup: Option<BorrowedFd<'_>>) -> io::Result<(Child, bool)> {
+        let (child, cloned) = self.spawn_joining(cgroup, JoinFds::default())?;
+        Ok((child, cloned && cgroup.is_some()))
+    }
+
+    /// [`Spawn::spawn`] for a child that also joins the v1 cgroups of
+    /// `join` before its exec (its limits): the child, and whether it was
+    /// started by [`clone_into`] (then it was born inside its cgroup, if
+    /// one was given, and joined `join`; else the caller moves it in).
+    pub fn spawn_joining(
+        &self,
+        cgroup: Option<BorrowedFd<'_>>,
+        join: JoinFds,
+    ) -> io::Result<(Child, bool)> {
         // (Registering the pipes and pidfd without one would panic.)
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(io::Error::other(
@@ -204,7 +219,7 @@ impl Spawn {
             (None, None) => return Err(io::Error::other("no stdin for the child")),
         };
         if clone_into::SUPPORTED && !CLONE_REFUSED.load(Ordering::Relaxed) {
-            match self.clone_into(cgroup, &envp, stdin_fd, &stdout_tx, &stderr_tx) {
+            match self.clone_into(cgroup, join, &envp, stdin_fd, &stdout_tx, &stderr_tx) {
                 Ok((pid, pidfd)) => {
                     drop((stdout_tx, stderr_tx, null));
                     // SAFETY: an `OwnedFd` stays open, and gives the same
@@ -212,7 +227,7 @@ impl Spawn {
                     let pidfd =
                         unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE) }.ok();
                     let child = self.child(pid, pidfd, stdin, stdout_rx, stderr_rx)?;
-                    return Ok((child, cgroup.is_some()));
+                    return Ok((child, true));
                 }
                 Err(CloneError::Failed(e)) => return Err(e),
                 // The kernel would kill every child cloned this way (see
@@ -285,6 +300,7 @@ impl Spawn {
         let mut child = Child {
             pid,
             exit: None,
+            usage: None,
             handed_over: false,
             pidfd,
             stdin: None,
@@ -308,6 +324,7 @@ impl Spawn {
     fn clone_into(
         &self,
         cgroup: Option<BorrowedFd<'_>>,
+        join: JoinFds,
         envp: &[&CStr],
         stdin: std::os::fd::RawFd,
         stdout: &OwnedFd,
@@ -351,6 +368,7 @@ impl Spawn {
             stdout: stdout.as_raw_fd(),
             stderr: stderr.as_raw_fd(),
             cwd: cwd.as_deref(),
+            join,
         };
         clone_into::spawn(&args, cgroup)
     }
@@ -469,6 +487,8 @@ fn open_pidfd(pid: u32) -> io::Result<AsyncFd<OwnedFd>> {
 pub(crate) struct Child {
     pid: u32,
     exit: Option<ExitStatus>,
+    /// Its `rusage`, once reaped.
+    usage: Option<RootUsage>,
     /// Already handed to a reaping task: dropped again (the runtime shut
     /// down), it is left to a later spawn.
     handed_over: bool,
@@ -485,15 +505,23 @@ impl Child {
         self.pid
     }
 
+    /// The child's `rusage`, once it was reaped.
+    pub fn usage(&self) -> Option<RootUsage> {
+        self.usage
+    }
+
     /// The child's exit status if it has exited (reaping it), without
     /// waiting.
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
         if let Some(status) = self.exit {
             return Ok(Some(status));
         }
-        let status = reap(self.pid)?;
-        self.exit = status;
-        Ok(status)
+        let reaped = reap(self.pid)?;
+        if let Some((status, usage)) = reaped {
+            self.exit = Some(status);
+            self.usage = Some(usage);
+        }
+        Ok(self.exit)
     }
 
     /// Waits for the child to exit, and reaps it.
@@ -506,8 +534,9 @@ impl Child {
             match &self.pidfd {
                 Some(pidfd) => {
                     let mut ready = pidfd.readable().await?;
-                    if let Some(status) = reap(self.pid)? {
+                    if let Some((status, usage)) = reap(self.pid)? {
                         self.exit = Some(status);
+                        self.usage = Some(usage);
                         return Ok(status);
                     }
                     ready.clear_ready();
@@ -534,12 +563,32 @@ fn rustix_pid(pid: u32) -> io::Result<rustix::process::Pid> {
         .ok_or_else(|| io::Error::other("an invalid pid"))
 }
 
-/// Reaps child `pid` if it has exited.
-fn reap(pid: u32) -> io::Result<Option<ExitStatus>> {
-    let pid = rustix_pid(pid)?;
-    match waitpid(Some(pid), WaitOptions::NOHANG)? {
-        Some((_, status)) => Ok(Some(ExitStatus::from_raw(status.as_raw()))),
-        None => Ok(None),
+/// Reaps child `pid` if it has exited: its status and its `rusage` (it
+/// and the descendants it waited for), from `wait4`.
+fn reap(pid: u32) -> io::Result<Option<(ExitStatus, RootUsage)>> {
+    let pid = i32::try_from(pid).map_err(|_| io::Error::other("an invalid pid"))?;
+    let mut status: libc::c_int = 0;
+    // SAFETY: `rusage` is plain data; zeroes are a valid value of it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits (without blocking) for our own child `pid`, writing to
+    // valid locals.
+    let ret = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+    match ret {
+        r if r < 0 => Err(io::Error::last_os_error()),
+        0 => Ok(None),
+        _ => {
+            let ms = |t: libc::timeval| {
+                u64::try_from(t.tv_sec).unwrap_or(0) * 1000
+                    + u64::try_from(t.tv_usec).unwrap_or(0) / 1000
+            };
+            let root = RootUsage {
+                user_ms: ms(usage.ru_utime),
+                system_ms: ms(usage.ru_stime),
+                // (KiB on Linux.)
+                max_rss_bytes: u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024,
+            };
+            Ok(Some((ExitStatus::from_raw(status), root)))
+        }
     }
 }
 
@@ -577,6 +626,7 @@ impl Drop for Child {
         let mut child = Child {
             pid: self.pid,
             exit: None,
+            usage: None,
             handed_over: true,
             pidfd: self.pidfd.take(),
             stdin: None,
@@ -828,7 +878,13 @@ mod tests {
         use crate::info::Containment;
         use std::os::fd::AsFd;
         let user = PoolUser::new();
-        let prepared = contain::prepare("process-fallback-test", Containment::Cgroup);
+        let prepared = contain::prepare(
+            "process-fallback-test",
+            Containment::Cgroup,
+            &Default::default(),
+            Default::default(),
+        )
+        .expect("no limits to refuse");
         let Some(dir) = prepared.cgroup_dir() else {
             eprintln!("no cgroup can be made here: nothing to test");
             user.release();
@@ -841,7 +897,7 @@ mod tests {
         let (mut child, inside) = spawn.spawn(Some(dir.as_fd())).expect("spawning");
         drop(dir);
         assert!(!inside, "cloned although clone3 counts as refused");
-        let mut procs = prepared.started(child.id(), false);
+        let mut procs = prepared.started(child.id(), false, false);
         assert_eq!(procs.mode(), Containment::Cgroup);
         drop(child.stdin.take());
         let mut text = String::new();

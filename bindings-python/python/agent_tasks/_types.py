@@ -49,8 +49,78 @@ class _Wire:
 TaskStatus = Literal['queued', 'running', 'completed', 'failed', 'cancelled', 'timed_out', 'lost']
 Containment = Literal['cgroup', 'subreaper', 'process_group']
 CancelKind = Literal['user', 'timeout', 'shutdown', 'owner_closed', 'stalled', 'external']
+UsageSource = Literal['cgroup', 'rusage']
 EventType = Literal['task.started', 'task.queued', 'task.detached', 'task.paused', 'task.resumed', 'task.spilled', 'task.finished', 'task.lost', 'task.orphaned', 'task.output_dropped', 'task.watch_matched', 'task.heartbeat', 'task.stalled', 'task.sink_error']
 NotificationKind = Literal['finished', 'lost', 'orphaned', 'watch_match', 'watch_stopped', 'progress', 'stalled', 'turn_ended']
+
+
+class Limits(_Wire):
+    """Resource limits for a process task's whole tree (the command and every
+    process it starts, a `setsid` daemon included), enforced by the kernel
+    through cgroups. A field left `None` sets no limit of that kind.
+
+    * `memory`: bytes of memory (swap is off under a memory limit). At the
+      limit the kernel kills the task's processes; the task ends `failed`
+      with an error naming the limit and the peak, e.g.
+      `killed: memory limit 128 MiB reached (OOM), peak 128 MiB`.
+    * `pids`: processes and threads at once; past it `fork` fails with
+      `EAGAIN` inside the task, the host is not touched.
+    * `cpu`: a fraction of one core (`0.5`: half a core; `2.0`: two cores);
+      it throttles, it never kills."""
+
+    __slots__ = ()
+    _repr = ('memory', 'pids', 'cpu')
+
+    @property
+    def memory(self) -> Optional[int]:
+        """Memory of the whole tree, in bytes (swap off)."""
+        return self._d.get('memory')  # type: ignore[no-any-return]
+
+    @property
+    def pids(self) -> Optional[int]:
+        """Processes (and threads) at once."""
+        return self._d.get('pids')  # type: ignore[no-any-return]
+
+    @property
+    def cpu(self) -> Optional[float]:
+        """CPU as a fraction of one core."""
+        return self._d.get('cpu')  # type: ignore[no-any-return]
+
+
+class NotEnforced(_Wire):
+    """Limits asked for but not applied, and why."""
+
+    __slots__ = ()
+    _repr = ('reason',)
+
+    @property
+    def limits(self) -> Limits:
+        """The limits not applied."""
+        return Limits(_at(self._d, 'limits'))
+
+    @property
+    def reason(self) -> str:
+        """Why, e.g. `no cgroup hierarchy with the memory controller is writable here`."""
+        return self._d['reason']  # type: ignore[no-any-return]
+
+
+class LimitsInfo(_Wire):
+    """The limits of a process task as they were applied, in its info."""
+
+    __slots__ = ()
+    _repr = ()
+
+    @property
+    def enforced(self) -> Limits:
+        """The limits the task runs under: those the kernel enforces."""
+        return Limits(_at(self._d, 'enforced'))
+
+    @property
+    def not_enforced(self) -> Optional[NotEnforced]:
+        """Limits asked for that are not applied (the manager's policy is
+        `UnenforcedLimits::Report`), with why."""
+        v = _at(self._d, 'not_enforced')
+        return None if v is None else NotEnforced(v)
 
 
 class ExitInfo(_Wire):
@@ -228,6 +298,13 @@ class TaskInfo(_Wire):
         return self._d.get('containment')  # type: ignore[no-any-return]
 
     @property
+    def limits(self) -> Optional[LimitsInfo]:
+        """A process task's resource limits as applied: those the kernel
+        enforces, and those asked for that are not (with why)."""
+        v = _at(self._d, 'limits')
+        return None if v is None else LimitsInfo(v)
+
+    @property
     def exit(self) -> Optional[ExitInfo]:
         """How the process ended, for process tasks that ended."""
         v = _at(self._d, 'exit')
@@ -292,6 +369,38 @@ class ChangedFiles(_Wire):
         return self._d['truncated']  # type: ignore[no-any-return]
 
 
+class Usage(_Wire):
+    """What a process task used, in its result."""
+
+    __slots__ = ()
+    _repr = ('peak_memory_bytes', 'memory_source', 'cpu_user_ms', 'cpu_system_ms')
+
+    @property
+    def peak_memory_bytes(self) -> int:
+        """Peak memory in bytes (of the tree for `cgroup`; see `UsageSource`)."""
+        return self._d['peak_memory_bytes']  # type: ignore[no-any-return]
+
+    @property
+    def memory_source(self) -> UsageSource:
+        """Where the peak came from."""
+        return self._d['memory_source']  # type: ignore[no-any-return]
+
+    @property
+    def cpu_user_ms(self) -> int:
+        """CPU time in user mode, milliseconds."""
+        return self._d['cpu_user_ms']  # type: ignore[no-any-return]
+
+    @property
+    def cpu_system_ms(self) -> int:
+        """CPU time in the kernel, milliseconds."""
+        return self._d['cpu_system_ms']  # type: ignore[no-any-return]
+
+    @property
+    def cpu_source(self) -> UsageSource:
+        """Where the CPU times came from."""
+        return self._d['cpu_source']  # type: ignore[no-any-return]
+
+
 class TaskResult(_Wire):
     """How a task ended: the final record returned by `collect` and
     `wait_foreground`."""
@@ -347,6 +456,13 @@ class TaskResult(_Wire):
         """What it changed in its tracked folder, if changes were tracked."""
         v = _at(self._d, 'changed_files')
         return None if v is None else ChangedFiles(v)
+
+    @property
+    def usage(self) -> Optional[Usage]:
+        """What a process task used: peak memory and CPU time, and where the
+        figures came from."""
+        v = _at(self._d, 'usage')
+        return None if v is None else Usage(v)
 
 
 class StreamSpan(_Wire):
@@ -785,6 +901,13 @@ class Finished(_Wire):
         return None if v is None else ChangedFiles(v)
 
     @property
+    def usage(self) -> Optional[Usage]:
+        """What a process task used: peak memory and CPU time, and where the
+        figures came from."""
+        v = _at(self._d, 'usage')
+        return None if v is None else Usage(v)
+
+    @property
     def state(self) -> Literal['finished']:
         return self._d['state']  # type: ignore[no-any-return]
 
@@ -890,6 +1013,13 @@ class Detached(_Wire):
         return self._d.get('containment')  # type: ignore[no-any-return]
 
     @property
+    def limits(self) -> Optional[LimitsInfo]:
+        """A process task's resource limits as applied: those the kernel
+        enforces, and those asked for that are not (with why)."""
+        v = _at(self._d, 'limits')
+        return None if v is None else LimitsInfo(v)
+
+    @property
     def exit(self) -> Optional[ExitInfo]:
         """How the process ended, for process tasks that ended."""
         v = _at(self._d, 'exit')
@@ -936,4 +1066,4 @@ class Detached(_Wire):
         return TaskInfo(_without(self._d, "state"))
 
 
-__all__ = ['TaskStatus', 'Containment', 'CancelKind', 'EventType', 'NotificationKind', 'ExitInfo', 'CancelReason', 'OutputStats', 'TaskInfo', 'ChangedFiles', 'TaskResult', 'StreamSpan', 'PollResult', 'Preview', 'Event', 'Lagged', 'Notification', 'ToolResponse', 'Finished', 'Detached']
+__all__ = ['TaskStatus', 'Containment', 'CancelKind', 'UsageSource', 'EventType', 'NotificationKind', 'Limits', 'NotEnforced', 'LimitsInfo', 'ExitInfo', 'CancelReason', 'OutputStats', 'TaskInfo', 'ChangedFiles', 'Usage', 'TaskResult', 'StreamSpan', 'PollResult', 'Preview', 'Event', 'Lagged', 'Notification', 'ToolResponse', 'Finished', 'Detached']
