@@ -12,7 +12,7 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 use crate::config::{ManagerConfig, SpawnOptions, MIN_HEARTBEAT};
-use crate::context::{Message, OutputWriter, SinkErrors, TaskContext};
+use crate::context::{Inbox, Message, OutputWriter, SinkErrors, TaskContext};
 use crate::error::{Error, Result};
 use crate::events::{EventBus, EventSubscription};
 use crate::id::TaskId;
@@ -430,12 +430,7 @@ impl TaskManager {
         let sinks: Arc<[SharedSink]> = sinks.into();
         let sink_errors = Arc::new(SinkErrors::default());
 
-        let (inbox_tx, inbox_rx) = if task.accepts_messages() {
-            let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
-            (Some(tx), Some(rx))
-        } else {
-            (None, None)
-        };
+        let inbox = task.accepts_messages().then(|| Inbox::new(INBOX_CAPACITY));
         let (controls_tx, controls_rx) = if task.pausable() {
             let (tx, rx) = mpsc::channel(4);
             (Some(tx), Some(rx))
@@ -448,7 +443,7 @@ impl TaskManager {
                 spec,
                 output: output.clone(),
                 sink_errors: sink_errors.clone(),
-                inbox: inbox_tx,
+                inbox: inbox.clone(),
                 controls: controls_tx,
                 registry: Arc::downgrade(&self.inner.registry),
                 services: self.inner.services.clone(),
@@ -489,7 +484,7 @@ impl TaskManager {
             id.clone(),
             writer,
             entry.cancel.clone(),
-            inbox_rx,
+            inbox,
             controls_rx,
             crate::context::HostLinks {
                 pid_hook,

@@ -11,7 +11,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::config::{Monitoring, OnTimeout};
-use crate::context::{CancelSignal, Control, ControlRequest, Message, OutputWriter, SinkErrors};
+use crate::context::{
+    CancelSignal, Control, ControlRequest, Inbox, Message, OutputWriter, SinkErrors,
+};
 use crate::error::Error;
 use crate::id::TaskId;
 use crate::info::{CancelKind, CancelReason, TaskInfo, TaskResult, TaskStatus};
@@ -57,7 +59,7 @@ pub(crate) struct TaskEntry {
     pub output: Arc<OutputBuffer>,
     pub(super) writer: Option<OutputWriter>,
     pub cancel: CancelSignal,
-    pub(super) inbox: Option<mpsc::Sender<Message>>,
+    pub(super) inbox: Option<Arc<Inbox>>,
     /// Signal requests to a pausable task (pause, resume); one at a time.
     pub(super) controls: tokio::sync::Mutex<Option<mpsc::Sender<ControlRequest>>>,
     pub(super) sink_errors: Arc<SinkErrors>,
@@ -102,7 +104,7 @@ pub(crate) struct NewEntry {
     pub spec: TaskSpec,
     pub output: Arc<OutputBuffer>,
     pub sink_errors: Arc<SinkErrors>,
-    pub inbox: Option<mpsc::Sender<Message>>,
+    pub inbox: Option<Arc<Inbox>>,
     pub controls: Option<mpsc::Sender<ControlRequest>>,
     pub registry: Weak<Mutex<Registry>>,
     pub services: Arc<Services>,

@@ -151,6 +151,11 @@ impl TaskEntry {
                 if st.unsaved_events.len() == MAX_UNSAVED_EVENTS {
                     st.unsaved_events.remove(0);
                 }
+                // One slot to start (a push would take four): most tasks
+                // are never sent to disk and hold only their start event.
+                if st.unsaved_events.capacity() == 0 {
+                    st.unsaved_events.reserve_exact(1);
+                }
                 st.unsaved_events.push(event.clone());
             }
             st.persisted

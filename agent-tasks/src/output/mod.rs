@@ -928,11 +928,19 @@ impl OutputBuffer {
     }
 }
 
+/// The first allocation of a task's in-memory output, at least: a task that
+/// writes a line or two (most of many thousand waiting tasks) costs a small
+/// block, not a page; a chatty one doubles from here in a few steps.
+const FIRST_MEMORY: usize = 256;
+
 /// Grows `buf` geometrically for `extra` more bytes, never past `limit`.
 fn grow_within(buf: &mut Vec<u8>, extra: usize, limit: usize) {
     let wanted = buf.len() + extra;
     if wanted > buf.capacity() {
-        let target = (buf.capacity() * 2).max(wanted).max(4096).min(limit);
+        let target = (buf.capacity() * 2)
+            .max(wanted)
+            .max(FIRST_MEMORY)
+            .min(limit);
         let len = buf.len();
         buf.reserve_exact(target.max(wanted) - len);
     }
