@@ -111,6 +111,15 @@ pub(crate) async fn drive(
             }
             _ => None,
         };
+        let wake_at = [
+            abort_at.filter(|_| stopping),
+            timeout_at,
+            next_heartbeat,
+            stall_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         tokio::select! {
             outcome = &mut run => break Joined {
                 outcome,
@@ -120,30 +129,36 @@ pub(crate) async fn drive(
                 stopping = true;
                 abort_at = deadline(Instant::now(), grace);
             }
-            _ = sleep_until(abort_at), if stopping => {
-                // Dropping the future stops it (a process task's guard kills its group).
-                break Joined {
-                    outcome: Err("the task did not stop within its grace period and was dropped".to_string()),
-                    stop_requested: true,
-                };
-            }
-            _ = sleep_until(timeout_at), if timeout_at.is_some() => {
-                entry.on_deadline();
-            }
-            _ = sleep_until(next_heartbeat), if next_heartbeat.is_some() => {
-                entry.heartbeat(&mut heartbeat_cursor);
-                next_heartbeat = heartbeat.and_then(|every| deadline(Instant::now(), every));
-            }
-            _ = sleep_until(stall_at), if stall_at.is_some() => {
-                // Output may have come since the timer was set: check again.
-                let (paused, quiet_since) = entry.quiet_since();
-                let new_silence = reported_silence != Some(quiet_since);
-                let silent_enough = idle
-                    .and_then(|idle| deadline(quiet_since, idle))
-                    .is_some_and(|at| at <= Instant::now());
-                if let (Some(idle), true, true, false) = (idle, new_silence, silent_enough, paused) {
-                    reported_silence = Some(quiet_since);
-                    entry.on_stall(idle);
+            // One timer for the four deadlines (stop grace, timeout,
+            // heartbeat, stall): each armed timer is a future held for the
+            // task's whole life, and 100,000 waiting tasks feel every one.
+            _ = sleep_until(wake_at), if wake_at.is_some() => {
+                let now = Instant::now();
+                if stopping && abort_at.is_some_and(|at| at <= now) {
+                    // Dropping the future stops it (a process task's guard kills its group).
+                    break Joined {
+                        outcome: Err("the task did not stop within its grace period and was dropped".to_string()),
+                        stop_requested: true,
+                    };
+                }
+                if timeout_at.is_some_and(|at| at <= now) {
+                    entry.on_deadline();
+                }
+                if next_heartbeat.is_some_and(|at| at <= now) {
+                    entry.heartbeat(&mut heartbeat_cursor);
+                    next_heartbeat = heartbeat.and_then(|every| deadline(Instant::now(), every));
+                }
+                if stall_at.is_some_and(|at| at <= now) {
+                    // Output may have come since the timer was set: check again.
+                    let (paused, quiet_since) = entry.quiet_since();
+                    let new_silence = reported_silence != Some(quiet_since);
+                    let silent_enough = idle
+                        .and_then(|idle| deadline(quiet_since, idle))
+                        .is_some_and(|at| at <= Instant::now());
+                    if let (Some(idle), true, true, false) = (idle, new_silence, silent_enough, paused) {
+                        reported_silence = Some(quiet_since);
+                        entry.on_stall(idle);
+                    }
                 }
             }
             _ = changes.changed() => {}
@@ -157,7 +172,9 @@ pub(crate) async fn drive(
         }
         _ => None,
     };
-    entry.finish(joined, changed_files, root).await;
+    // Boxed: the end's state (the result, the saves) is the largest part
+    // of this future, and would otherwise be held by every running task.
+    Box::pin(entry.finish(joined, changed_files, root)).await;
 }
 
 impl TaskEntry {
