@@ -409,7 +409,7 @@ impl TaskManager {
             on_timeout: options.on_timeout.unwrap_or(config.on_timeout),
             track_changes: options.track_changes.clone(),
             monitoring: options.monitoring.clone(),
-            source: options.source.clone(),
+            source: options.source.clone().map(Box::new),
         };
         let watcher = Self::watcher(&options)?;
         let dir = self.inner.services.store.folder(&id);
@@ -1020,7 +1020,7 @@ impl TaskManager {
     /// The delegation task `id` answers (agent and arguments), for a
     /// subagent started with [`SpawnOptions::source`](crate::SpawnOptions::source).
     pub(crate) fn source(&self, id: &str) -> Result<Option<crate::info::TaskSource>> {
-        Ok(self.entry(id)?.spec.source.clone())
+        Ok(self.entry(id)?.spec.source.as_deref().cloned())
     }
 
     /// Tells the manager that the model has seen the end of task `id` (a

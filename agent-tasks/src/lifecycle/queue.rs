@@ -35,7 +35,10 @@ impl Pending {
         self.entry.announce_start();
         let runtime = self.entry.services.runtime.clone();
         runtime.spawn(drive(
-            self.entry, self.task, self.ctx, self.grace, self.root,
+            self.entry,
+            Box::new((self.task, self.ctx)),
+            self.grace,
+            self.root,
         ));
     }
 

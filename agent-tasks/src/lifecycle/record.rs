@@ -230,7 +230,7 @@ impl TaskEntry {
         }
         let mut manifest = Manifest::new(info, start_time);
         manifest.log_head = self.output.capped_head();
-        manifest.source = self.spec.source.clone();
+        manifest.source = self.spec.source.as_deref().cloned();
         if let Err(e) = self.services.store.write_manifest(&manifest) {
             self.report_disk_error("manifest.json", e.to_string());
             self.keep_unsaved();
@@ -295,7 +295,7 @@ impl TaskEntry {
             st.process_start_time
         };
         let mut manifest = Manifest::new(self.info(), start_time);
-        manifest.source = self.spec.source.clone();
+        manifest.source = self.spec.source.as_deref().cloned();
         if let Err(e) = self.services.store.write_foreground_record(&manifest) {
             self.report_disk_error("foreground record", e.to_string());
         }
@@ -431,7 +431,7 @@ impl TaskEntry {
             duration_ms: info.duration_ms,
             output_tail,
             detail,
-            source: self.spec.source.clone(),
+            source: self.spec.source.as_deref().cloned(),
             value,
             created_at_ms: now_ms(),
             text: String::new(),
