@@ -86,7 +86,12 @@ pub(crate) async fn drive(
         Some(dir) => Some(snapshot_off_thread(dir.clone()).await),
         None => None,
     };
-    let (task, ctx) = *start;
+    // Unboxed in a block of its own, so the emptied box is freed here, not
+    // at the end of the task.
+    let (task, ctx) = {
+        let start = start;
+        *start
+    };
     let mut run = CatchPanic(task.run(ctx));
     let mut abort_at: Option<Instant> = None;
     let mut stopping = false;

@@ -988,6 +988,11 @@ impl View {
             if self.spans.len() == MAX_SPANS {
                 self.spans.pop_front();
             }
+            // One slot to start (a push would take four): most tasks
+            // write one stream, or change streams a few times.
+            if self.spans.capacity() == 0 {
+                self.spans.reserve_exact(1);
+            }
             self.spans.push_back((self.total, stream.clone()));
         }
         self.total += len as u64;
