@@ -286,7 +286,11 @@ pub struct TaskContext {
     id: TaskId,
     output: OutputWriter,
     cancel: CancelSignal,
-    inbox: tokio::sync::Mutex<Option<mpsc::Receiver<Message>>>,
+    /// Shared with the entry, which sends; `None` for a task that takes no
+    /// messages.
+    inbox: Option<Arc<Inbox>>,
+    /// The inbox's reading end, once this context took it.
+    reader: tokio::sync::Mutex<Reader>,
     /// Set once [`Message::eof`] came out of the inbox: it is closed.
     inbox_ended: std::sync::atomic::AtomicBool,
     controls: std::sync::Mutex<Option<mpsc::Receiver<ControlRequest>>>,
@@ -326,7 +330,7 @@ impl TaskContext {
         id: TaskId,
         output: OutputWriter,
         cancel: CancelSignal,
-        inbox: Option<mpsc::Receiver<Message>>,
+        inbox: Option<Arc<Inbox>>,
         controls: Option<mpsc::Receiver<ControlRequest>>,
         host: HostLinks,
     ) -> Self {
@@ -334,7 +338,8 @@ impl TaskContext {
             id,
             output,
             cancel,
-            inbox: tokio::sync::Mutex::new(inbox),
+            inbox,
+            reader: tokio::sync::Mutex::new(Reader::Unfetched),
             inbox_ended: std::sync::atomic::AtomicBool::new(false),
             controls: std::sync::Mutex::new(controls),
             host,
@@ -438,8 +443,8 @@ impl TaskContext {
     /// The next steering message, or `None` once no more can come (the task
     /// ended its input with [`Message::eof`], or cannot receive).
     pub async fn recv(&self) -> Option<Message> {
-        let mut inbox = self.inbox.lock().await;
-        let rx = inbox.as_mut()?;
+        let mut reader = self.reader.lock().await;
+        let rx = self.receiver(&mut reader, true)?;
         if self.inbox_ended.load(std::sync::atomic::Ordering::Acquire) {
             return None;
         }
@@ -449,13 +454,38 @@ impl TaskContext {
 
     /// A steering message if one is waiting, without waiting.
     pub fn try_recv(&self) -> Option<Message> {
-        let mut inbox = self.inbox.try_lock().ok()?;
-        let rx = inbox.as_mut()?;
+        let mut reader = self.reader.try_lock().ok()?;
+        // Nothing was ever sent if the channel was never made: not made for
+        // a look either.
+        let rx = self.receiver(&mut reader, false)?;
         if self.inbox_ended.load(std::sync::atomic::Ordering::Acquire) {
             return None;
         }
         let message = rx.try_recv().ok()?;
         self.end_if_eof(rx, message)
+    }
+
+    /// The inbox's reading end, taken from the shared inbox on first use
+    /// (made there if `make`, else only if a message made it already).
+    fn receiver<'a>(
+        &self,
+        reader: &'a mut Reader,
+        make: bool,
+    ) -> Option<&'a mut mpsc::Receiver<Message>> {
+        if matches!(reader, Reader::Unfetched) {
+            match self.inbox.as_ref() {
+                None => *reader = Reader::Gone,
+                Some(inbox) => match inbox.take_receiver(make) {
+                    Some(rx) => *reader = Reader::Held(rx),
+                    None if make => *reader = Reader::Gone,
+                    None => return None,
+                },
+            }
+        }
+        match reader {
+            Reader::Held(rx) => Some(rx),
+            Reader::Unfetched | Reader::Gone => None,
+        }
     }
 
     /// Passes a message on, or closes the inbox at the end-of-input marker
@@ -473,6 +503,166 @@ impl TaskContext {
     /// Takes the inbox out of the context, for a task that hands its
     /// messages to something else (a process's stdin).
     pub async fn take_inbox(&self) -> Option<mpsc::Receiver<Message>> {
-        self.inbox.lock().await.take()
+        let mut reader = self.reader.lock().await;
+        self.receiver(&mut reader, true)?;
+        match std::mem::replace(&mut *reader, Reader::Gone) {
+            Reader::Held(rx) => Some(rx),
+            Reader::Unfetched | Reader::Gone => None,
+        }
+    }
+}
+
+impl Drop for TaskContext {
+    /// The task is over: a message to an inbox it never read is refused
+    /// from now on, as a dropped reading end refuses it.
+    fn drop(&mut self) {
+        if let Some(inbox) = &self.inbox {
+            inbox.reader_gone();
+        }
+    }
+}
+
+/// The context's hold on the inbox's reading end.
+enum Reader {
+    /// Not taken from the shared [`Inbox`] yet.
+    Unfetched,
+    Held(mpsc::Receiver<Message>),
+    /// Handed on ([`TaskContext::take_inbox`]) or never to come.
+    Gone,
+}
+
+/// A task's inbox of steering messages, its channel made on first use (the
+/// first send, or the task's first wait for a message): most tasks are
+/// never sent one, and a channel costs about 1.6 KiB (tokio's shared state
+/// and first block of slots), which 100,000 tasks would pay for nothing.
+/// The entry sends through it; the context takes the reading end.
+pub(crate) struct Inbox {
+    capacity: usize,
+    state: Mutex<InboxState>,
+}
+
+#[derive(Default)]
+struct InboxState {
+    tx: Option<mpsc::Sender<Message>>,
+    /// The reading end, until the context takes it.
+    rx: Option<mpsc::Receiver<Message>>,
+    /// The context is gone without taking the reading end: nothing reads.
+    closed: bool,
+}
+
+impl Inbox {
+    /// An inbox that holds up to `capacity` unread messages.
+    pub(crate) fn new(capacity: usize) -> Arc<Inbox> {
+        Arc::new(Inbox {
+            capacity,
+            state: Mutex::new(InboxState::default()),
+        })
+    }
+
+    fn make(&self, st: &mut InboxState) {
+        if st.tx.is_none() && !st.closed {
+            let (tx, rx) = mpsc::channel(self.capacity);
+            st.tx = Some(tx);
+            st.rx = Some(rx);
+        }
+    }
+
+    /// Queues a message without waiting (the channel is made if need be).
+    pub(crate) fn try_send(
+        &self,
+        message: Message,
+    ) -> Result<(), mpsc::error::TrySendError<Message>> {
+        let mut st = crate::util::lock(&self.state);
+        self.make(&mut st);
+        match &st.tx {
+            Some(tx) if !st.closed => tx.try_send(message),
+            _ => Err(mpsc::error::TrySendError::Closed(message)),
+        }
+    }
+
+    /// The reading end, once; made now if `make` (else only if a message
+    /// made it already).
+    fn take_receiver(&self, make: bool) -> Option<mpsc::Receiver<Message>> {
+        let mut st = crate::util::lock(&self.state);
+        if make {
+            self.make(&mut st);
+        }
+        st.rx.take()
+    }
+
+    /// The context is gone. If it never took the reading end, later sends
+    /// are refused and unread messages dropped; if it did, whoever holds
+    /// that end closes the channel by dropping it.
+    fn reader_gone(&self) {
+        let mut st = crate::util::lock(&self.state);
+        if st.rx.is_some() || st.tx.is_none() {
+            st.closed = true;
+            st.rx = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn made(inbox: &Inbox) -> bool {
+        crate::util::lock(&inbox.state).tx.is_some()
+    }
+
+    #[test]
+    fn the_channel_is_made_by_the_first_send_and_keeps_the_message() {
+        let inbox = Inbox::new(2);
+        assert!(!made(&inbox));
+        // A look at an inbox nothing was sent to makes nothing.
+        assert!(inbox.take_receiver(false).is_none());
+        assert!(!made(&inbox));
+        inbox.try_send(Message::from("hi")).expect("first send");
+        let mut rx = inbox.take_receiver(false).expect("the reading end");
+        assert_eq!(rx.try_recv().ok(), Some(Message::from("hi")));
+        // The reading end is handed out once.
+        assert!(inbox.take_receiver(true).is_none());
+    }
+
+    #[test]
+    fn a_full_inbox_refuses_as_full() {
+        let inbox = Inbox::new(1);
+        inbox.try_send(Message::from("a")).expect("first send");
+        assert!(matches!(
+            inbox.try_send(Message::from("b")),
+            Err(mpsc::error::TrySendError::Full(_))
+        ));
+    }
+
+    #[test]
+    fn once_the_reader_is_gone_sends_are_refused_as_closed() {
+        // Never read, never sent to: nothing is made, and a send is refused.
+        let inbox = Inbox::new(4);
+        inbox.reader_gone();
+        assert!(matches!(
+            inbox.try_send(Message::from("late")),
+            Err(mpsc::error::TrySendError::Closed(_))
+        ));
+        assert!(!made(&inbox));
+        // Sent to but never read: the queued message goes with the reader.
+        let inbox = Inbox::new(4);
+        inbox.try_send(Message::from("unread")).expect("send");
+        inbox.reader_gone();
+        assert!(matches!(
+            inbox.try_send(Message::from("late")),
+            Err(mpsc::error::TrySendError::Closed(_))
+        ));
+        // Taken by the reader: its own end closes the channel when dropped.
+        let inbox = Inbox::new(4);
+        let rx = inbox.take_receiver(true).expect("the reading end");
+        inbox.reader_gone();
+        inbox
+            .try_send(Message::from("read"))
+            .expect("the reader is alive");
+        drop(rx);
+        assert!(matches!(
+            inbox.try_send(Message::from("late")),
+            Err(mpsc::error::TrySendError::Closed(_))
+        ));
     }
 }

@@ -3,6 +3,9 @@
 //! cancellation, receives steering messages, and returns a JSON value.
 
 use std::future::Future;
+use std::pin::Pin;
+
+use futures::FutureExt;
 
 use crate::context::TaskContext;
 use crate::task::{BackgroundTask, TaskOutcome};
@@ -66,10 +69,25 @@ where
         self.description.clone()
     }
 
-    async fn run(self: Box<Self>, ctx: TaskContext) -> TaskOutcome {
-        match (self.body)(ctx).await {
-            Ok(value) => TaskOutcome::completed(value),
-            Err(e) => TaskOutcome::failed(e.to_string()),
-        }
+    // Written out, not an `async fn`: an async fn keeps its arguments for
+    // its whole life, so the context (232 bytes) would be held twice, once
+    // beside the body's future that owns it. The body is still called on
+    // the first poll, as an async fn would.
+    fn run<'async_trait>(
+        self: Box<Self>,
+        ctx: TaskContext,
+    ) -> Pin<Box<dyn Future<Output = TaskOutcome> + Send + 'async_trait>>
+    where
+        Self: 'async_trait,
+    {
+        let FnTask { body, .. } = *self;
+        Box::pin(
+            futures::future::lazy(move |_| body(ctx))
+                .flatten()
+                .map(|result| match result {
+                    Ok(value) => TaskOutcome::completed(value),
+                    Err(e) => TaskOutcome::failed(e.to_string()),
+                }),
+        )
     }
 }

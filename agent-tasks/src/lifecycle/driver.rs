@@ -37,13 +37,13 @@ fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
 /// panic fails the task instead of unwinding through the driver. Running the
 /// task inside the driver (not as a second spawned task) saves a spawn and a
 /// cross-thread wake-up per task.
-struct CatchPanic<F>(Pin<Box<F>>);
+struct CatchPanic<F>(F);
 
-impl<F: Future> Future for CatchPanic<F> {
+impl<F: Future + Unpin> Future for CatchPanic<F> {
     type Output = Result<F::Output, String>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
-        let inner = self.0.as_mut();
+        let inner = Pin::new(&mut self.0);
         match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
@@ -66,11 +66,13 @@ struct Joined {
 }
 
 /// Runs a task to its end beside its timers, then records the end. Holds
-/// the root until the end is saved.
+/// the root until the end is saved. The task and its context come boxed:
+/// the arguments of an async fn stay in its state for its whole life, and
+/// the context alone is 232 bytes a task (the box is freed once the task's
+/// future is made).
 pub(crate) async fn drive(
     entry: Arc<TaskEntry>,
-    task: Box<dyn BackgroundTask>,
-    ctx: TaskContext,
+    start: Box<(Box<dyn BackgroundTask>, TaskContext)>,
     grace: Duration,
     root: Arc<super::RootHold>,
 ) {
@@ -84,8 +86,13 @@ pub(crate) async fn drive(
         Some(dir) => Some(snapshot_off_thread(dir.clone()).await),
         None => None,
     };
-    let mut run = CatchPanic(Box::pin(task.run(ctx)));
-    let mut changes = entry.changes.subscribe();
+    // Unboxed in a block of its own, so the emptied box is freed here, not
+    // at the end of the task.
+    let (task, ctx) = {
+        let start = start;
+        *start
+    };
+    let mut run = CatchPanic(task.run(ctx));
     let mut abort_at: Option<Instant> = None;
     let mut stopping = false;
     let heartbeat = entry.spec.monitoring.heartbeat;
@@ -96,6 +103,11 @@ pub(crate) async fn drive(
     // once; until new output comes, the timer only checks back every `idle`.
     let mut reported_silence: Option<Instant> = None;
     let joined = loop {
+        // Armed before the state is read (deadlines, silence): a change in
+        // between wakes this loop.
+        let changed = entry.changes.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
         let timeout_at = if stopping { None } else { entry.deadline() };
         // A paused task is silent on purpose: no stall while paused, and the
         // silence after a resume counts from the resume.
@@ -111,6 +123,15 @@ pub(crate) async fn drive(
             }
             _ => None,
         };
+        let wake_at = [
+            abort_at.filter(|_| stopping),
+            timeout_at,
+            next_heartbeat,
+            stall_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         tokio::select! {
             outcome = &mut run => break Joined {
                 outcome,
@@ -120,33 +141,39 @@ pub(crate) async fn drive(
                 stopping = true;
                 abort_at = deadline(Instant::now(), grace);
             }
-            _ = sleep_until(abort_at), if stopping => {
-                // Dropping the future stops it (a process task's guard kills its group).
-                break Joined {
-                    outcome: Err("the task did not stop within its grace period and was dropped".to_string()),
-                    stop_requested: true,
-                };
-            }
-            _ = sleep_until(timeout_at), if timeout_at.is_some() => {
-                entry.on_deadline();
-            }
-            _ = sleep_until(next_heartbeat), if next_heartbeat.is_some() => {
-                entry.heartbeat(&mut heartbeat_cursor);
-                next_heartbeat = heartbeat.and_then(|every| deadline(Instant::now(), every));
-            }
-            _ = sleep_until(stall_at), if stall_at.is_some() => {
-                // Output may have come since the timer was set: check again.
-                let (paused, quiet_since) = entry.quiet_since();
-                let new_silence = reported_silence != Some(quiet_since);
-                let silent_enough = idle
-                    .and_then(|idle| deadline(quiet_since, idle))
-                    .is_some_and(|at| at <= Instant::now());
-                if let (Some(idle), true, true, false) = (idle, new_silence, silent_enough, paused) {
-                    reported_silence = Some(quiet_since);
-                    entry.on_stall(idle);
+            // One timer for the four deadlines (stop grace, timeout,
+            // heartbeat, stall): each armed timer is a future held for the
+            // task's whole life, and 100,000 waiting tasks feel every one.
+            _ = sleep_until(wake_at), if wake_at.is_some() => {
+                let now = Instant::now();
+                if stopping && abort_at.is_some_and(|at| at <= now) {
+                    // Dropping the future stops it (a process task's guard kills its group).
+                    break Joined {
+                        outcome: Err("the task did not stop within its grace period and was dropped".to_string()),
+                        stop_requested: true,
+                    };
+                }
+                if timeout_at.is_some_and(|at| at <= now) {
+                    entry.on_deadline();
+                }
+                if next_heartbeat.is_some_and(|at| at <= now) {
+                    entry.heartbeat(&mut heartbeat_cursor);
+                    next_heartbeat = heartbeat.and_then(|every| deadline(Instant::now(), every));
+                }
+                if stall_at.is_some_and(|at| at <= now) {
+                    // Output may have come since the timer was set: check again.
+                    let (paused, quiet_since) = entry.quiet_since();
+                    let new_silence = reported_silence != Some(quiet_since);
+                    let silent_enough = idle
+                        .and_then(|idle| deadline(quiet_since, idle))
+                        .is_some_and(|at| at <= Instant::now());
+                    if let (Some(idle), true, true, false) = (idle, new_silence, silent_enough, paused) {
+                        reported_silence = Some(quiet_since);
+                        entry.on_stall(idle);
+                    }
                 }
             }
-            _ = changes.changed() => {}
+            _ = &mut changed => {}
         }
     };
     drop(run);
@@ -157,7 +184,9 @@ pub(crate) async fn drive(
         }
         _ => None,
     };
-    entry.finish(joined, changed_files, root).await;
+    // Boxed: the end's state (the result, the saves) is the largest part
+    // of this future, and would otherwise be held by every running task.
+    Box::pin(entry.finish(joined, changed_files, root)).await;
 }
 
 impl TaskEntry {

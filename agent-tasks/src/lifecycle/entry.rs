@@ -7,11 +7,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::config::{Monitoring, OnTimeout};
-use crate::context::{CancelSignal, Control, ControlRequest, Message, OutputWriter, SinkErrors};
+use crate::context::{
+    CancelSignal, Control, ControlRequest, Inbox, Message, OutputWriter, SinkErrors,
+};
 use crate::error::Error;
 use crate::id::TaskId;
 use crate::info::{CancelKind, CancelReason, TaskInfo, TaskResult, TaskStatus};
@@ -44,7 +46,8 @@ pub(crate) struct TaskSpec {
     pub track_changes: Option<PathBuf>,
     pub monitoring: Monitoring,
     /// The delegation it answers, for a subagent.
-    pub source: Option<crate::info::TaskSource>,
+    /// Boxed: 96 bytes inline, and only subagents have one.
+    pub source: Option<Box<crate::info::TaskSource>>,
 }
 
 /// One task as the manager holds it.
@@ -57,12 +60,16 @@ pub(crate) struct TaskEntry {
     pub output: Arc<OutputBuffer>,
     pub(super) writer: Option<OutputWriter>,
     pub cancel: CancelSignal,
-    pub(super) inbox: Option<mpsc::Sender<Message>>,
+    pub(super) inbox: Option<Arc<Inbox>>,
     /// Signal requests to a pausable task (pause, resume); one at a time.
     pub(super) controls: tokio::sync::Mutex<Option<mpsc::Sender<ControlRequest>>>,
     pub(super) sink_errors: Arc<SinkErrors>,
     pub(super) state: Mutex<TaskState>,
-    pub(super) changes: watch::Sender<u64>,
+    /// Wakes whoever waits on the task's state (its driver, `wait`,
+    /// `collect`): a waiter arms a `notified()` before it reads the state,
+    /// so no change between the read and the wait is missed. (A watch
+    /// channel did the same with a 344-byte allocation per task.)
+    pub(super) changes: tokio::sync::Notify,
     pub(super) registry: Weak<Mutex<Registry>>,
     pub(super) services: Arc<Services>,
     /// Serialises manifest writes so the newest info is the one saved, and
@@ -102,7 +109,7 @@ pub(crate) struct NewEntry {
     pub spec: TaskSpec,
     pub output: Arc<OutputBuffer>,
     pub sink_errors: Arc<SinkErrors>,
-    pub inbox: Option<mpsc::Sender<Message>>,
+    pub inbox: Option<Arc<Inbox>>,
     pub controls: Option<mpsc::Sender<ControlRequest>>,
     pub registry: Weak<Mutex<Registry>>,
     pub services: Arc<Services>,
@@ -134,7 +141,7 @@ impl TaskEntry {
             controls: tokio::sync::Mutex::new(parts.controls),
             sink_errors: parts.sink_errors,
             state: Mutex::new(TaskState::new(Phase::Running(placement))),
-            changes: watch::channel(0).0,
+            changes: tokio::sync::Notify::new(),
             registry: parts.registry,
             services: parts.services,
             disk: Mutex::new(()),
@@ -163,7 +170,7 @@ impl TaskEntry {
     }
 
     pub(super) fn notify_waiters(&self) {
-        self.changes.send_modify(|version| *version += 1);
+        self.changes.notify_waiters();
     }
 
     pub(crate) fn status(&self) -> TaskStatus {
@@ -261,8 +268,10 @@ impl TaskEntry {
     /// Waits until the task's end is announced, or (with `until_detached`)
     /// until it is no longer in the foreground.
     pub(crate) async fn wait_until(&self, until_detached: bool) -> Settled {
-        let mut changes = self.changes.subscribe();
         loop {
+            let changed = self.changes.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
             {
                 let st = lock(&self.state);
                 if let Some(result) = st.announced_result() {
@@ -273,10 +282,7 @@ impl TaskEntry {
                     return Settled::Detached(self.info());
                 }
             }
-            if changes.changed().await.is_err() {
-                // The sender lives in `self`, so this cannot happen; wait on.
-                std::future::pending::<()>().await;
-            }
+            changed.await;
         }
     }
 

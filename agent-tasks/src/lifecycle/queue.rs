@@ -50,7 +50,8 @@ impl Pending {
             let _in_runtime = runtime.enter();
             task.on_start(&ctx);
         }
-        runtime.spawn(drive(entry, task, ctx, grace, root));
+        // Boxed: the driver's future keeps its arguments for its whole life.
+        runtime.spawn(drive(entry, Box::new((task, ctx)), grace, root));
     }
 
     /// Ends a task that never started (cancelled in the queue).

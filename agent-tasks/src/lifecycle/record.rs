@@ -161,6 +161,11 @@ impl TaskEntry {
                 if st.unsaved_events.len() == MAX_UNSAVED_EVENTS {
                     st.unsaved_events.remove(0);
                 }
+                // One slot to start (a push would take four): most tasks
+                // are never sent to disk and hold only their start event.
+                if st.unsaved_events.capacity() == 0 {
+                    st.unsaved_events.reserve_exact(1);
+                }
                 st.unsaved_events.push(event.clone());
             }
             st.persisted
@@ -235,7 +240,7 @@ impl TaskEntry {
         }
         let mut manifest = Manifest::new(info, start_time);
         manifest.log_head = self.output.capped_head();
-        manifest.source = self.spec.source.clone();
+        manifest.source = self.spec.source.as_deref().cloned();
         if let Err(e) = self.services.store.write_manifest(&manifest) {
             self.report_disk_error("manifest.json", e.to_string());
             self.keep_unsaved();
@@ -304,7 +309,7 @@ impl TaskEntry {
             st.process_start_time
         };
         let mut manifest = Manifest::new(self.info(), start_time);
-        manifest.source = self.spec.source.clone();
+        manifest.source = self.spec.source.as_deref().cloned();
         if let Err(e) = self.services.store.write_foreground_record(&manifest) {
             self.report_disk_error("foreground record", e.to_string());
         }
@@ -440,7 +445,7 @@ impl TaskEntry {
             duration_ms: info.duration_ms,
             output_tail,
             detail,
-            source: self.spec.source.clone(),
+            source: self.spec.source.as_deref().cloned(),
             value,
             created_at_ms: now_ms(),
             text: String::new(),

@@ -11,7 +11,6 @@
 
 use std::sync::{Arc, Mutex, Weak};
 
-use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::context::{CancelSignal, SinkErrors};
@@ -160,7 +159,7 @@ impl TaskEntry {
                 on_timeout: crate::config::OnTimeout::Kill,
                 track_changes: None,
                 monitoring: crate::config::Monitoring::default(),
-                source: manifest.source.clone(),
+                source: manifest.source.clone().map(Box::new),
             },
             created_at_ms: info.created_at_ms,
             order: (info.created_at_ms, next_spawn_order()),
@@ -172,7 +171,7 @@ impl TaskEntry {
             inbox: None,
             sink_errors: Arc::new(SinkErrors::default()),
             state: std::sync::Mutex::new(state),
-            changes: watch::channel(0).0,
+            changes: tokio::sync::Notify::new(),
             registry,
             services,
             disk: std::sync::Mutex::new(()),

@@ -25,7 +25,6 @@ impl TaskEntry {
         timeout: Option<Duration>,
     ) -> Result<WaitOutcome> {
         let give_up = timeout.and_then(|t| deadline(Instant::now(), t));
-        let mut changes = self.changes.subscribe();
         let _armed = self.output.watch_growth();
         let mut scan = match until {
             WaitUntil::Output { from_cursor, .. } => Some(LineScan::new(*from_cursor)),
@@ -36,6 +35,9 @@ impl TaskEntry {
             let grown = self.output.growth().notified();
             tokio::pin!(grown);
             grown.as_mut().enable();
+            let changed = self.changes.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
             let ended = self.result();
             if let (Some(scan), WaitUntil::Output { regex, .. }) = (scan.as_mut(), until) {
                 match scan.scan(&self.output, regex)? {
@@ -73,7 +75,7 @@ impl TaskEntry {
             }
             tokio::select! {
                 _ = &mut grown, if scan.is_some() => {}
-                _ = changes.changed() => {}
+                _ = &mut changed => {}
                 _ = sleep_until(probe_at), if probe_at.is_some() => {}
                 _ = sleep_until(give_up), if give_up.is_some() => {
                     return Ok(WaitOutcome::TimedOut);
@@ -97,13 +99,16 @@ impl TaskEntry {
         timeout: Option<Duration>,
     ) -> Result<(Page, bool)> {
         let give_up = timeout.and_then(|t| deadline(Instant::now(), t));
-        let mut changes = self.changes.subscribe();
         let _armed = self.output.watch_growth();
         loop {
-            // Armed before the read, so no write between the two is missed.
+            // Armed before the read, so no write (or state change) between
+            // the two is missed.
             let grown = self.output.growth().notified();
             tokio::pin!(grown);
             grown.as_mut().enable();
+            let changed = self.changes.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
             // Read the end before the page: output written before the end
             // is in the page read after it.
             let ended = self.result().is_some();
@@ -116,12 +121,7 @@ impl TaskEntry {
             }
             tokio::select! {
                 _ = &mut grown => {}
-                changed = changes.changed() => {
-                    if changed.is_err() {
-                        // The entry is going away: answer what there is.
-                        return Ok((self.output.page(cursor, max)?, false));
-                    }
-                }
+                _ = &mut changed => {}
                 _ = sleep_until(give_up), if give_up.is_some() => {}
             }
         }

@@ -928,11 +928,19 @@ impl OutputBuffer {
     }
 }
 
+/// The first allocation of a task's in-memory output, at least: a task that
+/// writes a line or two (most of many thousand waiting tasks) costs a small
+/// block, not a page; a chatty one doubles from here in a few steps.
+const FIRST_MEMORY: usize = 256;
+
 /// Grows `buf` geometrically for `extra` more bytes, never past `limit`.
 fn grow_within(buf: &mut Vec<u8>, extra: usize, limit: usize) {
     let wanted = buf.len() + extra;
     if wanted > buf.capacity() {
-        let target = (buf.capacity() * 2).max(wanted).max(4096).min(limit);
+        let target = (buf.capacity() * 2)
+            .max(wanted)
+            .max(FIRST_MEMORY)
+            .min(limit);
         let len = buf.len();
         buf.reserve_exact(target.max(wanted) - len);
     }
@@ -979,6 +987,11 @@ impl View {
         if self.spans.back().map(|(_, s)| s) != Some(stream) {
             if self.spans.len() == MAX_SPANS {
                 self.spans.pop_front();
+            }
+            // One slot to start (a push would take four): most tasks
+            // write one stream, or change streams a few times.
+            if self.spans.capacity() == 0 {
+                self.spans.reserve_exact(1);
             }
             self.spans.push_back((self.total, stream.clone()));
         }
