@@ -20,6 +20,7 @@
 //! outcomes are flat (`{ state, ...result }`); the JS API nests the payload
 //! (`{ state, result }` or `{ state, info }`), as `types.d.ts` declares.
 
+use smallvec::SmallVec;
 use std::cell::RefCell;
 use std::ptr;
 
@@ -245,13 +246,21 @@ struct Items {
     keys: Vec<sys::napi_value>,
 }
 
+/// Fields of a struct kept without a heap allocation (the largest wire
+/// type, `TaskInfo`, has 21 and a poll's extra one).
+const FIELDS_INLINE: usize = 24;
+
 /// A struct being built: its keys (from serde, in order) and values
 /// (`undefined` for a skipped field).
 struct Fields {
     ser: Ser,
     name: &'static str,
-    keys: Vec<&'static str>,
-    values: Vec<sys::napi_value>,
+    // On the stack for the wire types' sizes (a poll builds three structs
+    // per call: two heap vectors each were a tenth of its cost).
+    keys: SmallVec<[&'static str; FIELDS_INLINE]>,
+    values: SmallVec<[sys::napi_value; FIELDS_INLINE]>,
+    /// `undefined`, fetched once per struct for its skipped fields.
+    undefined: Option<sys::napi_value>,
     /// Added after the struct's own fields.
     extra: Option<(&'static str, sys::napi_value)>,
 }
@@ -360,8 +369,9 @@ impl Serializer for Ser {
         Ok(Fields {
             ser: self.plain(),
             name,
-            keys: Vec::with_capacity(len + 1),
-            values: Vec::with_capacity(len + 1),
+            keys: SmallVec::with_capacity(len + 1),
+            values: SmallVec::with_capacity(len + 1),
+            undefined: None,
             extra: self.extra,
         })
     }
@@ -458,8 +468,12 @@ impl ser::SerializeStruct for Fields {
         Ok(())
     }
     fn skip_field(&mut self, key: &'static str) -> Result<()> {
+        let undefined = match self.undefined {
+            Some(u) => u,
+            None => *self.undefined.insert(self.ser.undefined()?),
+        };
         self.keys.push(key);
-        self.values.push(self.ser.undefined()?);
+        self.values.push(undefined);
         Ok(())
     }
     fn end(mut self) -> Result<sys::napi_value> {
@@ -478,7 +492,10 @@ impl ser::SerializeStruct for Fields {
         }
         let mut entries = Vec::with_capacity(self.keys.len());
         // SAFETY: as in `out!`.
-        let undefined = self.ser.undefined()?;
+        let undefined = match self.undefined {
+            Some(u) => u,
+            None => self.ser.undefined()?,
+        };
         for (key, value) in self.keys.into_iter().zip(self.values) {
             let mut same = false;
             // SAFETY: as in `out!`.
