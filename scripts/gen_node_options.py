@@ -16,6 +16,7 @@ import re
 import sys
 import textwrap
 from pathlib import Path
+from gen_output import write_or_check
 
 ROOT = Path(__file__).resolve().parent.parent
 JS_OUT = ROOT / "bindings-node" / "options.js"
@@ -225,15 +226,8 @@ def rust():
 
 def main():
     outputs = {JS_OUT: js(), RS_OUT: rust()}
-    if "--check" in sys.argv[1:]:
-        for path, text in outputs.items():
-            if not path.exists() or path.read_text() != text:
-                sys.stderr.write(f"{path.relative_to(ROOT)} is out of date: run python3 scripts/gen_node_options.py\n")
-                sys.exit(1)
-        return
-    for path, text in outputs.items():
-        path.write_text(text)
+    return write_or_check(outputs, "python3 scripts/gen_node_options.py")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -22,6 +22,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from gen_output import write_or_check
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "schema"
@@ -233,15 +234,8 @@ def main():
     gen = Gen()
     gen.load()
     outputs = {OUT: gen.render(), SHAPES_OUT: gen.shapes()}
-    if "--check" in sys.argv[1:]:
-        for path, text in outputs.items():
-            if not path.exists() or path.read_text() != text:
-                sys.stderr.write(f"{path.relative_to(ROOT)} is out of date with schema/: run python3 scripts/gen_node_types.py\n")
-                sys.exit(1)
-        return
-    for path, text in outputs.items():
-        path.write_text(text)
+    return write_or_check(outputs, "python3 scripts/gen_node_types.py")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

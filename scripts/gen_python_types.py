@@ -17,6 +17,7 @@ import re
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
+from gen_output import write_or_check
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "schema"
@@ -362,14 +363,7 @@ class Gen:
 
 def main() -> int:
     text = Gen(load()).render()
-    if "--check" in sys.argv[1:]:
-        if not OUT.exists() or OUT.read_text() != text:
-            print(f"{OUT.relative_to(ROOT)} is out of date: run python3 scripts/gen_python_types.py",
-                  file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text)
-    return 0
+    return write_or_check({OUT: text}, "python3 scripts/gen_python_types.py")
 
 
 if __name__ == "__main__":

@@ -543,18 +543,25 @@ fn cgroup_dir_of(cgroup_file: &str) -> Option<PathBuf> {
     let text = std::fs::read_to_string(cgroup_file).ok()?;
     let path = text.lines().find_map(|l| l.strip_prefix("0::"))?.trim();
     let (mount, root) = cgroup2_mount()?;
-    // Inside a cgroup namespace the mount's root may be below the top.
+    folder_in_mount(mount, root, path)
+}
+
+/// The folder of the cgroup `path` (as `/proc/<pid>/cgroup` names it) in a
+/// hierarchy mounted at `mount` whose root is `root`: inside a cgroup
+/// namespace the mount's root may be below the top. `None` for a path
+/// outside the mount's root or one that climbs (`..`). For v1 and v2 alike.
+pub(super) fn folder_in_mount(mount: &Path, root: &str, path: &str) -> Option<PathBuf> {
     let relative = if root == "/" {
         path
     } else {
-        path.strip_prefix(root.as_str())?
+        path.strip_prefix(root)?
     };
     let relative = relative.trim_start_matches('/');
     if relative.split('/').any(|c| c == "..") {
         return None;
     }
     Some(if relative.is_empty() {
-        mount.clone()
+        mount.to_path_buf()
     } else {
         mount.join(relative)
     })

@@ -109,20 +109,7 @@ fn v1_dir(mountinfo: &str, own: &str, controller: &str) -> Option<PathBuf> {
         let (_, list, path) = (parts.next()?, parts.next()?, parts.next()?);
         names(list).then_some(path.trim())
     })?;
-    let relative = if root == "/" {
-        path
-    } else {
-        path.strip_prefix(root.as_str())?
-    };
-    let relative = relative.trim_start_matches('/');
-    if relative.split('/').any(|c| c == "..") {
-        return None;
-    }
-    Some(if relative.is_empty() {
-        mount
-    } else {
-        mount.join(relative)
-    })
+    super::cgroup::folder_in_mount(&mount, &root, path)
 }
 
 fn place(controller: &str) -> Option<&'static Place> {
