@@ -86,6 +86,9 @@ const kinds = {
     test: (v) => typeof v === 'string' || typeof v === 'function',
     expected: "'allow', 'deny' or a function",
   },
+  // An object whose keys are checked in turn against the `limits` spec
+  // (`limits.memory`, …).
+  limits: { nested: 'limits' },
 }
 
 // The options of each call and their kinds: options.js, generated with the
@@ -93,12 +96,12 @@ const kinds = {
 // (scripts/gen_node_options.py).
 const { specs, taskOptions, processOptions } = require('./options.js')
 
-function unknownOption(call, key, spec) {
+function unknownOption(call, key, spec, prefix = '') {
   const names = Object.keys(spec)
   // The core's "did you mean" rule.
   const close = require('./binding.js').closestName(key, names)
   const hint = close ? `; did you mean \`${close}\`?` : ''
-  return invalid(key, `not an option of ${call}${hint} (its options: ${names.join(', ')})`)
+  return invalid(prefix + key, `not an option of ${call}${hint} (its options: ${names.join(', ')})`)
 }
 
 /**
@@ -106,21 +109,27 @@ function unknownOption(call, key, spec) {
  * in the call's table and every value given of the expected type. Returns a
  * copy of what was given (`{}` for undefined or null), without the keys set
  * to undefined or null (but a timeout's null). `name` is what an error
- * calls the object itself.
+ * calls the object itself; `prefix` is put before the names of its keys in
+ * errors (`limits.` for the keys of a `limits` option).
  */
-function options(call, value, name = 'options') {
+function options(call, value, name = 'options', prefix = '') {
   if (value === undefined || value === null) return {}
   if (!isPlainObject(value)) throw invalid(name, `expected an object, got ${describe(value)}`)
   const spec = specs[call]
   const checked = {}
   for (const key of Object.keys(value)) {
     const kind = spec[key]
-    if (kind === undefined) throw unknownOption(call, key, spec)
+    if (kind === undefined) throw unknownOption(call, key, spec, prefix)
     const v = value[key]
     // null is "not given" too, and left out (the native layer takes only
     // values); a timeout's null, "none", is kept for the caller to read.
     if (v === undefined || (v === null && kind !== 'timeout')) continue
-    if (!kinds[kind].test(v)) throw invalid(key, `expected ${kinds[kind].expected}, got ${describe(v)}`)
+    const nested = kinds[kind].nested
+    if (nested !== undefined) {
+      checked[key] = options(nested, v, prefix + key, `${prefix}${key}.`)
+      continue
+    }
+    if (!kinds[kind].test(v)) throw invalid(prefix + key, `expected ${kinds[kind].expected}, got ${describe(v)}`)
     checked[key] = v
   }
   return checked

@@ -30,6 +30,13 @@ export * from './types.js'
 /** What a foreground timeout does: move the task to the background, or stop it (`timed_out`). */
 export type OnTimeout = 'detach' | 'kill'
 
+/**
+ * What a manager does with a task whose limits this host cannot enforce:
+ * refuse it (`LIMITS_UNAVAILABLE`, the default), or run it and list them in
+ * `info.limits.notEnforced`.
+ */
+export type UnenforcedLimits = 'refuse' | 'report'
+
 /** A task id, or anything with an `id` (a `TaskHandle`, a `TaskInfo`). */
 export type TaskRef = string | { readonly id: string }
 
@@ -42,6 +49,7 @@ export type ErrorCode =
   | 'NOT_RECEIVING'
   | 'ROOT_IN_USE'
   | 'SHUT_DOWN'
+  | 'LIMITS_UNAVAILABLE'
   | 'IO_ERROR'
 
 /** Error of every failed call. */
@@ -803,6 +811,17 @@ export interface ManagerOptions {
    * any number of commands).
    */
   maxRunningOfKind?: Record<string, number>
+  /**
+   * Default resource limits of every process task, for each kind a task's own `limits` does not
+   * set (default none).
+   */
+  limits?: ResourceLimits
+  /**
+   * What to do with a task whose limits this host cannot enforce: `refuse` (default: the spawn
+   * fails with `LIMITS_UNAVAILABLE`) or `report` (it runs; `info.limits.notEnforced` says what
+   * is not applied and why).
+   */
+  unenforcedLimits?: UnenforcedLimits
 }
 
 /**
@@ -838,6 +857,25 @@ export interface ProcessOptions {
    * `resize` changes the size).
    */
   pty?: TerminalSize
+  /**
+   * Resource limits of the task's whole tree, enforced through cgroups, over the manager's
+   * default: past `memory` the task ends `failed` (`killed: memory limit … reached (OOM), peak
+   * …`); `result.usage` has what it used.
+   */
+  limits?: ResourceLimits
+}
+
+/** Resource limits of a process task's whole tree (each optional: no limit of that kind). */
+export interface ResourceLimits {
+  /**
+   * Bytes of memory (at least 1 MiB; swap off); at the limit the kernel kills the task's
+   * processes.
+   */
+  memory?: number
+  /** Processes and threads at once; past it `fork` fails inside the task. */
+  pids?: number
+  /** A fraction of one core (`0.5`, `2`); it throttles, it never kills. */
+  cpu?: number
 }
 
 /**

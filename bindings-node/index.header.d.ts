@@ -30,6 +30,13 @@ export * from './types.js'
 /** What a foreground timeout does: move the task to the background, or stop it (`timed_out`). */
 export type OnTimeout = 'detach' | 'kill'
 
+/**
+ * What a manager does with a task whose limits this host cannot enforce:
+ * refuse it (`LIMITS_UNAVAILABLE`, the default), or run it and list them in
+ * `info.limits.notEnforced`.
+ */
+export type UnenforcedLimits = 'refuse' | 'report'
+
 /** A task id, or anything with an `id` (a `TaskHandle`, a `TaskInfo`). */
 export type TaskRef = string | { readonly id: string }
 
@@ -42,6 +49,7 @@ export type ErrorCode =
   | 'NOT_RECEIVING'
   | 'ROOT_IN_USE'
   | 'SHUT_DOWN'
+  | 'LIMITS_UNAVAILABLE'
   | 'IO_ERROR'
 
 /** Error of every failed call. */

@@ -5,10 +5,10 @@
 // from the same table (src/options.rs).
 
 const taskOptions = { background: 'boolean', timeoutMs: 'timeout', backgroundTimeoutMs: 'timeout', onTimeout: 'string', description: 'string', owner: 'string', keepAlive: 'boolean', trackChanges: 'string', watch: 'strings', watchIntervalMs: 'number', watchMax: 'count', heartbeatMs: 'number', idleTimeoutMs: 'number', cancelOnStall: 'boolean' }
-const processOptions = { cwd: 'string', env: 'env', envClear: 'boolean', stdin: 'textOrBytes', interactive: 'boolean', killGraceMs: 'number', pty: 'size' }
+const processOptions = { cwd: 'string', env: 'env', envClear: 'boolean', stdin: 'textOrBytes', interactive: 'boolean', killGraceMs: 'number', pty: 'size', limits: 'limits' }
 const specs = {
-  manager: { root: 'string', memoryLimit: 'count', diskLimit: 'count', tailWindow: 'count', foregroundTimeoutMs: 'timeout', backgroundTimeoutMs: 'timeout', onTimeout: 'string', maxBackground: 'count', maxBackgroundPerOwner: 'count', stopGraceMs: 'number', defaultOwner: 'string', notifyHostCancels: 'boolean', queueOverCapacity: 'boolean', maxRunningOfKind: 'caps' },
-  run: { cwd: 'string', env: 'env', envClear: 'boolean', stdin: 'textOrBytes', interactive: 'boolean', killGraceMs: 'number', pty: 'size', background: 'boolean', timeoutMs: 'timeout', backgroundTimeoutMs: 'timeout', onTimeout: 'string', description: 'string', owner: 'string', keepAlive: 'boolean', trackChanges: 'string', watch: 'strings', watchIntervalMs: 'number', watchMax: 'count', heartbeatMs: 'number', idleTimeoutMs: 'number', cancelOnStall: 'boolean' },
+  manager: { root: 'string', memoryLimit: 'count', diskLimit: 'count', tailWindow: 'count', foregroundTimeoutMs: 'timeout', backgroundTimeoutMs: 'timeout', onTimeout: 'string', maxBackground: 'count', maxBackgroundPerOwner: 'count', stopGraceMs: 'number', defaultOwner: 'string', notifyHostCancels: 'boolean', queueOverCapacity: 'boolean', maxRunningOfKind: 'caps', limits: 'limits', unenforcedLimits: 'string' },
+  run: { cwd: 'string', env: 'env', envClear: 'boolean', stdin: 'textOrBytes', interactive: 'boolean', killGraceMs: 'number', pty: 'size', limits: 'limits', background: 'boolean', timeoutMs: 'timeout', backgroundTimeoutMs: 'timeout', onTimeout: 'string', description: 'string', owner: 'string', keepAlive: 'boolean', trackChanges: 'string', watch: 'strings', watchIntervalMs: 'number', watchMax: 'count', heartbeatMs: 'number', idleTimeoutMs: 'number', cancelOnStall: 'boolean' },
   spawn: { kind: 'string', background: 'boolean', timeoutMs: 'timeout', backgroundTimeoutMs: 'timeout', onTimeout: 'string', description: 'string', owner: 'string', keepAlive: 'boolean', trackChanges: 'string', watch: 'strings', watchIntervalMs: 'number', watchMax: 'count', heartbeatMs: 'number', idleTimeoutMs: 'number', cancelOnStall: 'boolean' },
   send: { eof: 'boolean' },
   poll: { cursor: 'count', maxBytes: 'count' },
@@ -28,6 +28,7 @@ const specs = {
   agent: { name: 'string', description: 'string', parameters: 'object', run: 'func' },
   acp: { cwd: 'string', env: 'env', permissions: 'permissions', files: 'string', showThoughts: 'boolean', idleTimeoutMs: 'number', cancelGraceMs: 'number', killGraceMs: 'number', handshakeTimeoutMs: 'number', maxMessageBytes: 'count', timeoutMs: 'number', owner: 'string', description: 'string', keepAlive: 'boolean' },
   acpAgent: { cwd: 'string', env: 'env', permissions: 'permissions', files: 'string', showThoughts: 'boolean', idleTimeoutMs: 'number', cancelGraceMs: 'number', killGraceMs: 'number', handshakeTimeoutMs: 'number', maxMessageBytes: 'count' },
+  limits: { memory: 'count', pids: 'count', cpu: 'number' },
 }
 
 module.exports = { specs, taskOptions, processOptions }

@@ -36,6 +36,7 @@ RUST = {
     "textOrBytes": "Either<String, Buffer>",
     "size": "TerminalSize",
     "permissions": "String",  # a function is passed beside (acp.rs)
+    "limits": "ResourceLimits",  # an object checked key by key (the `limits` spec)
 }
 TS = {"timeout": "number | null"}
 
@@ -56,6 +57,8 @@ NATIVE = {
         ("notify_host_cancels", "boolean", "Whether host cancels of background tasks still queue notifications."),
         ("queue_over_capacity", "boolean", "Over a background cap, wait in a FIFO queue (status `queued`) instead of failing with `CAPACITY_EXCEEDED` (default false)."),
         ("max_running_of_kind", "caps", "Caps on running tasks per kind, e.g. `{ agent: 3 }` (at most three subagents at once beside any number of commands)."),
+        ("limits", "limits", "Default resource limits of every process task, for each kind a task's own `limits` does not set (default none)."),
+        ("unenforced_limits", "string", "What to do with a task whose limits this host cannot enforce: `refuse` (default: the spawn fails with `LIMITS_UNAVAILABLE`) or `report` (it runs; `info.limits.notEnforced` says what is not applied and why).", "UnenforcedLimits"),
     ]),
     "ProcessOptions": ("How a command runs (`run`'s options besides the [`TaskOptions`]).", [
         ("cwd", "string", "Working directory (default: the host's)."),
@@ -65,6 +68,7 @@ NATIVE = {
         ("interactive", "boolean", "Keep stdin open so `send` can write to it."),
         ("kill_grace_ms", "number", "Time between SIGTERM and SIGKILL on cancel (default 5 s)."),
         ("pty", "size", "Run on a pseudo-terminal of this size: stdout and stderr are then one stream (tagged stdout), and the task always takes input (`send` types, `sendKeys` types control keys; `resize` changes the size)."),
+        ("limits", "limits", "Resource limits of the task's whole tree, enforced through cgroups, over the manager's default: past `memory` the task ends `failed` (`killed: memory limit … reached (OOM), peak …`); `result.usage` has what it used."),
     ]),
     "TaskOptions": ("How a task runs, for `run` and `spawn` alike: mode, timeouts, owner, monitoring (the wrapper splits a call's options into these and the [`ProcessOptions`]).", [
         ("background", "boolean", "Start in the background (default: the foreground)."),
@@ -99,6 +103,11 @@ NATIVE = {
         ("env", "env", "Extra environment variables of `task_run` commands."),
         ("raw_text", "boolean", "Show output in the answers as the task wrote it (default false: cleaned of terminal escapes, `\\r` progress bars at their last state), for hosts that render terminal text. `poll` and the log always keep the raw bytes."),
         ("tty_size", "size", "The terminal size of a `task_run` with `tty: true` (default 120 × 40)."),
+    ]),
+    "ResourceLimits": ("Resource limits of a process task's whole tree (each optional: no limit of that kind).", [
+        ("memory", "count", "Bytes of memory (at least 1 MiB; swap off); at the limit the kernel kills the task's processes."),
+        ("pids", "count", "Processes and threads at once; past it `fork` fails inside the task."),
+        ("cpu", "number", "A fraction of one core (`0.5`, `2`); it throttles, it never kills."),
     ]),
     "TerminalSize!": ("The size of a task's terminal, in character cells.", [
         ("cols", "number", "Columns (1 to 65535)."),
@@ -148,6 +157,8 @@ CALLS = {
     "acp": ["AcpOptions"],
     # registerAcpAgent: runAcp's options but the task's own.
     "acpAgent": ["AcpOptions-"],
+    # The keys of a `limits` option (args.js checks them as `limits.<key>`).
+    "limits": ["ResourceLimits"],
 }
 ACP_TASK_ONLY = {"timeout_ms", "owner", "description", "keep_alive"}
 

@@ -127,6 +127,40 @@ pub enum UnenforcedLimits {
     Report,
 }
 
+impl UnenforcedLimits {
+    /// Every policy, in declaration order.
+    pub const ALL: [UnenforcedLimits; 2] = [UnenforcedLimits::Refuse, UnenforcedLimits::Report];
+
+    /// The policy's wire name: `refuse` or `report`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnenforcedLimits::Refuse => "refuse",
+            UnenforcedLimits::Report => "report",
+        }
+    }
+}
+
+impl std::fmt::Display for UnenforcedLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for UnenforcedLimits {
+    type Err = crate::Error;
+
+    /// `refuse` or `report`; anything else is an `InvalidArgument` naming
+    /// `unenforced_limits` and listing both.
+    fn from_str(s: &str) -> crate::Result<Self> {
+        crate::names::by_name(
+            "unenforced_limits",
+            s,
+            &UnenforcedLimits::ALL,
+            UnenforcedLimits::as_str,
+        )
+    }
+}
+
 /// The limits of a process task as they were applied, in its info.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LimitsInfo {

@@ -16,7 +16,8 @@ use napi_derive::napi;
 
 use crate::errors::{invalid, CoreResultExt};
 use crate::options::{
-    ListFilter, ManagerOptions, ProcessOptions, TaskOptions, TerminalSize, ToolBoxOptions,
+    ListFilter, ManagerOptions, ProcessOptions, ResourceLimits, TaskOptions, TerminalSize,
+    ToolBoxOptions,
 };
 
 impl ManagerOptions {
@@ -64,6 +65,12 @@ impl ManagerOptions {
         for (kind, max) in self.max_running_of_kind.unwrap_or_default() {
             c = c.max_running_of_kind(kind, max as usize);
         }
+        if let Some(v) = &self.limits {
+            c = c.default_limits(v.limits()?);
+        }
+        if let Some(v) = self.unenforced_limits {
+            c = c.unenforced_limits(agent_tasks::parse_name("unenforcedLimits", &v).js()?);
+        }
         Ok(c)
     }
 }
@@ -95,7 +102,23 @@ impl ProcessOptions {
             let (cols, rows) = size.cells()?;
             task = task.pty(cols, rows);
         }
+        if let Some(v) = &self.limits {
+            task = task.limits(v.limits()?);
+        }
         Ok(task)
+    }
+}
+
+impl ResourceLimits {
+    /// The core's limits; byte and process counts must be non-negative
+    /// integers, and the ranges are the core's (`Limits::check`, at the
+    /// spawn or the manager's making), which name `limits.<kind>`.
+    pub(crate) fn limits(&self) -> napi::Result<agent_tasks::Limits> {
+        Ok(agent_tasks::Limits {
+            memory: self.memory.map(|v| bytes("limits.memory", v)).transpose()?,
+            pids: self.pids.map(|v| bytes("limits.pids", v)).transpose()?,
+            cpu: self.cpu,
+        })
     }
 }
 

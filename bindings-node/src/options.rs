@@ -48,6 +48,14 @@ pub struct ManagerOptions {
     /// Caps on running tasks per kind, e.g. `{ agent: 3 }` (at most three subagents at once beside
     /// any number of commands).
     pub max_running_of_kind: Option<HashMap<String, u32>>,
+    /// Default resource limits of every process task, for each kind a task's own `limits` does not
+    /// set (default none).
+    pub limits: Option<ResourceLimits>,
+    /// What to do with a task whose limits this host cannot enforce: `refuse` (default: the spawn
+    /// fails with `LIMITS_UNAVAILABLE`) or `report` (it runs; `info.limits.notEnforced` says what
+    /// is not applied and why).
+    #[napi(ts_type = "UnenforcedLimits")]
+    pub unenforced_limits: Option<String>,
 }
 
 /// How a command runs (`run`'s options besides the [`TaskOptions`]).
@@ -70,6 +78,10 @@ pub struct ProcessOptions {
     /// stdout), and the task always takes input (`send` types, `sendKeys` types control keys;
     /// `resize` changes the size).
     pub pty: Option<TerminalSize>,
+    /// Resource limits of the task's whole tree, enforced through cgroups, over the manager's
+    /// default: past `memory` the task ends `failed` (`killed: memory limit … reached (OOM), peak
+    /// …`); `result.usage` has what it used.
+    pub limits: Option<ResourceLimits>,
 }
 
 /// How a task runs, for `run` and `spawn` alike: mode, timeouts, owner, monitoring (the wrapper
@@ -160,6 +172,19 @@ pub struct ToolBoxOptions {
     pub raw_text: Option<bool>,
     /// The terminal size of a `task_run` with `tty: true` (default 120 × 40).
     pub tty_size: Option<TerminalSize>,
+}
+
+/// Resource limits of a process task's whole tree (each optional: no limit of that kind).
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
+pub struct ResourceLimits {
+    /// Bytes of memory (at least 1 MiB; swap off); at the limit the kernel kills the task's
+    /// processes.
+    pub memory: Option<f64>,
+    /// Processes and threads at once; past it `fork` fails inside the task.
+    pub pids: Option<f64>,
+    /// A fraction of one core (`0.5`, `2`); it throttles, it never kills.
+    pub cpu: Option<f64>,
 }
 
 /// The size of a task's terminal, in character cells.

@@ -22,6 +22,7 @@ fn class_name(err: &Error) -> &'static str {
         Error::NotReceiving { .. } => "NotReceiving",
         Error::RootInUse { .. } => "RootInUse",
         Error::ShutDown => "ShutDown",
+        Error::LimitsUnavailable { .. } => "LimitsUnavailable",
         Error::Io { .. } => "StorageError",
         _ => "AgentTasksError",
     }
@@ -60,6 +61,10 @@ fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
             details.set_item("reason", reason)?;
         }
         Error::RootInUse { path } => details.set_item("path", path_str(py, path)?)?,
+        Error::LimitsUnavailable { kinds, reason } => {
+            details.set_item("kinds", kinds)?;
+            details.set_item("reason", reason)?;
+        }
         Error::Io { path, source, .. } => {
             details.set_item("path", path_str(py, path)?)?;
             if let Some(errno) = source.raw_os_error() {

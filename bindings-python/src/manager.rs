@@ -81,6 +81,7 @@ impl NativeManager {
         max_background=None, max_background_per_owner=None, max_running_of_kind=None,
         stop_grace=None,
         default_owner=None, notify_host_cancels=false, queue_over_capacity=false,
+        limits=None, unenforced_limits=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -98,6 +99,8 @@ impl NativeManager {
         default_owner: Option<String>,
         notify_host_cancels: bool,
         queue_over_capacity: bool,
+        limits: Option<&Bound<'_, PyAny>>,
+        unenforced_limits: Option<&str>,
     ) -> PyResult<Self> {
         let mut config = ManagerConfig::default();
         if let Some(root) = root {
@@ -138,6 +141,12 @@ impl NativeManager {
         if let Some(owner) = default_owner {
             config = config.default_owner(owner);
         }
+        if let Some(v) = limits {
+            config = config.default_limits(crate::options::limits(v)?);
+        }
+        if let Some(policy) = crate::options::unenforced_limits(unenforced_limits)? {
+            config = config.unenforced_limits(policy);
+        }
         config = config
             .notify_host_cancels(notify_host_cancels)
             .queue_over_capacity(queue_over_capacity);
@@ -159,7 +168,7 @@ impl NativeManager {
         background=false, timeout=None, background_timeout=None, on_timeout=None,
         description=None, owner=None, keep_alive=false, kill_grace=None, watch=None,
         watch_interval=None, watch_max=None, heartbeat=None, idle_timeout=None,
-        cancel_on_stall=false, track_changes=None, pty=None,
+        cancel_on_stall=false, track_changes=None, pty=None, limits=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn run(
@@ -186,6 +195,7 @@ impl NativeManager {
         cancel_on_stall: bool,
         track_changes: Option<PathBuf>,
         pty: Option<(u64, u64)>,
+        limits: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<NativeTask> {
         let mut task = process_task(command)?;
         if let Some((cols, rows)) = pty {
@@ -206,6 +216,9 @@ impl NativeManager {
         }
         if let Some(grace) = kill_grace {
             task = task.kill_grace(duration("kill_grace", grace)?);
+        }
+        if let Some(v) = limits {
+            task = task.limits(crate::options::limits(v)?);
         }
         let options = spawn_options(
             background,

@@ -7,11 +7,11 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 
-use agent_tasks::{OnTimeout, ProcessTask, SpawnOptions, TaskStatus};
+use agent_tasks::{Limits, OnTimeout, ProcessTask, SpawnOptions, TaskStatus, UnenforcedLimits};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString};
+use pyo3::types::{PyBool, PyBytes, PyFloat, PyInt, PyMapping, PyString};
 
-use crate::convert::{duration, timeout_setting};
+use crate::convert::{count, duration, shown, timeout_setting};
 use crate::errors::{core_err, invalid_argument};
 
 /// An `on_timeout` argument: the core's names (`detach`, `kill`).
@@ -20,6 +20,80 @@ pub(crate) fn on_timeout(value: Option<&str>) -> PyResult<Option<OnTimeout>> {
         .map(|v| agent_tasks::parse_name("on_timeout", v))
         .transpose()
         .map_err(core_err)
+}
+
+/// An `unenforced_limits` argument: the core's names (`refuse`, `report`).
+pub(crate) fn unenforced_limits(value: Option<&str>) -> PyResult<Option<UnenforcedLimits>> {
+    value
+        .map(|v| agent_tasks::parse_name("unenforced_limits", v))
+        .transpose()
+        .map_err(core_err)
+}
+
+/// The kinds of limit a `limits` dict takes.
+const LIMIT_KINDS: [&str; 3] = ["memory", "pids", "cpu"];
+
+/// A `limits` argument: a mapping with `memory` (bytes, int), `pids` (int)
+/// and `cpu` (cores, int or float), each optional (`None`: no limit of that
+/// kind). An unknown key or a value of the wrong type is an
+/// `InvalidArgument` naming `limits.<key>` (with the core's "did you mean"
+/// hint); the ranges are the core's ([`Limits::check`]).
+pub(crate) fn limits(value: &Bound<'_, PyAny>) -> PyResult<Limits> {
+    let mapping = value.cast::<PyMapping>().map_err(|_| {
+        invalid_argument(
+            "limits",
+            format!(
+                "expected a dict with `memory`, `pids` and/or `cpu`, got {}",
+                shown(value)
+            ),
+        )
+    })?;
+    let mut limits = Limits::default();
+    for item in mapping.items()?.iter() {
+        let (key, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+        let key = key.cast::<PyString>().map_err(|_| {
+            invalid_argument(
+                "limits",
+                format!("a key must be a str, got {}", shown(&key)),
+            )
+        })?;
+        let key = key.to_str()?;
+        let name = format!("limits.{key}");
+        if !LIMIT_KINDS.contains(&key) {
+            return Err(core_err(
+                match agent_tasks::unknown_option("limits", key, &LIMIT_KINDS) {
+                    agent_tasks::Error::InvalidArgument { message, .. } => {
+                        agent_tasks::Error::InvalidArgument { name, message }
+                    }
+                    other => other,
+                },
+            ));
+        }
+        if v.is_none() {
+            continue;
+        }
+        match key {
+            "memory" => limits.memory = Some(count(&name, &v)?),
+            "pids" => limits.pids = Some(count(&name, &v)?),
+            _ => limits.cpu = Some(cores(&name, &v)?),
+        }
+    }
+    Ok(limits)
+}
+
+/// A number of cores (`int` or `float`, not `bool`).
+fn cores(name: &str, value: &Bound<'_, PyAny>) -> PyResult<f64> {
+    let number = value.is_instance_of::<PyFloat>()
+        || (value.is_instance_of::<PyInt>() && !value.is_instance_of::<PyBool>());
+    number
+        .then(|| value.extract::<f64>().ok())
+        .flatten()
+        .ok_or_else(|| {
+            invalid_argument(
+                name,
+                format!("expected a number of cores (float), got {}", shown(value)),
+            )
+        })
 }
 
 /// A `status` argument: the core's status names.

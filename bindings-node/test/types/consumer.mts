@@ -30,6 +30,8 @@ async function agentLoop(signal: AbortSignal): Promise<string[]> {
     foregroundTimeoutMs: 60_000,
     backgroundTimeoutMs: null,
     onTimeout: 'detach',
+    limits: { memory: 2 << 30, pids: 512 },
+    unenforcedLimits: 'report',
   })
 
   const build: TaskHandle = manager.run('make -j8', {
@@ -45,6 +47,7 @@ async function agentLoop(signal: AbortSignal): Promise<string[]> {
     heartbeatMs: 60_000,
     idleTimeoutMs: 120_000,
     cancelOnStall: false,
+    limits: { memory: 512 << 20, cpu: 2 },
   })
   const fg: ForegroundOutcome = await manager.waitForeground(build.id, { signal })
   if (fg.state === 'detached') {
@@ -166,6 +169,10 @@ async function agentLoop(signal: AbortSignal): Promise<string[]> {
 
   // @ts-expect-error: onTimeout is 'detach' or 'kill'
   manager.run('true', { onTimeout: 'explode' })
+  // @ts-expect-error: a limit's kinds are memory, pids and cpu
+  manager.run('true', { limits: { memroy: 1 } })
+  // @ts-expect-error: unenforcedLimits is 'refuse' or 'report'
+  void new TaskManager({ unenforcedLimits: 'ignore' })
   // @ts-expect-error: poll needs a task
   manager.poll()
   // @ts-expect-error: a finished foreground outcome has no info

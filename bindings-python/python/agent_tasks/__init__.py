@@ -32,6 +32,7 @@ from ._errors import (
     CapacityExceeded,
     InvalidArgument,
     InvalidTaskId,
+    LimitsUnavailable,
     NotReceiving,
     RootInUse,
     ShutDown,
@@ -39,7 +40,15 @@ from ._errors import (
     TaskNotFound,
 )
 from ._events import EventItem, EventStream
-from ._manager import DEFAULT_POLL_BYTES, DEFAULT_PREVIEW_BYTES, Outcome, Task, TaskManager
+from ._manager import (
+    DEFAULT_POLL_BYTES,
+    DEFAULT_PREVIEW_BYTES,
+    Outcome,
+    ResourceLimits,
+    Task,
+    TaskManager,
+    UnenforcedLimits,
+)
 from ._output import LineStream, OutputStream
 from ._native import MAX_POLL_BYTES, TaskContext, __version__, _at_exit
 from ._types import (
@@ -78,6 +87,8 @@ __all__ = [
     "TaskContext",
     "TaskInfo",
     "TaskResult",
+    "ResourceLimits",
+    "UnenforcedLimits",
     "Outcome",
     "Finished",
     "Detached",
@@ -109,6 +120,7 @@ __all__ = [
     "NotReceiving",
     "RootInUse",
     "ShutDown",
+    "LimitsUnavailable",
     "StorageError",
     "NO_TIMEOUT",
     "MAX_POLL_BYTES",

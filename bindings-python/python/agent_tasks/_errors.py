@@ -4,7 +4,7 @@ fields the error names (`task_id`, `argument`, ...)."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 
 class AgentTasksError(Exception):
@@ -74,6 +74,15 @@ class ShutDown(AgentTasksError):
     code = "SHUT_DOWN"
 
 
+class LimitsUnavailable(AgentTasksError):
+    """The task asks for resource limits this host cannot enforce (`kinds`:
+    ``memory``, ``pids``, ``cpu``; `reason`) and the manager's
+    `unenforced_limits` is ``"refuse"`` (the default)."""
+
+    code = "LIMITS_UNAVAILABLE"
+    kinds: Optional[List[str]] = None
+
+
 class StorageError(AgentTasksError, OSError):
     """A file-system operation on the task folder failed (`path`, `errno`)."""
 
@@ -90,5 +99,6 @@ __all__ = [
     "NotReceiving",
     "RootInUse",
     "ShutDown",
+    "LimitsUnavailable",
     "StorageError",
 ]

@@ -40,6 +40,7 @@ from typing import (
     Generator,
     Iterable,
     List,
+    Literal,
     Mapping,
     Optional,
     ParamSpec,
@@ -47,6 +48,7 @@ from typing import (
     Set,
     Tuple,
     Type,
+    TypedDict,
     TypeVar,
     Union,
 )
@@ -72,6 +74,31 @@ TaskFunction = Callable[[TaskContext], Any]
 """``fn(ctx)``: a coroutine function or a plain function."""
 
 StrPath = Union[str, "os.PathLike[str]"]
+
+
+class ResourceLimits(TypedDict, total=False):
+    """Resource limits of a process task's whole tree (`run`'s `limits`, or
+    the manager's default `limits` for each kind a task does not set),
+    enforced by the kernel through cgroups. A kind left out (or ``None``)
+    sets no limit of that kind.
+
+    * `memory`: bytes (at least 1 MiB; swap off). At the limit the kernel
+      kills the task's processes and the task ends ``failed`` with an error
+      naming the limit and the peak (``killed: memory limit 64 MiB reached
+      (OOM), peak 64 MiB``).
+    * `pids`: processes and threads at once; past it ``fork`` fails inside
+      the task.
+    * `cpu`: a fraction of one core (``0.5``, ``2.0``); it throttles."""
+
+    memory: Optional[int]
+    pids: Optional[int]
+    cpu: Optional[float]
+
+
+UnenforcedLimits = Literal["refuse", "report"]
+"""What a manager does with a task whose limits this host cannot enforce:
+``"refuse"`` (raise `LimitsUnavailable`, the default) or ``"report"`` (run
+it; its ``info.limits.not_enforced`` says what is not applied and why)."""
 
 DEFAULT_POLL_BYTES: int = _DEFAULT_POLL_BYTES
 """How many bytes `poll` returns at most unless told otherwise (the core's)."""
@@ -356,6 +383,11 @@ class TaskManager:
     `queue_over_capacity`: a background task over a cap waits in a FIFO
     queue (status ``queued``, cancellable) instead of raising
     `CapacityExceeded` (default: no).
+    `limits`: default resource limits of every process task, for each kind
+    a task's own `limits` does not set (`ResourceLimits`; default none).
+    `unenforced_limits`: ``"refuse"`` (default) raises `LimitsUnavailable`
+    for a task whose limits this host cannot enforce; ``"report"`` runs it
+    and lists them in ``info.limits.not_enforced``.
     """
 
     def __init__(
@@ -375,6 +407,8 @@ class TaskManager:
         default_owner: Optional[str] = None,
         notify_host_cancels: bool = False,
         queue_over_capacity: bool = False,
+        limits: Optional[ResourceLimits] = None,
+        unenforced_limits: Optional[UnenforcedLimits] = None,
     ) -> None:
         self._native = NativeManager(**given(locals(), root=optional_fspath("root", root)))
         self._lock = threading.Lock()
@@ -415,6 +449,7 @@ class TaskManager:
         cancel_on_stall: bool = False,
         track_changes: Optional[StrPath] = None,
         pty: Optional[Tuple[int, int]] = None,
+        limits: Optional[ResourceLimits] = None,
     ) -> Task:
         """Starts a command in its own process group: a `str` runs with
         ``sh -c``, a sequence is an argv. `env` adds to (or with `env_clear`
@@ -439,7 +474,13 @@ class TaskManager:
         size (for programs that want a terminal: password prompts, REPLs):
         stdout and stderr are then one stream (tagged ``stdout``), the task
         always takes input (`send` types, `send_keys` types control keys),
-        and `resize` changes the size."""
+        and `resize` changes the size.
+
+        `limits` ``{"memory": bytes, "pids": n, "cpu": cores}`` caps the
+        task's whole tree through cgroups, over the manager's default
+        (`ResourceLimits`): a task over its memory limit ends ``failed``
+        (``killed: memory limit ... reached (OOM), peak ...``), and
+        ``result.usage`` has what it used."""
         native = self._native.run(
             **given(
                 locals(),
