@@ -618,6 +618,34 @@ impl ToolBox {
         }
     }
 
+    /// An answer of `meta`, then the task's whole output so far (head and
+    /// tail within the room `meta` leaves) under a line saying where it
+    /// ends; `json` is given that end (the next cursor) and the bytes left
+    /// out between head and tail. The tail of every
+    /// answer that shows a task's output at its end (`task_run`, `task_wait`).
+    fn answer_with_output(
+        &self,
+        id: &str,
+        mut meta: Vec<String>,
+        json: impl FnOnce(u64, u64) -> Value,
+    ) -> ToolResult {
+        let (data, omitted, end) = self.read_all(id, &meta, CURSOR_LINE)?;
+        meta.push(format!("output: {end} bytes (next cursor: {end})"));
+        let at = meta.len();
+        Ok(Answer {
+            draft: Draft {
+                meta,
+                body: Some(Body {
+                    label: "output",
+                    data,
+                    omitted,
+                    omitted_line_at: at,
+                }),
+            },
+            json: json(end, omitted),
+        })
+    }
+
     /// The task's whole output so far, its head and tail within the room
     /// `meta` (and `reserve` bytes of metadata still to come) leave: the
     /// text, the bytes left out in between, and the output's end.

@@ -89,20 +89,8 @@ impl ToolBox {
                 let info = self.manager.info(&id).map_err(ToolError::core)?;
                 let mut meta = task_header(&info, self.caps());
                 self.told_end(&id, Some(&result), &mut meta);
-                let (data, omitted, end) = self.read_all(&id, &meta, CURSOR_LINE)?;
-                meta.push(format!("output: {end} bytes (next cursor: {end})"));
-                let at = meta.len();
-                Ok(Answer {
-                    draft: Draft {
-                        meta,
-                        body: Some(Body {
-                            label: "output",
-                            data,
-                            omitted,
-                            omitted_line_at: at,
-                        }),
-                    },
-                    json: json!({ "task_id": id, "result": result, "next_cursor": end, "bytes_omitted": omitted }),
+                self.answer_with_output(&id, meta, |end, omitted| {
+                    json!({ "task_id": id, "result": result, "next_cursor": end, "bytes_omitted": omitted })
                 })
             }
             ForegroundOutcome::Detached(info) => {

@@ -24,21 +24,11 @@ impl ToolBox {
             let info = self.task(&args.task_id)?;
             let mut meta = self.header(&info);
             meta.push(self.readiness_line(&outcome));
-            let (data, omitted, end) = self.read_all(&args.task_id, &meta, CURSOR_LINE)?;
-            meta.push(format!("output: {end} bytes (next cursor: {end})"));
-            let at = meta.len();
-            return Ok(Answer {
-                draft: Draft {
-                    meta,
-                    body: Some(Body {
-                        label: "output",
-                        data,
-                        omitted,
-                        omitted_line_at: at,
-                    }),
-                },
-                json: json!({ "outcome": outcome, "info": info, "next_cursor": end }),
-            });
+            return self.answer_with_output(
+                &args.task_id,
+                meta,
+                |end, _| json!({ "outcome": outcome, "info": info, "next_cursor": end }),
+            );
         }
         let outcome = self
             .manager
@@ -56,20 +46,8 @@ impl ToolBox {
                 duration(crate::util::millis(timeout))
             ));
         }
-        let (data, omitted, end) = self.read_all(&args.task_id, &meta, CURSOR_LINE)?;
-        meta.push(format!("output: {end} bytes (next cursor: {end})"));
-        let at = meta.len();
-        Ok(Answer {
-            draft: Draft {
-                meta,
-                body: Some(Body {
-                    label: "output",
-                    data,
-                    omitted,
-                    omitted_line_at: at,
-                }),
-            },
-            json: json!({ "ended": ended, "info": info, "result": outcome.result(), "next_cursor": end }),
+        self.answer_with_output(&args.task_id, meta, |end, _| {
+            json!({ "ended": ended, "info": info, "result": outcome.result(), "next_cursor": end })
         })
     }
 }
