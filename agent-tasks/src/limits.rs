@@ -181,6 +181,17 @@ pub struct NotEnforced {
     pub reason: String,
 }
 
+impl NotEnforced {
+    /// The refusal of a task whose limits are these, under
+    /// [`UnenforcedLimits::Refuse`]: the error names each kind and why.
+    pub(crate) fn refusal(&self) -> crate::Error {
+        crate::Error::LimitsUnavailable {
+            kinds: self.limits.kinds().iter().map(|k| k.to_string()).collect(),
+            reason: self.reason.clone(),
+        }
+    }
+}
+
 /// Where a usage figure came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]

@@ -82,16 +82,7 @@ pub(crate) fn prepare(
         match applied {
             Ok(groups) => match groups.not_enforced() {
                 Some(missing) if refuse => {
-                    let message = crate::Error::LimitsUnavailable {
-                        kinds: missing
-                            .limits
-                            .kinds()
-                            .iter()
-                            .map(|k| k.to_string())
-                            .collect(),
-                        reason: missing.reason.clone(),
-                    }
-                    .to_string();
+                    let message = missing.refusal().to_string();
                     if let Some(cg) = &cgroup {
                         cg.retire();
                     }

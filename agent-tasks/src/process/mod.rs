@@ -502,15 +502,7 @@ impl ProcessTask {
             return Ok(());
         }
         match limits::unenforceable(&limits, self.containment) {
-            Some(missing) => Err(Error::LimitsUnavailable {
-                kinds: missing
-                    .limits
-                    .kinds()
-                    .iter()
-                    .map(|k| k.to_string())
-                    .collect(),
-                reason: missing.reason,
-            }),
+            Some(missing) => Err(missing.refusal()),
             None => Ok(()),
         }
     }
