@@ -923,24 +923,32 @@ pub fn kill(root: &RootArg, id: &str, grace: f64) -> Result<(), Failure> {
     // The host sees its process end and records it: wait a little for that.
     let mut waiter = Waiter::new();
     let deadline = Instant::now() + HOST_RECORD_WAIT;
+    let recorded = |r: &TaskRecord| {
+        let mut text = format!("the host recorded its end: {}", r.info.status);
+        if let Some(reason) = &r.info.cancel_reason {
+            text.push_str(&format!(" ({reason})"));
+        } else if r.info.exit.is_some() {
+            text.push_str(&format!(" (exit {})", exit_text(&r.info)));
+        }
+        text.push('\n');
+        text
+    };
     loop {
         waiter.watch(&record.dir);
         waiter.watch(&reader.root().join("foreground"));
         match saved_record(&reader, id)? {
-            Some(r) if r.info.status.is_terminal() => {
-                let mut text = format!("the host recorded its end: {}", r.info.status);
-                if let Some(reason) = &r.info.cancel_reason {
-                    text.push_str(&format!(" ({reason})"));
-                } else if r.info.exit.is_some() {
-                    text.push_str(&format!(" (exit {})", exit_text(&r.info)));
-                }
-                return emit(format!("{text}\n").as_bytes());
-            }
+            Some(r) if r.info.status.is_terminal() => return emit(recorded(&r).as_bytes()),
             None => return emit(b"the host recorded its end (its foreground record is gone)\n"),
             Some(_) if !reader.holder()?.is_held() => {
-                return emit(
-                    b"its host stopped before it recorded the end: the task is lost (a host that opens the root shows it so)\n",
-                )
+                // The host may have recorded the end and left between the
+                // read above and this one: the record is read once more.
+                return match saved_record(&reader, id)? {
+                    Some(r) if r.info.status.is_terminal() => emit(recorded(&r).as_bytes()),
+                    None => emit(b"the host recorded its end (its foreground record is gone)\n"),
+                    Some(_) => emit(
+                        b"its host stopped before it recorded the end: the task is lost (a host that opens the root shows it so)\n",
+                    ),
+                };
             }
             Some(_) if Instant::now() >= deadline => {
                 let host = match reader.holder()? {
