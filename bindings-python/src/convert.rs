@@ -91,22 +91,6 @@ fn to_json_at(value: &Bound<'_, PyAny>, depth: usize) -> Result<Value, String> {
     Err(format!("a value of type {}", type_name(value)))
 }
 
-/// A timeout argument in seconds: `None` keeps the default (returns `None`),
-/// `math.inf` means no timeout (`Some(None)`), anything else must be a
-/// non-negative number (`Some(Some(d))`). The rule is the core's
-/// [`agent_tasks::timeout_from_secs`].
-pub(crate) fn timeout_setting(
-    name: &str,
-    seconds: Option<f64>,
-) -> PyResult<Option<Option<Duration>>> {
-    match seconds {
-        None => Ok(None),
-        Some(s) => agent_tasks::timeout_from_secs(name, Some(s))
-            .map(Some)
-            .map_err(core_err),
-    }
-}
-
 /// A finite, non-negative number of seconds (the core's
 /// [`agent_tasks::duration_from_secs`]).
 pub(crate) fn duration(name: &str, seconds: f64) -> PyResult<Duration> {

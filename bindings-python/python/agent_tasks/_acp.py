@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Dict, Literal, Mapping, Optional, Sequence, Union
 
-from ._arguments import given
+from ._arguments import env_dict, given, optional_fspath
 from ._manager import Task, TaskManager
 from ._native import spawn_acp
 
@@ -60,14 +60,14 @@ def run_acp(
     the agent's output. Past either the task ends ``failed`` with an error
     naming the bound. ``send(task, eof=True)`` ends the session
     (``completed``) once the running turn is done."""
-    native = spawn_acp(
-        manager._native,
-        **given(
-            locals(),
-            "manager",
-            argv=[os.fspath(a) for a in argv],
-            cwd=os.fspath(cwd) if cwd is not None else None,
-            env=dict(env) if env is not None else None,
-        ),
+    options = given(
+        locals(),
+        "manager",
+        "argv",
+        "goal",
+        "permissions",
+        cwd=optional_fspath("cwd", cwd),
+        env=env_dict("env", env),
     )
-    return Task(manager, native)
+    argv = [os.fspath(a) for a in argv]
+    return Task(manager, spawn_acp(manager._native, argv, goal, permissions, options))

@@ -74,17 +74,15 @@ def optional_fspath(name: str, value: Any) -> Optional[str]:
     return None if value is None else fspath(name, value)
 
 
-def env_pairs(name: str, value: Any) -> Optional[List[Tuple[str, str]]]:
-    """An environment mapping (``{str: str}``) as pairs; ``None`` kept."""
+def env_dict(name: str, value: Any) -> Optional[Dict[str, str]]:
+    """An environment mapping (``{str: str}``) as a dict; ``None`` kept."""
     if value is None:
         return None
-    if not isinstance(value, Mapping):
-        raise invalid(name, "a mapping of str to str", value)
-    pairs = list(value.items())
-    for key, item in pairs:
-        if not isinstance(key, str) or not isinstance(item, str):
-            raise invalid(f"{name}[{key!r}]", "str keys and values", item)
-    return pairs
+    if isinstance(value, Mapping) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        return dict(value)
+    raise invalid(name, "a Mapping of str to str", value)
 
 
 def given(scope: Dict[str, Any], *left_out: str, **changed: Any) -> Dict[str, Any]:
@@ -247,4 +245,4 @@ def checked(cls: _C) -> _C:
     return cls
 
 
-__all__ = ["checked", "checked_function", "given", "invalid", "count", "fspath", "optional_fspath", "env_pairs"]
+__all__ = ["checked", "checked_function", "given", "invalid", "count", "fspath", "optional_fspath", "env_dict"]

@@ -53,7 +53,7 @@ from typing import (
     Union,
 )
 
-from ._arguments import checked, checked_function, count, given, invalid, optional_fspath
+from ._arguments import checked, checked_function, count, env_dict, given, invalid, optional_fspath
 from ._errors import InvalidArgument
 from ._events import EventStream
 from ._output import LineStream, OutputStream
@@ -410,7 +410,7 @@ class TaskManager:
         limits: Optional[ResourceLimits] = None,
         unenforced_limits: Optional[UnenforcedLimits] = None,
     ) -> None:
-        self._native = NativeManager(**given(locals(), root=optional_fspath("root", root)))
+        self._native = NativeManager(given(locals(), root=optional_fspath("root", root)))
         self._lock = threading.Lock()
         self._loop_thread: Optional[_LoopThread] = None
 
@@ -481,17 +481,17 @@ class TaskManager:
         (`ResourceLimits`): a task over its memory limit ends ``failed``
         (``killed: memory limit ... reached (OOM), peak ...``), and
         ``result.usage`` has what it used."""
-        native = self._native.run(
-            **given(
-                locals(),
-                cwd=optional_fspath("cwd", cwd),
-                env=dict(env) if env is not None else None,
-                watch=_patterns(watch),
-                track_changes=optional_fspath("track_changes", track_changes),
-                pty=(pty[0], pty[1]) if pty is not None else None,
-            )
+        options = given(
+            locals(),
+            "command",
+            "stdin",
+            cwd=optional_fspath("cwd", cwd),
+            env=env_dict("env", env),
+            watch=_patterns(watch),
+            track_changes=optional_fspath("track_changes", track_changes),
+            pty=(pty[0], pty[1]) if pty is not None else None,
         )
-        return Task(self, native)
+        return Task(self, self._native.run(command, stdin, options))
 
     def spawn(
         self,
@@ -534,17 +534,16 @@ class TaskManager:
             )
         else:
             starter = _thread_starter(fn, context)
-        native = self._native.spawn(
-            **given(
-                locals(),
-                "fn",
-                "context",
-                description=description if description is not None else _describe(fn),
-                watch=_patterns(watch),
-                track_changes=optional_fspath("track_changes", track_changes),
-            ),
+        options = given(
+            locals(),
+            "fn",
+            "context",
+            "starter",
+            description=description if description is not None else _describe(fn),
+            watch=_patterns(watch),
+            track_changes=optional_fspath("track_changes", track_changes),
         )
-        return Task(self, native)
+        return Task(self, self._native.spawn(starter, options))
 
     def _coroutine_loop(self) -> asyncio.AbstractEventLoop:
         try:

@@ -27,7 +27,7 @@ from typing import (
 )
 
 from ._acp import FileAccess, Permissions, StrPath
-from ._arguments import checked, env_pairs, given, invalid, optional_fspath
+from ._arguments import checked, env_dict, given, invalid, optional_fspath
 from ._errors import InvalidArgument
 from ._manager import (
     _coroutine_starter,
@@ -127,17 +127,16 @@ class ToolBox:
         if not isinstance(manager, TaskManager):
             raise invalid("manager", "a TaskManager", manager)
         self.manager = manager
-        self._native = NativeToolBox(
-            manager._native,
-            **given(
-                locals(),
-                "manager",
-                "TaskManager",
-                cwd=optional_fspath("cwd", cwd),
-                env=env_pairs("env", env),
-                tty_size=(tty_size[0], tty_size[1]) if tty_size is not None else None,
-            ),
+        options = given(
+            locals(),
+            "manager",
+            "owner",
+            "TaskManager",
+            cwd=optional_fspath("cwd", cwd),
+            env=env_dict("env", env),
+            tty_size=(tty_size[0], tty_size[1]) if tty_size is not None else None,
         )
+        self._native = NativeToolBox(manager._native, owner, options)
 
     def __repr__(self) -> str:
         return f"ToolBox(owner={self.owner!r})"
@@ -207,14 +206,17 @@ class ToolBox:
         with these settings (as `run_acp` takes them); its terminals are
         process tasks of this toolbox's manager. The roster lists it; each
         turn's end queues a ``turn_ended`` notification."""
-        self._native.register_acp_agent(
-            **given(
-                locals(),
-                argv=[os.fspath(a) for a in argv],
-                cwd=optional_fspath("cwd", cwd),
-                env=dict(env) if env is not None else None,
-            )
+        options = given(
+            locals(),
+            "name",
+            "description",
+            "argv",
+            "permissions",
+            cwd=optional_fspath("cwd", cwd),
+            env=env_dict("env", env),
         )
+        argv = [os.fspath(a) for a in argv]
+        self._native.register_acp_agent(name, description, argv, permissions, options)
 
     async def call(self, name: str, args: ToolArgs = None) -> ToolResponse:
         """Executes one tool call (``task_run`` may wait up to its timeout)."""
