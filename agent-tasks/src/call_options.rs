@@ -26,11 +26,24 @@ use crate::names::{parse_name, unknown_option};
 use crate::process::{terminal_size, ProcessTask};
 use crate::tools::ToolBoxConfig;
 
-/// Reads the options `T` from `options` (a map of option names to values).
-/// A value of the wrong kind is an [`Error::InvalidArgument`] naming it
+/// Reads the options `T` of `call` (`run`, ...) from `options` (a map of
+/// option names to values). An unknown option, with a "did you mean" hint,
+/// or a value of the wrong kind is an [`Error::InvalidArgument`] naming it
 /// (`limits.memory` inside `limits`; an unknown key of `limits` with a
 /// "did you mean" hint).
-pub fn parse_options<'de, T, D>(options: D) -> Result<T>
+///
+/// ```
+/// use agent_tasks::{parse_options, TaskOptions};
+/// use serde_json::json;
+/// let options: TaskOptions = parse_options("run", json!({"timeout": 5, "background": true}))?;
+/// assert_eq!((options.timeout, options.background), (Some(5.0), true));
+/// let err = parse_options::<TaskOptions, _>("run", json!({"tiemout": 5})).unwrap_err();
+/// assert!(err.to_string().contains("did you mean `timeout`?"), "{err}");
+/// let err = parse_options::<TaskOptions, _>("run", json!({"limits": {"pids": true}})).unwrap_err();
+/// assert!(err.to_string().starts_with("invalid argument `limits.pids`"), "{err}");
+/// # Ok::<(), agent_tasks::Error>(())
+/// ```
+pub fn parse_options<'de, T, D>(call: &str, options: D) -> Result<T>
 where
     T: Deserialize<'de>,
     D: Deserializer<'de>,
@@ -57,7 +70,7 @@ where
             let known: Vec<&str> = known.iter().map(String::as_str).collect();
             // The path ends with the key (`limits.memroy`); at the root it is the key.
             let parent = name.strip_suffix(&given).unwrap_or(&name);
-            let parent = parent.strip_suffix('.').unwrap_or("options");
+            let parent = parent.strip_suffix('.').unwrap_or(call);
             return match unknown_option(parent, &given, &known) {
                 Error::InvalidArgument { message, .. } => Error::invalid_argument(&name, message),
                 other => other,
@@ -272,18 +285,23 @@ fn size(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
 }
 
-/// The resource limits of a process task's tree (`limits`), each kind
-/// optional; the ranges are [`Limits::check`]'s.
-#[derive(Clone, Debug, Default, Deserialize)]
+/// Resource limits of a process task's whole tree (a task's `limits`, or
+/// a manager's default for each kind a task does not set), enforced by the
+/// kernel through cgroups. A kind left out (or null) sets no limit of that
+/// kind; the ranges are [`Limits::check`]'s.
+#[derive(Clone, Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsOptions {
-    /// Memory of the whole tree, in bytes.
+    /// Bytes (at least 1 MiB; swap off). At the limit the kernel kills the
+    /// task's processes and the task ends `failed` with an error naming the
+    /// limit and the peak (`killed: memory limit 64 MiB reached (OOM), peak
+    /// 64 MiB`).
     #[serde(default, deserialize_with = "strict")]
     pub memory: Option<u64>,
-    /// Processes (and threads) at once.
+    /// Processes and threads at once; past it `fork` fails inside the task.
     #[serde(default, deserialize_with = "strict")]
     pub pids: Option<u64>,
-    /// CPU as a fraction of one core.
+    /// A fraction of one core (`0.5`, `2.0`); it throttles.
     #[serde(default, deserialize_with = "strict")]
     pub cpu: Option<f64>,
 }
@@ -300,40 +318,72 @@ impl From<LimitsOptions> for Limits {
 
 /// The settings of a manager ([`ManagerConfig`]); `None` keeps the core's
 /// default. Times are seconds, `inf` for no timeout.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[allow(missing_docs)]
+#[derive(Clone, Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ManagerOptions {
+    /// Folder of the task folders (`<root>/tasks/<id>`; default: a private
+    /// temporary folder). A manager loads the tasks and pending notifications
+    /// an earlier one left there (a task that was running when its host died
+    /// becomes `lost`, or is reported orphaned while its process still runs).
+    /// One root is open in one manager at a time (`RootInUse` otherwise); a
+    /// shutdown that leaves nothing running releases it.
     #[serde(default, deserialize_with = "strict")]
     pub root: Option<PathBuf>,
+    /// Bytes of output a foreground task keeps in memory before it spills to
+    /// disk (default 1 MiB).
     #[serde(default, deserialize_with = "strict")]
     pub memory_limit: Option<u64>,
+    /// Bytes of output one task may write to its log (default 256 MiB).
     #[serde(default, deserialize_with = "strict")]
     pub disk_limit: Option<u64>,
+    /// Bytes of the latest output kept in memory after a spill (default 64 KiB).
     #[serde(default, deserialize_with = "strict")]
     pub tail_window: Option<u64>,
+    /// Default foreground timeout in seconds (default 60; `inf`: none).
     #[serde(default, deserialize_with = "strict")]
     pub foreground_timeout: Option<f64>,
+    /// Default background timeout in seconds (default 600; `inf`: none).
     #[serde(default, deserialize_with = "strict")]
     pub background_timeout: Option<f64>,
+    /// What a foreground timeout does: `detach` (default) or `kill`.
     #[serde(default, deserialize_with = "strict")]
     pub on_timeout: Option<String>,
+    /// Cap on background tasks running at once, over all owners (default: none).
     #[serde(default, deserialize_with = "strict")]
     pub max_background: Option<u64>,
+    /// Cap on background tasks running at once for any one owner (default: none).
     #[serde(default, deserialize_with = "strict")]
     pub max_background_per_owner: Option<u64>,
+    /// Caps on running background tasks by kind, e.g. `{"agent": 3}` for at
+    /// most three subagents at once (the check and the insert are atomic, so
+    /// racing spawns cannot pass it).
     #[serde(default, deserialize_with = "caps")]
     pub max_running_of_kind: Option<BTreeMap<String, u64>>,
+    /// Seconds a function task may take to return after a stop request
+    /// before the manager gives up on it (default 5).
     #[serde(default, deserialize_with = "strict")]
     pub stop_grace: Option<f64>,
+    /// Owner of tasks started without one (default `default`).
     #[serde(default, deserialize_with = "strict")]
     pub default_owner: Option<String>,
+    /// Whether a background task stopped by the host (cancel, shutdown,
+    /// `close_owner`) still queues an end notification (default: no; timeouts
+    /// always do).
     #[serde(default, deserialize_with = "flag")]
     pub notify_host_cancels: bool,
+    /// A background task over a cap waits in a FIFO queue (status `queued`,
+    /// cancellable) instead of failing with `CapacityExceeded` (default: no).
     #[serde(default, deserialize_with = "flag")]
     pub queue_over_capacity: bool,
+    /// Default resource limits of every process task, for each kind a task's
+    /// own `limits` does not set (default: none).
     #[serde(default)]
     pub limits: Option<LimitsOptions>,
+    /// A task whose limits this host cannot enforce: `refuse` (default) fails
+    /// with `LimitsUnavailable`; `report` runs it, and its
+    /// `info.limits.not_enforced` says what is not applied and why.
     #[serde(default, deserialize_with = "strict")]
+    #[schemars(with = "Option<crate::limits::UnenforcedLimits>")]
     pub unenforced_limits: Option<String>,
 }
 
@@ -397,53 +447,88 @@ impl ManagerOptions {
 /// The options of starting a task (`run`, `spawn`): where it runs and its
 /// timeouts, its monitoring, and, for a process task, how it is started.
 /// `None` keeps the core's default; times are seconds (`inf`: none).
-#[derive(Clone, Debug, Default, Deserialize)]
-#[allow(missing_docs)]
+#[derive(Clone, Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TaskOptions {
+    /// Start in the background (default: in the foreground, where the caller
+    /// waits with `wait_foreground`).
     #[serde(default, deserialize_with = "flag")]
     pub background: bool,
+    /// Seconds the task may run in the mode it starts in (default: the
+    /// manager's; `inf`: none).
     #[serde(default, deserialize_with = "strict")]
     pub timeout: Option<f64>,
+    /// Seconds the task may run in the background (after a detach).
     #[serde(default, deserialize_with = "strict")]
     pub background_timeout: Option<f64>,
+    /// What a foreground timeout does: `detach` (to the background) or `kill`
+    /// (default: the manager's).
     #[serde(default, deserialize_with = "strict")]
     pub on_timeout: Option<String>,
+    /// What the task is, for lists and notifications (default: the command,
+    /// or the function's name).
     #[serde(default, deserialize_with = "strict")]
     pub description: Option<String>,
+    /// The session the task belongs to (default: the manager's `default_owner`).
     #[serde(default, deserialize_with = "strict")]
     pub owner: Option<String>,
+    /// Not stopped by `shutdown` nor `close_owner`.
     #[serde(default, deserialize_with = "flag")]
     pub keep_alive: bool,
+    /// Regexes matched against each output line: a match gives a
+    /// `task.watch_matched` event and, in the background, a `watch_match`
+    /// notification.
     #[serde(default, deserialize_with = "strings")]
     pub watch: Option<Vec<String>>,
+    /// At most one watch notification per this many seconds (default 15).
     #[serde(default, deserialize_with = "strict")]
     pub watch_interval: Option<f64>,
+    /// Watching stops after this many notifications (default 8).
     #[serde(default, deserialize_with = "strict")]
     pub watch_max: Option<u64>,
+    /// Seconds (at least 60) between `progress` notifications with the new output.
     #[serde(default, deserialize_with = "strict")]
     pub heartbeat: Option<f64>,
+    /// Seconds without output after which a `task.stalled` event (and
+    /// notification) comes.
     #[serde(default, deserialize_with = "strict")]
     pub idle_timeout: Option<f64>,
+    /// Stop the task when it stalls (see `idle_timeout`).
     #[serde(default, deserialize_with = "flag")]
     pub cancel_on_stall: bool,
+    /// A folder: the files the task created, modified or deleted there are
+    /// listed in `result.changed_files`.
     #[serde(default, deserialize_with = "strict")]
     pub track_changes: Option<PathBuf>,
-    /// A function task's kind (the id's prefix; default `fn`).
+    /// A function task's kind, the prefix of its id (default `fn`).
     #[serde(default, deserialize_with = "strict")]
     pub kind: Option<String>,
-    // A process task's own.
+    /// A process task's working directory (default: the host's).
     #[serde(default, deserialize_with = "strict")]
     pub cwd: Option<PathBuf>,
+    /// Environment variables added to the host's (with `env_clear`: replacing them).
     #[serde(default, deserialize_with = "env")]
     pub env: Option<BTreeMap<String, String>>,
+    /// Start from an empty environment.
     #[serde(default, deserialize_with = "flag")]
     pub env_clear: bool,
+    /// Keep stdin open for `send` (default: closed once `stdin` is written).
     #[serde(default, deserialize_with = "flag")]
     pub interactive: bool,
+    /// Seconds between SIGTERM and SIGKILL to the process group on cancel
+    /// (default 5).
     #[serde(default, deserialize_with = "strict")]
     pub kill_grace: Option<f64>,
+    /// `(cols, rows)`: run on a pseudo-terminal of that size (for programs
+    /// that want a terminal: password prompts, REPLs). Stdout and stderr are
+    /// then one stream (`stdout`), the task always takes input (`send` types,
+    /// `send_keys` types control keys), and `resize` changes the size.
     #[serde(default, deserialize_with = "size_pair")]
     pub pty: Option<(u64, u64)>,
+    /// Resource limits of the task's whole tree (cgroups), over the manager's
+    /// default kind by kind: a task over its memory limit ends `failed`
+    /// (`killed: memory limit ... reached (OOM), peak ...`); `result.usage`
+    /// has what it used.
     #[serde(default)]
     pub limits: Option<LimitsOptions>,
 }
@@ -528,29 +613,44 @@ impl TaskOptions {
 
 /// The settings of a model-facing tool box ([`ToolBoxConfig`]); `None`
 /// keeps the core's default. Times are seconds.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[allow(missing_docs)]
+#[derive(Clone, Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ToolBoxOptions {
+    /// Most bytes of text in one answer (default 12,000).
     #[serde(default, deserialize_with = "strict")]
     pub text_budget: Option<u64>,
+    /// Seconds `task_run` waits in the foreground when the model gives no
+    /// timeout (default 60).
     #[serde(default, deserialize_with = "strict")]
     pub run_timeout: Option<f64>,
+    /// The longest timeout the model may give `task_run` (default 600 s).
     #[serde(default, deserialize_with = "strict")]
     pub max_run_timeout: Option<f64>,
+    /// What a `task_run` foreground timeout does: `detach` (default: the
+    /// command moves to the background) or `kill`.
     #[serde(default, deserialize_with = "strict")]
     pub on_timeout: Option<String>,
+    /// `task_wait`'s default timeout (default 30 s).
     #[serde(default, deserialize_with = "strict")]
     pub wait_timeout: Option<f64>,
+    /// `task_wait`'s largest timeout (default 300 s).
     #[serde(default, deserialize_with = "strict")]
     pub max_wait_timeout: Option<f64>,
+    /// Bytes `task_output` reads without `max_bytes` (default 8000).
     #[serde(default, deserialize_with = "strict")]
     pub output_bytes: Option<u64>,
+    /// Working directory of `task_run` commands.
     #[serde(default, deserialize_with = "strict")]
     pub cwd: Option<PathBuf>,
+    /// Extra environment of `task_run` commands.
     #[serde(default, deserialize_with = "env")]
     pub env: Option<BTreeMap<String, String>>,
+    /// Output in the answers as written (default: cleaned of terminal escapes
+    /// and `\r` progress bars; `poll` and the log always keep the raw bytes).
     #[serde(default, deserialize_with = "flag")]
     pub raw_text: bool,
+    /// `(cols, rows)` of the terminal of a `task_run` with `tty=true`
+    /// (default 120 x 40).
     #[serde(default, deserialize_with = "size_pair")]
     pub tty_size: Option<(u64, u64)>,
 }
@@ -589,33 +689,49 @@ impl ToolBoxOptions {
 /// The options of an ACP agent task ([`AcpTask`]), and of its start when
 /// it is run at once (`timeout`, `owner`, `description`, `keep_alive`).
 /// Times are seconds.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[allow(missing_docs)]
+#[derive(Clone, Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AcpOptions {
+    /// The session directory (default: the host's working directory).
     #[serde(default, deserialize_with = "strict")]
     pub cwd: Option<PathBuf>,
+    /// Environment variables added to the agent's.
     #[serde(default, deserialize_with = "env")]
     pub env: Option<BTreeMap<String, String>>,
+    /// Which files the agent may read and write through the client: `cwd`
+    /// (default: inside the session directory), `read_cwd`, `anywhere`, `none`.
     #[serde(default, deserialize_with = "strict")]
     pub files: Option<String>,
+    /// Render the agent's thoughts in the output too.
     #[serde(default, deserialize_with = "flag")]
     pub show_thoughts: bool,
+    /// Seconds without a follow-up prompt after which the session ends.
     #[serde(default, deserialize_with = "strict")]
     pub idle_timeout: Option<f64>,
+    /// Seconds a cancelled turn gets to end before the agent is stopped.
     #[serde(default, deserialize_with = "strict")]
     pub cancel_grace: Option<f64>,
+    /// Seconds between SIGTERM and SIGKILL to the agent.
     #[serde(default, deserialize_with = "strict")]
     pub kill_grace: Option<f64>,
+    /// Seconds `initialize` and `session/new` may take (default 60); past it
+    /// the task ends `failed`, naming the bound.
     #[serde(default, deserialize_with = "strict")]
     pub handshake_timeout: Option<f64>,
+    /// Most bytes of one line of the agent's output (default 16 MiB); past it
+    /// the task ends `failed`, naming the bound.
     #[serde(default, deserialize_with = "strict")]
     pub max_message_bytes: Option<u64>,
+    /// Seconds the task may run (default: no timeout).
     #[serde(default, deserialize_with = "strict")]
     pub timeout: Option<f64>,
+    /// The session the task belongs to.
     #[serde(default, deserialize_with = "strict")]
     pub owner: Option<String>,
+    /// What the task is, for lists and notifications.
     #[serde(default, deserialize_with = "strict")]
     pub description: Option<String>,
+    /// Not stopped by `shutdown` nor `close_owner`.
     #[serde(default, deserialize_with = "flag")]
     pub keep_alive: bool,
 }

@@ -83,7 +83,7 @@ pub(crate) fn spawn_acp(
     options: &Bound<'_, PyAny>,
 ) -> PyResult<NativeTask> {
     let core = manager.core();
-    let options = parse::<AcpOptions>(options)?;
+    let options = parse::<AcpOptions>("run_acp", options)?;
     let task = options
         .template(argv, policy(permissions)?)
         .map_err(core_err)?

@@ -47,7 +47,7 @@ impl NativeManager {
     /// of the core's [`agent_tasks::ManagerOptions`]).
     #[new]
     fn new(options: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let config = parse::<ManagerOptions>(options)?
+        let config = parse::<ManagerOptions>("TaskManager", options)?
             .config()
             .map_err(core_err)?;
         let handle = runtime()?.handle().clone();
@@ -75,7 +75,7 @@ impl NativeManager {
         if let Some(data) = stdin.filter(|d| !d.is_none()) {
             task = task.stdin_bytes(with_bytes("stdin", data, <[u8]>::to_vec)?);
         }
-        let options = parse::<TaskOptions>(options)?;
+        let options = parse::<TaskOptions>("run", options)?;
         let task = options.process(task).map_err(core_err)?;
         let options = options.spawn_options().map_err(core_err)?;
         let handle = self.manager.spawn(task, options).map_err(core_err)?;
@@ -86,7 +86,7 @@ impl NativeManager {
     /// Starts a Python function through `starter` (see `agent_tasks._manager`)
     /// with `options` (a dict of the core's [`TaskOptions`]).
     fn spawn(&self, starter: Py<PyAny>, options: &Bound<'_, PyAny>) -> PyResult<NativeTask> {
-        let mut options = parse::<TaskOptions>(options)?;
+        let mut options = parse::<TaskOptions>("spawn", options)?;
         let description = options.description.take().unwrap_or_default();
         let kind = options.kind.take().unwrap_or_else(|| "fn".to_string());
         let task = python_task(starter, description, kind);

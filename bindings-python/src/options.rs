@@ -13,9 +13,13 @@ use pyo3::types::{PyBytes, PyString};
 
 use crate::errors::{core_err, invalid_argument};
 
-/// The options `T` from a dict of keyword arguments.
-pub(crate) fn parse<T: serde::de::DeserializeOwned>(options: &Bound<'_, PyAny>) -> PyResult<T> {
-    agent_tasks::parse_options(&mut pythonize::Depythonizer::from_object(options)).map_err(core_err)
+/// The options `T` of `call` from a dict of keyword arguments.
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(
+    call: &str,
+    options: &Bound<'_, PyAny>,
+) -> PyResult<T> {
+    let mut options = pythonize::Depythonizer::from_object(options);
+    agent_tasks::parse_options(call, &mut options).map_err(core_err)
 }
 
 /// A `status` argument: the core's status names.

@@ -54,7 +54,7 @@ impl NativeToolBox {
         owner: String,
         options: &Bound<'_, PyAny>,
     ) -> PyResult<Self> {
-        let config = parse::<ToolBoxOptions>(options)?
+        let config = parse::<ToolBoxOptions>("ToolBox", options)?
             .config()
             .map_err(core_err)?;
         let toolbox = ToolBox::with_config(manager.core().clone(), owner, config);
@@ -111,7 +111,7 @@ impl NativeToolBox {
         permissions: Option<&Bound<'_, PyAny>>,
         options: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let template = parse::<AcpOptions>(options)?
+        let template = parse::<AcpOptions>("register_acp_agent", options)?
             .template(argv, crate::acp::policy(permissions)?)
             .map_err(core_err)?;
         let agent = agent_tasks::tools::Agent::acp_from(name, description, template);

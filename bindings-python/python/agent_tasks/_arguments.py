@@ -74,22 +74,48 @@ def optional_fspath(name: str, value: Any) -> Optional[str]:
     return None if value is None else fspath(name, value)
 
 
-def env_dict(name: str, value: Any) -> Optional[Dict[str, str]]:
-    """An environment mapping (``{str: str}``) as a dict; ``None`` kept."""
+def strings(name: str, value: Any) -> Optional[List[str]]:
+    """One string or several (any iterable of str) as a list; ``None`` kept."""
     if value is None:
         return None
-    if isinstance(value, Mapping) and all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    if isinstance(value, str):
+        return [value]
+    items = list(value) if isinstance(value, abc.Iterable) else None
+    if items is None or not all(isinstance(i, str) for i in items):
+        raise invalid(name, "a str or an iterable of str", value)
+    return items
+
+
+def env_dict(name: str, value: Any) -> Optional[Dict[str, str]]:
+    """An environment mapping (``{str: str}``) as a dict; ``None`` kept."""
+    if value is None or (
+        isinstance(value, Mapping)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
     ):
-        return dict(value)
+        return None if value is None else dict(value)
     raise invalid(name, "a Mapping of str to str", value)
 
 
-def given(scope: Dict[str, Any], *left_out: str, **changed: Any) -> Dict[str, Any]:
-    """A call's arguments as keywords for the native side, from its
-    ``locals()`` taken first thing: `self` and `left_out` left out,
-    `changed` ones (converted here) replaced."""
-    return {k: v for k, v in scope.items() if k != "self" and k not in left_out} | changed
+def checked_options(call: str, known: Any, options: Mapping[str, Any], **named: Any) -> Dict[str, Any]:
+    """A call's keyword options for the native side, which reads them with
+    the core's rules: each name checked against `known` (the call's
+    TypedDict, the core's names) with the core's "did you mean" hint; paths
+    as `str`, one `watch` pattern as a list, an environment checked."""
+    names = list(known.__annotations__)
+    out = dict(options, **named)
+    for name, value in out.items():
+        if name not in names and name not in named:
+            close = closest_name(name, names)
+            hint = f" (did you mean `{close}`?)" if close else ""
+            reason = f"{call}() takes no option `{name}`{hint}; it takes {', '.join(names)}"
+            raise InvalidArgument(f"invalid argument `{name}`: {reason}", code="INVALID_ARGUMENT", argument=name)
+        if name in ("root", "cwd", "track_changes"):
+            out[name] = optional_fspath(name, value)
+        elif name == "env":
+            out[name] = env_dict(name, value)
+        elif name == "watch":
+            out[name] = strings(name, value)
+    return out
 
 
 def _expected(annotation: Any) -> str:
@@ -245,4 +271,4 @@ def checked(cls: _C) -> _C:
     return cls
 
 
-__all__ = ["checked", "checked_function", "given", "invalid", "count", "fspath", "optional_fspath", "env_dict"]
+__all__ = ["checked", "checked_function", "checked_options", "invalid", "count", "fspath", "optional_fspath", "strings"]
