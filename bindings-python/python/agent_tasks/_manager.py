@@ -51,6 +51,7 @@ from typing import (
 )
 
 from ._arguments import checked, checked_function, checked_options, count, invalid, strings
+from ._bridge import not_in_event_loop
 from ._events import EventStream
 from ._output import LineStream, OutputStream
 from ._native import DEFAULT_POLL_BYTES as _DEFAULT_POLL_BYTES
@@ -252,15 +253,6 @@ TaskRef = Union[str, "Task"]
 """A task id, or a `Task` handle."""
 
 
-def _not_in_event_loop(verb: str) -> None:
-    """A blocking wait on an event loop's thread would stall the loop (and
-    any coroutine task on it, possibly the one waited for): refuse it."""
-    if asyncio._get_running_loop() is not None:
-        raise RuntimeError(
-            f"{verb}_blocking() would block the running event loop; use `await {verb}(...)`"
-        )
-
-
 def _id(task: Any, name: str = "task") -> str:
     if isinstance(task, str):
         return task
@@ -295,7 +287,7 @@ def _blocking(verb: Callable[_P, "Pending[_R]"]) -> Callable[_P, _R]:
     call: Callable[_P, "Pending[_R]"] = checked_function(verb)
 
     def method(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        _not_in_event_loop(name)
+        not_in_event_loop(f"{name}_blocking()")
         return call(*args, **kwargs).block_on()
 
     return _named(method, verb, f"{name}_blocking", f"Blocking form of `{name}`.")
@@ -559,7 +551,7 @@ class TaskManager:
     def wait_foreground_blocking(self, task: TaskRef, timeout: Optional[float] = None) -> Outcome:
         """Blocking form of `wait_foreground`; `TimeoutError` if `timeout`
         seconds pass first."""
-        _not_in_event_loop("wait_foreground")
+        not_in_event_loop("wait_foreground_blocking()")
         return self._native.wait_foreground(_id(task)).block_on(timeout)
 
     def _collect(self, task: TaskRef, timeout: Optional[float] = None) -> "Pending[Finished]":
@@ -635,7 +627,7 @@ class TaskManager:
         """Blocking form of `shutdown`. It refuses to run on an event loop's
         thread (coroutine tasks on a blocked loop could not wind down): use
         ``await shutdown()`` or ``async with`` there."""
-        _not_in_event_loop("shutdown")
+        not_in_event_loop("shutdown_blocking()")
         self._native.shutdown(reason).block_on()
         self._stop_loop()
 
@@ -730,7 +722,7 @@ class Task:
     def wait_foreground_blocking(self, timeout: Optional[float] = None) -> Outcome:
         """Blocking form of `wait_foreground`; `TimeoutError` if `timeout`
         seconds pass first."""
-        _not_in_event_loop("wait_foreground")
+        not_in_event_loop("wait_foreground_blocking()")
         return self._native.wait_foreground().block_on(timeout)
 
     output = _on_task(TaskManager.output)

@@ -27,10 +27,10 @@ from typing import (
 
 from ._acp import Permissions
 from ._arguments import checked, checked_options, invalid
+from ._bridge import not_in_event_loop
 from ._manager import (
     _coroutine_starter,
     _is_coroutine_function,
-    _not_in_event_loop,
     _thread_starter,
 )
 from ._native import NativeToolBox, TaskContext
@@ -170,7 +170,7 @@ class ToolBox:
 
     def call_blocking(self, name: str, args: ToolArgs = None) -> ToolResponse:
         """Blocking form of `call`."""
-        _not_in_event_loop("call")
+        not_in_event_loop("call_blocking()")
         return self._native.call(name, _args(args)).block_on()
 
 
