@@ -49,18 +49,9 @@ where
     D: Deserializer<'de>,
 {
     serde_path_to_error::deserialize(options).map_err(|e| {
-        // The option's name: the path up to a list index (`pty.0` is `pty`).
-        let path: Vec<String> = e
-            .path()
-            .to_string()
-            .split('.')
-            .map(str::to_string)
-            .collect();
-        let depth = path
-            .iter()
-            .take_while(|s| s.parse::<usize>().is_err())
-            .count();
-        let name = path[..depth].join(".");
+        // The option's name: the path up to a list index (`pty[0]` is `pty`).
+        let path = e.path().to_string();
+        let name = path.split('[').next().unwrap_or_default().to_string();
         let message = e.into_inner().to_string();
         // serde: "unknown field `memroy`, expected one of `memory`, `pids`, `cpu`"
         if let Some(rest) = message.strip_prefix("unknown field `") {

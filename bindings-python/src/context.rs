@@ -15,7 +15,7 @@ use pyo3::sync::PyOnceLock;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::convert::{seconds, shown, to_json, wait_limit, with_bytes};
+use crate::convert::{limit, shown, to_json, with_bytes};
 use crate::errors::invalid_argument;
 use crate::pending::{spawn, Failure, Pending};
 use crate::runtime::call_python;
@@ -103,7 +103,7 @@ impl Context {
         py: Python<'_>,
         timeout: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let limit = wait_limit("timeout", seconds("timeout", timeout)?)?;
+        let limit = limit("timeout", timeout)?;
         self.wait_cancelled()?.block_value(py, limit)
     }
 
@@ -129,7 +129,7 @@ impl Context {
         py: Python<'_>,
         timeout: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let limit = wait_limit("timeout", seconds("timeout", timeout)?)?;
+        let limit = limit("timeout", timeout)?;
         self.recv()?.block_value(py, limit)
     }
 

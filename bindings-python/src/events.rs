@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use agent_tasks::{EventItem, EventSubscription};
 use pyo3::prelude::*;
 
-use crate::convert::wait_limit;
+use crate::convert::limit;
 use crate::pending::{spawn, Failure, Pending};
 use crate::types::Wire;
 
@@ -67,8 +67,8 @@ impl NativeEvents {
     /// (`closed`); `TimeoutError` when `timeout` seconds (`None`: no limit)
     /// pass first.
     #[pyo3(signature = (timeout=None))]
-    fn wait(&self, timeout: Option<f64>) -> PyResult<Pending> {
-        let limit = wait_limit("timeout", timeout)?;
+    fn wait(&self, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Pending> {
+        let limit = limit("timeout", timeout)?;
         let shared = self.shared.clone();
         spawn(async move {
             let mut subscription = shared.subscription.lock().await;

@@ -29,7 +29,7 @@ use nix::sys::signal::{SigHandler, Signal};
 use agent_tasks::{ListFilter, TaskHandle, TaskManager};
 use pyo3::prelude::*;
 
-use crate::convert::duration;
+use crate::errors::core_err;
 use crate::runtime::{quiesce, runtime};
 
 /// Every manager made from Python, so `_at_exit` can shut the live ones down.
@@ -81,7 +81,7 @@ pub fn _at_exit(py: Python<'_>, timeout: f64) -> PyResult<()> {
             }
         });
     }
-    let limit = duration("timeout", timeout)?;
+    let limit = agent_tasks::duration_from_secs("timeout", timeout).map_err(core_err)?;
     // A limit too large for the clock is no limit, never a panic (capped at
     // about 136 years, which `Instant` always holds).
     let deadline = Instant::now() + limit.min(Duration::from_secs(u64::from(u32::MAX)));

@@ -19,7 +19,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 
 use crate::context::python_task;
-use crate::convert::{count, size, wait_limit, with_bytes};
+use crate::convert::{count, flag, limit, opt_text, size, text, with_bytes};
 use crate::errors::core_err;
 use crate::events::NativeEvents;
 use crate::exit::{track_manager, track_process};
@@ -144,14 +144,15 @@ impl NativeManager {
     }
 
     /// Tasks matching the filter, oldest first.
-    #[pyo3(signature = (*, owner=None, statuses=None, active_only=false))]
+    #[pyo3(signature = (*, owner=None, statuses=None, active_only=None))]
     fn list<'py>(
         &self,
         py: Python<'py>,
-        owner: Option<String>,
+        owner: Option<&Bound<'_, PyAny>>,
         statuses: Option<Vec<String>>,
-        active_only: bool,
+        active_only: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
+        let (owner, active_only) = (opt_text("owner", owner)?, flag("active_only", active_only)?);
         let statuses = statuses
             .map(|names| {
                 names
@@ -170,8 +171,14 @@ impl NativeManager {
 
     /// Sends a steering message (`str` or `bytes`), then, with `eof`, the
     /// end of input (the core's rule: one of them at least).
-    #[pyo3(signature = (id, message=None, *, eof=false))]
-    fn send(&self, id: &str, message: Option<&Bound<'_, PyAny>>, eof: bool) -> PyResult<()> {
+    #[pyo3(signature = (id, message=None, *, eof=None))]
+    fn send(
+        &self,
+        id: &str,
+        message: Option<&Bound<'_, PyAny>>,
+        eof: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let eof = flag("eof", eof)?;
         let bytes = message
             .map(|m| with_bytes("message", m, <[u8]>::to_vec))
             .transpose()?;
@@ -189,7 +196,13 @@ impl NativeManager {
     }
 
     /// Resizes a PTY task's terminal to `cols` x `rows`.
-    fn resize(&self, id: String, cols: u64, rows: u64) -> PyResult<Pending> {
+    fn resize(
+        &self,
+        id: String,
+        cols: &Bound<'_, PyAny>,
+        rows: &Bound<'_, PyAny>,
+    ) -> PyResult<Pending> {
+        let (cols, rows) = (count("cols", cols)?, count("rows", rows)?);
         let (cols, rows) = agent_tasks::terminal_size(cols, rows).map_err(core_err)?;
         let manager = TaskManager::clone(&self.manager);
         spawn(async move {
@@ -201,8 +214,8 @@ impl NativeManager {
     /// Waits until the task ends and gives `Finished`; `TimeoutError` when
     /// `timeout` seconds (`None`: no limit; `0`: answer at once) pass first.
     #[pyo3(signature = (id, timeout=None))]
-    fn collect(&self, id: String, timeout: Option<f64>) -> PyResult<Pending> {
-        let limit = wait_limit("timeout", timeout)?;
+    fn collect(&self, id: String, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Pending> {
+        let limit = limit("timeout", timeout)?;
         let manager = TaskManager::clone(&self.manager);
         spawn(async move {
             match manager.collect(&id, limit).await? {
@@ -229,11 +242,11 @@ impl NativeManager {
         id: String,
         cursor: &Bound<'_, PyAny>,
         max_bytes: &Bound<'_, PyAny>,
-        timeout: Option<f64>,
+        timeout: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Pending> {
         let cursor = count("cursor", cursor)?;
         let max_bytes = size("max_bytes", max_bytes)?;
-        let limit = wait_limit("timeout", timeout)?;
+        let limit = limit("timeout", timeout)?;
         let manager = TaskManager::clone(&self.manager);
         spawn(async move {
             let page = manager.poll_wait(&id, cursor, max_bytes, limit).await?;
@@ -257,13 +270,14 @@ impl NativeManager {
     fn wait_for(
         &self,
         id: String,
-        until: &str,
-        timeout: Option<f64>,
+        until: &Bound<'_, PyAny>,
+        timeout: Option<&Bound<'_, PyAny>>,
         cursor: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Pending> {
         let cursor = cursor.map(|c| count("cursor", c)).transpose()?.unwrap_or(0);
-        let until = agent_tasks::WaitUntil::parse(until, cursor).map_err(core_err)?;
-        let limit = wait_limit("timeout", timeout)?;
+        let until = text("until", until)?;
+        let until = agent_tasks::WaitUntil::parse(&until, cursor).map_err(core_err)?;
+        let limit = limit("timeout", timeout)?;
         let manager = TaskManager::clone(&self.manager);
         spawn(async move {
             match manager.wait_for(&id, until, limit).await? {
@@ -290,17 +304,18 @@ impl NativeManager {
 
     /// Stops the task, waits until it has ended, gives its final info.
     #[pyo3(signature = (id, reason=None))]
-    fn cancel(&self, id: String, reason: Option<String>) -> PyResult<Pending> {
+    fn cancel(&self, id: String, reason: Option<&Bound<'_, PyAny>>) -> PyResult<Pending> {
         let manager = TaskManager::clone(&self.manager);
-        let reason = CancelReason::user(reason.unwrap_or_default());
+        let reason = CancelReason::user(opt_text("reason", reason)?.unwrap_or_default());
         spawn(async move { Ok::<_, Failure>(info(manager.cancel(&id, reason).await?)) })
     }
 
     /// Cancels every task but keep-alive ones and waits until they ended.
     #[pyo3(signature = (reason=None))]
-    fn shutdown(&self, reason: Option<String>) -> PyResult<Pending> {
+    fn shutdown(&self, reason: Option<&Bound<'_, PyAny>>) -> PyResult<Pending> {
         let manager = TaskManager::clone(&self.manager);
-        let reason = reason.unwrap_or_else(|| agent_tasks::DEFAULT_SHUTDOWN_REASON.to_string());
+        let reason = opt_text("reason", reason)?
+            .unwrap_or_else(|| agent_tasks::DEFAULT_SHUTDOWN_REASON.to_string());
         spawn(async move {
             manager.shutdown(reason).await;
             Ok::<_, Failure>(())
@@ -316,8 +331,13 @@ impl NativeManager {
     /// Cancels the running tasks of `owner` but keep-alive ones; waits until
     /// they ended; gives their infos.
     #[pyo3(signature = (owner, reason=None))]
-    fn close_owner(&self, owner: String, reason: Option<String>) -> PyResult<Pending> {
+    fn close_owner(
+        &self,
+        owner: &Bound<'_, PyAny>,
+        reason: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Pending> {
         let manager = TaskManager::clone(&self.manager);
+        let (owner, reason) = (text("owner", owner)?, opt_text("reason", reason)?);
         spawn(async move {
             let infos = manager
                 .close_owner(&owner, reason.unwrap_or_default())
@@ -337,15 +357,16 @@ impl NativeManager {
     fn roster<'py>(
         &self,
         py: Python<'py>,
-        owner: &str,
+        owner: &Bound<'_, PyAny>,
         budget: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let owner = text("owner", owner)?;
         // No budget: the core's default (one rule for every front end).
         let budget = match budget {
             Some(b) if !b.is_none() => crate::convert::size("budget", b)?,
             _ => agent_tasks::DEFAULT_ROSTER_BUDGET,
         };
-        to_dict(py, &self.manager.roster(owner, budget))
+        to_dict(py, &self.manager.roster(&owner, budget))
     }
 
     /// Pending notifications, oldest first, of one owner or of all.
@@ -353,12 +374,13 @@ impl NativeManager {
     fn notifications<'py>(
         &self,
         py: Python<'py>,
-        owner: Option<&str>,
+        owner: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
+        let owner = opt_text("owner", owner)?;
         PyList::new(
             py,
             self.manager
-                .notifications(owner)
+                .notifications(owner.as_deref())
                 .into_iter()
                 .map(|n| Wire("Notification", n)),
         )
@@ -384,10 +406,10 @@ impl NativeManager {
     #[pyo3(signature = (max_age=None, max_count=None))]
     fn gc(
         &self,
-        max_age: Option<f64>,
+        max_age: Option<&Bound<'_, PyAny>>,
         max_count: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Vec<String>> {
-        let max_age = wait_limit("max_age", max_age)?;
+        let max_age = limit("max_age", max_age)?;
         let max_count = max_count.map(|v| size("max_count", v)).transpose()?;
         let report = self.manager.gc(max_age, max_count).map_err(core_err)?;
         Ok(report.removed.into_iter().map(String::from).collect())

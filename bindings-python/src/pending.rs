@@ -20,7 +20,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::IntoPyObjectExt;
 use tokio::task::AbortHandle;
 
-use crate::convert::wait_limit;
+use crate::convert::limit;
 use crate::errors::core_err;
 use crate::runtime::{call_python, detached_wait, runtime};
 
@@ -243,8 +243,8 @@ impl Pending {
     /// `timeout` seconds pass; returns whether it finished. Ctrl+C raises
     /// `KeyboardInterrupt` and stops the wait.
     #[pyo3(signature = (timeout=None))]
-    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
-        let limit = wait_limit("timeout", timeout)?;
+    fn wait(&self, py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+        let limit = limit("timeout", timeout)?;
         self.block(py, limit)
     }
 
@@ -256,8 +256,8 @@ impl Pending {
     /// Blocks like `wait()` and returns the value; `TimeoutError` if
     /// `timeout` passed first.
     #[pyo3(signature = (timeout=None))]
-    fn block_on(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
-        let limit = wait_limit("timeout", timeout)?;
+    fn block_on(&self, py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let limit = limit("timeout", timeout)?;
         self.block_value(py, limit)
     }
 

@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 use serde_json::Value;
 
-use crate::convert::to_json;
+use crate::convert::{text, to_json};
 use crate::errors::{core_err, invalid_argument};
 use crate::manager::NativeManager;
 use crate::options::parse;
@@ -51,9 +51,10 @@ impl NativeToolBox {
     #[new]
     fn new(
         manager: PyRef<'_, NativeManager>,
-        owner: String,
+        owner: &Bound<'_, PyAny>,
         options: &Bound<'_, PyAny>,
     ) -> PyResult<Self> {
+        let owner = text("owner", owner)?;
         let config = parse::<ToolBoxOptions>("ToolBox", options)?
             .config()
             .map_err(core_err)?;
@@ -75,11 +76,12 @@ impl NativeToolBox {
     #[pyo3(signature = (name, description, factory, parameters=None))]
     fn register_agent(
         &self,
-        name: String,
-        description: String,
+        name: &Bound<'_, PyAny>,
+        description: &Bound<'_, PyAny>,
         factory: Py<PyAny>,
         parameters: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
+        let (name, description) = (text("name", name)?, text("description", description)?);
         let mut agent = crate::context::python_agent(name, description, factory);
         if let Some(schema) = parameters {
             let schema = to_json(schema).map_err(|what| {
@@ -105,8 +107,8 @@ impl NativeToolBox {
     /// tasks of this toolbox's manager.
     fn register_acp_agent(
         &self,
-        name: String,
-        description: String,
+        name: &Bound<'_, PyAny>,
+        description: &Bound<'_, PyAny>,
         argv: Vec<OsString>,
         permissions: Option<&Bound<'_, PyAny>>,
         options: &Bound<'_, PyAny>,
@@ -114,6 +116,7 @@ impl NativeToolBox {
         let template = parse::<AcpOptions>("register_acp_agent", options)?
             .template(argv, crate::acp::policy(permissions)?)
             .map_err(core_err)?;
+        let (name, description) = (text("name", name)?, text("description", description)?);
         let agent = agent_tasks::tools::Agent::acp_from(name, description, template);
         let mut toolbox = self
             .toolbox
@@ -143,7 +146,8 @@ impl NativeToolBox {
     /// Failures (unknown tool or id, bad argument) come back as a response
     /// with `is_error`, never as an exception.
     #[pyo3(signature = (name, args=None))]
-    fn call(&self, name: String, args: Option<&Bound<'_, PyAny>>) -> PyResult<Pending> {
+    fn call(&self, name: &Bound<'_, PyAny>, args: Option<&Bound<'_, PyAny>>) -> PyResult<Pending> {
+        let name = text("name", name)?;
         let args = match args {
             None => Value::Null,
             Some(a) if a.is_none() => Value::Null,

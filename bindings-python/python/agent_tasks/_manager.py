@@ -471,8 +471,7 @@ class TaskManager:
         ``"pageup"``, ``"pagedown"``, ``"delete"``, ``"f1"``..``"f12"``,
         ``"ctrl+<letter>"`` (``"ctrl+c"`` interrupts), ``"alt+<char>"``.
         An unknown name is an `InvalidArgument` naming ``keys``."""
-        names = [keys] if isinstance(keys, str) else list(keys)
-        self._native.send_keys(_id(task), names)
+        self._native.send_keys(_id(task), strings("keys", keys) or [])
 
     def _resize(self, task: TaskRef, cols: int, rows: int) -> "Pending[None]":
         """Resizes a `pty` task's terminal (the program gets SIGWINCH).

@@ -140,9 +140,8 @@ class ToolBox:
                 return _coroutine_starter(bound, loop, context)
             return _thread_starter(bound, context)
 
-        self._native.register_agent(
-            name, description, factory, dict(parameters) if parameters is not None else None
-        )
+        schema = dict(parameters) if isinstance(parameters, Mapping) else parameters
+        self._native.register_agent(name, description, factory, schema)
 
     def register_acp_agent(
         self,
