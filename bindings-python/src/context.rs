@@ -15,10 +15,9 @@ use pyo3::sync::PyOnceLock;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::convert::{limit, shown, to_json, with_bytes};
-use crate::errors::invalid_argument;
+use crate::convert::{limit, opt_text, to_json, with_bytes};
 use crate::pending::{spawn, Failure, Pending};
-use crate::runtime::call_python;
+use crate::runtime::{call_python, lock};
 use crate::types::Wire;
 
 /// What the Python side reports when the function ends.
@@ -34,7 +33,7 @@ pub struct Context {
 
 impl Context {
     fn report(&self, report: Report) {
-        let sender = self.done.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let sender = lock(&self.done).take();
         if let Some(sender) = sender {
             // The task may already have been given up on (stop grace passed).
             let _ = sender.send(report);
@@ -60,16 +59,7 @@ impl Context {
     /// on `stream` (`"stdout"` by default, `"stderr"`, or a name of its own).
     #[pyo3(signature = (data, stream=None))]
     fn write(&self, data: &Bound<'_, PyAny>, stream: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let name = match stream.filter(|s| !s.is_none()) {
-            None => None,
-            Some(s) => Some(s.extract::<String>().map_err(|_| {
-                invalid_argument(
-                    "stream",
-                    format!("expected a stream name (str) or None, got {}", shown(s)),
-                )
-            })?),
-        };
-        let stream = stream_of(name.as_deref());
+        let stream = stream_of(opt_text("stream", stream)?.as_deref());
         with_bytes("data", data, |bytes| self.ctx.write(stream, bytes))
     }
 

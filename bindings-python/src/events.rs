@@ -16,6 +16,7 @@ use pyo3::prelude::*;
 
 use crate::convert::limit;
 use crate::pending::{spawn, Failure, Pending};
+use crate::runtime::lock;
 use crate::types::Wire;
 
 /// An item as its generated class: `Event`, or `Lagged` (whose wire form
@@ -39,7 +40,7 @@ struct Shared {
 
 impl Shared {
     fn stash(&self) -> std::sync::MutexGuard<'_, Option<EventItem>> {
-        self.stash.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.stash)
     }
 }
 

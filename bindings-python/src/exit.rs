@@ -20,7 +20,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Once, Weak};
+use std::sync::{Arc, Mutex, Once, Weak};
 use std::time::{Duration, Instant};
 
 use nix::libc;
@@ -30,7 +30,7 @@ use agent_tasks::{ListFilter, TaskHandle, TaskManager};
 use pyo3::prelude::*;
 
 use crate::errors::core_err;
-use crate::runtime::{quiesce, runtime};
+use crate::runtime::{lock, quiesce, runtime};
 
 /// Every manager made from Python, so `_at_exit` can shut the live ones down.
 static MANAGERS: Mutex<Vec<Weak<TaskManager>>> = Mutex::new(Vec::new());
@@ -44,10 +44,6 @@ static PROCESSES: Mutex<Tracked> = Mutex::new(Tracked {
 struct Tracked {
     handles: Vec<TaskHandle>,
     prune_at: usize,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Tracks a process task until the at-exit hook (or a prune) finds it ended.

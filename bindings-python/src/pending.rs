@@ -11,7 +11,7 @@
 //! none of them.
 
 use std::future::Future;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyRuntimeError, PyTimeoutError};
@@ -22,7 +22,7 @@ use tokio::task::AbortHandle;
 
 use crate::convert::limit;
 use crate::errors::core_err;
-use crate::runtime::{call_python, detached_wait, runtime};
+use crate::runtime::{call_python, detached_wait, lock, runtime};
 
 /// How long a blocking wait sleeps between checks for Ctrl+C.
 const SIGNAL_SLICE: Duration = Duration::from_millis(50);
@@ -82,10 +82,6 @@ struct Slot {
 struct Shared {
     slot: Mutex<Slot>,
     cond: Condvar,
-}
-
-fn lock(m: &Mutex<Slot>) -> MutexGuard<'_, Slot> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Shared {

@@ -16,6 +16,7 @@ use crate::errors::{core_err, invalid_argument};
 use crate::manager::NativeManager;
 use crate::options::parse;
 use crate::pending::{spawn, Failure, Pending};
+use crate::runtime::lock;
 use crate::types::{to_dict, Wire};
 
 /// The tool definitions, as dicts in `shape`: `openai`, `anthropic` or `mcp`.
@@ -37,10 +38,7 @@ pub struct NativeToolBox {
 
 impl NativeToolBox {
     fn toolbox(&self) -> ToolBox {
-        self.toolbox
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        lock(&self.toolbox).clone()
     }
 }
 
@@ -92,10 +90,7 @@ impl NativeToolBox {
             })?;
             agent = agent.parameters(schema);
         }
-        let mut toolbox = self
-            .toolbox
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut toolbox = lock(&self.toolbox);
         toolbox.register_agent(agent).map_err(core_err)?;
         Ok(())
     }
@@ -118,10 +113,7 @@ impl NativeToolBox {
             .map_err(core_err)?;
         let (name, description) = (text("name", name)?, text("description", description)?);
         let agent = agent_tasks::tools::Agent::acp_from(name, description, template);
-        let mut toolbox = self
-            .toolbox
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut toolbox = lock(&self.toolbox);
         toolbox.register_agent(agent).map_err(core_err)?;
         Ok(())
     }
