@@ -130,30 +130,29 @@ class LineStream(Stream[str]):
             at = data.index(b"\n", at + 1)  # the core's line ends at this newline
             self._lines.append((line, end - len(data) + at + 1))
 
-    def _hand_over(self) -> str:
+    def _ready(self) -> bool:
+        """Whether the next answer is known without reading: a line, or the end."""
+        if not self._lines and self._chunks.ended:
+            self._feed(None)
+            return True
+        return bool(self._lines)
+
+    def _hand_over(self) -> Optional[str]:
+        if not self._lines:
+            return None
         line, self._cursor = self._lines.pop(0)
         return line
 
     async def next(self, timeout: Optional[float] = None) -> Optional[str]:
         """The next line; ``None`` once the output has ended;
         `TimeoutError` if the task writes nothing for `timeout` seconds."""
-        while not self._lines:
-            if self._chunks.ended:
-                self._feed(None)
-                if not self._lines:
-                    return None
-                break
+        while not self._ready():
             self._feed(await self._chunks.next(timeout))
         return self._hand_over()
 
     def next_blocking(self, timeout: Optional[float] = None) -> Optional[str]:
         """Blocking form of `next` (GIL released; Ctrl+C interrupts it)."""
-        while not self._lines:
-            if self._chunks.ended:
-                self._feed(None)
-                if not self._lines:
-                    return None
-                break
+        while not self._ready():
             self._feed(self._chunks.next_blocking(timeout))
         return self._hand_over()
 
