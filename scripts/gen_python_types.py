@@ -36,6 +36,25 @@ NAMES = {
     ("ForegroundOutcome", "detached"): "Detached",
     ("EventItem", "lagged"): "Lagged",
 }
+# The keyword options of the calls (schema/options/: the core's option
+# structs), as TypedDicts: name -> (schema or definition, fields left out,
+# doc); the types of what the Python layer converts or narrows are given.
+OPTIONS = {
+    "ResourceLimits": ("LimitsOptions", [], ""),
+    "ManagerOptions": ("ManagerOptions", ["root"], "`TaskManager(...)`'s options."),
+    "RunOptions": ("TaskOptions", ["kind"], "`TaskManager.run`'s options."),
+    "SpawnOptions": ("TaskOptions", ["cwd", "env", "env_clear", "interactive", "kill_grace", "pty", "limits"],
+                     "`TaskManager.spawn`'s options (`run`'s, but for starting a process)."),
+    "ToolBoxOptions": ("ToolBoxOptions", [], ""),
+    "AcpOptions": ("AcpOptions", [], "`run_acp`'s options."),
+    "AcpAgentOptions": ("AcpOptions", ["timeout", "owner", "description", "keep_alive"],
+                        "`ToolBox.register_acp_agent`'s options (`run_acp`'s, but for the start)."),
+}
+OPTION_TYPES = {
+    "root": "StrPath", "cwd": "StrPath", "track_changes": "StrPath", "env": "Mapping[str, str]",
+    "watch": "Union[str, Iterable[str]]", "pty": "Tuple[int, int]", "tty_size": "Tuple[int, int]",
+    "max_running_of_kind": "Mapping[str, int]", "limits": "ResourceLimits", "files": "FileAccess",
+}
 # Kept as plain dicts (their shape is the host's, or a dict is the API).
 AS_DICT = {"TaskSource"}
 # Fields shown by repr(); the default is every required scalar field.
@@ -145,9 +164,14 @@ Nested values are wrapped when read."""
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, List, Literal, Optional
+import os
+from typing import Any, Dict, Iterable, List, Literal, Mapping, Optional, Tuple, TypedDict, Union
 
 from . import _native
+
+StrPath = Union[str, "os.PathLike[str]"]
+FileAccess = Literal["cwd", "read_cwd", "anywhere", "none"]
+"""Which files an ACP agent may read and write through the client."""
 
 
 def _plain(d: Any) -> Dict[str, Any]:
@@ -188,7 +212,7 @@ class _Wire:
 def load() -> Dict[str, Dict[str, Any]]:
     """Every schema file by stem, and every definition (and title) by name."""
     files, defs = {}, {}
-    for path in sorted(SCHEMA.glob("*.json")):
+    for path in sorted([*SCHEMA.glob("*.json"), *SCHEMA.glob("options/*.json")]):
         s = json.loads(path.read_text())
         files[path.stem] = s
         for name, d in s.get("$defs", {}).items():
@@ -348,6 +372,17 @@ class Gen:
             desc = v.get("description") or schema.get("description")
             self.klass(title, {**v, "description": desc}, py)
 
+    def options(self, py: str, name: str, left_out: List[str], text: str) -> str:
+        """A call's keyword options as a TypedDict (each one optional)."""
+        schema = self.defs[name]
+        body = []
+        for field, f in schema["properties"].items():
+            if field not in left_out:
+                ann = f"Optional[{OPTION_TYPES[field]}]" if field in OPTION_TYPES else self.type_of(f)[0]
+                body.append(f"    {field}: {ann}\n{doc(f.get('description'), '    ')}")
+        return (f"class {py}(TypedDict, total=False):\n{doc(text or schema.get('description'), '    ')}\n"
+                + "".join(body))
+
     def render(self) -> str:
         for stem in ROOTS:
             s = self.files[stem]
@@ -355,9 +390,10 @@ class Gen:
                 self.union(s)
             else:
                 self.klass(s["title"], s)
+        options = {py: self.options(py, *spec) for py, spec in OPTIONS.items()}
         aliases = "".join(f"{alias} = {value}\n" for alias, value in self.aliases.items())
-        classes = "\n\n".join(self.classes.values())
-        names = list(self.aliases) + list(self.classes)
+        classes = "\n\n".join([*self.classes.values(), *options.values()])
+        names = ["StrPath", "FileAccess"] + list(self.aliases) + list(self.classes) + list(options)
         return f"{HEADER.format(marker=MARKER)}\n\n{aliases}\n\n{classes}\n\n__all__ = {names!r}\n"
 
 

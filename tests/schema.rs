@@ -1,13 +1,16 @@
 //! The checked-in JSON Schemas in `schema/` must match what the Rust wire
 //! types generate, so no binding can drift from the core. To regenerate after
-//! changing a wire type: `UPDATE_SCHEMA=1 cargo test --test schema`.
+//! changing a wire type: `UPDATE_SCHEMA=1 cargo test --test schema`. The
+//! options of the calls (`call_options`), which a binding reads rather than
+//! returns, are in `schema/options/`.
 
 use std::path::PathBuf;
 
 use agent_tasks::tools::ToolResponse;
 use agent_tasks::{
-    CancelReason, ChangedFiles, CollectOutcome, Event, EventItem, ForegroundOutcome, GcReport,
-    Notification, PollResponse, Preview, Roster, TaskInfo, TaskResult, WaitOutcome,
+    AcpOptions, CancelReason, ChangedFiles, CollectOutcome, Event, EventItem, ForegroundOutcome,
+    GcReport, ManagerOptions, Notification, PollResponse, Preview, Roster, TaskInfo, TaskOptions,
+    TaskResult, ToolBoxOptions, WaitOutcome,
 };
 
 fn schemas() -> Vec<(&'static str, schemars::Schema)> {
@@ -30,6 +33,16 @@ fn schemas() -> Vec<(&'static str, schemars::Schema)> {
         ("roster", schemars::schema_for!(Roster)),
         ("gc_report", schemars::schema_for!(GcReport)),
         ("tool_response", schemars::schema_for!(ToolResponse)),
+        (
+            "options/manager_options",
+            schemars::schema_for!(ManagerOptions),
+        ),
+        ("options/task_options", schemars::schema_for!(TaskOptions)),
+        (
+            "options/tool_box_options",
+            schemars::schema_for!(ToolBoxOptions),
+        ),
+        ("options/acp_options", schemars::schema_for!(AcpOptions)),
     ]
 }
 
@@ -42,7 +55,8 @@ fn checked_in_schemas_match_the_rust_types() {
         let path = dir.join(format!("{name}.json"));
         let generated = serde_json::to_string_pretty(&schema).expect("serialise") + "\n";
         if update {
-            std::fs::create_dir_all(&dir).expect("mkdir schema/");
+            let folder = path.parent().expect("a schema's folder");
+            std::fs::create_dir_all(folder).expect("mkdir schema/");
             std::fs::write(&path, &generated).expect("write schema");
             continue;
         }

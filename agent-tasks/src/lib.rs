@@ -38,6 +38,7 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod acp;
+mod call_options;
 mod capacity;
 mod changes;
 mod clean;
@@ -75,6 +76,9 @@ mod watch;
 
 pub use acp::AcpTask;
 pub use async_trait::async_trait;
+pub use call_options::{
+    parse_options, AcpOptions, LimitsOptions, ManagerOptions, TaskOptions, ToolBoxOptions,
+};
 pub use changes::ChangedFiles;
 pub use commands::{argv_command, shell_command};
 pub use config::{ManagerConfig, OnTimeout, SpawnOptions, MIN_HEARTBEAT};

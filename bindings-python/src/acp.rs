@@ -1,27 +1,23 @@
-//! ACP agents as tasks (`agent_tasks.run_acp`): converts the Python
-//! arguments to the core's [`AcpTask`] and its policies. A permission
+//! ACP agents as tasks (`agent_tasks.run_acp`): the options are the core's
+//! ([`AcpOptions`]); the permission policy is converted here. A permission
 //! callback is a plain Python function, called on a worker thread with the
 //! GIL; what the answers mean is the core's ([`PermissionDecision::from_answer`]).
 
-use std::collections::HashMap;
 use std::ffi::OsString;
-use std::path::PathBuf;
 
-use agent_tasks::acp::{
-    AcpTask, FileAccess, PermissionDecision, PermissionPolicy, PermissionRequest,
-};
-use agent_tasks::SpawnOptions;
+use agent_tasks::acp::{PermissionDecision, PermissionPolicy, PermissionRequest};
+use agent_tasks::AcpOptions;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyString};
 
-use crate::convert::{duration, size};
 use crate::errors::{core_err, invalid_argument};
 use crate::manager::{NativeManager, NativeTask};
+use crate::options::parse;
 
 /// The `permissions` argument: `"allow"`, `"deny"`, or a function of the
 /// request (a dict) answering `True` (allow), `False` (deny), `None`
 /// (cancel) or an option id.
-fn policy(value: Option<&Bound<'_, PyAny>>) -> PyResult<PermissionPolicy> {
+pub(crate) fn policy(value: Option<&Bound<'_, PyAny>>) -> PyResult<PermissionPolicy> {
     let Some(value) = value else {
         return Ok(PermissionPolicy::default());
     };
@@ -74,105 +70,26 @@ fn ask(py: Python<'_>, callback: &Py<PyAny>, request: &PermissionRequest) -> Per
     }
 }
 
-/// Starts an ACP agent (`argv`) with `goal` as its first prompt, in the
+/// Starts an ACP agent (`argv`) with `goal` as its first prompt and
+/// `options` (a dict of the core's [`agent_tasks::AcpOptions`]): in the
 /// background with no task timeout unless `timeout` (seconds) is given. Its
 /// terminals are process tasks of `manager`.
 #[pyfunction]
-#[pyo3(signature = (
-    manager, argv, goal, *, cwd=None, env=None, permissions=None, files="cwd",
-    show_thoughts=false, idle_timeout=None, cancel_grace=None, kill_grace=None,
-    handshake_timeout=None, max_message_bytes=None,
-    timeout=None, owner=None, description=None, keep_alive=false,
-))]
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn spawn_acp(
     manager: &NativeManager,
     argv: Vec<OsString>,
     goal: String,
-    cwd: Option<PathBuf>,
-    env: Option<HashMap<OsString, OsString>>,
     permissions: Option<&Bound<'_, PyAny>>,
-    files: &str,
-    show_thoughts: bool,
-    idle_timeout: Option<f64>,
-    cancel_grace: Option<f64>,
-    kill_grace: Option<f64>,
-    handshake_timeout: Option<f64>,
-    max_message_bytes: Option<&Bound<'_, PyAny>>,
-    timeout: Option<f64>,
-    owner: Option<String>,
-    description: Option<String>,
-    keep_alive: bool,
+    options: &Bound<'_, PyAny>,
 ) -> PyResult<NativeTask> {
     let core = manager.core();
-    let task = acp_template(
-        argv,
-        cwd,
-        env,
-        permissions,
-        files,
-        show_thoughts,
-        [idle_timeout, cancel_grace, kill_grace, handshake_timeout],
-        max_message_bytes,
-    )?
-    .goal(goal)
-    .terminals(core);
-    let mut options = match timeout {
-        Some(s) => SpawnOptions::background().timeout(duration("timeout", s)?),
-        None => SpawnOptions::background().no_timeout(),
-    }
-    .keep_alive(keep_alive);
-    if let Some(owner) = owner {
-        options = options.owner(owner);
-    }
-    if let Some(text) = description {
-        options = options.description(text);
-    }
-    let handle = core.spawn(task, options).map_err(core_err)?;
+    let options = parse::<AcpOptions>("run_acp", options)?;
+    let task = options
+        .template(argv, policy(permissions)?)
+        .map_err(core_err)?
+        .goal(goal)
+        .terminals(core);
+    let spawn_options = options.spawn_options().map_err(core_err)?;
+    let handle = core.spawn(task, spawn_options).map_err(core_err)?;
     Ok(NativeTask::of_process(handle))
-}
-
-/// The ACP task `run_acp` and `ToolBox.register_acp_agent` describe, with
-/// an empty goal: a template each start gives its goal
-/// ([`AcpTask::goal`]). `timing`: the idle timeout, cancel grace, kill
-/// grace and handshake timeout in seconds.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn acp_template(
-    argv: Vec<OsString>,
-    cwd: Option<PathBuf>,
-    env: Option<HashMap<OsString, OsString>>,
-    permissions: Option<&Bound<'_, PyAny>>,
-    files: &str,
-    show_thoughts: bool,
-    timing: [Option<f64>; 4],
-    max_message_bytes: Option<&Bound<'_, PyAny>>,
-) -> PyResult<AcpTask> {
-    let files: FileAccess = agent_tasks::parse_name("files", files).map_err(core_err)?;
-    let mut task = AcpTask::new(argv, "")
-        .permissions(policy(permissions)?)
-        .files(files)
-        .show_thoughts(show_thoughts);
-    if let Some(dir) = cwd {
-        task = task.cwd(dir);
-    }
-    for (key, value) in env.into_iter().flatten() {
-        task = task.env(key, value);
-    }
-    let [idle, cancel, kill, handshake] = timing;
-    if let Some(s) = idle {
-        task = task.idle_timeout(duration("idle_timeout", s)?);
-    }
-    if let Some(s) = cancel {
-        task = task.cancel_grace(duration("cancel_grace", s)?);
-    }
-    if let Some(s) = kill {
-        task = task.kill_grace(duration("kill_grace", s)?);
-    }
-    if let Some(s) = handshake {
-        task = task.handshake_timeout(duration("handshake_timeout", s)?);
-    }
-    if let Some(v) = max_message_bytes {
-        task = task.max_message_bytes(size("max_message_bytes", v)?);
-    }
-    Ok(task)
 }

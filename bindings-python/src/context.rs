@@ -15,10 +15,9 @@ use pyo3::sync::PyOnceLock;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::convert::{seconds, shown, to_json, wait_limit, with_bytes};
-use crate::errors::invalid_argument;
+use crate::convert::{limit, opt_text, to_json, with_bytes};
 use crate::pending::{spawn, Failure, Pending};
-use crate::runtime::call_python;
+use crate::runtime::{call_python, lock};
 use crate::types::Wire;
 
 /// What the Python side reports when the function ends.
@@ -34,7 +33,7 @@ pub struct Context {
 
 impl Context {
     fn report(&self, report: Report) {
-        let sender = self.done.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let sender = lock(&self.done).take();
         if let Some(sender) = sender {
             // The task may already have been given up on (stop grace passed).
             let _ = sender.send(report);
@@ -60,16 +59,7 @@ impl Context {
     /// on `stream` (`"stdout"` by default, `"stderr"`, or a name of its own).
     #[pyo3(signature = (data, stream=None))]
     fn write(&self, data: &Bound<'_, PyAny>, stream: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let name = match stream.filter(|s| !s.is_none()) {
-            None => None,
-            Some(s) => Some(s.extract::<String>().map_err(|_| {
-                invalid_argument(
-                    "stream",
-                    format!("expected a stream name (str) or None, got {}", shown(s)),
-                )
-            })?),
-        };
-        let stream = stream_of(name.as_deref());
+        let stream = stream_of(opt_text("stream", stream)?.as_deref());
         with_bytes("data", data, |bytes| self.ctx.write(stream, bytes))
     }
 
@@ -103,7 +93,7 @@ impl Context {
         py: Python<'_>,
         timeout: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let limit = wait_limit("timeout", seconds("timeout", timeout)?)?;
+        let limit = limit("timeout", timeout)?;
         self.wait_cancelled()?.block_value(py, limit)
     }
 
@@ -129,7 +119,7 @@ impl Context {
         py: Python<'_>,
         timeout: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let limit = wait_limit("timeout", seconds("timeout", timeout)?)?;
+        let limit = limit("timeout", timeout)?;
         self.recv()?.block_value(py, limit)
     }
 
@@ -170,40 +160,47 @@ fn traceback_text(py: Python<'_>, err: &PyErr) -> String {
     }
 }
 
+/// Calls `f` into Python for the start of a `what` (`task`, `agent`): on
+/// the runtime's blocking pool, as taking the GIL may take a while (never on
+/// a worker); a Python error as its traceback.
+async fn call_on_pool<F>(what: &'static str, f: F) -> Result<Py<PyAny>, BoxError>
+where
+    F: for<'py> FnOnce(Python<'py>) -> PyResult<Py<PyAny>> + Send + 'static,
+{
+    let done = tokio::task::spawn_blocking(move || {
+        call_python(|py| f(py).map_err(|e| traceback_text(py, &e)))
+    })
+    .await;
+    match done {
+        Err(join_error) => Err(format!("the {what} could not be started: {join_error}").into()),
+        Ok(None) => Err("the Python interpreter is shutting down".into()),
+        Ok(Some(Err(traceback))) => {
+            Err(format!("the {what} could not be started:\n{traceback}").into())
+        }
+        Ok(Some(Ok(value))) => Ok(value),
+    }
+}
+
 /// The body of a Python task: start it through `starter`, wait for its
 /// report, and pass a stop request on to it.
 async fn run(starter: Py<PyAny>, ctx: agent_tasks::TaskContext) -> Result<Value, BoxError> {
     let ctx = Arc::new(ctx);
     let (tx, mut rx) = oneshot::channel::<Report>();
     let handle_ctx = ctx.clone();
-    // Calls into Python take the GIL, which may take a while: they run on the
-    // runtime's blocking pool, never on a worker.
-    let started = tokio::task::spawn_blocking(move || {
-        call_python(|py| -> Result<Py<PyAny>, String> {
-            let handle = Py::new(
+    let canceller = call_on_pool("task", move |py| {
+        let done = Mutex::new(Some(tx));
+        starter.call1(
+            py,
+            (Py::new(
                 py,
                 Context {
                     ctx: handle_ctx,
-                    done: Mutex::new(Some(tx)),
+                    done,
                 },
-            )
-            .map_err(|e| traceback_text(py, &e))?;
-            starter
-                .call1(py, (handle,))
-                .map_err(|e| traceback_text(py, &e))
-        })
+            )?,),
+        )
     })
-    .await;
-    let canceller = match started {
-        Err(join_error) => {
-            return Err(format!("the task could not be started: {join_error}").into())
-        }
-        Ok(None) => return Err("the Python interpreter is shutting down".into()),
-        Ok(Some(Err(traceback))) => {
-            return Err(format!("the task could not be started:\n{traceback}").into())
-        }
-        Ok(Some(Ok(canceller))) => canceller,
-    };
+    .await?;
     let report = tokio::select! {
         report = &mut rx => report,
         reason = ctx.cancelled() => {
@@ -243,26 +240,10 @@ pub(crate) fn python_agent(
     agent_tasks::tools::Agent::new(name, description, move |args: Value, ctx| {
         let factory = factory.clone();
         async move {
-            let made = tokio::task::spawn_blocking(move || {
-                call_python(|py| -> Result<Py<PyAny>, String> {
-                    let args =
-                        crate::types::to_dict(py, &args).map_err(|e| traceback_text(py, &e))?;
-                    factory
-                        .call1(py, (args,))
-                        .map_err(|e| traceback_text(py, &e))
-                })
+            let starter = call_on_pool("agent", move |py| {
+                factory.call1(py, (crate::types::to_dict(py, &args)?,))
             })
-            .await;
-            let starter = match made {
-                Err(join_error) => {
-                    return Err(format!("the agent could not be started: {join_error}").into())
-                }
-                Ok(None) => return Err("the Python interpreter is shutting down".into()),
-                Ok(Some(Err(traceback))) => {
-                    return Err(format!("the agent could not be started:\n{traceback}").into())
-                }
-                Ok(Some(Ok(starter))) => starter,
-            };
+            .await?;
             run(starter, ctx).await
         }
     })

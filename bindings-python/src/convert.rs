@@ -91,34 +91,6 @@ fn to_json_at(value: &Bound<'_, PyAny>, depth: usize) -> Result<Value, String> {
     Err(format!("a value of type {}", type_name(value)))
 }
 
-/// A timeout argument in seconds: `None` keeps the default (returns `None`),
-/// `math.inf` means no timeout (`Some(None)`), anything else must be a
-/// non-negative number (`Some(Some(d))`). The rule is the core's
-/// [`agent_tasks::timeout_from_secs`].
-pub(crate) fn timeout_setting(
-    name: &str,
-    seconds: Option<f64>,
-) -> PyResult<Option<Option<Duration>>> {
-    match seconds {
-        None => Ok(None),
-        Some(s) => agent_tasks::timeout_from_secs(name, Some(s))
-            .map(Some)
-            .map_err(core_err),
-    }
-}
-
-/// A finite, non-negative number of seconds (the core's
-/// [`agent_tasks::duration_from_secs`]).
-pub(crate) fn duration(name: &str, seconds: f64) -> PyResult<Duration> {
-    agent_tasks::duration_from_secs(name, seconds).map_err(core_err)
-}
-
-/// A wait limit in seconds: `None` waits without limit, `math.inf` too (the
-/// core's [`agent_tasks::timeout_from_secs`]).
-pub(crate) fn wait_limit(name: &str, seconds: Option<f64>) -> PyResult<Option<Duration>> {
-    agent_tasks::timeout_from_secs(name, seconds).map_err(core_err)
-}
-
 /// A non-negative integer argument (a size, a count, a cursor); anything
 /// else (a negative or too large int, a bool, another type) is an
 /// `InvalidArgument` naming `name`.
@@ -158,7 +130,7 @@ pub(crate) fn shown(value: &Bound<'_, PyAny>) -> String {
 
 /// A number of seconds argument (`int` or `float`, not `bool`), `None`
 /// kept; anything else is an `InvalidArgument` naming `name`.
-pub(crate) fn seconds(name: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<f64>> {
+fn seconds(name: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<f64>> {
     let Some(value) = value.filter(|v| !v.is_none()) else {
         return Ok(None);
     };
@@ -175,6 +147,43 @@ pub(crate) fn seconds(name: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<
             ),
         )
     })
+}
+
+/// A wait limit in seconds ([`seconds`]): `None` and `math.inf` wait
+/// without limit (the core's [`agent_tasks::timeout_from_secs`]).
+pub(crate) fn limit(name: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
+    agent_tasks::timeout_from_secs(name, seconds(name, value)?).map_err(core_err)
+}
+
+/// A `str` argument; anything else is an `InvalidArgument` naming `name`.
+pub(crate) fn text(name: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
+    match value.cast::<PyString>() {
+        Ok(s) => Ok(s.to_str()?.to_string()),
+        Err(_) => Err(invalid_argument(
+            name,
+            format!("expected a str, got {}", shown(value)),
+        )),
+    }
+}
+
+/// [`text`], `None` kept.
+pub(crate) fn opt_text(name: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
+    value
+        .filter(|v| !v.is_none())
+        .map(|v| text(name, v))
+        .transpose()
+}
+
+/// A `bool` argument (`None`: false); anything else is an `InvalidArgument`
+/// naming `name`.
+pub(crate) fn flag(name: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+    match value.filter(|v| !v.is_none()) {
+        None => Ok(false),
+        Some(v) => v
+            .cast::<PyBool>()
+            .map(|b| b.is_true())
+            .map_err(|_| invalid_argument(name, format!("expected a bool, got {}", shown(v)))),
+    }
 }
 
 /// [`count`] narrowed to `usize`.

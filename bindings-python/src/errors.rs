@@ -1,7 +1,8 @@
 //! Core [`agent_tasks::Error`]s as Python exceptions. The exception classes
 //! live in `agent_tasks/_errors.py` (so they can also subclass `ValueError`,
-//! `LookupError` or `OSError`); each carries the core error's stable `code`
-//! and the fields the error names (`task_id`, `argument`, ...).
+//! `LookupError` or `OSError`), one per core error code; each carries the
+//! core error's stable `code` and the fields the error names (`task_id`,
+//! `argument`, ...).
 
 use std::path::Path;
 
@@ -12,22 +13,6 @@ use pyo3::types::{PyDict, PyModule};
 
 static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
-/// The Python exception class name for a core error.
-fn class_name(err: &Error) -> &'static str {
-    match err {
-        Error::TaskNotFound { .. } => "TaskNotFound",
-        Error::InvalidTaskId { .. } => "InvalidTaskId",
-        Error::CapacityExceeded { .. } => "CapacityExceeded",
-        Error::InvalidArgument { .. } => "InvalidArgument",
-        Error::NotReceiving { .. } => "NotReceiving",
-        Error::RootInUse { .. } => "RootInUse",
-        Error::ShutDown => "ShutDown",
-        Error::LimitsUnavailable { .. } => "LimitsUnavailable",
-        Error::Io { .. } => "StorageError",
-        _ => "AgentTasksError",
-    }
-}
-
 /// A path as a `str` (`os.fspath` of it: non-UTF-8 bytes as surrogates).
 fn path_str<'py>(py: Python<'py>, path: &Path) -> PyResult<Bound<'py, PyAny>> {
     path.into_pyobject(py)?.call_method0("__fspath__")
@@ -37,7 +22,11 @@ fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
     let module = ERRORS
         .get_or_try_init(py, || py.import("agent_tasks._errors").map(Bound::unbind))?
         .bind(py);
-    let class = module.getattr(class_name(err))?;
+    // The class whose `code` is the error's (`_errors.BY_CODE`).
+    let base = module.getattr("AgentTasksError")?;
+    let class = module
+        .getattr("BY_CODE")?
+        .call_method1("get", (err.code(), base))?;
     let details = PyDict::new(py);
     details.set_item("code", err.code())?;
     match err {

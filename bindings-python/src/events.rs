@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex};
 use agent_tasks::{EventItem, EventSubscription};
 use pyo3::prelude::*;
 
-use crate::convert::wait_limit;
+use crate::convert::limit;
 use crate::pending::{spawn, Failure, Pending};
+use crate::runtime::lock;
 use crate::types::Wire;
 
 /// An item as its generated class: `Event`, or `Lagged` (whose wire form
@@ -39,7 +40,7 @@ struct Shared {
 
 impl Shared {
     fn stash(&self) -> std::sync::MutexGuard<'_, Option<EventItem>> {
-        self.stash.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.stash)
     }
 }
 
@@ -67,8 +68,8 @@ impl NativeEvents {
     /// (`closed`); `TimeoutError` when `timeout` seconds (`None`: no limit)
     /// pass first.
     #[pyo3(signature = (timeout=None))]
-    fn wait(&self, timeout: Option<f64>) -> PyResult<Pending> {
-        let limit = wait_limit("timeout", timeout)?;
+    fn wait(&self, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Pending> {
+        let limit = limit("timeout", timeout)?;
         let shared = self.shared.clone();
         spawn(async move {
             let mut subscription = shared.subscription.lock().await;

@@ -20,7 +20,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Once, Weak};
+use std::sync::{Arc, Mutex, Once, Weak};
 use std::time::{Duration, Instant};
 
 use nix::libc;
@@ -29,8 +29,8 @@ use nix::sys::signal::{SigHandler, Signal};
 use agent_tasks::{ListFilter, TaskHandle, TaskManager};
 use pyo3::prelude::*;
 
-use crate::convert::duration;
-use crate::runtime::{quiesce, runtime};
+use crate::errors::core_err;
+use crate::runtime::{lock, quiesce, runtime};
 
 /// Every manager made from Python, so `_at_exit` can shut the live ones down.
 static MANAGERS: Mutex<Vec<Weak<TaskManager>>> = Mutex::new(Vec::new());
@@ -44,10 +44,6 @@ static PROCESSES: Mutex<Tracked> = Mutex::new(Tracked {
 struct Tracked {
     handles: Vec<TaskHandle>,
     prune_at: usize,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Tracks a process task until the at-exit hook (or a prune) finds it ended.
@@ -81,7 +77,7 @@ pub fn _at_exit(py: Python<'_>, timeout: f64) -> PyResult<()> {
             }
         });
     }
-    let limit = duration("timeout", timeout)?;
+    let limit = agent_tasks::duration_from_secs("timeout", timeout).map_err(core_err)?;
     // A limit too large for the clock is no limit, never a panic (capped at
     // about 136 years, which `Instant` always holds).
     let deadline = Instant::now() + limit.min(Duration::from_secs(u64::from(u32::MAX)));

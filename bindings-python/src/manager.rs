@@ -8,24 +8,22 @@
 //! Their arguments become the core's options in `options`; what must not
 //! outlive the interpreter is tracked in `exit`.
 
-use std::collections::HashMap;
-use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use agent_tasks::{
-    CancelReason, CollectOutcome, ListFilter, ManagerConfig, Message, TaskHandle, TaskManager,
-    WaitOutcome,
+    CancelReason, CollectOutcome, ListFilter, ManagerOptions, Message, TaskHandle, TaskManager,
+    TaskOptions, WaitOutcome,
 };
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyMapping, PyString};
+use pyo3::types::PyList;
 
 use crate::context::python_task;
-use crate::convert::{count, duration, shown, size, timeout_setting, wait_limit, with_bytes};
-use crate::errors::{core_err, invalid_argument};
+use crate::convert::{count, flag, limit, opt_text, size, text, with_bytes};
+use crate::errors::core_err;
 use crate::events::NativeEvents;
 use crate::exit::{track_manager, track_process};
-use crate::options::{process_task, spawn_options, status, Monitoring};
+use crate::options::{parse, process_task, status};
 use crate::pending::{spawn, Failure, Pending};
 use crate::runtime::runtime;
 use crate::types::{info, outcome, to_dict, Page, Wire};
@@ -43,113 +41,15 @@ impl NativeManager {
     }
 }
 
-/// A `max_running_of_kind` argument: a mapping of kind names to caps
-/// (non-negative ints); anything else is an `InvalidArgument` naming it.
-fn kind_caps(caps: &Bound<'_, PyAny>) -> PyResult<Vec<(String, usize)>> {
-    const NAME: &str = "max_running_of_kind";
-    let mapping = caps.cast::<PyMapping>().map_err(|_| {
-        invalid_argument(
-            NAME,
-            format!(
-                "expected a mapping of kind names to non-negative ints, got {}",
-                shown(caps)
-            ),
-        )
-    })?;
-    let mut out = Vec::new();
-    for item in mapping.items()?.iter() {
-        let (kind, max): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
-        let kind = kind.cast::<PyString>().map_err(|_| {
-            invalid_argument(
-                NAME,
-                format!("a kind name must be a str, got {}", shown(&kind)),
-            )
-        })?;
-        out.push((kind.to_str()?.to_string(), size(NAME, &max)?));
-    }
-    Ok(out)
-}
-
 #[pymethods]
 impl NativeManager {
-    /// Makes a manager on the module's runtime. `None` keeps a default;
-    /// timeouts are seconds, `math.inf` for none.
+    /// Makes a manager on the module's runtime from its options (a dict
+    /// of the core's [`agent_tasks::ManagerOptions`]).
     #[new]
-    #[pyo3(signature = (
-        root=None, *, memory_limit=None, disk_limit=None, tail_window=None,
-        foreground_timeout=None, background_timeout=None, on_timeout=None,
-        max_background=None, max_background_per_owner=None, max_running_of_kind=None,
-        stop_grace=None,
-        default_owner=None, notify_host_cancels=false, queue_over_capacity=false,
-        limits=None, unenforced_limits=None,
-    ))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        root: Option<PathBuf>,
-        memory_limit: Option<&Bound<'_, PyAny>>,
-        disk_limit: Option<&Bound<'_, PyAny>>,
-        tail_window: Option<&Bound<'_, PyAny>>,
-        foreground_timeout: Option<f64>,
-        background_timeout: Option<f64>,
-        on_timeout: Option<&str>,
-        max_background: Option<&Bound<'_, PyAny>>,
-        max_background_per_owner: Option<&Bound<'_, PyAny>>,
-        max_running_of_kind: Option<&Bound<'_, PyAny>>,
-        stop_grace: Option<f64>,
-        default_owner: Option<String>,
-        notify_host_cancels: bool,
-        queue_over_capacity: bool,
-        limits: Option<&Bound<'_, PyAny>>,
-        unenforced_limits: Option<&str>,
-    ) -> PyResult<Self> {
-        let mut config = ManagerConfig::default();
-        if let Some(root) = root {
-            config = config.root(root);
-        }
-        if let Some(v) = memory_limit {
-            config = config.memory_limit(size("memory_limit", v)?);
-        }
-        if let Some(v) = disk_limit {
-            config = config.disk_limit(count("disk_limit", v)?);
-        }
-        if let Some(v) = tail_window {
-            config = config.tail_window(size("tail_window", v)?);
-        }
-        if let Some(t) = timeout_setting("foreground_timeout", foreground_timeout)? {
-            config = config.foreground_timeout(t);
-        }
-        if let Some(t) = timeout_setting("background_timeout", background_timeout)? {
-            config = config.background_timeout(t);
-        }
-        if let Some(policy) = crate::options::on_timeout(on_timeout)? {
-            config = config.on_timeout(policy);
-        }
-        if let Some(v) = max_background {
-            config = config.max_background(size("max_background", v)?);
-        }
-        if let Some(v) = max_background_per_owner {
-            config = config.max_background_per_owner(size("max_background_per_owner", v)?);
-        }
-        if let Some(caps) = max_running_of_kind {
-            for (kind, max) in kind_caps(caps)? {
-                config = config.max_running_of_kind(kind, max);
-            }
-        }
-        if let Some(grace) = stop_grace {
-            config = config.stop_grace(duration("stop_grace", grace)?);
-        }
-        if let Some(owner) = default_owner {
-            config = config.default_owner(owner);
-        }
-        if let Some(v) = limits {
-            config = config.default_limits(crate::options::limits(v)?);
-        }
-        if let Some(policy) = crate::options::unenforced_limits(unenforced_limits)? {
-            config = config.unenforced_limits(policy);
-        }
-        config = config
-            .notify_host_cancels(notify_host_cancels)
-            .queue_over_capacity(queue_over_capacity);
+    fn new(options: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let config = parse::<ManagerOptions>("TaskManager", options)?
+            .config()
+            .map_err(core_err)?;
         let handle = runtime()?.handle().clone();
         let manager = Arc::new(TaskManager::with_runtime(config, handle).map_err(core_err)?);
         track_manager(&manager);
@@ -162,136 +62,35 @@ impl NativeManager {
         self.manager.root().to_path_buf()
     }
 
-    /// Starts a command: a `str` runs with `sh -c`, a sequence is an argv.
-    #[pyo3(signature = (
-        command, *, cwd=None, env=None, env_clear=false, stdin=None, interactive=false,
-        background=false, timeout=None, background_timeout=None, on_timeout=None,
-        description=None, owner=None, keep_alive=false, kill_grace=None, watch=None,
-        watch_interval=None, watch_max=None, heartbeat=None, idle_timeout=None,
-        cancel_on_stall=false, track_changes=None, pty=None, limits=None,
-    ))]
-    #[allow(clippy::too_many_arguments)]
+    /// Starts a command (a `str` runs with `sh -c`, a sequence is an argv)
+    /// with `stdin` written at start and `options` (a dict of the core's
+    /// [`TaskOptions`]).
     fn run(
         &self,
         command: &Bound<'_, PyAny>,
-        cwd: Option<PathBuf>,
-        env: Option<HashMap<OsString, OsString>>,
-        env_clear: bool,
         stdin: Option<&Bound<'_, PyAny>>,
-        interactive: bool,
-        background: bool,
-        timeout: Option<f64>,
-        background_timeout: Option<f64>,
-        on_timeout: Option<&str>,
-        description: Option<String>,
-        owner: Option<String>,
-        keep_alive: bool,
-        kill_grace: Option<f64>,
-        watch: Option<Vec<String>>,
-        watch_interval: Option<f64>,
-        watch_max: Option<&Bound<'_, PyAny>>,
-        heartbeat: Option<f64>,
-        idle_timeout: Option<f64>,
-        cancel_on_stall: bool,
-        track_changes: Option<PathBuf>,
-        pty: Option<(u64, u64)>,
-        limits: Option<&Bound<'_, PyAny>>,
+        options: &Bound<'_, PyAny>,
     ) -> PyResult<NativeTask> {
         let mut task = process_task(command)?;
-        if let Some((cols, rows)) = pty {
-            let (cols, rows) = agent_tasks::terminal_size(cols, rows).map_err(core_err)?;
-            task = task.pty(cols, rows);
-        }
-        if let Some(dir) = cwd {
-            task = task.cwd(dir);
-        }
-        if env_clear {
-            task = task.env_clear();
-        }
-        for (key, value) in env.into_iter().flatten() {
-            task = task.env(key, value);
-        }
-        if let Some(data) = stdin {
+        if let Some(data) = stdin.filter(|d| !d.is_none()) {
             task = task.stdin_bytes(with_bytes("stdin", data, <[u8]>::to_vec)?);
         }
-        if let Some(grace) = kill_grace {
-            task = task.kill_grace(duration("kill_grace", grace)?);
-        }
-        if let Some(v) = limits {
-            task = task.limits(crate::options::limits(v)?);
-        }
-        let options = spawn_options(
-            background,
-            timeout,
-            background_timeout,
-            on_timeout,
-            description,
-            owner,
-            keep_alive,
-            Monitoring {
-                watch,
-                watch_interval,
-                watch_max: watch_max.map(|v| size("watch_max", v)).transpose()?,
-                heartbeat,
-                idle_timeout,
-                cancel_on_stall,
-                track_changes,
-            },
-        )?;
-        let handle = self
-            .manager
-            .spawn(task.interactive(interactive), options)
-            .map_err(core_err)?;
+        let options = parse::<TaskOptions>("run", options)?;
+        let task = options.process(task).map_err(core_err)?;
+        let options = options.spawn_options().map_err(core_err)?;
+        let handle = self.manager.spawn(task, options).map_err(core_err)?;
         track_process(&handle);
         Ok(NativeTask { handle })
     }
 
-    /// Starts a Python function through `starter` (see `agent_tasks._manager`).
-    #[pyo3(signature = (
-        starter, description, *, kind="fn", background=false, timeout=None,
-        background_timeout=None, on_timeout=None, owner=None, keep_alive=false, watch=None,
-        watch_interval=None, watch_max=None, heartbeat=None, idle_timeout=None,
-        cancel_on_stall=false, track_changes=None,
-    ))]
-    #[allow(clippy::too_many_arguments)]
-    fn spawn(
-        &self,
-        starter: Py<PyAny>,
-        description: String,
-        kind: &str,
-        background: bool,
-        timeout: Option<f64>,
-        background_timeout: Option<f64>,
-        on_timeout: Option<&str>,
-        owner: Option<String>,
-        keep_alive: bool,
-        watch: Option<Vec<String>>,
-        watch_interval: Option<f64>,
-        watch_max: Option<&Bound<'_, PyAny>>,
-        heartbeat: Option<f64>,
-        idle_timeout: Option<f64>,
-        cancel_on_stall: bool,
-        track_changes: Option<PathBuf>,
-    ) -> PyResult<NativeTask> {
-        let options = spawn_options(
-            background,
-            timeout,
-            background_timeout,
-            on_timeout,
-            None,
-            owner,
-            keep_alive,
-            Monitoring {
-                watch,
-                watch_interval,
-                watch_max: watch_max.map(|v| size("watch_max", v)).transpose()?,
-                heartbeat,
-                idle_timeout,
-                cancel_on_stall,
-                track_changes,
-            },
-        )?;
-        let task = python_task(starter, description, kind.to_string());
+    /// Starts a Python function through `starter` (see `agent_tasks._manager`)
+    /// with `options` (a dict of the core's [`TaskOptions`]).
+    fn spawn(&self, starter: Py<PyAny>, options: &Bound<'_, PyAny>) -> PyResult<NativeTask> {
+        let mut options = parse::<TaskOptions>("spawn", options)?;
+        let description = options.description.take().unwrap_or_default();
+        let kind = options.kind.take().unwrap_or_else(|| "fn".to_string());
+        let task = python_task(starter, description, kind);
+        let options = options.spawn_options().map_err(core_err)?;
         let handle = self.manager.spawn_boxed(task, options).map_err(core_err)?;
         Ok(NativeTask { handle })
     }
@@ -345,14 +144,15 @@ impl NativeManager {
     }
 
     /// Tasks matching the filter, oldest first.
-    #[pyo3(signature = (*, owner=None, statuses=None, active_only=false))]
+    #[pyo3(signature = (*, owner=None, statuses=None, active_only=None))]
     fn list<'py>(
         &self,
         py: Python<'py>,
-        owner: Option<String>,
+        owner: Option<&Bound<'_, PyAny>>,
         statuses: Option<Vec<String>>,
-        active_only: bool,
+        active_only: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
+        let (owner, active_only) = (opt_text("owner", owner)?, flag("active_only", active_only)?);
         let statuses = statuses
             .map(|names| {
                 names
@@ -371,8 +171,14 @@ impl NativeManager {
 
     /// Sends a steering message (`str` or `bytes`), then, with `eof`, the
     /// end of input (the core's rule: one of them at least).
-    #[pyo3(signature = (id, message=None, *, eof=false))]
-    fn send(&self, id: &str, message: Option<&Bound<'_, PyAny>>, eof: bool) -> PyResult<()> {
+    #[pyo3(signature = (id, message=None, *, eof=None))]
+    fn send(
+        &self,
+        id: &str,
+        message: Option<&Bound<'_, PyAny>>,
+        eof: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let eof = flag("eof", eof)?;
         let bytes = message
             .map(|m| with_bytes("message", m, <[u8]>::to_vec))
             .transpose()?;
@@ -390,7 +196,13 @@ impl NativeManager {
     }
 
     /// Resizes a PTY task's terminal to `cols` x `rows`.
-    fn resize(&self, id: String, cols: u64, rows: u64) -> PyResult<Pending> {
+    fn resize(
+        &self,
+        id: String,
+        cols: &Bound<'_, PyAny>,
+        rows: &Bound<'_, PyAny>,
+    ) -> PyResult<Pending> {
+        let (cols, rows) = (count("cols", cols)?, count("rows", rows)?);
         let (cols, rows) = agent_tasks::terminal_size(cols, rows).map_err(core_err)?;
         let manager = TaskManager::clone(&self.manager);
         spawn(async move {
@@ -402,8 +214,8 @@ impl NativeManager {
     /// Waits until the task ends and gives `Finished`; `TimeoutError` when
     /// `timeout` seconds (`None`: no limit; `0`: answer at once) pass first.
     #[pyo3(signature = (id, timeout=None))]
-    fn collect(&self, id: String, timeout: Option<f64>) -> PyResult<Pending> {
-        let limit = wait_limit("timeout", timeout)?;
+    fn collect(&self, id: String, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Pending> {
+        let limit = limit("timeout", timeout)?;
         let manager = TaskManager::clone(&self.manager);
         spawn(async move {
             match manager.collect(&id, limit).await? {
@@ -430,11 +242,11 @@ impl NativeManager {
         id: String,
         cursor: &Bound<'_, PyAny>,
         max_bytes: &Bound<'_, PyAny>,
-        timeout: Option<f64>,
+        timeout: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Pending> {
         let cursor = count("cursor", cursor)?;
         let max_bytes = size("max_bytes", max_bytes)?;
-        let limit = wait_limit("timeout", timeout)?;
+        let limit = limit("timeout", timeout)?;
         let manager = TaskManager::clone(&self.manager);
         spawn(async move {
             let page = manager.poll_wait(&id, cursor, max_bytes, limit).await?;
@@ -458,13 +270,14 @@ impl NativeManager {
     fn wait_for(
         &self,
         id: String,
-        until: &str,
-        timeout: Option<f64>,
+        until: &Bound<'_, PyAny>,
+        timeout: Option<&Bound<'_, PyAny>>,
         cursor: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Pending> {
         let cursor = cursor.map(|c| count("cursor", c)).transpose()?.unwrap_or(0);
-        let until = agent_tasks::WaitUntil::parse(until, cursor).map_err(core_err)?;
-        let limit = wait_limit("timeout", timeout)?;
+        let until = text("until", until)?;
+        let until = agent_tasks::WaitUntil::parse(&until, cursor).map_err(core_err)?;
+        let limit = limit("timeout", timeout)?;
         let manager = TaskManager::clone(&self.manager);
         spawn(async move {
             match manager.wait_for(&id, until, limit).await? {
@@ -491,17 +304,18 @@ impl NativeManager {
 
     /// Stops the task, waits until it has ended, gives its final info.
     #[pyo3(signature = (id, reason=None))]
-    fn cancel(&self, id: String, reason: Option<String>) -> PyResult<Pending> {
+    fn cancel(&self, id: String, reason: Option<&Bound<'_, PyAny>>) -> PyResult<Pending> {
         let manager = TaskManager::clone(&self.manager);
-        let reason = CancelReason::user(reason.unwrap_or_default());
+        let reason = CancelReason::user(opt_text("reason", reason)?.unwrap_or_default());
         spawn(async move { Ok::<_, Failure>(info(manager.cancel(&id, reason).await?)) })
     }
 
     /// Cancels every task but keep-alive ones and waits until they ended.
     #[pyo3(signature = (reason=None))]
-    fn shutdown(&self, reason: Option<String>) -> PyResult<Pending> {
+    fn shutdown(&self, reason: Option<&Bound<'_, PyAny>>) -> PyResult<Pending> {
         let manager = TaskManager::clone(&self.manager);
-        let reason = reason.unwrap_or_else(|| agent_tasks::DEFAULT_SHUTDOWN_REASON.to_string());
+        let reason = opt_text("reason", reason)?
+            .unwrap_or_else(|| agent_tasks::DEFAULT_SHUTDOWN_REASON.to_string());
         spawn(async move {
             manager.shutdown(reason).await;
             Ok::<_, Failure>(())
@@ -517,8 +331,13 @@ impl NativeManager {
     /// Cancels the running tasks of `owner` but keep-alive ones; waits until
     /// they ended; gives their infos.
     #[pyo3(signature = (owner, reason=None))]
-    fn close_owner(&self, owner: String, reason: Option<String>) -> PyResult<Pending> {
+    fn close_owner(
+        &self,
+        owner: &Bound<'_, PyAny>,
+        reason: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Pending> {
         let manager = TaskManager::clone(&self.manager);
+        let (owner, reason) = (text("owner", owner)?, opt_text("reason", reason)?);
         spawn(async move {
             let infos = manager
                 .close_owner(&owner, reason.unwrap_or_default())
@@ -538,15 +357,16 @@ impl NativeManager {
     fn roster<'py>(
         &self,
         py: Python<'py>,
-        owner: &str,
+        owner: &Bound<'_, PyAny>,
         budget: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let owner = text("owner", owner)?;
         // No budget: the core's default (one rule for every front end).
         let budget = match budget {
             Some(b) if !b.is_none() => crate::convert::size("budget", b)?,
             _ => agent_tasks::DEFAULT_ROSTER_BUDGET,
         };
-        to_dict(py, &self.manager.roster(owner, budget))
+        to_dict(py, &self.manager.roster(&owner, budget))
     }
 
     /// Pending notifications, oldest first, of one owner or of all.
@@ -554,12 +374,13 @@ impl NativeManager {
     fn notifications<'py>(
         &self,
         py: Python<'py>,
-        owner: Option<&str>,
+        owner: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
+        let owner = opt_text("owner", owner)?;
         PyList::new(
             py,
             self.manager
-                .notifications(owner)
+                .notifications(owner.as_deref())
                 .into_iter()
                 .map(|n| Wire("Notification", n)),
         )
@@ -585,10 +406,10 @@ impl NativeManager {
     #[pyo3(signature = (max_age=None, max_count=None))]
     fn gc(
         &self,
-        max_age: Option<f64>,
+        max_age: Option<&Bound<'_, PyAny>>,
         max_count: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Vec<String>> {
-        let max_age = wait_limit("max_age", max_age)?;
+        let max_age = limit("max_age", max_age)?;
         let max_count = max_count.map(|v| size("max_count", v)).transpose()?;
         let report = self.manager.gc(max_age, max_count).map_err(core_err)?;
         Ok(report.removed.into_iter().map(String::from).collect())

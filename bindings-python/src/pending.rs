@@ -11,7 +11,7 @@
 //! none of them.
 
 use std::future::Future;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyRuntimeError, PyTimeoutError};
@@ -20,9 +20,9 @@ use pyo3::sync::PyOnceLock;
 use pyo3::IntoPyObjectExt;
 use tokio::task::AbortHandle;
 
-use crate::convert::wait_limit;
+use crate::convert::limit;
 use crate::errors::core_err;
-use crate::runtime::{call_python, detached_wait, runtime};
+use crate::runtime::{call_python, detached_wait, lock, runtime};
 
 /// How long a blocking wait sleeps between checks for Ctrl+C.
 const SIGNAL_SLICE: Duration = Duration::from_millis(50);
@@ -82,10 +82,6 @@ struct Slot {
 struct Shared {
     slot: Mutex<Slot>,
     cond: Condvar,
-}
-
-fn lock(m: &Mutex<Slot>) -> MutexGuard<'_, Slot> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Shared {
@@ -243,8 +239,8 @@ impl Pending {
     /// `timeout` seconds pass; returns whether it finished. Ctrl+C raises
     /// `KeyboardInterrupt` and stops the wait.
     #[pyo3(signature = (timeout=None))]
-    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
-        let limit = wait_limit("timeout", timeout)?;
+    fn wait(&self, py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+        let limit = limit("timeout", timeout)?;
         self.block(py, limit)
     }
 
@@ -256,8 +252,8 @@ impl Pending {
     /// Blocks like `wait()` and returns the value; `TimeoutError` if
     /// `timeout` passed first.
     #[pyo3(signature = (timeout=None))]
-    fn block_on(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
-        let limit = wait_limit("timeout", timeout)?;
+    fn block_on(&self, py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let limit = limit("timeout", timeout)?;
         self.block_value(py, limit)
     }
 

@@ -37,7 +37,13 @@ static ACTIVITY: Mutex<Activity> = Mutex::new(Activity {
 static QUIET: Condvar = Condvar::new();
 
 fn activity() -> MutexGuard<'static, Activity> {
-    ACTIVITY.lock().unwrap_or_else(|p| p.into_inner())
+    lock(&ACTIVITY)
+}
+
+/// `m` locked; a lock poisoned by a panic elsewhere is taken as it is (the
+/// binding's state stays usable, and nothing panics across the boundary).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Counts one of `calling`/`waiting` while it lives.

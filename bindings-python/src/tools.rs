@@ -3,18 +3,20 @@
 //! JSON string) and a `ToolResponse` (generated, `types`) out. The tools' behaviour (the
 //! argument checks, the texts) is the core's.
 
-use std::path::PathBuf;
+use std::ffi::OsString;
 
-use agent_tasks::tools::{definitions_in, ToolBox, ToolBoxConfig, ToolShape};
+use agent_tasks::tools::{definitions_in, ToolBox, ToolShape};
+use agent_tasks::{AcpOptions, ToolBoxOptions};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 use serde_json::Value;
 
-use crate::convert::{duration, size, to_json};
+use crate::convert::{text, to_json};
 use crate::errors::{core_err, invalid_argument};
 use crate::manager::NativeManager;
-use crate::options::on_timeout;
+use crate::options::parse;
 use crate::pending::{spawn, Failure, Pending};
+use crate::runtime::lock;
 use crate::types::{to_dict, Wire};
 
 /// The tool definitions, as dicts in `shape`: `openai`, `anthropic` or `mcp`.
@@ -36,71 +38,27 @@ pub struct NativeToolBox {
 
 impl NativeToolBox {
     fn toolbox(&self) -> ToolBox {
-        self.toolbox
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        lock(&self.toolbox).clone()
     }
 }
 
 #[pymethods]
 impl NativeToolBox {
-    /// A toolbox acting for `owner`. `None` keeps the core's default;
-    /// timeouts are seconds, sizes bytes.
+    /// A toolbox acting for `owner`, with `options` (a dict of the core's
+    /// [`agent_tasks::ToolBoxOptions`]).
     #[new]
-    #[pyo3(signature = (
-        manager, owner, *, text_budget=None, run_timeout=None, max_run_timeout=None,
-        on_timeout=None, wait_timeout=None, max_wait_timeout=None, output_bytes=None,
-        cwd=None, env=None, raw_text=false, tty_size=None,
-    ))]
-    #[allow(clippy::too_many_arguments)]
     fn new(
         manager: PyRef<'_, NativeManager>,
-        owner: String,
-        text_budget: Option<&Bound<'_, PyAny>>,
-        run_timeout: Option<f64>,
-        max_run_timeout: Option<f64>,
-        on_timeout: Option<&str>,
-        wait_timeout: Option<f64>,
-        max_wait_timeout: Option<f64>,
-        output_bytes: Option<&Bound<'_, PyAny>>,
-        cwd: Option<PathBuf>,
-        env: Option<Vec<(String, String)>>,
-        raw_text: bool,
-        tty_size: Option<(u64, u64)>,
+        owner: &Bound<'_, PyAny>,
+        options: &Bound<'_, PyAny>,
     ) -> PyResult<Self> {
-        let mut config = ToolBoxConfig::default();
-        if let Some(v) = text_budget {
-            config.text_budget = size("text_budget", v)?;
-        }
-        if let Some(s) = run_timeout {
-            config.run_timeout = duration("run_timeout", s)?;
-        }
-        if let Some(s) = max_run_timeout {
-            config.max_run_timeout = duration("max_run_timeout", s)?;
-        }
-        if let Some(policy) = self::on_timeout(on_timeout)? {
-            config.on_timeout = policy;
-        }
-        if let Some(s) = wait_timeout {
-            config.wait_timeout = duration("wait_timeout", s)?;
-        }
-        if let Some(s) = max_wait_timeout {
-            config.max_wait_timeout = duration("max_wait_timeout", s)?;
-        }
-        if let Some(v) = output_bytes {
-            config.output_bytes = size("output_bytes", v)?;
-        }
-        config.cwd = cwd;
-        config.env = env.unwrap_or_default();
-        config.raw_text = raw_text;
-        if let Some((cols, rows)) = tty_size {
-            config.tty_size = agent_tasks::terminal_size(cols, rows).map_err(core_err)?;
-        }
+        let owner = text("owner", owner)?;
+        let config = parse::<ToolBoxOptions>("ToolBox", options)?
+            .config()
+            .map_err(core_err)?;
+        let toolbox = ToolBox::with_config(manager.core().clone(), owner, config);
         Ok(NativeToolBox {
-            toolbox: std::sync::Mutex::new(
-                ToolBox::with_config(manager.core().clone(), owner, config).map_err(core_err)?,
-            ),
+            toolbox: std::sync::Mutex::new(toolbox.map_err(core_err)?),
         })
     }
 
@@ -116,11 +74,12 @@ impl NativeToolBox {
     #[pyo3(signature = (name, description, factory, parameters=None))]
     fn register_agent(
         &self,
-        name: String,
-        description: String,
+        name: &Bound<'_, PyAny>,
+        description: &Bound<'_, PyAny>,
         factory: Py<PyAny>,
         parameters: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
+        let (name, description) = (text("name", name)?, text("description", description)?);
         let mut agent = crate::context::python_agent(name, description, factory);
         if let Some(schema) = parameters {
             let schema = to_json(schema).map_err(|what| {
@@ -131,10 +90,7 @@ impl NativeToolBox {
             })?;
             agent = agent.parameters(schema);
         }
-        let mut toolbox = self
-            .toolbox
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut toolbox = lock(&self.toolbox);
         toolbox.register_agent(agent).map_err(core_err)?;
         Ok(())
     }
@@ -142,51 +98,23 @@ impl NativeToolBox {
     /// Registers an ACP coding agent the model can delegate to with
     /// `task_delegate` (its one argument, `goal`, is the first prompt): each
     /// delegation starts `argv` as an ACP task in the background, with
-    /// these settings (as `run_acp` takes them); its terminals are process
+    /// `options` (as `spawn_acp` takes them); its terminals are process
     /// tasks of this toolbox's manager.
-    #[pyo3(signature = (
-        name, description, argv, *, cwd=None, env=None, permissions=None, files="cwd",
-        show_thoughts=false, idle_timeout=None, cancel_grace=None, kill_grace=None,
-        handshake_timeout=None, max_message_bytes=None,
-    ))]
-    #[allow(clippy::too_many_arguments)]
     fn register_acp_agent(
         &self,
-        name: String,
-        description: String,
-        argv: Vec<std::ffi::OsString>,
-        cwd: Option<std::path::PathBuf>,
-        env: Option<std::collections::HashMap<std::ffi::OsString, std::ffi::OsString>>,
+        name: &Bound<'_, PyAny>,
+        description: &Bound<'_, PyAny>,
+        argv: Vec<OsString>,
         permissions: Option<&Bound<'_, PyAny>>,
-        files: &str,
-        show_thoughts: bool,
-        idle_timeout: Option<f64>,
-        cancel_grace: Option<f64>,
-        kill_grace: Option<f64>,
-        handshake_timeout: Option<f64>,
-        max_message_bytes: Option<&Bound<'_, PyAny>>,
+        options: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let template = crate::acp::acp_template(
-            argv,
-            cwd,
-            env,
-            permissions,
-            files,
-            show_thoughts,
-            [idle_timeout, cancel_grace, kill_grace, handshake_timeout],
-            max_message_bytes,
-        )?;
-        let mut toolbox = self
-            .toolbox
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        toolbox
-            .register_agent(agent_tasks::tools::Agent::acp_from(
-                name,
-                description,
-                template,
-            ))
+        let template = parse::<AcpOptions>("register_acp_agent", options)?
+            .template(argv, crate::acp::policy(permissions)?)
             .map_err(core_err)?;
+        let (name, description) = (text("name", name)?, text("description", description)?);
+        let agent = agent_tasks::tools::Agent::acp_from(name, description, template);
+        let mut toolbox = lock(&self.toolbox);
+        toolbox.register_agent(agent).map_err(core_err)?;
         Ok(())
     }
 
@@ -210,7 +138,8 @@ impl NativeToolBox {
     /// Failures (unknown tool or id, bad argument) come back as a response
     /// with `is_error`, never as an exception.
     #[pyo3(signature = (name, args=None))]
-    fn call(&self, name: String, args: Option<&Bound<'_, PyAny>>) -> PyResult<Pending> {
+    fn call(&self, name: &Bound<'_, PyAny>, args: Option<&Bound<'_, PyAny>>) -> PyResult<Pending> {
+        let name = text("name", name)?;
         let args = match args {
             None => Value::Null,
             Some(a) if a.is_none() => Value::Null,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import atexit
 import math
 
-from ._acp import FileAccess, PermissionAnswer, Permissions, run_acp
+from ._acp import PermissionAnswer, Permissions, run_acp
 from ._errors import (
     AgentTasksError,
     CapacityExceeded,
@@ -40,33 +40,34 @@ from ._errors import (
     TaskNotFound,
 )
 from ._events import EventItem, EventStream
-from ._manager import (
-    DEFAULT_POLL_BYTES,
-    DEFAULT_PREVIEW_BYTES,
-    Outcome,
-    ResourceLimits,
-    Task,
-    TaskManager,
-    UnenforcedLimits,
-)
+from ._manager import DEFAULT_POLL_BYTES, DEFAULT_PREVIEW_BYTES, Outcome, Task, TaskManager
 from ._output import LineStream, OutputStream
 from ._native import MAX_POLL_BYTES, TaskContext, __version__, _at_exit
 from ._types import (
+    AcpAgentOptions,
+    AcpOptions,
     CancelReason,
     ChangedFiles,
     Detached,
     Event,
     ExitInfo,
+    FileAccess,
     Finished,
     Lagged,
+    ManagerOptions,
     Notification,
     OutputStats,
     PollResult,
     Preview,
+    ResourceLimits,
+    RunOptions,
+    SpawnOptions,
     StreamSpan,
     TaskInfo,
     TaskResult,
+    ToolBoxOptions,
     ToolResponse,
+    UnenforcedLimits,
 )
 from ._tools import AgentFunction, ToolArgs, ToolBox, ToolShape, tool_definitions
 
@@ -89,6 +90,12 @@ __all__ = [
     "TaskResult",
     "ResourceLimits",
     "UnenforcedLimits",
+    "ManagerOptions",
+    "RunOptions",
+    "SpawnOptions",
+    "ToolBoxOptions",
+    "AcpOptions",
+    "AcpAgentOptions",
     "Outcome",
     "Finished",
     "Detached",

@@ -6,13 +6,15 @@ rendering of its updates and every policy are the core's; this converts."""
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict, Literal, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Literal, Optional, Sequence, Union
 
-from ._arguments import given
+from ._arguments import checked_options
 from ._manager import Task, TaskManager
 from ._native import spawn_acp
+from ._types import AcpOptions, StrPath
 
-StrPath = Union[str, "os.PathLike[str]"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 PermissionAnswer = Union[bool, str, None]
 """``True`` allows (the agent's allow-once option), ``False`` denies (its
@@ -23,51 +25,24 @@ Permissions = Union[Literal["allow", "deny"], Callable[[Dict[str, Any]], Permiss
 (``{"task_id", "title", "tool_kind", "options": [{"id", "name", "kind"}],
 "tool_call"}``) called on a worker thread."""
 
-FileAccess = Literal["cwd", "read_cwd", "anywhere", "none"]
-"""Which files the agent may read and write through the client (default
-``"cwd"``: inside the session directory)."""
-
 
 def run_acp(
     manager: TaskManager,
     argv: Sequence[StrPath],
     goal: str,
     *,
-    cwd: Optional[StrPath] = None,
-    env: Optional[Mapping[str, str]] = None,
     permissions: Optional[Permissions] = None,
-    files: FileAccess = "cwd",
-    show_thoughts: bool = False,
-    idle_timeout: Optional[float] = None,
-    cancel_grace: Optional[float] = None,
-    kill_grace: Optional[float] = None,
-    handshake_timeout: Optional[float] = None,
-    max_message_bytes: Optional[int] = None,
-    timeout: Optional[float] = None,
-    owner: Optional[str] = None,
-    description: Optional[str] = None,
-    keep_alive: bool = False,
+    **options: Unpack[AcpOptions],
 ) -> Task:
     """Starts the ACP agent `argv` in the background with `goal` as its
     first prompt. Its output is the session rendered as lines; ``send``
     is a follow-up prompt (queued while a turn runs); the end of each turn
     queues a ``turn_ended`` notification with the agent's final message; it
     runs until cancelled, `idle_timeout` seconds without a follow-up, or the
-    agent's exit (no task timeout unless `timeout` is given). Its terminals are process tasks of `manager`.
-
-    `handshake_timeout` (seconds, default 60) bounds ``initialize`` and
-    ``session/new``; `max_message_bytes` (default 16 MiB) bounds one line of
-    the agent's output. Past either the task ends ``failed`` with an error
-    naming the bound. ``send(task, eof=True)`` ends the session
-    (``completed``) once the running turn is done."""
-    native = spawn_acp(
-        manager._native,
-        **given(
-            locals(),
-            "manager",
-            argv=[os.fspath(a) for a in argv],
-            cwd=os.fspath(cwd) if cwd is not None else None,
-            env=dict(env) if env is not None else None,
-        ),
-    )
-    return Task(manager, native)
+    agent's exit (no task timeout unless `timeout` is given). Its terminals
+    are process tasks of `manager`. ``send(task, eof=True)`` ends the session
+    (``completed``) once the running turn is done. The settings are
+    `AcpOptions`."""
+    given = checked_options("run_acp", AcpOptions, options)
+    argv = [os.fspath(a) for a in argv]
+    return Task(manager, spawn_acp(manager._native, argv, goal, permissions, given))

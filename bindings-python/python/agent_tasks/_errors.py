@@ -4,7 +4,7 @@ fields the error names (`task_id`, `argument`, ...)."""
 
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional, Type
 
 
 class AgentTasksError(Exception):
@@ -89,6 +89,9 @@ class StorageError(AgentTasksError, OSError):
     code = "IO_ERROR"
     path: Optional[str] = None
 
+
+BY_CODE: Dict[str, Type[AgentTasksError]] = {c.code: c for c in AgentTasksError.__subclasses__()}
+"""The class of each core error code (the native module raises them)."""
 
 __all__ = [
     "AgentTasksError",

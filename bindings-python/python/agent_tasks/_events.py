@@ -8,10 +8,10 @@ loses an item: the next wait returns it.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Optional, Union
 
 from ._arguments import checked
+from ._bridge import Stream, not_in_event_loop
 from ._native import NativeEvents
 from ._types import Event, Lagged
 
@@ -20,15 +20,8 @@ EventItem = Union[Event, Lagged]
 fell behind the bus (it holds 4096 events) and `missed` events were skipped."""
 
 
-def _not_in_event_loop(verb: str) -> None:
-    if asyncio._get_running_loop() is not None:
-        raise RuntimeError(
-            f"{verb} would block the running event loop; use `async for` or `await stream.recv()`"
-        )
-
-
 @checked
-class EventStream:
+class EventStream(Stream[Union[Event, Lagged]]):
     """The manager's events from the moment `TaskManager.events()` was
     called, in `seq` order. Iterate with ``async for`` on an event loop or
     ``for`` on a thread. Iteration ends only once the manager and its tasks
@@ -65,32 +58,21 @@ class EventStream:
 
     def recv_blocking(self, timeout: Optional[float] = None) -> Optional[EventItem]:
         """Blocking form of `recv` (GIL released; Ctrl+C interrupts it)."""
-        _not_in_event_loop("recv_blocking()")
+        not_in_event_loop("recv_blocking()")
         item = self._native.take()
         if item is None:
             self._native.wait(timeout).block_on()
             item = self._native.take()
         return item
 
-    def __aiter__(self) -> "EventStream":
-        return self
-
-    async def __anext__(self) -> EventItem:
-        while True:
+    async def _next(self) -> Optional[EventItem]:
+        item = await self.recv()
+        while item is None and not self._native.closed:
             item = await self.recv()
-            if item is not None:
-                return item
-            if self._native.closed:
-                raise StopAsyncIteration
+        return item
 
-    def __iter__(self) -> "EventStream":
-        return self
-
-    def __next__(self) -> EventItem:
-        _not_in_event_loop("iterating with `for`")
-        while True:
+    def _next_blocking(self) -> Optional[EventItem]:
+        item = self.recv_blocking()
+        while item is None and not self._native.closed:
             item = self.recv_blocking()
-            if item is not None:
-                return item
-            if self._native.closed:
-                raise StopIteration
+        return item

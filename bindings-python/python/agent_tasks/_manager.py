@@ -32,6 +32,7 @@ import threading
 import traceback
 from types import TracebackType
 from typing import (
+    TYPE_CHECKING,
     Any,
     Callable,
     Concatenate,
@@ -40,27 +41,38 @@ from typing import (
     Generator,
     Iterable,
     List,
-    Literal,
-    Mapping,
     Optional,
     ParamSpec,
     Sequence,
     Set,
-    Tuple,
     Type,
-    TypedDict,
     TypeVar,
     Union,
 )
 
-from ._arguments import checked, checked_function, count, given, invalid, optional_fspath
-from ._errors import InvalidArgument
+from ._arguments import checked, checked_function, checked_options, count, invalid, strings
+from ._bridge import not_in_event_loop
 from ._events import EventStream
 from ._output import LineStream, OutputStream
 from ._native import DEFAULT_POLL_BYTES as _DEFAULT_POLL_BYTES
 from ._native import DEFAULT_PREVIEW_BYTES as _DEFAULT_PREVIEW_BYTES
 from ._native import NativeManager, NativeTask, Pending, TaskContext
-from ._types import Detached, Finished, Notification, PollResult, Preview, TaskInfo, TaskResult
+from ._types import (
+    Detached,
+    Finished,
+    ManagerOptions,
+    Notification,
+    PollResult,
+    Preview,
+    RunOptions,
+    SpawnOptions,
+    StrPath,
+    TaskInfo,
+    TaskResult,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 Outcome = Union[Finished, Detached]
 """What `wait_foreground` gives: `Finished` (``state == "finished"``, with
@@ -73,32 +85,6 @@ Command = Union[str, Sequence[Union[str, bytes, "os.PathLike[str]"]]]
 TaskFunction = Callable[[TaskContext], Any]
 """``fn(ctx)``: a coroutine function or a plain function."""
 
-StrPath = Union[str, "os.PathLike[str]"]
-
-
-class ResourceLimits(TypedDict, total=False):
-    """Resource limits of a process task's whole tree (`run`'s `limits`, or
-    the manager's default `limits` for each kind a task does not set),
-    enforced by the kernel through cgroups. A kind left out (or ``None``)
-    sets no limit of that kind.
-
-    * `memory`: bytes (at least 1 MiB; swap off). At the limit the kernel
-      kills the task's processes and the task ends ``failed`` with an error
-      naming the limit and the peak (``killed: memory limit 64 MiB reached
-      (OOM), peak 64 MiB``).
-    * `pids`: processes and threads at once; past it ``fork`` fails inside
-      the task.
-    * `cpu`: a fraction of one core (``0.5``, ``2.0``); it throttles."""
-
-    memory: Optional[int]
-    pids: Optional[int]
-    cpu: Optional[float]
-
-
-UnenforcedLimits = Literal["refuse", "report"]
-"""What a manager does with a task whose limits this host cannot enforce:
-``"refuse"`` (raise `LimitsUnavailable`, the default) or ``"report"`` (run
-it; its ``info.limits.not_enforced`` says what is not applied and why)."""
 
 DEFAULT_POLL_BYTES: int = _DEFAULT_POLL_BYTES
 """How many bytes `poll` returns at most unless told otherwise (the core's)."""
@@ -267,15 +253,6 @@ TaskRef = Union[str, "Task"]
 """A task id, or a `Task` handle."""
 
 
-def _not_in_event_loop(verb: str) -> None:
-    """A blocking wait on an event loop's thread would stall the loop (and
-    any coroutine task on it, possibly the one waited for): refuse it."""
-    if asyncio._get_running_loop() is not None:
-        raise RuntimeError(
-            f"{verb}_blocking() would block the running event loop; use `await {verb}(...)`"
-        )
-
-
 def _id(task: Any, name: str = "task") -> str:
     if isinstance(task, str):
         return task
@@ -286,22 +263,6 @@ def _id(task: Any, name: str = "task") -> str:
 
 NotificationRef = Union[str, Notification]
 """A notification id, or a `Notification`."""
-
-
-def _strings(name: str, value: Union[str, Iterable[str], None]) -> Optional[List[str]]:
-    """One string or several (any iterable of str) as a list; ``None`` kept."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [value]
-    items = list(value) if isinstance(value, Iterable) else None
-    if items is None or not all(isinstance(i, str) for i in items):
-        raise invalid(name, "a str or an iterable of str", value)
-    return items
-
-
-def _patterns(watch: Union[str, Iterable[str], None]) -> Optional[List[str]]:
-    return _strings("watch", watch)
 
 
 _P = ParamSpec("_P")
@@ -326,7 +287,7 @@ def _blocking(verb: Callable[_P, "Pending[_R]"]) -> Callable[_P, _R]:
     call: Callable[_P, "Pending[_R]"] = checked_function(verb)
 
     def method(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        _not_in_event_loop(name)
+        not_in_event_loop(f"{name}_blocking()")
         return call(*args, **kwargs).block_on()
 
     return _named(method, verb, f"{name}_blocking", f"Blocking form of `{name}`.")
@@ -364,53 +325,12 @@ class TaskManager:
     on exit; a manager that is dropped cancels its tasks, and so does the
     interpreter's exit.
 
-    Defaults (from the core): `memory_limit` 1 MiB, `disk_limit` 256 MiB,
-    `tail_window` 64 KiB, `foreground_timeout` 60 s, `background_timeout`
-    10 min, `on_timeout` ``"detach"``, no caps, `stop_grace` 5 s,
-    `default_owner` ``"default"``, and a private temporary `root`.
+    `root` is the folder of the task folders (default: a private temporary
+    one); the other settings are `ManagerOptions` (the core's, with its
+    defaults)."""
 
-    With a `root`, the manager loads the tasks and pending notifications an
-    earlier manager left there (a task that was running when its host died
-    becomes ``lost``, or is reported orphaned while its process still runs).
-    One root is open in one manager at a time (`RootInUse` otherwise); a
-    shutdown that leaves nothing running releases it.
-    `notify_host_cancels`: whether a background task stopped by the host
-    (cancel, shutdown, `close_owner`) still queues an end notification
-    (default: no; timeouts always do).
-    `max_running_of_kind`: caps on concurrently running background tasks
-    by kind, e.g. ``{"agent": 3}`` for at most three subagents at once (the
-    check and the insert are atomic, so racing spawns cannot pass it).
-    `queue_over_capacity`: a background task over a cap waits in a FIFO
-    queue (status ``queued``, cancellable) instead of raising
-    `CapacityExceeded` (default: no).
-    `limits`: default resource limits of every process task, for each kind
-    a task's own `limits` does not set (`ResourceLimits`; default none).
-    `unenforced_limits`: ``"refuse"`` (default) raises `LimitsUnavailable`
-    for a task whose limits this host cannot enforce; ``"report"`` runs it
-    and lists them in ``info.limits.not_enforced``.
-    """
-
-    def __init__(
-        self,
-        root: Optional[StrPath] = None,
-        *,
-        memory_limit: Optional[int] = None,
-        disk_limit: Optional[int] = None,
-        tail_window: Optional[int] = None,
-        foreground_timeout: Optional[float] = None,
-        background_timeout: Optional[float] = None,
-        on_timeout: Optional[str] = None,
-        max_background: Optional[int] = None,
-        max_background_per_owner: Optional[int] = None,
-        max_running_of_kind: Optional[Mapping[str, int]] = None,
-        stop_grace: Optional[float] = None,
-        default_owner: Optional[str] = None,
-        notify_host_cancels: bool = False,
-        queue_over_capacity: bool = False,
-        limits: Optional[ResourceLimits] = None,
-        unenforced_limits: Optional[UnenforcedLimits] = None,
-    ) -> None:
-        self._native = NativeManager(**given(locals(), root=optional_fspath("root", root)))
+    def __init__(self, root: Optional[StrPath] = None, **options: Unpack[ManagerOptions]) -> None:
+        self._native = NativeManager(checked_options("TaskManager", ManagerOptions, options, root=root))
         self._lock = threading.Lock()
         self._loop_thread: Optional[_LoopThread] = None
 
@@ -425,108 +345,27 @@ class TaskManager:
     # -- starting tasks ------------------------------------------------------
 
     def run(
-        self,
-        command: Command,
-        *,
-        cwd: Optional[StrPath] = None,
-        env: Optional[Mapping[str, str]] = None,
-        env_clear: bool = False,
-        stdin: Union[str, bytes, None] = None,
-        interactive: bool = False,
-        background: bool = False,
-        timeout: Optional[float] = None,
-        background_timeout: Optional[float] = None,
-        on_timeout: Optional[str] = None,
-        description: Optional[str] = None,
-        owner: Optional[str] = None,
-        keep_alive: bool = False,
-        kill_grace: Optional[float] = None,
-        watch: Union[str, Iterable[str], None] = None,
-        watch_interval: Optional[float] = None,
-        watch_max: Optional[int] = None,
-        heartbeat: Optional[float] = None,
-        idle_timeout: Optional[float] = None,
-        cancel_on_stall: bool = False,
-        track_changes: Optional[StrPath] = None,
-        pty: Optional[Tuple[int, int]] = None,
-        limits: Optional[ResourceLimits] = None,
+        self, command: Command, *, stdin: Union[str, bytes, None] = None, **options: Unpack[RunOptions]
     ) -> Task:
         """Starts a command in its own process group: a `str` runs with
-        ``sh -c``, a sequence is an argv. `env` adds to (or with `env_clear`
-        replaces) the host's environment; `stdin` is written at start;
-        `interactive` keeps stdin open for `send`. `timeout` applies to the
-        mode the task starts in; `on_timeout` (``"detach"`` or ``"kill"``)
-        says what a foreground timeout does. Cancel sends SIGTERM to the
-        group, then SIGKILL after `kill_grace` (5 s).
+        ``sh -c``, a sequence is an argv; `stdin` is written at start. The
+        `options` (`RunOptions`) say where it runs, its timeouts, how it is
+        watched and limited. Cancel sends SIGTERM to the group, then SIGKILL
+        after `kill_grace`."""
+        return Task(self, self._native.run(command, stdin, checked_options("run", RunOptions, options)))
 
-        Monitoring (both `run` and `spawn`): `watch` regexes are matched
-        against each output line; a match gives a ``task.watch_matched``
-        event and, in the background, a ``watch_match`` notification (at
-        most one per `watch_interval`, 15 s; watching stops after
-        `watch_max`, 8). `heartbeat` (seconds, at least 60) queues a
-        ``progress`` notification with the new output; `idle_timeout` gives
-        a ``task.stalled`` event (and notification) after that long without
-        output, and `cancel_on_stall` then stops the task. `track_changes`
-        (a folder) records the files the task created, modified or deleted
-        there in ``result.changed_files``.
-
-        `pty` ``(cols, rows)`` runs the command on a pseudo-terminal of that
-        size (for programs that want a terminal: password prompts, REPLs):
-        stdout and stderr are then one stream (tagged ``stdout``), the task
-        always takes input (`send` types, `send_keys` types control keys),
-        and `resize` changes the size.
-
-        `limits` ``{"memory": bytes, "pids": n, "cpu": cores}`` caps the
-        task's whole tree through cgroups, over the manager's default
-        (`ResourceLimits`): a task over its memory limit ends ``failed``
-        (``killed: memory limit ... reached (OOM), peak ...``), and
-        ``result.usage`` has what it used."""
-        native = self._native.run(
-            **given(
-                locals(),
-                cwd=optional_fspath("cwd", cwd),
-                env=dict(env) if env is not None else None,
-                watch=_patterns(watch),
-                track_changes=optional_fspath("track_changes", track_changes),
-                pty=(pty[0], pty[1]) if pty is not None else None,
-            )
-        )
-        return Task(self, native)
-
-    def spawn(
-        self,
-        fn: TaskFunction,
-        *,
-        background: bool = False,
-        timeout: Optional[float] = None,
-        background_timeout: Optional[float] = None,
-        on_timeout: Optional[str] = None,
-        description: Optional[str] = None,
-        owner: Optional[str] = None,
-        kind: str = "fn",
-        keep_alive: bool = False,
-        watch: Union[str, Iterable[str], None] = None,
-        watch_interval: Optional[float] = None,
-        watch_max: Optional[int] = None,
-        heartbeat: Optional[float] = None,
-        idle_timeout: Optional[float] = None,
-        cancel_on_stall: bool = False,
-        track_changes: Optional[StrPath] = None,
-    ) -> Task:
+    def spawn(self, fn: TaskFunction, **options: Unpack[SpawnOptions]) -> Task:
         """Starts ``fn(ctx)`` as a task. A coroutine function runs on the
         running event loop (or, outside any loop, on one the manager owns);
         a plain function runs in a worker thread. Its return value (JSON-like:
         None, bool, int, float, str, list, dict) becomes the result's
         `value`; an exception makes the task ``failed`` with the traceback as
         its `error`. A cancel reaches a coroutine as `asyncio.CancelledError`
-        and a plain function as ``ctx.cancelled``. `kind` prefixes the id.
-        The monitoring options are `run`'s."""
+        and a plain function as ``ctx.cancelled``. The `options`
+        (`SpawnOptions`) are `run`'s but for starting a process; `kind`
+        prefixes the id."""
         if not callable(fn):
-            raise InvalidArgument(
-                f"invalid argument `fn`: must be callable, got {type(fn).__name__}",
-                code="INVALID_ARGUMENT",
-                argument="fn",
-            )
+            raise invalid("fn", "a callable", fn)
         context = contextvars.copy_context()
         if _is_coroutine_function(fn):
             starter: Callable[[TaskContext], Any] = _coroutine_starter(
@@ -534,17 +373,10 @@ class TaskManager:
             )
         else:
             starter = _thread_starter(fn, context)
-        native = self._native.spawn(
-            **given(
-                locals(),
-                "fn",
-                "context",
-                description=description if description is not None else _describe(fn),
-                watch=_patterns(watch),
-                track_changes=optional_fspath("track_changes", track_changes),
-            ),
-        )
-        return Task(self, native)
+        given = checked_options("spawn", SpawnOptions, options)
+        if given.get("description") is None:
+            given["description"] = _describe(fn)
+        return Task(self, self._native.spawn(starter, given))
 
     def _coroutine_loop(self) -> asyncio.AbstractEventLoop:
         try:
@@ -614,7 +446,7 @@ class TaskManager:
         """Tasks by owner, status (one or several) and activity, oldest
         first. Foreground tasks that ended without being detached are not
         listed."""
-        statuses = _strings("status", status)
+        statuses = strings("status", status)
         return self._native.list(owner=owner, statuses=statuses, active_only=active_only)
 
     def send(
@@ -639,8 +471,7 @@ class TaskManager:
         ``"pageup"``, ``"pagedown"``, ``"delete"``, ``"f1"``..``"f12"``,
         ``"ctrl+<letter>"`` (``"ctrl+c"`` interrupts), ``"alt+<char>"``.
         An unknown name is an `InvalidArgument` naming ``keys``."""
-        names = [keys] if isinstance(keys, str) else list(keys)
-        self._native.send_keys(_id(task), names)
+        self._native.send_keys(_id(task), strings("keys", keys) or [])
 
     def _resize(self, task: TaskRef, cols: int, rows: int) -> "Pending[None]":
         """Resizes a `pty` task's terminal (the program gets SIGWINCH).
@@ -719,7 +550,7 @@ class TaskManager:
     def wait_foreground_blocking(self, task: TaskRef, timeout: Optional[float] = None) -> Outcome:
         """Blocking form of `wait_foreground`; `TimeoutError` if `timeout`
         seconds pass first."""
-        _not_in_event_loop("wait_foreground")
+        not_in_event_loop("wait_foreground_blocking()")
         return self._native.wait_foreground(_id(task)).block_on(timeout)
 
     def _collect(self, task: TaskRef, timeout: Optional[float] = None) -> "Pending[Finished]":
@@ -795,7 +626,7 @@ class TaskManager:
         """Blocking form of `shutdown`. It refuses to run on an event loop's
         thread (coroutine tasks on a blocked loop could not wind down): use
         ``await shutdown()`` or ``async with`` there."""
-        _not_in_event_loop("shutdown")
+        not_in_event_loop("shutdown_blocking()")
         self._native.shutdown(reason).block_on()
         self._stop_loop()
 
@@ -890,7 +721,7 @@ class Task:
     def wait_foreground_blocking(self, timeout: Optional[float] = None) -> Outcome:
         """Blocking form of `wait_foreground`; `TimeoutError` if `timeout`
         seconds pass first."""
-        _not_in_event_loop("wait_foreground")
+        not_in_event_loop("wait_foreground_blocking()")
         return self._native.wait_foreground().block_on(timeout)
 
     output = _on_task(TaskManager.output)

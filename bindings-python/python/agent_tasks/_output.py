@@ -11,24 +11,17 @@ handed over, so a step that is cancelled (``asyncio.wait_for``, a
 
 from __future__ import annotations
 
-import asyncio
 from typing import List, Optional, Tuple
 
 from ._arguments import checked
+from ._bridge import Stream, not_in_event_loop
 from ._native import DEFAULT_POLL_BYTES as _DEFAULT_POLL_BYTES
 from ._native import LineSplitter, NativeManager
 from ._types import PollResult
 
 
-def _not_in_event_loop() -> None:
-    if asyncio._get_running_loop() is not None:
-        raise RuntimeError(
-            "iterating with `for` would block the running event loop; use `async for`"
-        )
-
-
 @checked
-class OutputStream:
+class OutputStream(Stream[bytes]):
     """A task's output from byte offset `cursor` on, as chunks of `bytes`,
     until the task has ended and every byte was read. Each byte comes once,
     in order (bytes the core dropped under its disk cap are skipped, and
@@ -89,7 +82,7 @@ class OutputStream:
 
     def next_blocking(self, timeout: Optional[float] = None) -> Optional[bytes]:
         """Blocking form of `next` (GIL released; Ctrl+C interrupts it)."""
-        _not_in_event_loop()
+        not_in_event_loop("next_blocking()")
         while not self._eof:
             page = self._native.poll_wait(self._id, self._cursor, self._max_bytes, timeout).block_on()
             data = self._take(page)
@@ -97,27 +90,11 @@ class OutputStream:
                 return data
         return None
 
-    def __aiter__(self) -> "OutputStream":
-        return self
-
-    async def __anext__(self) -> bytes:
-        data = await self.next()
-        if data is None:
-            raise StopAsyncIteration
-        return data
-
-    def __iter__(self) -> "OutputStream":
-        return self
-
-    def __next__(self) -> bytes:
-        data = self.next_blocking()
-        if data is None:
-            raise StopIteration
-        return data
+    _next, _next_blocking = next, next_blocking
 
 
 @checked
-class LineStream:
+class LineStream(Stream[str]):
     """A task's output as lines of text (UTF-8; bytes that do not decode
     become U+FFFD), without their line ending (``\\n`` or ``\\r\\n``). A
     line split across chunks comes whole; the last line comes even without
@@ -153,47 +130,30 @@ class LineStream:
             at = data.index(b"\n", at + 1)  # the core's line ends at this newline
             self._lines.append((line, end - len(data) + at + 1))
 
-    def _hand_over(self) -> str:
+    def _ready(self) -> bool:
+        """Whether the next answer is known without reading: a line, or the end."""
+        if not self._lines and self._chunks.ended:
+            self._feed(None)
+            return True
+        return bool(self._lines)
+
+    def _hand_over(self) -> Optional[str]:
+        if not self._lines:
+            return None
         line, self._cursor = self._lines.pop(0)
         return line
 
     async def next(self, timeout: Optional[float] = None) -> Optional[str]:
         """The next line; ``None`` once the output has ended;
         `TimeoutError` if the task writes nothing for `timeout` seconds."""
-        while not self._lines:
-            if self._chunks.ended:
-                self._feed(None)
-                if not self._lines:
-                    return None
-                break
+        while not self._ready():
             self._feed(await self._chunks.next(timeout))
         return self._hand_over()
 
     def next_blocking(self, timeout: Optional[float] = None) -> Optional[str]:
         """Blocking form of `next` (GIL released; Ctrl+C interrupts it)."""
-        while not self._lines:
-            if self._chunks.ended:
-                self._feed(None)
-                if not self._lines:
-                    return None
-                break
+        while not self._ready():
             self._feed(self._chunks.next_blocking(timeout))
         return self._hand_over()
 
-    def __aiter__(self) -> "LineStream":
-        return self
-
-    async def __anext__(self) -> str:
-        line = await self.next()
-        if line is None:
-            raise StopAsyncIteration
-        return line
-
-    def __iter__(self) -> "LineStream":
-        return self
-
-    def __next__(self) -> str:
-        line = self.next_blocking()
-        if line is None:
-            raise StopIteration
-        return line
+    _next, _next_blocking = next, next_blocking

@@ -21,26 +21,26 @@ from typing import (
     Optional,
     Protocol,
     Sequence,
-    Tuple,
     Union,
     overload,
 )
 
-from ._acp import FileAccess, Permissions, StrPath
-from ._arguments import checked, env_pairs, given, invalid, optional_fspath
-from ._errors import InvalidArgument
+from ._acp import Permissions
+from ._arguments import checked, checked_options, invalid
+from ._bridge import not_in_event_loop
 from ._manager import (
     _coroutine_starter,
     _is_coroutine_function,
-    _not_in_event_loop,
     _thread_starter,
 )
 from ._native import NativeToolBox, TaskContext
-from ._types import ToolResponse
+from ._types import AcpAgentOptions, StrPath, ToolBoxOptions, ToolResponse
 from ._native import tool_definitions as _tool_definitions
 
 if TYPE_CHECKING:
-    from ._manager import StrPath, TaskManager
+    from typing_extensions import Unpack
+
+    from ._manager import TaskManager
 
 ToolShape = Literal["openai", "anthropic", "mcp"]
 """``openai``: ``{"type": "function", "function": {"name", "description",
@@ -90,54 +90,18 @@ class ToolBox:
     the model got wrong (an unknown tool or id, a bad argument): the answer
     has ``is_error`` and a text naming the problem.
 
-    Settings (``None`` keeps the core's default): `text_budget` (12,000
-    bytes of text per answer), `run_timeout` (60 s: how long ``task_run``
-    waits in the foreground when the model gives no timeout),
-    `max_run_timeout` (600 s), `on_timeout` (``"detach"``: a command still
-    running then moves to the background; or ``"kill"``), `wait_timeout`
-    and `max_wait_timeout` (``task_wait``: 30 s, 300 s), `output_bytes`
-    (8000: what ``task_output`` reads without ``max_bytes``), `cwd` and `env`
-    (for ``task_run`` commands), `raw_text` (False: output in the answers is
-    cleaned of terminal escapes and ``\r`` progress bars; True keeps it as
-    written, for hosts that render terminal text; ``poll`` and the log
-    always keep the raw bytes), `tty_size` (``(cols, rows)`` of the terminal
-    of a ``task_run`` with ``tty=true``; 120 x 40)."""
+    The settings are `ToolBoxOptions` (``None`` keeps the core's default)."""
 
     __slots__ = ("_native", "manager")
 
-    def __init__(
-        self,
-        manager: "TaskManager",
-        owner: str,
-        *,
-        text_budget: Optional[int] = None,
-        run_timeout: Optional[float] = None,
-        max_run_timeout: Optional[float] = None,
-        on_timeout: Optional[str] = None,
-        wait_timeout: Optional[float] = None,
-        max_wait_timeout: Optional[float] = None,
-        output_bytes: Optional[int] = None,
-        cwd: Optional["StrPath"] = None,
-        env: Optional[Mapping[str, str]] = None,
-        raw_text: bool = False,
-        tty_size: Optional[Tuple[int, int]] = None,
-    ) -> None:
+    def __init__(self, manager: "TaskManager", owner: str, **options: Unpack[ToolBoxOptions]) -> None:
         from ._manager import TaskManager
 
         if not isinstance(manager, TaskManager):
             raise invalid("manager", "a TaskManager", manager)
         self.manager = manager
-        self._native = NativeToolBox(
-            manager._native,
-            **given(
-                locals(),
-                "manager",
-                "TaskManager",
-                cwd=optional_fspath("cwd", cwd),
-                env=env_pairs("env", env),
-                tty_size=(tty_size[0], tty_size[1]) if tty_size is not None else None,
-            ),
-        )
+        given = checked_options("ToolBox", ToolBoxOptions, options)
+        self._native = NativeToolBox(manager._native, owner, given)
 
     def __repr__(self) -> str:
         return f"ToolBox(owner={self.owner!r})"
@@ -166,11 +130,7 @@ class ToolBox:
         loop running when this is called (else on a loop the manager owns),
         a plain function in a worker thread."""
         if not callable(fn):
-            raise InvalidArgument(
-                f"invalid argument `fn`: must be callable, got {type(fn).__name__}",
-                code="INVALID_ARGUMENT",
-                argument="fn",
-            )
+            raise invalid("fn", "a callable", fn)
         context = contextvars.copy_context()
         loop = self.manager._coroutine_loop() if _is_coroutine_function(fn) else None
 
@@ -180,9 +140,8 @@ class ToolBox:
                 return _coroutine_starter(bound, loop, context)
             return _thread_starter(bound, context)
 
-        self._native.register_agent(
-            name, description, factory, dict(parameters) if parameters is not None else None
-        )
+        schema = dict(parameters) if isinstance(parameters, Mapping) else parameters
+        self._native.register_agent(name, description, factory, schema)
 
     def register_acp_agent(
         self,
@@ -190,31 +149,19 @@ class ToolBox:
         description: str,
         argv: Sequence[StrPath],
         *,
-        cwd: Optional[StrPath] = None,
-        env: Optional[Mapping[str, str]] = None,
         permissions: Optional[Permissions] = None,
-        files: FileAccess = "cwd",
-        show_thoughts: bool = False,
-        idle_timeout: Optional[float] = None,
-        cancel_grace: Optional[float] = None,
-        kill_grace: Optional[float] = None,
-        handshake_timeout: Optional[float] = None,
-        max_message_bytes: Optional[int] = None,
+        **options: Unpack[AcpAgentOptions],
     ) -> None:
         """Registers an ACP coding agent the model can delegate to with
         ``task_delegate`` (its argument ``goal`` is the first prompt): each
         delegation starts `argv` as a persistent ACP task in the background,
-        with these settings (as `run_acp` takes them); its terminals are
+        with `permissions` and `options` (`AcpAgentOptions`, as `run_acp`
+        takes them); its terminals are
         process tasks of this toolbox's manager. The roster lists it; each
         turn's end queues a ``turn_ended`` notification."""
-        self._native.register_acp_agent(
-            **given(
-                locals(),
-                argv=[os.fspath(a) for a in argv],
-                cwd=optional_fspath("cwd", cwd),
-                env=dict(env) if env is not None else None,
-            )
-        )
+        given = checked_options("register_acp_agent", AcpAgentOptions, options)
+        argv = [os.fspath(a) for a in argv]
+        self._native.register_acp_agent(name, description, argv, permissions, given)
 
     async def call(self, name: str, args: ToolArgs = None) -> ToolResponse:
         """Executes one tool call (``task_run`` may wait up to its timeout)."""
@@ -222,7 +169,7 @@ class ToolBox:
 
     def call_blocking(self, name: str, args: ToolArgs = None) -> ToolResponse:
         """Blocking form of `call`."""
-        _not_in_event_loop("call")
+        not_in_event_loop("call_blocking()")
         return self._native.call(name, _args(args)).block_on()
 
 

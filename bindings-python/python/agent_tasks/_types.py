@@ -7,9 +7,14 @@ Nested values are wrapped when read."""
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, List, Literal, Optional
+import os
+from typing import Any, Dict, Iterable, List, Literal, Mapping, Optional, Tuple, TypedDict, Union
 
 from . import _native
+
+StrPath = Union[str, "os.PathLike[str]"]
+FileAccess = Literal["cwd", "read_cwd", "anywhere", "none"]
+"""Which files an ACP agent may read and write through the client."""
 
 
 def _plain(d: Any) -> Dict[str, Any]:
@@ -54,6 +59,7 @@ LimitKind = Literal['memory', 'pids', 'cpu']
 LimitScope = Literal['task', 'ceiling']
 EventType = Literal['task.started', 'task.queued', 'task.detached', 'task.paused', 'task.resumed', 'task.spilled', 'task.finished', 'task.limit_reached', 'task.lost', 'task.orphaned', 'task.output_dropped', 'task.watch_matched', 'task.heartbeat', 'task.stalled', 'task.sink_error']
 NotificationKind = Literal['finished', 'lost', 'orphaned', 'watch_match', 'watch_stopped', 'progress', 'stalled', 'turn_ended']
+UnenforcedLimits = Literal['refuse', 'report']
 
 
 class Limits(_Wire):
@@ -1141,4 +1147,263 @@ class Detached(_Wire):
         return TaskInfo(_without(self._d, "state"))
 
 
-__all__ = ['TaskStatus', 'Containment', 'CancelKind', 'UsageSource', 'LimitKind', 'LimitScope', 'EventType', 'NotificationKind', 'Limits', 'NotEnforced', 'LimitsInfo', 'ExitInfo', 'CancelReason', 'OutputStats', 'TaskInfo', 'ChangedFiles', 'LimitReached', 'Usage', 'TaskResult', 'StreamSpan', 'PollResult', 'Preview', 'Event', 'Lagged', 'Notification', 'ToolResponse', 'Finished', 'Detached']
+class ResourceLimits(TypedDict, total=False):
+    """Resource limits of a process task's whole tree (a task's `limits`, or
+    a manager's default for each kind a task does not set), enforced by the
+    kernel through cgroups. A kind left out (or null) sets no limit of that
+    kind; the ranges are `Limits::check`'s."""
+
+    memory: Optional[int]
+    """Bytes (at least 1 MiB; swap off). At the limit the kernel kills the
+    task's processes and the task ends `failed` with an error naming the
+    limit and the peak (`killed: memory limit 64 MiB reached (OOM), peak
+    64 MiB`)."""
+    pids: Optional[int]
+    """Processes and threads at once; past it `fork` fails inside the task."""
+    cpu: Optional[float]
+    """A fraction of one core (`0.5`, `2.0`); it throttles."""
+
+
+class ManagerOptions(TypedDict, total=False):
+    """`TaskManager(...)`'s options."""
+
+    memory_limit: Optional[int]
+    """Bytes of output a foreground task keeps in memory before it spills to
+    disk (default 1 MiB)."""
+    disk_limit: Optional[int]
+    """Bytes of output one task may write to its log (default 256 MiB)."""
+    tail_window: Optional[int]
+    """Bytes of the latest output kept in memory after a spill (default 64 KiB)."""
+    foreground_timeout: Optional[float]
+    """Default foreground timeout in seconds (default 60; `inf`: none)."""
+    background_timeout: Optional[float]
+    """Default background timeout in seconds (default 600; `inf`: none)."""
+    on_timeout: Optional[str]
+    """What a foreground timeout does: `detach` (default) or `kill`."""
+    max_background: Optional[int]
+    """Cap on background tasks running at once, over all owners (default: none)."""
+    max_background_per_owner: Optional[int]
+    """Cap on background tasks running at once for any one owner (default: none)."""
+    max_running_of_kind: Optional[Mapping[str, int]]
+    """Caps on running background tasks by kind, e.g. `{"agent": 3}` for at
+    most three subagents at once (the check and the insert are atomic, so
+    racing spawns cannot pass it)."""
+    stop_grace: Optional[float]
+    """Seconds a function task may take to return after a stop request
+    before the manager gives up on it (default 5)."""
+    default_owner: Optional[str]
+    """Owner of tasks started without one (default `default`)."""
+    notify_host_cancels: bool
+    """Whether a background task stopped by the host (cancel, shutdown,
+    `close_owner`) still queues an end notification (default: no; timeouts
+    always do)."""
+    queue_over_capacity: bool
+    """A background task over a cap waits in a FIFO queue (status `queued`,
+    cancellable) instead of failing with `CapacityExceeded` (default: no)."""
+    limits: Optional[ResourceLimits]
+    """Default resource limits of every process task, for each kind a task's
+    own `limits` does not set (default: none)."""
+    unenforced_limits: Optional[UnenforcedLimits]
+    """A task whose limits this host cannot enforce: `refuse` (default) fails
+    with `LimitsUnavailable`; `report` runs it, and its
+    `info.limits.not_enforced` says what is not applied and why."""
+
+
+class RunOptions(TypedDict, total=False):
+    """`TaskManager.run`'s options."""
+
+    background: bool
+    """Start in the background (default: in the foreground, where the caller
+    waits with `wait_foreground`)."""
+    timeout: Optional[float]
+    """Seconds the task may run in the mode it starts in (default: the
+    manager's; `inf`: none)."""
+    background_timeout: Optional[float]
+    """Seconds the task may run in the background (after a detach)."""
+    on_timeout: Optional[str]
+    """What a foreground timeout does: `detach` (to the background) or `kill`
+    (default: the manager's)."""
+    description: Optional[str]
+    """What the task is, for lists and notifications (default: the command,
+    or the function's name)."""
+    owner: Optional[str]
+    """The session the task belongs to (default: the manager's `default_owner`)."""
+    keep_alive: bool
+    """Not stopped by `shutdown` nor `close_owner`."""
+    watch: Optional[Union[str, Iterable[str]]]
+    """Regexes matched against each output line: a match gives a
+    `task.watch_matched` event and, in the background, a `watch_match`
+    notification."""
+    watch_interval: Optional[float]
+    """At most one watch notification per this many seconds (default 15)."""
+    watch_max: Optional[int]
+    """Watching stops after this many notifications (default 8)."""
+    heartbeat: Optional[float]
+    """Seconds (at least 60) between `progress` notifications with the new output."""
+    idle_timeout: Optional[float]
+    """Seconds without output after which a `task.stalled` event (and
+    notification) comes."""
+    cancel_on_stall: bool
+    """Stop the task when it stalls (see `idle_timeout`)."""
+    track_changes: Optional[StrPath]
+    """A folder: the files the task created, modified or deleted there are
+    listed in `result.changed_files`."""
+    cwd: Optional[StrPath]
+    """A process task's working directory (default: the host's)."""
+    env: Optional[Mapping[str, str]]
+    """Environment variables added to the host's (with `env_clear`: replacing them)."""
+    env_clear: bool
+    """Start from an empty environment."""
+    interactive: bool
+    """Keep stdin open for `send` (default: closed once `stdin` is written)."""
+    kill_grace: Optional[float]
+    """Seconds between SIGTERM and SIGKILL to the process group on cancel
+    (default 5)."""
+    pty: Optional[Tuple[int, int]]
+    """`(cols, rows)`: run on a pseudo-terminal of that size (for programs
+    that want a terminal: password prompts, REPLs). Stdout and stderr are
+    then one stream (`stdout`), the task always takes input (`send` types,
+    `send_keys` types control keys), and `resize` changes the size."""
+    limits: Optional[ResourceLimits]
+    """Resource limits of the task's whole tree (cgroups), over the manager's
+    default kind by kind: a task over its memory limit ends `failed`
+    (`killed: memory limit ... reached (OOM), peak ...`); `result.usage`
+    has what it used."""
+
+
+class SpawnOptions(TypedDict, total=False):
+    """`TaskManager.spawn`'s options (`run`'s, but for starting a process)."""
+
+    background: bool
+    """Start in the background (default: in the foreground, where the caller
+    waits with `wait_foreground`)."""
+    timeout: Optional[float]
+    """Seconds the task may run in the mode it starts in (default: the
+    manager's; `inf`: none)."""
+    background_timeout: Optional[float]
+    """Seconds the task may run in the background (after a detach)."""
+    on_timeout: Optional[str]
+    """What a foreground timeout does: `detach` (to the background) or `kill`
+    (default: the manager's)."""
+    description: Optional[str]
+    """What the task is, for lists and notifications (default: the command,
+    or the function's name)."""
+    owner: Optional[str]
+    """The session the task belongs to (default: the manager's `default_owner`)."""
+    keep_alive: bool
+    """Not stopped by `shutdown` nor `close_owner`."""
+    watch: Optional[Union[str, Iterable[str]]]
+    """Regexes matched against each output line: a match gives a
+    `task.watch_matched` event and, in the background, a `watch_match`
+    notification."""
+    watch_interval: Optional[float]
+    """At most one watch notification per this many seconds (default 15)."""
+    watch_max: Optional[int]
+    """Watching stops after this many notifications (default 8)."""
+    heartbeat: Optional[float]
+    """Seconds (at least 60) between `progress` notifications with the new output."""
+    idle_timeout: Optional[float]
+    """Seconds without output after which a `task.stalled` event (and
+    notification) comes."""
+    cancel_on_stall: bool
+    """Stop the task when it stalls (see `idle_timeout`)."""
+    track_changes: Optional[StrPath]
+    """A folder: the files the task created, modified or deleted there are
+    listed in `result.changed_files`."""
+    kind: Optional[str]
+    """A function task's kind, the prefix of its id (default `fn`)."""
+
+
+class ToolBoxOptions(TypedDict, total=False):
+    """The settings of a model-facing tool box (`ToolBoxConfig`); `None`
+    keeps the core's default. Times are seconds."""
+
+    text_budget: Optional[int]
+    """Most bytes of text in one answer (default 12,000)."""
+    run_timeout: Optional[float]
+    """Seconds `task_run` waits in the foreground when the model gives no
+    timeout (default 60)."""
+    max_run_timeout: Optional[float]
+    """The longest timeout the model may give `task_run` (default 600 s)."""
+    on_timeout: Optional[str]
+    """What a `task_run` foreground timeout does: `detach` (default: the
+    command moves to the background) or `kill`."""
+    wait_timeout: Optional[float]
+    """`task_wait`'s default timeout (default 30 s)."""
+    max_wait_timeout: Optional[float]
+    """`task_wait`'s largest timeout (default 300 s)."""
+    output_bytes: Optional[int]
+    """Bytes `task_output` reads without `max_bytes` (default 8000)."""
+    cwd: Optional[StrPath]
+    """Working directory of `task_run` commands."""
+    env: Optional[Mapping[str, str]]
+    """Extra environment of `task_run` commands."""
+    raw_text: bool
+    """Output in the answers as written (default: cleaned of terminal escapes
+    and `\\r` progress bars; `poll` and the log always keep the raw bytes)."""
+    tty_size: Optional[Tuple[int, int]]
+    """`(cols, rows)` of the terminal of a `task_run` with `tty=true`
+    (default 120 x 40)."""
+
+
+class AcpOptions(TypedDict, total=False):
+    """`run_acp`'s options."""
+
+    cwd: Optional[StrPath]
+    """The session directory (default: the host's working directory)."""
+    env: Optional[Mapping[str, str]]
+    """Environment variables added to the agent's."""
+    files: Optional[FileAccess]
+    """Which files the agent may read and write through the client: `cwd`
+    (default: inside the session directory), `read_cwd`, `anywhere`, `none`."""
+    show_thoughts: bool
+    """Render the agent's thoughts in the output too."""
+    idle_timeout: Optional[float]
+    """Seconds without a follow-up prompt after which the session ends."""
+    cancel_grace: Optional[float]
+    """Seconds a cancelled turn gets to end before the agent is stopped."""
+    kill_grace: Optional[float]
+    """Seconds between SIGTERM and SIGKILL to the agent."""
+    handshake_timeout: Optional[float]
+    """Seconds `initialize` and `session/new` may take (default 60); past it
+    the task ends `failed`, naming the bound."""
+    max_message_bytes: Optional[int]
+    """Most bytes of one line of the agent's output (default 16 MiB); past it
+    the task ends `failed`, naming the bound."""
+    timeout: Optional[float]
+    """Seconds the task may run (default: no timeout)."""
+    owner: Optional[str]
+    """The session the task belongs to."""
+    description: Optional[str]
+    """What the task is, for lists and notifications."""
+    keep_alive: bool
+    """Not stopped by `shutdown` nor `close_owner`."""
+
+
+class AcpAgentOptions(TypedDict, total=False):
+    """`ToolBox.register_acp_agent`'s options (`run_acp`'s, but for the start)."""
+
+    cwd: Optional[StrPath]
+    """The session directory (default: the host's working directory)."""
+    env: Optional[Mapping[str, str]]
+    """Environment variables added to the agent's."""
+    files: Optional[FileAccess]
+    """Which files the agent may read and write through the client: `cwd`
+    (default: inside the session directory), `read_cwd`, `anywhere`, `none`."""
+    show_thoughts: bool
+    """Render the agent's thoughts in the output too."""
+    idle_timeout: Optional[float]
+    """Seconds without a follow-up prompt after which the session ends."""
+    cancel_grace: Optional[float]
+    """Seconds a cancelled turn gets to end before the agent is stopped."""
+    kill_grace: Optional[float]
+    """Seconds between SIGTERM and SIGKILL to the agent."""
+    handshake_timeout: Optional[float]
+    """Seconds `initialize` and `session/new` may take (default 60); past it
+    the task ends `failed`, naming the bound."""
+    max_message_bytes: Optional[int]
+    """Most bytes of one line of the agent's output (default 16 MiB); past it
+    the task ends `failed`, naming the bound."""
+
+
+__all__ = ['StrPath', 'FileAccess', 'TaskStatus', 'Containment', 'CancelKind', 'UsageSource', 'LimitKind', 'LimitScope', 'EventType', 'NotificationKind', 'UnenforcedLimits', 'Limits', 'NotEnforced', 'LimitsInfo', 'ExitInfo', 'CancelReason', 'OutputStats', 'TaskInfo', 'ChangedFiles', 'LimitReached', 'Usage', 'TaskResult', 'StreamSpan', 'PollResult', 'Preview', 'Event', 'Lagged', 'Notification', 'ToolResponse', 'Finished', 'Detached', 'ResourceLimits', 'ManagerOptions', 'RunOptions', 'SpawnOptions', 'ToolBoxOptions', 'AcpOptions', 'AcpAgentOptions']
