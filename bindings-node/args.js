@@ -49,32 +49,41 @@ function describe(value) {
   }
 }
 
-const isBytes = (v) => v instanceof Uint8Array
-const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v) && !isBytes(v)
+const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array)
+const isStrings = (v) => Array.isArray(v) && v.every((s) => typeof s === 'string')
 
-// The kinds of values an option takes: a test and what an error says was
-// expected. `undefined` and `null` always pass: "not given" (for a timeout,
-// null is "none", which the wrapper passes on as such).
+// The kinds of values an option takes: a test, what an error says was
+// expected, and how a value is handed to the native layer when it is not as
+// given. `undefined` and `null` always pass: "not given" (for a timeout, null
+// is "none", which the native layer reads as Infinity, since a JS null is
+// "not given" there too).
 const kinds = {
   string: { test: (v) => typeof v === 'string', expected: 'a string' },
   boolean: { test: (v) => typeof v === 'boolean', expected: 'a boolean' },
   number: { test: (v) => typeof v === 'number', expected: 'a number' },
-  // A duration where null means none (the JS API's rule for timeouts).
-  timeout: { test: (v) => v === null || typeof v === 'number', expected: 'a number of milliseconds or null' },
-  count: { test: (v) => Number.isSafeInteger(v) && v >= 0, expected: 'a non-negative integer' },
-  strings: {
-    test: (v) => Array.isArray(v) && v.every((s) => typeof s === 'string'),
-    expected: 'an array of strings',
+  timeout: {
+    test: (v) => v === null || typeof v === 'number',
+    expected: 'a number of milliseconds or null',
+    convert: (v) => v ?? Infinity,
   },
+  count: { test: (v) => Number.isSafeInteger(v) && v >= 0, expected: 'a non-negative integer' },
+  strings: { test: isStrings, expected: 'an array of strings' },
+  command: { test: (v) => typeof v === 'string' || isStrings(v), expected: 'a string or an array of strings' },
+  // Like process.env: undefined values are skipped, the rest made strings.
   env: {
-    test: (v) => isPlainObject(v),
+    test: isPlainObject,
     expected: 'an object of strings',
+    convert: (env) => Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)])),
   },
   caps: {
     test: (v) => isPlainObject(v) && Object.values(v).every((n) => Number.isSafeInteger(n) && n >= 0 && n < 2 ** 32),
     expected: 'an object of non-negative integers by kind',
   },
-  textOrBytes: { test: (v) => typeof v === 'string' || isBytes(v), expected: 'a string, a Buffer or a Uint8Array' },
+  textOrBytes: {
+    test: (v) => typeof v === 'string' || v instanceof Uint8Array,
+    expected: 'a string, a Buffer or a Uint8Array',
+    convert: (v) => (v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v),
+  },
   signal: { test: (v) => v instanceof AbortSignal, expected: 'an AbortSignal' },
   object: { test: isPlainObject, expected: 'an object' },
   size: {
@@ -107,10 +116,11 @@ function unknownOption(call, key, spec, prefix = '') {
 /**
  * The options of `call` (`run`, `collect`, …), checked: every key must be
  * in the call's table and every value given of the expected type. Returns a
- * copy of what was given (`{}` for undefined or null), without the keys set
- * to undefined or null (but a timeout's null). `name` is what an error
- * calls the object itself; `prefix` is put before the names of its keys in
- * errors (`limits.` for the keys of a `limits` option).
+ * copy of what was given (`{}` for undefined or null) as the native layer
+ * takes it, without the keys set to undefined or null (but a timeout's
+ * null). `name` is what an error calls the object itself; `prefix` is put
+ * before the names of its keys in errors (`limits.` for the keys of a
+ * `limits` option).
  */
 function options(call, value, name = 'options', prefix = '') {
   if (value === undefined || value === null) return {}
@@ -121,24 +131,18 @@ function options(call, value, name = 'options', prefix = '') {
     const kind = spec[key]
     if (kind === undefined) throw unknownOption(call, key, spec, prefix)
     const v = value[key]
-    // null is "not given" too, and left out (the native layer takes only
-    // values); a timeout's null, "none", is kept for the caller to read.
     if (v === undefined || (v === null && kind !== 'timeout')) continue
     const nested = kinds[kind].nested
-    if (nested !== undefined) {
-      checked[key] = options(nested, v, prefix + key, `${prefix}${key}.`)
-      continue
-    }
-    if (!kinds[kind].test(v)) throw invalid(prefix + key, `expected ${kinds[kind].expected}, got ${describe(v)}`)
-    checked[key] = v
+    checked[key] = nested ? options(nested, v, prefix + key, `${prefix}${key}.`) : argument(prefix + key, kind, v)
   }
   return checked
 }
 
-/** Checks one positional argument against a kind (`string`, `func`, …). */
+/** Checks one argument against a kind (`string`, `func`, …); returns it as the native layer takes it. */
 function argument(name, kind, value) {
-  if (!kinds[kind].test(value)) throw invalid(name, `expected ${kinds[kind].expected}, got ${describe(value)}`)
-  return value
+  const { test, expected, convert } = kinds[kind]
+  if (!test(value)) throw invalid(name, `expected ${expected}, got ${describe(value)}`)
+  return convert ? convert(value) : value
 }
 
 /** The subset of `opts` whose keys are in `spec` (the native option group). */

@@ -69,18 +69,6 @@ export declare class TaskCancelledError extends Error {
   readonly reason: CancelReason
 }
 
-/**
- * Options of the calls that wait. The one timeout rule: aborting the signal
- * (`AbortSignal.timeout(ms)` included) ends the wait, not the task, and the
- * Promise rejects with `signal.reason` (a `TimeoutError` for
- * `AbortSignal.timeout`), as `fetch` and `timers/promises` do; a `timeoutMs`
- * option, where a call has one, is part of the answer (`collect` resolves
- * `still_running`, `waitFor` `timed_out`).
- */
-export interface WaitOptions {
-  signal?: AbortSignal
-}
-
 /** How to start a command (`run`): how the process runs, and how the task runs. */
 export type RunOptions = ProcessOptions & TaskOptions
 
@@ -88,62 +76,6 @@ export type RunOptions = ProcessOptions & TaskOptions
 export interface SpawnOptions extends TaskOptions {
   /** The task's kind, which prefixes its id (default `fn`). */
   kind?: string
-}
-
-/** Where an output stream starts and how much each wait reads. */
-export interface OutputOptions extends WaitOptions {
-  /** Byte offset to start from (default 0), e.g. a poll's `nextCursor`. */
-  cursor?: number
-  /** At most this many bytes per chunk (default 64 KiB, capped at 16 MiB). */
-  maxBytes?: number
-}
-
-/** Options of `send`. */
-export interface SendOptions {
-  /** Close the task's input after the message (if any): the end of input. */
-  eof?: boolean
-}
-
-export interface PollOptions {
-  /** Byte offset to read from (default 0); pass the last `nextCursor`. */
-  cursor?: number
-  /** At most this many bytes (default 64 KiB, capped at 16 MiB). */
-  maxBytes?: number
-}
-
-export interface PreviewOptions {
-  /** Bytes from the start (default 4 KiB). */
-  headBytes?: number
-  /** Bytes from the end (default 4 KiB). */
-  tailBytes?: number
-}
-
-export interface CollectOptions extends WaitOptions {
-  /** How long to wait: 0 answers at once; undefined or null waits until the task ends. */
-  timeoutMs?: number | null
-}
-
-export interface WaitForOptions extends WaitOptions {
-  /** How long to wait; undefined or null waits until the condition holds or the task ends. */
-  timeoutMs?: number | null
-  /** With a regex: the byte offset to read from (default 0). */
-  cursor?: number
-}
-
-export interface CancelOptions extends WaitOptions {
-  /** Recorded in the info and given to the task. */
-  reason?: string
-}
-
-export interface CloseOwnerOptions {
-  reason?: string
-}
-
-export interface GcOptions {
-  /** Remove tasks that ended more than this long ago. */
-  maxAgeMs?: number
-  /** Keep at most this many ended tasks (the newest). */
-  maxCount?: number
 }
 
 /** What a JS task function is given. */
@@ -260,7 +192,7 @@ export declare class TaskManager implements AsyncDisposable {
   /** Calls `callback` with every event from now on; returns the unsubscribe function. Never keeps Node alive. */
   onEvent(callback: (item: EventItem) => void): () => void
   /** The owner's open background work (queued or running outside the foreground), newest first: `text` for the model within `budget` bytes ("" when nothing is open), `items` for a UI. Hosts inject the text each turn. */
-  roster(owner: string, options?: { budget?: number }): Roster
+  roster(owner: string, options?: RosterOptions): Roster
   /** Pending notifications, oldest first: of one owner, or of all. */
   notifications(owner?: string): Notification[]
   /** Marks notifications delivered (by id, or the notifications themselves); returns how many were removed. */
@@ -361,8 +293,11 @@ export interface AcpPermissionRequest {
 /** `true` allows, `false` denies, `null` cancels, a string selects that option id. */
 export type AcpPermissionAnswer = boolean | string | null
 
+/** Decides an ACP agent's permission requests (maybe async; a throw denies). */
+export type AcpPermissionFunction = (request: AcpPermissionRequest) => AcpPermissionAnswer | Promise<AcpPermissionAnswer>
+
 /** An ACP coding agent the model can delegate to (`ToolBox.registerAcpAgent`). */
-export interface AcpAgentDefinition extends Omit<RunAcpOptions, 'timeoutMs' | 'owner' | 'description' | 'keepAlive'> {
+export interface AcpAgentDefinition extends Omit<AcpOptions, 'timeoutMs' | 'owner' | 'description' | 'keepAlive'> {
   /** 1 to 40 lowercase letters, digits, `_` or `-`; the model names it in `task_delegate`'s `agent`. */
   name: string
   /** What it does, for the model. */
@@ -372,36 +307,7 @@ export interface AcpAgentDefinition extends Omit<RunAcpOptions, 'timeoutMs' | 'o
 }
 
 /** Options of `runAcp` (all optional). */
-export interface RunAcpOptions {
-  /** Working directory of the agent and its session (default: the host's). */
-  cwd?: string
-  /** Extra environment variables of the agent. */
-  env?: Record<string, string | undefined>
-  /** `'allow'`, `'deny'` (the default) or a function deciding each request (a throw denies). */
-  permissions?: 'allow' | 'deny' | ((request: AcpPermissionRequest) => AcpPermissionAnswer | Promise<AcpPermissionAnswer>)
-  /** Which files the agent may read and write through the client (default `'cwd'`). */
-  files?: 'cwd' | 'read_cwd' | 'anywhere' | 'none'
-  /** Write the agent's thoughts to the output (default false). */
-  showThoughts?: boolean
-  /** End the session this long after a turn without a follow-up. */
-  idleTimeoutMs?: number
-  /** How long a cancelled turn may take to end (default 5 s). */
-  cancelGraceMs?: number
-  /** Time between SIGTERM and SIGKILL (default 5 s). */
-  killGraceMs?: number
-  /** How long `initialize` and `session/new` may take together (default 60 s); past it the task ends `failed`. */
-  handshakeTimeoutMs?: number
-  /** The longest line (one message) read from the agent, in bytes (default 16 MiB, at least 1024); past it the task ends `failed`. */
-  maxMessageBytes?: number
-  /** A task timeout (default: none; the agent runs until stopped). */
-  timeoutMs?: number
-  /** The owner (session key). */
-  owner?: string
-  /** The description shown in lists. */
-  description?: string
-  /** Left running by `close` and `closeOwner`. */
-  keepAlive?: boolean
-}
+export type RunAcpOptions = AcpOptions
 
 /** Starts an ACP coding agent (`argv`) in the background with `goal` as its first prompt. `send` is a follow-up prompt (queued while a turn runs); each turn's end queues a `turn_ended` notification; it runs until cancelled, idle, or the agent exits. */
 export declare function runAcp(manager: TaskManager, argv: readonly string[], goal: string, options?: RunAcpOptions): TaskHandle
@@ -512,7 +418,7 @@ export declare class NativeTaskManager {
   get root(): string
   /** Task folders or notifications found at open that could not be read. */
   loadProblems(): Array<string>
-  /** Starts a command: a shell string (`sh -c`) or an argv array. */
+  /** `TaskManager.run`, with its options split by the wrapper. */
   run(command: string | Array<string>, process?: ProcessOptions | undefined | null, options?: TaskOptions | undefined | null): TaskInfo
   /**
    * Starts a JS function as a task of `kind` (default `fn`). `func(ctx)`
@@ -521,69 +427,40 @@ export declare class NativeTaskManager {
    * unless the options give one.
    */
   spawn(func: (ctx: NativeTaskContext) => Promise<TaskFnOutcome>, description: string, kind?: string | undefined | null, options?: TaskOptions | undefined | null): TaskInfo
-  /** The task's info now. */
+  /** `TaskManager.info`. */
   info(id: string): TaskInfo
-  /**
-   * Moves a running foreground task to the background without losing a
-   * byte; a background or ended task's info is returned unchanged.
-   */
+  /** `TaskManager.detach`. */
   detach(id: string): TaskInfo
   /**
-   * Non-blocking: the info and up to `maxBytes` (default 64 KiB, at most
-   * 16 MiB) of output written since `cursor` (default 0).
+   * `TaskManager.poll`, its options as numbers (no object to read: the
+   * hot path).
    */
   poll(id: string, cursor?: number | undefined | null, maxBytes?: number | undefined | null): PollResponse
-  /**
-   * The first `headBytes` and last `tailBytes` of the output (default 4 KiB
-   * each).
-   */
-  preview(id: string, headBytes?: number | undefined | null, tailBytes?: number | undefined | null): Preview
+  /** `TaskManager.preview`. */
+  preview(id: string, options?: PreviewOptions | undefined | null): Preview
   /**
    * Waits until output past `cursor` exists or the task has ended, then
-   * answers as `poll` does (at most `maxBytes`, default 64 KiB): what the
-   * wrapper's output streams read. Woken by the task's output and its end.
+   * answers as `poll` does: what the wrapper's output streams read.
    */
-  waitOutput(id: string, cursor: number, maxBytes?: number | undefined | null, wait?: WaitHandle | undefined | null): Promise<PollResponse>
-  /**
-   * Waits until the task ends or `timeoutMs` passes (default: no limit;
-   * 0: answer at once).
-   */
-  collect(id: string, timeoutMs?: number | undefined | null, wait?: WaitHandle | undefined | null): Promise<CollectOutcome>
-  /**
-   * Stops the task (SIGTERM to its process group, SIGKILL after the grace;
-   * a JS task's signal aborts), waits until it has ended, and returns its
-   * final info. Idempotent.
-   */
-  cancel(id: string, reason?: string | undefined | null, wait?: WaitHandle | undefined | null): Promise<TaskInfo>
-  /**
-   * Waits until `until` holds (a regex over output lines from `cursor`,
-   * `port:N`, or `end`; parsed by the core), the task ends, or
-   * `timeoutMs` passes (default: no limit).
-   */
-  waitFor(id: string, until: string, timeoutMs?: number | undefined | null, cursor?: number | undefined | null, wait?: WaitHandle | undefined | null): Promise<WaitOutcome>
-  /**
-   * Pauses a process task (SIGSTOP to every process of it); its
-   * timeouts wait while paused. Returns its info.
-   */
+  waitOutput(id: string, options: OutputOptions, wait?: WaitHandle | undefined | null): Promise<PollResponse>
+  /** `TaskManager.collect` (and `result`). */
+  collect(id: string, options?: CollectOptions | undefined | null, wait?: WaitHandle | undefined | null): Promise<CollectOutcome>
+  /** `TaskManager.cancel`. */
+  cancel(id: string, options?: CancelOptions | undefined | null, wait?: WaitHandle | undefined | null): Promise<TaskInfo>
+  /** `TaskManager.waitFor`; the core parses `until`. */
+  waitFor(id: string, until: string, options?: WaitForOptions | undefined | null, wait?: WaitHandle | undefined | null): Promise<WaitOutcome>
+  /** `TaskManager.pause`. */
   pause(id: string): Promise<TaskInfo>
-  /** Resumes a paused task (SIGCONT). Returns its info. */
+  /** `TaskManager.resume`. */
   resume(id: string): Promise<TaskInfo>
+  /** `TaskManager.waitForeground`. */
+  waitForeground(id: string, options?: WaitOptions | undefined | null, wait?: WaitHandle | undefined | null): Promise<ForegroundOutcome>
   /**
-   * Waits until a foreground task ends (`finished`) or is moved to the
-   * background (`detached`). For a task already in the background this
-   * answers `detached` at once, or `finished` if it has ended.
+   * `TaskManager.send`: a message, the end of input, or both (the core's
+   * rule: one of them at least).
    */
-  waitForeground(id: string, wait?: WaitHandle | undefined | null): Promise<ForegroundOutcome>
-  /**
-   * Sends a steering message: to a JS task's `ctx.recv()`, or to an
-   * interactive process's stdin; with `eof`, then the end of input (the
-   * core's rule: one of them at least).
-   */
-  send(id: string, message?: string | Buffer | undefined | null, eof?: boolean | undefined | null): void
-  /**
-   * Tasks matching `filter`, oldest first. Foreground tasks that ended
-   * without being detached are not listed.
-   */
+  send(id: string, message?: string | Buffer | undefined | null, options?: SendOptions | undefined | null): void
+  /** `TaskManager.list`. */
   list(filter?: ListFilter | undefined | null): TaskInfo[]
   /** A pull stream of events from now on. */
   subscribe(): NativeEventStream
@@ -592,37 +469,21 @@ export declare class NativeTaskManager {
    * keeps Node alive.
    */
   onEvent(callback: (item: EventItem) => void): NativeEventListener
-  /**
-   * The owner's open background work: a short text for the model within
-   * `budget` bytes (the core's default when absent) and the items.
-   */
-  roster(owner: string, budget?: number | undefined | null): Roster
-  /** Pending notifications, oldest first: of one owner, or of all. */
+  /** `TaskManager.roster`. */
+  roster(owner: string, options?: RosterOptions | undefined | null): Roster
+  /** `TaskManager.notifications`. */
   notifications(owner?: string | undefined | null): Notification[]
-  /**
-   * Marks notifications delivered; they never come back. Returns how many
-   * were removed.
-   */
+  /** `TaskManager.ack`. */
   ack(ids: Array<string>): number
-  /**
-   * Cancels the running tasks of `owner` except keep-alive ones, waits
-   * until they have ended, and returns their infos.
-   */
-  closeOwner(owner: string, reason?: string | undefined | null): Promise<TaskInfo[]>
-  /** Kills the still-running process of a task found orphaned at open. */
+  /** `TaskManager.closeOwner`. */
+  closeOwner(owner: string, options?: CloseOwnerOptions | undefined | null): Promise<TaskInfo[]>
+  /** `TaskManager.killOrphan`. */
   killOrphan(id: string): TaskInfo
+  /** `TaskManager.gc`. */
+  gc(options?: GcOptions | undefined | null): GcReport
   /**
-   * Removes ended tasks (and their folders) that ended more than
-   * `maxAgeMs` ago, and the oldest beyond the newest `maxCount`.
-   */
-  gc(maxAgeMs?: number | undefined | null, maxCount?: number | undefined | null): GcReport
-  /**
-   * Cancels every task except keep-alive ones and waits until they have
-   * ended; new tasks are refused (`SHUT_DOWN`) from then on, while reads
-   * (`info`, `poll`, `collect`, `list`, …) go on answering, as the core's
-   * `shutdown` does. With nothing left running the root is released (a
-   * temporary root is removed when the manager is garbage-collected or
-   * released at exit). Closing again does nothing more.
+   * `TaskManager.close`: the core's `shutdown`; reads go on answering.
+   * Closing again does nothing more.
    */
   close(reason?: string | undefined | null): Promise<void>
   /**
@@ -636,11 +497,6 @@ export declare class NativeTaskManager {
    */
   killProcessesSync(): number
   /**
-   * How many process tasks are running: the wrapper keeps its signal
-   * listeners installed while some are.
-   */
-  runningProcessCount(): number
-  /**
    * Drops this handle's manager (the wrapper's exit hooks, after
    * `killProcessesSync`), and removes its temporary root now: the tasks
    * just killed get a moment (2 s at most) to record their ends first
@@ -649,11 +505,11 @@ export declare class NativeTaskManager {
    */
   release(): void
   /**
-   * True while the manager's private temporary root (no `root` was
-   * given) is on disk: the wrapper's signal hooks stay installed while
-   * one is, so a fatal signal removes it.
+   * True while a process task runs or the manager's private temporary
+   * root (no `root` was given) is on disk: the wrapper's signal hooks
+   * stay installed while one is, so a fatal signal kills it or removes it.
    */
-  hasTemporaryRoot(): boolean
+  needsExitHooks(): boolean
   /**
    * Types keys by name (`enter`, `tab`, `escape`, `up`, `ctrl+c`, …)
    * into a task's input, mostly a PTY task's terminal.
@@ -714,16 +570,16 @@ export declare class WaitHandle {
   abort(): void
 }
 
-/** Options of an ACP agent (all optional). Internal: see `runAcp`. */
+/** Options of `runAcp` (all optional). */
 export interface AcpOptions {
   /** Working directory of the agent and its session (default: the host's). */
   cwd?: string
   /** Extra environment variables of the agent. */
-  env?: Record<string, string>
-  /** `allow` or `deny` (the default); a function is passed separately. */
-  permissions?: string
-  /** `cwd` (default), `read_cwd`, `anywhere` or `none`. */
-  files?: string
+  env?: Record<string, string | undefined>
+  /** `'allow'`, `'deny'` (the default) or a function deciding each request (a throw denies). */
+  permissions?: 'allow' | 'deny' | AcpPermissionFunction
+  /** Which files the agent may read and write through the client (default `'cwd'`). */
+  files?: 'cwd' | 'read_cwd' | 'anywhere' | 'none'
   /** Write the agent's thoughts to the output (default false). */
   showThoughts?: boolean
   /** End the session this long after a turn without a follow-up. */
@@ -732,9 +588,15 @@ export interface AcpOptions {
   cancelGraceMs?: number
   /** Time between SIGTERM and SIGKILL (default 5 s). */
   killGraceMs?: number
-  /** How long `initialize` and `session/new` may take (default 60 s). */
+  /**
+   * How long `initialize` and `session/new` may take together (default 60 s); past it the task
+   * ends `failed`.
+   */
   handshakeTimeoutMs?: number
-  /** The longest line (one message) read from the agent, in bytes (default 16 MiB). */
+  /**
+   * The longest line (one message) read from the agent, in bytes (default 16 MiB, at least
+   * 1024); past it the task ends `failed`.
+   */
   maxMessageBytes?: number
   /** A task timeout (default: none; the agent runs until stopped). */
   timeoutMs?: number
@@ -746,6 +608,14 @@ export interface AcpOptions {
   keepAlive?: boolean
 }
 
+/** Options of `cancel` (see [`WaitOptions`]). */
+export interface CancelOptions {
+  /** Recorded in the info and given to the task. */
+  reason?: string
+  /** Aborting it ends the wait (not the task); the Promise rejects with `signal.reason`. */
+  signal?: AbortSignal
+}
+
 /**
  * The text of a cancel reason, as the core writes it (`timed out: …`), for
  * the error a JS task's `ctx.signal` aborts with: one wording, the core's
@@ -753,11 +623,33 @@ export interface AcpOptions {
  */
 export declare function cancelReasonText(kind: string, message?: string | undefined | null): string
 
+/** Options of `closeOwner`. */
+export interface CloseOwnerOptions {
+  /** Recorded in the info and given to the task. */
+  reason?: string
+}
+
 /**
  * The core's "did you mean" rule ([`agent_tasks::closest_name`]), for the
  * wrapper's check of option names: the known name closest to `given`.
  */
 export declare function closestName(given: string, known: Array<string>): string | null
+
+/** Options of `collect` (see [`WaitOptions`]). */
+export interface CollectOptions {
+  /** How long to wait: 0 answers at once; undefined or null waits until the task ends. */
+  timeoutMs?: number | null
+  /** Aborting it ends the wait (not the task); the Promise rejects with `signal.reason`. */
+  signal?: AbortSignal
+}
+
+/** Options of `gc`. */
+export interface GcOptions {
+  /** Remove tasks that ended more than this long ago. */
+  maxAgeMs?: number
+  /** Keep at most this many ended tasks (the newest). */
+  maxCount?: number
+}
 
 /** Which tasks `list` returns. */
 export interface ListFilter {
@@ -837,12 +729,38 @@ export declare function nativeSpawnAcp(manager: NativeTaskManager, argv: Array<s
  */
 export declare function nativeToolDefinitions(shape?: string | undefined | null): Array<Record<string, any>>
 
+/** Where an output stream starts and how much each wait reads. */
+export interface OutputOptions {
+  /** Byte offset to start from (default 0), e.g. a poll's `nextCursor`. */
+  cursor?: number
+  /** At most this many bytes per chunk (default 64 KiB, capped at 16 MiB). */
+  maxBytes?: number
+  /** Aborting it ends the wait (not the task); the Promise rejects with `signal.reason`. */
+  signal?: AbortSignal
+}
+
+/** Options of `poll`. */
+export interface PollOptions {
+  /** Byte offset to start from (default 0), e.g. a poll's `nextCursor`. */
+  cursor?: number
+  /** At most this many bytes (default 64 KiB, capped at 16 MiB). */
+  maxBytes?: number
+}
+
+/** Options of `preview`. */
+export interface PreviewOptions {
+  /** Bytes from the start (default 4 KiB). */
+  headBytes?: number
+  /** Bytes from the end (default 4 KiB). */
+  tailBytes?: number
+}
+
 /** How a command runs (`run`'s options besides the [`TaskOptions`]). */
 export interface ProcessOptions {
   /** Working directory (default: the host's). */
   cwd?: string
   /** Environment variables to set. */
-  env?: Record<string, string>
+  env?: Record<string, string | undefined>
   /** Start from an empty environment instead of the host's. */
   envClear?: boolean
   /** Bytes (or text) written to stdin at start. */
@@ -876,6 +794,18 @@ export interface ResourceLimits {
   pids?: number
   /** A fraction of one core (`0.5`, `2`); it throttles, it never kills. */
   cpu?: number
+}
+
+/** Options of `roster`. */
+export interface RosterOptions {
+  /** Most bytes of the text (default: the core's). */
+  budget?: number
+}
+
+/** Options of `send`. */
+export interface SendOptions {
+  /** Close the task's input after the message (if any): the end of input. */
+  eof?: boolean
 }
 
 /**
@@ -975,7 +905,7 @@ export interface ToolBoxOptions {
   /** Working directory of `task_run` commands without a `cwd`. */
   cwd?: string
   /** Extra environment variables of `task_run` commands. */
-  env?: Record<string, string>
+  env?: Record<string, string | undefined>
   /**
    * Show output in the answers as the task wrote it (default false: cleaned of terminal escapes,
    * `\r` progress bars at their last state), for hosts that render terminal text. `poll` and the
@@ -984,4 +914,26 @@ export interface ToolBoxOptions {
   rawText?: boolean
   /** The terminal size of a `task_run` with `tty: true` (default 120 × 40). */
   ttySize?: TerminalSize
+}
+
+/** Options of `waitFor` (see [`WaitOptions`]). */
+export interface WaitForOptions {
+  /** How long to wait; undefined or null waits until the condition holds or the task ends. */
+  timeoutMs?: number | null
+  /** With a regex: the byte offset to read from (default 0). */
+  cursor?: number
+  /** Aborting it ends the wait (not the task); the Promise rejects with `signal.reason`. */
+  signal?: AbortSignal
+}
+
+/**
+ * Options of the calls that wait. The one timeout rule: aborting the signal
+ * (`AbortSignal.timeout(ms)` included) ends the wait, not the task, and the Promise rejects with
+ * `signal.reason` (a `TimeoutError` for `AbortSignal.timeout`), as `fetch` and `timers/promises`
+ * do; a `timeoutMs` option, where a call has one, is part of the answer (`collect` resolves
+ * `still_running`, `waitFor` `timed_out`).
+ */
+export interface WaitOptions {
+  /** Aborting it ends the wait (not the task); the Promise rejects with `signal.reason`. */
+  signal?: AbortSignal
 }

@@ -69,18 +69,6 @@ export declare class TaskCancelledError extends Error {
   readonly reason: CancelReason
 }
 
-/**
- * Options of the calls that wait. The one timeout rule: aborting the signal
- * (`AbortSignal.timeout(ms)` included) ends the wait, not the task, and the
- * Promise rejects with `signal.reason` (a `TimeoutError` for
- * `AbortSignal.timeout`), as `fetch` and `timers/promises` do; a `timeoutMs`
- * option, where a call has one, is part of the answer (`collect` resolves
- * `still_running`, `waitFor` `timed_out`).
- */
-export interface WaitOptions {
-  signal?: AbortSignal
-}
-
 /** How to start a command (`run`): how the process runs, and how the task runs. */
 export type RunOptions = ProcessOptions & TaskOptions
 
@@ -88,62 +76,6 @@ export type RunOptions = ProcessOptions & TaskOptions
 export interface SpawnOptions extends TaskOptions {
   /** The task's kind, which prefixes its id (default `fn`). */
   kind?: string
-}
-
-/** Where an output stream starts and how much each wait reads. */
-export interface OutputOptions extends WaitOptions {
-  /** Byte offset to start from (default 0), e.g. a poll's `nextCursor`. */
-  cursor?: number
-  /** At most this many bytes per chunk (default 64 KiB, capped at 16 MiB). */
-  maxBytes?: number
-}
-
-/** Options of `send`. */
-export interface SendOptions {
-  /** Close the task's input after the message (if any): the end of input. */
-  eof?: boolean
-}
-
-export interface PollOptions {
-  /** Byte offset to read from (default 0); pass the last `nextCursor`. */
-  cursor?: number
-  /** At most this many bytes (default 64 KiB, capped at 16 MiB). */
-  maxBytes?: number
-}
-
-export interface PreviewOptions {
-  /** Bytes from the start (default 4 KiB). */
-  headBytes?: number
-  /** Bytes from the end (default 4 KiB). */
-  tailBytes?: number
-}
-
-export interface CollectOptions extends WaitOptions {
-  /** How long to wait: 0 answers at once; undefined or null waits until the task ends. */
-  timeoutMs?: number | null
-}
-
-export interface WaitForOptions extends WaitOptions {
-  /** How long to wait; undefined or null waits until the condition holds or the task ends. */
-  timeoutMs?: number | null
-  /** With a regex: the byte offset to read from (default 0). */
-  cursor?: number
-}
-
-export interface CancelOptions extends WaitOptions {
-  /** Recorded in the info and given to the task. */
-  reason?: string
-}
-
-export interface CloseOwnerOptions {
-  reason?: string
-}
-
-export interface GcOptions {
-  /** Remove tasks that ended more than this long ago. */
-  maxAgeMs?: number
-  /** Keep at most this many ended tasks (the newest). */
-  maxCount?: number
 }
 
 /** What a JS task function is given. */
@@ -260,7 +192,7 @@ export declare class TaskManager implements AsyncDisposable {
   /** Calls `callback` with every event from now on; returns the unsubscribe function. Never keeps Node alive. */
   onEvent(callback: (item: EventItem) => void): () => void
   /** The owner's open background work (queued or running outside the foreground), newest first: `text` for the model within `budget` bytes ("" when nothing is open), `items` for a UI. Hosts inject the text each turn. */
-  roster(owner: string, options?: { budget?: number }): Roster
+  roster(owner: string, options?: RosterOptions): Roster
   /** Pending notifications, oldest first: of one owner, or of all. */
   notifications(owner?: string): Notification[]
   /** Marks notifications delivered (by id, or the notifications themselves); returns how many were removed. */
@@ -361,8 +293,11 @@ export interface AcpPermissionRequest {
 /** `true` allows, `false` denies, `null` cancels, a string selects that option id. */
 export type AcpPermissionAnswer = boolean | string | null
 
+/** Decides an ACP agent's permission requests (maybe async; a throw denies). */
+export type AcpPermissionFunction = (request: AcpPermissionRequest) => AcpPermissionAnswer | Promise<AcpPermissionAnswer>
+
 /** An ACP coding agent the model can delegate to (`ToolBox.registerAcpAgent`). */
-export interface AcpAgentDefinition extends Omit<RunAcpOptions, 'timeoutMs' | 'owner' | 'description' | 'keepAlive'> {
+export interface AcpAgentDefinition extends Omit<AcpOptions, 'timeoutMs' | 'owner' | 'description' | 'keepAlive'> {
   /** 1 to 40 lowercase letters, digits, `_` or `-`; the model names it in `task_delegate`'s `agent`. */
   name: string
   /** What it does, for the model. */
@@ -372,36 +307,7 @@ export interface AcpAgentDefinition extends Omit<RunAcpOptions, 'timeoutMs' | 'o
 }
 
 /** Options of `runAcp` (all optional). */
-export interface RunAcpOptions {
-  /** Working directory of the agent and its session (default: the host's). */
-  cwd?: string
-  /** Extra environment variables of the agent. */
-  env?: Record<string, string | undefined>
-  /** `'allow'`, `'deny'` (the default) or a function deciding each request (a throw denies). */
-  permissions?: 'allow' | 'deny' | ((request: AcpPermissionRequest) => AcpPermissionAnswer | Promise<AcpPermissionAnswer>)
-  /** Which files the agent may read and write through the client (default `'cwd'`). */
-  files?: 'cwd' | 'read_cwd' | 'anywhere' | 'none'
-  /** Write the agent's thoughts to the output (default false). */
-  showThoughts?: boolean
-  /** End the session this long after a turn without a follow-up. */
-  idleTimeoutMs?: number
-  /** How long a cancelled turn may take to end (default 5 s). */
-  cancelGraceMs?: number
-  /** Time between SIGTERM and SIGKILL (default 5 s). */
-  killGraceMs?: number
-  /** How long `initialize` and `session/new` may take together (default 60 s); past it the task ends `failed`. */
-  handshakeTimeoutMs?: number
-  /** The longest line (one message) read from the agent, in bytes (default 16 MiB, at least 1024); past it the task ends `failed`. */
-  maxMessageBytes?: number
-  /** A task timeout (default: none; the agent runs until stopped). */
-  timeoutMs?: number
-  /** The owner (session key). */
-  owner?: string
-  /** The description shown in lists. */
-  description?: string
-  /** Left running by `close` and `closeOwner`. */
-  keepAlive?: boolean
-}
+export type RunAcpOptions = AcpOptions
 
 /** Starts an ACP coding agent (`argv`) in the background with `goal` as its first prompt. `send` is a follow-up prompt (queued while a turn runs); each turn's end queues a `turn_ended` notification; it runs until cancelled, idle, or the agent exits. */
 export declare function runAcp(manager: TaskManager, argv: readonly string[], goal: string, options?: RunAcpOptions): TaskHandle

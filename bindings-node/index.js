@@ -38,7 +38,6 @@ const { NativeTaskManager, NativeToolBox, WaitHandle, nativeToolDefinitions } = 
 const { isMainThread } = require('node:worker_threads')
 const args = require('./args.js')
 const { AgentTasksError, invalid, idOf } = args
-
 // ---- errors ---------------------------------------------------------------
 
 /** The reason a JS task's `ctx.signal` aborts with. */
@@ -57,27 +56,16 @@ function describeReason(reason) {
 }
 
 // The native layer puts the code in front of the message (napi-rs cannot set
-// a custom `code`); here it moves into `error.code`.
+// a custom `code`); here it moves into `error.code`. napi-rs's own codes for
+// arguments of the wrong type (`StringExpected`, …) are a fallback: `args.js`
+// checks every argument first.
 const CODED = /^\[agent-tasks:([A-Z_]+)\] /
-// Codes napi-rs gives to arguments of the wrong type: `args.js` checks every
-// argument first, so these are a fallback.
-const NAPI_ARGUMENT_CODES = new Set([
-  'InvalidArg',
-  'ObjectExpected',
-  'StringExpected',
-  'NameExpected',
-  'FunctionExpected',
-  'NumberExpected',
-  'BooleanExpected',
-  'ArrayExpected',
-  'BigintExpected',
-])
 
 function convertError(err) {
   if (!(err instanceof Error) || err instanceof AgentTasksError) return err
   const m = CODED.exec(err.message)
   if (m) return new AgentTasksError(m[1], err.message.slice(m[0].length))
-  if (NAPI_ARGUMENT_CODES.has(err.code)) {
+  if (/^InvalidArg$|Expected$/.test(err.code)) {
     return new AgentTasksError('INVALID_ARGUMENT', `invalid argument: ${err.message}`)
   }
   return err
@@ -92,33 +80,6 @@ function call(f) {
   } catch (err) {
     throw convertError(err)
   }
-}
-
-// `null` means "no timeout" in the JS API; the native layer reads Infinity
-// that way (a JS null is indistinguishable from "not given" there).
-function nullMeansNone(options, keys) {
-  let copy = null
-  for (const key of keys) {
-    if (options[key] === null) {
-      copy ??= { ...options }
-      copy[key] = Infinity
-    }
-  }
-  return copy ?? options
-}
-
-const TIMEOUT_KEYS = ['timeoutMs', 'backgroundTimeoutMs']
-const MANAGER_TIMEOUT_KEYS = ['foregroundTimeoutMs', 'backgroundTimeoutMs']
-
-/** A timeout in milliseconds for a native wait: undefined (none) for null. */
-const waitTimeout = (ms) => (ms === null ? undefined : ms)
-
-// Like process.env: undefined values are skipped, the rest made strings.
-function envOf(env) {
-  if (env === undefined || env === null) return undefined
-  const out = {}
-  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = String(v)
-  return out
 }
 
 // Runs a native call that returns a Promise; its error becomes an
@@ -378,7 +339,7 @@ async function* outputChunks(native, id, o) {
   const signal = o.signal
   let cursor = o.cursor ?? 0
   for (;;) {
-    const p = await waiting(signal, (wait) => native.waitOutput(id, cursor, o.maxBytes, wait))
+    const p = await waiting(signal, (wait) => native.waitOutput(id, { cursor, maxBytes: o.maxBytes }, wait))
     cursor = p.nextCursor
     if (p.data.length > 0) yield p.data
     // The core answers nothing new only once the task has ended (or just
@@ -421,72 +382,35 @@ let exitHooked = false
 let signalsArmed = false
 let disarmTimer = null
 
-function liveManagers() {
-  const live = []
+// Calls `verb` on every live native manager; true if one answered true. A
+// released manager throws `SHUT_DOWN`: it has nothing left to stop.
+function eachManager(verb) {
+  let any = false
   for (const ref of managers) {
-    const m = ref.deref()
-    if (m !== undefined) live.push(m)
-  }
-  return live
-}
-
-function killAllSync() {
-  for (const m of liveManagers()) {
     try {
-      m.killProcessesSync()
+      any = ref.deref()?.[verb]() === true || any
     } catch {
-      // Exiting: nothing to report to.
+      // Exiting, or released: nothing to report to.
     }
   }
+  return any
 }
 
-function releaseAll() {
-  // The managers go now (a temporary root with them), not at a finalizer
-  // that may never run.
-  for (const m of liveManagers()) {
-    try {
-      m.release()
-    } catch {
-      // Exiting: nothing to report to.
-    }
-  }
-}
-
+// Kills the processes of every manager, then releases them all: the
+// managers go now (a temporary root with them), not at a finalizer that may
+// never run.
 function onExit() {
-  killAllSync()
-  releaseAll()
+  eachManager('killProcessesSync')
+  eachManager('release')
 }
 
 function onExitSignal(signal) {
   // Another listener handles the signal (Node will not die of it): leave
   // the tasks alone; if that listener exits, `onExit` kills them.
   if (process.listenerCount(signal) > 1) return
-  killAllSync()
-  releaseAll()
+  onExit()
   disarmSignals()
   process.kill(process.pid, signal)
-}
-
-function anyTemporaryRoot() {
-  for (const m of liveManagers()) {
-    try {
-      if (m.hasTemporaryRoot()) return true
-    } catch {
-      // a released manager holds no root
-    }
-  }
-  return false
-}
-
-function anyProcessRunning() {
-  for (const m of liveManagers()) {
-    try {
-      if (m.runningProcessCount() > 0) return true
-    } catch {
-      // a released manager runs nothing
-    }
-  }
-  return false
 }
 
 // Called after something may have started a process task, and for a
@@ -498,7 +422,7 @@ function armSignals() {
   // Removed again once no process task runs and no temporary root is left
   // (checked off the hot path).
   disarmTimer = setInterval(() => {
-    if (!anyProcessRunning() && !anyTemporaryRoot()) disarmSignals()
+    if (!eachManager('needsExitHooks')) disarmSignals()
   }, 250)
   disarmTimer.unref()
 }
@@ -520,7 +444,7 @@ function trackManager(native) {
     exitHooked = true
     process.on('exit', onExit)
   }
-  if (native.hasTemporaryRoot()) armSignals()
+  if (native.needsExitHooks()) armSignals()
 }
 
 // ---- the manager ----------------------------------------------------------
@@ -543,50 +467,75 @@ class TaskHandle {
   }
 }
 
+// Defines `verb` on `target` as a class method is (not enumerable), named.
+function defineVerb(target, verb, method) {
+  Object.defineProperty(method, 'name', { value: verb })
+  Object.defineProperty(target, verb, { value: method, writable: true, configurable: true })
+}
+
 // The manager's verbs on one task, bound to it: `handle.poll(o)` is
 // `handle.manager.poll(handle.id, o)`.
 for (const verb of ['info', 'waitForeground', 'result', 'output', 'lines', 'detach', 'poll', 'preview',
   'collect', 'waitFor', 'cancel', 'send', 'sendKeys', 'resize']) {
-  const method = { [verb](...rest) { return this.manager[verb](this.id, ...rest) } }[verb]
-  Object.defineProperty(TaskHandle.prototype, verb, { value: method, writable: true, configurable: true })
+  defineVerb(TaskHandle.prototype, verb, function (...rest) {
+    return this.manager[verb](this.id, ...rest)
+  })
 }
 
-// The native manager of each wrapper, for a ToolBox made on it.
+// The native manager of each wrapper, for a ToolBox or an ACP task made on it.
 const nativeManagers = new WeakMap()
 
-/** Owns all tasks of one agent process. */
+function nativeOf(manager) {
+  const native = nativeManagers.get(manager)
+  if (native === undefined) throw invalid('manager', `expected a TaskManager, got ${args.describe(manager)}`)
+  return native
+}
+
+/** Owns all tasks of one agent process. Its verbs are documented in index.d.ts. */
 class TaskManager {
   #native
 
   constructor(options) {
-    const o = nullMeansNone(args.options('manager', options), MANAGER_TIMEOUT_KEYS)
-    this.#native = call(() => new NativeTaskManager(o))
+    this.#native = call(() => new NativeTaskManager(args.options('manager', options)))
     nativeManagers.set(this, this.#native)
     trackManager(this.#native)
   }
 
-  /** The root folder; task folders are `<root>/tasks/<id>`. */
   get root() {
     return this.#native.root
   }
 
-  /** Starts a command (shell string, or argv array); returns its handle. */
-  run(command, options) {
-    if (typeof command !== 'string' && !(Array.isArray(command) && command.every((a) => typeof a === 'string'))) {
-      throw invalid('command', `expected a string or an array of strings, got ${args.describe(command)}`)
+  static {
+    // The verbs that check a task and their options, then answer what the
+    // native verb of the same name answers (the waiting ones through
+    // `waiting`, and always as a Promise, a bad argument included).
+    for (const verb of ['info', 'detach', 'killOrphan', 'preview']) {
+      defineVerb(this.prototype, verb, function (task, options) {
+        const id = idOf(task)
+        const o = verb === 'preview' ? args.options(verb, options) : undefined
+        return call(() => this.#native[verb](id, o))
+      })
     }
-    const o = nullMeansNone(args.options('run', options), TIMEOUT_KEYS)
-    const processOptions = args.pick(o, args.processOptions)
-    if (processOptions.env !== undefined) processOptions.env = envOf(processOptions.env)
-    const info = call(() => this.#native.run(command, processOptions, args.pick(o, args.taskOptions)))
+    for (const verb of ['collect', 'cancel', 'waitForeground', 'pause', 'resume']) {
+      defineVerb(this.prototype, verb, async function (task, options) {
+        const id = idOf(task)
+        const o = verb in args.specs ? args.options(verb, options) : {}
+        return waiting(o.signal, (wait) => this.#native[verb](id, o, wait))
+      })
+    }
+  }
+
+  run(command, options) {
+    args.argument('command', 'command', command)
+    const o = args.options('run', options)
+    const info = call(() => this.#native.run(command, args.pick(o, args.processOptions), args.pick(o, args.taskOptions)))
     armSignals()
     return new TaskHandle(this, info)
   }
 
-  /** Starts an async JS function `fn(ctx)` as a task; returns its handle. */
   spawn(fn, options) {
     args.argument('fn', 'func', fn)
-    const o = nullMeansNone(args.options('spawn', options), TIMEOUT_KEYS)
+    const o = args.options('spawn', options)
     const description = fn.name || 'anonymous function'
     const info = call(() =>
       this.#native.spawn((ctx) => runTaskFunction(fn, ctx), description, o.kind, args.pick(o, args.taskOptions)),
@@ -594,19 +543,6 @@ class TaskManager {
     return new TaskHandle(this, info)
   }
 
-  /** The task's info now. */
-  info(task) {
-    const id = idOf(task)
-    return call(() => this.#native.info(id))
-  }
-
-  /** Moves a running foreground task to the background; loses no byte. */
-  detach(task) {
-    const id = idOf(task)
-    return call(() => this.#native.detach(id))
-  }
-
-  /** Non-blocking: info plus the output since `cursor` (default 0). */
   poll(task, options) {
     const id = idOf(task)
     if (options === undefined) return call(() => this.#native.poll(id))
@@ -614,84 +550,30 @@ class TaskManager {
     return call(() => this.#native.poll(id, o.cursor, o.maxBytes))
   }
 
-  /** The first and last bytes of the output, for a model. */
-  preview(task, options) {
-    const id = idOf(task)
-    const o = args.options('preview', options)
-    return call(() => this.#native.preview(id, o.headBytes, o.tailBytes))
-  }
-
-  /** Waits until the task ends or `timeoutMs` passes (0: at once). */
-  async collect(task, options) {
-    const id = idOf(task)
-    const o = args.options('collect', options)
-    return waiting(o.signal, (wait) => this.#native.collect(id, waitTimeout(o.timeoutMs), wait))
-  }
-
-  /** Waits until the task ends; resolves with its result (whatever its status). */
   async result(task, options) {
     const id = idOf(task)
     const o = args.options('result', options)
-    const outcome = await waiting(o.signal, (wait) => this.#native.collect(id, undefined, wait))
+    const outcome = await waiting(o.signal, (wait) => this.#native.collect(id, o, wait))
     return outcome.result
   }
 
-  /** The output from `cursor` (default 0) as Buffers, until the task ends. */
   output(task, options) {
     const id = idOf(task)
-    const o = args.options('output', options)
-    return outputChunks(this.#native, id, o)
+    return outputChunks(this.#native, id, args.options('output', options))
   }
 
-  /** The output from `cursor` (default 0) as lines, until the task ends. */
   lines(task, options) {
     return outputLines(this.output(task, options))
   }
 
-  /** Stops the task, waits until it has ended, returns its final info. */
-  async cancel(task, options) {
-    const id = idOf(task)
-    const o = args.options('cancel', options)
-    return waiting(o.signal, (wait) => this.#native.cancel(id, o.reason, wait))
-  }
-
-  /**
-   * Waits until `until` holds: a regular expression over output lines (from
-   * `options.cursor`), `port:N` (a TCP port on 127.0.0.1 accepting
-   * connections, tried every 100 ms) or `end`; or until the task ends or
-   * `options.timeoutMs` passes. Woken by output and by the end.
-   */
   async waitFor(task, until, options) {
     const id = idOf(task)
     args.argument('until', 'string', until)
     const o = args.options('waitFor', options)
-    return waiting(o.signal, (wait) => this.#native.waitFor(id, until, waitTimeout(o.timeoutMs), o.cursor, wait))
+    return waiting(o.signal, (wait) => this.#native.waitFor(id, until, o, wait))
   }
 
-  /** Pauses a process task: SIGSTOP to every process of it; timeouts wait. */
-  async pause(task) {
-    const id = idOf(task)
-    return waiting(undefined, () => this.#native.pause(id))
-  }
-
-  /** Resumes a paused task: SIGCONT to every process of it. */
-  async resume(task) {
-    const id = idOf(task)
-    return waiting(undefined, () => this.#native.resume(id))
-  }
-
-  /** Waits until a foreground task ends or is detached. */
-  async waitForeground(task, options) {
-    const id = idOf(task)
-    const o = args.options('waitForeground', options)
-    return waiting(o.signal, (wait) => this.#native.waitForeground(id, wait))
-  }
-
-  /**
-   * A steering message: to a JS task's `ctx.recv()`, or a process's stdin;
-   * with `{ eof: true }` the task's input is then closed. The message may be
-   * left out (`send(task, { eof: true })`).
-   */
+  // The message may be left out: `send(task, { eof: true })`.
   send(task, message, options) {
     const id = idOf(task)
     if (options === undefined && message !== null && typeof message === 'object' && !(message instanceof Uint8Array)) {
@@ -699,22 +581,16 @@ class TaskManager {
       message = undefined
     }
     const o = args.options('send', options)
-    if (message !== undefined && message !== null) args.argument('message', 'textOrBytes', message)
-    const data =
-      message instanceof Uint8Array && !Buffer.isBuffer(message)
-        ? Buffer.from(message.buffer, message.byteOffset, message.byteLength)
-        : (message ?? undefined)
-    call(() => this.#native.send(id, data, o.eof))
+    const data = message === undefined || message === null ? undefined : args.argument('message', 'textOrBytes', message)
+    call(() => this.#native.send(id, data, o))
   }
 
-  /** Types keys by name (`enter`, `up`, `ctrl+c`, …) into a task's input, mostly a `pty` task's terminal. */
   sendKeys(task, keys) {
     const id = idOf(task)
     const names = typeof keys === 'string' ? [keys] : args.argument('keys', 'strings', keys)
     call(() => this.#native.sendKeys(id, names))
   }
 
-  /** Resizes a `pty` task's terminal. */
   async resize(task, cols, rows) {
     const id = idOf(task)
     args.argument('cols', 'number', cols)
@@ -722,19 +598,16 @@ class TaskManager {
     return waiting(undefined, () => this.#native.resize(id, cols, rows))
   }
 
-  /** Tasks matching the filter, oldest first. */
   list(filter) {
     const f = args.options('list', filter, 'filter')
     return call(() => this.#native.list(f))
   }
 
-  /** Events from now on, as an async iterator (keeps Node alive while awaited). */
   events(options) {
     const o = args.options('events', options)
     return new EventIterator(call(() => this.#native.subscribe()), o.signal)
   }
 
-  /** Calls `callback` with every event from now on; returns the unsubscribe function. Never keeps Node alive. */
   onEvent(callback) {
     args.argument('callback', 'func', callback)
     let active = true
@@ -759,54 +632,37 @@ class TaskManager {
     }
   }
 
-  /** The owner's open background work: `{ text, items }` (text within `budget` bytes, "" when nothing is open). */
   roster(owner, options) {
     args.argument('owner', 'string', owner)
     const o = args.options('roster', options)
-    return call(() => this.#native.roster(owner, o.budget))
+    return call(() => this.#native.roster(owner, o))
   }
 
-  /** Pending notifications, oldest first: of one owner, or of all. */
   notifications(owner) {
     if (owner !== undefined && owner !== null) args.argument('owner', 'string', owner)
     return call(() => this.#native.notifications(owner ?? undefined))
   }
 
-  /** Marks notifications delivered (ids, or the notifications); returns how many were removed. */
   ack(ids) {
     const list = (Array.isArray(ids) ? ids : [ids]).map((id) => idOf(id, 'ids'))
     return call(() => this.#native.ack(list))
   }
 
-  /** Cancels an owner's tasks (except keep-alive ones) and waits for them. */
   async closeOwner(owner, options) {
     args.argument('owner', 'string', owner)
     const o = args.options('closeOwner', options)
-    return waiting(undefined, () => this.#native.closeOwner(owner, o.reason))
+    return waiting(undefined, () => this.#native.closeOwner(owner, o))
   }
 
-  /** Kills the still-running process of a task found orphaned at open. */
-  killOrphan(task) {
-    const id = idOf(task)
-    return call(() => this.#native.killOrphan(id))
-  }
-
-  /** Removes ended tasks older than `maxAgeMs`, or beyond the newest `maxCount`. */
   gc(options) {
     const o = args.options('gc', options)
-    return call(() => this.#native.gc(o.maxAgeMs, o.maxCount))
+    return call(() => this.#native.gc(o))
   }
 
-  /** Task folders or notifications found at open that could not be read. */
   loadProblems() {
     return call(() => this.#native.loadProblems())
   }
 
-  /**
-   * Cancels every task except keep-alive ones and waits for them. From then
-   * on new tasks are refused (`SHUT_DOWN`); reads (`info`, `poll`, `collect`,
-   * `list`, …) go on answering, as in the core.
-   */
   async close(reason) {
     if (reason !== undefined && reason !== null) args.argument('reason', 'string', reason)
     await waiting(undefined, () => this.#native.close(reason ?? undefined))
@@ -819,48 +675,35 @@ class TaskManager {
 
 // ---- model-facing tools ---------------------------------------------------
 
-/** The tool definitions (task_run, task_list, task_output, task_wait, task_cancel, task_send) in the shape of `openai` (default), `anthropic` or `mcp`, as plain objects. */
 function toolDefinitions(shape) {
   if (shape !== undefined) args.argument('shape', 'string', shape)
   return call(() => nativeToolDefinitions(shape))
 }
 
-/** Executes a model's tool calls against a manager, for one owner: the model sees and touches only that owner's tasks. */
+/** Executes a model's tool calls against a manager, for one owner. Documented in index.d.ts. */
 class ToolBox {
   #native
   // Keeps the manager reachable for the exit hooks while the toolbox lives.
   #nativeManager
 
   constructor(manager, owner, options) {
-    const native = nativeManagers.get(manager)
-    if (native === undefined) throw invalid('manager', `expected a TaskManager, got ${args.describe(manager)}`)
-    this.#nativeManager = native
+    this.#nativeManager = nativeOf(manager)
     args.argument('owner', 'string', owner)
-    const o = { ...args.options('toolBox', options) }
-    if (o.env !== undefined) o.env = envOf(o.env)
-    this.#native = call(() => new NativeToolBox(native, owner, o))
+    const o = args.options('toolBox', options)
+    this.#native = call(() => new NativeToolBox(this.#nativeManager, owner, o))
   }
 
-  /** The owner this toolbox acts for. */
   get owner() {
     return this.#native.owner
   }
 
-  /**
-   * Registers a subagent the model can delegate to with `task_delegate`
-   * (which `definitions()` then includes): `run(args, ctx)` runs as a task of
-   * kind `agent` with the model's parsed arguments and a `TaskContext`
-   * (write output, `recv()` steering messages, `signal` for the cancel and
-   * its reason); its value (JSON) reaches the model in `task_wait`,
-   * `task_output` and the end notification. Returns this toolbox.
-   */
+  // The runner is a task function given the model's arguments first.
   registerAgent(agent) {
     args.argument('agent', 'object', agent)
     const a = args.options('agent', agent, 'agent')
     args.argument('name', 'string', a.name)
     args.argument('description', 'string', a.description)
-    args.argument('run', 'func', a.run)
-    const run = a.run
+    const run = args.argument('run', 'func', a.run)
     call(() =>
       this.#native.registerAgent(a.name, a.description, a.parameters, (ctx) =>
         runTaskFunction((context) => run(ctx.arguments, context), ctx),
@@ -869,13 +712,6 @@ class ToolBox {
     return this
   }
 
-  /**
-   * Registers an ACP coding agent the model can delegate to with
-   * `task_delegate` (its argument `goal` is the first prompt): each
-   * delegation starts `argv` as a persistent ACP task in the background with
-   * the options `runAcp` takes (but a task timeout, owner, description and
-   * keep-alive); its terminals are process tasks of this toolbox's manager.
-   */
   registerAcpAgent(agent) {
     args.argument('agent', 'object', agent)
     const { name, description, argv, ...rest } = agent
@@ -887,17 +723,13 @@ class ToolBox {
     return this
   }
 
-  /** The tool definitions it answers, in a shape (see `toolDefinitions`), `task_delegate` included once an agent is registered. */
   definitions(shape) {
     if (shape !== undefined) args.argument('shape', 'string', shape)
     return call(() => this.#native.definitions(shape))
   }
 
-  /**
-   * Executes one tool call: `args` is an object or a JSON string (as models
-   * send them). Resolves with `{ text, json, isError }`; failures (an unknown
-   * tool or id, a bad argument) come back with `isError`, never as a rejection.
-   */
+  // `toolArgs` is an object or a JSON string (as models send them); the
+  // core parses and checks it, and answers failures with `isError`.
   async call(name, toolArgs) {
     args.argument('name', 'string', name)
     // `task_run` starts a process (and may wait for it).
@@ -919,45 +751,28 @@ class ToolBox {
 
 // ---- ACP agents ------------------------------------------------------------
 
-/**
- * Starts an ACP coding agent (`argv`) in the background with `goal` as its
- * first prompt; returns its handle. `send` is a follow-up prompt; the end of
- * each turn queues a `turn_ended` notification. `options.permissions` is
- * `'allow'`, `'deny'` (the default) or a function of the request answering
- * `true` (allow), `false` (deny), `null` (cancel) or an option id (maybe
- * async; a throw denies).
- */
 // Checked ACP options as the native layer takes them, and the permission
-// function (if one was given) wrapped to answer the core's JSON requests.
-function acpOptions(checked) {
-  let o = checked
-  let ask
-  if (typeof o.permissions === 'function') {
-    const decide = o.permissions
-    ask = async (json) => {
-      const r = JSON.parse(json)
-      const request = { taskId: r.task_id, title: r.title, toolKind: r.tool_kind, options: r.options, toolCall: r.tool_call }
-      const answer = await decide(request)
-      return JSON.stringify(answer === undefined ? null : answer)
-    }
-    o = { ...o, permissions: undefined }
+// function (if one was given) wrapped to answer the core's JSON requests:
+// `true` (allow), `false` (deny), `null` (cancel) or an option id, maybe
+// async; a throw denies.
+function acpOptions(o) {
+  if (typeof o.permissions !== 'function') return [o, undefined]
+  const decide = o.permissions
+  const ask = async (json) => {
+    const r = JSON.parse(json)
+    const request = { taskId: r.task_id, title: r.title, toolKind: r.tool_kind, options: r.options, toolCall: r.tool_call }
+    const answer = await decide(request)
+    return JSON.stringify(answer === undefined ? null : answer)
   }
-  if (o.env !== undefined) o = { ...o, env: envOf(o.env) }
-  return [o, ask]
+  return [{ ...o, permissions: undefined }, ask]
 }
 
 function runAcp(manager, argv, goal, options) {
-  const nativeManager = nativeManagers.get(manager)
-  if (nativeManager === undefined) throw invalid('manager', `expected a TaskManager, got ${args.describe(manager)}`)
+  const nativeManager = nativeOf(manager)
   args.argument('argv', 'strings', argv)
-  if (typeof goal !== 'string') throw invalid('goal', `expected a string, got ${args.describe(goal)}`)
+  args.argument('goal', 'string', goal)
   const [o, ask] = acpOptions(args.options('acp', options))
-  let info
-  try {
-    info = native.nativeSpawnAcp(nativeManager, argv, goal, o, ask)
-  } catch (err) {
-    throw convertError(err)
-  }
+  const info = call(() => native.nativeSpawnAcp(nativeManager, argv, goal, o, ask))
   armSignals()
   return new TaskHandle(manager, info)
 }

@@ -6,16 +6,15 @@
 
 use std::sync::Arc;
 
-use agent_tasks::acp::{
-    AcpTask, FileAccess, PermissionDecision, PermissionPolicy, PermissionRequest,
-};
+use agent_tasks::acp::{AcpTask, PermissionDecision, PermissionPolicy, PermissionRequest};
 use agent_tasks::SpawnOptions;
 use napi::bindgen_prelude::Promise;
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi::Status;
 use napi_derive::napi;
 
-use crate::args::{finite_millis, size};
+use crate::args::sorted;
+use crate::convert::finite_millis;
 use crate::errors::CoreResultExt;
 use crate::manager::{open, NativeTaskManager};
 use crate::options::AcpOptions;
@@ -102,36 +101,9 @@ pub(crate) fn acp_template(
         (None, Some(name)) => PermissionPolicy::named(name).js()?,
         (None, None) => PermissionPolicy::default(),
     };
-    let files: FileAccess = match &o.files {
-        Some(name) => agent_tasks::parse_name("files", name).js()?,
-        None => FileAccess::default(),
-    };
-    let mut task = AcpTask::new(argv, "")
-        .permissions(permissions)
-        .files(files)
-        .show_thoughts(o.show_thoughts.unwrap_or(false));
-    if let Some(dir) = &o.cwd {
-        task = task.cwd(dir.clone());
-    }
-    let mut env: Vec<(String, String)> = o.env.clone().unwrap_or_default().into_iter().collect();
-    env.sort();
-    for (key, value) in env {
+    let mut task = o.apply(AcpTask::new(argv, "").permissions(permissions))?;
+    for (key, value) in sorted(o.env.clone()) {
         task = task.env(key, value);
-    }
-    if let Some(ms) = o.idle_timeout_ms {
-        task = task.idle_timeout(finite_millis("idleTimeoutMs", ms)?);
-    }
-    if let Some(ms) = o.cancel_grace_ms {
-        task = task.cancel_grace(finite_millis("cancelGraceMs", ms)?);
-    }
-    if let Some(ms) = o.kill_grace_ms {
-        task = task.kill_grace(finite_millis("killGraceMs", ms)?);
-    }
-    if let Some(ms) = o.handshake_timeout_ms {
-        task = task.handshake_timeout(finite_millis("handshakeTimeoutMs", ms)?);
-    }
-    if let Some(bytes) = o.max_message_bytes {
-        task = task.max_message_bytes(size("maxMessageBytes", bytes)?);
     }
     Ok(task)
 }

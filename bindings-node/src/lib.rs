@@ -10,8 +10,8 @@
 //!   factories of `shapes`, are generated from `schema/`);
 //! - `options`: the option objects going in (generated, with the wrapper's
 //!   table of options, by `scripts/gen_node_options.py`);
-//! - `args`: those options and the number arguments, parsed into the core's
-//!   settings;
+//! - `args`: those options parsed into the core's settings, through
+//!   `convert` (counts, milliseconds, names);
 //! - `pty`: PTY mode (terminal size, keys, resize);
 //! - `tools`: the model-facing tool definitions and `NativeToolBox`;
 //! - `acp`: ACP agents as tasks (`nativeSpawnAcp`, wrapped by `runAcp`);
@@ -23,6 +23,7 @@
 mod acp;
 mod args;
 mod context;
+mod convert;
 mod errors;
 mod events;
 mod manager;

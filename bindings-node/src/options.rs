@@ -6,8 +6,13 @@
 
 use std::collections::HashMap;
 
+use agent_tasks::acp::AcpTask;
+use agent_tasks::tools::ToolBoxConfig;
+use agent_tasks::{ManagerConfig, ProcessTask, SpawnOptions};
 use napi::bindgen_prelude::{Buffer, Either};
 use napi_derive::napi;
+
+use crate::convert::{finite_millis, int, millis, name, Signal};
 
 /// Settings of a manager (all optional; the core's defaults otherwise).
 #[napi(object, object_to_js = false)]
@@ -58,6 +63,28 @@ pub struct ManagerOptions {
     pub unenforced_limits: Option<String>,
 }
 
+#[rustfmt::skip]
+impl ManagerOptions {
+    /// `c` with the options that map one to one onto its settings.
+    pub(crate) fn apply(&self, mut c: ManagerConfig) -> napi::Result<ManagerConfig> {
+        if let Some(v) = &self.root { c = c.root(v.clone()); }
+        if let Some(v) = &self.memory_limit { c = c.memory_limit(int("memoryLimit", *v)?); }
+        if let Some(v) = &self.disk_limit { c = c.disk_limit(int("diskLimit", *v)?); }
+        if let Some(v) = &self.tail_window { c = c.tail_window(int("tailWindow", *v)?); }
+        if let Some(v) = &self.foreground_timeout_ms { c = c.foreground_timeout(millis("foregroundTimeoutMs", *v)?); }
+        if let Some(v) = &self.background_timeout_ms { c = c.background_timeout(millis("backgroundTimeoutMs", *v)?); }
+        if let Some(v) = &self.on_timeout { c = c.on_timeout(name("onTimeout", v)?); }
+        if let Some(v) = &self.max_background { c = c.max_background(int("maxBackground", *v)?); }
+        if let Some(v) = &self.max_background_per_owner { c = c.max_background_per_owner(int("maxBackgroundPerOwner", *v)?); }
+        if let Some(v) = &self.stop_grace_ms { c = c.stop_grace(finite_millis("stopGraceMs", *v)?); }
+        if let Some(v) = &self.default_owner { c = c.default_owner(v.clone()); }
+        if let Some(v) = &self.notify_host_cancels { c = c.notify_host_cancels(*v); }
+        if let Some(v) = &self.queue_over_capacity { c = c.queue_over_capacity(*v); }
+        if let Some(v) = &self.unenforced_limits { c = c.unenforced_limits(name("unenforcedLimits", v)?); }
+        Ok(c)
+    }
+}
+
 /// How a command runs (`run`'s options besides the [`TaskOptions`]).
 #[napi(object, object_to_js = false)]
 #[derive(Default)]
@@ -65,6 +92,7 @@ pub struct ProcessOptions {
     /// Working directory (default: the host's).
     pub cwd: Option<String>,
     /// Environment variables to set.
+    #[napi(ts_type = "Record<string, string | undefined>")]
     pub env: Option<HashMap<String, String>>,
     /// Start from an empty environment instead of the host's.
     pub env_clear: Option<bool>,
@@ -82,6 +110,17 @@ pub struct ProcessOptions {
     /// default: past `memory` the task ends `failed` (`killed: memory limit … reached (OOM), peak
     /// …`); `result.usage` has what it used.
     pub limits: Option<ResourceLimits>,
+}
+
+#[rustfmt::skip]
+impl ProcessOptions {
+    /// `c` with the options that map one to one onto its settings.
+    pub(crate) fn apply(&self, mut c: ProcessTask) -> napi::Result<ProcessTask> {
+        if let Some(v) = &self.cwd { c = c.cwd(v.clone()); }
+        if let Some(v) = &self.interactive { c = c.interactive(*v); }
+        if let Some(v) = &self.kill_grace_ms { c = c.kill_grace(finite_millis("killGraceMs", *v)?); }
+        Ok(c)
+    }
 }
 
 /// How a task runs, for `run` and `spawn` alike: mode, timeouts, owner, monitoring (the wrapper
@@ -128,6 +167,26 @@ pub struct TaskOptions {
     pub cancel_on_stall: Option<bool>,
 }
 
+#[rustfmt::skip]
+impl TaskOptions {
+    /// `c` with the options that map one to one onto its settings.
+    pub(crate) fn apply(&self, mut c: SpawnOptions) -> napi::Result<SpawnOptions> {
+        if let Some(v) = &self.background_timeout_ms { c = c.background_timeout(millis("backgroundTimeoutMs", *v)?); }
+        if let Some(v) = &self.on_timeout { c = c.on_timeout(name("onTimeout", v)?); }
+        if let Some(v) = &self.description { c = c.description(v.clone()); }
+        if let Some(v) = &self.owner { c = c.owner(v.clone()); }
+        if let Some(v) = &self.keep_alive { c = c.keep_alive(*v); }
+        if let Some(v) = &self.track_changes { c = c.track_changes(v.clone()); }
+        if let Some(v) = &self.watch { c = c.watch(v.clone()); }
+        if let Some(v) = &self.watch_interval_ms { c = c.watch_interval(finite_millis("watchIntervalMs", *v)?); }
+        if let Some(v) = &self.watch_max { c = c.watch_max(int("watchMax", *v)?); }
+        if let Some(v) = &self.heartbeat_ms { c = c.heartbeat(finite_millis("heartbeatMs", *v)?); }
+        if let Some(v) = &self.idle_timeout_ms { c = c.idle_timeout(finite_millis("idleTimeoutMs", *v)?); }
+        if let Some(v) = &self.cancel_on_stall { c = c.cancel_on_stall(*v); }
+        Ok(c)
+    }
+}
+
 /// Which tasks `list` returns.
 #[napi(object, object_to_js = false)]
 #[derive(Default)]
@@ -165,6 +224,7 @@ pub struct ToolBoxOptions {
     /// Working directory of `task_run` commands without a `cwd`.
     pub cwd: Option<String>,
     /// Extra environment variables of `task_run` commands.
+    #[napi(ts_type = "Record<string, string | undefined>")]
     pub env: Option<HashMap<String, String>>,
     /// Show output in the answers as the task wrote it (default false: cleaned of terminal escapes,
     /// `\r` progress bars at their last state), for hosts that render terminal text. `poll` and the
@@ -172,6 +232,22 @@ pub struct ToolBoxOptions {
     pub raw_text: Option<bool>,
     /// The terminal size of a `task_run` with `tty: true` (default 120 × 40).
     pub tty_size: Option<TerminalSize>,
+}
+
+#[rustfmt::skip]
+impl ToolBoxOptions {
+    /// `c` with the options that map one to one onto its settings.
+    pub(crate) fn apply(&self, mut c: ToolBoxConfig) -> napi::Result<ToolBoxConfig> {
+        if let Some(v) = &self.text_budget { c.text_budget = int("textBudget", *v)?; }
+        if let Some(v) = &self.run_timeout_ms { c.run_timeout = finite_millis("runTimeoutMs", *v)?; }
+        if let Some(v) = &self.max_run_timeout_ms { c.max_run_timeout = finite_millis("maxRunTimeoutMs", *v)?; }
+        if let Some(v) = &self.on_timeout { c.on_timeout = name("onTimeout", v)?; }
+        if let Some(v) = &self.wait_timeout_ms { c.wait_timeout = finite_millis("waitTimeoutMs", *v)?; }
+        if let Some(v) = &self.max_wait_timeout_ms { c.max_wait_timeout = finite_millis("maxWaitTimeoutMs", *v)?; }
+        if let Some(v) = &self.output_bytes { c.output_bytes = int("outputBytes", *v)?; }
+        if let Some(v) = &self.raw_text { c.raw_text = *v; }
+        Ok(c)
+    }
 }
 
 /// Resource limits of a process task's whole tree (each optional: no limit of that kind).
@@ -196,18 +272,20 @@ pub struct TerminalSize {
     pub rows: f64,
 }
 
-/// Options of an ACP agent (all optional). Internal: see `runAcp`.
+/// Options of `runAcp` (all optional).
 #[napi(object, object_to_js = false)]
 #[derive(Default)]
 pub struct AcpOptions {
     /// Working directory of the agent and its session (default: the host's).
     pub cwd: Option<String>,
     /// Extra environment variables of the agent.
+    #[napi(ts_type = "Record<string, string | undefined>")]
     pub env: Option<HashMap<String, String>>,
-    /// `allow` or `deny` (the default); a function is passed separately.
-    #[napi(ts_type = "string")]
+    /// `'allow'`, `'deny'` (the default) or a function deciding each request (a throw denies).
+    #[napi(ts_type = "'allow' | 'deny' | AcpPermissionFunction")]
     pub permissions: Option<String>,
-    /// `cwd` (default), `read_cwd`, `anywhere` or `none`.
+    /// Which files the agent may read and write through the client (default `'cwd'`).
+    #[napi(ts_type = "'cwd' | 'read_cwd' | 'anywhere' | 'none'")]
     pub files: Option<String>,
     /// Write the agent's thoughts to the output (default false).
     pub show_thoughts: Option<bool>,
@@ -217,9 +295,11 @@ pub struct AcpOptions {
     pub cancel_grace_ms: Option<f64>,
     /// Time between SIGTERM and SIGKILL (default 5 s).
     pub kill_grace_ms: Option<f64>,
-    /// How long `initialize` and `session/new` may take (default 60 s).
+    /// How long `initialize` and `session/new` may take together (default 60 s); past it the task
+    /// ends `failed`.
     pub handshake_timeout_ms: Option<f64>,
-    /// The longest line (one message) read from the agent, in bytes (default 16 MiB).
+    /// The longest line (one message) read from the agent, in bytes (default 16 MiB, at least
+    /// 1024); past it the task ends `failed`.
     pub max_message_bytes: Option<f64>,
     /// A task timeout (default: none; the agent runs until stopped).
     pub timeout_ms: Option<f64>,
@@ -229,4 +309,138 @@ pub struct AcpOptions {
     pub description: Option<String>,
     /// Left running by `close` and `closeOwner`.
     pub keep_alive: Option<bool>,
+}
+
+#[rustfmt::skip]
+impl AcpOptions {
+    /// `c` with the options that map one to one onto its settings.
+    pub(crate) fn apply(&self, mut c: AcpTask) -> napi::Result<AcpTask> {
+        if let Some(v) = &self.cwd { c = c.cwd(v.clone()); }
+        if let Some(v) = &self.files { c = c.files(name("files", v)?); }
+        if let Some(v) = &self.show_thoughts { c = c.show_thoughts(*v); }
+        if let Some(v) = &self.idle_timeout_ms { c = c.idle_timeout(finite_millis("idleTimeoutMs", *v)?); }
+        if let Some(v) = &self.cancel_grace_ms { c = c.cancel_grace(finite_millis("cancelGraceMs", *v)?); }
+        if let Some(v) = &self.kill_grace_ms { c = c.kill_grace(finite_millis("killGraceMs", *v)?); }
+        if let Some(v) = &self.handshake_timeout_ms { c = c.handshake_timeout(finite_millis("handshakeTimeoutMs", *v)?); }
+        if let Some(v) = &self.max_message_bytes { c = c.max_message_bytes(int("maxMessageBytes", *v)?); }
+        Ok(c)
+    }
+}
+
+/// Options of the calls that wait. The one timeout rule: aborting the signal
+/// (`AbortSignal.timeout(ms)` included) ends the wait, not the task, and the Promise rejects with
+/// `signal.reason` (a `TimeoutError` for `AbortSignal.timeout`), as `fetch` and `timers/promises`
+/// do; a `timeoutMs` option, where a call has one, is part of the answer (`collect` resolves
+/// `still_running`, `waitFor` `timed_out`).
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
+pub struct WaitOptions {
+    /// Aborting it ends the wait (not the task); the Promise rejects with `signal.reason`.
+    #[napi(ts_type = "AbortSignal")]
+    pub signal: Option<Signal>,
+}
+
+/// Options of `poll`.
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
+#[allow(dead_code)]
+pub struct PollOptions {
+    /// Byte offset to start from (default 0), e.g. a poll's `nextCursor`.
+    pub cursor: Option<f64>,
+    /// At most this many bytes (default 64 KiB, capped at 16 MiB).
+    pub max_bytes: Option<f64>,
+}
+
+/// Where an output stream starts and how much each wait reads.
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
+pub struct OutputOptions {
+    /// Byte offset to start from (default 0), e.g. a poll's `nextCursor`.
+    pub cursor: Option<f64>,
+    /// At most this many bytes per chunk (default 64 KiB, capped at 16 MiB).
+    pub max_bytes: Option<f64>,
+    /// Aborting it ends the wait (not the task); the Promise rejects with `signal.reason`.
+    #[napi(ts_type = "AbortSignal")]
+    pub signal: Option<Signal>,
+}
+
+/// Options of `preview`.
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
+pub struct PreviewOptions {
+    /// Bytes from the start (default 4 KiB).
+    pub head_bytes: Option<f64>,
+    /// Bytes from the end (default 4 KiB).
+    pub tail_bytes: Option<f64>,
+}
+
+/// Options of `collect` (see [`WaitOptions`]).
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
+pub struct CollectOptions {
+    /// How long to wait: 0 answers at once; undefined or null waits until the task ends.
+    #[napi(ts_type = "number | null")]
+    pub timeout_ms: Option<f64>,
+    /// Aborting it ends the wait (not the task); the Promise rejects with `signal.reason`.
+    #[napi(ts_type = "AbortSignal")]
+    pub signal: Option<Signal>,
+}
+
+/// Options of `waitFor` (see [`WaitOptions`]).
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
+pub struct WaitForOptions {
+    /// How long to wait; undefined or null waits until the condition holds or the task ends.
+    #[napi(ts_type = "number | null")]
+    pub timeout_ms: Option<f64>,
+    /// With a regex: the byte offset to read from (default 0).
+    pub cursor: Option<f64>,
+    /// Aborting it ends the wait (not the task); the Promise rejects with `signal.reason`.
+    #[napi(ts_type = "AbortSignal")]
+    pub signal: Option<Signal>,
+}
+
+/// Options of `cancel` (see [`WaitOptions`]).
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
+pub struct CancelOptions {
+    /// Recorded in the info and given to the task.
+    pub reason: Option<String>,
+    /// Aborting it ends the wait (not the task); the Promise rejects with `signal.reason`.
+    #[napi(ts_type = "AbortSignal")]
+    pub signal: Option<Signal>,
+}
+
+/// Options of `closeOwner`.
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
+pub struct CloseOwnerOptions {
+    /// Recorded in the info and given to the task.
+    pub reason: Option<String>,
+}
+
+/// Options of `send`.
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
+pub struct SendOptions {
+    /// Close the task's input after the message (if any): the end of input.
+    pub eof: Option<bool>,
+}
+
+/// Options of `roster`.
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
+pub struct RosterOptions {
+    /// Most bytes of the text (default: the core's).
+    pub budget: Option<f64>,
+}
+
+/// Options of `gc`.
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
+pub struct GcOptions {
+    /// Remove tasks that ended more than this long ago.
+    pub max_age_ms: Option<f64>,
+    /// Keep at most this many ended tasks (the newest).
+    pub max_count: Option<f64>,
 }

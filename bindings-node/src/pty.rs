@@ -19,7 +19,7 @@ impl NativeTaskManager {
     #[napi]
     pub fn send_keys(&self, id: String, keys: Vec<String>) -> napi::Result<()> {
         let keys = Key::parse_all(&keys).js()?;
-        self.core()?.send_keys(&id, &keys).js()
+        self.manager()?.send_keys(&id, &keys).js()
     }
 
     /// Resizes a PTY task's terminal (the program gets SIGWINCH).
@@ -31,8 +31,8 @@ impl NativeTaskManager {
         cols: f64,
         rows: f64,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let (cols, rows) = cells(&cols, &rows)?;
-        let manager = self.core()?;
+        let (cols, rows) = cells(cols, rows)?;
+        let manager = self.manager()?;
         env.spawn_future(async move { manager.resize(&id, cols, rows).await.js() })
     }
 }

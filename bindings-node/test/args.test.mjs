@@ -32,7 +32,7 @@ test('the option tables match the generated option types', () => {
   assert.deepEqual(keys(specs.spawn), [...fields('TaskOptions'), 'kind'].sort())
   assert.deepEqual(keys(specs.toolBox), fields('ToolBoxOptions'))
   assert.deepEqual(keys(specs.list), fields('ListFilter'))
-  // The hand-written ones (index.header.d.ts).
+  // The options of the other calls.
   assert.deepEqual(keys(specs.poll), fields('PollOptions'))
   assert.deepEqual(keys(specs.preview), fields('PreviewOptions'))
   assert.deepEqual(keys(specs.collect), fields('CollectOptions'))
