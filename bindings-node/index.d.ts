@@ -377,15 +377,10 @@ export declare class NativeTaskContext {
    */
   get arguments(): any
   /**
-   * Appends text to the task's output (`stream` defaults to `stdout`).
-   * Returns false, writing nothing, once the task has ended.
+   * Appends text or bytes to the task's output (`stream` defaults to
+   * `stdout`). Returns false, writing nothing, once the task has ended.
    */
-  writeText(text: string, stream?: string | undefined | null): boolean
-  /**
-   * Appends bytes to the task's output (`stream` defaults to `stdout`).
-   * Returns false, writing nothing, once the task has ended.
-   */
-  writeBytes(data: Buffer, stream?: string | undefined | null): boolean
+  write(data: string | Buffer, stream?: string | undefined | null): boolean
   /**
    * The next steering message as text, or null once no more can come
    * (the task ended).
@@ -393,8 +388,6 @@ export declare class NativeTaskContext {
   recv(): Promise<string | null>
   /** A steering message if one is waiting, without waiting. */
   tryRecv(): string | null
-  /** True once a stop was asked for. */
-  get cancelled(): boolean
   /**
    * Settles with the cancel reason when a stop is asked for, or with null
    * when the task ends first.
@@ -524,22 +517,14 @@ export declare class NativeToolBox {
   /** A toolbox acting for `owner`'s tasks on `manager`. */
   constructor(manager: NativeTaskManager, owner: string, options?: ToolBoxOptions | undefined | null)
   /**
-   * Registers a subagent the model can delegate to with `task_delegate`:
-   * `runner(ctx)` is called once per delegated task (the model's
-   * arguments are `ctx.arguments`) and returns a Promise of the outcome
-   * (the wrapper makes it so). The core checks the name, the schema
-   * (`parameters`, default a required string `goal`) and that the name
-   * is new, and refuses with `INVALID_ARGUMENT` naming the problem.
+   * `ToolBox.registerAgent`: `runner(ctx)` is called once per delegated
+   * task (the model's arguments are `ctx.arguments`) and returns a
+   * Promise of the outcome (the wrapper makes it so).
    */
   registerAgent(name: string, description: string, parameters: Record<string, any> | undefined | null, runner: (ctx: NativeTaskContext) => Promise<TaskFnOutcome>): void
   /**
-   * Registers an ACP coding agent the model can delegate to with
-   * `task_delegate` (its argument `goal` is the first prompt): each
-   * delegation starts `argv` as a persistent ACP task in the background
-   * with these options (as `runAcp` takes them; a task timeout, owner,
-   * description and keep-alive do not apply); its terminals are process
-   * tasks of this toolbox's manager. Internal: see the wrapper's
-   * `registerAcpAgent`.
+   * `ToolBox.registerAcpAgent`, with the options `runAcp` takes (a task
+   * timeout, owner, description and keep-alive do not apply).
    */
   registerAcpAgent(name: string, description: string, argv: Array<string>, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<string>) | undefined | null): void
   /**

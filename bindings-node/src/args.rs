@@ -1,6 +1,6 @@
 //! Argument parsing: the option objects the native calls take (generated in
 //! `options`, with an `apply` for the options that map one to one onto a
-//! core setting; the wrapper's `args.js` has already refused unknown options
+//! core setting; the wrapper's `index.js` has already refused unknown options
 //! and wrong JS types) and the options `apply` leaves, set here. What a value
 //! means (a negative timeout, an unknown `onTimeout`) is checked by the
 //! core's rules (`agent_tasks::rules`), which name the argument.

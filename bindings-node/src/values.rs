@@ -194,11 +194,14 @@ impl Ser {
     }
 
     fn str(self, s: &str) -> Result<sys::napi_value> {
-        out!(napi_create_string_utf8(
-            self.env,
-            s.as_ptr().cast(),
-            s.len() as isize
-        ))
+        // ASCII (ids, names, most output) is Latin-1 as is: V8 copies it
+        // without decoding UTF-8.
+        let (ptr, len) = (s.as_ptr().cast(), s.len() as isize);
+        if s.is_ascii() {
+            out!(napi_create_string_latin1(self.env, ptr, len))
+        } else {
+            out!(napi_create_string_utf8(self.env, ptr, len))
+        }
     }
 
     fn undefined(self) -> Result<sys::napi_value> {
@@ -481,11 +484,7 @@ impl ser::SerializeStruct for Fields {
             self.keys.push(key);
             self.values.push(value);
         }
-        // The factory of the type, if its parameters are these very fields.
-        let shape = SHAPES
-            .iter()
-            .position(|&(name, keys)| name == self.name && keys == self.keys.as_slice());
-        if let Some(shape) = shape {
+        if let Some(shape) = shape_of(self.name, &self.keys) {
             // SAFETY: `env` is live (see `Ser`), the values are its own, one
             // per parameter of the factory.
             return unsafe { build(self.ser.env, shape, &self.values) };
@@ -511,6 +510,33 @@ impl ser::SerializeStruct for Fields {
 }
 
 // ---- the factories ---------------------------------------------------------
+
+/// A struct's name and keys by address: serde hands a type the same
+/// `&'static str`s on every call.
+type Addresses = SmallVec<[(usize, usize); FIELDS_INLINE]>;
+
+thread_local! {
+    // The shapes matched so far, by the addresses of a type's name and keys:
+    // their text is compared once per type, not on every value.
+    static MATCHED: RefCell<Vec<(Addresses, Option<usize>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The factory whose parameters are exactly these fields of type `name`.
+fn shape_of(name: &'static str, keys: &[&'static str]) -> Option<usize> {
+    let at = |s: &str| (s.as_ptr() as usize, s.len());
+    let addresses: Addresses = std::iter::once(at(name))
+        .chain(keys.iter().map(|k| at(k)))
+        .collect();
+    MATCHED.with(|matched| {
+        let mut matched = matched.borrow_mut();
+        if let Some((_, shape)) = matched.iter().find(|(a, _)| *a == addresses) {
+            return *shape;
+        }
+        let shape = SHAPES.iter().position(|&(n, k)| n == name && k == keys);
+        matched.push((addresses, shape));
+        shape
+    })
+}
 
 struct Factories {
     env: sys::napi_env,
