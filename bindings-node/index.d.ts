@@ -118,28 +118,14 @@ export declare class TaskHandle {
   readonly id: string
   readonly kind: string
   readonly manager: TaskManager
-  info(): TaskInfo
-  waitForeground(options?: WaitOptions): Promise<ForegroundOutcome>
-  /** Waits until the task ends, whether in the foreground or the background: its result, whatever its status. */
-  result(options?: WaitOptions): Promise<TaskResult>
-  /** The output from `options.cursor` (default 0) as Buffers, each wait woken by the task's output, until the task ends; no byte lost or repeated. */
-  output(options?: OutputOptions): AsyncGenerator<Buffer, void, undefined>
-  /** The output as lines (without `\n` or a trailing `\r`), until the task ends. */
-  lines(options?: OutputOptions): AsyncGenerator<string, void, undefined>
-  waitFor(until: string, options?: WaitForOptions): Promise<WaitOutcome>
-  detach(): TaskInfo
-  poll(options?: PollOptions): PollResponse
-  preview(options?: PreviewOptions): Preview
-  collect(options?: CollectOptions): Promise<CollectOutcome>
-  cancel(options?: CancelOptions): Promise<TaskInfo>
+  /** See `TaskManager.send`: a message, then maybe the end of input. */
   send(message: string | Uint8Array | null | undefined, options?: SendOptions): void
   /** See `TaskManager.send`: the end of input alone. */
   send(options: SendOptions): void
-  /** See `TaskManager.sendKeys`. */
-  sendKeys(keys: string | readonly string[]): void
-  /** See `TaskManager.resize`. */
-  resize(cols: number, rows: number): Promise<void>
 }
+/** The manager's verbs on one task, bound to it: `handle.poll(o)` is `handle.manager.poll(handle.id, o)`. */
+export interface TaskHandle extends Bound<Pick<TaskManager, 'info' | 'waitForeground' | 'result' | 'output' | 'lines' | 'detach' | 'poll' | 'preview' | 'collect' | 'waitFor' | 'cancel' | 'sendKeys' | 'resize'>> {}
+type Bound<T> = { [K in keyof T]: T[K] extends (task: TaskRef, ...rest: infer A) => infer R ? (...rest: A) => R : never }
 
 /** Owns all tasks of one agent process. Holding one never keeps Node alive by itself. */
 export declare class TaskManager implements AsyncDisposable {

@@ -62,29 +62,19 @@ function invalid(name, message) {
 
 /** How a value is shown in an error: its JS type, and the value when short. */
 function describe(value) {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
-  switch (typeof value) {
-    case 'string': {
-      const shown = value.length > 40 ? `${value.slice(0, 40)}…` : value
-      return `a string (${JSON.stringify(shown)})`
-    }
+  switch (value === null || Array.isArray(value) ? 'null' : typeof value) {
+    case 'string':
+      return `a string (${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)})`
     case 'number':
-      return `the number ${value}`
     case 'bigint':
-      return `the bigint ${value}n`
-    case 'boolean':
-      return `${value}`
-    case 'undefined':
-      return 'undefined'
+      return `the ${typeof value} ${value}${typeof value === 'bigint' ? 'n' : ''}`
+    case 'object':
+      return value.constructor && value.constructor.name !== 'Object' ? `a ${value.constructor.name}` : 'an object'
     case 'function':
-      return 'a function'
     case 'symbol':
-      return 'a symbol'
+      return `a ${typeof value}`
     default:
-      return value.constructor && value.constructor.name !== 'Object'
-        ? `a ${value.constructor.name}`
-        : 'an object'
+      return Array.isArray(value) ? 'an array' : String(value) // null, undefined, a boolean
   }
 }
 

@@ -254,16 +254,14 @@ struct Items {
 const FIELDS_INLINE: usize = 24;
 
 /// A struct being built: its keys (from serde, in order) and values
-/// (`undefined` for a skipped field).
+/// (`None` for a skipped field).
 struct Fields {
     ser: Ser,
     name: &'static str,
     // On the stack for the wire types' sizes (a poll builds three structs
     // per call: two heap vectors each were a tenth of its cost).
     keys: SmallVec<[&'static str; FIELDS_INLINE]>,
-    values: SmallVec<[sys::napi_value; FIELDS_INLINE]>,
-    /// `undefined`, fetched once per struct for its skipped fields.
-    undefined: Option<sys::napi_value>,
+    values: SmallVec<[Option<sys::napi_value>; FIELDS_INLINE]>,
     /// Added after the struct's own fields.
     extra: Option<(&'static str, sys::napi_value)>,
 }
@@ -374,7 +372,6 @@ impl Serializer for Ser {
             name,
             keys: SmallVec::with_capacity(len + 1),
             values: SmallVec::with_capacity(len + 1),
-            undefined: None,
             extra: self.extra,
         })
     }
@@ -467,45 +464,33 @@ impl ser::SerializeStruct for Fields {
     type Error = Error;
     fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, v: &T) -> Result<()> {
         self.keys.push(key);
-        self.values.push(v.serialize(self.ser.under(key))?);
+        self.values.push(Some(v.serialize(self.ser.under(key))?));
         Ok(())
     }
     fn skip_field(&mut self, key: &'static str) -> Result<()> {
-        let undefined = match self.undefined {
-            Some(u) => u,
-            None => *self.undefined.insert(self.ser.undefined()?),
-        };
         self.keys.push(key);
-        self.values.push(undefined);
+        self.values.push(None);
         Ok(())
     }
     fn end(mut self) -> Result<sys::napi_value> {
         if let Some((key, value)) = self.extra.take() {
             self.keys.push(key);
-            self.values.push(value);
+            self.values.push(Some(value));
         }
-        if let Some(shape) = shape_of(self.name, &self.keys) {
-            // SAFETY: `env` is live (see `Ser`), the values are its own, one
-            // per parameter of the factory.
-            return unsafe { build(self.ser.env, shape, &self.values) };
-        }
-        let mut entries = Vec::with_capacity(self.keys.len());
-        // SAFETY: as in `out!`.
-        let undefined = match self.undefined {
-            Some(u) => u,
-            None => self.ser.undefined()?,
+        let Some(shape) = shape_of(self.name, &self.keys) else {
+            // Key by key, without the skipped fields.
+            let entries = (self.keys.iter().zip(&self.values))
+                .filter_map(|(key, value)| value.map(|v| Ok((self.ser.key(key)?, v))))
+                .collect::<Result<Vec<_>>>()?;
+            return self.ser.object(&entries);
         };
-        for (key, value) in self.keys.into_iter().zip(self.values) {
-            let mut same = false;
-            // SAFETY: as in `out!`.
-            check_status!(unsafe {
-                sys::napi_strict_equals(self.ser.env, value, undefined, &mut same)
-            })?;
-            if !same {
-                entries.push((self.ser.key(key)?, value));
-            }
-        }
-        self.ser.object(&entries)
+        // `undefined` is the factory's `this` and a skipped field's value.
+        let undefined = self.ser.undefined()?;
+        let values: SmallVec<[sys::napi_value; FIELDS_INLINE]> =
+            self.values.iter().map(|v| v.unwrap_or(undefined)).collect();
+        // SAFETY: `env` is live (see `Ser`), the values are its own, one per
+        // parameter of the factory.
+        unsafe { build(self.ser.env, shape, undefined, &values) }
     }
 }
 
@@ -605,15 +590,15 @@ unsafe fn factory(env: sys::napi_env, shape: usize) -> Result<sys::napi_value> {
 /// # Safety
 ///
 /// `env` must be the live environment of the current JS thread, and
-/// `values` values of it, one per parameter of the factory.
+/// `this` and `values` values of it, one per parameter of the factory.
 unsafe fn build(
     env: sys::napi_env,
     shape: usize,
+    this: sys::napi_value,
     values: &[sys::napi_value],
 ) -> Result<sys::napi_value> {
     // SAFETY: the caller's contract.
     let func = unsafe { factory(env, shape) }?;
-    let this = out!(napi_get_undefined(env))?;
     out!(napi_call_function(
         env,
         this,
