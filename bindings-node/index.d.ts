@@ -439,6 +439,13 @@ export declare class NativeTaskManager {
    * rule: one of them at least).
    */
   send(id: string, message?: string | Buffer | undefined | null, options?: SendOptions | undefined | null): void
+  /**
+   * Types keys by name (`enter`, `tab`, `escape`, `up`, `ctrl+c`, …)
+   * into a task's input, mostly a PTY task's terminal.
+   */
+  sendKeys(id: string, keys: Array<string>): void
+  /** Resizes a PTY task's terminal (the program gets SIGWINCH). */
+  resize(id: string, cols: number, rows: number): Promise<void>
   /** `TaskManager.list`. */
   list(filter?: ListFilter | undefined | null): TaskInfo[]
   /** A pull stream of events from now on. */
@@ -489,13 +496,6 @@ export declare class NativeTaskManager {
    * stay installed while one is, so a fatal signal kills it or removes it.
    */
   needsExitHooks(): boolean
-  /**
-   * Types keys by name (`enter`, `tab`, `escape`, `up`, `ctrl+c`, …)
-   * into a task's input, mostly a PTY task's terminal.
-   */
-  sendKeys(id: string, keys: Array<string>): void
-  /** Resizes a PTY task's terminal (the program gets SIGWINCH). */
-  resize(id: string, cols: number, rows: number): Promise<void>
 }
 
 /** The core's tool dispatcher for one owner. Internal: use `ToolBox`. */
@@ -512,7 +512,7 @@ export declare class NativeToolBox {
    * `ToolBox.registerAcpAgent`, with the options `runAcp` takes (a task
    * timeout, owner, description and keep-alive do not apply).
    */
-  registerAcpAgent(name: string, description: string, argv: Array<string>, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<string>) | undefined | null): void
+  registerAcpAgent(name: string, description: string, argv: Array<string>, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<unknown>) | undefined | null): void
   /**
    * The tools this toolbox answers in `shape` (`openai`, the default,
    * `anthropic` or `mcp`): the task tools, and `task_delegate` once an
@@ -692,7 +692,7 @@ export interface ManagerOptions {
  * prompt; its terminals are process tasks of `manager`. Internal: use
  * `runAcp`.
  */
-export declare function nativeSpawnAcp(manager: NativeTaskManager, argv: Array<string>, goal: string, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<string>) | undefined | null): TaskInfo
+export declare function nativeSpawnAcp(manager: NativeTaskManager, argv: Array<string>, goal: string, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<unknown>) | undefined | null): TaskInfo
 
 /**
  * The tool definitions in `shape` (`openai`, the default, `anthropic` or

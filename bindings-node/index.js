@@ -240,24 +240,17 @@ function call(f) {
 // `still_running`, `waitFor` `timed_out`); a signal, `AbortSignal.timeout()`
 // included, rejects with its reason, as `fetch` and `timers/promises` do.
 async function waiting(signal, start) {
-  if (signal === undefined) {
-    try {
-      return await start(undefined)
-    } catch (err) {
-      throw convertError(err)
-    }
-  }
-  signal.throwIfAborted()
-  const handle = new WaitHandle()
+  signal?.throwIfAborted()
+  const handle = signal && new WaitHandle()
   const onAbort = () => handle.abort()
-  signal.addEventListener('abort', onAbort, { once: true })
+  signal?.addEventListener('abort', onAbort, { once: true })
   try {
     return await start(handle)
   } catch (err) {
-    if (signal.aborted) throw signal.reason
+    if (signal?.aborted) throw signal.reason
     throw convertError(err)
   } finally {
-    signal.removeEventListener('abort', onAbort)
+    signal?.removeEventListener('abort', onAbort)
   }
 }
 
@@ -885,7 +878,7 @@ class ToolBox {
 // ---- ACP agents ------------------------------------------------------------
 
 // Checked ACP options as the native layer takes them, and the permission
-// function (if one was given) wrapped to answer the core's JSON requests:
+// function (if one was given) wrapped to answer the core's JSON requests with
 // `true` (allow), `false` (deny), `null` (cancel) or an option id, maybe
 // async; a throw denies.
 function acpOptions(o) {
@@ -894,8 +887,7 @@ function acpOptions(o) {
   const ask = async (json) => {
     const r = JSON.parse(json)
     const request = { taskId: r.task_id, title: r.title, toolKind: r.tool_kind, options: r.options, toolCall: r.tool_call }
-    const answer = await decide(request)
-    return JSON.stringify(answer === undefined ? null : answer)
+    return (await decide(request)) ?? null
   }
   return [{ ...o, permissions: undefined }, ask]
 }

@@ -12,6 +12,7 @@ use napi::bindgen_prelude::Promise;
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi::Status;
 use napi_derive::napi;
+use serde_json::Value;
 
 use crate::args::sorted;
 use crate::convert::finite_millis;
@@ -21,33 +22,26 @@ use crate::options::AcpOptions;
 use crate::values::Js;
 
 /// The wrapper's permission function: called with the request as JSON text,
-/// it resolves with the answer as JSON text (`true`, `false`, `null` or an
-/// option id string).
-pub(crate) type PermissionFn = ThreadsafeFunction<String, Promise<String>, String, Status, false>;
+/// it resolves with the answer (`true`, `false`, `null` or an option id).
+pub(crate) type PermissionFn = ThreadsafeFunction<String, Promise<Value>, String, Status, false>;
 
 fn asking(callback: PermissionFn) -> PermissionPolicy {
     let callback = Arc::new(callback);
     PermissionPolicy::ask(move |request: PermissionRequest| {
         let callback = callback.clone();
         async move {
+            // A callback that cannot be called, throws or answers nonsense denies.
             let Ok(json) = serde_json::to_string(&request) else {
                 return PermissionDecision::Deny;
             };
-            // A callback that cannot be called, throws or answers nonsense denies.
-            let Ok(promise) = callback.call_async(json).await else {
-                return PermissionDecision::Deny;
+            let answer = match callback.call_async(json).await {
+                Ok(promise) => promise.await,
+                Err(e) => Err(e),
             };
-            let Ok(answer) = promise.await else {
-                return PermissionDecision::Deny;
-            };
-            match serde_json::from_str::<serde_json::Value>(&answer) {
-                Ok(serde_json::Value::Bool(allow)) => {
-                    PermissionDecision::from_answer(Some(allow), None)
-                }
-                Ok(serde_json::Value::Null) => PermissionDecision::from_answer(None, None),
-                Ok(serde_json::Value::String(option)) => {
-                    PermissionDecision::from_answer(None, Some(option))
-                }
+            match answer {
+                Ok(Value::Bool(allow)) => PermissionDecision::from_answer(Some(allow), None),
+                Ok(Value::Null) => PermissionDecision::from_answer(None, None),
+                Ok(Value::String(option)) => PermissionDecision::from_answer(None, Some(option)),
                 _ => PermissionDecision::Deny,
             }
         }
@@ -58,7 +52,7 @@ fn asking(callback: PermissionFn) -> PermissionPolicy {
 /// prompt; its terminals are process tasks of `manager`. Internal: use
 /// `runAcp`.
 #[napi(
-    ts_args_type = "manager: NativeTaskManager, argv: Array<string>, goal: string, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<string>) | undefined | null",
+    ts_args_type = "manager: NativeTaskManager, argv: Array<string>, goal: string, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<unknown>) | undefined | null",
     ts_return_type = "TaskInfo"
 )]
 // Registered with Node by napi-rs, which test builds leave out.

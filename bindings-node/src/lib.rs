@@ -2,7 +2,8 @@
 //! JS wrapper in `index.js`. It converts types and runtimes and nothing more;
 //! the lifecycle rules live in the core crate.
 //!
-//! - `manager`: the `NativeTaskManager` class and its verbs;
+//! - `manager`: the `NativeTaskManager` class and its verbs (PTY mode's
+//!   keys and resize too);
 //! - `context`: JS async functions as tasks, and their context;
 //! - `events`: the event stream (pull) and event listener (push);
 //! - `values`: the values going out, the core's serde types as JS objects
@@ -12,7 +13,6 @@
 //!   table of options, by `scripts/gen_node_options.py`);
 //! - `args`: those options parsed into the core's settings, through
 //!   `convert` (counts, milliseconds, names);
-//! - `pty`: PTY mode (terminal size, keys, resize);
 //! - `tools`: the model-facing tool definitions and `NativeToolBox`;
 //! - `acp`: ACP agents as tasks (`nativeSpawnAcp`, wrapped by `runAcp`);
 //! - `errors`: coded errors (`TASK_NOT_FOUND`, …).
@@ -28,7 +28,6 @@ mod errors;
 mod events;
 mod manager;
 mod options;
-mod pty;
 mod shapes;
 mod tools;
 mod values;

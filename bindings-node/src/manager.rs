@@ -1,6 +1,7 @@
 //! [`NativeTaskManager`]: the core [`TaskManager`] behind the JS wrapper's
 //! `TaskManager`. Every method converts its arguments, calls the core, and
-//! converts the answer; lifecycle rules stay in the core. Waiting calls return
+//! converts the answer; lifecycle rules, key names and terminal sizes (PTY
+//! mode) stay in the core. Waiting calls return
 //! Promises run on napi-rs's tokio runtime (the runtime the manager's tasks run
 //! on too) and accept a [`WaitHandle`] that aborts the wait, since a Promise
 //! itself cannot be cancelled.
@@ -9,12 +10,13 @@ use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use agent_tasks::{CancelReason, ListFilter as CoreListFilter, TaskInfo, TaskManager};
+use agent_tasks::{CancelReason, Key, ListFilter as CoreListFilter, TaskInfo, TaskManager};
 use napi::bindgen_prelude::{Buffer, Either, PromiseRaw, ToNapiValue};
 use napi::Env;
 use napi_derive::napi;
 use tokio_util::sync::CancellationToken;
 
+use crate::args::cells;
 use crate::context::{js_task, TaskFn};
 use crate::convert::{finite_millis, int, int_or, millis};
 use crate::errors::{aborted, shut_down, CoreResultExt};
@@ -358,6 +360,28 @@ impl NativeTaskManager {
         Ok(())
     }
 
+    /// Types keys by name (`enter`, `tab`, `escape`, `up`, `ctrl+c`, …)
+    /// into a task's input, mostly a PTY task's terminal.
+    #[napi]
+    pub fn send_keys(&self, id: String, keys: Vec<String>) -> napi::Result<()> {
+        let keys = Key::parse_all(&keys).js()?;
+        self.manager()?.send_keys(&id, &keys).js()
+    }
+
+    /// Resizes a PTY task's terminal (the program gets SIGWINCH).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn resize<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+        cols: f64,
+        rows: f64,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let (cols, rows) = cells(cols, rows)?;
+        let manager = self.manager()?;
+        env.spawn_future(async move { manager.resize(&id, cols, rows).await.js() })
+    }
+
     /// `TaskManager.list`.
     #[napi(ts_return_type = "TaskInfo[]")]
     pub fn list(&self, filter: Option<ListFilter>) -> napi::Result<Js<Vec<TaskInfo>>> {
@@ -450,11 +474,7 @@ impl NativeTaskManager {
         env: &'env Env,
         reason: Option<String>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let manager = self
-            .manager
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let manager = self.manager().ok();
         env.spawn_future(async move {
             if let Some(manager) = manager {
                 manager

@@ -87,7 +87,7 @@ impl NativeToolBox {
     /// `ToolBox.registerAcpAgent`, with the options `runAcp` takes (a task
     /// timeout, owner, description and keep-alive do not apply).
     #[napi(
-        ts_args_type = "name: string, description: string, argv: Array<string>, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<string>) | undefined | null"
+        ts_args_type = "name: string, description: string, argv: Array<string>, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<unknown>) | undefined | null"
     )]
     pub fn register_acp_agent(
         &self,
