@@ -26,7 +26,7 @@ use crate::options::{
     OutputOptions, PreviewOptions, ProcessOptions, RosterOptions, SendOptions, TaskOptions,
     WaitForOptions, WaitOptions,
 };
-use crate::values::{Js, Outcome, Poll, Preview};
+use crate::values::{Js, Poll, Preview};
 
 /// Aborts one waiting call (`collect`, `cancel`, `waitForeground`): the
 /// wrapper makes one per call that has an `AbortSignal`. Aborting a wait
@@ -258,11 +258,11 @@ impl NativeTaskManager {
         id: String,
         options: Option<CollectOptions>,
         wait: Option<&WaitHandle>,
-    ) -> napi::Result<PromiseRaw<'env, Js<Outcome>>> {
+    ) -> napi::Result<PromiseRaw<'env, Js<agent_tasks::CollectOutcome>>> {
         let manager = self.manager()?;
         let timeout = timeout(options.and_then(|o| o.timeout_ms))?;
         waiting(env, wait, async move {
-            Ok(manager.collect(&id, timeout).await.js()?.into())
+            Ok(Js(manager.collect(&id, timeout).await.js()?))
         })
     }
 
@@ -291,14 +291,14 @@ impl NativeTaskManager {
         until: String,
         options: Option<WaitForOptions>,
         wait: Option<&WaitHandle>,
-    ) -> napi::Result<PromiseRaw<'env, Js<Outcome>>> {
+    ) -> napi::Result<PromiseRaw<'env, Js<agent_tasks::WaitOutcome>>> {
         let manager = self.manager()?;
         let o = options.unwrap_or_default();
         let timeout = timeout(o.timeout_ms)?;
         let cursor = o.cursor.map_or(Ok(0), |v| int("cursor", v))?;
         let until = agent_tasks::WaitUntil::parse(&until, cursor).js()?;
         waiting(env, wait, async move {
-            Ok(manager.wait_for(&id, until, timeout).await.js()?.into())
+            Ok(Js(manager.wait_for(&id, until, timeout).await.js()?))
         })
     }
 
@@ -332,10 +332,10 @@ impl NativeTaskManager {
         id: String,
         _options: Option<WaitOptions>,
         wait: Option<&WaitHandle>,
-    ) -> napi::Result<PromiseRaw<'env, Js<Outcome>>> {
+    ) -> napi::Result<PromiseRaw<'env, Js<agent_tasks::ForegroundOutcome>>> {
         let manager = self.manager()?;
         waiting(env, wait, async move {
-            Ok(manager.wait_foreground(&id).await.js()?.into())
+            Ok(Js(manager.wait_foreground(&id).await.js()?))
         })
     }
 

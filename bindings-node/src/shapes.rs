@@ -24,11 +24,16 @@ pub(crate) const SHAPES: &[(&str, &[&str])] = &[
     ("TaskSource", &["agent", "arguments"]),
     ("ToolResponse", &["text", "json", "is_error"]),
     ("Usage", &["peak_memory_bytes", "memory_source", "cpu_user_ms", "cpu_system_ms", "cpu_source"]),
+    ("TaskResult", &["state", "id", "status", "exit", "value", "error", "cancel_reason", "duration_ms", "output", "changed_files", "usage"]),
+    ("TaskInfo", &["state", "id", "kind", "description", "owner", "status", "foreground", "detached", "keep_alive", "paused", "created_at_ms", "finished_at_ms", "duration_ms", "pid", "orphan_pid", "containment", "limits", "exit", "cancel_reason", "error", "sink_error", "output"]),
 ];
 
 /// A script whose value is the factories, in the order of `SHAPES`.
 #[rustfmt::skip]
-pub(crate) const FACTORIES: &str = r#"[
+pub(crate) const FACTORIES: &str = r#"(f => f.concat([
+  (s, ...a) => ({ state: s, result: f[15](...a) }),
+  (s, ...a) => ({ state: s, info: f[14](...a) }),
+]))([
   (a0, a1) => {
     const o = { kind: a0 }
     if (a1 !== undefined) o.message = a1
@@ -121,4 +126,4 @@ pub(crate) const FACTORIES: &str = r#"[
   (a0, a1) => ({ agent: a0, arguments: a1 }),
   (a0, a1, a2) => ({ text: a0, json: a1, isError: a2 }),
   (a0, a1, a2, a3, a4) => ({ peakMemoryBytes: a0, memorySource: a1, cpuUserMs: a2, cpuSystemMs: a3, cpuSource: a4 }),
-]"#;
+])"#;

@@ -18,13 +18,13 @@
 //! Two extras that are not in the wire form are added here: a poll's raw
 //! bytes (`data`, a Buffer) and a preview's joined `text`. The core's
 //! outcomes are flat (`{ state, ...result }`); the JS API nests the payload
-//! (`{ state, result }` or `{ state, info }`), as `types.d.ts` declares.
+//! (`{ state, result }` or `{ state, info }`), as `types.d.ts` declares: the
+//! generated factories of those fields do.
 
 use smallvec::SmallVec;
 use std::cell::RefCell;
 use std::ptr;
 
-use agent_tasks::{CollectOutcome, ForegroundOutcome, WaitOutcome};
 use napi::bindgen_prelude::{Buffer, ToNapiValue};
 use napi::{check_status, sys, Error, Result, Status};
 use serde::ser::{self, Serialize, SerializeMap, Serializer};
@@ -60,52 +60,6 @@ pub struct Js<T>(pub T);
 impl<T: Serialize> ToNapiValue for Js<T> {
     unsafe fn to_napi_value(env: sys::napi_env, v: Self) -> Result<sys::napi_value> {
         v.0.serialize(Ser::new(env))
-    }
-}
-
-/// What `collect`, `waitForeground` and `waitFor` answer: the core's
-/// outcome with its payload nested.
-#[derive(serde::Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-#[allow(missing_docs)] // the payloads: the core's types
-pub enum Outcome {
-    /// Finished, with its result.
-    Finished { result: agent_tasks::TaskResult },
-    /// Moved to the background.
-    Detached { info: agent_tasks::TaskInfo },
-    /// Still running when the wait ended.
-    StillRunning { info: agent_tasks::TaskInfo },
-    /// `waitFor`: the task ended first.
-    Ended { result: agent_tasks::TaskResult },
-    /// `waitFor`'s other answers, as the core writes them.
-    #[serde(untagged)]
-    Wait(WaitOutcome),
-}
-
-impl From<ForegroundOutcome> for Js<Outcome> {
-    fn from(o: ForegroundOutcome) -> Self {
-        Js(match o {
-            ForegroundOutcome::Finished(result) => Outcome::Finished { result },
-            ForegroundOutcome::Detached(info) => Outcome::Detached { info },
-        })
-    }
-}
-
-impl From<CollectOutcome> for Js<Outcome> {
-    fn from(o: CollectOutcome) -> Self {
-        Js(match o {
-            CollectOutcome::Finished(result) => Outcome::Finished { result },
-            CollectOutcome::StillRunning(info) => Outcome::StillRunning { info },
-        })
-    }
-}
-
-impl From<WaitOutcome> for Js<Outcome> {
-    fn from(o: WaitOutcome) -> Self {
-        Js(match o {
-            WaitOutcome::Ended(r) => Outcome::Ended { result: *r },
-            other => Outcome::Wait(other),
-        })
     }
 }
 
