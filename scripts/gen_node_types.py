@@ -39,6 +39,10 @@ EXTRA = {
     "PollResponse": [("data", "Buffer", "The output bytes, raw.")],
     "Preview": [("text", "string", "Head and tail joined by `[... N bytes omitted ...]` when something lies between them.")],
 }
+# How a factory makes an extra field of what Rust hands it: a poll's bytes
+# come as an ArrayBuffer (a Buffer made in JS is cheaper than one made
+# through Node-API) unless Rust made a Buffer (a large page, not copied).
+MAKE = {"data": "{0} instanceof ArrayBuffer ? Buffer.from({0}) : {0}"}
 # Free-form JSON values, typed as JSON.
 FREE = "any"
 
@@ -201,14 +205,15 @@ class Gen:
             lead = 0
             while lead < len(props) and props[lead] in required:
                 lead += 1
-            literal = "{ " + ", ".join(f"{camel(k)}: a{i}" for i, k in enumerate(props[:lead])) + " }" if lead else "{}"
+            value = [MAKE.get(k, "{0}").format(f"a{i}") for i, k in enumerate(props)]
+            literal = "{ " + ", ".join(f"{camel(k)}: {value[i]}" for i, k in enumerate(props[:lead])) + " }" if lead else "{}"
             if lead == len(props):
                 factories.append(f"  ({params}) => ({literal}),")
             else:
                 body = [f"  ({params}) => {{", f"    const o = {literal}"]
                 for i, k in enumerate(props[lead:], lead):
                     cond = "" if k in required else f"if (a{i} !== undefined) "
-                    body.append(f"    {cond}o.{camel(k)} = a{i}")
+                    body.append(f"    {cond}o.{camel(k)} = {value[i]}")
                 factories += body + ["    return o", "  },"]
             keys.append(f'    ("{name}", &[' + ", ".join(f'"{k}"' for k in props) + "]),")
         # An outcome (`{ state, ...result }` in serde, the struct's name its

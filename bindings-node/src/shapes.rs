@@ -80,7 +80,7 @@ pub(crate) const FACTORIES: &str = r#"(f => f.concat([
     if (a8 !== undefined) o.logPath = a8
     return o
   },
-  (a0, a1, a2, a3, a4, a5, a6, a7, a8) => ({ info: a0, cursor: a1, nextCursor: a2, omittedBytes: a3, eof: a4, text: a5, spans: a6, timedOut: a7, data: a8 }),
+  (a0, a1, a2, a3, a4, a5, a6, a7, a8) => ({ info: a0, cursor: a1, nextCursor: a2, omittedBytes: a3, eof: a4, text: a5, spans: a6, timedOut: a7, data: a8 instanceof ArrayBuffer ? Buffer.from(a8) : a8 }),
   (a0, a1, a2, a3, a4) => ({ head: a0, tail: a1, omittedBytes: a2, totalBytes: a3, text: a4 }),
   (a0, a1) => ({ text: a0, items: a1 }),
   (a0, a1, a2, a3, a4, a5, a6, a7) => {

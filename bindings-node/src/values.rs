@@ -81,15 +81,18 @@ impl ToNapiValue for Poll {
     unsafe fn to_napi_value(env: sys::napi_env, p: Self) -> Result<sys::napi_value> {
         let ser = Ser::new(env);
         let bytes = &p.0.data;
-        // A small page is copied (cheaper than an external buffer's
-        // finalizer); a large one is handed over.
+        // A small page is copied into an ArrayBuffer, which the factory
+        // views as a Buffer (cheaper than an external buffer's finalizer,
+        // and than a Buffer made through Node-API); a large one is handed
+        // over.
         let data = if bytes.len() <= 16 * 1024 {
-            out!(napi_create_buffer_copy(
-                env,
-                bytes.len(),
-                bytes.as_ptr().cast(),
-                ptr::null_mut()
-            ))?
+            let mut at = ptr::null_mut();
+            let buffer = out!(napi_create_arraybuffer(env, bytes.len(), &mut at))?;
+            if !bytes.is_empty() {
+                // SAFETY: Node-API allocated `bytes.len()` bytes at `at`.
+                unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), at.cast(), bytes.len()) };
+            }
+            buffer
         } else {
             // SAFETY: napi-rs calls this on the JS thread with its live `env`.
             unsafe { Buffer::to_napi_value(env, Buffer::from(bytes.clone())) }?
@@ -207,15 +210,15 @@ struct Items {
 /// type, `TaskInfo`, has 21 and a poll's extra one).
 const FIELDS_INLINE: usize = 24;
 
-/// A struct being built: its keys (from serde, in order) and values
-/// (`None` for a skipped field).
+/// A struct being built: its keys (from serde, in order) and values (null
+/// for a skipped field: an `Option` of a pointer would double its size).
 struct Fields {
     ser: Ser,
     name: &'static str,
     // On the stack for the wire types' sizes (a poll builds three structs
     // per call: two heap vectors each were a tenth of its cost).
     keys: SmallVec<[&'static str; FIELDS_INLINE]>,
-    values: SmallVec<[Option<sys::napi_value>; FIELDS_INLINE]>,
+    values: SmallVec<[sys::napi_value; FIELDS_INLINE]>,
     /// Added after the struct's own fields.
     extra: Option<(&'static str, sys::napi_value)>,
 }
@@ -418,33 +421,35 @@ impl ser::SerializeStruct for Fields {
     type Error = Error;
     fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, v: &T) -> Result<()> {
         self.keys.push(key);
-        self.values.push(Some(v.serialize(self.ser.under(key))?));
+        self.values.push(v.serialize(self.ser.under(key))?);
         Ok(())
     }
     fn skip_field(&mut self, key: &'static str) -> Result<()> {
         self.keys.push(key);
-        self.values.push(None);
+        self.values.push(ptr::null_mut());
         Ok(())
     }
     fn end(mut self) -> Result<sys::napi_value> {
         if let Some((key, value)) = self.extra.take() {
             self.keys.push(key);
-            self.values.push(Some(value));
+            self.values.push(value);
         }
         let Some(shape) = shape_of(self.name, &self.keys) else {
             // Key by key, without the skipped fields.
             let entries = (self.keys.iter().zip(&self.values))
-                .filter_map(|(key, value)| value.map(|v| Ok((self.ser.key(key)?, v))))
+                .filter(|(_, value)| !value.is_null())
+                .map(|(key, &value)| Ok((self.ser.key(key)?, value)))
                 .collect::<Result<Vec<_>>>()?;
             return self.ser.object(&entries);
         };
         // `undefined` is the factory's `this` and a skipped field's value.
         let undefined = self.ser.undefined()?;
-        let values: SmallVec<[sys::napi_value; FIELDS_INLINE]> =
-            self.values.iter().map(|v| v.unwrap_or(undefined)).collect();
+        for value in self.values.iter_mut().filter(|v| v.is_null()) {
+            *value = undefined;
+        }
         // SAFETY: `env` is live (see `Ser`), the values are its own, one per
         // parameter of the factory.
-        unsafe { build(self.ser.env, shape, undefined, &values) }
+        unsafe { build(self.ser.env, shape, undefined, &self.values) }
     }
 }
 
