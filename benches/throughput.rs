@@ -1,4 +1,4 @@
-//! Output throughput, peak memory and spawn overhead of `agent-tasks`, each
+//! Output throughput, peak memory, spawn and cancel overhead of `agent-tasks`, each
 //! measured beside a bare baseline in the same run (see DESIGN.md,
 //! "Performance and resource goals").
 //!
@@ -31,6 +31,7 @@ const READ_CHUNK: usize = 128 * 1024;
 const SPAWNS: usize = 200;
 const SPAWN_WARMUP: usize = 20;
 const SPAWN_ROUNDS: usize = 5;
+const CANCELS: usize = 30;
 const MIB: f64 = 1024.0 * 1024.0;
 const RSS_GOAL_MIB: f64 = 32.0;
 
@@ -349,11 +350,87 @@ fn run_all(args: &Args) {
         "(extra) ours, contained by subreaper + /proc walk",
         "ours_subreaper",
     );
+    println!();
+
+    // 5. Cancel of a tree.
+    let r = run_child("cancel", n);
+    println!(
+        "5. Cancel of a 3-process tree that honours SIGTERM (`sh` and two `sleep`s), \
+         {CANCELS} of each side taking turns; medians"
+    );
+    let ours = get(&r, "cancel_ours_us");
+    let bare = get(&r, "cancel_bare_us");
+    println!("   baseline: killpg(SIGTERM) + waitpid of the root: {bare:.0} µs");
+    println!(
+        "   ours: TaskManager::cancel until it returns (the end recorded): {ours:.0} µs, \
+         {:.2} ms over the baseline   (goal <= 1 ms over){}",
+        (ours - bare) / 1000.0,
+        verdict(ours - bare <= 1000.0)
+    );
 }
 
 // ---------------------------------------------------------------------------
 // Children: one measurement each.
 // ---------------------------------------------------------------------------
+
+/// The tree a cancel stops: a shell and two children, `ready` once all run.
+const TREE: &str = "sleep 1000 & sleep 1000 & echo ready; wait";
+
+/// µs from the stop request of a running tree until the stop is done,
+/// ours (`cancel`, which returns once the end is recorded) and a bare
+/// `killpg` + `waitpid` of the same tree, taking turns; the medians.
+async fn cancel_overhead() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let manager =
+        TaskManager::new(ManagerConfig::default().root(dir.path())).expect("creating the manager");
+    let (mut ours, mut bare) = (Vec::new(), Vec::new());
+    for _ in 0..CANCELS {
+        let handle = manager
+            .spawn(ProcessTask::shell(TREE), SpawnOptions::background())
+            .expect("spawning the tree");
+        let id = handle.id().to_string();
+        manager
+            .wait_for(
+                &id,
+                agent_tasks::WaitUntil::parse("ready", 0).expect("a pattern"),
+                Some(std::time::Duration::from_secs(30)),
+            )
+            .await
+            .expect("waiting for the tree");
+        let start = Instant::now();
+        manager
+            .cancel(&id, agent_tasks::CancelReason::user("bench"))
+            .await
+            .expect("cancel");
+        ours.push(start.elapsed().as_secs_f64() * 1e6);
+
+        let mut child = tokio::process::Command::new("sh")
+            .args(["-c", TREE])
+            .stdout(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .expect("spawning the bare tree");
+        let mut out = child.stdout.take().expect("piped stdout");
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 64];
+        while !seen.ends_with(b"ready\n") {
+            let n = out.read(&mut buf).await.expect("reading the bare tree");
+            assert!(n > 0, "the bare tree ended early");
+            seen.extend_from_slice(&buf[..n]);
+        }
+        let pgid = nix::unistd::Pid::from_raw(child.id().expect("a pid") as i32);
+        let start = Instant::now();
+        nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGTERM).expect("killpg");
+        child.wait().await.expect("waiting for the bare tree");
+        bare.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    result("cancel_ours_us", median(ours));
+    result("cancel_bare_us", median(bare));
+}
 
 fn result(key: &str, value: impl std::fmt::Display) {
     println!("RESULT {key} {value}");
@@ -451,6 +528,7 @@ fn run_case(case: &str, bytes: u64) {
             }
             "rss-background" | "rss-foreground" => rss_task(bytes, case == "rss-background").await,
             "spawn" => spawn_overhead().await,
+            "cancel" => cancel_overhead().await,
             other => panic!("unknown bench case `{other}`"),
         }
     };

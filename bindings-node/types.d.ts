@@ -64,6 +64,39 @@ export interface GcReport {
   removed: string[]
 }
 
+/** A kind of resource limit. */
+export type LimitKind = 'memory' | 'pids' | 'cpu'
+
+/**
+ * A limit a task reached while it ran, in its `Usage` and as a
+ * `task.limit_reached` event (told as the task ends, before
+ * `task.finished`).
+ *
+ * * `memory`: the kernel killed a process of the task at the limit (an
+ *   OOM kill; the task then ends `failed`).
+ * * `pids`: `fork` failed inside the task `count` times at the limit.
+ * * `cpu`: the task was throttled in `count` scheduler periods.
+ */
+export interface LimitReached {
+  /** Which limit. */
+  limit: LimitKind
+  /** Whose: the task's own, or the manager's ceiling. */
+  scope: LimitScope
+  /**
+   * The limit's value: bytes (`memory`), processes (`pids`), or cores
+   * (`cpu`).
+   */
+  value: number
+  /** How often: OOM kills, refused forks, or throttled periods. */
+  count: number
+}
+
+/**
+ * Whose limit a task reached: its own, or its manager's ceiling for all
+ * its tasks together (`ManagerConfig::limits_ceiling`(crate::ManagerConfig::limits_ceiling)).
+ */
+export type LimitScope = 'task' | 'ceiling'
+
 /**
  * Resource limits for a process task's whole tree (the command and every
  * process it starts, a `setsid` daemon included), enforced by the kernel
@@ -151,6 +184,8 @@ export interface Notification {
    * `NOTIFICATION_VALUE_CHARS`.
    */
   value?: string
+  /** What an ended process task used, and the limits it reached. */
+  usage?: Usage
   /** When it was made (milliseconds since the Unix epoch). */
   createdAtMs: number
   /** The text for the model: metadata first, then the output tail. */
@@ -289,6 +324,7 @@ export type TaskEvent = EventBase &
     | { type: 'task.resumed' }
     | { type: 'task.spilled'; bufferedBytes: number; logPath: string }
     | { type: 'task.finished'; status: TaskStatus; exit?: ExitInfo; reason?: CancelReason; error?: string; durationMs: number }
+    | { type: 'task.limit_reached'; limit: LimitKind; scope: LimitScope; value: number; count: number }
     | { type: 'task.lost' }
     | { type: 'task.orphaned'; pid: number }
     | { type: 'task.output_dropped'; diskLimit: number }
@@ -435,6 +471,16 @@ export interface Usage {
   cpuSystemMs: number
   /** Where the CPU times came from. */
   cpuSource: UsageSource
+  /**
+   * Time the task waited, throttled by a CPU limit (its own or the
+   * ceiling), in milliseconds; only where a CPU limit applies.
+   */
+  cpuThrottledMs?: number
+  /**
+   * The limits the task reached (each also told as a
+   * `task.limit_reached` event).
+   */
+  limitsReached?: LimitReached[]
 }
 
 /** Where a usage figure came from. */

@@ -15,8 +15,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use agent_tasks::{
-    Containment, Error, ForegroundOutcome, Limits, ManagerConfig, ProcessTask, SpawnOptions,
-    TaskManager, TaskResult, TaskStatus, UnenforcedLimits, UsageSource,
+    CancelReason, Containment, Error, EventItem, EventKind, ForegroundOutcome, LimitKind,
+    LimitReached, LimitScope, Limits, ManagerConfig, ProcessTask, SpawnOptions, TaskManager,
+    TaskResult, TaskStatus, UnenforcedLimits, UsageSource,
 };
 use common::{manager_in_temp, wait_for};
 
@@ -51,16 +52,66 @@ fn can_limit(controller: &str) -> bool {
     v2 || own_v1_dir(controller).is_some()
 }
 
-/// The limit cgroups this test process made, still there.
+/// The limit cgroups this test process made, still there: tasks' and
+/// managers' ceilings (with what is inside them).
 fn our_limit_cgroups() -> Vec<PathBuf> {
-    let prefix = format!("agent-tasks-h{}-lim-", std::process::id());
-    ["memory", "pids", "cpu"]
+    let prefix = format!("agent-tasks-h{}-", std::process::id());
+    let ours = |e: &std::fs::DirEntry| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        name.starts_with(&format!("{prefix}lim-")) || name.starts_with(&format!("{prefix}mgr-"))
+    };
+    let mut found: Vec<PathBuf> = ["memory", "pids", "cpu"]
         .iter()
         .filter_map(|c| own_v1_dir(c))
         .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .filter(ours)
         .map(|e| e.path())
-        .collect()
+        .collect();
+    let inside: Vec<PathBuf> = found
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
+        .filter(|e| e.path().is_dir() && ours(e))
+        .map(|e| e.path())
+        .collect();
+    found.extend(inside);
+    found
+}
+
+/// The ceiling cgroup of this process's manager in the v1 hierarchy of
+/// `controller` (one manager with a ceiling at a time: `ONE_AT_A_TIME`).
+fn ceiling_dir(controller: &str) -> Option<PathBuf> {
+    let prefix = format!("agent-tasks-h{}-mgr-", std::process::id());
+    std::fs::read_dir(own_v1_dir(controller)?)
+        .ok()?
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+}
+
+/// The `task.limit_reached` events received so far for `task`.
+fn limit_events(events: &mut agent_tasks::EventSubscription, task: &str) -> Vec<LimitReached> {
+    let mut found = Vec::new();
+    while let Some(item) = events.try_recv() {
+        if let EventItem::Event(event) = item {
+            if let EventKind::LimitReached {
+                limit,
+                scope,
+                value,
+                count,
+            } = event.kind
+            {
+                if event.task_id.as_str() == task {
+                    found.push(LimitReached {
+                        limit,
+                        scope,
+                        value,
+                        count,
+                    });
+                }
+            }
+        }
+    }
+    found
 }
 
 async fn no_limit_cgroups_left() {
@@ -81,6 +132,12 @@ async fn run(manager: &TaskManager, task: ProcessTask) -> TaskResult {
         ForegroundOutcome::Finished(result) => result,
         ForegroundOutcome::Detached(info) => panic!("detached: {info:?}"),
     }
+}
+
+/// What a running task printed so far (its first MiB).
+fn printed(manager: &TaskManager, id: &str) -> String {
+    let page = manager.poll(id, 0, 1 << 20).expect("poll");
+    String::from_utf8_lossy(&page.data).into_owned()
 }
 
 fn output_of(manager: &TaskManager, result: &TaskResult) -> String {
@@ -157,6 +214,7 @@ async fn a_fork_bomb_meets_eagain_at_its_pids_limit_and_the_host_is_unharmed() {
         return;
     }
     let (manager, _dir) = manager_in_temp(config());
+    let mut events = manager.subscribe();
     // Bounded: at most 200 forks, each child sleeps (and goes with the
     // task at its end).
     let bomb = "import os, time, errno\n\
@@ -189,6 +247,15 @@ async fn a_fork_bomb_meets_eagain_at_its_pids_limit_and_the_host_is_unharmed() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no EAGAIN: {output}"));
     assert!(after < 16, "{after} forks under a limit of 16");
+    // The limit reached is in the usage, and told as an event.
+    let reached = result.usage.expect("usage").limits_reached;
+    assert_eq!(reached.len(), 1, "{reached:?}");
+    assert_eq!(
+        (reached[0].limit, reached[0].scope, reached[0].value),
+        (LimitKind::Pids, LimitScope::Task, 16.0)
+    );
+    assert!(reached[0].count >= 1);
+    assert_eq!(limit_events(&mut events, result.id.as_str()), reached);
     no_limit_cgroups_left().await;
     let again = run(&manager, ProcessTask::shell("sh -c 'echo $$' & wait")).await;
     assert_eq!(again.status, TaskStatus::Completed);
@@ -307,6 +374,13 @@ async fn limits_under_process_group_containment_are_refused_or_reported_as_not_e
         SpawnOptions::foreground(),
     );
     assert!(matches!(refused, Err(Error::LimitsUnavailable { .. })));
+    // An ACP agent's process too, at the spawn (nothing starts).
+    let agent =
+        agent_tasks::AcpTask::new(["true"], "do nothing").containment(Containment::ProcessGroup);
+    match strict.spawn(agent, SpawnOptions::background()) {
+        Err(Error::LimitsUnavailable { kinds, .. }) => assert_eq!(kinds, ["memory", "pids"]),
+        other => panic!("expected a refusal: {other:?}"),
+    }
     // Reporting instead: it runs, and its info says nothing is enforced.
     let (lenient, _dir3) = manager_in_temp(config().unenforced_limits(UnenforcedLimits::Report));
     let result = run(&lenient, task()).await;
@@ -320,6 +394,348 @@ async fn limits_under_process_group_containment_are_refused_or_reported_as_not_e
     for m in [manager, strict, lenient] {
         m.shutdown("test done").await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpu_limit_throttles_and_says_how_long() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    if own_v1_dir("cpu").is_none() {
+        eprintln!("no v1 cpu hierarchy here: nothing to test");
+        return;
+    }
+    let (manager, _dir) = manager_in_temp(config());
+    let mut events = manager.subscribe();
+    // Spins until it has used 0.3 s of CPU: under 0.2 of a core that takes
+    // many throttled periods (the kernel counts them; no clock is read here).
+    let spin = "import time\nwhile time.process_time() < 0.3:\n    pass\nprint('spun')";
+    let result = run(
+        &manager,
+        ProcessTask::argv(["python3", "-c", spin]).limits(Limits {
+            cpu: Some(0.2),
+            ..Limits::default()
+        }),
+    )
+    .await;
+    assert_eq!(result.status, TaskStatus::Completed, "{result:?}");
+    let usage = result.usage.expect("usage");
+    let throttled = usage
+        .cpu_throttled_ms
+        .expect("throttled time under a CPU limit");
+    assert!(throttled > 0, "{usage:?}");
+    assert!(usage.line().contains(", throttled "), "{}", usage.line());
+    let reached = &usage.limits_reached;
+    assert_eq!(reached.len(), 1, "{reached:?}");
+    assert_eq!((reached[0].limit, reached[0].value), (LimitKind::Cpu, 0.2));
+    assert!(reached[0].count > 1, "{reached:?}");
+    assert_eq!(limit_events(&mut events, result.id.as_str()), *reached);
+    no_limit_cgroups_left().await;
+    manager.shutdown("test done").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_hog_on_a_terminal_is_killed_at_its_limit_too() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    if !can_limit("memory") {
+        eprintln!("no memory controller to limit with here: nothing to test");
+        return;
+    }
+    let (manager, _dir) = manager_in_temp(config());
+    let result = run(
+        &manager,
+        ProcessTask::shell(python_allocating(512))
+            .pty(80, 24)
+            .limits(Limits {
+                memory: Some(48 * MIB),
+                pids: Some(32),
+                cpu: None,
+            }),
+    )
+    .await;
+    assert_eq!(result.status, TaskStatus::Failed, "{result:?}");
+    let error = result.error.clone().unwrap_or_default();
+    assert!(
+        error.starts_with("killed: memory limit 48 MiB reached (OOM)"),
+        "{error}"
+    );
+    let info = manager.info(result.id.as_str()).expect("info");
+    let enforced = info.limits.expect("limits").enforced;
+    assert_eq!((enforced.memory, enforced.pids), (Some(48 * MIB), Some(32)));
+    no_limit_cgroups_left().await;
+    manager.shutdown("test done").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_memory_ceiling_one_task_is_killed_and_said_so_the_others_run_on() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    if own_v1_dir("memory").is_none() {
+        eprintln!("no v1 memory hierarchy here: a ceiling cannot be made");
+        return;
+    }
+    let ceiling = 96 * MIB;
+    let (manager, _dir) = manager_in_temp(config().limits_ceiling(Limits {
+        memory: Some(ceiling),
+        ..Limits::default()
+    }));
+    assert!(ceiling_dir("memory").is_some(), "the ceiling's cgroup");
+    let mut events = manager.subscribe();
+    // A quiet task under the same ceiling, and a hog with no limit of its
+    // own: the ceiling stops the hog, the quiet one is not touched.
+    let quiet = manager
+        .spawn(
+            ProcessTask::shell("echo waiting; sleep 1000"),
+            SpawnOptions::background(),
+        )
+        .expect("spawn the quiet task");
+    wait_for("the quiet task to start", || {
+        printed(&manager, quiet.id().as_str()).contains("waiting")
+    })
+    .await;
+    let hog = run(&manager, ProcessTask::shell(python_allocating(256))).await;
+    assert_eq!(hog.status, TaskStatus::Failed, "{hog:?}");
+    let error = hog.error.clone().unwrap_or_default();
+    assert!(
+        error.starts_with("killed: memory ceiling of the manager 96 MiB reached (OOM), peak "),
+        "{error}"
+    );
+    let reached = hog.usage.clone().expect("usage").limits_reached;
+    assert_eq!(
+        reached
+            .iter()
+            .map(|r| (r.limit, r.scope, r.value))
+            .collect::<Vec<_>>(),
+        [(LimitKind::Memory, LimitScope::Ceiling, ceiling as f64)]
+    );
+    assert_eq!(limit_events(&mut events, hog.id.as_str()), reached);
+    let peak = std::fs::read_to_string(
+        ceiling_dir("memory")
+            .expect("the ceiling")
+            .join("memory.max_usage_in_bytes"),
+    )
+    .expect("the ceiling's peak");
+    assert!(peak.trim().parse::<u64>().expect("a number") <= ceiling);
+    // The quiet task runs on, and ends as cancelled, not failed.
+    let info = manager.info(quiet.id().as_str()).expect("info");
+    assert_eq!(info.status, TaskStatus::Running, "{info:?}");
+    let stopped = manager
+        .cancel(quiet.id().as_str(), CancelReason::user("test done"))
+        .await
+        .expect("cancel");
+    assert_eq!(stopped.status, TaskStatus::Cancelled);
+    assert!(limit_events(&mut events, quiet.id().as_str()).is_empty());
+    manager.shutdown("test done").await;
+    drop(quiet);
+    drop(manager);
+    no_limit_cgroups_left().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_tasks_under_their_own_limits_stay_under_the_ceiling_together() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    if own_v1_dir("memory").is_none() {
+        eprintln!("no v1 memory hierarchy here: a ceiling cannot be made");
+        return;
+    }
+    let ceiling = 160 * MIB;
+    let own = 48 * MIB;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let go = dir.path().join("go");
+    let (manager, _root) = manager_in_temp(
+        config()
+            .default_limits(Limits {
+                memory: Some(own),
+                ..Limits::default()
+            })
+            .limits_ceiling(Limits {
+                memory: Some(ceiling),
+                ..Limits::default()
+            }),
+    );
+    // Each takes 32 MiB (under its own 48) and holds it until `go` exists:
+    // ten of them would need 320 MiB, twice the ceiling.
+    let hold = format!(
+        "import os, time\nkept = [b'x' * (8 << 20) for _ in range(4)]\nprint('holding', flush=True)\nwhile not os.path.exists({:?}):\n    time.sleep(0.05)\nprint('done')",
+        go.display().to_string()
+    );
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            manager
+                .spawn(
+                    ProcessTask::argv(["python3", "-c", hold.as_str()]),
+                    SpawnOptions::background(),
+                )
+                .expect("spawn")
+        })
+        .collect();
+    // Every task either holds its memory or was stopped by the ceiling.
+    wait_for("every task to hold its memory or end", || {
+        tasks.iter().all(|t| {
+            let id = t.id().as_str();
+            manager.info(id).is_ok_and(|i| i.status.is_terminal())
+                || printed(&manager, id).contains("holding")
+        })
+    })
+    .await;
+    let peak: u64 = std::fs::read_to_string(
+        ceiling_dir("memory")
+            .expect("the ceiling")
+            .join("memory.max_usage_in_bytes"),
+    )
+    .expect("the ceiling's peak")
+    .trim()
+    .parse()
+    .expect("a number");
+    assert!(peak <= ceiling, "the tasks together peaked at {peak}");
+    std::fs::write(&go, b"").expect("go");
+    let mut by_ceiling = 0;
+    for task in &tasks {
+        let result = manager
+            .collect(task.id().as_str(), Some(Duration::from_secs(120)))
+            .await
+            .expect("collect")
+            .result()
+            .cloned()
+            .expect("ended");
+        match result.status {
+            TaskStatus::Completed => {}
+            TaskStatus::Failed => {
+                let error = result.error.clone().unwrap_or_default();
+                // Never the task's own limit: each stayed under it.
+                assert!(
+                    error.starts_with("killed: memory ceiling of the manager 160 MiB"),
+                    "{error}"
+                );
+                by_ceiling += 1;
+            }
+            other => panic!("{other:?}: {result:?}"),
+        }
+    }
+    assert!(by_ceiling >= 1, "320 MiB fit under a ceiling of 160 MiB?");
+    assert!(by_ceiling < 10, "no task ran under the ceiling");
+    manager.shutdown("test done").await;
+    drop(tasks);
+    drop(manager);
+    no_limit_cgroups_left().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ceiling_is_refused_where_it_cannot_hold() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    // Out of range: named.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bad = TaskManager::new(config().root(dir.path()).limits_ceiling(Limits {
+        pids: Some(0),
+        ..Limits::default()
+    }));
+    match bad {
+        Err(Error::InvalidArgument { name, .. }) => assert_eq!(name, "limits_ceiling.pids"),
+        other => panic!("expected a refusal: {:?}", other.err()),
+    }
+    if own_v1_dir("pids").is_none() {
+        eprintln!("no v1 pids hierarchy here: the ceiling itself is not tested");
+        return;
+    }
+    let (manager, _root) = manager_in_temp(config().limits_ceiling(Limits {
+        pids: Some(64),
+        ..Limits::default()
+    }));
+    // A task outside any cgroup of its own cannot count against it.
+    let refused = manager.spawn(
+        ProcessTask::shell("echo ran").containment(Containment::ProcessGroup),
+        SpawnOptions::foreground(),
+    );
+    match refused {
+        Err(Error::LimitsUnavailable { kinds, .. }) => assert_eq!(kinds, ["pids"]),
+        other => panic!("expected a refusal: {other:?}"),
+    }
+    // A task without limits of its own still counts: it is in the ceiling.
+    let result = run(
+        &manager,
+        ProcessTask::shell("cat /proc/self/cgroup | grep ':pids:'"),
+    )
+    .await;
+    let output = output_of(&manager, &result);
+    let ceiling = ceiling_dir("pids").expect("the ceiling");
+    let name = ceiling
+        .file_name()
+        .expect("a name")
+        .to_string_lossy()
+        .into_owned();
+    assert!(output.contains(&format!("/{name}/")), "{output}");
+    manager.shutdown("test done").await;
+    drop(manager);
+    no_limit_cgroups_left().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_may_lower_the_hosts_limits_never_raise_them() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    if !can_limit("memory") || !can_limit("pids") {
+        eprintln!("no memory and pids controllers to limit with here: nothing to test");
+        return;
+    }
+    let (manager, _dir) = manager_in_temp(config().default_limits(Limits {
+        memory: Some(256 * MIB),
+        ..Limits::default()
+    }));
+    let toolbox = agent_tasks::tools::ToolBox::new(manager.clone(), "model");
+    let answer = toolbox
+        .call(
+            "task_run",
+            serde_json::json!({"command": "echo hi", "limits": {"memory": "8G", "pids": 64}}),
+        )
+        .await;
+    assert!(!answer.is_error, "{}", answer.text);
+    let text = &answer.text;
+    assert!(
+        text.contains("\nlimits: memory 256 MiB, pids 64\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nnote: memory 8 GiB lowered to 256 MiB (the host's limit)\n"),
+        "{text}"
+    );
+    assert!(text.contains("\nused: peak memory "), "{text}");
+    let id = answer.json["task_id"].as_str().expect("a task id");
+    let enforced = manager
+        .info(id)
+        .expect("info")
+        .limits
+        .expect("limits")
+        .enforced;
+    assert_eq!(
+        (enforced.memory, enforced.pids),
+        (Some(256 * MIB), Some(64))
+    );
+    // Lower is taken as asked.
+    let lower = toolbox
+        .call(
+            "task_run",
+            serde_json::json!({"command": "true", "limits": {"memory": "64 MiB"}}),
+        )
+        .await;
+    assert!(
+        lower.text.contains("\nlimits: memory 64 MiB\n"),
+        "{}",
+        lower.text
+    );
+    assert!(!lower.text.contains("lowered"), "{}", lower.text);
+    // A size that is not one, and an unknown kind, are named.
+    for (limits, named) in [
+        (serde_json::json!({"memory": "lots"}), "limits.memory"),
+        (serde_json::json!({"pids": 0}), "limits.pids"),
+        (serde_json::json!({"disk": 1}), "disk"),
+    ] {
+        let refused = toolbox
+            .call(
+                "task_run",
+                serde_json::json!({"command": "true", "limits": limits}),
+            )
+            .await;
+        assert!(refused.is_error, "{}", refused.text);
+        assert!(refused.text.contains(named), "{}", refused.text);
+    }
+    no_limit_cgroups_left().await;
+    manager.shutdown("test done").await;
 }
 
 #[test]

@@ -105,6 +105,30 @@ fn seccomp_host() {
             let text = String::from_utf8(common::read_all(&manager, &id)).expect("utf-8");
             assert!(text.contains("agent-tasks-h"), "not in its cgroup: {text}");
         }
+        // Limits hold there too: the root is moved into its limit cgroups
+        // right after its start, and what it starts is born inside.
+        let limited = "for i in $(seq 1 500); do \
+             grep -q ':pids:.*-lim-' /proc/self/cgroup && break; sleep 0.01; done; \
+             cat /sys/fs/cgroup/pids$(grep ':pids:' /proc/self/cgroup | cut -d: -f3)/pids.max";
+        let task = ProcessTask::shell(limited).limits(agent_tasks::Limits {
+            pids: Some(8),
+            ..Default::default()
+        });
+        match manager.spawn(task, SpawnOptions::foreground()) {
+            Err(agent_tasks::Error::LimitsUnavailable { reason, .. }) => {
+                println!("no pids limit here ({reason}): not tested under the filter");
+            }
+            spawned => {
+                let task = spawned.expect("spawn");
+                let id = task.id().to_string();
+                let ForegroundOutcome::Finished(result) = task.wait_foreground().await else {
+                    panic!("the task was detached");
+                };
+                assert_eq!(result.status, TaskStatus::Completed, "{:?}", result.error);
+                let text = String::from_utf8(common::read_all(&manager, &id)).expect("utf-8");
+                assert_eq!(text, "8\n", "not in its limit cgroup");
+            }
+        }
         manager.shutdown("").await;
     });
     println!("the seccomp host ran its tasks");

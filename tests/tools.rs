@@ -22,6 +22,7 @@ fn redact(text: &str) -> String {
         (r"\b(process|fn|subagent)-[a-z0-9]{4,32}\b", "[TASK_ID]"),
         (r"\b\d+(\.\d+)? (ms|s)\b|\b\d+ min \d+ s\b", "[DURATION]"),
         (r"/tmp/[^\s`]+", "[PATH]"),
+        (r"(?m)^used: peak memory .*$", "used: [USAGE]"),
     ];
     let mut out = text.to_string();
     for (pattern, replacement) in rules {
@@ -666,15 +667,17 @@ async fn a_huge_heredoc_keeps_id_status_exit_and_cursor_first() {
         assert_eq!(lines[2], "exit_code: 0");
         assert!(lines[4].starts_with("description: cat <<'EOF'⏎status: completed"));
         assert!(lines[4].ends_with('…'), "{}", lines[4]);
+        // What the process used, then the cursor.
+        assert!(lines[5].starts_with("used: peak memory "), "{}", lines[5]);
         let end = run.json["next_cursor"].as_u64().expect("cursor");
         assert_eq!(
-            lines[5],
+            lines[6],
             format!("output: {end} bytes (next cursor: {end})")
         );
-        assert!(lines[6].starts_with("bytes_omitted: "));
+        assert!(lines[7].starts_with("bytes_omitted: "));
         assert_eq!(
             run.json["bytes_omitted"].as_u64(),
-            lines[6]["bytes_omitted: ".len()..].parse().ok()
+            lines[7]["bytes_omitted: ".len()..].parse().ok()
         );
         for answer in answers_about(&tools, &id).await {
             check_answer(&answer, budget);

@@ -59,6 +59,7 @@ pub struct ManagerConfig {
     pub(crate) sinks: Vec<SharedSink>,
     pub(crate) notify_host_cancels: bool,
     pub(crate) default_limits: crate::limits::Limits,
+    pub(crate) limits_ceiling: crate::limits::Limits,
     pub(crate) unenforced_limits: crate::limits::UnenforcedLimits,
 }
 
@@ -81,6 +82,7 @@ impl Default for ManagerConfig {
             sinks: Vec::new(),
             notify_host_cancels: false,
             default_limits: crate::limits::Limits::default(),
+            limits_ceiling: crate::limits::Limits::default(),
             unenforced_limits: crate::limits::UnenforcedLimits::default(),
         }
     }
@@ -105,6 +107,7 @@ impl std::fmt::Debug for ManagerConfig {
             .field("sinks", &self.sinks.len())
             .field("notify_host_cancels", &self.notify_host_cancels)
             .field("default_limits", &self.default_limits)
+            .field("limits_ceiling", &self.limits_ceiling)
             .field("unenforced_limits", &self.unenforced_limits)
             .finish()
     }
@@ -241,6 +244,36 @@ impl ManagerConfig {
         self
     }
 
+    /// A ceiling for all of this manager's process tasks together (one
+    /// parent cgroup their own are made in; default none): many tasks,
+    /// each under its own limits, cannot add up past it. At the memory
+    /// ceiling the kernel kills a process of one task, which ends `failed`
+    /// with `killed: memory ceiling of the manager 1 GiB reached (OOM)…`;
+    /// at the pids ceiling `fork` fails in whichever task forks; under the
+    /// CPU ceiling the tasks are throttled together.
+    ///
+    /// Needs cgroup v1 hierarchies for its kinds (this is what hybrid and
+    /// legacy machines have): where one is missing, or the controllers are
+    /// v2-delegated instead, building the manager fails with
+    /// [`Error::LimitsUnavailable`](crate::Error::LimitsUnavailable)
+    /// whatever the policy ([`ManagerConfig::unenforced_limits`]): a
+    /// ceiling guards the host and is never claimed where it is not
+    /// applied. A task whose containment is `ProcessGroup` cannot count
+    /// against it: the policy decides for such a task.
+    ///
+    /// ```
+    /// use agent_tasks::{Limits, ManagerConfig};
+    /// let config = ManagerConfig::default().limits_ceiling(Limits {
+    ///     memory: Some(8 << 30),
+    ///     pids: Some(4096),
+    ///     cpu: Some(1.5),
+    /// });
+    /// ```
+    pub fn limits_ceiling(mut self, limits: crate::limits::Limits) -> Self {
+        self.limits_ceiling = limits;
+        self
+    }
+
     /// What to do with a task whose limits this host cannot enforce
     /// (default [`UnenforcedLimits::Refuse`](crate::UnenforcedLimits::Refuse):
     /// the spawn fails with [`Error::LimitsUnavailable`](crate::Error::LimitsUnavailable)).
@@ -251,6 +284,7 @@ impl ManagerConfig {
 
     pub(crate) fn validate(&self) -> crate::Result<()> {
         self.default_limits.check()?;
+        self.limits_ceiling.check_as("limits_ceiling")?;
         if self.memory_limit == 0 {
             return Err(crate::Error::invalid_argument(
                 "memory_limit",

@@ -397,7 +397,7 @@ impl TaskContext {
     /// The manager's default limits and its policy for those that cannot
     /// be enforced.
     pub(crate) fn host_limits(&self) -> crate::limits::HostLimits {
-        self.host.limits
+        self.host.limits.clone()
     }
 
     /// The task's id.

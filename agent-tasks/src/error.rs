@@ -125,9 +125,9 @@ impl Error {
         }
     }
 
-    pub(crate) fn invalid_argument(name: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid_argument(name: impl Into<String>, message: impl Into<String>) -> Self {
         Error::InvalidArgument {
-            name: name.to_string(),
+            name: name.into(),
             message: message.into(),
         }
     }

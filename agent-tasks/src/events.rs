@@ -91,6 +91,20 @@ pub enum EventKind {
         /// Run time in milliseconds.
         duration_ms: u64,
     },
+    /// The task reached one of its resource limits (its own, or its
+    /// manager's ceiling): told as it ends, before `task.finished`, once per
+    /// limit reached (see [`LimitReached`](crate::LimitReached)).
+    #[serde(rename = "task.limit_reached")]
+    LimitReached {
+        /// Which limit: `memory`, `pids` or `cpu`.
+        limit: crate::limits::LimitKind,
+        /// Whose: `task` (its own) or `ceiling` (the manager's).
+        scope: crate::limits::LimitScope,
+        /// The limit's value: bytes, processes, or cores.
+        value: f64,
+        /// How often: OOM kills, refused forks, or throttled periods.
+        count: u64,
+    },
     /// The task was running when its host died; found on `open`.
     #[serde(rename = "task.lost")]
     Lost {},
@@ -235,7 +249,7 @@ impl EventSubscription {
 
 impl EventKind {
     /// Every event's `type` name, in declaration order.
-    pub const TYPE_NAMES: [&'static str; 14] = [
+    pub const TYPE_NAMES: [&'static str; 15] = [
         "task.started",
         "task.detached",
         "task.spilled",
@@ -250,6 +264,7 @@ impl EventKind {
         "task.paused",
         "task.resumed",
         "task.queued",
+        "task.limit_reached",
     ];
 
     /// The event's `type` name on the wire, e.g. `task.finished`.
@@ -274,6 +289,7 @@ impl EventKind {
             EventKind::Paused { .. } => 11,
             EventKind::Resumed { .. } => 12,
             EventKind::Queued { .. } => 13,
+            EventKind::LimitReached { .. } => 14,
         };
         Self::TYPE_NAMES[index]
     }

@@ -92,8 +92,8 @@ pub use info::{
     StreamSpan, TaskInfo, TaskResult, TaskSource, TaskStatus,
 };
 pub use limits::{
-    size_text, Limits, LimitsInfo, NotEnforced, UnenforcedLimits, Usage, UsageSource,
-    MIN_CPU_LIMIT, MIN_MEMORY_LIMIT,
+    parse_size, size_text, LimitKind, LimitReached, LimitScope, Limits, LimitsInfo, NotEnforced,
+    UnenforcedLimits, Usage, UsageSource, MIN_CPU_LIMIT, MIN_MEMORY_LIMIT,
 };
 pub use lines::LineSplitter;
 pub use manager::{

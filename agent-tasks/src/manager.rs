@@ -162,6 +162,9 @@ struct Inner {
     root_hold: Arc<RootHold>,
     /// Keeps the process's idle task cgroups while the manager can spawn.
     cgroup_pool: crate::process::CgroupPoolUser,
+    /// The ceiling all process tasks of this manager count against
+    /// ([`ManagerConfig::limits_ceiling`]), if one is set.
+    ceiling: Option<Arc<dyn crate::limits::CeilingDirs>>,
 }
 
 impl Drop for Inner {
@@ -253,6 +256,13 @@ impl TaskManager {
     /// [`Error::RootInUse`] while another manager has the same root open.
     pub fn with_runtime(config: ManagerConfig, runtime: Handle) -> Result<Self> {
         config.validate()?;
+        let ceiling = if config.limits_ceiling.is_empty() {
+            None
+        } else {
+            let ceiling: Arc<dyn crate::limits::CeilingDirs> =
+                Arc::new(crate::process::Ceiling::create(&config.limits_ceiling)?);
+            Some(ceiling)
+        };
         let (root, temp_root) = match &config.root {
             Some(root) => {
                 crate::util::create_private_dir(root)
@@ -334,6 +344,7 @@ impl TaskManager {
                 runtime,
                 root_hold,
                 cgroup_pool: crate::process::CgroupPoolUser::new(),
+                ceiling,
             }),
         })
     }
@@ -377,6 +388,18 @@ impl TaskManager {
         self.spawn_boxed(Box::new(task), options)
     }
 
+    /// The limits every process task of this manager gets for each kind it
+    /// does not set itself ([`ManagerConfig::default_limits`]).
+    pub fn default_limits(&self) -> crate::limits::Limits {
+        self.inner.config.default_limits
+    }
+
+    /// The ceiling all its process tasks count against together
+    /// ([`ManagerConfig::limits_ceiling`]); empty without one.
+    pub fn limits_ceiling(&self) -> crate::limits::Limits {
+        self.inner.config.limits_ceiling
+    }
+
     /// [`TaskManager::spawn`] for an already boxed task.
     pub fn spawn_boxed(
         &self,
@@ -388,8 +411,13 @@ impl TaskManager {
         let host_limits = crate::limits::HostLimits {
             defaults: config.default_limits,
             policy: config.unenforced_limits,
+            ceiling: self.inner.ceiling.clone(),
         };
-        task.check_limits(&host_limits.defaults, host_limits.policy)?;
+        task.check_limits(
+            &host_limits.defaults,
+            &host_limits.ceiling_limits(),
+            host_limits.policy,
+        )?;
         let id = TaskId::generate(task.kind());
         let owner = options
             .owner

@@ -204,6 +204,10 @@ mod tests {
             serde_json::json!({"type": "task.heartbeat", "new_bytes": 1}),
             serde_json::json!({"type": "task.stalled", "idle_ms": 1}),
             serde_json::json!({"type": "task.sink_error", "sink": "", "error": ""}),
+            serde_json::json!({"type": "task.paused"}),
+            serde_json::json!({"type": "task.resumed"}),
+            serde_json::json!({"type": "task.queued", "kind": "k", "description": "", "owner": ""}),
+            serde_json::json!({"type": "task.limit_reached", "limit": "pids", "scope": "task", "value": 16.0, "count": 2}),
         ];
         for (sample, name) in samples.into_iter().zip(EventKind::TYPE_NAMES) {
             let kind: EventKind = serde_json::from_value(sample).expect("event");

@@ -97,6 +97,9 @@ pub struct Notification {
     /// [`NOTIFICATION_VALUE_CHARS`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
+    /// What an ended process task used, and the limits it reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<crate::limits::Usage>,
     /// When it was made (milliseconds since the Unix epoch).
     pub created_at_ms: u64,
     /// The text for the model: metadata first, then the output tail.
@@ -203,6 +206,9 @@ impl Notification {
         }
         if let Some(error) = &self.error {
             text.push_str(&format!("\nerror: {error}"));
+        }
+        if let Some(usage) = &self.usage {
+            text.push_str(&usage.text_lines());
         }
         if let Some(value) = &self.value {
             text.push_str(&format!("\nresult:\n{value}"));

@@ -75,16 +75,18 @@ pub trait BackgroundTask: Send + 'static {
     fn on_start(&mut self, _ctx: &TaskContext) {}
 
     /// Refuses, at the spawn, a task whose resource limits (its own over
-    /// the manager's `defaults`) this host cannot enforce when the
-    /// manager's `policy` is to refuse such tasks. Process tasks only; not
-    /// for other tasks to implement.
+    /// the manager's `defaults`, and the manager's `ceiling` it must count
+    /// against) this host cannot enforce when the manager's `policy` is to
+    /// refuse such tasks. Process tasks only; not for other tasks to
+    /// implement.
     #[doc(hidden)]
     fn check_limits(
         &self,
         defaults: &crate::limits::Limits,
+        ceiling: &crate::limits::Limits,
         policy: crate::limits::UnenforcedLimits,
     ) -> crate::Result<()> {
-        let _ = (defaults, policy);
+        let _ = (defaults, ceiling, policy);
         Ok(())
     }
 

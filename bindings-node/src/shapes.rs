@@ -9,10 +9,11 @@ pub(crate) const SHAPES: &[(&str, &[&str])] = &[
     ("ChangedFiles", &["root", "created", "modified", "deleted", "truncated"]),
     ("ExitInfo", &["code", "signal"]),
     ("GcReport", &["removed"]),
+    ("LimitReached", &["limit", "scope", "value", "count"]),
     ("Limits", &["memory", "pids", "cpu"]),
     ("LimitsInfo", &["enforced", "not_enforced"]),
     ("NotEnforced", &["limits", "reason"]),
-    ("Notification", &["id", "kind", "task_id", "owner", "task_kind", "description", "status", "exit", "reason", "error", "duration_ms", "output_tail", "detail", "source", "value", "created_at_ms", "text"]),
+    ("Notification", &["id", "kind", "task_id", "owner", "task_kind", "description", "status", "exit", "reason", "error", "duration_ms", "output_tail", "detail", "source", "value", "usage", "created_at_ms", "text"]),
     ("OutputStats", &["total_bytes", "stdout_bytes", "stderr_bytes", "spilled", "disk_bytes", "omitted_bytes", "memory_bytes", "write_error", "log_path"]),
     ("PollResponse", &["info", "cursor", "next_cursor", "omitted_bytes", "eof", "text", "spans", "timed_out", "data"]),
     ("Preview", &["head", "tail", "omitted_bytes", "total_bytes", "text"]),
@@ -23,7 +24,7 @@ pub(crate) const SHAPES: &[(&str, &[&str])] = &[
     ("TaskResult", &["id", "status", "exit", "value", "error", "cancel_reason", "duration_ms", "output", "changed_files", "usage"]),
     ("TaskSource", &["agent", "arguments"]),
     ("ToolResponse", &["text", "json", "is_error"]),
-    ("Usage", &["peak_memory_bytes", "memory_source", "cpu_user_ms", "cpu_system_ms", "cpu_source"]),
+    ("Usage", &["peak_memory_bytes", "memory_source", "cpu_user_ms", "cpu_system_ms", "cpu_source", "cpu_throttled_ms", "limits_reached"]),
     ("TaskResult", &["state", "id", "status", "exit", "value", "error", "cancel_reason", "duration_ms", "output", "changed_files", "usage"]),
     ("TaskInfo", &["state", "id", "kind", "description", "owner", "status", "foreground", "detached", "keep_alive", "paused", "created_at_ms", "finished_at_ms", "duration_ms", "pid", "orphan_pid", "containment", "limits", "exit", "cancel_reason", "error", "sink_error", "output"]),
 ];
@@ -31,8 +32,8 @@ pub(crate) const SHAPES: &[(&str, &[&str])] = &[
 /// A script whose value is the factories, in the order of `SHAPES`.
 #[rustfmt::skip]
 pub(crate) const FACTORIES: &str = r#"(f => f.concat([
-  (s, ...a) => ({ state: s, result: f[15](...a) }),
-  (s, ...a) => ({ state: s, info: f[14](...a) }),
+  (s, ...a) => ({ state: s, result: f[16](...a) }),
+  (s, ...a) => ({ state: s, info: f[15](...a) }),
 ]))([
   (a0, a1) => {
     const o = { kind: a0 }
@@ -47,6 +48,7 @@ pub(crate) const FACTORIES: &str = r#"(f => f.concat([
     return o
   },
   (a0) => ({ removed: a0 }),
+  (a0, a1, a2, a3) => ({ limit: a0, scope: a1, value: a2, count: a3 }),
   (a0, a1, a2) => {
     const o = {}
     if (a0 !== undefined) o.memory = a0
@@ -60,7 +62,7 @@ pub(crate) const FACTORIES: &str = r#"(f => f.concat([
     return o
   },
   (a0, a1) => ({ limits: a0, reason: a1 }),
-  (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16) => {
+  (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17) => {
     const o = { id: a0, kind: a1, taskId: a2, owner: a3, taskKind: a4, description: a5, status: a6 }
     if (a7 !== undefined) o.exit = a7
     if (a8 !== undefined) o.reason = a8
@@ -70,8 +72,9 @@ pub(crate) const FACTORIES: &str = r#"(f => f.concat([
     if (a12 !== undefined) o.detail = a12
     if (a13 !== undefined) o.source = a13
     if (a14 !== undefined) o.value = a14
-    o.createdAtMs = a15
-    o.text = a16
+    if (a15 !== undefined) o.usage = a15
+    o.createdAtMs = a16
+    o.text = a17
     return o
   },
   (a0, a1, a2, a3, a4, a5, a6, a7, a8) => {
@@ -125,5 +128,10 @@ pub(crate) const FACTORIES: &str = r#"(f => f.concat([
   },
   (a0, a1) => ({ agent: a0, arguments: a1 }),
   (a0, a1, a2) => ({ text: a0, json: a1, isError: a2 }),
-  (a0, a1, a2, a3, a4) => ({ peakMemoryBytes: a0, memorySource: a1, cpuUserMs: a2, cpuSystemMs: a3, cpuSource: a4 }),
+  (a0, a1, a2, a3, a4, a5, a6) => {
+    const o = { peakMemoryBytes: a0, memorySource: a1, cpuUserMs: a2, cpuSystemMs: a3, cpuSource: a4 }
+    if (a5 !== undefined) o.cpuThrottledMs = a5
+    if (a6 !== undefined) o.limitsReached = a6
+    return o
+  },
 ])"#;

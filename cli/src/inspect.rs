@@ -320,6 +320,15 @@ fn status_one(
     if let Some(error) = &i.error {
         rows.push(("error", error.clone()));
     }
+    if let Some(limits) = &i.limits {
+        rows.push(("limits", limits_text(limits)));
+    }
+    if let Some(usage) = result.as_ref().and_then(|r| r.usage.as_ref()) {
+        rows.push(("used", usage.line()));
+        for reached in &usage.limits_reached {
+            rows.push(("limit", reached.line()));
+        }
+    }
     let o = &i.output;
     let mut output = format!(
         "{} (stdout {}, stderr {})",
@@ -705,6 +714,23 @@ pub fn files(root: &RootArg, id: &str, json: bool) -> Result<(), Failure> {
     emit(out.as_bytes())
 }
 
+/// A task's limits as applied, for `status`: `memory 64 MiB, pids 16`,
+/// then what is not enforced and why.
+fn limits_text(limits: &agent_tasks::LimitsInfo) -> String {
+    let mut text = limits.enforced.text();
+    if text.is_empty() {
+        text.push_str("none enforced");
+    }
+    if let Some(missing) = &limits.not_enforced {
+        text.push_str(&format!(
+            "; not enforced: {} ({})",
+            missing.limits.text(),
+            missing.reason
+        ));
+    }
+    text
+}
+
 fn event_line(event: &agent_tasks::Event) -> String {
     let (name, detail) = match &event.kind {
         EventKind::Started {
@@ -757,6 +783,21 @@ fn event_line(event: &agent_tasks::Event) -> String {
             }
             ("finished", d)
         }
+        EventKind::LimitReached {
+            limit,
+            scope,
+            value,
+            count,
+        } => (
+            "limit_reached",
+            agent_tasks::LimitReached {
+                limit: *limit,
+                scope: *scope,
+                value: *value,
+                count: *count,
+            }
+            .line(),
+        ),
         EventKind::Lost {} => ("lost", String::new()),
         EventKind::Orphaned { pid } => ("orphaned", format!("pid {pid} still runs")),
         EventKind::OutputDropped { disk_limit } => (

@@ -100,6 +100,8 @@ fn redacted(root: &Path) -> insta::Settings {
     // Event sequence numbers are the manager's, shared by concurrent tasks.
     settings.add_filter(r"(?m)^ *\d+  ", "[SEQ]  ");
     settings.add_filter(r"(?m)^(pid +)\d+", "$1[PID]");
+    // What a process used (peak memory, CPU time) varies by run.
+    settings.add_filter(r"(?m)^( *used:? +)peak memory .*$", "$1[USAGE]");
     settings
 }
 

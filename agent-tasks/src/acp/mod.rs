@@ -454,6 +454,17 @@ impl BackgroundTask for AcpTask {
             .map_err(|e| Error::invalid_argument("cwd", e))
     }
 
+    fn check_limits(
+        &self,
+        defaults: &crate::limits::Limits,
+        ceiling: &crate::limits::Limits,
+        policy: crate::limits::UnenforcedLimits,
+    ) -> crate::Result<()> {
+        // The agent's process is a process task's: refused at the spawn
+        // the same way.
+        self.process.check_limits(defaults, ceiling, policy)
+    }
+
     fn on_start(&mut self, ctx: &TaskContext) {
         // Without a session directory `run` fails before any process.
         if self.session_dir().is_ok() {

@@ -258,7 +258,7 @@ impl TaskEntry {
                 (None, Some(o)) if o.success => TaskStatus::Completed,
                 _ => TaskStatus::Failed,
             };
-            let usage = outcome.as_ref().and_then(|o| o.usage);
+            let usage = outcome.as_ref().and_then(|o| o.usage.clone());
             let result = TaskResult {
                 id: self.spec.id.clone(),
                 status,

@@ -424,12 +424,15 @@ impl TaskEntry {
         detail: Option<String>,
     ) -> Notification {
         let info = self.info();
-        let value = match (&lock(&self.state).phase, kind) {
-            (Phase::Ended { result, .. }, NotificationKind::Finished) => result
-                .value
-                .as_ref()
-                .map(|v| compact_value(v, NOTIFICATION_VALUE_CHARS)),
-            _ => None,
+        let (value, usage) = match (&lock(&self.state).phase, kind) {
+            (Phase::Ended { result, .. }, NotificationKind::Finished) => (
+                result
+                    .value
+                    .as_ref()
+                    .map(|v| compact_value(v, NOTIFICATION_VALUE_CHARS)),
+                result.usage.clone(),
+            ),
+            _ => (None, None),
         };
         let mut notification = Notification {
             id: format!("{}.{occasion}", self.spec.id),
@@ -447,6 +450,7 @@ impl TaskEntry {
             detail,
             source: self.spec.source.as_deref().cloned(),
             value,
+            usage,
             created_at_ms: now_ms(),
             text: String::new(),
         };
@@ -500,6 +504,14 @@ impl TaskEntry {
             pause_point("end.published");
         } else {
             self.remove_foreground_record();
+        }
+        for reached in result.usage.iter().flat_map(|u| &u.limits_reached) {
+            self.emit(EventKind::LimitReached {
+                limit: reached.limit,
+                scope: reached.scope,
+                value: reached.value,
+                count: reached.count,
+            });
         }
         // Announced last, so a host that reacts to the event finds the
         // notification queued and the result saved.

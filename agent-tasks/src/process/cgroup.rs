@@ -456,7 +456,15 @@ pub(super) fn sweep_leftovers(parent: &Path) {
                 .is_some_and(|age| age > std::time::Duration::from_secs(60)),
         };
         if gone {
-            // Fails (EBUSY) while processes are in it: left as it is.
+            // A dead manager's ceiling holds its tasks' cgroups: those
+            // first. Fails (EBUSY) while processes are in one: left as it is.
+            if let Ok(inner) = std::fs::read_dir(entry.path()) {
+                for child in inner.flatten() {
+                    if child.file_name().to_string_lossy().starts_with(DIR_PREFIX) {
+                        let _ = std::fs::remove_dir(child.path());
+                    }
+                }
+            }
             let _ = std::fs::remove_dir(entry.path());
         }
     }

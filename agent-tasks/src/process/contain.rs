@@ -73,11 +73,11 @@ pub(crate) fn prepare(
     if wanted == Containment::Cgroup {
         cgroup = TaskCgroup::create(task_id);
     }
-    let limits = if limits.is_empty() {
+    let limits = if limits.is_empty() && host.ceiling.is_none() {
         None
     } else {
         let v2 = cgroup.as_ref().map(TaskCgroup::path);
-        let applied = LimitGroups::create(limits, wanted, v2);
+        let applied = LimitGroups::create(limits, wanted, v2, host.ceiling.as_ref());
         let refuse = host.policy == UnenforcedLimits::Refuse;
         match applied {
             Ok(groups) => match groups.not_enforced() {
@@ -309,7 +309,7 @@ impl Contained {
         oom_notified: bool,
     ) -> (Option<String>, Option<Usage>) {
         match &self.limits {
-            Some(limits) => (limits.oom_error(oom_notified), limits.usage(root.as_ref())),
+            Some(limits) => limits.end_report(root.as_ref(), oom_notified),
             None => (None, root.map(|r| r.alone())),
         }
     }

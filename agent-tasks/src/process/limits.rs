@@ -23,6 +23,19 @@
 //!   v1 has no `oom.group`: an OOM is noticed through `cgroup.event_control`
 //!   (an eventfd) and the whole tree is killed by the task's driver.
 //!
+//! A manager's **ceiling** ([`Ceiling`]: all its tasks together) is one
+//! more v1 cgroup per hierarchy, `agent-tasks-h<host pid>-mgr-<random>`,
+//! under the host's own; every task's limit cgroups are made inside it, in
+//! each hierarchy the ceiling limits whether or not the task has a limit of
+//! its own there, so each task counts. The kernel's accounting is
+//! hierarchical there (memory, pids, CFS quota). An OOM at the ceiling is
+//! told to every task below it (v1 notifies the subtree), but the kernel
+//! kills one victim: a task's driver acts only once its own cgroup counts
+//! an OOM kill ([`LimitGroups::oom`]). Whose limit it was is told by the
+//! task's own failure counter (`memory.failcnt`: charges refused at the
+//! task's own limit; those refused at the ceiling count there). A ceiling
+//! is v1 only: on a host whose controllers are v2-delegated it is refused.
+//!
 //! Why no crate: `cgroups-rs` creates a cgroup in every hierarchy and
 //! moves processes by pid from the parent; the child here joins its
 //! cgroups itself between `clone` and `execve`, where nothing may allocate,
@@ -33,10 +46,13 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use crate::info::Containment;
-use crate::limits::{size_text, Limits, LimitsInfo, NotEnforced, Usage, UsageSource};
+use crate::limits::{
+    size_text, CeilingDirs, LimitKind, LimitReached, LimitScope, Limits, LimitsInfo, NotEnforced,
+    Usage, UsageSource,
+};
 
 /// The controllers limits use, by the kind of limit they enforce.
 const CONTROLLERS: [&str; 3] = ["memory", "pids", "cpu"];
@@ -199,9 +215,16 @@ struct V1Group {
 pub(crate) struct LimitGroups {
     enforced: Limits,
     not_enforced: Option<NotEnforced>,
+    /// The manager's ceiling the task's cgroups are made in; held so that
+    /// its folders outlive the task's (they are removed last).
+    ceiling: Option<Arc<dyn CeilingDirs>>,
     v1: Vec<V1Group>,
     /// The v1 memory cgroup (also in `v1`), for the OOM and the peak.
     v1_memory: Option<PathBuf>,
+    /// The v1 pids cgroup, for the forks refused at a limit.
+    v1_pids: Option<PathBuf>,
+    /// The v1 cpu cgroup, for the time throttled.
+    v1_cpu: Option<PathBuf>,
     /// The task's v2 cgroup, if it has one (limits written there, or only
     /// read for the CPU time).
     v2: Option<PathBuf>,
@@ -225,9 +248,13 @@ impl LimitGroups {
         limits: &Limits,
         wanted: Containment,
         v2: Option<&Path>,
+        ceiling: Option<&Arc<dyn CeilingDirs>>,
     ) -> Result<LimitGroups, String> {
         let (enforced, not_enforced) = if wanted == Containment::ProcessGroup {
-            (Limits::default(), Some(*limits))
+            // Outside any cgroup of its own, the task cannot count against
+            // the ceiling either.
+            let ceiling = ceiling.map(|c| c.limits()).unwrap_or_default();
+            (Limits::default(), Some(limits.or(ceiling)))
         } else {
             split(limits, |controller| match place(controller) {
                 Some(Place::V2) => v2.is_some(),
@@ -243,11 +270,15 @@ impl LimitGroups {
             },
             limits: missing,
         });
+        let ceiling = ceiling.filter(|_| wanted != Containment::ProcessGroup);
         let mut groups = LimitGroups {
             enforced,
             not_enforced,
+            ceiling: ceiling.cloned(),
             v1: Vec::new(),
             v1_memory: None,
+            v1_pids: None,
+            v1_cpu: None,
             v2: v2.map(Path::to_path_buf),
             v2_memory: false,
             cpu_base: None,
@@ -256,29 +287,44 @@ impl LimitGroups {
         // (On an error below, dropping `groups` removes what was made.)
         let tag = crate::id::TaskId::generate("lim");
         let name = format!("agent-tasks-h{}-{}", std::process::id(), tag.as_str());
-        for (controller, set) in [
-            ("memory", enforced.memory.is_some()),
-            ("pids", enforced.pids.is_some()),
-            ("cpu", enforced.cpu.is_some()),
+        let under_ceiling = ceiling.map(|c| c.limits()).unwrap_or_default();
+        for (controller, own, shared) in [
+            (
+                "memory",
+                enforced.memory.is_some(),
+                under_ceiling.memory.is_some(),
+            ),
+            (
+                "pids",
+                enforced.pids.is_some(),
+                under_ceiling.pids.is_some(),
+            ),
+            ("cpu", enforced.cpu.is_some(), under_ceiling.cpu.is_some()),
         ] {
-            if !set {
-                continue;
-            }
-            match place(controller) {
-                Some(Place::V1(parent)) => {
-                    let dir = groups.v1_group(parent, &name)?;
-                    write_v1(controller, &dir, &enforced)?;
-                    if controller == "memory" {
-                        groups.oom_event = oom_eventfd(&dir);
-                        groups.v1_memory = Some(dir);
-                    }
-                }
-                Some(Place::V2) => {
+            // Under a ceiling of this kind the task gets a cgroup of its own
+            // there (made in the ceiling's) whether or not it has a limit of
+            // the kind: it counts.
+            let ceiling_dir = ceiling.and_then(|c| c.dir(controller)).filter(|_| shared);
+            let parent = match (ceiling_dir, place(controller)) {
+                (Some(dir), _) => dir,
+                (None, Some(Place::V1(parent))) if own => parent.as_path(),
+                (None, Some(Place::V2)) if own => {
                     let dir = v2.ok_or("the task has no v2 cgroup")?;
                     write_v2(controller, dir, &enforced)?;
                     groups.v2_memory |= controller == "memory";
+                    continue;
                 }
-                None => {}
+                _ => continue,
+            };
+            let dir = groups.v1_group(parent, &name)?;
+            write_v1(controller, &dir, &enforced)?;
+            match controller {
+                "memory" => {
+                    groups.oom_event = oom_eventfd(&dir);
+                    groups.v1_memory = Some(dir);
+                }
+                "pids" => groups.v1_pids = Some(dir),
+                _ => groups.v1_cpu = Some(dir),
             }
         }
         if let Some(dir) = v2 {
@@ -294,7 +340,9 @@ impl LimitGroups {
         if self.v1.iter().any(|g| g.dir == dir) {
             return Ok(dir);
         }
-        sweep_once(parent);
+        if self.ceiling.is_none() {
+            sweep_once(parent);
+        }
         std::fs::create_dir(&dir)
             .map_err(|e| format!("making the cgroup `{}`: {e}", dir.display()))?;
         let procs = OpenOptions::new()
@@ -359,6 +407,11 @@ impl LimitGroups {
     /// Waits until the task's memory cgroup runs out of memory (v1: its
     /// OOM eventfd); never returns where that cannot be told (v2 kills the
     /// whole tree itself: `memory.oom.group`).
+    ///
+    /// Under a ceiling, every task below it is told of an OOM at the
+    /// ceiling, where the kernel kills one victim: this returns only once
+    /// the task's own cgroup counts an OOM kill (or, at the task's own
+    /// limit, once its memory is at that limit), so the other tasks run on.
     pub async fn oom(&self) {
         let Some(event) = &self.oom_event else {
             return std::future::pending().await;
@@ -377,39 +430,122 @@ impl LimitGroups {
                     count.len(),
                 )
             };
-            if n == 8 {
+            if n != 8 {
+                ready.clear_ready();
+                continue;
+            }
+            if self.ceiling.is_none() || self.oom_is_ours().await {
                 return;
             }
-            ready.clear_ready();
         }
     }
 
-    /// The error of a task its memory limit killed: `killed: memory limit
-    /// 128 MiB reached (OOM), peak 128 MiB`; `None` if no process of the
-    /// task was killed at the limit (told by the cgroup's OOM kill count,
-    /// or by its OOM event, `notified`, never guessed from a SIGKILL: the
-    /// event comes as the kernel starts its OOM kill, and the tree killed
-    /// then leaves it no process to count a kill of).
-    pub fn oom_error(&self, notified: bool) -> Option<String> {
-        let limit = self.enforced.memory?;
+    /// After an OOM event under a ceiling: whether the kernel's kill is
+    /// this task's. The kill is counted a moment after the event; waited
+    /// for up to a second.
+    async fn oom_is_ours(&self) -> bool {
+        let Some(dir) = &self.v1_memory else {
+            return false;
+        };
+        for _ in 0..100 {
+            if read_key(&dir.join("memory.oom_control"), "oom_kill").unwrap_or(0) > 0 {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        // No kill counted here: at the task's own limit it is still this
+        // task's OOM (the kernel may have found its victim exiting).
+        self.own_memory_limit_hit()
+    }
+
+    /// Whether a charge was refused at the task's own memory limit (not
+    /// at the ceiling's, which counts its refusals itself).
+    fn own_memory_limit_hit(&self) -> bool {
+        let Some(dir) = &self.v1_memory else {
+            return false;
+        };
+        self.enforced.memory.is_some()
+            && ["memory.failcnt", "memory.memsw.failcnt"]
+                .iter()
+                .any(|file| read_number(&dir.join(file)).unwrap_or(0) > 0)
+    }
+
+    /// The memory limit that killed a process of the task, if one did:
+    /// told by the cgroup's OOM kill count, or by its OOM event
+    /// (`notified`), never guessed from a SIGKILL (the event comes as the
+    /// kernel starts its OOM kill, and the tree killed then leaves it no
+    /// process to count a kill of). Whose it was: the task's own limit if
+    /// a charge was refused there, else the ceiling's.
+    fn oom_reached(&self, notified: bool) -> Option<LimitReached> {
         let kills = if let Some(dir) = &self.v1_memory {
             read_key(&dir.join("memory.oom_control"), "oom_kill")
         } else if self.v2_memory {
             read_key(&self.v2.as_ref()?.join("memory.events"), "oom_kill")
         } else {
             None
-        };
-        if kills.unwrap_or(0) == 0 && !notified {
+        }
+        .unwrap_or(0);
+        if kills == 0 && !notified {
             return None;
         }
+        let ceiling = self.ceiling.as_ref().and_then(|c| c.limits().memory);
+        let (scope, limit) = match (self.enforced.memory, ceiling) {
+            (Some(_), Some(ceiling)) if !self.own_memory_limit_hit() => {
+                (LimitScope::Ceiling, ceiling)
+            }
+            (Some(own), _) => (LimitScope::Task, own),
+            (None, Some(ceiling)) => (LimitScope::Ceiling, ceiling),
+            (None, None) => return None,
+        };
+        Some(LimitReached {
+            limit: LimitKind::Memory,
+            scope,
+            value: limit as f64,
+            count: kills.max(1),
+        })
+    }
+
+    /// The pids limit fork refusals were counted at, if any (v1 counts
+    /// them in the forking cgroup whichever limit refused: the task's own
+    /// if it has one, else the ceiling's).
+    fn pids_reached(&self) -> Option<LimitReached> {
+        let refused = read_key(&self.v1_pids.as_ref()?.join("pids.events"), "max")?;
+        if refused == 0 {
+            return None;
+        }
+        let (scope, value) = match (self.enforced.pids, &self.ceiling) {
+            (Some(own), _) => (LimitScope::Task, own),
+            (None, Some(ceiling)) => (LimitScope::Ceiling, ceiling.limits().pids?),
+            (None, None) => return None,
+        };
+        Some(LimitReached {
+            limit: LimitKind::Pids,
+            scope,
+            value: value as f64,
+            count: refused,
+        })
+    }
+
+    /// The task's own CPU limit's throttling: periods throttled and the
+    /// time (ms), from its v1 cpu cgroup (a ceiling's throttling is the
+    /// ceiling's, shared: not counted per task).
+    fn cpu_throttled(&self) -> Option<(u64, u64)> {
+        self.enforced.cpu?;
+        let path = self.v1_cpu.as_ref()?.join("cpu.stat");
+        let periods = read_key(&path, "nr_throttled")?;
+        let ns = read_key(&path, "throttled_time")?;
+        Some((periods, ns / 1_000_000))
+    }
+
+    /// The error of a task a memory limit killed: `killed: memory limit
+    /// 128 MiB reached (OOM), peak 128 MiB` (`memory ceiling of the
+    /// manager …` for the ceiling's).
+    fn oom_error(&self, reached: &LimitReached) -> String {
         let peak = self
             .peak_memory()
             .map(|peak| format!(", peak {}", size_text(peak)))
             .unwrap_or_default();
-        Some(format!(
-            "killed: memory limit {} reached (OOM){peak}",
-            size_text(limit)
-        ))
+        format!("killed: {} reached (OOM){peak}", reached.limit_text())
     }
 
     /// The tree's peak memory, from its memory cgroup.
@@ -425,7 +561,36 @@ impl LimitGroups {
 
     /// What the task used: from its cgroups where they tell, else from the
     /// root's `rusage` (`root`, if known).
-    pub fn usage(&self, root: Option<&RootUsage>) -> Option<Usage> {
+    /// At the task's end: the error of a task a memory limit killed (see
+    /// [`LimitGroups::oom`]; `oom_notified`: it returned), and what the
+    /// task used, with the limits it reached.
+    pub fn end_report(
+        &self,
+        root: Option<&RootUsage>,
+        oom_notified: bool,
+    ) -> (Option<String>, Option<Usage>) {
+        let oom = self.oom_reached(oom_notified);
+        let error = oom.as_ref().map(|reached| self.oom_error(reached));
+        let usage = self.usage(root).map(|mut usage| {
+            usage.limits_reached.extend(oom);
+            usage.limits_reached.extend(self.pids_reached());
+            if let Some((periods, ms)) = self.cpu_throttled() {
+                usage.cpu_throttled_ms = Some(ms);
+                if periods > 0 {
+                    usage.limits_reached.push(LimitReached {
+                        limit: LimitKind::Cpu,
+                        scope: LimitScope::Task,
+                        value: self.enforced.cpu.unwrap_or_default(),
+                        count: periods,
+                    });
+                }
+            }
+            usage
+        });
+        (error, usage)
+    }
+
+    fn usage(&self, root: Option<&RootUsage>) -> Option<Usage> {
         let cpu = self.v2.as_ref().and_then(|dir| {
             let (user, system) = read_cpu_stat(dir)?;
             let (base_user, base_system) = self.cpu_base.unwrap_or((0, 0));
@@ -450,6 +615,8 @@ impl LimitGroups {
             cpu_user_ms,
             cpu_system_ms,
             cpu_source,
+            cpu_throttled_ms: None,
+            limits_reached: Vec::new(),
         })
     }
 
@@ -498,23 +665,113 @@ impl Drop for LimitGroups {
         if self.remove() {
             return;
         }
-        let dirs: Vec<PathBuf> = self.v1.iter().map(|g| g.dir.clone()).collect();
-        let retry = move || {
-            for _ in 0..250 {
-                std::thread::sleep(std::time::Duration::from_millis(4));
-                let left = dirs.iter().any(|dir| {
-                    matches!(std::fs::remove_dir(dir), Err(e) if e.kind() != std::io::ErrorKind::NotFound)
-                });
-                if !left {
-                    return;
-                }
-            }
-        };
-        // Without a thread, the folders stay (swept by the next host).
-        let _ = std::thread::Builder::new()
-            .name("agent-tasks-limits".to_string())
-            .spawn(retry);
+        remove_or_retry(self.v1.iter().map(|g| g.dir.clone()).collect());
+        // (The ceiling, if this held its last reference, is dropped after
+        // this: its own removal retries until these are gone.)
     }
+}
+
+/// A manager's ceiling: one v1 cgroup per hierarchy it limits, holding the
+/// limit cgroups of every task of the manager. Dropped (with the manager
+/// and its last task), it removes its folders once they are empty.
+#[derive(Debug)]
+pub(crate) struct Ceiling {
+    limits: Limits,
+    /// The ceiling's folder per controller it limits.
+    dirs: Vec<(&'static str, PathBuf)>,
+}
+
+impl Ceiling {
+    /// Makes the ceiling's cgroups and writes `limits` there. Refused
+    /// (`LimitsUnavailable`) where a kind cannot be: the controller is not
+    /// a writable v1 hierarchy here (a v2-delegated one included: task
+    /// cgroups there are not nested under a manager's).
+    pub fn create(limits: &Limits) -> crate::Result<Ceiling> {
+        let (_, missing) = split(limits, |c| matches!(place(c), Some(Place::V1(_))));
+        if let Some(missing) = missing {
+            return Err(crate::Error::LimitsUnavailable {
+                kinds: missing.kinds().iter().map(|k| k.to_string()).collect(),
+                reason: format!(
+                    "a ceiling needs a writable cgroup v1 hierarchy with the {} controller{}",
+                    missing.kinds().join(", "),
+                    if missing.kinds().len() > 1 { "s" } else { "" }
+                ),
+            });
+        }
+        let tag = crate::id::TaskId::generate("mgr");
+        let name = format!("agent-tasks-h{}-{}", std::process::id(), tag.as_str());
+        let mut ceiling = Ceiling {
+            limits: *limits,
+            dirs: Vec::new(),
+        };
+        for controller in limits.kinds() {
+            let Some(Place::V1(parent)) = place(controller) else {
+                continue;
+            };
+            sweep_once(parent);
+            let dir = parent.join(&name);
+            if !ceiling.dirs.iter().any(|(_, d)| *d == dir) {
+                std::fs::create_dir(&dir).map_err(|e| crate::Error::LimitsUnavailable {
+                    kinds: vec![controller.to_string()],
+                    reason: format!("making the cgroup `{}`: {e}", dir.display()),
+                })?;
+            }
+            ceiling.dirs.push((controller, dir.clone()));
+            write_v1(controller, &dir, limits).map_err(|reason| {
+                crate::Error::LimitsUnavailable {
+                    kinds: vec![controller.to_string()],
+                    reason,
+                }
+            })?;
+        }
+        Ok(ceiling)
+    }
+}
+
+impl CeilingDirs for Ceiling {
+    fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    fn dir(&self, controller: &str) -> Option<&Path> {
+        self.dirs
+            .iter()
+            .find(|(c, _)| *c == controller)
+            .map(|(_, dir)| dir.as_path())
+    }
+}
+
+impl Drop for Ceiling {
+    fn drop(&mut self) {
+        let mut dirs: Vec<PathBuf> = self.dirs.iter().map(|(_, d)| d.clone()).collect();
+        dirs.dedup();
+        remove_or_retry(dirs);
+    }
+}
+
+/// Removes the (empty) cgroup folders `dirs`, retried a moment away from
+/// the caller while the kernel lets go of a killed process.
+fn remove_or_retry(dirs: Vec<PathBuf>) {
+    let remove_all = |dirs: &[PathBuf]| {
+        !dirs.iter().any(|dir| {
+            matches!(std::fs::remove_dir(dir), Err(e) if e.kind() != std::io::ErrorKind::NotFound)
+        })
+    };
+    if remove_all(&dirs) {
+        return;
+    }
+    let retry = move || {
+        for _ in 0..250 {
+            std::thread::sleep(std::time::Duration::from_millis(4));
+            if remove_all(&dirs) {
+                return;
+            }
+        }
+    };
+    // Without a thread, the folders stay (swept by the next host).
+    let _ = std::thread::Builder::new()
+        .name("agent-tasks-limits".to_string())
+        .spawn(retry);
 }
 
 /// The root process's own `rusage` at its exit (it and the descendants it
@@ -535,6 +792,8 @@ impl RootUsage {
             cpu_user_ms: self.user_ms,
             cpu_system_ms: self.system_ms,
             cpu_source: UsageSource::Rusage,
+            cpu_throttled_ms: None,
+            limits_reached: Vec::new(),
         }
     }
 }

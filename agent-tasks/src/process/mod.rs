@@ -57,6 +57,7 @@ pub(crate) use cgroup::PoolUser as CgroupPoolUser;
 pub(crate) use contain::Contained;
 pub(crate) use contain::{kill_group, kill_task_now, signal_task};
 pub(crate) use descendants::{boot_id, process_start_time};
+pub(crate) use limits::Ceiling;
 pub(crate) use pty::check_terminal_size;
 pub use pty::{terminal_size, Key};
 
@@ -496,10 +497,20 @@ impl ProcessTask {
 
     /// Refuses the task if its limits (over `host`'s defaults) cannot be
     /// enforced here and `host`'s policy refuses such tasks.
-    fn refuse_unenforceable(&self, host: &crate::limits::HostLimits) -> crate::Result<()> {
-        let limits = self.limits.or(host.defaults);
-        if host.policy == crate::limits::UnenforcedLimits::Report {
+    fn refuse_unenforceable(
+        &self,
+        defaults: &crate::limits::Limits,
+        ceiling: &crate::limits::Limits,
+        policy: crate::limits::UnenforcedLimits,
+    ) -> crate::Result<()> {
+        let mut limits = self.limits.or(*defaults);
+        if policy == crate::limits::UnenforcedLimits::Report {
             return Ok(());
+        }
+        if self.containment == Containment::ProcessGroup {
+            // Outside a cgroup of its own it cannot count against the
+            // manager's ceiling either.
+            limits = limits.or(*ceiling);
         }
         match limits::unenforceable(&limits, self.containment) {
             Some(missing) => Err(missing.refusal()),
@@ -636,12 +647,10 @@ impl BackgroundTask for ProcessTask {
     fn check_limits(
         &self,
         defaults: &crate::limits::Limits,
+        ceiling: &crate::limits::Limits,
         policy: crate::limits::UnenforcedLimits,
     ) -> crate::Result<()> {
-        self.refuse_unenforceable(&crate::limits::HostLimits {
-            defaults: *defaults,
-            policy,
-        })
+        self.refuse_unenforceable(defaults, ceiling, policy)
     }
 
     fn pausable(&self) -> bool {

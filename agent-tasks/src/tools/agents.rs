@@ -270,14 +270,14 @@ impl Agent {
     pub(crate) fn check_arguments(&self, index: usize, args: &Value) -> Result<(), Error> {
         let Some(object) = args.as_object() else {
             return Err(Error::invalid_argument(
-                &format!("tasks[{index}]"),
+                format!("tasks[{index}]"),
                 "must be an object of the agent's arguments",
             ));
         };
         for name in self.required() {
             if !object.contains_key(name) {
                 return Err(Error::invalid_argument(
-                    &format!("tasks[{index}].{name}"),
+                    format!("tasks[{index}].{name}"),
                     format!("is required by agent `{}`", self.name),
                 ));
             }
@@ -285,7 +285,7 @@ impl Agent {
         match object.get("goal").and_then(Value::as_str) {
             Some(goal) if !goal.trim().is_empty() => Ok(()),
             _ => Err(Error::invalid_argument(
-                &format!("tasks[{index}].goal"),
+                format!("tasks[{index}].goal"),
                 "must be a non-empty string",
             )),
         }

@@ -42,6 +42,27 @@ pub struct RunArgs {
     /// on`), or `port:N` for a TCP port on 127.0.0.1 accepting connections.
     #[serde(default)]
     pub wait_until: Option<String>,
+    /// Resource limits for the command and every process it starts, to
+    /// keep a risky command from harming the machine. The host's own limits
+    /// always apply: asking for more than they allow gets the host's.
+    #[serde(default)]
+    pub limits: Option<RunLimits>,
+}
+
+/// `task_run`'s `limits`.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunLimits {
+    /// Memory of the whole tree, e.g. "512M" or "2G" (at the limit the
+    /// command is killed and the task fails, saying so).
+    #[serde(default)]
+    pub memory: Option<String>,
+    /// Processes at once (past it, starting another fails).
+    #[serde(default)]
+    pub pids: Option<u64>,
+    /// CPU cores, e.g. 0.5 (it is slowed down, never killed).
+    #[serde(default)]
+    pub cpu: Option<f64>,
 }
 
 /// Arguments of `task_list`.

@@ -36,7 +36,7 @@ use serde_json::{json, Value};
 use agents::{delegate_definition, DelegateArgs, MAX_DELEGATIONS, TASK_DELEGATE};
 pub use agents::{Agent, AgentFuture, AGENT_KIND};
 pub use definitions::{
-    definitions, definitions_in, CancelArgs, ListArgs, OutputArgs, RunArgs, SendArgs,
+    definitions, definitions_in, CancelArgs, ListArgs, OutputArgs, RunArgs, RunLimits, SendArgs,
     ToolDefinition, ToolShape, WaitArgs,
 };
 use definitions::{TASK_CANCEL, TASK_LIST, TASK_OUTPUT, TASK_RUN, TASK_SEND, TASK_WAIT};
@@ -465,6 +465,9 @@ impl ToolBox {
     /// to a third of the budget; and the end counts as told, so the end
     /// notification does not repeat it.
     fn told_end(&self, id: &str, result: Option<&TaskResult>, meta: &mut Vec<String>) {
+        if let Some(usage) = result.and_then(|r| r.usage.as_ref()) {
+            meta.extend(usage.text_lines().lines().skip(1).map(str::to_string));
+        }
         if let Some(value) = result.and_then(|r| r.value.as_ref()) {
             let budget = self.config.text_budget / 3;
             meta.push(format!(

@@ -25,6 +25,25 @@ impl ToolBox {
         for (k, v) in &self.config.env {
             task = task.env(k, v);
         }
+        // The model may lower the host's limits, never raise them.
+        let mut limits_lines = Vec::new();
+        if let Some(asked) = &args.limits {
+            let asked = crate::limits::Limits {
+                memory: asked
+                    .memory
+                    .as_deref()
+                    .map(|m| crate::limits::parse_size("limits.memory", m))
+                    .transpose()
+                    .map_err(ToolError::core)?,
+                pids: asked.pids,
+                cpu: asked.cpu,
+            };
+            asked.check().map_err(ToolError::core)?;
+            let (limits, lowered) = asked.within(&self.manager.default_limits());
+            limits_lines.push(format!("limits: {}", limits.text()));
+            limits_lines.extend(lowered.into_iter().map(|note| format!("note: {note}")));
+            task = task.limits(limits);
+        }
         let mut options = if background {
             SpawnOptions::background()
         } else {
@@ -72,6 +91,7 @@ impl ToolBox {
             };
             let info = self.task(&id)?;
             let mut meta = task_header(&info, self.caps());
+            meta.extend(limits_lines.iter().cloned());
             meta.extend(tty_line.clone());
             if let Some(outcome) = &ready {
                 meta.push(self.readiness_line(outcome));
@@ -88,6 +108,7 @@ impl ToolBox {
             ForegroundOutcome::Finished(result) => {
                 let info = self.manager.info(&id).map_err(ToolError::core)?;
                 let mut meta = task_header(&info, self.caps());
+                meta.extend(limits_lines.iter().cloned());
                 self.told_end(&id, Some(&result), &mut meta);
                 self.answer_with_output(&id, meta, |end, omitted| {
                     json!({ "task_id": id, "result": result, "next_cursor": end, "bytes_omitted": omitted })
@@ -95,6 +116,7 @@ impl ToolBox {
             }
             ForegroundOutcome::Detached(info) => {
                 let mut meta = task_header(&info, self.caps());
+                meta.extend(limits_lines.iter().cloned());
                 meta.extend(tty_line.clone());
                 meta.push(format!(
                     "note: still running after {}, so it was moved to the background; it keeps running and you will be notified when it ends",

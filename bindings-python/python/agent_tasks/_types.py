@@ -50,7 +50,9 @@ TaskStatus = Literal['queued', 'running', 'completed', 'failed', 'cancelled', 't
 Containment = Literal['cgroup', 'subreaper', 'process_group']
 CancelKind = Literal['user', 'timeout', 'shutdown', 'owner_closed', 'stalled', 'external']
 UsageSource = Literal['cgroup', 'rusage']
-EventType = Literal['task.started', 'task.queued', 'task.detached', 'task.paused', 'task.resumed', 'task.spilled', 'task.finished', 'task.lost', 'task.orphaned', 'task.output_dropped', 'task.watch_matched', 'task.heartbeat', 'task.stalled', 'task.sink_error']
+LimitKind = Literal['memory', 'pids', 'cpu']
+LimitScope = Literal['task', 'ceiling']
+EventType = Literal['task.started', 'task.queued', 'task.detached', 'task.paused', 'task.resumed', 'task.spilled', 'task.finished', 'task.limit_reached', 'task.lost', 'task.orphaned', 'task.output_dropped', 'task.watch_matched', 'task.heartbeat', 'task.stalled', 'task.sink_error']
 NotificationKind = Literal['finished', 'lost', 'orphaned', 'watch_match', 'watch_stopped', 'progress', 'stalled', 'turn_ended']
 
 
@@ -369,6 +371,41 @@ class ChangedFiles(_Wire):
         return self._d['truncated']  # type: ignore[no-any-return]
 
 
+class LimitReached(_Wire):
+    """A limit a task reached while it ran, in its `Usage` and as a
+    `task.limit_reached` event (told as the task ends, before
+    `task.finished`).
+
+    * `memory`: the kernel killed a process of the task at the limit (an
+      OOM kill; the task then ends `failed`).
+    * `pids`: `fork` failed inside the task `count` times at the limit.
+    * `cpu`: the task was throttled in `count` scheduler periods."""
+
+    __slots__ = ()
+    _repr = ('limit', 'scope', 'value', 'count')
+
+    @property
+    def limit(self) -> LimitKind:
+        """Which limit."""
+        return self._d['limit']  # type: ignore[no-any-return]
+
+    @property
+    def scope(self) -> LimitScope:
+        """Whose: the task's own, or the manager's ceiling."""
+        return self._d['scope']  # type: ignore[no-any-return]
+
+    @property
+    def value(self) -> float:
+        """The limit's value: bytes (`memory`), processes (`pids`), or cores
+        (`cpu`)."""
+        return self._d['value']  # type: ignore[no-any-return]
+
+    @property
+    def count(self) -> int:
+        """How often: OOM kills, refused forks, or throttled periods."""
+        return self._d['count']  # type: ignore[no-any-return]
+
+
 class Usage(_Wire):
     """What a process task used, in its result."""
 
@@ -399,6 +436,18 @@ class Usage(_Wire):
     def cpu_source(self) -> UsageSource:
         """Where the CPU times came from."""
         return self._d['cpu_source']  # type: ignore[no-any-return]
+
+    @property
+    def cpu_throttled_ms(self) -> Optional[int]:
+        """Time the task waited, throttled by a CPU limit (its own or the
+        ceiling), in milliseconds; only where a CPU limit applies."""
+        return self._d.get('cpu_throttled_ms')  # type: ignore[no-any-return]
+
+    @property
+    def limits_reached(self) -> Optional[List[LimitReached]]:
+        """The limits the task reached (each also told as a
+        `task.limit_reached` event)."""
+        return [LimitReached(v) for v in self._d.get('limits_reached')]
 
 
 class TaskResult(_Wire):
@@ -676,6 +725,26 @@ class Event(_Wire):
         return self._d.get('duration_ms')  # type: ignore[no-any-return]
 
     @property
+    def limit(self) -> Optional[LimitKind]:
+        """``task.limit_reached``: Which limit: `memory`, `pids` or `cpu`."""
+        return self._d.get('limit')  # type: ignore[no-any-return]
+
+    @property
+    def scope(self) -> Optional[LimitScope]:
+        """``task.limit_reached``: Whose: `task` (its own) or `ceiling` (the manager's)."""
+        return self._d.get('scope')  # type: ignore[no-any-return]
+
+    @property
+    def value(self) -> Optional[float]:
+        """``task.limit_reached``: The limit's value: bytes, processes, or cores."""
+        return self._d.get('value')  # type: ignore[no-any-return]
+
+    @property
+    def count(self) -> Optional[int]:
+        """``task.limit_reached``: How often: OOM kills, refused forks, or throttled periods."""
+        return self._d.get('count')  # type: ignore[no-any-return]
+
+    @property
     def pid(self) -> Optional[int]:
         """``task.orphaned``: The orphan's process (group) id."""
         return self._d.get('pid')  # type: ignore[no-any-return]
@@ -809,6 +878,12 @@ class Notification(_Wire):
         is, else compact JSON), cut in the middle to
         `NOTIFICATION_VALUE_CHARS`."""
         return self._d.get('value')  # type: ignore[no-any-return]
+
+    @property
+    def usage(self) -> Optional[Usage]:
+        """What an ended process task used, and the limits it reached."""
+        v = _at(self._d, 'usage')
+        return None if v is None else Usage(v)
 
     @property
     def created_at_ms(self) -> int:
@@ -1066,4 +1141,4 @@ class Detached(_Wire):
         return TaskInfo(_without(self._d, "state"))
 
 
-__all__ = ['TaskStatus', 'Containment', 'CancelKind', 'UsageSource', 'EventType', 'NotificationKind', 'Limits', 'NotEnforced', 'LimitsInfo', 'ExitInfo', 'CancelReason', 'OutputStats', 'TaskInfo', 'ChangedFiles', 'Usage', 'TaskResult', 'StreamSpan', 'PollResult', 'Preview', 'Event', 'Lagged', 'Notification', 'ToolResponse', 'Finished', 'Detached']
+__all__ = ['TaskStatus', 'Containment', 'CancelKind', 'UsageSource', 'LimitKind', 'LimitScope', 'EventType', 'NotificationKind', 'Limits', 'NotEnforced', 'LimitsInfo', 'ExitInfo', 'CancelReason', 'OutputStats', 'TaskInfo', 'ChangedFiles', 'LimitReached', 'Usage', 'TaskResult', 'StreamSpan', 'PollResult', 'Preview', 'Event', 'Lagged', 'Notification', 'ToolResponse', 'Finished', 'Detached']
