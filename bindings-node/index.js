@@ -632,9 +632,16 @@ class TaskManager {
   }
 
   static {
-    // The verbs that check a task and their options, then answer what the
+    // The verbs that check their options (and task), then answer what the
     // native verb of the same name answers (the waiting ones through
-    // `waiting`, and always as a Promise, a bad argument included).
+    // `waiting`, and always as a Promise, a bad argument included). First
+    // the manager's own: `list(filter)`, `gc(options)`, `loadProblems()`.
+    for (const [verb, name] of [['list', 'filter'], ['gc', 'options'], ['loadProblems']]) {
+      defineVerb(this.prototype, verb, function (options) {
+        const o = name && checkOptions(verb, options, name)
+        return call(() => this.#native[verb](o))
+      })
+    }
     for (const verb of ['info', 'detach', 'killOrphan', 'preview']) {
       defineVerb(this.prototype, verb, function (task, options) {
         const id = idOf(task)
@@ -724,11 +731,6 @@ class TaskManager {
     return waiting(undefined, () => this.#native.resize(id, cols, rows))
   }
 
-  list(filter) {
-    const f = checkOptions('list', filter, 'filter')
-    return call(() => this.#native.list(f))
-  }
-
   events(options) {
     const o = checkOptions('events', options)
     return new EventIterator(call(() => this.#native.subscribe()), o.signal)
@@ -778,15 +780,6 @@ class TaskManager {
     checkArg('owner', 'string', owner)
     const o = checkOptions('closeOwner', options)
     return waiting(undefined, () => this.#native.closeOwner(owner, o))
-  }
-
-  gc(options) {
-    const o = checkOptions('gc', options)
-    return call(() => this.#native.gc(o))
-  }
-
-  loadProblems() {
-    return call(() => this.#native.loadProblems())
   }
 
   async close(reason) {
