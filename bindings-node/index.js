@@ -257,8 +257,8 @@ async function waiting(signal, start) {
 // ---- JS functions as tasks ------------------------------------------------
 
 // Small writes are gathered and handed to the native layer in one call (at
-// 64 KiB, at a change of stream or of kind, at the end of the current
-// microtask, and when the function returns), so the per-call cost of crossing
+// 64 KiB, at a change of stream, at the end of the current microtask, and
+// when the function returns), so the per-call cost of crossing
 // into Rust is paid per batch, not per line. Nothing else can read the output
 // before the batch is flushed: only this thread polls.
 const BATCH = 64 * 1024
@@ -268,9 +268,8 @@ const kFinish = Symbol('finish')
 class TaskContext {
   #native
   #controller
-  #text = '' // pending text, or
-  #bytes = null // pending bytes: #bytes[0, #byteLength)
-  #byteLength = 0
+  #bytes = null // pending output: #bytes[0, #length), text UTF-8 encoded
+  #length = 0
   #stream = undefined // the stream of what is pending
   #scheduled = false
   #ended = false
@@ -298,55 +297,34 @@ class TaskContext {
   }
 
   write(data, stream) {
-    if (stream !== undefined && typeof stream !== 'string') throw invalid('stream', `expected a string, got ${describe(stream)}`)
+    if (stream !== undefined) checkArg('stream', 'string', stream)
     if (this.#ended) return false
-    if (typeof data === 'string') {
-      if (this.#byteLength > 0 || (this.#text.length > 0 && stream !== this.#stream)) this.#flush()
-      this.#stream = stream
-      this.#text += data
-      if (this.#text.length >= BATCH) this.#flush()
-      else this.#schedule()
-      return !this.#ended
-    }
-    let bytes
-    if (Buffer.isBuffer(data)) bytes = data
-    else if (data instanceof Uint8Array) bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
-    else throw invalid('data', `expected a string, a Buffer or a Uint8Array, got ${describe(data)}`)
-    if (this.#text.length > 0 || (this.#byteLength > 0 && stream !== this.#stream)) this.#flush()
-    if (bytes.length >= BATCH / 4) {
+    data = checkArg('data', 'textOrBytes', data)
+    const text = typeof data === 'string'
+    // (a string's UTF-8 length is at most 3 bytes per UTF-16 unit)
+    const most = text ? data.length * 3 : data.length
+    if (this.#length > 0 && (stream !== this.#stream || this.#length + most > BATCH)) this.#flush()
+    if (most >= BATCH / 4) {
       // Large enough to cross on its own, without a copy, after what is pending.
       this.#flush()
-      if (!this.#ended && !this.#native.write(bytes, stream)) this.#ended = true
+      if (!this.#ended && !this.#native.write(data, stream)) this.#ended = true
       return !this.#ended
     }
-    if (this.#byteLength + bytes.length > BATCH) this.#flush()
     this.#bytes ??= Buffer.allocUnsafe(BATCH)
-    bytes.copy(this.#bytes, this.#byteLength)
-    this.#byteLength += bytes.length
+    this.#length += text ? this.#bytes.write(data, this.#length) : data.copy(this.#bytes, this.#length)
     this.#stream = stream
-    this.#schedule()
-    return !this.#ended
-  }
-
-  #schedule() {
     if (!this.#scheduled) {
       this.#scheduled = true
       queueMicrotask(this.#flushTask)
     }
+    return !this.#ended
   }
 
   #flush() {
-    let accepted = true
-    if (this.#text.length > 0) {
-      const text = this.#text
-      this.#text = ''
-      accepted = this.#native.write(text, this.#stream)
-    } else if (this.#byteLength > 0) {
-      const length = this.#byteLength
-      this.#byteLength = 0
-      accepted = this.#native.write(this.#bytes.subarray(0, length), this.#stream)
-    }
-    if (!accepted) this.#ended = true
+    if (this.#length === 0) return
+    const length = this.#length
+    this.#length = 0
+    if (!this.#native.write(this.#bytes.subarray(0, length), this.#stream)) this.#ended = true
   }
 
   recv() {
