@@ -3,10 +3,13 @@
 names, the kind of value each takes and its doc. From it come
 
 - bindings-node/options.js: each call's options and their kinds, which the
-  wrapper (args.js) checks, with the core's "did you mean" hint, before
+  wrapper (index.js) checks, with the core's "did you mean" hint, before
   anything crosses into the native layer;
 - bindings-node/src/options.rs: the option objects the native calls take
-  (napi-rs reads them, and declares their TypeScript types in index.d.ts).
+  (napi-rs reads them, and declares their TypeScript types in index.d.ts),
+  and for those that set the core's settings (TARGET) an `apply` setting
+  each option that maps one to one onto a core setter (args.rs sets the
+  others).
 
 Usage: python3 scripts/gen_node_options.py [--check]
 (--check: fail, writing nothing, when a file is not what it would write.)
@@ -22,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 JS_OUT = ROOT / "bindings-node" / "options.js"
 RS_OUT = ROOT / "bindings-node" / "src" / "options.rs"
 
-# The kinds of values (args.js's `kinds`), and their Rust types. null and
+# The kinds of values (index.js's `kinds`), and their Rust types. null and
 # undefined are "not given" for all; for a `timeout`, null is "none".
 RUST = {
     "string": "String",
@@ -37,10 +40,16 @@ RUST = {
     "size": "TerminalSize",
     "permissions": "String",  # a function is passed beside (acp.rs)
     "limits": "ResourceLimits",  # an object checked key by key (the `limits` spec)
+    "signal": "Signal",  # read by the wrapper; ignored by the native side
 }
-TS = {"timeout": "number | null"}
+TS = {"timeout": "number | null", "signal": "AbortSignal", "env": "Record<string, string | undefined>"}
+
+SIGNAL = ("signal", "signal", "Aborting it ends the wait (not the task); the Promise rejects with `signal.reason`.")
+CURSOR = ("cursor", "count", "Byte offset to start from (default 0), e.g. a poll's `nextCursor`.")
+REASON = ("reason", "string", "Recorded in the info and given to the task.")
 
 # Option objects that cross into Rust: name -> (doc, [(snake_name, kind, doc[, TS type])]).
+# A string with a TypeScript type of its own is a name the core parses.
 NATIVE = {
     "ManagerOptions": ("Settings of a manager (all optional; the core's defaults otherwise).", [
         ("root", "string", "Folder for task folders (default: a private temporary folder, removed when the manager is closed or collected)."),
@@ -113,54 +122,92 @@ NATIVE = {
         ("cols", "number", "Columns (1 to 65535)."),
         ("rows", "number", "Rows (1 to 65535)."),
     ]),
-    "AcpOptions": ("Options of an ACP agent (all optional). Internal: see `runAcp`.", [
+    "AcpOptions": ("Options of `runAcp` (all optional).", [
         ("cwd", "string", "Working directory of the agent and its session (default: the host's)."),
         ("env", "env", "Extra environment variables of the agent."),
-        ("permissions", "permissions", "`allow` or `deny` (the default); a function is passed separately.", "string"),
-        ("files", "string", "`cwd` (default), `read_cwd`, `anywhere` or `none`."),
+        ("permissions", "permissions", "`'allow'`, `'deny'` (the default) or a function deciding each request (a throw denies).", "'allow' | 'deny' | AcpPermissionFunction"),
+        ("files", "string", "Which files the agent may read and write through the client (default `'cwd'`).", "'cwd' | 'read_cwd' | 'anywhere' | 'none'"),
         ("show_thoughts", "boolean", "Write the agent's thoughts to the output (default false)."),
         ("idle_timeout_ms", "number", "End the session this long after a turn without a follow-up."),
         ("cancel_grace_ms", "number", "How long a cancelled turn may take to end (default 5 s)."),
         ("kill_grace_ms", "number", "Time between SIGTERM and SIGKILL (default 5 s)."),
-        ("handshake_timeout_ms", "number", "How long `initialize` and `session/new` may take (default 60 s)."),
-        ("max_message_bytes", "count", "The longest line (one message) read from the agent, in bytes (default 16 MiB)."),
+        ("handshake_timeout_ms", "number", "How long `initialize` and `session/new` may take together (default 60 s); past it the task ends `failed`."),
+        ("max_message_bytes", "count", "The longest line (one message) read from the agent, in bytes (default 16 MiB, at least 1024); past it the task ends `failed`."),
         ("timeout_ms", "number", "A task timeout (default: none; the agent runs until stopped)."),
         ("owner", "string", "The owner (session key)."),
         ("description", "string", "The description shown in lists."),
         ("keep_alive", "boolean", "Left running by `close` and `closeOwner`."),
     ]),
+    "WaitOptions": ("Options of the calls that wait. The one timeout rule: aborting the signal (`AbortSignal.timeout(ms)` included) ends the wait, not the task, and the Promise rejects with `signal.reason` (a `TimeoutError` for `AbortSignal.timeout`), as `fetch` and `timers/promises` do; a `timeoutMs` option, where a call has one, is part of the answer (`collect` resolves `still_running`, `waitFor` `timed_out`).", [
+        SIGNAL,
+    ]),
+    "PollOptions": ("Options of `poll`.", [CURSOR, ("max_bytes", "count", "At most this many bytes (default 64 KiB, capped at 16 MiB).")]),
+    "OutputOptions": ("Where an output stream starts and how much each wait reads.", [
+        CURSOR, ("max_bytes", "count", "At most this many bytes per chunk (default 64 KiB, capped at 16 MiB)."), SIGNAL,
+    ]),
+    "PreviewOptions": ("Options of `preview`.", [
+        ("head_bytes", "count", "Bytes from the start (default 4 KiB)."),
+        ("tail_bytes", "count", "Bytes from the end (default 4 KiB)."),
+    ]),
+    "CollectOptions": ("Options of `collect` (see [`WaitOptions`]).", [
+        ("timeout_ms", "timeout", "How long to wait: 0 answers at once; undefined or null waits until the task ends."), SIGNAL,
+    ]),
+    "WaitForOptions": ("Options of `waitFor` (see [`WaitOptions`]).", [
+        ("timeout_ms", "timeout", "How long to wait; undefined or null waits until the condition holds or the task ends."),
+        ("cursor", "count", "With a regex: the byte offset to read from (default 0)."), SIGNAL,
+    ]),
+    "CancelOptions": ("Options of `cancel` (see [`WaitOptions`]).", [REASON, SIGNAL]),
+    "CloseOwnerOptions": ("Options of `closeOwner`.", [REASON]),
+    "SendOptions": ("Options of `send`.", [("eof", "boolean", "Close the task's input after the message (if any): the end of input.")]),
+    "RosterOptions": ("Options of `roster`.", [("budget", "count", "Most bytes of the text (default: the core's).")]),
+    "GcOptions": ("Options of `gc`.", [
+        ("max_age_ms", "number", "Remove tasks that ended more than this long ago."),
+        ("max_count", "count", "Keep at most this many ended tasks (the newest)."),
+    ]),
 }
 
-WAIT = {"signal": "signal"}
-# Each call's options: native objects by name, and options the wrapper reads
-# itself (their TypeScript types are in index.header.d.ts).
+# Each call's options: native objects by name (`Name-`: but a task's own
+# options), and options the wrapper reads itself.
 CALLS = {
     "manager": ["ManagerOptions"],
     "run": ["ProcessOptions", "TaskOptions"],
     "spawn": [{"kind": "string"}, "TaskOptions"],
-    "send": [{"eof": "boolean"}],
-    "poll": [{"cursor": "count", "maxBytes": "count"}],
-    "preview": [{"headBytes": "count", "tailBytes": "count"}],
-    "collect": [{"timeoutMs": "timeout"}, WAIT],
-    "result": [WAIT],
-    "cancel": [{"reason": "string"}, WAIT],
-    "waitFor": [{"timeoutMs": "timeout", "cursor": "count"}, WAIT],
-    "waitForeground": [WAIT],
-    "events": [WAIT],
-    "output": [{"cursor": "count", "maxBytes": "count"}, WAIT],
+    "send": ["SendOptions"],
+    "poll": ["PollOptions"],
+    "preview": ["PreviewOptions"],
+    "collect": ["CollectOptions"],
+    "result": ["WaitOptions"],
+    "cancel": ["CancelOptions"],
+    "waitFor": ["WaitForOptions"],
+    "waitForeground": ["WaitOptions"],
+    "events": ["WaitOptions"],
+    "output": ["OutputOptions"],
     "list": ["ListFilter"],
-    "roster": [{"budget": "count"}],
-    "closeOwner": [{"reason": "string"}],
-    "gc": [{"maxAgeMs": "number", "maxCount": "count"}],
+    "roster": ["RosterOptions"],
+    "closeOwner": ["CloseOwnerOptions"],
+    "gc": ["GcOptions"],
     "toolBox": ["ToolBoxOptions"],
     "agent": [{"name": "string", "description": "string", "parameters": "object", "run": "func"}],
     "acp": ["AcpOptions"],
     # registerAcpAgent: runAcp's options but the task's own.
     "acpAgent": ["AcpOptions-"],
-    # The keys of a `limits` option (args.js checks them as `limits.<key>`).
+    # The keys of a `limits` option (index.js checks them as `limits.<key>`).
     "limits": ["ResourceLimits"],
 }
 ACP_TASK_ONLY = {"timeout_ms", "owner", "description", "keep_alive"}
+
+# The native objects that set a core value, with how (`set`: its builder
+# methods; `field`: its public fields) and the options args.rs sets by
+# hand. Every other option is set by its name (without `_ms`), converted by
+# kind: a count checked into an integer, milliseconds into a Duration
+# (`timeout`: Infinity is none), a named type parsed by the core's names.
+TARGET = {
+    "ManagerOptions": ("ManagerConfig", "set", {"max_running_of_kind", "limits"}),
+    "ProcessOptions": ("ProcessTask", "set", {"env", "env_clear", "stdin", "pty", "limits"}),
+    "TaskOptions": ("SpawnOptions", "set", {"background", "timeout_ms"}),
+    "ToolBoxOptions": ("ToolBoxConfig", "field", {"cwd", "env", "tty_size"}),
+    "AcpOptions": ("AcpTask", "set", {"env", "permissions"} | ACP_TASK_ONLY),
+}
 
 
 def camel(name):
@@ -180,7 +227,7 @@ def js():
         "// GENERATED by scripts/gen_node_options.py — do not edit.",
         "'use strict'",
         "// The options of each call and the kind of value each takes (see",
-        "// args.js, which checks them); the native option objects are declared",
+        "// index.js, which checks them); the native option objects are declared",
         "// from the same table (src/options.rs).",
         "",
     ]
@@ -209,19 +256,26 @@ def rust():
     lines = [
         "// GENERATED by scripts/gen_node_options.py — do not edit.",
         "//! The option objects the native calls take, as napi-rs reads them (and",
-        "//! declares them in index.d.ts); the wrapper (args.js) has checked their",
-        "//! names and kinds against the same table (options.js). `args.rs` turns",
-        "//! them into the core's settings.",
+        "//! declares them in index.d.ts); the wrapper (index.js) has checked their",
+        "//! names and kinds against the same table (options.js). Their `apply`",
+        "//! (below) and `args.rs` turn them into the core's settings.",
         "",
         "use std::collections::HashMap;",
         "",
+        "use agent_tasks::acp::AcpTask;",
+        "use agent_tasks::tools::ToolBoxConfig;",
+        "use agent_tasks::{ManagerConfig, ProcessTask, SpawnOptions};",
         "use napi::bindgen_prelude::{Buffer, Either};",
         "use napi_derive::napi;",
+        "",
+        "use crate::convert::{finite_millis, int, millis, name, Signal};",
     ]
     for name, (text, fields) in NATIVE.items():
         # `Name!`: every field required.
         required = name.endswith("!")
         derive = [] if required else ["#[derive(Default)]"]
+        # Declared for its TypeScript type: `poll` takes its numbers as such.
+        derive += ["#[allow(dead_code)]"] if name == "PollOptions" else []
         lines += [""] + doc(text, "") + ["#[napi(object, object_to_js = false)]", *derive, f"pub struct {name.rstrip('!')} {{"]
         for field in fields:
             snake, kind, text = field[:3]
@@ -232,7 +286,30 @@ def rust():
             ty = RUST[kind] if required else f"Option<{RUST[kind]}>"
             lines.append(f"    pub {snake}: {ty},")
         lines.append("}")
+        if name in TARGET:
+            lines += apply(name, fields, *TARGET[name])
     return "\n".join(lines) + "\n"
+
+
+def apply(name, fields, target, how, manual):
+    lines = ["", "#[rustfmt::skip]", f"impl {name} {{", f"    /// `c` with the options that map one to one onto its settings.",
+             f"    pub(crate) fn apply(&self, mut c: {target}) -> napi::Result<{target}> {{"]
+    for field in fields:
+        snake, kind = field[:2]
+        js, setter = camel(snake), snake.removesuffix("_ms")
+        if snake in manual:
+            continue
+        value = {
+            "boolean": "*v",
+            "count": f'int("{js}", *v)?',
+            "timeout": f'millis("{js}", *v)?',
+            "number": f'finite_millis("{js}", *v)?',
+            "strings": "v.clone()",
+            "string": f'name("{js}", v)?' if len(field) > 3 else "v.clone()",
+        }[kind]
+        set_it = f"c = c.{setter}({value});" if how == "set" else f"c.{setter} = {value};"
+        lines.append(f"        if let Some(v) = &self.{snake} {{ {set_it} }}")
+    return lines + ["        Ok(c)", "    }", "}"]
 
 
 def main():

@@ -6,49 +6,42 @@
 
 use std::sync::Arc;
 
-use agent_tasks::acp::{
-    AcpTask, FileAccess, PermissionDecision, PermissionPolicy, PermissionRequest,
-};
+use agent_tasks::acp::{AcpTask, PermissionDecision, PermissionPolicy, PermissionRequest};
 use agent_tasks::SpawnOptions;
 use napi::bindgen_prelude::Promise;
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi::Status;
 use napi_derive::napi;
+use serde_json::Value;
 
-use crate::args::{finite_millis, size};
+use crate::args::sorted;
+use crate::convert::finite_millis;
 use crate::errors::CoreResultExt;
 use crate::manager::{open, NativeTaskManager};
 use crate::options::AcpOptions;
 use crate::values::Js;
 
 /// The wrapper's permission function: called with the request as JSON text,
-/// it resolves with the answer as JSON text (`true`, `false`, `null` or an
-/// option id string).
-pub(crate) type PermissionFn = ThreadsafeFunction<String, Promise<String>, String, Status, false>;
+/// it resolves with the answer (`true`, `false`, `null` or an option id).
+pub(crate) type PermissionFn = ThreadsafeFunction<String, Promise<Value>, String, Status, false>;
 
 fn asking(callback: PermissionFn) -> PermissionPolicy {
     let callback = Arc::new(callback);
     PermissionPolicy::ask(move |request: PermissionRequest| {
         let callback = callback.clone();
         async move {
+            // A callback that cannot be called, throws or answers nonsense denies.
             let Ok(json) = serde_json::to_string(&request) else {
                 return PermissionDecision::Deny;
             };
-            // A callback that cannot be called, throws or answers nonsense denies.
-            let Ok(promise) = callback.call_async(json).await else {
-                return PermissionDecision::Deny;
+            let answer = match callback.call_async(json).await {
+                Ok(promise) => promise.await,
+                Err(e) => Err(e),
             };
-            let Ok(answer) = promise.await else {
-                return PermissionDecision::Deny;
-            };
-            match serde_json::from_str::<serde_json::Value>(&answer) {
-                Ok(serde_json::Value::Bool(allow)) => {
-                    PermissionDecision::from_answer(Some(allow), None)
-                }
-                Ok(serde_json::Value::Null) => PermissionDecision::from_answer(None, None),
-                Ok(serde_json::Value::String(option)) => {
-                    PermissionDecision::from_answer(None, Some(option))
-                }
+            match answer {
+                Ok(Value::Bool(allow)) => PermissionDecision::from_answer(Some(allow), None),
+                Ok(Value::Null) => PermissionDecision::from_answer(None, None),
+                Ok(Value::String(option)) => PermissionDecision::from_answer(None, Some(option)),
                 _ => PermissionDecision::Deny,
             }
         }
@@ -59,7 +52,7 @@ fn asking(callback: PermissionFn) -> PermissionPolicy {
 /// prompt; its terminals are process tasks of `manager`. Internal: use
 /// `runAcp`.
 #[napi(
-    ts_args_type = "manager: NativeTaskManager, argv: Array<string>, goal: string, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<string>) | undefined | null",
+    ts_args_type = "manager: NativeTaskManager, argv: Array<string>, goal: string, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<unknown>) | undefined | null",
     ts_return_type = "TaskInfo"
 )]
 // Registered with Node by napi-rs, which test builds leave out.
@@ -102,36 +95,9 @@ pub(crate) fn acp_template(
         (None, Some(name)) => PermissionPolicy::named(name).js()?,
         (None, None) => PermissionPolicy::default(),
     };
-    let files: FileAccess = match &o.files {
-        Some(name) => agent_tasks::parse_name("files", name).js()?,
-        None => FileAccess::default(),
-    };
-    let mut task = AcpTask::new(argv, "")
-        .permissions(permissions)
-        .files(files)
-        .show_thoughts(o.show_thoughts.unwrap_or(false));
-    if let Some(dir) = &o.cwd {
-        task = task.cwd(dir.clone());
-    }
-    let mut env: Vec<(String, String)> = o.env.clone().unwrap_or_default().into_iter().collect();
-    env.sort();
-    for (key, value) in env {
+    let mut task = o.apply(AcpTask::new(argv, "").permissions(permissions))?;
+    for (key, value) in sorted(o.env.clone()) {
         task = task.env(key, value);
-    }
-    if let Some(ms) = o.idle_timeout_ms {
-        task = task.idle_timeout(finite_millis("idleTimeoutMs", ms)?);
-    }
-    if let Some(ms) = o.cancel_grace_ms {
-        task = task.cancel_grace(finite_millis("cancelGraceMs", ms)?);
-    }
-    if let Some(ms) = o.kill_grace_ms {
-        task = task.kill_grace(finite_millis("killGraceMs", ms)?);
-    }
-    if let Some(ms) = o.handshake_timeout_ms {
-        task = task.handshake_timeout(finite_millis("handshakeTimeoutMs", ms)?);
-    }
-    if let Some(bytes) = o.max_message_bytes {
-        task = task.max_message_bytes(size("maxMessageBytes", bytes)?);
     }
     Ok(task)
 }

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use agent_tasks::tools::Agent;
 use agent_tasks::{BackgroundTask, BoxError, FnTask, Stream, TaskContext};
-use napi::bindgen_prelude::{BufferSlice, Promise, PromiseRaw};
+use napi::bindgen_prelude::{BufferSlice, Either, Promise, PromiseRaw};
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi::{Env, Status};
 use napi_derive::napi;
@@ -91,13 +91,6 @@ pub struct NativeTaskContext {
     shared: Arc<Shared>,
 }
 
-fn stream_of(stream: Option<String>) -> Stream {
-    match stream {
-        None => Stream::STDOUT,
-        Some(name) => Stream::named(name),
-    }
-}
-
 #[napi]
 impl NativeTaskContext {
     /// The task's id.
@@ -113,25 +106,18 @@ impl NativeTaskContext {
         self.shared.arguments.clone()
     }
 
-    /// Appends text to the task's output (`stream` defaults to `stdout`).
-    /// Returns false, writing nothing, once the task has ended.
+    /// Appends text or bytes to the task's output (`stream` defaults to
+    /// `stdout`). Returns false, writing nothing, once the task has ended.
     #[napi]
-    pub fn write_text(&self, text: String, stream: Option<String>) -> bool {
+    pub fn write(&self, data: Either<String, BufferSlice>, stream: Option<String>) -> bool {
         if self.shared.done.is_cancelled() {
             return false;
         }
-        self.shared.ctx.write(stream_of(stream), text.as_bytes());
-        true
-    }
-
-    /// Appends bytes to the task's output (`stream` defaults to `stdout`).
-    /// Returns false, writing nothing, once the task has ended.
-    #[napi]
-    pub fn write_bytes(&self, data: BufferSlice, stream: Option<String>) -> bool {
-        if self.shared.done.is_cancelled() {
-            return false;
+        let stream = stream.map_or(Stream::STDOUT, Stream::named);
+        match &data {
+            Either::A(text) => self.shared.ctx.write(stream, text.as_bytes()),
+            Either::B(bytes) => self.shared.ctx.write(stream, bytes),
         }
-        self.shared.ctx.write(stream_of(stream), &*data);
         true
     }
 
@@ -154,12 +140,6 @@ impl NativeTaskContext {
         self.shared.ctx.try_recv().map(|m| m.text())
     }
 
-    /// True once a stop was asked for.
-    #[napi(getter)]
-    pub fn cancelled(&self) -> bool {
-        self.shared.ctx.is_cancelled()
-    }
-
     /// Settles with the cancel reason when a stop is asked for, or with null
     /// when the task ends first.
     #[napi(ts_return_type = "Promise<CancelReason | null>")]
@@ -176,10 +156,7 @@ impl NativeTaskContext {
             }
         })
     }
-}
 
-#[napi]
-impl NativeTaskContext {
     /// Settles (with nothing) once the task's run has ended; writes are
     /// refused from then on.
     #[napi(ts_return_type = "Promise<void>")]

@@ -47,16 +47,10 @@ impl NativeEventStream {
         let subscription = self.subscription.clone();
         let closed = self.closed.clone();
         env.spawn_future(async move {
-            if closed.is_cancelled() {
-                return Ok(None);
-            }
-            let mut subscription = tokio::select! {
-                guard = subscription.lock() => guard,
-                _ = closed.cancelled() => return Ok(None),
-            };
             tokio::select! {
-                item = subscription.recv() => Ok(item.map(Js)),
+                biased;
                 _ = closed.cancelled() => Ok(None),
+                item = async { subscription.lock().await.recv().await } => Ok(item.map(Js)),
             }
         })
     }

@@ -2,7 +2,8 @@
 //! JS wrapper in `index.js`. It converts types and runtimes and nothing more;
 //! the lifecycle rules live in the core crate.
 //!
-//! - `manager`: the `NativeTaskManager` class and its verbs;
+//! - `manager`: the `NativeTaskManager` class and its verbs (PTY mode's
+//!   keys and resize too);
 //! - `context`: JS async functions as tasks, and their context;
 //! - `events`: the event stream (pull) and event listener (push);
 //! - `values`: the values going out, the core's serde types as JS objects
@@ -10,9 +11,8 @@
 //!   factories of `shapes`, are generated from `schema/`);
 //! - `options`: the option objects going in (generated, with the wrapper's
 //!   table of options, by `scripts/gen_node_options.py`);
-//! - `args`: those options and the number arguments, parsed into the core's
-//!   settings;
-//! - `pty`: PTY mode (terminal size, keys, resize);
+//! - `args`: those options parsed into the core's settings, through
+//!   `convert` (counts, milliseconds, names);
 //! - `tools`: the model-facing tool definitions and `NativeToolBox`;
 //! - `acp`: ACP agents as tasks (`nativeSpawnAcp`, wrapped by `runAcp`);
 //! - `errors`: coded errors (`TASK_NOT_FOUND`, …).
@@ -23,11 +23,11 @@
 mod acp;
 mod args;
 mod context;
+mod convert;
 mod errors;
 mod events;
 mod manager;
 mod options;
-mod pty;
 mod shapes;
 mod tools;
 mod values;

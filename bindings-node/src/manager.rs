@@ -1,6 +1,7 @@
 //! [`NativeTaskManager`]: the core [`TaskManager`] behind the JS wrapper's
 //! `TaskManager`. Every method converts its arguments, calls the core, and
-//! converts the answer; lifecycle rules stay in the core. Waiting calls return
+//! converts the answer; lifecycle rules, key names and terminal sizes (PTY
+//! mode) stay in the core. Waiting calls return
 //! Promises run on napi-rs's tokio runtime (the runtime the manager's tasks run
 //! on too) and accept a [`WaitHandle`] that aborts the wait, since a Promise
 //! itself cannot be cancelled.
@@ -9,18 +10,23 @@ use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use agent_tasks::{CancelReason, ListFilter as CoreListFilter, TaskInfo, TaskManager};
-use napi::bindgen_prelude::{Buffer, Either, PromiseRaw};
+use agent_tasks::{CancelReason, Key, ListFilter as CoreListFilter, TaskInfo, TaskManager};
+use napi::bindgen_prelude::{Buffer, Either, PromiseRaw, ToNapiValue};
 use napi::Env;
 use napi_derive::napi;
 use tokio_util::sync::CancellationToken;
 
-use crate::args::{bytes, finite_millis, millis, size};
+use crate::args::cells;
 use crate::context::{js_task, TaskFn};
+use crate::convert::{finite_millis, int, int_or, millis};
 use crate::errors::{aborted, shut_down, CoreResultExt};
 use crate::events::{EventCallback, NativeEventListener, NativeEventStream};
-use crate::options::{ListFilter, ManagerOptions, ProcessOptions, TaskOptions};
-use crate::values::{Js, Outcome, Poll, Preview};
+use crate::options::{
+    CancelOptions, CloseOwnerOptions, CollectOptions, GcOptions, ListFilter, ManagerOptions,
+    OutputOptions, PreviewOptions, ProcessOptions, RosterOptions, SendOptions, TaskOptions,
+    WaitForOptions, WaitOptions,
+};
+use crate::values::{Js, Poll, Preview};
 
 /// Aborts one waiting call (`collect`, `cancel`, `waitForeground`): the
 /// wrapper makes one per call that has an `AbortSignal`. Aborting a wait
@@ -46,19 +52,30 @@ impl WaitHandle {
     }
 }
 
-/// Runs `fut` unless `wait` is aborted first.
-async fn abortable<T>(
-    wait: Option<CancellationToken>,
-    fut: impl Future<Output = napi::Result<T>>,
-) -> napi::Result<T> {
-    match wait {
-        None => fut.await,
-        Some(token) => tokio::select! {
-            biased;
-            _ = token.cancelled() => Err(aborted()),
-            result = fut => result,
-        },
-    }
+/// Runs `fut` as a Promise, unless `wait` is aborted first (then it
+/// rejects with code `ABORTED`).
+fn waiting<'env, T: ToNapiValue + Send + 'static>(
+    env: &'env Env,
+    wait: Option<&WaitHandle>,
+    fut: impl Future<Output = napi::Result<T>> + Send + 'static,
+) -> napi::Result<PromiseRaw<'env, T>> {
+    let token = wait.map(|w| w.token.clone());
+    env.spawn_future(async move {
+        match token {
+            None => fut.await,
+            Some(token) => tokio::select! {
+                biased;
+                _ = token.cancelled() => Err(aborted()),
+                result = fut => result,
+            },
+        }
+    })
+}
+
+/// A `timeoutMs` option: absent or `Infinity` (the wrapper's null) waits
+/// without limit.
+fn timeout(ms: Option<f64>) -> napi::Result<Option<Duration>> {
+    Ok(ms.map(|t| millis("timeoutMs", t)).transpose()?.flatten())
 }
 
 /// The core manager, shared with the toolboxes made on it. `close` shuts it
@@ -101,13 +118,9 @@ impl NativeTaskManager {
         })
     }
 
-    fn manager(&self) -> napi::Result<TaskManager> {
+    /// The core manager, for the verbs defined in other files too.
+    pub(crate) fn manager(&self) -> napi::Result<TaskManager> {
         open(&self.manager)
-    }
-
-    /// The core manager, for the verbs defined in other files.
-    pub(crate) fn core(&self) -> napi::Result<TaskManager> {
-        self.manager()
     }
 
     /// The shared manager slot, for a toolbox.
@@ -127,7 +140,7 @@ impl NativeTaskManager {
         Ok(self.manager()?.load_problems().to_vec())
     }
 
-    /// Starts a command: a shell string (`sh -c`) or an argv array.
+    /// `TaskManager.run`, with its options split by the wrapper.
     #[napi(ts_return_type = "TaskInfo")]
     pub fn run(
         &self,
@@ -142,7 +155,7 @@ impl NativeTaskManager {
             Either::B(argv) => agent_tasks::argv_command("command", argv),
         }
         .js()?;
-        let task = process.unwrap_or_default().apply(task)?;
+        let task = process.unwrap_or_default().into_task(task)?;
         let options = options.unwrap_or_default().into_options()?;
         Ok(Js(manager.spawn(task, options).js()?.info()))
     }
@@ -170,21 +183,20 @@ impl NativeTaskManager {
         Ok(Js(manager.spawn_boxed(task, options).js()?.info()))
     }
 
-    /// The task's info now.
+    /// `TaskManager.info`.
     #[napi(ts_return_type = "TaskInfo")]
     pub fn info(&self, id: String) -> napi::Result<Js<TaskInfo>> {
         Ok(Js(self.manager()?.info(&id).js()?))
     }
 
-    /// Moves a running foreground task to the background without losing a
-    /// byte; a background or ended task's info is returned unchanged.
+    /// `TaskManager.detach`.
     #[napi(ts_return_type = "TaskInfo")]
     pub fn detach(&self, id: String) -> napi::Result<Js<TaskInfo>> {
         Ok(Js(self.manager()?.detach(&id).js()?))
     }
 
-    /// Non-blocking: the info and up to `maxBytes` (default 64 KiB, at most
-    /// 16 MiB) of output written since `cursor` (default 0).
+    /// `TaskManager.poll`, its options as numbers (no object to read: the
+    /// hot path).
     #[napi(ts_return_type = "PollResponse")]
     pub fn poll(
         &self,
@@ -192,128 +204,105 @@ impl NativeTaskManager {
         cursor: Option<f64>,
         max_bytes: Option<f64>,
     ) -> napi::Result<Poll> {
-        let cursor = cursor.map(|v| bytes("cursor", v)).transpose()?.unwrap_or(0);
-        let max_bytes = max_bytes
-            .map(|v| size("maxBytes", v))
-            .transpose()?
-            .unwrap_or(agent_tasks::DEFAULT_POLL_BYTES);
+        let cursor = cursor.map_or(Ok(0), |v| int("cursor", v))?;
+        let max_bytes = int_or("maxBytes", max_bytes, agent_tasks::DEFAULT_POLL_BYTES)?;
         Ok(Poll(self.manager()?.poll(&id, cursor, max_bytes).js()?))
     }
 
-    /// The first `headBytes` and last `tailBytes` of the output (default 4 KiB
-    /// each).
+    /// `TaskManager.preview`.
     #[napi(ts_return_type = "Preview")]
-    pub fn preview(
-        &self,
-        id: String,
-        head_bytes: Option<f64>,
-        tail_bytes: Option<f64>,
-    ) -> napi::Result<Preview> {
-        let head = head_bytes
-            .map(|v| size("headBytes", v))
-            .transpose()?
-            .unwrap_or(agent_tasks::DEFAULT_PREVIEW_BYTES);
-        let tail = tail_bytes
-            .map(|v| size("tailBytes", v))
-            .transpose()?
-            .unwrap_or(agent_tasks::DEFAULT_PREVIEW_BYTES);
+    pub fn preview(&self, id: String, options: Option<PreviewOptions>) -> napi::Result<Preview> {
+        let o = options.unwrap_or_default();
+        let head = int_or(
+            "headBytes",
+            o.head_bytes,
+            agent_tasks::DEFAULT_PREVIEW_BYTES,
+        )?;
+        let tail = int_or(
+            "tailBytes",
+            o.tail_bytes,
+            agent_tasks::DEFAULT_PREVIEW_BYTES,
+        )?;
         Ok(Preview(self.manager()?.preview(&id, head, tail).js()?))
     }
 
     /// Waits until output past `cursor` exists or the task has ended, then
-    /// answers as `poll` does (at most `maxBytes`, default 64 KiB): what the
-    /// wrapper's output streams read. Woken by the task's output and its end.
+    /// answers as `poll` does: what the wrapper's output streams read.
     #[napi(ts_return_type = "Promise<PollResponse>")]
     pub fn wait_output<'env>(
         &self,
         env: &'env Env,
         id: String,
-        cursor: f64,
-        max_bytes: Option<f64>,
+        options: OutputOptions,
         wait: Option<&WaitHandle>,
     ) -> napi::Result<PromiseRaw<'env, Poll>> {
         let manager = self.manager()?;
-        let cursor = bytes("cursor", cursor)?;
-        let max_bytes = max_bytes
-            .map(|v| size("maxBytes", v))
-            .transpose()?
-            .unwrap_or(agent_tasks::DEFAULT_POLL_BYTES);
-        let wait = wait.map(|w| w.token.clone());
-        env.spawn_future(abortable(wait, async move {
+        let cursor = options.cursor.map_or(Ok(0), |v| int("cursor", v))?;
+        let max_bytes = int_or(
+            "maxBytes",
+            options.max_bytes,
+            agent_tasks::DEFAULT_POLL_BYTES,
+        )?;
+        waiting(env, wait, async move {
             Ok(Poll(
                 manager.poll_wait(&id, cursor, max_bytes, None).await.js()?,
             ))
-        }))
+        })
     }
 
-    /// Waits until the task ends or `timeoutMs` passes (default: no limit;
-    /// 0: answer at once).
+    /// `TaskManager.collect` (and `result`).
     #[napi(ts_return_type = "Promise<CollectOutcome>")]
     pub fn collect<'env>(
         &self,
         env: &'env Env,
         id: String,
-        timeout_ms: Option<f64>,
+        options: Option<CollectOptions>,
         wait: Option<&WaitHandle>,
-    ) -> napi::Result<PromiseRaw<'env, Js<Outcome>>> {
+    ) -> napi::Result<PromiseRaw<'env, Js<agent_tasks::CollectOutcome>>> {
         let manager = self.manager()?;
-        let timeout = timeout_ms
-            .map(|t| millis("timeoutMs", t))
-            .transpose()?
-            .flatten();
-        let wait = wait.map(|w| w.token.clone());
-        env.spawn_future(abortable(wait, async move {
-            Ok(manager.collect(&id, timeout).await.js()?.into())
-        }))
+        let timeout = timeout(options.and_then(|o| o.timeout_ms))?;
+        waiting(env, wait, async move {
+            Ok(Js(manager.collect(&id, timeout).await.js()?))
+        })
     }
 
-    /// Stops the task (SIGTERM to its process group, SIGKILL after the grace;
-    /// a JS task's signal aborts), waits until it has ended, and returns its
-    /// final info. Idempotent.
+    /// `TaskManager.cancel`.
     #[napi(ts_return_type = "Promise<TaskInfo>")]
     pub fn cancel<'env>(
         &self,
         env: &'env Env,
         id: String,
-        reason: Option<String>,
+        options: Option<CancelOptions>,
         wait: Option<&WaitHandle>,
     ) -> napi::Result<PromiseRaw<'env, Js<TaskInfo>>> {
         let manager = self.manager()?;
-        let reason = CancelReason::user(reason.unwrap_or_default());
-        let wait = wait.map(|w| w.token.clone());
-        env.spawn_future(abortable(wait, async move {
+        let reason = CancelReason::user(options.and_then(|o| o.reason).unwrap_or_default());
+        waiting(env, wait, async move {
             Ok(Js(manager.cancel(&id, reason).await.js()?))
-        }))
+        })
     }
 
-    /// Waits until `until` holds (a regex over output lines from `cursor`,
-    /// `port:N`, or `end`; parsed by the core), the task ends, or
-    /// `timeoutMs` passes (default: no limit).
+    /// `TaskManager.waitFor`; the core parses `until`.
     #[napi(ts_return_type = "Promise<WaitOutcome>")]
     pub fn wait_for<'env>(
         &self,
         env: &'env Env,
         id: String,
         until: String,
-        timeout_ms: Option<f64>,
-        cursor: Option<f64>,
+        options: Option<WaitForOptions>,
         wait: Option<&WaitHandle>,
-    ) -> napi::Result<PromiseRaw<'env, Js<Outcome>>> {
+    ) -> napi::Result<PromiseRaw<'env, Js<agent_tasks::WaitOutcome>>> {
         let manager = self.manager()?;
-        let timeout = timeout_ms
-            .map(|t| millis("timeoutMs", t))
-            .transpose()?
-            .flatten();
-        let cursor = cursor.map(|v| bytes("cursor", v)).transpose()?.unwrap_or(0);
+        let o = options.unwrap_or_default();
+        let timeout = timeout(o.timeout_ms)?;
+        let cursor = o.cursor.map_or(Ok(0), |v| int("cursor", v))?;
         let until = agent_tasks::WaitUntil::parse(&until, cursor).js()?;
-        let wait = wait.map(|w| w.token.clone());
-        env.spawn_future(abortable(wait, async move {
-            Ok(manager.wait_for(&id, until, timeout).await.js()?.into())
-        }))
+        waiting(env, wait, async move {
+            Ok(Js(manager.wait_for(&id, until, timeout).await.js()?))
+        })
     }
 
-    /// Pauses a process task (SIGSTOP to every process of it); its
-    /// timeouts wait while paused. Returns its info.
+    /// `TaskManager.pause`.
     #[napi(ts_return_type = "Promise<TaskInfo>")]
     pub fn pause<'env>(
         &self,
@@ -324,7 +313,7 @@ impl NativeTaskManager {
         env.spawn_future(async move { Ok(Js(manager.pause(&id).await.js()?)) })
     }
 
-    /// Resumes a paused task (SIGCONT). Returns its info.
+    /// `TaskManager.resume`.
     #[napi(ts_return_type = "Promise<TaskInfo>")]
     pub fn resume<'env>(
         &self,
@@ -335,46 +324,65 @@ impl NativeTaskManager {
         env.spawn_future(async move { Ok(Js(manager.resume(&id).await.js()?)) })
     }
 
-    /// Waits until a foreground task ends (`finished`) or is moved to the
-    /// background (`detached`). For a task already in the background this
-    /// answers `detached` at once, or `finished` if it has ended.
+    /// `TaskManager.waitForeground`.
     #[napi(ts_return_type = "Promise<ForegroundOutcome>")]
     pub fn wait_foreground<'env>(
         &self,
         env: &'env Env,
         id: String,
+        _options: Option<WaitOptions>,
         wait: Option<&WaitHandle>,
-    ) -> napi::Result<PromiseRaw<'env, Js<Outcome>>> {
+    ) -> napi::Result<PromiseRaw<'env, Js<agent_tasks::ForegroundOutcome>>> {
         let manager = self.manager()?;
-        let wait = wait.map(|w| w.token.clone());
-        env.spawn_future(abortable(wait, async move {
-            Ok(manager.wait_foreground(&id).await.js()?.into())
-        }))
+        waiting(env, wait, async move {
+            Ok(Js(manager.wait_foreground(&id).await.js()?))
+        })
     }
 
-    /// Sends a steering message: to a JS task's `ctx.recv()`, or to an
-    /// interactive process's stdin; with `eof`, then the end of input (the
-    /// core's rule: one of them at least).
+    /// `TaskManager.send`: a message, the end of input, or both (the core's
+    /// rule: one of them at least).
     #[napi]
     pub fn send(
         &self,
         id: String,
         message: Option<Either<String, Buffer>>,
-        eof: Option<bool>,
+        options: Option<SendOptions>,
     ) -> napi::Result<()> {
         let bytes = message.map(|message| match message {
             Either::A(text) => text.into_bytes(),
             Either::B(data) => data.to_vec(),
         });
+        let eof = options.and_then(|o| o.eof).unwrap_or(false);
         let manager = self.manager()?;
-        for message in agent_tasks::Message::input(bytes, eof.unwrap_or(false)).js()? {
+        for message in agent_tasks::Message::input(bytes, eof).js()? {
             manager.send(&id, message).js()?;
         }
         Ok(())
     }
 
-    /// Tasks matching `filter`, oldest first. Foreground tasks that ended
-    /// without being detached are not listed.
+    /// Types keys by name (`enter`, `tab`, `escape`, `up`, `ctrl+c`, …)
+    /// into a task's input, mostly a PTY task's terminal.
+    #[napi]
+    pub fn send_keys(&self, id: String, keys: Vec<String>) -> napi::Result<()> {
+        let keys = Key::parse_all(&keys).js()?;
+        self.manager()?.send_keys(&id, &keys).js()
+    }
+
+    /// Resizes a PTY task's terminal (the program gets SIGWINCH).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn resize<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+        cols: f64,
+        rows: f64,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let (cols, rows) = cells(cols, rows)?;
+        let manager = self.manager()?;
+        env.spawn_future(async move { manager.resize(&id, cols, rows).await.js() })
+    }
+
+    /// `TaskManager.list`.
     #[napi(ts_return_type = "TaskInfo[]")]
     pub fn list(&self, filter: Option<ListFilter>) -> napi::Result<Js<Vec<TaskInfo>>> {
         let filter = filter.unwrap_or_default().into_filter()?;
@@ -399,19 +407,19 @@ impl NativeTaskManager {
         ))
     }
 
-    /// The owner's open background work: a short text for the model within
-    /// `budget` bytes (the core's default when absent) and the items.
+    /// `TaskManager.roster`.
     #[napi(ts_return_type = "Roster")]
     pub fn roster(
         &self,
         owner: String,
-        budget: Option<u32>,
+        options: Option<RosterOptions>,
     ) -> napi::Result<Js<agent_tasks::Roster>> {
-        let budget = budget.map_or(agent_tasks::DEFAULT_ROSTER_BUDGET, |b| b as usize);
+        let budget = options.and_then(|o| o.budget);
+        let budget = int_or("budget", budget, agent_tasks::DEFAULT_ROSTER_BUDGET)?;
         Ok(Js(self.manager()?.roster(&owner, budget)))
     }
 
-    /// Pending notifications, oldest first: of one owner, or of all.
+    /// `TaskManager.notifications`.
     #[napi(ts_return_type = "Notification[]")]
     pub fn notifications(
         &self,
@@ -420,74 +428,53 @@ impl NativeTaskManager {
         Ok(Js(self.manager()?.notifications(owner.as_deref())))
     }
 
-    /// Marks notifications delivered; they never come back. Returns how many
-    /// were removed.
+    /// `TaskManager.ack`.
     #[napi]
     pub fn ack(&self, ids: Vec<String>) -> napi::Result<u32> {
         let removed = self.manager()?.ack(&ids).js()?;
         Ok(u32::try_from(removed).unwrap_or(u32::MAX))
     }
 
-    /// Cancels the running tasks of `owner` except keep-alive ones, waits
-    /// until they have ended, and returns their infos.
+    /// `TaskManager.closeOwner`.
     #[napi(ts_return_type = "Promise<TaskInfo[]>")]
     pub fn close_owner<'env>(
         &self,
         env: &'env Env,
         owner: String,
-        reason: Option<String>,
+        options: Option<CloseOwnerOptions>,
     ) -> napi::Result<PromiseRaw<'env, Js<Vec<TaskInfo>>>> {
         let manager = self.manager()?;
-        env.spawn_future(async move {
-            let infos = manager
-                .close_owner(&owner, reason.unwrap_or_default())
-                .await;
-            Ok(Js(infos))
-        })
+        let reason = options.and_then(|o| o.reason).unwrap_or_default();
+        env.spawn_future(async move { Ok(Js(manager.close_owner(&owner, reason).await)) })
     }
 
-    /// Kills the still-running process of a task found orphaned at open.
+    /// `TaskManager.killOrphan`.
     #[napi(ts_return_type = "TaskInfo")]
     pub fn kill_orphan(&self, id: String) -> napi::Result<Js<TaskInfo>> {
         Ok(Js(self.manager()?.kill_orphan(&id).js()?))
     }
 
-    /// Removes ended tasks (and their folders) that ended more than
-    /// `maxAgeMs` ago, and the oldest beyond the newest `maxCount`.
+    /// `TaskManager.gc`.
     #[napi(ts_return_type = "GcReport")]
-    pub fn gc(
-        &self,
-        max_age_ms: Option<f64>,
-        max_count: Option<u32>,
-    ) -> napi::Result<Js<agent_tasks::GcReport>> {
-        let max_age = match max_age_ms {
-            Some(ms) => Some(finite_millis("maxAgeMs", ms)?),
-            None => None,
-        };
-        let report = self
-            .manager()?
-            .gc(max_age, max_count.map(|n| n as usize))
-            .js()?;
-        Ok(Js(report))
+    pub fn gc(&self, options: Option<GcOptions>) -> napi::Result<Js<agent_tasks::GcReport>> {
+        let o = options.unwrap_or_default();
+        let max_age = o
+            .max_age_ms
+            .map(|ms| finite_millis("maxAgeMs", ms))
+            .transpose()?;
+        let max_count = o.max_count.map(|n| int("maxCount", n)).transpose()?;
+        Ok(Js(self.manager()?.gc(max_age, max_count).js()?))
     }
 
-    /// Cancels every task except keep-alive ones and waits until they have
-    /// ended; new tasks are refused (`SHUT_DOWN`) from then on, while reads
-    /// (`info`, `poll`, `collect`, `list`, …) go on answering, as the core's
-    /// `shutdown` does. With nothing left running the root is released (a
-    /// temporary root is removed when the manager is garbage-collected or
-    /// released at exit). Closing again does nothing more.
+    /// `TaskManager.close`: the core's `shutdown`; reads go on answering.
+    /// Closing again does nothing more.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn close<'env>(
         &self,
         env: &'env Env,
         reason: Option<String>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let manager = self
-            .manager
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let manager = self.manager().ok();
         env.spawn_future(async move {
             if let Some(manager) = manager {
                 manager
@@ -513,14 +500,6 @@ impl NativeTaskManager {
         manager.kill_processes_now(Duration::from_millis(500)) as u32
     }
 
-    /// How many process tasks are running: the wrapper keeps its signal
-    /// listeners installed while some are.
-    #[napi]
-    pub fn running_process_count(&self) -> u32 {
-        self.manager()
-            .map_or(0, |m| running_processes(&m).len() as u32)
-    }
-
     /// Drops this handle's manager (the wrapper's exit hooks, after
     /// `killProcessesSync`), and removes its temporary root now: the tasks
     /// just killed get a moment (2 s at most) to record their ends first
@@ -539,20 +518,16 @@ impl NativeTaskManager {
         drop(manager);
     }
 
-    /// True while the manager's private temporary root (no `root` was
-    /// given) is on disk: the wrapper's signal hooks stay installed while
-    /// one is, so a fatal signal removes it.
+    /// True while a process task runs or the manager's private temporary
+    /// root (no `root` was given) is on disk: the wrapper's signal hooks
+    /// stay installed while one is, so a fatal signal kills it or removes it.
     #[napi]
-    pub fn has_temporary_root(&self) -> bool {
-        self.manager().is_ok_and(|m| m.has_temporary_root())
+    pub fn needs_exit_hooks(&self) -> bool {
+        self.manager().is_ok_and(|m| {
+            m.has_temporary_root()
+                || m.list(&CoreListFilter::default().active())
+                    .iter()
+                    .any(|i| i.kind == "process" && !i.status.is_terminal())
+        })
     }
-}
-
-/// The running process tasks of `manager` (a pid once their process runs).
-fn running_processes(manager: &TaskManager) -> Vec<agent_tasks::TaskInfo> {
-    manager
-        .list(&CoreListFilter::default().active())
-        .into_iter()
-        .filter(|i| i.kind == "process" && !i.status.is_terminal())
-        .collect()
 }

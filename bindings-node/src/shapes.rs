@@ -25,11 +25,16 @@ pub(crate) const SHAPES: &[(&str, &[&str])] = &[
     ("TaskSource", &["agent", "arguments"]),
     ("ToolResponse", &["text", "json", "is_error"]),
     ("Usage", &["peak_memory_bytes", "memory_source", "cpu_user_ms", "cpu_system_ms", "cpu_source", "cpu_throttled_ms", "limits_reached"]),
+    ("TaskResult", &["state", "id", "status", "exit", "value", "error", "cancel_reason", "duration_ms", "output", "changed_files", "usage"]),
+    ("TaskInfo", &["state", "id", "kind", "description", "owner", "status", "foreground", "detached", "keep_alive", "paused", "created_at_ms", "finished_at_ms", "duration_ms", "pid", "orphan_pid", "containment", "limits", "exit", "cancel_reason", "error", "sink_error", "output"]),
 ];
 
 /// A script whose value is the factories, in the order of `SHAPES`.
 #[rustfmt::skip]
-pub(crate) const FACTORIES: &str = r#"[
+pub(crate) const FACTORIES: &str = r#"(f => f.concat([
+  (s, ...a) => ({ state: s, result: f[16](...a) }),
+  (s, ...a) => ({ state: s, info: f[15](...a) }),
+]))([
   (a0, a1) => {
     const o = { kind: a0 }
     if (a1 !== undefined) o.message = a1
@@ -78,7 +83,7 @@ pub(crate) const FACTORIES: &str = r#"[
     if (a8 !== undefined) o.logPath = a8
     return o
   },
-  (a0, a1, a2, a3, a4, a5, a6, a7, a8) => ({ info: a0, cursor: a1, nextCursor: a2, omittedBytes: a3, eof: a4, text: a5, spans: a6, timedOut: a7, data: a8 }),
+  (a0, a1, a2, a3, a4, a5, a6, a7, a8) => ({ info: a0, cursor: a1, nextCursor: a2, omittedBytes: a3, eof: a4, text: a5, spans: a6, timedOut: a7, data: a8 instanceof ArrayBuffer ? Buffer.from(a8) : a8 }),
   (a0, a1, a2, a3, a4) => ({ head: a0, tail: a1, omittedBytes: a2, totalBytes: a3, text: a4 }),
   (a0, a1) => ({ text: a0, items: a1 }),
   (a0, a1, a2, a3, a4, a5, a6, a7) => {
@@ -129,4 +134,4 @@ pub(crate) const FACTORIES: &str = r#"[
     if (a6 !== undefined) o.limitsReached = a6
     return o
   },
-]"#;
+])"#;

@@ -6,7 +6,7 @@
 //! (`registerAgent`) are core [`Agent`]s whose runner is a JS function
 //! (`context::js_agent`); the core checks their names and schemas.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use agent_tasks::tools::{definitions_in, Agent, ToolBox, ToolBoxConfig, ToolResponse, ToolShape};
 use napi::bindgen_prelude::PromiseRaw;
@@ -68,24 +68,9 @@ impl NativeToolBox {
         })
     }
 
-    /// The core toolbox over `manager` with the registered agents. The core
-    /// checked each agent when it was registered.
-    fn toolbox(&self, manager: agent_tasks::TaskManager) -> napi::Result<ToolBox> {
-        let mut toolbox =
-            ToolBox::with_config(manager, self.owner.clone(), self.config.clone()).js()?;
-        for agent in self.agents.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            // Cannot fail: the same agents were accepted in this order.
-            let _ = toolbox.register_agent(agent.clone());
-        }
-        Ok(toolbox)
-    }
-
-    /// Registers a subagent the model can delegate to with `task_delegate`:
-    /// `runner(ctx)` is called once per delegated task (the model's
-    /// arguments are `ctx.arguments`) and returns a Promise of the outcome
-    /// (the wrapper makes it so). The core checks the name, the schema
-    /// (`parameters`, default a required string `goal`) and that the name
-    /// is new, and refuses with `INVALID_ARGUMENT` naming the problem.
+    /// `ToolBox.registerAgent`: `runner(ctx)` is called once per delegated
+    /// task (the model's arguments are `ctx.arguments`) and returns a
+    /// Promise of the outcome (the wrapper makes it so).
     #[napi(
         ts_args_type = "name: string, description: string, parameters: Record<string, any> | undefined | null, runner: (ctx: NativeTaskContext) => Promise<TaskFnOutcome>"
     )]
@@ -99,15 +84,10 @@ impl NativeToolBox {
         self.add_agent(js_agent(name, description, parameters, runner))
     }
 
-    /// Registers an ACP coding agent the model can delegate to with
-    /// `task_delegate` (its argument `goal` is the first prompt): each
-    /// delegation starts `argv` as a persistent ACP task in the background
-    /// with these options (as `runAcp` takes them; a task timeout, owner,
-    /// description and keep-alive do not apply); its terminals are process
-    /// tasks of this toolbox's manager. Internal: see the wrapper's
-    /// `registerAcpAgent`.
+    /// `ToolBox.registerAcpAgent`, with the options `runAcp` takes (a task
+    /// timeout, owner, description and keep-alive do not apply).
     #[napi(
-        ts_args_type = "name: string, description: string, argv: Array<string>, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<string>) | undefined | null"
+        ts_args_type = "name: string, description: string, argv: Array<string>, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<unknown>) | undefined | null"
     )]
     pub fn register_acp_agent(
         &self,
@@ -127,7 +107,7 @@ impl NativeToolBox {
     #[napi(ts_return_type = "Array<Record<string, any>>")]
     pub fn definitions(&self, shape: Option<String>) -> napi::Result<Vec<Value>> {
         let shape = tool_shape(shape)?;
-        let toolbox = self.toolbox(open(&self.manager)?)?;
+        let toolbox = self.toolbox(&self.agents())?;
         Ok(toolbox
             .definitions()
             .iter()
@@ -151,7 +131,7 @@ impl NativeToolBox {
         name: String,
         args: Option<String>,
     ) -> napi::Result<PromiseRaw<'env, Js<ToolResponse>>> {
-        let toolbox = open(&self.manager).ok().and_then(|m| self.toolbox(m).ok());
+        let toolbox = self.toolbox(&self.agents()).ok();
         env.spawn_future(async move {
             let Some(toolbox) = toolbox else {
                 let message = agent_tasks::Error::ShutDown.to_string();
@@ -168,20 +148,29 @@ impl NativeToolBox {
 }
 
 impl NativeToolBox {
-    /// Adds `agent` once the core accepts it (a new name, a good schema).
-    fn add_agent(&self, agent: Agent) -> napi::Result<()> {
-        let mut agents = self.agents.lock().unwrap_or_else(|p| p.into_inner());
-        let mut check = ToolBox::with_config(
-            open(&self.manager)?,
-            self.owner.clone(),
-            self.config.clone(),
-        )
-        .js()?;
-        for known in agents.iter() {
-            let _ = check.register_agent(known.clone());
+    fn agents(&self) -> MutexGuard<'_, Vec<Agent>> {
+        self.agents.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The core toolbox over the manager with `agents` registered, each
+    /// checked by the core (a new name, a good schema).
+    fn toolbox(&self, agents: &[Agent]) -> napi::Result<ToolBox> {
+        let manager = open(&self.manager)?;
+        let mut toolbox =
+            ToolBox::with_config(manager, self.owner.clone(), self.config.clone()).js()?;
+        for agent in agents {
+            toolbox.register_agent(agent.clone()).js()?;
         }
-        check.register_agent(agent.clone()).js()?;
+        Ok(toolbox)
+    }
+
+    /// Adds `agent` once the core accepts it.
+    fn add_agent(&self, agent: Agent) -> napi::Result<()> {
+        let mut agents = self.agents();
         agents.push(agent);
+        self.toolbox(&agents).inspect_err(|_| {
+            agents.pop();
+        })?;
         Ok(())
     }
 }

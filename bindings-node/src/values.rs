@@ -18,13 +18,13 @@
 //! Two extras that are not in the wire form are added here: a poll's raw
 //! bytes (`data`, a Buffer) and a preview's joined `text`. The core's
 //! outcomes are flat (`{ state, ...result }`); the JS API nests the payload
-//! (`{ state, result }` or `{ state, info }`), as `types.d.ts` declares.
+//! (`{ state, result }` or `{ state, info }`), as `types.d.ts` declares: the
+//! generated factories of those fields do.
 
 use smallvec::SmallVec;
 use std::cell::RefCell;
 use std::ptr;
 
-use agent_tasks::{CollectOutcome, ForegroundOutcome, WaitOutcome};
 use napi::bindgen_prelude::{Buffer, ToNapiValue};
 use napi::{check_status, sys, Error, Result, Status};
 use serde::ser::{self, Serialize, SerializeMap, Serializer};
@@ -63,52 +63,6 @@ impl<T: Serialize> ToNapiValue for Js<T> {
     }
 }
 
-/// What `collect`, `waitForeground` and `waitFor` answer: the core's
-/// outcome with its payload nested.
-#[derive(serde::Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-#[allow(missing_docs)] // the payloads: the core's types
-pub enum Outcome {
-    /// Finished, with its result.
-    Finished { result: agent_tasks::TaskResult },
-    /// Moved to the background.
-    Detached { info: agent_tasks::TaskInfo },
-    /// Still running when the wait ended.
-    StillRunning { info: agent_tasks::TaskInfo },
-    /// `waitFor`: the task ended first.
-    Ended { result: agent_tasks::TaskResult },
-    /// `waitFor`'s other answers, as the core writes them.
-    #[serde(untagged)]
-    Wait(WaitOutcome),
-}
-
-impl From<ForegroundOutcome> for Js<Outcome> {
-    fn from(o: ForegroundOutcome) -> Self {
-        Js(match o {
-            ForegroundOutcome::Finished(result) => Outcome::Finished { result },
-            ForegroundOutcome::Detached(info) => Outcome::Detached { info },
-        })
-    }
-}
-
-impl From<CollectOutcome> for Js<Outcome> {
-    fn from(o: CollectOutcome) -> Self {
-        Js(match o {
-            CollectOutcome::Finished(result) => Outcome::Finished { result },
-            CollectOutcome::StillRunning(info) => Outcome::StillRunning { info },
-        })
-    }
-}
-
-impl From<WaitOutcome> for Js<Outcome> {
-    fn from(o: WaitOutcome) -> Self {
-        Js(match o {
-            WaitOutcome::Ended(r) => Outcome::Ended { result: *r },
-            other => Outcome::Wait(other),
-        })
-    }
-}
-
 /// A preview with its joined `text` (the core's `[... N bytes omitted ...]`).
 pub struct Preview(pub agent_tasks::Preview);
 
@@ -127,15 +81,18 @@ impl ToNapiValue for Poll {
     unsafe fn to_napi_value(env: sys::napi_env, p: Self) -> Result<sys::napi_value> {
         let ser = Ser::new(env);
         let bytes = &p.0.data;
-        // A small page is copied (cheaper than an external buffer's
-        // finalizer); a large one is handed over.
+        // A small page is copied into an ArrayBuffer, which the factory
+        // views as a Buffer (cheaper than an external buffer's finalizer,
+        // and than a Buffer made through Node-API); a large one is handed
+        // over.
         let data = if bytes.len() <= 16 * 1024 {
-            out!(napi_create_buffer_copy(
-                env,
-                bytes.len(),
-                bytes.as_ptr().cast(),
-                ptr::null_mut()
-            ))?
+            let mut at = ptr::null_mut();
+            let buffer = out!(napi_create_arraybuffer(env, bytes.len(), &mut at))?;
+            if !bytes.is_empty() {
+                // SAFETY: Node-API allocated `bytes.len()` bytes at `at`.
+                unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), at.cast(), bytes.len()) };
+            }
+            buffer
         } else {
             // SAFETY: napi-rs calls this on the JS thread with its live `env`.
             unsafe { Buffer::to_napi_value(env, Buffer::from(bytes.clone())) }?
@@ -194,11 +151,14 @@ impl Ser {
     }
 
     fn str(self, s: &str) -> Result<sys::napi_value> {
-        out!(napi_create_string_utf8(
-            self.env,
-            s.as_ptr().cast(),
-            s.len() as isize
-        ))
+        // ASCII (ids, names, most output) is Latin-1 as is: V8 copies it
+        // without decoding UTF-8.
+        let (ptr, len) = (s.as_ptr().cast(), s.len() as isize);
+        if s.is_ascii() {
+            out!(napi_create_string_latin1(self.env, ptr, len))
+        } else {
+            out!(napi_create_string_utf8(self.env, ptr, len))
+        }
     }
 
     fn undefined(self) -> Result<sys::napi_value> {
@@ -250,8 +210,8 @@ struct Items {
 /// type, `TaskInfo`, has 21 and a poll's extra one).
 const FIELDS_INLINE: usize = 24;
 
-/// A struct being built: its keys (from serde, in order) and values
-/// (`undefined` for a skipped field).
+/// A struct being built: its keys (from serde, in order) and values (null
+/// for a skipped field: an `Option` of a pointer would double its size).
 struct Fields {
     ser: Ser,
     name: &'static str,
@@ -259,8 +219,6 @@ struct Fields {
     // per call: two heap vectors each were a tenth of its cost).
     keys: SmallVec<[&'static str; FIELDS_INLINE]>,
     values: SmallVec<[sys::napi_value; FIELDS_INLINE]>,
-    /// `undefined`, fetched once per struct for its skipped fields.
-    undefined: Option<sys::napi_value>,
     /// Added after the struct's own fields.
     extra: Option<(&'static str, sys::napi_value)>,
 }
@@ -371,7 +329,6 @@ impl Serializer for Ser {
             name,
             keys: SmallVec::with_capacity(len + 1),
             values: SmallVec::with_capacity(len + 1),
-            undefined: None,
             extra: self.extra,
         })
     }
@@ -468,12 +425,8 @@ impl ser::SerializeStruct for Fields {
         Ok(())
     }
     fn skip_field(&mut self, key: &'static str) -> Result<()> {
-        let undefined = match self.undefined {
-            Some(u) => u,
-            None => *self.undefined.insert(self.ser.undefined()?),
-        };
         self.keys.push(key);
-        self.values.push(undefined);
+        self.values.push(ptr::null_mut());
         Ok(())
     }
     fn end(mut self) -> Result<sys::napi_value> {
@@ -481,36 +434,53 @@ impl ser::SerializeStruct for Fields {
             self.keys.push(key);
             self.values.push(value);
         }
-        // The factory of the type, if its parameters are these very fields.
-        let shape = SHAPES
-            .iter()
-            .position(|&(name, keys)| name == self.name && keys == self.keys.as_slice());
-        if let Some(shape) = shape {
-            // SAFETY: `env` is live (see `Ser`), the values are its own, one
-            // per parameter of the factory.
-            return unsafe { build(self.ser.env, shape, &self.values) };
-        }
-        let mut entries = Vec::with_capacity(self.keys.len());
-        // SAFETY: as in `out!`.
-        let undefined = match self.undefined {
-            Some(u) => u,
-            None => self.ser.undefined()?,
+        let Some(shape) = shape_of(self.name, &self.keys) else {
+            // Key by key, without the skipped fields.
+            let entries = (self.keys.iter().zip(&self.values))
+                .filter(|(_, value)| !value.is_null())
+                .map(|(key, &value)| Ok((self.ser.key(key)?, value)))
+                .collect::<Result<Vec<_>>>()?;
+            return self.ser.object(&entries);
         };
-        for (key, value) in self.keys.into_iter().zip(self.values) {
-            let mut same = false;
-            // SAFETY: as in `out!`.
-            check_status!(unsafe {
-                sys::napi_strict_equals(self.ser.env, value, undefined, &mut same)
-            })?;
-            if !same {
-                entries.push((self.ser.key(key)?, value));
-            }
+        // `undefined` is the factory's `this` and a skipped field's value.
+        let undefined = self.ser.undefined()?;
+        for value in self.values.iter_mut().filter(|v| v.is_null()) {
+            *value = undefined;
         }
-        self.ser.object(&entries)
+        // SAFETY: `env` is live (see `Ser`), the values are its own, one per
+        // parameter of the factory.
+        unsafe { build(self.ser.env, shape, undefined, &self.values) }
     }
 }
 
 // ---- the factories ---------------------------------------------------------
+
+/// A struct's name and keys by address: serde hands a type the same
+/// `&'static str`s on every call.
+type Addresses = SmallVec<[(usize, usize); FIELDS_INLINE]>;
+
+thread_local! {
+    // The shapes matched so far, by the addresses of a type's name and keys:
+    // their text is compared once per type, not on every value.
+    static MATCHED: RefCell<Vec<(Addresses, Option<usize>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The factory whose parameters are exactly these fields of type `name`.
+fn shape_of(name: &'static str, keys: &[&'static str]) -> Option<usize> {
+    let at = |s: &str| (s.as_ptr() as usize, s.len());
+    let addresses: Addresses = std::iter::once(at(name))
+        .chain(keys.iter().map(|k| at(k)))
+        .collect();
+    MATCHED.with(|matched| {
+        let mut matched = matched.borrow_mut();
+        if let Some((_, shape)) = matched.iter().find(|(a, _)| *a == addresses) {
+            return *shape;
+        }
+        let shape = SHAPES.iter().position(|&(n, k)| n == name && k == keys);
+        matched.push((addresses, shape));
+        shape
+    })
+}
 
 struct Factories {
     env: sys::napi_env,
@@ -579,15 +549,15 @@ unsafe fn factory(env: sys::napi_env, shape: usize) -> Result<sys::napi_value> {
 /// # Safety
 ///
 /// `env` must be the live environment of the current JS thread, and
-/// `values` values of it, one per parameter of the factory.
+/// `this` and `values` values of it, one per parameter of the factory.
 unsafe fn build(
     env: sys::napi_env,
     shape: usize,
+    this: sys::napi_value,
     values: &[sys::napi_value],
 ) -> Result<sys::napi_value> {
     // SAFETY: the caller's contract.
     let func = unsafe { factory(env, shape) }?;
-    let this = out!(napi_get_undefined(env))?;
     out!(napi_call_function(
         env,
         this,

@@ -1,14 +1,14 @@
-// The wrapper's option tables (args.js), which refuse unknown options, list
+// The wrapper's option tables (options.js), which refuse unknown options, list
 // exactly the fields of the native option objects whose TypeScript types
 // napi-rs generates from the Rust structs: a field added in Rust and not in
-// args.js (or the reverse) fails here, not in a user's call.
+// the table (or the reverse) fails here, not in a user's call.
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { test } from 'node:test'
 
 const require = createRequire(import.meta.url)
-const { specs, taskOptions, processOptions } = require('../args.js')
+const { specs, taskOptions, processOptions } = require('../options.js')
 const dts = readFileSync(new URL('../index.d.ts', import.meta.url), 'utf8')
 
 /** The field names of `export interface <name>…{ … }` in index.d.ts (and `signal` if it extends WaitOptions). */
@@ -32,7 +32,7 @@ test('the option tables match the generated option types', () => {
   assert.deepEqual(keys(specs.spawn), [...fields('TaskOptions'), 'kind'].sort())
   assert.deepEqual(keys(specs.toolBox), fields('ToolBoxOptions'))
   assert.deepEqual(keys(specs.list), fields('ListFilter'))
-  // The hand-written ones (index.header.d.ts).
+  // The options of the other calls.
   assert.deepEqual(keys(specs.poll), fields('PollOptions'))
   assert.deepEqual(keys(specs.preview), fields('PreviewOptions'))
   assert.deepEqual(keys(specs.collect), fields('CollectOptions'))
