@@ -67,6 +67,7 @@ NATIVE = {
         ("queue_over_capacity", "boolean", "Over a background cap, wait in a FIFO queue (status `queued`) instead of failing with `CAPACITY_EXCEEDED` (default false)."),
         ("max_running_of_kind", "caps", "Caps on running tasks per kind, e.g. `{ agent: 3 }` (at most three subagents at once beside any number of commands)."),
         ("limits", "limits", "Default resource limits of every process task, for each kind a task's own `limits` does not set (default none)."),
+        ("limits_ceiling", "limits", "A ceiling for all of the manager's process tasks together (one parent cgroup their own are made in; default none): at its memory the kernel kills a process of one task, which ends `failed` with `killed: memory ceiling of the manager … reached (OOM)`. Needs cgroup v1 hierarchies for its kinds, else `new TaskManager` throws `LIMITS_UNAVAILABLE`."),
         ("unenforced_limits", "string", "What to do with a task whose limits this host cannot enforce: `refuse` (default: the spawn fails with `LIMITS_UNAVAILABLE`) or `report` (it runs; `info.limits.notEnforced` says what is not applied and why).", "UnenforcedLimits"),
     ]),
     "ProcessOptions": ("How a command runs (`run`'s options besides the [`TaskOptions`]).", [
@@ -202,7 +203,7 @@ ACP_TASK_ONLY = {"timeout_ms", "owner", "description", "keep_alive"}
 # kind: a count checked into an integer, milliseconds into a Duration
 # (`timeout`: Infinity is none), a named type parsed by the core's names.
 TARGET = {
-    "ManagerOptions": ("ManagerConfig", "set", {"max_running_of_kind", "limits"}),
+    "ManagerOptions": ("ManagerConfig", "set", {"max_running_of_kind", "limits", "limits_ceiling"}),
     "ProcessOptions": ("ProcessTask", "set", {"env", "env_clear", "stdin", "pty", "limits"}),
     "TaskOptions": ("SpawnOptions", "set", {"background", "timeout_ms"}),
     "ToolBoxOptions": ("ToolBoxConfig", "field", {"cwd", "env", "tty_size"}),

@@ -370,6 +370,14 @@ pub struct ManagerOptions {
     /// own `limits` does not set (default: none).
     #[serde(default)]
     pub limits: Option<LimitsOptions>,
+    /// A ceiling for all of the manager's process tasks together (one parent
+    /// cgroup their own are made in; default: none): at its memory the
+    /// kernel kills a process of one task, which ends `failed` with
+    /// `killed: memory ceiling of the manager … reached (OOM)`. Needs cgroup
+    /// v1 hierarchies for its kinds, else the manager is refused with
+    /// `LimitsUnavailable`.
+    #[serde(default)]
+    pub limits_ceiling: Option<LimitsOptions>,
     /// A task whose limits this host cannot enforce: `refuse` (default) fails
     /// with `LimitsUnavailable`; `report` runs it, and its
     /// `info.limits.not_enforced` says what is not applied and why.
@@ -427,6 +435,9 @@ impl ManagerOptions {
         }
         if let Some(limits) = self.limits {
             c = c.default_limits(limits.into());
+        }
+        if let Some(limits) = self.limits_ceiling {
+            c = c.limits_ceiling(limits.into());
         }
         if let Some(name) = self.unenforced_limits {
             c = c.unenforced_limits(parse_name("unenforced_limits", &name)?);

@@ -28,6 +28,9 @@ impl ManagerOptions {
         if let Some(v) = &self.limits {
             c = c.default_limits(v.limits()?);
         }
+        if let Some(v) = &self.limits_ceiling {
+            c = c.limits_ceiling(v.limits()?);
+        }
         Ok(c)
     }
 }

@@ -56,10 +56,10 @@ function canLimitMemory() {
 
 /** The limit cgroups this process's managers made, still there. */
 function limitCgroupsLeft() {
-  const prefix = `agent-tasks-h${process.pid}-lim-`
+  const prefixes = [`agent-tasks-h${process.pid}-lim-`, `agent-tasks-h${process.pid}-mgr-`]
   return ['memory', 'pids', 'cpu'].flatMap((c) => {
     const dir = ownV1Dir(c)
-    return dir === null ? [] : readdirSync(dir).filter((n) => n.startsWith(prefix))
+    return dir === null ? [] : readdirSync(dir).filter((n) => prefixes.some((p) => n.startsWith(p)))
   })
 }
 
@@ -151,4 +151,31 @@ test('a bad default or policy is refused when the manager is made', async (t) =>
   })
   const m = manager(t, { unenforcedLimits: 'report' })
   assert.equal((await m.collect(m.run('true'), { signal: AbortSignal.timeout(20_000) })).result.status, 'completed')
+})
+
+test("at the manager's memory ceiling the hog is stopped and said so, the others run on", { skip: ownV1Dir('memory') === null ? 'no v1 memory hierarchy for a ceiling here' : false, timeout: 120_000 }, async (t) => {
+  const m = manager(t, { limitsCeiling: { memory: 96 * MIB } })
+  const quiet = m.run('echo waiting; sleep 1000', { background: true })
+  await m.waitFor(quiet, 'waiting', { signal: AbortSignal.timeout(20_000) })
+  const { result } = await m.collect(m.run(HOG, { timeoutMs: 60_000, onTimeout: 'kill' }), { signal: AbortSignal.timeout(60_000) })
+  assert.equal(result.status, 'failed', JSON.stringify(result))
+  assert.match(result.error, /^killed: memory ceiling of the manager 96 MiB reached \(OOM\)/)
+  assert.deepEqual(result.usage.limitsReached.map((r) => [r.limit, r.scope]), [['memory', 'ceiling']])
+  assert.equal(m.info(quiet).status, 'running')
+  await m.close()
+  assert.deepEqual(limitCgroupsLeft(), [])
+})
+
+test('a bad ceiling is refused by name', (t) => {
+  assert.throws(() => manager(t, { limitsCeiling: { pids: 0 } }), (err) => {
+    assert.equal(err.code, 'INVALID_ARGUMENT')
+    assert.match(err.message, /`limits_ceiling\.pids`/)
+    return true
+  })
+  assert.throws(() => manager(t, { limitsCeiling: { memroy: MIB } }), (err) => {
+    assert.equal(err.code, 'INVALID_ARGUMENT')
+    assert.match(err.message, /`limitsCeiling\.memroy`/)
+    assert.match(err.message, /did you mean `memory`\?/)
+    return true
+  })
 })

@@ -61,13 +61,13 @@ needs_memory_cgroup = pytest.mark.skipif(
 
 
 def _limit_cgroups_left() -> List[str]:
-    """The limit cgroups this process's managers made, still there."""
-    prefix = f"agent-tasks-h{os.getpid()}-lim-"
+    """The limit cgroups this process's managers made (tasks' and ceilings'), still there."""
+    prefixes = (f"agent-tasks-h{os.getpid()}-lim-", f"agent-tasks-h{os.getpid()}-mgr-")
     left = []
     for controller in ("memory", "pids", "cpu"):
         folder = _own_v1_dir(controller)
         if folder is not None:
-            left += [os.path.join(folder, n) for n in os.listdir(folder) if n.startswith(prefix)]
+            left += [os.path.join(folder, n) for n in os.listdir(folder) if n.startswith(prefixes)]
     return left
 
 
@@ -164,3 +164,33 @@ def test_a_bad_default_or_policy_is_refused_at_the_managers_making(tmp_path: "os
 def test_limits_unavailable_is_a_typed_error() -> None:
     assert issubclass(LimitsUnavailable, AgentTasksError)
     assert LimitsUnavailable.code == "LIMITS_UNAVAILABLE"
+
+
+@pytest.mark.skipif(_own_v1_dir("memory") is None, reason="no v1 memory hierarchy for a ceiling here")
+def test_at_the_managers_memory_ceiling_the_hog_is_stopped_and_said_so(tmp_path: "os.PathLike[str]") -> None:
+    with TaskManager(
+        root=os.path.join(os.fspath(tmp_path), "root"), limits_ceiling={"memory": 96 * MIB}
+    ) as manager:
+        quiet = manager.run("echo waiting; sleep 1000", background=True)
+        manager.wait_for_blocking(quiet, "waiting", timeout=BOUND)
+        result = manager.run(HOG, timeout=BOUND * 3, on_timeout="kill").collect_blocking(timeout=BOUND * 3).result
+        assert result is not None and result.status == "failed", result.to_dict()
+        assert result.error is not None
+        assert result.error.startswith("killed: memory ceiling of the manager 96 MiB reached (OOM)"), result.error
+        assert result.usage is not None
+        assert [(r.limit, r.scope) for r in result.usage.limits_reached] == [("memory", "ceiling")]
+        # The other task under the same ceiling runs on.
+        assert manager.info(quiet).status == "running"
+        manager.cancel_blocking(quiet)
+    assert _limit_cgroups_left() == []
+
+
+def test_a_bad_ceiling_is_refused_by_name(tmp_path: "os.PathLike[str]") -> None:
+    root = os.path.join(os.fspath(tmp_path), "root")
+    with pytest.raises(InvalidArgument) as caught:
+        TaskManager(root=root, limits_ceiling={"pids": 0})
+    assert caught.value.argument == "limits_ceiling.pids"
+    with pytest.raises(InvalidArgument) as caught:
+        TaskManager(root=root, limits_ceiling={"memroy": MIB})  # type: ignore[typeddict-unknown-key]
+    assert caught.value.argument == "limits_ceiling.memroy"
+    assert "did you mean `memory`?" in str(caught.value)

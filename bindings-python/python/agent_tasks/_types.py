@@ -1147,6 +1147,34 @@ class Detached(_Wire):
         return TaskInfo(_without(self._d, "state"))
 
 
+class LimitsOptions(_Wire):
+    """Resource limits of a process task's whole tree (a task's `limits`, or
+    a manager's default for each kind a task does not set), enforced by the
+    kernel through cgroups. A kind left out (or null) sets no limit of that
+    kind; the ranges are `Limits::check`'s."""
+
+    __slots__ = ()
+    _repr = ('memory', 'pids', 'cpu')
+
+    @property
+    def memory(self) -> Optional[int]:
+        """Bytes (at least 1 MiB; swap off). At the limit the kernel kills the
+        task's processes and the task ends `failed` with an error naming the
+        limit and the peak (`killed: memory limit 64 MiB reached (OOM), peak
+        64 MiB`)."""
+        return self._d.get('memory')  # type: ignore[no-any-return]
+
+    @property
+    def pids(self) -> Optional[int]:
+        """Processes and threads at once; past it `fork` fails inside the task."""
+        return self._d.get('pids')  # type: ignore[no-any-return]
+
+    @property
+    def cpu(self) -> Optional[float]:
+        """A fraction of one core (`0.5`, `2.0`); it throttles."""
+        return self._d.get('cpu')  # type: ignore[no-any-return]
+
+
 class ResourceLimits(TypedDict, total=False):
     """Resource limits of a process task's whole tree (a task's `limits`, or
     a manager's default for each kind a task does not set), enforced by the
@@ -1203,6 +1231,13 @@ class ManagerOptions(TypedDict, total=False):
     limits: Optional[ResourceLimits]
     """Default resource limits of every process task, for each kind a task's
     own `limits` does not set (default: none)."""
+    limits_ceiling: Optional[LimitsOptions]
+    """A ceiling for all of the manager's process tasks together (one parent
+    cgroup their own are made in; default: none): at its memory the
+    kernel kills a process of one task, which ends `failed` with
+    `killed: memory ceiling of the manager … reached (OOM)`. Needs cgroup
+    v1 hierarchies for its kinds, else the manager is refused with
+    `LimitsUnavailable`."""
     unenforced_limits: Optional[UnenforcedLimits]
     """A task whose limits this host cannot enforce: `refuse` (default) fails
     with `LimitsUnavailable`; `report` runs it, and its
@@ -1406,4 +1441,4 @@ class AcpAgentOptions(TypedDict, total=False):
     the task ends `failed`, naming the bound."""
 
 
-__all__ = ['StrPath', 'FileAccess', 'TaskStatus', 'Containment', 'CancelKind', 'UsageSource', 'LimitKind', 'LimitScope', 'EventType', 'NotificationKind', 'UnenforcedLimits', 'Limits', 'NotEnforced', 'LimitsInfo', 'ExitInfo', 'CancelReason', 'OutputStats', 'TaskInfo', 'ChangedFiles', 'LimitReached', 'Usage', 'TaskResult', 'StreamSpan', 'PollResult', 'Preview', 'Event', 'Lagged', 'Notification', 'ToolResponse', 'Finished', 'Detached', 'ResourceLimits', 'ManagerOptions', 'RunOptions', 'SpawnOptions', 'ToolBoxOptions', 'AcpOptions', 'AcpAgentOptions']
+__all__ = ['StrPath', 'FileAccess', 'TaskStatus', 'Containment', 'CancelKind', 'UsageSource', 'LimitKind', 'LimitScope', 'EventType', 'NotificationKind', 'UnenforcedLimits', 'Limits', 'NotEnforced', 'LimitsInfo', 'ExitInfo', 'CancelReason', 'OutputStats', 'TaskInfo', 'ChangedFiles', 'LimitReached', 'Usage', 'TaskResult', 'StreamSpan', 'PollResult', 'Preview', 'Event', 'Lagged', 'Notification', 'ToolResponse', 'Finished', 'Detached', 'LimitsOptions', 'ResourceLimits', 'ManagerOptions', 'RunOptions', 'SpawnOptions', 'ToolBoxOptions', 'AcpOptions', 'AcpAgentOptions']
