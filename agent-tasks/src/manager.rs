@@ -163,8 +163,9 @@ struct Inner {
     /// Keeps the process's idle task cgroups while the manager can spawn.
     cgroup_pool: crate::process::CgroupPoolUser,
     /// The ceiling all process tasks of this manager count against
-    /// ([`ManagerConfig::limits_ceiling`]), if one is set.
-    ceiling: Option<Arc<dyn crate::limits::CeilingDirs>>,
+    /// ([`ManagerConfig::limits_ceiling`]), if one is set; let go at
+    /// shutdown (the tasks still running, keep-alive ones, hold it on).
+    ceiling: Mutex<Option<Arc<dyn crate::limits::CeilingDirs>>>,
 }
 
 impl Drop for Inner {
@@ -344,7 +345,7 @@ impl TaskManager {
                 runtime,
                 root_hold,
                 cgroup_pool: crate::process::CgroupPoolUser::new(),
-                ceiling,
+                ceiling: Mutex::new(ceiling),
             }),
         })
     }
@@ -411,7 +412,7 @@ impl TaskManager {
         let host_limits = crate::limits::HostLimits {
             defaults: config.default_limits,
             policy: config.unenforced_limits,
-            ceiling: self.inner.ceiling.clone(),
+            ceiling: lock(&self.inner.ceiling).clone(),
         };
         task.check_limits(
             &host_limits.defaults,
@@ -875,8 +876,9 @@ impl TaskManager {
             self.inner.root_hold.release();
         }
         // No spawn follows: the idle cgroups go once no other manager of
-        // the process can use them.
+        // the process can use them, and the ceiling's once no task is in it.
         self.inner.cgroup_pool.release();
+        lock(&self.inner.ceiling).take();
     }
 
     /// Kills, now and synchronously, every process of the manager's running

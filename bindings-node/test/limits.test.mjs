@@ -163,6 +163,11 @@ test("at the manager's memory ceiling the hog is stopped and said so, the others
   assert.deepEqual(result.usage.limitsReached.map((r) => [r.limit, r.scope]), [['memory', 'ceiling']])
   assert.equal(m.info(quiet).status, 'running')
   await m.close()
+  // The ceiling is let go at the close; the kernel may take a moment to let
+  // go of the killed tasks' cgroups inside it.
+  for (const deadline = Date.now() + 20_000; limitCgroupsLeft().length > 0 && Date.now() < deadline; ) {
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
   assert.deepEqual(limitCgroupsLeft(), [])
 })
 
