@@ -682,6 +682,13 @@ export interface ManagerOptions {
    */
   limits?: ResourceLimits
   /**
+   * A ceiling for all of the manager's process tasks together (one parent cgroup their own are
+   * made in; default none): at its memory the kernel kills a process of one task, which ends
+   * `failed` with `killed: memory ceiling of the manager … reached (OOM)`. Needs cgroup v1
+   * hierarchies for its kinds, else `new TaskManager` throws `LIMITS_UNAVAILABLE`.
+   */
+  limitsCeiling?: ResourceLimits
+  /**
    * What to do with a task whose limits this host cannot enforce: `refuse` (default: the spawn
    * fails with `LIMITS_UNAVAILABLE`) or `report` (it runs; `info.limits.notEnforced` says what
    * is not applied and why).
