@@ -368,9 +368,15 @@ async fn scenario(kind: AgentKind, tag: &str) {
         ns.pids().iter().all(|&p| p == server)
     })
     .await;
-    // The model traffic went to the server in the namespace.
+    // The model traffic went to the server in the namespace, and every
+    // request it had was one it scripted.
     let log = ns.model_log();
     assert!(log.contains("hang=True"), "{log}");
+    assert!(
+        log.lines()
+            .all(|l| l.starts_with("POST ") && !l.contains("(unknown)") || l == "client went away"),
+        "{log}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

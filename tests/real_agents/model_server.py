@@ -3,7 +3,7 @@
 Standard library only. It speaks just enough of two model APIs, each as a
 stream of server-sent events: OpenAI chat completions (POST
 .../chat/completions, used by opencode) and Anthropic Messages (POST
-.../messages, used by Claude Code). What it answers depends only on the
+.../messages, used by Claude Code, and its .../messages/count_tokens). What it answers depends only on the
 request (no state), keyed by a word in the conversation's latest user text:
 
 * RUN-A-COMMAND: "Let me look." and a call of the agent's shell tool running
@@ -18,10 +18,11 @@ request (no state), keyed by a word in the conversation's latest user text:
 
 Usage: model_server.py PORT_FILE LOG_FILE [debug]. Listens on 127.0.0.1, an
 ephemeral port written to PORT_FILE once it accepts; one line per request
-in LOG_FILE.
+in LOG_FILE (with `debug`, the conversation's last two messages too).
 """
 
 import json
+import os
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -95,6 +96,16 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             req = {}
         path = self.path.split("?", 1)[0]
+        if path.endswith("/messages/count_tokens"):
+            # Claude Code counts tokens now and then: a plain JSON answer.
+            self.log("POST " + self.path)
+            answer = b'{"input_tokens": 10}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+            return
         if path.endswith("/chat/completions"):
             api = "openai"
             messages = req.get("messages", [])
@@ -189,6 +200,5 @@ if __name__ == "__main__":
     server.daemon_threads = True
     with open(PORT_FILE + ".tmp", "w") as f:
         f.write(str(server.server_address[1]))
-    import os
     os.replace(PORT_FILE + ".tmp", PORT_FILE)
     server.serve_forever()
