@@ -90,6 +90,7 @@ fn program(agents: &Path, kind: AgentKind) -> Vec<String> {
             assert!(js.exists(), "{} is missing", js.display());
             vec!["node".to_string(), js.display().to_string()]
         }
+        other => panic!("no rig for {other:?}"),
     }
 }
 
@@ -251,6 +252,7 @@ async fn scenario(kind: AgentKind, tag: &str) {
         AgentKind::ClaudeCode => {
             AgentPreset::claude_code(&home).model(ModelEndpoint::new(base, "scripted", "none"))
         }
+        other => panic!("no rig for {other:?}"),
     };
     let asked: Arc<Mutex<Vec<PermissionRequest>>> = Arc::default();
     let seen = asked.clone();
@@ -312,6 +314,7 @@ async fn scenario(kind: AgentKind, tag: &str) {
                 "{text}"
             );
         }
+        other => panic!("no rig for {other:?}"),
     }
     assert!(
         text.contains("There are two files.\n[turn 1 ended: end_turn]\n"),

@@ -41,8 +41,9 @@ impl ModelEndpoint {
     }
 }
 
-/// The agents a preset knows.
+/// The agents a preset knows (more may come).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AgentKind {
     /// opencode (`opencode-ai` on npm), run as `opencode acp`.
     Opencode,
