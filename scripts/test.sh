@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test suite of the project: formatting, lints, the Rust tests
 # (unit, integration, doc; the `agent-tasks` command's included; ACP agents
-# against a scripted agent on the official ACP Python SDK), the MCP
+# against a scripted agent on the official ACP Python SDK, and real agents
+# from npm offline in network namespaces, tests/acp_real.rs), the MCP
 # server's end-to-end test with the official MCP Python SDK, the Python
 # binding's (pytest through the installed wheel, mypy --strict on the
 # examples and the READMEs' Python snippets), and the Node binding's build, tests and type check. Used by
@@ -31,6 +32,13 @@ if [ ! -x "$ACP_VENV/bin/python" ]; then
 fi
 "$ACP_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "agent-client-protocol>=0.12,<0.13"
 export AGENT_TASKS_ACP_PYTHON="$PWD/$ACP_VENV/bin/python"
+
+echo "== real ACP agents: opencode and Claude Code at pinned versions from npm, under target/real-agents"
+# tests/acp_real.rs drives them in network namespaces with a scripted model
+# server (root needed); installed once here, before cargo test's threads
+# start (the test runs the same script, which then does nothing). Fails,
+# never skips, without npm or the registry.
+bash scripts/real_agents.sh
 
 echo "== cargo test"
 cargo test --workspace --locked

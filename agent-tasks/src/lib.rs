@@ -129,3 +129,7 @@ struct LifecycleDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/tools.md")]
 struct ToolsDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/agents.md")]
+struct AgentsDoctests;

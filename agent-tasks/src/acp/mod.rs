@@ -11,10 +11,13 @@
 //!   agent asks of its client, and the session's turns;
 //! * `render`: session updates as readable lines of the task's output;
 //! * `policy`: the host's answers to permission requests and file access;
-//! * `terminals`: the agent's terminals, served by process tasks.
+//! * `terminals`: the agent's terminals, served by process tasks;
+//! * `presets`: the argv and environment real agents need to run offline
+//!   and unattended.
 
 mod client;
 mod policy;
+mod presets;
 mod render;
 mod terminals;
 
@@ -33,6 +36,7 @@ pub use policy::{
     FileAccess, PermissionCallback, PermissionChoice, PermissionDecision, PermissionFuture,
     PermissionPolicy, PermissionRequest,
 };
+pub use presets::{AgentKind, AgentPreset, ModelEndpoint};
 pub use terminals::DEFAULT_TERMINAL_OUTPUT;
 
 use crate::context::TaskContext;
@@ -209,6 +213,31 @@ impl AcpTask {
             kind: "acp".to_string(),
             early: EarlyStart::default(),
         }
+    }
+
+    /// A real agent started by `command` (its program, and what runs it:
+    /// `["opencode"]`, `["node", ".../claude-code-acp/dist/index.js"]`,
+    /// or a wrapper such as `["ip", "netns", "exec", "ns", "opencode"]`),
+    /// followed by the [preset](AgentPreset)'s arguments, with the preset's
+    /// environment (a private home, telemetry and auto-update off, npm
+    /// offline, the model endpoint), and `goal` as its first prompt.
+    /// Everything else is as for [`AcpTask::new`], and can be set after.
+    pub fn preset<I, S>(command: I, preset: &AgentPreset, goal: impl Into<String>) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        let argv = command
+            .into_iter()
+            .map(Into::into)
+            .chain(preset.args())
+            .collect::<Vec<OsString>>();
+        preset
+            .env()
+            .into_iter()
+            .fold(AcpTask::new(argv, goal), |task, (key, value)| {
+                task.env(key, value)
+            })
     }
 
     /// The same agent with another first prompt: a configured task is a
