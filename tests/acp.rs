@@ -53,23 +53,8 @@ async fn line(manager: &TaskManager, id: &str, pattern: &str) -> String {
         WaitOutcome::Matched { line, .. } => line,
         other => panic!(
             "no line matching `{pattern}`: {other:?}\noutput:\n{}",
-            output(manager, id)
+            common::output_so_far(manager, id)
         ),
-    }
-}
-
-/// The whole output so far (a poll page stops where the bytes' place
-/// changes, so this reads on until nothing new comes).
-fn output(manager: &TaskManager, id: &str) -> String {
-    let mut data = Vec::new();
-    let mut cursor = 0;
-    loop {
-        let page = manager.poll(id, cursor, 1 << 20).expect("poll");
-        if page.next_cursor == cursor {
-            return String::from_utf8_lossy(&data).into_owned();
-        }
-        data.extend_from_slice(&page.data);
-        cursor = page.next_cursor;
     }
 }
 
@@ -97,7 +82,12 @@ async fn collect(manager: &TaskManager, id: &str) -> agent_tasks::TaskResult {
         .expect("collect")
         .result()
         .cloned()
-        .unwrap_or_else(|| panic!("{id} did not end; output:\n{}", output(manager, id)))
+        .unwrap_or_else(|| {
+            panic!(
+                "{id} did not end; output:\n{}",
+                common::output_so_far(manager, id)
+            )
+        })
 }
 
 #[tokio::test]
@@ -112,7 +102,7 @@ async fn a_goal_is_rendered_and_follow_ups_start_new_turns() {
             .on_update(move |u| seen.lock().expect("lock").push(u.clone())),
     );
     line(&manager, &id, r"^\[turn 1 ended: end_turn\]$").await;
-    let text = output(&manager, &id);
+    let text = common::output_so_far(&manager, &id);
     for expected in [
         "[turn 1] prompt:\n> hello world\n",
         "[tool] Inspect the repository (read): pending\n",
@@ -171,7 +161,7 @@ async fn a_follow_up_during_a_turn_is_queued_and_eof_completes() {
     line(&manager, &id, "follow-up queued").await;
     std::fs::write(work.join("release"), b"").expect("release");
     line(&manager, &id, r"^\[turn 2 ended: end_turn\]$").await;
-    let text = output(&manager, &id);
+    let text = common::output_so_far(&manager, &id);
     let order = [
         "holding",
         "follow-up queued",
@@ -296,7 +286,7 @@ async fn file_requests_stay_inside_the_session_directory() {
     let said = line(&manager, &id, "^read ").await;
     assert!(said.starts_with("read refused:"), "{said}");
     assert!(said.contains("outside the session directory"), "{said}");
-    assert!(output(&manager, &id).contains("[acp] file read refused"));
+    assert!(common::output_so_far(&manager, &id).contains("[acp] file read refused"));
 
     let inside = work.join("notes/out.txt");
     manager
@@ -342,7 +332,7 @@ async fn cancel_mid_turn_cancels_the_turn_then_stops_the_agent() {
         .await
         .expect("cancel");
     assert_eq!(info.status, TaskStatus::Cancelled);
-    let text = output(&manager, &id);
+    let text = common::output_so_far(&manager, &id);
     for expected in [
         "[acp] cancelling turn 1",
         "cancel received",
@@ -390,7 +380,7 @@ async fn an_agent_killed_mid_turn_fails_the_task_with_channel_loss() {
     assert_eq!(result.status, TaskStatus::Failed);
     let error = result.error.expect("error");
     assert!(error.contains("exited with code 3"), "{error}");
-    assert!(output(&manager, &id).contains("crashing"));
+    assert!(common::output_so_far(&manager, &id).contains("crashing"));
 }
 
 #[tokio::test]
@@ -414,7 +404,7 @@ async fn an_idle_session_completes_with_its_last_message() {
     let result = collect(&manager, &id).await;
     assert_eq!(result.status, TaskStatus::Completed, "{:?}", result.error);
     assert_eq!(result.value.expect("value")["message"], "Echo: only once");
-    assert!(output(&manager, &id).contains("idle timeout"));
+    assert!(common::output_so_far(&manager, &id).contains("idle timeout"));
 }
 
 #[tokio::test]
@@ -790,7 +780,7 @@ async fn messages_told_apart_by_their_id_are_separate_and_the_last_is_final() {
     let result = collect(&manager, &id).await;
     assert_eq!(result.status, TaskStatus::Completed, "{:?}", result.error);
     assert_eq!(result.value.expect("value")["message"], "Second.");
-    let text = output(&manager, &id);
+    let text = common::output_so_far(&manager, &id);
     assert!(
         text.contains("> messages\nFirst.\nSecond.\n[turn 1 ended: end_turn]\n"),
         "{text}"
@@ -824,7 +814,7 @@ async fn a_finished_message_is_a_whole_line_mid_turn() {
     assert_eq!(matched, "Let me look.");
     // Still mid-turn: the agent waits for `release`.
     assert_eq!(manager.info(&id).expect("info").status, TaskStatus::Running);
-    assert!(!output(&manager, &id).contains("[turn 1 ended"));
+    assert!(!common::output_so_far(&manager, &id).contains("[turn 1 ended"));
     let log = manager
         .info(&id)
         .expect("info")
@@ -838,7 +828,8 @@ async fn a_finished_message_is_a_whole_line_mid_turn() {
     assert!(turn_notice(&manager, &id, 1)
         .await
         .ends_with("final message:\nDone."));
-    assert!(output(&manager, &id).contains("Let me look.\nDone.\n[turn 1 ended: end_turn]\n"));
+    assert!(common::output_so_far(&manager, &id)
+        .contains("Let me look.\nDone.\n[turn 1 ended: end_turn]\n"));
     manager
         .cancel(&id, CancelReason::user("done"))
         .await

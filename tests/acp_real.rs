@@ -191,20 +191,6 @@ impl Drop for Netns {
     }
 }
 
-/// The whole output so far.
-fn output(manager: &TaskManager, id: &str) -> String {
-    let mut data = Vec::new();
-    let mut cursor = 0;
-    loop {
-        let page = manager.poll(id, cursor, 1 << 20).expect("poll");
-        if page.next_cursor == cursor {
-            return String::from_utf8_lossy(&data).into_owned();
-        }
-        data.extend_from_slice(&page.data);
-        cursor = page.next_cursor;
-    }
-}
-
 /// Waits for turn `turn`'s one-shot notification and returns its text.
 async fn turn_notice(manager: &TaskManager, id: &str, turn: u64) -> String {
     let note_id = format!("{id}.t{turn}");
@@ -224,7 +210,7 @@ async fn turn_notice(manager: &TaskManager, id: &str, turn: u64) -> String {
         if tokio::time::Instant::now() >= deadline {
             panic!(
                 "turn {turn} did not end; output:\n{}\ninfo: {:?}",
-                output(manager, id),
+                common::output_so_far(manager, id),
                 manager.info(id).map(|i| (i.status, i.error))
             );
         }
@@ -290,7 +276,7 @@ async fn scenario(kind: AgentKind, tag: &str) {
         notice.ends_with("final message:\nThere are two files."),
         "{notice}"
     );
-    let text = output(&manager, &id);
+    let text = common::output_so_far(&manager, &id);
     assert!(text.contains("Let me look.\n"), "{text}");
     match kind {
         // opencode runs the command in its own shell and sends its output
@@ -307,7 +293,7 @@ async fn scenario(kind: AgentKind, tag: &str) {
                 .find_map(|l| l.trim().strip_prefix("[terminal "))
                 .and_then(|l| l.strip_suffix(']'))
                 .unwrap_or_else(|| panic!("no terminal under the tool call:\n{text}"));
-            let ran = output(&manager, terminal);
+            let ran = common::output_so_far(&manager, terminal);
             assert_eq!(ran, format!("{COMMAND_OUTPUT}\n"), "terminal {terminal}");
             assert!(
                 text.contains(&format!("[acp] terminal {terminal}: {COMMAND}\n")),
@@ -359,7 +345,7 @@ async fn scenario(kind: AgentKind, tag: &str) {
         .await
         .expect("cancel");
     assert_eq!(info.status, TaskStatus::Cancelled);
-    let text = output(&manager, &id);
+    let text = common::output_so_far(&manager, &id);
     assert!(text.contains("[acp] cancelling turn 3"), "{text}");
     assert!(text.contains("[turn 3 ended: cancelled]"), "{text}");
 

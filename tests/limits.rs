@@ -134,12 +134,6 @@ async fn run(manager: &TaskManager, task: ProcessTask) -> TaskResult {
     }
 }
 
-/// What a running task printed so far (its first MiB).
-fn printed(manager: &TaskManager, id: &str) -> String {
-    let page = manager.poll(id, 0, 1 << 20).expect("poll");
-    String::from_utf8_lossy(&page.data).into_owned()
-}
-
 fn output_of(manager: &TaskManager, result: &TaskResult) -> String {
     String::from_utf8_lossy(&common::read_all(manager, result.id.as_str())).into_owned()
 }
@@ -487,7 +481,7 @@ async fn at_the_memory_ceiling_one_task_is_killed_and_said_so_the_others_run_on(
         )
         .expect("spawn the quiet task");
     wait_for("the quiet task to start", || {
-        printed(&manager, quiet.id().as_str()).contains("waiting")
+        common::output_so_far(&manager, quiet.id().as_str()).contains("waiting")
     })
     .await;
     let hog = run(&manager, ProcessTask::shell(python_allocating(256))).await;
@@ -572,7 +566,7 @@ async fn ten_tasks_under_their_own_limits_stay_under_the_ceiling_together() {
         tasks.iter().all(|t| {
             let id = t.id().as_str();
             manager.info(id).is_ok_and(|i| i.status.is_terminal())
-                || printed(&manager, id).contains("holding")
+                || common::output_so_far(&manager, id).contains("holding")
         })
     })
     .await;

@@ -21,6 +21,21 @@ pub async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// A task's whole output so far, running or not: read on from 0 until a
+/// page brings nothing new (a page stops where the bytes' place changes).
+pub fn output_so_far(manager: &TaskManager, id: &str) -> String {
+    let mut data = Vec::new();
+    let mut cursor = 0;
+    loop {
+        let page = manager.poll(id, cursor, 1 << 20).expect("poll");
+        if page.next_cursor == cursor {
+            return String::from_utf8_lossy(&data).into_owned();
+        }
+        data.extend_from_slice(&page.data);
+        cursor = page.next_cursor;
+    }
+}
+
 /// Reads a finished task's whole output by polling from 0 until `eof`,
 /// asserting nothing was omitted.
 pub fn read_all(manager: &TaskManager, id: &str) -> Vec<u8> {

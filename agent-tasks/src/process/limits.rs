@@ -164,11 +164,17 @@ pub(crate) fn unenforceable(limits: &Limits, wanted: Containment) -> Option<NotE
 
 fn missing_reason(missing: &Limits) -> String {
     format!(
-        "no writable cgroup with the {} controller{} for this host (v2 delegated or v1 \
-         hierarchy)",
-        missing.kinds().join(", "),
-        if missing.kinds().len() > 1 { "s" } else { "" }
+        "no writable cgroup with the {} for this host (v2 delegated or v1 hierarchy)",
+        controllers_text(missing)
     )
+}
+
+/// The controllers `limits` needs, for texts: `memory controller`,
+/// `memory, pids controllers`.
+fn controllers_text(limits: &Limits) -> String {
+    let kinds = limits.kinds();
+    let plural = if kinds.len() > 1 { "s" } else { "" };
+    format!("{} controller{plural}", kinds.join(", "))
 }
 
 /// `limits` split by `can(controller)`: those that can be applied, and
@@ -692,9 +698,8 @@ impl Ceiling {
             return Err(crate::Error::LimitsUnavailable {
                 kinds: missing.kinds().iter().map(|k| k.to_string()).collect(),
                 reason: format!(
-                    "a ceiling needs a writable cgroup v1 hierarchy with the {} controller{}",
-                    missing.kinds().join(", "),
-                    if missing.kinds().len() > 1 { "s" } else { "" }
+                    "a ceiling needs a writable cgroup v1 hierarchy with the {}",
+                    controllers_text(&missing)
                 ),
             });
         }
