@@ -218,6 +218,11 @@ impl OutputWriter {
         }
     }
 
+    /// The buffer it writes into.
+    pub(crate) fn buffer(&self) -> &Arc<OutputBuffer> {
+        &self.buffer
+    }
+
     /// Acts on what the buffer did: hands its events to the owner and
     /// schedules the flush of gathered bytes.
     pub(crate) fn act(&self, report: Report) {

@@ -69,6 +69,7 @@ mod roster;
 mod sink;
 mod spawn_gate;
 mod store;
+mod supervisor;
 mod task;
 pub mod tools;
 mod util;
@@ -114,6 +115,10 @@ pub use process::{terminal_size, Key, ProcessTask};
 pub use readiness::{WaitOutcome, WaitUntil, MAX_WAIT_LINE, PORT_POLL_INTERVAL};
 pub use roster::{Roster, RosterItem, DEFAULT_ROSTER_BUDGET};
 pub use sink::{SharedSink, Sink, Stream};
+pub use supervisor::{
+    run_if_supervisor, supervisor_main, OnHostExit, SUPERVISOR_ARG, SUPERVISOR_BINARY,
+    SUPERVISOR_ENV,
+};
 pub use task::{BackgroundTask, TaskOutcome};
 
 /// The README's examples, compiled as doc tests so they cannot rot.

@@ -183,7 +183,7 @@ impl Folder {
     }
 
     /// Opens the folder itself (for listing it, or syncing it).
-    fn open_dir(&self) -> std::io::Result<OwnedFd> {
+    pub(crate) fn open_dir(&self) -> std::io::Result<OwnedFd> {
         Ok(rustix::fs::openat(
             &*self.root.fd,
             self.here(),

@@ -751,6 +751,11 @@ fn event_line(event: &agent_tasks::Event) -> String {
         ),
         EventKind::Queued { kind, owner, .. } => ("queued", format!("{kind}, owner {owner}")),
         EventKind::Detached {} => ("detached", String::new()),
+        EventKind::Reattached { pid } => (
+            "reattached",
+            pid.map(|pid| format!("by a new host, process {pid}"))
+                .unwrap_or_else(|| "by a new host".to_string()),
+        ),
         EventKind::Paused {} => ("paused", String::new()),
         EventKind::Resumed {} => ("resumed", String::new()),
         EventKind::Spilled { buffered_bytes, .. } => (

@@ -57,7 +57,7 @@ CancelKind = Literal['user', 'timeout', 'shutdown', 'owner_closed', 'stalled', '
 UsageSource = Literal['cgroup', 'rusage']
 LimitKind = Literal['memory', 'pids', 'cpu']
 LimitScope = Literal['task', 'ceiling']
-EventType = Literal['task.started', 'task.queued', 'task.detached', 'task.paused', 'task.resumed', 'task.spilled', 'task.finished', 'task.limit_reached', 'task.lost', 'task.orphaned', 'task.output_dropped', 'task.watch_matched', 'task.heartbeat', 'task.stalled', 'task.sink_error']
+EventType = Literal['task.started', 'task.queued', 'task.detached', 'task.paused', 'task.resumed', 'task.spilled', 'task.finished', 'task.limit_reached', 'task.reattached', 'task.lost', 'task.orphaned', 'task.output_dropped', 'task.watch_matched', 'task.heartbeat', 'task.stalled', 'task.sink_error']
 NotificationKind = Literal['finished', 'lost', 'orphaned', 'watch_match', 'watch_stopped', 'progress', 'stalled', 'turn_ended']
 UnenforcedLimits = Literal['refuse', 'report']
 
@@ -752,7 +752,7 @@ class Event(_Wire):
 
     @property
     def pid(self) -> Optional[int]:
-        """``task.orphaned``: The orphan's process (group) id."""
+        """``task.reattached``, ``task.orphaned``: The task's process."""
         return self._d.get('pid')  # type: ignore[no-any-return]
 
     @property
