@@ -102,6 +102,14 @@ assert task.wait_foreground_blocking().status == "completed"
 assert m.poll(task).text == "hi\n", m.poll(task).text
 m.shutdown_blocking()
 print("ran echo hi through", agent_tasks.__file__)
+import tempfile
+with tempfile.TemporaryDirectory() as root:
+    m = agent_tasks.TaskManager(root=root)
+    task = m.run("echo kept", background=True, on_host_exit="keep_running")
+    assert m.collect_blocking(task).result.status == "completed"
+    assert m.poll(task).text == "kept\n", m.poll(task).text
+    m.shutdown_blocking()
+print("ran a supervised task (on_host_exit=keep_running) with no Rust toolchain")
 ')
 env PATH="$PY_NO_RUST_PATH" "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
     --no-index --force-reinstall --no-deps "$WHEEL"

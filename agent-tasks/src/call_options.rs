@@ -384,6 +384,17 @@ pub struct ManagerOptions {
     #[serde(default, deserialize_with = "strict")]
     #[schemars(with = "Option<crate::limits::UnenforcedLimits>")]
     pub unenforced_limits: Option<String>,
+    /// What becomes of background process tasks when the host exits, for
+    /// those whose start does not say: `kill` (default) or `keep_running`
+    /// (under a supervisor process of their own, re-attached by the next
+    /// host that opens the root; needs a `root`).
+    #[serde(default, deserialize_with = "strict")]
+    #[schemars(with = "Option<crate::OnHostExit>")]
+    pub on_host_exit: Option<String>,
+    /// The supervisor program of `keep_running` tasks (default: the one the
+    /// binding ships).
+    #[serde(default)]
+    pub supervisor_program: Option<PathBuf>,
 }
 
 /// A timeout setting: `None` keeps the default, `Some(None)` is none.
@@ -441,6 +452,12 @@ impl ManagerOptions {
         }
         if let Some(name) = self.unenforced_limits {
             c = c.unenforced_limits(parse_name("unenforced_limits", &name)?);
+        }
+        if let Some(name) = self.on_host_exit {
+            c = c.on_host_exit(parse_name("on_host_exit", &name)?);
+        }
+        if let Some(program) = self.supervisor_program {
+            c = c.supervisor_program(program);
         }
         Ok(c)
     }
@@ -533,6 +550,13 @@ pub struct TaskOptions {
     /// has what it used.
     #[serde(default)]
     pub limits: Option<LimitsOptions>,
+    /// What becomes of a background process task when its host exits:
+    /// `kill` (default: the manager's) or `keep_running` (it runs on under a
+    /// supervisor process of its own; the next host that opens the root
+    /// re-attaches to it, or reads how it ended).
+    #[serde(default, deserialize_with = "strict")]
+    #[schemars(with = "Option<crate::OnHostExit>")]
+    pub on_host_exit: Option<String>,
 }
 
 impl TaskOptions {
@@ -583,6 +607,9 @@ impl TaskOptions {
         }
         if let Some(dir) = &self.track_changes {
             o = o.track_changes(dir.clone());
+        }
+        if let Some(name) = &self.on_host_exit {
+            o = o.on_host_exit(parse_name("on_host_exit", name)?);
         }
         Ok(o.keep_alive(self.keep_alive)
             .cancel_on_stall(self.cancel_on_stall))

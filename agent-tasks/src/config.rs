@@ -62,7 +62,8 @@ pub struct ManagerConfig {
     pub(crate) limits_ceiling: crate::limits::Limits,
     pub(crate) unenforced_limits: crate::limits::UnenforcedLimits,
     pub(crate) on_host_exit: crate::supervisor::OnHostExit,
-    pub(crate) supervisor_program: Option<PathBuf>,
+    /// The supervisor's program and the arguments before its own.
+    pub(crate) supervisor: Option<(PathBuf, Vec<std::ffi::OsString>)>,
 }
 
 impl Default for ManagerConfig {
@@ -87,7 +88,7 @@ impl Default for ManagerConfig {
             limits_ceiling: crate::limits::Limits::default(),
             unenforced_limits: crate::limits::UnenforcedLimits::default(),
             on_host_exit: crate::supervisor::OnHostExit::default(),
-            supervisor_program: None,
+            supervisor: None,
         }
     }
 }
@@ -114,7 +115,7 @@ impl std::fmt::Debug for ManagerConfig {
             .field("limits_ceiling", &self.limits_ceiling)
             .field("unenforced_limits", &self.unenforced_limits)
             .field("on_host_exit", &self.on_host_exit)
-            .field("supervisor_program", &self.supervisor_program)
+            .field("supervisor", &self.supervisor)
             .finish()
     }
 }
@@ -303,7 +304,27 @@ impl ManagerConfig {
     /// `agent-tasks-supervisor` beside the host's program, else the host's
     /// program itself if it calls [`run_if_supervisor`](crate::run_if_supervisor).
     pub fn supervisor_program(mut self, program: impl Into<PathBuf>) -> Self {
-        self.supervisor_program = Some(program.into());
+        self.supervisor = Some((program.into(), Vec::new()));
+        self
+    }
+
+    /// Like [`ManagerConfig::supervisor_program`], for a program that needs
+    /// arguments before the supervisor's own (an interpreter and its
+    /// module: a binding runs `python -m agent_tasks._supervisor`). Unless
+    /// `only_if_unset` and one is set already.
+    pub fn supervisor_command<I, S>(
+        mut self,
+        program: impl Into<PathBuf>,
+        args: I,
+        only_if_unset: bool,
+    ) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<std::ffi::OsString>,
+    {
+        if !(only_if_unset && self.supervisor.is_some()) {
+            self.supervisor = Some((program.into(), args.into_iter().map(Into::into).collect()));
+        }
         self
     }
 

@@ -728,7 +728,7 @@ impl TaskManager {
         &self,
         task: &dyn BackgroundTask,
         options: &SpawnOptions,
-    ) -> Result<Option<(ProcessTask, PathBuf)>> {
+    ) -> Result<Option<(ProcessTask, crate::supervisor::Program)>> {
         use crate::supervisor::OnHostExit;
         let config = &self.inner.config;
         let asked = options.on_host_exit == Some(OnHostExit::KeepRunning);
@@ -754,9 +754,9 @@ impl TaskManager {
             return Ok(None);
         };
         let program = config
-            .supervisor_program
+            .supervisor
             .clone()
-            .or_else(crate::supervisor::find_program)
+            .or_else(|| crate::supervisor::find_program().map(|p| (p, Vec::new())))
             .ok_or_else(|| {
                 Error::invalid_argument(
                     "on_host_exit",

@@ -11,7 +11,6 @@ use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
@@ -42,7 +41,10 @@ pub(crate) struct SupervisedTask {
 
 enum Start {
     /// Start a supervisor with this spec, from this program.
-    Launch { spec: Box<Spec>, program: PathBuf },
+    Launch {
+        spec: Box<Spec>,
+        program: super::Program,
+    },
     /// A connection to a live supervisor, attached at open.
     Attached(Attached),
 }
@@ -55,7 +57,12 @@ pub(crate) struct Attached {
 
 impl SupervisedTask {
     /// A task whose supervisor this host starts.
-    pub(crate) fn launch(task: ProcessTask, folder: Folder, spec: Spec, program: PathBuf) -> Self {
+    pub(crate) fn launch(
+        task: ProcessTask,
+        folder: Folder,
+        spec: Spec,
+        program: super::Program,
+    ) -> Self {
         SupervisedTask {
             task,
             folder,
@@ -106,12 +113,17 @@ pub(crate) fn attach(folder: &Folder) -> Result<(Attached, crate::output::Output
 }
 
 /// Writes the spec, starts the supervisor and waits for its handshake.
-fn start_supervisor(folder: &Folder, spec: &Spec, program: &PathBuf) -> Result<(), String> {
+fn start_supervisor(
+    folder: &Folder,
+    spec: &Spec,
+    (program, args): &super::Program,
+) -> Result<(), String> {
     let bytes = serde_json::to_vec(spec).map_err(|e| e.to_string())?;
     folder
         .write_atomic(SPEC_FILE, &bytes)
         .map_err(|e| format!("saving {SPEC_FILE}: {e}"))?;
     let mut child = std::process::Command::new(program)
+        .args(args)
         .arg(SUPERVISOR_ARG)
         .arg(folder.path())
         .stdin(std::process::Stdio::null())
@@ -308,11 +320,16 @@ async fn converse(
         .flatten();
     match record {
         Some(Ok(record)) => {
+            let mut outcome = record.outcome();
             if let Some(stop) = &record.stop {
                 // The host's own stop, if it asked first, stays the reason.
                 ctx.cancel_signal().cancel(stop.clone());
             }
-            record.outcome()
+            if let (Some(stop), false) = (&record.killed_from_outside, outcome.success) {
+                ctx.cancel_signal().cancel(stop.clone());
+                outcome.ended_on_its_own = false;
+            }
+            outcome
         }
         Some(Err(e)) => TaskOutcome::failed(format!("reading its exit record: {e}")),
         None => {

@@ -29,6 +29,9 @@ use serde::{Deserialize, Serialize};
 pub(crate) use client::{attach, Attached, SupervisedTask, SUPERVISOR_DIED};
 pub(crate) use records::{read_spec, supervisor_lives, ExitRecord, Spec};
 
+/// A supervisor program and the arguments before its own.
+pub(crate) type Program = (PathBuf, Vec<std::ffi::OsString>);
+
 /// The first argument that makes a program run as a task's supervisor.
 pub const SUPERVISOR_ARG: &str = "--agent-tasks-supervisor";
 
@@ -63,6 +66,35 @@ pub enum OnHostExit {
     /// reads how it ended while no host was there. Background process
     /// tasks in a root the host names (not a temporary one) only.
     KeepRunning,
+}
+
+impl OnHostExit {
+    /// Every policy, in declaration order.
+    pub const ALL: [OnHostExit; 2] = [OnHostExit::Kill, OnHostExit::KeepRunning];
+
+    /// The policy's wire name: `kill` or `keep_running`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnHostExit::Kill => "kill",
+            OnHostExit::KeepRunning => "keep_running",
+        }
+    }
+}
+
+impl std::fmt::Display for OnHostExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for OnHostExit {
+    type Err = crate::Error;
+
+    /// `kill` or `keep_running`; anything else is an `InvalidArgument`
+    /// naming `on_host_exit` and listing both.
+    fn from_str(s: &str) -> crate::Result<Self> {
+        crate::names::by_name("on_host_exit", s, &OnHostExit::ALL, OnHostExit::as_str)
+    }
 }
 
 /// Runs this program as a task's supervisor if it was started as one (its

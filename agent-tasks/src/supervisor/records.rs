@@ -56,6 +56,10 @@ pub(crate) struct ExitRecord {
     pub output: OutputStats,
     pub log_head: Option<u64>,
     pub ended_at_ms: u64,
+    /// Who stopped the task from outside (`agent-tasks kill`), if it ended
+    /// of that: it ends `cancelled`, saying so, as under a host.
+    #[serde(default)]
+    pub killed_from_outside: Option<CancelReason>,
 }
 
 impl ExitRecord {
@@ -76,7 +80,11 @@ impl ExitRecord {
     /// success or failure).
     pub(crate) fn result(&self, info: &crate::info::TaskInfo) -> crate::info::TaskResult {
         let natural = self.stop.is_none() || self.ended_on_its_own;
-        let cancel_reason = if natural { None } else { self.stop.clone() };
+        let cancel_reason = if natural {
+            self.killed_from_outside.clone().filter(|_| !self.success)
+        } else {
+            self.stop.clone()
+        };
         crate::info::TaskResult {
             id: info.id.clone(),
             status: crate::info::TaskStatus::of_end(cancel_reason.as_ref(), self.success),

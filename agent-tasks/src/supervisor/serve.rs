@@ -49,24 +49,37 @@ const LOG_FILE: &str = "supervisor.log";
 
 /// Runs the supervisor if `args` (a program's arguments, the program's
 /// name first) ask for it; returns the exit code then, `None` if not.
+/// The marker may follow arguments of the program's own (an interpreter's
+/// `-m module`): they are kept for the second stage.
 pub(crate) fn main_if_asked(args: &[OsString]) -> Option<i32> {
-    match (args.get(1).and_then(|a| a.to_str()), args.get(2)) {
-        (Some(SUPERVISOR_ARG), Some(dir)) => Some(respawn(Path::new(dir))),
-        (Some(RUN_ARG), Some(dir)) => Some(supervise(Path::new(dir))),
-        _ => None,
+    let at = args
+        .iter()
+        .position(|a| a == SUPERVISOR_ARG || a == RUN_ARG)?;
+    let dir = Path::new(args.get(at + 1)?);
+    if args[at] == RUN_ARG {
+        Some(supervise(dir))
+    } else {
+        Some(respawn(&args[..at], dir))
     }
 }
 
 /// The first stage: starts the supervisor proper in a new session and
 /// returns at once, so the host reaps this process and the supervisor is
-/// never its child.
-fn respawn(dir: &Path) -> i32 {
-    let exe = match std::env::current_exe() {
+/// never its child. `program` is this program's own arguments (its name
+/// first): the same program runs again, as it was named (an interpreter in
+/// a virtual environment must keep its path), with them.
+fn respawn(program: &[OsString], dir: &Path) -> i32 {
+    let named = program
+        .first()
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    let exe = match named.map_or_else(std::env::current_exe, Ok) {
         Ok(exe) => exe,
         Err(e) => return fail(&format!("finding the supervisor's program: {e}")),
     };
     let mut command = std::process::Command::new(exe);
     command
+        .args(program.iter().skip(1))
         .arg(RUN_ARG)
         .arg(dir)
         .stdin(std::process::Stdio::null());
@@ -100,8 +113,36 @@ fn open_folder(dir: &Path) -> std::io::Result<Folder> {
     Ok(RootDir::open(parent)?.folder(PathBuf::from(name)))
 }
 
+/// Closes every descriptor but stdin, stdout and stderr: a host's own
+/// (ones a Python or Node host left inheritable) must not live on in a
+/// process that outlives it.
+fn close_inherited() {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: this runs first in a fresh single-threaded process,
+        // before it opened anything of its own, so no owner of these
+        // descriptors exists to use them after this. The listing's own
+        // descriptor is among the numbers, closed already: the check skips
+        // numbers that are not open.
+        unsafe {
+            let borrowed = std::os::fd::BorrowedFd::borrow_raw(fd);
+            if rustix::io::fcntl_getfd(borrowed).is_ok() {
+                rustix::io::close(fd);
+            }
+        }
+    }
+}
+
 /// The second stage: the supervisor proper.
 fn supervise(dir: &Path) -> i32 {
+    close_inherited();
     let folder = match open_folder(dir) {
         Ok(folder) => folder,
         Err(e) => return fail(&format!("opening {}: {e}", dir.display())),
@@ -354,7 +395,7 @@ async fn serve(spec: Spec, folder: Folder, listener: UnixListener) -> i32 {
             link.send(&Frame::WriteFailed { error }, &[]);
         }
     }
-    let record = ExitRecord {
+    let mut record = ExitRecord {
         success: outcome.success,
         error: outcome.error.clone(),
         exit: outcome.exit,
@@ -364,7 +405,12 @@ async fn serve(spec: Spec, folder: Folder, listener: UnixListener) -> i32 {
         output: buffer.stats(),
         log_head: buffer.capped_head(),
         ended_at_ms: now_ms(),
+        killed_from_outside: None,
     };
+    let natural = cancel.reason().is_none() || outcome.ended_on_its_own;
+    if let (true, false, Some(started)) = (natural, outcome.success, lock(&started).as_ref()) {
+        record.killed_from_outside = crate::inspect::take_kill_request(&folder, started.pid);
+    }
     let saved = serde_json::to_vec(&record)
         .map_err(std::io::Error::other)
         .and_then(|bytes| folder.write_atomic(EXIT_FILE, &bytes));
