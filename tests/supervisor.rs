@@ -301,6 +301,35 @@ async fn supervised_host() {
             let grandchild = common::output_so_far(&manager, &id).trim().to_string();
             json!({ "id": id, "grandchild": grandchild })
         }
+        "pty" => {
+            let id = manager
+                .spawn(
+                    ProcessTask::shell(
+                        "stty size; read line; echo got:$line; read again; stty size; sleep 1000",
+                    )
+                    .pty(80, 24),
+                    keep_running(),
+                )
+                .expect("spawn")
+                .id()
+                .to_string();
+            wait_for("the first size", || {
+                common::output_so_far(&manager, &id).contains("24 80")
+            })
+            .await;
+            json!({ "id": id })
+        }
+        "reopen" => {
+            // A host that re-attaches, reads a little, and is killed.
+            let id = std::env::var("AGENT_TASKS_SUPERVISED_ID").expect("an id");
+            assert_eq!(manager.info(&id).expect("info").status, TaskStatus::Running);
+            let cursor: u64 = std::env::var("AGENT_TASKS_SUPERVISED_CURSOR")
+                .expect("a cursor")
+                .parse()
+                .expect("a number");
+            let page = manager.poll(&id, cursor, 64 * 1024).expect("poll");
+            json!({ "id": id, "cursor": page.next_cursor, "data": String::from_utf8_lossy(&page.data) })
+        }
         other => panic!("unknown scenario {other}"),
     };
     let path = dir.join("ready.json");
@@ -323,16 +352,22 @@ impl Drop for Host {
 /// Runs `supervised_host` with `scenario`, waits for its ready file, then
 /// SIGKILLs it; returns what it wrote.
 async fn run_host_until_ready_then_kill(dir: &Path, scenario: &str) -> serde_json::Value {
-    let mut host = Host(
-        Command::new(std::env::current_exe().expect("exe"))
-            .args(["supervised_host", "--exact", "--ignored", "--nocapture"])
-            .env(HOST_DIR, dir)
-            .env(SCENARIO, scenario)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start the host"),
-    );
+    run_host_with(dir, scenario, &[]).await
+}
+
+async fn run_host_with(dir: &Path, scenario: &str, env: &[(&str, String)]) -> serde_json::Value {
     let ready = dir.join("ready.json");
+    let _ = std::fs::remove_file(&ready);
+    let mut command = Command::new(std::env::current_exe().expect("exe"));
+    command
+        .args(["supervised_host", "--exact", "--ignored", "--nocapture"])
+        .env(HOST_DIR, dir)
+        .env(SCENARIO, scenario)
+        .stdout(Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut host = Host(command.spawn().expect("start the host"));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     while !ready.exists() {
         if let Ok(Some(status)) = host.0.try_wait() {
@@ -468,4 +503,120 @@ async fn a_timeout_fires_with_no_host_attached_and_the_tree_goes() {
     assert_eq!(result.status, TaskStatus::TimedOut);
     assert_eq!(end_notices(&manager, &id), 1);
     manager.shutdown("done").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_host_types_into_and_resizes_a_terminal_its_predecessor_opened() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ready = run_host_until_ready_then_kill(dir.path(), "pty").await;
+    let id = ready["id"].as_str().expect("id").to_string();
+    let manager = reopen(&dir.path().join("root"));
+    manager.send(&id, "hello\n").expect("type");
+    wait_for("the echo", || {
+        common::output_so_far(&manager, &id).contains("got:hello")
+    })
+    .await;
+    manager.resize(&id, 100, 30).await.expect("resize");
+    manager.send(&id, "again\n").expect("type");
+    wait_for("the new size", || {
+        common::output_so_far(&manager, &id).contains("30 100")
+    })
+    .await;
+    let ended = manager
+        .cancel(&id, CancelReason::user("done"))
+        .await
+        .expect("cancel");
+    assert_eq!(ended.status, TaskStatus::Cancelled);
+    manager.shutdown("done").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_hosts_in_a_row_killed_while_one_task_runs_lose_no_byte() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The first host starts the flood (held open by its gate) and dies.
+    let ready = run_host_until_ready_then_kill(dir.path(), "flood").await;
+    let id = ready["id"].as_str().expect("id").to_string();
+    let mut cursor = ready["cursor"].as_u64().expect("cursor");
+    let expected = seq_output(FLOOD_LINES);
+    for _ in 0..20 {
+        let ready = run_host_with(
+            dir.path(),
+            "reopen",
+            &[
+                ("AGENT_TASKS_SUPERVISED_ID", id.clone()),
+                ("AGENT_TASKS_SUPERVISED_CURSOR", cursor.to_string()),
+            ],
+        )
+        .await;
+        let data = ready["data"].as_str().expect("data");
+        let next = ready["cursor"].as_u64().expect("cursor");
+        assert_eq!(
+            data.as_bytes(),
+            &expected[cursor as usize..next as usize],
+            "a host read other bytes at {cursor}"
+        );
+        cursor = next;
+    }
+    std::fs::write(dir.path().join("go"), "").expect("go");
+    let manager = reopen(&dir.path().join("root"));
+    let result = manager
+        .collect(&id, Some(Duration::from_secs(120)))
+        .await
+        .expect("collect")
+        .result()
+        .cloned()
+        .expect("ended");
+    assert_eq!(result.status, TaskStatus::Completed);
+    assert!(
+        read_all(&manager, &id) == expected,
+        "the whole stream differs"
+    );
+    assert_eq!(end_notices(&manager, &id), 1);
+    manager.shutdown("done").await;
+}
+
+#[test]
+fn two_hosts_racing_to_reopen_a_root_do_not_both_attach() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ready = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(run_host_until_ready_then_kill(dir.path(), "ends_away"));
+    let id = ready["id"].as_str().expect("id").to_string();
+    let root = dir.path().join("root");
+    let racers: Vec<_> = (0..2)
+        .map(|_| {
+            let root = root.clone();
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Runtime::new().expect("runtime");
+                let opened = TaskManager::with_runtime(config(&root), runtime.handle().clone());
+                opened.map(|m| (m, runtime)).map_err(|e| e.to_string())
+            })
+        })
+        .collect();
+    let mut opened: Vec<_> = racers
+        .into_iter()
+        .map(|r| r.join().expect("racer"))
+        .collect();
+    let won: Vec<_> = opened.iter().filter(|r| r.is_ok()).collect();
+    assert_eq!(
+        won.len(),
+        1,
+        "{:?}",
+        opened.iter().map(|r| r.as_ref().err()).collect::<Vec<_>>()
+    );
+    let lost = opened
+        .iter()
+        .find_map(|r| r.as_ref().err())
+        .expect("a loser");
+    assert!(lost.contains("in use"), "{lost}");
+    let (manager, runtime) = opened
+        .remove(opened.iter().position(|r| r.is_ok()).expect("won"))
+        .expect("won");
+    assert_eq!(manager.info(&id).expect("info").status, TaskStatus::Running);
+    std::fs::write(dir.path().join("go"), "").expect("go");
+    let result = runtime
+        .block_on(manager.collect(&id, Some(Duration::from_secs(30))))
+        .expect("collect");
+    assert_eq!(result.result().expect("ended").status, TaskStatus::Failed);
+    runtime.block_on(manager.shutdown("done"));
 }

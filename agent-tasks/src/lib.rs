@@ -138,3 +138,7 @@ struct ToolsDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/agents.md")]
 struct AgentsDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/supervisor.md")]
+struct SupervisorDoctests;
