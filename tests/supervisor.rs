@@ -620,3 +620,69 @@ fn two_hosts_racing_to_reopen_a_root_do_not_both_attach() {
     assert_eq!(result.result().expect("ended").status, TaskStatus::Failed);
     runtime.block_on(manager.shutdown("done"));
 }
+
+/// Every page read by cursor (data and omitted counts), to its end.
+fn pages(manager: &TaskManager, id: &str) -> Vec<(u64, u64, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut cursor = 0;
+    loop {
+        let page = manager.poll(id, cursor, 256 * 1024).expect("poll");
+        out.push((page.cursor, page.omitted_bytes, page.data.clone()));
+        cursor = page.next_cursor;
+        if page.eof {
+            return out;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_a_disk_cap_a_supervised_task_reads_as_one_under_its_host() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let manager = TaskManager::new(
+        config(dir.path())
+            .disk_limit(1024 * 1024)
+            .tail_window(64 * 1024),
+    )
+    .expect("manager");
+    let command = "seq 1 1000000; seq 1 1000 >&2";
+    let mut ids = Vec::new();
+    for policy in [OnHostExit::Kill, OnHostExit::KeepRunning] {
+        let id = manager
+            .spawn(
+                ProcessTask::shell(command),
+                SpawnOptions::background().on_host_exit(policy),
+            )
+            .expect("spawn")
+            .id()
+            .to_string();
+        manager.collect(&id, None).await.expect("collect");
+        ids.push(id);
+    }
+    let [host, supervised] = [&ids[0], &ids[1]];
+    let (a, b) = (
+        manager.result(host).expect("result").expect("ended"),
+        manager.result(supervised).expect("result").expect("ended"),
+    );
+    assert_eq!(a.output.total_bytes, b.output.total_bytes);
+    assert_eq!(a.output.omitted_bytes, b.output.omitted_bytes);
+    assert!(b.output.omitted_bytes > 0, "the cap was not reached");
+    assert_eq!(a.output.disk_bytes, b.output.disk_bytes);
+    assert_eq!(a.output.stderr_bytes, b.output.stderr_bytes);
+    assert!(
+        pages(&manager, host) == pages(&manager, supervised),
+        "the pages differ"
+    );
+    let log = |id: &str| {
+        std::fs::read(dir.path().join("tasks").join(id).join("output.log")).expect("log")
+    };
+    assert!(log(host) == log(supervised), "the logs differ");
+    let (pa, pb) = (
+        manager.preview(host, 100, 100).expect("preview"),
+        manager.preview(supervised, 100, 100).expect("preview"),
+    );
+    assert_eq!(
+        (pa.head, pa.tail, pa.omitted_bytes),
+        (pb.head, pb.tail, pb.omitted_bytes)
+    );
+    manager.shutdown("done").await;
+}

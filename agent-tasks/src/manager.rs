@@ -323,7 +323,8 @@ impl TaskManager {
         for (mut manifest, mut result, from_record) in from_folders.chain(from_records) {
             if manifest.supervised && result.is_none() && !manifest.info.status.is_terminal() {
                 let folder = services.store.folder(&manifest.info.id);
-                match TaskEntry::supervised_at_open(&folder, &mut manifest) {
+                let every_byte = !config.sinks.is_empty();
+                match TaskEntry::supervised_at_open(&folder, &mut manifest, every_byte) {
                     Some(SupervisedAtOpen::Running(found)) => {
                         reattach.push((manifest, found));
                         continue;

@@ -68,10 +68,13 @@ impl TaskEntry {
     /// died: its supervisor lives (attach to it), or it ended meanwhile
     /// (its exit record is its end, told once), or its supervisor died
     /// (the task ends `failed`, its processes killed). `None` after a
-    /// reboot: no supervisor of before runs, and nothing is probed.
+    /// reboot: no supervisor of before runs, and nothing is probed. With
+    /// `every_byte` (the host tees output to sinks of its own) every chunk
+    /// comes with its bytes.
     pub(crate) fn supervised_at_open(
         folder: &crate::root_dir::Folder,
         manifest: &mut Manifest,
+        every_byte: bool,
     ) -> Option<SupervisedAtOpen> {
         use crate::supervisor::{attach, read_spec, supervisor_lives, ExitRecord};
         if manifest.rebooted_since() {
@@ -89,7 +92,7 @@ impl TaskEntry {
         let problem = if supervisor_lives(folder) {
             let found = read_spec(folder)
                 .map_err(|e| format!("reading its supervisor's spec: {e}"))
-                .and_then(|spec| Ok((spec, attach(folder)?)));
+                .and_then(|spec| Ok((spec, attach(folder, every_byte)?)));
             match found {
                 Ok((spec, (attached, snapshot))) => {
                     return Some(SupervisedAtOpen::Running(Box::new(FoundRunning {

@@ -473,6 +473,34 @@ impl OutputBuffer {
         buffer
     }
 
+    /// For a mirror: `len` bytes of `stream` that its writer wrote to the
+    /// log's head, given by their length alone (the mirror reads them from
+    /// the log; see [`OutputBuffer::all_in_log`]). The view is the one
+    /// writing them would give: bytes below the log's end are always read
+    /// from the log, so the tail window needs only what passes the cap.
+    pub(crate) fn write_logged(&self, stream: &Stream, len: u64) {
+        let mut w = lock(&self.writer);
+        if w.finished || len == 0 {
+            return;
+        }
+        w.disk_len += len;
+        let mut v = lock(&self.view);
+        v.has_log = true;
+        v.sync_disk(&w);
+        v.account(stream, len as usize);
+        drop(v);
+        drop(w);
+        self.growth.bump();
+    }
+
+    /// Whether every byte of the stream so far is in the log (a writer's
+    /// last chunk went wholly into its head): a mirror can then be told it
+    /// by its length ([`OutputBuffer::write_logged`]).
+    pub(crate) fn all_in_log(&self) -> bool {
+        let v = lock(&self.view);
+        v.spilled && v.disk_len == v.total && v.write_error.is_none()
+    }
+
     /// For a mirror: the writer's log failed here (`error`); like the
     /// writer, nothing more counts as written to it.
     pub(crate) fn writer_failed(&self, error: String) {

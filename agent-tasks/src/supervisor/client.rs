@@ -85,7 +85,12 @@ impl SupervisedTask {
 
 /// Connects to the supervisor of the task in `folder` and attaches: returns
 /// the connection and the stream's state. Blocking, with a bound.
-pub(crate) fn attach(folder: &Folder) -> Result<(Attached, crate::output::OutputSnapshot), String> {
+/// With `every_byte`, every chunk comes with its bytes (see
+/// `Frame::Attach`).
+pub(crate) fn attach(
+    folder: &Folder,
+    every_byte: bool,
+) -> Result<(Attached, crate::output::OutputSnapshot), String> {
     let dir = folder
         .open_dir()
         .map_err(|e| format!("opening {}: {e}", folder.path().display()))?;
@@ -95,7 +100,7 @@ pub(crate) fn attach(folder: &Folder) -> Result<(Attached, crate::output::Output
     drop(dir);
     let _ = stream.set_read_timeout(Some(HANDSHAKE_BOUND));
     stream
-        .write_all(&encode(&Frame::Attach, &[]))
+        .write_all(&encode(&Frame::Attach { every_byte }, &[]))
         .map_err(|e| format!("attaching to its supervisor: {e}"))?;
     let (frame, tail) = read_frame_blocking(&mut stream)
         .map_err(|e| format!("attaching to its supervisor: {e}"))?;
@@ -228,9 +233,10 @@ impl BackgroundTask for SupervisedTask {
                     return TaskOutcome::failed(crate::process::HOST_EXITING);
                 };
                 let dir = folder.clone();
+                let every_byte = ctx.output().has_sinks();
                 let started = tokio::task::spawn_blocking(move || {
                     start_supervisor(&dir, &spec, &program)?;
-                    attach(&dir)
+                    attach(&dir, every_byte)
                 })
                 .await
                 .unwrap_or_else(|e| Err(format!("starting the supervisor: {e}")));
@@ -274,7 +280,12 @@ async fn converse(
     let ended = loop {
         tokio::select! {
             frame = read_frame(&mut reader) => match frame {
-                Ok((Frame::Output { stream }, bytes)) => output.write_through(&stream, &bytes),
+                Ok((Frame::Output { stream, logged: None }, bytes)) => {
+                    output.write_through(&stream, &bytes);
+                }
+                Ok((Frame::Output { stream, logged: Some(len) }, _)) => {
+                    output.buffer().write_logged(&stream, len);
+                }
                 Ok((Frame::WriteFailed { error }, _)) => output.buffer().writer_failed(error),
                 Ok((Frame::Started(started), _)) => {
                     pid = Some(started.pid);

@@ -29,8 +29,11 @@ const MAX_PAYLOAD: u32 = 64 << 20;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(crate) enum Frame {
     // Host → supervisor.
-    /// A host attaches (the first frame of a connection).
-    Attach,
+    /// A host attaches (the first frame of a connection). With
+    /// `every_byte` it wants each chunk's bytes even when they are in the
+    /// log already (it tees them to sinks of its own); else those come as
+    /// their length alone.
+    Attach { every_byte: bool },
     /// Input for the task (payload: the bytes; none with `eof`).
     Input { eof: bool },
     /// Send a signal to every process of the task (pause, resume).
@@ -48,8 +51,14 @@ pub(crate) enum Frame {
     },
     /// The task's process started.
     Started(Started),
-    /// A chunk the supervisor wrote (payload: the bytes).
-    Output { stream: crate::sink::Stream },
+    /// A chunk the supervisor wrote (payload: the bytes; none if `logged`).
+    Output {
+        stream: crate::sink::Stream,
+        /// The chunk's length, when it went wholly into the log's head and
+        /// the host did not ask for every byte: it reads them from the log.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        logged: Option<u64>,
+    },
     /// Writing the log failed; nothing more is written to it.
     WriteFailed { error: String },
     /// The answer to the oldest unanswered `Signal` or `Resize`.
@@ -176,10 +185,11 @@ mod tests {
     #[tokio::test]
     async fn frames_round_trip_through_a_byte_stream_however_it_is_cut() {
         let frames = vec![
-            (Frame::Attach, Vec::new()),
+            (Frame::Attach { every_byte: false }, Vec::new()),
             (
                 Frame::Output {
                     stream: crate::sink::Stream::STDERR,
+                    logged: None,
                 },
                 b"\x00\xffbinary\n".to_vec(),
             ),
@@ -211,7 +221,7 @@ mod tests {
 
     #[test]
     fn a_stream_cut_inside_a_frame_or_with_a_huge_length_is_refused() {
-        let mut bytes = encode(&Frame::Attach, b"abc");
+        let mut bytes = encode(&Frame::Attach { every_byte: true }, b"abc");
         bytes.truncate(bytes.len() - 1);
         assert!(matches!(
             read_frame_blocking(&mut &bytes[..]),

@@ -217,6 +217,8 @@ fn quiet_stdio(folder: &Folder) {
 #[derive(Default)]
 struct Link {
     host: Mutex<Option<(u64, UnixStream)>>,
+    /// The attached host wants every chunk's bytes.
+    every_byte: std::sync::atomic::AtomicBool,
     /// Connections accepted whose attach has not been handled yet.
     connecting: Mutex<Vec<(u64, UnixStream)>>,
 }
@@ -235,16 +237,32 @@ impl Link {
     }
 }
 
-/// Passes each chunk on to the attached host, after the buffer wrote it.
-struct ForwardSink(Arc<Link>);
+/// Passes each chunk on to the attached host, after the buffer wrote it:
+/// by its length alone if it went wholly into the log (the host reads it
+/// there) and the host did not ask for every byte.
+struct ForwardSink {
+    link: Arc<Link>,
+    buffer: Arc<OutputBuffer>,
+}
 
 impl Sink for ForwardSink {
     fn write(&self, stream: &Stream, bytes: &[u8]) -> std::io::Result<()> {
-        self.0.send(
+        let by_length = !self
+            .link
+            .every_byte
+            .load(std::sync::atomic::Ordering::Relaxed)
+            && self.buffer.all_in_log();
+        let (logged, payload) = if by_length {
+            (Some(bytes.len() as u64), &[][..])
+        } else {
+            (None, bytes)
+        };
+        self.link.send(
             &Frame::Output {
                 stream: stream.clone(),
+                logged,
             },
-            bytes,
+            payload,
         );
         Ok(())
     }
@@ -289,8 +307,10 @@ async fn serve(spec: Spec, folder: Folder, listener: UnixListener) -> i32 {
             }
         })
     };
-    let sinks: Arc<[crate::sink::SharedSink]> =
-        Arc::new([Arc::new(ForwardSink(link.clone())) as crate::sink::SharedSink]);
+    let sinks: Arc<[crate::sink::SharedSink]> = Arc::new([Arc::new(ForwardSink {
+        link: link.clone(),
+        buffer: buffer.clone(),
+    }) as crate::sink::SharedSink]);
     let writer = OutputWriter::new(
         buffer.clone(),
         sinks,
@@ -357,8 +377,9 @@ async fn serve(spec: Spec, folder: Folder, listener: UnixListener) -> i32 {
             event = events.recv() => {
                 let Some(event) = event else { continue };
                 match event {
-                    HostEvent::Frame(host, frame, _) if *frame == Frame::Attach => {
-                        attach(host, &link, &buffer, &started);
+                    HostEvent::Frame(host, frame, _) if matches!(*frame, Frame::Attach { .. }) => {
+                        let every_byte = matches!(*frame, Frame::Attach { every_byte: true });
+                        attach(host, every_byte, &link, &buffer, &started);
                         if let Some(ctx) = ctx.take() {
                             run = Some(Box::pin(Box::new(task.clone()).run(ctx)));
                         }
@@ -447,7 +468,7 @@ fn watch_host(
         let mut first = true;
         while let Ok((frame, payload)) = read_frame_blocking(&mut reader) {
             // A connection speaks only after it attached.
-            if std::mem::take(&mut first) && frame != Frame::Attach {
+            if std::mem::take(&mut first) && !matches!(frame, Frame::Attach { .. }) {
                 break;
             }
             if events
@@ -464,7 +485,13 @@ fn watch_host(
 /// A host attaches: it gets the stream's state now, then every chunk after
 /// it (no write happens between the two: this runs on the task's thread).
 /// A host attached before is let go.
-fn attach(host: u64, link: &Link, buffer: &OutputBuffer, started: &Mutex<Option<Started>>) {
+fn attach(
+    host: u64,
+    every_byte: bool,
+    link: &Link,
+    buffer: &OutputBuffer,
+    started: &Mutex<Option<Started>>,
+) {
     let stream = {
         let mut connecting = lock(&link.connecting);
         let Some(at) = connecting.iter().position(|(id, _)| *id == host) else {
@@ -483,6 +510,8 @@ fn attach(host: u64, link: &Link, buffer: &OutputBuffer, started: &Mutex<Option<
         let _ = old.shutdown(std::net::Shutdown::Both);
     }
     if (&stream).write_all(&encode(&frame, &tail)).is_ok() {
+        link.every_byte
+            .store(every_byte, std::sync::atomic::Ordering::Relaxed);
         *attached = Some((host, stream));
     }
 }
