@@ -125,7 +125,7 @@ fn start_supervisor(
 ) -> Result<(), String> {
     let bytes = serde_json::to_vec(spec).map_err(|e| e.to_string())?;
     folder
-        .write_atomic(SPEC_FILE, &bytes)
+        .write_whole_unsynced(SPEC_FILE, &bytes)
         .map_err(|e| format!("saving {SPEC_FILE}: {e}"))?;
     let mut child = std::process::Command::new(program)
         .args(args)

@@ -434,7 +434,7 @@ async fn serve(spec: Spec, folder: Folder, listener: UnixListener) -> i32 {
     }
     let saved = serde_json::to_vec(&record)
         .map_err(std::io::Error::other)
-        .and_then(|bytes| folder.write_atomic(EXIT_FILE, &bytes));
+        .and_then(|bytes| folder.write_whole_unsynced(EXIT_FILE, &bytes));
     if let Err(e) = saved {
         eprintln!("saving {EXIT_FILE}: {e}");
     }
