@@ -57,15 +57,46 @@ pub(crate) fn main_if_asked(args: &[OsString]) -> Option<i32> {
         .position(|a| a == SUPERVISOR_ARG || a == RUN_ARG)?;
     let dir = Path::new(args.get(at + 1)?);
     if args[at] == RUN_ARG {
-        Some(supervise(dir))
-    } else {
-        Some(respawn(&args[..at], dir))
+        return Some(supervise(dir));
+    }
+    if single_threaded() {
+        return Some(fork_off(dir));
+    }
+    Some(respawn(&args[..at], dir))
+}
+
+/// Whether this process runs one thread (`Threads:` of its status).
+fn single_threaded() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
+        status
+            .lines()
+            .any(|l| l.strip_prefix("Threads:").is_some_and(|n| n.trim() == "1"))
+    })
+}
+
+/// The first stage of a single-threaded program: forks the supervisor
+/// proper into a new session and returns at once (the host reaps this
+/// process; the supervisor is never its child). One exec less than
+/// [`respawn`].
+fn fork_off(dir: &Path) -> i32 {
+    // SAFETY: the process has one thread (checked just before; nothing
+    // here starts one), so the child inherits no lock another thread held
+    // and may go on running ordinary code.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Parent { .. }) => 0,
+        Ok(nix::unistd::ForkResult::Child) => {
+            if let Err(e) = nix::unistd::setsid() {
+                return fail(&format!("starting a session: {e}"));
+            }
+            supervise(dir)
+        }
+        Err(e) => fail(&format!("starting the supervisor: {e}")),
     }
 }
 
-/// The first stage: starts the supervisor proper in a new session and
-/// returns at once, so the host reaps this process and the supervisor is
-/// never its child. `program` is this program's own arguments (its name
+/// The first stage of a program that runs threads already: starts the
+/// supervisor proper in a new session and returns at once, so the host
+/// reaps this process and the supervisor is never its child. `program` is this program's own arguments (its name
 /// first): the same program runs again, as it was named (an interpreter in
 /// a virtual environment must keep its path), with them.
 fn respawn(program: &[OsString], dir: &Path) -> i32 {
