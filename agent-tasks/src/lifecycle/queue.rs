@@ -55,7 +55,12 @@ impl Pending {
         } = self;
         match announce {
             Announce::Start => entry.announce_start(),
-            Announce::Reattach { pid } => entry.emit(crate::events::EventKind::Reattached { pid }),
+            Announce::Reattach { pid } => {
+                // Its folder exists (an earlier host made it): the event
+                // goes to its journal now, not with a first save.
+                crate::util::lock(&entry.state).persisted = true;
+                entry.emit(crate::events::EventKind::Reattached { pid });
+            }
         }
         let runtime = entry.services.runtime.clone();
         {
