@@ -91,6 +91,16 @@ where
 /// The unit of the times of an option struct (its `unit`): seconds, the
 /// core's (Python's `timeout=1.5`), or milliseconds, a JavaScript front
 /// end's (`timeoutMs: 1500`, named by the core's name). `inf` is none in both.
+///
+/// ```
+/// use agent_tasks::{parse_options, TaskOptions, TimeUnit};
+/// use serde_json::json;
+/// let mut options: TaskOptions = parse_options("run", json!({"timeout": -5}))?;
+/// options.unit = TimeUnit::Millis;
+/// let err = options.spawn_options().unwrap_err();
+/// assert!(err.to_string().contains("a number of milliseconds >= 0, got -5"), "{err}");
+/// # Ok::<(), agent_tasks::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum TimeUnit {
     /// Seconds (the default).
