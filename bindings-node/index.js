@@ -179,16 +179,17 @@ function coreOptions(call, value, name) {
   return [core, rest]
 }
 
-/** `call(f)` for a native call that read the core's options of `verb`: an error names the option as given. */
+/** `call(f)` for a native call that read the core's options of `verb`: an error names the options as given. */
 function callCore(verb, f) {
   try {
     return f()
   } catch (err) {
     const e = convertError(err)
     if (e.code === 'INVALID_ARGUMENT') {
-      e.message = e.message.replace(/^invalid argument `(\w+)/, (whole, core) => {
+      // `limits_ceiling.pids` is `limitsCeiling.pids`, `timeout` `timeoutMs`.
+      e.message = e.message.replace(/`(\w+)/g, (whole, core) => {
         const given = Object.keys(specs[verb]).find((key) => coreNames[key] === core)
-        return given ? `invalid argument \`${given}` : whole
+        return given ? `\`${given}` : whole
       })
     }
     throw e

@@ -133,6 +133,11 @@ test('unknown options and wrong types are INVALID_ARGUMENT naming the option, in
   // What a value means is the core's check, naming the same option.
   assert.throws(() => m.run('true', { timeoutMs: -1 }), invalidArgument(/`timeoutMs`/))
   assert.throws(() => m.run('true', { onTimeout: 'explode' }), invalidArgument(/`onTimeout`/))
+  // The core's rules, in the names given.
+  assert.throws(
+    () => m.run('true', { background: true, timeoutMs: 5, backgroundTimeoutMs: 6 }),
+    invalidArgument(/`backgroundTimeoutMs`: give `timeoutMs` or `backgroundTimeoutMs` for a task started in the background, not both/),
+  )
 })
 
 test('null options are "not given" (a timeout of null is none)', async (t) => {
