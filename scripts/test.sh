@@ -156,11 +156,11 @@ fi
   # generated from schema/ by scripts/gen_node_types.py; --check fails when
   # they drifted.
   python3 ../scripts/gen_node_types.py --check
-  # options.js and src/options.rs (the options of the calls) come from one
-  # table, scripts/gen_node_options.py.
+  # options.js and options.d.ts (the options of the calls) come from one
+  # table, scripts/gen_node_options.py, checked against schema/options.
   python3 ../scripts/gen_node_options.py --check
   if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    git diff --exit-code -- index.d.ts binding.js types.d.ts options.js src/options.rs src/shapes.rs
+    git diff --exit-code -- index.d.ts binding.js types.d.ts options.js options.d.ts src/shapes.rs
   fi
   echo "== npm test (node --test: the binding's tests, and the examples in examples/node run as a user would)"
   npm test

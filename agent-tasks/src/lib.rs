@@ -78,7 +78,8 @@ mod watch;
 pub use acp::AcpTask;
 pub use async_trait::async_trait;
 pub use call_options::{
-    parse_options, AcpOptions, LimitsOptions, ManagerOptions, TaskOptions, ToolBoxOptions,
+    parse_options, parse_options_with, AcpOptions, LimitsOptions, ManagerOptions, TaskOptions,
+    TimeUnit, ToolBoxOptions,
 };
 pub use changes::ChangedFiles;
 pub use commands::{argv_command, shell_command};

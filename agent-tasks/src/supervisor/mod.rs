@@ -90,9 +90,15 @@ impl std::fmt::Display for OnHostExit {
 impl std::str::FromStr for OnHostExit {
     type Err = crate::Error;
 
-    /// `kill` or `keep_running`; anything else is an `InvalidArgument`
-    /// naming `on_host_exit` and listing both.
+    /// `kill` or `keep_running` (`keepRunning`, as JavaScript spells it);
+    /// anything else is an `InvalidArgument` naming `on_host_exit` and
+    /// listing both.
     fn from_str(s: &str) -> crate::Result<Self> {
+        let s = if s == "keepRunning" {
+            "keep_running"
+        } else {
+            s
+        };
         crate::names::by_name("on_host_exit", s, &OnHostExit::ALL, OnHostExit::as_str)
     }
 }
