@@ -206,6 +206,20 @@ npm_quiet_install() {
 TARBALL="$(ls "$NODE_TMP"/agent-tasks-*.tgz)"
 # (grep reads it all: with -q, tar could die of SIGPIPE under pipefail)
 tar -tzf "$TARBALL" | grep '^package/agent-tasks\..*\.node$' >/dev/null || { echo "error: $TARBALL carries no addon" >&2; exit 1; }
+tar -tzf "$TARBALL" | grep '^package/agent-tasks-supervisor$' >/dev/null || { echo "error: $TARBALL carries no supervisor" >&2; exit 1; }
+# A task that outlives its host, run by the supervisor the tarball carries.
+NODE_SUPERVISED_CHECK='const { TaskManager } = require("agent-tasks")
+const fs = require("node:fs"), os = require("node:os"), path = require("node:path")
+const root = fs.mkdtempSync(path.join(os.tmpdir(), "agent-tasks-kept-"))
+const m = new TaskManager({ root })
+const t = m.run("echo kept", { background: true, onHostExit: "keepRunning" })
+t.collect().then(async (o) => {
+  const text = m.poll(t).text
+  await m.close()
+  fs.rmSync(root, { recursive: true, force: true })
+  if (o.result.status !== "completed" || text !== "kept\n") throw new Error(`unexpected: ${o.result.status} ${text}`)
+  console.log("ran a supervised task (onHostExit: keepRunning) with no Rust toolchain")
+})'
 # A PATH with node and npm but without cargo (nor rustc).
 NO_RUST_PATH="$(dirname "$(command -v node)"):$(dirname "$(command -v npm)"):/usr/bin:/bin"
 if env PATH="$NO_RUST_PATH" sh -c 'command -v cargo || command -v rustc' >/dev/null; then
@@ -219,6 +233,7 @@ mkdir "$NODE_TMP/from-tarball"
   npm init -y >/dev/null
   npm_quiet_install "$TARBALL"
   node -e "$NODE_CHECK"
+  node -e "$NODE_SUPERVISED_CHECK"
 )
 mkdir "$NODE_TMP/by-path"
 (
