@@ -88,6 +88,13 @@ class TaskContext:
     def try_recv(self) -> Optional[str]: ...
     def _complete(self, value: object) -> None: ...
     def _fail(self, error: str) -> None: ...
+    def _finish_process(
+        self,
+        exit: Dict[str, Any],
+        error: Optional[str] = None,
+        usage: Optional[Dict[str, Any]] = None,
+        value: object = None,
+    ) -> None: ...
 
 # The engine's methods take what the public layer (`_manager.py`, `_tools.py`,
 # `_acp.py`) passes on, whose own annotations state the arguments once: only
