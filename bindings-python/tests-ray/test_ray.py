@@ -58,6 +58,15 @@ def test_a_failing_command_fails_with_its_exit(manager: TaskManager) -> None:
     assert result.error == "exited with code 3"
 
 
+def test_a_task_the_node_refuses_fails_with_the_nodes_error(manager: TaskManager) -> None:
+    task = manager.run("true", placement=ON_WORKER, cwd="/nonexistent/folder")
+    result = task.result(BOUND)
+    assert result.status == "failed"
+    assert result.error is not None
+    assert result.error.startswith("the node could not start the task:"), result.error
+    assert "/nonexistent/folder" in result.error
+
+
 def test_a_64_mb_flood_arrives_byte_exact_with_a_detach_midway(
     manager: TaskManager, tmp_path: Path
 ) -> None:

@@ -331,6 +331,12 @@ class _Driver:
         except _LOST as exc:
             ctx._fail(f"node lost: {_lost_reason(exc)}")
             return None
+        except ray.exceptions.RayTaskError as exc:
+            # The node refused the task (a bad `cwd`, limits it cannot
+            # enforce, ...): its own error, as a local `run` would raise it.
+            cause = getattr(exc, "cause", None) or exc
+            ctx._fail(f"the node could not start the task: {cause}")
+            return None
         finally:
             self.ended = True
             if inbox is not None:
