@@ -12,10 +12,12 @@ How it works (see docs/clusters.md):
   (kind ``ray``) drives the remote process, so `poll` by cursor, `lines`,
   `wait_for`, watches, notifications, the roster and the `ToolBox` tools
   work unchanged on the output it streams back.
-* Ray places it: a small *slot* actor is created with the task's resources
+* Ray places it: a small *slot* (a Ray task, so Ray runs it on an idle
+  worker without starting a process) is submitted with the task's resources
   (`num_cpus`, `memory`, `resources`, `node`); while Ray cannot give them,
   the task waits unplaced (its `location` is ``None``) and holds nothing on
-  any node. The slot holds the resources as long as the process runs.
+  any node. The slot holds the resources as long as the process runs; the
+  host cancels it (force: its worker ends) when the task ends.
 * On the node Ray chose, a per-node actor (named
   ``agent-tasks-node-<node id>`` in the Ray namespace ``agent-tasks``,
   detached, 0 CPUs, created on demand, one per node) holds a local
@@ -32,10 +34,11 @@ How it works (see docs/clusters.md):
 * Failures are told: the node or its actor dying ends the task ``failed``
   with an error starting ``node lost`` (one notification, as any end); a
   cluster that cannot be reached at `run` raises `ClusterUnavailable`.
-* The host dying kills its remote tasks: the slot actor belongs to the
-  host's Ray job, so Ray kills it when the host's driver goes, and the node
-  actor, which waits on every task's slot, then cancels the task (reason
-  ``host lost``).
+* The host dying kills its remote tasks: each host process has one *lease*
+  actor on its own node, owned by its Ray job, so Ray kills it when the
+  host's driver goes; the node actor waits on the lease for every task (a
+  call that never returns while it lives) and then cancels the task (reason
+  ``host lost``). Ray also kills the host's slots then.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ import os
 import shlex
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Union
 
@@ -291,11 +295,14 @@ class _Driver:
         pages: Any = None
         inbox: Optional["asyncio.Task[None]"] = None
         try:
-            slot = _SlotActor.options(**self.placement._actor_options()).remote()
-            where = await _get(slot.where.remote())
+            lease = _host_lease()
+            slot = _slot.options(
+                num_returns="streaming", **self.placement._actor_options()
+            ).remote()
+            where = await (await slot.__anext__())
             node = _node_actor(where["node_id"])
             started = await _get(
-                node.start.remote(self.command, self.stdin, self.options, slot)
+                node.start.remote(self.command, self.stdin, self.options, lease)
             )
             self.node, self.remote_id = node, started["id"]
             self.location = Location(
@@ -345,7 +352,7 @@ class _Driver:
                 if pages is not None:
                     ray.cancel(pages)  # a stream the host stopped reading
                 if slot is not None:
-                    ray.kill(slot)  # frees the task's resources on its node
+                    ray.cancel(slot, force=True)  # frees its resources on the node
             except Exception:
                 pass  # the node or the connection is gone: nothing is held
 
@@ -372,19 +379,48 @@ class _Driver:
             await _get(node.send.remote(remote_id, message.encode(), False))
 
 
-class _Slot:
-    """Holds a placed task's resources on the node Ray chose, as long as
-    the host keeps it (the host's job owns it: it dies with the host)."""
+def _where() -> Dict[str, Any]:
+    return {
+        "node_id": ray.get_runtime_context().get_node_id(),
+        "address": ray.util.get_node_ip_address(),
+        "hostname": socket.gethostname(),
+    }
 
-    async def where(self) -> Dict[str, Any]:
-        return {
-            "node_id": ray.get_runtime_context().get_node_id(),
-            "address": ray.util.get_node_ip_address(),
-            "hostname": socket.gethostname(),
-        }
+
+def _slot_body() -> Any:
+    """A placed task's slot: a Ray task holding the task's resources on the
+    node Ray chose; it says where it runs, then holds them until the host
+    cancels it (the task ended) or Ray kills it (its host died). A task, not
+    an actor: Ray runs it on an idle worker, without starting a process."""
+    yield _where()
+    while True:
+        time.sleep(3600)
+
+
+class _HostLease:
+    """One per host process, on the host's node, owned by the host's Ray
+    job: Ray kills it when the host goes, and the node actors, which wait
+    on it for each task, then cancel the host's tasks."""
 
     async def hold(self) -> None:
         await asyncio.Event().wait()
+
+
+_lease: Any = None
+
+
+def _host_lease() -> Any:
+    global _lease
+    with _connect_lock:
+        if _lease is None:
+            _lease = _HostLeaseActor.options(
+                num_cpus=0,
+                max_restarts=0,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(
+                    ray.get_runtime_context().get_node_id(), soft=True
+                ),
+            ).remote()
+        return _lease
 
 
 def _node_actor(node_id: str) -> Any:
@@ -411,12 +447,12 @@ class _NodeAgent:
 
     async def start(
         self, command: Union[str, List[str]], stdin: Union[str, bytes, None],
-        options: Dict[str, Any], slot: Any,
+        options: Dict[str, Any], lease: Any,
     ) -> Dict[str, Any]:
         task = self.manager.run(
             command, stdin=stdin, background=True, background_timeout=math.inf, **options
         )
-        self.watchers[task.id] = asyncio.ensure_future(self._watch(task.id, slot))
+        self.watchers[task.id] = asyncio.ensure_future(self._watch(task.id, lease))
         # The pid is in the info once the runtime has started the process
         # (no event says it): looked at briefly, for the host's `location`.
         info = task.info()
@@ -427,17 +463,19 @@ class _NodeAgent:
             info = task.info()
         return {"id": task.id, "pid": info.pid}
 
-    async def _watch(self, task_id: str, slot: Any) -> None:
-        """Cancels the task once its slot is gone (the host died, or let it
-        go): a remote task never outlives its host."""
+    async def _watch(self, task_id: str, lease: Any) -> None:
+        """Cancels the task once its host's lease is gone (the host died): a
+        remote task never outlives its host. A call to the lease that never
+        returns while it lives: no polling."""
+        hold = asyncio.ensure_future(_get(lease.hold.remote()))
+        end = asyncio.ensure_future(self.manager.collect(task_id))
         try:
-            await slot.hold.remote()
-        except BaseException:
-            pass
-        try:
-            if not self.manager.info(task_id).is_terminal:
+            await asyncio.wait({hold, end}, return_when=asyncio.FIRST_COMPLETED)
+            if not end.done():
                 await self.manager.cancel(task_id, "host lost")
         finally:
+            hold.cancel()
+            end.cancel()
             self.watchers.pop(task_id, None)
 
     async def read(self, task_id: str, cursor: int, max_bytes: int) -> Dict[str, Any]:
@@ -498,14 +536,9 @@ class _NodeAgent:
         return self.manager.info(task_id).to_dict()
 
     async def where(self) -> Dict[str, Any]:
-        return {
-            "node_id": ray.get_runtime_context().get_node_id(),
-            "address": ray.util.get_node_ip_address(),
-            "hostname": socket.gethostname(),
-            "root": self.manager.root,
-            "pid": os.getpid(),
-        }
+        return {**_where(), "root": self.manager.root, "pid": os.getpid()}
 
 
-_SlotActor: Any = ray.remote(max_restarts=0)(_Slot)
+_slot: Any = ray.remote(max_retries=0)(_slot_body)
+_HostLeaseActor: Any = ray.remote(_HostLease)
 _NodeAgentActor: Any = ray.remote(_NodeAgent)
