@@ -112,6 +112,21 @@ impl Context {
         })
     }
 
+    /// Awaitable: the next steering message as the bytes sent (a process
+    /// task's stdin input, keys typed by `send_keys`), or `None` once the
+    /// task is asked to stop or its input ended.
+    fn recv_bytes(&self) -> PyResult<Pending> {
+        let ctx = self.ctx.clone();
+        spawn(async move {
+            let bytes = tokio::select! {
+                biased;
+                message = ctx.recv() => message.map(|m| std::borrow::Cow::<'static, [u8]>::Owned(m.into_bytes())),
+                _ = ctx.cancelled() => None,
+            };
+            Ok::<_, Failure>(bytes)
+        })
+    }
+
     /// Blocks for the next steering message; `None` once the task is asked
     /// to stop; `TimeoutError` when `timeout` seconds pass first.
     #[pyo3(signature = (timeout=None))]

@@ -131,6 +131,13 @@ def test_stdin_steering_and_wait_for_cross_the_cluster(manager: TaskManager) -> 
     assert list(task.lines()) == ["ready", "got:hello", "got:again", "bye"]
 
 
+def test_stdin_bytes_arrive_exact(manager: TaskManager) -> None:
+    task = manager.run("od -An -tx1", placement=ON_WORKER, interactive=True)
+    manager.send(task, b"\xff\xfe\x00\n", eof=True)
+    assert task.result(BOUND).status == "completed"
+    assert manager.poll(task).text.split() == ["ff", "fe", "00", "0a"]
+
+
 def test_pause_and_resume_reach_the_remote_process(manager: TaskManager) -> None:
     task = manager.run(
         "echo ready; while read line; do echo \"got:$line\"; done",
@@ -145,6 +152,21 @@ def test_pause_and_resume_reach_the_remote_process(manager: TaskManager) -> None
     manager.send(task, "after\n", eof=True)
     assert manager.wait_for_blocking(task, "^got:after$", BOUND)["state"] == "matched"
     assert task.result(BOUND).status == "completed"
+
+
+def test_a_pty_task_takes_keys_and_resizes_across_the_cluster(manager: TaskManager) -> None:
+    task = manager.run(
+        "stty size; echo ready; read line; echo \"got:$line\"; stty size",
+        placement=ON_WORKER,
+        pty=(100, 30),
+    )
+    assert manager.wait_for_blocking(task, "^ready", BOUND)["state"] == "matched"
+    manager.resize_blocking(task, 120, 40)
+    manager.send(task, "hello")
+    manager.send_keys(task, ["enter"])
+    assert task.result(BOUND).status == "completed"
+    lines = [line.strip() for line in manager.poll(task).text.splitlines()]
+    assert lines[0] == "30 100" and "got:hello" in lines and lines[-1] == "40 120"
 
 
 def test_more_tasks_than_the_cluster_cpus_wait_then_run(manager: TaskManager) -> None:

@@ -328,13 +328,13 @@ class Placement(Protocol):
 
 class PlacedControls(Protocol):
     """The verbs a placed task forwards to where it runs (registered by its
-    `Placement` with `TaskManager._place`)."""
+    `Placement` with `TaskManager._place`). `send` and `send_keys` need no
+    forwarding: they reach the entry's inbox, in order, and the placement's
+    host-side task passes its messages on."""
 
     def pause(self) -> "concurrent.futures.Future[Any]": ...
 
     def resume(self) -> "concurrent.futures.Future[Any]": ...
-
-    def send_keys(self, keys: List[str]) -> "concurrent.futures.Future[Any]": ...
 
     def resize(self, cols: int, rows: int) -> "concurrent.futures.Future[Any]": ...
 
@@ -573,10 +573,6 @@ class TaskManager:
         ``"pageup"``, ``"pagedown"``, ``"delete"``, ``"f1"``..``"f12"``,
         ``"ctrl+<letter>"`` (``"ctrl+c"`` interrupts), ``"alt+<char>"``.
         An unknown name is an `InvalidArgument` naming ``keys``."""
-        placed = self._placed_task(task)
-        if placed is not None:
-            placed.send_keys(strings("keys", keys) or []).result()
-            return
         self._native.send_keys(_id(task), strings("keys", keys) or [])
 
     def _resize(self, task: TaskRef, cols: int, rows: int) -> "_Waitable[None]":

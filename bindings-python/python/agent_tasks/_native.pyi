@@ -82,6 +82,9 @@ class TaskContext:
     def recv(self) -> Pending[Optional[str]]:
         """Awaitable: the next steering message, or ``None`` once the task is
         asked to stop."""
+    def recv_bytes(self) -> Pending[Optional[bytes]]:
+        """Awaitable: the next steering message as the bytes sent, or
+        ``None`` once the task is asked to stop or its input ended."""
     def recv_blocking(self, timeout: Optional[float] = None) -> Optional[str]:
         """Blocks for the next steering message; ``None`` once the task is
         asked to stop; `TimeoutError` if `timeout` seconds pass first."""

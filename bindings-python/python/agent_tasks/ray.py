@@ -284,9 +284,6 @@ class _Driver:
     def resume(self) -> "concurrent.futures.Future[Any]":
         return self._call("resume")
 
-    def send_keys(self, keys: List[str]) -> "concurrent.futures.Future[Any]":
-        return self._call("send_keys", keys)
-
     def resize(self, cols: int, rows: int) -> "concurrent.futures.Future[Any]":
         return self._call("resize", cols, rows)
 
@@ -371,12 +368,12 @@ class _Driver:
 
     async def _forward_input(self, ctx: TaskContext, node: Any, remote_id: str) -> None:
         while True:
-            message = await ctx.recv()
+            message = await ctx.recv_bytes()
             if message is None:
                 if not ctx.cancelled:
                     await _get(node.send.remote(remote_id, None, True))
                 return
-            await _get(node.send.remote(remote_id, message.encode(), False))
+            await _get(node.send.remote(remote_id, message, False))
 
 
 def _where() -> Dict[str, Any]:
@@ -515,9 +512,6 @@ class _NodeAgent:
 
     async def send(self, task_id: str, message: Optional[bytes], eof: bool) -> None:
         self.manager.send(task_id, message, eof=eof)
-
-    async def send_keys(self, task_id: str, keys: List[str]) -> None:
-        self.manager.send_keys(task_id, keys)
 
     async def resize(self, task_id: str, cols: int, rows: int) -> None:
         await self.manager.resize(task_id, cols, rows)
