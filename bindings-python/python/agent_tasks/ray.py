@@ -17,7 +17,7 @@ How it works (see docs/clusters.md):
   (`num_cpus`, `memory`, `resources`, `node`); while Ray cannot give them,
   the task waits unplaced (its `location` is ``None``) and holds nothing on
   any node. The slot holds the resources as long as the process runs; the
-  host cancels it (force: its worker ends) when the task ends.
+  host cancels it when the task ends (the worker stays for the next task).
 * On the node Ray chose, a per-node actor (named
   ``agent-tasks-node-<node id>`` in the Ray namespace ``agent-tasks``,
   detached, 0 CPUs, created on demand, one per node) holds a local
@@ -294,7 +294,9 @@ class _Driver:
         try:
             lease = _host_lease()
             slot = _slot.options(
-                num_returns="streaming", **self.placement._actor_options()
+                num_returns="streaming",
+                _generator_backpressure_num_objects=1,
+                **self.placement._actor_options(),
             ).remote()
             where = await (await slot.__anext__())
             node = _node_actor(where["node_id"])
@@ -349,7 +351,7 @@ class _Driver:
                 if pages is not None:
                     ray.cancel(pages)  # a stream the host stopped reading
                 if slot is not None:
-                    ray.cancel(slot, force=True)  # frees its resources on the node
+                    ray.cancel(slot)  # frees its resources on the node
             except Exception:
                 pass  # the node or the connection is gone: nothing is held
 
@@ -391,7 +393,12 @@ def _slot_body() -> Any:
     an actor: Ray runs it on an idle worker, without starting a process."""
     yield _where()
     while True:
-        time.sleep(3600)
+        # A cancel reaches a generator between two items: one more item
+        # (never read; with a backpressure of 1 it waits, costing nothing)
+        # lets the host's cancel end it within half a second, and the
+        # worker stays for the next task.
+        time.sleep(0.5)
+        yield None
 
 
 class _HostLease:
