@@ -124,9 +124,16 @@ class Cluster:
         subprocess.run(["rm", "-rf", self.temp_dir])
 
 
+def _stop(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # runs the teardown below
+
+
 def main(argv: List[str]) -> int:
     if "--" in argv:
         argv = argv[argv.index("--") + 1:]
+    # Killed by a timeout or Ctrl+C: tear down all the same.
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     cluster = Cluster()
     try:
         cluster.up()

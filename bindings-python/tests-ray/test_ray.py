@@ -201,6 +201,14 @@ def test_more_tasks_than_the_cluster_cpus_wait_then_run(manager: TaskManager) ->
 def test_an_unknown_node_or_cluster_is_a_typed_error(manager: TaskManager) -> None:
     with pytest.raises(ClusterUnavailable, match="not an alive node"):
         manager.run("true", placement=RayPlacement(node="ff" * 28))
+    with pytest.raises(ClusterUnavailable, match="one cluster per process"):
+        manager.run("true", placement=RayPlacement(address=f"{cluster.WORKER_IP}:{cluster.PORT}"))
+    with pytest.raises(agent_tasks.InvalidArgument) as bad:
+        RayPlacement(num_cpus=-1)
+    assert bad.value.argument == "num_cpus"
+    with pytest.raises(agent_tasks.InvalidArgument) as bad:
+        manager.run("true", placement=ON_WORKER, track_changes="/tmp")
+    assert bad.value.argument == "track_changes"
     assert manager.ids() == []
     # A host that is not connected yet, given an address where no cluster is.
     out = subprocess.run(

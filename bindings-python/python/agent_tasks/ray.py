@@ -63,9 +63,10 @@ NodeAffinitySchedulingStrategy: Any = importlib.import_module(
     "ray.util.scheduling_strategies"
 ).NodeAffinitySchedulingStrategy
 
-from ._errors import ClusterUnavailable, InvalidArgument, NotReceiving
+from ._arguments import invalid
+from ._errors import ClusterUnavailable, NotReceiving
 from ._manager import Command, Task, TaskManager
-from ._native import TaskContext
+from ._native import MAX_POLL_BYTES, TaskContext
 from ._types import RunOptions, SpawnOptions
 
 __all__ = ["RayPlacement", "Location", "location", "NODE_NAMESPACE", "node_actor_name"]
@@ -112,8 +113,10 @@ class RayPlacement:
     ``{"gpu-box": 1}``) are what Ray reserves for the task while it runs;
     `node` pins it to one node (a Ray node id). `address` is the cluster's
     (``"host:port"``; default: the Ray connection this process already has,
-    else ``RAY_ADDRESS``, else ``"auto"``). `chunk_bytes` bounds one read of
-    output from the node."""
+    else ``RAY_ADDRESS``, else ``"auto"``; a process is connected to one
+    cluster at a time). `chunk_bytes` bounds one page of output from the
+    node, `chunks_in_flight` how many pages the node sends ahead of the
+    host. A wrong value is an `InvalidArgument` naming it."""
 
     num_cpus: float = 1
     memory: Optional[int] = None
@@ -125,16 +128,20 @@ class RayPlacement:
 
     def __post_init__(self) -> None:
         if not isinstance(self.num_cpus, (int, float)) or self.num_cpus < 0:
-            raise InvalidArgument("num_cpus: expected a number >= 0", argument="num_cpus")
+            raise invalid("num_cpus", "a number >= 0", self.num_cpus)
         if self.memory is not None and (not isinstance(self.memory, int) or self.memory <= 0):
-            raise InvalidArgument("memory: expected a positive number of bytes", argument="memory")
-        for name, amount in dict(self.resources).items():
-            if not isinstance(name, str) or not isinstance(amount, (int, float)) or amount < 0:
-                raise InvalidArgument(
-                    "resources: expected names (str) with amounts >= 0", argument="resources"
-                )
-        if not isinstance(self.chunk_bytes, int) or not 1 <= self.chunk_bytes <= 16 * 1024 * 1024:
-            raise InvalidArgument("chunk_bytes: expected 1 to 16 MiB", argument="chunk_bytes")
+            raise invalid("memory", "a positive number of bytes", self.memory)
+        if not isinstance(self.resources, Mapping) or not all(
+            isinstance(name, str) and isinstance(amount, (int, float)) and amount >= 0
+            for name, amount in self.resources.items()
+        ):
+            raise invalid("resources", "names (str) with amounts >= 0", self.resources)
+        if self.node is not None and not isinstance(self.node, str):
+            raise invalid("node", "a Ray node id (str)", self.node)
+        if not isinstance(self.chunk_bytes, int) or not 1 <= self.chunk_bytes <= MAX_POLL_BYTES:
+            raise invalid("chunk_bytes", f"1 to {MAX_POLL_BYTES} bytes", self.chunk_bytes)
+        if not isinstance(self.chunks_in_flight, int) or self.chunks_in_flight < 1:
+            raise invalid("chunks_in_flight", "an int >= 1", self.chunks_in_flight)
 
     def start(
         self,
@@ -153,9 +160,7 @@ class RayPlacement:
             elif key in _HOST_OPTIONS:
                 host[key] = value
             else:
-                raise InvalidArgument(
-                    f"{key}: not supported for a task placed on a cluster", argument=key
-                )
+                raise invalid(key, "no such option for a task placed on a cluster", value)
         _connect(self.address)
         if self.node is not None and self.node not in _alive_nodes():
             raise ClusterUnavailable(
@@ -200,6 +205,13 @@ def _connect(address: Optional[str]) -> None:
     it cannot."""
     with _connect_lock:
         if ray.is_initialized():
+            current = ray.get_runtime_context().gcs_address
+            if address and "://" not in address and address != "auto" and address != current:
+                raise ClusterUnavailable(
+                    f"this process is connected to the Ray cluster at {current}, "
+                    f"not {address} (one cluster per process)",
+                    reason="connected elsewhere",
+                )
             return
         address = address or os.environ.get("RAY_ADDRESS") or "auto"
         if ":" in address and not address.startswith(("ray://", "auto")):
