@@ -115,6 +115,16 @@ def test_cancel_kills_the_remote_tree_with_a_setsid_grandchild(
     assert "the test stops it" in remote["cancel_reason"]["message"]
 
 
+def test_a_cancel_right_after_run_leaves_nothing_on_the_worker(manager: TaskManager) -> None:
+    marker = f"1000.{os.getpid()}4"
+    for _ in range(3):
+        task = manager.run(f"exec sleep {marker}", placement=ON_WORKER)
+        assert manager.cancel_blocking(task, "changed my mind").status == "cancelled"
+    wait_until(
+        lambda: not [c for c in worker_commands() if marker in c], what="nothing left on the worker"
+    )
+
+
 def test_stdin_steering_and_wait_for_cross_the_cluster(manager: TaskManager) -> None:
     task = manager.run(
         "echo ready; while read line; do echo \"got:$line\"; done; echo bye",

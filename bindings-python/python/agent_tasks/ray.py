@@ -302,6 +302,8 @@ class _Driver:
     async def run(self, ctx: TaskContext) -> Any:
         slot = None
         pages: Any = None
+        node: Any = None
+        starting: Optional["asyncio.Future[Any]"] = None
         inbox: Optional["asyncio.Task[None]"] = None
         try:
             lease = _host_lease()
@@ -312,9 +314,12 @@ class _Driver:
             ).remote()
             where = await (await slot.__anext__())
             node = _node_actor(where["node_id"])
-            started = await _get(
-                node.start.remote(self.command, self.stdin, self.options, lease)
+            # Shielded: a cancel that comes while the node starts the
+            # process still learns its id, and stops it (below).
+            starting = asyncio.ensure_future(
+                _get(node.start.remote(self.command, self.stdin, self.options, lease))
             )
+            started = await asyncio.shield(starting)
             self.node, self.remote_id = node, started["id"]
             self.location = Location(
                 node_id=where["node_id"],
@@ -340,11 +345,14 @@ class _Driver:
             return self._report(ctx, end)
         except asyncio.CancelledError as exc:
             reason = str(exc.args[0]) if exc.args else "cancelled"
-            if self.node is not None and self.remote_id is not None:
-                try:
-                    await _get(self.node.cancel.remote(self.remote_id, reason))
-                except ray.exceptions.RayError:
-                    pass
+            remote_id = self.remote_id
+            try:
+                if remote_id is None and starting is not None:
+                    remote_id = (await starting)["id"]
+                if remote_id is not None:
+                    await _get(node.cancel.remote(remote_id, reason))
+            except ray.exceptions.RayError:
+                pass  # it never started there, or its node is gone
             raise
         except _LOST as exc:
             ctx._fail(f"node lost: {_lost_reason(exc)}")
