@@ -260,7 +260,7 @@ fn run_all(args: &Args) {
     println!();
 
     // 2. File destination.
-    let runs = throughput_cases(&["file-base", "file-ours"], args);
+    let runs = throughput_cases(&["file-base", "file-ours", "file-supervised"], args);
     println!("2. Throughput, file destination");
     let base = print_speed(
         "baseline: sh -c 'head -c N /dev/zero | cat > FILE'",
@@ -282,6 +282,16 @@ fn run_all(args: &Args) {
     if size_ok {
         println!("   output.log size == N in every run");
     }
+    let supervised = print_speed(
+        "(extra) a task under its supervisor (OnHostExit::KeepRunning)",
+        &runs["file-supervised"],
+    );
+    println!(
+        "   supervised / ours {:.2}, supervised / baseline {:.2}   (goal: within 10 % of ours){}",
+        supervised / ours,
+        supervised / base,
+        verdict(supervised / ours >= 0.9)
+    );
     println!();
 
     // 3. Peak RSS.
@@ -352,6 +362,9 @@ fn run_all(args: &Args) {
     );
     println!();
 
+    // 6 (printed after 5). Supervised tasks' own cost.
+    let supervised = run_child("supervised", n);
+
     // 5. Cancel of a tree.
     let r = run_child("cancel", n);
     println!(
@@ -367,6 +380,103 @@ fn run_all(args: &Args) {
         (ours - bare) / 1000.0,
         verdict(ours - bare <= 1000.0)
     );
+    println!();
+
+    let r = supervised;
+    println!(
+        "6. A supervised task's cost: spawn of `true` in the background until its end is \
+         recorded, {SUPERVISED_SPAWNS} of each side taking turns, medians; the supervisor's memory"
+    );
+    let plain = get(&r, "plain_ms");
+    let ours = get(&r, "supervised_ms");
+    println!("   baseline: the same task under its host: {plain:.2} ms");
+    println!(
+        "   ours: under a supervisor of its own: {ours:.2} ms, {:.2} ms more   (goal <= 1 ms more){}",
+        ours - plain,
+        verdict(ours - plain <= 1.0)
+    );
+    println!(
+        "   the supervisor's resident memory while its task runs: {:.1} MiB (VmRSS), peak {:.1} MiB",
+        get(&r, "supervisor_rss_kib") / 1024.0,
+        get(&r, "supervisor_hwm_kib") / 1024.0
+    );
+}
+
+/// Spawns of a supervised task measured by the `supervised` case.
+const SUPERVISED_SPAWNS: usize = 30;
+
+/// The supervisor this crate builds.
+const SUPERVISOR: &str = env!("CARGO_BIN_EXE_agent-tasks-supervisor");
+
+/// A `VmRSS`/`VmHWM`-style line of `/proc/<pid>/status`, in KiB.
+fn status_kib(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// What a supervised task costs over one under its host: ms from spawn to
+/// the recorded end of `true`, taking turns, medians; and the supervisor's
+/// memory while a task runs.
+async fn supervised_cost() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let manager = TaskManager::new(
+        ManagerConfig::default()
+            .root(dir.path())
+            .supervisor_program(SUPERVISOR),
+    )
+    .expect("creating the manager");
+    let (mut plain, mut supervised) = (Vec::new(), Vec::new());
+    for _ in 0..SUPERVISED_SPAWNS {
+        for (keep, times) in [(false, &mut plain), (true, &mut supervised)] {
+            let policy = if keep {
+                agent_tasks::OnHostExit::KeepRunning
+            } else {
+                agent_tasks::OnHostExit::Kill
+            };
+            let start = Instant::now();
+            let handle = manager
+                .spawn(
+                    ProcessTask::argv(["true"]),
+                    SpawnOptions::background().on_host_exit(policy),
+                )
+                .expect("spawning");
+            let r = handle.wait_end().await;
+            times.push(start.elapsed().as_secs_f64() * 1e3);
+            assert_eq!(r.status, TaskStatus::Completed, "{:?}", r.error);
+        }
+    }
+    result("plain_ms", median(&mut plain));
+    result("supervised_ms", median(&mut supervised));
+    let handle = manager
+        .spawn(
+            ProcessTask::argv(["sleep", "1000"]),
+            SpawnOptions::background().on_host_exit(agent_tasks::OnHostExit::KeepRunning),
+        )
+        .expect("spawning");
+    let id = handle.id().to_string();
+    let mut pid = None;
+    while pid.is_none() {
+        pid = manager.info(&id).expect("info").pid;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.expect("pid")))
+        .expect("the task's stat");
+    let supervisor: u32 = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok())
+        .expect("the task's parent");
+    result("supervisor_rss_kib", status_kib(supervisor, "VmRSS:"));
+    result("supervisor_hwm_kib", status_kib(supervisor, "VmHWM:"));
+    manager
+        .cancel(&id, agent_tasks::CancelReason::user("bench"))
+        .await
+        .expect("cancel");
 }
 
 // ---------------------------------------------------------------------------
@@ -529,6 +639,8 @@ fn run_case(case: &str, bytes: u64) {
             "rss-background" | "rss-foreground" => rss_task(bytes, case == "rss-background").await,
             "spawn" => spawn_overhead().await,
             "cancel" => cancel_overhead().await,
+            "supervised" => supervised_cost().await,
+            "file-supervised" => file_supervised(bytes).await,
             other => panic!("unknown bench case `{other}`"),
         }
     };
@@ -629,6 +741,28 @@ async fn file_ours(bytes: u64) {
         .spawn(
             ProcessTask::argv(producer(bytes)),
             SpawnOptions::background().no_timeout(),
+        )
+        .expect("spawning the task");
+    let r = collect_all(&manager, handle.id().as_str()).await;
+    result("secs", start.elapsed().as_secs_f64());
+    result("bytes", r.output.total_bytes);
+    result("log_size", log_size(&manager, handle.id().as_str()));
+}
+
+async fn file_supervised(bytes: u64) {
+    let dir = temp_dir();
+    let config = ManagerConfig::default()
+        .root(dir.path().join("root"))
+        .disk_limit(bytes + 4 * 1024 * 1024)
+        .supervisor_program(SUPERVISOR);
+    let manager = TaskManager::new(config).expect("creating the manager");
+    let start = Instant::now();
+    let handle = manager
+        .spawn(
+            ProcessTask::argv(producer(bytes)),
+            SpawnOptions::background()
+                .no_timeout()
+                .on_host_exit(agent_tasks::OnHostExit::KeepRunning),
         )
         .expect("spawning the task");
     let r = collect_all(&manager, handle.id().as_str()).await;

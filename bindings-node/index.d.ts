@@ -5,7 +5,7 @@
 // the calls return (TaskInfo, TaskResult, PollResponse, Notification, …) are
 // declared in types.d.ts, generated from the core's schema/ by
 // scripts/gen_node_types.py, so they cannot drift from the core; the options
-// the calls take (PollOptions, CollectOptions, …) below, by napi-rs from the
+// the calls take (PollOptions, CollectOptions, …) in options.d.ts, from the
 // one table of scripts/gen_node_options.py.
 
 /// <reference types="node" />
@@ -28,6 +28,12 @@ import type {
   WaitOutcome,
 } from './types.js'
 export * from './types.js'
+import type {
+  AcpOptions, CancelOptions, CloseOwnerOptions, CollectOptions, GcOptions, ListFilter, ManagerOptions, OutputOptions,
+  PollOptions, PreviewOptions, ProcessOptions, RosterOptions, SendOptions, TaskOptions, ToolBoxOptions, WaitForOptions,
+  WaitOptions,
+} from './options.js'
+export * from './options.js'
 
 /** What a foreground timeout does: move the task to the background, or stop it (`timed_out`). */
 export type OnTimeout = 'detach' | 'kill'
@@ -394,20 +400,19 @@ export declare class NativeTaskManager {
    * Opens (or creates) a manager. Tasks of an earlier run under the same
    * root are loaded: running ones become `lost` (or orphaned).
    */
-  constructor(options?: ManagerOptions | undefined | null)
+  constructor(options?: object)
   /** The root folder; task folders are `<root>/tasks/<id>`. */
   get root(): string
   /** Task folders or notifications found at open that could not be read. */
   loadProblems(): Array<string>
-  /** `TaskManager.run`, with its options split by the wrapper. */
-  run(command: string | Array<string>, process?: ProcessOptions | undefined | null, options?: TaskOptions | undefined | null): TaskInfo
+  /** `TaskManager.run`; `stdin` is written at the start. */
+  run(command: string | Array<string>, options?: object, stdin?: string | Buffer): TaskInfo
   /**
-   * Starts a JS function as a task of `kind` (default `fn`). `func(ctx)`
-   * is called once, on the JS thread, and must return a Promise of a
-   * `TaskFnOutcome` (the wrapper makes it so). `description` is used
-   * unless the options give one.
+   * Starts a JS function as a task. `func(ctx)` is called once, on the
+   * JS thread, and must return a Promise of a `TaskFnOutcome` (the
+   * wrapper makes it so). `description` is used unless the options give one.
    */
-  spawn(func: (ctx: NativeTaskContext) => Promise<TaskFnOutcome>, description: string, kind?: string | undefined | null, options?: TaskOptions | undefined | null): TaskInfo
+  spawn(func: (ctx: NativeTaskContext) => Promise<TaskFnOutcome>, description: string, options?: object): TaskInfo
   /** `TaskManager.info`. */
   info(id: string): TaskInfo
   /** `TaskManager.detach`. */
@@ -418,29 +423,29 @@ export declare class NativeTaskManager {
    */
   poll(id: string, cursor?: number | undefined | null, maxBytes?: number | undefined | null): PollResponse
   /** `TaskManager.preview`. */
-  preview(id: string, options?: PreviewOptions | undefined | null): Preview
+  preview(id: string, headBytes?: number | undefined | null, tailBytes?: number | undefined | null): Preview
   /**
    * Waits until output past `cursor` exists or the task has ended, then
    * answers as `poll` does: what the wrapper's output streams read.
    */
-  waitOutput(id: string, options: OutputOptions, wait?: WaitHandle | undefined | null): Promise<PollResponse>
+  waitOutput(id: string, cursor: number, maxBytes?: number | undefined | null, wait?: WaitHandle | undefined | null): Promise<PollResponse>
   /** `TaskManager.collect` (and `result`). */
-  collect(id: string, options?: CollectOptions | undefined | null, wait?: WaitHandle | undefined | null): Promise<CollectOutcome>
+  collect(id: string, timeoutMs?: number | undefined | null, wait?: WaitHandle | undefined | null): Promise<CollectOutcome>
   /** `TaskManager.cancel`. */
-  cancel(id: string, options?: CancelOptions | undefined | null, wait?: WaitHandle | undefined | null): Promise<TaskInfo>
+  cancel(id: string, reason?: string | undefined | null, wait?: WaitHandle | undefined | null): Promise<TaskInfo>
   /** `TaskManager.waitFor`; the core parses `until`. */
-  waitFor(id: string, until: string, options?: WaitForOptions | undefined | null, wait?: WaitHandle | undefined | null): Promise<WaitOutcome>
+  waitFor(id: string, until: string, timeoutMs?: number | undefined | null, cursor?: number | undefined | null, wait?: WaitHandle | undefined | null): Promise<WaitOutcome>
   /** `TaskManager.pause`. */
   pause(id: string): Promise<TaskInfo>
   /** `TaskManager.resume`. */
   resume(id: string): Promise<TaskInfo>
   /** `TaskManager.waitForeground`. */
-  waitForeground(id: string, options?: WaitOptions | undefined | null, wait?: WaitHandle | undefined | null): Promise<ForegroundOutcome>
+  waitForeground(id: string, wait?: WaitHandle | undefined | null): Promise<ForegroundOutcome>
   /**
    * `TaskManager.send`: a message, the end of input, or both (the core's
    * rule: one of them at least).
    */
-  send(id: string, message?: string | Buffer | undefined | null, options?: SendOptions | undefined | null): void
+  send(id: string, message?: string | Buffer | undefined | null, eof?: boolean | undefined | null): void
   /**
    * Types keys by name (`enter`, `tab`, `escape`, `up`, `ctrl+c`, …)
    * into a task's input, mostly a PTY task's terminal.
@@ -449,7 +454,7 @@ export declare class NativeTaskManager {
   /** Resizes a PTY task's terminal (the program gets SIGWINCH). */
   resize(id: string, cols: number, rows: number): Promise<void>
   /** `TaskManager.list`. */
-  list(filter?: ListFilter | undefined | null): TaskInfo[]
+  list(owner?: string | undefined | null, statuses?: Array<string> | undefined | null, activeOnly?: boolean | undefined | null): TaskInfo[]
   /** A pull stream of events from now on. */
   subscribe(): NativeEventStream
   /**
@@ -458,17 +463,17 @@ export declare class NativeTaskManager {
    */
   onEvent(callback: (item: EventItem) => void): NativeEventListener
   /** `TaskManager.roster`. */
-  roster(owner: string, options?: RosterOptions | undefined | null): Roster
+  roster(owner: string, budget?: number | undefined | null): Roster
   /** `TaskManager.notifications`. */
   notifications(owner?: string | undefined | null): Notification[]
   /** `TaskManager.ack`. */
   ack(ids: Array<string>): number
   /** `TaskManager.closeOwner`. */
-  closeOwner(owner: string, options?: CloseOwnerOptions | undefined | null): Promise<TaskInfo[]>
+  closeOwner(owner: string, reason?: string | undefined | null): Promise<TaskInfo[]>
   /** `TaskManager.killOrphan`. */
   killOrphan(id: string): TaskInfo
   /** `TaskManager.gc`. */
-  gc(options?: GcOptions | undefined | null): GcReport
+  gc(maxAgeMs?: number | undefined | null, maxCount?: number | undefined | null): GcReport
   /**
    * `TaskManager.close`: the core's `shutdown`; reads go on answering.
    * Closing again does nothing more.
@@ -503,7 +508,7 @@ export declare class NativeTaskManager {
 /** The core's tool dispatcher for one owner. Internal: use `ToolBox`. */
 export declare class NativeToolBox {
   /** A toolbox acting for `owner`'s tasks on `manager`. */
-  constructor(manager: NativeTaskManager, owner: string, options?: ToolBoxOptions | undefined | null)
+  constructor(manager: NativeTaskManager, owner: string, options?: object)
   /**
    * `ToolBox.registerAgent`: `runner(ctx)` is called once per delegated
    * task (the model's arguments are `ctx.arguments`) and returns a
@@ -514,7 +519,7 @@ export declare class NativeToolBox {
    * `ToolBox.registerAcpAgent`, with the options `runAcp` takes (a task
    * timeout, owner, description and keep-alive do not apply).
    */
-  registerAcpAgent(name: string, description: string, argv: Array<string>, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<unknown>) | undefined | null): void
+  registerAcpAgent(name: string, description: string, argv: Array<string>, options?: object, permissions?: string, permissionFn?: (request: string) => Promise<unknown>): void
   /**
    * The tools this toolbox answers in `shape` (`openai`, the default,
    * `anthropic` or `mcp`): the task tools, and `task_delegate` once an
@@ -543,52 +548,6 @@ export declare class WaitHandle {
   abort(): void
 }
 
-/** Options of `runAcp` (all optional). */
-export interface AcpOptions {
-  /** Working directory of the agent and its session (default: the host's). */
-  cwd?: string
-  /** Extra environment variables of the agent. */
-  env?: Record<string, string | undefined>
-  /** `'allow'`, `'deny'` (the default) or a function deciding each request (a throw denies). */
-  permissions?: 'allow' | 'deny' | AcpPermissionFunction
-  /** Which files the agent may read and write through the client (default `'cwd'`). */
-  files?: 'cwd' | 'read_cwd' | 'anywhere' | 'none'
-  /** Write the agent's thoughts to the output (default false). */
-  showThoughts?: boolean
-  /** End the session this long after a turn without a follow-up. */
-  idleTimeoutMs?: number
-  /** How long a cancelled turn may take to end (default 5 s). */
-  cancelGraceMs?: number
-  /** Time between SIGTERM and SIGKILL (default 5 s). */
-  killGraceMs?: number
-  /**
-   * How long `initialize` and `session/new` may take together (default 60 s); past it the task
-   * ends `failed`.
-   */
-  handshakeTimeoutMs?: number
-  /**
-   * The longest line (one message) read from the agent, in bytes (default 16 MiB, at least
-   * 1024); past it the task ends `failed`.
-   */
-  maxMessageBytes?: number
-  /** A task timeout (default: none; the agent runs until stopped). */
-  timeoutMs?: number
-  /** The owner (session key). */
-  owner?: string
-  /** The description shown in lists. */
-  description?: string
-  /** Left running by `close` and `closeOwner`. */
-  keepAlive?: boolean
-}
-
-/** Options of `cancel` (see [`WaitOptions`]). */
-export interface CancelOptions {
-  /** Recorded in the info and given to the task. */
-  reason?: string
-  /** Aborting it ends the wait (not the task); the Promise rejects with `signal.reason`. */
-  signal?: AbortSignal
-}
-
 /**
  * The text of a cancel reason, as the core writes it (`timed out: …`), for
  * the error a JS task's `ctx.signal` aborts with: one wording, the core's
@@ -596,197 +555,24 @@ export interface CancelOptions {
  */
 export declare function cancelReasonText(kind: string, message?: string | undefined | null): string
 
-/** Options of `closeOwner`. */
-export interface CloseOwnerOptions {
-  /** Recorded in the info and given to the task. */
-  reason?: string
-}
-
 /**
  * The core's "did you mean" rule ([`agent_tasks::closest_name`]), for the
  * wrapper's check of option names: the known name closest to `given`.
  */
 export declare function closestName(given: string, known: Array<string>): string | null
 
-/** Options of `collect` (see [`WaitOptions`]). */
-export interface CollectOptions {
-  /** How long to wait: 0 answers at once; undefined or null waits until the task ends. */
-  timeoutMs?: number | null
-  /** Aborting it ends the wait (not the task); the Promise rejects with `signal.reason`. */
-  signal?: AbortSignal
-}
-
-/** Options of `gc`. */
-export interface GcOptions {
-  /** Remove tasks that ended more than this long ago. */
-  maxAgeMs?: number
-  /** Keep at most this many ended tasks (the newest). */
-  maxCount?: number
-}
-
-/** Which tasks `list` returns. */
-export interface ListFilter {
-  /** Only tasks of this owner. */
-  owner?: string
-  /** Only tasks in one of these statuses. */
-  statuses?: Array<TaskStatus>
-  /** Only tasks that are still running. */
-  activeOnly?: boolean
-}
-
-/** Settings of a manager (all optional; the core's defaults otherwise). */
-export interface ManagerOptions {
-  /**
-   * Folder for task folders (default: a private temporary folder, removed when the manager is
-   * closed or collected).
-   */
-  root?: string
-  /** Bytes of output a foreground task keeps in memory before it spills (default 1 MiB). */
-  memoryLimit?: number
-  /** Bytes of output one task may write to its log (default 256 MiB). */
-  diskLimit?: number
-  /** Bytes of the latest output kept in memory after a spill (64 KiB). */
-  tailWindow?: number
-  /** Default foreground timeout (60 s); null: none. */
-  foregroundTimeoutMs?: number | null
-  /** Default background timeout (10 min); null: none. */
-  backgroundTimeoutMs?: number | null
-  /** Default action of a foreground timeout (default `detach`). */
-  onTimeout?: OnTimeout
-  /** Cap on background tasks running at once, over all owners. */
-  maxBackground?: number
-  /** Cap on background tasks running at once for any one owner. */
-  maxBackgroundPerOwner?: number
-  /**
-   * How long a function task may take to return after a stop request before the manager drops it
-   * (default 5 s).
-   */
-  stopGraceMs?: number
-  /** Owner of tasks spawned without one (default `default`). */
-  defaultOwner?: string
-  /** Whether host cancels of background tasks still queue notifications. */
-  notifyHostCancels?: boolean
-  /**
-   * Over a background cap, wait in a FIFO queue (status `queued`) instead of failing with
-   * `CAPACITY_EXCEEDED` (default false).
-   */
-  queueOverCapacity?: boolean
-  /**
-   * Caps on running tasks per kind, e.g. `{ agent: 3 }` (at most three subagents at once beside
-   * any number of commands).
-   */
-  maxRunningOfKind?: Record<string, number>
-  /**
-   * Default resource limits of every process task, for each kind a task's own `limits` does not
-   * set (default none).
-   */
-  limits?: ResourceLimits
-  /**
-   * A ceiling for all of the manager's process tasks together (one parent cgroup their own are
-   * made in; default none): at its memory the kernel kills a process of one task, which ends
-   * `failed` with `killed: memory ceiling of the manager … reached (OOM)`. Needs cgroup v1
-   * hierarchies for its kinds, else `new TaskManager` throws `LIMITS_UNAVAILABLE`.
-   */
-  limitsCeiling?: ResourceLimits
-  /**
-   * What to do with a task whose limits this host cannot enforce: `refuse` (default: the spawn
-   * fails with `LIMITS_UNAVAILABLE`) or `report` (it runs; `info.limits.notEnforced` says what
-   * is not applied and why).
-   */
-  unenforcedLimits?: UnenforcedLimits
-}
-
 /**
  * Starts an ACP agent (`argv`) in the background with `goal` as its first
  * prompt; its terminals are process tasks of `manager`. Internal: use
  * `runAcp`.
  */
-export declare function nativeSpawnAcp(manager: NativeTaskManager, argv: Array<string>, goal: string, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<unknown>) | undefined | null): TaskInfo
+export declare function nativeSpawnAcp(manager: NativeTaskManager, argv: Array<string>, goal: string, options?: object, permissions?: string, permissionFn?: (request: string) => Promise<unknown>): TaskInfo
 
 /**
  * The tool definitions in `shape` (`openai`, the default, `anthropic` or
  * `mcp`), as plain objects. Internal: use `toolDefinitions()`.
  */
 export declare function nativeToolDefinitions(shape?: string | undefined | null): Array<Record<string, any>>
-
-/** Where an output stream starts and how much each wait reads. */
-export interface OutputOptions {
-  /** Byte offset to start from (default 0), e.g. a poll's `nextCursor`. */
-  cursor?: number
-  /** At most this many bytes per chunk (default 64 KiB, capped at 16 MiB). */
-  maxBytes?: number
-  /** Aborting it ends the wait (not the task); the Promise rejects with `signal.reason`. */
-  signal?: AbortSignal
-}
-
-/** Options of `poll`. */
-export interface PollOptions {
-  /** Byte offset to start from (default 0), e.g. a poll's `nextCursor`. */
-  cursor?: number
-  /** At most this many bytes (default 64 KiB, capped at 16 MiB). */
-  maxBytes?: number
-}
-
-/** Options of `preview`. */
-export interface PreviewOptions {
-  /** Bytes from the start (default 4 KiB). */
-  headBytes?: number
-  /** Bytes from the end (default 4 KiB). */
-  tailBytes?: number
-}
-
-/** How a command runs (`run`'s options besides the [`TaskOptions`]). */
-export interface ProcessOptions {
-  /** Working directory (default: the host's). */
-  cwd?: string
-  /** Environment variables to set. */
-  env?: Record<string, string | undefined>
-  /** Start from an empty environment instead of the host's. */
-  envClear?: boolean
-  /** Bytes (or text) written to stdin at start. */
-  stdin?: string | Buffer
-  /** Keep stdin open so `send` can write to it. */
-  interactive?: boolean
-  /** Time between SIGTERM and SIGKILL on cancel (default 5 s). */
-  killGraceMs?: number
-  /**
-   * Run on a pseudo-terminal of this size: stdout and stderr are then one stream (tagged
-   * stdout), and the task always takes input (`send` types, `sendKeys` types control keys;
-   * `resize` changes the size).
-   */
-  pty?: TerminalSize
-  /**
-   * Resource limits of the task's whole tree, enforced through cgroups, over the manager's
-   * default: past `memory` the task ends `failed` (`killed: memory limit … reached (OOM), peak
-   * …`); `result.usage` has what it used.
-   */
-  limits?: ResourceLimits
-}
-
-/** Resource limits of a process task's whole tree (each optional: no limit of that kind). */
-export interface ResourceLimits {
-  /**
-   * Bytes of memory (at least 1 MiB; swap off); at the limit the kernel kills the task's
-   * processes.
-   */
-  memory?: number
-  /** Processes and threads at once; past it `fork` fails inside the task. */
-  pids?: number
-  /** A fraction of one core (`0.5`, `2`); it throttles, it never kills. */
-  cpu?: number
-}
-
-/** Options of `roster`. */
-export interface RosterOptions {
-  /** Most bytes of the text (default: the core's). */
-  budget?: number
-}
-
-/** Options of `send`. */
-export interface SendOptions {
-  /** Close the task's input after the message (if any): the end of input. */
-  eof?: boolean
-}
 
 /**
  * What the wrapper's task function resolves with: the JSON text of the
@@ -799,121 +585,4 @@ export interface TaskFnOutcome {
   json?: string
   /** The thrown error's stack (or message), for a throw. */
   error?: string
-}
-
-/**
- * How a task runs, for `run` and `spawn` alike: mode, timeouts, owner, monitoring (the wrapper
- * splits a call's options into these and the [`ProcessOptions`]).
- */
-export interface TaskOptions {
-  /** Start in the background (default: the foreground). */
-  background?: boolean
-  /** Timeout of the mode it starts in; null: none (default: the manager's). */
-  timeoutMs?: number | null
-  /** Timeout once in the background (after a detach, from the detach); null: none. */
-  backgroundTimeoutMs?: number | null
-  /** What a foreground timeout does (default: the manager's). */
-  onTimeout?: OnTimeout
-  /** Description shown in lists (default: the command line, or the function's name). */
-  description?: string
-  /** Owner (session key); default: the manager's default owner. */
-  owner?: string
-  /** Leave it running on `close` and `closeOwner`. */
-  keepAlive?: boolean
-  /** Record the files it creates, modifies and deletes under this folder. */
-  trackChanges?: string
-  /**
-   * Regexes matched against each output line; a match queues a `watch_match` notification with
-   * the line (while the task is in the background). A pattern that does not compile fails with
-   * `INVALID_ARGUMENT`.
-   */
-  watch?: Array<string>
-  /**
-   * At most one watch notification per this many milliseconds (default 15 s); matches in between
-   * are counted in the next one.
-   */
-  watchIntervalMs?: number
-  /**
-   * After this many watch notifications (default 8) watching stops, with one `watch_stopped`
-   * notice.
-   */
-  watchMax?: number
-  /**
-   * A `progress` notification every this many milliseconds (at least 60,000) with the output
-   * since the last one, skipped when there is none.
-   */
-  heartbeatMs?: number
-  /**
-   * No output for this long gives a `task.stalled` event and (in the background) a `stalled`
-   * notification.
-   */
-  idleTimeoutMs?: number
-  /** Also cancel the task when it stalls (it ends `timed_out`, reason `stalled`). */
-  cancelOnStall?: boolean
-}
-
-/** The size of a task's terminal, in character cells. */
-export interface TerminalSize {
-  /** Columns (1 to 65535). */
-  cols: number
-  /** Rows (1 to 65535). */
-  rows: number
-}
-
-/** Settings of a toolbox (all optional; the core's defaults otherwise). */
-export interface ToolBoxOptions {
-  /** Most bytes of text in one answer (default 12,000). */
-  textBudget?: number
-  /**
-   * How long `task_run` waits in the foreground when the model gives no `timeout` (default 60
-   * s).
-   */
-  runTimeoutMs?: number
-  /** The longest `timeout` a model may ask of `task_run` (default 10 min). */
-  maxRunTimeoutMs?: number
-  /**
-   * What a `task_run` foreground timeout does (default `detach`: the command keeps running in
-   * the background).
-   */
-  onTimeout?: OnTimeout
-  /** `task_wait`'s timeout when the model gives none (default 30 s). */
-  waitTimeoutMs?: number
-  /** The longest `timeout` a model may ask of `task_wait` (default 300 s). */
-  maxWaitTimeoutMs?: number
-  /** Bytes `task_output` reads when the model gives no `max_bytes` (default 8000). */
-  outputBytes?: number
-  /** Working directory of `task_run` commands without a `cwd`. */
-  cwd?: string
-  /** Extra environment variables of `task_run` commands. */
-  env?: Record<string, string | undefined>
-  /**
-   * Show output in the answers as the task wrote it (default false: cleaned of terminal escapes,
-   * `\r` progress bars at their last state), for hosts that render terminal text. `poll` and the
-   * log always keep the raw bytes.
-   */
-  rawText?: boolean
-  /** The terminal size of a `task_run` with `tty: true` (default 120 × 40). */
-  ttySize?: TerminalSize
-}
-
-/** Options of `waitFor` (see [`WaitOptions`]). */
-export interface WaitForOptions {
-  /** How long to wait; undefined or null waits until the condition holds or the task ends. */
-  timeoutMs?: number | null
-  /** With a regex: the byte offset to read from (default 0). */
-  cursor?: number
-  /** Aborting it ends the wait (not the task); the Promise rejects with `signal.reason`. */
-  signal?: AbortSignal
-}
-
-/**
- * Options of the calls that wait. The one timeout rule: aborting the signal
- * (`AbortSignal.timeout(ms)` included) ends the wait, not the task, and the Promise rejects with
- * `signal.reason` (a `TimeoutError` for `AbortSignal.timeout`), as `fetch` and `timers/promises`
- * do; a `timeoutMs` option, where a call has one, is part of the answer (`collect` resolves
- * `still_running`, `waitFor` `timed_out`).
- */
-export interface WaitOptions {
-  /** Aborting it ends the wait (not the task); the Promise rejects with `signal.reason`. */
-  signal?: AbortSignal
 }

@@ -5,7 +5,7 @@
 // the calls return (TaskInfo, TaskResult, PollResponse, Notification, …) are
 // declared in types.d.ts, generated from the core's schema/ by
 // scripts/gen_node_types.py, so they cannot drift from the core; the options
-// the calls take (PollOptions, CollectOptions, …) below, by napi-rs from the
+// the calls take (PollOptions, CollectOptions, …) in options.d.ts, from the
 // one table of scripts/gen_node_options.py.
 
 /// <reference types="node" />
@@ -28,6 +28,12 @@ import type {
   WaitOutcome,
 } from './types.js'
 export * from './types.js'
+import type {
+  AcpOptions, CancelOptions, CloseOwnerOptions, CollectOptions, GcOptions, ListFilter, ManagerOptions, OutputOptions,
+  PollOptions, PreviewOptions, ProcessOptions, RosterOptions, SendOptions, TaskOptions, ToolBoxOptions, WaitForOptions,
+  WaitOptions,
+} from './options.js'
+export * from './options.js'
 
 /** What a foreground timeout does: move the task to the background, or stop it (`timed_out`). */
 export type OnTimeout = 'detach' | 'kill'

@@ -35,16 +35,22 @@ function loadNative() {
 }
 
 const { NativeTaskManager, NativeToolBox, WaitHandle, nativeToolDefinitions } = native
+const { existsSync } = require('node:fs')
+/** The supervisor of tasks that outlive their host, as this package carries it. */
+const PACKAGED_SUPERVISOR = require('node:path').join(__dirname, 'agent-tasks-supervisor')
 const { isMainThread } = require('node:worker_threads')
 
 // ---- arguments ------------------------------------------------------------
 
-// Every option object a call takes is checked here, once, against the call's
-// table of options, before anything crosses into the native layer. An unknown option (`{ tiemoutMs: 5 }`) and a
-// value of the wrong type are `INVALID_ARGUMENT` errors naming the option and
-// what was expected, in JavaScript's terms. Values are only checked for their
-// JS type here; what they mean (a negative timeout, an unknown `onTimeout`,
-// a regex that does not compile) is checked by the core, once.
+// Every option object a call takes is checked here against the call's table
+// of options (options.js) before anything crosses into the native layer: an
+// unknown option (`{ tiemoutMs: 5 }`) is an `INVALID_ARGUMENT` error naming it,
+// with the core's "did you mean" hint. The options of a manager, `run`,
+// `spawn`, a toolbox and an ACP agent are the core's (`parse_options`), which
+// checks their values; they cross with the core's names (`timeoutMs` is
+// `timeout`, in milliseconds), and an error naming one is named back here.
+// The other values are checked here for their JS type; what they mean (a
+// negative timeout, an unknown status) is checked by the core, once.
 
 /** Error of every failed call; `code` is stable (`TASK_NOT_FOUND`, …). */
 class AgentTasksError extends Error {
@@ -83,10 +89,11 @@ const isStrings = (v) => Array.isArray(v) && v.every((s) => typeof s === 'string
 
 // The kinds of values an option takes: a test, what an error says was
 // expected, and how a value is handed to the native layer when it is not as
-// given. `undefined` and `null` always pass: "not given" (for a timeout, null
-// is "none", which the native layer reads as Infinity, since a JS null is
-// "not given" there too).
+// given (`core`: as given, the core checks it). `undefined` and `null` always
+// pass: "not given" (for a timeout, null is "none", which the native layer
+// reads as Infinity, since a JS null is "not given" there too).
 const kinds = {
+  core: { test: () => true },
   string: { test: (v) => typeof v === 'string', expected: 'a string' },
   boolean: { test: (v) => typeof v === 'boolean', expected: 'a boolean' },
   number: { test: (v) => typeof v === 'number', expected: 'a number' },
@@ -104,10 +111,6 @@ const kinds = {
     expected: 'an object of strings',
     convert: (env) => Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)])),
   },
-  caps: {
-    test: (v) => isPlainObject(v) && Object.values(v).every((n) => Number.isSafeInteger(n) && n >= 0 && n < 2 ** 32),
-    expected: 'an object of non-negative integers by kind',
-  },
   textOrBytes: {
     test: (v) => typeof v === 'string' || v instanceof Uint8Array,
     expected: 'a string, a Buffer or a Uint8Array',
@@ -118,53 +121,82 @@ const kinds = {
   size: {
     test: (v) => isPlainObject(v) && typeof v.cols === 'number' && typeof v.rows === 'number',
     expected: 'an object { cols, rows } of numbers',
+    convert: (v) => [v.cols, v.rows],
   },
   func: { test: (v) => typeof v === 'function', expected: 'a function' },
   permissions: {
     test: (v) => typeof v === 'string' || typeof v === 'function',
     expected: "'allow', 'deny' or a function",
   },
-  // An object whose keys are checked in turn against the `limits` spec
-  // (`limits.memory`, …).
-  limits: { nested: 'limits' },
+  // Its keys are the core's to check (`limits.memory`, …).
+  limits: { test: isPlainObject, expected: 'an object' },
 }
 
-// The options of each call and their kinds: options.js, generated with the
-// native option objects (src/options.rs) from one table
-// (scripts/gen_node_options.py).
-const { specs, taskOptions, processOptions } = require('./options.js')
+// The options of each call, their kinds, and the core's names of those the
+// core reads: options.js, generated from one table
+// (scripts/gen_node_options.py), checked against the core's schema.
+const { specs, coreNames } = require('./options.js')
 
-function unknownOption(call, key, spec, prefix = '') {
+function unknownOption(call, key, spec) {
   const names = Object.keys(spec)
   // The core's "did you mean" rule.
   const close = native.closestName(key, names)
   const hint = close ? `; did you mean \`${close}\`?` : ''
-  return invalid(prefix + key, `not an option of ${call}${hint} (its options: ${names.join(', ')})`)
+  return invalid(key, `not an option of ${call}${hint} (its options: ${names.join(', ')})`)
 }
 
 /**
- * The options of `call` (`run`, `collect`, …), checked: every key must be
- * in the call's table and every value given of the expected type. Returns a
- * copy of what was given (`{}` for undefined or null) as the native layer
- * takes it, without the keys set to undefined or null (but a timeout's
- * null). `name` is what an error calls the object itself; `prefix` is put
- * before the names of its keys in errors (`limits.` for the keys of a
- * `limits` option).
+ * The options of `call` (`collect`, …), checked: every key must be in the
+ * call's table and every value given of the expected type. Returns a copy
+ * of what was given (`{}` for undefined or null) as the native layer takes
+ * it, without the keys set to undefined or null (but a timeout's null).
+ * `name` is what an error calls the object itself.
  */
-function checkOptions(call, value, name = 'options', prefix = '') {
+function checkOptions(call, value, name = 'options') {
   if (value === undefined || value === null) return {}
   if (!isPlainObject(value)) throw invalid(name, `expected an object, got ${describe(value)}`)
   const spec = specs[call]
   const checked = {}
   for (const key of Object.keys(value)) {
     const kind = spec[key]
-    if (kind === undefined) throw unknownOption(call, key, spec, prefix)
+    if (kind === undefined) throw unknownOption(call, key, spec)
     const v = value[key]
     if (v === undefined || (v === null && kind !== 'timeout')) continue
-    const nested = kinds[kind].nested
-    checked[key] = nested ? checkOptions(nested, v, prefix + key, `${prefix}${key}.`) : checkArg(prefix + key, kind, v)
+    checked[key] = checkArg(key, kind, v)
   }
   return checked
+}
+
+/**
+ * The options of a call the core reads (`manager`, `run`, …), checked as
+ * `checkOptions` does, under the core's names; and apart, those the wrapper
+ * hands over itself (`stdin`, `permissions`).
+ */
+function coreOptions(call, value, name) {
+  const core = {}
+  const rest = {}
+  for (const [key, v] of Object.entries(checkOptions(call, value, name))) {
+    if (key in coreNames) core[coreNames[key]] = v
+    else rest[key] = v
+  }
+  return [core, rest]
+}
+
+/** `call(f)` for a native call that read the core's options of `verb`: an error names the options as given. */
+function callCore(verb, f) {
+  try {
+    return f()
+  } catch (err) {
+    const e = convertError(err)
+    if (e.code === 'INVALID_ARGUMENT') {
+      // `limits_ceiling.pids` is `limitsCeiling.pids`, `timeout` `timeoutMs`.
+      e.message = e.message.replace(/`(\w+)/g, (whole, core) => {
+        const given = Object.keys(specs[verb]).find((key) => coreNames[key] === core)
+        return given ? `\`${given}` : whole
+      })
+    }
+    throw e
+  }
 }
 
 /** Checks one argument against a kind (`string`, `func`, …); returns it as the native layer takes it. */
@@ -172,13 +204,6 @@ function checkArg(name, kind, value) {
   const { test, expected, convert } = kinds[kind]
   if (!test(value)) throw invalid(name, `expected ${expected}, got ${describe(value)}`)
   return convert ? convert(value) : value
-}
-
-/** The subset of `opts` whose keys are in `spec` (the native option group). */
-function pick(opts, spec) {
-  const out = {}
-  for (const key of Object.keys(spec)) if (opts[key] !== undefined) out[key] = opts[key]
-  return out
 }
 
 /** A task id from an id or anything with an `id`. */
@@ -450,7 +475,7 @@ async function* outputChunks(native, id, o) {
   const signal = o.signal
   let cursor = o.cursor ?? 0
   for (;;) {
-    const p = await waiting(signal, (wait) => native.waitOutput(id, { cursor, maxBytes: o.maxBytes }, wait))
+    const p = await waiting(signal, (wait) => native.waitOutput(id, cursor, o.maxBytes, wait))
     cursor = p.nextCursor
     if (p.data.length > 0) yield p.data
     // The core answers nothing new only once the task has ended (or just
@@ -600,7 +625,13 @@ class TaskManager {
   #native
 
   constructor(options) {
-    this.#native = call(() => new NativeTaskManager(checkOptions('manager', options)))
+    const [o] = coreOptions('manager', options)
+    // Tasks that outlive their host run under the supervisor this package
+    // carries, unless the options name one.
+    if (o.supervisor_program === undefined && existsSync(PACKAGED_SUPERVISOR)) {
+      o.supervisor_program = PACKAGED_SUPERVISOR
+    }
+    this.#native = callCore('manager', () => new NativeTaskManager(o))
     nativeManagers.set(this, this.#native)
     trackManager(this.#native)
   }
@@ -611,47 +642,47 @@ class TaskManager {
 
   static {
     // The verbs that check their options (and task), then answer what the
-    // native verb of the same name answers (the waiting ones through
-    // `waiting`, and always as a Promise, a bad argument included). First
-    // the manager's own: `list(filter)`, `gc(options)`, `loadProblems()`.
+    // native verb of the same name answers, given the options' values in the
+    // order of the call's table (`signal` aside), as the native verbs take
+    // them; the waiting ones through `waiting`, and always as a Promise, a
+    // bad argument included. First the manager's own: `list(filter)`,
+    // `gc(options)`, `loadProblems()`.
+    const values = (verb, o) => Object.keys(specs[verb] ?? {}).filter((k) => k !== 'signal').map((k) => o[k])
     for (const [verb, name] of [['list', 'filter'], ['gc', 'options'], ['loadProblems']]) {
       defineVerb(this.prototype, verb, function (options) {
-        const o = name && checkOptions(verb, options, name)
-        return call(() => this.#native[verb](o))
+        const o = name ? checkOptions(verb, options, name) : {}
+        return call(() => this.#native[verb](...values(verb, o)))
       })
     }
     for (const verb of ['info', 'detach', 'killOrphan', 'preview']) {
       defineVerb(this.prototype, verb, function (task, options) {
         const id = idOf(task)
-        const o = verb === 'preview' ? checkOptions(verb, options) : undefined
-        return call(() => this.#native[verb](id, o))
+        const o = verb in specs ? checkOptions(verb, options) : {}
+        return call(() => this.#native[verb](id, ...values(verb, o)))
       })
     }
     for (const verb of ['collect', 'cancel', 'waitForeground', 'pause', 'resume']) {
       defineVerb(this.prototype, verb, async function (task, options) {
         const id = idOf(task)
         const o = verb in specs ? checkOptions(verb, options) : {}
-        return waiting(o.signal, (wait) => this.#native[verb](id, o, wait))
+        return waiting(o.signal, (wait) => this.#native[verb](id, ...values(verb, o), wait))
       })
     }
   }
 
   run(command, options) {
     checkArg('command', 'command', command)
-    const o = checkOptions('run', options)
-    const info = call(() => this.#native.run(command, pick(o, processOptions), pick(o, taskOptions)))
+    const [o, { stdin }] = coreOptions('run', options)
+    const info = callCore('run', () => this.#native.run(command, o, stdin))
     armSignals()
     return new TaskHandle(this, info)
   }
 
   spawn(fn, options) {
     checkArg('fn', 'func', fn)
-    const o = checkOptions('spawn', options)
+    const [o] = coreOptions('spawn', options)
     const description = fn.name || 'anonymous function'
-    const info = call(() =>
-      this.#native.spawn((ctx) => runTaskFunction(fn, ctx), description, o.kind, pick(o, taskOptions)),
-    )
-    return new TaskHandle(this, info)
+    return new TaskHandle(this, callCore('spawn', () => this.#native.spawn((ctx) => runTaskFunction(fn, ctx), description, o)))
   }
 
   poll(task, options) {
@@ -664,7 +695,7 @@ class TaskManager {
   async result(task, options) {
     const id = idOf(task)
     const o = checkOptions('result', options)
-    const outcome = await waiting(o.signal, (wait) => this.#native.collect(id, o, wait))
+    const outcome = await waiting(o.signal, (wait) => this.#native.collect(id, undefined, wait))
     return outcome.result
   }
 
@@ -681,7 +712,7 @@ class TaskManager {
     const id = idOf(task)
     checkArg('until', 'string', until)
     const o = checkOptions('waitFor', options)
-    return waiting(o.signal, (wait) => this.#native.waitFor(id, until, o, wait))
+    return waiting(o.signal, (wait) => this.#native.waitFor(id, until, o.timeoutMs, o.cursor, wait))
   }
 
   // The message may be left out: `send(task, { eof: true })`.
@@ -693,7 +724,7 @@ class TaskManager {
     }
     const o = checkOptions('send', options)
     const data = message === undefined || message === null ? undefined : checkArg('message', 'textOrBytes', message)
-    call(() => this.#native.send(id, data, o))
+    call(() => this.#native.send(id, data, o.eof))
   }
 
   sendKeys(task, keys) {
@@ -704,8 +735,8 @@ class TaskManager {
 
   async resize(task, cols, rows) {
     const id = idOf(task)
-    checkArg('cols', 'number', cols)
-    checkArg('rows', 'number', rows)
+    checkArg('cols', 'count', cols)
+    checkArg('rows', 'count', rows)
     return waiting(undefined, () => this.#native.resize(id, cols, rows))
   }
 
@@ -741,7 +772,7 @@ class TaskManager {
   roster(owner, options) {
     checkArg('owner', 'string', owner)
     const o = checkOptions('roster', options)
-    return call(() => this.#native.roster(owner, o))
+    return call(() => this.#native.roster(owner, o.budget))
   }
 
   notifications(owner) {
@@ -757,7 +788,7 @@ class TaskManager {
   async closeOwner(owner, options) {
     checkArg('owner', 'string', owner)
     const o = checkOptions('closeOwner', options)
-    return waiting(undefined, () => this.#native.closeOwner(owner, o))
+    return waiting(undefined, () => this.#native.closeOwner(owner, o.reason))
   }
 
   async close(reason) {
@@ -786,8 +817,8 @@ class ToolBox {
   constructor(manager, owner, options) {
     this.#nativeManager = nativeOf(manager)
     checkArg('owner', 'string', owner)
-    const o = checkOptions('toolBox', options)
-    this.#native = call(() => new NativeToolBox(this.#nativeManager, owner, o))
+    const [o] = coreOptions('toolBox', options)
+    this.#native = callCore('toolBox', () => new NativeToolBox(this.#nativeManager, owner, o))
   }
 
   get owner() {
@@ -815,8 +846,8 @@ class ToolBox {
     checkArg('name', 'string', name)
     checkArg('description', 'string', description)
     checkArg('argv', 'strings', argv)
-    const [o, ask] = acpOptions(checkOptions('acpAgent', rest, 'agent'))
-    call(() => this.#native.registerAcpAgent(name, description, argv, o, ask))
+    const [o, { permissions }] = coreOptions('acpAgent', rest, 'agent')
+    callCore('acpAgent', () => this.#native.registerAcpAgent(name, description, argv, o, ...asking(permissions)))
     return this
   }
 
@@ -848,27 +879,26 @@ class ToolBox {
 
 // ---- ACP agents ------------------------------------------------------------
 
-// Checked ACP options as the native layer takes them, and the permission
-// function (if one was given) wrapped to answer the core's JSON requests with
-// `true` (allow), `false` (deny), `null` (cancel) or an option id, maybe
-// async; a throw denies.
-function acpOptions(o) {
-  if (typeof o.permissions !== 'function') return [o, undefined]
-  const decide = o.permissions
+// An ACP agent's `permissions` as the native layer takes them: a policy's
+// name, or a function wrapped to answer the core's JSON requests with `true`
+// (allow), `false` (deny), `null` (cancel) or an option id, maybe async; a
+// throw denies.
+function asking(decide) {
+  if (typeof decide !== 'function') return [decide, undefined]
   const ask = async (json) => {
     const r = JSON.parse(json)
     const request = { taskId: r.task_id, title: r.title, toolKind: r.tool_kind, options: r.options, toolCall: r.tool_call }
     return (await decide(request)) ?? null
   }
-  return [{ ...o, permissions: undefined }, ask]
+  return [undefined, ask]
 }
 
 function runAcp(manager, argv, goal, options) {
   const nativeManager = nativeOf(manager)
   checkArg('argv', 'strings', argv)
   checkArg('goal', 'string', goal)
-  const [o, ask] = acpOptions(checkOptions('acp', options))
-  const info = call(() => native.nativeSpawnAcp(nativeManager, argv, goal, o, ask))
+  const [o, { permissions }] = coreOptions('acp', options)
+  const info = callCore('acp', () => native.nativeSpawnAcp(nativeManager, argv, goal, o, ...asking(permissions)))
   armSignals()
   return new TaskHandle(manager, info)
 }

@@ -325,6 +325,7 @@ export type TaskEvent = EventBase &
     | { type: 'task.spilled'; bufferedBytes: number; logPath: string }
     | { type: 'task.finished'; status: TaskStatus; exit?: ExitInfo; reason?: CancelReason; error?: string; durationMs: number }
     | { type: 'task.limit_reached'; limit: LimitKind; scope: LimitScope; value: number; count: number }
+    | { type: 'task.reattached'; pid?: number }
     | { type: 'task.lost' }
     | { type: 'task.orphaned'; pid: number }
     | { type: 'task.output_dropped'; diskLimit: number }

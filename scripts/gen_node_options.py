@@ -3,18 +3,21 @@
 names, the kind of value each takes and its doc. From it come
 
 - bindings-node/options.js: each call's options and their kinds, which the
-  wrapper (index.js) checks, with the core's "did you mean" hint, before
-  anything crosses into the native layer;
-- bindings-node/src/options.rs: the option objects the native calls take
-  (napi-rs reads them, and declares their TypeScript types in index.d.ts),
-  and for those that set the core's settings (TARGET) an `apply` setting
-  each option that maps one to one onto a core setter (args.rs sets the
-  others).
+  wrapper (index.js) checks, with the core's "did you mean" hint, and the
+  core's name of each option the core reads (`timeoutMs` is `timeout`, in
+  milliseconds: the native side reads those through the core's
+  `parse_options`, which checks their values);
+- bindings-node/options.d.ts: their TypeScript types, with these docs.
+
+The options the core reads are checked against the core's schema
+(schema/options/*.json): each is a field of the core's struct, and each
+field is an option.
 
 Usage: python3 scripts/gen_node_options.py [--check]
 (--check: fail, writing nothing, when a file is not what it would write.)
 """
 
+import json
 import re
 import sys
 import textwrap
@@ -23,32 +26,30 @@ from gen_output import write_or_check
 
 ROOT = Path(__file__).resolve().parent.parent
 JS_OUT = ROOT / "bindings-node" / "options.js"
-RS_OUT = ROOT / "bindings-node" / "src" / "options.rs"
+TS_OUT = ROOT / "bindings-node" / "options.d.ts"
 
-# The kinds of values (index.js's `kinds`), and their Rust types. null and
-# undefined are "not given" for all; for a `timeout`, null is "none".
-RUST = {
-    "string": "String",
-    "boolean": "bool",
-    "number": "f64",
-    "timeout": "f64",
-    "count": "f64",
-    "strings": "Vec<String>",
-    "env": "HashMap<String, String>",
-    "caps": "HashMap<String, u32>",
-    "textOrBytes": "Either<String, Buffer>",
+# The TypeScript type of each kind of value. null and undefined are "not
+# given" for all; for a `timeout`, null is "none".
+TS_KIND = {
+    "string": "string",
+    "boolean": "boolean",
+    "number": "number",
+    "timeout": "number | null",
+    "count": "number",
+    "strings": "Array<string>",
+    "env": "Record<string, string | undefined>",
+    "caps": "Record<string, number>",
+    "textOrBytes": "string | Buffer",
     "size": "TerminalSize",
-    "permissions": "String",  # a function is passed beside (acp.rs)
-    "limits": "ResourceLimits",  # an object checked key by key (the `limits` spec)
-    "signal": "Signal",  # read by the wrapper; ignored by the native side
+    "limits": "ResourceLimits",
+    "signal": "AbortSignal",
 }
-TS = {"timeout": "number | null", "signal": "AbortSignal", "env": "Record<string, string | undefined>"}
 
 SIGNAL = ("signal", "signal", "Aborting it ends the wait (not the task); the Promise rejects with `signal.reason`.")
 CURSOR = ("cursor", "count", "Byte offset to start from (default 0), e.g. a poll's `nextCursor`.")
 REASON = ("reason", "string", "Recorded in the info and given to the task.")
 
-# Option objects that cross into Rust: name -> (doc, [(snake_name, kind, doc[, TS type])]).
+# Option objects: name -> (doc, [(snake_name, kind, doc[, TS type])]).
 # A string with a TypeScript type of its own is a name the core parses.
 NATIVE = {
     "ManagerOptions": ("Settings of a manager (all optional; the core's defaults otherwise).", [
@@ -69,6 +70,8 @@ NATIVE = {
         ("limits", "limits", "Default resource limits of every process task, for each kind a task's own `limits` does not set (default none)."),
         ("limits_ceiling", "limits", "A ceiling for all of the manager's process tasks together (one parent cgroup their own are made in; default none): at its memory the kernel kills a process of one task, which ends `failed` with `killed: memory ceiling of the manager … reached (OOM)`. Needs cgroup v1 hierarchies for its kinds, else `new TaskManager` throws `LIMITS_UNAVAILABLE`."),
         ("unenforced_limits", "string", "What to do with a task whose limits this host cannot enforce: `refuse` (default: the spawn fails with `LIMITS_UNAVAILABLE`) or `report` (it runs; `info.limits.notEnforced` says what is not applied and why).", "UnenforcedLimits"),
+        ("on_host_exit", "string", "What becomes of background process tasks when the host exits, for those whose start does not say: `'kill'` (default) or `'keepRunning'` (under a supervisor process of their own, re-attached by the next host that opens the root; needs a `root`).", "'kill' | 'keepRunning'"),
+        ("supervisor_program", "string", "The supervisor program of `keepRunning` tasks (default: `agent-tasks-supervisor` in this package)."),
     ]),
     "ProcessOptions": ("How a command runs (`run`'s options besides the [`TaskOptions`]).", [
         ("cwd", "string", "Working directory (default: the host's)."),
@@ -95,6 +98,7 @@ NATIVE = {
         ("heartbeat_ms", "number", "A `progress` notification every this many milliseconds (at least 60,000) with the output since the last one, skipped when there is none."),
         ("idle_timeout_ms", "number", "No output for this long gives a `task.stalled` event and (in the background) a `stalled` notification."),
         ("cancel_on_stall", "boolean", "Also cancel the task when it stalls (it ends `timed_out`, reason `stalled`)."),
+        ("on_host_exit", "string", "What becomes of a background process task when the host exits: `'kill'` (default: the manager's) or `'keepRunning'` (it runs on under a supervisor process of its own; the next host that opens the root re-attaches to it, or reads how it ended). `close`, `process.exit` and the signal hooks leave it running.", "'kill' | 'keepRunning'"),
     ]),
     "ListFilter": ("Which tasks `list` returns.", [
         ("owner", "string", "Only tasks of this owner."),
@@ -167,7 +171,7 @@ NATIVE = {
     ]),
 }
 
-# Each call's options: native objects by name (`Name-`: but a task's own
+# Each call's options: option objects by name (`Name-`: but a task's own
 # options), and options the wrapper reads itself.
 CALLS = {
     "manager": ["ManagerOptions"],
@@ -192,55 +196,80 @@ CALLS = {
     "acp": ["AcpOptions"],
     # registerAcpAgent: runAcp's options but the task's own.
     "acpAgent": ["AcpOptions-"],
-    # The keys of a `limits` option (index.js checks them as `limits.<key>`).
-    "limits": ["ResourceLimits"],
 }
 ACP_TASK_ONLY = {"timeout_ms", "owner", "description", "keep_alive"}
 
-# The native objects that set a core value, with how (`set`: its builder
-# methods; `field`: its public fields) and the options args.rs sets by
-# hand. Every other option is set by its name (without `_ms`), converted by
-# kind: a count checked into an integer, milliseconds into a Duration
-# (`timeout`: Infinity is none), a named type parsed by the core's names.
-TARGET = {
-    "ManagerOptions": ("ManagerConfig", "set", {"max_running_of_kind", "limits", "limits_ceiling"}),
-    "ProcessOptions": ("ProcessTask", "set", {"env", "env_clear", "stdin", "pty", "limits"}),
-    "TaskOptions": ("SpawnOptions", "set", {"background", "timeout_ms"}),
-    "ToolBoxOptions": ("ToolBoxConfig", "field", {"cwd", "env", "tty_size"}),
-    "AcpOptions": ("AcpTask", "set", {"env", "permissions"} | ACP_TASK_ONLY),
+# The calls whose options the core reads (`parse_options` into the core's
+# struct, schema/options/<file>), but for those the wrapper hands over
+# apart (JS_ONLY). Of their kinds, the wrapper checks and converts those in
+# WRAPPER (an object it reads, a timeout's null, which is none); the core
+# checks every other value (kind `core`).
+CORE = {
+    "manager": "manager_options",
+    "run": "task_options",
+    "spawn": "task_options",
+    "toolBox": "tool_box_options",
+    "acp": "acp_options",
+    "acpAgent": "acp_options",
 }
+JS_ONLY = {"stdin", "permissions"}
+WRAPPER = {"timeout", "env", "size", "limits", "textOrBytes", "permissions"}
 
 
 def camel(name):
     return re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), name)
 
 
-def table(group):
+def fields(group):
     if isinstance(group, dict):
-        return dict(group)
+        return [(k, v) for k, v in group.items()]
     skip = ACP_TASK_ONLY if group.endswith("-") else set()
-    return {camel(f[0]): f[1] for f in NATIVE[group.rstrip("-")][1] if f[0] not in skip}
+    return [f[:2] for f in NATIVE[group.rstrip("-")][1] if f[0] not in skip]
+
+
+def core_name(snake):
+    return snake.removesuffix("_ms")
+
+
+def checked_against_schema(call, names):
+    """The core's names of `call`'s options, each a field of the core's struct, and every field one."""
+    schema = json.loads((ROOT / "schema" / "options" / f"{CORE[call]}.json").read_text())
+    known = set(schema["properties"])
+    unknown = sorted(set(names.values()) - known)
+    if unknown:
+        sys.exit(f"gen_node_options: {call}: not options of the core's {schema['title']}: {unknown}")
+    if call in ("manager", "run", "toolBox", "acp"):
+        left = sorted(known - set(names.values()) - ({"kind"} if call == "run" else set()))
+        if left:
+            sys.exit(f"gen_node_options: {call}: options of the core's {schema['title']} the Node table lacks: {left}")
 
 
 def js():
-    native = {name: table(name) for name in ("TaskOptions", "ProcessOptions")}
+    specs, names = {}, {}
+    for call, groups in CALLS.items():
+        spec = {}
+        for group in groups:
+            for snake, kind in fields(group):
+                js_name = camel(snake)
+                if call in CORE and snake not in JS_ONLY:
+                    names[js_name] = core_name(snake)
+                    kind = kind if kind in WRAPPER else "core"
+                spec[js_name] = kind
+        if call in CORE:
+            checked_against_schema(call, {k: names[k] for k in spec if k in names})
+        specs[call] = spec
     lines = [
         "// GENERATED by scripts/gen_node_options.py — do not edit.",
         "'use strict'",
         "// The options of each call and the kind of value each takes (see",
-        "// index.js, which checks them); the native option objects are declared",
-        "// from the same table (src/options.rs).",
+        "// index.js, which checks them), and the core's name of each option the",
+        "// core reads (`parse_options`; kind `core`: the core checks the value).",
         "",
+        "const specs = {",
     ]
-    lines.append(f"const taskOptions = {fmt(native['TaskOptions'])}")
-    lines.append(f"const processOptions = {fmt(native['ProcessOptions'])}")
-    lines.append("const specs = {")
-    for call, groups in CALLS.items():
-        merged = {}
-        for g in groups:
-            merged.update(table(g))
-        lines.append(f"  {call}: {fmt(merged)},")
-    lines += ["}", "", "module.exports = { specs, taskOptions, processOptions }", ""]
+    lines += [f"  {call}: {fmt(spec)}," for call, spec in specs.items()]
+    lines += ["}", "", f"const coreNames = {fmt(dict(sorted(names.items())))}", ""]
+    lines += ["module.exports = { specs, coreNames }", ""]
     return "\n".join(lines)
 
 
@@ -250,71 +279,36 @@ def fmt(d):
 
 def doc(text, indent):
     width = 100 - len(indent) - 4
-    return [f"{indent}/// {line}" for line in textwrap.wrap(text, width)]
+    wrapped = textwrap.wrap(text, width - 3)
+    if len(wrapped) == 1:
+        return [f"{indent}/** {wrapped[0]} */"]
+    return [f"{indent}/**", *[f"{indent} * {line}" for line in wrapped], f"{indent} */"]
 
 
-def rust():
+def ts():
     lines = [
         "// GENERATED by scripts/gen_node_options.py — do not edit.",
-        "//! The option objects the native calls take, as napi-rs reads them (and",
-        "//! declares them in index.d.ts); the wrapper (index.js) has checked their",
-        "//! names and kinds against the same table (options.js). Their `apply`",
-        "//! (below) and `args.rs` turn them into the core's settings.",
+        "// The options the calls take (see index.d.ts).",
         "",
-        "use std::collections::HashMap;",
+        "/// <reference types=\"node\" />",
         "",
-        "use agent_tasks::acp::AcpTask;",
-        "use agent_tasks::tools::ToolBoxConfig;",
-        "use agent_tasks::{ManagerConfig, ProcessTask, SpawnOptions};",
-        "use napi::bindgen_prelude::{Buffer, Either};",
-        "use napi_derive::napi;",
-        "",
-        "use crate::convert::{finite_millis, int, millis, name, Signal};",
+        "import type { AcpPermissionFunction, OnTimeout, UnenforcedLimits } from './index.js'",
+        "import type { TaskStatus } from './types.js'",
     ]
-    for name, (text, fields) in NATIVE.items():
-        # `Name!`: every field required.
+    for name, (text, group) in sorted(NATIVE.items(), key=lambda item: item[0].rstrip("!")):
         required = name.endswith("!")
-        derive = [] if required else ["#[derive(Default)]"]
-        # Declared for its TypeScript type: `poll` takes its numbers as such.
-        derive += ["#[allow(dead_code)]"] if name == "PollOptions" else []
-        lines += [""] + doc(text, "") + ["#[napi(object, object_to_js = false)]", *derive, f"pub struct {name.rstrip('!')} {{"]
-        for field in fields:
+        lines += [""] + doc(text, "") + [f"export interface {name.rstrip('!')} {{"]
+        for field in group:
             snake, kind, text = field[:3]
-            ts = field[3] if len(field) > 3 else TS.get(kind)
-            lines += doc(text, "    ")
-            if ts:
-                lines.append(f'    #[napi(ts_type = "{ts}")]')
-            ty = RUST[kind] if required else f"Option<{RUST[kind]}>"
-            lines.append(f"    pub {snake}: {ty},")
+            ty = field[3] if len(field) > 3 else TS_KIND[kind]
+            lines += doc(text, "  ")
+            lines.append(f"  {camel(snake)}{'' if required else '?'}: {ty}")
         lines.append("}")
-        if name in TARGET:
-            lines += apply(name, fields, *TARGET[name])
     return "\n".join(lines) + "\n"
 
 
-def apply(name, fields, target, how, manual):
-    lines = ["", "#[rustfmt::skip]", f"impl {name} {{", f"    /// `c` with the options that map one to one onto its settings.",
-             f"    pub(crate) fn apply(&self, mut c: {target}) -> napi::Result<{target}> {{"]
-    for field in fields:
-        snake, kind = field[:2]
-        js, setter = camel(snake), snake.removesuffix("_ms")
-        if snake in manual:
-            continue
-        value = {
-            "boolean": "*v",
-            "count": f'int("{js}", *v)?',
-            "timeout": f'millis("{js}", *v)?',
-            "number": f'finite_millis("{js}", *v)?',
-            "strings": "v.clone()",
-            "string": f'name("{js}", v)?' if len(field) > 3 else "v.clone()",
-        }[kind]
-        set_it = f"c = c.{setter}({value});" if how == "set" else f"c.{setter} = {value};"
-        lines.append(f"        if let Some(v) = &self.{snake} {{ {set_it} }}")
-    return lines + ["        Ok(c)", "    }", "}"]
-
-
 def main():
-    outputs = {JS_OUT: js(), RS_OUT: rust()}
+    outputs = {JS_OUT: js(), TS_OUT: ts()}
     return write_or_check(outputs, "python3 scripts/gen_node_options.py")
 
 

@@ -102,6 +102,14 @@ assert task.wait_foreground_blocking().status == "completed"
 assert m.poll(task).text == "hi\n", m.poll(task).text
 m.shutdown_blocking()
 print("ran echo hi through", agent_tasks.__file__)
+import tempfile
+with tempfile.TemporaryDirectory() as root:
+    m = agent_tasks.TaskManager(root=root)
+    task = m.run("echo kept", background=True, on_host_exit="keep_running")
+    assert m.collect_blocking(task).result.status == "completed"
+    assert m.poll(task).text == "kept\n", m.poll(task).text
+    m.shutdown_blocking()
+print("ran a supervised task (on_host_exit=keep_running) with no Rust toolchain")
 ')
 env PATH="$PY_NO_RUST_PATH" "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
     --no-index --force-reinstall --no-deps "$WHEEL"
@@ -166,11 +174,11 @@ fi
   # generated from schema/ by scripts/gen_node_types.py; --check fails when
   # they drifted.
   python3 ../scripts/gen_node_types.py --check
-  # options.js and src/options.rs (the options of the calls) come from one
-  # table, scripts/gen_node_options.py.
+  # options.js and options.d.ts (the options of the calls) come from one
+  # table, scripts/gen_node_options.py, checked against schema/options.
   python3 ../scripts/gen_node_options.py --check
   if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    git diff --exit-code -- index.d.ts binding.js types.d.ts options.js src/options.rs src/shapes.rs
+    git diff --exit-code -- index.d.ts binding.js types.d.ts options.js options.d.ts src/shapes.rs
   fi
   echo "== npm test (node --test: the binding's tests, and the examples in examples/node run as a user would)"
   npm test
@@ -216,6 +224,20 @@ npm_quiet_install() {
 TARBALL="$(ls "$NODE_TMP"/agent-tasks-*.tgz)"
 # (grep reads it all: with -q, tar could die of SIGPIPE under pipefail)
 tar -tzf "$TARBALL" | grep '^package/agent-tasks\..*\.node$' >/dev/null || { echo "error: $TARBALL carries no addon" >&2; exit 1; }
+tar -tzf "$TARBALL" | grep '^package/agent-tasks-supervisor$' >/dev/null || { echo "error: $TARBALL carries no supervisor" >&2; exit 1; }
+# A task that outlives its host, run by the supervisor the tarball carries.
+NODE_SUPERVISED_CHECK='const { TaskManager } = require("agent-tasks")
+const fs = require("node:fs"), os = require("node:os"), path = require("node:path")
+const root = fs.mkdtempSync(path.join(os.tmpdir(), "agent-tasks-kept-"))
+const m = new TaskManager({ root })
+const t = m.run("echo kept", { background: true, onHostExit: "keepRunning" })
+t.collect().then(async (o) => {
+  const text = m.poll(t).text
+  await m.close()
+  fs.rmSync(root, { recursive: true, force: true })
+  if (o.result.status !== "completed" || text !== "kept\n") throw new Error(`unexpected: ${o.result.status} ${text}`)
+  console.log("ran a supervised task (onHostExit: keepRunning) with no Rust toolchain")
+})'
 # A PATH with node and npm but without cargo (nor rustc).
 NO_RUST_PATH="$(dirname "$(command -v node)"):$(dirname "$(command -v npm)"):/usr/bin:/bin"
 if env PATH="$NO_RUST_PATH" sh -c 'command -v cargo || command -v rustc' >/dev/null; then
@@ -229,6 +251,7 @@ mkdir "$NODE_TMP/from-tarball"
   npm init -y >/dev/null
   npm_quiet_install "$TARBALL"
   node -e "$NODE_CHECK"
+  node -e "$NODE_SUPERVISED_CHECK"
 )
 mkdir "$NODE_TMP/by-path"
 (

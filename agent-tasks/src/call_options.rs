@@ -13,13 +13,16 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::de::{self, Deserializer, Unexpected, Visitor};
 use serde::Deserialize;
 
 use crate::acp::{AcpTask, FileAccess, PermissionPolicy};
 use crate::config::{ManagerConfig, SpawnOptions};
-use crate::durations::{duration_from_secs, timeout_from_secs};
+use crate::durations::{
+    duration_from_millis, duration_from_secs, timeout_from_millis, timeout_from_secs,
+};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::names::{parse_name, unknown_option};
@@ -48,11 +51,25 @@ where
     T: Deserialize<'de>,
     D: Deserializer<'de>,
 {
+    parse_options_with(call, options, |e| e.to_string())
+}
+
+/// [`parse_options`] with a deserializer whose errors show more than serde's
+/// message (napi-rs's show its status first): `message` gives the message.
+pub fn parse_options_with<'de, T, D>(
+    call: &str,
+    options: D,
+    message: impl FnOnce(D::Error) -> String,
+) -> Result<T>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
     serde_path_to_error::deserialize(options).map_err(|e| {
         // The option's name: the path up to a list index (`pty[0]` is `pty`).
         let path = e.path().to_string();
         let name = path.split('[').next().unwrap_or_default().to_string();
-        let message = e.into_inner().to_string();
+        let message = message(e.into_inner());
         // serde: "unknown field `memroy`, expected one of `memory`, `pids`, `cpu`"
         if let Some(rest) = message.strip_prefix("unknown field `") {
             let mut names = rest.split('`').step_by(2).map(str::to_string);
@@ -69,6 +86,48 @@ where
         }
         Error::invalid_argument(if name == "." { "options" } else { &name }, message)
     })
+}
+
+/// The unit of the times of an option struct (its `unit`): seconds, the
+/// core's (Python's `timeout=1.5`), or milliseconds, a JavaScript front
+/// end's (`timeoutMs: 1500`, named by the core's name). `inf` is none in both.
+///
+/// ```
+/// use agent_tasks::{parse_options, TaskOptions, TimeUnit};
+/// use serde_json::json;
+/// let mut options: TaskOptions = parse_options("run", json!({"timeout": -5}))?;
+/// options.unit = TimeUnit::Millis;
+/// let err = options.spawn_options().unwrap_err();
+/// assert!(err.to_string().contains("a number of milliseconds >= 0, got -5"), "{err}");
+/// # Ok::<(), agent_tasks::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TimeUnit {
+    /// Seconds (the default).
+    #[default]
+    Seconds,
+    /// Milliseconds.
+    Millis,
+}
+
+impl TimeUnit {
+    /// A finite duration named `name` ([`duration_from_secs`] or [`duration_from_millis`]).
+    fn duration(self, name: &str, value: f64) -> Result<Duration> {
+        match self {
+            TimeUnit::Seconds => duration_from_secs(name, value),
+            TimeUnit::Millis => duration_from_millis(name, value),
+        }
+    }
+
+    /// A timeout setting: `None` keeps the default, `Some(None)` is none.
+    fn timeout(self, name: &str, value: Option<f64>) -> Result<Option<Option<Duration>>> {
+        value
+            .map(|v| match self {
+                TimeUnit::Seconds => timeout_from_secs(name, Some(v)),
+                TimeUnit::Millis => timeout_from_millis(name, Some(v)),
+            })
+            .transpose()
+    }
 }
 
 /// A scalar as given, of whichever kind (read with `deserialize_any`, so
@@ -384,11 +443,20 @@ pub struct ManagerOptions {
     #[serde(default, deserialize_with = "strict")]
     #[schemars(with = "Option<crate::limits::UnenforcedLimits>")]
     pub unenforced_limits: Option<String>,
-}
-
-/// A timeout setting: `None` keeps the default, `Some(None)` is none.
-fn timeout_setting(name: &str, secs: Option<f64>) -> Result<Option<Option<std::time::Duration>>> {
-    secs.map(|s| timeout_from_secs(name, Some(s))).transpose()
+    /// What becomes of background process tasks when the host exits, for
+    /// those whose start does not say: `kill` (default) or `keep_running`
+    /// (under a supervisor process of their own, re-attached by the next
+    /// host that opens the root; needs a `root`).
+    #[serde(default, deserialize_with = "strict")]
+    #[schemars(with = "Option<crate::OnHostExit>")]
+    pub on_host_exit: Option<String>,
+    /// The supervisor program of `keep_running` tasks (default: the one the
+    /// binding ships).
+    #[serde(default)]
+    pub supervisor_program: Option<PathBuf>,
+    /// The unit of the times above (set by the front end, not an option).
+    #[serde(skip)]
+    pub unit: TimeUnit,
 }
 
 impl ManagerOptions {
@@ -409,10 +477,16 @@ impl ManagerOptions {
         if let Some(n) = self.tail_window {
             c = c.tail_window(size(n));
         }
-        if let Some(t) = timeout_setting("foreground_timeout", self.foreground_timeout)? {
+        if let Some(t) = self
+            .unit
+            .timeout("foreground_timeout", self.foreground_timeout)?
+        {
             c = c.foreground_timeout(t);
         }
-        if let Some(t) = timeout_setting("background_timeout", self.background_timeout)? {
+        if let Some(t) = self
+            .unit
+            .timeout("background_timeout", self.background_timeout)?
+        {
             c = c.background_timeout(t);
         }
         if let Some(name) = self.on_timeout {
@@ -428,7 +502,7 @@ impl ManagerOptions {
             c = c.max_running_of_kind(kind, size(max));
         }
         if let Some(s) = self.stop_grace {
-            c = c.stop_grace(duration_from_secs("stop_grace", s)?);
+            c = c.stop_grace(self.unit.duration("stop_grace", s)?);
         }
         if let Some(owner) = self.default_owner {
             c = c.default_owner(owner);
@@ -441,6 +515,12 @@ impl ManagerOptions {
         }
         if let Some(name) = self.unenforced_limits {
             c = c.unenforced_limits(parse_name("unenforced_limits", &name)?);
+        }
+        if let Some(name) = self.on_host_exit {
+            c = c.on_host_exit(parse_name("on_host_exit", &name)?);
+        }
+        if let Some(program) = self.supervisor_program {
+            c = c.supervisor_program(program);
         }
         Ok(c)
     }
@@ -533,6 +613,16 @@ pub struct TaskOptions {
     /// has what it used.
     #[serde(default)]
     pub limits: Option<LimitsOptions>,
+    /// What becomes of a background process task when its host exits:
+    /// `kill` (default: the manager's) or `keep_running` (it runs on under a
+    /// supervisor process of its own; the next host that opens the root
+    /// re-attaches to it, or reads how it ended).
+    #[serde(default, deserialize_with = "strict")]
+    #[schemars(with = "Option<crate::OnHostExit>")]
+    pub on_host_exit: Option<String>,
+    /// The unit of the times above (set by the front end, not an option).
+    #[serde(skip)]
+    pub unit: TimeUnit,
 }
 
 impl TaskOptions {
@@ -549,10 +639,13 @@ impl TaskOptions {
                 "give `timeout` or `background_timeout` for a task started in the background, not both",
             ));
         }
-        if let Some(t) = timeout_setting("background_timeout", self.background_timeout)? {
+        if let Some(t) = self
+            .unit
+            .timeout("background_timeout", self.background_timeout)?
+        {
             o = o.background_timeout(t);
         }
-        match timeout_setting("timeout", self.timeout)? {
+        match self.unit.timeout("timeout", self.timeout)? {
             None => {}
             Some(None) => o = o.no_timeout(),
             Some(Some(limit)) => o = o.timeout(limit),
@@ -570,19 +663,22 @@ impl TaskOptions {
             o = o.watch(patterns.clone());
         }
         if let Some(s) = self.watch_interval {
-            o = o.watch_interval(duration_from_secs("watch_interval", s)?);
+            o = o.watch_interval(self.unit.duration("watch_interval", s)?);
         }
         if let Some(max) = self.watch_max {
             o = o.watch_max(size(max));
         }
         if let Some(s) = self.heartbeat {
-            o = o.heartbeat(duration_from_secs("heartbeat", s)?);
+            o = o.heartbeat(self.unit.duration("heartbeat", s)?);
         }
         if let Some(s) = self.idle_timeout {
-            o = o.idle_timeout(duration_from_secs("idle_timeout", s)?);
+            o = o.idle_timeout(self.unit.duration("idle_timeout", s)?);
         }
         if let Some(dir) = &self.track_changes {
             o = o.track_changes(dir.clone());
+        }
+        if let Some(name) = &self.on_host_exit {
+            o = o.on_host_exit(parse_name("on_host_exit", name)?);
         }
         Ok(o.keep_alive(self.keep_alive)
             .cancel_on_stall(self.cancel_on_stall))
@@ -604,7 +700,7 @@ impl TaskOptions {
             task = task.env(key, value);
         }
         if let Some(s) = self.kill_grace {
-            task = task.kill_grace(duration_from_secs("kill_grace", s)?);
+            task = task.kill_grace(self.unit.duration("kill_grace", s)?);
         }
         if let Some(limits) = self.limits.clone() {
             task = task.limits(limits.into());
@@ -655,6 +751,9 @@ pub struct ToolBoxOptions {
     /// (default 120 x 40).
     #[serde(default, deserialize_with = "size_pair")]
     pub tty_size: Option<(u64, u64)>,
+    /// The unit of the times above (set by the front end, not an option).
+    #[serde(skip)]
+    pub unit: TimeUnit,
 }
 
 impl ToolBoxOptions {
@@ -662,7 +761,7 @@ impl ToolBoxOptions {
     pub fn config(self) -> Result<ToolBoxConfig> {
         let mut c = ToolBoxConfig::default();
         let secs = |name: &str, s: Option<f64>, default| match s {
-            Some(s) => duration_from_secs(name, s),
+            Some(s) => self.unit.duration(name, s),
             None => Ok(default),
         };
         c.text_budget = self.text_budget.map_or(c.text_budget, size);
@@ -736,6 +835,9 @@ pub struct AcpOptions {
     /// Not stopped by `shutdown` nor `close_owner`.
     #[serde(default, deserialize_with = "flag")]
     pub keep_alive: bool,
+    /// The unit of the times above (set by the front end, not an option).
+    #[serde(skip)]
+    pub unit: TimeUnit,
 }
 
 impl AcpOptions {
@@ -758,16 +860,16 @@ impl AcpOptions {
             task = task.env(key, value);
         }
         if let Some(s) = self.idle_timeout {
-            task = task.idle_timeout(duration_from_secs("idle_timeout", s)?);
+            task = task.idle_timeout(self.unit.duration("idle_timeout", s)?);
         }
         if let Some(s) = self.cancel_grace {
-            task = task.cancel_grace(duration_from_secs("cancel_grace", s)?);
+            task = task.cancel_grace(self.unit.duration("cancel_grace", s)?);
         }
         if let Some(s) = self.kill_grace {
-            task = task.kill_grace(duration_from_secs("kill_grace", s)?);
+            task = task.kill_grace(self.unit.duration("kill_grace", s)?);
         }
         if let Some(s) = self.handshake_timeout {
-            task = task.handshake_timeout(duration_from_secs("handshake_timeout", s)?);
+            task = task.handshake_timeout(self.unit.duration("handshake_timeout", s)?);
         }
         if let Some(n) = self.max_message_bytes {
             task = task.max_message_bytes(size(n));
@@ -779,7 +881,7 @@ impl AcpOptions {
     /// timeout unless `timeout` is given.
     pub fn spawn_options(&self) -> Result<SpawnOptions> {
         let mut o = match self.timeout {
-            Some(s) => SpawnOptions::background().timeout(duration_from_secs("timeout", s)?),
+            Some(s) => SpawnOptions::background().timeout(self.unit.duration("timeout", s)?),
             None => SpawnOptions::background().no_timeout(),
         }
         .keep_alive(self.keep_alive);

@@ -61,6 +61,9 @@ pub struct ManagerConfig {
     pub(crate) default_limits: crate::limits::Limits,
     pub(crate) limits_ceiling: crate::limits::Limits,
     pub(crate) unenforced_limits: crate::limits::UnenforcedLimits,
+    pub(crate) on_host_exit: crate::supervisor::OnHostExit,
+    /// The supervisor's program and the arguments before its own.
+    pub(crate) supervisor: Option<(PathBuf, Vec<std::ffi::OsString>)>,
 }
 
 impl Default for ManagerConfig {
@@ -84,6 +87,8 @@ impl Default for ManagerConfig {
             default_limits: crate::limits::Limits::default(),
             limits_ceiling: crate::limits::Limits::default(),
             unenforced_limits: crate::limits::UnenforcedLimits::default(),
+            on_host_exit: crate::supervisor::OnHostExit::default(),
+            supervisor: None,
         }
     }
 }
@@ -109,6 +114,8 @@ impl std::fmt::Debug for ManagerConfig {
             .field("default_limits", &self.default_limits)
             .field("limits_ceiling", &self.limits_ceiling)
             .field("unenforced_limits", &self.unenforced_limits)
+            .field("on_host_exit", &self.on_host_exit)
+            .field("supervisor", &self.supervisor)
             .finish()
     }
 }
@@ -282,6 +289,45 @@ impl ManagerConfig {
         self
     }
 
+    /// What becomes of background process tasks when the host exits, for
+    /// those whose spawn does not say (default
+    /// [`OnHostExit::Kill`](crate::OnHostExit::Kill)); see
+    /// [`SpawnOptions::on_host_exit`].
+    pub fn on_host_exit(mut self, policy: crate::supervisor::OnHostExit) -> Self {
+        self.on_host_exit = policy;
+        self
+    }
+
+    /// The program that supervises tasks that outlive their host (started
+    /// with [`SUPERVISOR_ARG`](crate::SUPERVISOR_ARG)). Default: the one the
+    /// `AGENT_TASKS_SUPERVISOR` environment variable names, else
+    /// `agent-tasks-supervisor` beside the host's program, else the host's
+    /// program itself if it calls [`run_if_supervisor`](crate::run_if_supervisor).
+    pub fn supervisor_program(mut self, program: impl Into<PathBuf>) -> Self {
+        self.supervisor = Some((program.into(), Vec::new()));
+        self
+    }
+
+    /// Like [`ManagerConfig::supervisor_program`], for a program that needs
+    /// arguments before the supervisor's own (an interpreter and its
+    /// module: a binding runs `python -m agent_tasks._supervisor`). Unless
+    /// `only_if_unset` and one is set already.
+    pub fn supervisor_command<I, S>(
+        mut self,
+        program: impl Into<PathBuf>,
+        args: I,
+        only_if_unset: bool,
+    ) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<std::ffi::OsString>,
+    {
+        if !(only_if_unset && self.supervisor.is_some()) {
+            self.supervisor = Some((program.into(), args.into_iter().map(Into::into).collect()));
+        }
+        self
+    }
+
     pub(crate) fn validate(&self) -> crate::Result<()> {
         self.default_limits.check()?;
         self.limits_ceiling.check_as("limits_ceiling")?;
@@ -345,6 +391,7 @@ pub struct SpawnOptions {
     pub(crate) track_changes: Option<PathBuf>,
     pub(crate) monitoring: Monitoring,
     pub(crate) source: Option<crate::info::TaskSource>,
+    pub(crate) on_host_exit: Option<crate::supervisor::OnHostExit>,
 }
 
 /// Watch patterns, heartbeat and stall detection of one task.
@@ -387,6 +434,7 @@ impl std::fmt::Debug for SpawnOptions {
             .field("track_changes", &self.track_changes)
             .field("monitoring", &self.monitoring)
             .field("source", &self.source)
+            .field("on_host_exit", &self.on_host_exit)
             .finish()
     }
 }
@@ -445,6 +493,19 @@ impl SpawnOptions {
     /// What a foreground timeout does (default: the manager's).
     pub fn on_timeout(mut self, policy: OnTimeout) -> Self {
         self.on_timeout = Some(policy);
+        self
+    }
+
+    /// What becomes of the task when its host exits or crashes (default:
+    /// the manager's, [`ManagerConfig::on_host_exit`]). With
+    /// [`OnHostExit::KeepRunning`](crate::OnHostExit::KeepRunning) a
+    /// background process task runs under a supervisor process of its own:
+    /// it outlives the host, `shutdown` leaves it running, and the next
+    /// manager that opens the root re-attaches to it. Refused for a
+    /// foreground task, a function task, and a manager without a root of
+    /// its own (a temporary root goes with its host).
+    pub fn on_host_exit(mut self, policy: crate::supervisor::OnHostExit) -> Self {
+        self.on_host_exit = Some(policy);
         self
     }
 

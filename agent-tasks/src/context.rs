@@ -218,6 +218,16 @@ impl OutputWriter {
         }
     }
 
+    /// The buffer it writes into.
+    pub(crate) fn buffer(&self) -> &Arc<OutputBuffer> {
+        &self.buffer
+    }
+
+    /// Whether chunks go anywhere but the buffer (host sinks, a watch).
+    pub(crate) fn has_sinks(&self) -> bool {
+        !self.sinks.is_empty()
+    }
+
     /// Acts on what the buffer did: hands its events to the owner and
     /// schedules the flush of gathered bytes.
     pub(crate) fn act(&self, report: Report) {

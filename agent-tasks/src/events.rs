@@ -105,6 +105,14 @@ pub enum EventKind {
         /// How often: OOM kills, refused forks, or throttled periods.
         count: u64,
     },
+    /// A host attached to a task that outlived its previous host (run by
+    /// its supervisor, [`OnHostExit::KeepRunning`](crate::OnHostExit::KeepRunning)):
+    /// found running on `open`, it is `running` here again.
+    #[serde(rename = "task.reattached")]
+    Reattached {
+        /// The task's process.
+        pid: Option<u32>,
+    },
     /// The task was running when its host died; found on `open`.
     #[serde(rename = "task.lost")]
     Lost {},
@@ -249,7 +257,7 @@ impl EventSubscription {
 
 impl EventKind {
     /// Every event's `type` name, in declaration order.
-    pub const TYPE_NAMES: [&'static str; 15] = [
+    pub const TYPE_NAMES: [&'static str; 16] = [
         "task.started",
         "task.detached",
         "task.spilled",
@@ -265,6 +273,7 @@ impl EventKind {
         "task.resumed",
         "task.queued",
         "task.limit_reached",
+        "task.reattached",
     ];
 
     /// The event's `type` name on the wire, e.g. `task.finished`.
@@ -290,6 +299,7 @@ impl EventKind {
             EventKind::Resumed { .. } => 12,
             EventKind::Queued { .. } => 13,
             EventKind::LimitReached { .. } => 14,
+            EventKind::Reattached { .. } => 15,
         };
         Self::TYPE_NAMES[index]
     }

@@ -30,6 +30,17 @@ pub enum TaskStatus {
 }
 
 impl TaskStatus {
+    /// The status a task ends with: the stop that reached it decides
+    /// (`cancelled`, `timed_out`), else whether it succeeded. The one rule
+    /// for every end, a host's own or one its supervisor recorded.
+    pub(crate) fn of_end(stop: Option<&CancelReason>, success: bool) -> TaskStatus {
+        match stop {
+            Some(reason) => reason.terminal_status(),
+            None if success => TaskStatus::Completed,
+            None => TaskStatus::Failed,
+        }
+    }
+
     /// True once the task has ended; the status will not change again.
     pub fn is_terminal(self) -> bool {
         !matches!(self, TaskStatus::Queued | TaskStatus::Running)

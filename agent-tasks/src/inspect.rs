@@ -145,6 +145,10 @@ pub struct TaskRecord {
     pub source: RecordSource,
     /// The task's folder (it may not exist for a foreground record).
     pub dir: PathBuf,
+    /// Run by a supervisor process of its own
+    /// ([`OnHostExit::KeepRunning`](crate::OnHostExit::KeepRunning)): it
+    /// runs on with no host, and its exit record says how it ended.
+    pub supervised: bool,
 }
 
 impl TaskRecord {
@@ -189,6 +193,14 @@ impl TaskRecord {
         if info.status.is_terminal() {
             return info;
         }
+        // (A start time saved in another boot reads as none: after a
+        // reboot no supervisor of before runs, and the task is lost.)
+        let rebooted = info.pid.is_some() && self.process_start_time.is_none();
+        if self.supervised && !rebooted {
+            if let Some(shown) = self.as_supervised() {
+                return shown;
+            }
+        }
         if info.status == TaskStatus::Queued {
             info.status = TaskStatus::Cancelled;
             info.error = Some(NEVER_STARTED_ERROR.to_string());
@@ -204,6 +216,43 @@ impl TaskRecord {
         info.status = TaskStatus::Lost;
         info.error = Some(LOST_ERROR.to_string());
         info
+    }
+}
+
+impl TaskRecord {
+    /// A supervised task with no host: running while its supervisor lives,
+    /// else as its exit record says (or `failed` if its supervisor died
+    /// without one). `None` if its folder cannot be read.
+    fn as_supervised(&self) -> Option<TaskInfo> {
+        let (parent, name) = (self.dir.parent()?, self.dir.file_name()?);
+        let folder = crate::root_dir::RootDir::open(parent)
+            .ok()?
+            .folder(PathBuf::from(name));
+        let mut info = self.info.clone();
+        let ended = match crate::supervisor::ExitRecord::read(&folder) {
+            Some(Ok(record)) => record.result(&info),
+            _ if crate::supervisor::supervisor_lives(&folder) => return Some(info),
+            _ => TaskResult {
+                id: info.id.clone(),
+                status: TaskStatus::Failed,
+                exit: None,
+                value: None,
+                error: Some(crate::supervisor::SUPERVISOR_DIED.to_string()),
+                cancel_reason: None,
+                duration_ms: lost_run_time_ms(&info, &self.dir),
+                output: info.output.clone(),
+                changed_files: None,
+                usage: None,
+            },
+        };
+        info.status = ended.status;
+        info.exit = ended.exit;
+        info.error = ended.error;
+        info.cancel_reason = ended.cancel_reason;
+        info.duration_ms = ended.duration_ms;
+        info.output = ended.output;
+        info.finished_at_ms = Some(info.created_at_ms.saturating_add(info.duration_ms));
+        Some(info)
     }
 }
 
@@ -401,6 +450,7 @@ impl RootReader {
                         Ok(m) => {
                             seen.insert(id.clone());
                             records.push(TaskRecord {
+                                supervised: m.supervised,
                                 process_start_time: m.start_time_this_boot(),
                                 info: m.info,
                                 source: RecordSource::Folder,
@@ -428,6 +478,7 @@ impl RootReader {
                 continue; // a stale record: the folder is the truth
             }
             records.push(TaskRecord {
+                supervised: false,
                 process_start_time: manifest.start_time_this_boot(),
                 dir: self.tasks_dir().join(manifest.info.id.as_str()),
                 info: manifest.info,
@@ -461,6 +512,7 @@ impl RootReader {
                     message,
                 })?;
             return Ok(TaskRecord {
+                supervised: m.supervised,
                 process_start_time: m.start_time_this_boot(),
                 info: m.info,
                 source: RecordSource::Folder,
@@ -470,6 +522,7 @@ impl RootReader {
         let journal = crate::journal::read_journal(&self.root.join("foreground"));
         if let Some(m) = journal.live.into_iter().find(|m| m.info.id == task_id) {
             return Ok(TaskRecord {
+                supervised: false,
                 process_start_time: m.start_time_this_boot(),
                 info: m.info,
                 source: RecordSource::ForegroundRecord,

@@ -69,6 +69,7 @@ mod roster;
 mod sink;
 mod spawn_gate;
 mod store;
+mod supervisor;
 mod task;
 pub mod tools;
 mod util;
@@ -77,7 +78,8 @@ mod watch;
 pub use acp::AcpTask;
 pub use async_trait::async_trait;
 pub use call_options::{
-    parse_options, AcpOptions, LimitsOptions, ManagerOptions, TaskOptions, ToolBoxOptions,
+    parse_options, parse_options_with, AcpOptions, LimitsOptions, ManagerOptions, TaskOptions,
+    TimeUnit, ToolBoxOptions,
 };
 pub use changes::ChangedFiles;
 pub use commands::{argv_command, shell_command};
@@ -114,6 +116,10 @@ pub use process::{terminal_size, Key, ProcessTask};
 pub use readiness::{WaitOutcome, WaitUntil, MAX_WAIT_LINE, PORT_POLL_INTERVAL};
 pub use roster::{Roster, RosterItem, DEFAULT_ROSTER_BUDGET};
 pub use sink::{SharedSink, Sink, Stream};
+pub use supervisor::{
+    run_if_supervisor, supervisor_main, OnHostExit, SUPERVISOR_ARG, SUPERVISOR_BINARY,
+    SUPERVISOR_ENV,
+};
 pub use task::{BackgroundTask, TaskOutcome};
 
 /// The README's examples, compiled as doc tests so they cannot rot.
@@ -133,3 +139,7 @@ struct ToolsDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/agents.md")]
 struct AgentsDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/supervisor.md")]
+struct SupervisorDoctests;

@@ -20,11 +20,12 @@ use crate::info::{
     CancelKind, CancelReason, PollResponse, Preview, TaskInfo, TaskResult, TaskStatus,
 };
 use crate::lifecycle::{
-    DetachError, NewEntry, Pending, Registry, RootHold, Services, Settled, TaskEntry, TaskSpec,
+    Announce, DetachError, NewEntry, Pending, Registry, RootHold, Services, Settled,
+    SupervisedAtOpen, TaskEntry, TaskSpec,
 };
 use crate::notifications::{Notification, NotificationQueue};
 use crate::output::{OutputBuffer, OutputLimits};
-use crate::process::Key;
+use crate::process::{Key, ProcessTask};
 use crate::readiness::{WaitOutcome, WaitUntil};
 use crate::roster::{Roster, RosterItem};
 use crate::sink::SharedSink;
@@ -173,11 +174,23 @@ impl Drop for Inner {
         // The last handle is gone: nobody can collect these tasks any more.
         let entries: Vec<_> = lock(&self.registry).tasks.values().cloned().collect();
         for entry in entries {
-            if !entry.spec.keep_alive {
+            if !entry.spec.keep_alive && !entry.spec.supervised {
                 entry.request_cancel(CancelReason::shutdown("the task manager was dropped"));
             }
         }
     }
+}
+
+/// What [`TaskManager::start_task`] starts.
+struct NewTask {
+    spec: TaskSpec,
+    task: Box<dyn BackgroundTask>,
+    output: Arc<OutputBuffer>,
+    watcher: Option<Arc<WatchSink>>,
+    host_limits: crate::limits::HostLimits,
+    /// When an earlier host created the task (a re-attach).
+    created_at_ms: Option<u64>,
+    announce: Announce,
 }
 
 /// Owns all tasks of one agent process. Cheap to clone (an `Arc`), `Send +
@@ -306,7 +319,21 @@ impl TaskManager {
         let limits = Self::limits(&config);
         let from_folders = loaded.into_iter().map(|t| (t.manifest, t.result, false));
         let from_records = records.into_iter().map(|m| (m, None, true));
-        for (mut manifest, result, from_record) in from_folders.chain(from_records) {
+        let mut reattach = Vec::new();
+        for (mut manifest, mut result, from_record) in from_folders.chain(from_records) {
+            if manifest.supervised && result.is_none() && !manifest.info.status.is_terminal() {
+                let folder = services.store.folder(&manifest.info.id);
+                let every_byte = !config.sinks.is_empty();
+                match TaskEntry::supervised_at_open(&folder, &mut manifest, every_byte) {
+                    Some(SupervisedAtOpen::Running(found)) => {
+                        reattach.push((manifest, found));
+                        continue;
+                    }
+                    Some(SupervisedAtOpen::Ended(end)) => result = Some(*end),
+                    // After a reboot: lost, as any task.
+                    None => {}
+                }
+            }
             let ended_now = TaskEntry::settle_saved_end(&mut manifest, result.as_ref());
             let unfinished = !manifest.info.status.is_terminal();
             let output = Arc::new(OutputBuffer::restore(
@@ -335,7 +362,7 @@ impl TaskManager {
             }
             lock(&registry).tasks.insert(entry.spec.id.clone(), entry);
         }
-        Ok(TaskManager {
+        let manager = TaskManager {
             inner: Arc::new(Inner {
                 config,
                 root,
@@ -347,7 +374,64 @@ impl TaskManager {
                 cgroup_pool: crate::process::CgroupPoolUser::new(),
                 ceiling: Mutex::new(ceiling),
             }),
-        })
+        };
+        for (manifest, found) in reattach {
+            manager.reattach(manifest, *found)?;
+        }
+        Ok(manager)
+    }
+
+    /// Takes a task found running under its supervisor back: an entry that
+    /// mirrors the supervisor's stream from its state now, `running` again.
+    fn reattach(
+        &self,
+        manifest: crate::manifest::Manifest,
+        found: crate::lifecycle::FoundRunning,
+    ) -> Result<()> {
+        let config = &self.inner.config;
+        let info = manifest.info;
+        let dir = self.inner.services.store.folder(&info.id);
+        let output = Arc::new(OutputBuffer::mirror(
+            dir.clone(),
+            Self::limits(config),
+            found.snapshot,
+        ));
+        let pid = found.attached.started.as_ref().map(|s| s.pid);
+        let spec = TaskSpec {
+            id: info.id,
+            kind: info.kind,
+            description: info.description,
+            owner: info.owner,
+            keep_alive: info.keep_alive,
+            background: true,
+            foreground_timeout: None,
+            // The supervisor fires the timeout it was given.
+            background_timeout: None,
+            on_timeout: config.on_timeout,
+            track_changes: None,
+            monitoring: Default::default(),
+            source: manifest.source.map(Box::new),
+            supervised: true,
+        };
+        let task = crate::supervisor::SupervisedTask::attached(found.task, dir, found.attached);
+        let host_limits = crate::limits::HostLimits {
+            defaults: config.default_limits,
+            policy: config.unenforced_limits,
+            ceiling: None,
+        };
+        self.start_task(
+            NewTask {
+                spec,
+                task: Box::new(task),
+                output,
+                watcher: None,
+                host_limits,
+                created_at_ms: Some(info.created_at_ms),
+                announce: Announce::Reattach { pid },
+            },
+            &SpawnOptions::background(),
+        )?;
+        Ok(())
     }
 
     /// Opens (or creates) the manager whose tasks live under `root`, with
@@ -408,6 +492,7 @@ impl TaskManager {
         options: SpawnOptions,
     ) -> Result<TaskHandle> {
         task.validate()?;
+        let supervisor = self.supervisor_for(task.as_ref(), &options)?;
         let config = &self.inner.config;
         let host_limits = crate::limits::HostLimits {
             defaults: config.default_limits,
@@ -444,6 +529,7 @@ impl TaskManager {
             track_changes: options.track_changes.clone(),
             monitoring: options.monitoring.clone(),
             source: options.source.clone().map(Box::new),
+            supervised: supervisor.is_some(),
         };
         let watcher = Self::watcher(&options)?;
         let dir = self.inner.services.store.folder(&id);
@@ -451,7 +537,61 @@ impl TaskManager {
             track_activity: options.monitoring.idle_timeout.is_some(),
             ..Self::limits(config)
         };
-        let output = Arc::new(OutputBuffer::new(dir, limits, options.background));
+        let (task, output): (Box<dyn BackgroundTask>, _) = match supervisor {
+            Some((process, program)) => {
+                let spec = crate::supervisor::Spec {
+                    task_id: id.to_string(),
+                    task: process.clone(),
+                    cwd: std::env::current_dir()
+                        .map_err(|e| Error::io("reading the working folder", ".", e))?,
+                    memory_limit: limits.memory_limit,
+                    disk_limit: limits.disk_limit,
+                    tail_window: limits.tail_window,
+                    default_limits: config.default_limits,
+                    unenforced_limits: config.unenforced_limits,
+                    deadline_ms: spec.background_timeout.and_then(|timeout| {
+                        crate::util::now_ms().checked_add(u64::try_from(timeout.as_millis()).ok()?)
+                    }),
+                    on_host_exit: crate::supervisor::OnHostExit::KeepRunning,
+                };
+                let mirror = OutputBuffer::mirror(dir.clone(), limits, Default::default());
+                let task = crate::supervisor::SupervisedTask::launch(process, dir, spec, program);
+                (Box::new(task), mirror)
+            }
+            None => (task, OutputBuffer::new(dir, limits, options.background)),
+        };
+        let output = Arc::new(output);
+        self.start_task(
+            NewTask {
+                spec,
+                task,
+                output,
+                watcher,
+                host_limits,
+                created_at_ms: None,
+                announce: Announce::Start,
+            },
+            &options,
+        )
+    }
+
+    /// Makes the entry and context of a task and starts it (or queues it,
+    /// over a cap, if the host chose queueing). A re-attached task was
+    /// running already: it takes its slots whatever the caps say.
+    fn start_task(&self, new: NewTask, options: &SpawnOptions) -> Result<TaskHandle> {
+        let NewTask {
+            spec,
+            task,
+            output,
+            watcher,
+            host_limits,
+            created_at_ms,
+            announce,
+        } = new;
+        let reattached = matches!(announce, Announce::Reattach { .. });
+        let config = &self.inner.config;
+        let id = spec.id.clone();
+        let owner = spec.owner.clone();
         let mut sinks: Vec<SharedSink> = config
             .sinks
             .iter()
@@ -477,6 +617,7 @@ impl TaskManager {
                 spec,
                 output: output.clone(),
                 sink_errors: sink_errors.clone(),
+                created_at_ms,
                 inbox: inbox.clone(),
                 controls: controls_tx,
                 registry: Arc::downgrade(&self.inner.registry),
@@ -533,6 +674,7 @@ impl TaskManager {
             ctx,
             grace,
             root: self.inner.root_hold.clone(),
+            announce,
         };
         {
             let mut reg = lock(&self.inner.registry);
@@ -541,7 +683,9 @@ impl TaskManager {
             }
             // Every check before any count changes: a refusal leaves none.
             let kind = entry.spec.kind.clone();
-            let fits = if options.background {
+            let fits = if reattached {
+                Ok(())
+            } else if options.background {
                 reg.capacity.check(
                     &owner,
                     config.max_background,
@@ -574,6 +718,57 @@ impl TaskManager {
         }
         pending.start();
         Ok(TaskHandle { entry })
+    }
+
+    /// The command and the supervisor program, if `task` runs under a
+    /// supervisor of its own ([`OnHostExit::KeepRunning`]): asked for by
+    /// the spawn (refused where it cannot apply) or by the manager's
+    /// default (which applies to background process tasks in a root of
+    /// the host's own, and leaves other tasks to the host).
+    fn supervisor_for(
+        &self,
+        task: &dyn BackgroundTask,
+        options: &SpawnOptions,
+    ) -> Result<Option<(ProcessTask, crate::supervisor::Program)>> {
+        use crate::supervisor::OnHostExit;
+        let config = &self.inner.config;
+        let asked = options.on_host_exit == Some(OnHostExit::KeepRunning);
+        if options.on_host_exit.unwrap_or(config.on_host_exit) != OnHostExit::KeepRunning {
+            return Ok(None);
+        }
+        let refusal = if !options.background {
+            "keep_running applies to background tasks: a foreground task's caller waits for it"
+        } else if self.inner.root_hold.has_temp_root() {
+            "keep_running needs a root of the host's own: a temporary root goes with its host"
+        } else {
+            match task.as_process_task() {
+                Some(_) => "",
+                None => "keep_running applies to process tasks: a function task lives in its host",
+            }
+        };
+        match (refusal.is_empty(), asked) {
+            (false, true) => return Err(Error::invalid_argument("on_host_exit", refusal)),
+            (false, false) => return Ok(None),
+            _ => {}
+        }
+        let Some(process) = task.as_process_task() else {
+            return Ok(None);
+        };
+        let program = config
+            .supervisor
+            .clone()
+            .or_else(|| crate::supervisor::find_program().map(|p| (p, Vec::new())))
+            .ok_or_else(|| {
+                Error::invalid_argument(
+                    "on_host_exit",
+                    format!(
+                        "keep_running needs the supervisor program and none was found: set {}, put {} beside the host's program, or call agent_tasks::run_if_supervisor() first in main",
+                        crate::supervisor::SUPERVISOR_ENV,
+                        crate::supervisor::SUPERVISOR_BINARY
+                    ),
+                )
+            })?;
+        Ok(Some((process.clone(), program)))
     }
 
     /// Checks the monitoring options and builds the watch sink, if any.
@@ -852,11 +1047,9 @@ impl TaskManager {
         for pending in unstarted {
             pending.cancel_unstarted();
         }
-        stopping.extend(
-            entries
-                .into_iter()
-                .filter(|e| !e.spec.keep_alive && e.request_cancel(reason.clone())),
-        );
+        stopping.extend(entries.into_iter().filter(|e| {
+            !e.spec.keep_alive && !e.spec.supervised && e.request_cancel(reason.clone())
+        }));
         for entry in stopping {
             entry.wait_until(false).await;
         }
@@ -913,6 +1106,8 @@ impl TaskManager {
         let entries: Vec<_> = lock(&self.inner.registry).tasks.values().cloned().collect();
         entries
             .iter()
+            // A supervised task outlives its host: that is what it is for.
+            .filter(|e| !e.spec.supervised)
             .filter_map(|e| e.running_pid().map(|pid| (e.spec.id.as_str(), pid)))
             .filter(|(id, pid)| crate::process::kill_task_now(id, *pid))
             .count()

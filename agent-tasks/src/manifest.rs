@@ -36,6 +36,11 @@ pub(crate) struct Manifest {
     /// texts say so after a restart too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<TaskSource>,
+    /// Run by a supervisor process (see `supervisor`): at open, a host
+    /// re-attaches to it or reads its exit record instead of calling it
+    /// lost.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub supervised: bool,
 }
 
 impl Manifest {
@@ -49,6 +54,7 @@ impl Manifest {
             process_start_time,
             log_head: None,
             source: None,
+            supervised: false,
         }
     }
 

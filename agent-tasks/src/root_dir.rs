@@ -183,7 +183,7 @@ impl Folder {
     }
 
     /// Opens the folder itself (for listing it, or syncing it).
-    fn open_dir(&self) -> std::io::Result<OwnedFd> {
+    pub(crate) fn open_dir(&self) -> std::io::Result<OwnedFd> {
         Ok(rustix::fs::openat(
             &*self.root.fd,
             self.here(),
@@ -240,13 +240,28 @@ impl Folder {
     /// over `name`, then fsync of the folder so the rename itself is
     /// durable. The folder is made if missing.
     pub(crate) fn write_atomic(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+        self.write_whole(name, bytes, true)
+    }
+
+    /// Writes `name` whole or not at all (a temp file renamed over it), with
+    /// no fsync: for a record whose value ends with a machine crash anyway
+    /// (a supervisor's spec and exit record: after a reboot its task is
+    /// lost whatever they say), so a process crash never tears it and no
+    /// spawn waits for the disk.
+    pub(crate) fn write_whole_unsynced(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+        self.write_whole(name, bytes, false)
+    }
+
+    fn write_whole(&self, name: &str, bytes: &[u8], sync: bool) -> std::io::Result<()> {
         self.create()?;
         let dir = self.open_dir()?;
         let (temp_name, temp) = create_temp(&dir, name)?;
         let written = (|| -> std::io::Result<()> {
             let mut temp = File::from(temp);
             temp.write_all(bytes)?;
-            temp.sync_all()?;
+            if sync {
+                temp.sync_all()?;
+            }
             rustix::fs::renameat(&dir, &temp_name, &dir, name)?;
             Ok(())
         })();
@@ -254,7 +269,10 @@ impl Folder {
             let _ = rustix::fs::unlinkat(&dir, &temp_name, AtFlags::empty());
         }
         written?;
-        Ok(rustix::fs::fsync(&dir)?)
+        if sync {
+            rustix::fs::fsync(&dir)?;
+        }
+        Ok(())
     }
 
     /// Renames `from` to `to` in the folder (replacing `to`).

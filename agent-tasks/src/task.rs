@@ -51,6 +51,14 @@ pub trait BackgroundTask: Send + 'static {
         false
     }
 
+    /// The command, for a task that is a [`ProcessTask`](crate::ProcessTask)
+    /// (so the manager can hand it to a supervisor). Not for other tasks to
+    /// implement.
+    #[doc(hidden)]
+    fn as_process_task(&self) -> Option<&crate::ProcessTask> {
+        None
+    }
+
     /// How long the manager waits, after asking the task to stop, before it
     /// drops the task's future. `None` takes the manager's default.
     fn stop_grace(&self) -> Option<Duration> {

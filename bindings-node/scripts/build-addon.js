@@ -11,6 +11,10 @@
 // which only links the folder). Developers use `npm run build` instead: it
 // also regenerates `binding.js` and `index.d.ts` (@napi-rs/cli). A packed
 // tarball (`npm pack`) carries the built addon and needs neither.
+//
+// It also builds the supervisor of tasks that outlive their host
+// (`agent-tasks-supervisor`, put beside the addon); with `--supervisor`
+// only that (what `npm run build` adds to napi's build).
 
 const { spawnSync } = require('node:child_process')
 const { copyFileSync, existsSync, renameSync } = require('node:fs')
@@ -36,13 +40,16 @@ const manifest = join(packageDir, 'Cargo.toml')
 if (!existsSync(manifest)) fail(`no Rust sources here (${manifest}): build from a clone`)
 const cargo = process.env.CARGO || 'cargo'
 console.error('agent-tasks: building the native addon with cargo (a few minutes the first time)…')
-const built = spawnSync(
-  cargo,
-  ['build', '--release', '--locked', '--message-format=short', '-p', 'agent-tasks-node', '--manifest-path', manifest],
-  { stdio: ['ignore', 2, 2] },
-)
-if (built.error) fail(`cannot run ${cargo} (${built.error.message}): the Rust toolchain is needed to build from source`)
-if (built.status !== 0) fail(`cargo build failed (exit ${built.status})`)
+const supervisorOnly = process.argv.includes('--supervisor')
+function cargoBuild(args) {
+  const built = spawnSync(cargo, ['build', '--release', '--locked', '--message-format=short', ...args, '--manifest-path', manifest], {
+    stdio: ['ignore', 2, 2],
+  })
+  if (built.error) fail(`cannot run ${cargo} (${built.error.message}): the Rust toolchain is needed to build from source`)
+  if (built.status !== 0) fail(`cargo build failed (exit ${built.status})`)
+}
+if (!supervisorOnly) cargoBuild(['-p', 'agent-tasks-node'])
+cargoBuild(['-p', 'agent-tasks', '--bin', 'agent-tasks-supervisor'])
 
 // Where cargo put it: the workspace's target folder, unless redirected.
 const metadata = spawnSync(cargo, ['metadata', '--format-version', '1', '--no-deps', '--manifest-path', manifest], {
@@ -50,10 +57,14 @@ const metadata = spawnSync(cargo, ['metadata', '--format-version', '1', '--no-de
   maxBuffer: 64 * 1024 * 1024,
 })
 if (metadata.status !== 0) fail(`cargo metadata failed: ${metadata.stderr}`)
-const library = join(JSON.parse(metadata.stdout).target_directory, 'release', 'libagent_tasks_node.so')
-if (!existsSync(library)) fail(`cargo built no ${library}`)
-// Copied, then renamed over: a process that has the old addon loaded keeps it intact.
-const target = join(packageDir, addonName())
-copyFileSync(library, `${target}.tmp`)
-renameSync(`${target}.tmp`, target)
-console.error(`agent-tasks: built ${target}`)
+const release = join(JSON.parse(metadata.stdout).target_directory, 'release')
+// Copied, then renamed over: a process that has the old file loaded keeps it intact.
+function install(built, name) {
+  if (!existsSync(built)) fail(`cargo built no ${built}`)
+  const target = join(packageDir, name)
+  copyFileSync(built, `${target}.tmp`)
+  renameSync(`${target}.tmp`, target)
+  console.error(`agent-tasks: built ${target}`)
+}
+if (!supervisorOnly) install(join(release, 'libagent_tasks_node.so'), addonName())
+install(join(release, 'agent-tasks-supervisor'), 'agent-tasks-supervisor')

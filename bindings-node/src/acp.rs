@@ -7,18 +7,16 @@
 use std::sync::Arc;
 
 use agent_tasks::acp::{AcpTask, PermissionDecision, PermissionPolicy, PermissionRequest};
-use agent_tasks::SpawnOptions;
-use napi::bindgen_prelude::Promise;
+use agent_tasks::AcpOptions;
+use napi::bindgen_prelude::{Object, Promise};
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi::Status;
 use napi_derive::napi;
 use serde_json::Value;
 
-use crate::args::sorted;
-use crate::convert::finite_millis;
 use crate::errors::CoreResultExt;
 use crate::manager::{open, NativeTaskManager};
-use crate::options::AcpOptions;
+use crate::options::CoreOptions;
 use crate::values::Js;
 
 /// The wrapper's permission function: called with the request as JSON text,
@@ -52,7 +50,7 @@ fn asking(callback: PermissionFn) -> PermissionPolicy {
 /// prompt; its terminals are process tasks of `manager`. Internal: use
 /// `runAcp`.
 #[napi(
-    ts_args_type = "manager: NativeTaskManager, argv: Array<string>, goal: string, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<unknown>) | undefined | null",
+    ts_args_type = "manager: NativeTaskManager, argv: Array<string>, goal: string, options?: object, permissions?: string, permissionFn?: (request: string) => Promise<unknown>",
     ts_return_type = "TaskInfo"
 )]
 // Registered with Node by napi-rs, which test builds leave out.
@@ -61,43 +59,31 @@ pub fn native_spawn_acp(
     manager: &NativeTaskManager,
     argv: Vec<String>,
     goal: String,
-    options: Option<AcpOptions>,
+    options: Option<Object>,
+    permissions: Option<String>,
     permission_fn: Option<PermissionFn>,
 ) -> napi::Result<Js<agent_tasks::TaskInfo>> {
     let core = open(&manager.shared())?;
-    let o = options.unwrap_or_default();
-    let task = acp_template(argv, &o, permission_fn)?
+    let o = AcpOptions::read("acp", options)?;
+    let task = acp_template(argv, &o, permissions, permission_fn)?
         .goal(goal)
         .terminals(&core);
-    let mut options = match o.timeout_ms {
-        Some(ms) => SpawnOptions::background().timeout(finite_millis("timeoutMs", ms)?),
-        None => SpawnOptions::background().no_timeout(),
-    }
-    .keep_alive(o.keep_alive.unwrap_or(false));
-    if let Some(owner) = o.owner {
-        options = options.owner(owner);
-    }
-    if let Some(text) = o.description {
-        options = options.description(text);
-    }
-    Ok(Js(core.spawn(task, options).js()?.info()))
+    Ok(Js(core.spawn(task, o.spawn_options().js()?).js()?.info()))
 }
 
 /// The ACP task `runAcp` and `ToolBox.registerAcpAgent` describe, with an
 /// empty goal: a template each start gives its goal ([`AcpTask::goal`]).
+/// The permissions are a function's answers, or the policy named.
 pub(crate) fn acp_template(
     argv: Vec<String>,
     o: &AcpOptions,
+    permissions: Option<String>,
     permission_fn: Option<PermissionFn>,
 ) -> napi::Result<AcpTask> {
-    let permissions = match (permission_fn, &o.permissions) {
+    let permissions = match (permission_fn, permissions) {
         (Some(callback), _) => asking(callback),
-        (None, Some(name)) => PermissionPolicy::named(name).js()?,
+        (None, Some(name)) => PermissionPolicy::named(&name).js()?,
         (None, None) => PermissionPolicy::default(),
     };
-    let mut task = o.apply(AcpTask::new(argv, "").permissions(permissions))?;
-    for (key, value) in sorted(o.env.clone()) {
-        task = task.env(key, value);
-    }
-    Ok(task)
+    o.template(argv, permissions).js()
 }

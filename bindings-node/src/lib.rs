@@ -9,10 +9,8 @@
 //! - `values`: the values going out, the core's serde types as JS objects
 //!   with camelCase keys (their TypeScript types, `types.d.ts`, and the
 //!   factories of `shapes`, are generated from `schema/`);
-//! - `options`: the option objects going in (generated, with the wrapper's
-//!   table of options, by `scripts/gen_node_options.py`);
-//! - `args`: those options parsed into the core's settings, through
-//!   `convert` (counts, milliseconds, names);
+//! - `options`: the options going in that the core reads (its option
+//!   structs), and the core's rules the wrapper calls;
 //! - `tools`: the model-facing tool definitions and `NativeToolBox`;
 //! - `acp`: ACP agents as tasks (`nativeSpawnAcp`, wrapped by `runAcp`);
 //! - `errors`: coded errors (`TASK_NOT_FOUND`, …).
@@ -21,9 +19,7 @@
 #![deny(clippy::unwrap_used)]
 
 mod acp;
-mod args;
 mod context;
-mod convert;
 mod errors;
 mod events;
 mod manager;

@@ -10,22 +10,18 @@ use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use agent_tasks::{CancelReason, Key, ListFilter as CoreListFilter, TaskInfo, TaskManager};
-use napi::bindgen_prelude::{Buffer, Either, PromiseRaw, ToNapiValue};
+use agent_tasks::{
+    CancelReason, Key, ListFilter, ManagerOptions, TaskInfo, TaskManager, TaskOptions,
+};
+use napi::bindgen_prelude::{Buffer, Either, Object, PromiseRaw, ToNapiValue};
 use napi::Env;
 use napi_derive::napi;
 use tokio_util::sync::CancellationToken;
 
-use crate::args::cells;
 use crate::context::{js_task, TaskFn};
-use crate::convert::{finite_millis, int, int_or, millis};
-use crate::errors::{aborted, shut_down, CoreResultExt};
+use crate::errors::{aborted, invalid, shut_down, CoreResultExt};
 use crate::events::{EventCallback, NativeEventListener, NativeEventStream};
-use crate::options::{
-    CancelOptions, CloseOwnerOptions, CollectOptions, GcOptions, ListFilter, ManagerOptions,
-    OutputOptions, PreviewOptions, ProcessOptions, RosterOptions, SendOptions, TaskOptions,
-    WaitForOptions, WaitOptions,
-};
+use crate::options::CoreOptions;
 use crate::values::{Js, Poll, Preview};
 
 /// Aborts one waiting call (`collect`, `cancel`, `waitForeground`): the
@@ -75,7 +71,14 @@ fn waiting<'env, T: ToNapiValue + Send + 'static>(
 /// A `timeoutMs` option: absent or `Infinity` (the wrapper's null) waits
 /// without limit.
 fn timeout(ms: Option<f64>) -> napi::Result<Option<Duration>> {
-    Ok(ms.map(|t| millis("timeoutMs", t)).transpose()?.flatten())
+    agent_tasks::timeout_from_millis("timeoutMs", ms).js()
+}
+
+/// A count the wrapper has checked (a non-negative safe integer), or `default`.
+fn count(name: &str, n: Option<i64>, default: usize) -> napi::Result<usize> {
+    n.map_or(Ok(default), |n| {
+        usize::try_from(n).map_err(|_| invalid(name, format!("expected a count, got {n}")))
+    })
 }
 
 /// The core manager, shared with the toolboxes made on it. `close` shuts it
@@ -105,9 +108,9 @@ pub struct NativeTaskManager {
 impl NativeTaskManager {
     /// Opens (or creates) a manager. Tasks of an earlier run under the same
     /// root are loaded: running ones become `lost` (or orphaned).
-    #[napi(constructor)]
-    pub fn new(options: Option<ManagerOptions>) -> napi::Result<Self> {
-        let config = options.unwrap_or_default().into_config()?;
+    #[napi(constructor, ts_args_type = "options?: object")]
+    pub fn new(options: Option<Object>) -> napi::Result<Self> {
+        let config = ManagerOptions::read("manager", options)?.config().js()?;
         let runtime =
             napi::bindgen_prelude::within_runtime_if_available(tokio::runtime::Handle::current);
         let manager = TaskManager::with_runtime(config, runtime.clone()).js()?;
@@ -140,13 +143,16 @@ impl NativeTaskManager {
         Ok(self.manager()?.load_problems().to_vec())
     }
 
-    /// `TaskManager.run`, with its options split by the wrapper.
-    #[napi(ts_return_type = "TaskInfo")]
+    /// `TaskManager.run`; `stdin` is written at the start.
+    #[napi(
+        ts_args_type = "command: string | Array<string>, options?: object, stdin?: string | Buffer",
+        ts_return_type = "TaskInfo"
+    )]
     pub fn run(
         &self,
         command: Either<String, Vec<String>>,
-        process: Option<ProcessOptions>,
-        options: Option<TaskOptions>,
+        options: Option<Object>,
+        stdin: Option<Either<String, Buffer>>,
     ) -> napi::Result<Js<TaskInfo>> {
         let manager = self.manager()?;
         // The core checks the command (not empty).
@@ -155,32 +161,40 @@ impl NativeTaskManager {
             Either::B(argv) => agent_tasks::argv_command("command", argv),
         }
         .js()?;
-        let task = process.unwrap_or_default().into_task(task)?;
-        let options = options.unwrap_or_default().into_options()?;
-        Ok(Js(manager.spawn(task, options).js()?.info()))
+        let o = TaskOptions::read("run", options)?;
+        let mut task = o.process(task).js()?;
+        match stdin {
+            Some(Either::A(text)) => task = task.stdin_bytes(text.into_bytes()),
+            Some(Either::B(data)) => task = task.stdin_bytes(data.to_vec()),
+            None => {}
+        }
+        Ok(Js(manager
+            .spawn(task, o.spawn_options().js()?)
+            .js()?
+            .info()))
     }
 
-    /// Starts a JS function as a task of `kind` (default `fn`). `func(ctx)`
-    /// is called once, on the JS thread, and must return a Promise of a
-    /// `TaskFnOutcome` (the wrapper makes it so). `description` is used
-    /// unless the options give one.
+    /// Starts a JS function as a task. `func(ctx)` is called once, on the
+    /// JS thread, and must return a Promise of a `TaskFnOutcome` (the
+    /// wrapper makes it so). `description` is used unless the options give one.
     #[napi(
-        ts_args_type = "func: (ctx: NativeTaskContext) => Promise<TaskFnOutcome>, description: string, kind?: string | undefined | null, options?: TaskOptions | undefined | null",
+        ts_args_type = "func: (ctx: NativeTaskContext) => Promise<TaskFnOutcome>, description: string, options?: object",
         ts_return_type = "TaskInfo"
     )]
     pub fn spawn(
         &self,
         func: TaskFn,
         description: String,
-        kind: Option<String>,
-        options: Option<TaskOptions>,
+        options: Option<Object>,
     ) -> napi::Result<Js<TaskInfo>> {
         let manager = self.manager()?;
-        let mut o = options.unwrap_or_default();
+        let mut o = TaskOptions::read("spawn", options)?;
         let description = o.description.take().unwrap_or(description);
-        let options = o.into_options()?;
-        let task = js_task(description, kind, func);
-        Ok(Js(manager.spawn_boxed(task, options).js()?.info()))
+        let task = js_task(description, o.kind.take(), func);
+        Ok(Js(manager
+            .spawn_boxed(task, o.spawn_options().js()?)
+            .js()?
+            .info()))
     }
 
     /// `TaskManager.info`.
@@ -201,28 +215,24 @@ impl NativeTaskManager {
     pub fn poll(
         &self,
         id: String,
-        cursor: Option<f64>,
-        max_bytes: Option<f64>,
+        cursor: Option<i64>,
+        max_bytes: Option<i64>,
     ) -> napi::Result<Poll> {
-        let cursor = cursor.map_or(Ok(0), |v| int("cursor", v))?;
-        let max_bytes = int_or("maxBytes", max_bytes, agent_tasks::DEFAULT_POLL_BYTES)?;
+        let cursor = count("cursor", cursor, 0)? as u64;
+        let max_bytes = count("maxBytes", max_bytes, agent_tasks::DEFAULT_POLL_BYTES)?;
         Ok(Poll(self.manager()?.poll(&id, cursor, max_bytes).js()?))
     }
 
     /// `TaskManager.preview`.
     #[napi(ts_return_type = "Preview")]
-    pub fn preview(&self, id: String, options: Option<PreviewOptions>) -> napi::Result<Preview> {
-        let o = options.unwrap_or_default();
-        let head = int_or(
-            "headBytes",
-            o.head_bytes,
-            agent_tasks::DEFAULT_PREVIEW_BYTES,
-        )?;
-        let tail = int_or(
-            "tailBytes",
-            o.tail_bytes,
-            agent_tasks::DEFAULT_PREVIEW_BYTES,
-        )?;
+    pub fn preview(
+        &self,
+        id: String,
+        head_bytes: Option<i64>,
+        tail_bytes: Option<i64>,
+    ) -> napi::Result<Preview> {
+        let head = count("headBytes", head_bytes, agent_tasks::DEFAULT_PREVIEW_BYTES)?;
+        let tail = count("tailBytes", tail_bytes, agent_tasks::DEFAULT_PREVIEW_BYTES)?;
         Ok(Preview(self.manager()?.preview(&id, head, tail).js()?))
     }
 
@@ -233,16 +243,13 @@ impl NativeTaskManager {
         &self,
         env: &'env Env,
         id: String,
-        options: OutputOptions,
+        cursor: i64,
+        max_bytes: Option<i64>,
         wait: Option<&WaitHandle>,
     ) -> napi::Result<PromiseRaw<'env, Poll>> {
         let manager = self.manager()?;
-        let cursor = options.cursor.map_or(Ok(0), |v| int("cursor", v))?;
-        let max_bytes = int_or(
-            "maxBytes",
-            options.max_bytes,
-            agent_tasks::DEFAULT_POLL_BYTES,
-        )?;
+        let cursor = count("cursor", Some(cursor), 0)? as u64;
+        let max_bytes = count("maxBytes", max_bytes, agent_tasks::DEFAULT_POLL_BYTES)?;
         waiting(env, wait, async move {
             Ok(Poll(
                 manager.poll_wait(&id, cursor, max_bytes, None).await.js()?,
@@ -256,11 +263,11 @@ impl NativeTaskManager {
         &self,
         env: &'env Env,
         id: String,
-        options: Option<CollectOptions>,
+        timeout_ms: Option<f64>,
         wait: Option<&WaitHandle>,
     ) -> napi::Result<PromiseRaw<'env, Js<agent_tasks::CollectOutcome>>> {
         let manager = self.manager()?;
-        let timeout = timeout(options.and_then(|o| o.timeout_ms))?;
+        let timeout = timeout(timeout_ms)?;
         waiting(env, wait, async move {
             Ok(Js(manager.collect(&id, timeout).await.js()?))
         })
@@ -272,11 +279,11 @@ impl NativeTaskManager {
         &self,
         env: &'env Env,
         id: String,
-        options: Option<CancelOptions>,
+        reason: Option<String>,
         wait: Option<&WaitHandle>,
     ) -> napi::Result<PromiseRaw<'env, Js<TaskInfo>>> {
         let manager = self.manager()?;
-        let reason = CancelReason::user(options.and_then(|o| o.reason).unwrap_or_default());
+        let reason = CancelReason::user(reason.unwrap_or_default());
         waiting(env, wait, async move {
             Ok(Js(manager.cancel(&id, reason).await.js()?))
         })
@@ -289,13 +296,13 @@ impl NativeTaskManager {
         env: &'env Env,
         id: String,
         until: String,
-        options: Option<WaitForOptions>,
+        timeout_ms: Option<f64>,
+        cursor: Option<i64>,
         wait: Option<&WaitHandle>,
     ) -> napi::Result<PromiseRaw<'env, Js<agent_tasks::WaitOutcome>>> {
         let manager = self.manager()?;
-        let o = options.unwrap_or_default();
-        let timeout = timeout(o.timeout_ms)?;
-        let cursor = o.cursor.map_or(Ok(0), |v| int("cursor", v))?;
+        let timeout = timeout(timeout_ms)?;
+        let cursor = count("cursor", cursor, 0)? as u64;
         let until = agent_tasks::WaitUntil::parse(&until, cursor).js()?;
         waiting(env, wait, async move {
             Ok(Js(manager.wait_for(&id, until, timeout).await.js()?))
@@ -330,7 +337,6 @@ impl NativeTaskManager {
         &self,
         env: &'env Env,
         id: String,
-        _options: Option<WaitOptions>,
         wait: Option<&WaitHandle>,
     ) -> napi::Result<PromiseRaw<'env, Js<agent_tasks::ForegroundOutcome>>> {
         let manager = self.manager()?;
@@ -346,15 +352,14 @@ impl NativeTaskManager {
         &self,
         id: String,
         message: Option<Either<String, Buffer>>,
-        options: Option<SendOptions>,
+        eof: Option<bool>,
     ) -> napi::Result<()> {
         let bytes = message.map(|message| match message {
             Either::A(text) => text.into_bytes(),
             Either::B(data) => data.to_vec(),
         });
-        let eof = options.and_then(|o| o.eof).unwrap_or(false);
         let manager = self.manager()?;
-        for message in agent_tasks::Message::input(bytes, eof).js()? {
+        for message in agent_tasks::Message::input(bytes, eof.unwrap_or(false)).js()? {
             manager.send(&id, message).js()?;
         }
         Ok(())
@@ -374,18 +379,36 @@ impl NativeTaskManager {
         &self,
         env: &'env Env,
         id: String,
-        cols: f64,
-        rows: f64,
+        cols: i64,
+        rows: i64,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let (cols, rows) = cells(cols, rows)?;
+        let size = |name, n: i64| u64::try_from(n).map_err(|_| invalid(name, "must be positive"));
+        let (cols, rows) =
+            agent_tasks::terminal_size(size("cols", cols)?, size("rows", rows)?).js()?;
         let manager = self.manager()?;
         env.spawn_future(async move { manager.resize(&id, cols, rows).await.js() })
     }
 
     /// `TaskManager.list`.
     #[napi(ts_return_type = "TaskInfo[]")]
-    pub fn list(&self, filter: Option<ListFilter>) -> napi::Result<Js<Vec<TaskInfo>>> {
-        let filter = filter.unwrap_or_default().into_filter()?;
+    pub fn list(
+        &self,
+        owner: Option<String>,
+        statuses: Option<Vec<String>>,
+        active_only: Option<bool>,
+    ) -> napi::Result<Js<Vec<TaskInfo>>> {
+        let statuses = statuses.map(|names| {
+            let parse = |n: &String| agent_tasks::parse_name("statuses", n);
+            names
+                .iter()
+                .map(parse)
+                .collect::<agent_tasks::Result<Vec<_>>>()
+        });
+        let filter = ListFilter {
+            owner,
+            statuses: statuses.transpose().js()?,
+            active_only: active_only.unwrap_or(false),
+        };
         Ok(Js(self.manager()?.list(&filter)))
     }
 
@@ -412,10 +435,9 @@ impl NativeTaskManager {
     pub fn roster(
         &self,
         owner: String,
-        options: Option<RosterOptions>,
+        budget: Option<i64>,
     ) -> napi::Result<Js<agent_tasks::Roster>> {
-        let budget = options.and_then(|o| o.budget);
-        let budget = int_or("budget", budget, agent_tasks::DEFAULT_ROSTER_BUDGET)?;
+        let budget = count("budget", budget, agent_tasks::DEFAULT_ROSTER_BUDGET)?;
         Ok(Js(self.manager()?.roster(&owner, budget)))
     }
 
@@ -441,10 +463,10 @@ impl NativeTaskManager {
         &self,
         env: &'env Env,
         owner: String,
-        options: Option<CloseOwnerOptions>,
+        reason: Option<String>,
     ) -> napi::Result<PromiseRaw<'env, Js<Vec<TaskInfo>>>> {
         let manager = self.manager()?;
-        let reason = options.and_then(|o| o.reason).unwrap_or_default();
+        let reason = reason.unwrap_or_default();
         env.spawn_future(async move { Ok(Js(manager.close_owner(&owner, reason).await)) })
     }
 
@@ -456,14 +478,19 @@ impl NativeTaskManager {
 
     /// `TaskManager.gc`.
     #[napi(ts_return_type = "GcReport")]
-    pub fn gc(&self, options: Option<GcOptions>) -> napi::Result<Js<agent_tasks::GcReport>> {
-        let o = options.unwrap_or_default();
-        let max_age = o
-            .max_age_ms
-            .map(|ms| finite_millis("maxAgeMs", ms))
+    pub fn gc(
+        &self,
+        max_age_ms: Option<f64>,
+        max_count: Option<i64>,
+    ) -> napi::Result<Js<agent_tasks::GcReport>> {
+        let max_age = max_age_ms.map(|ms| agent_tasks::duration_from_millis("maxAgeMs", ms));
+        let max_count = max_count
+            .map(|n| count("maxCount", Some(n), 0))
             .transpose()?;
-        let max_count = o.max_count.map(|n| int("maxCount", n)).transpose()?;
-        Ok(Js(self.manager()?.gc(max_age, max_count).js()?))
+        Ok(Js(self
+            .manager()?
+            .gc(max_age.transpose().js()?, max_count)
+            .js()?))
     }
 
     /// `TaskManager.close`: the core's `shutdown`; reads go on answering.
@@ -525,7 +552,7 @@ impl NativeTaskManager {
     pub fn needs_exit_hooks(&self) -> bool {
         self.manager().is_ok_and(|m| {
             m.has_temporary_root()
-                || m.list(&CoreListFilter::default().active())
+                || m.list(&ListFilter::default().active())
                     .iter()
                     .any(|i| i.kind == "process" && !i.status.is_terminal())
         })

@@ -9,7 +9,8 @@
 use std::sync::{Mutex, MutexGuard};
 
 use agent_tasks::tools::{definitions_in, Agent, ToolBox, ToolBoxConfig, ToolResponse, ToolShape};
-use napi::bindgen_prelude::PromiseRaw;
+use agent_tasks::{AcpOptions, ToolBoxOptions};
+use napi::bindgen_prelude::{Object, PromiseRaw};
 use napi::Env;
 use napi_derive::napi;
 use serde_json::{json, Value};
@@ -17,7 +18,7 @@ use serde_json::{json, Value};
 use crate::context::{js_agent, AgentFn};
 use crate::errors::CoreResultExt;
 use crate::manager::{open, NativeTaskManager, SharedManager};
-use crate::options::{AcpOptions, ToolBoxOptions};
+use crate::options::CoreOptions;
 use crate::values::Js;
 
 /// The tool definitions in `shape` (`openai`, the default, `anthropic` or
@@ -50,13 +51,16 @@ pub struct NativeToolBox {
 #[napi]
 impl NativeToolBox {
     /// A toolbox acting for `owner`'s tasks on `manager`.
-    #[napi(constructor)]
+    #[napi(
+        constructor,
+        ts_args_type = "manager: NativeTaskManager, owner: string, options?: object"
+    )]
     pub fn new(
         manager: &NativeTaskManager,
         owner: String,
-        options: Option<ToolBoxOptions>,
+        options: Option<Object>,
     ) -> napi::Result<Self> {
-        let config = options.unwrap_or_default().into_config()?;
+        let config = ToolBoxOptions::read("toolBox", options)?.config().js()?;
         config.check().js()?;
         let shared = manager.shared();
         open(&shared)?;
@@ -87,17 +91,19 @@ impl NativeToolBox {
     /// `ToolBox.registerAcpAgent`, with the options `runAcp` takes (a task
     /// timeout, owner, description and keep-alive do not apply).
     #[napi(
-        ts_args_type = "name: string, description: string, argv: Array<string>, options?: AcpOptions | undefined | null, permissionFn?: ((request: string) => Promise<unknown>) | undefined | null"
+        ts_args_type = "name: string, description: string, argv: Array<string>, options?: object, permissions?: string, permissionFn?: (request: string) => Promise<unknown>"
     )]
     pub fn register_acp_agent(
         &self,
         name: String,
         description: String,
         argv: Vec<String>,
-        options: Option<AcpOptions>,
+        options: Option<Object>,
+        permissions: Option<String>,
         permission_fn: Option<crate::acp::PermissionFn>,
     ) -> napi::Result<()> {
-        let template = crate::acp::acp_template(argv, &options.unwrap_or_default(), permission_fn)?;
+        let o = AcpOptions::read("acpAgent", options)?;
+        let template = crate::acp::acp_template(argv, &o, permissions, permission_fn)?;
         self.add_agent(Agent::acp_from(name, description, template))
     }
 

@@ -128,6 +128,6 @@ test('the handshake and one message of the agent are bounded: past either the ta
   assert.equal(done.result.status, 'failed')
   assert.match(done.result.error, /longer than the limit of 4 KiB/)
 
-  assert.throws(() => runAcp(m, ['sh'], 'hello', { maxMessageBytes: 10 }), { code: 'INVALID_ARGUMENT', message: /`max_message_bytes`/ })
+  assert.throws(() => runAcp(m, ['sh'], 'hello', { maxMessageBytes: 10 }), { code: 'INVALID_ARGUMENT', message: /`maxMessageBytes`: 10 bytes is too small/ })
   assert.throws(() => runAcp(m, ['sh'], 'hello', { maxMessageBytes: -1 }), { code: 'INVALID_ARGUMENT', message: /`maxMessageBytes`/ })
 })

@@ -117,8 +117,8 @@ test('unknown options and wrong types are INVALID_ARGUMENT naming the option, in
   assert.throws(() => m.run(['ls', 1]), invalidArgument(/`command`/))
   assert.throws(() => m.run('true', 'fast'), invalidArgument(/`options`: expected an object, got a string/))
   assert.throws(() => m.run('true', { env: 'A=1' }), invalidArgument(/`env`: expected an object of strings/))
-  assert.throws(() => m.run('true', { watch: '^error' }), invalidArgument(/`watch`: expected an array of strings, got a string/))
-  assert.throws(() => m.spawn(async () => null, { kind: 3 }), invalidArgument(/`kind`: expected a string, got the number 3/))
+  assert.throws(() => m.run('true', { watch: '^error' }), invalidArgument(/`watch`: invalid type: string "\^error", expected a sequence/))
+  assert.throws(() => m.spawn(async () => null, { kind: 3 }), invalidArgument(/`kind`: invalid type: integer `3`, expected a string/))
   assert.throws(() => m.spawn('not a function'), invalidArgument(/`fn`: expected a function, got a string/))
   assert.throws(() => m.poll(null), invalidArgument(/`task`: expected a task id or an object with an `id`, got null/))
   assert.throws(() => m.poll('process-x', { curser: 0 }), invalidArgument(/`curser`: not an option of poll; did you mean `cursor`\?/))
@@ -128,11 +128,16 @@ test('unknown options and wrong types are INVALID_ARGUMENT naming the option, in
   await assert.rejects(m.waitFor('process-x', /ready/), invalidArgument(/`until`: expected a string, got a RegExp/))
   assert.throws(() => m.list({ status: ['running'] }), invalidArgument(/`status`: not an option of list; did you mean `statuses`\?/))
   assert.throws(() => m.roster(7), invalidArgument(/`owner`: expected a string/))
-  assert.throws(() => new TaskManager({ maxBackground: 1.5 }), invalidArgument(/`maxBackground`: expected a non-negative integer, got the number 1.5/))
+  assert.throws(() => new TaskManager({ maxBackground: 1.5 }), invalidArgument(/`maxBackground`: invalid type: floating point `1.5`, expected a non-negative int/))
   assert.throws(() => new TaskManager({ rot: '/tmp' }), invalidArgument(/`rot`: not an option of manager; did you mean `root`\?/))
   // What a value means is the core's check, naming the same option.
   assert.throws(() => m.run('true', { timeoutMs: -1 }), invalidArgument(/`timeoutMs`/))
   assert.throws(() => m.run('true', { onTimeout: 'explode' }), invalidArgument(/`onTimeout`/))
+  // The core's rules, in the names given.
+  assert.throws(
+    () => m.run('true', { background: true, timeoutMs: 5, backgroundTimeoutMs: 6 }),
+    invalidArgument(/`backgroundTimeoutMs`: give `timeoutMs` or `backgroundTimeoutMs` for a task started in the background, not both/),
+  )
 })
 
 test('null options are "not given" (a timeout of null is none)', async (t) => {

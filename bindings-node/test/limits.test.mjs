@@ -174,7 +174,7 @@ test("at the manager's memory ceiling the hog is stopped and said so, the others
 test('a bad ceiling is refused by name', (t) => {
   assert.throws(() => manager(t, { limitsCeiling: { pids: 0 } }), (err) => {
     assert.equal(err.code, 'INVALID_ARGUMENT')
-    assert.match(err.message, /`limits_ceiling\.pids`/)
+    assert.match(err.message, /`limitsCeiling\.pids`/)
     return true
   })
   assert.throws(() => manager(t, { limitsCeiling: { memroy: MIB } }), (err) => {

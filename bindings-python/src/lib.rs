@@ -37,6 +37,16 @@ mod tools;
 mod types;
 mod walk;
 
+/// Runs this interpreter as the supervisor of a task that outlives its host
+/// (`python -m agent_tasks._supervisor --agent-tasks-supervisor DIR`, run
+/// by the library): the process's own arguments say which task. Returns
+/// the exit code.
+#[pyfunction]
+fn supervisor_main(py: Python<'_>) -> i32 {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    py.detach(|| agent_tasks::supervisor_main(args))
+}
+
 /// The module: its classes and the at-exit hook.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -53,6 +63,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(acp::spawn_acp, m)?)?;
     m.add_function(wrap_pyfunction!(types::cancel_reason_text, m)?)?;
     m.add_function(wrap_pyfunction!(lines::closest_name, m)?)?;
+    m.add_function(wrap_pyfunction!(supervisor_main, m)?)?;
     m.add("MAX_POLL_BYTES", agent_tasks::MAX_POLL_BYTES)?;
     m.add("DEFAULT_POLL_BYTES", agent_tasks::DEFAULT_POLL_BYTES)?;
     m.add("DEFAULT_PREVIEW_BYTES", agent_tasks::DEFAULT_PREVIEW_BYTES)?;

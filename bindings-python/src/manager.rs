@@ -47,9 +47,17 @@ impl NativeManager {
     /// of the core's [`agent_tasks::ManagerOptions`]).
     #[new]
     fn new(options: &Bound<'_, PyAny>) -> PyResult<Self> {
+        // Tasks that outlive their host run under this interpreter running
+        // `agent_tasks._supervisor`, unless the options name a supervisor.
+        let python: PathBuf = options
+            .py()
+            .import("sys")?
+            .getattr("executable")?
+            .extract()?;
         let config = parse::<ManagerOptions>("TaskManager", options)?
             .config()
-            .map_err(core_err)?;
+            .map_err(core_err)?
+            .supervisor_command(python, ["-m", "agent_tasks._supervisor"], true);
         let handle = runtime()?.handle().clone();
         let manager = Arc::new(TaskManager::with_runtime(config, handle).map_err(core_err)?);
         track_manager(&manager);

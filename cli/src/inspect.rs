@@ -751,6 +751,11 @@ fn event_line(event: &agent_tasks::Event) -> String {
         ),
         EventKind::Queued { kind, owner, .. } => ("queued", format!("{kind}, owner {owner}")),
         EventKind::Detached {} => ("detached", String::new()),
+        EventKind::Reattached { pid } => (
+            "reattached",
+            pid.map(|pid| format!("by a new host, process {pid}"))
+                .unwrap_or_else(|| "by a new host".to_string()),
+        ),
         EventKind::Paused {} => ("paused", String::new()),
         EventKind::Resumed {} => ("resumed", String::new()),
         EventKind::Spilled { buffered_bytes, .. } => (
@@ -884,7 +889,9 @@ pub fn kill(root: &RootArg, id: &str, grace: f64) -> Result<(), Failure> {
     let pid = info.orphan_pid.or(info.pid);
     // The host is told who stopped its task: a request saved before the
     // signal, which it reads when it sees the process die.
-    let request_saved = match (holder.is_held() && !info.status.is_terminal(), pid) {
+    // (A supervised task's supervisor reads it too, with no host.)
+    let told = holder.is_held() || record.supervised;
+    let request_saved = match (told && !info.status.is_terminal(), pid) {
         (true, Some(pid)) => {
             KillRequest::from_this_process("agent-tasks kill", pid).save(&record)?;
             true

@@ -145,6 +145,8 @@ impl<E: std::fmt::Display> From<E> for Failure {
 }
 
 fn main() -> ExitCode {
+    // The command is also the supervisor of tasks that outlive their host.
+    agent_tasks::run_if_supervisor();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Status {

@@ -886,6 +886,93 @@ async fn status_and_kill_of_a_dead_hosts_task_say_lost() {
     manager.shutdown("test").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a helper run in a child process by the supervised-task test"]
+async fn supervised_host_child() {
+    let Some(root) = std::env::var_os(HOST_ROOT) else {
+        return;
+    };
+    let root = PathBuf::from(root);
+    // The command is its own tasks' supervisor (`run_if_supervisor`).
+    let manager = TaskManager::new(ManagerConfig::default().root(&root).supervisor_program(BIN))
+        .expect("open");
+    let task = manager
+        .spawn(
+            ProcessTask::shell("echo ready; exec sleep 1000"),
+            SpawnOptions::background()
+                .no_timeout()
+                .on_host_exit(agent_tasks::OnHostExit::KeepRunning),
+        )
+        .expect("spawn");
+    let id = task.id().to_string();
+    wait_for("the output and the pid on disk", || {
+        manager.info(&id).expect("info").output.disk_bytes > 0
+            && manifest(&root, &id)["process_start_time"].is_u64()
+    })
+    .await;
+    let ready = root.join("ready.txt");
+    std::fs::write(ready.with_extension("tmp"), &id).expect("write");
+    std::fs::rename(ready.with_extension("tmp"), &ready).expect("rename");
+    std::future::pending::<()>().await;
+}
+
+/// A task that outlives its host (`OnHostExit::KeepRunning`) is shown
+/// running with no host; `log` reads what its supervisor wrote; `kill`
+/// stops it and the supervisor records the stop as the command's, which
+/// `status` and a host that opens the root then show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervised_task_of_a_dead_host_runs_on_and_kill_is_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut host = KillOnDrop(
+        Command::new(std::env::current_exe().expect("exe"))
+            .args([
+                "supervised_host_child",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env(HOST_ROOT, &root)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the host"),
+    );
+    let ready = root.join("ready.txt");
+    wait_for("the host to be ready", || ready.exists()).await;
+    let id = std::fs::read_to_string(&ready).expect("read");
+    host.0.kill().expect("SIGKILL the host");
+    host.0.wait().expect("reap the host");
+
+    let shown = |root: &Path| -> TaskInfo {
+        let json: Value = serde_json::from_str(&ok(&["status", "--json"], root)).expect("json");
+        assert_eq!(json["host"]["held"], false, "{json}");
+        serde_json::from_value(json["tasks"][0].clone()).expect("TaskInfo")
+    };
+    assert_eq!(shown(&root).status, TaskStatus::Running);
+    assert_eq!(ok(&["log", &id], &root), "ready\n");
+    let out = ok(&["kill", &id, "--grace", "5"], &root);
+    assert!(out.contains("sent SIGTERM"), "{out}");
+    let exit_record = root.join("tasks").join(&id).join("exit.json");
+    wait_for("the exit record", || exit_record.exists()).await;
+    let ended = shown(&root);
+    assert_eq!(ended.status, TaskStatus::Cancelled, "{ended:?}");
+    let reason = ended.cancel_reason.clone().expect("a reason");
+    assert_eq!(reason.kind, agent_tasks::CancelKind::External);
+    let manager = TaskManager::open(&root).expect("reopen");
+    let reopened = manager.info(&id).expect("info");
+    assert_eq!(reopened.status, TaskStatus::Cancelled);
+    assert_eq!(reopened.cancel_reason, ended.cancel_reason);
+    manager.shutdown("test").await;
+}
+
 /// A foreground process of a live host has no folder: `status` finds it in
 /// the host's foreground journal while it runs, and not once it has ended.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

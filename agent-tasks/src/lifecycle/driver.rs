@@ -253,11 +253,10 @@ impl TaskEntry {
             } else {
                 self.cancel.reason()
             };
-            let status = match (&cancel_reason, &outcome) {
-                (Some(reason), _) => reason.terminal_status(),
-                (None, Some(o)) if o.success => TaskStatus::Completed,
-                _ => TaskStatus::Failed,
-            };
+            let status = TaskStatus::of_end(
+                cancel_reason.as_ref(),
+                outcome.as_ref().is_some_and(|o| o.success),
+            );
             let usage = outcome.as_ref().and_then(|o| o.usage.clone());
             let result = TaskResult {
                 id: self.spec.id.clone(),

@@ -48,6 +48,10 @@ pub(crate) struct TaskSpec {
     /// The delegation it answers, for a subagent.
     /// Boxed: 96 bytes inline, and only subagents have one.
     pub source: Option<Box<crate::info::TaskSource>>,
+    /// Run by a supervisor process that outlives the host
+    /// ([`OnHostExit::KeepRunning`](crate::OnHostExit::KeepRunning)):
+    /// `shutdown` and the exit hooks leave it running.
+    pub supervised: bool,
 }
 
 /// One task as the manager holds it.
@@ -109,6 +113,8 @@ pub(crate) struct NewEntry {
     pub spec: TaskSpec,
     pub output: Arc<OutputBuffer>,
     pub sink_errors: Arc<SinkErrors>,
+    /// When an earlier host created the task (a re-attach); else now.
+    pub created_at_ms: Option<u64>,
     pub inbox: Option<Arc<Inbox>>,
     pub controls: Option<mpsc::Sender<ControlRequest>>,
     pub registry: Weak<Mutex<Registry>>,
@@ -128,13 +134,19 @@ impl TaskEntry {
         } else {
             Placement::Foreground
         };
-        let created_at_ms = now_ms();
+        let created_at_ms = parts.created_at_ms.unwrap_or_else(now_ms);
+        // A re-attached task's run time counts from its creation.
+        let started = now
+            .checked_sub(std::time::Duration::from_millis(
+                now_ms().saturating_sub(created_at_ms),
+            ))
+            .unwrap_or(now);
         Arc::new_cyclic(|me| TaskEntry {
             writer: Some(make_writer(me.clone())),
             spec: parts.spec,
             created_at_ms,
             order: (created_at_ms, next_spawn_order()),
-            started: now,
+            started,
             output: parts.output,
             cancel: CancelSignal::new(),
             inbox: parts.inbox,

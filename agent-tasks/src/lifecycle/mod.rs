@@ -40,7 +40,8 @@ use crate::util::lock;
 
 pub(crate) use driver::drive;
 pub(crate) use entry::{DetachError, NewEntry, Settled, TaskEntry, TaskSpec};
-pub(crate) use queue::Pending;
+pub(crate) use queue::{Announce, Pending};
+pub(crate) use restore::{FoundRunning, SupervisedAtOpen};
 
 /// All tasks of a manager plus the capacity counters, under one lock so a
 /// spawn's cap check and insert (and a detach's) are atomic. Lock order:

@@ -27,6 +27,17 @@ pub(crate) struct Pending {
     pub ctx: TaskContext,
     pub grace: Duration,
     pub root: Arc<RootHold>,
+    pub announce: Announce,
+}
+
+/// What a task's start tells subscribers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Announce {
+    /// A new task: `task.started`.
+    Start,
+    /// A task found running under its supervisor at open (its start was
+    /// told by an earlier host): `task.reattached`.
+    Reattach { pid: Option<u32> },
 }
 
 impl Pending {
@@ -40,8 +51,17 @@ impl Pending {
             ctx,
             grace,
             root,
+            announce,
         } = self;
-        entry.announce_start();
+        match announce {
+            Announce::Start => entry.announce_start(),
+            Announce::Reattach { pid } => {
+                // Its folder exists (an earlier host made it): the event
+                // goes to its journal now, not with a first save.
+                crate::util::lock(&entry.state).persisted = true;
+                entry.emit(crate::events::EventKind::Reattached { pid });
+            }
+        }
         let runtime = entry.services.runtime.clone();
         {
             // Inside the manager's runtime: what the task starts may need

@@ -241,6 +241,7 @@ impl TaskEntry {
         let mut manifest = Manifest::new(info, start_time);
         manifest.log_head = self.output.capped_head();
         manifest.source = self.spec.source.as_deref().cloned();
+        manifest.supervised = self.spec.supervised;
         if let Err(e) = self.services.store.write_manifest(&manifest) {
             self.report_disk_error("manifest.json", e.to_string());
             self.keep_unsaved();

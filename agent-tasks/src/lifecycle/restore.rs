@@ -27,10 +27,113 @@ use super::record::end_is_notified;
 use super::state::{Phase, TaskState};
 use super::{Registry, Services, TaskEntry, TaskSpec};
 
+/// The end of a supervised task found at open that cannot say more.
+fn failed_at_open(manifest: &Manifest, error: String) -> TaskResult {
+    let info = &manifest.info;
+    TaskResult {
+        id: info.id.clone(),
+        status: TaskStatus::Failed,
+        exit: None,
+        value: None,
+        error: Some(error),
+        cancel_reason: None,
+        duration_ms: now_ms().saturating_sub(info.created_at_ms),
+        output: info.output.clone(),
+        changed_files: None,
+        usage: None,
+    }
+}
+
+/// A supervised task found at open (see [`TaskEntry::supervised_at_open`]).
+pub(crate) enum SupervisedAtOpen {
+    /// Its supervisor lives and answered an attach.
+    Running(Box<FoundRunning>),
+    /// It ended while no host was attached, or its supervisor died: the end
+    /// to record now.
+    Ended(Box<TaskResult>),
+}
+
+/// A live supervisor, attached.
+pub(crate) struct FoundRunning {
+    pub attached: crate::supervisor::Attached,
+    pub snapshot: crate::output::OutputSnapshot,
+    pub task: crate::process::ProcessTask,
+}
+
 /// The cancel reason of a task found queued at open.
 pub(crate) const NEVER_STARTED: &str = "the host stopped before it started";
 
 impl TaskEntry {
+    /// What became of a supervised task that was running when its host
+    /// died: its supervisor lives (attach to it), or it ended meanwhile
+    /// (its exit record is its end, told once), or its supervisor died
+    /// (the task ends `failed`, its processes killed). `None` after a
+    /// reboot: no supervisor of before runs, and nothing is probed. With
+    /// `every_byte` (the host tees output to sinks of its own) every chunk
+    /// comes with its bytes.
+    pub(crate) fn supervised_at_open(
+        folder: &crate::root_dir::Folder,
+        manifest: &mut Manifest,
+        every_byte: bool,
+    ) -> Option<SupervisedAtOpen> {
+        use crate::supervisor::{attach, read_spec, supervisor_lives, ExitRecord};
+        if manifest.rebooted_since() {
+            return None;
+        }
+        let ended = |manifest: &mut Manifest, record: ExitRecord| {
+            manifest.log_head = record.log_head;
+            manifest.info.finished_at_ms = Some(record.ended_at_ms);
+            let result = record.result(&manifest.info);
+            Some(SupervisedAtOpen::Ended(Box::new(result)))
+        };
+        if let Some(Ok(record)) = ExitRecord::read(folder) {
+            return ended(manifest, record);
+        }
+        let problem = if supervisor_lives(folder) {
+            let found = read_spec(folder)
+                .map_err(|e| format!("reading its supervisor's spec: {e}"))
+                .and_then(|spec| Ok((spec, attach(folder, every_byte)?)));
+            match found {
+                Ok((spec, (attached, snapshot))) => {
+                    return Some(SupervisedAtOpen::Running(Box::new(FoundRunning {
+                        attached,
+                        snapshot,
+                        task: spec.task,
+                    })));
+                }
+                Err(e) => Some(e),
+            }
+        } else {
+            None
+        };
+        // It may have ended between the two looks.
+        match ExitRecord::read(folder) {
+            Some(Ok(record)) => return ended(manifest, record),
+            Some(Err(e)) => {
+                return Some(SupervisedAtOpen::Ended(Box::new(failed_at_open(
+                    manifest,
+                    format!("reading its exit record: {e}"),
+                ))))
+            }
+            None => {}
+        }
+        // The supervisor is gone (or does not answer): nothing of the task
+        // may run on untracked.
+        let info = &manifest.info;
+        if let (Some(pid), Some(start)) = (info.pid, manifest.start_time_this_boot()) {
+            if process_start_time(pid) == Some(start) {
+                crate::process::kill_task_now(info.id.as_str(), pid);
+            }
+        }
+        let error = match problem {
+            Some(problem) => format!("{} ({problem})", crate::supervisor::SUPERVISOR_DIED),
+            None => crate::supervisor::SUPERVISOR_DIED.to_string(),
+        };
+        Some(SupervisedAtOpen::Ended(Box::new(failed_at_open(
+            manifest, error,
+        ))))
+    }
+
     /// Settles the end a manifest read back at open leaves open: a task
     /// whose result was saved ended with it (its host died before the
     /// terminal manifest); a task that waited in the queue never started,
@@ -160,6 +263,7 @@ impl TaskEntry {
                 track_changes: None,
                 monitoring: crate::config::Monitoring::default(),
                 source: manifest.source.clone().map(Box::new),
+                supervised: manifest.supervised,
             },
             created_at_ms: info.created_at_ms,
             order: (info.created_at_ms, next_spawn_order()),

