@@ -219,6 +219,9 @@ def test_an_unknown_node_or_cluster_is_a_typed_error(manager: TaskManager) -> No
     with pytest.raises(agent_tasks.InvalidArgument) as bad:
         manager.run("true", placement=ON_WORKER, track_changes="/tmp")
     assert bad.value.argument == "track_changes"
+    with pytest.raises(agent_tasks.InvalidArgument) as bad:
+        manager.run("true", placement=ON_WORKER, background=True, on_host_exit="keep_running")
+    assert bad.value.argument == "on_host_exit"
     assert manager.ids() == []
     # A host that is not connected yet, given an address where no cluster is.
     out = subprocess.run(

@@ -81,7 +81,12 @@ read is in flight per task)."""
 # Options of `run` that describe the process: they go to the node. The
 # others (timeouts, owner, watches, ...) stay with the host's entry.
 _REMOTE_OPTIONS = ("cwd", "env", "env_clear", "interactive", "kill_grace", "pty", "limits")
-_HOST_OPTIONS = tuple(k for k in SpawnOptions.__annotations__ if k not in ("kind", "track_changes"))
+# Not offered for a placed task: `track_changes` (the files change on another
+# machine) and `on_host_exit` (a placed task ends with its host; keeping it
+# for a later host is the supervisor's, not carried over the cluster yet).
+_HOST_OPTIONS = tuple(
+    k for k in SpawnOptions.__annotations__ if k not in ("kind", "track_changes", "on_host_exit")
+)
 
 
 def node_actor_name(node_id: str) -> str:
