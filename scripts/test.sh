@@ -132,6 +132,24 @@ grep -qx 'completed' <<<"$PY_QUICKSTART_OUT"
 "$VENV/bin/python" examples/python/agent_loop.py > /dev/null
 "$VENV/bin/python" examples/python/delegation.py > /dev/null
 
+echo "== tasks placed on a Ray cluster: a real two-node cluster in network namespaces (ray[default] from PyPI)"
+# bindings-python/tests-ray/cluster.py makes two network namespaces joined by
+# a veth pair (10.201.0.1 head, 10.201.0.2 worker; nothing else reachable),
+# runs `ray start` in each with usage reporting off, runs pytest inside the
+# head namespace, and tears everything down however it ends (root needed).
+# Its own venv under target/: Ray at a pinned version, and the wheel built
+# above with its `ray` extra.
+RAY_VENV=target/ray-venv
+if [ ! -x "$RAY_VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$RAY_VENV"
+fi
+"$RAY_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "ray[default]==2.60.0" pytest
+"$RAY_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$WHEEL"
+"$RAY_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$WHEEL[ray]"
+# pytest exits 5 when it collects no test: that fails this script too.
+RAY_USAGE_STATS_ENABLED=0 "$RAY_VENV/bin/python" bindings-python/tests-ray/cluster.py -- \
+    "$PWD/$RAY_VENV/bin/python" -m pytest -q -p no:cacheprovider bindings-python/tests-ray
+
 echo "== node binding (bindings-node)"
 # Node 20 is the minimum: no snippet may use `await using` (a syntax error there).
 if grep -n 'await using' README.md bindings-python/README.md bindings-node/README.md; then

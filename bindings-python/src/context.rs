@@ -9,19 +9,20 @@
 
 use std::sync::{Arc, Mutex};
 
-use agent_tasks::{BackgroundTask, BoxError, FnTask, Stream};
+use agent_tasks::{BackgroundTask, BoxError, Stream, TaskOutcome};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::convert::{limit, opt_text, to_json, with_bytes};
+use crate::errors::invalid_argument;
 use crate::pending::{spawn, Failure, Pending};
 use crate::runtime::{call_python, lock};
 use crate::types::Wire;
 
 /// What the Python side reports when the function ends.
-type Report = Result<Value, String>;
+type Report = TaskOutcome;
 
 /// What a running Python task sees: its output, its stop signal with the
 /// reason, and its steering messages. Exposed to Python as `TaskContext`.
@@ -111,6 +112,21 @@ impl Context {
         })
     }
 
+    /// Awaitable: the next steering message as the bytes sent (a process
+    /// task's stdin input, keys typed by `send_keys`), or `None` once the
+    /// task is asked to stop or its input ended.
+    fn recv_bytes(&self) -> PyResult<Pending> {
+        let ctx = self.ctx.clone();
+        spawn(async move {
+            let bytes = tokio::select! {
+                biased;
+                message = ctx.recv() => message.map(|m| std::borrow::Cow::<'static, [u8]>::Owned(m.into_bytes())),
+                _ = ctx.cancelled() => None,
+            };
+            Ok::<_, Failure>(bytes)
+        })
+    }
+
     /// Blocks for the next steering message; `None` once the task is asked
     /// to stop; `TimeoutError` when `timeout` seconds pass first.
     #[pyo3(signature = (timeout=None))]
@@ -131,14 +147,51 @@ impl Context {
     /// Reports success with the function's return value (converted to JSON;
     /// a value JSON cannot hold makes the task fail, naming the type).
     fn _complete(&self, value: &Bound<'_, PyAny>) {
-        let report = to_json(value)
-            .map_err(|what| format!("the task's return value cannot be stored as JSON: {what}"));
+        let report = match to_json(value) {
+            Ok(value) => TaskOutcome::completed(value),
+            Err(what) => TaskOutcome::failed(format!(
+                "the task's return value cannot be stored as JSON: {what}"
+            )),
+        };
         self.report(report);
     }
 
     /// Reports failure with an error text (the traceback).
     fn _fail(&self, error: String) {
-        self.report(Err(error));
+        self.report(TaskOutcome::failed(error));
+    }
+
+    /// Reports how a process the task ran elsewhere ended (a placed task:
+    /// `agent_tasks.ray`), so its result reads as a local process's:
+    /// `exit` (`{"code": ..., "signal": ...}`) and `usage` in the core's
+    /// wire form; `error` None for success (then `value` is the result's
+    /// value). A malformed `exit` or `usage` is an `InvalidArgument`.
+    #[pyo3(signature = (exit, error=None, usage=None, value=None))]
+    fn _finish_process(
+        &self,
+        exit: &Bound<'_, PyAny>,
+        error: Option<String>,
+        usage: Option<&Bound<'_, PyAny>>,
+        value: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        fn wire<T: serde::de::DeserializeOwned>(name: &str, v: &Bound<'_, PyAny>) -> PyResult<T> {
+            let json = to_json(v).map_err(|what| invalid_argument(name, what))?;
+            serde_json::from_value(json).map_err(|e| invalid_argument(name, e.to_string()))
+        }
+        let exit: agent_tasks::ExitInfo = wire("exit", exit)?;
+        let usage: Option<agent_tasks::Usage> = match usage {
+            Some(u) if !u.is_none() => Some(wire("usage", u)?),
+            _ => None,
+        };
+        let outcome = match error {
+            None => TaskOutcome::completed(match value {
+                Some(v) => to_json(v).map_err(|what| invalid_argument("value", what))?,
+                None => Value::Null,
+            }),
+            Some(error) => TaskOutcome::failed(error),
+        };
+        self.report(outcome.with_exit(exit).with_usage(usage));
+        Ok(())
     }
 
     fn __repr__(&self) -> String {
@@ -183,7 +236,17 @@ where
 
 /// The body of a Python task: start it through `starter`, wait for its
 /// report, and pass a stop request on to it.
-async fn run(starter: Py<PyAny>, ctx: agent_tasks::TaskContext) -> Result<Value, BoxError> {
+async fn run(starter: Py<PyAny>, ctx: agent_tasks::TaskContext) -> TaskOutcome {
+    match started(starter, ctx).await {
+        Ok(outcome) => outcome,
+        Err(error) => TaskOutcome::failed(error.to_string()),
+    }
+}
+
+async fn started(
+    starter: Py<PyAny>,
+    ctx: agent_tasks::TaskContext,
+) -> Result<TaskOutcome, BoxError> {
     let ctx = Arc::new(ctx);
     let (tx, mut rx) = oneshot::channel::<Report>();
     let handle_ctx = ctx.clone();
@@ -220,11 +283,7 @@ async fn run(starter: Py<PyAny>, ctx: agent_tasks::TaskContext) -> Result<Value,
             rx.await
         }
     };
-    match report {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(error.into()),
-        Err(_) => Err("the Python task ended without reporting a result".into()),
-    }
+    report.map_err(|_| "the Python task ended without reporting a result".into())
 }
 
 /// A core agent whose runner is a Python function: `factory(args)` (called
@@ -244,7 +303,11 @@ pub(crate) fn python_agent(
                 factory.call1(py, (crate::types::to_dict(py, &args)?,))
             })
             .await?;
-            run(starter, ctx).await
+            let outcome = run(starter, ctx).await;
+            match outcome.error {
+                Some(error) if !outcome.success => Err(error.into()),
+                _ => Ok(outcome.value.unwrap_or(Value::Null)),
+            }
         }
     })
 }
@@ -255,5 +318,33 @@ pub(crate) fn python_task(
     description: String,
     kind: String,
 ) -> Box<dyn BackgroundTask> {
-    Box::new(FnTask::new(description, move |ctx| run(starter, ctx)).kind(kind))
+    Box::new(PyTask {
+        starter,
+        description,
+        kind,
+    })
+}
+
+/// A Python function as a core task: its report is the whole outcome (a
+/// value or an error, and for a process it ran elsewhere, its exit and
+/// usage).
+struct PyTask {
+    starter: Py<PyAny>,
+    description: String,
+    kind: String,
+}
+
+#[agent_tasks::async_trait]
+impl BackgroundTask for PyTask {
+    fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    fn description(&self) -> String {
+        self.description.clone()
+    }
+
+    async fn run(self: Box<Self>, ctx: agent_tasks::TaskContext) -> TaskOutcome {
+        run(self.starter, ctx).await
+    }
 }

@@ -30,6 +30,7 @@ from ._acp import PermissionAnswer, Permissions, run_acp
 from ._errors import (
     AgentTasksError,
     CapacityExceeded,
+    ClusterUnavailable,
     InvalidArgument,
     InvalidTaskId,
     LimitsUnavailable,
@@ -40,7 +41,14 @@ from ._errors import (
     TaskNotFound,
 )
 from ._events import EventItem, EventStream
-from ._manager import DEFAULT_POLL_BYTES, DEFAULT_PREVIEW_BYTES, Outcome, Task, TaskManager
+from ._manager import (
+    DEFAULT_POLL_BYTES,
+    DEFAULT_PREVIEW_BYTES,
+    Outcome,
+    Placement,
+    Task,
+    TaskManager,
+)
 from ._output import LineStream, OutputStream
 from ._native import MAX_POLL_BYTES, TaskContext, __version__, _at_exit
 from ._types import (
@@ -129,6 +137,8 @@ __all__ = [
     "ShutDown",
     "LimitsUnavailable",
     "StorageError",
+    "ClusterUnavailable",
+    "Placement",
     "NO_TIMEOUT",
     "MAX_POLL_BYTES",
     "DEFAULT_POLL_BYTES",

@@ -83,6 +83,14 @@ class LimitsUnavailable(AgentTasksError):
     kinds: Optional[List[str]] = None
 
 
+class ClusterUnavailable(AgentTasksError, ConnectionError):
+    """A task placed on a cluster (`agent_tasks.ray.RayPlacement`) cannot
+    start because the cluster cannot be reached or cannot take it (no such
+    node); raised by `run`, before anything is registered (`reason`)."""
+
+    code = "CLUSTER_UNAVAILABLE"
+
+
 class StorageError(AgentTasksError, OSError):
     """A file-system operation on the task folder failed (`path`, `errno`)."""
 
@@ -104,4 +112,5 @@ __all__ = [
     "ShutDown",
     "LimitsUnavailable",
     "StorageError",
+    "ClusterUnavailable",
 ]

@@ -24,6 +24,7 @@ thread of its own. Either receives a `TaskContext`.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import inspect
 import os
@@ -39,15 +40,19 @@ from typing import (
     Coroutine,
     Dict,
     Generator,
+    Generic,
     Iterable,
     List,
     Optional,
     ParamSpec,
+    Protocol,
     Sequence,
     Set,
     Type,
     TypeVar,
     Union,
+    cast,
+    runtime_checkable,
 )
 
 from ._arguments import checked, checked_function, checked_options, count, invalid, strings
@@ -267,12 +272,77 @@ NotificationRef = Union[str, Notification]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+_R_co = TypeVar("_R_co", covariant=True)
 
 
-def _awaitable(verb: Callable[_P, "Pending[_R]"]) -> Callable[_P, Coroutine[Any, Any, _R]]:
+class _Waitable(Protocol[_R_co]):
+    """A wait started by a verb: a native `Pending`, or a verb forwarded to
+    where a placed task runs (`_Forwarded`)."""
+
+    def block_on(self, timeout: Optional[float] = None) -> _R_co: ...
+
+    def __await__(self) -> Generator[Any, None, _R_co]: ...
+
+
+class _Forwarded(Generic[_R]):
+    """A verb of a placed task, running where the task runs: its future,
+    then `then` on its value (on the caller's side)."""
+
+    def __init__(self, future: "concurrent.futures.Future[Any]", then: Callable[[Any], _R]) -> None:
+        self._future = future
+        self._then = then
+
+    def block_on(self, timeout: Optional[float] = None) -> _R:
+        try:
+            value = self._future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            raise TimeoutError(f"no answer within {timeout} s") from None
+        return self._then(value)
+
+    def __await__(self) -> Generator[Any, None, _R]:
+        return self._wait().__await__()
+
+    async def _wait(self) -> _R:
+        return self._then(await asyncio.wrap_future(self._future))
+
+
+@runtime_checkable
+class Placement(Protocol):
+    """Where a task runs when it does not run on this host: an executor,
+    given to `TaskManager.run` as ``placement=``. The host's manager keeps
+    the task's entry (so every verb, stream, notification and tool works on
+    it unchanged); the placement runs the process elsewhere and drives it
+    from a host-side task. `agent_tasks.ray.RayPlacement` places tasks on a
+    Ray cluster."""
+
+    def start(
+        self,
+        manager: "TaskManager",
+        command: "Command",
+        stdin: Union[str, bytes, None],
+        options: RunOptions,
+    ) -> "Task":
+        """Starts `command` as a task of `manager` and returns it."""
+        ...
+
+
+class PlacedControls(Protocol):
+    """The verbs a placed task forwards to where it runs (registered by its
+    `Placement` with `TaskManager._place`). `send` and `send_keys` need no
+    forwarding: they reach the entry's inbox, in order, and the placement's
+    host-side task passes its messages on."""
+
+    def pause(self) -> "concurrent.futures.Future[Any]": ...
+
+    def resume(self) -> "concurrent.futures.Future[Any]": ...
+
+    def resize(self, cols: int, rows: int) -> "concurrent.futures.Future[Any]": ...
+
+
+def _awaitable(verb: Callable[_P, "_Waitable[_R]"]) -> Callable[_P, Coroutine[Any, Any, _R]]:
     """A verb that starts a native wait (``_name``), as its awaitable form
     (``name``); a wrong argument raises when it is awaited."""
-    call: Callable[_P, "Pending[_R]"] = checked_function(verb)
+    call: Callable[_P, "_Waitable[_R]"] = checked_function(verb)
 
     async def method(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         return await call(*args, **kwargs)
@@ -280,11 +350,11 @@ def _awaitable(verb: Callable[_P, "Pending[_R]"]) -> Callable[_P, Coroutine[Any,
     return _named(method, verb, verb.__name__.lstrip("_"), verb.__doc__)
 
 
-def _blocking(verb: Callable[_P, "Pending[_R]"]) -> Callable[_P, _R]:
+def _blocking(verb: Callable[_P, "_Waitable[_R]"]) -> Callable[_P, _R]:
     """The same verb's blocking form (``name_blocking``), refused on the
     thread of a running event loop."""
     name = verb.__name__.lstrip("_")
-    call: Callable[_P, "Pending[_R]"] = checked_function(verb)
+    call: Callable[_P, "_Waitable[_R]"] = checked_function(verb)
 
     def method(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         not_in_event_loop(f"{name}_blocking()")
@@ -333,6 +403,7 @@ class TaskManager:
         self._native = NativeManager(checked_options("TaskManager", ManagerOptions, options, root=root))
         self._lock = threading.Lock()
         self._loop_thread: Optional[_LoopThread] = None
+        self._placed: Dict[str, PlacedControls] = {}
 
     def __repr__(self) -> str:
         return f"TaskManager(root={str(self.root)!r})"
@@ -345,14 +416,45 @@ class TaskManager:
     # -- starting tasks ------------------------------------------------------
 
     def run(
-        self, command: Command, *, stdin: Union[str, bytes, None] = None, **options: Unpack[RunOptions]
+        self,
+        command: Command,
+        *,
+        stdin: Union[str, bytes, None] = None,
+        placement: Optional[Placement] = None,
+        **options: Unpack[RunOptions],
     ) -> Task:
         """Starts a command in its own process group: a `str` runs with
         ``sh -c``, a sequence is an argv; `stdin` is written at start. The
         `options` (`RunOptions`) say where it runs, its timeouts, how it is
         watched and limited. Cancel sends SIGTERM to the group, then SIGKILL
-        after `kill_grace`."""
-        return Task(self, self._native.run(command, stdin, checked_options("run", RunOptions, options)))
+        after `kill_grace`.
+
+        With a `placement` (e.g. `agent_tasks.ray.RayPlacement`) the
+        process runs elsewhere, and this manager keeps the task's entry:
+        its output streams back, and every verb reaches it there."""
+        given = checked_options("run", RunOptions, options)
+        if placement is not None:
+            if not isinstance(placement, Placement):
+                raise invalid("placement", "a Placement (e.g. agent_tasks.ray.RayPlacement)", placement)
+            return placement.start(self, command, stdin, cast(RunOptions, given))
+        return Task(self, self._native.run(command, stdin, given))
+
+    def _place(self, task_id: str, controls: PlacedControls) -> None:
+        """Registers the forwarded verbs of a placed task (by its `Placement`)."""
+        with self._lock:
+            self._placed[task_id] = controls
+
+    def _unplace(self, task_id: str) -> None:
+        with self._lock:
+            self._placed.pop(task_id, None)
+
+    def _placed_task(self, task: TaskRef) -> Optional[PlacedControls]:
+        with self._lock:
+            return self._placed.get(_id(task))
+
+    def _forward(self, task: TaskRef, future: "concurrent.futures.Future[Any]") -> "_Forwarded[TaskInfo]":
+        task_id = _id(task)
+        return _Forwarded(future, lambda _value: self.info(task_id))
 
     def spawn(self, fn: TaskFunction, **options: Unpack[SpawnOptions]) -> Task:
         """Starts ``fn(ctx)`` as a task. A coroutine function runs on the
@@ -473,9 +575,12 @@ class TaskManager:
         An unknown name is an `InvalidArgument` naming ``keys``."""
         self._native.send_keys(_id(task), strings("keys", keys) or [])
 
-    def _resize(self, task: TaskRef, cols: int, rows: int) -> "Pending[None]":
+    def _resize(self, task: TaskRef, cols: int, rows: int) -> "_Waitable[None]":
         """Resizes a `pty` task's terminal (the program gets SIGWINCH).
         `InvalidArgument` for a task without a terminal or a size of 0."""
+        placed = self._placed_task(task)
+        if placed is not None:
+            return _Forwarded(placed.resize(cols, rows), lambda _value: None)
         return self._native.resize(_id(task), cols, rows)
 
     resize, resize_blocking = _awaitable(_resize), _blocking(_resize)
@@ -591,16 +696,24 @@ class TaskManager:
 
     wait_for, wait_for_blocking = _awaitable(_wait_for), _blocking(_wait_for)
 
-    def _pause(self, task: TaskRef) -> "Pending[TaskInfo]":
+    def _pause(self, task: TaskRef) -> "_Waitable[TaskInfo]":
         """Pauses a process task: SIGSTOP to every process of it. Its
         timeouts wait while it is paused; ``info.paused`` is true; it can
-        still be cancelled. A function task is refused (`InvalidArgument`)."""
+        still be cancelled. A function task is refused (`InvalidArgument`).
+        A placed task is paused where it runs (its host-side timeouts go on,
+        and ``info.paused`` stays false on the host)."""
+        placed = self._placed_task(task)
+        if placed is not None:
+            return self._forward(task, placed.pause())
         return self._native.pause(_id(task))
 
     pause, pause_blocking = _awaitable(_pause), _blocking(_pause)
 
-    def _resume(self, task: TaskRef) -> "Pending[TaskInfo]":
+    def _resume(self, task: TaskRef) -> "_Waitable[TaskInfo]":
         """Resumes a paused task: SIGCONT to every process of it."""
+        placed = self._placed_task(task)
+        if placed is not None:
+            return self._forward(task, placed.resume())
         return self._native.resume(_id(task))
 
     resume, resume_blocking = _awaitable(_resume), _blocking(_resume)

@@ -83,12 +83,22 @@ class TaskContext:
     def recv(self) -> Pending[Optional[str]]:
         """Awaitable: the next steering message, or ``None`` once the task is
         asked to stop."""
+    def recv_bytes(self) -> Pending[Optional[bytes]]:
+        """Awaitable: the next steering message as the bytes sent, or
+        ``None`` once the task is asked to stop or its input ended."""
     def recv_blocking(self, timeout: Optional[float] = None) -> Optional[str]:
         """Blocks for the next steering message; ``None`` once the task is
         asked to stop; `TimeoutError` if `timeout` seconds pass first."""
     def try_recv(self) -> Optional[str]: ...
     def _complete(self, value: object) -> None: ...
     def _fail(self, error: str) -> None: ...
+    def _finish_process(
+        self,
+        exit: Dict[str, Any],
+        error: Optional[str] = None,
+        usage: Optional[Dict[str, Any]] = None,
+        value: object = None,
+    ) -> None: ...
 
 # The engine's methods take what the public layer (`_manager.py`, `_tools.py`,
 # `_acp.py`) passes on, whose own annotations state the arguments once: only
