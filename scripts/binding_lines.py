@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SUFFIXES = {".rs", ".py", ".pyi", ".js", ".mjs", ".cjs", ".ts"}
-SKIP_DIRS = {"tests", "test", "bench", "node_modules", "target", "scripts", "__pycache__"}
+SKIP_DIRS = {"tests", "tests-ray", "test", "bench", "node_modules", "target", "scripts", "__pycache__"}
 # Build outputs whose hand-written source is counted instead: napi-rs writes
 # `index.d.ts` from the `#[napi]` items, behind `index.header.d.ts`.
 BUILT = {"bindings-node/index.d.ts"}
