@@ -26,7 +26,7 @@ function runHost(root, command, end) {
     const other = m.run('sleep 300', { background: true })
     const ready = () => {
       if (kept.info().pid && other.info().pid) {
-        console.log(JSON.stringify({ kept: kept.id, pid: kept.info().pid, other: other.info().pid }))
+        console.log(JSON.stringify({ kept: kept.id, pid: kept.info().pid, otherId: other.id, other: other.info().pid }))
         ${end}
       } else setTimeout(ready, 10)
     }
@@ -82,6 +82,11 @@ for (const [how, end] of Object.entries(ENDINGS)) {
 
     const m = new TaskManager({ root })
     t.after(() => m.close())
+    if (how === 'SIGKILL') {
+      // The SIGKILLed host's other task outlived it: reported, and adopted by killing.
+      await m.killOrphan(started.otherId)
+      await waitFor(() => !alive(started.other), { what: 'the orphan to be gone' })
+    }
     assert.equal(m.info(started.kept).status, 'running')
     const journal = readFileSync(join(root, 'tasks', started.kept, 'events.jsonl'), 'utf8')
     assert.ok(journal.includes('"task.reattached"'), journal)

@@ -35,10 +35,17 @@ CPUS = 2
 BOUND = 120.0
 
 
+# The temporary folder of everything the cluster runs (TMPDIR): the node
+# agents' managers make their temporary roots there, and `ray stop` kills
+# them with no chance to remove those, so the teardown removes this folder.
+TMP = f"/tmp/atray-{os.getpid()}-tmp"
+
+
 def env() -> Dict[str, str]:
-    """The environment for everything Ray: usage reporting off."""
+    """The environment for everything Ray: usage reporting off, TMPDIR ours."""
     e = dict(os.environ)
     e["RAY_USAGE_STATS_ENABLED"] = "0"
+    e["TMPDIR"] = TMP
     e.setdefault("RAY_DEDUP_LOGS", "0")
     return e
 
@@ -78,6 +85,7 @@ class Cluster:
 
     def up(self) -> None:
         self.down(quiet=True)
+        os.makedirs(TMP, exist_ok=True)
         _run(["ip", "netns", "add", HEAD_NS])
         _run(["ip", "netns", "add", WORKER_NS])
         _run(["ip", "link", "add", "atray-h", "netns", HEAD_NS, "type", "veth",
@@ -121,7 +129,7 @@ class Cluster:
                     break
                 time.sleep(0.05)
             _run(["ip", "netns", "del", ns], check=False)
-        subprocess.run(["rm", "-rf", self.temp_dir])
+        subprocess.run(["rm", "-rf", self.temp_dir, TMP])
 
 
 def _stop(signum: int, _frame: object) -> None:
