@@ -686,3 +686,28 @@ async fn under_a_disk_cap_a_supervised_task_reads_as_one_under_its_host() {
     );
     manager.shutdown("done").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_root_too_long_for_a_socket_path_is_reached_through_its_folder() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // `sun_path` holds 107 bytes: this root's task folders are longer.
+    let root = dir.path().join("a".repeat(60)).join("b".repeat(60));
+    let manager = TaskManager::new(config(&root)).expect("manager");
+    let id = manager
+        .spawn(ProcessTask::shell("echo far"), keep_running())
+        .expect("spawn")
+        .id()
+        .to_string();
+    let socket = root.join("tasks").join(&id).join("control.sock");
+    assert!(socket.as_os_str().len() > 107, "{}", socket.display());
+    let result = manager
+        .collect(&id, Some(Duration::from_secs(30)))
+        .await
+        .expect("collect")
+        .result()
+        .cloned()
+        .expect("ended");
+    assert_eq!(result.status, TaskStatus::Completed, "{:?}", result.error);
+    assert_eq!(read_all(&manager, &id), b"far\n");
+    manager.shutdown("done").await;
+}
